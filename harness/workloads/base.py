@@ -1,0 +1,64 @@
+"""The contract between a scenario kind and the rest of the harness.
+
+A kind is one module that defines a pydantic model (a `ScenarioBase` subclass with ``kind: Literal["..."]``) and
+a run function ``run(scenario, ctx) -> RunOutput``, tied together by ``@register_workload("...", Model)``.
+The run store decides where results go; a run function never writes files or prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.config.blocks import ScenarioBase
+from harness.registry import Registry
+
+
+@dataclass
+class RunContext:
+    """What a run function may use besides its scenario.
+
+    Attributes:
+        seed_seq: the run's one SeedSequence; spawn children per stochastic component.
+        timings: the timing replay for the scenario's table set (``harness.timing``), or None if not needed.
+        info: free-form provenance the run adds (event counts, timing sources); saved in run.json.
+    """
+
+    seed_seq: np.random.SeedSequence
+    timings: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunOutput:
+    """Tidy metrics (one row per point/step, units in column names) plus provenance for run.json."""
+
+    metrics: pd.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+RunFunction = Callable[[ScenarioBase, RunContext], RunOutput]
+
+
+@dataclass(frozen=True)
+class WorkloadKind:
+    name: str
+    model: type[ScenarioBase]
+    run: RunFunction
+
+
+WORKLOADS: Registry[WorkloadKind] = Registry("scenario kind")
+
+
+def register_workload(name: str, model: type[ScenarioBase]) -> Callable[[RunFunction], RunFunction]:
+    """Register ``run`` as the scenario kind ``name`` validated by ``model``."""
+
+    def decorate(run: RunFunction) -> RunFunction:
+        WORKLOADS.add(name, WorkloadKind(name, model, run))
+        return run
+
+    return decorate

@@ -1,0 +1,1 @@
+"""The techniques themselves (torch / numpy), usable without the simulator. Never imports `harness`."""

@@ -1,0 +1,1 @@
+"""Gradient compressors, error feedback and DDP communication hooks (ARC-Top-K, GreedyLore and baselines)."""

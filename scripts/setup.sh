@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Create .venv and install the project with its test extra.
+# torch is installed first, pinned to the CPU build (torch==2.13.0), so that
+# nothing later resolves a multi-GB CUDA build by accident.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+echo "setup done: $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)')"
