@@ -1,0 +1,63 @@
+"""Registry of timed ops: what the profiler measures and what the replay needs for its roofline fallback.
+
+Each `TimedOp` names its shape columns (the explicit numeric columns of its timing table), a default and a
+quick shape grid, how to build inputs, its implementations (``"torch"`` reference, ``"triton"`` kernel, or a
+named baseline), and its minimal FLOP and byte counts (roofline: time >= max(flops / peak, bytes / bandwidth)).
+Kernel modules register their ops with ``register_op(TimedOp(...))``; `load_all_ops()` imports every such module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kernels.registry import Registry
+
+Shape = Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class TimedOp:
+    """One op the profiler times and the replay predicts.
+
+    Attributes:
+        name: table file stem, ``results/timings/<device>/<name>.csv``.
+        shape_columns: the numeric shape parameters, in table column order (e.g. ``("m", "n", "k")``).
+        flops: minimal floating-point operations for a shape.
+        bytes_moved: minimal bytes read + written for a shape and dtype name (each input once, output once).
+        grid: default shape grid (list of shapes) for ``harness profile``.
+        quick_grid: a small grid for CPU tables and tests.
+        make_inputs: ``(shape, dtype, device, generator) -> args`` fresh random inputs.
+        impls: implementation name -> callable taking ``*args``; ``"torch"`` is the reference.
+        dtypes: dtype names to profile.
+    """
+
+    name: str
+    shape_columns: tuple[str, ...]
+    flops: Callable[[Shape], float]
+    bytes_moved: Callable[[Shape, str], float]
+    grid: Sequence[Shape] = ()
+    quick_grid: Sequence[Shape] = ()
+    make_inputs: Callable[..., tuple[Any, ...]] | None = None
+    impls: Mapping[str, Callable[..., Any]] | None = None
+    dtypes: tuple[str, ...] = ("float32",)
+
+
+OPS: Registry[TimedOp] = Registry("timed op")
+
+#: modules that register ops; extend this list when adding a kernel module
+OP_MODULES: tuple[str, ...] = ("kernels.basic_ops",)
+
+
+def register_op(op: TimedOp) -> TimedOp:
+    """Add ``op`` to `OPS` under its own name."""
+    return OPS.add(op.name, op)
+
+
+def load_all_ops() -> Registry[TimedOp]:
+    """Import every op-registering module (idempotent) and return the registry."""
+    for module in OP_MODULES:
+        importlib.import_module(module)
+    return OPS
