@@ -1,0 +1,304 @@
+"""Replay of timing tables: exact hit -> interpolation -> roofline, every prediction counted by source.
+
+Scheme (DESIGN.md "Timing tables"; LLMServingSim 2.x ``trace_generator.py`` as described in
+shared/research/harness_anchors.md §1.5):
+
+* **exact**: a measured row with exactly this shape, impl and dtype; its median time.
+* **interpolated**: multilinear interpolation on the bracket of measured points, *linear in the shape value*
+  (LLMServingSim's leave-one-out study found log-space blending biased by up to +6% per axis on doubling grids,
+  linear blending +2.3..3.7% mean error). Axes are taken in the op's ``shape_columns`` order: on axis i the
+  query value either is measured (then the rows with that value are interpolated on the remaining axes) or lies
+  between the nearest measured values below and above it (then the two sub-slices are interpolated on the
+  remaining axes and blended with weights ``(hi - x) / (hi - lo)`` and ``(x - lo) / (hi - lo)``). Each blend is
+  convex, so a prediction always lies between the measured times it uses, and a table monotone along every axis
+  gives a monotone interpolant. A measured value whose sub-slice cannot be interpolated (a hole in the grid) falls
+  back to the neighbours on either side. No extrapolation: beyond the grid's smallest or largest value on any
+  axis the bracket is open.
+* **roofline**: outside the grid, or no table for the op: ``max(flops / peak_flops, bytes / bandwidth)`` from
+  `kernels.ops` and the device's numbers (`harness.devices`). Optimistic by construction, and flagged.
+
+`TimingsSpec.outside_grid` picks the policy: ``interpolate`` (all three), ``roofline`` (exact, else roofline),
+``error`` (exact only; anything else raises `HarnessError` naming the op and shape).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from harness.devices import DeviceRoofline, default_timings_root, get_device
+from harness.errors import HarnessError
+from harness.timing.table import TimingTable, TimingTableSet, load_table_set
+from kernels.ops import TimedOp, load_all_ops
+
+Source = Literal["exact", "interpolated", "roofline"]
+SOURCES: tuple[Source, ...] = ("exact", "interpolated", "roofline")
+OutsideGrid = Literal["interpolate", "roofline", "error"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted run time and where it came from (``detail`` says which rows, or why roofline)."""
+
+    time_ms: float
+    source: Source
+    detail: str
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pure interpolation over one (op, impl, dtype) slice of a table
+
+
+def interpolate_ms(points: np.ndarray, times_ms: np.ndarray, query: tuple[float, ...]) -> float | None:
+    """Multilinear interpolation of ``times_ms`` measured at ``points`` (rows x axes) at ``query``.
+
+    Returns None when the query lies outside the measured bracket on some axis (the caller falls back to the
+    roofline). See the module docstring for the scheme.
+    """
+    if points.shape[0] == 0:
+        return None
+    if points.shape[1] == 0:
+        return float(times_ms[0])
+    x = query[0]
+    column = points[:, 0]
+    rest = query[1:]
+    at = column == x
+    if at.any():
+        value = interpolate_ms(points[at][:, 1:], times_ms[at], rest)
+        if value is not None:
+            return value
+    below, above = column[column < x], column[column > x]
+    if below.size == 0 or above.size == 0:
+        return None
+    lo, hi = below.max(), above.min()
+    t_lo = interpolate_ms(points[column == lo][:, 1:], times_ms[column == lo], rest)
+    t_hi = interpolate_ms(points[column == hi][:, 1:], times_ms[column == hi], rest)
+    if t_lo is None or t_hi is None:
+        return None
+    weight_hi = (x - lo) / (hi - lo)
+    return float((1.0 - weight_hi) * t_lo + weight_hi * t_hi)
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """Rows of one table for one (impl, dtype), ready for lookup."""
+
+    points: np.ndarray  # rows x shape axes, float
+    times_ms: np.ndarray  # median per row
+    exact: Mapping[tuple[float, ...], float]
+
+
+def _slice(table: TimingTable, impl: str, dtype: str) -> _Slice:
+    rows = table.frame[(table.frame["impl"] == impl) & (table.frame["dtype"] == dtype)]
+    points = rows[list(table.shape_columns)].to_numpy(dtype=float)
+    times = rows["time_ms_median"].to_numpy(dtype=float)
+    return _Slice(points, times, {tuple(p): float(t) for p, t in zip(points, times)})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the replay
+
+
+class TimingReplay:
+    """Predicts op run times for one device from its table set (or the roofline alone).
+
+    Args:
+        device: the device's roofline numbers.
+        tables: the device's table set; None means roofline only.
+        outside_grid: ``interpolate`` | ``roofline`` | ``error`` (see `harness.config.blocks.TimingsSpec`).
+        table_set: the table-set name (for provenance).
+        missing_reason: why ``tables`` is None, recorded in `info()`.
+
+    Example:
+        >>> replay = TimingReplay(get_device("h100"), None)
+        >>> replay.predict("matmul", m=4096, n=4096, k=4096, dtype="bfloat16").source
+        'roofline'
+    """
+
+    def __init__(
+        self,
+        device: DeviceRoofline,
+        tables: TimingTableSet | None,
+        *,
+        outside_grid: OutsideGrid = "interpolate",
+        table_set: str | None = None,
+        missing_reason: str | None = None,
+    ):
+        if outside_grid not in ("interpolate", "roofline", "error"):
+            raise ValueError(f"outside_grid must be interpolate, roofline or error, got {outside_grid!r}")
+        self.device = device
+        self.tables = tables
+        self.outside_grid = outside_grid
+        self.table_set = table_set or (tables.device if tables else device.name)
+        self.missing_reason = missing_reason
+        self._ops = load_all_ops()
+        self._slices: dict[tuple[str, str, str], _Slice] = {}
+        self._counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SOURCES, 0))
+
+    # -- public -----------------------------------------------------------------------------------------------
+
+    def predict(self, op: str, *, impl: str | None = None, dtype: str = "float32", **shape: float) -> Prediction:
+        """Predicted run time of ``op`` at ``shape`` (keyword per shape column), counted in `summary()`."""
+        timed = self._timed_op(op)
+        key = self._shape_key(timed, shape)
+        prediction = self._predict(timed, key, impl, dtype)
+        self._counts[op][prediction.source] += 1
+        return prediction
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """``{op: {"exact": n, "interpolated": n, "roofline": n}}`` over every prediction so far."""
+        return {op: dict(self._counts[op]) for op in sorted(self._counts)}
+
+    def table_hashes(self) -> dict[str, str]:
+        """``{op: sha256}`` of the tables in use (empty when roofline only)."""
+        return self.tables.hashes() if self.tables else {}
+
+    def info(self) -> dict[str, Any]:
+        """Provenance for run.json: table set, hashes, roofline numbers and their sources, prediction counts."""
+        return {
+            "table_set": self.table_set,
+            "tables_folder": str(self.tables.folder) if self.tables else None,
+            "tables_missing": self.missing_reason,
+            "table_hashes": self.table_hashes(),
+            "outside_grid": self.outside_grid,
+            "roofline": {
+                "device": self.device.name,
+                "memory_gbytes_per_s": self.device.memory_gbytes_per_s,
+                "peak_tflops": dict(self.device.peak_tflops),
+                "sources": dict(self.device.sources),
+            },
+            "timing_sources": self.summary(),
+        }
+
+    # -- internals --------------------------------------------------------------------------------------------
+
+    def _timed_op(self, op: str) -> TimedOp:
+        if op not in self._ops:
+            raise HarnessError(f"unknown timed op {op!r}; known: {', '.join(self._ops)}")
+        return self._ops.get(op)
+
+    @staticmethod
+    def _shape_key(timed: TimedOp, shape: Mapping[str, float]) -> tuple[float, ...]:
+        expected = set(timed.shape_columns)
+        if set(shape) != expected:
+            raise HarnessError(
+                f"op {timed.name!r} takes shape {', '.join(timed.shape_columns)}; got {', '.join(sorted(shape)) or 'none'}"
+            )
+        for name, value in shape.items():
+            if not isinstance(value, int | float | np.integer | np.floating) or not np.isfinite(value) or value < 0:
+                raise HarnessError(f"op {timed.name!r}: shape {name} must be a finite number >= 0, got {value!r}")
+        return tuple(float(shape[c]) for c in timed.shape_columns)
+
+    def _describe(self, timed: TimedOp, key: tuple[float, ...]) -> str:
+        return ", ".join(f"{c}={v:g}" for c, v in zip(timed.shape_columns, key))
+
+    def _pick_impl(self, table: TimingTable, impl: str | None, dtype: str) -> str | None:
+        impls = sorted(set(table.frame.loc[table.frame["dtype"] == dtype, "impl"]))
+        if impl is not None:
+            return impl if impl in impls else None
+        if len(impls) == 1:
+            return impls[0]
+        if "torch" in impls:
+            return "torch"
+        if impls:
+            raise HarnessError(
+                f"{table.path}: several implementations for dtype {dtype} ({', '.join(impls)}); pass impl="
+            )
+        return None
+
+    def _predict(self, timed: TimedOp, key: tuple[float, ...], impl: str | None, dtype: str) -> Prediction:
+        where = self._describe(timed, key)
+        table = self.tables.tables.get(timed.name) if self.tables else None
+        chosen = self._pick_impl(table, impl, dtype) if table is not None else None
+        if table is None:
+            reason = f"no {timed.name} table in set {self.table_set!r}" + (
+                f" ({self.missing_reason})" if self.missing_reason else ""
+            )
+        elif chosen is None:
+            reason = f"{table.path.name} has no rows for impl={impl or 'any'}, dtype={dtype}"
+        else:
+            cached = self._slices.get((timed.name, chosen, dtype))
+            if cached is None:
+                cached = self._slices[(timed.name, chosen, dtype)] = _slice(table, chosen, dtype)
+            if key in cached.exact:
+                return Prediction(cached.exact[key], "exact", f"{table.path.name}: {where} ({chosen}, {dtype})")
+            reason = f"{where} not measured in {table.path.name} ({chosen}, {dtype})"
+            if self.outside_grid == "interpolate":
+                value = interpolate_ms(cached.points, cached.times_ms, key)
+                if value is not None:
+                    return Prediction(value, "interpolated", f"{table.path.name}: linear between measured points")
+                reason = f"{where} outside the measured grid of {table.path.name} ({chosen}, {dtype})"
+        if self.outside_grid == "error":
+            raise HarnessError(
+                f"timing replay (outside_grid=error): op {timed.name!r} at {where}, dtype {dtype}: {reason}; "
+                "profile this shape or set timings.outside_grid to interpolate or roofline"
+            )
+        shape = dict(zip(timed.shape_columns, key))
+        time_ms = self.device.roofline_time_ms(timed.flops(shape), timed.bytes_moved(shape, dtype), dtype)
+        return Prediction(time_ms, "roofline", f"{reason}; roofline of device {self.device.name!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# construction and validation
+
+
+def open_replay(scenario: Any, *, timings_root: Path | str | None = None) -> TimingReplay:
+    """The replay for a scenario: table set ``scenario.table_set`` under ``timings_root`` (default
+    ``results/timings``), roofline numbers of ``scenario.cluster.device``, policy ``scenario.timings.outside_grid``.
+
+    A missing table-set folder means roofline only; the reason is recorded in `TimingReplay.info`.
+    """
+    root = Path(timings_root) if timings_root is not None else default_timings_root()
+    device = get_device(scenario.cluster.device, timings_root=root)
+    folder = root / scenario.table_set
+    tables, missing = None, None
+    if folder.is_dir():
+        tables = load_table_set(folder)
+    else:
+        missing = f"folder {folder} does not exist"
+    return TimingReplay(
+        device, tables, outside_grid=scenario.timings.outside_grid, table_set=scenario.table_set, missing_reason=missing
+    )
+
+
+def leave_one_out_error(table: TimingTable) -> pd.DataFrame:
+    """Leave-one-out interpolation error of a table (DESIGN.md validation ladder, step 2).
+
+    For every row: drop it, interpolate its shape from the remaining rows of the same (impl, dtype), and compare
+    with the measured median. Rows with no bracket once dropped (on the grid's edge) get NaN and
+    ``source = "outside_grid"``.
+
+    Returns:
+        One row per table row: the shape columns, ``impl``, ``dtype``, ``measured_ms``, ``predicted_ms``,
+        ``error_pct`` (signed, 100 * (predicted - measured) / measured), ``source``.
+    """
+    shape_columns = list(table.shape_columns)
+    records = []
+    for (impl, dtype), group in table.frame.groupby(["impl", "dtype"], sort=True):
+        points = group[shape_columns].to_numpy(dtype=float)
+        times = group["time_ms_median"].to_numpy(dtype=float)
+        for i in range(len(group)):
+            keep = np.arange(len(group)) != i
+            predicted = interpolate_ms(points[keep], times[keep], tuple(points[i]))
+            measured = float(times[i])
+            error = np.nan
+            if predicted is not None and measured > 0:
+                error = 100.0 * (predicted - measured) / measured
+            records.append(
+                {
+                    **dict(zip(shape_columns, group.iloc[i][shape_columns])),
+                    "impl": impl,
+                    "dtype": dtype,
+                    "measured_ms": measured,
+                    "predicted_ms": np.nan if predicted is None else predicted,
+                    "error_pct": error,
+                    "source": "outside_grid" if predicted is None else "interpolated",
+                }
+            )
+    return pd.DataFrame.from_records(records)
