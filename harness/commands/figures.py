@@ -1,0 +1,71 @@
+"""`harness figures`: regenerate paper figures (cached runs, cached drawings) and the gallery page.
+
+The work lives in `plots.runner`; this module parses flags and prints the outcome. It imports `plots` inside the
+handler: the CLI is the one place allowed to reach the top layer (ARCHITECTURE.md "Layers").
+Exit codes: 0 all figures ok, 1 some figure (or figure module) failed, 2 a user mistake (unknown id or paper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "figures",
+        help="regenerate figures and the gallery page",
+        description="Run what each figure needs (finished runs are reused), draw it unless nothing changed, and "
+        "write <out>/<paper>/<fig-id>.png + .csv and the gallery <out>/index.html.",
+    )
+    parser.add_argument("--paper", metavar="NAME", help="only the figures of this paper (e.g. harness, arctopk)")
+    parser.add_argument(
+        "--only", metavar="FIG_ID", action="append", default=[], help="only this figure id (repeatable)"
+    )
+    profile = parser.add_mutually_exclusive_group()
+    profile.add_argument(
+        "--quick", dest="profile", action="store_const", const="quick", help="reduced profile (default)"
+    )
+    profile.add_argument("--full", dest="profile", action="store_const", const="full", help="full profile")
+    parser.set_defaults(profile="quick")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="sweep workers per scenario (default 1)")
+    parser.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help="sweep executor (default local)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/figures"), metavar="DIR", help="output folder (default %(default)s)"
+    )
+    parser.add_argument("--force", action="store_true", help="redraw even figures whose inputs and code are unchanged")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.errors import HarnessError
+    from plots.papers import load_all
+    from plots.runner import RunSettings, render_figures, select_figures
+
+    if args.workers < 1:
+        raise HarnessError(f"--workers: expected an integer >= 1, got {args.workers}")
+    registry, import_errors = load_all(keep_going=True)
+    for module, error in import_errors.items():
+        print(f"error: figure module plots/papers/{module}.py failed to import: {error}", file=sys.stderr)
+    specs = select_figures(registry, paper=args.paper, only=args.only)
+    settings = RunSettings(
+        profile=args.profile,
+        out_dir=args.out,
+        workers=args.workers,
+        executor=args.executor,
+        force=args.force,
+        progress=args.progress,
+    )
+    report = render_figures(specs, settings, registry=registry)
+    counts = {status: sum(r.status == status for r in report.results) for status in ("ok", "cached", "failed")}
+    print(
+        f"{len(report.results)} figure(s): {counts['ok']} drawn, {counts['cached']} unchanged, "
+        f"{counts['failed']} failed; gallery: {report.gallery_path}"
+    )
+    for failed in report.failed:
+        print(f"FAILED {failed.id}: {failed.error}", file=sys.stderr)
+    return 1 if report.failed or import_errors else 0

@@ -1,0 +1,449 @@
+"""What `harness figures` does: run each figure's scenarios (cached), draw it, write PNG + CSV + a record.
+
+For each selected figure:
+
+1. run its declared scenarios through ``harness.api.run_scenario_file`` with the profile's overrides (finished
+   runs are reused from the run store, so this is cheap when nothing changed);
+2. compute the figure's cache key from the run ids, the committed input files, the profile and the code of the
+   figure module and of the style; if the record on disk has the same key and its files exist, skip drawing
+   (unless ``force``);
+3. otherwise call ``draw(ctx)`` inside the project style and write ``<out>/<paper>/<id>.png``, ``<id>.csv``
+   (the data behind it), for tables ``<id>.table.html``, and ``<id>.json`` (status, our number, provenance).
+
+A figure that fails is recorded as failed (with its error) and the others still run. Finally the gallery page
+``<out>/index.html`` is written from every registered figure's record. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import HarnessError
+from plots.registry import FIGURES, FigureOutput, FigureRegistry, FigureSpec
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ("quick", "full")
+RECORD_VERSION = 1  # bump when the record layout changes; old records then read as stale
+_STYLE_FILES = (Path(__file__).with_name("style.py"), Path(__file__).with_name("tables.py"))
+
+# run_scenario_file(path, overrides=(), *, workers, executor, results_root, progress) -> SweepResult
+ScenarioRunner = Callable[..., Any]
+
+
+def default_scenario_runner() -> ScenarioRunner:
+    """``harness.api.run_scenario_file`` (imported late: the harness is only needed when a figure runs)."""
+    from harness.api import run_scenario_file
+
+    return run_scenario_file
+
+
+# --------------------------------------------------------------------------------------------------------------
+# small pure helpers
+
+
+def resolve_project_path(path: str) -> Path:
+    """A path from a spec: absolute as given, else relative to the repository root (not the working dir)."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else PROJECT_ROOT / candidate
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def code_version(spec: FigureSpec) -> str:
+    """Hash of the source of the module that defines ``spec.draw`` plus the shared style/table code."""
+    digest = hashlib.sha256()
+    try:
+        source_file = inspect.getsourcefile(spec.draw)
+        digest.update(Path(source_file).read_bytes() if source_file else inspect.getsource(spec.draw).encode())
+    except (OSError, TypeError):
+        digest.update(spec.draw.__code__.co_code if hasattr(spec.draw, "__code__") else repr(spec.draw).encode())
+    for path in _STYLE_FILES:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(
+    spec: FigureSpec, profile: str, run_ids: Mapping[str, Sequence[str]], input_hashes: Mapping[str, str]
+) -> str:
+    """The figure's cache key: what went in (runs, inputs, profile overrides) and the code that drew it."""
+    payload = {
+        "record_version": RECORD_VERSION,
+        "id": spec.id,
+        "profile": profile,
+        "overrides": list(spec.overrides(profile)),
+        "run_ids": {path: list(ids) for path, ids in sorted(run_ids.items())},
+        "inputs": dict(sorted(input_hashes.items())),
+        "code": code_version(spec),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _nested_get(mapping: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(mapping, Mapping) or key not in mapping:
+            return None
+        mapping = mapping[key]
+    return mapping
+
+
+def summarize_runs(records: Iterable[Any]) -> dict[str, Any]:
+    """Aggregate provenance over run records (``RunRecord(run_dir, run_id, reused, info)``).
+
+    Looks, in each record's ``info``, for the device (``device``, ``cluster.device``, or the resolved
+    scenario's ``cluster.device``) and for timing-source counts (``timing_sources``: source -> count), and
+    sums them. Missing keys are skipped, never guessed.
+    """
+    devices: set[str] = set()
+    sources: Counter[str] = Counter()
+    n_runs = n_reused = 0
+    for record in records:
+        n_runs += 1
+        n_reused += bool(getattr(record, "reused", False))
+        info = getattr(record, "info", None) or {}
+        for device in (
+            _nested_get(info, "device"),
+            _nested_get(info, "cluster", "device"),
+            _nested_get(info, "scenario", "cluster", "device"),
+            _nested_get(info, "resolved_scenario", "cluster", "device"),
+        ):
+            if isinstance(device, str) and device:
+                devices.add(device)
+                break
+        counts = _nested_get(info, "timing_sources")
+        if isinstance(counts, Mapping):
+            for source, count in counts.items():
+                if isinstance(count, int | float):
+                    sources[str(source)] += int(count)
+    return {
+        "devices": sorted(devices),
+        "timing_sources": dict(sorted(sources.items())),
+        "runs_total": n_runs,
+        "runs_reused": n_reused,
+    }
+
+
+def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` for a temp file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    _write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def figure_dir(out_dir: Path, paper: str) -> Path:
+    return out_dir / paper
+
+
+def record_path(out_dir: Path, spec: FigureSpec) -> Path:
+    return figure_dir(out_dir, spec.paper) / f"{spec.id}.json"
+
+
+def read_record(out_dir: Path, spec: FigureSpec) -> dict[str, Any] | None:
+    """The JSON record of ``spec`` under ``out_dir``, or None if absent or unreadable."""
+    path = record_path(out_dir, spec)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("record_version") == RECORD_VERSION else None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# what a draw function sees
+
+
+@dataclass
+class FigureContext:
+    """Passed to ``draw(ctx)``.
+
+    Attributes:
+        spec: the figure's spec.
+        profile: "quick" or "full".
+        out_dir: ``<out>/<paper>/``; ``png_path`` and ``csv_path`` are where the runner writes the outputs.
+    """
+
+    spec: FigureSpec
+    profile: str
+    out_dir: Path
+    _sweeps: dict[str, Any] = field(default_factory=dict, repr=False)
+    _inputs: dict[str, Path] = field(default_factory=dict, repr=False)
+
+    @property
+    def png_path(self) -> Path:
+        return self.out_dir / f"{self.spec.id}.png"
+
+    @property
+    def csv_path(self) -> Path:
+        return self.out_dir / f"{self.spec.id}.csv"
+
+    def run(self, scenario_path: str) -> Any:
+        """The SweepResult of a declared scenario (already run with this profile's overrides, cached runs)."""
+        if scenario_path not in self._sweeps:
+            raise ValueError(
+                f"figure {self.spec.id!r} asked for scenario {scenario_path!r}, which its spec does not declare "
+                f"(declared: {', '.join(self.spec.scenarios) or 'none'}); add it to `scenarios`"
+            )
+        return self._sweeps[scenario_path]
+
+    def read_csv(self, input_path: str, **kwargs: Any) -> pd.DataFrame:
+        """Read a declared committed input (e.g. measured tables under ``results/fidelity/``)."""
+        if input_path not in self._inputs:
+            raise ValueError(
+                f"figure {self.spec.id!r} read {input_path!r}, which its spec does not declare "
+                f"(declared: {', '.join(self.spec.inputs) or 'none'}); add it to `inputs`"
+            )
+        return pd.read_csv(self._inputs[input_path], **kwargs)
+
+    @property
+    def runs(self) -> list[Any]:
+        """Every RunRecord behind this figure, in scenario order."""
+        return [record for sweep in self._sweeps.values() for record in getattr(sweep, "runs", [])]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# one figure
+
+
+@dataclass(frozen=True)
+class FigureResult:
+    """How one figure went: status "ok" (drawn), "cached" (unchanged, not redrawn) or "failed"."""
+
+    id: str
+    paper: str
+    status: str
+    wall_s: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FiguresReport:
+    results: tuple[FigureResult, ...]
+    gallery_path: Path
+
+    @property
+    def failed(self) -> list[FigureResult]:
+        return [result for result in self.results if result.status == "failed"]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    profile: str = "quick"
+    out_dir: Path = Path("results/figures")
+    workers: int = 1
+    executor: str = "local"
+    results_root: Path | None = None
+    force: bool = False
+    progress: bool = True
+
+
+def _prepare_context(spec: FigureSpec, settings: RunSettings, run_scenario: ScenarioRunner) -> FigureContext:
+    ctx = FigureContext(spec=spec, profile=settings.profile, out_dir=figure_dir(settings.out_dir, spec.paper))
+    for input_path in spec.inputs:
+        resolved = resolve_project_path(input_path)
+        if not resolved.is_file():
+            raise FileNotFoundError(f"input {input_path!r} of figure {spec.id!r} not found at {resolved}")
+        ctx._inputs[input_path] = resolved
+    for scenario in spec.scenarios:
+        ctx._sweeps[scenario] = run_scenario(
+            resolve_project_path(scenario),
+            spec.overrides(settings.profile),
+            workers=settings.workers,
+            executor=settings.executor,
+            results_root=settings.results_root,
+            progress=settings.progress,
+        )
+    return ctx
+
+
+def _check_output(spec: FigureSpec, output: Any) -> FigureOutput:
+    from matplotlib.figure import Figure
+
+    if not isinstance(output, FigureOutput):
+        raise TypeError(f"draw must return a FigureOutput, got {type(output).__name__}")
+    if not isinstance(output.data, pd.DataFrame):
+        raise TypeError("FigureOutput.data must be a pandas DataFrame (the data behind the figure)")
+    if not isinstance(output.ours, str) or not output.ours.strip():
+        raise ValueError("FigureOutput.ours must be a non-empty string (our measured value)")
+    if spec.kind == "figure" and not isinstance(output.figure, Figure):
+        raise TypeError("a 'figure' must return FigureOutput.figure, a matplotlib Figure")
+    if spec.kind == "table" and not isinstance(output.table, pd.DataFrame):
+        raise TypeError("a 'table' must return FigureOutput.table, a pandas DataFrame")
+    return output
+
+
+def _jsonable(value: Any) -> Any:
+    """Provenance values as JSON (numpy scalars, paths and tuples included)."""
+    return json.loads(json.dumps(value, default=lambda item: item.item() if hasattr(item, "item") else str(item)))
+
+
+def _draw_and_write(spec: FigureSpec, ctx: FigureContext) -> dict[str, Any]:
+    """Draw the figure and write its files; returns the record fields that describe the outputs."""
+    from plots.style import figure_style, save_png
+    from plots.tables import table_figure, table_html
+
+    with figure_style():
+        output = _check_output(spec, spec.draw(ctx))
+    figure = output.figure if spec.kind == "figure" else table_figure(output.table, spec.title)
+    try:
+        _write_atomic(ctx.png_path, lambda tmp: save_png(figure, tmp))
+    finally:
+        if "matplotlib.pyplot" in sys.modules:  # a draw function may have used pyplot; free its figure
+            sys.modules["matplotlib.pyplot"].close(figure)
+    _write_atomic(ctx.csv_path, lambda tmp: output.data.to_csv(tmp, index=False))
+    files = {"png": ctx.png_path.name, "csv": ctx.csv_path.name}
+    if spec.kind == "table":
+        html_path = ctx.out_dir / f"{spec.id}.table.html"
+        write_text_atomic(html_path, table_html(output.table))
+        files["html"] = html_path.name
+    return {"ours": output.ours.strip(), "files": files, "extra_provenance": _jsonable(output.provenance)}
+
+
+def _is_fresh(record: dict[str, Any] | None, key: str, out_dir: Path) -> bool:
+    if not record or record.get("status") != "ok" or record.get("cache_key") != key:
+        return False
+    return all((out_dir / name).is_file() for name in (record.get("files") or {}).values())
+
+
+def render_figure(spec: FigureSpec, settings: RunSettings, run_scenario: ScenarioRunner) -> FigureResult:
+    """Run, draw and record one figure; never raises for a failing figure (it is recorded as failed)."""
+    start = time.perf_counter()
+    paper_dir = figure_dir(settings.out_dir, spec.paper)
+    previous = read_record(settings.out_dir, spec)
+    record: dict[str, Any] = {
+        "record_version": RECORD_VERSION,
+        "id": spec.id,
+        "paper": spec.paper,
+        "kind": spec.kind,
+        "profile": settings.profile,
+        "overrides": list(spec.overrides(settings.profile)),
+    }
+    try:
+        ctx = _prepare_context(spec, settings, run_scenario)
+        run_ids = {
+            scenario: [record_.run_id for record_ in getattr(sweep, "runs", [])]
+            for scenario, sweep in ctx._sweeps.items()
+        }
+        inputs = {path: _file_sha256(resolved) for path, resolved in ctx._inputs.items()}
+        key = cache_key(spec, settings.profile, run_ids, inputs)
+        if not settings.force and _is_fresh(previous, key, paper_dir):
+            return FigureResult(spec.id, spec.paper, "cached", time.perf_counter() - start)
+        drawn = _draw_and_write(spec, ctx)
+        record.update(
+            status="ok",
+            error=None,
+            cache_key=key,
+            ours=drawn["ours"],
+            files=drawn["files"],
+            provenance={
+                "scale": spec.scale_note,
+                **summarize_runs(ctx.runs),
+                "run_ids": run_ids,
+                "inputs": inputs,
+                "extra": drawn["extra_provenance"],
+            },
+        )
+        status, error = "ok", None
+    except Exception as err:  # noqa: BLE001 - one figure's failure must not stop the others
+        error = f"{type(err).__name__}: {err}"
+        record.update(
+            status="failed",
+            error=error,
+            traceback="".join(traceback.format_exception(err)[-6:]),
+            cache_key=None,
+            files={},
+            provenance={"scale": spec.scale_note},
+        )
+        status = "failed"
+    wall_s = time.perf_counter() - start
+    record.update(wall_s=round(wall_s, 3), drawn_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    write_text_atomic(record_path(settings.out_dir, spec), json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return FigureResult(spec.id, spec.paper, status, wall_s, error)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# many figures
+
+
+def select_figures(
+    registry: FigureRegistry, *, paper: str | None = None, only: Sequence[str] = ()
+) -> list[FigureSpec]:
+    """The specs to render: all, or one paper's, or the listed ids. Unknown names raise `HarnessError`."""
+    specs = list(registry)
+    if paper is not None:
+        papers = registry.papers()
+        if paper not in papers:
+            raise HarnessError(
+                f"--paper {paper!r}: no figures registered for it; papers with figures: {', '.join(papers) or 'none'}"
+            )
+        specs = [spec for spec in specs if spec.paper == paper]
+    if only:
+        unknown = [figure_id for figure_id in only if figure_id not in registry]
+        if unknown:
+            known = ", ".join(spec.id for spec in registry) or "none"
+            raise HarnessError(f"--only: unknown figure id(s) {', '.join(unknown)}; known: {known}")
+        wanted = set(only)
+        specs = [spec for spec in specs if spec.id in wanted]
+        if not specs:
+            raise HarnessError(f"--only {', '.join(only)}: none of these belongs to paper {paper!r}")
+    return specs
+
+
+def render_figures(
+    specs: Sequence[FigureSpec],
+    settings: RunSettings,
+    *,
+    registry: FigureRegistry | None = None,
+    run_scenario: ScenarioRunner | None = None,
+) -> FiguresReport:
+    """Render ``specs`` (one at a time, progress over figures) and write the gallery of ``registry``.
+
+    Args:
+        specs: the figures to render (see `select_figures`).
+        settings: profile, output folder, sweep workers/executor, run-store root, force, progress.
+        registry: the registry the gallery lists (default `FIGURES`).
+        run_scenario: replaces ``harness.api.run_scenario_file`` (tests inject one).
+    """
+    from tqdm import tqdm
+
+    from plots.gallery import write_gallery
+
+    if settings.profile not in PROFILES:
+        raise HarnessError(f"unknown profile {settings.profile!r}; expected one of {', '.join(PROFILES)}")
+    runner = run_scenario if run_scenario is not None else (default_scenario_runner() if specs else None)
+    results = []
+    with tqdm(specs, desc="figures", unit="fig", disable=not settings.progress, file=sys.stderr) as bar:
+        for spec in bar:
+            bar.set_postfix_str(spec.id)
+            result = render_figure(spec, settings, runner)
+            results.append(result)
+            if settings.progress:
+                detail = f": {result.error}" if result.error else ""
+                tqdm.write(f"{result.status:>6}  {spec.id}  ({result.wall_s:.1f} s){detail}", file=sys.stderr)
+    gallery_path = write_gallery(registry if registry is not None else FIGURES, settings.out_dir)
+    return FiguresReport(tuple(results), gallery_path)

@@ -1,0 +1,255 @@
+"""`harness figures` end to end on test-only figures, with an injected scenario runner.
+
+The injected runner stands in for `harness.api.run_scenario_file` (same signature, returns an object with
+``.metrics`` and ``.runs``), so these tests check the figure layer alone: files written, failures isolated,
+caching, profiles, provenance and the gallery.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.cli import main as cli_main
+from harness.errors import HarnessError
+from plots.registry import FigureOutput, FigureRegistry, register_figure
+from plots.runner import RunSettings, render_figures, select_figures
+
+
+@dataclass
+class FakeRecord:
+    run_dir: Path
+    run_id: str
+    reused: bool
+    info: dict
+
+
+@dataclass
+class FakeSweep:
+    metrics: pd.DataFrame
+    runs: list
+
+
+@dataclass
+class FakeScenarioRunner:
+    """Returns y = 2 x for the scenario; ``run_id`` changes when the test says the inputs changed."""
+
+    run_id: str = "run-a"
+    calls: list = field(default_factory=list)
+
+    def __call__(self, path, overrides=(), *, workers=1, executor="local", results_root=None, progress=True):
+        self.calls.append((Path(path).name, tuple(overrides), workers, executor))
+        record = FakeRecord(
+            Path("/nowhere"), self.run_id, reused=len(self.calls) > 1,
+            info={"scenario": {"cluster": {"device": "cpu"}}, "timing_sources": {"exact": 3, "roofline": 1}},
+        )
+        return FakeSweep(pd.DataFrame({"x": [1, 2, 3], "y": [2, 4, 6]}), [record])
+
+
+def _line_figure(registry, figure_id="harness.test_tiny", *, claim="y = 2 x", counter=None, **extra):
+    @register_figure(
+        id=figure_id, paper="harness", kind="figure", title="Tiny line", caption="y against x.", claim=claim,
+        scale_note="three points", scenarios=("scenarios/test_tiny.yaml",),
+        quick_overrides=("workload.steps=2",), full_overrides=("workload.steps=20",), registry=registry, **extra,
+    )
+    def draw(ctx):
+        from plots.style import new_figure
+
+        if counter is not None:
+            counter.append(ctx.profile)
+        data = ctx.run("scenarios/test_tiny.yaml").metrics
+        fig, (ax,) = new_figure()
+        ax.plot(data["x"], data["y"], marker="o")
+        slope = float((data["y"] / data["x"]).mean())
+        return FigureOutput(data=data, figure=fig, ours=f"slope {slope:.2f}", provenance={"note": "fake runs"})
+
+    return draw
+
+
+def _settings(tmp_path, **changes):
+    return RunSettings(**{"out_dir": tmp_path / "figures", "progress": False, **changes})
+
+
+def test_one_figure_writes_png_csv_record_and_gallery(tmp_path):
+    registry, runner = FigureRegistry(), FakeScenarioRunner()
+    _line_figure(registry)
+    report = render_figures(list(registry), _settings(tmp_path), registry=registry, run_scenario=runner)
+
+    assert [(r.id, r.status) for r in report.results] == [("harness.test_tiny", "ok")]
+    paper_dir = tmp_path / "figures" / "harness"
+    assert (paper_dir / "harness.test_tiny.png").read_bytes().startswith(b"\x89PNG")
+    assert pd.read_csv(paper_dir / "harness.test_tiny.csv").equals(pd.DataFrame({"x": [1, 2, 3], "y": [2, 4, 6]}))
+    record = json.loads((paper_dir / "harness.test_tiny.json").read_text())
+    assert record["status"] == "ok" and record["ours"] == "slope 2.00" and record["profile"] == "quick"
+    assert record["provenance"]["devices"] == ["cpu"]
+    assert record["provenance"]["timing_sources"] == {"exact": 3, "roofline": 1}
+    assert record["provenance"]["extra"] == {"note": "fake runs"}
+    assert runner.calls == [("test_tiny.yaml", ("workload.steps=2",), 1, "local")]
+
+    page = report.gallery_path.read_text()
+    assert report.gallery_path == tmp_path / "figures" / "index.html"
+    assert 'src="harness/harness.test_tiny.png"' in page and 'href="harness/harness.test_tiny.csv"' in page
+    assert "y = 2 x" in page and "slope 2.00" in page  # claim beside ours
+    assert "exact: 3, roofline: 1" in page
+
+
+def test_full_profile_passes_full_overrides(tmp_path):
+    registry, runner, profiles = FigureRegistry(), FakeScenarioRunner(), []
+    _line_figure(registry, counter=profiles)
+    render_figures(list(registry), _settings(tmp_path, profile="full", workers=3), registry=registry,
+                   run_scenario=runner)
+    assert runner.calls == [("test_tiny.yaml", ("workload.steps=20",), 3, "local")]
+    assert profiles == ["full"]
+
+
+def test_failing_figure_is_reported_and_others_still_render(tmp_path):
+    registry, runner = FigureRegistry(), FakeScenarioRunner()
+    _line_figure(registry, "harness.test_good")
+
+    @register_figure(id="harness.test_broken", paper="harness", kind="figure", title="Broken", caption="c",
+                     claim="—", scale_note="s", registry=registry)
+    def broken(ctx):
+        raise RuntimeError("the model diverged")
+
+    @register_figure(id="harness.test_undeclared", paper="harness", kind="figure", title="Undeclared",
+                     caption="c", claim="—", scale_note="s", registry=registry)
+    def undeclared(ctx):
+        ctx.run("scenarios/other.yaml")
+
+    report = render_figures(list(registry), _settings(tmp_path), registry=registry, run_scenario=runner)
+    status = {r.id: r.status for r in report.results}
+    assert status == {"harness.test_good": "ok", "harness.test_broken": "failed", "harness.test_undeclared": "failed"}
+    errors = {r.id: r.error for r in report.failed}
+    assert errors["harness.test_broken"] == "RuntimeError: the model diverged"
+    assert "does not declare" in errors["harness.test_undeclared"]
+    assert (tmp_path / "figures" / "harness" / "harness.test_good.png").is_file()
+    assert not (tmp_path / "figures" / "harness" / "harness.test_broken.png").exists()
+    page = report.gallery_path.read_text()
+    assert "the model diverged" in page and 'class="status-failed"' in page
+
+
+def test_unchanged_figure_is_not_redrawn(tmp_path):
+    registry, runner, draws = FigureRegistry(), FakeScenarioRunner(), []
+    _line_figure(registry, counter=draws)
+    settings = _settings(tmp_path)
+    png = tmp_path / "figures" / "harness" / "harness.test_tiny.png"
+
+    assert render_figures(list(registry), settings, registry=registry, run_scenario=runner).results[0].status == "ok"
+    first_mtime = png.stat().st_mtime_ns
+    again = render_figures(list(registry), settings, registry=registry, run_scenario=runner)
+    assert again.results[0].status == "cached" and len(draws) == 1 and png.stat().st_mtime_ns == first_mtime
+    assert len(runner.calls) == 2  # the scenario is still asked for (its runs are reused by the run store)
+
+    forced = render_figures(list(registry), _settings(tmp_path, force=True), registry=registry, run_scenario=runner)
+    assert forced.results[0].status == "ok" and len(draws) == 2
+
+    runner.run_id = "run-b"  # new inputs -> new run id -> redraw
+    assert render_figures(list(registry), settings, registry=registry, run_scenario=runner).results[0].status == "ok"
+    assert len(draws) == 3
+
+    full = render_figures(list(registry), _settings(tmp_path, profile="full"), registry=registry, run_scenario=runner)
+    assert full.results[0].status == "ok" and len(draws) == 4
+
+    png.unlink()  # a missing output is redrawn even when the key matches
+    assert render_figures(list(registry), _settings(tmp_path, profile="full"), registry=registry,
+                          run_scenario=runner).results[0].status == "ok"
+
+
+def test_changed_input_file_redraws(tmp_path):
+    registry, runner = FigureRegistry(), FakeScenarioRunner()
+    measured = tmp_path / "measured.csv"
+    measured.write_text("size_bytes,time_us\n1024,5.0\n")
+
+    @register_figure(id="harness.test_measured", paper="harness", kind="figure", title="Measured", caption="c",
+                     claim="—", scale_note="s", inputs=(str(measured),), registry=registry)
+    def draw(ctx):
+        from plots.style import new_figure
+
+        data = ctx.read_csv(str(measured))
+        fig, (ax,) = new_figure()
+        ax.plot(data["size_bytes"], data["time_us"])
+        return FigureOutput(data=data, figure=fig, ours=f"{data['time_us'].iloc[0]:.1f} us")
+
+    settings = _settings(tmp_path)
+    assert render_figures(list(registry), settings, registry=registry, run_scenario=runner).results[0].status == "ok"
+    assert render_figures(list(registry), settings, registry=registry,
+                          run_scenario=runner).results[0].status == "cached"
+    measured.write_text("size_bytes,time_us\n1024,7.0\n")
+    assert render_figures(list(registry), settings, registry=registry, run_scenario=runner).results[0].status == "ok"
+    record = json.loads((tmp_path / "figures" / "harness" / "harness.test_measured.json").read_text())
+    assert record["ours"] == "7.0 us"
+    assert runner.calls == []  # no scenarios declared, none run
+
+
+def test_gallery_escapes_html_and_shows_claim_vs_ours(tmp_path):
+    registry, runner = FigureRegistry(), FakeScenarioRunner()
+
+    @register_figure(id="harness.test_escape", paper="harness", kind="table", title="<b>bold</b> title",
+                     caption="caption <script>alert(1)</script>", claim="x < 5 & y > 2", scale_note="s",
+                     registry=registry)
+    def draw(ctx):
+        table = pd.DataFrame({"method": ["<i>ours</i>"], "value_ms": [1.5]})
+        return FigureOutput(data=table, table=table, ours="<img src=x onerror=alert(1)>")
+
+    report = render_figures(list(registry), _settings(tmp_path), registry=registry, run_scenario=runner)
+    assert report.results[0].status == "ok"
+    paper_dir = tmp_path / "figures" / "harness"
+    assert (paper_dir / "harness.test_escape.png").read_bytes().startswith(b"\x89PNG")
+    page = report.gallery_path.read_text()
+    for raw in ("<script>", "<b>bold", "<i>ours", "<img src=x"):
+        assert raw not in page
+    assert "caption &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "x &lt; 5 &amp; y &gt; 2" in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "&lt;i&gt;ours&lt;/i&gt;" in page  # the table cell, embedded in the page
+
+
+def test_unrendered_and_unregistered_entries_are_listed(tmp_path):
+    registry = FigureRegistry()
+    _line_figure(registry)
+    report = render_figures([], _settings(tmp_path), registry=registry, run_scenario=FakeScenarioRunner())
+    page = report.gallery_path.read_text()
+    assert "status-not-run" in page and "harness figures --only harness.test_tiny" in page
+    assert "118 checklist entries not registered yet" in page and "arctopk.fig2" in page
+
+
+def test_select_figures_filters_and_rejects_unknown_names():
+    registry = FigureRegistry()
+    _line_figure(registry, "harness.test_a")
+    _line_figure(registry, "harness.test_b")
+    assert [s.id for s in select_figures(registry, only=["harness.test_b"])] == ["harness.test_b"]
+    assert len(select_figures(registry, paper="harness")) == 2
+    with pytest.raises(HarnessError, match="unknown figure id"):
+        select_figures(registry, only=["harness.nope"])
+    with pytest.raises(HarnessError, match="no figures registered"):
+        select_figures(registry, paper="moc")
+
+
+def test_cli_only_writes_outputs_and_exit_codes(tmp_path, monkeypatch, capsys):
+    registry, runner = FigureRegistry(), FakeScenarioRunner()
+    _line_figure(registry)
+
+    @register_figure(id="harness.test_broken", paper="harness", kind="figure", title="Broken", caption="c",
+                     claim="—", scale_note="s", registry=registry)
+    def broken(ctx):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("plots.papers.load_all", lambda keep_going=False: (registry, {}))
+    monkeypatch.setattr("plots.runner.default_scenario_runner", lambda: runner)
+    out = tmp_path / "figs"
+
+    assert cli_main(["figures", "--only", "harness.test_tiny", "--out", str(out), "--no-progress"]) == 0
+    assert (out / "harness" / "harness.test_tiny.png").is_file()
+    assert (out / "harness" / "harness.test_tiny.csv").is_file()
+    assert (out / "index.html").is_file()
+    assert "1 drawn" in capsys.readouterr().out
+
+    assert cli_main(["figures", "--out", str(out), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "1 unchanged" in captured.out and "FAILED harness.test_broken: RuntimeError: boom" in captured.err
+
+    assert cli_main(["figures", "--only", "harness.nope", "--out", str(out)]) == 2
+    assert "unknown figure id" in capsys.readouterr().err
