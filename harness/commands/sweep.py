@@ -1,0 +1,48 @@
+"""`harness sweep FILE`: run every point of a scenario's sweep block, reusing finished points."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from harness.api import run_scenario
+from harness.commands.run import shown_path
+from harness.config.loader import load_scenario
+from harness.executors import EXECUTORS, default_workers
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sweep",
+        help="run every point of a scenario's sweep (resumable)",
+        description="Expand the sweep block (Cartesian product of 'product' axes times the joint 'zip' axis) and "
+        "run every point not already finished, in parallel. Each point is stored atomically as soon as it "
+        "finishes, so an interrupted sweep resumes where it stopped.",
+    )
+    parser.add_argument("file", metavar="FILE", help="scenario YAML file")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help=f"parallel worker processes (default: the CPUs available, here {default_workers()})")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local process pool (default) or Ray (starts a local Ray instance if none runs)")
+    parser.add_argument("--seed", type=int, default=None, help="replace the file's seed")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="results root (default: results/runs under the current directory)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override a key (value parsed as YAML; repeatable)")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.file, args.overrides, seed=args.seed)
+    result = run_scenario(scenario, workers=args.workers, executor=args.executor, results_root=args.out,
+                          progress=True)
+    n_points, n_reused = len(result.runs), result.n_reused
+    folder = result.runs[0].run_dir.parent if result.runs else None
+    print(f"{scenario.name}: {n_points} points, {n_points - n_reused} computed, {n_reused} reused; "
+          f"results under {shown_path(folder)}/")
+    table = pd.DataFrame([{**record.values, "run_id": record.run_id, "reused": record.reused}
+                          for record in result.runs])
+    print(table.to_string(index=False))
+    return 0

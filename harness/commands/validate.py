@@ -1,0 +1,39 @@
+"""`harness validate FILE...`: check scenario files; every problem on its own line, exit code 2 if any."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.config.loader import load_scenario
+from harness.errors import ScenarioError
+from harness.sweep import point_count
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check scenario files (exit 2 with one line per problem)",
+        description="Check scenario files against their kind's model, including every point of their sweep. "
+        "Valid files are listed on stdout; each problem is printed on stderr as "
+        "'<file>: <key.path>: expected <what>, got <value>'. Exit code 0 if all are valid, else 2.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override a key before validating (value parsed as YAML; repeatable)")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    failed = False
+    for file in args.files:
+        try:
+            scenario = load_scenario(file, args.overrides)
+        except ScenarioError as err:
+            failed = True
+            for line in err.problems:
+                print(line, file=sys.stderr)
+            continue
+        points = point_count(scenario.sweep)
+        print(f"{file}: ok (kind {scenario.kind}, {points} point{'s' if points != 1 else ''})")
+    return 2 if failed else 0

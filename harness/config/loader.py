@@ -1,0 +1,186 @@
+"""Scenario files -> validated scenario models, with ``--set`` overrides; every problem as one readable line.
+
+``load_scenario(path, overrides, seed)`` reads the YAML, applies the overrides (`harness.config.overrides`),
+picks the kind's model from `harness.workloads.WORKLOADS` and validates the file against it, including every
+point of its ``sweep:`` block (`harness.sweep`). Anything wrong raises `ScenarioError`, whose ``problems``
+are lines like ``scenarios/a.yaml: network.inter_node.bandwidth_gbps: expected a number > 0, got -5``.
+``validate_file`` returns those lines instead of raising. A user's mistake never ends in a traceback: missing
+or unreadable files, non-UTF-8 bytes, YAML syntax errors (with line and column), a top level that is not a
+mapping, an unknown kind and malformed overrides all become one line each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
+
+from harness.config.blocks import ScenarioBase
+from harness.config.overrides import Override, OverrideError, apply_overrides, parse_override
+from harness.config.problems import show_value, validation_problems
+from harness.errors import ScenarioError
+
+
+def _parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with every failure turned into one message (line and column where yaml knows them)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        what = str(err.problem or err.context or "invalid YAML").strip()
+        if err.context and err.problem:
+            context = str(err.context).strip()
+            if err.context_mark is not None and err.context_mark is not mark:
+                context += f" that starts at line {err.context_mark.line + 1}, column {err.context_mark.column + 1}"
+            what += f" ({context})"
+        raise _ParseFailure(f"{where}YAML syntax error: {what}") from None
+    except yaml.reader.ReaderError as err:
+        before = text[: err.position]
+        line, column = before.count("\n") + 1, err.position - (before.rfind("\n") + 1) + 1
+        code = err.character if isinstance(err.character, int) else ord(str(err.character)[:1] or "\0")
+        raise _ParseFailure(
+            f"line {line}, column {column}: YAML cannot contain the character U+{code:04X} ({err.reason})"
+        ) from None
+    except yaml.YAMLError as err:
+        raise _ParseFailure(f"YAML error: {str(err).strip().splitlines()[0]}") from None
+    except RecursionError:
+        raise _ParseFailure("YAML error: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as err:
+        # PyYAML builds dates and numbers from text that only looks valid (e.g. 2020-13-45).
+        raise _ParseFailure(f"YAML error: cannot build a value ({err})") from None
+
+
+class _ParseFailure(Exception):
+    pass
+
+
+def read_scenario_data(path: str | Path) -> dict[str, Any]:
+    """The raw mapping of a scenario file; raises `ScenarioError` (one line) if it cannot be read as one."""
+    source = str(path)
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError([f"{source}: no such file"]) from None
+    except IsADirectoryError:
+        raise ScenarioError([f"{source}: is a folder, not a scenario file"]) from None
+    except OSError as err:
+        raise ScenarioError([f"{source}: cannot read the file ({err.strerror or err})"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ScenarioError([f"{source}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})"]) from None
+    try:
+        data = _parse_yaml(text)
+    except _ParseFailure as err:
+        raise ScenarioError([f"{source}: {err}"]) from None
+    if data is None:
+        raise ScenarioError([f"{source}: the file is empty; expected a mapping with at least 'name' and 'kind'"])
+    if not isinstance(data, dict):
+        raise ScenarioError([f"{source}: top level: expected a mapping of keys (name, kind, ...), "
+                             f"got {type(data).__name__} {show_value(data)}"])
+    return data
+
+
+def _parse_overrides(source: str, overrides: Iterable[str | Override]) -> list[Override]:
+    parsed, problems = [], []
+    for item in overrides:
+        try:
+            parsed.append(item if isinstance(item, Override) else parse_override(item))
+        except OverrideError as err:
+            problems.append(f"{source}: {err}")
+    if problems:
+        raise ScenarioError(problems)
+    return parsed
+
+
+def _kind_model(source: str, data: dict[str, Any]) -> type[ScenarioBase]:
+    from harness.workloads import WORKLOADS, load_all
+
+    load_all()
+    known = ", ".join(repr(name) for name in WORKLOADS) or "(none registered)"
+    if "kind" not in data:
+        raise ScenarioError([f"{source}: kind: missing required key (expected one of {known})"])
+    kind = data["kind"]
+    if not isinstance(kind, str) or kind not in WORKLOADS:
+        raise ScenarioError([f"{source}: kind: expected one of {known}, got {show_value(kind)}"])
+    return WORKLOADS.get(kind).model
+
+
+def _blame_overrides(line: str, overrides: Sequence[Override]) -> str:
+    """Append ``(set by --set ...)`` to a problem line whose key path an override wrote."""
+    for override in reversed(overrides):
+        key = ".".join(override.path)
+        if line.startswith(key + ":") or line.startswith(key + "."):
+            return f"{line} (set by --set {override.text})"
+    return line
+
+
+def validate_data(
+    data: dict[str, Any], source: str, overrides: Iterable[str | Override] = (), seed: int | None = None
+) -> ScenarioBase:
+    """Validate raw scenario data (after applying ``overrides`` and ``seed``) against its kind's model.
+
+    The sweep block is checked too: its paths must exist, zip lists must have equal lengths and every
+    expanded point must validate. Raises `ScenarioError` with one ``<source>: ...`` line per problem.
+    """
+    from harness.sweep import expand
+
+    parsed = _parse_overrides(source, overrides)
+    try:
+        data = apply_overrides(data, parsed)
+    except OverrideError as err:
+        raise ScenarioError([f"{source}: {err}"]) from None
+    if seed is not None:
+        data["seed"] = seed
+    model = _kind_model(source, data)
+    try:
+        scenario = model.model_validate(data)
+    except ValidationError as err:
+        lines = validation_problems(err, model, data)
+        raise ScenarioError([f"{source}: {_blame_overrides(line, parsed)}" for line in lines]) from None
+    try:
+        expand(scenario)
+    except ScenarioError as err:
+        raise ScenarioError([f"{source}: {line}" for line in err.problems]) from None
+    except PydanticSerializationError as err:
+        raise ScenarioError([f"{source}: a value cannot be stored as JSON in run.json ({err})"]) from None
+    return scenario
+
+
+def load_scenario(
+    path: str | Path, overrides: Iterable[str | Override] = (), seed: int | None = None
+) -> ScenarioBase:
+    """Read, override and validate one scenario file.
+
+    Args:
+        path: the YAML file.
+        overrides: ``key.path=value`` strings (the value parsed as YAML); missing keys are created and the
+            model decides whether they are allowed.
+        seed: if given, replaces the file's ``seed``.
+
+    Returns:
+        The validated scenario (an instance of its kind's model), its sweep block still attached.
+
+    Raises:
+        ScenarioError: one line per problem, each naming the file.
+
+    Example::
+
+        scenario = load_scenario("scenarios/toy_sweep.yaml", ["workload.n_messages=4"], seed=1)
+    """
+    return validate_data(read_scenario_data(path), str(path), overrides, seed)
+
+
+def validate_file(path: str | Path, overrides: Iterable[str | Override] = ()) -> list[str]:
+    """Every problem of a scenario file as ``<file>: <key.path>: ...`` lines; empty if the file is valid."""
+    try:
+        load_scenario(path, overrides)
+    except ScenarioError as err:
+        return err.problems
+    return []

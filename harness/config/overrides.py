@@ -1,0 +1,98 @@
+"""``--set key.path=value`` overrides and dotted-path access into a scenario's raw YAML data.
+
+The value is parsed as YAML, so ``8``, ``1e9``, ``true``, ``[1, 2]`` and ``{a: 1}`` mean what they mean in the
+file. A missing key is created (the scenario model then decides whether it is allowed). Under
+``sweep.product`` and ``sweep.zip`` the rest of the path is one key, because sweep axes are themselves dotted
+paths: ``sweep.product.network.inter_node.bandwidth_gbps=[10, 100]``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+SWEEP_AXIS_BLOCKS = (("sweep", "product"), ("sweep", "zip"))
+
+
+class OverrideError(ValueError):
+    """An override string is malformed or its path runs through a value that is not a mapping."""
+
+
+@dataclass(frozen=True)
+class Override:
+    """One parsed ``--set``: ``text`` as the user typed it, ``path`` split into keys, ``value`` parsed."""
+
+    text: str
+    path: tuple[str, ...]
+    value: Any
+
+
+def split_path(dotted: str) -> tuple[str, ...]:
+    """``"a.b.c"`` -> ``("a", "b", "c")``; under ``sweep.product``/``sweep.zip`` the remainder stays whole."""
+    parts = dotted.split(".")
+    for block in SWEEP_AXIS_BLOCKS:
+        if tuple(parts[: len(block)]) == block and len(parts) > len(block):
+            return (*block, ".".join(parts[len(block) :]))
+    return tuple(parts)
+
+
+def parse_override(text: str) -> Override:
+    """Parse ``key.path=value``; raises `OverrideError` naming the override when it is malformed."""
+    if not isinstance(text, str) or "=" not in text:
+        raise OverrideError(f"bad override {text!r}: expected key.path=value")
+    key, _, raw_value = text.partition("=")
+    key = key.strip()
+    path = split_path(key)
+    if not key or any(not part.strip() or part != part.strip() for part in path):
+        raise OverrideError(f"bad override {text!r}: the key path {key!r} has an empty or padded part")
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+    except yaml.YAMLError as err:
+        reason = str(getattr(err, "problem", None) or "not valid YAML").strip()
+        raise OverrideError(f"bad override {text!r}: the value is not valid YAML ({reason})") from None
+    except RecursionError:
+        raise OverrideError(f"bad override {text!r}: the value is nested too deeply") from None
+    return Override(text=text, path=path, value=value)
+
+
+def set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``data[path[0]]...[path[-1]] = value`` in place, creating missing mappings on the way.
+
+    Raises `OverrideError` if the path runs through something that is not a mapping.
+    """
+    node: Any = data
+    for depth, key in enumerate(path[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        elif not isinstance(child, dict):
+            where = ".".join(path[: depth + 1])
+            raise OverrideError(f"{where} is {child!r}, not a mapping, so it has no key {path[depth + 1]!r}")
+        node = child
+    node[path[-1]] = value
+
+
+def get_path(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path``; raises `KeyError` if any key is missing or a step is not a mapping."""
+    node: Any = data
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            raise KeyError(".".join(path))
+        node = node[key]
+    return node
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str | Override]) -> dict[str, Any]:
+    """A deep copy of ``data`` with every override applied in order (later ones win)."""
+    result = copy.deepcopy(dict(data))
+    for item in overrides:
+        override = item if isinstance(item, Override) else parse_override(item)
+        try:
+            set_path(result, override.path, override.value)
+        except OverrideError as err:
+            raise OverrideError(f"bad override {override.text!r}: {err}") from None
+    return result

@@ -1,0 +1,294 @@
+"""Run sweep points: in this process, on a local process pool (default) or on Ray (``--executor ray``).
+
+Every point is planned in the parent (its run-id from the resolved scenario, the code version and the
+timing-table hashes, computed once), finished points are reused without running, and each remaining point
+is run by a worker that writes its own result through the atomic run store. So an interrupted sweep (Ctrl-C,
+or ``kill -9`` of the whole process group) loses only the points in flight, and a rerun redoes only those.
+
+Ray is the engine for sweeps that outgrow one machine: if no Ray instance is running, a local one is started
+with ``num_cpus=workers`` and shut down afterwards; an instance that is already running is used as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import __version__
+from harness.errors import HarnessError
+from harness.provenance import code_version, timing_table_hashes
+from harness.store import RunRecord, RunStore, compute_run_id, metrics_csv_text, resolved_scenario
+from harness.sweep import SweepPoint
+from harness.workloads.base import RunContext, RunOutput
+
+EXECUTORS = ("local", "ray")
+
+
+def default_workers() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Everything a worker needs to run (or reuse) one point; picklable."""
+
+    point: SweepPoint
+    run_id: str
+    code_version: str
+    table_hashes: dict[str, str]
+    results_root: str
+
+
+@dataclass(frozen=True)
+class _PointFailure:
+    """A point that raised in a worker, carried back as text (exceptions do not always pickle)."""
+
+    index: int
+    message: str
+    user_error: bool
+
+
+class LazyReplay:
+    """The scenario's timing replay, opened by ``open_replay(scenario)`` on first attribute access.
+
+    Kinds that never touch ``ctx.timings`` never open tables.
+    """
+
+    def __init__(self, open_replay: Callable[[Any], Any], scenario: Any):
+        self._open_replay = open_replay
+        self._scenario = scenario
+        self._replay: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._replay is None:
+            self._replay = self._open_replay(self._scenario)
+        return getattr(self._replay, name)
+
+
+def timings_for(scenario: Any) -> LazyReplay | None:
+    """A lazy replay if `harness.timing.replay` exists, else None (the replay module is not written yet)."""
+    try:
+        module = importlib.import_module("harness.timing.replay")
+    except ModuleNotFoundError as err:
+        if err.name == "harness.timing.replay":
+            return None
+        raise
+    return LazyReplay(module.open_replay, scenario)
+
+
+def plan(points: list[SweepPoint], results_root: str | Path | None = None) -> list[PointTask]:
+    """One task per point, with its run-id; the code version is hashed once here for every worker."""
+    version = code_version()
+    root = str(RunStore(results_root).root)
+    hashes_by_set: dict[str, dict[str, str]] = {}
+    tasks = []
+    for point in points:
+        table_set = point.scenario.table_set
+        if table_set not in hashes_by_set:
+            hashes_by_set[table_set] = timing_table_hashes(table_set)
+        hashes = hashes_by_set[table_set]
+        tasks.append(PointTask(point, compute_run_id(point.scenario, version, hashes), version, hashes, root))
+    return tasks
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def execute_task(task: PointTask) -> RunRecord:
+    """Reuse the point's finished run, or run it and store the result atomically."""
+    from harness.workloads import WORKLOADS, load_all
+
+    scenario, values = task.point.scenario, task.point.values
+    store = RunStore(task.results_root)
+    found = store.find(scenario.name, task.run_id, values)
+    if found is not None:
+        return found
+    load_all()
+    kind = WORKLOADS.get(scenario.kind)
+    ctx = RunContext(seed_seq=np.random.SeedSequence(scenario.seed), timings=timings_for(scenario))
+    started_at, start = _now(), time.perf_counter()
+    output = kind.run(scenario, ctx)
+    wall_time_s = time.perf_counter() - start
+    if not isinstance(output, RunOutput):
+        raise TypeError(f"the run function of kind {scenario.kind!r} returned {type(output).__name__}, not RunOutput")
+    csv_text = metrics_csv_text(output.metrics)
+    info = {**ctx.info, **output.info}
+    run_info = {
+        "name": scenario.name,
+        "kind": scenario.kind,
+        "scenario": resolved_scenario(scenario),
+        "seed": scenario.seed,
+        "sweep_point": values,
+        "code_version": task.code_version,
+        "timing_tables": task.table_hashes,
+        "harness_version": __version__,
+        "started_at": started_at,
+        "finished_at": _now(),
+        "wall_time_s": wall_time_s,
+        "metrics_rows": len(output.metrics),
+        "info": info,
+    }
+    run_dir, already_there = store.write(scenario.name, task.run_id, csv_text, run_info)
+    if already_there:
+        stored = store.read_run(run_dir) or {}
+        return RunRecord(run_dir, task.run_id, True, stored.get("info") or {}, dict(values))
+    return RunRecord(run_dir, task.run_id, False, info, dict(values))
+
+
+def _execute_safely(task: PointTask) -> RunRecord | _PointFailure:
+    try:
+        return execute_task(task)
+    except HarnessError as err:
+        return _PointFailure(task.point.index, str(err), True)
+    except Exception:  # a bug in a run function: carry the traceback back to the parent
+        return _PointFailure(task.point.index, traceback.format_exc(), False)
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; only the parent reacts (it terminates the pool).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _raise_failure(failure: _PointFailure, tasks: list[PointTask]) -> None:
+    task = next(t for t in tasks if t.point.index == failure.index)
+    where = f"sweep point {failure.index + 1} ({', '.join(f'{k}={v!r}' for k, v in task.point.values.items())})"
+    if failure.user_error:
+        raise HarnessError(f"{where}: {failure.message}")
+    raise RuntimeError(f"{where} failed in a worker:\n{failure.message}")
+
+
+# ----------------------------------------------------------------------------------------- executors
+
+
+def _run_in_process(tasks: list[PointTask], on_done: Callable[[RunRecord], None]) -> None:
+    for task in tasks:
+        on_done(execute_task(task))
+
+
+def _run_on_pool(tasks: list[PointTask], workers: int, on_done: Callable[[RunRecord], None]) -> None:
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(processes=min(workers, len(tasks)), initializer=_ignore_sigint)
+    try:
+        for result in pool.imap_unordered(_execute_safely, tasks):
+            if isinstance(result, _PointFailure):
+                _raise_failure(result, tasks)
+            on_done(result)
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()
+    pool.join()
+
+
+def _run_on_ray(tasks: list[PointTask], workers: int, on_done: Callable[[RunRecord], None]) -> None:
+    import ray
+
+    started_here = False
+    if not ray.is_initialized():
+        try:
+            ray.init(address="auto", log_to_driver=False)
+        except ConnectionError:
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            started_here = True
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(_execute_safely)
+        pending = {remote.remote(task): task for task in tasks}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                pending.pop(ref)
+                result = ray.get(ref)
+                if isinstance(result, _PointFailure):
+                    for other in pending:
+                        ray.cancel(other, force=True)
+                    _raise_failure(result, tasks)
+                on_done(result)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def run_points(
+    points: list[SweepPoint],
+    *,
+    workers: int | None = None,
+    executor: str = "local",
+    results_root: str | Path | None = None,
+    progress: bool = True,
+) -> list[RunRecord]:
+    """Run (or reuse) every point; returns one `RunRecord` per point, in point order.
+
+    Args:
+        points: from `harness.sweep.expand`.
+        workers: parallel worker processes (default: the CPUs available); 1 with ``local`` runs in-process.
+        executor: ``"local"`` (process pool) or ``"ray"``.
+        results_root: the run store's root (default ``results/runs`` under the current directory).
+        progress: show a tqdm bar on stderr (with the count of reused points).
+    """
+    from tqdm import tqdm
+
+    if executor not in EXECUTORS:
+        raise HarnessError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise HarnessError(f"--workers must be at least 1, got {workers}")
+    tasks = plan(points, results_root)
+    store = RunStore(results_root)
+
+    by_run_id: dict[str, list[PointTask]] = {}
+    for task in tasks:
+        by_run_id.setdefault(task.run_id, []).append(task)
+    records: dict[int, RunRecord] = {}
+    name = points[0].scenario.name if points else ""
+    bar = tqdm(total=len(tasks), desc=name or "points", unit="point", file=sys.stderr, disable=not progress,
+               leave=True, dynamic_ncols=True)
+    reused = 0
+
+    def finish(record: RunRecord) -> None:
+        nonlocal reused
+        for task in by_run_id[record.run_id]:
+            records[task.point.index] = RunRecord(record.run_dir, record.run_id, record.reused, record.info,
+                                                  dict(task.point.values))
+        reused += len(by_run_id[record.run_id]) if record.reused else 0
+        bar.set_postfix(reused=reused, refresh=False)
+        bar.update(len(by_run_id[record.run_id]))
+
+    try:
+        todo = []
+        for run_id, group in by_run_id.items():
+            found = store.find(group[0].point.scenario.name, run_id, group[0].point.values)
+            if found is not None:
+                finish(found)
+            else:
+                todo.append(group[0])
+        if not todo:
+            pass
+        elif executor == "ray":
+            _run_on_ray(todo, workers, finish)
+        elif workers == 1 or len(todo) == 1:
+            _run_in_process(todo, finish)
+        else:
+            _run_on_pool(todo, workers, finish)
+    finally:
+        bar.close()
+    return [records[task.point.index] for task in tasks]

@@ -1,0 +1,253 @@
+"""The run store: ``<root>/<scenario-name>/<run-id>/{metrics.csv, run.json}`` (DESIGN.md "Run output").
+
+The run-id is a short sha256 of the canonical JSON of the resolved scenario, the code version and the
+timing-table hashes (`harness.provenance`), so the same experiment on the same code and tables is found again
+and reused, and a changed one gets a new folder: a finished run is never overwritten.
+
+Writes are atomic: a run is written into a temp folder ``.tmp-<run-id>-<host>-<pid>-<token>`` beside its final
+folder, every file and the folder are fsynced, and the folder is renamed into place. ``run.json`` carries
+``"complete": true``; a reader treats a folder without it, and any temp folder, as absent. Temp folders left by
+a killed process (on this host, whose pid is gone) are deleted by the next reader. Only this module writes
+results to disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.config.blocks import ScenarioBase
+
+DEFAULT_RESULTS_ROOT = Path("results") / "runs"
+RUN_ID_HEX_CHARS = 16
+METRICS_FILE = "metrics.csv"
+RUN_FILE = "run.json"
+TEMP_PREFIX = ".tmp-"
+ASIDE_PREFIX = ".aside-"
+FOREIGN_TEMP_MAX_AGE_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A finished run in the store.
+
+    Attributes:
+        run_dir: its folder (holds ``metrics.csv`` and ``run.json``).
+        run_id: the short hash naming the folder.
+        reused: True if it was found finished instead of computed now.
+        info: the run's ``RunOutput.info`` (plus what it added to ``RunContext.info``).
+        values: the sweep-axis values of its point (empty outside a sweep).
+    """
+
+    run_dir: Path
+    run_id: str
+    reused: bool
+    info: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / METRICS_FILE
+
+    def read_metrics(self) -> pd.DataFrame:
+        return pd.read_csv(self.metrics_path)
+
+
+# ----------------------------------------------------------------------------------------- identity
+
+
+def resolved_scenario(scenario: ScenarioBase) -> dict[str, Any]:
+    """The scenario as stored in run.json and hashed: every default filled in, the sweep block dropped."""
+    return scenario.model_dump(mode="json", exclude={"sweep"})
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_json_default)
+
+
+def compute_run_id(scenario: ScenarioBase, code_version: str, table_hashes: dict[str, str]) -> str:
+    """Short sha256 of (resolved scenario, code version, timing-table hashes)."""
+    identity = {"scenario": resolved_scenario(scenario), "code_version": code_version, "tables": table_hashes}
+    return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:RUN_ID_HEX_CHARS]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def metrics_csv_text(metrics: pd.DataFrame) -> str:
+    """The exact bytes (as text) stored as metrics.csv: no index, ``\\n`` line ends, shortest float repr."""
+    if not isinstance(metrics, pd.DataFrame):
+        raise TypeError(f"RunOutput.metrics must be a pandas DataFrame, got {type(metrics).__name__}")
+    return metrics.to_csv(index=False, lineterminator="\n")
+
+
+# ----------------------------------------------------------------------------------------- file helpers
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_stale_temp(path: Path, host: str) -> bool:
+    """A temp folder whose writer is gone: same host and dead pid, or another host's and older than a day."""
+    parts = path.name[len(TEMP_PREFIX):].split("-")
+    if len(parts) < 4:
+        return True
+    writer_host, writer_pid = "-".join(parts[1:-2]), parts[-2]
+    if writer_host == host and writer_pid.isdigit():
+        return not _pid_alive(int(writer_pid))
+    try:
+        return time.time() - path.stat().st_mtime > FOREIGN_TEMP_MAX_AGE_S
+    except FileNotFoundError:
+        return False
+
+
+# ----------------------------------------------------------------------------------------- the store
+
+
+class RunStore:
+    """Finished runs under ``root`` (default ``results/runs`` under the current directory).
+
+    Example::
+
+        store = RunStore("results/runs")
+        record = store.find("toy_sweep", run_id)      # None unless finished
+    """
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root if root is not None else DEFAULT_RESULTS_ROOT).expanduser().resolve()
+        self._host = socket.gethostname().replace("-", "_") or "host"
+
+    def run_dir(self, name: str, run_id: str) -> Path:
+        return self.root / name / run_id
+
+    def read_run(self, run_dir: Path) -> dict[str, Any] | None:
+        """run.json of a finished run, or None if the folder is absent, unfinished or unreadable."""
+        if run_dir.name.startswith((TEMP_PREFIX, ASIDE_PREFIX)) or not (run_dir / METRICS_FILE).is_file():
+            return None
+        try:
+            record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("complete") is not True:
+            return None
+        return record
+
+    def find(self, name: str, run_id: str, values: dict[str, Any] | None = None) -> RunRecord | None:
+        """The finished run ``name/run_id`` as a reused `RunRecord`, or None (stale temp folders are removed)."""
+        self.clean_stale(name)
+        run_dir = self.run_dir(name, run_id)
+        record = self.read_run(run_dir)
+        if record is None:
+            return None
+        return RunRecord(run_dir, run_id, True, record.get("info") or {}, dict(values or {}))
+
+    def runs(self, name: str) -> list[RunRecord]:
+        """Every finished run of scenario ``name`` (sorted by run-id)."""
+        folder = self.root / name
+        records = []
+        for run_dir in sorted(folder.iterdir()) if folder.is_dir() else []:
+            record = self.read_run(run_dir)
+            if record is not None:
+                records.append(RunRecord(run_dir, run_dir.name, True, record.get("info") or {},
+                                         record.get("sweep_point") or {}))
+        return records
+
+    def clean_stale(self, name: str) -> list[Path]:
+        """Delete temp folders of ``name`` left by writers that are gone; returns what was deleted."""
+        folder = self.root / name
+        removed = []
+        if not folder.is_dir():
+            return removed
+        for path in folder.iterdir():
+            stale_aside = path.name.startswith(ASIDE_PREFIX)
+            if stale_aside or (path.name.startswith(TEMP_PREFIX) and _is_stale_temp(path, self._host)):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
+    def write(self, name: str, run_id: str, metrics_csv: str, run_info: dict[str, Any]) -> tuple[Path, bool]:
+        """Atomically store a finished run; returns ``(run_dir, already_there)``.
+
+        ``already_there`` is True when another process finished the same run first: its folder is kept and
+        ours is discarded, so a finished run is never overwritten. A final folder that is not a finished run
+        (no ``"complete": true``) is moved aside and replaced.
+        """
+        final = self.run_dir(name, run_id)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.parent / f"{TEMP_PREFIX}{run_id}-{self._host}-{os.getpid()}-{secrets.token_hex(4)}"
+        temp.mkdir()
+        try:
+            _write_synced(temp / METRICS_FILE, metrics_csv)
+            payload = {**run_info, "run_id": run_id, "complete": True}
+            _write_synced(temp / RUN_FILE, json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
+            _fsync_dir(temp)
+            already_there = not self._move_into_place(temp, final)
+            _fsync_dir(final.parent)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        return final, already_there
+
+    def _move_into_place(self, temp: Path, final: Path) -> bool:
+        """Rename ``temp`` to ``final``; False (and ``temp`` deleted) if a finished run is already there."""
+        try:
+            os.rename(temp, final)
+            return True
+        except OSError:
+            if not final.exists():
+                raise
+        if self.read_run(final) is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+            return False
+        aside = final.parent / f"{ASIDE_PREFIX}{final.name}-{secrets.token_hex(4)}"
+        os.rename(final, aside)
+        os.rename(temp, final)
+        shutil.rmtree(aside, ignore_errors=True)
+        return True

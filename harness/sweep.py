@@ -1,0 +1,159 @@
+"""Expand a scenario's ``sweep:`` block into concrete, fully validated points.
+
+A sweep has ``product`` axes (each a list of values; every combination is a point) and ``zip`` axes (lists of
+equal length, stepped together as one joint axis). The points are the Cartesian product of the ``product``
+axes, in file order, times the joint ``zip`` axis, which varies fastest. Every axis is a dotted key path into
+the scenario (``network.inter_node.bandwidth_gbps``). Each point's scenario is the base scenario with the
+point's values set and the sweep block removed, validated again by the kind's model, so a point that breaks a
+constraint (a negative bandwidth) is reported before anything runs.
+
+Example::
+
+    sweep:
+      product: {network.inter_node.bandwidth_gbps: [10, 100]}
+      zip: {workload.n_messages: [4, 8, 16], workload.mean_size_bytes: [1e6, 2e6, 4e6]}
+
+gives 2 x 3 = 6 points.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.config.blocks import ScenarioBase, SweepSpec
+from harness.config.overrides import get_path, set_path
+from harness.config.problems import NOT_FOUND, allowed_keys, annotation_at, dotted, show_value, validation_problems
+from harness.errors import ScenarioError
+
+UNSWEEPABLE_KEYS = ("kind", "sweep")
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point of a sweep.
+
+    Attributes:
+        index: position in the deterministic expansion order (0-based).
+        values: the point's axis values by dotted path, as the model resolved them
+            (``{"network.inter_node.bandwidth_gbps": 10.0}``); empty for a scenario without a sweep.
+        scenario: the fully resolved scenario of this point (its ``sweep`` is None).
+    """
+
+    index: int
+    values: dict[str, Any]
+    scenario: ScenarioBase
+
+
+def _axes(sweep: SweepSpec) -> list[tuple[str, str, list[Any]]]:
+    return [("product", k, v) for k, v in sweep.product.items()] + [("zip", k, v) for k, v in sweep.zip.items()]
+
+
+def _missing_path_problem(model: type[ScenarioBase], block: str, axis: str) -> str:
+    parts = axis.split(".")
+    for depth in range(len(parts) - 1, -1, -1):
+        if annotation_at(model, parts[:depth]) is not NOT_FOUND:
+            allowed = allowed_keys(model, parts[:depth])
+            where = dotted(parts[:depth]) if depth else "the top level"
+            listing = f" ({where} allows: {', '.join(allowed)})" if allowed else ""
+            return f"sweep.{block}.{axis}: no such key {parts[depth]!r} in a {model.model_fields['kind'].default!r} " \
+                   f"scenario{listing}"
+    return f"sweep.{block}.{axis}: no such key"  # pragma: no cover - the empty prefix always exists
+
+
+def axis_problems(scenario: ScenarioBase) -> list[str]:
+    """Problems of the sweep block itself (before any point is built): bad paths, empty or unequal lists."""
+    sweep = scenario.sweep
+    if sweep is None:
+        return []
+    model = type(scenario)
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for block, axis, values in _axes(sweep):
+        parts = axis.split(".")
+        if any(not part for part in parts):
+            problems.append(f"sweep.{block}.{axis}: expected a dotted key path like network.inter_node.bandwidth_gbps")
+            continue
+        if parts[0] in UNSWEEPABLE_KEYS:
+            problems.append(f"sweep.{block}.{axis}: {parts[0]!r} cannot be swept (one file is one kind)"
+                            if parts[0] == "kind" else f"sweep.{block}.{axis}: a sweep cannot sweep itself")
+            continue
+        if annotation_at(model, parts) is NOT_FOUND:
+            problems.append(_missing_path_problem(model, block, axis))
+        if not values:
+            problems.append(f"sweep.{block}.{axis}: expected a non-empty list of values, got []")
+        for other, other_block in seen.items():
+            if other == axis:
+                problems.append(f"sweep.{block}.{axis}: also an axis of sweep.{other_block}")
+            elif other.startswith(axis + ".") or axis.startswith(other + "."):
+                problems.append(f"sweep.{block}.{axis}: overlaps the axis {other} (sweep.{other_block})")
+        seen[axis] = block
+    lengths = {axis: len(values) for axis, values in sweep.zip.items()}
+    if len(set(lengths.values())) > 1:
+        listing = ", ".join(f"{axis}: {n}" for axis, n in lengths.items())
+        problems.append(f"sweep.zip: expected lists of equal length, got {listing}")
+    return problems
+
+
+def point_count(sweep: SweepSpec | None) -> int:
+    """How many points a (valid) sweep block expands to: product of the product lengths x the zip length."""
+    if sweep is None:
+        return 1
+    count = 1
+    for values in sweep.product.values():
+        count *= len(values)
+    if sweep.zip:
+        count *= len(next(iter(sweep.zip.values())))
+    return count
+
+
+def _combinations(sweep: SweepSpec) -> list[dict[str, Any]]:
+    axes: list[list[dict[str, Any]]] = [[{axis: v} for v in values] for axis, values in sweep.product.items()]
+    if sweep.zip:
+        names = list(sweep.zip)
+        axes.append([dict(zip(names, row)) for row in zip(*sweep.zip.values())])
+    return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)]
+
+
+def _describe(values: dict[str, Any]) -> str:
+    return ", ".join(f"{axis}={show_value(value)}" for axis, value in values.items())
+
+
+def expand(scenario: ScenarioBase) -> list[SweepPoint]:
+    """All points of ``scenario``'s sweep, in deterministic order (one point if it has no sweep).
+
+    Raises:
+        ScenarioError: the sweep block is malformed, or a point does not validate (the first failing point
+            is reported with its values). Lines carry no file name; the loader adds it.
+    """
+    problems = axis_problems(scenario)
+    if problems:
+        raise ScenarioError(problems)
+    model = type(scenario)
+    base = scenario.model_dump(mode="json", exclude={"sweep"})
+    combos = _combinations(scenario.sweep) if scenario.sweep is not None else [{}]
+    points = []
+    for index, raw_values in enumerate(combos):
+        data = copy.deepcopy(base)
+        for axis, value in raw_values.items():
+            set_path(data, tuple(axis.split(".")), value)
+        try:
+            resolved = model.model_validate(data)
+        except ValidationError as err:
+            header = f"sweep point {index + 1} of {len(combos)} ({_describe(raw_values)})"
+            raise ScenarioError([f"{header}: {line}" for line in validation_problems(err, model, data)]) from None
+        dumped = resolved.model_dump(mode="json")
+        values = {axis: _resolved_value(dumped, axis, raw) for axis, raw in raw_values.items()}
+        points.append(SweepPoint(index=index, values=values, scenario=resolved))
+    return points
+
+
+def _resolved_value(dumped: dict[str, Any], axis: str, raw: Any) -> Any:
+    try:
+        return get_path(dumped, tuple(axis.split(".")))
+    except KeyError:
+        return raw
