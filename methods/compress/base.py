@@ -1,0 +1,350 @@
+"""The gradient-compressor contract: phases, wire payloads, collectives and exact byte counts.
+
+A compressor turns one worker's gradient tensor into the *mean over workers* of the compressed gradients,
+using only the collectives it really needs. It is written once, as a Python generator that yields one
+`Request` per communication phase and receives that phase's result:
+
+    def _compress(self, x, ctx):
+        sketch = yield Request("all_reduce", x @ V)     # -> mean over workers of every worker's x @ V
+        ...
+        rows = yield Request("all_reduce", packed)      # -> mean of the packed rows
+        return CompressResult(aggregate=..., local=...)
+
+The same generator is driven by (a) `SimulatedCollective`, which holds N workers in one process and runs
+their generators in lock step, and (b) `TorchDistCollective`, one worker per process over a
+`torch.distributed` process group (this is what the DDP hooks use). `methods.compress.collectives.run_lockstep`
+batches the requests of all tensors of a bucket that are in the same phase into one collective call.
+
+Collectives: ``"all_reduce"`` returns the element-wise mean over workers (sum, then division by N);
+``"all_gather"`` returns a tensor ``[N, *shape]`` stacking every worker's payload in rank order.
+
+Tensor views (documented once here, used by every compressor):
+- element-wise compressors (``none``, ``topk``, ``randk``) work on the flat tensor;
+- matrix compressors (``arc_topk``, ``powersgd``, ``greedylore``, and ``topk``/``randk`` with ``rows=True``)
+  view a tensor of shape ``[d0, d1, ...]`` as ``[d0, d1*d2*...]`` (rows = output channels). The ARC authors'
+  hook uses an odd ``m = 2*t*t`` split for conv kernels; any reshape is valid for the algorithm, we use the
+  output-channel one (GreedyLore's choice).
+- 1-D tensors (biases, norms), empty tensors and matrices where compression would not pay off
+  (``min_compression_rate``) are sent dense by the matrix compressors: one all-reduce of the tensor.
+
+Wire bytes: `Compressor.comm_plan(shape, n_workers)` lists the exact `CollectiveCall`s of one call (what
+each worker contributes, per call); `CollectiveCall.ring_sent_bytes_per_worker` converts that to the bytes a
+worker transmits with ring algorithms. Tests check the plan against what the simulated collective records.
+
+Example::
+
+    >>> import torch
+    >>> from methods.compress import make_compressor
+    >>> arc = make_compressor("arc_topk", ratio=0.2, rank=4)
+    >>> [c.size_bytes for c in arc.comm_plan((768, 768), n_workers=4)]   # b (n r), b (K m)
+    [12288, 470016]
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from kernels.registry import Registry
+
+CollectiveOp = Literal["all_reduce", "all_gather"]
+COLLECTIVE_OPS: tuple[str, ...] = ("all_reduce", "all_gather")
+
+
+# --------------------------------------------------------------------------------------------- wire types
+@dataclass(frozen=True)
+class Request:
+    """One communication phase of one tensor on one worker: combine ``tensor`` across workers with ``op``."""
+
+    op: CollectiveOp
+    tensor: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.op not in COLLECTIVE_OPS:
+            raise ValueError(f"Request.op: expected one of {COLLECTIVE_OPS}, got {self.op!r}")
+
+
+@dataclass(frozen=True)
+class PayloadSpec:
+    """Shape-level description of a `Request` (what `comm_plan` predicts): op, element count, dtype."""
+
+    op: CollectiveOp
+    numel: int
+    dtype: torch.dtype
+
+    @property
+    def size_bytes(self) -> int:
+        return self.numel * _itemsize(self.dtype)
+
+
+@dataclass(frozen=True)
+class CollectiveCall:
+    """One collective as issued on the wire.
+
+    Attributes:
+        op: ``"all_reduce"`` (mean) or ``"all_gather"``.
+        size_bytes: bytes each worker contributes (for all-gather: its own part; the result is N times this).
+        n_workers: workers taking part.
+    """
+
+    op: CollectiveOp
+    size_bytes: int
+    n_workers: int
+
+    @property
+    def ring_sent_bytes_per_worker(self) -> float:
+        """Bytes one worker transmits with the ring algorithm: all-reduce 2(N-1)/N M, all-gather (N-1) M."""
+        n = self.n_workers
+        if n <= 1:
+            return 0.0
+        if self.op == "all_reduce":
+            return 2.0 * (n - 1) / n * self.size_bytes
+        return float((n - 1) * self.size_bytes)
+
+
+@dataclass
+class CompressResult:
+    """What a compressor returns for one tensor on one worker.
+
+    Attributes:
+        aggregate: mean over workers of the compressed tensors, dense, shaped like the input (what the
+            optimizer consumes).
+        local: this worker's own compressed tensor C_i(x_i), dense, shaped like the input (what error
+            feedback subtracts). mean_i(local_i) == aggregate (up to float rounding) for every compressor
+            except PowerSGD with ``error_reference="aggregate"``, where local is the aggregate itself.
+    """
+
+    aggregate: torch.Tensor
+    local: torch.Tensor
+
+
+CompressGen = Generator[Request, torch.Tensor, CompressResult]
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+# ------------------------------------------------------------------------------------------ shared randomness
+@dataclass(frozen=True)
+class CompressContext:
+    """Where a compression call happens: the tensor's stable name, the iteration, the run seed.
+
+    Every worker builds the same context for the same tensor and iteration, so `generator` gives every worker
+    the same random draws (sketches, Rand-K indices, probes) without any communication.
+    """
+
+    name: str
+    step: int
+    seed: int = 0
+    n_workers: int = 1
+
+    def generator(self, purpose: str, device: torch.device | str | None = None) -> torch.Generator:
+        """A fresh `torch.Generator` seeded from (seed, step, name, purpose); identical on every worker."""
+        entropy = [
+            int(self.seed) & 0xFFFFFFFF,
+            (int(self.seed) >> 32) & 0xFFFFFFFF,
+            int(self.step) & 0xFFFFFFFF,
+            zlib.crc32(self.name.encode()),
+            zlib.crc32(purpose.encode()),
+        ]
+        state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
+        seed63 = ((int(state[0]) << 32) | int(state[1])) & ((1 << 63) - 1)
+        gen = torch.Generator(device=device if device is not None else "cpu")
+        gen.manual_seed(seed63)
+        return gen
+
+
+# ----------------------------------------------------------------------------------------------- views
+def matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The [n, m] matrix view of a tensor shape (rows = first dim); 1-D gives [d, 1], 0-D gives [1, 1]."""
+    if len(shape) == 0:
+        return 1, 1
+    n = int(shape[0])
+    m = math.prod(int(s) for s in shape[1:]) if len(shape) > 1 else 1
+    return n, m
+
+
+def keep_count(ratio: float, total: int) -> int:
+    """Number of units kept at ``ratio``: max(1, floor(ratio * total)) (the ARC hook's rule); 0 if total is 0."""
+    if total <= 0:
+        return 0
+    return max(1, min(total, int(math.floor(ratio * total + 1e-9))))
+
+
+def dense_session(x: torch.Tensor) -> CompressGen:
+    """Dense all-reduce as a one-phase session (warm-up steps, EF21 initialisation, 1-D tensors)."""
+    mean = yield Request("all_reduce", x)
+    return CompressResult(aggregate=mean.reshape(x.shape), local=x)
+
+
+# -------------------------------------------------------------------------------------------- the contract
+@dataclass
+class Compressor(ABC):
+    """Base class: subclasses implement `_compress` (the phases) and `_payload_rounds` (their sizes).
+
+    The base handles the dense fallback (empty tensors; 1-D tensors and unprofitable shapes for matrix
+    compressors), per-tensor state (``self._state[name]``, saved by `state_dict`) and `comm_plan`.
+
+    Attributes (class level):
+        name: registry key.
+        matrix_view: True when the compressor works on the [n, m] view (see module docstring).
+        default_error_feedback: the error-feedback wrapper the method is normally paired with.
+    """
+
+    name: ClassVar[str] = ""
+    matrix_view: ClassVar[bool] = False
+    default_error_feedback: ClassVar[str] = "none"
+
+    _state: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    # ---- what subclasses provide
+    @abstractmethod
+    def _compress(self, x: torch.Tensor, ctx: CompressContext) -> CompressGen:
+        """Phases for one tensor: ``x`` is the flat tensor or the [n, m] view (see `matrix_view`)."""
+
+    @abstractmethod
+    def _payload_rounds(self, view_shape: tuple[int, ...], call_index: int, dtype: torch.dtype) -> list[PayloadSpec]:
+        """The payloads `_compress` yields, one per phase, in order (``call_index`` counts earlier calls)."""
+
+    def _compressed_numel(self, view_shape: tuple[int, ...]) -> int | None:
+        """Elements sent per worker when compressing (for ``min_compression_rate``); None = always compress."""
+        return None
+
+    # ---- public API
+    def uses_dense(self, shape: tuple[int, ...]) -> bool:
+        """True when a tensor of this shape is sent dense (one all-reduce) instead of being compressed."""
+        numel = math.prod(shape) if shape else 1
+        if numel == 0:
+            return True
+        if self.matrix_view and len(shape) < 2:
+            return True
+        compressed = self._compressed_numel(self._view_shape(shape))
+        rate = getattr(self, "min_compression_rate", 0.0)
+        return compressed is not None and rate > 0 and compressed * rate >= numel
+
+    def compress(self, x: torch.Tensor, ctx: CompressContext) -> CompressGen:
+        """Session for one tensor on one worker; drive it with `methods.compress.collectives.run_lockstep`.
+
+        Returns (as the generator's return value) a `CompressResult` shaped like ``x``.
+        """
+        shape = tuple(x.shape)
+        if self.uses_dense(shape):
+            return (yield from dense_session(x))
+        view = x.reshape(self._view_shape(shape))
+        result = yield from self._compress(view, ctx)
+        self._bump_calls(ctx.name)
+        return CompressResult(aggregate=result.aggregate.reshape(shape), local=result.local.reshape(shape))
+
+    def payloads(self, shape: tuple[int, ...], *, call_index: int = 1, dtype: torch.dtype = torch.float32) -> list[PayloadSpec]:
+        """Exact payload per phase of one compressed call on a tensor of ``shape`` (see `comm_plan`)."""
+        shape = tuple(int(s) for s in shape)
+        if self.uses_dense(shape):
+            return [PayloadSpec("all_reduce", math.prod(shape) if shape else 1, dtype)]
+        return self._payload_rounds(self._view_shape(shape), call_index, dtype)
+
+    def comm_plan(
+        self, shape: tuple[int, ...], n_workers: int, *, call_index: int = 1, dtype: torch.dtype = torch.float32
+    ) -> list[CollectiveCall]:
+        """Exact collectives of one call on one tensor (per worker contribution).
+
+        Args:
+            shape: the tensor's shape.
+            n_workers: workers in the collective (needed for ring byte counts).
+            call_index: how many compressed calls this tensor had before (GreedyLore refreshes when
+                ``call_index % refresh_period == 0``); other compressors ignore it. Default: a steady-state step.
+            dtype: dtype of the gradient values (indices are always int32).
+        """
+        if n_workers < 1:
+            raise ValueError(f"n_workers: expected >= 1, got {n_workers}")
+        return [CollectiveCall(p.op, p.size_bytes, n_workers) for p in self.payloads(shape, call_index=call_index, dtype=dtype)]
+
+    def calls_made(self, name: str) -> int:
+        """Compressed (non-dense) calls made so far for tensor ``name``."""
+        return int(self._state.get(name, {}).get("calls", 0))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Per-tensor state (tensors cloned), loadable with `load_state_dict`."""
+        return {"name": self.name, "tensors": {k: _clone_tree(v) for k, v in self._state.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("name") != self.name:
+            raise ValueError(f"state_dict is for compressor {state.get('name')!r}, not {self.name!r}")
+        self._state = {k: _clone_tree(v) for k, v in state["tensors"].items()}
+
+    # ---- helpers for subclasses
+    def _view_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if self.matrix_view:
+            return matrix_shape(shape)
+        return (math.prod(shape) if shape else 1,)
+
+    def _tensor_state(self, name: str) -> dict[str, Any]:
+        return self._state.setdefault(name, {})
+
+    def _bump_calls(self, name: str) -> None:
+        st = self._tensor_state(name)
+        st["calls"] = int(st.get("calls", 0)) + 1
+
+
+def _clone_tree(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _clone_tree(v) for k, v in value.items()}
+    return value
+
+
+def check_ratio(name: str, value: float) -> None:
+    """Raise ValueError unless 0 < value <= 1."""
+    if not (0.0 < float(value) <= 1.0):
+        raise ValueError(f"{name}: expected a fraction in (0, 1], got {value}")
+
+
+def check_positive_int(name: str, value: int) -> None:
+    if int(value) != value or int(value) < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {value}")
+
+
+# ------------------------------------------------------------------------------------------------ registry
+COMPRESSORS: Registry[type[Compressor]] = Registry("compressor")
+
+
+def register_compressor(cls: type[Compressor]) -> type[Compressor]:
+    """Class decorator: add ``cls`` to `COMPRESSORS` under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    COMPRESSORS.add(cls.name, cls)
+    return cls
+
+
+def make_compressor(name: str, **params: Any) -> Compressor:
+    """Build a registered compressor by name (``none``, ``topk``, ``randk``, ``arc_topk``, ``powersgd``,
+    ``greedylore``); unknown names or parameters raise with the known ones listed."""
+    load_compressors()
+    try:
+        cls = COMPRESSORS.get(name)
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0])) from None
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        import dataclasses
+
+        known = [f.name for f in dataclasses.fields(cls) if f.init]
+        raise ValueError(f"compressor {name!r}: {exc}; known parameters: {', '.join(known)}") from None
+
+
+def load_compressors() -> Registry[type[Compressor]]:
+    """Import every compressor module (idempotent) and return the registry."""
+    import importlib
+
+    for module in ("none", "topk", "randk", "arc_topk", "powersgd", "greedylore"):
+        importlib.import_module(f"methods.compress.{module}")
+    return COMPRESSORS

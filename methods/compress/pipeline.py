@@ -1,0 +1,150 @@
+"""One worker's gradient-compression pipeline: compressor + error feedback + dense warm-up, over named tensors.
+
+`CompressionPipeline` is what both runners hold per worker: `methods.compress.simulated` keeps N of them (one
+per simulated worker) and drives them with a `SimulatedCollective`; `methods.compress.ddp_hooks` keeps one per
+process and drives it with a `TorchDistCollective`. Same code, same seeds, same numbers.
+
+Iteration ``step`` counts every optimizer step from 0, warm-up included (it seeds the shared randomness).
+Steps ``< start_iter`` are dense All-Reduces that touch no compressor or error-feedback state (the papers
+start compressing after a dense warm-up; DDP also rebuilds its buckets after iteration 1).
+
+Example::
+
+    >>> import torch
+    >>> from methods.compress import CompressionPipeline, SimulatedCollective, aggregate
+    >>> workers = [CompressionPipeline.build("arc_topk", "ef14", compressor_params={"ratio": 0.5, "rank": 2},
+    ...                                      seed=7, start_iter=0) for _ in range(2)]
+    >>> grads = [{"w": torch.randn(4, 6)}, {"w": torch.randn(4, 6)}]
+    >>> out = aggregate(workers, grads, step=0, collective=SimulatedCollective(2))
+    >>> torch.equal(out[0]["w"], out[1]["w"]), (out[0]["w"].abs().sum(dim=1) > 0).sum().item()
+    (True, 2)
+    >>> [c.size_bytes for c in workers[0].comm_plan({"w": (4, 6)}, n_workers=2, step=1)]
+    [32, 48]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from methods.compress.base import CollectiveCall, CompressContext, Compressor, PayloadSpec, dense_session, make_compressor
+from methods.compress.collectives import plan_phases, run_lockstep
+from methods.compress.error_feedback import ErrorFeedback, make_error_feedback
+
+
+def _dense_direction(x: torch.Tensor):
+    result = yield from dense_session(x)
+    return result.aggregate
+
+
+@dataclass
+class CompressionPipeline:
+    """Compressor + error feedback for one worker.
+
+    Args:
+        compressor: a `Compressor` (this worker's instance; workers must not share one).
+        error_feedback: an `ErrorFeedback` (this worker's instance); default ``none``.
+        seed: run seed shared by all workers (sketches, Rand-K indices, probes derive from it).
+        start_iter: dense All-Reduce for steps ``< start_iter``.
+    """
+
+    compressor: Compressor
+    error_feedback: ErrorFeedback | None = None
+    seed: int = 0
+    start_iter: int = 0
+
+    def __post_init__(self) -> None:
+        if self.error_feedback is None:
+            self.error_feedback = make_error_feedback("none")
+        if int(self.start_iter) < 0:
+            raise ValueError(f"start_iter: expected >= 0, got {self.start_iter}")
+
+    @classmethod
+    def build(
+        cls,
+        compressor: str,
+        error_feedback: str | None = None,
+        *,
+        compressor_params: Mapping[str, Any] | None = None,
+        error_feedback_params: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        start_iter: int = 0,
+    ) -> "CompressionPipeline":
+        """From registry names; ``error_feedback=None`` picks the compressor's usual pairing."""
+        comp = make_compressor(compressor, **dict(compressor_params or {}))
+        ef_name = error_feedback if error_feedback is not None else type(comp).default_error_feedback
+        return cls(comp, make_error_feedback(ef_name, **dict(error_feedback_params or {})), seed=seed, start_iter=start_iter)
+
+    def sessions(self, named_grads: Mapping[str, torch.Tensor], step: int, n_workers: int) -> list:
+        """One session per tensor (in the mapping's order); each returns the aggregated direction."""
+        if step < self.start_iter:
+            return [_dense_direction(g) for g in named_grads.values()]
+        return [
+            self.error_feedback.run(self.compressor, g, CompressContext(name, step, self.seed, n_workers))
+            for name, g in named_grads.items()
+        ]
+
+    def payloads(self, name: str, shape: tuple[int, ...], step: int, dtype: torch.dtype = torch.float32) -> list[PayloadSpec]:
+        """Exact payloads of the next call for tensor ``name`` at ``step``, given this pipeline's state.
+
+        Dense during warm-up and at an EF21-style initialisation; otherwise the compressor's payloads for its
+        next call (GreedyLore's refreshes depend on how many calls the tensor has had). For steady-state
+        sizes without running anything use `Compressor.comm_plan`.
+        """
+        numel = 1
+        for s in shape:
+            numel *= int(s)
+        if step < self.start_iter:
+            return [PayloadSpec("all_reduce", numel, dtype)]
+        if self.error_feedback.dense_first_step and "local" not in self.error_feedback.memory(name):
+            return [PayloadSpec("all_reduce", numel, dtype)]
+        return self.compressor.payloads(tuple(shape), call_index=self.compressor.calls_made(name), dtype=dtype)
+
+    def comm_plan(
+        self, named_shapes: Mapping[str, tuple[int, ...]], n_workers: int, step: int, dtype: torch.dtype = torch.float32
+    ) -> list[CollectiveCall]:
+        """The exact collectives `aggregate` issues at ``step`` for these tensors batched as one bucket."""
+        phases = [self.payloads(name, tuple(shape), step, dtype) for name, shape in named_shapes.items()]
+        return plan_phases(phases, n_workers)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "compressor": self.compressor.state_dict(),
+            "error_feedback": self.error_feedback.state_dict(),
+            "seed": self.seed,
+            "start_iter": self.start_iter,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.compressor.load_state_dict(state["compressor"])
+        self.error_feedback.load_state_dict(state["error_feedback"])
+        self.seed = int(state["seed"])
+        self.start_iter = int(state["start_iter"])
+
+
+def aggregate(
+    workers: Sequence[CompressionPipeline],
+    named_grads: Sequence[Mapping[str, torch.Tensor]],
+    step: int,
+    collective: Any,
+) -> list[dict[str, torch.Tensor]]:
+    """Aggregated directions for every local worker: ``out[w][name]`` (equal across workers up to rounding).
+
+    Args:
+        workers: one pipeline per local worker (N for `SimulatedCollective`, 1 for `TorchDistCollective`).
+        named_grads: per local worker, the tensors to aggregate (same names, shapes and order everywhere).
+        step: the iteration (same on every worker).
+        collective: `SimulatedCollective` or `TorchDistCollective`; its ``.calls`` log grows.
+    """
+    if len(workers) != len(named_grads):
+        raise ValueError(f"{len(workers)} pipelines but {len(named_grads)} gradient sets")
+    names = list(named_grads[0].keys())
+    for w, grads in enumerate(named_grads):
+        if list(grads.keys()) != names:
+            raise ValueError(f"worker {w} holds tensors {list(grads.keys())}, worker 0 holds {names}")
+    sessions = [p.sessions(g, step, collective.n_workers) for p, g in zip(workers, named_grads)]
+    results = run_lockstep(sessions, collective)
+    return [dict(zip(names, res)) for res in results]
