@@ -1,0 +1,384 @@
+"""Link-level simulation of the collectives of `harness.sim.collectives` over a `Topology` (SimPy).
+
+Every ring/tree step is a real `Link.transfer` on the link direction of its hop, so FIFO queueing and fair
+sharing apply, with the data dependencies of the algorithm (models in `harness.sim.topology`):
+
+- ring reduce-scatter / all-gather / all-reduce: each rank runs ``sendrecv`` steps (send a chunk of
+  ``size / p`` to its successor, receive one from its predecessor, start the next step when both completed);
+- ring broadcast: a pipelined chain ``0 -> ... -> p-1`` in ``p`` chunks, one chunk in flight per hop;
+- tree all-reduce / broadcast: heap-ordered binary tree, whole buffer per edge, forward when all inputs arrived;
+- p2p: one transfer over a hop of the slowest class.
+
+With nothing else on the links the result EQUALS `harness.sim.topology.topology_collective_ns` (same integer
+rounding, `harness.sim.units.transfer_ns`); with other traffic on the same links it shows contention.
+
+Scale (design notes):
+- Symmetry: on a symmetric network a ring simulates one representative rank when every hop is alike, else one
+  node's ranks with the last one's successor standing for the next node (nodes are identical). This is exact
+  while all traffic is rank-symmetric (ring collectives over the whole topology); trees, chains and p2p are not
+  symmetric and simulate every rank they touch.
+- Events only at transfer starts/finishes: runs are callback-driven state machines, not one process per rank.
+- `CollectiveEngine` is one communicator with one stream (like an NCCL communicator): its collectives run one
+  after the other in submission order. An engine that owns its network (the default) therefore always runs on
+  idle links, so a collective's duration is a pure function of ``(op, algorithm, size)``: with
+  ``reuse_isolated=True`` the first run of each key is simulated at link level and later identical ones replay
+  its duration and link counters as one event (exact, not an approximation). While a replay runs its links are
+  reserved, and any other transfer on them raises `SimulationError` rather than silently breaking exactness.
+  Engines that share a `NetworkLinks` (contention studies) never replay.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import simpy
+
+from harness.errors import SimulationError
+from harness.sim.clock import GuardedEnvironment
+from harness.sim.collectives import check_op_algorithm, ring_chunk_bytes
+from harness.sim.links import Link
+from harness.sim.network import NetworkLinks
+from harness.sim.topology import Topology
+
+Done = Callable[[], None]
+
+
+# ------------------------------------------------------------------------------------------------ ring (sendrecv)
+
+
+class _RingRank:
+    """One ring rank: sends step ``sent`` once its previous send and its predecessor's have been delivered."""
+
+    __slots__ = ("run", "link", "pred", "succ", "sent", "delivered")
+
+    def __init__(self, run: _RingRun, link: Link):
+        self.run, self.link = run, link
+        self.pred = self.succ = self
+        self.sent = 0  # steps started
+        self.delivered = 0  # steps whose chunk has arrived at the successor
+
+    def try_send(self) -> None:
+        step = self.sent
+        if step < self.run.steps and self.delivered == step and self.pred.delivered >= step:
+            self.sent = step + 1
+            self.link.transfer(self.run.chunk_bytes).callbacks.append(self.on_delivered)
+
+    def on_delivered(self, _event: simpy.Event) -> None:
+        self.delivered += 1
+        if self.delivered == self.run.steps:
+            self.run.rank_done()
+        self.try_send()
+        self.succ.try_send()
+
+
+class _RingRun:
+    """``steps`` ring steps of ``chunk_bytes`` over ranks ``0 .. n_simulated-1`` (a periodic window of the ring)."""
+
+    def __init__(self, network: NetworkLinks, steps: int, chunk_bytes: float, n_simulated: int):
+        p = network.topology.n_ranks
+        self.steps, self.chunk_bytes = steps, chunk_bytes
+        self.ranks = [_RingRank(self, network.link(r, (r + 1) % p)) for r in range(n_simulated)]
+        for r, rank in enumerate(self.ranks):
+            rank.pred = self.ranks[r - 1]
+            rank.succ = self.ranks[(r + 1) % n_simulated]
+        self.ranks_left = n_simulated
+
+    def links(self) -> list[Link]:
+        return [rank.link for rank in self.ranks]
+
+    def start(self, on_done: Done) -> None:
+        self.on_done = on_done
+        for rank in self.ranks:
+            rank.try_send()
+
+    def rank_done(self) -> None:
+        self.ranks_left -= 1
+        if self.ranks_left == 0:
+            self.on_done()
+
+
+# ------------------------------------------------------------------------------------- chain broadcast (pipelined)
+
+
+class _ChainRun:
+    """Rank ``r`` forwards chunk ``j`` to ``r+1`` once it has it and its chunk ``j-1`` has been delivered."""
+
+    def __init__(self, network: NetworkLinks, n_chunks: int, chunk_bytes: float):
+        p = network.topology.n_ranks
+        self.n_chunks, self.chunk_bytes = n_chunks, chunk_bytes
+        self.senders = [network.link(r, r + 1) for r in range(p - 1)]
+        self.sent = [0] * (p - 1)
+        self.delivered = [0] * (p - 1)
+        self._callbacks = [self._make_on_delivered(r) for r in range(p - 1)]
+
+    def links(self) -> list[Link]:
+        return list(self.senders)
+
+    def start(self, on_done: Done) -> None:
+        self.on_done = on_done
+        self._try_send(0)
+
+    def _try_send(self, r: int) -> None:
+        chunk = self.sent[r]
+        if chunk < self.n_chunks and self.delivered[r] == chunk and (r == 0 or self.delivered[r - 1] > chunk):
+            self.sent[r] = chunk + 1
+            self.senders[r].transfer(self.chunk_bytes).callbacks.append(self._callbacks[r])
+
+    def _make_on_delivered(self, r: int) -> Callable[[simpy.Event], None]:
+        last = len(self.senders) - 1
+
+        def on_delivered(_event: simpy.Event) -> None:
+            self.delivered[r] += 1
+            if r == last and self.delivered[r] == self.n_chunks:
+                self.on_done()
+                return
+            self._try_send(r)
+            if r < last:
+                self._try_send(r + 1)
+
+        return on_delivered
+
+
+# ------------------------------------------------------------------------------------------------- binary tree
+
+
+class _TreeRun:
+    """Heap-ordered binary tree: optional reduce to rank 0, then broadcast; whole buffer on every edge."""
+
+    def __init__(self, network: NetworkLinks, size_bytes: float, reduce_first: bool):
+        self.size_bytes, self.reduce_first = size_bytes, reduce_first
+        self.p = p = network.topology.n_ranks
+        self.children = [[c for c in (2 * r + 1, 2 * r + 2) if c < p] for r in range(p)]
+        self.up = [None] + [network.link(r, (r - 1) // 2) for r in range(1, p)] if reduce_first else []
+        self.down = [None] + [network.link((r - 1) // 2, r) for r in range(1, p)]
+        self.waiting_children = [len(c) for c in self.children]
+        self.broadcast_left = p - 1
+
+    def links(self) -> list[Link]:
+        return [link for link in self.up + self.down if link is not None]
+
+    def start(self, on_done: Done) -> None:
+        self.on_done = on_done
+        if not self.reduce_first:
+            self._broadcast_from(0)
+            return
+        for rank in range(1, self.p):
+            if not self.children[rank]:  # leaves send up at once
+                self._send_up(rank)
+
+    def _send_up(self, rank: int) -> None:
+        parent = (rank - 1) // 2
+        self.up[rank].transfer(self.size_bytes).callbacks.append(lambda _e: self._reduced_into(parent))
+
+    def _reduced_into(self, rank: int) -> None:
+        self.waiting_children[rank] -= 1
+        if self.waiting_children[rank] == 0:
+            if rank == 0:
+                self._broadcast_from(0)
+            else:
+                self._send_up(rank)
+
+    def _broadcast_from(self, rank: int) -> None:
+        for child in self.children[rank]:
+            self.down[child].transfer(self.size_bytes).callbacks.append(lambda _e, c=child: self._received(c))
+
+    def _received(self, rank: int) -> None:
+        self.broadcast_left -= 1
+        if self.broadcast_left == 0:
+            self.on_done()
+        else:
+            self._broadcast_from(rank)
+
+
+# ---------------------------------------------------------------------------------------------------- p2p
+
+
+class _P2PRun:
+    def __init__(self, network: NetworkLinks, size_bytes: float):
+        src, dst = network.topology.p2p_hop(size_bytes)
+        self.link, self.size_bytes = network.link(src, dst), size_bytes
+
+    def links(self) -> list[Link]:
+        return [self.link]
+
+    def start(self, on_done: Done) -> None:
+        self.link.transfer(self.size_bytes).callbacks.append(lambda _e: on_done())
+
+
+class _NoRun:
+    """A collective over one rank: nothing to send."""
+
+    def links(self) -> list[Link]:
+        return []
+
+    def start(self, on_done: Done) -> None:
+        on_done()
+
+
+# ---------------------------------------------------------------------------------------------------- engine
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What an isolated run did: its duration and, per link, the counters it added."""
+
+    duration_ns: int
+    link_deltas: tuple[tuple, ...]  # (link, d_bytes_sent, d_bytes_delivered, d_started, d_delivered, d_busy_ns)
+
+
+_COUNTERS = ("bytes_sent", "bytes_delivered", "transfers_started", "transfers_delivered", "busy_ns")
+
+
+def _counters(link: Link) -> tuple:
+    return tuple(getattr(link, name) for name in _COUNTERS)
+
+
+class CollectiveEngine:
+    """One communicator (one stream) running collectives over ``topology`` at link level.
+
+    Args:
+        env: the simulation environment.
+        topology: ranks and link classes.
+        network: links to send over; ``None`` (default) gives the engine its own private, symmetric network.
+            Pass one `NetworkLinks` to several engines to make them contend.
+        reuse_isolated: replay the duration of an identical earlier collective instead of re-simulating it; used
+            only on a private network, where it is exact (see the module docstring).
+
+    Example::
+
+        env = GuardedEnvironment()
+        engine = CollectiveEngine(env, topology)
+        proc = engine.start("all_reduce", "ring", 25 << 20)
+        env.run(proc)            # proc.value: elapsed ns (includes waiting behind earlier collectives)
+    """
+
+    def __init__(self, env: simpy.Environment, topology: Topology, network: NetworkLinks | None = None,
+                 reuse_isolated: bool = True):
+        if network is None:
+            network = NetworkLinks(env, topology, symmetric=True)
+        elif network.topology != topology or network.env is not env:
+            raise ValueError("network belongs to another topology or environment")
+        self.env, self.topology, self.network = env, topology, network
+        network.attach()
+        self.reuse_isolated = reuse_isolated
+        self._pending: deque[tuple[str, str, float, simpy.Event, int]] = deque()
+        self._busy = False
+        self._recorded: dict[tuple[str, str, float], _Recorded] = {}
+        self.collectives_simulated = 0
+        self.collectives_replayed = 0
+        self.busy_ns = 0  # total time the stream spent running collectives
+
+    # ----------------------------------------------------------------------------------------------- public
+
+    def submit(self, op: str, algorithm: str, size_bytes: float) -> simpy.Event:
+        """Queue a collective on the stream; the event fires with the ns elapsed since this call."""
+        check_op_algorithm(op, algorithm)
+        if not size_bytes >= 0:
+            raise ValueError(f"size_bytes: expected a number >= 0, got {size_bytes!r}")
+        ring_symmetric = algorithm == "ring" and op in ("all_reduce", "reduce_scatter", "all_gather")
+        if self.network.symmetric and self.network.n_engines > 1 and not ring_symmetric:
+            raise SimulationError(
+                f"{algorithm} {op} is not rank-symmetric, but this network is shared by several engines and "
+                "simulates ring collectives on representative ranks only; use NetworkLinks(symmetric=False)"
+            )
+        key = (op, algorithm, size_bytes)
+        if not self._busy and not self._pending and self._can_replay(key):
+            return self._replay(key, self.env.now, None)  # the replay's own event is the answer: one event
+        done = self.env.event()
+        self._pending.append((op, algorithm, size_bytes, done, self.env.now))
+        if not self._busy:
+            self._start_next()
+        return done
+
+    def start(self, op: str, algorithm: str, size_bytes: float) -> simpy.Process:
+        """`submit` wrapped in a process whose value is the elapsed ns."""
+        done = self.submit(op, algorithm, size_bytes)
+
+        def wait() -> simpy.events.ProcessGenerator:
+            return (yield done)
+
+        return self.env.process(wait())
+
+    # ---------------------------------------------------------------------------------------------- private
+
+    def _isolated(self) -> bool:
+        """Only this engine sends over its network, so every collective runs on idle links."""
+        return self.reuse_isolated and self.network.n_engines == 1
+
+    def _can_replay(self, key: tuple[str, str, float]) -> bool:
+        return self._isolated() and key in self._recorded
+
+    def _start_next(self) -> None:
+        op, algorithm, size_bytes, done, submitted_ns = self._pending.popleft()
+        self._busy = True
+        key = (op, algorithm, size_bytes)
+        if self._can_replay(key):
+            self._replay(key, submitted_ns, done)
+            return
+        self.collectives_simulated += 1
+        run = self._make_run(op, algorithm, size_bytes)
+        before = [(link, _counters(link)) for link in set(run.links())] if self._isolated() else None
+        started_ns = self.env.now
+        run.start(lambda: self._simulated(key, started_ns, submitted_ns, done, before))
+
+    def _make_run(self, op: str, algorithm: str, size_bytes: float):
+        topo, net = self.topology, self.network
+        p = topo.n_ranks
+        if p == 1:
+            return _NoRun()
+        if op == "p2p":
+            return _P2PRun(net, size_bytes)
+        if algorithm == "tree":
+            return _TreeRun(net, size_bytes, reduce_first=(op == "all_reduce"))
+        chunk = ring_chunk_bytes(size_bytes, p)
+        if op == "broadcast":
+            return _ChainRun(net, p, chunk)
+        steps = 2 * (p - 1) if op == "all_reduce" else p - 1
+        n_simulated = topo.ring_representatives() if net.symmetric else p
+        return _RingRun(net, steps, chunk, n_simulated)
+
+    def _simulated(self, key, started_ns: int, submitted_ns: int, done: simpy.Event, before) -> None:
+        run_ns = self.env.now - started_ns
+        if before is not None and self._isolated():  # still alone on the network: safe to replay later
+            deltas = tuple((link, *(n - o for n, o in zip(_counters(link), old))) for link, old in before)
+            self._recorded[key] = _Recorded(run_ns, deltas)
+        self._finish(run_ns, submitted_ns, done)
+
+    def _replay(self, key, submitted_ns: int, done: simpy.Event | None) -> simpy.Event:
+        recorded = self._recorded[key]
+        self._busy = True
+        self.collectives_replayed += 1
+        end_ns = self.env.now + recorded.duration_ns
+        for link, *_ in recorded.link_deltas:
+            link.reserved_until_ns = end_ns
+        timer = self.env.timeout(recorded.duration_ns, self.env.now + recorded.duration_ns - submitted_ns)
+
+        def replayed(_event: simpy.Event) -> None:
+            for link, *delta in recorded.link_deltas:
+                for name, d in zip(_COUNTERS, delta):
+                    setattr(link, name, getattr(link, name) + d)
+            self._finish(recorded.duration_ns, submitted_ns, done)
+
+        timer.callbacks.append(replayed)
+        return timer
+
+    def _finish(self, run_ns: int, submitted_ns: int, done: simpy.Event | None) -> None:
+        self.busy_ns += run_ns
+        self._busy = False
+        if done is not None:
+            done.succeed(self.env.now - submitted_ns)
+        if self._pending and not self._busy:
+            self._start_next()
+
+
+def simulate_collective_ns(op: str, algorithm: str, size_bytes: float, topology: Topology) -> int:
+    """Link-level time (ns) of one collective alone on ``topology`` (builds and runs its own environment)."""
+    env = GuardedEnvironment()
+    engine = CollectiveEngine(env, topology, reuse_isolated=False)
+    done = engine.submit(op, algorithm, size_bytes)
+    env.run()
+    if not done.processed:
+        raise SimulationError(f"{algorithm} {op} of {size_bytes} bytes never completed (a model bug)")
+    return done.value
