@@ -11,6 +11,7 @@ mapping, an unknown kind and malformed overrides all become one line each.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,19 +21,22 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
 from harness.config.blocks import ScenarioBase
-from harness.config.overrides import Override, OverrideError, apply_overrides, parse_override
-from harness.config.problems import show_value, validation_problems
+from harness.config.overrides import Override, OverrideError, apply_overrides, parse_override, parse_yaml_text
+from harness.config.problems import dotted, show_value, validation_problems
 from harness.errors import ScenarioError
 
 
 def _parse_yaml(text: str) -> Any:
     """``yaml.safe_load`` with every failure turned into one message (line and column where yaml knows them)."""
     try:
-        return yaml.safe_load(text)
+        return parse_yaml_text(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        what = str(err.problem or err.context or "invalid YAML").strip()
+        what = str(err.problem or err.context or "invalid YAML").strip().removeprefix("but ")
+        if what.startswith("found another document"):
+            raise _ParseFailure(f"{where}YAML syntax error: a second document starts here; "
+                                "a scenario file holds exactly one") from None
         if err.context and err.problem:
             context = str(err.context).strip()
             if err.context_mark is not None and err.context_mark is not mark:
@@ -114,9 +118,10 @@ def _kind_model(source: str, data: dict[str, Any]) -> type[ScenarioBase]:
 
 def _blame_overrides(line: str, overrides: Sequence[Override]) -> str:
     """Append ``(set by --set ...)`` to a problem line whose key path an override wrote."""
+    path = line.split(": ", 1)[0]
     for override in reversed(overrides):
         key = ".".join(override.path)
-        if line.startswith(key + ":") or line.startswith(key + "."):
+        if key == path or key.startswith(path + ".") or path.startswith(key + "."):
             return f"{line} (set by --set {override.text})"
     return line
 
@@ -144,13 +149,41 @@ def validate_data(
     except ValidationError as err:
         lines = validation_problems(err, model, data)
         raise ScenarioError([f"{source}: {_blame_overrides(line, parsed)}" for line in lines]) from None
+    _check_storable(scenario, source)
     try:
         expand(scenario)
     except ScenarioError as err:
         raise ScenarioError([f"{source}: {line}" for line in err.problems]) from None
-    except PydanticSerializationError as err:
-        raise ScenarioError([f"{source}: a value cannot be stored as JSON in run.json ({err})"]) from None
     return scenario
+
+
+def _check_storable(scenario: ScenarioBase, source: str) -> None:
+    """Free-form values (``technique.params``) must be plain data: run.json and the run-id are JSON."""
+    try:
+        exotic = _exotic_values(scenario.model_dump(mode="python"))
+        if not exotic:
+            json.dumps(scenario.model_dump(mode="json"), allow_nan=True)
+    except (PydanticSerializationError, UnicodeDecodeError, ValueError, TypeError, RecursionError) as err:
+        raise ScenarioError([f"{source}: a value cannot be stored as JSON in run.json ({err})"]) from None
+    if exotic:
+        raise ScenarioError([f"{source}: {dotted(path)}: expected plain data (numbers, strings, lists, mappings), "
+                             f"got a YAML {what}" for path, what in exotic])
+
+
+def _exotic_values(value: Any, path: tuple[Any, ...] = (), seen: set[int] | None = None) -> list[tuple[Any, str]]:
+    """Paths of sets, binary strings and self-containing (recursive alias) values."""
+    seen = set() if seen is None else seen
+    if isinstance(value, (set, frozenset)):
+        return [(path, "set")]
+    if isinstance(value, (bytes, bytearray)):
+        return [(path, "binary string")]
+    if isinstance(value, (dict, list)):
+        if id(value) in seen:
+            return [(path, "alias that contains itself")]
+        seen = seen | {id(value)}
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        return [found for key, child in items for found in _exotic_values(child, (*path, key), seen)]
+    return []
 
 
 def load_scenario(

@@ -9,6 +9,7 @@ paths: ``sweep.product.network.inter_node.bandwidth_gbps=[10, 100]``.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,22 @@ from typing import Any
 import yaml
 
 SWEEP_AXIS_BLOCKS = (("sweep", "product"), ("sweep", "zip"))
+
+
+class ScenarioYamlLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads ``1e9`` and ``5E-3`` as floats (YAML 1.1 wants a dot: ``1.0e+9``)."""
+
+
+ScenarioYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml_text(text: str) -> Any:
+    """Parse one YAML document with `ScenarioYamlLoader` (safe: plain data only)."""
+    return yaml.load(text, Loader=ScenarioYamlLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 class OverrideError(ValueError):
@@ -50,7 +67,7 @@ def parse_override(text: str) -> Override:
     if not key or any(not part.strip() or part != part.strip() for part in path):
         raise OverrideError(f"bad override {text!r}: the key path {key!r} has an empty or padded part")
     try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+        value = parse_yaml_text(raw_value) if raw_value.strip() else None
     except yaml.YAMLError as err:
         reason = str(getattr(err, "problem", None) or "not valid YAML").strip()
         raise OverrideError(f"bad override {text!r}: the value is not valid YAML ({reason})") from None

@@ -265,6 +265,8 @@ def validation_problems(err: ValidationError, model: type[BaseModel], data: Any)
         elif kind == "missing":
             wanted = describe_field(model, path)
             fixed_text.setdefault(path, "missing required key" + (f" (expected {wanted})" if wanted else ""))
+        elif kind == "invalid_key":
+            fixed_text.setdefault(path, f"keys must be names (strings), got the key {show_value(error.get('input'))}")
         elif kind in ("value_error", "assertion_error"):
             message = str(error.get("msg", "invalid value"))
             for prefix in ("Value error, ", "Assertion failed, "):
