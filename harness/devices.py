@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from harness.errors import HarnessError, TimingTableError
+from harness.provenance import default_timings_root
 from harness.timing.table import META_FILE, load_meta
 
 
@@ -67,11 +68,6 @@ class DeviceRoofline:
         compute_s = flops / self.peak_flops_per_s(dtype) if flops > 0 else 0.0
         memory_s = bytes_moved / (self.memory_gbytes_per_s * 1e9)
         return 1e3 * max(compute_s, memory_s)
-
-
-def default_timings_root() -> Path:
-    """``results/timings`` of the checkout this package was installed from (editable install)."""
-    return Path(__file__).resolve().parents[1] / "results" / "timings"
 
 
 def load_catalog() -> dict[str, _CatalogEntry]:

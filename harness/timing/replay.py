@@ -32,8 +32,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from harness.devices import DeviceRoofline, default_timings_root, get_device
+from harness.devices import DeviceRoofline, get_device
 from harness.errors import HarnessError
+from harness.provenance import default_timings_root
 from harness.timing.table import TimingTable, TimingTableSet, load_table_set
 from kernels.ops import TimedOp, load_all_ops
 

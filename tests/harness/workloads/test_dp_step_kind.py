@@ -1,0 +1,136 @@
+"""Scenario kind ``data_parallel_step``: compute from the replay, step = compute + comm without overlap, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from harness.config.blocks import ClusterSpec, LinkSpec, NetworkSpec, TimingsSpec
+from harness.errors import HarnessError
+from harness.models.llama import LLAMA_PRESETS, LlamaDims, layer_work, parameter_count
+from harness.timing.replay import open_replay
+from harness.workloads.base import RunContext
+from harness.workloads.data_parallel_step import DataParallelScenario, DataParallelWorkload, layer_times, run
+
+ROOT = Path(__file__).parents[3]
+TIMINGS = ROOT / "tests" / "data" / "timings"
+# every dense GEMM of this model at 64 tokens lies on the fixture grid (m 64..256, n and k 256..512)
+TINY = LlamaDims(d_model=256, d_ff=512, n_heads=4, n_layers=2, vocab_size=512)
+
+
+def _scenario(*, device="cpu", nodes=2, per_node=2, network_model="closed_form", inter_gbps=10.0, outside_grid="interpolate",
+              **workload) -> DataParallelScenario:
+    defaults = dict(model=TINY, micro_batch=1, seq_len=64, dtype="float32", bucket_mb=0.25, n_steps=3)
+    return DataParallelScenario(
+        name="dp",
+        cluster=ClusterSpec(nodes=nodes, devices_per_node=per_node, device=device),
+        network=NetworkSpec(
+            intra_node=LinkSpec(bandwidth_gbps=100.0, latency_us=2.0),
+            inter_node=LinkSpec(bandwidth_gbps=inter_gbps, latency_us=10.0),
+            model=network_model,
+        ),
+        timings=TimingsSpec(outside_grid=outside_grid),
+        workload=DataParallelWorkload(**{**defaults, **workload}),
+    )
+
+
+def _run(scenario, seed=0):
+    ctx = RunContext(seed_seq=np.random.SeedSequence(seed), timings=open_replay(scenario, timings_root=TIMINGS))
+    return run(scenario, ctx)
+
+
+def test_no_overlap_step_is_compute_plus_comm():
+    out = _run(_scenario(overlap=False))
+    m = out.metrics
+    assert list(m.columns) == ["step", "step_time_ms", "compute_ms", "comm_ms", "exposed_comm_ms", "n_buckets"]
+    assert list(m["step"]) == [0, 1, 2]
+    assert (m["comm_ms"] > 0).all() and (m["n_buckets"] > 1).all()
+    assert np.allclose(m["step_time_ms"], m["compute_ms"] + m["comm_ms"], rtol=0, atol=1e-9)
+    assert np.allclose(m["exposed_comm_ms"], m["comm_ms"], rtol=0, atol=1e-9)
+
+
+def test_overlap_hides_some_communication():
+    on = _run(_scenario(overlap=True)).metrics.iloc[0]
+    off = _run(_scenario(overlap=False)).metrics.iloc[0]
+    assert on["compute_ms"] == off["compute_ms"] and on["comm_ms"] == off["comm_ms"]
+    assert max(on["compute_ms"], on["comm_ms"]) <= on["step_time_ms"] + 1e-9
+    assert on["step_time_ms"] < off["step_time_ms"]
+
+
+def test_compute_is_the_sum_of_the_replayed_layer_times():
+    out = _run(_scenario())
+    per_layer = sum(out.info["forward_ms_per_layer"]) + sum(out.info["backward_ms_per_layer"])
+    assert out.metrics["compute_ms"].iloc[0] == pytest.approx(per_layer, abs=1e-9)
+    assert out.info["grad_bytes_total"] == 4 * parameter_count(TINY)
+
+
+def test_timing_sources_are_counted_and_mixed():
+    scenario = _scenario()
+    out = _run(scenario)
+    sources = out.info["timing_sources"]
+    layers = layer_work(TINY, 1, 64)
+    n_gemms = sum(len(l.forward_gemms) + len(l.backward_gemms) for l in layers)
+    n_elementwise = sum((l.forward_elementwise_numel > 0) + (l.backward_elementwise_numel > 0) for l in layers)
+    assert sum(sources["matmul"].values()) == n_gemms
+    assert sum(sources["copy"].values()) == n_elementwise
+    # dense projections hit measured rows; attention (n = 64) and weight gradients (k = 64) are off the grid
+    assert sources["matmul"]["exact"] > 0 and sources["matmul"]["roofline"] > 0
+    assert sources["copy"]["interpolated"] > 0
+    assert out.info["timings"]["table_hashes"].keys() == {"copy", "matmul"}
+
+
+def test_error_mode_refuses_a_model_off_the_grid():
+    with pytest.raises(HarnessError, match=r"outside_grid=error\): op 'copy' at numel=16384"):
+        _run(_scenario(outside_grid="error"))
+
+
+def test_same_seed_gives_identical_metrics():
+    a = _run(_scenario(), seed=7).metrics.to_csv(index=False)
+    b = _run(_scenario(), seed=7).metrics.to_csv(index=False)
+    assert a == b
+
+
+def test_link_level_equals_closed_form():
+    closed = _run(_scenario(n_steps=2)).metrics
+    linked = _run(_scenario(n_steps=2, network_model="link_level")).metrics
+    assert closed.equals(linked)
+
+
+def test_roofline_only_compute_is_at_least_six_flops_per_parameter_and_token(tmp_path):
+    # no H100 tables here: every GEMM is a roofline estimate; each is >= flops / peak, and a step's GEMMs do
+    # 6 FLOPs per matmul parameter per token (forward 2, backward 4) plus attention
+    scenario = _scenario(device="h100", dtype="bfloat16", n_steps=1, model="llama-130m", micro_batch=4, seq_len=512)
+    ctx = RunContext(seed_seq=np.random.SeedSequence(0), timings=open_replay(scenario, timings_root=tmp_path))
+    out = run(scenario, ctx)
+    dims = LLAMA_PRESETS["llama-130m"]
+    matmul_params = dims.n_layers * (4 * dims.d_model**2 + 3 * dims.d_model * dims.d_ff) + dims.vocab_size * dims.d_model
+    lower_ms = 1e3 * 6 * matmul_params * 4 * 512 / 731.65e12
+    assert out.metrics["compute_ms"].iloc[0] >= lower_ms
+    assert out.info["timing_sources"]["matmul"]["exact"] == 0
+    assert out.info["timings"]["tables_missing"].endswith("does not exist")
+
+
+def test_workload_validation():
+    with pytest.raises(ValidationError, match=r"unknown model preset 'llama-3b'"):
+        DataParallelWorkload(model="llama-3b")
+    with pytest.raises(ValidationError):
+        DataParallelWorkload(bucket_mb=0)
+    explicit = DataParallelWorkload(model={"d_model": 64, "d_ff": 128, "n_heads": 2, "n_layers": 1})
+    assert isinstance(explicit.model, LlamaDims) and explicit.model.vocab_size == 32000
+
+
+def test_replay_is_required():
+    with pytest.raises(HarnessError, match=r"needs the timing replay"):
+        layer_times(DataParallelWorkload(), None)
+
+
+def test_example_files_validate():
+    from harness.config.loader import load_scenario, validate_file
+
+    for path in sorted((ROOT / "scenarios").glob("dp_*.yaml")):
+        assert validate_file(path) == [], path
+    scenario = load_scenario(ROOT / "scenarios" / "dp_llama.yaml", overrides=["workload.model=llama-60m", "workload.n_steps=1"])
+    assert scenario.workload.model == "llama-60m"
