@@ -48,7 +48,7 @@ class CollectiveWorkload(Strict):
 
 
 class CollectiveScenario(ScenarioBase):
-    """A collective over ``cluster.nodes x cluster.devices_per_node`` ranks on ``network``."""
+    """One collective over every rank: time, algbw and busbw (alpha-beta closed form or link-level SimPy)."""
 
     kind: Literal["collective"] = "collective"
     workload: CollectiveWorkload

@@ -58,7 +58,7 @@ class DataParallelWorkload(Strict):
 
 
 class DataParallelScenario(ScenarioBase):
-    """Data-parallel training steps over ``cluster.nodes x cluster.devices_per_node`` ranks."""
+    """Data-parallel LLaMA-shaped training steps: replayed compute plus bucketed gradient all-reduce."""
 
     kind: Literal["data_parallel_step"] = "data_parallel_step"
     workload: DataParallelWorkload = Field(default_factory=DataParallelWorkload)
