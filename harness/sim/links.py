@@ -186,8 +186,12 @@ class Link:
         self._epoch += 1
         if not self._flows:
             return
-        remaining_bytes = self._flows[0][0] - self._work_bytes
-        delay_ns = transfer_ns(max(remaining_bytes, 0.0) * len(self._flows), self.bytes_per_ns)
+        first_tag = self._flows[0][0]
+        remaining_bytes = first_tag - self._work_bytes
+        if remaining_bytes <= _TAG_RTOL * first_tag + _TAG_ATOL_BYTES:
+            delay_ns = 0  # finished at this very instant (a start landed on its wake-up time)
+        else:
+            delay_ns = transfer_ns(remaining_bytes * len(self._flows), self.bytes_per_ns)
         wakeup = self.env.timeout(delay_ns, self._epoch)
         wakeup.callbacks.append(self._wake)
 
