@@ -125,13 +125,19 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True if process ``pid`` exists on this host and is not a zombie (a killed writer nobody reaped)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    state = stat.rpartition(")")[2].split()[:1]
+    return state not in (["Z"], ["X"])
 
 
 def _is_stale_temp(path: Path, host: str) -> bool:

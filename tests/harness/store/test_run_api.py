@@ -1,0 +1,37 @@
+"""harness/api.py: one tidy table over every sweep point, with the axis values as columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.api import run_scenario_file
+
+TOY_SWEEP = Path(__file__).resolve().parents[3] / "scenarios" / "toy_sweep.yaml"
+
+
+def test_sweep_result_concatenates_points_with_axis_columns(tmp_path):
+    result = run_scenario_file(TOY_SWEEP, ["workload.sleep_ms=0"], results_root=tmp_path, progress=False)
+    axes = ["network.inter_node.bandwidth_gbps", "workload.n_messages", "workload.mean_size_bytes"]
+    assert len(result.runs) == 6 and result.n_reused == 0
+    assert list(result.metrics.columns) == ["message", "size_bytes", "transfer_time_us", *axes]
+    assert len(result.metrics) == 2 * (4 + 8 + 16)
+    for record in result.runs:
+        rows = result.metrics
+        for axis, value in record.values.items():
+            rows = rows[rows[axis] == value]
+        assert rows[["message", "size_bytes", "transfer_time_us"]].reset_index(drop=True).equals(
+            record.read_metrics())
+    # more bandwidth, same messages -> shorter transfers
+    slow = result.metrics[result.metrics["network.inter_node.bandwidth_gbps"] == 10.0]
+    fast = result.metrics[result.metrics["network.inter_node.bandwidth_gbps"] == 100.0]
+    assert (slow["size_bytes"].to_numpy() == fast["size_bytes"].to_numpy()).all()
+    assert (slow["transfer_time_us"].to_numpy() > fast["transfer_time_us"].to_numpy()).all()
+    again = run_scenario_file(TOY_SWEEP, ["workload.sleep_ms=0"], results_root=tmp_path, progress=False)
+    assert again.n_reused == 6 and again.metrics.equals(result.metrics)
+
+
+def test_base_point_only(tmp_path):
+    result = run_scenario_file(TOY_SWEEP, results_root=tmp_path, progress=False, sweep=False, seed=1)
+    assert len(result.runs) == 1 and result.runs[0].values == {}
+    assert list(result.metrics.columns) == ["message", "size_bytes", "transfer_time_us"]
+    assert len(result.metrics) == 8

@@ -1,0 +1,85 @@
+"""harness/executors.py: the local pool and Ray give the same bytes as an in-process run; lazy timing replay."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.executors import LazyReplay, run_points, timings_for
+from harness.sweep import expand
+from harness.workloads.toy import ToyScenario
+from harness.config.blocks import SweepSpec
+
+SWEEP = SweepSpec(product={"seed": [1, 2]}, zip={"workload.n_messages": [3, 30]})
+
+
+def points():
+    return expand(ToyScenario(name="toy_exec", sweep=SWEEP))
+
+
+def csv_bytes(records):
+    return [record.metrics_path.read_bytes() for record in records]
+
+
+def test_process_pool_matches_in_process_and_then_reuses(tmp_path):
+    in_process = run_points(points(), workers=1, results_root=tmp_path / "a", progress=False)
+    pooled = run_points(points(), workers=2, results_root=tmp_path / "b", progress=False)
+    assert [r.run_id for r in pooled] == [r.run_id for r in in_process]
+    assert csv_bytes(pooled) == csv_bytes(in_process)
+    assert [r.values for r in pooled] == [p.values for p in points()]
+    assert not any(r.reused for r in pooled)
+    again = run_points(points(), workers=2, results_root=tmp_path / "b", progress=False)
+    assert all(r.reused for r in again) and [r.run_dir for r in again] == [r.run_dir for r in pooled]
+
+
+def test_duplicate_points_run_once(tmp_path):
+    twice = expand(ToyScenario(name="toy_exec", sweep=SweepSpec(product={"seed": [5, 5]})))
+    records = run_points(twice, workers=2, results_root=tmp_path, progress=False)
+    assert records[0].run_dir == records[1].run_dir
+    assert len(list((tmp_path / "toy_exec").iterdir())) == 1
+
+
+def test_bad_executor_arguments_are_user_errors(tmp_path):
+    with pytest.raises(HarnessError, match="unknown executor 'dask'; known: local, ray"):
+        run_points(points(), executor="dask", results_root=tmp_path)
+    with pytest.raises(HarnessError, match="--workers must be at least 1, got 0"):
+        run_points(points(), workers=0, results_root=tmp_path)
+
+
+def test_timing_replay_is_opened_only_when_used():
+    opened = []
+
+    class Replay:
+        def summary(self):
+            return {"matmul": {"exact": 1}}
+
+    def open_replay(scenario):
+        opened.append(scenario)
+        return Replay()
+
+    lazy = LazyReplay(open_replay, "scenario")
+    assert opened == []
+    assert lazy.summary() == {"matmul": {"exact": 1}} and lazy.summary() == {"matmul": {"exact": 1}}
+    assert opened == ["scenario"]
+
+
+def test_timings_for_uses_the_replay_module_when_present():
+    timings = timings_for(points()[0].scenario)
+    try:
+        import harness.timing.replay  # noqa: F401
+    except ModuleNotFoundError:
+        assert timings is None
+    else:
+        assert isinstance(timings, LazyReplay)
+
+
+@pytest.mark.slow
+def test_ray_gives_the_same_bytes_as_local(tmp_path):
+    local = run_points(points(), workers=1, results_root=tmp_path / "local", progress=False)
+    on_ray = run_points(points(), workers=2, executor="ray", results_root=tmp_path / "ray", progress=False)
+    assert [r.run_id for r in on_ray] == [r.run_id for r in local]
+    assert csv_bytes(on_ray) == csv_bytes(local)
+    assert not any(r.reused for r in on_ray)
+    import ray
+
+    assert not ray.is_initialized()  # the instance started for the sweep was shut down
