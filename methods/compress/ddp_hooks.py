@@ -34,12 +34,11 @@ Example::
     # ... train as usual; state.state_dict() goes into your checkpoint.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from methods.compress.base import CollectiveCall, Compressor
 from methods.compress.collectives import TorchDistCollective
@@ -173,7 +172,7 @@ def _completed(t: torch.Tensor) -> torch.futures.Future:
     return fut
 
 
-def compression_hook(state: CompressionHookState, bucket: Any) -> torch.futures.Future:
+def compression_hook(state: CompressionHookState, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
     """DDP communication hook: averaged (compressed) gradients of one bucket.
 
     Args:

@@ -34,8 +34,25 @@ from typing import Any
 import torch
 from torch import nn
 
-from methods.compress.collectives import SimulatedCollective
+from methods.compress.base import CompressContext, Compressor, CompressResult
+from methods.compress.collectives import SimulatedCollective, run_lockstep
 from methods.compress.pipeline import CompressionPipeline, aggregate
+
+
+def compress_once(
+    compressors: Sequence[Compressor], tensors: Sequence[torch.Tensor], *, name: str = "x", step: int = 0, seed: int = 0
+) -> tuple[list[CompressResult], SimulatedCollective]:
+    """One compression call of one tensor on N simulated workers (worker w: ``compressors[w]``, ``tensors[w]``).
+
+    Returns every worker's `CompressResult` and the collective (its ``.calls`` hold what went on the wire).
+    Handy for contraction studies and tests; training loops use `SimulatedWorkers`.
+    """
+    if len(compressors) != len(tensors):
+        raise ValueError(f"{len(compressors)} compressors but {len(tensors)} tensors")
+    collective = SimulatedCollective(len(tensors))
+    ctx = CompressContext(name, step, seed, len(tensors))
+    results = run_lockstep([[c.compress(x, ctx)] for c, x in zip(compressors, tensors)], collective)
+    return [r[0] for r in results], collective
 
 
 class SimulatedWorkers:
