@@ -38,7 +38,7 @@ import simpy
 from harness.errors import SimulationError
 from harness.sim.clock import GuardedEnvironment
 from harness.sim.collectives import check_op_algorithm, ring_chunk_bytes
-from harness.sim.links import Link
+from harness.sim.links import Link, Reservation
 from harness.sim.network import NetworkLinks
 from harness.sim.topology import Topology
 
@@ -220,12 +220,15 @@ class _NoRun:
 # ---------------------------------------------------------------------------------------------------- engine
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Recorded:
-    """What an isolated run did: its duration and, per link, the counters it added."""
+    """What an isolated run did (its duration and, per link, the counters it added) and how often it was
+    replayed since the links were last booked."""
 
     duration_ns: int
-    link_deltas: tuple[tuple, ...]  # (link, d_bytes_sent, d_bytes_delivered, d_started, d_delivered, d_busy_ns)
+    links: tuple[Link, ...]
+    deltas: tuple[tuple, ...]  # per link: (d_bytes_sent, d_bytes_delivered, d_started, d_delivered, d_busy_ns)
+    unbooked_replays: int = 0
 
 
 _COUNTERS = ("bytes_sent", "bytes_delivered", "transfers_started", "transfers_delivered", "busy_ns")
@@ -244,7 +247,12 @@ class CollectiveEngine:
         network: links to send over; ``None`` (default) gives the engine its own private, symmetric network.
             Pass one `NetworkLinks` to several engines to make them contend.
         reuse_isolated: replay the duration of an identical earlier collective instead of re-simulating it; used
-            only on a private network, where it is exact (see the module docstring).
+            only on a private network, where it is exact (see the module docstring). Replays book their link
+            counters lazily: call `sync_link_counters` before reading the links' counters.
+
+    Attributes:
+        collectives_simulated, collectives_replayed: how each collective was run.
+        busy_ns: total time the stream has run (or, for replays already scheduled, will run) collectives.
 
     Example::
 
@@ -263,33 +271,38 @@ class CollectiveEngine:
         self.env, self.topology, self.network = env, topology, network
         network.attach()
         self.reuse_isolated = reuse_isolated
-        self._pending: deque[tuple[str, str, float, simpy.Event, int]] = deque()
-        self._busy = False
-        self._recorded: dict[tuple[str, str, float], _Recorded] = {}
         self.collectives_simulated = 0
         self.collectives_replayed = 0
-        self.busy_ns = 0  # total time the stream spent running collectives
+        self.busy_ns = 0
+        self._pending: deque[tuple[str, str, float, simpy.Event, int]] = deque()
+        self._simulating = False  # a link-level run is in progress
+        self._free_at_ns = 0  # when the replays scheduled so far end
+        self._recorded: dict[tuple[str, str, float], _Recorded] = {}
+        # One reservation shared by every link a recorded run used: while replays are scheduled, nothing else
+        # may send on them (checked by Link).
+        self._reservation = Reservation()
+        self._checked_requests: set[tuple[str, str]] = set()
+        self._on_replay_end = self._replay_ended
 
     # ----------------------------------------------------------------------------------------------- public
 
     def submit(self, op: str, algorithm: str, size_bytes: float) -> simpy.Event:
         """Queue a collective on the stream; the event fires with the ns elapsed since this call."""
-        check_op_algorithm(op, algorithm)
+        key = (op, algorithm, size_bytes)
+        recorded = self._recorded.get(key)  # recorded keys were validated when they were simulated
+        if (recorded is not None and not self._pending and not self._simulating and self.reuse_isolated
+                and self.network.n_engines == 1):
+            # The stream's future is known (only replays ahead): schedule this one directly, as one event.
+            now_ns = self.env.now
+            free_at_ns = self._free_at_ns
+            return self._schedule_replay(recorded, now_ns, free_at_ns if free_at_ns > now_ns else now_ns)
+        if (op, algorithm) not in self._checked_requests:
+            self._check_request(op, algorithm)
         if not size_bytes >= 0:
             raise ValueError(f"size_bytes: expected a number >= 0, got {size_bytes!r}")
-        ring_symmetric = algorithm == "ring" and op in ("all_reduce", "reduce_scatter", "all_gather")
-        if self.network.symmetric and self.network.n_engines > 1 and not ring_symmetric:
-            raise SimulationError(
-                f"{algorithm} {op} is not rank-symmetric, but this network is shared by several engines and "
-                "simulates ring collectives on representative ranks only; use NetworkLinks(symmetric=False)"
-            )
-        key = (op, algorithm, size_bytes)
-        if not self._busy and not self._pending and self._can_replay(key):
-            return self._replay(key, self.env.now, None)  # the replay's own event is the answer: one event
         done = self.env.event()
         self._pending.append((op, algorithm, size_bytes, done, self.env.now))
-        if not self._busy:
-            self._start_next()
+        self._start_pending()
         return done
 
     def start(self, op: str, algorithm: str, size_bytes: float) -> simpy.Process:
@@ -301,27 +314,71 @@ class CollectiveEngine:
 
         return self.env.process(wait())
 
+    def sync_link_counters(self) -> None:
+        """Book the link counters of every replay so far (replays skip this per call, for speed)."""
+        for recorded in self._recorded.values():
+            for link, delta in zip(recorded.links, recorded.deltas):
+                for name, d in zip(_COUNTERS, delta):
+                    setattr(link, name, getattr(link, name) + recorded.unbooked_replays * d)
+            recorded.unbooked_replays = 0
+
     # ---------------------------------------------------------------------------------------------- private
+
+    def _check_request(self, op: str, algorithm: str) -> None:
+        check_op_algorithm(op, algorithm)
+        ring_symmetric = algorithm == "ring" and op in ("all_reduce", "reduce_scatter", "all_gather")
+        if self.network.symmetric and self.network.n_engines > 1 and not ring_symmetric:
+            raise SimulationError(
+                f"{algorithm} {op} is not rank-symmetric, but this network is shared by several engines and "
+                "simulates ring collectives on representative ranks only; use NetworkLinks(symmetric=False)"
+            )
+        if self.network.n_engines == 1:  # the symmetric-sharing check depends on the engine count
+            self._checked_requests.add((op, algorithm))
 
     def _isolated(self) -> bool:
         """Only this engine sends over its network, so every collective runs on idle links."""
         return self.reuse_isolated and self.network.n_engines == 1
 
     def _can_replay(self, key: tuple[str, str, float]) -> bool:
-        return self._isolated() and key in self._recorded
+        return key in self._recorded and self._isolated()
 
-    def _start_next(self) -> None:
-        op, algorithm, size_bytes, done, submitted_ns = self._pending.popleft()
-        self._busy = True
-        key = (op, algorithm, size_bytes)
-        if self._can_replay(key):
-            self._replay(key, submitted_ns, done)
-            return
+    def _start_pending(self) -> None:
+        """Start queued collectives while the stream allows: replays back to back, a simulation when free."""
+        now_ns = self.env.now
+        while self._pending and not self._simulating:
+            op, algorithm, size_bytes, done, submitted_ns = self._pending[0]
+            key = (op, algorithm, size_bytes)
+            if self._can_replay(key):
+                self._pending.popleft()
+                self._schedule_replay(self._recorded[key], submitted_ns, max(now_ns, self._free_at_ns), done)
+            elif self._free_at_ns <= now_ns:
+                self._pending.popleft()
+                self._simulate(key, submitted_ns, done)
+            else:
+                return  # the last scheduled replay calls back when it ends
+
+    def _simulate(self, key: tuple[str, str, float], submitted_ns: int, done: simpy.Event) -> None:
+        self._simulating = True
         self.collectives_simulated += 1
-        run = self._make_run(op, algorithm, size_bytes)
-        before = [(link, _counters(link)) for link in set(run.links())] if self._isolated() else None
+        run = self._make_run(*key)
+        used = tuple(set(run.links()))
+        before = [_counters(link) for link in used] if self._isolated() else None
         started_ns = self.env.now
-        run.start(lambda: self._simulated(key, started_ns, submitted_ns, done, before))
+
+        def finished() -> None:
+            now_ns = self.env.now
+            if before is not None and self._isolated():  # still alone on the network: safe to replay later
+                deltas = tuple(tuple(n - o for n, o in zip(_counters(link), old)) for link, old in zip(used, before))
+                self._recorded[key] = _Recorded(now_ns - started_ns, used, deltas)
+                for link in used:
+                    link.reservation = self._reservation
+            self.busy_ns += now_ns - started_ns
+            self._simulating = False
+            self._free_at_ns = now_ns
+            done.succeed(now_ns - submitted_ns)
+            self._start_pending()
+
+        run.start(finished)
 
     def _make_run(self, op: str, algorithm: str, size_bytes: float):
         topo, net = self.topology, self.network
@@ -339,38 +396,22 @@ class CollectiveEngine:
         n_simulated = topo.ring_representatives() if net.symmetric else p
         return _RingRun(net, steps, chunk, n_simulated)
 
-    def _simulated(self, key, started_ns: int, submitted_ns: int, done: simpy.Event, before) -> None:
-        run_ns = self.env.now - started_ns
-        if before is not None and self._isolated():  # still alone on the network: safe to replay later
-            deltas = tuple((link, *(n - o for n, o in zip(_counters(link), old))) for link, old in before)
-            self._recorded[key] = _Recorded(run_ns, deltas)
-        self._finish(run_ns, submitted_ns, done)
-
-    def _replay(self, key, submitted_ns: int, done: simpy.Event | None) -> simpy.Event:
-        recorded = self._recorded[key]
-        self._busy = True
+    def _schedule_replay(self, recorded: _Recorded, submitted_ns: int, start_ns: int,
+                         done: simpy.Event | None = None) -> simpy.Event:
+        end_ns = start_ns + recorded.duration_ns
+        self._free_at_ns = self._reservation.until_ns = end_ns
+        recorded.unbooked_replays += 1
         self.collectives_replayed += 1
-        end_ns = self.env.now + recorded.duration_ns
-        for link, *_ in recorded.link_deltas:
-            link.reserved_until_ns = end_ns
-        timer = self.env.timeout(recorded.duration_ns, self.env.now + recorded.duration_ns - submitted_ns)
-
-        def replayed(_event: simpy.Event) -> None:
-            for link, *delta in recorded.link_deltas:
-                for name, d in zip(_COUNTERS, delta):
-                    setattr(link, name, getattr(link, name) + d)
-            self._finish(recorded.duration_ns, submitted_ns, done)
-
-        timer.callbacks.append(replayed)
+        self.busy_ns += recorded.duration_ns
+        timer = self.env.timeout(end_ns - self.env.now, end_ns - submitted_ns)
+        if done is not None:
+            timer.callbacks.append(lambda event: done.succeed(event.value))
+        timer.callbacks.append(self._on_replay_end)
         return timer
 
-    def _finish(self, run_ns: int, submitted_ns: int, done: simpy.Event | None) -> None:
-        self.busy_ns += run_ns
-        self._busy = False
-        if done is not None:
-            done.succeed(self.env.now - submitted_ns)
-        if self._pending and not self._busy:
-            self._start_next()
+    def _replay_ended(self, _event: simpy.Event) -> None:
+        if self._pending and self.env.now >= self._free_at_ns:
+            self._start_pending()
 
 
 def simulate_collective_ns(op: str, algorithm: str, size_bytes: float, topology: Topology) -> int:

@@ -159,6 +159,8 @@ class DataParallelEngine:
             raise ValueError(f"n_steps: expected an integer >= 1, got {n_steps!r}")
         records: list[StepRecord] = []
         self.env.run(self.env.process(self._train(int(n_steps), records)))
+        if isinstance(self.stream, CollectiveEngine):
+            self.stream.sync_link_counters()
         return records
 
     def _train(self, n_steps: int, records: list[StepRecord]) -> simpy.events.ProcessGenerator:

@@ -38,6 +38,15 @@ _TAG_RTOL = 1e-12
 _TAG_ATOL_BYTES = 1e-9
 
 
+class Reservation:
+    """Links carrying ``reservation`` refuse transfers before ``until_ns`` (set by a replaying collective engine)."""
+
+    __slots__ = ("until_ns",)
+
+    def __init__(self) -> None:
+        self.until_ns = -1
+
+
 class _Delivery(simpy.Event):
     """An event the link triggers itself, ``delay_ns`` after the moment it decides the arrival time."""
 
@@ -96,9 +105,9 @@ class Link:
         self.transfers_started = 0
         self.transfers_delivered = 0
         self.busy_ns = 0
-        # Set by a collective engine that replays a known isolated run on this link (collective_sim.py);
-        # any other transfer before then would make that replay wrong, so it is refused loudly.
-        self.reserved_until_ns = -1
+        # Set by a collective engine that replays known isolated runs on this link (collective_sim.py); any
+        # other transfer before the reservation ends would make those replays wrong, so it is refused loudly.
+        self.reservation: Reservation | None = None
         # FIFO state: when the last submitted message finishes serialising.
         self._busy_until_ns = 0
         # Fair-share state: virtual work clock, active flows heap (tag, seq, size, event), pending wake-up epoch.
@@ -131,9 +140,9 @@ class Link:
     # ------------------------------------------------------------------------------------------------ common
 
     def _start(self, now_ns: int, size_bytes: float) -> None:
-        if now_ns < self.reserved_until_ns:
+        if self.reservation is not None and now_ns < self.reservation.until_ns:
             raise SimulationError(
-                f"link {self.name}: a transfer at t={now_ns} ns hits a reservation until t={self.reserved_until_ns} "
+                f"link {self.name}: a transfer at t={now_ns} ns hits a reservation until t={self.reservation.until_ns} "
                 "ns made by a collective engine replaying an isolated run; run the other traffic on a shared "
                 "network (NetworkLinks) instead of the engine's private links"
             )

@@ -123,6 +123,7 @@ def test_replaying_isolated_collectives_changes_nothing_but_the_event_count():
         engine = CollectiveEngine(env, topo, reuse_isolated=reuse)
         done = [engine.submit(*request) for request in sequence]
         env.run()
+        engine.sync_link_counters()
         counters = sorted((link.name, link.bytes_sent, link.bytes_delivered, link.transfers_delivered, link.busy_ns)
                           for link in engine.network.links())
         outcomes.append(([d.value for d in done], counters, env.now, engine, env.events_processed))

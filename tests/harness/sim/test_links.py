@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from harness.errors import SimulationError
 from harness.sim.clock import GuardedEnvironment
-from harness.sim.links import Link
+from harness.sim.links import Link, Reservation
 from harness.sim.units import gbps_to_bytes_per_ns, transfer_ns
 
 bandwidths_gbps = st.floats(0.5, 4_000)
@@ -146,6 +146,7 @@ def test_stale_wakeups_are_ignored():
 def test_reserved_link_refuses_other_traffic():
     env = GuardedEnvironment()
     link = Link(env, "l", 8, 0)
-    link.reserved_until_ns = 100
+    link.reservation = Reservation()
+    link.reservation.until_ns = 100
     with pytest.raises(SimulationError, match="reservation until t=100"):
         link.transfer(10)
