@@ -74,10 +74,16 @@ def _summary(specs: list[FigureSpec], records: dict[str, dict[str, Any] | None])
 def _provenance(spec: FigureSpec, record: dict[str, Any] | None) -> str:
     provenance = (record or {}).get("provenance") or {}
     sources = provenance.get("timing_sources") or {}
+    if sources:
+        sources_text = ", ".join(f"{name}: {count}" for name, count in sources.items())
+    elif provenance.get("timing_sources_recorded"):
+        sources_text = "no timing table consulted"
+    else:
+        sources_text = "not recorded"
     items = [
         ("scale", spec.scale_note),
         ("device", ", ".join(provenance.get("devices") or []) or "not recorded by the runs"),
-        ("timing sources", ", ".join(f"{name}: {count}" for name, count in sources.items()) or "none recorded"),
+        ("timing sources", sources_text),
         ("runs", f"{provenance.get('runs_total', 0)} ({provenance.get('runs_reused', 0)} reused from the run store)"),
         ("profile", (record or {}).get("profile", "—")),
         ("drawn", (record or {}).get("drawn_at", "—")),

@@ -103,40 +103,62 @@ def _nested_get(mapping: Any, *keys: str) -> Any:
     return mapping
 
 
-def summarize_runs(records: Iterable[Any]) -> dict[str, Any]:
-    """Aggregate provenance over run records (``RunRecord(run_dir, run_id, reused, info)``).
+def _device_of_point(point: Any) -> str | None:
+    device = getattr(getattr(getattr(point, "scenario", None), "cluster", None), "device", None)
+    return device if isinstance(device, str) and device else None
 
-    Looks, in each record's ``info``, for the device (``device``, ``cluster.device``, or the resolved
-    scenario's ``cluster.device``) and for timing-source counts (``timing_sources``: source -> count), and
-    sums them. Missing keys are skipped, never guessed.
+
+def _device_of_info(info: Mapping[str, Any]) -> str | None:
+    for device in (
+        _nested_get(info, "device"),
+        _nested_get(info, "cluster", "device"),
+        _nested_get(info, "scenario", "cluster", "device"),
+    ):
+        if isinstance(device, str) and device:
+            return device
+    return None
+
+
+def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
+    """Aggregate provenance over the figure's sweeps (``SweepResult``: ``.runs``, and ``.points`` if present).
+
+    The device of each point comes from its resolved scenario (``points[i].scenario.cluster.device``), else
+    from the run's ``info``; timing-source counts (``info["timing_sources"]``: source -> count) are summed over
+    runs. ``timing_sources_recorded`` counts the runs that recorded them at all (an empty mapping means the run
+    consulted no timing table). Missing keys are skipped, never guessed.
     """
     devices: set[str] = set()
     sources: Counter[str] = Counter()
-    n_runs = n_reused = 0
-    for record in records:
-        n_runs += 1
-        n_reused += bool(getattr(record, "reused", False))
-        info = getattr(record, "info", None) or {}
-        for device in (
-            _nested_get(info, "device"),
-            _nested_get(info, "cluster", "device"),
-            _nested_get(info, "scenario", "cluster", "device"),
-            _nested_get(info, "resolved_scenario", "cluster", "device"),
-        ):
-            if isinstance(device, str) and device:
+    n_runs = n_reused = n_recorded = 0
+    for sweep in sweeps:
+        for point in getattr(sweep, "points", None) or []:
+            if (device := _device_of_point(point)) is not None:
                 devices.add(device)
-                break
-        counts = _nested_get(info, "timing_sources")
-        if isinstance(counts, Mapping):
-            for source, count in counts.items():
-                if isinstance(count, int | float):
-                    sources[str(source)] += int(count)
+        for record in getattr(sweep, "runs", None) or []:
+            n_runs += 1
+            n_reused += bool(getattr(record, "reused", False))
+            info = getattr(record, "info", None) or {}
+            if (device := _device_of_info(info)) is not None:
+                devices.add(device)
+            counts = _nested_get(info, "timing_sources")
+            if isinstance(counts, Mapping):
+                n_recorded += 1
+                for source, count in counts.items():
+                    if isinstance(count, int | float):
+                        sources[str(source)] += int(count)
     return {
         "devices": sorted(devices),
         "timing_sources": dict(sorted(sources.items())),
+        "timing_sources_recorded": n_recorded,
         "runs_total": n_runs,
         "runs_reused": n_reused,
     }
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
@@ -146,6 +168,7 @@ def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
     os.close(handle)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -362,7 +385,7 @@ def render_figure(spec: FigureSpec, settings: RunSettings, run_scenario: Scenari
             files=drawn["files"],
             provenance={
                 "scale": spec.scale_note,
-                **summarize_runs(ctx.runs),
+                **summarize_sweeps(ctx._sweeps.values()),
                 "run_ids": run_ids,
                 "inputs": inputs,
                 "extra": drawn["extra_provenance"],
