@@ -30,8 +30,10 @@ class TimedOp:
         grid: default shape grid (list of shapes) for ``harness profile``.
         quick_grid: a small grid for CPU tables and tests.
         make_inputs: ``(shape, dtype, device, generator) -> args`` fresh random inputs.
-        impls: implementation name -> callable taking ``*args``; ``"torch"`` is the reference.
+        impls: implementation name -> callable taking ``*args``; ``"torch"`` is the reference. Names starting
+            with ``"triton"`` are Triton kernels: the profiler runs them on CUDA devices only.
         dtypes: dtype names to profile.
+        baseline: the impl the benchmark compares ours against (e.g. ``"dense"``), or None.
     """
 
     name: str
@@ -43,12 +45,13 @@ class TimedOp:
     make_inputs: Callable[..., tuple[Any, ...]] | None = None
     impls: Mapping[str, Callable[..., Any]] | None = None
     dtypes: tuple[str, ...] = ("float32",)
+    baseline: str | None = None
 
 
 OPS: Registry[TimedOp] = Registry("timed op")
 
 #: modules that register ops; extend this list when adding a kernel module
-OP_MODULES: tuple[str, ...] = ("kernels.basic_ops",)
+OP_MODULES: tuple[str, ...] = ("kernels.basic_ops", "kernels.moc", "kernels.tah_quant", "kernels.arc_select")
 
 
 def register_op(op: TimedOp) -> TimedOp:

@@ -1,0 +1,176 @@
+"""Triton kernels of `kernels.moc` (imported lazily: only when a Triton path runs).
+
+Decode (per token, memory-bound GEMVs; weights streamed once with evict-first so x, g and h stay in L2):
+  `gate_gemv_kernel`      g = W_g x in fp32 (all E rows: the gate ranks every channel)
+  (row Top-K of g: `kernels._row_topk_triton.row_topk_kernel`)
+  `up_gather_kernel`      h_c = SiLU(g_c) * (W_u[I_c] . x) for the K selected rows, split over selected channels
+  `down_partial_kernel`   partial y = sum_c h_c W_dT[I_c, cols], split over (column block, channel range)
+  `finalize_kernel`       y = sum of the partials, cast to the output dtype (no atomics: deterministic)
+Training (one program per token row):
+  `train_forward_kernel`  Top-K of the row's gate, dense h = mask * SiLU(g) * u, and the compact (I, g_I, u_I)
+  `train_backward_kernel` from (I, g_I, u_I) and dh: scatter dg, du and the recomputed h into zeroed rows.
+The scatter stores are masked with the slot mask (slot < K), not the row-width mask: the authors' kernel masked
+them with the row width, letting lanes past K write garbage (research card A2).
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+import triton.testing
+
+from kernels._row_topk_triton import kth_largest_key, order_key
+
+
+@triton.jit
+def gate_gemv_kernel(x_ptr, w_ptr, out_ptr, E, D, stride_x, stride_w, stride_out,
+                     BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr):
+    t = tl.program_id(0).to(tl.int64)
+    rows = tl.program_id(1) * BLOCK_E + tl.arange(0, BLOCK_E)
+    row_ok = rows < E
+    w_rows = w_ptr + rows.to(tl.int64)[:, None] * stride_w
+    acc = tl.zeros((BLOCK_E, BLOCK_D), dtype=tl.float32)
+    for d0 in range(0, D, BLOCK_D):
+        cols = d0 + tl.arange(0, BLOCK_D)
+        col_ok = cols < D
+        w = tl.load(w_rows + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0,
+                    eviction_policy="evict_first")
+        xv = tl.load(x_ptr + t * stride_x + cols, mask=col_ok, other=0.0)
+        acc += w.to(tl.float32) * xv.to(tl.float32)[None, :]
+    tl.store(out_ptr + t * stride_out + rows, tl.sum(acc, axis=1), mask=row_ok)
+
+
+@triton.jit
+def up_gather_kernel(x_ptr, w_ptr, gsel_ptr, idx_ptr, h_ptr, K, D, stride_x, stride_w,
+                     CH: tl.constexpr, BLOCK_D: tl.constexpr):
+    t = tl.program_id(0).to(tl.int64)
+    slots = tl.program_id(1) * CH + tl.arange(0, CH)
+    slot_ok = slots < K
+    idx = tl.load(idx_ptr + t * K + slots, mask=slot_ok, other=0).to(tl.int64)
+    w_rows = w_ptr + idx[:, None] * stride_w
+    acc = tl.zeros((CH, BLOCK_D), dtype=tl.float32)
+    for d0 in range(0, D, BLOCK_D):
+        cols = d0 + tl.arange(0, BLOCK_D)
+        col_ok = cols < D
+        w = tl.load(w_rows + cols[None, :], mask=slot_ok[:, None] & col_ok[None, :], other=0.0,
+                    eviction_policy="evict_first")
+        xv = tl.load(x_ptr + t * stride_x + cols, mask=col_ok, other=0.0)
+        acc += w.to(tl.float32) * xv.to(tl.float32)[None, :]
+    u = tl.sum(acc, axis=1)
+    g = tl.load(gsel_ptr + t * K + slots, mask=slot_ok, other=0.0).to(tl.float32)
+    tl.store(h_ptr + t * K + slots, g * tl.sigmoid(g) * u, mask=slot_ok)
+
+
+@triton.jit
+def down_partial_kernel(wdt_ptr, idx_ptr, h_ptr, part_ptr, T, K, D, stride_w, slots_per_split,
+                        CH: tl.constexpr, BLOCK_D: tl.constexpr):
+    t = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    col_ok = cols < D
+    split = tl.program_id(2)
+    lo = split * slots_per_split
+    hi = tl.minimum(lo + slots_per_split, K)
+    acc = tl.zeros((CH, BLOCK_D), dtype=tl.float32)
+    for c0 in range(lo, hi, CH):
+        slots = c0 + tl.arange(0, CH)
+        slot_ok = slots < hi
+        idx = tl.load(idx_ptr + t * K + slots, mask=slot_ok, other=0).to(tl.int64)
+        h = tl.load(h_ptr + t * K + slots, mask=slot_ok, other=0.0)
+        w = tl.load(wdt_ptr + idx[:, None] * stride_w + cols[None, :], mask=slot_ok[:, None] & col_ok[None, :],
+                    other=0.0, eviction_policy="evict_first")
+        acc += w.to(tl.float32) * h[:, None]
+    tl.store(part_ptr + (split * T + t) * D + cols, tl.sum(acc, axis=0), mask=col_ok)
+
+
+@triton.jit
+def finalize_kernel(part_ptr, out_ptr, T, D, n_splits, stride_out, BLOCK_D: tl.constexpr):
+    t = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    col_ok = cols < D
+    acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+    for s in range(0, n_splits):
+        acc += tl.load(part_ptr + (s * T + t) * D + cols, mask=col_ok, other=0.0)
+    tl.store(out_ptr + t * stride_out + cols, acc.to(out_ptr.dtype.element_ty), mask=col_ok)
+
+
+@triton.jit
+def train_forward_kernel(g_ptr, u_ptr, h_ptr, idx_ptr, gc_ptr, uc_ptr, E, K, stride_g, stride_u, stride_h,
+                         BLOCK: tl.constexpr, CHUNK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    valid = cols < E
+    key = order_key(tl.load(g_ptr + row * stride_g + cols, mask=valid, other=0.0).to(tl.float32))
+    thr, ties_kept = kth_largest_key(key, valid, K)
+    base = 0
+    ties_before = 0
+    for start in range(0, E, CHUNK):
+        c = start + tl.arange(0, CHUNK)
+        ok = c < E
+        g = tl.load(g_ptr + row * stride_g + c, mask=ok, other=0.0)
+        u = tl.load(u_ptr + row * stride_u + c, mask=ok, other=0.0)
+        gf = g.to(tl.float32)
+        kc = order_key(gf)
+        tie = (kc == thr) & ok
+        tie_rank = ties_before + tl.cumsum(tie.to(tl.int32), axis=0)
+        sel = ((kc > thr) & ok) | (tie & (tie_rank <= ties_kept))
+        slot = base + tl.cumsum(sel.to(tl.int32), axis=0) - 1
+        h = tl.where(sel, gf * tl.sigmoid(gf) * u.to(tl.float32), 0.0)
+        tl.store(h_ptr + row * stride_h + c, h.to(h_ptr.dtype.element_ty), mask=ok)
+        tl.store(idx_ptr + row * K + slot, c.to(idx_ptr.dtype.element_ty), mask=sel)
+        tl.store(gc_ptr + row * K + slot, g, mask=sel)
+        tl.store(uc_ptr + row * K + slot, u, mask=sel)
+        base += tl.sum(sel.to(tl.int32), axis=0)
+        ties_before += tl.sum(tie.to(tl.int32), axis=0)
+
+
+@triton.jit
+def train_backward_kernel(dh_ptr, idx_ptr, gc_ptr, uc_ptr, dense_ptr, plane, E, K, stride_dh,
+                          BLOCK_K: tl.constexpr):
+    # dense_ptr is [3, T, E] (dg, du, h), zero-filled by the caller; plane = T * E
+    row = tl.program_id(0).to(tl.int64)
+    for c0 in range(0, K, BLOCK_K):
+        slots = c0 + tl.arange(0, BLOCK_K)
+        ok = slots < K
+        idx = tl.load(idx_ptr + row * K + slots, mask=ok, other=0).to(tl.int64)
+        g = tl.load(gc_ptr + row * K + slots, mask=ok, other=0.0).to(tl.float32)
+        u = tl.load(uc_ptr + row * K + slots, mask=ok, other=0.0).to(tl.float32)
+        dh = tl.load(dh_ptr + row * stride_dh + idx, mask=ok, other=0.0).to(tl.float32)
+        sig = tl.sigmoid(g)
+        a = g * sig
+        out = dense_ptr + row * E + idx
+        dtype = dense_ptr.dtype.element_ty
+        tl.store(out, (dh * u * (a * (1.0 - sig) + sig)).to(dtype), mask=ok)
+        tl.store(out + plane, (dh * a).to(dtype), mask=ok)
+        tl.store(out + 2 * plane, (a * u).to(dtype), mask=ok)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# autotuned variants for large decode shapes on a GPU (the fixed-config kernels above serve small shapes and the
+# CPU interpreter). Every config computes the same function; the tuner times each once per (shape) key.
+
+
+def _quick_bench(fn, quantiles):
+    return triton.testing.do_bench(fn, warmup=5, rep=25, quantiles=quantiles)
+
+
+def _configs(names, rows):
+    return [triton.Config(dict(zip(names, values[:-1])), num_warps=values[-1]) for values in rows]
+
+
+gate_gemv_tuned = triton.autotune(
+    configs=_configs(("BLOCK_E", "BLOCK_D"), [(8, 512, 4), (4, 1024, 4), (16, 256, 4), (8, 1024, 8), (2, 2048, 4)]),
+    key=["E", "D"],
+    do_bench=_quick_bench,
+)(gate_gemv_kernel)
+
+up_gather_tuned = triton.autotune(
+    configs=_configs(("CH", "BLOCK_D"), [(4, 1024, 4), (2, 2048, 4), (8, 512, 4), (4, 512, 4)]),
+    key=["K", "D"],
+    do_bench=_quick_bench,
+)(up_gather_kernel)
+
+down_partial_tuned = triton.autotune(
+    configs=_configs(("CH", "BLOCK_D"), [(8, 512, 4), (16, 256, 4), (8, 256, 4), (4, 1024, 4)]),
+    key=["K", "D"],
+    do_bench=_quick_bench,
+)(down_partial_kernel)

@@ -1,0 +1,394 @@
+"""Mixture-of-Channels SwiGLU FFN: per token, only the K channels with the largest raw gate values are kept.
+
+Paper: Wu, He, Wang, Yuan, "Mixture-of-Channels: Exploiting Sparse FFNs for Efficient LLMs Pre-Training and
+Inference", arXiv 2511.09323 (research card ``shared/research/moc_tahquant.md`` A2, A8, D1).
+
+Idea: y = W_d (M * SiLU(W_g x) * (W_u x)) where M keeps the K largest entries of the raw gate g = W_g x (largest
+value, not magnitude). Decoding then reads W_g in full but only K rows of W_u and of W_d^T (weight traffic
+1/3 + 2K/(3E) of dense); training stores only (x, I, g_I, u_I) for backward, d + 3K numbers per token instead of
+the dense intermediates, and backward treats the mask as a constant.
+
+Layout: W_g, W_u are ``[E, d]`` (nn.Linear layout) and the down projection is stored TRANSPOSED, ``w_down_t``
+``[E, d]``, so one channel is one contiguous row in both gathered matrices.
+
+Our choices where the paper is silent:
+- decode ranks channels on g computed with fp32 accumulation and kept in fp32 (no bf16 rounding before the
+  ranking); ties are broken by the lowest channel index (`kernels.row_topk`), so the chosen set is exact and
+  identical across implementations;
+- training ranks the gate as the framework's linear layer returns it (the input dtype), h is recomputed in
+  backward from the compact (g_I, u_I), indices are stored as int16 when E <= 32768 (else int32);
+- the decode down projection is split over (column block, channel range) and reduced by a second small kernel
+  instead of atomics, so results are deterministic.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from kernels.basic_ops import dtype_bytes
+from kernels.dispatch import choose_impl, multiprocessor_count, next_power_of_2
+from kernels.inputs import device_generator
+from kernels.ops import Shape, TimedOp, register_op
+from kernels.row_topk import MAX_TRITON_COLS, row_topk, row_topk_ref
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checks and small helpers
+
+
+def _check_weights(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor, k: int) -> None:
+    d = x.shape[-1]
+    for name, w in (("w_gate", w_gate), ("w_up", w_up), ("w_down_t", w_down_t)):
+        if w.dim() != 2 or w.shape[1] != d:
+            raise ValueError(f"{name} must be [d_ff, d_model] = [E, {d}], got {tuple(w.shape)}")
+        if w.shape[0] != w_gate.shape[0]:
+            raise ValueError(f"{name} has {w.shape[0]} rows but w_gate has {w_gate.shape[0]} (d_ff must agree)")
+        if w.stride(1) != 1:
+            raise ValueError(f"{name} rows must be contiguous (stride 1 along d_model); store W_down transposed, E x d")
+        if w.dtype != x.dtype:
+            raise ValueError(f"{name} dtype {w.dtype} differs from x dtype {x.dtype}")
+    if not 1 <= k <= w_gate.shape[0]:
+        raise ValueError(f"k must be in 1..d_ff={w_gate.shape[0]}, got {k}")
+
+
+def index_dtype_for(d_ff: int) -> torch.dtype:
+    """Smallest signed index dtype for channel indices below ``d_ff`` (int16 up to 32768 channels, else int32)."""
+    return torch.int16 if d_ff <= 32768 else torch.int32
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _as_rows(x: torch.Tensor) -> torch.Tensor:
+    rows = x.reshape(-1, x.shape[-1])
+    return rows if rows.stride(-1) == 1 else rows.contiguous()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# references and the dense baseline
+
+
+def dense_swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
+    """Dense SwiGLU in the input dtype, the way a framework runs it: ``W_d (SiLU(W_g x) * W_u x)``.
+
+    ``w_down`` is the usual ``[d, E]`` nn.Linear weight (pass ``w_down_t.T`` for the transposed layout).
+    """
+    return F.linear(F.silu(F.linear(x, w_gate)) * F.linear(x, w_up), w_down)
+
+
+def moc_decode_ref(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor, k: int) -> torch.Tensor:
+    """Torch reference of `moc_decode`, all arithmetic in fp32 (bytes it touches: all of W_g, K rows of W_u and
+    W_d^T per token, x and y)."""
+    _check_weights(x, w_gate, w_up, w_down_t, k)
+    rows = _as_rows(x).float()
+    g = rows @ w_gate.float().T  # [T, E]
+    g_sel, idx = row_topk_ref(g, k)  # [T, K]
+    u_sel = torch.einsum("tkd,td->tk", w_up[idx].float(), rows)
+    h = F.silu(g_sel) * u_sel
+    y = torch.einsum("tk,tkd->td", h, w_down_t[idx].float())
+    return y.to(x.dtype).reshape(x.shape)
+
+
+def moc_swiglu_ref(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor, k: int) -> torch.Tensor:
+    """Mask form ``W_d (M * SiLU(g) * u)`` through plain autograd (M = top-k of g, constant): the gradient oracle.
+
+    Stores the dense intermediates for backward (the memory MoC saves); for tests only.
+    """
+    _check_weights(x, w_gate, w_up, w_down_t, k)
+    g = F.linear(x, w_gate)
+    _, idx = row_topk_ref(g.detach().reshape(-1, g.shape[-1]), k)
+    mask = torch.zeros(idx.shape[0], g.shape[-1], dtype=g.dtype, device=g.device).scatter_(1, idx, 1.0)
+    h = mask.reshape(g.shape) * F.silu(g) * F.linear(x, w_up)
+    return h @ w_down_t
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# decode
+
+
+#: decode shapes with at least this many gate weights use the autotuned kernels on a GPU (smaller ones, and the
+#: CPU interpreter, use one fixed launch configuration)
+AUTOTUNE_MIN_WEIGHTS = 1 << 22
+
+
+def _decode_splits(d: int, k: int, tokens: int, device: torch.device) -> tuple[int, int]:
+    """(slots per split, splits) for the down projection: about two programs per multiprocessor, assuming
+    512-column blocks; each split's channel range is a multiple of 16 (any CH the tuner tries divides it)."""
+    col_blocks = -(-d // 512)
+    target = 2 * multiprocessor_count(device)
+    splits = max(1, min(-(-k // 16), -(-target // (tokens * col_blocks))))
+    per_split = -(-(-(-k // splits)) // 16) * 16
+    return per_split, -(-k // per_split)
+
+
+def _moc_decode_triton(x, w_gate, w_up, w_down_t, k):
+    from kernels import _moc_triton as kern
+
+    rows = _as_rows(x)
+    T, d = rows.shape
+    E = w_gate.shape[0]
+    dev = x.device
+    tuned = dev.type == "cuda" and E * d >= AUTOTUNE_MIN_WEIGHTS
+    fixed_d = min(next_power_of_2(d), 512)
+
+    g = torch.empty((T, E), dtype=torch.float32, device=dev)
+    gate_args = (rows, w_gate, g, E, d, rows.stride(0), w_gate.stride(0), E)
+    if tuned:
+        kern.gate_gemv_tuned[lambda meta: (T, _cdiv(E, meta["BLOCK_E"]))](*gate_args)
+    else:
+        kern.gate_gemv_kernel[(T, _cdiv(E, 8))](*gate_args, BLOCK_E=8, BLOCK_D=fixed_d, num_warps=4)
+
+    g_sel, idx = row_topk(g, k, index_dtype=torch.int32, impl="triton")
+
+    h = torch.empty((T, k), dtype=torch.float32, device=dev)
+    up_args = (rows, w_up, g_sel, idx, h, k, d, rows.stride(0), w_up.stride(0))
+    if tuned:
+        kern.up_gather_tuned[lambda meta: (T, _cdiv(k, meta["CH"]))](*up_args)
+    else:
+        kern.up_gather_kernel[(T, _cdiv(k, 4))](*up_args, CH=4, BLOCK_D=fixed_d, num_warps=4)
+
+    per_split, splits = _decode_splits(d, k, T, dev)
+    partials = torch.empty((splits, T, d), dtype=torch.float32, device=dev)
+    down_args = (w_down_t, idx, h, partials, T, k, d, w_down_t.stride(0), per_split)
+    if tuned:
+        kern.down_partial_tuned[lambda meta: (T, _cdiv(d, meta["BLOCK_D"]), splits)](*down_args)
+    else:
+        kern.down_partial_kernel[(T, _cdiv(d, fixed_d), splits)](*down_args, CH=8, BLOCK_D=fixed_d, num_warps=4)
+
+    y = torch.empty((T, d), dtype=x.dtype, device=dev)
+    block_final = min(next_power_of_2(d), 1024)
+    kern.finalize_kernel[(T, _cdiv(d, block_final))](
+        partials, y, T, d, splits, d, BLOCK_D=block_final, num_warps=4
+    )
+    return y.reshape(x.shape)
+
+
+def moc_decode(
+    x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor, k: int, *, impl: str | None = None
+) -> torch.Tensor:
+    """MoC FFN for decoding: full gate GEMV, exact Top-K of the gate, gathered GEMVs over the K chosen channels.
+
+    Args:
+        x: ``[d]`` or ``[T, d]`` tokens (T small: each token reads its own K rows).
+        w_gate, w_up: ``[E, d]``; w_down_t: ``[E, d]`` (W_down transposed); all in x's dtype, rows contiguous.
+        k: channels kept per token, ``1 <= k <= E``.
+        impl: ``None`` (auto), ``"triton"`` or ``"torch"`` (`moc_decode_ref`).
+
+    Returns:
+        ``y`` with x's shape and dtype; accumulation in fp32.
+
+    Example::
+
+        y = moc_decode(x, w_gate, w_up, w_down.T.contiguous(), k=w_gate.shape[0] // 8)
+    """
+    _check_weights(x, w_gate, w_up, w_down_t, k)
+    too_wide = f"d_ff={w_gate.shape[0]} > {MAX_TRITON_COLS}" if w_gate.shape[0] > MAX_TRITON_COLS else None
+    if choose_impl(impl, x, w_gate, w_up, w_down_t, unsupported=too_wide) == "triton":
+        return _moc_decode_triton(x, w_gate, w_up, w_down_t, k)
+    return moc_decode_ref(x, w_gate, w_up, w_down_t, k)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# training: forward keeps (x, I, g_I, u_I); backward recomputes h and treats the mask as constant
+
+
+def _forward_rows_torch(g, u, k, index_dtype):
+    g_sel, idx = row_topk_ref(g, k)
+    u_sel = u.gather(1, idx)
+    h = torch.zeros_like(g).scatter_(1, idx, (F.silu(g_sel.float()) * u_sel.float()).to(g.dtype))
+    return h, idx.to(index_dtype), g_sel, u_sel
+
+
+def _forward_rows_triton(g, u, k, index_dtype):
+    from kernels._moc_triton import train_forward_kernel
+
+    T, E = g.shape
+    h = torch.empty_like(g)
+    idx = torch.empty((T, k), dtype=index_dtype, device=g.device)
+    g_sel = torch.empty((T, k), dtype=g.dtype, device=g.device)
+    u_sel = torch.empty((T, k), dtype=g.dtype, device=g.device)
+    block = max(next_power_of_2(E), 16)
+    warps = 4 if block <= 2048 else 8 if block <= 8192 else 16
+    train_forward_kernel[(T,)](
+        g, u, h, idx, g_sel, u_sel, E, k, g.stride(0), u.stride(0), h.stride(0),
+        BLOCK=block, CHUNK=min(block, 1024), num_warps=warps,
+    )
+    return h, idx, g_sel, u_sel
+
+
+def _backward_rows_torch(dh, idx, g_sel, u_sel):
+    idx = idx.long()
+    dh_sel = dh.gather(1, idx).float()
+    g, u = g_sel.float(), u_sel.float()
+    sig = torch.sigmoid(g)
+    a = g * sig
+    dense = torch.zeros((3, *dh.shape), dtype=dh.dtype, device=dh.device)
+    dense[0].scatter_(1, idx, (dh_sel * u * (a * (1 - sig) + sig)).to(dh.dtype))
+    dense[1].scatter_(1, idx, (dh_sel * a).to(dh.dtype))
+    dense[2].scatter_(1, idx, (a * u).to(dh.dtype))
+    return dense[0], dense[1], dense[2]
+
+
+def _backward_rows_triton(dh, idx, g_sel, u_sel):
+    from kernels._moc_triton import train_backward_kernel
+
+    T, E = dh.shape
+    k = idx.shape[1]
+    dense = torch.zeros((3, T, E), dtype=dh.dtype, device=dh.device)
+    train_backward_kernel[(T,)](
+        dh, idx, g_sel, u_sel, dense, T * E, E, k, dh.stride(0), BLOCK_K=min(next_power_of_2(k), 1024), num_warps=4
+    )
+    return dense[0], dense[1], dense[2]
+
+
+class MoCSwiGLUFunction(torch.autograd.Function):
+    """Memory-lean MoC SwiGLU: saves x, the Top-K indices and the selected gate/up values (d + 3K per token)."""
+
+    @staticmethod
+    def forward(ctx, x, w_gate, w_up, w_down_t, k, impl):
+        rows = _as_rows(x)
+        g = F.linear(rows, w_gate)
+        u = F.linear(rows, w_up)
+        index_dtype = index_dtype_for(w_gate.shape[0])
+        forward_rows = _forward_rows_triton if impl == "triton" else _forward_rows_torch
+        h, idx, g_sel, u_sel = forward_rows(g, u, k, index_dtype)
+        y = h @ w_down_t
+        ctx.save_for_backward(rows, w_gate, w_up, w_down_t, idx, g_sel, u_sel)
+        ctx.impl = impl
+        ctx.x_shape = x.shape
+        return y.reshape(*x.shape[:-1], w_down_t.shape[1])
+
+    @staticmethod
+    def backward(ctx, dy):
+        rows, w_gate, w_up, w_down_t, idx, g_sel, u_sel = ctx.saved_tensors
+        dy_rows = _as_rows(dy)
+        dh = dy_rows @ w_down_t.T
+        backward_rows = _backward_rows_triton if ctx.impl == "triton" else _backward_rows_torch
+        dg, du, h = backward_rows(dh, idx, g_sel, u_sel)
+        need = ctx.needs_input_grad
+        dx = (dg @ w_gate + du @ w_up).reshape(ctx.x_shape) if need[0] else None
+        dw_gate = dg.T @ rows if need[1] else None
+        dw_up = du.T @ rows if need[2] else None
+        dw_down_t = h.T @ dy_rows if need[3] else None
+        return dx, dw_gate, dw_up, dw_down_t, None, None
+
+
+def moc_swiglu(
+    x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor, k: int, *, impl: str | None = None
+) -> torch.Tensor:
+    """MoC SwiGLU FFN for training (differentiable in x and all three weights).
+
+    Args:
+        x: ``[..., d]``; w_gate, w_up, w_down_t: ``[E, d]`` (W_down transposed); k: channels kept per token.
+        impl: ``None`` (auto), ``"triton"`` or ``"torch"``: who runs the per-row select/gather/scatter steps;
+            the GEMMs are torch's either way.
+
+    Returns:
+        ``y`` of shape ``[..., d]``. With ``k == E`` it equals dense SwiGLU.
+
+    Example::
+
+        y = moc_swiglu(x, w_gate, w_up, w_down_t, k=E // 8); y.sum().backward()
+    """
+    _check_weights(x, w_gate, w_up, w_down_t, k)
+    too_wide = f"d_ff={w_gate.shape[0]} > {MAX_TRITON_COLS}" if w_gate.shape[0] > MAX_TRITON_COLS else None
+    chosen = choose_impl(impl, x, w_gate, w_up, w_down_t, unsupported=too_wide)
+    return MoCSwiGLUFunction.apply(x, w_gate, w_up, w_down_t, k, chosen)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# timed ops
+
+
+def _moc_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator, requires_grad: bool = False):
+    d, E, T = shape["d_model"], shape["d_ff"], shape["tokens"]
+    dev_gen = device_generator(gen, device)
+    dt = getattr(torch, dtype)
+
+    def draw(*size, scale):
+        return (torch.randn(*size, generator=dev_gen, device=device) * scale).to(dt)
+
+    x = draw(T, d, scale=1.0)
+    w_gate, w_up = draw(E, d, scale=d**-0.5), draw(E, d, scale=d**-0.5)
+    w_down_t = draw(E, d, scale=E**-0.5)
+    if requires_grad:
+        for t in (x, w_gate, w_up, w_down_t):
+            t.requires_grad_(True)
+        return x, w_gate, w_up, w_down_t, shape["k"], torch.randn(T, d, generator=dev_gen, device=device).to(dt)
+    return x, w_gate, w_up, w_down_t, w_down_t.T.contiguous(), shape["k"]
+
+
+def _decode_bytes(s: Shape, dt: str) -> float:
+    d, E, T, k = s["d_model"], s["d_ff"], s["tokens"], s["k"]
+    return float(dtype_bytes(dt) * (E * d + 2 * min(E, T * k) * d + 2 * T * d))
+
+
+register_op(
+    TimedOp(
+        name="moc_decode",
+        shape_columns=("d_model", "d_ff", "tokens", "k"),
+        flops=lambda s: 2.0 * s["tokens"] * s["d_model"] * (s["d_ff"] + 2 * s["k"]),
+        bytes_moved=_decode_bytes,
+        grid=[
+            {"d_model": 4096, "d_ff": 11008, "tokens": 1, "k": 11008 // 8},
+            {"d_model": 4096, "d_ff": 11008, "tokens": 1, "k": 11008 // 4},
+            {"d_model": 4096, "d_ff": 11008, "tokens": 1, "k": 11008 // 16},
+            {"d_model": 4096, "d_ff": 11008, "tokens": 4, "k": 11008 // 8},
+            {"d_model": 2048, "d_ff": 5632, "tokens": 1, "k": 5632 // 8},
+            {"d_model": 2048, "d_ff": 5632, "tokens": 1, "k": 5632 // 4},
+        ],
+        quick_grid=[
+            {"d_model": 256, "d_ff": 704, "tokens": 1, "k": 88},
+            {"d_model": 512, "d_ff": 1376, "tokens": 1, "k": 172},
+            {"d_model": 512, "d_ff": 1376, "tokens": 4, "k": 172},
+        ],
+        make_inputs=_moc_inputs,
+        impls={
+            "triton": lambda x, wg, wu, wdt, wd, k: moc_decode(x, wg, wu, wdt, k, impl="triton"),
+            "torch": lambda x, wg, wu, wdt, wd, k: moc_decode(x, wg, wu, wdt, k, impl="torch"),
+            "dense": lambda x, wg, wu, wdt, wd, k: dense_swiglu(x, wg, wu, wd),
+        },
+        dtypes=("bfloat16",),
+        baseline="dense",
+    )
+)
+
+
+def _train_step(impl: str):
+    def run(x, w_gate, w_up, w_down_t, k, dy):
+        for t in (x, w_gate, w_up, w_down_t):
+            t.grad = None
+        if impl == "dense":
+            y = dense_swiglu(x, w_gate, w_up, w_down_t.T)
+        else:
+            y = moc_swiglu(x, w_gate, w_up, w_down_t, k, impl=impl)
+        y.backward(dy)
+
+    return run
+
+
+register_op(
+    TimedOp(
+        name="moc_train",
+        shape_columns=("d_model", "d_ff", "tokens", "k"),
+        # forward: 3 GEMMs; backward: 6 GEMMs (dh, dW_d, dx twice, dW_g, dW_u), each 2*T*d*E
+        flops=lambda s: 18.0 * s["tokens"] * s["d_model"] * s["d_ff"],
+        bytes_moved=lambda s, dt: float(
+            dtype_bytes(dt) * (6 * s["d_ff"] * s["d_model"] + 3 * s["tokens"] * s["d_model"])
+        ),
+        grid=[
+            {"d_model": 768, "d_ff": 2048, "tokens": 8192, "k": 2048 // 8},
+            {"d_model": 2048, "d_ff": 5632, "tokens": 4096, "k": 5632 // 8},
+        ],
+        quick_grid=[
+            {"d_model": 128, "d_ff": 352, "tokens": 256, "k": 44},
+            {"d_model": 256, "d_ff": 704, "tokens": 256, "k": 88},
+        ],
+        make_inputs=lambda s, dt, dev, gen: _moc_inputs(s, dt, dev, gen, requires_grad=True),
+        impls={"triton": _train_step("triton"), "torch": _train_step("torch"), "dense": _train_step("dense")},
+        dtypes=("bfloat16",),
+        baseline="dense",
+    )
+)
