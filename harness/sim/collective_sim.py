@@ -22,9 +22,11 @@ Scale (design notes):
   after the other in submission order. An engine that owns its network (the default) therefore always runs on
   idle links, so a collective's duration is a pure function of ``(op, algorithm, size)``: with
   ``reuse_isolated=True`` the first run of each key is simulated at link level and later identical ones replay
-  its duration and link counters as one event (exact, not an approximation). While a replay runs its links are
-  reserved, and any other transfer on them raises `SimulationError` rather than silently breaking exactness.
-  Engines that share a `NetworkLinks` (contention studies) never replay.
+  its recorded duration as one event (exact, not an approximation; their link counters are booked in bulk by
+  `CollectiveEngine.sync_link_counters`). While replays are scheduled the links are reserved, and any other
+  transfer on them raises `SimulationError` rather than silently breaking exactness; the private network must
+  carry nothing but the engine's own collectives. Engines that share a `NetworkLinks` (contention studies) never
+  replay.
 """
 
 from __future__ import annotations

@@ -48,11 +48,12 @@ def test_link_level_equals_the_closed_form_when_nothing_contends(topo, size):
 
 
 @settings(max_examples=30, deadline=None)
-@given(topo=topologies, size=sizes, op=st.sampled_from(RING_OPS), n=st.integers(2, 3))
+@given(topo=topologies, size=sizes, op=st.sampled_from(RING_OPS), n=st.sampled_from([2, 4]))
 def test_n_concurrent_rings_on_fair_links_each_take_the_time_of_n_times_the_data(topo, size, op, n):
     topo = Topology(topo.nodes, topo.devices_per_node, topo.intra, topo.inter, "fair", "fair")
     results, network = run_on_shared_network(topo, [(0, op, "ring", size)] * n, symmetric=True)
-    # every step of every ring shares each hop with n-1 identical flows started at the same ns
+    # Every step of every ring shares each hop with n-1 identical flows started at the same ns. (n is a power of
+    # two so that n * (S/p) == (n*S)/p in floats; for n=3 the two can round to different ns.)
     assert results == [topology_collective_ns(op, "ring", n * size, topo)] * n
     assert run_on_shared_network(topo, [(0, op, "ring", size)] * n, symmetric=False)[0] == results
 
