@@ -72,6 +72,19 @@ def test_dtype_without_rows_uses_roofline(replay):
     assert "no rows for impl=any, dtype=bfloat16" in p.detail
 
 
+def test_empty_table_falls_back_to_roofline(tmp_path):
+    import json
+    import shutil
+
+    shutil.copytree(TIMINGS / "cpu", tmp_path / "cpu")
+    (tmp_path / "cpu" / "copy.csv").write_text("numel,impl,dtype,time_ms_median,time_ms_p10,time_ms_p90,n_reps\n")
+    meta = json.loads((tmp_path / "cpu" / "meta.json").read_text())
+    meta["ops"]["copy"]["rows"] = 0
+    (tmp_path / "cpu" / "meta.json").write_text(json.dumps(meta))
+    p = open_replay(_scenario(), timings_root=tmp_path).predict("copy", numel=1 << 20)
+    assert p.source == "roofline" and "no rows" in p.detail
+
+
 def test_error_mode_refuses_all_but_exact():
     replay = open_replay(_scenario(outside_grid="error"), timings_root=TIMINGS)
     assert replay.predict("copy", numel=1 << 20).source == "exact"

@@ -106,11 +106,14 @@ def test_unknown_op(table_dir):
         load_table_set(table_dir)
 
 
-def test_empty_table(table_dir):
+def test_header_only_table_loads_empty(table_dir):
     path = table_dir / "copy.csv"
     path.write_text(path.read_text().splitlines()[0] + "\n")
-    with pytest.raises(TimingTableError, match=r"copy.csv: no rows"):
+    with pytest.raises(TimingTableError, match=r"ops.copy.rows is 3 but copy.csv has 0 rows"):
         load_table(path)
+    _edit_meta(table_dir, ops={"copy": {"shape_columns": ["numel"], "rows": 0}, "matmul": {"shape_columns": ["m", "n", "k"], "rows": 8}})
+    table = load_table(path)
+    assert len(table) == 0 and list(table.frame.columns[:1]) == ["numel"]
 
 
 def test_missing_meta(table_dir):
