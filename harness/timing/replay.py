@@ -303,3 +303,32 @@ def leave_one_out_error(table: TimingTable) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame.from_records(records)
+
+
+def leave_one_out_summary(tables: TimingTableSet) -> pd.DataFrame:
+    """Per (op, impl, dtype) of a table set: rows, rows interpolable once left out, and their error statistics.
+
+    Columns: ``op, impl, dtype, n_rows, n_interpolated, median_abs_error_pct, max_abs_error_pct,
+    mean_error_pct`` (signed mean: a positive value means interpolation over-predicts). A grid with only two
+    values per axis has no interior point, so ``n_interpolated`` is 0 and the statistics are NaN.
+    """
+    records = []
+    for op in sorted(tables.tables):
+        loo = leave_one_out_error(tables.tables[op])
+        if loo.empty:
+            continue
+        for (impl, dtype), group in loo.groupby(["impl", "dtype"], sort=True):
+            errors = group["error_pct"].dropna()
+            records.append(
+                {
+                    "op": op,
+                    "impl": impl,
+                    "dtype": dtype,
+                    "n_rows": len(group),
+                    "n_interpolated": len(errors),
+                    "median_abs_error_pct": errors.abs().median() if len(errors) else np.nan,
+                    "max_abs_error_pct": errors.abs().max() if len(errors) else np.nan,
+                    "mean_error_pct": errors.mean() if len(errors) else np.nan,
+                }
+            )
+    return pd.DataFrame.from_records(records)

@@ -202,3 +202,14 @@ def test_outside_the_grid_is_open(grid):
     axes, points, times, query = grid
     beyond = (axes[0][-1] + 1.0, *query[1:])
     assert interpolate_ms(points, times, beyond) is None
+
+
+def test_leave_one_out_summary():
+    from harness.timing.replay import leave_one_out_summary
+
+    summary = leave_one_out_summary(load_table_set(TIMINGS / "cpu")).set_index("op")
+    assert summary.loc["matmul", "n_rows"] == 8 and summary.loc["matmul", "n_interpolated"] == 0
+    assert np.isnan(summary.loc["matmul", "median_abs_error_pct"])
+    copy = leave_one_out_error(load_table_set(TIMINGS / "cpu").tables["copy"])
+    assert summary.loc["copy", "n_interpolated"] == 1
+    assert summary.loc["copy", "mean_error_pct"] == pytest.approx(copy["error_pct"].iloc[1])
