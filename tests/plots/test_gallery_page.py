@@ -1,0 +1,62 @@
+"""The gallery page: escaped text whatever the caption, claim or our number contain; relative links."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plots.gallery import gallery_html
+from plots.registry import FigureOutput, FigureRegistry, register_figure
+from plots.runner import RECORD_VERSION
+
+TEXT = st.text(alphabet=st.sampled_from(list("ab <>&\"'/=;é")), min_size=1, max_size=30).filter(str.strip)
+
+
+class _CellText(HTMLParser):
+    """Collects the text of every <td> and <figcaption> as a browser would show it."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.cells, self._open = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("td", "figcaption"):
+            self._open = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "figcaption") and self._open is not None:
+            self.cells.append("".join(self._open))
+            self._open = None
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open.append(data)
+
+
+def _draw(ctx):
+    return FigureOutput(data=pd.DataFrame(), ours="-")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(claim=TEXT, ours=TEXT, caption=TEXT)
+def test_any_text_is_escaped(tmp_path, claim, ours, caption):
+    registry = FigureRegistry()
+    register_figure(id="harness.test_text", paper="harness", kind="figure", title="t", caption=caption,
+                    claim=claim, scale_note="s", registry=registry)(_draw)
+    record = {"record_version": RECORD_VERSION, "id": "harness.test_text", "status": "ok", "ours": ours,
+              "profile": "quick", "files": {"png": "harness.test_text.png", "csv": "harness.test_text.csv"},
+              "provenance": {"devices": ["cpu"], "timing_sources": {}, "runs_total": 1, "runs_reused": 0}}
+    (tmp_path / "harness").mkdir(exist_ok=True)
+    (tmp_path / "harness" / "harness.test_text.json").write_text(json.dumps(record))
+
+    page = gallery_html(registry, tmp_path)
+    parser = _CellText()
+    parser.feed(page)
+    # shown verbatim as text (not parsed as markup): in the summary and in the claim-vs-ours table
+    assert parser.cells.count(claim) >= 2 and parser.cells.count(ours) >= 2
+    assert any(caption.strip() in cell for cell in parser.cells)
+    assert 'src="harness/harness.test_text.png"' in page and 'href="harness/harness.test_text.csv"' in page
