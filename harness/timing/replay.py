@@ -197,7 +197,7 @@ class TimingReplay:
         return tuple(float(shape[c]) for c in timed.shape_columns)
 
     def _describe(self, timed: TimedOp, key: tuple[float, ...]) -> str:
-        return ", ".join(f"{c}={v:g}" for c, v in zip(timed.shape_columns, key))
+        return ", ".join(f"{c}={int(v) if v.is_integer() else v}" for c, v in zip(timed.shape_columns, key))
 
     def _pick_impl(self, table: TimingTable, impl: str | None, dtype: str) -> str | None:
         impls = sorted(set(table.frame.loc[table.frame["dtype"] == dtype, "impl"]))
