@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -122,7 +123,8 @@ def execute_task(task: PointTask) -> RunRecord:
     found = store.find(scenario.name, task.run_id, values)
     if found is not None:
         return found
-    load_all()
+    if scenario.kind not in WORKLOADS:  # unpickling the scenario usually imported (and registered) its kind
+        load_all()
     kind = WORKLOADS.get(scenario.kind)
     ctx = RunContext(seed_seq=np.random.SeedSequence(scenario.seed), timings=timings_for(scenario))
     started_at, start = _now(), time.perf_counter()
@@ -208,7 +210,8 @@ def _run_on_ray(tasks: list[PointTask], workers: int, on_done: Callable[[RunReco
         try:
             ray.init(address="auto", log_to_driver=False)
         except ConnectionError:
-            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
             started_here = True
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(_execute_safely)
@@ -255,9 +258,9 @@ def run_points(
     tasks = plan(points, results_root)
     store = RunStore(results_root)
 
-    by_run_id: dict[str, list[PointTask]] = {}
-    for task in tasks:
-        by_run_id.setdefault(task.run_id, []).append(task)
+    by_run_id: dict[str, list[int]] = {}  # run-id -> positions in `tasks` (equal points run once)
+    for position, task in enumerate(tasks):
+        by_run_id.setdefault(task.run_id, []).append(position)
     records: dict[int, RunRecord] = {}
     name = points[0].scenario.name if points else ""
     bar = tqdm(total=len(tasks), desc=name or "points", unit="point", file=sys.stderr, disable=not progress,
@@ -266,29 +269,28 @@ def run_points(
 
     def finish(record: RunRecord) -> None:
         nonlocal reused
-        for task in by_run_id[record.run_id]:
-            records[task.point.index] = RunRecord(record.run_dir, record.run_id, record.reused, record.info,
-                                                  dict(task.point.values))
+        for position in by_run_id[record.run_id]:
+            records[position] = RunRecord(record.run_dir, record.run_id, record.reused, record.info,
+                                          dict(tasks[position].point.values))
         reused += len(by_run_id[record.run_id]) if record.reused else 0
         bar.set_postfix(reused=reused, refresh=False)
         bar.update(len(by_run_id[record.run_id]))
 
     try:
         todo = []
-        for run_id, group in by_run_id.items():
-            found = store.find(group[0].point.scenario.name, run_id, group[0].point.values)
+        for run_id, positions in by_run_id.items():
+            first = tasks[positions[0]]
+            found = store.find(first.point.scenario.name, run_id, first.point.values)
             if found is not None:
                 finish(found)
             else:
-                todo.append(group[0])
-        if not todo:
-            pass
-        elif executor == "ray":
+                todo.append(first)
+        if todo and executor == "ray":
             _run_on_ray(todo, workers, finish)
         elif workers == 1 or len(todo) == 1:
             _run_in_process(todo, finish)
-        else:
+        elif todo:
             _run_on_pool(todo, workers, finish)
     finally:
         bar.close()
-    return [records[task.point.index] for task in tasks]
+    return [records[position] for position in range(len(tasks))]

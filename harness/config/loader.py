@@ -26,8 +26,12 @@ from harness.config.problems import dotted, show_value, validation_problems
 from harness.errors import ScenarioError
 
 
+class _ParseFailure(Exception):
+    """A YAML text could not be parsed; the message is the one line to show."""
+
+
 def _parse_yaml(text: str) -> Any:
-    """``yaml.safe_load`` with every failure turned into one message (line and column where yaml knows them)."""
+    """Parse YAML (safely) with every failure turned into one message (line and column where yaml knows them)."""
     try:
         return parse_yaml_text(text)
     except yaml.MarkedYAMLError as err:
@@ -57,10 +61,6 @@ def _parse_yaml(text: str) -> Any:
     except (ValueError, TypeError, OverflowError) as err:
         # PyYAML builds dates and numbers from text that only looks valid (e.g. 2020-13-45).
         raise _ParseFailure(f"YAML error: cannot build a value ({err})") from None
-
-
-class _ParseFailure(Exception):
-    pass
 
 
 def read_scenario_data(path: str | Path) -> dict[str, Any]:
@@ -103,17 +103,38 @@ def _parse_overrides(source: str, overrides: Iterable[str | Override]) -> list[O
     return parsed
 
 
+def _import_kind(kind: str) -> None:
+    """Register ``kind`` by importing only its module ``harness.workloads.<kind>`` when that exists.
+
+    Importing every kind (`load_all`) pulls in heavy dependencies of unrelated kinds; it is the fallback.
+    """
+    import importlib
+    import importlib.util
+
+    from harness.workloads import WORKLOADS, load_all
+
+    if kind in WORKLOADS:
+        return
+    module = f"harness.workloads.{kind}"
+    if kind.isidentifier() and not kind.startswith("_") and kind != "base" and importlib.util.find_spec(module):
+        importlib.import_module(module)
+    if kind not in WORKLOADS:
+        load_all()
+
+
 def _kind_model(source: str, data: dict[str, Any]) -> type[ScenarioBase]:
     from harness.workloads import WORKLOADS, load_all
 
+    kind = data.get("kind")
+    if isinstance(kind, str):
+        _import_kind(kind)
+        if kind in WORKLOADS:
+            return WORKLOADS.get(kind).model
     load_all()
     known = ", ".join(repr(name) for name in WORKLOADS) or "(none registered)"
     if "kind" not in data:
         raise ScenarioError([f"{source}: kind: missing required key (expected one of {known})"])
-    kind = data["kind"]
-    if not isinstance(kind, str) or kind not in WORKLOADS:
-        raise ScenarioError([f"{source}: kind: expected one of {known}, got {show_value(kind)}"])
-    return WORKLOADS.get(kind).model
+    raise ScenarioError([f"{source}: kind: expected one of {known}, got {show_value(kind)}"])
 
 
 def _blame_overrides(line: str, overrides: Sequence[Override]) -> str:

@@ -73,6 +73,8 @@ def parse_override(text: str) -> Override:
         raise OverrideError(f"bad override {text!r}: the value is not valid YAML ({reason})") from None
     except RecursionError:
         raise OverrideError(f"bad override {text!r}: the value is nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as err:  # e.g. a date like 2020-13-45
+        raise OverrideError(f"bad override {text!r}: cannot build the value ({err})") from None
     return Override(text=text, path=path, value=value)
 
 

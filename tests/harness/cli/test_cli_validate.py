@@ -67,6 +67,6 @@ def test_valid_files_exit_0_and_every_bad_file_is_reported(capsys):
 
 def test_the_console_script_prints_no_traceback():
     result = subprocess.run([sys.executable, "-m", "harness", "validate", str(BROKEN / "bad_yaml.yaml"),
-                             str(BROKEN / "unknown_kind.yaml")], capture_output=True, text=True, timeout=60)
+                             str(BROKEN / "wrong_type.yaml")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 2 and "Traceback" not in result.stderr

@@ -34,6 +34,13 @@ SCALARS = (st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(
 VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
                       max_leaves=20)
 DOCUMENTS = st.dictionaries(KEYS, VALUES, max_size=8) | VALUES
+FRAGMENTS = st.sampled_from([
+    "name: a\n", "kind: toy\n", "workload:\n", "  n_messages: ", "technique: {params: {a: ", "}}\n", "&x ", "*x",
+    "!!binary /w==", "!!set {a, b}", "!!python/name:os.system", "? [a]\n: b\n", "---\n", "...\n", "- ", "[", "]",
+    "{", "}", ": ", ", ", "\n", "  ", "\t", "'", '"', "#", "2020-13-45", "1e9", ".nan", "-.inf", "0x1F", "0o7",
+    "~", "null", "yes", "<<: *x\n", "|\n  x\n", ">-\n  y\n", "%YAML 1.1\n", "@", "`", "\x00", "\ufeff",
+])
+FRAGMENT_TEXT = st.lists(FRAGMENTS | st.text(max_size=4), max_size=25).map("".join)
 
 
 def check_problems(problems: list[str], source: str) -> None:
@@ -94,7 +101,8 @@ def test_random_blocks_in_an_otherwise_valid_toy_file(extra):
 
 
 @SETTINGS
-@given(st.lists(st.text(max_size=30) | st.builds(lambda k, v: f"{k}={v}", KEYS, st.text(max_size=15)), max_size=3))
+@given(st.lists(st.text(max_size=30) | st.builds(lambda k, v: f"{k}={v}", KEYS, st.text(max_size=15) | FRAGMENT_TEXT),
+                max_size=3))
 def test_random_override_strings(overrides):
     try:
         load_scenario(EXAMPLE, overrides)
@@ -103,15 +111,7 @@ def test_random_override_strings(overrides):
     validate_text_or_bytes(EXAMPLE.read_text(), tuple(overrides))
 
 
-FRAGMENTS = st.sampled_from([
-    "name: a\n", "kind: toy\n", "workload:\n", "  n_messages: ", "technique: {params: {a: ", "}}\n", "&x ", "*x",
-    "!!binary /w==", "!!set {a, b}", "!!python/name:os.system", "? [a]\n: b\n", "---\n", "...\n", "- ", "[", "]",
-    "{", "}", ": ", ", ", "\n", "  ", "\t", "'", '"', "#", "2020-13-45", "1e9", ".nan", "-.inf", "0x1F", "0o7",
-    "~", "null", "yes", "<<: *x\n", "|\n  x\n", ">-\n  y\n", "%YAML 1.1\n", "@", "`", "\x00", "\ufeff",
-])
-
-
 @SETTINGS
-@given(st.lists(FRAGMENTS | st.text(max_size=4), max_size=25).map("".join))
+@given(FRAGMENT_TEXT)
 def test_random_yaml_fragments(text):
     validate_text_or_bytes(text.encode("utf-8", "surrogatepass"))

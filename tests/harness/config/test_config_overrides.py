@@ -28,7 +28,8 @@ def test_sweep_axes_keep_their_dotted_key():
     assert split_path("network.inter_node.bandwidth_gbps") == ("network", "inter_node", "bandwidth_gbps")
 
 
-@pytest.mark.parametrize("text", ["nokey", "=1", "a..b=1", ".a=1", "a.=1", "a. b=1", "a=[1", "a={"])
+@pytest.mark.parametrize("text", ["nokey", "=1", "a..b=1", ".a=1", "a.=1", "a. b=1", "a=[1", "a={", "a=2020-13-45",
+                                  "a=\x01", "a=!!python/name:os.system"])
 def test_malformed_overrides_are_rejected(text):
     with pytest.raises(OverrideError, match=r"^bad override "):
         parse_override(text)
