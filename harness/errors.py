@@ -18,6 +18,9 @@ class ScenarioError(HarnessError):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
 
+    def __reduce__(self):  # keep `problems` intact across process boundaries (pickling)
+        return (type(self), (self.problems,))
+
 
 class TimingTableError(HarnessError):
     """A timing table (results/timings/<device>/<op>.csv or its meta.json) breaks the schema."""

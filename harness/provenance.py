@@ -2,7 +2,8 @@
 
 Both go into the run-id (DESIGN.md "Run output"), so editing the code or re-measuring a table gives new runs
 instead of silently reusing stale ones. The code version is a sha256 over the sorted source files of the
-packages ``harness``, ``methods`` and ``kernels`` (relative paths and bytes), computed once per process.
+packages ``harness``, ``methods`` and ``kernels`` (relative paths and bytes; the CLI front end
+``harness/commands`` is left out, it cannot change results), computed once per process.
 A timing-table hash is a sha256 over the files of ``results/timings/<table_set>/`` (sorted names and bytes),
 or ``"absent"`` when that folder does not exist.
 """
@@ -15,6 +16,8 @@ import importlib.util
 from pathlib import Path
 
 CODE_PACKAGES = ("harness", "methods", "kernels")
+#: sub-packages that cannot change a run's results (the CLI front end, the fidelity study's own tooling)
+EXCLUDED_SUBPACKAGES = (("harness", "commands"),)
 SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".json")
 ABSENT = "absent"
 
@@ -53,7 +56,10 @@ def code_version() -> str:
         if package_dir is None:
             digest.update(f"{name}:missing\n".encode())
             continue
+        excluded = [package_dir / sub for pkg, sub in EXCLUDED_SUBPACKAGES if pkg == name]
         for path in _source_files(package_dir):
+            if any(path.is_relative_to(folder) for folder in excluded):
+                continue
             relative = f"{name}/{path.relative_to(package_dir).as_posix()}"
             data = path.read_bytes()
             digest.update(f"{relative}\0{len(data)}\0".encode())
