@@ -14,7 +14,8 @@ Because every worker uses the same S, mean_i C_S(G_i) = C_S(Gbar): the aggregate
 gradient computed from a sketch. With ``exact_sketch=True`` (V = I, for tests) it is exactly the row Top-K
 of Gbar, hence contractive with alpha = K/n; with the Gaussian sketch it is contractive in expectation.
 
-Wire bytes per worker and call: b (n r + K m) in two All-Reduces (``exact_sketch``: b (n m + K m)).
+Wire bytes per worker and call: b (n r + K m) in two All-Reduces, b = 4 for fp32 gradients (the sketch always
+travels in fp32; ``exact_sketch``: b (n m + K m) in the gradient dtype).
 
 Our choices where the paper is silent: conv weights are viewed as [out, in*kh*kw] (the authors use an odd
 m = 2 t^2 split); 1-D tensors are All-Reduced dense and kept whole (the authors' hook all-reduces them dense
@@ -52,18 +53,23 @@ from methods.compress.base import (
 )
 
 
+#: the Gaussian sketch is computed and all-reduced in fp32 whatever the gradient dtype (kernels.arc_select)
+SKETCH_DTYPE = torch.float32
+
+
 # ----------------------------------------------------------------------------------- selection primitives
 def _fallback_ops() -> Any:
     """Torch fallback with the exact semantics of `kernels.arc_select` (used only when it is missing)."""
 
     def sketch_matrix(m, r, generator, device=None, dtype=torch.float32, impl=None):
-        return torch.randn(m, r, generator=generator, device=device, dtype=dtype)
+        v = torch.randn(m, r, generator=generator, device=generator.device, dtype=torch.float32)
+        return v.to(device=device if device is not None else generator.device, dtype=dtype)
 
     def row_sketch(G, V, impl=None):
-        return G @ V
+        return G.float() @ V.float()
 
     def row_scores(P, impl=None):
-        return (P * P).sum(dim=1)
+        return (P.float() * P.float()).sum(dim=1)
 
     def select_rows(scores, k, impl=None):
         order = torch.sort(scores, descending=True, stable=True).indices[:k]
@@ -136,8 +142,8 @@ class ARCTopK(Compressor):
         if self.exact_sketch:
             local_sketch = x.clone()
         else:
-            V = ops.sketch_matrix(m, self.rank, ctx.generator("arc-sketch", x.device), device=x.device, dtype=x.dtype)
-            local_sketch = ops.row_sketch(x, V)
+            V = ops.sketch_matrix(m, self.rank, ctx.generator("arc-sketch", x.device), device=x.device)
+            local_sketch = ops.row_sketch(x, V).to(SKETCH_DTYPE)
         mean_sketch = yield Request("all_reduce", local_sketch)
         rows = arc_select_rows(mean_sketch, keep_count(self.ratio, n), ops)
         packed = ops.pack_rows(x, rows)
@@ -150,7 +156,7 @@ class ARCTopK(Compressor):
     def _payload_rounds(self, view_shape: tuple[int, ...], call_index: int, dtype: torch.dtype) -> list[PayloadSpec]:
         n, m = view_shape
         return [
-            PayloadSpec("all_reduce", n * self._sketch_width(m), dtype),
+            PayloadSpec("all_reduce", n * self._sketch_width(m), dtype if self.exact_sketch else SKETCH_DTYPE),
             PayloadSpec("all_reduce", keep_count(self.ratio, n) * m, dtype),
         ]
 

@@ -240,6 +240,7 @@ def _gather_group(tensors: list[int], pending, replies, collective) -> None:
         offset = 0
         for t, nb in zip(tensors, nbytes):
             x = pending[w][t].tensor
-            part = gathered[:, offset : offset + nb].contiguous().view(x.dtype)
+            raw = gathered[:, offset : offset + nb]
+            part = torch.empty(raw.shape, dtype=torch.uint8, device=raw.device).copy_(raw).view(x.dtype)
             replies[w][t] = part.reshape((n_workers, *x.shape))
             offset += nb

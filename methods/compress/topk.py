@@ -125,6 +125,7 @@ def unpack_bytes(gathered: torch.Tensor, layout: list[tuple[int, torch.dtype]]) 
     out, offset = [], 0
     for numel, dtype in layout:
         nbytes = numel * torch.empty((), dtype=dtype).element_size()
-        out.append(rows[:, offset : offset + nbytes].contiguous().view(dtype))
+        part = rows[:, offset : offset + nbytes]
+        out.append(torch.empty(part.shape, dtype=torch.uint8, device=part.device).copy_(part).view(dtype))
         offset += nbytes
     return out
