@@ -24,7 +24,7 @@ all-reduce AT LINK LEVEL, target <= 10 s on one core. Setting (stated, not measu
 The link-level engine simulates each distinct all-reduce (6 bucket sizes) link by link once, then replays the
 recorded duration for identical all-reduces on idle links (exact: the DDP stream runs one all-reduce at a time
 on links nothing else uses; `harness.sim.collective_sim`). Every step is still simulated event by event (one
-event per bucket ready, one per all-reduce). For honesty the table also shows: the same job with the closed form,
+event per bucket becoming ready, at which its all-reduce is queued on the stream; one when the stream drains). For honesty the table also shows: the same job with the closed form,
 ONE step at link level without replay (and what 10,000 such steps would cost, extrapolated, not run), and a
 harder variant with the gradient cut into 25 MiB pieces (515 buckets, as with a flat gradient buffer).
 

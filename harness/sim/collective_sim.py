@@ -284,28 +284,31 @@ class CollectiveEngine:
         # may send on them (checked by Link).
         self._reservation = Reservation()
         self._checked_requests: set[tuple[str, str]] = set()
-        self._on_replay_end = self._replay_ended
+        self._drain_waiters: list[simpy.Event] = []
+        self._wakeup_pending = False
 
     # ----------------------------------------------------------------------------------------------- public
 
     def submit(self, op: str, algorithm: str, size_bytes: float) -> simpy.Event:
         """Queue a collective on the stream; the event fires with the ns elapsed since this call."""
-        key = (op, algorithm, size_bytes)
-        recorded = self._recorded.get(key)  # recorded keys were validated when they were simulated
-        if (recorded is not None and not self._pending and not self._simulating and self.reuse_isolated
-                and self.network.n_engines == 1):
-            # The stream's future is known (only replays ahead): schedule this one directly, as one event.
-            now_ns = self.env.now
-            free_at_ns = self._free_at_ns
-            return self._schedule_replay(recorded, now_ns, free_at_ns if free_at_ns > now_ns else now_ns)
-        if (op, algorithm) not in self._checked_requests:
-            self._check_request(op, algorithm)
-        if not size_bytes >= 0:
-            raise ValueError(f"size_bytes: expected a number >= 0, got {size_bytes!r}")
-        done = self.env.event()
-        self._pending.append((op, algorithm, size_bytes, done, self.env.now))
-        self._start_pending()
-        return done
+        return self._queue(op, algorithm, size_bytes, wanted=True)
+
+    def enqueue(self, op: str, algorithm: str, size_bytes: float) -> None:
+        """Queue a collective nobody waits for by itself (wait for the stream with `drained`).
+
+        The collective runs exactly as with `submit`; only its completion event is spared, which halves the events
+        of a stream of replayed collectives (the DDP step engine queues every bucket this way).
+        """
+        self._queue(op, algorithm, size_bytes, wanted=False)
+
+    def drained(self) -> simpy.Event:
+        """An event that fires once every collective queued so far has finished."""
+        now_ns = self.env.now
+        if not self._pending and not self._simulating:
+            return self.env.timeout(self._free_at_ns - now_ns if self._free_at_ns > now_ns else 0)
+        waiter = self.env.event()
+        self._drain_waiters.append(waiter)
+        return waiter
 
     def start(self, op: str, algorithm: str, size_bytes: float) -> simpy.Process:
         """`submit` wrapped in a process whose value is the elapsed ns."""
@@ -326,6 +329,24 @@ class CollectiveEngine:
 
     # ---------------------------------------------------------------------------------------------- private
 
+    def _queue(self, op: str, algorithm: str, size_bytes: float, wanted: bool) -> simpy.Event | None:
+        key = (op, algorithm, size_bytes)
+        recorded = self._recorded.get(key)  # recorded keys were validated when they were simulated
+        if (recorded is not None and not self._pending and not self._simulating and self.reuse_isolated
+                and self.network.n_engines == 1):
+            # Only replays ahead, so the stream's future is known: schedule this one directly.
+            now_ns = self.env.now
+            free_at_ns = self._free_at_ns
+            return self._schedule_replay(recorded, now_ns, free_at_ns if free_at_ns > now_ns else now_ns, wanted)
+        if (op, algorithm) not in self._checked_requests:
+            self._check_request(op, algorithm)
+        if not size_bytes >= 0:
+            raise ValueError(f"size_bytes: expected a number >= 0, got {size_bytes!r}")
+        done = self.env.event() if wanted else None
+        self._pending.append((op, algorithm, size_bytes, done, self.env.now))
+        self._start_pending()
+        return done
+
     def _check_request(self, op: str, algorithm: str) -> None:
         check_op_algorithm(op, algorithm)
         ring_symmetric = algorithm == "ring" and op in ("all_reduce", "reduce_scatter", "all_gather")
@@ -341,25 +362,36 @@ class CollectiveEngine:
         """Only this engine sends over its network, so every collective runs on idle links."""
         return self.reuse_isolated and self.network.n_engines == 1
 
-    def _can_replay(self, key: tuple[str, str, float]) -> bool:
-        return key in self._recorded and self._isolated()
-
     def _start_pending(self) -> None:
         """Start queued collectives while the stream allows: replays back to back, a simulation when free."""
         now_ns = self.env.now
         while self._pending and not self._simulating:
             op, algorithm, size_bytes, done, submitted_ns = self._pending[0]
             key = (op, algorithm, size_bytes)
-            if self._can_replay(key):
+            if key in self._recorded and self._isolated():
                 self._pending.popleft()
-                self._schedule_replay(self._recorded[key], submitted_ns, max(now_ns, self._free_at_ns), done)
+                replay = self._schedule_replay(self._recorded[key], submitted_ns, max(now_ns, self._free_at_ns),
+                                               done is not None)
+                if done is not None:
+                    replay.callbacks.append(lambda event, done=done: done.succeed(event.value))
             elif self._free_at_ns <= now_ns:
                 self._pending.popleft()
                 self._simulate(key, submitted_ns, done)
-            else:
-                return  # the last scheduled replay calls back when it ends
+            else:  # a simulation must wait for the replays ahead of it: call back when they end
+                if not self._wakeup_pending:
+                    self._wakeup_pending = True
+                    self.env.timeout(self._free_at_ns - now_ns).callbacks.append(self._wake_up)
+                return
+        if not self._pending and not self._simulating and self._drain_waiters:
+            waiters, self._drain_waiters = self._drain_waiters, []
+            drained = self.env.timeout(self._free_at_ns - now_ns if self._free_at_ns > now_ns else 0)
+            drained.callbacks.append(lambda _event: [waiter.succeed() for waiter in waiters])
 
-    def _simulate(self, key: tuple[str, str, float], submitted_ns: int, done: simpy.Event) -> None:
+    def _wake_up(self, _event: simpy.Event) -> None:
+        self._wakeup_pending = False
+        self._start_pending()
+
+    def _simulate(self, key: tuple[str, str, float], submitted_ns: int, done: simpy.Event | None) -> None:
         self._simulating = True
         self.collectives_simulated += 1
         run = self._make_run(*key)
@@ -377,7 +409,8 @@ class CollectiveEngine:
             self.busy_ns += now_ns - started_ns
             self._simulating = False
             self._free_at_ns = now_ns
-            done.succeed(now_ns - submitted_ns)
+            if done is not None:
+                done.succeed(now_ns - submitted_ns)
             self._start_pending()
 
         run.start(finished)
@@ -399,21 +432,16 @@ class CollectiveEngine:
         return _RingRun(net, steps, chunk, n_simulated)
 
     def _schedule_replay(self, recorded: _Recorded, submitted_ns: int, start_ns: int,
-                         done: simpy.Event | None = None) -> simpy.Event:
+                         wanted: bool) -> simpy.Event | None:
+        """Book a replay from ``start_ns``; an event firing at its end (value: elapsed ns) only if ``wanted``."""
         end_ns = start_ns + recorded.duration_ns
         self._free_at_ns = self._reservation.until_ns = end_ns
         recorded.unbooked_replays += 1
         self.collectives_replayed += 1
         self.busy_ns += recorded.duration_ns
-        timer = self.env.timeout(end_ns - self.env.now, end_ns - submitted_ns)
-        if done is not None:
-            timer.callbacks.append(lambda event: done.succeed(event.value))
-        timer.callbacks.append(self._on_replay_end)
-        return timer
-
-    def _replay_ended(self, _event: simpy.Event) -> None:
-        if self._pending and self.env.now >= self._free_at_ns:
-            self._start_pending()
+        if wanted:
+            return self.env.timeout(end_ns - self.env.now, end_ns - submitted_ns)
+        return None
 
 
 def simulate_collective_ns(op: str, algorithm: str, size_bytes: float, topology: Topology) -> int:

@@ -22,7 +22,9 @@ holding only zero-byte gradients is not all-reduced.
 Per step it records ``step_time_ns``, ``compute_ns`` (forward + backward), ``comm_ns`` (total time the stream
 was busy), ``exposed_comm_ns = step_time - compute`` (communication not hidden behind compute), ``n_buckets`` and
 ``events_processed``. Nothing is carried from one step to the next, and no step is skipped or extrapolated: with
-``n_steps`` identical steps every step is simulated. Same inputs give identical outputs.
+``n_steps`` identical steps every step is simulated, with one event per bucket becoming ready (buckets are queued
+with `CollectiveEngine.enqueue`, so an all-reduce nobody waits for by itself costs no completion event; the step
+waits for the drained stream). Same inputs give identical outputs.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def assign_buckets(grad_bytes: Sequence[int], bucket_cap_bytes: int) -> list[Buc
 
 
 class _ClosedFormStream:
-    """A communication stream whose all-reduces take the closed form: one event per collective."""
+    """A communication stream whose collectives take the closed form (the `CollectiveEngine` queue interface)."""
 
     def __init__(self, env: simpy.Environment, topology: Topology):
         self.env, self.topology = env, topology
@@ -101,16 +103,17 @@ class _ClosedFormStream:
         self._free_at_ns = 0
         self._time_ns: dict[tuple[str, str, float], int] = {}
 
-    def submit(self, op: str, algorithm: str, size_bytes: float) -> simpy.Event:
+    def enqueue(self, op: str, algorithm: str, size_bytes: float) -> None:
         key = (op, algorithm, size_bytes)
         run_ns = self._time_ns.get(key)
         if run_ns is None:
             run_ns = self._time_ns[key] = topology_collective_ns(op, algorithm, size_bytes, self.topology)
         now_ns = self.env.now
-        start_ns = max(now_ns, self._free_at_ns)
-        self._free_at_ns = start_ns + run_ns
+        self._free_at_ns = max(now_ns, self._free_at_ns) + run_ns
         self.busy_ns += run_ns
-        return self.env.timeout(self._free_at_ns - now_ns, self._free_at_ns - now_ns)
+
+    def drained(self) -> simpy.Event:
+        return self.env.timeout(max(0, self._free_at_ns - self.env.now))
 
 
 class DataParallelEngine:
@@ -168,7 +171,6 @@ class DataParallelEngine:
         compute_ns = self.forward_total_ns + self.backward_total_ns
         for step in range(n_steps):
             start_ns, busy_before_ns, events_before = env.now, stream.busy_ns, env.events_processed
-            last_allreduce = None
             if self.overlap:
                 pending_ns = self.forward_total_ns
                 for bucket, segment_ns in zip(self.buckets, self._segments_ns):
@@ -176,16 +178,15 @@ class DataParallelEngine:
                     if pending_ns:
                         yield timeout(pending_ns)
                         pending_ns = 0
-                    last_allreduce = stream.submit("all_reduce", self.algorithm, bucket.size_bytes)
+                    stream.enqueue("all_reduce", self.algorithm, bucket.size_bytes)
                 if pending_ns + self._tail_ns:
                     yield timeout(pending_ns + self._tail_ns)
             else:
                 if compute_ns:
                     yield timeout(compute_ns)
                 for bucket in self.buckets:
-                    last_allreduce = stream.submit("all_reduce", self.algorithm, bucket.size_bytes)
-            if last_allreduce is not None:
-                yield last_allreduce  # one stream, FIFO: the last all-reduce queued finishes last
+                    stream.enqueue("all_reduce", self.algorithm, bucket.size_bytes)
+            yield stream.drained()  # the optimizer waits for every bucket
             step_time_ns = env.now - start_ns
             records.append(StepRecord(
                 step=step,

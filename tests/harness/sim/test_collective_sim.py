@@ -139,6 +139,35 @@ def test_replaying_isolated_collectives_changes_nothing_but_the_event_count():
     assert events < plain_events
 
 
+@settings(max_examples=25, deadline=None)
+@given(topo=topologies, reuse=st.booleans(), requests=st.lists(
+    st.tuples(st.integers(0, 3_000_000), st.sampled_from(OP_ALGORITHMS), st.sampled_from([0, 1_000, 250_000])),
+    min_size=1, max_size=12))
+def test_enqueued_collectives_run_back_to_back_in_order(topo, reuse, requests):
+    """A stream of enqueued collectives (replayed or not) ends where the FIFO recurrence with closed forms says."""
+    env = GuardedEnvironment()
+    engine = CollectiveEngine(env, topo, reuse_isolated=reuse)
+    requests = sorted(requests, key=lambda r: r[0])
+    drained_at = []
+
+    def issue():
+        for start_ns, (op, alg), size in requests:
+            yield env.timeout(start_ns - env.now)
+            engine.enqueue(op, alg, size)
+        yield engine.drained()
+        drained_at.append(env.now)
+
+    env.process(issue())
+    env.run()
+    free_ns = busy_ns = 0
+    for start_ns, (op, alg), size in requests:
+        run_ns = topology_collective_ns(op, alg, size, topo)
+        free_ns, busy_ns = max(start_ns, free_ns) + run_ns, busy_ns + run_ns
+    assert drained_at == [max(free_ns, requests[-1][0])]
+    assert engine.busy_ns == busy_ns
+    assert engine.collectives_simulated + engine.collectives_replayed == len(requests)
+
+
 def test_a_transfer_during_a_replay_fails_loudly():
     topo = Topology(1, 4, LinkCost(1_000, 10.0), LinkCost(1_000, 10.0))
     env = GuardedEnvironment()
