@@ -126,16 +126,11 @@ class Link:
         """Send ``size_bytes``; the returned event fires (value ``size_bytes``) when the last byte arrives."""
         raise NotImplementedError
 
-    @property
-    def active_flows(self) -> int:
-        """Messages currently serialising (fair share) or queued/serialising (FIFO: 0 or 1 = busy or not)."""
-        if self.sharing == "fair":
-            return len(self._flows)
-        return int(self._busy_until_ns > self.env.now)
-
     def is_idle(self) -> bool:
         """No message is serialising or waiting to (messages in flight over the latency do not count)."""
-        return self.active_flows == 0
+        if self.sharing == "fair":
+            return not self._flows
+        return self._busy_until_ns <= self.env.now
 
     # ------------------------------------------------------------------------------------------------ common
 

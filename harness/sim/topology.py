@@ -8,7 +8,8 @@ Model (what the link-level simulation in `harness.sim.collective_sim` reproduces
 - Every ordered pair of ranks has its own link direction, of class ``intra`` (same node) or ``inter``; a class is
   an alpha-beta `LinkCost` plus a sharing discipline (``fifo`` or ``fair``) for concurrent transfers on one link.
   The machine's NIC is not a shared resource of its own: a flat ring sends one flow per node and direction across
-  it, and the binary tree at most three (a limitation for tree traffic on many-GPU nodes).
+  it, so this is exact for rings; the heap-ordered tree ignores node boundaries and can send several flows out of
+  one node at once, each at the full inter-node bandwidth (optimistic for trees on many-GPU nodes).
 - Ring steps (reduce-scatter, all-gather, all-reduce): each rank's step is a ``sendrecv``: it sends one chunk to
   its successor and receives one from its predecessor, and starts the next step when both have completed
   (delivered). Then the rank behind the slowest hop sends back-to-back and the collective takes
