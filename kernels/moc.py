@@ -123,46 +123,67 @@ def _decode_splits(d: int, k: int, tokens: int, device: torch.device) -> tuple[i
     return per_split, -(-k // per_split)
 
 
-def _moc_decode_triton(x, w_gate, w_up, w_down_t, k):
+def _use_tuned(x: torch.Tensor, w_gate: torch.Tensor) -> bool:
+    return x.device.type == "cuda" and w_gate.numel() >= AUTOTUNE_MIN_WEIGHTS
+
+
+def decode_gate(rows: torch.Tensor, w_gate: torch.Tensor) -> torch.Tensor:
+    """Decode stage 1 (Triton): g = rows @ W_g^T in fp32, ``[T, E]``."""
     from kernels import _moc_triton as kern
 
-    rows = _as_rows(x)
     T, d = rows.shape
     E = w_gate.shape[0]
-    dev = x.device
-    tuned = dev.type == "cuda" and E * d >= AUTOTUNE_MIN_WEIGHTS
-    fixed_d = min(next_power_of_2(d), 512)
-
-    g = torch.empty((T, E), dtype=torch.float32, device=dev)
-    gate_args = (rows, w_gate, g, E, d, rows.stride(0), w_gate.stride(0), E)
-    if tuned:
-        kern.gate_gemv_tuned[lambda meta: (T, _cdiv(E, meta["BLOCK_E"]))](*gate_args)
+    g = torch.empty((T, E), dtype=torch.float32, device=rows.device)
+    args = (rows, w_gate, g, E, d, rows.stride(0), w_gate.stride(0), E)
+    if _use_tuned(rows, w_gate):
+        kern.gate_gemv_tuned[lambda meta: (T, _cdiv(E, meta["BLOCK_E"]))](*args)
     else:
-        kern.gate_gemv_kernel[(T, _cdiv(E, 8))](*gate_args, BLOCK_E=8, BLOCK_D=fixed_d, num_warps=4)
+        kern.gate_gemv_kernel[(T, _cdiv(E, 8))](*args, BLOCK_E=8, BLOCK_D=min(next_power_of_2(d), 512), num_warps=4)
+    return g
 
-    g_sel, idx = row_topk(g, k, index_dtype=torch.int32, impl="triton")
 
-    h = torch.empty((T, k), dtype=torch.float32, device=dev)
-    up_args = (rows, w_up, g_sel, idx, h, k, d, rows.stride(0), w_up.stride(0))
-    if tuned:
-        kern.up_gather_tuned[lambda meta: (T, _cdiv(k, meta["CH"]))](*up_args)
+def decode_up(rows: torch.Tensor, w_up: torch.Tensor, g_sel: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Decode stage 3 (Triton): h = SiLU(g_I) * (W_u[I] x) in fp32, ``[T, K]``."""
+    from kernels import _moc_triton as kern
+
+    T, d = rows.shape
+    k = idx.shape[1]
+    h = torch.empty((T, k), dtype=torch.float32, device=rows.device)
+    args = (rows, w_up, g_sel, idx, h, k, d, rows.stride(0), w_up.stride(0))
+    if _use_tuned(rows, w_up):
+        kern.up_gather_tuned[lambda meta: (T, _cdiv(k, meta["CH"]))](*args)
     else:
-        kern.up_gather_kernel[(T, _cdiv(k, 4))](*up_args, CH=4, BLOCK_D=fixed_d, num_warps=4)
+        kern.up_gather_kernel[(T, _cdiv(k, 4))](*args, CH=4, BLOCK_D=min(next_power_of_2(d), 512), num_warps=4)
+    return h
 
+
+def decode_down(w_down_t: torch.Tensor, idx: torch.Tensor, h: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
+    """Decode stages 4-5 (Triton): y = sum_c h_c W_dT[I_c] as split partials, then their sum in ``out_dtype``."""
+    from kernels import _moc_triton as kern
+
+    T, k = idx.shape
+    d = w_down_t.shape[1]
+    dev = h.device
     per_split, splits = _decode_splits(d, k, T, dev)
     partials = torch.empty((splits, T, d), dtype=torch.float32, device=dev)
-    down_args = (w_down_t, idx, h, partials, T, k, d, w_down_t.stride(0), per_split)
-    if tuned:
-        kern.down_partial_tuned[lambda meta: (T, _cdiv(d, meta["BLOCK_D"]), splits)](*down_args)
+    args = (w_down_t, idx, h, partials, T, k, d, w_down_t.stride(0), per_split)
+    if _use_tuned(h, w_down_t):
+        kern.down_partial_tuned[lambda meta: (T, _cdiv(d, meta["BLOCK_D"]), splits)](*args)
     else:
-        kern.down_partial_kernel[(T, _cdiv(d, fixed_d), splits)](*down_args, CH=8, BLOCK_D=fixed_d, num_warps=4)
-
-    y = torch.empty((T, d), dtype=x.dtype, device=dev)
+        block = min(next_power_of_2(d), 512)
+        kern.down_partial_kernel[(T, _cdiv(d, block), splits)](*args, CH=8, BLOCK_D=block, num_warps=4)
+    y = torch.empty((T, d), dtype=out_dtype, device=dev)
     block_final = min(next_power_of_2(d), 1024)
-    kern.finalize_kernel[(T, _cdiv(d, block_final))](
-        partials, y, T, d, splits, d, BLOCK_D=block_final, num_warps=4
-    )
-    return y.reshape(x.shape)
+    kern.finalize_kernel[(T, _cdiv(d, block_final))](partials, y, T, d, splits, d, BLOCK_D=block_final, num_warps=4)
+    return y
+
+
+def _moc_decode_triton(x, w_gate, w_up, w_down_t, k):
+    rows = _as_rows(x)
+    g = decode_gate(rows, w_gate)
+    g_sel, idx = row_topk(g, k, index_dtype=torch.int32, impl="triton")
+    h = decode_up(rows, w_up, g_sel, idx)
+    return decode_down(w_down_t, idx, h, x.dtype).reshape(x.shape)
 
 
 def moc_decode(

@@ -1,0 +1,482 @@
+"""The one prepared GPU check: correctness of every Triton kernel, the timing tables, and the three targets.
+
+Stages (each its own process, run by ``scripts/gpu_check.sh``; one failing stage does not stop the others):
+
+    python benchmarks/gpu_check.py check              # Triton vs torch reference on fresh random inputs
+    python benchmarks/gpu_check.py profile --out DIR  # kernels.profiler, default grid -> DIR/<device>/
+    python benchmarks/gpu_check.py bench --json FILE  # the three targets vs baselines, same run
+
+``--dry-run`` runs the same code paths on this CPU machine: tiny shapes, Triton kernels in the interpreter
+(``TRITON_INTERPRET=1``), timings meaningless. Checks print one ``PASS``/``FAIL`` line each; outputs are poisoned
+(every tensor our launchers allocate is pre-filled with NaN / all-ones bits) so an unwritten element shows up.
+Relative errors are ||out - ref|| / ||ref|| against float64 references.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: relative-error bounds per output dtype (METHOD.md: fp32 far under 1e-3; bf16 between 1e-3 and 1e-2)
+REL_BOUND = {"float32": 2e-5, "float16": 2e-3, "bfloat16": 1e-2}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+@contextlib.contextmanager
+def poisoned_allocations() -> Iterator[None]:
+    """Inside the block, torch.empty / empty_like return tensors pre-filled with NaN (floats) or all-ones bits
+    (integers): any element a kernel fails to write is then visible."""
+    torch = _torch()
+    real_empty, real_empty_like = torch.empty, torch.empty_like
+
+    def poison(t):
+        if t.is_floating_point():
+            t.fill_(float("nan"))
+        elif t.dtype == torch.bool:
+            t.fill_(True)
+        elif t.dtype == torch.uint8:
+            t.fill_(255)
+        else:
+            t.fill_(-1)
+        return t
+
+    torch.empty = lambda *a, **k: poison(real_empty(*a, **k))
+    torch.empty_like = lambda *a, **k: poison(real_empty_like(*a, **k))
+    try:
+        yield
+    finally:
+        torch.empty, torch.empty_like = real_empty, real_empty_like
+
+
+def randn(shape, gen, device):
+    """Fresh N(0, 1) numbers drawn on ``device`` (large GPU inputs are not generated on the host)."""
+    torch = _torch()
+    from kernels.inputs import device_generator
+
+    return torch.randn(*shape, generator=device_generator(gen, device), device=device)
+
+
+def rel_err(out, ref) -> float:
+    out, ref = out.double(), ref.double()
+    if not bool(_torch().isfinite(out).all()):
+        return math.inf
+    denom = ref.norm().item()
+    return (out - ref).norm().item() / (denom if denom > 0 else 1.0)
+
+
+class Checks:
+    """Collects PASS/FAIL lines."""
+
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed: list[str] = []
+
+    def record(self, name: str, ok: bool, detail: str) -> None:
+        print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
+        if ok:
+            self.passed += 1
+        else:
+            self.failed.append(name)
+
+    def close(self, name: str, value: float, bound: float) -> None:
+        self.record(name, value <= bound, f"rel err {value:.2e} (bound {bound:.0e})")
+
+    def run(self, name: str, fn: Callable[[], None]) -> None:
+        start = time.perf_counter()
+        try:
+            fn()
+        except Exception as err:  # noqa: BLE001 - a crash is a failed check, the others still run
+            self.record(name, False, f"raised {type(err).__name__}: {err}")
+            traceback.print_exc()
+        print(f"     ({name}: {time.perf_counter() - start:.1f} s)", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# correctness checks
+
+
+def check_row_topk(c: Checks, device: str, gen, dry: bool) -> None:
+    torch = _torch()
+    from kernels.row_topk import row_topk, row_topk_ref
+
+    shapes = [(2, 37, 5), (1, 300, 300), (3, 1000, 17)] if dry else [(1, 11008, 1376), (3, 1000, 37), (1, 31250, 312), (5, 17, 17)]
+    for rows, cols, k in shapes:
+        g = randn((rows, cols), gen, device)
+        g[:, : cols // 3] = torch.round(g[:, : cols // 3] * 2) / 2  # plenty of ties
+        with poisoned_allocations():
+            vals, idx = row_topk(g, k, impl="triton")
+        ref_vals, ref_idx = row_topk_ref(g, k)
+        same = torch.equal(idx, ref_idx) and torch.equal(vals, ref_vals)
+        c.record(f"row_topk {rows}x{cols} k={k}", same, "indices and values identical to the stable-sort reference"
+                 if same else f"{int((idx != ref_idx).sum())} index mismatches")
+
+
+def _moc_weights(T, d, E, dtype, device, gen):
+    torch = _torch()
+
+    def draw(*shape, scale):
+        return (randn(shape, gen, device) * scale).to(dtype)
+
+    return draw(T, d, scale=1.0), draw(E, d, scale=d**-0.5), draw(E, d, scale=d**-0.5), draw(E, d, scale=E**-0.5)
+
+
+def _moc_decode_f64(x, wg, wu, wdt, k):
+    torch = _torch()
+    F = torch.nn.functional
+    xd = x.double()
+    g = xd @ wg.double().T
+    _, idx = torch.sort(g, dim=-1, descending=True, stable=True)
+    idx = idx[:, :k]
+    g_sel = g.gather(1, idx)
+    u = torch.einsum("tkd,td->tk", wu.double()[idx], xd)
+    return torch.einsum("tk,tkd->td", F.silu(g_sel) * u, wdt.double()[idx])
+
+
+def check_moc(c: Checks, device: str, gen, dry: bool) -> None:
+    torch = _torch()
+    from kernels.moc import dense_swiglu, moc_decode, moc_swiglu, moc_swiglu_ref
+
+    decode_shapes = [(1, 64, 96, 12, "bfloat16"), (2, 37, 53, 7, "float32")] if dry else [
+        (1, 4096, 11008, 1376, "bfloat16"), (3, 1000, 2752, 300, "bfloat16"), (1, 127, 333, 41, "float32"),
+        (2, 2048, 5632, 704, "float16"),
+    ]
+    for T, d, E, k, dt in decode_shapes:
+        x, wg, wu, wdt = _moc_weights(T, d, E, getattr(torch, dt), device, gen)
+        with poisoned_allocations():
+            y = moc_decode(x, wg, wu, wdt, k, impl="triton")
+        c.close(f"moc_decode T={T} d={d} E={E} k={k} {dt}", rel_err(y, _moc_decode_f64(x, wg, wu, wdt, k)), REL_BOUND[dt])
+    # K = E equals dense SwiGLU
+    x, wg, wu, wdt = _moc_weights(2, 64 if dry else 256, 96 if dry else 704, torch.float32, device, gen)
+    with poisoned_allocations():
+        y = moc_decode(x, wg, wu, wdt, wg.shape[0], impl="triton")
+    c.close("moc_decode k=E vs dense SwiGLU (fp32)", rel_err(y, dense_swiglu(x.double(), wg.double(), wu.double(), wdt.double().T)), 2e-5)
+
+    train_shapes = [(16, 32, 48, 6, "float32")] if dry else [(512, 256, 704, 88, "bfloat16"), (37, 100, 300, 29, "float32")]
+    for T, d, E, k, dt in train_shapes:
+        base = _moc_weights(T, d, E, getattr(torch, dt), device, gen)
+        dy = randn((T, d), gen, device).to(getattr(torch, dt))
+        ours = [t.clone().requires_grad_() for t in base]
+        with poisoned_allocations():
+            y = moc_swiglu(*ours, k, impl="triton")
+            y.backward(dy)
+        if dt == "float32":  # oracle: float64 mask form through autograd
+            oracle = [t.double().clone().requires_grad_() for t in base]
+            y_ref = moc_swiglu_ref(*oracle, k)
+            y_ref.backward(dy.double())
+            what = "vs float64 autograd oracle"
+        else:  # the same bf16 gate must pick the same channels: compare with the torch implementation
+            oracle = [t.clone().requires_grad_() for t in base]
+            y_ref = moc_swiglu(*oracle, k, impl="torch")
+            y_ref.backward(dy)
+            what = "vs torch implementation, same dtype"
+        c.close(f"moc_swiglu fwd T={T} d={d} E={E} k={k} {dt} {what}", rel_err(y, y_ref), REL_BOUND[dt])
+        for name, a, b in zip(("dx", "dW_g", "dW_u", "dW_dT"), ours, oracle):
+            c.close(f"moc_swiglu {name} T={T} E={E} {dt}", rel_err(a.grad, b.grad), REL_BOUND[dt])
+
+
+def _tah_error_ok(x, xhat, packed) -> tuple[bool, str]:
+    """Every element within the per-tile bound: s/2 (plain tile) or sqrt(G) s/2 (transformed tile), + rounding."""
+    torch = _torch()
+    G = packed.tile_size
+    err = (xhat.double() - x.double()).abs().reshape(-1, G)
+    step = packed.scale.double()[:, None]
+    bound = torch.where(packed.flags[:, None], math.sqrt(G) * step / 2, step / 2)
+    eps = 2.0 ** (-8 if xhat.dtype == torch.bfloat16 else -10 if xhat.dtype == torch.float16 else -20)
+    slack = x.double().abs().reshape(-1, G).amax(1, keepdim=True) * 1e-5 + xhat.double().abs().reshape(-1, G) * eps
+    bad = int((err > bound + slack).sum())
+    return bad == 0, f"{bad} elements outside the per-tile bound; max err/step {float((err / step).max()):.3f}"
+
+
+def check_tah(c: Checks, device: str, gen, dry: bool) -> None:
+    torch = _torch()
+    from kernels.tah_quant import tah_dequantize, tah_quantize
+
+    cases = [((5, 64), 16, 4, 4, "uniform", "bfloat16"), ((2, 7, 128), 32, 4, 3, "token", "float32")] if dry else [
+        ((16384, 4096), 64, 4, 4, "uniform", "bfloat16"), ((1000, 1600), 64, 4, 3, "token", "bfloat16"),
+        ((333, 256), 32, 4, 2, "tile", "float32"), ((77, 128), 128, 3, 3, "uniform", "float16"),
+    ]
+    for shape, G, bits, bits_low, alloc, dt in cases:
+        x = randn(shape, gen, device)
+        x[..., 3] *= 40.0  # an outlier channel: its tiles get the pivot swap + Hadamard
+        x = x.to(getattr(torch, dt))
+        name = f"tah {tuple(shape)} G={G} {bits}/{bits_low} {alloc} {dt}"
+        with poisoned_allocations():
+            p = tah_quantize(x, bits=bits, bits_low=bits_low, tile_size=G, allocation=alloc, impl="triton")
+            xhat = tah_dequantize(p, impl="triton")
+        r = tah_quantize(x, bits=bits, bits_low=bits_low, tile_size=G, allocation=alloc, impl="torch")
+        same_meta = torch.equal(p.flags, r.flags) and torch.equal(p.pivots[p.flags], r.pivots[r.flags])
+        c.record(f"{name} flags+pivots", same_meta, f"{int(p.flags.sum())} of {p.n_tiles} tiles transformed")
+        ulp_z = (p.zero.float() - r.zero.float()).abs() <= (r.zero.float().abs() * 2**-10 + 2**-24)
+        ulp_s = (p.scale.float() - r.scale.float()).abs() <= (r.scale.float() * 2**-10)
+        c.record(f"{name} zero/scale", bool(ulp_z.all() and ulp_s.all()), "within 1 fp16 ulp of the reference")
+        code_diff = (p.codes.int() - r.codes.int()) != 0
+        c.record(f"{name} codes", float(code_diff.float().mean()) <= 1e-3 and p.codes.numel() == r.codes.numel(),
+                 f"{float(code_diff.float().mean()):.1e} of code bytes differ (fp32 sum order at rounding ties)")
+        ok, detail = _tah_error_ok(x, xhat, p)
+        c.record(f"{name} error bound", ok, detail)
+        c.close(f"{name} dequant triton vs torch", rel_err(xhat, tah_dequantize(p, impl="torch")), REL_BOUND[dt])
+        c.record(f"{name} wire bytes", p.wire_bytes == r.wire_bytes, f"{p.wire_bytes} bytes "
+                 f"({8 * p.wire_bytes / x.numel():.3f} bits/element)")
+
+
+def check_arc(c: Checks, device: str, gen, dry: bool) -> None:
+    torch = _torch()
+    from kernels import arc_select as arc
+
+    cases = [(37, 53, 4, 5, "float32"), (7, 5, 8, 7, "float32")] if dry else [
+        (31250, 4000, 4, 312, "float32"), (1000, 333, 3, 17, "float32"), (7, 5, 8, 7, "float32"),
+        (500, 256, 4, 50, "bfloat16"),
+    ]
+    for n, m, r, k, dt in cases:
+        name = f"arc n={n} m={m} r={r} k={k} {dt}"
+        G = randn((n, m), gen, device).to(getattr(torch, dt))
+        V = arc.sketch_matrix(m, r, torch.Generator().manual_seed(n), device=device)
+        with poisoned_allocations():
+            P = arc.row_sketch(G, V, impl="triton")
+            S = arc.row_scores(P, impl="triton")
+            S_fused = arc.sketch_scores(G, V, impl="triton")
+        P_ref = G.double() @ V.double()
+        c.close(f"{name} sketch", rel_err(P, P_ref), 2e-5)
+        S_ref = (P_ref * P_ref).sum(1)
+        c.close(f"{name} scores", rel_err(S, S_ref), 4e-5)
+        c.close(f"{name} fused sketch+scores", rel_err(S_fused, S_ref), 4e-5)
+        with poisoned_allocations():
+            rows = arc.select_rows(S_fused, k, impl="triton")
+        ref_rows = arc.select_rows(S_fused, k, impl="torch")
+        c.record(f"{name} select", torch.equal(rows, ref_rows), "identical rows (ascending) to the torch reference")
+        with poisoned_allocations():
+            buf = arc.pack_rows(G, rows, impl="triton")
+            out = torch.empty(n, m, dtype=G.dtype, device=device)  # poisoned; unpack must zero the others
+            back = arc.unpack_rows(buf, rows, n, m, out=out, impl="triton")
+        ok = torch.equal(buf, G[rows].reshape(-1)) and torch.equal(back, arc.unpack_rows(buf, rows, n, m, impl="torch"))
+        c.record(f"{name} pack/unpack", ok and back.data_ptr() == out.data_ptr(), "bit-exact round trip, in place")
+        again = arc.arc_select(G, r, k, torch.Generator().manual_seed(7), impl="triton")
+        twice = arc.arc_select(G, r, k, torch.Generator().manual_seed(7), impl="triton")
+        c.record(f"{name} deterministic", torch.equal(again, twice), "same inputs and seed -> same rows")
+
+
+def stage_check(dry: bool, device: str) -> int:
+    torch = _torch()
+    gen = torch.Generator().manual_seed(int(time.time()))  # fresh inputs every run
+    c = Checks()
+    for name, fn in (("row_topk", check_row_topk), ("moc", check_moc), ("tah", check_tah), ("arc", check_arc)):
+        c.run(name, lambda fn=fn: fn(c, device, gen, dry))
+    print(f"\nchecks: {c.passed} passed, {len(c.failed)} failed" + (f": {', '.join(c.failed)}" if c.failed else ""))
+    return 0 if not c.failed else 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# profile
+
+
+def stage_profile(dry: bool, device: str, out: Path) -> int:
+    from kernels.profiler import TimerSettings, run_profile
+
+    if dry:
+        run_profile(device="cpu", ops=["moc_decode", "tah_quantize", "arc_select"], grid="quick", out=out,
+                    folder_name="dryrun", allow_interpreted_triton=True, max_shapes=1,
+                    settings=TimerSettings(cpu_budget_s=0.01, cpu_min_reps=1, cpu_max_reps=2))
+    else:
+        run_profile(device=device, grid="default", out=out)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bench: the three targets
+
+
+def _time(fn, device: str, graph: bool = False) -> float:
+    from kernels.profiler import TimerSettings, time_call
+
+    fn()
+    if device == "cpu":
+        return time_call(fn, device, TimerSettings(cpu_budget_s=0.01, cpu_min_reps=1, cpu_max_reps=2)).time_ms_median
+    import triton.testing
+
+    _torch().cuda.synchronize()
+    if graph:
+        return float(triton.testing.do_bench_cudagraph(fn, rep=50, return_mode="median"))
+    return time_call(fn, device).time_ms_median
+
+
+def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Path | None) -> int:
+    torch = _torch()
+    from kernels import arc_select as arc
+    from kernels.moc import decode_down, decode_gate, decode_up, dense_swiglu, moc_decode
+    from kernels.profiler import measure_roofline, TimerSettings
+    from kernels.row_topk import row_topk
+    from kernels.tah_quant import tah_quantize, tile_hadamard_quant_torch
+
+    settings = TimerSettings(cpu_budget_s=0.01, cpu_min_reps=1, cpu_max_reps=2) if dry else TimerSettings()
+    roof = measure_roofline(device, settings)
+    copy_gbps = roof["copy_gbps"]
+    print(f"copy {copy_gbps:.1f} GB/s; matmul " + ", ".join(f"{k} {v:.1f} TFLOP/s" for k, v in roof["matmul_tflops"].items()))
+    gen = torch.Generator().manual_seed(1)
+    results: dict[str, dict] = {"roofline": roof}
+    lines: list[str] = []
+
+    def target(key, title, ours_ms, base_ms, goal, bytes_moved=None, extra=""):
+        ratio = base_ms / ours_ms
+        frac = (bytes_moved / (ours_ms * 1e-3) / 1e9) / copy_gbps if bytes_moved else None
+        ok = ratio >= goal and (key != "tah" or (frac is not None and frac >= 0.6))
+        results[key] = {"ours_ms": ours_ms, "baseline_ms": base_ms, "speedup": ratio, "goal": goal,
+                        "copy_fraction": frac, "met": ok, "extra": extra}
+        bw = f" {100 * frac:5.1f}% of copy BW" if frac is not None else ""
+        lines.append(f"{title:<44} ours {ours_ms:8.4f} ms  baseline {base_ms:8.4f} ms  {ratio:6.2f}x "
+                     f"(goal >= {goal}x){bw}  {'MET' if ok else 'MISSED'} {extra}")
+        print(lines[-1], flush=True)
+
+    # --- MoC decode: d 4096, d_ff 11008, 1 token, K = d_ff / 8, bf16, vs dense torch SwiGLU
+    try:
+        d, E = (64, 176) if dry else (4096, 11008)
+        k = E // 8
+        x, wg, wu, wdt = _moc_weights(1, d, E, torch.bfloat16, device, gen)
+        wd = wdt.T.contiguous()
+        impl = "triton"
+        ours = _time(lambda: moc_decode(x, wg, wu, wdt, k, impl=impl), device)
+        dense = _time(lambda: dense_swiglu(x, wg, wu, wd), device)
+        floor_ms = 2 * (E * d + 2 * k * d + 2 * d) / (copy_gbps * 1e9) * 1e3
+        target("moc", f"MoC decode d={d} E={E} T=1 K={k} (eager)", ours, dense, 2.0, extra=f"bytes floor {floor_ms:.4f} ms")
+        if device != "cpu":
+            ours_g = _time(lambda: moc_decode(x, wg, wu, wdt, k, impl=impl), device, graph=True)
+            dense_g = _time(lambda: dense_swiglu(x, wg, wu, wd), device, graph=True)
+            target("moc_graph", "MoC decode, both in CUDA graphs", ours_g, dense_g, 2.0)
+        rows = x.reshape(-1, d)
+        g = decode_gate(rows, wg)
+        g_sel, idx = row_topk(g, k, index_dtype=torch.int32, impl="triton")
+        h = decode_up(rows, wu, g_sel, idx)
+        parts = {
+            "gate GEMV": _time(lambda: decode_gate(rows, wg), device),
+            "row Top-K": _time(lambda: row_topk(g, k, index_dtype=torch.int32, impl="triton"), device),
+            "up gather-GEMV": _time(lambda: decode_up(rows, wu, g_sel, idx), device),
+            "down gather-GEMV + sum": _time(lambda: decode_down(wdt, idx, h, x.dtype), device),
+        }
+        results["moc_stages_ms"] = parts
+        print("  MoC decode stages (ms): " + ", ".join(f"{n} {t:.4f}" for n, t in parts.items()), flush=True)
+        del x, wg, wu, wdt, wd, g, h
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        lines.append("MoC decode: FAILED (see bench.log)")
+
+    # --- TAH-Quant: 16384 x 4096 bf16 activation, 4 bits, vs torch tile-Hadamard
+    try:
+        T, C = (64, 256) if dry else (16384, 4096)
+        x = randn((T, C), gen, device)
+        x[:, ::97] *= 20.0
+        x = x.to(torch.bfloat16)
+        impl = "triton"
+        ours = _time(lambda: tah_quantize(x, bits=4, tile_size=64, impl=impl), device)
+        base = _time(lambda: tile_hadamard_quant_torch(x, 4, 64), device)
+        packed = tah_quantize(x, bits=4, tile_size=64, impl=impl)
+        moved = x.numel() * 2 + packed.codes.numel() + 6 * packed.n_tiles
+        target("tah", f"TAH-Quant quantize {T}x{C} bf16 4-bit", ours, base, 8.0, bytes_moved=moved,
+               extra=f"(>= 60% copy BW); wire {8 * packed.wire_bytes / x.numel():.3f} bits/elt")
+        v1 = _time(lambda: tah_quantize(x, bits=4, bits_low=3, tile_size=64, allocation="token", impl=impl), device)
+        results["tah_token_alloc_ms"] = v1
+        print(f"  TAH v1 (token entropy, 80% 4-bit / 20% 3-bit): {v1:.4f} ms", flush=True)
+        del x, packed
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        lines.append("TAH-Quant: FAILED (see bench.log)")
+
+    # --- ARC: 125M-element fp32 gradient as [31250, 4000], 1%, vs torch.topk on the flat gradient
+    try:
+        n, m = (250, 40) if dry else (31250, 4000)
+        G = randn((n, m), gen, device)
+        V = arc.sketch_matrix(m, 4, torch.Generator().manual_seed(5), device=device)
+        k_rows, k_flat = n // 100, (n * m) // 100
+        impl = "triton"
+        ours = _time(lambda: arc.select_rows(arc.sketch_scores(G, V, impl=impl), k_rows, impl=impl), device)
+        base = _time(lambda: arc.flat_topk(G, k_flat), device)
+        sketch_ms = _time(lambda: arc.sketch_scores(G, V, impl=impl), device)
+        target("arc", f"ARC select {n}x{m} fp32 r=4 1% rows", ours, base, 5.0, bytes_moved=G.numel() * 4,
+               extra=f"sketch pass {sketch_ms:.4f} ms = {G.numel() * 4 / (sketch_ms * 1e-3) / 1e9:.0f} GB/s")
+        del G
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        lines.append("ARC select: FAILED (see bench.log)")
+
+    device_label = torch.cuda.get_device_name() if device != "cpu" else "cpu (dry run: timings meaningless)"
+    summary = "\n".join([f"TARGETS on {device_label} (copy {copy_gbps:.0f} GB/s measured in this run)", *lines])
+    print("\n" + summary)
+    if summary_path:
+        summary_path.write_text(summary + "\n")
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    return 0
+
+
+def kernel_report() -> None:
+    """Registers, spills and shared memory of every Triton kernel compiled in this process (when readable)."""
+    modules = []
+    for name in ("kernels._row_topk_triton", "kernels._moc_triton", "kernels._tah_quant_triton", "kernels._arc_select_triton"):
+        if name in sys.modules:
+            modules.append(sys.modules[name])
+    print("\ncompiled Triton kernels (name: warps, registers, spills, shared bytes):")
+    for module in modules:
+        for attr in sorted(vars(module)):
+            fn = getattr(module, attr)
+            fn = getattr(fn, "fn", fn)  # autotuned -> the jitted function
+            caches = getattr(fn, "device_caches", None)
+            if not caches:
+                continue
+            for entry in caches.values():
+                for compiled in entry[0].values():
+                    try:
+                        meta = compiled.metadata
+                        print(f"  {module.__name__.split('.')[-1]}.{attr}: warps={meta.num_warps} "
+                              f"regs={compiled.n_regs} spills={compiled.n_spills} shared={meta.shared}")
+                    except Exception:  # noqa: BLE001 - a diagnostic only
+                        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=("check", "profile", "bench"))
+    parser.add_argument("--dry-run", action="store_true", help="CPU, tiny shapes, Triton interpreter")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/gpu_check_timings"), help="profile: tables folder")
+    parser.add_argument("--json", type=Path, help="bench: write results here")
+    parser.add_argument("--summary", type=Path, help="bench: write the target table here")
+    args = parser.parse_args(argv)
+    if args.dry_run:
+        os.environ["TRITON_INTERPRET"] = "1"  # before any Triton kernel module is imported
+    torch = _torch()
+    device = "cpu" if args.dry_run else "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device: run with --dry-run on a CPU machine", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    if args.stage == "check":
+        rc = stage_check(args.dry_run, device)
+    elif args.stage == "profile":
+        rc = stage_profile(args.dry_run, device, args.out)
+    else:
+        rc = stage_bench(args.dry_run, device, args.json, args.summary)
+    if device == "cuda":
+        kernel_report()
+    print(f"stage {args.stage}: {time.perf_counter() - started:.1f} s")
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

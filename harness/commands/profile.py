@@ -1,0 +1,53 @@
+"""`harness profile`: time the registered kernel ops on this machine and write timing tables.
+
+The work lives in `kernels.profiler`; this module parses flags, checks them and prints progress per op.
+Writes ``<out>/<device>/<op>.csv`` + ``meta.json`` (device ``cpu``, or the GPU family such as ``h100``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "profile",
+        help="measure kernel timing tables on this machine",
+        description="Time every registered op (or those named) over its shape grid on this machine and write "
+        "<out>/<device>/<op>.csv plus meta.json (versions, timer, kernel-source hash, measured copy bandwidth and "
+        "matmul TFLOP/s). Triton implementations run on CUDA devices only.",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to time (default cpu)")
+    parser.add_argument("--ops", nargs="+", metavar="OP", help="only these ops (default: every registered op)")
+    parser.add_argument("--grid", choices=("quick", "default"), default="quick", help="shape grid (default quick)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/timings"), metavar="DIR", help="tables folder (default %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    parser.add_argument(
+        "--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's choice)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from harness.errors import HarnessError
+    from kernels.ops import load_all_ops
+    from kernels.profiler import run_profile
+
+    known = load_all_ops()
+    unknown = [name for name in args.ops or () if name not in known]
+    if unknown:
+        raise HarnessError(f"--ops: unknown op(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise HarnessError("--device cuda: no CUDA device is available on this machine")
+    if args.threads is not None and args.threads < 1:
+        raise HarnessError(f"--threads: expected an integer >= 1, got {args.threads}")
+    folder = run_profile(
+        device=args.device, ops=args.ops, grid=args.grid, out=args.out, seed=args.seed, threads=args.threads
+    )
+    print(f"tables: {folder}")
+    return 0

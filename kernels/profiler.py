@@ -1,0 +1,337 @@
+"""Times every registered op over its shape grid on this machine and writes timing tables.
+
+Output (DESIGN.md "Timing tables", schema in `kernels.timing_schema`): ``<out>/<device>/<op>.csv`` (shape columns,
+then impl, dtype, time_ms_median/p10/p90, n_reps) and ``<out>/<device>/meta.json`` (provenance + the device's
+measured roofline: copy bandwidth counting bytes read + written, matmul TFLOP/s per dtype). Files are written
+atomically (temporary file + rename); tables of ops not profiled this time are kept and stay listed in meta.json.
+
+Timers: on a GPU, ``triton.testing.do_bench`` (CUDA events around each call, L2 flushed between calls, warm-up
+first) returning every repeat; on the CPU, ``time.perf_counter_ns`` around each call after a warm-up, repeated
+until a time budget is spent. Both report the median and the 10th/90th percentiles.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kernels.ops import TimedOp, load_all_ops
+from kernels.timing_schema import MEASUREMENT_COLUMNS, META_KEYS, SCHEMA_VERSION
+
+GRIDS: tuple[str, ...] = ("quick", "default")
+KERNEL_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class TimerSettings:
+    """How long to time one (shape, impl): GPU warm-up/repeat windows in ms, CPU budget in s."""
+
+    gpu_warmup_ms: float = 10.0
+    gpu_rep_ms: float = 40.0
+    cpu_budget_s: float = 0.25
+    cpu_min_reps: int = 3
+    cpu_max_reps: int = 200
+
+
+@dataclass(frozen=True)
+class Measurement:
+    time_ms_median: float
+    time_ms_p10: float
+    time_ms_p90: float
+    n_reps: int
+
+    @classmethod
+    def from_times(cls, times_ms: Sequence[float]) -> "Measurement":
+        t = np.asarray(times_ms, dtype=np.float64)
+        p10, median, p90 = np.percentile(t, [10, 50, 90])
+        return cls(float(median), float(min(p10, median)), float(max(p90, median)), int(t.size))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# device naming and timers
+
+
+def device_folder(device: str) -> str:
+    """Timing-table folder name: ``cpu``, or the GPU family (``h100``, ``h200``, ``a100`` ...), else ``cuda``."""
+    if device == "cpu":
+        return "cpu"
+    name = torch.cuda.get_device_name(torch.device(device)).lower()
+    for family in ("h200", "h100", "gh200", "b200", "a100", "l40s", "l4", "a10"):
+        if family in name:
+            return family
+    return "cuda"
+
+
+def device_name(device: str) -> str:
+    if device == "cpu":
+        return (
+            f"{platform.processor() or platform.machine()} ({os.cpu_count()} logical cores; "
+            f"torch uses {torch.get_num_threads()} thread(s))"
+        )
+    return torch.cuda.get_device_name(torch.device(device))
+
+
+def time_call(fn: Callable[[], Any], device: str, settings: TimerSettings = TimerSettings()) -> Measurement:
+    """Median and 10/90th percentiles of ``fn()``'s run time on ``device``."""
+    if device == "cpu":
+        fn()  # warm-up
+        times: list[float] = []
+        deadline = time.perf_counter() + settings.cpu_budget_s
+        while len(times) < settings.cpu_min_reps or (
+            time.perf_counter() < deadline and len(times) < settings.cpu_max_reps
+        ):
+            start = time.perf_counter_ns()
+            fn()
+            times.append((time.perf_counter_ns() - start) / 1e6)
+        return Measurement.from_times(times)
+    import triton.testing
+
+    times = triton.testing.do_bench(fn, warmup=settings.gpu_warmup_ms, rep=settings.gpu_rep_ms, return_mode="all")
+    return Measurement.from_times(times)
+
+
+def timer_description(device: str, settings: TimerSettings = TimerSettings()) -> str:
+    if device == "cpu":
+        return (
+            f"time.perf_counter_ns per call after 1 warm-up call; repeated >= {settings.cpu_min_reps} times and "
+            f"until {settings.cpu_budget_s} s (max {settings.cpu_max_reps}); median, p10, p90"
+        )
+    return (
+        f"triton.testing.do_bench (CUDA events per call, L2 flushed between calls), warm-up "
+        f"{settings.gpu_warmup_ms} ms, repeats over {settings.gpu_rep_ms} ms; median, p10, p90"
+    )
+
+
+def _synchronize(device: str) -> None:
+    if device != "cpu":
+        torch.cuda.synchronize(torch.device(device))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# roofline ceilings
+
+
+def measure_roofline(device: str, settings: TimerSettings = TimerSettings()) -> dict[str, Any]:
+    """Copy bandwidth (GB/s, read + write counted) and matmul TFLOP/s per dtype, measured here."""
+    gpu = device != "cpu"
+    copy_numel = (1 << 28) if gpu else (1 << 24)  # 1 GiB / 64 MiB of fp32
+    src = torch.randn(copy_numel, device=device)
+    dst = torch.empty_like(src)
+    copy = time_call(lambda: dst.copy_(src), device, settings)
+    copy_gbps = 2 * src.numel() * src.element_size() / (copy.time_ms_median * 1e-3) / 1e9
+    del src, dst
+    n = 8192 if gpu else 1024
+    dtypes = ("bfloat16", "float16", "float32") if gpu else ("float32", "bfloat16")
+    tflops: dict[str, float] = {}
+    for name in dtypes:
+        size = n if (gpu or name == "float32") else n // 2
+        a = torch.randn(size, size, device=device).to(getattr(torch, name))
+        b = torch.randn(size, size, device=device).to(getattr(torch, name))
+        mm = time_call(lambda: a @ b, device, settings)
+        tflops[name] = 2.0 * size**3 / (mm.time_ms_median * 1e-3) / 1e12
+    return {
+        "copy_gbps": copy_gbps,
+        "matmul_tflops": tflops,
+        "copy_bytes": 2 * copy_numel * 4,
+        "matmul_size": n,
+        "method": "copy: dst.copy_(src) of fp32, GB/s = (bytes read + written) / median time; "
+        "matmul: a @ b of random square matrices, 2 n^3 / median time",
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# profiling one op
+
+
+def _runnable_impls(op: TimedOp, device: str, allow_interpreted_triton: bool) -> list[str]:
+    names = sorted(op.impls or {})
+    if device == "cpu" and not allow_interpreted_triton:
+        names = [n for n in names if not n.startswith("triton")]
+    return names
+
+
+def profile_op(
+    op: TimedOp,
+    device: str,
+    shapes: Iterable[dict[str, int]],
+    gen: torch.Generator,
+    settings: TimerSettings = TimerSettings(),
+    *,
+    allow_interpreted_triton: bool = False,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Time every (shape, dtype, impl) of ``op``; one row per measurement. A failing impl is logged and skipped."""
+    rows: list[dict[str, Any]] = []
+    impls = _runnable_impls(op, device, allow_interpreted_triton)
+    for shape in shapes:
+        for dtype in op.dtypes:
+            try:
+                args = op.make_inputs(shape, dtype, device, gen)
+            except Exception as err:  # noqa: BLE001 - report and go on with the next shape
+                log(f"  {op.name} {dict(shape)} {dtype}: inputs failed: {type(err).__name__}: {err}")
+                continue
+            for impl in impls:
+                fn = op.impls[impl]
+                try:
+                    fn(*args)  # first call: compile / autotune outside the timed window
+                    _synchronize(device)
+                    m = time_call(lambda: fn(*args), device, settings)
+                except Exception as err:  # noqa: BLE001
+                    log(f"  {op.name} {dict(shape)} {dtype} {impl}: failed: {type(err).__name__}: {err}")
+                    continue
+                rows.append({**{c: shape[c] for c in op.shape_columns}, "impl": impl, "dtype": dtype, **m.__dict__})
+            del args
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# writing tables
+
+
+def kernel_source_sha256() -> str:
+    """sha256 over the sources of every module in ``kernels/`` (sorted by name)."""
+    digest = hashlib.sha256()
+    for path in sorted(KERNEL_DIR.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_text(op: TimedOp, rows: list[dict[str, Any]]) -> str:
+    columns = list(op.shape_columns) + list(MEASUREMENT_COLUMNS)
+    lines = [",".join(columns)]
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row[column]
+            cells.append(f"{value:.6g}" if isinstance(value, float) else str(value))
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _versions() -> dict[str, Any]:
+    try:
+        import triton
+
+        triton_version = triton.__version__
+    except ImportError:
+        triton_version = None
+    return {"torch": torch.__version__, "triton": triton_version, "cuda": torch.version.cuda}
+
+
+def write_tables(
+    folder: Path, device: str, tables: dict[str, tuple[TimedOp, list[dict[str, Any]]]], roofline: dict[str, Any],
+    timer: str,
+) -> Path:
+    """Write ``<op>.csv`` for each profiled op and a meta.json listing every table in ``folder``."""
+    ops_meta: dict[str, Any] = {}
+    old_meta = folder / "meta.json"
+    if old_meta.is_file():
+        try:
+            previous = json.loads(old_meta.read_text())
+        except json.JSONDecodeError:
+            previous = {}
+        if previous.get("schema_version") == SCHEMA_VERSION:
+            for name, entry in previous.get("ops", {}).items():
+                if name not in tables and (folder / f"{name}.csv").is_file():
+                    ops_meta[name] = entry
+    for name, (op, rows) in tables.items():
+        _atomic_write(folder / f"{name}.csv", _csv_text(op, rows))
+        ops_meta[name] = {"shape_columns": list(op.shape_columns), "rows": len(rows)}
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        "device": folder.name,
+        "device_name": device_name(device),
+        **_versions(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "timer": timer,
+        "kernel_source_sha256": kernel_source_sha256(),
+        "ops": dict(sorted(ops_meta.items())),
+        "roofline": roofline,
+    }
+    assert set(meta) == set(META_KEYS), "meta.json keys drifted from kernels.timing_schema.META_KEYS"
+    _atomic_write(folder / "meta.json", json.dumps(meta, indent=1) + "\n")
+    return folder
+
+
+def select_ops(names: Sequence[str] | None) -> list[TimedOp]:
+    """The registered ops named (all when None); an unknown name raises KeyError listing the known ones."""
+    registry = load_all_ops()
+    if not names:
+        return [op for _, op in registry.items()]
+    return [registry.get(name) for name in names]
+
+
+def run_profile(
+    device: str = "cpu",
+    ops: Sequence[str] | None = None,
+    grid: str = "quick",
+    out: Path | str = Path("results/timings"),
+    seed: int = 0,
+    settings: TimerSettings = TimerSettings(),
+    *,
+    folder_name: str | None = None,
+    threads: int | None = None,
+    max_shapes: int | None = None,
+    allow_interpreted_triton: bool = False,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Profile ``ops`` (all registered when None) over the ``grid`` ("quick" | "default") on ``device`` and write
+    the tables to ``<out>/<device folder>/``. Returns that folder.
+
+    ``threads`` sets torch's CPU thread count first (on a shared machine one thread gives steadier numbers:
+    oversubscribed OpenMP barriers can slow a small bf16 GEMV a hundredfold). ``max_shapes`` keeps only the
+    first shapes of each grid (smoke runs).
+    """
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    if grid not in GRIDS:
+        raise ValueError(f"grid must be one of {', '.join(GRIDS)}, got {grid!r}")
+    if device != "cpu" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here")
+    chosen = select_ops(ops)
+    folder = Path(out) / (folder_name or device_folder(device))
+    log(f"profiling {len(chosen)} op(s) on {device_name(device)} -> {folder}")
+    started = time.perf_counter()
+    roofline = measure_roofline(device, settings)
+    log(
+        f"  roofline: copy {roofline['copy_gbps']:.1f} GB/s; matmul "
+        + ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in roofline["matmul_tflops"].items())
+    )
+    gen = torch.Generator().manual_seed(seed)
+    tables: dict[str, tuple[TimedOp, list[dict[str, Any]]]] = {}
+    for op in chosen:
+        op_start = time.perf_counter()
+        shapes = list(op.quick_grid if grid == "quick" else op.grid)[:max_shapes]
+        rows = profile_op(op, device, shapes, gen, settings, allow_interpreted_triton=allow_interpreted_triton, log=log)
+        tables[op.name] = (op, rows)
+        log(f"  {op.name}: {len(rows)} rows in {time.perf_counter() - op_start:.1f} s")
+    write_tables(folder, device, tables, roofline, timer_description(device, settings))
+    log(f"wrote {len(tables)} table(s) to {folder} in {time.perf_counter() - started:.1f} s")
+    return folder
