@@ -171,10 +171,12 @@ def run_lockstep(sessions: Sequence[Sequence[Generator[Request, torch.Tensor, An
         active = [t for t in range(n_tensors) if pending[0][t] is not None]
         if not active:
             break
-        for w in range(1, n_local):
-            if [t for t in range(n_tensors) if pending[w][t] is not None] != active:
-                raise ValueError(f"worker {w} is in a different phase than worker 0")
         specs = [_spec(pending[0][t]) for t in active]
+        for w in range(1, n_local):
+            if [t for t in range(n_tensors) if pending[w][t] is not None] != active or [
+                _spec(pending[w][t]) for t in active
+            ] != specs:
+                raise ValueError(f"worker {w} is in a different phase than worker 0 (different requests)")
         replies: list[list[torch.Tensor | None]] = [[None] * n_tensors for _ in range(n_local)]
         for op, dtype, members in batch_phase(specs):
             tensors = [active[j] for j in members]

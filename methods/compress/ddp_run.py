@@ -85,10 +85,11 @@ def _optimizer(cfg: DigitsRunConfig, params) -> torch.optim.Optimizer:
     raise ValueError(f"optimizer: expected 'sgd', 'momentum' or 'adam', got {cfg.optimizer!r}")
 
 
-def _shards(cfg: DigitsRunConfig, n_workers: int):
+def _shards(cfg: DigitsRunConfig, n_workers: int, data: Any = None):
     from methods.data.digits import DigitsShards, load_digits_split
 
-    return DigitsShards(load_digits_split(seed=cfg.seed), n_workers, cfg.batch_size, cfg.seed, cfg.dirichlet_alpha)
+    data = data if data is not None else load_digits_split(seed=cfg.seed)
+    return DigitsShards(data, n_workers, cfg.batch_size, cfg.seed, cfg.dirichlet_alpha)
 
 
 def _flat(model: nn.Module) -> torch.Tensor:
@@ -138,7 +139,7 @@ def _simulate(cfg: DigitsRunConfig, n_workers: int) -> RunTrace:
     return RunTrace(torch.stack(snaps), [r["loss"] for r in rows], [int(r["payload_bytes_per_worker"]) for r in rows])
 
 
-def _ddp_main(rank: int, world_size: int, init_file: str, configs: list[DigitsRunConfig], out_dir: str) -> None:
+def _ddp_main(rank: int, world_size: int, init_file: str, configs: list[DigitsRunConfig], data: list[Any], out_dir: str) -> None:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -148,9 +149,9 @@ def _ddp_main(rank: int, world_size: int, init_file: str, configs: list[DigitsRu
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
     try:
         traces = []
-        for cfg in configs:
+        for cfg, split in zip(configs, data):
             model = _model(cfg)
-            shards = _shards(cfg, world_size)
+            shards = _shards(cfg, world_size, split)
             ddp = DDP(model, bucket_cap_mb=cfg.bucket_cap_mb)
             state = CompressionHookState(
                 cfg.compressor,
@@ -192,9 +193,16 @@ def run_ddp_digits(configs: list[DigitsRunConfig], world_size: int = 2) -> list[
     """Spawn ``world_size`` gloo processes on this machine, run every config in them, return rank 0's traces."""
     import torch.multiprocessing as mp
 
+    from methods.data.digits import load_digits_split
+
     if int(world_size) < 1:
         raise ValueError(f"world_size: expected >= 1, got {world_size}")
+    configs = list(configs)
+    splits = {seed: load_digits_split(seed=seed) for seed in {c.seed for c in configs}}  # loaded once, here
+    data = [splits[c.seed] for c in configs]
     with tempfile.TemporaryDirectory(prefix="ddp_run_") as tmp:
         init_file = os.path.join(tmp, "rendezvous")
-        mp.start_processes(_ddp_main, args=(world_size, init_file, list(configs), tmp), nprocs=world_size, join=True, start_method="spawn")
+        mp.start_processes(
+            _ddp_main, args=(world_size, init_file, configs, data, tmp), nprocs=world_size, join=True, start_method="spawn"
+        )
         return torch.load(os.path.join(tmp, "traces.pt"), weights_only=False)
