@@ -255,8 +255,8 @@ def main() -> None:
     same = records_full[0].step_time_ns == step.step_time_ns
     rows.append(Row("DP LLaMA-7B 1024 GPUs, link level, NO replay", "1 step x 226 buckets", t.cpu_s, t.wall_s,
                     engine_full.env.events_processed,
-                    f"{'same' if same else 'DIFFERENT'} step; x{steps:,} steps ~ {t.wall_s * steps / 3600:,.1f} h "
-                    "(extrapolated)"))
+                    f"{'same' if same else 'DIFFERENT'} step; x{steps:,} steps ~ {t.cpu_s * steps / 3600:,.1f} cpu h "
+                    "(extrapolated, not run)"))
     pieces = split_into_pieces(*layers, 25 * MIB)
     t, engine_pieces, records_pieces = bench_dp(topology, pieces, steps, "link_level")
     rows.append(Row("DP LLaMA-7B, flat gradient in 25 MiB pieces, LINK LEVEL", f"{steps:,} steps x "
