@@ -17,8 +17,10 @@ torch.distributed.
   the identity compressor it is dense momentum SGD (torch SGD with momentum = dampening = 1 - eta).
 - ``ef21_sgd2m``: double momentum, u_i = (1 - eta) u_i + eta v_i on top of v_i, then EF21 on u_i (the
   "EF21 double momentum" column of the ARC synthetic figure).
-The ARC synthetic script uses the heavy-ball form v = beta v + g; for a positively homogeneous compressor
-(Top-K, Rand-K, ARC) that equals ``ef21m`` with eta = 1 - beta and the step size divided by eta.
+The ARC synthetic script uses the heavy-ball form v = beta v + g from v = 0 with a cold start; for a positively
+homogeneous compressor (Top-K, Rand-K, ARC) that is exactly ``ef21m(eta=1 - beta, zero_init=True,
+dense_init=False)`` with the step size divided by eta (``ef21_sgd2m``: divided by eta^2), because then every
+state is eta (eta^2) times the script's.
 
 Example::
 
@@ -155,6 +157,13 @@ class EF21(ErrorFeedback):
         return mem["server"].clone()
 
 
+def _average(avg: torch.Tensor | None, new: torch.Tensor, eta: float, zero_init: bool) -> torch.Tensor:
+    """(1 - eta) avg + eta new; the first value is ``new`` itself, or eta * new with ``zero_init``."""
+    if avg is None:
+        return eta * new if zero_init else new.clone()
+    return (1.0 - eta) * avg + eta * new
+
+
 def _check_eta(eta: float) -> None:
     if not (0.0 < float(eta) <= 1.0):
         raise ValueError(f"eta: expected a momentum weight in (0, 1], got {eta}")
@@ -167,19 +176,20 @@ class EF21M(EF21):
 
     Args:
         eta: momentum weight in (0, 1]; 1 gives EF21. (The ARC numerical code uses 0.9.)
+        zero_init: start the momentum from 0 (first v = eta grad) instead of v = grad (EF21M's init).
         dense_init: as in `EF21`.
     """
 
     name: ClassVar[str] = "ef21m"
 
     eta: float = 0.1
+    zero_init: bool = False
 
     def __post_init__(self) -> None:
         _check_eta(self.eta)
 
     def _target(self, grad: torch.Tensor, mem: dict[str, torch.Tensor]) -> torch.Tensor:
-        v = mem.get("momentum")
-        mem["momentum"] = grad.clone() if v is None else (1.0 - self.eta) * v + self.eta * grad
+        mem["momentum"] = _average(mem.get("momentum"), grad, self.eta, self.zero_init)
         return mem["momentum"]
 
 
@@ -190,20 +200,21 @@ class EF21SGD2M(EF21):
 
     Args:
         eta: momentum weight in (0, 1] for both averages.
+        zero_init: start both averages from 0 instead of from their first input.
         dense_init: as in `EF21`.
     """
 
     name: ClassVar[str] = "ef21_sgd2m"
 
     eta: float = 0.1
+    zero_init: bool = False
 
     def __post_init__(self) -> None:
         _check_eta(self.eta)
 
     def _target(self, grad: torch.Tensor, mem: dict[str, torch.Tensor]) -> torch.Tensor:
-        v, u = mem.get("momentum"), mem.get("momentum2")
-        v = grad.clone() if v is None else (1.0 - self.eta) * v + self.eta * grad
-        u = v.clone() if u is None else (1.0 - self.eta) * u + self.eta * v
+        v = _average(mem.get("momentum"), grad, self.eta, self.zero_init)
+        u = _average(mem.get("momentum2"), v, self.eta, self.zero_init)
         mem["momentum"], mem["momentum2"] = v, u
         return u
 

@@ -156,3 +156,40 @@ def test_state_dict_round_trip():
         assert torch.equal(fresh.memory("w")[k], v)
     with pytest.raises(ValueError, match="not 'ef14'"):
         make_error_feedback("ef14").load_state_dict(efs[0].state_dict())
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_heavy_ball_form_of_the_arc_script_is_ef21m_with_zero_init_and_rescaled_step(double):
+    """Script: v = b v + g (u = b u + v); c = C(target - e); e += c; x -= lr mean(e). Ours: eta = 1 - b, lr / eta^k."""
+    beta, lr, n_workers, steps = 0.5, 0.05, 3, 12
+    eta = 1 - beta
+    targets = [torch.randn(10, 4, generator=torch.Generator().manual_seed(i), dtype=torch.float64) for i in range(3)]
+
+    def grad(i, x, t):
+        return x - targets[i] + 0.05 * torch.cos(3 * x)
+
+    comps = [make_compressor("topk", ratio=0.2, rows=True) for _ in range(n_workers)]  # the script's Local Top-K
+    from methods.compress.simulated import compress_once
+
+    x = torch.zeros(10, 4, dtype=torch.float64)
+    v = [torch.zeros_like(x) for _ in range(n_workers)]
+    u = [torch.zeros_like(x) for _ in range(n_workers)]
+    e = [torch.zeros_like(x) for _ in range(n_workers)]
+    script = []
+    for t in range(steps):
+        g = [grad(i, x, t) for i in range(n_workers)]
+        v = [beta * vi + gi for vi, gi in zip(v, g)]
+        u = [beta * ui + vi for ui, vi in zip(u, v)]
+        tgt = u if double else v
+        res, _ = compress_once(comps, [ti - ei for ti, ei in zip(tgt, e)], step=t)
+        e = [ei + r.local for ei, r in zip(e, res)]
+        x = x - lr * torch.stack(e).mean(0)
+        script.append(x.clone())
+    workers = SimulatedWorkers.build(n_workers, "topk", "ef21_sgd2m" if double else "ef21m",
+                                     compressor_params={"ratio": 0.2, "rows": True},
+                                     error_feedback_params={"eta": eta, "zero_init": True, "dense_init": False})
+    ours = optimize_objective(torch.zeros(10, 4, dtype=torch.float64), grad, workers,
+                              lambda p: torch.optim.SGD(p, lr=lr / eta ** (2 if double else 1)), steps,
+                              metrics_fn=lambda x: {"x": x.clone()})
+    for t in range(steps):
+        torch.testing.assert_close(ours[t]["x"], script[t], rtol=1e-10, atol=1e-12)
