@@ -1,12 +1,15 @@
 """`harness fidelity`: measure real gloo runs (loopback and/or a tbf-limited netns network) against the simulator.
 
-Writes the comparison tables (signed % errors), the alpha-beta fits and the raw measurements under
-``results/fidelity/`` (see `harness.fidelity.study`) and prints the per-point table and the median |error|.
+Per setting, writes the raw measurements (``results/fidelity/raw/<setting>.json``), the comparison table of
+signed % errors (``<setting>.csv``), the alpha-beta fits, the summary and CSV copies of the raw tables (see
+`harness.fidelity.study`), and prints the per-point table and the median |error|. ``--recompute`` rebuilds the
+tables from the saved raw measurements without measuring (e.g. after a change to the simulator).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 
+SETTINGS = ("loopback", "netns")
 SHOWN_COLUMNS = ["setting", "rate_mbit", "n_ranks", "op", "size_bytes", "model_shape", "measured_ms",
                  "predicted_ms_closed_form", "predicted_ms_link_level", "error_pct"]
 
@@ -31,6 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--loopback", action="store_true", help="run the loopback setting")
     parser.add_argument("--netns", action="store_true", help="run the network-namespace setting (root)")
     parser.add_argument("--quick", action="store_true", help="few sizes and repeats (a CI-size check)")
+    parser.add_argument("--recompute", action="store_true",
+                        help="do not measure: rebuild the tables from <out>/raw/<setting>.json")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="output folder (default: results/fidelity under the project root)")
     parser.set_defaults(func=main)
@@ -43,32 +49,65 @@ def _format(table: pd.DataFrame) -> str:
     return shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    tmp.replace(path)
+
+
+def _raw_parts(args: argparse.Namespace, settings: list[str], out_dir: Path) -> dict[str, dict]:
+    from harness.fidelity.study import FULL_PLAN, QUICK_PLAN, measure_study, split_raw
+
+    if args.recompute:
+        parts = {}
+        for setting in settings:
+            path = out_dir / "raw" / f"{setting}.json"
+            if not path.is_file():
+                raise HarnessError(f"--recompute: {path} does not exist; run `harness fidelity` to measure first")
+            try:
+                parts[setting] = json.loads(path.read_text())
+            except json.JSONDecodeError as err:
+                raise HarnessError(f"--recompute: {path} is not valid JSON ({err})") from None
+        return parts
+    plan = QUICK_PLAN if args.quick else FULL_PLAN
+    raw = measure_study(plan, loopback="loopback" in settings, netns="netns" in settings,
+                        progress=lambda message: print(f"[fidelity] {message}", file=sys.stderr, flush=True))
+    parts = split_raw(raw)
+    for setting, part in parts.items():  # saved before any fitting: a failed fit never loses a measurement
+        _write_json(out_dir / "raw" / f"{setting}.json", part)
+    return parts
+
+
 def main(args: argparse.Namespace) -> int:
     from harness.fidelity.netns import netns_unavailable_reason
-    from harness.fidelity.study import FULL_PLAN, QUICK_PLAN, run_study, write_tables
+    from harness.fidelity.study import result_from_raw, write_tables
     from harness.provenance import project_root
 
-    want_loopback = args.loopback or not (args.loopback or args.netns)
-    want_netns = args.netns or not (args.loopback or args.netns)
-    reason = netns_unavailable_reason() if want_netns else None
-    if reason:
-        if args.netns:
-            raise HarnessError(f"--netns: network namespaces are unavailable here: {reason}")
-        print(f"note: skipping the netns setting: {reason}", file=sys.stderr)
-        want_netns = False
-    plan = QUICK_PLAN if args.quick else FULL_PLAN
-    result = run_study(plan, loopback=want_loopback, netns=want_netns,
-                       progress=lambda message: print(f"[fidelity] {message}", file=sys.stderr, flush=True))
+    settings = [s for s in SETTINGS if getattr(args, s)] or list(SETTINGS)
+    if "netns" in settings and not args.recompute:
+        reason = netns_unavailable_reason()
+        if reason:
+            if args.netns:
+                raise HarnessError(f"--netns: network namespaces are unavailable here: {reason}")
+            print(f"note: skipping the netns setting: {reason}", file=sys.stderr)
+            settings.remove("netns")
     out_dir = args.out or project_root() / "results" / "fidelity"
-    written = write_tables(result, out_dir)
-    for table in (result.loopback, result.netns):
-        if table is not None:
-            print(_format(table))
-            print()
-    print("alpha-beta fits (from ping-pong only):")
-    print(result.fits.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print()
-    print("median |error| (%):")
-    print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    print(f"\nwrote {len(written)} files under {out_dir}/")
+    n_written = 0
+    for setting, part in _raw_parts(args, settings, out_dir).items():
+        try:
+            result = result_from_raw(part, mtu_bytes=int(part["meta"].get("plan", {}).get("mtu_bytes", 1500)))
+        except ValueError as err:
+            raise HarnessError(f"{setting}: cannot fit or compare the measurements ({err}); the raw "
+                               f"measurements are in {out_dir / 'raw' / (setting + '.json')}") from None
+        n_written += len(write_tables(result, out_dir))
+        table = result.loopback if setting == "loopback" else result.netns
+        print(_format(table))
+        print(f"\nalpha-beta fits ({setting}, from ping-pong only):")
+        print(result.fits.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(f"\nmedian |error| (%), {setting}:")
+        summary = result.summary.dropna(axis=1, how="all")
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+        print()
+    print(f"wrote {n_written} table files under {out_dir}/")
     return 0

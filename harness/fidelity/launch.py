@@ -155,6 +155,7 @@ def reduce_rows(records: list[dict], key: str = "size_bytes") -> list[dict]:
         slowest_ns = per_rank.max(axis=0)
         rows.append(
             {
+                **({"op": first["op"]} if "op" in first else {}),
                 key: first.get(key),
                 "time_ns_median": int(np.median(slowest_ns)),
                 "time_ns_p10": int(np.percentile(slowest_ns, 10)),

@@ -8,9 +8,10 @@ nanoseconds; the launcher takes, per repeat, the max over ranks and then the med
 
 Kinds:
 - ``pingpong``: ranks pair up (0<->1, 2<->3, ... all pairs at once); the even rank sends S bytes and receives
-  them back. One-way time = round trip / 2 (Hockney's alpha-beta setting). Only this kind feeds the alpha/beta fit.
+  them back. One-way time = round trip / 2 (Hockney's alpha-beta setting). Only ping-pong feeds the alpha/beta fit.
 - ``allreduce``: ``dist.all_reduce`` (sum, float32) of S bytes; gloo's CPU all-reduce is its ring
-  (reduce-scatter + all-gather in pipelined segments).
+  (reduce-scatter + all-gather in segments).
+- ``pingpong_allreduce``: both, interleaved repeat by repeat, so calibration and target share the machine's load.
 - ``dp_step``: one data-parallel SGD step of a small MLP: forward + backward, gradients flattened into one
   buffer, one all-reduce (no overlap with backward), unflatten, SGD update.
 - ``compute``: the same step on a single process with no process group (``WORLD_SIZE`` 1): the measured
@@ -73,7 +74,7 @@ def round_trips_for(size_bytes: int) -> int:
     return max(1, min(MAX_ROUND_TRIPS_PER_REPEAT, PINGPONG_BYTES_PER_REPEAT // max(size_bytes, 1)))
 
 
-def _interleaved(make_op, sizes_bytes: list[int], warmup: int, repeats: int) -> list[list[int]]:
+def _interleaved(make_op, sizes_bytes: list, warmup: int, repeats: int) -> list[list[int]]:
     """Times (ns) of ``make_op(size)()`` per size and repeat; repeats are interleaved across sizes.
 
     Interleaving (repeat r of every size before repeat r+1 of any) spreads bursts of noise from other tenants
@@ -93,45 +94,55 @@ def _interleaved(make_op, sizes_bytes: list[int], warmup: int, repeats: int) -> 
     return times_ns
 
 
-def measure_pingpong(sizes_bytes: list[int], warmup: int, repeats: int) -> list[list[int]]:
-    """One-way p2p time per size and repeat (ns): round trips / 2, pairs (2k, 2k+1) all at once."""
+def pingpong_op(size_bytes: int):
+    """One repeat of ping-pong: ``round_trips_for(size)`` round trips between pairs (2k, 2k+1), all at once."""
+    import torch
     import torch.distributed as dist
 
     rank, world = dist.get_rank(), dist.get_world_size()
     peer = rank ^ 1 if (rank ^ 1) < world else -1  # odd world size: the last rank only joins the barriers
+    buffer = torch.ones(size_bytes // FLOAT32_BYTES, dtype=torch.float32)
+    n_trips = round_trips_for(size_bytes)
 
-    import torch
+    def round_trips() -> None:
+        if peer < 0:
+            return
+        for _ in range(n_trips):
+            if rank % 2 == 0:
+                dist.send(buffer, peer)
+                dist.recv(buffer, peer)
+            else:
+                dist.recv(buffer, peer)
+                dist.send(buffer, peer)
 
-    def make_op(size_bytes: int):
-        buffer = torch.ones(size_bytes // FLOAT32_BYTES, dtype=torch.float32)
-        n_trips = round_trips_for(size_bytes)
-
-        def round_trips() -> None:
-            if peer < 0:
-                return
-            for _ in range(n_trips):
-                if rank % 2 == 0:
-                    dist.send(buffer, peer)
-                    dist.recv(buffer, peer)
-                else:
-                    dist.recv(buffer, peer)
-                    dist.send(buffer, peer)
-
-        return round_trips
-
-    times_ns = _interleaved(make_op, sizes_bytes, warmup, repeats)
-    return [[t // (2 * round_trips_for(size)) for t in row] for size, row in zip(sizes_bytes, times_ns)]
+    return round_trips
 
 
-def measure_allreduce(sizes_bytes: list[int], warmup: int, repeats: int) -> list[list[int]]:
+def allreduce_op(size_bytes: int):
     import torch
     import torch.distributed as dist
 
-    def make_op(size_bytes: int):
-        buffer = torch.ones(size_bytes // FLOAT32_BYTES, dtype=torch.float32)
-        return lambda: dist.all_reduce(buffer)
+    buffer = torch.ones(size_bytes // FLOAT32_BYTES, dtype=torch.float32)
+    return lambda: dist.all_reduce(buffer)
 
-    return _interleaved(make_op, sizes_bytes, warmup, repeats)
+
+#: kind -> the ops it times per size; "pingpong_allreduce" interleaves both, so the ping-pong that calibrates
+#: alpha and beta sees the same load on the machine as the all-reduce it then predicts
+OPS_OF_KIND = {"pingpong": ("pingpong",), "allreduce": ("allreduce",), "pingpong_allreduce": ("pingpong", "allreduce")}
+
+
+def measure_sized(kind: str, sizes_bytes: list[int], warmup: int, repeats: int) -> list[dict]:
+    """Rows ``{op, size_bytes, times_ns}``; ping-pong times are ONE-WAY (round trips / 2)."""
+    specs = [(op, size) for op in OPS_OF_KIND[kind] for size in sizes_bytes]
+    makers = {"pingpong": pingpong_op, "allreduce": allreduce_op}
+    ops = {(op, size): makers[op](size) for op, size in specs}
+    times_ns = _interleaved(lambda spec: ops[spec], specs, warmup, repeats)
+    rows = []
+    for (op, size), row in zip(specs, times_ns):
+        if op == "pingpong":
+            row = [t // (2 * round_trips_for(size)) for t in row]
+        rows.append({"op": op, "size_bytes": size, "times_ns": row})
+    return rows
 
 
 def _dp_step_fn(width: int, depth: int, batch: int, distributed: bool):
@@ -188,7 +199,7 @@ def measure_dp_step(width: int, depth: int, batch: int, warmup: int, repeats: in
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m harness.fidelity.measure")
-    parser.add_argument("kind", choices=["pingpong", "allreduce", "dp_step", "compute"])
+    parser.add_argument("kind", choices=[*OPS_OF_KIND, "dp_step", "compute"])
     parser.add_argument("--out", type=Path, required=True, help="folder for rank<r>.json")
     parser.add_argument("--sizes-bytes", type=int, nargs="*", default=[], help="message sizes (multiples of 4)")
     parser.add_argument("--warmup", type=int, default=2)
@@ -229,9 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                 times_ns = measure_dp_step(args.width, args.depth, args.batch, args.warmup, args.repeats, True)
                 record["rows"].append({"param_count": mlp_param_count(args.width, args.depth), "times_ns": times_ns})
             else:
-                measure = measure_pingpong if args.kind == "pingpong" else measure_allreduce
-                for size_bytes, times_ns in zip(args.sizes_bytes, measure(args.sizes_bytes, args.warmup, args.repeats)):
-                    record["rows"].append({"size_bytes": size_bytes, "times_ns": times_ns})
+                record["rows"] = measure_sized(args.kind, args.sizes_bytes, args.warmup, args.repeats)
             dist.barrier()
         finally:
             dist.destroy_process_group()

@@ -2,12 +2,13 @@
 
 Model of gloo's CPU all-reduce (torch ``ProcessGroupGloo`` -> ``gloo::allreduce``, algorithm left UNSPECIFIED,
 which gloo runs as its ring; read from gloo's ``allreduce.cc``/``allreduce.h``): a ring reduce-scatter then a
-ring all-gather, ``2 (p-1)`` steps of ``S/p`` bytes. gloo cuts each step's chunk into ``k`` segments of at most
-``kMaxSegmentSize = 1 MiB`` with ``k >= 2`` (``numSegments = roundUp(max(ceil(S / 1 MiB), 2p), p)``,
-``k = numSegments / p``) and keeps two segments in flight, so a step pays the latency about once and then
-streams: ``ring`` = the textbook ``2 (p-1) (alpha + S / (p B))`` is our model. ``ring_unpipelined`` (every
-segment pays its own alpha: ``2 (p-1) (k alpha + S / (p B))``) is reported beside it as the bound for when
-the two-in-flight pipelining hides nothing.
+ring all-gather, ``2 (p-1)`` steps of ``S/p`` bytes, each step's chunk sent as ``k`` separate messages
+(segments of at most ``kMaxSegmentSize = 1 MiB``, ``k >= 2``: ``numSegments = roundUp(max(ceil(S / 1 MiB),
+2p), p)``, ``k = numSegments / p``). ``gloo_ring`` -- our model -- charges alpha per MESSAGE, as the alpha-beta
+model does: ``2 (p-1) (k alpha + S / (p B))``. gloo keeps two segments in flight, which hides WIRE latency;
+but here alpha is software (syscalls and thread wake-ups at both ends: netem is unavailable, so no link adds
+propagation delay), and every segment's wait wakes gloo's worker thread again. ``textbook_ring`` (one alpha
+per step, ``2 (p-1) (alpha + S / (p B))``) is reported beside it.
 
 Networks:
 - ``loopback``: ranks are processes on one machine; a "link" is CPU work: gloo's one transport thread per
@@ -42,9 +43,9 @@ ETH_HEADER_BYTES = 14
 TCP_IP_HEADER_BYTES = 52  # IPv4 (20) + TCP (20) + timestamps option (12)
 
 Setting = Literal["loopback", "netns"]
-Algorithm = Literal["ring", "ring_unpipelined"]
+Algorithm = Literal["gloo_ring", "textbook_ring"]
 SimModel = Literal["closed_form", "link_level"]
-ALGORITHMS: tuple[str, ...] = ("ring", "ring_unpipelined")
+ALGORITHMS: tuple[str, ...] = ("gloo_ring", "textbook_ring")
 DUPLEX: tuple[str, ...] = ("half", "full")
 
 
@@ -96,7 +97,7 @@ def allreduce_topology(setting: Setting, n_ranks: int, size_bytes: int, hop: Lin
     """The topology whose plain ring equals ``algorithm`` on this network (segments folded into alpha)."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
-    segments = gloo_segments_per_rank(size_bytes, n_ranks) if algorithm == "ring_unpipelined" else 1
+    segments = gloo_segments_per_rank(size_bytes, n_ranks) if algorithm == "gloo_ring" else 1
     return topology_for(setting, n_ranks, _with_segments(hop, segments))
 
 

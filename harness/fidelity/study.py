@@ -15,20 +15,16 @@ all-reduce. `run_study` returns the tables; `write_tables` writes them (atomical
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import platform
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from harness.fidelity.compare import signed_error_pct, summarize
 from harness.fidelity.fit import AlphaBetaFit, fit_alpha_beta
-from harness.fidelity.launch import InNamespaces, Loopback, reduce_rows, run_ranks
-from harness.fidelity.measure import mlp_param_count
+from harness.fidelity.launch import InNamespaces, Loopback
 from harness.fidelity.predict import (
     cpu_share_factor,
     gloo_segments_per_rank,
@@ -37,68 +33,17 @@ from harness.fidelity.predict import (
     predict_allreduce_ns,
     predict_dp_step_ns,
 )
-from harness.fidelity.quiet import wait_until_quiet
-from harness.sim.collectives import LinkCost
-
-KIB, MIB = 1 << 10, 1 << 20
-FLOAT32_BYTES = 4
-
-
-@dataclass(frozen=True)
-class MlpShape:
-    """The data-parallel model: ``depth`` Linear(width, width) layers, ``batch`` rows per rank."""
-
-    width: int
-    depth: int
-    batch: int
-
-    @property
-    def grad_bytes(self) -> int:
-        return mlp_param_count(self.width, self.depth) * FLOAT32_BYTES
-
-    def worker_args(self) -> list[str]:
-        return ["--width", str(self.width), "--depth", str(self.depth), "--batch", str(self.batch)]
-
-
-@dataclass(frozen=True)
-class StudyPlan:
-    """Sizes, rank counts, repeats and rates of one study profile (``FULL_PLAN`` or ``QUICK_PLAN``)."""
-
-    rank_counts: tuple[int, ...] = (2, 4)
-    loopback_sizes_bytes: tuple[int, ...] = tuple(4 * KIB * 4**i for i in range(8))  # 4 KiB .. 64 MiB
-    warmup: int = 3
-    loopback_repeats: int = 30
-    dp_shapes: tuple[MlpShape, ...] = (MlpShape(512, 4, 64), MlpShape(1024, 4, 32), MlpShape(2048, 2, 16))
-    dp_repeats: int = 15
-    netns_rates_mbit: tuple[float, ...] = (100.0, 1000.0)
-    # per rate: the largest size kept so one 100 Mbit/s ping-pong stays near a second
-    netns_max_size_bytes: dict[float, int] = field(default_factory=lambda: {100.0: 16 * MIB, 1000.0: 64 * MIB})
-    netns_repeats: int = 7
-    netns_dp_shapes: tuple[MlpShape, ...] = (MlpShape(1024, 4, 32),)
-    mtu_bytes: int = 1500
-    timeout_s: float = 600.0
-    quiet_busy_below: float = 0.15  # wait for the CPUs to be this idle before each measurement ...
-    quiet_max_wait_s: float = 60.0  # ... but no longer than this
-
-    def netns_sizes_bytes(self, rate_mbit: float) -> tuple[int, ...]:
-        cap = self.netns_max_size_bytes.get(rate_mbit, max(self.loopback_sizes_bytes))
-        return tuple(s for s in self.loopback_sizes_bytes if s <= cap)
-
-
-FULL_PLAN = StudyPlan()
-QUICK_PLAN = StudyPlan(
-    loopback_sizes_bytes=(4 * KIB, 256 * KIB, 4 * MIB),
-    warmup=1,
-    loopback_repeats=5,
-    dp_shapes=(MlpShape(512, 4, 64),),
-    dp_repeats=3,
-    netns_max_size_bytes={100.0: 256 * KIB, 1000.0: 4 * MIB},
-    netns_repeats=3,
-    netns_dp_shapes=(MlpShape(512, 4, 64),),
-    timeout_s=300.0,
-    quiet_max_wait_s=5.0,
+from harness.fidelity.runs import (  # noqa: F401 - FULL_PLAN, QUICK_PLAN, MlpShape re-exported for callers
+    FULL_PLAN,
+    QUICK_PLAN,
+    MlpShape,
+    StudyPlan,
+    machine_meta,
+    measure_compute_rows,
+    measure_group_rows,
+    plan_dict,
 )
-
+from harness.sim.collectives import LinkCost
 
 @dataclass
 class StudyResult:
@@ -115,57 +60,6 @@ class StudyResult:
 Progress = Callable[[str], None]
 
 
-# ------------------------------------------------------------------------------------------------ measuring
-
-
-def _measure(kind: str, n_ranks: int, args: list[str], placement, plan: StudyPlan, key: str = "size_bytes") -> list[dict]:
-    """Wait (bounded) for quiet CPUs, run the ranks, reduce; every row records the busy fraction seen before."""
-    busy = wait_until_quiet(plan.quiet_busy_below, plan.quiet_max_wait_s)
-    records = run_ranks(kind, n_ranks, args, placement, timeout_s=plan.timeout_s)
-    return [{**row, "cpu_busy_before": busy} for row in reduce_rows(records, key=key)]
-
-
-def _size_args(sizes: tuple[int, ...], warmup: int, repeats: int) -> list[str]:
-    return ["--sizes-bytes", *map(str, sizes), "--warmup", str(warmup), "--repeats", str(repeats)]
-
-
-def _ms_columns(row: dict) -> dict:
-    return {
-        "time_ms_median": row["time_ns_median"] / 1e6,
-        "time_ms_p10": row["time_ns_p10"] / 1e6,
-        "time_ms_p90": row["time_ns_p90"] / 1e6,
-        "n_repeats": row["n_repeats"],
-        "cpu_busy_before": row["cpu_busy_before"],
-    }
-
-
-def measure_compute(shapes: tuple[MlpShape, ...], plan: StudyPlan, repeats: int) -> pd.DataFrame:
-    """Single-process fwd+bwd+flatten+SGD time of each shape (no process group, one thread)."""
-    rows = []
-    for shape in shapes:
-        args = shape.worker_args() + ["--warmup", str(plan.warmup), "--repeats", str(repeats)]
-        (row,) = _measure("compute", 1, args, Loopback(), plan, key="param_count")
-        rows.append({**asdict(shape), "grad_bytes": shape.grad_bytes, **_ms_columns(row)})
-    return pd.DataFrame(rows)
-
-
-def measure_group(
-    setting: str, n_ranks: int, sizes: tuple[int, ...], shapes: tuple[MlpShape, ...], repeats: int, placement,
-    plan: StudyPlan, rate_mbit: float | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Ping-pong, all-reduce and DP-step measurements of one (setting, rank count, rate)."""
-    common = {"setting": setting, "rate_mbit": rate_mbit, "n_ranks": n_ranks}
-    out: dict[str, list[dict]] = {"pingpong": [], "allreduce": [], "dp_step": []}
-    for kind in ("pingpong", "allreduce"):
-        for row in _measure(kind, n_ranks, _size_args(sizes, plan.warmup, repeats), placement, plan):
-            out[kind].append({**common, "size_bytes": row["size_bytes"], **_ms_columns(row)})
-    for shape in shapes:
-        args = shape.worker_args() + ["--warmup", str(plan.warmup), "--repeats", str(repeats)]
-        (row,) = _measure("dp_step", n_ranks, args, placement, plan, key="param_count")
-        out["dp_step"].append({**common, **asdict(shape), "grad_bytes": shape.grad_bytes, **_ms_columns(row)})
-    return {kind: pd.DataFrame(rows) for kind, rows in out.items()}
-
-
 # ------------------------------------------------------------------------------------------------ predicting
 
 
@@ -179,7 +73,7 @@ class Variant:
 
     name: str
     hop: LinkCost
-    algorithm: str = "ring"
+    algorithm: str = "gloo_ring"
     model: str = "closed_form"
 
 
@@ -194,7 +88,7 @@ def prediction_variants(setting: str, fit: AlphaBetaFit, rate_mbit: float | None
     return [
         Variant("closed_form", hop),
         Variant("link_level", hop, model="link_level"),
-        Variant("ring_unpipelined", hop, algorithm="ring_unpipelined"),
+        Variant("textbook_ring", hop, algorithm="textbook_ring"),
         other,
     ]
 
@@ -258,35 +152,30 @@ def run_study(
     plan: StudyPlan, *, loopback: bool = True, netns: bool = True, progress: Progress | None = None
 ) -> StudyResult:
     """Measure, fit, predict and compare; ``netns`` needs root (see `harness.fidelity.netns`)."""
+    return result_from_raw(measure_study(plan, loopback=loopback, netns=netns, progress=progress), plan.mtu_bytes)
+
+
+def measure_study(
+    plan: StudyPlan, *, loopback: bool = True, netns: bool = True, progress: Progress | None = None
+) -> dict:
+    """All measurements of the study as JSON-ready rows (``meta``, ``compute``, ``pingpong``, ``allreduce``,
+    ``dp_step``); `result_from_raw` turns them into the tables."""
     say = progress or (lambda message: None)
-    n_cores = os.cpu_count() or 1
-    raw: dict[str, list[pd.DataFrame]] = {"pingpong": [], "allreduce": [], "dp_step": []}
-    fits, tables = [], {"loopback": [], "netns": []}
-    meta: dict = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(), "cpu_count": n_cores, "python": platform.python_version(),
-        "plan": _plan_dict(plan), "qdisc_stats": {},
-    }
-    import torch
+    raw: dict = {"meta": {**machine_meta(), "plan": plan_dict(plan), "qdisc_stats": {}},
+                 "pingpong": [], "allreduce": [], "dp_step": []}
+    shapes = tuple(dict.fromkeys((plan.dp_shapes if loopback else ()) + (plan.netns_dp_shapes if netns else ())))
+    say(f"compute: {len(shapes)} MLP shape(s) on one process")
+    raw["compute"] = measure_compute_rows(shapes, plan, plan.dp_repeats)
 
-    meta["torch"] = torch.__version__
-    all_shapes = tuple(dict.fromkeys((plan.dp_shapes if loopback else ()) + (plan.netns_dp_shapes if netns else ())))
-    say(f"compute: {len(all_shapes)} MLP shape(s) on one process")
-    compute = measure_compute(all_shapes, plan, plan.dp_repeats)
-
-    def add(setting: str, n_ranks: int, measured: dict[str, pd.DataFrame], rate_mbit: float | None) -> None:
-        for kind, frame in measured.items():
-            raw[kind].append(frame)
-        fit_row, table = compare_group(setting, n_ranks, measured, compute, n_cores, rate_mbit, plan.mtu_bytes)
-        fits.append(fit_row)
-        tables[setting].append(table)
+    def add(rows: dict[str, list[dict]]) -> None:
+        for kind, kind_rows in rows.items():
+            raw[kind] += kind_rows
 
     if loopback:
         for n_ranks in plan.rank_counts:
             say(f"loopback: {n_ranks} ranks")
-            measured = measure_group("loopback", n_ranks, plan.loopback_sizes_bytes, plan.dp_shapes,
-                                     plan.loopback_repeats, Loopback(), plan)
-            add("loopback", n_ranks, measured, None)
+            add(measure_group_rows("loopback", n_ranks, plan.loopback_sizes_bytes, plan.dp_shapes,
+                                   plan.loopback_repeats, Loopback(), plan))
     if netns:
         from harness.fidelity.netns import StarNetwork
 
@@ -294,19 +183,49 @@ def run_study(
             for n_ranks in plan.rank_counts:
                 say(f"netns: {n_ranks} ranks at {rate_mbit:g} Mbit/s")
                 with StarNetwork(n_ranks=n_ranks, rate_mbit=rate_mbit, mtu_bytes=plan.mtu_bytes) as net:
-                    measured = measure_group("netns", n_ranks, plan.netns_sizes_bytes(rate_mbit),
-                                             plan.netns_dp_shapes, plan.netns_repeats, InNamespaces(net), plan,
-                                             rate_mbit=rate_mbit)
-                    meta["qdisc_stats"][f"{rate_mbit:g}mbit_{n_ranks}ranks"] = net.qdisc_stats()
-                add("netns", n_ranks, measured, rate_mbit)
+                    add(measure_group_rows("netns", n_ranks, plan.netns_sizes_bytes(rate_mbit), plan.netns_dp_shapes,
+                                           plan.netns_repeats, InNamespaces(net), plan, rate_mbit=rate_mbit))
+                    raw["meta"]["qdisc_stats"][f"{rate_mbit:g}mbit_{n_ranks}ranks"] = net.qdisc_stats()
+    return raw
 
+
+def split_raw(raw: dict) -> dict[str, dict]:
+    """The raw rows of each setting on their own, each with the meta and the compute rows: a setting's tables
+    are computed from its own raw part only (``results/fidelity/raw/<setting>.json``)."""
+    settings = sorted({row["setting"] for kind in ("pingpong", "allreduce", "dp_step") for row in raw.get(kind, [])})
+    return {
+        setting: {**{k: v for k, v in raw.items() if k in ("meta", "compute")},
+                  **{kind: [row for row in raw.get(kind, []) if row["setting"] == setting]
+                     for kind in ("pingpong", "allreduce", "dp_step")}}
+        for setting in settings
+    }
+
+
+def result_from_raw(raw: dict, mtu_bytes: int = 1500) -> StudyResult:
+    """Fits, predictions and comparisons from raw measurement rows (`run_study`, or JSON from `runs.main`)."""
+    frames = {kind: pd.DataFrame(raw.get(kind, [])) for kind in ("pingpong", "allreduce", "dp_step", "compute")}
+    n_cores = int(raw["meta"].get("cpu_count") or 1)
+    fits, tables = [], {"loopback": [], "netns": []}
+    groups = frames["pingpong"][["setting", "rate_mbit", "n_ranks"]].drop_duplicates() if len(frames["pingpong"]) else []
+    for _, g in (groups.iterrows() if len(groups) else []):
+        rate = None if pd.isna(g["rate_mbit"]) else float(g["rate_mbit"])
+
+        def select(frame: pd.DataFrame) -> pd.DataFrame:
+            if frame.empty:
+                return frame
+            same_rate = frame["rate_mbit"].isna() if rate is None else frame["rate_mbit"] == rate
+            return frame[(frame["setting"] == g["setting"]) & (frame["n_ranks"] == g["n_ranks"]) & same_rate]
+
+        measured = {kind: select(frames[kind]) for kind in ("pingpong", "allreduce", "dp_step")}
+        fit_row, table = compare_group(g["setting"], int(g["n_ranks"]), measured, frames["compute"], n_cores,
+                                       rate, mtu_bytes)
+        fits.append(fit_row)
+        tables[g["setting"]].append(table)
     loop_table = pd.concat(tables["loopback"], ignore_index=True) if tables["loopback"] else None
     netns_table = pd.concat(tables["netns"], ignore_index=True) if tables["netns"] else None
-    summary = summarize_tables(loop_table, netns_table)
-    raw_frames = {f"{kind}": pd.concat(frames, ignore_index=True) for kind, frames in raw.items() if frames}
-    raw_frames["compute"] = compute
-    return StudyResult(raw=raw_frames, fits=pd.DataFrame(fits), loopback=loop_table, netns=netns_table,
-                       summary=summary, meta=meta)
+    meta = dict(raw["meta"])
+    return StudyResult(raw=frames, fits=pd.DataFrame(fits), loopback=loop_table, netns=netns_table,
+                       summary=summarize_tables(loop_table, netns_table), meta=meta)
 
 
 def summarize_tables(loopback: pd.DataFrame | None, netns: pd.DataFrame | None) -> pd.DataFrame:
@@ -320,16 +239,11 @@ def summarize_tables(loopback: pd.DataFrame | None, netns: pd.DataFrame | None) 
         by = ["op", "rate_mbit", "n_ranks"] if setting == "netns" else ["op", "n_ranks"]
         detail = summarize(table, errors, by, overall=False)
         per_op = summarize(table, errors, ["op"], overall=True)
-        part = pd.concat([detail, per_op], ignore_index=True).fillna({name: "all" for name in by})
+        part = pd.concat([detail, per_op], ignore_index=True)
+        part[by] = part[by].astype(object).where(part[by].notna(), "all")
         part.insert(0, "setting", setting)
         parts.append(part)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-def _plan_dict(plan: StudyPlan) -> dict:
-    data = asdict(plan)
-    data["netns_max_size_bytes"] = {f"{k:g}": v for k, v in plan.netns_max_size_bytes.items()}
-    return data
 
 
 # ------------------------------------------------------------------------------------------------ writing

@@ -54,7 +54,7 @@ def test_loopback_hop_halves_the_pingpong_bandwidth():
     setting=st.sampled_from(["loopback", "netns"]),
     n_ranks=st.integers(2, 6),
     size_bytes=st.integers(4, 64 * MIB).map(lambda s: s - s % 4),
-    algorithm=st.sampled_from(["ring", "ring_unpipelined"]),
+    algorithm=st.sampled_from(["gloo_ring", "textbook_ring"]),
     alpha_ns=st.integers(1_000, 2_000_000),
     bytes_per_ns=st.floats(0.01, 10.0),
 )
@@ -65,14 +65,14 @@ def test_link_level_equals_closed_form(setting, n_ranks, size_bytes, algorithm, 
     assert closed == linked > 0
 
 
-def test_ring_is_the_textbook_ring_and_unpipelined_pays_alpha_per_segment():
+def test_textbook_ring_is_the_closed_form_and_gloo_ring_pays_alpha_per_segment():
     hop = LinkCost(100_000, 1.0)
     size, p = 64 * MIB, 4
-    ring = predict_allreduce_ns("netns", p, size, hop, "ring", "closed_form")
-    assert ring == collective_ns("all_reduce", "ring", size, p, hop)
-    unpipelined = predict_allreduce_ns("netns", p, size, hop, "ring_unpipelined", "closed_form")
+    textbook = predict_allreduce_ns("netns", p, size, hop, "textbook_ring", "closed_form")
+    assert textbook == collective_ns("all_reduce", "ring", size, p, hop)
+    gloo = predict_allreduce_ns("netns", p, size, hop, "gloo_ring", "closed_form")
     k = gloo_segments_per_rank(size, p)
-    assert unpipelined - ring == 2 * (p - 1) * (k - 1) * hop.alpha_ns
+    assert gloo - textbook == 2 * (p - 1) * (k - 1) * hop.alpha_ns
 
 
 def test_topologies_match_the_measured_networks():
@@ -90,8 +90,8 @@ def test_topologies_match_the_measured_networks():
 def test_dp_step_is_compute_then_one_allreduce(model):
     hop = LinkCost(200_000, 0.5)
     compute_ns, grad_bytes = 30_000_000, 16 * MIB
-    step = predict_dp_step_ns("loopback", 2, compute_ns, grad_bytes, hop, "ring", model)
-    assert step == compute_ns + predict_allreduce_ns("loopback", 2, grad_bytes, hop, "ring", "closed_form")
+    step = predict_dp_step_ns("loopback", 2, compute_ns, grad_bytes, hop, "gloo_ring", model)
+    assert step == compute_ns + predict_allreduce_ns("loopback", 2, grad_bytes, hop, "gloo_ring", "closed_form")
 
 
 def test_cpu_share_factor():
