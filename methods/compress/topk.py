@@ -53,9 +53,15 @@ def top_rows(energy: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def scatter_mean(values: torch.Tensor, indices: torch.Tensor, size: int) -> torch.Tensor:
-    """Mean over workers of sparse vectors: ``values``/``indices`` are [N, k]; returns a dense [size] tensor."""
+    """Mean over workers of sparse vectors: ``values``/``indices`` are [N, k]; returns a dense [size] tensor.
+
+    Workers are added one at a time in rank order (each worker's indices are distinct), so the float sums
+    are identical on every rank and device; one flat ``index_add_`` over all N*k pairs would use atomics
+    on GPUs and could give ranks different last bits.
+    """
     out = torch.zeros(size, dtype=values.dtype, device=values.device)
-    out.index_add_(0, indices.reshape(-1).long(), values.reshape(-1))
+    for vals, idx in zip(values.reshape(values.shape[0], -1), indices.reshape(indices.shape[0], -1)):
+        out.index_add_(0, idx.long(), vals)
     return out / values.shape[0]
 
 

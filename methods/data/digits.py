@@ -73,8 +73,9 @@ class DigitsShards:
         self.data = data
         self.batch_size = int(batch_size)
         self.seed = int(seed)
-        self.shards = shard_indices(data.y_train.numpy(), n_workers, seed, dirichlet_alpha=dirichlet_alpha)
+        self.shards = shard_indices(data.y_train.cpu().numpy(), n_workers, seed, dirichlet_alpha=dirichlet_alpha)
 
     def batch(self, worker: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.from_numpy(batch_indices(self.shards[worker], worker, step, self.batch_size, self.seed))
+        idx = idx.to(self.data.x_train.device)
         return self.data.x_train[idx], self.data.y_train[idx]
