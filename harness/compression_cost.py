@@ -16,10 +16,12 @@ of phases) holds what runs after the last collective. Error feedback adds elemen
 add/sub passes = 6 tensor reads/writes, EF21: 9, EF21M: 12, EF21-SGD2M: 15) split before and after.
 
 Pricing (`price_op`): a primitive is timed, in this order, by
-1. a registered timed op of `kernels.ops` whose shape columns the primitive can fill (e.g. ``topk`` with
-   ``numel``/``k``), replayed from the timing tables (exact -> interpolated -> the device roofline);
-2. the generic replayed ops ``matmul`` (GEMMs) and ``copy`` (memory-bound passes, as the ``data_parallel_step``
-   kind times its element-wise work: a pass of B bytes = a copy of B / (2 * itemsize) elements);
+1. a registered timed op of `kernels.ops` whose shape columns the primitive can fill (`CANDIDATE_OPS`: Top-K
+   selection -> ``topk_flat``, ARC row packing -> ``arc_pack`` / ``arc_unpack``), replayed from the timing
+   tables (exact -> interpolated -> that op's roofline);
+2. the generic replayed ops ``matmul`` (GEMMs, e.g. ARC's n x m by m x r sketch) and ``copy`` (memory-bound
+   passes, as the ``data_parallel_step`` kind times its element-wise work: B bytes = a copy of B / (2 * itemsize)
+   elements);
 3. otherwise a roofline estimate ``max(flops / peak, bytes / bandwidth)`` of the device from our FLOP/byte
    formula, labelled ``estimate`` in the run's info (Top-K selection, randperm, QR, SVD, random draws).
 
@@ -143,6 +145,16 @@ def traffic(bytes_moved: float) -> OpWork:
     return _op("elementwise", 0.0, bytes_moved, numel=max(1, math.ceil(bytes_moved)))
 
 
+def pack_rows(rows: int, cols: int, k: int, b: int) -> OpWork:
+    """Gather k of ``rows`` rows (``cols`` wide) into one contiguous buffer."""
+    return _op("pack_rows", 0.0, 2 * k * cols * b + 8 * k, rows=rows, cols=cols, k=k)
+
+
+def unpack_rows(rows: int, cols: int, k: int, b: int) -> OpWork:
+    """Scatter k packed rows into a zeroed ``rows`` x ``cols`` matrix."""
+    return _op("unpack_rows", 0.0, (rows * cols + k * cols) * b + 8 * k, rows=rows, cols=cols, k=k)
+
+
 def topk_select(numel: int, k: int, b: int) -> OpWork:
     """``torch.topk`` of ``numel`` values: radix select (SORT_PASSES reads) + k values and int64 indices out."""
     return _op("topk_select", 0.0, SORT_PASSES * numel * b + k * (b + 8), numel=numel, k=k)
@@ -209,7 +221,7 @@ def _topk_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
     if comp.rows:
         n, m = view
         k = _keep(comp.ratio, n)
-        select = [elementwise(n * m, 1, b), topk_select(n, k, b), traffic(2 * k * m * b + INDEX_BYTES * k)]
+        select = [elementwise(n * m, 1, b), topk_select(n, k, b), pack_rows(n, m, k, b)]
         sent_numel = n_workers * k * m
         d = n * m
     else:
@@ -227,9 +239,11 @@ def _randk_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
     total = view[0]
     width = view[1] if comp.rows else 1
     k = _keep(comp.ratio, total)
-    draw = [randperm(total), traffic(2 * k * width * b + 8 * k)]
     scale = [elementwise(k * width, 2, b)] if comp.scaled else []
-    unpack = [traffic(total * width * b + 2 * k * width * b), traffic(total * width * b + 2 * k * width * b)]
+    if comp.rows:
+        return [[randperm(total), pack_rows(total, width, k, b)], [unpack_rows(total, width, k, b)] * 2 + scale]
+    draw = [randperm(total), traffic(2 * k * b + 8 * k)]
+    unpack = [traffic(total * b + 2 * k * b), traffic(total * b + 2 * k * b)]
     return [draw, unpack + scale]
 
 
@@ -241,8 +255,8 @@ def _arc_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
         sketch, width = [elementwise(n * m, 2, b)], m
     else:
         sketch, width = [randn(m * comp.rank, b), gemm(n, comp.rank, m, b)], comp.rank
-    select = [elementwise(n * width, 1, b), topk_select(n, k, b), traffic(2 * k * m * b)]  # scores, rows, pack
-    unpack = [traffic(n * m * b + 2 * k * m * b), traffic(n * m * b + 2 * k * m * b)]  # aggregate and local
+    select = [elementwise(n * width, 1, b), topk_select(n, k, b), pack_rows(n, m, k, b)]  # scores, rows, pack
+    unpack = [unpack_rows(n, m, k, b), unpack_rows(n, m, k, b)]  # aggregate and local
     return [sketch, select, unpack]
 
 
@@ -334,14 +348,16 @@ def tensor_work(
 # ------------------------------------------------------------------------------------------------------ pricing
 #: registered timed ops tried first for a primitive (when their shape columns can be filled)
 CANDIDATE_OPS: dict[str, tuple[str, ...]] = {
-    "topk_select": ("topk", "torch_topk", "row_select"),
+    "topk_select": ("topk_flat",),  # kernels.arc_select: flat torch.topk
+    "pack_rows": ("arc_pack",),  # kernels.arc_select: ARC row packing
+    "unpack_rows": ("arc_unpack",),
     "randperm": ("randperm",),
     "qr": ("qr",),
     "svd": ("svd",),
-    "gemm": (),
-    "elementwise": (),
     "randn": ("randn",),
 }
+#: primitives without a fitting timed op that are memory-bound: timed as a copy of the same bytes
+MEMORY_BOUND = ("elementwise", "pack_rows", "unpack_rows")
 
 
 @dataclass
@@ -386,7 +402,7 @@ class OpPricer:
         if op.primitive == "gemm":
             pred = self.replay.predict("matmul", dtype=self.dtype, m=sizes["m"], n=sizes["n"], k=sizes["k"])
             return pred.time_ms, f"matmul:{pred.source}"
-        if op.primitive == "elementwise":
+        if op.primitive in MEMORY_BOUND:
             copy_numel = max(1, math.ceil(op.bytes_moved / (2 * b)))
             pred = self.replay.predict("copy", dtype=self.dtype, numel=copy_numel)
             return pred.time_ms, f"copy:{pred.source}"

@@ -86,12 +86,12 @@ def _pricer_with(registry):
 
 def test_registered_timed_op_is_used_when_its_columns_fit():
     registry = Registry("timed op")
-    registry.add("topk", TimedOp(name="topk", shape_columns=("numel", "k"), flops=lambda s: 0.0,
+    registry.add("topk_flat", TimedOp(name="topk_flat", shape_columns=("numel", "k"), flops=lambda s: 0.0,
                                  bytes_moved=lambda s, dt: 0.0))
     pricer = _pricer_with(registry)
     assert pricer.time_ms(topk_select(10_000, 100, 4)) == 1.0
-    assert pricer.replay.calls == [("topk", {"numel": 10_000, "k": 100})]
-    assert pricer.sources == {"topk_select": {"topk:exact": 1}}
+    assert pricer.replay.calls == [("topk_flat", {"numel": 10_000, "k": 100})]
+    assert pricer.sources == {"topk_select": {"topk_flat:exact": 1}}
 
 
 def test_without_a_timed_op_gemm_uses_matmul_and_selection_is_a_flagged_estimate():
@@ -106,7 +106,7 @@ def test_without_a_timed_op_gemm_uses_matmul_and_selection_is_a_flagged_estimate
 
 def test_columns_that_do_not_fit_fall_back_to_the_estimate():
     registry = Registry("timed op")
-    registry.add("topk", TimedOp(name="topk", shape_columns=("rows", "cols", "k_frac"), flops=lambda s: 0.0,
+    registry.add("topk_flat", TimedOp(name="topk_flat", shape_columns=("rows", "cols", "k_frac"), flops=lambda s: 0.0,
                                  bytes_moved=lambda s, dt: 0.0))
     pricer = _pricer_with(registry)
     pricer.time_ms(topk_select(1000, 10, 4))
