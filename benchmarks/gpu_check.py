@@ -5,6 +5,7 @@ Stages (each its own process, run by ``scripts/gpu_check.sh``; one failing stage
     python benchmarks/gpu_check.py check              # Triton vs torch reference on fresh random inputs
     python benchmarks/gpu_check.py profile --out DIR  # kernels.profiler, default grid -> DIR/<device>/
     python benchmarks/gpu_check.py bench --json FILE  # the three targets vs baselines, same run
+    python benchmarks/gpu_check.py compile            # no GPU needed: compile every configuration for sm_90
 
 ``--dry-run`` runs the same code paths on this CPU machine: tiny shapes, Triton kernels in the interpreter
 (``TRITON_INTERPRET=1``), timings meaningless. Checks print one ``PASS``/``FAIL`` line each; outputs are poisoned
@@ -15,14 +16,13 @@ Relative errors are ||out - ref|| / ||ref|| against float64 references.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,32 +42,6 @@ def _torch():
     return torch
 
 
-@contextlib.contextmanager
-def poisoned_allocations() -> Iterator[None]:
-    """Inside the block, torch.empty / empty_like return tensors pre-filled with NaN (floats) or all-ones bits
-    (integers): any element a kernel fails to write is then visible."""
-    torch = _torch()
-    real_empty, real_empty_like = torch.empty, torch.empty_like
-
-    def poison(t):
-        if t.is_floating_point():
-            t.fill_(float("nan"))
-        elif t.dtype == torch.bool:
-            t.fill_(True)
-        elif t.dtype == torch.uint8:
-            t.fill_(255)
-        else:
-            t.fill_(-1)
-        return t
-
-    torch.empty = lambda *a, **k: poison(real_empty(*a, **k))
-    torch.empty_like = lambda *a, **k: poison(real_empty_like(*a, **k))
-    try:
-        yield
-    finally:
-        torch.empty, torch.empty_like = real_empty, real_empty_like
-
-
 def randn(shape, gen, device):
     """Fresh N(0, 1) numbers drawn on ``device`` (large GPU inputs are not generated on the host)."""
     torch = _torch()
@@ -76,12 +50,7 @@ def randn(shape, gen, device):
     return torch.randn(*shape, generator=device_generator(gen, device), device=device)
 
 
-def rel_err(out, ref) -> float:
-    out, ref = out.double(), ref.double()
-    if not bool(_torch().isfinite(out).all()):
-        return math.inf
-    denom = ref.norm().item()
-    return (out - ref).norm().item() / (denom if denom > 0 else 1.0)
+from kernels.testing import poisoned_allocations, rel_err  # noqa: E402
 
 
 class Checks:
@@ -426,6 +395,129 @@ def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Pa
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# offline compile for sm_90 (no GPU needed): catches compile errors the CPU interpreter cannot see, and shows
+# registers / spills / vector widths before the one GPU run
+
+
+def _compile_variants():
+    """(label, jit function, signature {arg: type}, constexprs, num_warps) for every launch configuration."""
+    from kernels import _arc_select_triton as arc
+    from kernels import _moc_triton as moc
+    from kernels import _row_topk_triton as rtk
+    from kernels import _tah_quant_triton as tah
+
+    out = []
+    for block in (16, 1024, 8192, 16384, 32768):
+        warps = 4 if block <= 2048 else 8 if block <= 8192 else 16
+        for gty, ity in (("fp32", "i64"), ("fp32", "i32"), ("bf16", "i64")):
+            out.append((f"row_topk B{block} {gty}/{ity}", rtk.row_topk_kernel,
+                        {"g_ptr": f"*{gty}", "val_ptr": f"*{gty}", "idx_ptr": f"*{ity}", "n_cols": "i32", "k": "i32",
+                         "stride_g": "i32", "stride_out": "i32"}, {"BLOCK": block, "CHUNK": min(block, 1024)}, warps))
+    for dt in ("bf16", "fp16", "fp32"):
+        gate = {"x_ptr": f"*{dt}", "w_ptr": f"*{dt}", "out_ptr": "*fp32", "E": "i32", "D": "i32", "stride_x": "i32",
+                "stride_w": "i32", "stride_out": "i32"}
+        for cfg in moc.gate_gemv_tuned.configs:
+            out.append((f"gate_gemv {dt} {cfg.kwargs}", moc.gate_gemv_kernel, gate, dict(cfg.kwargs), cfg.num_warps))
+        up = {"x_ptr": f"*{dt}", "w_ptr": f"*{dt}", "gsel_ptr": "*fp32", "idx_ptr": "*i32", "h_ptr": "*fp32",
+              "K": "i32", "D": "i32", "stride_x": "i32", "stride_w": "i32"}
+        for cfg in moc.up_gather_tuned.configs:
+            out.append((f"up_gather {dt} {cfg.kwargs}", moc.up_gather_kernel, up, dict(cfg.kwargs), cfg.num_warps))
+        down = {"wdt_ptr": f"*{dt}", "idx_ptr": "*i32", "h_ptr": "*fp32", "part_ptr": "*fp32", "T": "i32", "K": "i32",
+                "D": "i32", "stride_w": "i32", "slots_per_split": "i32"}
+        for cfg in moc.down_partial_tuned.configs:
+            out.append((f"down_partial {dt} {cfg.kwargs}", moc.down_partial_kernel, down, dict(cfg.kwargs),
+                        cfg.num_warps))
+        out.append((f"finalize {dt}", moc.finalize_kernel, {"part_ptr": "*fp32", "out_ptr": f"*{dt}", "T": "i32",
+                    "D": "i32", "n_splits": "i32", "stride_out": "i32"}, {"BLOCK_D": 1024}, 4))
+        for block, ity in ((1024, "i16"), (8192, "i16"), (16384, "i32")):
+            warps = 4 if block <= 2048 else 8 if block <= 8192 else 16
+            out.append((f"train_forward {dt} B{block} {ity}", moc.train_forward_kernel,
+                        {"g_ptr": f"*{dt}", "u_ptr": f"*{dt}", "h_ptr": f"*{dt}", "idx_ptr": f"*{ity}",
+                         "gc_ptr": f"*{dt}", "uc_ptr": f"*{dt}", "E": "i32", "K": "i32", "stride_g": "i32",
+                         "stride_u": "i32", "stride_h": "i32"}, {"BLOCK": block, "CHUNK": min(block, 1024)}, warps))
+            out.append((f"train_backward {dt} {ity}", moc.train_backward_kernel,
+                        {"dh_ptr": f"*{dt}", "idx_ptr": f"*{ity}", "gc_ptr": f"*{dt}", "uc_ptr": f"*{dt}",
+                         "dense_ptr": f"*{dt}", "plane": "i32", "E": "i32", "K": "i32", "stride_dh": "i32"},
+                        {"BLOCK_K": 1024}, 4))
+        splits = {"bf16": 1, "fp16": 2, "fp32": 3}[dt]
+        for G in (16, 32, 64, 128, 256):
+            rows = max(16, 4096 // G)
+            for bits, low, mixed in ((4, 4, False), (3, 3, False), (8, 8, False), (4, 3, True), (4, 2, True)):
+                out.append((f"quantize {dt} G{G} {bits}/{low}{' mixed' if mixed else ''}", tah.quantize_kernel,
+                            {"x_ptr": f"*{dt}", "codes_ptr": "*u8", "zero_ptr": "*fp16", "scale_ptr": "*fp16",
+                             "flag_ptr": "*u8", "pivot_ptr": "*u8", "low_ptr": "*u8", "offs_ptr": "*i64",
+                             "n_tiles": "i32"},
+                            {"G": G, "ROWS": rows, "BITS": bits, "BITS_LOW": low, "MIXED": mixed, "SPLITS": splits,
+                             "SCALE": G**-0.5, "TINY": 2.0**-24, "F32_DOT": False}, 4))
+                out.append((f"dequantize {dt} G{G} {bits}/{low}{' mixed' if mixed else ''}", tah.dequantize_kernel,
+                            {"codes_ptr": "*u8", "zero_ptr": "*fp16", "scale_ptr": "*fp16", "flag_ptr": "*u8",
+                             "pivot_ptr": "*u8", "low_ptr": "*u8", "offs_ptr": "*i64", "out_ptr": f"*{dt}",
+                             "n_tiles": "i32"},
+                            {"G": G, "ROWS": rows, "BITS": bits, "BITS_LOW": low, "MIXED": mixed, "SCALE": G**-0.5,
+                             "F32_DOT": False}, 4))
+        for block_l in (16, 64, 1024):
+            out.append((f"row_entropy {dt} L{block_l}", tah.row_entropy_kernel,
+                        {"x_ptr": f"*{dt}", "out_ptr": "*fp32", "n_rows": "i32", "L": "i32"},
+                        {"BLOCK_R": max(1, 4096 // block_l), "BLOCK_L": block_l}, 4))
+    for dt in ("fp32", "bf16"):
+        for r in range(1, 9):
+            for write_p, write_s in ((True, False), (False, True)):
+                out.append((f"sketch {dt} R{r} P{int(write_p)}S{int(write_s)}", arc.sketch_kernel,
+                            {"g_ptr": f"*{dt}", "vt_ptr": "*fp32", "p_ptr": "*fp32", "s_ptr": "*fp32", "n": "i32",
+                             "m": "i32", "stride_g": "i32"},
+                            {"R": r, "BLOCK_N": 32, "BLOCK_M": 128, "WRITE_P": write_p, "WRITE_S": write_s}, 8))
+        out.append((f"pack {dt}", arc.pack_kernel, {"g_ptr": f"*{dt}", "rows_ptr": "*i64", "buf_ptr": f"*{dt}",
+                    "m": "i32", "stride_g": "i32"}, {"BLOCK": 4096}, 4))
+        out.append((f"unpack {dt}", arc.unpack_kernel, {"buf_ptr": f"*{dt}", "pos_ptr": "*i32", "out_ptr": f"*{dt}",
+                    "m": "i32", "stride_out": "i32"}, {"BLOCK": 4096}, 4))
+    for r in range(1, 9):
+        out.append((f"scores R{r}", arc.scores_kernel, {"p_ptr": "*fp32", "s_ptr": "*fp32", "n": "i32"},
+                    {"R": r, "R_PAD": 1 << (r - 1).bit_length(), "BLOCK_N": 256}, 4))
+    return out
+
+
+def stage_compile(match: str | None) -> int:
+    """Compile every launch configuration for sm_90 (aligned and unaligned arguments); print resources."""
+    import re
+    import subprocess
+    import tempfile
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    cuobjdump = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    failures = 0
+    variants = [v for v in _compile_variants() if not match or match in v[0]]
+    for label, fn, signature, constexprs, warps in variants:
+        for aligned in (True, False):
+            sig = {**signature, **{name: "constexpr" for name in constexprs}}
+            attrs = {}
+            if aligned:  # what the launcher sees for 16-byte aligned pointers and sizes divisible by 16
+                attrs = {(fn.arg_names.index(a),): [["tt.divisibility", 16]] for a, t in signature.items()
+                         if t.startswith("*") or t == "i32"}
+            try:
+                compiled = triton.compile(ASTSource(fn, sig, constexprs, attrs), target=GPUTarget("cuda", 90, 32),
+                                          options={"num_warps": warps})
+            except Exception as err:  # noqa: BLE001
+                failures += 1
+                print(f"FAIL compile {label} aligned={aligned}: {type(err).__name__}: {str(err)[:400]}")
+                continue
+            if not aligned:
+                continue
+            with tempfile.NamedTemporaryFile(suffix=".cubin") as handle:
+                handle.write(compiled.asm["cubin"])
+                handle.flush()
+                usage = subprocess.run([str(cuobjdump), "--dump-resource-usage", handle.name], capture_output=True,
+                                       text=True).stdout
+            found = re.search(r"REG:(\d+) STACK:(\d+)", usage)
+            regs, stack = (found.group(1), found.group(2)) if found else ("?", "?")
+            print(f"ok   {label:<48} warps={warps:<2} regs={regs:<4} stack={stack:<5} shared={compiled.metadata.shared}")
+    print(f"compiled {len(variants)} configurations x 2 alignments: {failures} failure(s)")
+    return 1 if failures else 0
+
+
 def kernel_report() -> None:
     """Registers, spills and shared memory of every Triton kernel compiled in this process (when readable)."""
     modules = []
@@ -452,12 +544,16 @@ def kernel_report() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=("check", "profile", "bench"))
+    parser.add_argument("stage", choices=("check", "profile", "bench", "compile"))
+    parser.add_argument("--match", help="compile: only configurations whose label contains this")
     parser.add_argument("--dry-run", action="store_true", help="CPU, tiny shapes, Triton interpreter")
     parser.add_argument("--out", type=Path, default=Path("/tmp/gpu_check_timings"), help="profile: tables folder")
     parser.add_argument("--json", type=Path, help="bench: write results here")
     parser.add_argument("--summary", type=Path, help="bench: write the target table here")
     args = parser.parse_args(argv)
+    if args.stage == "compile":
+        os.environ.pop("TRITON_INTERPRET", None)  # compile for real, for sm_90, on any machine
+        return stage_compile(args.match)
     if args.dry_run:
         os.environ["TRITON_INTERPRET"] = "1"  # before any Triton kernel module is imported
     torch = _torch()

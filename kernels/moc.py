@@ -37,6 +37,17 @@ from kernels.row_topk import MAX_TRITON_COLS, row_topk, row_topk_ref
 # checks and small helpers
 
 
+_TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def _triton_unsupported(x: torch.Tensor, w_gate: torch.Tensor) -> str | None:
+    if w_gate.shape[0] > MAX_TRITON_COLS:
+        return f"d_ff={w_gate.shape[0]} > {MAX_TRITON_COLS}"
+    if x.dtype not in _TRITON_DTYPES:
+        return f"dtype {x.dtype} (the kernels compute in fp32; use impl='torch')"
+    return None
+
+
 def _check_weights(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor, k: int) -> None:
     d = x.shape[-1]
     for name, w in (("w_gate", w_gate), ("w_up", w_up), ("w_down_t", w_down_t)):
@@ -79,15 +90,16 @@ def dense_swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_do
 
 
 def moc_decode_ref(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor, k: int) -> torch.Tensor:
-    """Torch reference of `moc_decode`, all arithmetic in fp32 (bytes it touches: all of W_g, K rows of W_u and
-    W_d^T per token, x and y)."""
+    """Torch reference of `moc_decode`, arithmetic in fp32 (fp64 for fp64 inputs). Bytes it must touch: all of
+    W_g, K rows of W_u and of W_d^T per token, x and y."""
     _check_weights(x, w_gate, w_up, w_down_t, k)
-    rows = _as_rows(x).float()
-    g = rows @ w_gate.float().T  # [T, E]
+    wide = torch.promote_types(x.dtype, torch.float32)
+    rows = _as_rows(x).to(wide)
+    g = rows @ w_gate.to(wide).T  # [T, E]
     g_sel, idx = row_topk_ref(g, k)  # [T, K]
-    u_sel = torch.einsum("tkd,td->tk", w_up[idx].float(), rows)
+    u_sel = torch.einsum("tkd,td->tk", w_up[idx].to(wide), rows)
     h = F.silu(g_sel) * u_sel
-    y = torch.einsum("tk,tkd->td", h, w_down_t[idx].float())
+    y = torch.einsum("tk,tkd->td", h, w_down_t[idx].to(wide))
     return y.to(x.dtype).reshape(x.shape)
 
 
@@ -205,8 +217,8 @@ def moc_decode(
         y = moc_decode(x, w_gate, w_up, w_down.T.contiguous(), k=w_gate.shape[0] // 8)
     """
     _check_weights(x, w_gate, w_up, w_down_t, k)
-    too_wide = f"d_ff={w_gate.shape[0]} > {MAX_TRITON_COLS}" if w_gate.shape[0] > MAX_TRITON_COLS else None
-    if choose_impl(impl, x, w_gate, w_up, w_down_t, unsupported=too_wide) == "triton":
+    unsupported = _triton_unsupported(x, w_gate)
+    if choose_impl(impl, x, w_gate, w_up, w_down_t, unsupported=unsupported) == "triton":
         return _moc_decode_triton(x, w_gate, w_up, w_down_t, k)
     return moc_decode_ref(x, w_gate, w_up, w_down_t, k)
 
@@ -215,10 +227,15 @@ def moc_decode(
 # training: forward keeps (x, I, g_I, u_I); backward recomputes h and treats the mask as constant
 
 
+def _wide(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in the dtype the elementwise math runs in: float32, or float64 for float64 inputs."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def _forward_rows_torch(g, u, k, index_dtype):
     g_sel, idx = row_topk_ref(g, k)
     u_sel = u.gather(1, idx)
-    h = torch.zeros_like(g).scatter_(1, idx, (F.silu(g_sel.float()) * u_sel.float()).to(g.dtype))
+    h = torch.zeros_like(g).scatter_(1, idx, (F.silu(_wide(g_sel)) * _wide(u_sel)).to(g.dtype))
     return h, idx.to(index_dtype), g_sel, u_sel
 
 
@@ -241,8 +258,8 @@ def _forward_rows_triton(g, u, k, index_dtype):
 
 def _backward_rows_torch(dh, idx, g_sel, u_sel):
     idx = idx.long()
-    dh_sel = dh.gather(1, idx).float()
-    g, u = g_sel.float(), u_sel.float()
+    dh_sel = _wide(dh.gather(1, idx))
+    g, u = _wide(g_sel), _wide(u_sel)
     sig = torch.sigmoid(g)
     a = g * sig
     dense = torch.zeros((3, *dh.shape), dtype=dh.dtype, device=dh.device)
@@ -314,8 +331,7 @@ def moc_swiglu(
         y = moc_swiglu(x, w_gate, w_up, w_down_t, k=E // 8); y.sum().backward()
     """
     _check_weights(x, w_gate, w_up, w_down_t, k)
-    too_wide = f"d_ff={w_gate.shape[0]} > {MAX_TRITON_COLS}" if w_gate.shape[0] > MAX_TRITON_COLS else None
-    chosen = choose_impl(impl, x, w_gate, w_up, w_down_t, unsupported=too_wide)
+    chosen = choose_impl(impl, x, w_gate, w_up, w_down_t, unsupported=_triton_unsupported(x, w_gate))
     return MoCSwiGLUFunction.apply(x, w_gate, w_up, w_down_t, k, chosen)
 
 

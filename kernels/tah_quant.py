@@ -163,6 +163,11 @@ def row_entropy(rows: torch.Tensor, *, impl: str | None = None) -> torch.Tensor:
     return out
 
 
+def low_count(n: int, high_fraction: float) -> int:
+    """floor(n * (1 - high_fraction)): how many of n get the low bit width (1e-9 absorbs 1 - 0.8 = 0.19999...)."""
+    return math.floor(n * (1.0 - high_fraction) + 1e-9)
+
+
 def _lowest_fraction(scores: torch.Tensor, n_low: int) -> torch.Tensor:
     """Bool mask of the ``n_low`` lowest scores along the last dim (ties -> lowest index)."""
     low = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
@@ -186,10 +191,10 @@ def allocate_bits(
         return None, None
     if allocation == "token":
         entropy = row_entropy(x.reshape(-1, C), impl=impl).reshape(x.shape[:-1])
-        token_low = _lowest_fraction(entropy, math.floor(x.shape[-2] * (1.0 - high_fraction)))
+        token_low = _lowest_fraction(entropy, low_count(x.shape[-2], high_fraction))
         return token_low.reshape(-1).repeat_interleave(per_token), token_low
     entropy = row_entropy(x.reshape(-1, tile_size), impl=impl).reshape(-1, per_token)
-    return _lowest_fraction(entropy, math.floor(per_token * (1.0 - high_fraction))).reshape(-1), None
+    return _lowest_fraction(entropy, low_count(per_token, high_fraction)).reshape(-1), None
 
 
 def _code_layout(n_tiles: int, tile_size: int, bits: int, bits_low: int, tile_low: torch.Tensor | None, n_low: int):
@@ -386,12 +391,11 @@ def tah_quantize(
     x = x.contiguous()
     n_tiles = x.numel() // tile_size
     tile_low, token_low = allocate_bits(x, tile_size, allocation, high_fraction, impl=chosen)
+    per_token = x.shape[-1] // tile_size
     if allocation == "token":
-        n_low = math.floor(x.shape[-2] * (1.0 - high_fraction)) * (x.numel() // (x.shape[-2] * x.shape[-1])) * (
-            x.shape[-1] // tile_size
-        )
+        n_low = low_count(x.shape[-2], high_fraction) * (x.numel() // (x.shape[-2] * x.shape[-1])) * per_token
     elif allocation == "tile":
-        n_low = math.floor(x.shape[-1] // tile_size * (1.0 - high_fraction)) * (x.numel() // x.shape[-1])
+        n_low = low_count(per_token, high_fraction) * (x.numel() // x.shape[-1])
     else:
         n_low = 0
     if bits_low == bits:

@@ -1,0 +1,24 @@
+"""harness/commands/profile.py and bench.py: user mistakes exit 2 with a message, never a traceback."""
+
+import torch
+
+from harness.cli import main
+
+
+def test_unknown_op_is_a_user_error(capsys):
+    assert main(["profile", "--ops", "no_such_op"]) == 2
+    assert "unknown op(s) no_such_op; known:" in capsys.readouterr().err
+    assert main(["bench", "--ops", "no_such_op"]) == 2
+
+
+def test_cuda_without_a_gpu_is_a_user_error(capsys):
+    if torch.cuda.is_available():
+        return
+    assert main(["profile", "--device", "cuda"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_profile_writes_tables(tmp_path, capsys):
+    assert main(["profile", "--ops", "copy", "--out", str(tmp_path), "--threads", "1"]) == 0
+    assert (tmp_path / "cpu" / "copy.csv").is_file()
+    assert main(["profile", "--threads", "0"]) == 2

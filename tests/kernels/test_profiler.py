@@ -1,0 +1,55 @@
+"""kernels/profiler.py and kernels/benchmark.py: tables in the strict schema, merging, benchmark rows."""
+
+import json
+
+import pytest
+import torch
+
+from harness.timing.table import load_table_set
+from kernels.benchmark import bench_op, format_rows
+from kernels.ops import load_all_ops
+from kernels.profiler import Measurement, TimerSettings, device_folder, run_profile, time_call
+
+FAST = TimerSettings(cpu_budget_s=0.0, cpu_min_reps=2, cpu_max_reps=2)
+
+
+def test_measurement_percentiles_bracket_the_median():
+    m = Measurement.from_times([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (m.time_ms_p10, m.time_ms_median, m.time_ms_p90, m.n_reps) == (pytest.approx(1.4), 3.0, pytest.approx(4.6), 5)
+    assert time_call(lambda: None, "cpu", FAST).n_reps == 2
+
+
+def test_tables_pass_the_strict_loader_and_other_tables_are_kept(tmp_path):
+    run_profile("cpu", ops=["copy", "arc_pack"], grid="quick", out=tmp_path, settings=FAST, max_shapes=1, log=lambda s: None)
+    run_profile("cpu", ops=["arc_unpack"], grid="quick", out=tmp_path, settings=FAST, max_shapes=1, log=lambda s: None)
+    folder = tmp_path / device_folder("cpu")
+    tables = load_table_set(folder)  # strict schema: columns, meta keys, row counts
+    assert sorted(tables.tables) == ["arc_pack", "arc_unpack", "copy"]
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["device"] == "cpu" and meta["roofline"]["copy_gbps"] > 0
+    assert set(meta["roofline"]["matmul_tflops"]) == {"float32", "bfloat16"}
+    frame = tables.tables["arc_pack"].frame
+    assert set(frame["impl"]) == {"torch"}  # Triton impls are timed on CUDA devices only
+    assert not list(folder.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_every_kernel_op_has_inputs_impls_and_positive_costs():
+    for name, op in load_all_ops().items():
+        assert op.make_inputs is not None and op.impls, name
+        assert op.quick_grid and op.grid, name
+        if op.baseline is not None:
+            assert op.baseline in op.impls, name
+        shape = op.quick_grid[0]
+        assert op.bytes_moved(shape, op.dtypes[0]) > 0, name
+        assert op.flops(shape) >= 0, name
+
+
+def test_benchmark_rows_compare_ours_with_the_baseline():
+    op = load_all_ops().get("arc_select")
+    rows = bench_op(op, "cpu", op.quick_grid[:1], torch.Generator().manual_seed(0), copy_gbps=10.0, settings=FAST,
+                    allow_interpreted_triton=True)
+    (row,) = rows
+    assert (row.ours_impl, row.baseline_impl) == ("triton", "flat_topk")
+    assert row.speedup == pytest.approx(row.baseline_ms / row.ours_ms)
+    assert row.copy_fraction == pytest.approx(row.achieved_gbps / 10.0)
+    assert "arc_select" in format_rows(rows, 10.0)
