@@ -19,9 +19,8 @@ travels in fp32; ``exact_sketch``: b (n m + K m) in the gradient dtype).
 
 Our choices where the paper is silent: conv weights are viewed as [out, in*kh*kw] (the authors use an odd
 m = 2 t^2 split); 1-D tensors are All-Reduced dense and kept whole (the authors' hook all-reduces them dense
-too, then keeps only the top-k entries of the mean). The selection/packing primitives come from
-`kernels.arc_select` (Triton on GPU) when it is importable, else from the tiny torch fallback below
-(same semantics).
+too, then keeps only the top-k entries of the mean). The sketch, scores, selection and packing primitives are
+`kernels.arc_select` (Triton kernels for CUDA tensors, their torch references on the CPU).
 
 Example::
 
@@ -34,11 +33,11 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
+from kernels import arc_select
 from methods.compress.base import (
     CompressContext,
     CompressGen,
@@ -57,48 +56,9 @@ from methods.compress.base import (
 SKETCH_DTYPE = torch.float32
 
 
-# ----------------------------------------------------------------------------------- selection primitives
-def _fallback_ops() -> Any:
-    """Torch fallback with the exact semantics of `kernels.arc_select` (used only when it is missing)."""
-
-    def sketch_matrix(m, r, generator, device=None, dtype=torch.float32, impl=None):
-        v = torch.randn(m, r, generator=generator, device=generator.device, dtype=torch.float32)
-        return v.to(device=device if device is not None else generator.device, dtype=dtype)
-
-    def row_sketch(G, V, impl=None):
-        return G.float() @ V.float()
-
-    def row_scores(P, impl=None):
-        return (P.float() * P.float()).sum(dim=1)
-
-    def select_rows(scores, k, impl=None):
-        order = torch.sort(scores, descending=True, stable=True).indices[:k]
-        return torch.sort(order).values
-
-    def pack_rows(G, rows, impl=None):
-        return G[rows].reshape(-1)
-
-    def unpack_rows(buf, rows, n, m, out=None, impl=None):
-        out = torch.zeros(n, m, dtype=buf.dtype, device=buf.device) if out is None else out.zero_()
-        out[rows] = buf.reshape(rows.numel(), m)
-        return out
-
-    return SimpleNamespace(**{f.__name__: f for f in (sketch_matrix, row_sketch, row_scores, select_rows, pack_rows, unpack_rows)})
-
-
-def arc_ops() -> Any:
-    """`kernels.arc_select` if importable, else the torch fallback (same function names and semantics)."""
-    try:
-        from kernels import arc_select
-    except ImportError:
-        return _fallback_ops()
-    return arc_select
-
-
-def arc_select_rows(mean_sketch: torch.Tensor, k: int, ops: Any | None = None) -> torch.Tensor:
+def arc_select_rows(mean_sketch: torch.Tensor, k: int) -> torch.Tensor:
     """Global row set from an all-reduced sketch [n, r]: the k rows of largest squared norm, ascending."""
-    ops = ops or arc_ops()
-    return ops.select_rows(ops.row_scores(mean_sketch), k)
+    return arc_select.select_rows(arc_select.row_scores(mean_sketch), k)
 
 
 # ------------------------------------------------------------------------------------------ the compressor
@@ -137,7 +97,7 @@ class ARCTopK(Compressor):
         return n * self._sketch_width(m) + keep_count(self.ratio, n) * m
 
     def _compress(self, x: torch.Tensor, ctx: CompressContext) -> CompressGen:
-        ops = arc_ops()
+        ops = arc_select
         n, m = x.shape
         if self.exact_sketch:
             local_sketch = x.clone()
@@ -145,7 +105,7 @@ class ARCTopK(Compressor):
             V = ops.sketch_matrix(m, self.rank, ctx.generator("arc-sketch", x.device), device=x.device)
             local_sketch = ops.row_sketch(x, V).to(SKETCH_DTYPE)
         mean_sketch = yield Request("all_reduce", local_sketch)
-        rows = arc_select_rows(mean_sketch, keep_count(self.ratio, n), ops)
+        rows = arc_select_rows(mean_sketch, keep_count(self.ratio, n))
         packed = ops.pack_rows(x, rows)
         mean_rows = yield Request("all_reduce", packed)
         aggregate = ops.unpack_rows(mean_rows, rows, n, m)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from methods.compress import CompressContext, make_compressor
-from methods.compress.arc_topk import _fallback_ops, arc_ops
+from kernels import arc_select
 from methods.compress.base import keep_count
 from methods.compress.simulated import compress_once
 
@@ -77,7 +77,7 @@ def test_every_worker_selects_the_same_rows_and_selection_sees_only_the_mean(see
     compress_once(comps2, moved, step=2, seed=9)
     if comps2[0].last_rows("x").tolist() != rows[0]:
         # only a rounding-level near-tie of the K-th and (K+1)-th sketch scores may flip the set
-        V = arc_ops().sketch_matrix(7, 3, CompressContext("x", 2, 9).generator("arc-sketch"), dtype=torch.float64)
+        V = arc_select.sketch_matrix(7, 3, CompressContext("x", 2, 9).generator("arc-sketch"), dtype=torch.float64)
         scores = torch.sort(((torch.stack(xs).mean(0) @ V) ** 2).sum(1), descending=True).values
         K = keep_count(0.25, 12)
         assert float(scores[K - 1] - scores[K]) <= 1e-9 * float(scores[0])
@@ -101,21 +101,3 @@ def test_ratio_one_equals_dense_allreduce():
     xs = _workers(3, 3, 8, 5)
     res, _ = compress_once([make_compressor("arc_topk", ratio=1.0, rank=2, min_compression_rate=0.0) for _ in xs], xs)
     torch.testing.assert_close(res[0].aggregate, torch.stack(xs).mean(0), rtol=1e-12, atol=1e-12)
-
-
-def test_fallback_matches_kernel_module_semantics():
-    """Our torch fallback and kernels.arc_select (when present) agree on every primitive."""
-    ops, fb = arc_ops(), _fallback_ops()
-    G = torch.randn(13, 9, generator=torch.Generator().manual_seed(0))
-    V1 = ops.sketch_matrix(9, 3, torch.Generator().manual_seed(4))
-    V2 = fb.sketch_matrix(9, 3, torch.Generator().manual_seed(4))
-    torch.testing.assert_close(V1, V2)
-    P = fb.row_sketch(G, V2)
-    torch.testing.assert_close(ops.row_sketch(G, V1), P)
-    torch.testing.assert_close(ops.row_scores(P), fb.row_scores(P))
-    scores = torch.tensor([1.0, 3.0, 3.0, 0.5, 3.0])  # ties: lowest index first
-    assert ops.select_rows(scores, 2).tolist() == fb.select_rows(scores, 2).tolist() == [1, 2]
-    rows = torch.tensor([2, 5, 11])
-    buf = fb.pack_rows(G, rows)
-    torch.testing.assert_close(ops.pack_rows(G, rows), buf)
-    torch.testing.assert_close(ops.unpack_rows(buf, rows, 13, 9), fb.unpack_rows(buf, rows, 13, 9))

@@ -26,7 +26,7 @@ def test_shapes_and_logistic_regulariser():
     w = lr.linear.weight
     assert torch.allclose(lr.regulariser(), 0.5 * (w * w / (1 + w * w)).sum())
     y = torch.zeros(5, dtype=torch.long)
-    assert float(lr.loss(x, y)) > float(torch.nn.functional.cross_entropy(lr(x), y))
+    assert lr.loss(x, y).item() > torch.nn.functional.cross_entropy(lr(x), y).item()
 
 
 def test_tiny_llama_is_causal_and_learns_a_repeated_sequence():
@@ -42,7 +42,7 @@ def test_tiny_llama_is_causal_and_learns_a_repeated_sequence():
     for _ in range(60):
         opt.zero_grad()
         loss = model.loss(seq[:, :-1], seq[:, 1:])
-        first = first if first is not None else float(loss)
+        first = first if first is not None else loss.item()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.2 * first
+    assert loss.item() < 0.2 * first
