@@ -7,8 +7,14 @@ Public API (see each module's docstring):
 - `make_error_feedback(name, **params)`: ``none``, ``ef14``, ``ef21``, ``ef21m``, ``ef21_sgd2m``.
 - `CompressionPipeline` (one worker: compressor + error feedback + warm-up) and `aggregate(...)`.
 - `SimulatedCollective` / `TorchDistCollective` and `run_lockstep` (`methods.compress.collectives`).
-- `methods.compress.simulated`: N simulated workers in one process (`SimulatedWorkers`, `train_simulated`).
+- `methods.compress.simulated`: N simulated workers in one process (`SimulatedWorkers`, `train_simulated`,
+  `optimize_objective` for synthetic objectives, `compress_once` for one call on N workers).
 - `methods.compress.ddp_hooks`: `CompressionHookState`, `compression_hook` for a user's DDP model.
+- `methods.compress.ddp_run`: spawn N gloo ranks training a digits MLP with the hook (`run_ddp_digits`) and its
+  simulated twin (`run_simulated_digits`); bit-identical with 2 workers.
+
+Bytes: `CollectiveCall.size_bytes` is what one worker contributes to one collective;
+`CollectiveCall.ring_sent_bytes_per_worker` is what it transmits with ring algorithms.
 """
 
 from methods.compress.base import (

@@ -58,7 +58,9 @@ class CompressionHookState:
         start_iter: dense All-Reduce before this iteration (the papers warm up densely for 1000-2000 steps).
         seed: run seed; must be the same on every rank.
         process_group: the group to communicate in (default: the global group).
-        named_parameters: ``model.named_parameters()`` of the wrapped module; keys state by name.
+        named_parameters: ``model.named_parameters()`` of the wrapped module; keys state (and the shared random
+            draws) by name, so a simulated run with the same names and seed reproduces the hook exactly. Parameters
+            are matched by object identity, so moving the model to a device afterwards is fine.
     """
 
     __slots__ = (
