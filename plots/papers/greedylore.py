@@ -49,6 +49,10 @@ QUICK_TEXT = ("workload.steps=120", "workload.warmup_steps=10", "workload.eval_e
 QUICK_CONTRACTION = ("workload.trials=5",)
 
 PAPER_TEXT_NOTE = "The paper's text could not be read; this is a reconstruction at reduced scale."
+EXACT_NOTE = "The paper's text could not be read; this is a reconstruction, computed at the paper's shapes."
+SIMULATED_NOTE = ("The paper's text could not be read; this is a reconstruction, simulated at the paper's model "
+                  "sizes (not measured).")
+STATIC_NOTE = "The paper's text could not be read; this is a reconstruction (static: no experiment)."
 
 METHOD_NAMES = {"none": "dense", "powersgd": "PowerSGD", "greedylore": "GreedyLore"}
 # One colour per series family, fixed across the GreedyLore figures (Okabe-Ito palette of plots.style).
@@ -545,7 +549,7 @@ TAB1_ROWS = [
     kind="table",
     title="Low-rank gradient compressors compared",
     caption=(
-        f"{PAPER_TEXT_NOTE} The slot is inferred: a positioning table against prior low-rank compressors is "
+        f"{STATIC_NOTE} The slot is inferred: a positioning table against prior low-rank compressors is "
         "typical, and the abstract states GreedyLore's properties (greedy selection, error feedback, semi-lazy "
         "subspace update, O(sigma/sqrt(NT) + 1/T) under MSGD and Adam, the first linear-speedup rate for low-rank "
         "compression). The other rows are our reading of each method's mechanism (research card sec. 2-3), not "
@@ -645,7 +649,8 @@ def tab2_rows() -> list[dict[str, Any]]:
     kind="table",
     title="Communication and compute per iteration, per method (exact byte plans)",
     caption=(
-        f"{PAPER_TEXT_NOTE} The slot is inferred: a per-iteration complexity and communication table. Rows are "
+        f"{EXACT_NOTE} The slot is inferred: a per-iteration complexity and communication table. Substitute "
+        "for the paper's formulas: our compressors' exact wire plans. Rows are "
         "our compressors' exact wire plans (`Compressor.comm_plan`, each matching the closed-form formula shown; "
         "the figure code checks they agree): floats each worker contributes to all-reduces per call, for an "
         "n x m gradient matrix with p = min(n, m), q = max(n, m), rank r = 32, refresh period tau = 200 (the "
@@ -726,7 +731,7 @@ PAPER_TAB4 = {"dense AdamW": {"60M": 33.44, "130M": 24.73}}  # research card sec
     title="Pre-training perplexity: dense AdamW vs PowerSGD vs GreedyLore at two ranks (tiny GPT)",
     caption=(
         f"{PAPER_TEXT_NOTE} The paper reports C4 validation perplexity of LLaMA-60M/130M/350M for dense AdamW and "
-        "the compressors at rank 32 and a larger rank; only the dense cells are known (33.44 and 24.73). Ours: "
+        "the compressors at rank 32 and a larger rank; only the dense cells are known (33.44 and 24.73). Substitute: "
         "exp(final held-out loss) of the greedylore.fig4 runs, i.e. CHARACTER-level perplexity of a 2-block GPT "
         "on a generated grammar corpus (d_model 32 and 64 standing in for 60M and 130M) - a different scale, "
         "tokenisation and data, so only the ordering of the rows can be compared with the paper, never the "
@@ -817,9 +822,9 @@ def _timing_provenance(sweep: Any) -> dict[str, Any]:
     kind="table",
     title="Simulated time of 500 consecutive iterations: dense vs PowerSGD vs GreedyLore, 4 x RTX-4090-class",
     caption=(
-        f"{PAPER_TEXT_NOTE} The paper times 500 consecutive iterations of LLaMA models (columns d_model 256/512/"
+        f"{SIMULATED_NOTE} The paper times 500 consecutive iterations of LLaMA models (columns d_model 256/512/"
         "768/1024) on 4 RTX 4090s with NCCL over shared memory, rank 32, per-GPU batch 128 (cells not recovered). "
-        "Ours is simulated, not measured: the compressed_dp_step kind on one node of 4 RTX-4090-class GPUs "
+        "Substitute, simulated rather than measured: the compressed_dp_step kind on one node of 4 RTX-4090-class GPUs "
         "(roofline from datasheet peaks: no RTX-4090 timing tables exist, so every compute and compression "
         "primitive is a roofline estimate; counts in the provenance) joined by PCIe-class links with P2P off "
         "(100 Gbit/s, 10 us; second block 25 Gbit/s), fp32, per-GPU batch 128 x 256 tokens, DDP buckets of 25 MiB, "
@@ -864,7 +869,7 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
     kind="table",
     title="Table VI: content unknown",
     caption=(
-        f"{PAPER_TEXT_NOTE} Nothing is known about the paper's Table VI: the third-party reproduction quotes "
+        f"{STATIC_NOTE} Nothing is known about the paper's Table VI: the third-party reproduction quotes "
         "Tables III, IV, V and VII but not VI, and no summary describes it. The checklist guesses 'an ablation or "
         "an additional comparison'. We do not invent its rows; this placeholder says where our nearest results "
         "are. It will be replaced once the table's content is identified."
@@ -934,7 +939,7 @@ def tab7_ours(profile: str) -> dict[str, str]:
     kind="table",
     title="Hyper-parameters of the pre-training runs: the paper's C4 settings beside our tiny-GPT settings",
     caption=(
-        f"{PAPER_TEXT_NOTE} The paper's appendix table of C4 hyper-parameters, as quoted by the third-party "
+        f"{STATIC_NOTE} The paper's appendix table of C4 hyper-parameters, as quoted by the third-party "
         "reproduction (research card sec. 2.3), beside the settings of our reduced-scale substitute, read from "
         "scenarios/greedylore/tiny_gpt.yaml with the current profile's overrides (the runs behind greedylore.fig1, "
         "fig4, fig5 and tab4). Rendered from configuration, no computation."
