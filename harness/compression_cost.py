@@ -365,11 +365,13 @@ class OpPricer:
     """Times `OpWork` with a `harness.timing.replay.TimingReplay`; caches and counts sources.
 
     ``sources[primitive][label]`` counts predictions, labels being ``<op>:<exact|interpolated|roofline>`` for
-    replayed ops and ``estimate:roofline`` for the FLOP/byte estimates of this module.
+    replayed ops and ``estimate:roofline`` for the FLOP/byte estimates of this module. ``overhead_ms`` is added to
+    every primitive (launch and dispatch cost, which neither the roofline nor a per-kernel table row carries).
     """
 
     replay: Any
     dtype: str = "float32"
+    overhead_ms: float = 0.0
     sources: dict[str, dict[str, int]] = field(default_factory=dict)
     _cache: dict[OpWork, tuple[float, str]] = field(default_factory=dict)
 
@@ -388,7 +390,7 @@ class OpPricer:
         if hit is None:
             hit = self._cache[op] = self._price(op)
         self._count(op.primitive, hit[1])
-        return hit[0]
+        return hit[0] + self.overhead_ms
 
     def _price(self, op: OpWork) -> tuple[float, str]:
         registry = self._registered()

@@ -6,7 +6,8 @@ Per step and rank (all ranks identical, simulated once by symmetry):
   ``data_parallel_step`` kind computes it (`harness.workloads.data_parallel_step.layer_times`);
 - **compression**: the compute primitives each compressor runs around its collectives (sketch GEMMs, Top-K
   selection, QR, SVD, packing, error-feedback passes), priced by `harness.compression_cost` from the timing
-  tables where a timed op exists, else a flagged roofline estimate (counts in ``info["compression_sources"]``);
+  tables where a timed op exists, else a flagged roofline estimate (counts in ``info["compression_sources"]``),
+  plus ``op_overhead_us`` per primitive (launch/dispatch; 0 by default, like ``data_parallel_step``'s compute);
 - **communication**: the collectives the compressor really issues (`methods.compress` payloads: all-reduce for
   dense / Rand-K / ARC-Top-K / PowerSGD / GreedyLore, all-gather of values + int32 indices for Top-K), batched
   per DDP bucket and phase as `methods.compress.collectives.run_lockstep` batches them, over the simulated
@@ -47,7 +48,7 @@ from typing import Any, Literal
 
 import pandas as pd
 import simpy
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from harness.compression_cost import EF_PASSES, OpPricer, ParamTensor, TensorWork, llama_param_tensors, tensor_work
 from harness.config.blocks import ScenarioBase, Strict
@@ -81,6 +82,10 @@ class CompressedDPWorkload(Strict):
     )
     uncompressed: list[str] = Field(
         default_factory=list, description="layers sent dense (all-reduce, no compression), e.g. [embed, head]"
+    )
+    op_overhead_us: NonNegativeFloat = Field(
+        0.0, description="fixed cost added to every compression primitive (kernel launch + dispatch), microseconds; "
+        "small torch ops took 30-50 us each on an H100 in H8's device check"
     )
     n_steps: PositiveInt = Field(1, description="consecutive compressed steps to report (one row each)")
     first_call_index: int = Field(
@@ -328,7 +333,7 @@ def run(scenario: CompressedDPScenario, ctx: RunContext) -> RunOutput:
     n_workers = topology.n_ranks
     layer_buckets = [b.layers for b in assign_buckets(list(times.grad_bytes), int(w.bucket_mb * MIB))]
     segment_ns = [sum(times.backward_ns[layer] for layer in layers) for layers in layer_buckets]
-    pricer = OpPricer(ctx.timings, w.dtype)
+    pricer = OpPricer(ctx.timings, w.dtype, overhead_ms=w.op_overhead_us / 1e3)
     tensors = llama_param_tensors(dims)
 
     def plan_for(call_index: int) -> StepPlan:

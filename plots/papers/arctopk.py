@@ -500,8 +500,10 @@ TAB5_LINK_GBPS = 100.0
         "fp32, ratio 0.2, ARC r = 4, EF14 costed, blocking hooks (no overlap). ASSUMED link: 100 Gbit/s and 10 us "
         "per message (NCCL over shared memory through PCIe 4.0; the paper's number is unknown); the CSV also holds "
         "50 and 200 Gbit/s. Compute and compression primitives from the H100 timing tables where committed, else "
-        "the H100 roofline (the paper used A100-40GB); selection, randperm and random draws are flagged roofline "
-        "estimates (optimistic). Not measured: no multi-GPU machine was available."
+        "the H100 roofline (the paper used A100-40GB), plus 30 us per compression primitive (launch + dispatch, "
+        "measured on one H100). Rooflines are optimistic: on one H100 we measured torch.topk 11-130x, QR and SVD "
+        "far slower than their roofline, so compression times here are lower bounds. Not measured end to end: no "
+        "multi-GPU machine was available."
     ),
     claim="ARC-Top-K matches Top-K accuracy with up to 60.7% less wall-clock time (which cell is unknown); dense "
     "Adam s/iter in the paper: [held out]",

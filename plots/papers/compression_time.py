@@ -150,7 +150,8 @@ def draw_time_to_accuracy(ctx: FigureContext) -> FigureOutput:
     evals["seconds"] = np.nan
     for method, group in evals.groupby("method"):
         evals.loc[group.index, "seconds"] = elapsed_seconds(group["step"], warmup_steps, seconds[method], seconds["dense"])
-    target = float(evals[evals["method"] == "dense"]["eval_loss"].min()) * 1.02
+    # the loss every method reaches: the worst method's best held-out loss
+    target = float(evals.groupby("method")["eval_loss"].min().max())
     fig, axes = new_figure(1, 2, sharey=True)
     reached = []
     for index, method in enumerate(ordered(evals["method"])):
@@ -169,7 +170,7 @@ def draw_time_to_accuracy(ctx: FigureContext) -> FigureOutput:
     axes[1].legend(loc="upper right")
     axes[0].set_title("real runs (tiny GPT, 4 workers)")
     axes[1].set_title("x simulated s/step (LLaMA-130M, 4 GPUs)")
-    ours = f"time to held-out loss <= {target:.3f} (dense best + 2%): " + "; ".join(reached)
+    ours = f"simulated time to held-out loss <= {target:.3f} (reached by every method): " + "; ".join(reached)
     return FigureOutput(data=evals.drop(columns=["technique.params"], errors="ignore"), figure=fig, ours=ours,
                         provenance={"seconds_per_step": seconds, "target_eval_loss": target,
                                     "step_time_scenario": TTA_CLUSTER,

@@ -162,3 +162,15 @@ def test_bad_technique_is_a_validation_error_naming_it():
         _scenario("arc_topk", params={"ratio": 1.5})
     with pytest.raises(ValidationError, match="uncompressed"):
         _scenario("arc_topk", uncompressed=["attention"])
+
+
+def test_op_overhead_adds_a_fixed_cost_per_primitive():
+    from harness.compression_cost import tensor_work
+
+    base = _run(_scenario("arc_topk")).metrics.iloc[0]
+    slow = _run(_scenario("arc_topk", op_overhead_us=30.0)).metrics.iloc[0]
+    comp = make_compressor("arc_topk", **METHODS["arc_topk"])
+    n_ops = sum(len(slot) for t in llama_param_tensors(TINY)
+                for slot in tensor_work(comp, t.shape, 4, error_feedback="ef14").slots)
+    assert slow["compression_ms"] - base["compression_ms"] == pytest.approx(n_ops * 0.03, abs=1e-5)
+    assert slow["comm_ms"] == base["comm_ms"] and slow["compute_ms"] == base["compute_ms"]
