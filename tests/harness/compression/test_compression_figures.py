@@ -16,6 +16,12 @@ from plots.registry import FIGURES
 from plots.runner import RunSettings, render_figure
 
 TINY_TRAINING = ("workload.steps=6", "workload.eval_every=3", "workload.record_every=2", "workload.warmup_steps=2")
+TINY_SWEEPS = {  # fewer sweep points where a figure does not need them all
+    "fig3_logistic.yaml": ("sweep.product.seed=[0]",),
+    "tab5_paper_setting.yaml": ("sweep.product.workload.model=[llama-60m, llama-1b]",
+                                "sweep.product.network.intra_node.bandwidth_gbps=[100]"),
+    "bytes_vs_nodes.yaml": ("sweep.product.cluster.nodes=[4, 5, 6, 8]",),
+}
 IDS = ["arctopk.fig1", "arctopk.fig2", "arctopk.fig3", "arctopk.fig_scaling", "arctopk.fig4", "arctopk.tab1",
        "arctopk.tab2", "arctopk.tab3", "arctopk.tab4", "arctopk.tab5", "harness.compression_time_to_accuracy",
        "harness.compression_bytes_vs_nodes"]
@@ -24,7 +30,7 @@ IDS = ["arctopk.fig1", "arctopk.fig2", "arctopk.fig3", "arctopk.fig_scaling", "a
 def _tiny_runner(path, overrides=(), **kwargs):
     text = path.read_text()
     extra = TINY_TRAINING if "kind: compressed_training" in text else ()
-    return run_scenario_file(path, (*overrides, *extra), **kwargs)
+    return run_scenario_file(path, (*overrides, *extra, *TINY_SWEEPS.get(path.name, ())), **kwargs)
 
 
 @pytest.fixture(scope="module")
