@@ -319,6 +319,22 @@ def _refresh_key(compressor: Any, call_index: int) -> bool:
     return bool(period) and call_index % period == 0
 
 
+def _flat_sources(by_op: dict[str, dict[str, int]], compression: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Prediction counts by source over compute and compression (``estimate``: this module's FLOP/byte rooflines).
+
+    The compression counts are per primitive *use* (the replay counts each distinct shape once per step kind).
+    """
+    flat: dict[str, int] = {}
+    for counts in by_op.values():
+        for source, n in counts.items():
+            flat[source] = flat.get(source, 0) + int(n)
+    for labels in compression.values():
+        for label, n in labels.items():
+            if label.startswith("estimate:"):
+                flat["estimate"] = flat.get("estimate", 0) + int(n)
+    return flat
+
+
 @register_workload("compressed_dp_step", CompressedDPScenario)
 def run(scenario: CompressedDPScenario, ctx: RunContext) -> RunOutput:
     """One row per step (columns in the module docstring); timing and compression sources in info."""
@@ -380,8 +396,10 @@ def run(scenario: CompressedDPScenario, ctx: RunContext) -> RunOutput:
             "n_collectives": plan.n_collectives,
             "n_buckets": len(plan.buckets),
         })
+    by_op = ctx.timings.summary()
     info = {
-        "timing_sources": ctx.timings.summary(),
+        "timing_sources": _flat_sources(by_op, pricer.sources),
+        "timing_sources_by_op": by_op,
         "timings": ctx.timings.info(),
         "compression_sources": pricer.sources,
         "compression_estimates": sorted(p for p, labels in pricer.sources.items() if "estimate:roofline" in labels),

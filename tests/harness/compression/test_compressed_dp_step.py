@@ -174,3 +174,13 @@ def test_op_overhead_adds_a_fixed_cost_per_primitive():
                 for slot in tensor_work(comp, t.shape, 4, error_feedback="ef14").slots)
     assert slow["compression_ms"] - base["compression_ms"] == pytest.approx(n_ops * 0.03, abs=1e-5)
     assert slow["comm_ms"] == base["comm_ms"] and slow["compute_ms"] == base["compute_ms"]
+
+
+def test_info_counts_prediction_sources_flat_and_by_op():
+    info = _run(_scenario("greedylore", n_steps=2, first_call_index=0)).info
+    flat = info["timing_sources"]
+    assert set(flat) <= {"exact", "interpolated", "roofline", "estimate"}
+    assert flat["estimate"] == sum(n for p in info["compression_estimates"] for label, n in
+                                   info["compression_sources"][p].items() if label.startswith("estimate:"))
+    assert "svd" in info["compression_estimates"]  # no svd timing table: flagged
+    assert {"matmul", "copy"} <= set(info["timing_sources_by_op"])
