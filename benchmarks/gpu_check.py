@@ -291,9 +291,8 @@ def _time(fn, device: str, graph: bool = False) -> float:
 def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Path | None) -> int:
     torch = _torch()
     from kernels import arc_select as arc
-    from kernels.moc import decode_down, decode_gate, decode_up, dense_swiglu, moc_decode
+    from kernels.moc import decode_down, decode_gate, decode_select, decode_up, dense_swiglu, moc_decode
     from kernels.profiler import measure_roofline, TimerSettings
-    from kernels.row_topk import row_topk
     from kernels.tah_quant import tah_quantize, tile_hadamard_quant_torch
 
     settings = TimerSettings(cpu_budget_s=0.01, cpu_min_reps=1, cpu_max_reps=2) if dry else TimerSettings()
@@ -331,12 +330,12 @@ def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Pa
             dense_g = _time(lambda: dense_swiglu(x, wg, wu, wd), device, graph=True)
             target("moc_graph", "MoC decode, both in CUDA graphs", ours_g, dense_g, 2.0)
         rows = x.reshape(-1, d)
-        g = decode_gate(rows, wg)
-        g_sel, idx = row_topk(g, k, index_dtype=torch.int32, impl="triton")
+        g, hist = decode_gate(rows, wg)
+        g_sel, idx = decode_select(g, hist, k)
         h = decode_up(rows, wu, g_sel, idx)
         parts = {
-            "gate GEMV": _time(lambda: decode_gate(rows, wg), device),
-            "row Top-K": _time(lambda: row_topk(g, k, index_dtype=torch.int32, impl="triton"), device),
+            "gate GEMV + histogram": _time(lambda: decode_gate(rows, wg), device),
+            "Top-K from histogram": _time(lambda: decode_select(g, hist, k), device),
             "up gather-GEMV": _time(lambda: decode_up(rows, wu, g_sel, idx), device),
             "down gather-GEMV + sum": _time(lambda: decode_down(wdt, idx, h, x.dtype), device),
         }
@@ -413,12 +412,21 @@ def _compile_variants():
         for gty, ity in (("fp32", "i64"), ("fp32", "i32"), ("bf16", "i64")):
             out.append((f"row_topk B{block} {gty}/{ity}", rtk.row_topk_kernel,
                         {"g_ptr": f"*{gty}", "val_ptr": f"*{gty}", "idx_ptr": f"*{ity}", "n_cols": "i32", "k": "i32",
-                         "stride_g": "i32", "stride_out": "i32"}, {"BLOCK": block, "CHUNK": min(block, 1024)}, warps))
+                         "stride_g": "i32", "stride_out": "i32"}, {"BLOCK": block, "CHUNK": min(block, 4096)}, warps))
+            if block >= 2048:
+                out.append((f"select_from_histogram B{block} {gty}/{ity}", rtk.select_from_histogram_kernel,
+                            {"g_ptr": f"*{gty}", "hist_ptr": "*i32", "scratch_ptr": "*i32", "val_ptr": f"*{gty}",
+                             "idx_ptr": f"*{ity}", "n_cols": "i32", "k": "i32", "stride_g": "i32",
+                             "stride_out": "i32"},
+                            {"BLOCK": block, "CAP": rtk.CAP, "CHUNK": min(block, 4096)}, warps))
+        out.append((f"row_histogram {block}", rtk.row_histogram_kernel,
+                    {"g_ptr": "*fp32", "hist_ptr": "*i32", "n_cols": "i32", "stride_g": "i32"}, {"BLOCK": 1024}, 4))
     for dt in ("bf16", "fp16", "fp32"):
-        gate = {"x_ptr": f"*{dt}", "w_ptr": f"*{dt}", "out_ptr": "*fp32", "E": "i32", "D": "i32", "stride_x": "i32",
-                "stride_w": "i32", "stride_out": "i32"}
+        gate = {"x_ptr": f"*{dt}", "w_ptr": f"*{dt}", "out_ptr": "*fp32", "hist_ptr": "*i32", "E": "i32", "D": "i32",
+                "stride_x": "i32", "stride_w": "i32", "stride_out": "i32"}
         for cfg in moc.gate_gemv_tuned.configs:
-            out.append((f"gate_gemv {dt} {cfg.kwargs}", moc.gate_gemv_kernel, gate, dict(cfg.kwargs), cfg.num_warps))
+            out.append((f"gate_gemv {dt} {cfg.kwargs}", moc.gate_gemv_kernel, gate, {**cfg.kwargs, "HIST": True},
+                        cfg.num_warps))
         up = {"x_ptr": f"*{dt}", "w_ptr": f"*{dt}", "gsel_ptr": "*fp32", "idx_ptr": "*i32", "h_ptr": "*fp32",
               "K": "i32", "D": "i32", "stride_x": "i32", "stride_w": "i32"}
         for cfg in moc.up_gather_tuned.configs:
@@ -429,13 +437,13 @@ def _compile_variants():
             out.append((f"down_partial {dt} {cfg.kwargs}", moc.down_partial_kernel, down, dict(cfg.kwargs),
                         cfg.num_warps))
         out.append((f"finalize {dt}", moc.finalize_kernel, {"part_ptr": "*fp32", "out_ptr": f"*{dt}", "T": "i32",
-                    "D": "i32", "n_splits": "i32", "stride_out": "i32"}, {"BLOCK_D": 1024}, 4))
+                    "D": "i32", "n_splits": "i32", "stride_out": "i32"}, {"SPLITS_PAD": 32, "BLOCK_D": 128}, 4))
         for block, ity in ((1024, "i16"), (8192, "i16"), (16384, "i32")):
             warps = 4 if block <= 2048 else 8 if block <= 8192 else 16
             out.append((f"train_forward {dt} B{block} {ity}", moc.train_forward_kernel,
                         {"g_ptr": f"*{dt}", "u_ptr": f"*{dt}", "h_ptr": f"*{dt}", "idx_ptr": f"*{ity}",
                          "gc_ptr": f"*{dt}", "uc_ptr": f"*{dt}", "E": "i32", "K": "i32", "stride_g": "i32",
-                         "stride_u": "i32", "stride_h": "i32"}, {"BLOCK": block, "CHUNK": min(block, 1024)}, warps))
+                         "stride_u": "i32", "stride_h": "i32"}, {"BLOCK": block, "CHUNK": min(block, 4096)}, warps))
             out.append((f"train_backward {dt} {ity}", moc.train_backward_kernel,
                         {"dh_ptr": f"*{dt}", "idx_ptr": f"*{ity}", "gc_ptr": f"*{dt}", "uc_ptr": f"*{dt}",
                          "dense_ptr": f"*{dt}", "plane": "i32", "E": "i32", "K": "i32", "stride_dh": "i32"},
@@ -445,13 +453,13 @@ def _compile_variants():
             rows = max(16, 4096 // G)
             for bits, low, mixed in ((4, 4, False), (3, 3, False), (8, 8, False), (4, 3, True), (4, 2, True)):
                 out.append((f"quantize {dt} G{G} {bits}/{low}{' mixed' if mixed else ''}", tah.quantize_kernel,
-                            {"x_ptr": f"*{dt}", "codes_ptr": "*u8", "zero_ptr": "*fp16", "scale_ptr": "*fp16",
+                            {"x_ptr": f"*{dt}", "h_ptr": "*bf16", "codes_ptr": "*u8", "zero_ptr": "*fp16", "scale_ptr": "*fp16",
                              "flag_ptr": "*u8", "pivot_ptr": "*u8", "low_ptr": "*u8", "offs_ptr": "*i64",
                              "n_tiles": "i32"},
                             {"G": G, "ROWS": rows, "BITS": bits, "BITS_LOW": low, "MIXED": mixed, "SPLITS": splits,
                              "SCALE": G**-0.5, "TINY": 2.0**-24, "F32_DOT": False}, 4))
                 out.append((f"dequantize {dt} G{G} {bits}/{low}{' mixed' if mixed else ''}", tah.dequantize_kernel,
-                            {"codes_ptr": "*u8", "zero_ptr": "*fp16", "scale_ptr": "*fp16", "flag_ptr": "*u8",
+                            {"codes_ptr": "*u8", "h_ptr": "*bf16", "zero_ptr": "*fp16", "scale_ptr": "*fp16", "flag_ptr": "*u8",
                              "pivot_ptr": "*u8", "low_ptr": "*u8", "offs_ptr": "*i64", "out_ptr": f"*{dt}",
                              "n_tiles": "i32"},
                             {"G": G, "ROWS": rows, "BITS": bits, "BITS_LOW": low, "MIXED": mixed, "SCALE": G**-0.5,

@@ -1,8 +1,9 @@
 """Triton kernels of `kernels.moc` (imported lazily: only when a Triton path runs).
 
 Decode (per token, memory-bound GEMVs; weights streamed once with evict-first so x, g and h stay in L2):
-  `gate_gemv_kernel`      g = W_g x in fp32 (all E rows: the gate ranks every channel)
-  (row Top-K of g: `kernels._row_topk_triton.row_topk_kernel`)
+  `gate_gemv_kernel`      g = W_g x in fp32 (all E rows: the gate ranks every channel), and in its epilogue the
+                          4096-bin histogram of g's order keys that the selection starts from
+  (exact row Top-K of g: `kernels._row_topk_triton.select_from_histogram_kernel`)
   `up_gather_kernel`      h_c = SiLU(g_c) * (W_u[I_c] . x) for the K selected rows, split over selected channels
   `down_partial_kernel`   partial y = sum_c h_c W_dT[I_c, cols], split over (column block, channel range)
   `finalize_kernel`       y = sum of the partials, cast to the output dtype (no atomics: deterministic)
@@ -19,12 +20,12 @@ import triton
 import triton.language as tl
 import triton.testing
 
-from kernels._row_topk_triton import kth_largest_key, order_key
+from kernels._row_topk_triton import NBINS, add_to_histogram, kth_largest_key, order_key
 
 
 @triton.jit
-def gate_gemv_kernel(x_ptr, w_ptr, out_ptr, E, D, stride_x, stride_w, stride_out,
-                     BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr):
+def gate_gemv_kernel(x_ptr, w_ptr, out_ptr, hist_ptr, E, D, stride_x, stride_w, stride_out,
+                     BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr, HIST: tl.constexpr):
     t = tl.program_id(0).to(tl.int64)
     rows = tl.program_id(1) * BLOCK_E + tl.arange(0, BLOCK_E)
     row_ok = rows < E
@@ -37,7 +38,10 @@ def gate_gemv_kernel(x_ptr, w_ptr, out_ptr, E, D, stride_x, stride_w, stride_out
                     eviction_policy="evict_first")
         xv = tl.load(x_ptr + t * stride_x + cols, mask=col_ok, other=0.0)
         acc += w.to(tl.float32) * xv.to(tl.float32)[None, :]
-    tl.store(out_ptr + t * stride_out + rows, tl.sum(acc, axis=1), mask=row_ok)
+    g = tl.sum(acc, axis=1)
+    tl.store(out_ptr + t * stride_out + rows, g, mask=row_ok)
+    if HIST:  # epilogue: count the gate values into the row's key histogram (the Top-K selection reads it)
+        add_to_histogram(hist_ptr + t * NBINS, g, row_ok)
 
 
 @triton.jit
@@ -83,14 +87,15 @@ def down_partial_kernel(wdt_ptr, idx_ptr, h_ptr, part_ptr, T, K, D, stride_w, sl
 
 
 @triton.jit
-def finalize_kernel(part_ptr, out_ptr, T, D, n_splits, stride_out, BLOCK_D: tl.constexpr):
+def finalize_kernel(part_ptr, out_ptr, T, D, n_splits, stride_out, SPLITS_PAD: tl.constexpr, BLOCK_D: tl.constexpr):
+    # all partial rows of a column block in one load (a loop over splits would chain one L2 latency per split)
     t = tl.program_id(0).to(tl.int64)
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     col_ok = cols < D
-    acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
-    for s in range(0, n_splits):
-        acc += tl.load(part_ptr + (s * T + t) * D + cols, mask=col_ok, other=0.0)
-    tl.store(out_ptr + t * stride_out + cols, acc.to(out_ptr.dtype.element_ty), mask=col_ok)
+    s = tl.arange(0, SPLITS_PAD)
+    ptrs = part_ptr + (s[:, None] * T + t) * D + cols[None, :]
+    parts = tl.load(ptrs, mask=(s < n_splits)[:, None] & col_ok[None, :], other=0.0)
+    tl.store(out_ptr + t * stride_out + cols, tl.sum(parts, axis=0).to(out_ptr.dtype.element_ty), mask=col_ok)
 
 
 @triton.jit
@@ -160,6 +165,7 @@ def _configs(names, rows):
 gate_gemv_tuned = triton.autotune(
     configs=_configs(("BLOCK_E", "BLOCK_D"), [(8, 512, 4), (4, 1024, 4), (16, 256, 4), (8, 1024, 8), (2, 2048, 4)]),
     key=["E", "D"],
+    reset_to_zero=["hist_ptr"],  # the epilogue accumulates into the histogram: zero it around tuning runs
     do_bench=_quick_bench,
 )(gate_gemv_kernel)
 

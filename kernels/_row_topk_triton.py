@@ -1,17 +1,32 @@
 """Triton kernels of `kernels.row_topk` (imported lazily: only when a Triton path runs).
 
-Exact Top-K of one row by one program, without a sort:
-1. map each float to an order-preserving uint32 key and hold the row's keys in registers;
-2. find the K-th largest key by a 32-step bitwise binary search (each step one block-wide count);
-3. walk the row again in chunks (cache hits), keep the keys above that threshold plus the lowest-index ties,
-   and compact the kept columns with a per-chunk prefix sum plus a running offset, so they come out ascending.
-The chunked second pass keeps the prefix sums narrow (a full-row scan spills registers at 16K columns).
+Exact Top-K of a row without a sort. Each float maps to an order-preserving uint32 key; the K-th largest key is
+found, then the kept columns (keys above it, plus the lowest-index ties) are compacted with prefix sums, so the
+indices come out ascending. Two ways to find the K-th largest key:
+
+* `row_topk_kernel` (many rows: one program per row): a 32-step bitwise binary search, each step one
+  block-wide count over the row held in registers;
+* `row_histogram_kernel` + `select_from_histogram_kernel` (few wide rows, e.g. one decode token): many programs
+  count the keys' top 12 bits into a 4096-bin histogram with atomics (the MoC gate GEMV does this in its
+  epilogue), then one program per row reads the histogram to find the bin holding the K-th largest key, copies
+  that bin's few candidates into a small scratch buffer and searches only their 20 low bits, two bits per step
+  (three counts packed in one int32 reduction). A single program's 32 full-row steps cost ~11 us on an H100
+  (issue slots plus one cross-warp barrier per step); this path does ~1 full-row pass and 10 short steps.
+  If the bin holds more than CAP - 1 keys (massive ties), the search runs over the full row instead.
 """
 
 from __future__ import annotations
 
 import triton
 import triton.language as tl
+
+#: histogram bins over the top 12 bits of the key, and how many low bits remain to search (constexpr globals:
+#: the only kind a Triton kernel may read)
+NBINS = tl.constexpr(4096)
+LOW_BITS = tl.constexpr(20)
+LOW_MASK = tl.constexpr((1 << 20) - 1)
+#: scratch lanes for the candidates of one bin (bins holding more fall back to a full-row search)
+CAP = 1024
 
 
 @triton.jit
@@ -26,7 +41,7 @@ def order_key(g):
 @triton.jit
 def kth_largest_key(key, valid, k):
     """(threshold key, ties to keep): the k-th largest key among ``valid`` lanes and how many lanes equal to it
-    belong to the top k (the ones with the lowest indices)."""
+    belong to the top k (the ones with the lowest indices). 32 steps of one block-wide count each."""
     key = tl.where(valid, key, 0)
     thr = tl.zeros((), tl.uint32)
     for b in tl.static_range(31, -1, -1):
@@ -38,14 +53,27 @@ def kth_largest_key(key, valid, k):
 
 
 @triton.jit
-def row_topk_kernel(g_ptr, val_ptr, idx_ptr, n_cols, k, stride_g, stride_out, BLOCK: tl.constexpr,
-                    CHUNK: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    g_row = g_ptr + row * stride_g
-    cols = tl.arange(0, BLOCK)
-    valid = cols < n_cols
-    key = order_key(tl.load(g_row + cols, mask=valid, other=0.0).to(tl.float32))
-    thr, ties_kept = kth_largest_key(key, valid, k)
+def _kth_largest_small(v, k, BITS: tl.constexpr):
+    """k-th largest of non-negative ints ``v`` < 2^BITS (BITS even; at most 1023 lanes nonzero-relevant: the three
+    counts of a two-bit step are packed into one int32, 10 bits each); masked lanes must hold a value that never
+    reaches the candidates (callers pass lanes with v = -1, i.e. int32)."""
+    thr = tl.zeros((), tl.int32)
+    for b in tl.static_range(BITS - 2, -1, -2):
+        c1 = thr | (1 << b)
+        c2 = thr | (2 << b)
+        c3 = thr | (3 << b)
+        packed = (v >= c1).to(tl.int32) + ((v >= c2).to(tl.int32) << 10) + ((v >= c3).to(tl.int32) << 20)
+        counts = tl.sum(packed, axis=0)
+        n1 = counts & 0x3FF
+        n2 = (counts >> 10) & 0x3FF
+        n3 = counts >> 20
+        thr = tl.where(n3 >= k, c3, tl.where(n2 >= k, c2, tl.where(n1 >= k, c1, thr)))
+    return thr
+
+
+@triton.jit
+def _compact_store(g_row, val_out, idx_out, n_cols, thr, ties_kept, CHUNK: tl.constexpr):
+    """Store the columns with key > thr plus the first ``ties_kept`` with key == thr, ascending."""
     base = 0
     ties_before = 0
     for start in range(0, n_cols, CHUNK):
@@ -57,7 +85,79 @@ def row_topk_kernel(g_ptr, val_ptr, idx_ptr, n_cols, k, stride_g, stride_out, BL
         tie_rank = ties_before + tl.cumsum(tie.to(tl.int32), axis=0)
         sel = ((kc > thr) & ok) | (tie & (tie_rank <= ties_kept))
         slot = base + tl.cumsum(sel.to(tl.int32), axis=0) - 1
-        tl.store(idx_ptr + row * stride_out + slot, c.to(idx_ptr.dtype.element_ty), mask=sel)
-        tl.store(val_ptr + row * stride_out + slot, g, mask=sel)
+        tl.store(idx_out + slot, c.to(idx_out.dtype.element_ty), mask=sel)
+        tl.store(val_out + slot, g, mask=sel)
         base += tl.sum(sel.to(tl.int32), axis=0)
         ties_before += tl.sum(tie.to(tl.int32), axis=0)
+
+
+@triton.jit
+def row_topk_kernel(g_ptr, val_ptr, idx_ptr, n_cols, k, stride_g, stride_out, BLOCK: tl.constexpr,
+                    CHUNK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    g_row = g_ptr + row * stride_g
+    cols = tl.arange(0, BLOCK)
+    valid = cols < n_cols
+    key = order_key(tl.load(g_row + cols, mask=valid, other=0.0).to(tl.float32))
+    thr, ties_kept = kth_largest_key(key, valid, k)
+    _compact_store(g_row, val_ptr + row * stride_out, idx_ptr + row * stride_out, n_cols, thr, ties_kept, CHUNK)
+
+
+@triton.jit
+def add_to_histogram(hist_row, g, mask):
+    """Count the float32 values ``g`` (where ``mask``) into the 4096-bin histogram of their keys' top 12 bits."""
+    bins = (order_key(g) >> LOW_BITS).to(tl.int32)
+    tl.atomic_add(hist_row + bins, 1, mask=mask, sem="relaxed")
+
+
+@triton.jit
+def row_histogram_kernel(g_ptr, hist_ptr, n_cols, stride_g, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    ok = cols < n_cols
+    g = tl.load(g_ptr + row * stride_g + cols, mask=ok, other=0.0).to(tl.float32)
+    add_to_histogram(hist_ptr + row * NBINS, g, ok)
+
+
+@triton.jit
+def select_from_histogram_kernel(g_ptr, hist_ptr, scratch_ptr, val_ptr, idx_ptr, n_cols, k, stride_g, stride_out,
+                                 BLOCK: tl.constexpr, CAP: tl.constexpr, CHUNK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    g_row = g_ptr + row * stride_g
+    # 1. the bin holding the k-th largest key, how many keys lie above it, how many are in it
+    bins = tl.arange(0, NBINS)
+    h = tl.load(hist_ptr + row * NBINS + bins)
+    at_or_above = tl.sum(h, axis=0) - tl.cumsum(h, axis=0) + h  # keys in bins >= b
+    top_bin = tl.max(tl.where(at_or_above >= k, bins, -1), axis=0)
+    above = tl.sum(tl.where(bins > top_bin, h, 0), axis=0)
+    n_cand = tl.sum(tl.where(bins == top_bin, h, 0), axis=0)
+    need = k - above  # the k-th largest is the need-th largest candidate
+    # 2. candidates: keys in that bin; the search is over their low 20 bits
+    cols = tl.arange(0, BLOCK)
+    valid = cols < n_cols
+    key = order_key(tl.load(g_row + cols, mask=valid, other=0.0).to(tl.float32))
+    cand = valid & ((key >> LOW_BITS).to(tl.int32) == top_bin)
+    low = (key & LOW_MASK).to(tl.int32)
+    if n_cand < CAP:  # usual case: copy the few candidates out and search them alone
+        slot = tl.cumsum(cand.to(tl.int32), axis=0) - 1
+        scratch = scratch_ptr + row * CAP
+        tl.store(scratch + slot, low, mask=cand)
+        tl.debug_barrier()  # the stores above are read back by other threads of this program
+        lanes = tl.arange(0, CAP)
+        small = tl.load(scratch + lanes, mask=lanes < n_cand, other=-1, cache_modifier=".cg")
+        low_thr = _kth_largest_small(small, need, LOW_BITS)
+    else:  # massive ties: search the low bits over the whole row
+        low_thr = _kth_largest_small_wide(tl.where(cand, low, -1), need, LOW_BITS)
+    thr = (top_bin.to(tl.uint32) << LOW_BITS) | low_thr.to(tl.uint32)
+    n_above = above + tl.sum((cand & (low > low_thr)).to(tl.int32), axis=0)
+    _compact_store(g_row, val_ptr + row * stride_out, idx_ptr + row * stride_out, n_cols, thr, k - n_above, CHUNK)
+
+
+@triton.jit
+def _kth_largest_small_wide(v, k, BITS: tl.constexpr):
+    """As `_kth_largest_small` for any number of lanes (one bit and one int32 count per step)."""
+    thr = tl.zeros((), tl.int32)
+    for b in tl.static_range(BITS - 1, -1, -1):
+        c = thr | (1 << b)
+        thr = tl.where(tl.sum((v >= c).to(tl.int32), axis=0) >= k, c, thr)
+    return thr

@@ -15,27 +15,19 @@ import triton.language as tl
 
 
 @triton.jit
-def _parity(v):
-    v = v ^ (v >> 4)
-    v = v ^ (v >> 2)
-    v = v ^ (v >> 1)
-    return v & 1
-
-
-@triton.jit
-def hadamard_rows(t, G: tl.constexpr, SPLITS: tl.constexpr, SCALE: tl.constexpr, F32_DOT: tl.constexpr):
-    """``t @ H_G * SCALE`` for fp32 rows ``t`` [R, G]; H_G[i, j] = (-1)^popcount(i & j) (G <= 256).
+def hadamard_rows(t, h_ptr, G: tl.constexpr, SPLITS: tl.constexpr, SCALE: tl.constexpr, F32_DOT: tl.constexpr):
+    """``t @ H_G * SCALE`` for fp32 rows ``t`` [R, G]; ``h_ptr`` holds H_G's +-1 entries as bf16 [G, G] (loaded
+    from cache: building the signs in registers cost as many instructions as the whole tile).
 
     The +-1 matrix is exact in bf16, so splitting t into SPLITS bf16 pieces (8 significant bits each) gives
     exact products and an fp32-accurate result on the tensor cores: 1 piece suffices for bf16 inputs, 2 for
     fp16, 3 for fp32. ``F32_DOT`` (the CPU interpreter, whose bf16 emulation is unreliable) uses one fp32 dot.
     """
     i = tl.arange(0, G)
-    sign = (1 - 2 * _parity(i[:, None] & i[None, :])).to(tl.float32)
+    h = tl.load(h_ptr + i[:, None] * G + i[None, :])
     if F32_DOT:
-        y = tl.dot(t, sign, input_precision="ieee")
+        y = tl.dot(t, h.to(tl.float32), input_precision="ieee")
     else:
-        h = sign.to(tl.bfloat16)
         hi = t.to(tl.bfloat16)
         y = tl.dot(hi, h, out_dtype=tl.float32)
         if SPLITS > 1:
@@ -107,24 +99,26 @@ def _load_codes(codes_ptr, base, row_mask, ROWS: tl.constexpr, G: tl.constexpr, 
 
 
 @triton.jit
-def quantize_kernel(x_ptr, codes_ptr, zero_ptr, scale_ptr, flag_ptr, pivot_ptr, low_ptr, offs_ptr, n_tiles,
+def quantize_kernel(x_ptr, h_ptr, codes_ptr, zero_ptr, scale_ptr, flag_ptr, pivot_ptr, low_ptr, offs_ptr, n_tiles,
                     G: tl.constexpr, ROWS: tl.constexpr, BITS: tl.constexpr, BITS_LOW: tl.constexpr,
                     MIXED: tl.constexpr, SPLITS: tl.constexpr, SCALE: tl.constexpr, TINY: tl.constexpr,
                     F32_DOT: tl.constexpr):
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
     row_ok = rows < n_tiles
     c = tl.arange(0, G)
-    x = tl.load(x_ptr + rows[:, None] * G + c[None, :], mask=row_ok[:, None], other=0.0).to(tl.float32)
-    # outlier test and pivot swap (pivot = first index of the largest |x|)
+    tile_ptr = x_ptr + rows * G
+    x = tl.load(tile_ptr[:, None] + c[None, :], mask=row_ok[:, None], other=0.0).to(tl.float32)
+    # outlier test: m1 >= 2 * m2  <=>  at most one element (the maximum) has 2|x| > m1 (exact; ties at the
+    # maximum are not flagged, an all-zero tile is); pivot = first index of the largest |x|
     ax = tl.abs(x)
     m1 = tl.max(ax, axis=1)
-    pivot = tl.argmax(ax, axis=1, tie_break_left=True)
-    m2 = tl.max(tl.where(c[None, :] == pivot[:, None], -1.0, ax), axis=1)
-    flag = m1 >= 2.0 * m2
-    x0 = tl.sum(tl.where(c[None, :] == 0, x, 0.0), axis=1)
-    xp = tl.sum(tl.where(c[None, :] == pivot[:, None], x, 0.0), axis=1)
+    flag = tl.sum(((ax + ax) > m1[:, None]).to(tl.int32), axis=1) <= 1
+    pivot = tl.min(tl.where(ax == m1[:, None], c[None, :], G), axis=1)
+    # the two swapped values come straight from memory (cache hits) instead of two masked row sums
+    x0 = tl.load(tile_ptr, mask=row_ok, other=0.0).to(tl.float32)
+    xp = tl.load(tile_ptr + pivot, mask=row_ok, other=0.0).to(tl.float32)
     swapped = tl.where(c[None, :] == 0, xp[:, None], tl.where(c[None, :] == pivot[:, None], x0[:, None], x))
-    t = tl.where(flag[:, None], hadamard_rows(swapped, G, SPLITS, SCALE, F32_DOT), x)
+    t = tl.where(flag[:, None], hadamard_rows(swapped, h_ptr, G, SPLITS, SCALE, F32_DOT), x)
     # per-tile asymmetric quantization with directed fp16 rounding of zero and scale
     if MIXED:
         low = tl.load(low_ptr + rows, mask=row_ok, other=0) != 0
@@ -135,8 +129,9 @@ def quantize_kernel(x_ptr, codes_ptr, zero_ptr, scale_ptr, flag_ptr, pivot_ptr, 
     zf = z16.to(tl.float32)
     s16 = _fp16_round_up(tl.maximum((tl.max(t, axis=1) - zf) / levels, TINY))
     inv = 1.0 / s16.to(tl.float32)
-    q = tl.floor((t - zf[:, None]) * inv[:, None] + 0.5)
-    q = tl.minimum(tl.maximum(q, 0.0), levels[:, None]).to(tl.int32)
+    # zf <= t and zf + levels * s >= max t by construction: the codes land in [0, levels] without clamping;
+    # the upper clamp only guards the last ulp of the approximate reciprocal
+    q = tl.minimum(tl.floor((t - zf[:, None]) * inv[:, None] + 0.5), levels[:, None]).to(tl.int32)
     tl.store(zero_ptr + rows, z16, mask=row_ok)
     tl.store(scale_ptr + rows, s16, mask=row_ok)
     tl.store(flag_ptr + rows, flag.to(tl.uint8), mask=row_ok)
@@ -150,7 +145,7 @@ def quantize_kernel(x_ptr, codes_ptr, zero_ptr, scale_ptr, flag_ptr, pivot_ptr, 
 
 
 @triton.jit
-def dequantize_kernel(codes_ptr, zero_ptr, scale_ptr, flag_ptr, pivot_ptr, low_ptr, offs_ptr, out_ptr, n_tiles,
+def dequantize_kernel(codes_ptr, h_ptr, zero_ptr, scale_ptr, flag_ptr, pivot_ptr, low_ptr, offs_ptr, out_ptr, n_tiles,
                       G: tl.constexpr, ROWS: tl.constexpr, BITS: tl.constexpr, BITS_LOW: tl.constexpr,
                       MIXED: tl.constexpr, SCALE: tl.constexpr, F32_DOT: tl.constexpr):
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
@@ -169,7 +164,7 @@ def dequantize_kernel(codes_ptr, zero_ptr, scale_ptr, flag_ptr, pivot_ptr, low_p
     flag = tl.load(flag_ptr + rows, mask=row_ok, other=0) != 0
     pivot = tl.load(pivot_ptr + rows, mask=row_ok, other=0).to(tl.int32)
     t = q.to(tl.float32) * s[:, None] + z[:, None]
-    y = hadamard_rows(t, G, 3, SCALE, F32_DOT)  # H is its own inverse (normalized, symmetric)
+    y = hadamard_rows(t, h_ptr, G, 3, SCALE, F32_DOT)  # H is its own inverse (normalized, symmetric)
     y0 = tl.sum(tl.where(c[None, :] == 0, y, 0.0), axis=1)
     yp = tl.sum(tl.where(c[None, :] == pivot[:, None], y, 0.0), axis=1)
     unswapped = tl.where(c[None, :] == 0, yp[:, None], tl.where(c[None, :] == pivot[:, None], y0[:, None], y))

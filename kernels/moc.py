@@ -30,7 +30,7 @@ from kernels.basic_ops import dtype_bytes
 from kernels.dispatch import choose_impl, multiprocessor_count, next_power_of_2
 from kernels.inputs import device_generator
 from kernels.ops import Shape, TimedOp, register_op
-from kernels.row_topk import MAX_TRITON_COLS, row_topk, row_topk_ref
+from kernels.row_topk import MAX_TRITON_COLS, row_topk_from_histogram, row_topk_ref
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -123,14 +123,17 @@ def moc_swiglu_ref(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_
 #: decode shapes with at least this many gate weights use the autotuned kernels on a GPU (smaller ones, and the
 #: CPU interpreter, use one fixed launch configuration)
 AUTOTUNE_MIN_WEIGHTS = 1 << 22
+#: most channel ranges the down projection is split into (the final sum loads them all at once)
+MAX_SPLITS = 64
 
 
 def _decode_splits(d: int, k: int, tokens: int, device: torch.device) -> tuple[int, int]:
     """(slots per split, splits) for the down projection: about two programs per multiprocessor, assuming
-    512-column blocks; each split's channel range is a multiple of 16 (any CH the tuner tries divides it)."""
+    512-column blocks, at most `MAX_SPLITS`; each split's channel range is a multiple of 16 (any CH the tuner
+    tries divides it)."""
     col_blocks = -(-d // 512)
     target = 2 * multiprocessor_count(device)
-    splits = max(1, min(-(-k // 16), -(-target // (tokens * col_blocks))))
+    splits = max(1, min(-(-k // 16), -(-target // (tokens * col_blocks)), MAX_SPLITS))
     per_split = -(-(-(-k // splits)) // 16) * 16
     return per_split, -(-k // per_split)
 
@@ -139,19 +142,27 @@ def _use_tuned(x: torch.Tensor, w_gate: torch.Tensor) -> bool:
     return x.device.type == "cuda" and w_gate.numel() >= AUTOTUNE_MIN_WEIGHTS
 
 
-def decode_gate(rows: torch.Tensor, w_gate: torch.Tensor) -> torch.Tensor:
-    """Decode stage 1 (Triton): g = rows @ W_g^T in fp32, ``[T, E]``."""
+def decode_gate(rows: torch.Tensor, w_gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode stage 1 (Triton): g = rows @ W_g^T in fp32 ``[T, E]`` and its key histogram ``[T, 4096]``."""
     from kernels import _moc_triton as kern
+    from kernels.row_topk import HIST_BINS
 
     T, d = rows.shape
     E = w_gate.shape[0]
     g = torch.empty((T, E), dtype=torch.float32, device=rows.device)
-    args = (rows, w_gate, g, E, d, rows.stride(0), w_gate.stride(0), E)
+    hist = torch.zeros((T, HIST_BINS), dtype=torch.int32, device=rows.device)
+    args = (rows, w_gate, g, hist, E, d, rows.stride(0), w_gate.stride(0), E)
     if _use_tuned(rows, w_gate):
-        kern.gate_gemv_tuned[lambda meta: (T, _cdiv(E, meta["BLOCK_E"]))](*args)
+        kern.gate_gemv_tuned[lambda meta: (T, _cdiv(E, meta["BLOCK_E"]))](*args, HIST=True)
     else:
-        kern.gate_gemv_kernel[(T, _cdiv(E, 8))](*args, BLOCK_E=8, BLOCK_D=min(next_power_of_2(d), 512), num_warps=4)
-    return g
+        block_d = min(next_power_of_2(d), 512)
+        kern.gate_gemv_kernel[(T, _cdiv(E, 8))](*args, BLOCK_E=8, BLOCK_D=block_d, HIST=True, num_warps=4)
+    return g, hist
+
+
+def decode_select(g: torch.Tensor, hist: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode stage 2 (Triton): exact top-k of each row of g from its histogram -> (g_I fp32, I int32)."""
+    return row_topk_from_histogram(g, hist, k, torch.int32)
 
 
 def decode_up(rows: torch.Tensor, w_up: torch.Tensor, g_sel: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -185,15 +196,18 @@ def decode_down(w_down_t: torch.Tensor, idx: torch.Tensor, h: torch.Tensor, out_
         block = min(next_power_of_2(d), 512)
         kern.down_partial_kernel[(T, _cdiv(d, block), splits)](*args, CH=8, BLOCK_D=block, num_warps=4)
     y = torch.empty((T, d), dtype=out_dtype, device=dev)
-    block_final = min(next_power_of_2(d), 1024)
-    kern.finalize_kernel[(T, _cdiv(d, block_final))](partials, y, T, d, splits, d, BLOCK_D=block_final, num_warps=4)
+    splits_pad = next_power_of_2(splits)
+    block_final = max(16, min(next_power_of_2(d), 4096 // splits_pad))
+    kern.finalize_kernel[(T, _cdiv(d, block_final))](
+        partials, y, T, d, splits, d, SPLITS_PAD=splits_pad, BLOCK_D=block_final, num_warps=4
+    )
     return y
 
 
 def _moc_decode_triton(x, w_gate, w_up, w_down_t, k):
     rows = _as_rows(x)
-    g = decode_gate(rows, w_gate)
-    g_sel, idx = row_topk(g, k, index_dtype=torch.int32, impl="triton")
+    g, hist = decode_gate(rows, w_gate)
+    g_sel, idx = decode_select(g, hist, k)
     h = decode_up(rows, w_up, g_sel, idx)
     return decode_down(w_down_t, idx, h, x.dtype).reshape(x.shape)
 
@@ -251,7 +265,7 @@ def _forward_rows_triton(g, u, k, index_dtype):
     warps = 4 if block <= 2048 else 8 if block <= 8192 else 16
     train_forward_kernel[(T,)](
         g, u, h, idx, g_sel, u_sel, E, k, g.stride(0), u.stride(0), h.stride(0),
-        BLOCK=block, CHUNK=min(block, 1024), num_warps=warps,
+        BLOCK=block, CHUNK=min(block, 4096), num_warps=warps,
     )
     return h, idx, g_sel, u_sel
 

@@ -5,9 +5,10 @@ scores). Ties are broken by the lowest column index, so the chosen *set* is a pu
 two ranks (or two implementations) given the same values choose the same columns. The columns come out sorted
 ascending (a gather over them then walks memory forward).
 
-The Triton kernel keeps one row in one program's registers (rows up to `MAX_TRITON_COLS` wide) and needs no
-sort: a bitwise binary search over order-preserving integer keys finds the K-th largest value. NaN values are
-not supported (their order differs between the two implementations).
+The Triton kernels keep one row in one program's registers (rows up to `MAX_TRITON_COLS` wide) and need no
+sort: a bitwise binary search over order-preserving integer keys finds the K-th largest value; for a few wide rows
+a 4096-bin histogram of the keys' top bits first narrows the search to one bin (see `kernels._row_topk_triton`).
+NaN values are not supported (their order differs between the two implementations).
 """
 
 from __future__ import annotations
@@ -37,20 +38,70 @@ def row_topk_ref(g: torch.Tensor, k: int, index_dtype: torch.dtype = torch.int64
     return g.gather(-1, idx), idx.to(index_dtype)
 
 
-def _row_topk_triton(g: torch.Tensor, k: int, index_dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    from kernels._row_topk_triton import row_topk_kernel
+#: rows at least this wide, when there are few of them, take the histogram path (see `kernels._row_topk_triton`)
+HISTOGRAM_MIN_COLS = 2048
+HISTOGRAM_MAX_ROWS = 16
+HIST_BINS = 4096
 
-    rows = g.reshape(1, -1) if g.dim() == 1 else g
-    if rows.stride(-1) != 1:
-        rows = rows.contiguous()
-    n_rows, n_cols = rows.shape
-    values = torch.empty((n_rows, k), dtype=g.dtype, device=g.device)
-    indices = torch.empty((n_rows, k), dtype=index_dtype, device=g.device)
-    block = max(next_power_of_2(n_cols), 16)
-    warps = 4 if block <= 2048 else 8 if block <= 8192 else 16
-    row_topk_kernel[(n_rows,)](
-        rows, values, indices, n_cols, k, rows.stride(0), k, BLOCK=block, CHUNK=min(block, 1024), num_warps=warps
+
+def _warps(block: int) -> int:
+    return 4 if block <= 2048 else 8 if block <= 8192 else 16
+
+
+def _outputs(rows: torch.Tensor, k: int, index_dtype: torch.dtype):
+    n_rows = rows.shape[0]
+    return (
+        torch.empty((n_rows, k), dtype=rows.dtype, device=rows.device),
+        torch.empty((n_rows, k), dtype=index_dtype, device=rows.device),
     )
+
+
+def _as_row_matrix(g: torch.Tensor) -> torch.Tensor:
+    rows = g.reshape(1, -1) if g.dim() == 1 else g
+    return rows if rows.stride(-1) == 1 else rows.contiguous()
+
+
+def row_histogram(rows: torch.Tensor) -> torch.Tensor:
+    """[n_rows, 4096] int32 counts of each row's order keys by their top 12 bits (Triton; atomics)."""
+    from kernels._row_topk_triton import row_histogram_kernel
+
+    n_rows, n_cols = rows.shape
+    hist = torch.zeros((n_rows, HIST_BINS), dtype=torch.int32, device=rows.device)
+    row_histogram_kernel[(n_rows, -(-n_cols // 1024))](rows, hist, n_cols, rows.stride(0), BLOCK=1024, num_warps=4)
+    return hist
+
+
+def row_topk_from_histogram(
+    rows: torch.Tensor, hist: torch.Tensor, k: int, index_dtype: torch.dtype = torch.int64
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Triton top-k of each row given its key histogram (from `row_histogram` or a fused producer kernel)."""
+    from kernels._row_topk_triton import CAP, select_from_histogram_kernel
+
+    n_rows, n_cols = rows.shape
+    values, indices = _outputs(rows, k, index_dtype)
+    scratch = torch.empty((n_rows, CAP), dtype=torch.int32, device=rows.device)
+    block = max(next_power_of_2(n_cols), 16)
+    select_from_histogram_kernel[(n_rows,)](
+        rows, hist, scratch, values, indices, n_cols, k, rows.stride(0), k,
+        BLOCK=block, CAP=CAP, CHUNK=min(block, 4096), num_warps=_warps(block),
+    )
+    return values, indices
+
+
+def _row_topk_triton(g: torch.Tensor, k: int, index_dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = _as_row_matrix(g)
+    n_rows, n_cols = rows.shape
+    if n_cols >= HISTOGRAM_MIN_COLS and n_rows <= HISTOGRAM_MAX_ROWS:
+        values, indices = row_topk_from_histogram(rows, row_histogram(rows), k, index_dtype)
+    else:
+        from kernels._row_topk_triton import row_topk_kernel
+
+        values, indices = _outputs(rows, k, index_dtype)
+        block = max(next_power_of_2(n_cols), 16)
+        row_topk_kernel[(n_rows,)](
+            rows, values, indices, n_cols, k, rows.stride(0), k,
+            BLOCK=block, CHUNK=min(block, 4096), num_warps=_warps(block),
+        )
     if g.dim() == 1:
         return values[0], indices[0]
     return values, indices

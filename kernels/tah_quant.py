@@ -23,6 +23,7 @@ Our choices where the paper is silent:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -300,6 +301,12 @@ def _dequantize_tiles_ref(p: TAHPacked) -> torch.Tensor:
 # Triton launchers
 
 
+@functools.lru_cache(maxsize=None)
+def _hadamard_signs(g: int, device: str) -> torch.Tensor:
+    """The +-1 entries of H_g as bf16 on ``device`` (a constant; built once per size and device)."""
+    return (hadamard_matrix(g, torch.float64) * math.sqrt(g)).round().to(torch.bfloat16).to(device)
+
+
 def _rows_per_program(tile_size: int) -> int:
     return max(16, 4096 // tile_size)
 
@@ -320,7 +327,7 @@ def _quantize_tiles_triton(x, bits, bits_low, tile_size, tile_low, total, offset
     rows = _rows_per_program(tile_size)
     splits = {torch.bfloat16: 1, torch.float16: 2}.get(x.dtype, 3)
     quantize_kernel[(-(-n_tiles // rows),)](
-        x, codes, zero, scale, flags, pivots, low, offs, n_tiles,
+        x, _hadamard_signs(tile_size, str(dev)), codes, zero, scale, flags, pivots, low, offs, n_tiles,
         G=tile_size, ROWS=rows, BITS=bits, BITS_LOW=bits_low, MIXED=mixed, SPLITS=splits,
         SCALE=1.0 / math.sqrt(tile_size), TINY=_TINY_SCALE, F32_DOT=interpreting(), num_warps=4,
     )
@@ -338,7 +345,7 @@ def _dequantize_tiles_triton(p: TAHPacked) -> torch.Tensor:
     offs = p.code_offsets if mixed else p.zero
     rows = _rows_per_program(G)
     dequantize_kernel[(-(-n_tiles // rows),)](
-        p.codes, p.zero, p.scale, flags, p.pivots, low, offs, out, n_tiles,
+        p.codes, _hadamard_signs(G, str(p.codes.device)), p.zero, p.scale, flags, p.pivots, low, offs, out, n_tiles,
         G=G, ROWS=rows, BITS=p.bits, BITS_LOW=p.bits_low, MIXED=mixed, SCALE=1.0 / math.sqrt(G), F32_DOT=interpreting(), num_warps=4,
     )
     return out

@@ -59,3 +59,20 @@ def test_bad_arguments_raise_clear_errors():
 def test_auto_picks_torch_on_cpu_tensors():
     g = torch.randn(3, 10)
     assert torch.equal(row_topk(g, 3)[1], row_topk_ref(g, 3)[1])
+
+
+@pytest.mark.parametrize("k", [1, 50, 1000, 2500, 4999])
+def test_histogram_path_with_a_crowded_bin(k):
+    """Few wide rows take the histogram path; a bin holding more than CAP - 1 keys uses the full-row search."""
+    g = torch.randn(2, 5000, generator=torch.Generator().manual_seed(k))
+    g[:, 100:3100] = 1.0  # 3000 equal keys: one histogram bin far over capacity
+    g[1, 4000:4100] = torch.round(g[1, 4000:4100])  # and a few more ties
+    with poisoned_allocations():
+        vals, idx = row_topk(g, k, impl="triton")
+    ref_vals, ref_idx = row_topk_ref(g, k)
+    assert torch.equal(idx, ref_idx) and torch.equal(vals, ref_vals)
+
+
+def test_histogram_path_on_a_gaussian_decode_row():
+    g = torch.randn(1, 11008, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(row_topk(g, 1376, impl="triton")[1], row_topk_ref(g, 1376)[1])
