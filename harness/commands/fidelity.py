@@ -96,7 +96,7 @@ def main(args: argparse.Namespace) -> int:
     n_written = 0
     for setting, part in _raw_parts(args, settings, out_dir).items():
         try:
-            result = result_from_raw(part, mtu_bytes=int(part["meta"].get("plan", {}).get("mtu_bytes", 1500)))
+            result = result_from_raw(part)
         except ValueError as err:
             raise HarnessError(f"{setting}: cannot fit or compare the measurements ({err}); the raw "
                                f"measurements are in {out_dir / 'raw' / (setting + '.json')}") from None

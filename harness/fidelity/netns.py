@@ -88,12 +88,17 @@ def clean_stale(prefix: str = DEFAULT_PREFIX) -> list[str]:
     return deleted
 
 
-def tbf_args(rate_mbit: float, mtu_bytes: int) -> list[str]:
-    """``tc`` arguments of the token bucket: rate, a 0.5 ms burst (>= 2 frames) and an 8 MiB queue."""
+def tbf_burst_bytes(rate_mbit: float, mtu_bytes: int) -> int:
+    """The token bucket's depth: half a millisecond of the rate, at least two full frames."""
     if rate_mbit <= 0:
         raise ValueError(f"rate_mbit: expected a number > 0, got {rate_mbit}")
     rate_bytes_per_s = rate_mbit * 1e6 / 8
-    burst_bytes = int(max(2 * (mtu_bytes + ETH_HEADER_BYTES), rate_bytes_per_s * 0.5e-3))
+    return int(max(2 * (mtu_bytes + ETH_HEADER_BYTES), rate_bytes_per_s * 0.5e-3))
+
+
+def tbf_args(rate_mbit: float, mtu_bytes: int) -> list[str]:
+    """``tc`` arguments of the token bucket: rate, `tbf_burst_bytes` and an 8 MiB queue."""
+    burst_bytes = tbf_burst_bytes(rate_mbit, mtu_bytes)
     return ["tbf", "rate", f"{rate_mbit:g}mbit", "burst", str(burst_bytes), "limit", str(8 << 20)]
 
 

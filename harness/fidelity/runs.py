@@ -54,10 +54,15 @@ class StudyPlan:
     netns_max_size_bytes: dict[float, int] = field(default_factory=lambda: {100.0: 16 * MIB, 1000.0: 64 * MIB})
     netns_repeats: int = 7
     netns_dp_shapes: tuple[MlpShape, ...] = (MlpShape(1024, 4, 32),)
-    mtu_bytes: int = 1500
+    # per rate: Fast Ethernet has no jumbo frames; at 1 Gbit/s jumbo frames cut the per-packet CPU cost of veth,
+    # bridge and tbf six-fold, which this 2-core machine needs to keep up with the link
+    netns_mtu_bytes: dict[float, int] = field(default_factory=lambda: {100.0: 1500, 1000.0: 9000})
     timeout_s: float = 600.0
     quiet_busy_below: float = 0.15  # wait for the CPUs to be this idle before each measurement ...
     quiet_max_wait_s: float = 60.0  # ... but no longer than this
+
+    def mtu_for(self, rate_mbit: float) -> int:
+        return self.netns_mtu_bytes.get(rate_mbit, 1500)
 
     def netns_sizes_bytes(self, rate_mbit: float) -> tuple[int, ...]:
         cap = self.netns_max_size_bytes.get(rate_mbit, max(self.loopback_sizes_bytes))
@@ -116,10 +121,10 @@ def measure_compute_rows(shapes: tuple[MlpShape, ...], plan: StudyPlan, repeats:
 
 def measure_group_rows(
     setting: str, n_ranks: int, sizes: tuple[int, ...], shapes: tuple[MlpShape, ...], repeats: int, placement,
-    plan: StudyPlan, rate_mbit: float | None = None,
+    plan: StudyPlan, rate_mbit: float | None = None, mtu_bytes: int | None = None,
 ) -> dict[str, list[dict]]:
     """Ping-pong, all-reduce and DP-step rows of one (setting, rank count, rate)."""
-    common = {"setting": setting, "rate_mbit": rate_mbit, "n_ranks": n_ranks}
+    common = {"setting": setting, "rate_mbit": rate_mbit, "mtu_bytes": mtu_bytes, "n_ranks": n_ranks}
     out: dict[str, list[dict]] = {"pingpong": [], "allreduce": [], "dp_step": []}
     for row in _measure("pingpong_allreduce", n_ranks, _size_args(sizes, plan.warmup, repeats), placement, plan):
         out[row["op"]].append({**common, "size_bytes": row["size_bytes"], **_ms_columns(row)})
@@ -143,6 +148,7 @@ def plan_dict(plan: StudyPlan) -> dict:
     """The plan as JSON-ready data (rate keys as strings)."""
     data = asdict(plan)
     data["netns_max_size_bytes"] = {f"{k:g}": v for k, v in plan.netns_max_size_bytes.items()}
+    data["netns_mtu_bytes"] = {f"{k:g}": v for k, v in plan.netns_mtu_bytes.items()}
     return data
 
 

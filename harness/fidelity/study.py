@@ -32,6 +32,7 @@ from harness.fidelity.predict import (
     netns_hop,
     predict_allreduce_ns,
     predict_dp_step_ns,
+    tcp_payload_efficiency,
 )
 from harness.fidelity.runs import (  # noqa: F401 - FULL_PLAN, QUICK_PLAN, MlpShape re-exported for callers
     FULL_PLAN,
@@ -63,8 +64,10 @@ Progress = Callable[[str], None]
 # ------------------------------------------------------------------------------------------------ predicting
 
 
-def fit_from_pingpong(pingpong: pd.DataFrame) -> AlphaBetaFit:
-    return fit_alpha_beta(pingpong["size_bytes"].to_numpy(), pingpong["time_ms_median"].to_numpy() * 1e6)
+def fit_from_pingpong(pingpong: pd.DataFrame, wire_bytes_per_byte: float = 1.0, free_bytes: float = 0.0) -> AlphaBetaFit:
+    """alpha-beta from the ping-pong medians (on a tbf network: headers and burst known, see `fit_alpha_beta`)."""
+    return fit_alpha_beta(pingpong["size_bytes"].to_numpy(), pingpong["time_ms_median"].to_numpy() * 1e6,
+                          wire_bytes_per_byte, free_bytes)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def prediction_variants(setting: str, fit: AlphaBetaFit, rate_mbit: float | None
     if setting == "loopback":
         hop = loopback_hop(fit.alpha_ns, fit.bytes_per_ns, duplex="half")
         other = Variant("full_duplex", loopback_hop(fit.alpha_ns, fit.bytes_per_ns, duplex="full"))
-    else:
+    else:  # the configured rate; "fitted_beta": the wire rate fitted from ping-pong instead
         hop = netns_hop(fit.alpha_ns, rate_mbit, mtu_bytes)
         other = Variant("fitted_beta", LinkCost(alpha_ns=round(fit.alpha_ns), bytes_per_ns=fit.bytes_per_ns))
     return [
@@ -113,14 +116,21 @@ def compare_group(
     rate_mbit: float | None = None, mtu_bytes: int = 1500,
 ) -> tuple[dict, pd.DataFrame]:
     """Fit alpha-beta from this group's ping-pong, predict its all-reduces and DP steps, and compare."""
-    fit = fit_from_pingpong(measured["pingpong"])
+    if setting == "netns":
+        from harness.fidelity.netns import tbf_burst_bytes
+
+        fit = fit_from_pingpong(measured["pingpong"], 1.0 / tcp_payload_efficiency(mtu_bytes),
+                                tbf_burst_bytes(rate_mbit, mtu_bytes))
+    else:
+        fit = fit_from_pingpong(measured["pingpong"])
     variants = prediction_variants(setting, fit, rate_mbit, mtu_bytes)
     hop = variants[0].hop
     fit_row = {
         "setting": setting, "rate_mbit": rate_mbit, "n_ranks": n_ranks,
         "alpha_us": fit.alpha_ns / 1e3, "ns_per_byte": fit.ns_per_byte, "fitted_gbps": fit.bandwidth_gbps,
         "fit_rel_rms": fit.rel_rms, "n_points": fit.n_points,
-        "configured_gbps": rate_mbit / 1e3 if rate_mbit else None,
+        "configured_gbps": rate_mbit / 1e3 if rate_mbit else None, "mtu_bytes": mtu_bytes if rate_mbit else None,
+        "fit_free_bytes": fit.free_bytes, "fit_wire_bytes_per_byte": fit.wire_bytes_per_byte,
         "hop_gbps_used": hop.bytes_per_ns * 8, "hop_alpha_us_used": hop.alpha_ns / 1e3,
     }
     base = {"setting": setting, "rate_mbit": rate_mbit, "n_ranks": n_ranks}
@@ -152,7 +162,7 @@ def run_study(
     plan: StudyPlan, *, loopback: bool = True, netns: bool = True, progress: Progress | None = None
 ) -> StudyResult:
     """Measure, fit, predict and compare; ``netns`` needs root (see `harness.fidelity.netns`)."""
-    return result_from_raw(measure_study(plan, loopback=loopback, netns=netns, progress=progress), plan.mtu_bytes)
+    return result_from_raw(measure_study(plan, loopback=loopback, netns=netns, progress=progress))
 
 
 def measure_study(
@@ -182,9 +192,10 @@ def measure_study(
         for rate_mbit in plan.netns_rates_mbit:
             for n_ranks in plan.rank_counts:
                 say(f"netns: {n_ranks} ranks at {rate_mbit:g} Mbit/s")
-                with StarNetwork(n_ranks=n_ranks, rate_mbit=rate_mbit, mtu_bytes=plan.mtu_bytes) as net:
+                mtu_bytes = plan.mtu_for(rate_mbit)
+                with StarNetwork(n_ranks=n_ranks, rate_mbit=rate_mbit, mtu_bytes=mtu_bytes) as net:
                     add(measure_group_rows("netns", n_ranks, plan.netns_sizes_bytes(rate_mbit), plan.netns_dp_shapes,
-                                           plan.netns_repeats, InNamespaces(net), plan, rate_mbit=rate_mbit))
+                                           plan.netns_repeats, InNamespaces(net), plan, rate_mbit, mtu_bytes))
                     raw["meta"]["qdisc_stats"][f"{rate_mbit:g}mbit_{n_ranks}ranks"] = net.qdisc_stats()
     return raw
 
@@ -201,7 +212,7 @@ def split_raw(raw: dict) -> dict[str, dict]:
     }
 
 
-def result_from_raw(raw: dict, mtu_bytes: int = 1500) -> StudyResult:
+def result_from_raw(raw: dict) -> StudyResult:
     """Fits, predictions and comparisons from raw measurement rows (`run_study`, or JSON from `runs.main`)."""
     frames = {kind: pd.DataFrame(raw.get(kind, [])) for kind in ("pingpong", "allreduce", "dp_step", "compute")}
     n_cores = int(raw["meta"].get("cpu_count") or 1)
@@ -217,6 +228,8 @@ def result_from_raw(raw: dict, mtu_bytes: int = 1500) -> StudyResult:
             return frame[(frame["setting"] == g["setting"]) & (frame["n_ranks"] == g["n_ranks"]) & same_rate]
 
         measured = {kind: select(frames[kind]) for kind in ("pingpong", "allreduce", "dp_step")}
+        mtu = measured["pingpong"].get("mtu_bytes", pd.Series(dtype=float)).dropna()
+        mtu_bytes = int(mtu.iloc[0]) if len(mtu) else 1500
         fit_row, table = compare_group(g["setting"], int(g["n_ranks"]), measured, frames["compute"], n_cores,
                                        rate, mtu_bytes)
         fits.append(fit_row)

@@ -61,3 +61,22 @@ def test_predict_ns_is_the_line():
 def test_bad_input_is_a_clear_error(sizes, times, message):
     with pytest.raises(ValueError, match=message):
         fit_alpha_beta(sizes, times)
+
+
+@settings(max_examples=30, deadline=None)
+@given(alpha_ns=st.floats(1e4, 2e6), ns_per_byte=st.floats(0.5, 100.0), free_bytes=st.sampled_from([3028.0, 62_500.0]))
+def test_token_bucket_fit_recovers_alpha_beta_with_headers_and_burst(alpha_ns, ns_per_byte, free_bytes):
+    wire = 1514 / 1448
+    times = alpha_ns + ns_per_byte * np.maximum(0.0, SIZES * wire - free_bytes)
+    fit = fit_alpha_beta(SIZES, times, wire_bytes_per_byte=wire, free_bytes=free_bytes)
+    assert fit.alpha_ns == pytest.approx(alpha_ns, rel=1e-6)
+    assert fit.ns_per_byte == pytest.approx(ns_per_byte, rel=1e-6)
+    assert fit.bytes_per_ns == pytest.approx(1 / (ns_per_byte * wire), rel=1e-6)
+    np.testing.assert_allclose(fit.predict_ns(SIZES), times, rtol=1e-6)
+
+
+def test_token_bucket_fit_needs_sizes_beyond_the_burst():
+    with pytest.raises(ValueError, match="beyond the free burst"):
+        fit_alpha_beta([1000, 2000, 4000], [5.0, 5.0, 6.0], free_bytes=10_000)
+    with pytest.raises(ValueError, match="wire_bytes_per_byte"):
+        fit_alpha_beta([1000, 2000], [5.0, 6.0], wire_bytes_per_byte=0.5)

@@ -7,7 +7,14 @@ import json
 import pandas as pd
 import pytest
 
-from harness.fidelity.predict import loopback_hop, netns_hop, predict_allreduce_ns, predict_dp_step_ns
+from harness.fidelity.netns import tbf_burst_bytes
+from harness.fidelity.predict import (
+    loopback_hop,
+    netns_hop,
+    predict_allreduce_ns,
+    predict_dp_step_ns,
+    tcp_payload_efficiency,
+)
 from harness.fidelity.study import (
     QUICK_PLAN,
     MlpShape,
@@ -24,8 +31,13 @@ SHAPE = MlpShape(64, 2, 8)
 
 
 def _measured(setting: str, n_ranks: int, rate_mbit=None, allreduce_scale: float = 1.0) -> dict[str, pd.DataFrame]:
-    """Ping-pong exactly on the alpha-beta line, all-reduce = our model's prediction x allreduce_scale."""
-    pingpong = pd.DataFrame({"size_bytes": SIZES, "time_ms_median": [(ALPHA_NS + NS_PER_BYTE * s) / 1e6 for s in SIZES]})
+    """Ping-pong exactly on the alpha-beta line (through tbf: headers and burst), all-reduce = our model's
+    prediction x allreduce_scale."""
+    wire, free = 1.0, 0.0
+    if setting == "netns":
+        wire, free = 1 / tcp_payload_efficiency(1500), tbf_burst_bytes(rate_mbit, 1500)
+    pingpong = pd.DataFrame({"size_bytes": SIZES, "time_ms_median": [
+        (ALPHA_NS + NS_PER_BYTE * max(0.0, s * wire - free)) / 1e6 for s in SIZES]})
     if setting == "loopback":
         hop = loopback_hop(ALPHA_NS, 1 / NS_PER_BYTE)
     else:
