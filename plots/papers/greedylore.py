@@ -67,13 +67,26 @@ SERIES_COLORS = {
 
 
 # ----------------------------------------------------------------------------------------------- run tables
+def compressor_settings(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Rank, refresh period and selection of a compressor as built (the registry's defaults filled in)."""
+    from methods.compress import make_compressor
+
+    compressor = make_compressor(method, **params)
+    return {
+        "rank": getattr(compressor, "rank", np.nan),
+        "refresh_period": getattr(compressor, "refresh_period", np.nan),
+        "selection": getattr(compressor, "selection", ""),
+    }
+
+
 def variant_label(method: str, params: dict[str, Any], error_feedback: str | None) -> str:
     """``dense``, ``PowerSGD r4``, ``GreedyLore r4``, ``GreedyLore r4 random``, ``GreedyLore r2 lazy``, ``... no EF``."""
     if method == "none":
         return "dense"
-    label = f"{METHOD_NAMES.get(method, method)} r{params.get('rank', 1)}"
-    if method == "greedylore" and params.get("selection", "greedy") != "greedy":
-        label += f" {params['selection']}"
+    settings = compressor_settings(method, params)
+    label = f"{METHOD_NAMES.get(method, method)} r{settings['rank']}"
+    if settings["selection"] not in ("", "greedy"):
+        label += f" {settings['selection']}"
     if error_feedback == "none":
         label += " no EF"
     return label
@@ -95,9 +108,8 @@ def training_runs(sweep: Any) -> pd.DataFrame:
         frame = record.read_metrics()
         frame["run"] = index
         frame["method"] = method
-        frame["rank"] = params.get("rank", np.nan) if method != "none" else np.nan
-        frame["refresh_period"] = params.get("refresh_period", 200) if method == "greedylore" else np.nan
-        frame["selection"] = params.get("selection", "greedy") if method == "greedylore" else ""
+        for column, value in compressor_settings(method, params).items():
+            frame[column] = value
         frame["error_feedback"] = ef
         frame["d_model"] = getattr(scenario.workload.task, "d_model", np.nan)
         frame["rule"] = getattr(scenario.workload.task, "rule", "")
@@ -126,6 +138,14 @@ def final_eval(runs: pd.DataFrame, column: str = "eval_loss") -> pd.Series:
     return evals.groupby("run")[column].last()
 
 
+def final_by_label(runs: pd.DataFrame, column: str = "eval_loss") -> dict[str, float]:
+    """`final_eval` keyed by each run's label (labels must be unique among ``runs``)."""
+    labels = runs.groupby("run")["label"].first()
+    if labels.duplicated().any():
+        raise ValueError(f"labels are not unique among these runs: {sorted(labels[labels.duplicated()])}")
+    return {labels[run]: float(value) for run, value in final_eval(runs, column).items()}
+
+
 def _series_color(label: str) -> str:
     for key in ("no EF", "random", "lazy"):
         if key in label:
@@ -133,12 +153,10 @@ def _series_color(label: str) -> str:
     return SERIES_COLORS.get(label.split(" ")[0], PALETTE[5])
 
 
-def _plot_eval(ax: Axes, runs: pd.DataFrame, x: str = "step", column: str = "eval_loss",
-               styles: dict[str, str] | None = None) -> None:
+def _plot_eval(ax: Axes, runs: pd.DataFrame, x: str = "step", column: str = "eval_loss") -> None:
     for label, frame in runs.dropna(subset=[column]).groupby("label", sort=False):
         frame = frame.sort_values("step")
-        linestyle = (styles or {}).get(label, "-")
-        ax.plot(frame[x], frame[column], label=label, color=_series_color(label), linestyle=linestyle)
+        ax.plot(frame[x], frame[column], label=label, color=_series_color(label))
 
 
 def _mark_warmup(ax: Axes, runs: pd.DataFrame) -> None:
@@ -147,10 +165,6 @@ def _mark_warmup(ax: Axes, runs: pd.DataFrame) -> None:
         ax.axvline(warmup, color="0.6", linestyle=":", linewidth=1.0)
         ax.annotate("compression on", (warmup, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
                     color="0.4", ha="left", va="top", xytext=(2, -2), textcoords="offset points")
-
-
-def _size_name(d_model: float, sizes: list[float]) -> str:
-    return f"{'SML'[sizes.index(d_model)] if len(sizes) <= 3 else ''} (d_model {int(d_model)})".strip()
 
 
 def _ppl(loss: float) -> float:
@@ -167,7 +181,7 @@ def one_run(runs: pd.DataFrame, **where: Any) -> pd.DataFrame:
 
 
 # The tiny-GPT design of scenarios/greedylore/tiny_gpt.yaml: ranks d/16 and d/4, tau 25 with ablations 5 and 100
-# and rank 1 (at the small size). `tiny_gpt_design` checks the sweep really holds these runs.
+# and rank 1 (at the small size). `one_run` raises, naming the run, if the sweep lacks one of them.
 TAU_BASE = 25
 TAU_ABLATION = (5, 100)
 RANK_ABLATION = 1
@@ -262,13 +276,12 @@ def draw_fig1(ctx: FigureContext) -> FigureOutput:
     window = early_window(chosen)
     greedy_label, random_label = f"GreedyLore r{r}", f"GreedyLore r{r} random"
     early = {label: mean_eval(chosen[chosen["label"] == label], window) for label in ("dense", greedy_label, random_label)}
-    final = final_eval(chosen)
-    final_by_label = {chosen.loc[chosen["run"] == run, "label"].iloc[0]: loss for run, loss in final.items()}
+    final = final_by_label(chosen)
     ours = (
         f"held-out loss over the first quarter of compressed steps ({window[0] + 1}-{window[1]}): greedy "
         f"{early[greedy_label]:.3f} vs random {early[random_label]:.3f} (dense {early['dense']:.3f}); final: greedy "
-        f"{final_by_label[greedy_label]:.3f}, random {final_by_label[random_label]:.3f}, dense "
-        f"{final_by_label['dense']:.3f} (tiny GPT d_model {int(d)}, rank {r})"
+        f"{final[greedy_label]:.3f}, random {final[random_label]:.3f}, dense {final['dense']:.3f} (tiny GPT "
+        f"d_model {int(d)}, rank {r})"
     )
     data = chosen[["label", "step", "loss", "eval_loss", "d_model", "rank", "selection", "cum_ring_sent_bytes_per_worker"]]
     return FigureOutput(data=data, figure=fig, ours=ours,
@@ -320,7 +333,7 @@ def draw_fig2(ctx: FigureContext) -> FigureOutput:
     metrics = ctx.run(CONTRACTION).metrics
     bound = float(metrics["bound_ratio"].iloc[0])
     per_step = metrics.groupby(["variant", "step"])["ratio"].agg(["mean", "min", "max"]).reset_index()
-    fig, (ax,) = new_figure(1, 1, width_in=7.5, height_in=3.8)
+    fig, (ax,) = new_figure(1, 1, width_in=7.5, height_in=4.4)
     for variant in [v for v in CONTRACTION_LABELS if v in set(per_step["variant"])]:
         series = per_step[per_step["variant"] == variant]
         color = CONTRACTION_COLORS[variant]
@@ -331,7 +344,7 @@ def draw_fig2(ctx: FigureContext) -> FigureOutput:
     ax.set_ylim(-0.02, 1.05)
     ax.set_xlabel("step (basis refreshed at multiples of tau: ratio 0)")
     ax.set_ylabel("||C(G) - G||^2 / ||G||^2")
-    ax.legend(loc="lower right", ncols=2)
+    fig.legend(loc="outside lower center", ncols=3)
     summary = contraction_summary(metrics)
     parts = [f"max ratio over {metrics['trial'].nunique()} trials: lazy {summary.loc['lazy', 'max_ratio']:.3f}"
              if "lazy" in summary.index else ""]
@@ -389,8 +402,7 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
         ax.set_xlabel("step")
         ax.set_ylabel(what)
     ax_loss.legend(loc="upper right")
-    accuracy = final_eval(runs, "accuracy")
-    by_label = {runs.loc[runs["run"] == run, "label"].iloc[0]: acc for run, acc in accuracy.items()}
+    by_label = final_by_label(runs, "accuracy")
     greedy_label = one_run(runs, method="greedylore", selection="greedy")["label"].iloc[0]
     parts = [f"{label} {100 * acc:.1f}%" for label, acc in by_label.items()]
     ours = (
@@ -400,10 +412,6 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
     )
     data = runs[["label", "step", "loss", "eval_loss", "accuracy", "cum_ring_sent_bytes_per_worker", "dense"]]
     return FigureOutput(data=data, figure=fig, ours=ours)
-
-
-def label_of(runs: pd.DataFrame, run: int) -> str:
-    return str(runs.loc[runs["run"] == run, "label"].iloc[0])
 
 
 @register_figure(
@@ -443,8 +451,7 @@ def draw_fig4(ctx: FigureContext) -> FigureOutput:
         ax_step.set_title(f"d_model {int(d)}, rank {r}")
         ax_step.set_xlabel("step")
         ax_bytes.set_xlabel("MiB sent per worker (cumulative)")
-        ax_bytes.set_xscale("log")
-        final = {label_of(chosen, run): loss for run, loss in final_eval(chosen).items()}
+        final = final_by_label(chosen)
         greedy_label = f"GreedyLore r{r}"
         parts.append(
             f"d_model {int(d)}: final held-out loss dense {final['dense']:.3f}, PowerSGD {final[f'PowerSGD r{r}']:.3f}, "
@@ -531,14 +538,16 @@ def draw_fig5(ctx: FigureContext) -> FigureOutput:
 TAB1_ROWS = [
     # method, subspace, error feedback, All-Reduce, contractive every step, guarantee, linear speedup, ours
     ("PowerSGD (Vogels et al. 2019)", "greedy (one power step, warm start)", "yes (EF14)", "yes (2 all-reduces)",
-     "not guaranteed (one power step)", "no", "no", "methods.compress.powersgd"),
+     "not guaranteed (one power step)", "no proof (abstract: greedy ones had none)", "not shown",
+     "methods.compress.powersgd"),
     ("GaLore-style lazy projection", "greedy (top-r SVD, frozen for tau steps)", "optional", "yes",
-     "no: a stale projector can capture nothing (greedylore.fig2)", "no", "no", "greedylore selection='lazy'"),
+     "no: a stale projector can capture nothing (greedylore.fig2)", "no proof", "not shown",
+     "greedylore selection='lazy'"),
     ("random projection (GoLore-like)", "random", "optional", "yes (shared seed)",
-     "in expectation only (captures r/p on average)", "yes (random subspaces)", "not claimed",
+     "in expectation only (r/p on average)", "yes for random subspaces (e.g. GoLore)", "not shown",
      "greedylore selection='random'"),
     ("GreedyLore (this paper)", "greedy r of a full basis refreshed every tau", "yes (EF14)", "yes",
-     "yes: >= r/p of the energy every step (semi-lazy)", "O(sigma/sqrt(NT) + 1/T), MSGD and Adam", "yes",
+     "yes: >= r/p of the energy every step (semi-lazy)", "O(sigma/sqrt(NT) + 1/T), MSGD and Adam", "yes (first)",
      "greedylore selection='greedy'"),
 ]
 
@@ -582,7 +591,7 @@ def _formula_floats(row: str, n: int, m: int) -> float:
     return {
         "dense": n * m,
         "PowerSGD": r * (n + m),
-        "lazy projection (GaLore-style), steady step": r * q,
+        "lazy (GaLore-style), steady step": r * q,
         "random projection, steady step": r * q,
         "GreedyLore, steady step": p + r * q,
         "GreedyLore, refresh step (every tau)": n * m,
@@ -600,21 +609,20 @@ def tab2_rows() -> list[dict[str, Any]]:
     specs = [  # label, compressor, call indices averaged over (None: one steady call), collectives, formula, compute
         ("dense", make_compressor("none"), None, "1 all-reduce", "n m", "-"),
         ("PowerSGD", make_compressor("powersgd", **common), None, "2 all-reduces", "r (n + m)",
-         "2 GEMMs (2 n m r each) + QR of n x r (4 n r^2)"),
-        ("lazy projection (GaLore-style), steady step",
+         "2 GEMMs 4 n m r + QR 4 n r^2"),
+        ("lazy (GaLore-style), steady step",
          make_compressor("greedylore", refresh_period=TAB2_TAU, selection="lazy", **common), None, "1 all-reduce",
-         "r q", "project + decode (4 p q r); SVD every tau"),
+         "r q", "project + decode 4 p q r"),
         ("random projection, steady step",
          make_compressor("greedylore", refresh_period=TAB2_TAU, selection="random", **common), None, "1 all-reduce",
-         "r q", "project + decode (4 p q r); SVD every tau"),
+         "r q", "project + decode 4 p q r"),
         ("GreedyLore, steady step", make_compressor("greedylore", refresh_period=TAB2_TAU, **common), None,
-         "2 all-reduces", "p + r q", "basis coordinates B^T A (2 p^2 q) + probe scores (2 p q) + project and decode "
-         "(4 p q r)"),
+         "2 all-reduces", "p + r q", "B^T A 2 p^2 q + probe 2 p q + 4 p q r"),
         ("GreedyLore, refresh step (every tau)", make_compressor("greedylore", refresh_period=TAB2_TAU, **common),
-         (0,), "1 all-reduce", "n m", "thin SVD of p x q (~4 p^2 q + 22 p^3)"),
+         (0,), "1 all-reduce", "n m", "thin SVD ~4 p^2 q + 22 p^3"),
         ("GreedyLore, amortised over tau", make_compressor("greedylore", refresh_period=TAB2_TAU, **common),
-         tuple(range(TAB2_TAU)), "(2 (tau - 1) + 1) / tau all-reduces", "((tau - 1)(p + r q) + n m) / tau",
-         "steady step + SVD / tau"),
+         tuple(range(TAB2_TAU)), "(2 tau - 1) / tau all-reduces", "((tau - 1)(p + r q) + n m) / tau",
+         "steady + SVD / tau"),
     ]
     tensors = llama_param_tensors(LLAMA_PRESETS["llama-130m"])
     rows = []
@@ -664,12 +672,18 @@ def tab2_rows() -> list[dict[str, Any]]:
     "reduction",
 )
 def draw_tab2(ctx: FigureContext) -> FigureOutput:
-    table = pd.DataFrame(tab2_rows())
-    amortised = table.set_index("method").loc["GreedyLore, amortised over tau"]
-    powersgd_row = table.set_index("method").loc["PowerSGD"]
+    data = pd.DataFrame(tab2_rows())
+    table = data.copy()
+    for column in table.columns:
+        if column.endswith("floats"):
+            table[column] = [f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}" for value in table[column]]
+        elif column.endswith(("% of dense", "per step")):
+            table[column] = [f"{value:.2f}" for value in table[column]]
+    amortised = data.set_index("method").loc["GreedyLore, amortised over tau"]
+    powersgd_row = data.set_index("method").loc["PowerSGD"]
     ours = (
         f"768x768 matrix, r 32: GreedyLore {amortised['768x768 % of dense']:.2f}% of dense amortised over tau 200 "
-        f"(steady {table.set_index('method').loc['GreedyLore, steady step', '768x768 % of dense']:.2f}%), PowerSGD "
+        f"(steady {data.set_index('method').loc['GreedyLore, steady step', '768x768 % of dense']:.2f}%), PowerSGD "
         f"{powersgd_row['768x768 % of dense']:.2f}%; whole LLaMA-130M step (embedding and head dense): GreedyLore "
         f"{amortised['LLaMA-130M % of dense']:.1f}%, PowerSGD {powersgd_row['LLaMA-130M % of dense']:.1f}% of dense"
     )
@@ -687,15 +701,16 @@ RULE_NAMES = {"planted": "planted token", "majority": "majority", "order": "orde
     caption=(
         f"{PAPER_TEXT_NOTE} The paper fine-tunes RoBERTa-base on 8 GLUE tasks with GreedyLore at ranks 8 and 16 "
         "(its cells were not recovered). Substitute, no pre-trained model and no GLUE: three synthetic binary "
-        "sequence-classification tasks (16-token sequences over 16 symbols; label = a planted token occurs / token "
+        "sequence-classification tasks (32-token sequences over 32 symbols; label = a planted token occurs / token "
         "0 outnumbers token 1 / token 0 comes before token 1) learned from scratch by a 2-block causal transformer "
-        "(d_model 32) on 4 simulated workers, AdamW with cosine decay, dense first 20 steps; PowerSGD and "
+        "(d_model 32) on 4 simulated workers, 2,000 training sequences per task, AdamW (lr 0.002) with cosine decay, "
+        "dense first 20 steps; PowerSGD and "
         "GreedyLore (EF14, tau 20) at ranks 2 and 4 (= d/16 and d/8, as 8 and 16 are of 768 roughly). Cells: "
         "test accuracy (%) and Matthews correlation (x100, CoLA's metric) on 1,000 held-out sequences after the "
         "last step; one seed."
     ),
     claim="— (cells not recovered; RoBERTa-base on GLUE, ranks 8/16)",
-    scale_note="tiny transformer d_model 32, 3 synthetic tasks x 4,000 training sequences, 4 workers x 16, 300 "
+    scale_note="tiny transformer d_model 32, 3 synthetic tasks x 2,000 training sequences, 4 workers x 16, 300 "
     "steps (quick profile: 120); paper: RoBERTa-base, 8 GLUE tasks",
     scenarios=(TEXT,),
     quick_overrides=QUICK_TEXT,
@@ -805,15 +820,23 @@ def time_table(sweep: Any) -> pd.DataFrame:
 
 
 def _timing_provenance(sweep: Any) -> dict[str, Any]:
-    sources: dict[str, dict[str, int]] = {}
+    """Where tab5's compute and compression times came from, summed over the runs (tables or roofline)."""
+    counts: dict[str, int] = {}
+
+    def add(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                add(f"{prefix}.{key}", inner)
+        elif isinstance(value, int | float):
+            counts[prefix] = counts.get(prefix, 0) + int(value)
+
+    tables = set()
     for record in sweep.runs:
-        for group in ("timing_sources", "compression_sources"):
-            for op, counts in (record.info.get(group) or {}).items():
-                slot = sources.setdefault(f"{group}.{op}", {})
-                for source, count in counts.items():
-                    slot[source] = slot.get(source, 0) + int(count)
-    tables = {record.info.get("timings", {}).get("table_set") for record in sweep.runs}
-    return {"sources": sources, "table_sets": sorted(str(t) for t in tables)}
+        for group in ("timing_sources", "timing_sources_by_op", "compression_sources"):
+            add(group, record.info.get(group) or {})
+        timings = record.info.get("timings") or {}
+        tables.add(f"{timings.get('table_set')}: {timings.get('tables_missing') or timings.get('tables_folder')}")
+    return {"sources": dict(sorted(counts.items())), "table_sets": sorted(tables)}
 
 
 @register_figure(
@@ -857,10 +880,18 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
     top = times[times["bandwidth_gbps"] == times["bandwidth_gbps"].max()]
     pivot = top.pivot(index="method", columns="d_model", values="total_s")
     device = ", ".join(sorted(times["device"].unique()))
-    ours = f"{device}, {top['bandwidth_gbps'].iloc[0]:g} Gbit/s, d_model {'/'.join(str(int(d)) for d in pivot.columns)}: " + "; ".join(
-        f"{method} " + "/".join(f"{pivot.loc[method, d]:.1f}" for d in pivot.columns) + " s" for method in pivot.index
+    provenance = _timing_provenance(sweep)
+    sources = provenance["sources"]
+    from_tables = sum(sources.get(f"timing_sources.{kind}", 0) for kind in ("exact", "interpolated"))
+    estimated = sum(sources.get(f"timing_sources.{kind}", 0) for kind in ("roofline", "estimate"))
+    widths = "/".join(str(int(d)) for d in pivot.columns)
+    ours = (
+        f"{device}, {top['bandwidth_gbps'].iloc[0]:g} Gbit/s, d_model {widths}: "
+        + "; ".join(f"{method} " + "/".join(f"{pivot.loc[method, d]:.1f}" for d in pivot.columns) + " s"
+                    for method in pivot.index)
+        + f" (timing tables: {from_tables} predictions from tables, {estimated} roofline estimates)"
     )
-    return FigureOutput(data=times, table=table, ours=ours, provenance=_timing_provenance(sweep))
+    return FigureOutput(data=times, table=table, ours=ours, provenance=provenance)
 
 
 @register_figure(
