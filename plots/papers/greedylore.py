@@ -48,6 +48,11 @@ QUICK_DIGITS = ("workload.steps=150", "workload.warmup_steps=10", "workload.eval
 QUICK_TEXT = ("workload.steps=120", "workload.warmup_steps=10", "workload.eval_every=40")
 QUICK_CONTRACTION = ("workload.trials=5",)
 
+# Wall time on the 2-core development machine (shared with other jobs, so roughly): quick / full profile.
+GPT_COST = "; the 16 shared tiny-GPT runs take about 4 min (quick) / 20 min (full) on 2 cores"
+TEXT_COST = "; 15 runs, about 1.5 min (quick) / 4 min (full) on 2 cores"
+DIGITS_COST = "; 5 runs, about 20 s (quick) / 1 min (full) on 2 cores"
+
 PAPER_TEXT_NOTE = "The paper's text could not be read; this is a reconstruction at reduced scale."
 EXACT_NOTE = "The paper's text could not be read; this is a reconstruction, computed at the paper's shapes."
 SIMULATED_NOTE = ("The paper's text could not be read; this is a reconstruction, simulated at the paper's model "
@@ -254,7 +259,7 @@ def smoothed(frame: pd.DataFrame, column: str, window: int = 9) -> pd.Series:
     ),
     claim="random projection converges more slowly early on (LLaMA-130M, C4, rank 32, compression from step 1000)",
     scale_note="tiny GPT d_model 64, 2 blocks, seq 32, 4 workers x 8 sequences; 1000 steps (quick profile: 200); "
-    "paper: LLaMA-130M, 20k steps, global batch 512 x 256 tokens",
+    "paper: LLaMA-130M, 20k steps, global batch 512 x 256 tokens" + GPT_COST,
     scenarios=(TINY_GPT,),
     quick_overrides=QUICK_GPT,
 )
@@ -385,7 +390,7 @@ def bytes_share(runs: pd.DataFrame, label: str) -> float:
     ),
     claim="GreedyLore ≈ dense (ResNet-18 on CIFAR-10/100, 40 epochs)",
     scale_note="digits CNN (16, 32 channels), 4 workers x 32 images, 420 steps = 40 epochs (quick profile: 150 "
-    "steps); paper: ResNet-18, CIFAR, 40 epochs, 4 GPUs x 32",
+    "steps); paper: ResNet-18, CIFAR, 40 epochs, 4 GPUs x 32" + DIGITS_COST,
     scenarios=(DIGITS,),
     quick_overrides=QUICK_DIGITS,
 )
@@ -430,7 +435,7 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
     ),
     claim="GreedyLore tracks dense (LLaMA pre-training on C4)",
     scale_note="tiny GPT d_model 32 and 64, 2 blocks, seq 32, 4 workers x 8 sequences; 1000 steps (quick "
-    "profile: 200); paper: LLaMA-60M/130M/350M, 10k-60k steps, global batch 512 x 256 tokens",
+    "profile: 200); paper: LLaMA-60M/130M/350M, 10k-60k steps, global batch 512 x 256 tokens" + GPT_COST,
     scenarios=(TINY_GPT,),
     quick_overrides=QUICK_GPT,
 )
@@ -503,7 +508,7 @@ def ablation_runs(runs: pd.DataFrame) -> dict[str, list[tuple[str, pd.DataFrame]
     ),
     claim="variants without EF, or lazy variants, degrade",
     scale_note="tiny GPT d_model 32, 2 blocks, seq 32, 4 workers x 8 sequences; 1000 steps (quick profile: 200); "
-    "paper: LLaMA on C4 (sizes unknown)",
+    "paper: LLaMA on C4 (sizes unknown)" + GPT_COST,
     scenarios=(TINY_GPT,),
     quick_overrides=QUICK_GPT,
 )
@@ -711,7 +716,7 @@ RULE_NAMES = {"planted": "planted token", "majority": "majority", "order": "orde
     ),
     claim="— (cells not recovered; RoBERTa-base on GLUE, ranks 8/16)",
     scale_note="tiny transformer d_model 32, 3 synthetic tasks x 2,000 training sequences, 4 workers x 16, 300 "
-    "steps (quick profile: 120); paper: RoBERTa-base, 8 GLUE tasks",
+    "steps (quick profile: 120); paper: RoBERTa-base, 8 GLUE tasks" + TEXT_COST,
     scenarios=(TEXT,),
     quick_overrides=QUICK_TEXT,
 )
@@ -756,7 +761,7 @@ PAPER_TAB4 = {"dense AdamW": {"60M": 33.44, "130M": 24.73}}  # research card sec
     ),
     claim="dense AdamW 33.44 (60M), 24.73 (130M) C4 perplexity",
     scale_note="tiny GPT d_model 32 and 64, character level, 1000 steps (quick profile: 200), 4 workers; paper: "
-    "LLaMA 60M-350M on C4, 10k-60k steps",
+    "LLaMA 60M-350M on C4, 10k-60k steps" + GPT_COST,
     scenarios=(TINY_GPT,),
     quick_overrides=QUICK_GPT,
 )
