@@ -124,7 +124,7 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
 
     The device of each point comes from its resolved scenario (``points[i].scenario.cluster.device``), else
     from the run's ``info``; timing-source counts (``info["timing_sources"]``: source -> count) are summed over
-    runs. ``timing_sources_recorded`` counts the runs that recorded them at all (an empty mapping means the run
+    runs (per-op ``{op: {source: count}}`` mappings are summed over ops). ``timing_sources_recorded`` counts the runs that recorded them at all (an empty mapping means the run
     consulted no timing table). Missing keys are skipped, never guessed.
     """
     devices: set[str] = set()
@@ -143,9 +143,7 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
             counts = _nested_get(info, "timing_sources")
             if isinstance(counts, Mapping):
                 n_recorded += 1
-                for source, count in counts.items():
-                    if isinstance(count, int | float):
-                        sources[str(source)] += int(count)
+                sources.update(_source_counts(counts))
     return {
         "devices": sorted(devices),
         "timing_sources": dict(sorted(sources.items())),
@@ -153,6 +151,17 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
         "runs_total": n_runs,
         "runs_reused": n_reused,
     }
+
+
+def _source_counts(counts: Mapping[str, Any]) -> Counter[str]:
+    """``{source: n}`` or per-op ``{op: {source: n}}`` (the replay's summary) -> ``{source: n}``."""
+    total: Counter[str] = Counter()
+    for key, value in counts.items():
+        if isinstance(value, Mapping):
+            total.update(_source_counts(value))
+        elif isinstance(value, int | float):
+            total[str(key)] += int(value)
+    return total
 
 
 def _current_umask() -> int:

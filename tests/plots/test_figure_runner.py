@@ -253,3 +253,18 @@ def test_cli_only_writes_outputs_and_exit_codes(tmp_path, monkeypatch, capsys):
 
     assert cli_main(["figures", "--only", "harness.nope", "--out", str(out)]) == 2
     assert "unknown figure id" in capsys.readouterr().err
+
+
+def test_summarize_sweeps_sums_per_op_timing_sources():
+    """The replay's per-op summary ``{op: {source: n}}`` is summed over ops, like a flat mapping."""
+    from types import SimpleNamespace
+
+    from plots.runner import summarize_sweeps
+
+    run = SimpleNamespace(
+        reused=False,
+        info={"timing_sources": {"matmul": {"exact": 2, "roofline": 1}, "copy": {"interpolated": 4}}},
+    )
+    summary = summarize_sweeps([SimpleNamespace(runs=[run], points=[])])
+    assert summary["timing_sources"] == {"exact": 2, "interpolated": 4, "roofline": 1}
+    assert summary["timing_sources_recorded"] == 1
