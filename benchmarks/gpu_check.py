@@ -127,7 +127,7 @@ def check_moc(c: Checks, device: str, gen, dry: bool) -> None:
 
     decode_shapes = [(1, 64, 96, 12, "bfloat16"), (2, 37, 53, 7, "float32")] if dry else [
         (1, 4096, 11008, 1376, "bfloat16"), (3, 1000, 2752, 300, "bfloat16"), (1, 127, 333, 41, "float32"),
-        (2, 2048, 5632, 704, "float16"),
+        (2, 1024, 2816, 352, "float16"),
     ]
     for T, d, E, k, dt in decode_shapes:
         x, wg, wu, wdt = _moc_weights(T, d, E, getattr(torch, dt), device, gen)
@@ -244,14 +244,48 @@ def check_arc(c: Checks, device: str, gen, dry: bool) -> None:
         c.record(f"{name} deterministic", torch.equal(again, twice), "same inputs and seed -> same rows")
 
 
-def stage_check(dry: bool, device: str) -> int:
+CHECK_GROUPS = {"row_topk": check_row_topk, "moc": check_moc, "tah": check_tah, "arc": check_arc}
+
+
+def stage_check(dry: bool, device: str, groups: list[str] | None = None) -> int:
     torch = _torch()
-    gen = torch.Generator().manual_seed(int(time.time()))  # fresh inputs every run
+    gen = torch.Generator().manual_seed(time.time_ns() % 2**62)  # fresh inputs every run
     c = Checks()
-    for name, fn in (("row_topk", check_row_topk), ("moc", check_moc), ("tah", check_tah), ("arc", check_arc)):
+    for name in groups or list(CHECK_GROUPS):
+        fn = CHECK_GROUPS[name]
         c.run(name, lambda fn=fn: fn(c, device, gen, dry))
     print(f"\nchecks: {c.passed} passed, {len(c.failed)} failed" + (f": {', '.join(c.failed)}" if c.failed else ""))
     return 0 if not c.failed else 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# warm: compile (and autotune) every Triton launch of one op's default grid, untimed. Run in parallel processes
+# while the checks run, so the timed stages find every kernel in Triton's on-disk cache.
+
+
+def stage_warm(dry: bool, device: str, op_name: str) -> int:
+    torch = _torch()
+    from kernels.ops import load_all_ops
+
+    op = load_all_ops().get(op_name)
+    shapes = list(op.quick_grid)[:1] if dry else list(op.grid)
+    gen = torch.Generator().manual_seed(0)
+    for shape in shapes:
+        for dtype in op.dtypes:
+            start = time.perf_counter()
+            try:
+                args = op.make_inputs(shape, dtype, device, gen)
+                for impl in op.impls:
+                    if impl.startswith("triton"):
+                        op.impls[impl](*args)
+                if device != "cpu":
+                    torch.cuda.synchronize()
+                print(f"warm {op_name} {dict(shape)} {dtype}: {time.perf_counter() - start:.1f} s", flush=True)
+            except Exception as err:  # noqa: BLE001
+                print(f"warm {op_name} {dict(shape)} {dtype}: FAILED {type(err).__name__}: {err}", flush=True)
+            finally:
+                args = None
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -313,6 +347,16 @@ def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Pa
         lines.append(f"{title:<44} ours {ours_ms:8.4f} ms  baseline {base_ms:8.4f} ms  {ratio:6.2f}x "
                      f"(goal >= {goal}x){bw}  {'MET' if ok else 'MISSED'} {extra}")
         print(lines[-1], flush=True)
+        save()  # after every target: a later failure or time-out keeps what was measured
+
+    def save():
+        device_label = torch.cuda.get_device_name() if device != "cpu" else "cpu (dry run: timings meaningless)"
+        summary = "\n".join([f"TARGETS on {device_label} (copy {copy_gbps:.0f} GB/s measured in this run)", *lines])
+        if summary_path:
+            summary_path.write_text(summary + "\n")
+        if json_path:
+            json_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        return summary
 
     # --- MoC decode: d 4096, d_ff 11008, 1 token, K = d_ff / 8, bf16, vs dense torch SwiGLU
     try:
@@ -384,13 +428,7 @@ def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Pa
         traceback.print_exc()
         lines.append("ARC select: FAILED (see bench.log)")
 
-    device_label = torch.cuda.get_device_name() if device != "cpu" else "cpu (dry run: timings meaningless)"
-    summary = "\n".join([f"TARGETS on {device_label} (copy {copy_gbps:.0f} GB/s measured in this run)", *lines])
-    print("\n" + summary)
-    if summary_path:
-        summary_path.write_text(summary + "\n")
-    if json_path:
-        json_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print("\n" + save())
     return 0
 
 
@@ -552,8 +590,10 @@ def kernel_report() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=("check", "profile", "bench", "compile"))
+    parser.add_argument("stage", choices=("check", "warm", "profile", "bench", "compile"))
     parser.add_argument("--match", help="compile: only configurations whose label contains this")
+    parser.add_argument("--group", action="append", choices=sorted(CHECK_GROUPS), help="check: only these groups")
+    parser.add_argument("--op", help="warm: the op whose default grid to compile")
     parser.add_argument("--dry-run", action="store_true", help="CPU, tiny shapes, Triton interpreter")
     parser.add_argument("--out", type=Path, default=Path("/tmp/gpu_check_timings"), help="profile: tables folder")
     parser.add_argument("--json", type=Path, help="bench: write results here")
@@ -571,7 +611,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     if args.stage == "check":
-        rc = stage_check(args.dry_run, device)
+        rc = stage_check(args.dry_run, device, args.group)
+    elif args.stage == "warm":
+        rc = stage_warm(args.dry_run, device, args.op)
     elif args.stage == "profile":
         rc = stage_profile(args.dry_run, device, args.out)
     else:

@@ -170,13 +170,13 @@ gate_gemv_tuned = triton.autotune(
 )(gate_gemv_kernel)
 
 up_gather_tuned = triton.autotune(
-    configs=_configs(("CH", "BLOCK_D"), [(4, 1024, 4), (2, 2048, 4), (8, 512, 4), (4, 512, 4)]),
+    configs=_configs(("CH", "BLOCK_D"), [(4, 1024, 4), (2, 2048, 4), (8, 512, 4)]),
     key=["K", "D"],
     do_bench=_quick_bench,
 )(up_gather_kernel)
 
 down_partial_tuned = triton.autotune(
-    configs=_configs(("CH", "BLOCK_D"), [(8, 512, 4), (16, 256, 4), (8, 256, 4), (4, 1024, 4)]),
+    configs=_configs(("CH", "BLOCK_D"), [(8, 512, 4), (16, 256, 4), (4, 1024, 4)]),
     key=["K", "D"],
     do_bench=_quick_bench,
 )(down_partial_kernel)

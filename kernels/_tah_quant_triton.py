@@ -129,9 +129,9 @@ def quantize_kernel(x_ptr, h_ptr, codes_ptr, zero_ptr, scale_ptr, flag_ptr, pivo
     zf = z16.to(tl.float32)
     s16 = _fp16_round_up(tl.maximum((tl.max(t, axis=1) - zf) / levels, TINY))
     inv = 1.0 / s16.to(tl.float32)
-    # zf <= t and zf + levels * s >= max t by construction: the codes land in [0, levels] without clamping;
-    # the upper clamp only guards the last ulp of the approximate reciprocal
-    q = tl.minimum(tl.floor((t - zf[:, None]) * inv[:, None] + 0.5), levels[:, None]).to(tl.int32)
+    # zf <= t and zf + levels * s >= max t by construction (directed rounding), so v = (t - zf) / s lies in
+    # [0, levels (1 + 3 ulp)] even with the approximate reciprocal: floor(v + 0.5) is in [0, levels], no clamp
+    q = tl.floor((t - zf[:, None]) * inv[:, None] + 0.5).to(tl.int32)
     tl.store(zero_ptr + rows, z16, mask=row_ok)
     tl.store(scale_ptr + rows, s16, mask=row_ok)
     tl.store(flag_ptr + rows, flag.to(tl.uint8), mask=row_ok)

@@ -325,13 +325,12 @@ def run_profile(
         + ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in roofline["matmul_tflops"].items())
     )
     gen = torch.Generator().manual_seed(seed)
-    tables: dict[str, tuple[TimedOp, list[dict[str, Any]]]] = {}
     for op in chosen:
         op_start = time.perf_counter()
         shapes = list(op.quick_grid if grid == "quick" else op.grid)[:max_shapes]
         rows = profile_op(op, device, shapes, gen, settings, allow_interpreted_triton=allow_interpreted_triton, log=log)
-        tables[op.name] = (op, rows)
+        # written op by op: an interrupted run keeps what it measured
+        write_tables(folder, device, {op.name: (op, rows)}, roofline, timer_description(device, settings))
         log(f"  {op.name}: {len(rows)} rows in {time.perf_counter() - op_start:.1f} s")
-    write_tables(folder, device, tables, roofline, timer_description(device, settings))
-    log(f"wrote {len(tables)} table(s) to {folder} in {time.perf_counter() - started:.1f} s")
+    log(f"wrote {len(chosen)} table(s) to {folder} in {time.perf_counter() - started:.1f} s")
     return folder
