@@ -128,7 +128,7 @@ class GreedyLore(Compressor):
                 scores = s * s
             J = top_directions(scores, r)
         elif self.selection == "random":
-            J = random_subset(p, r, ctx.generator("greedylore-random")).to(x.device)
+            J = random_subset(p, r, ctx.generator("greedylore-random"), x.device)
         else:
             J = torch.arange(r, device=x.device)
         P = B[:, J]

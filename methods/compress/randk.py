@@ -37,9 +37,16 @@ from methods.compress.base import (
 )
 
 
-def random_subset(total: int, k: int, generator: torch.Generator) -> torch.Tensor:
-    """k distinct indices in [0, total), ascending, uniformly over subsets, from ``generator``."""
-    return torch.sort(torch.randperm(total, generator=generator)[:k]).values
+def random_subset(total: int, k: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+    """k distinct indices in [0, total), ascending, uniformly over subsets, drawn on ``device``.
+
+    ``generator`` (a CPU generator every worker seeds identically) gives one seed for a generator on ``device``,
+    so the permutation is drawn where the tensor lives (a CPU ``randperm`` of a large GPU tensor costs seconds)
+    and every worker on the same kind of device still draws the same subset.
+    """
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    device_generator = torch.Generator(device=device).manual_seed(seed)
+    return torch.sort(torch.randperm(total, generator=device_generator, device=device)[:k]).values
 
 
 def randk_apply(x: torch.Tensor, indices: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -77,7 +84,7 @@ class RandK(Compressor):
     def _compress(self, x: torch.Tensor, ctx: CompressContext) -> CompressGen:
         total = x.shape[0]
         k = keep_count(self.ratio, total)
-        idx = random_subset(total, k, ctx.generator("randk")).to(x.device)
+        idx = random_subset(total, k, ctx.generator("randk"), x.device)
         scale = total / k if self.scaled else 1.0
         mean = yield Request("all_reduce", x[idx].reshape(-1))
         aggregate = torch.zeros_like(x)
