@@ -127,8 +127,10 @@ def quantize_kernel(x_ptr, h_ptr, codes_ptr, zero_ptr, scale_ptr, flag_ptr, pivo
         levels = tl.full((ROWS,), (1 << BITS) - 1, tl.float32)
     z16 = _fp16_round_down(tl.min(t, axis=1))
     zf = z16.to(tl.float32)
-    s16 = _fp16_round_up(tl.maximum((tl.max(t, axis=1) - zf) / levels, TINY))
-    inv = 1.0 / s16.to(tl.float32)
+    # IEEE-rounded divisions (per tile, cheap): the default fp32 division is approximate on the GPU, and an ulp
+    # off here moves a whole tile's codes away from the reference's
+    s16 = _fp16_round_up(tl.maximum(tl.math.div_rn(tl.max(t, axis=1) - zf, levels), TINY))
+    inv = tl.math.div_rn(tl.full((ROWS,), 1.0, tl.float32), s16.to(tl.float32))
     # zf <= t and zf + levels * s >= max t by construction (directed rounding), so v = (t - zf) / s lies in
     # [0, levels (1 + 3 ulp)] even with the approximate reciprocal: floor(v + 0.5) is in [0, levels], no clamp
     q = tl.floor((t - zf[:, None]) * inv[:, None] + 0.5).to(tl.int32)
