@@ -28,6 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's choice)"
     )
+    parser.add_argument(
+        "--budget-s", type=float, default=0.25, metavar="S",
+        help="CPU only: seconds of repeats per measurement (default %(default)s)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.errors import HarnessError
     from kernels.ops import load_all_ops
-    from kernels.profiler import run_profile
+    from kernels.profiler import TimerSettings, run_profile
 
     known = load_all_ops()
     unknown = [name for name in args.ops or () if name not in known]
@@ -46,8 +50,11 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError("--device cuda: no CUDA device is available on this machine")
     if args.threads is not None and args.threads < 1:
         raise HarnessError(f"--threads: expected an integer >= 1, got {args.threads}")
+    if not args.budget_s > 0:
+        raise HarnessError(f"--budget-s: expected a number > 0, got {args.budget_s}")
     folder = run_profile(
-        device=args.device, ops=args.ops, grid=args.grid, out=args.out, seed=args.seed, threads=args.threads
+        device=args.device, ops=args.ops, grid=args.grid, out=args.out, seed=args.seed, threads=args.threads,
+        settings=TimerSettings(cpu_budget_s=args.budget_s),
     )
     print(f"tables: {folder}")
     return 0
