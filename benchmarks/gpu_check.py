@@ -473,7 +473,7 @@ def _compile_variants():
                             {"g_ptr": f"*{gty}", "hist_ptr": "*i32", "scratch_ptr": "*i32", "val_ptr": f"*{gty}",
                              "idx_ptr": f"*{ity}", "n_cols": "i32", "k": "i32", "stride_g": "i32",
                              "stride_out": "i32"},
-                            {"BLOCK": block, "CAP": rtk.CAP, "CHUNK": min(block, 4096)}, warps))
+                            {"BLOCK": block, "CAP": rtk.CAP, "CHUNK": block if block <= 16384 else 4096}, warps))
         out.append((f"row_histogram {block}", rtk.row_histogram_kernel,
                     {"g_ptr": "*fp32", "hist_ptr": "*i32", "n_cols": "i32", "stride_g": "i32"}, {"BLOCK": 1024}, 4))
     for dt in ("bf16", "fp16", "fp32"):

@@ -163,20 +163,25 @@ def _configs(names, rows):
 
 
 gate_gemv_tuned = triton.autotune(
-    configs=_configs(("BLOCK_E", "BLOCK_D"), [(8, 512, 4), (4, 1024, 4), (16, 256, 4), (8, 1024, 8), (2, 2048, 4)]),
+    configs=_configs(
+        ("BLOCK_E", "BLOCK_D"),
+        [(8, 512, 4), (4, 1024, 4), (16, 256, 4), (8, 1024, 8), (2, 2048, 4), (4, 2048, 8), (16, 512, 8)],
+    ),
     key=["E", "D"],
     reset_to_zero=["hist_ptr"],  # the epilogue accumulates into the histogram: zero it around tuning runs
     do_bench=_quick_bench,
 )(gate_gemv_kernel)
 
 up_gather_tuned = triton.autotune(
-    configs=_configs(("CH", "BLOCK_D"), [(4, 1024, 4), (2, 2048, 4), (8, 512, 4)]),
+    # (1, 4096) and (2, 4096): a whole 4096-wide row per load, one memory round trip per program
+    configs=_configs(("CH", "BLOCK_D"), [(4, 1024, 4), (2, 2048, 4), (8, 512, 4), (1, 4096, 4), (2, 4096, 8)]),
     key=["K", "D"],
     do_bench=_quick_bench,
 )(up_gather_kernel)
 
 down_partial_tuned = triton.autotune(
-    configs=_configs(("CH", "BLOCK_D"), [(8, 512, 4), (16, 256, 4), (4, 1024, 4)]),
+    # (32, 256, 8): a 48-slot channel range in two loads instead of three to six
+    configs=_configs(("CH", "BLOCK_D"), [(8, 512, 4), (16, 256, 4), (4, 1024, 4), (32, 256, 8)]),
     key=["K", "D"],
     do_bench=_quick_bench,
 )(down_partial_kernel)

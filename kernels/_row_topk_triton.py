@@ -150,7 +150,19 @@ def select_from_histogram_kernel(g_ptr, hist_ptr, scratch_ptr, val_ptr, idx_ptr,
         low_thr = _kth_largest_small_wide(tl.where(cand, low, -1), need, LOW_BITS)
     thr = (top_bin.to(tl.uint32) << LOW_BITS) | low_thr.to(tl.uint32)
     n_above = above + tl.sum((cand & (low > low_thr)).to(tl.int32), axis=0)
-    _compact_store(g_row, val_ptr + row * stride_out, idx_ptr + row * stride_out, n_cols, thr, k - n_above, CHUNK)
+    ties_kept = k - n_above
+    if CHUNK == BLOCK:  # rows up to 16K: compact from the keys already in registers, one prefix sum
+        tie = valid & (key == thr)
+        if tl.sum(tie.to(tl.int32), axis=0) == ties_kept:  # usual case: every key equal to thr is kept
+            sel = (valid & (key > thr)) | tie
+        else:
+            sel = (valid & (key > thr)) | (tie & (tl.cumsum(tie.to(tl.int32), axis=0) <= ties_kept))
+        slot = tl.cumsum(sel.to(tl.int32), axis=0) - 1
+        g = tl.load(g_row + cols, mask=sel, other=0.0)  # cache hits
+        tl.store(idx_ptr + row * stride_out + slot, cols.to(idx_ptr.dtype.element_ty), mask=sel)
+        tl.store(val_ptr + row * stride_out + slot, g, mask=sel)
+    else:  # wider rows: a chunked second pass keeps the prefix sums narrow (no register spills)
+        _compact_store(g_row, val_ptr + row * stride_out, idx_ptr + row * stride_out, n_cols, thr, ties_kept, CHUNK)
 
 
 @triton.jit

@@ -83,7 +83,7 @@ def row_topk_from_histogram(
     block = max(next_power_of_2(n_cols), 16)
     select_from_histogram_kernel[(n_rows,)](
         rows, hist, scratch, values, indices, n_cols, k, rows.stride(0), k,
-        BLOCK=block, CAP=CAP, CHUNK=min(block, 4096), num_warps=_warps(block),
+        BLOCK=block, CAP=CAP, CHUNK=block if block <= 16384 else 4096, num_warps=_warps(block),
     )
     return values, indices
 
