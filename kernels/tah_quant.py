@@ -102,13 +102,19 @@ def hadamard_matrix(g: int, dtype: torch.dtype = torch.float32, device: torch.de
     """Normalized Sylvester Hadamard matrix H_g / sqrt(g): symmetric, orthogonal, its own inverse (g a power of 2)."""
     if g < 1 or g & (g - 1):
         raise ValueError(f"Hadamard size must be a power of two, got {g}")
-    i = torch.arange(g, device=device)
+    i = torch.arange(g)
     bits = torch.bitwise_and(i[:, None], i[None, :])
     parity = torch.zeros_like(bits)
-    while bool(bits.any()):
+    for _ in range(g.bit_length() - 1):
         parity ^= bits & 1
         bits = bits >> 1
-    return ((1 - 2 * parity).to(torch.float64) / math.sqrt(g)).to(dtype)
+    return ((1 - 2 * parity).to(torch.float64) / math.sqrt(g)).to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=None)
+def _hadamard_cached(g: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+    """`hadamard_matrix` memoized per (size, dtype, device): hot paths must not rebuild (and copy) it per call."""
+    return hadamard_matrix(g, dtype, device)
 
 
 def _check(x: torch.Tensor, bits: int, bits_low: int, tile_size: int, allocation: str, high_fraction: float) -> None:
@@ -224,7 +230,7 @@ def _transform_ref(tiles: torch.Tensor):
     swapped = tiles.clone()
     swapped[:, 0] = tiles[rows, pivots]
     swapped[rows, pivots] = tiles[:, 0]
-    y = (swapped.double() @ hadamard_matrix(G, torch.float64, tiles.device)).float()
+    y = (swapped.double() @ _hadamard_cached(G, torch.float64, str(tiles.device))).float()
     return torch.where(flags[:, None], y, tiles), flags, pivots
 
 
@@ -238,10 +244,12 @@ def _quantize_ref(t: torch.Tensor, levels: torch.Tensor):
     return q, z16, s16
 
 
-def _pack_ref(q: torch.Tensor, bits_per_tile: torch.Tensor, offsets: torch.Tensor, total: int) -> torch.Tensor:
+def _pack_ref(q: torch.Tensor, bits_per_tile: torch.Tensor, offsets: torch.Tensor, total: int,
+              widths: tuple[int, ...]) -> torch.Tensor:
+    """Pack codes [N, G]; ``widths`` are the bit widths that may occur (known on the host: no device sync)."""
     codes = torch.zeros(total, dtype=torch.uint8, device=q.device)
     N, G = q.shape
-    for b in torch.unique(bits_per_tile).tolist():
+    for b in sorted(set(widths)):
         sel = bits_per_tile == b
         groups = q[sel].reshape(-1, G // 8, 8)
         words = (groups << (torch.arange(8, device=q.device) * b)).sum(-1)  # int64: up to 64 bits, fields disjoint
@@ -251,9 +259,10 @@ def _pack_ref(q: torch.Tensor, bits_per_tile: torch.Tensor, offsets: torch.Tenso
     return codes
 
 
-def _unpack_ref(codes: torch.Tensor, bits_per_tile: torch.Tensor, offsets: torch.Tensor, G: int) -> torch.Tensor:
+def _unpack_ref(codes: torch.Tensor, bits_per_tile: torch.Tensor, offsets: torch.Tensor, G: int,
+                widths: tuple[int, ...]) -> torch.Tensor:
     q = torch.zeros((bits_per_tile.numel(), G), dtype=torch.int64, device=codes.device)
-    for b in torch.unique(bits_per_tile).tolist():
+    for b in sorted(set(widths)):
         sel = bits_per_tile == b
         index = offsets[sel][:, None] + torch.arange(G * b // 8, device=codes.device)
         tile_bytes = codes[index].to(torch.int64).reshape(-1, G // 8, b)
@@ -279,16 +288,16 @@ def _quantize_tiles_ref(x, bits, bits_low, tile_size, tile_low, total, offsets):
     b = _per_tile(bits, bits_low, tile_low, n_tiles, x.device)
     q, z16, s16 = _quantize_ref(t, (2.0**b - 1).float())
     offs = offsets if offsets is not None else _uniform_offsets(n_tiles, tile_size * bits // 8, x.device)
-    return _pack_ref(q, b, offs, total), z16, s16, flags, pivots.to(torch.uint8)
+    return _pack_ref(q, b, offs, total, (bits, bits_low)), z16, s16, flags, pivots.to(torch.uint8)
 
 
 def _dequantize_tiles_ref(p: TAHPacked) -> torch.Tensor:
     G, n = p.tile_size, p.n_tiles
     b = _per_tile(p.bits, p.bits_low, p.tile_low, n, p.codes.device)
     offs = p.code_offsets if p.code_offsets is not None else _uniform_offsets(n, G * p.bits // 8, p.codes.device)
-    q = _unpack_ref(p.codes, b, offs, G)
+    q = _unpack_ref(p.codes, b, offs, G, (p.bits, p.bits_low))
     t = q.float() * p.scale.float()[:, None] + p.zero.float()[:, None]
-    y = (t.double() @ hadamard_matrix(G, torch.float64, t.device)).float()
+    y = (t.double() @ _hadamard_cached(G, torch.float64, str(t.device))).float()
     rows = torch.arange(n, device=t.device)
     piv = p.pivots.long()
     out = y.clone()
@@ -304,7 +313,7 @@ def _dequantize_tiles_ref(p: TAHPacked) -> torch.Tensor:
 @functools.lru_cache(maxsize=None)
 def _hadamard_signs(g: int, device: str) -> torch.Tensor:
     """The +-1 entries of H_g as bf16 on ``device`` (a constant; built once per size and device)."""
-    return (hadamard_matrix(g, torch.float64) * math.sqrt(g)).round().to(torch.bfloat16).to(device)
+    return (hadamard_matrix(g, torch.float64) * math.sqrt(g)).round().to(dtype=torch.bfloat16, device=device)
 
 
 def _rows_per_program(tile_size: int) -> int:
@@ -429,15 +438,16 @@ def tah_dequantize(packed: TAHPacked, *, impl: str | None = None) -> torch.Tenso
 
 
 def tile_hadamard_quant_torch(x: torch.Tensor, bits: int = 4, tile_size: int = 64):
-    """Baseline: the plain torch way to tile-Hadamard-quantize (no outlier test, no pivot, no packing).
+    """Baseline: the plain torch way to tile-Hadamard-quantize (no outlier test, no pivot, no packing), written
+    lean: one product, one fused min/max pass, in-place arithmetic on the product's output.
 
     Returns ``(codes uint8 [n_tiles, G], zero [n_tiles], scale [n_tiles])`` in x's dtype.
     """
-    tiles = x.reshape(-1, tile_size)
-    t = tiles @ hadamard_matrix(tile_size, x.dtype, x.device)
-    zero = t.amin(dim=1, keepdim=True)
-    scale = ((t.amax(dim=1, keepdim=True) - zero) / (2**bits - 1)).clamp(min=_TINY_SCALE)
-    codes = ((t - zero) / scale).round().clamp(0, 2**bits - 1).to(torch.uint8)
+    levels = 2**bits - 1
+    t = x.reshape(-1, tile_size) @ _hadamard_cached(tile_size, x.dtype, str(x.device))
+    zero, top = torch.aminmax(t, dim=1, keepdim=True)
+    scale = ((top - zero) / levels).clamp_(min=_TINY_SCALE)
+    codes = t.sub_(zero).div_(scale).round_().clamp_(0, levels).to(torch.uint8)
     return codes, zero.squeeze(1), scale.squeeze(1)
 
 
