@@ -349,15 +349,15 @@ def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Pa
 
     settings = TimerSettings(cpu_budget_s=0.01, cpu_min_reps=1, cpu_max_reps=2) if dry else TimerSettings()
     roof = measure_roofline(device, settings)
-    copy_gbps = roof["copy_gbps"]
-    print(f"copy {copy_gbps:.1f} GB/s; matmul " + ", ".join(f"{k} {v:.1f} TFLOP/s" for k, v in roof["matmul_tflops"].items()))
+    copy_gbytes_per_s = roof["copy_gbytes_per_s"]
+    print(f"copy {copy_gbytes_per_s:.1f} GB/s; matmul " + ", ".join(f"{k} {v:.1f} TFLOP/s" for k, v in roof["matmul_tflops"].items()))
     gen = torch.Generator().manual_seed(1)
     results: dict[str, dict] = {"roofline": roof}
     lines: list[str] = []
 
     def target(key, title, ours_ms, base_ms, goal, bytes_moved=None, extra=""):
         ratio = base_ms / ours_ms
-        frac = (bytes_moved / (ours_ms * 1e-3) / 1e9) / copy_gbps if bytes_moved else None
+        frac = (bytes_moved / (ours_ms * 1e-3) / 1e9) / copy_gbytes_per_s if bytes_moved else None
         ok = ratio >= goal and (key != "tah" or (frac is not None and frac >= 0.6))
         results[key] = {"ours_ms": ours_ms, "baseline_ms": base_ms, "speedup": ratio, "goal": goal,
                         "copy_fraction": frac, "met": ok, "extra": extra}
@@ -369,7 +369,7 @@ def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Pa
 
     def save():
         device_label = torch.cuda.get_device_name() if device != "cpu" else "cpu (dry run: timings meaningless)"
-        summary = "\n".join([f"TARGETS on {device_label} (copy {copy_gbps:.0f} GB/s measured in this run)", *lines])
+        summary = "\n".join([f"TARGETS on {device_label} (copy {copy_gbytes_per_s:.0f} GB/s measured in this run)", *lines])
         if summary_path:
             summary_path.write_text(summary + "\n")
         if json_path:
@@ -385,7 +385,7 @@ def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Pa
         impl = "triton"
         ours = _time(lambda: moc_decode(x, wg, wu, wdt, k, impl=impl), device)
         dense = _time(lambda: dense_swiglu(x, wg, wu, wd), device)
-        floor_ms = 2 * (E * d + 2 * k * d + 2 * d) / (copy_gbps * 1e9) * 1e3
+        floor_ms = 2 * (E * d + 2 * k * d + 2 * d) / (copy_gbytes_per_s * 1e9) * 1e3
         target("moc", f"MoC decode d={d} E={E} T=1 K={k} (eager)", ours, dense, 2.0, extra=f"bytes floor {floor_ms:.4f} ms")
         if device != "cpu":
             ours_g = _time(lambda: moc_decode(x, wg, wu, wdt, k, impl=impl), device, graph=True)

@@ -5,7 +5,7 @@ model of Williams, Waterman & Patterson, CACM 2009) where no timing table covers
 places, in this order of preference:
 
 1. the ``roofline`` block of ``results/timings/<device>/meta.json``, measured by ``harness profile`` on the device
-   itself (``copy_gbps``: copy bandwidth in gigaBYTES per second, read + write counted; ``matmul_tflops``:
+   itself (``copy_gbytes_per_s``: copy bandwidth in gigaBYTES per second, read + write counted; ``matmul_tflops``:
    ``{dtype: TFLOP/s}``);
 2. ``harness/data/devices.yaml``, where every number names its source (H100: measured numbers from
    ``shared/anchors/h100_torch_baselines.json``; CPU: a documented conservative default).
@@ -89,9 +89,9 @@ def _measured_roofline(folder: Path) -> dict[str, Any]:
         return {}
     roofline = load_meta(folder)["roofline"]
     where = folder / META_FILE
-    copy = roofline.get("copy_gbps")
+    copy = roofline.get("copy_gbytes_per_s")
     if copy is not None and not (isinstance(copy, int | float) and copy > 0):
-        raise TimingTableError(f"{where}: roofline.copy_gbps: expected a number > 0, got {copy!r}")
+        raise TimingTableError(f"{where}: roofline.copy_gbytes_per_s: expected a number > 0, got {copy!r}")
     matmul = roofline.get("matmul_tflops", {})
     if not isinstance(matmul, dict):
         raise TimingTableError(f"{where}: roofline.matmul_tflops: expected {{dtype: TFLOP/s}}, got {matmul!r}")
@@ -111,7 +111,7 @@ def get_device(name: str, *, timings_root: Path | str | None = None) -> DeviceRo
     catalog = load_catalog()
     measured = _measured_roofline(root / name)
     entry = catalog.get(name)
-    if entry is None and not (measured.get("copy_gbps") and measured.get("matmul_tflops")):
+    if entry is None and not (measured.get("copy_gbytes_per_s") and measured.get("matmul_tflops")):
         raise HarnessError(
             f"unknown device {name!r}: not in harness/data/devices.yaml and no measured roofline in "
             f"{root / name / META_FILE}; known devices: {', '.join(sorted(catalog))}"
@@ -119,8 +119,8 @@ def get_device(name: str, *, timings_root: Path | str | None = None) -> DeviceRo
     meta_source = f"measured by harness profile ({root / name / META_FILE})"
     memory = entry.memory_gbytes_per_s if entry else 0.0
     sources = {"memory": entry.memory_source} if entry else {}
-    if measured.get("copy_gbps"):
-        memory, sources["memory"] = float(measured["copy_gbps"]), meta_source
+    if measured.get("copy_gbytes_per_s"):
+        memory, sources["memory"] = float(measured["copy_gbytes_per_s"]), meta_source
     peaks = dict(entry.peak_tflops) if entry else {}
     sources.update(entry.peak_sources if entry else {})
     for dtype, value in measured.get("matmul_tflops", {}).items():

@@ -52,7 +52,7 @@ def bench_op(
     device: str,
     shapes: Sequence[dict[str, int]],
     gen: torch.Generator,
-    copy_gbps: float,
+    copy_gbytes_per_s: float,
     settings: TimerSettings = TimerSettings(),
     *,
     allow_interpreted_triton: bool = False,
@@ -85,7 +85,7 @@ def bench_op(
                 BenchRow(
                     op=op.name, shape=dict(shape), dtype=dtype, ours_impl=ours, ours_ms=ours_ms, baseline_impl=base,
                     baseline_ms=base_ms, speedup=(base_ms / ours_ms) if base_ms else None, achieved_gbps=gbps,
-                    copy_fraction=gbps / copy_gbps,
+                    copy_fraction=gbps / copy_gbytes_per_s,
                 )
             )
             del args
@@ -111,18 +111,18 @@ def run_bench(
             continue  # the roofline ceilings themselves
         shapes = op.quick_grid if grid == "quick" else op.grid
         rows += bench_op(
-            op, device, shapes, gen, roofline["copy_gbps"], settings,
+            op, device, shapes, gen, roofline["copy_gbytes_per_s"], settings,
             allow_interpreted_triton=allow_interpreted_triton, log=log,
         )
         log(f"  {op.name}: done")
     return rows, roofline
 
 
-def format_rows(rows: Sequence[BenchRow], copy_gbps: float) -> str:
+def format_rows(rows: Sequence[BenchRow], copy_gbytes_per_s: float) -> str:
     """A fixed-width text table of benchmark rows."""
     head = f"{'op':<15} {'shape':<44} {'dtype':<9} {'ours':<7} {'ours_ms':>9} {'baseline':<19} {'base_ms':>9} " \
            f"{'speedup':>8} {'GB/s':>8} {'%copy':>6}"
-    lines = [f"copy bandwidth measured in this run: {copy_gbps:.1f} GB/s", head, "-" * len(head)]
+    lines = [f"copy bandwidth measured in this run: {copy_gbytes_per_s:.1f} GB/s", head, "-" * len(head)]
     for r in rows:
         shape = ",".join(f"{k}={v}" for k, v in r.shape.items())
         base_ms = f"{r.baseline_ms:9.4f}" if r.baseline_ms is not None else f"{'-':>9}"

@@ -130,7 +130,7 @@ def measure_roofline(device: str, settings: TimerSettings = TimerSettings()) -> 
     src = torch.randn(copy_numel, device=device)
     dst = torch.empty_like(src)
     copy = time_call(lambda: dst.copy_(src), device, settings)
-    copy_gbps = 2 * src.numel() * src.element_size() / (copy.time_ms_median * 1e-3) / 1e9
+    copy_gbytes_per_s = 2 * src.numel() * src.element_size() / (copy.time_ms_median * 1e-3) / 1e9
     del src, dst
     n = 8192 if gpu else 1024
     dtypes = ("bfloat16", "float16", "float32") if gpu else ("float32", "bfloat16")
@@ -142,7 +142,7 @@ def measure_roofline(device: str, settings: TimerSettings = TimerSettings()) -> 
         mm = time_call(lambda: a @ b, device, settings)
         tflops[name] = 2.0 * size**3 / (mm.time_ms_median * 1e-3) / 1e12
     return {
-        "copy_gbps": copy_gbps,
+        "copy_gbytes_per_s": copy_gbytes_per_s,
         "matmul_tflops": tflops,
         "copy_bytes": 2 * copy_numel * 4,
         "matmul_size": n,
@@ -321,7 +321,7 @@ def run_profile(
     started = time.perf_counter()
     roofline = measure_roofline(device, settings)
     log(
-        f"  roofline: copy {roofline['copy_gbps']:.1f} GB/s; matmul "
+        f"  roofline: copy {roofline['copy_gbytes_per_s']:.1f} GB/s; matmul "
         + ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in roofline["matmul_tflops"].items())
     )
     gen = torch.Generator().manual_seed(seed)

@@ -30,5 +30,5 @@ META_KEYS: tuple[str, ...] = (
     "timer",
     "kernel_source_sha256",
     "ops",  # {op_name: {"shape_columns": [...], "rows": int}}
-    "roofline",  # {"copy_gbps": float, "matmul_tflops": {dtype: float}} measured on the device
+    "roofline",  # {"copy_gbytes_per_s": float, "matmul_tflops": {dtype: float}} measured on the device
 )

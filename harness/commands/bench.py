@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise HarnessError("--device cuda: no CUDA device is available on this machine")
     rows, roofline = run_bench(device=args.device, ops=args.ops, grid=args.grid, seed=args.seed)
-    print(format_rows(rows, roofline["copy_gbps"]))
+    print(format_rows(rows, roofline["copy_gbytes_per_s"]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"roofline": roofline, "rows": [r.as_dict() for r in rows]}, indent=1))

@@ -205,8 +205,11 @@ class TimingReplay:
             return impl if impl in impls else None
         if len(impls) == 1:
             return impls[0]
-        if "torch" in impls:
-            return "torch"
+        # the default is what the op dispatches to on that device: the Triton kernel where one was measured,
+        # else the torch reference (baselines are only used when asked for by name)
+        for preferred in ("triton", "torch"):
+            if preferred in impls:
+                return preferred
         if impls:
             raise HarnessError(
                 f"{table.path}: several implementations for dtype {dtype} ({', '.join(impls)}); pass impl="

@@ -99,7 +99,7 @@ def load_meta(folder: Path | str) -> dict[str, Any]:
     if not isinstance(meta["ops"], dict):
         raise TimingTableError(f"{path}: key 'ops' must map op name -> {{shape_columns, rows}}")
     if not isinstance(meta["roofline"], dict):
-        raise TimingTableError(f"{path}: key 'roofline' must be an object (copy_gbps, matmul_tflops)")
+        raise TimingTableError(f"{path}: key 'roofline' must be an object (copy_gbytes_per_s, matmul_tflops)")
     return meta
 
 

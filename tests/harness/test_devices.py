@@ -35,7 +35,7 @@ def test_every_catalogue_number_names_its_source():
 
 def test_measured_numbers_replace_the_catalogue():
     cpu = get_device("cpu", timings_root=TIMINGS)
-    assert cpu.memory_gbytes_per_s == 20.0  # fixture meta.json roofline.copy_gbps
+    assert cpu.memory_gbytes_per_s == 20.0  # fixture meta.json roofline.copy_gbytes_per_s
     assert cpu.peak_tflops["float32"] == 0.05
     assert "meta.json" in cpu.sources["float32"]
     assert cpu.peak_tflops["bfloat16"] == load_catalog()["cpu"].peak_tflops["bfloat16"]  # not measured: catalogue
@@ -67,9 +67,9 @@ def test_unknown_dtype(tmp_path):
 def test_bad_measured_roofline(tmp_path):
     shutil.copytree(TIMINGS / "cpu", tmp_path / "cpu")
     meta = json.loads((tmp_path / "cpu" / "meta.json").read_text())
-    meta["roofline"] = {"copy_gbps": -3}
+    meta["roofline"] = {"copy_gbytes_per_s": -3}
     (tmp_path / "cpu" / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(TimingTableError, match=r"roofline.copy_gbps: expected a number > 0, got -3"):
+    with pytest.raises(TimingTableError, match=r"roofline.copy_gbytes_per_s: expected a number > 0, got -3"):
         get_device("cpu", timings_root=tmp_path)
 
 

@@ -26,7 +26,7 @@ def test_tables_pass_the_strict_loader_and_other_tables_are_kept(tmp_path):
     tables = load_table_set(folder)  # strict schema: columns, meta keys, row counts
     assert sorted(tables.tables) == ["arc_pack", "arc_unpack", "copy"]
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["device"] == "cpu" and meta["roofline"]["copy_gbps"] > 0
+    assert meta["device"] == "cpu" and meta["roofline"]["copy_gbytes_per_s"] > 0
     assert set(meta["roofline"]["matmul_tflops"]) == {"float32", "bfloat16"}
     frame = tables.tables["arc_pack"].frame
     assert set(frame["impl"]) == {"torch"}  # Triton impls are timed on CUDA devices only
@@ -46,7 +46,7 @@ def test_every_kernel_op_has_inputs_impls_and_positive_costs():
 
 def test_benchmark_rows_compare_ours_with_the_baseline():
     op = load_all_ops().get("arc_select")
-    rows = bench_op(op, "cpu", op.quick_grid[:1], torch.Generator().manual_seed(0), copy_gbps=10.0, settings=FAST,
+    rows = bench_op(op, "cpu", op.quick_grid[:1], torch.Generator().manual_seed(0), copy_gbytes_per_s=10.0, settings=FAST,
                     allow_interpreted_triton=True)
     (row,) = rows
     assert (row.ours_impl, row.baseline_impl) == ("triton", "flat_topk")
