@@ -213,3 +213,21 @@ def test_leave_one_out_summary():
     copy = leave_one_out_error(load_table_set(TIMINGS / "cpu").tables["copy"])
     assert summary.loc["copy", "n_interpolated"] == 1
     assert summary.loc["copy", "mean_error_pct"] == pytest.approx(copy["error_pct"].iloc[1])
+
+
+def test_default_impl_prefers_triton_then_torch_over_baselines():
+    """On a GPU table the torch rows are the slow reference: the default replays what dispatch would run."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    def table_with(impls):
+        frame = pd.DataFrame({"impl": impls, "dtype": ["float32"] * len(impls)})
+        return SimpleNamespace(frame=frame, path=Path("t.csv"))
+
+    pick = TimingReplay._pick_impl
+    assert pick(None, table_with(["dense", "torch", "triton"]), None, "float32") == "triton"
+    assert pick(None, table_with(["dense", "torch"]), None, "float32") == "torch"
+    assert pick(None, table_with(["dense", "torch"]), "dense", "float32") == "dense"
+    with pytest.raises(HarnessError, match="several implementations"):
+        pick(None, table_with(["dense", "flat_topk"]), None, "float32")
