@@ -21,12 +21,17 @@ if TYPE_CHECKING:
 
 LOOPBACK_CSV = "results/fidelity/loopback.csv"
 NETNS_CSV = "results/fidelity/netns.csv"
+# the same loopback study on a quiet 16-core machine (the GPU host lent to this project; CPUs only)
+QUIET_HOST_CSV = "results/fidelity/quiet_host/loopback.csv"
+INPUTS = (LOOPBACK_CSV, NETNS_CSV, QUIET_HOST_CSV)
+QUIET_HOST_PANEL = "loopback, quiet 16-core host"
 TARGET_PCT = 15.0
 CLAIM = "median |error| ≤ 15% (Vidur reports < 9% on real GPUs)"
 SCALE_NOTE = (
-    "2 and 4 gloo processes on a 2-core shared VM: loopback, and network namespaces with tc tbf at 100 Mbit/s "
-    "and 1 Gbit/s; all-reduce 4 KiB-64 MiB (100 Mbit/s: up to 16 MiB) and a 1-8 M-parameter MLP step; "
-    "alpha/beta fitted from ping-pong only; medians over 7-30 repeats, slowest rank per repeat"
+    "2 and 4 gloo processes on a 2-core VM shared with other jobs: loopback, and network namespaces with tc tbf "
+    "at 100 Mbit/s (MTU 1500) and 1 Gbit/s (MTU 9000); loopback repeated on a quiet 16-core host; all-reduce "
+    "4 KiB-64 MiB (100 Mbit/s: up to 16 MiB) and a 1-8 M-parameter MLP step; alpha/beta fitted from ping-pong "
+    "only; medians over 7-30 repeats, slowest rank per repeat"
 )
 _MARKERS = {2: "o", 4: "s"}
 _SIZE_UNITS = ((1 << 20, "MiB"), (1 << 10, "KiB"))
@@ -40,19 +45,17 @@ def _format_bytes(size_bytes: float) -> str:
 
 
 def load_points(ctx: FigureContext) -> pd.DataFrame:
-    """Both committed tables as one frame with a ``panel`` label per setting and rate."""
-    frames = [ctx.read_csv(LOOPBACK_CSV), ctx.read_csv(NETNS_CSV)]
-    points = pd.concat(frames, ignore_index=True)
-    rate = points["rate_mbit"].fillna(0).astype(float)
-    points["panel"] = np.where(points["setting"] == "loopback", "loopback",
-                               "netns " + rate.map(lambda r: f"{r:g}") + " Mbit/s")
-    return points
+    """The committed tables as one frame with a ``panel`` label per setting, rate and machine."""
+    frames = [ctx.read_csv(LOOPBACK_CSV).assign(panel="loopback"), ctx.read_csv(NETNS_CSV),
+              ctx.read_csv(QUIET_HOST_CSV).assign(panel=QUIET_HOST_PANEL)]
+    frames[1]["panel"] = "netns " + frames[1]["rate_mbit"].astype(float).map(lambda r: f"{r:g}") + " Mbit/s"
+    return pd.concat(frames, ignore_index=True)
 
 
 def _panel_order(points: pd.DataFrame) -> list[str]:
-    netns = sorted(p for p in points["panel"].unique() if p != "loopback")
-    netns.sort(key=lambda p: float(p.split()[1]))
-    return (["loopback"] if "loopback" in set(points["panel"]) else []) + netns
+    netns = sorted((p for p in points["panel"].unique() if p.startswith("netns")), key=lambda p: float(p.split()[1]))
+    present = set(points["panel"])
+    return [p for p in ("loopback", QUIET_HOST_PANEL) if p in present] + netns
 
 
 def error_summary(points: pd.DataFrame) -> pd.DataFrame:
@@ -66,10 +69,11 @@ def error_summary(points: pd.DataFrame) -> pd.DataFrame:
         rows.append({"setting": panel, "op": "all", "ranks": "all", "points": len(group),
                      "median |error| %": group["error_pct"].abs().median(),
                      "worst signed error %": group.loc[group["error_pct"].abs().idxmax(), "error_pct"]})
-    rows.append({"setting": "all", "op": "all", "ranks": "all", "points": len(points),
-                 "median |error| %": points["error_pct"].abs().median(),
-                 "worst signed error %": points.loc[points["error_pct"].abs().idxmax(), "error_pct"]})
-    order = {panel: i for i, panel in enumerate(_panel_order(points) + ["all"])}
+    here = points[points["panel"] != QUIET_HOST_PANEL]
+    rows.append({"setting": "all on the 2-core VM", "op": "all", "ranks": "all", "points": len(here),
+                 "median |error| %": here["error_pct"].abs().median(),
+                 "worst signed error %": here.loc[here["error_pct"].abs().idxmax(), "error_pct"]})
+    order = {panel: i for i, panel in enumerate(_panel_order(points) + ["all on the 2-core VM"])}
     table = pd.DataFrame(rows)
     table = table.sort_values(by=["setting", "op", "ranks"], key=lambda c: c.map(order) if c.name == "setting"
                               else c.map(lambda v: (v == "all", v)), kind="stable").reset_index(drop=True)
@@ -77,11 +81,11 @@ def error_summary(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def ours_text(points: pd.DataFrame) -> str:
-    overall = points["error_pct"].abs().median()
-    parts = [f"median |error| {overall:.1f}%"]
-    for panel in _panel_order(points):
-        parts.append(f"{panel} {points.loc[points['panel'] == panel, 'error_pct'].abs().median():.1f}%")
-    return parts[0] + " (" + ", ".join(parts[1:]) + ")"
+    """Headline: median |error| over this machine's points (the target), then per panel."""
+    here = points[points["panel"] != QUIET_HOST_PANEL]
+    parts = [f"{panel} {points.loc[points['panel'] == panel, 'error_pct'].abs().median():.1f}%"
+             for panel in _panel_order(points)]
+    return f"median |error| {here['error_pct'].abs().median():.1f}% on the 2-core VM (" + ", ".join(parts) + ")"
 
 
 @register_figure(
@@ -101,47 +105,59 @@ def ours_text(points: pd.DataFrame) -> str:
     ),
     claim=CLAIM,
     scale_note=SCALE_NOTE,
-    inputs=(LOOPBACK_CSV, NETNS_CSV),
+    inputs=INPUTS,
 )
 def draw_fidelity(ctx: FigureContext) -> FigureOutput:
+    from matplotlib.lines import Line2D
+
     points = load_points(ctx)
     panels = _panel_order(points)
-    fig, axes = new_figure(2, len(panels), height_in=6.6, sharex="col")
+    fig, axes = new_figure(2, len(panels), width_in=3.6 * len(panels) + 0.6, height_in=6.4)
     for col, panel in enumerate(panels):
         top, bottom = axes[col], axes[len(panels) + col]
         data = points[points["panel"] == panel]
         for n_ranks, group in data.groupby("n_ranks"):
-            marker = _MARKERS.get(int(n_ranks), "^")
+            marker, style = _MARKERS.get(int(n_ranks), "^"), "-" if n_ranks == 2 else "--"
             ar = group[group["op"] == "all_reduce"].sort_values("size_bytes")
             spread = np.vstack([ar["measured_ms"] - ar["measured_ms_p10"], ar["measured_ms_p90"] - ar["measured_ms"]])
             top.errorbar(ar["size_bytes"], ar["measured_ms"], yerr=np.clip(spread, 0, None), fmt=marker,
-                         color=color_for("measured"), label=f"measured, {n_ranks} ranks", capsize=2)
-            top.plot(ar["size_bytes"], ar["predicted_ms_closed_form"], color=color_for("closed_form"),
-                     linestyle="-" if n_ranks == 2 else "--", label=f"closed form, {n_ranks} ranks")
-            top.plot(ar["size_bytes"], ar["predicted_ms_link_level"], "x", color=color_for("link_level"),
-                     label=f"link level, {n_ranks} ranks")
-            bottom.plot(ar["size_bytes"], ar["error_pct"], marker=marker, color=color_for("ring"),
-                        linestyle="-" if n_ranks == 2 else "--", label=f"all-reduce, {n_ranks} ranks")
+                         color=color_for("measured"), capsize=2)
+            top.plot(ar["size_bytes"], ar["predicted_ms_closed_form"], color=color_for("closed_form"), linestyle=style)
+            top.plot(ar["size_bytes"], ar["predicted_ms_link_level"], "x", color=color_for("link_level"))
+            bottom.plot(ar["size_bytes"], ar["error_pct"], marker=marker, color=color_for("ring"), linestyle=style)
             dp = group[group["op"] == "dp_step"]
             bottom.plot(dp["size_bytes"], dp["error_pct"], marker=marker, linestyle="none", markerfacecolor="none",
-                        color=color_for("tree"), label=f"DP step, {n_ranks} ranks")
-        top.set_xscale("log", base=2)
+                        color=color_for("tree"))
+        ticks = np.unique(data.loc[data["op"] == "all_reduce", "size_bytes"].to_numpy(dtype=float))
+        ticks = ticks[:: max(1, (len(ticks) + 3) // 4)]
+        for ax in (top, bottom):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [_format_bytes(t) for t in ticks])
+            ax.minorticks_off()
         top.set_yscale("log")
-        top.set_title(panel)
-        top.set_ylabel("time (ms)")
+        top.set_title(panel, fontsize=10)
         bottom.axhspan(-TARGET_PCT, TARGET_PCT, color="#e8e8e8", zorder=0)
         bottom.axhline(0.0, color="black", linewidth=0.8)
-        bottom.set_ylabel("signed error (%)")
-        ticks = np.unique(data["size_bytes"].to_numpy(dtype=float))
-        ticks = ticks[:: max(1, len(ticks) // 5)]
-        bottom.set_xticks(ticks, [_format_bytes(t) for t in ticks])
-        bottom.minorticks_off()
-        bottom.set_xlabel("bytes per rank (DP step: gradient bytes)")
-    axes[0].legend(loc="upper left", fontsize=7)
-    axes[len(panels)].legend(loc="best", fontsize=7)
-    data = points.drop(columns=["panel"])
-    return FigureOutput(data=data, figure=fig, ours=ours_text(points),
-                        provenance={"inputs": [LOOPBACK_CSV, NETNS_CSV], "calibration": "alpha/beta from ping-pong"})
+        bottom.set_xlabel("bytes per rank (DP: gradients)")
+    axes[0].set_ylabel("all-reduce time (ms)")
+    axes[len(panels)].set_ylabel("signed error (%), link level")
+    legend_top = [
+        Line2D([], [], marker="o", linestyle="none", color=color_for("measured"), label="measured (p10-p90)"),
+        Line2D([], [], color=color_for("closed_form"), label="closed form"),
+        Line2D([], [], marker="x", linestyle="none", color=color_for("link_level"), label="link level"),
+        Line2D([], [], color="grey", linestyle="-", marker="o", label="2 ranks"),
+        Line2D([], [], color="grey", linestyle="--", marker="s", label="4 ranks"),
+    ]
+    legend_bottom = [
+        Line2D([], [], color=color_for("ring"), marker="o", label="all-reduce"),
+        Line2D([], [], color=color_for("tree"), marker="o", markerfacecolor="none", linestyle="none",
+               label="DP step"),
+        Line2D([], [], color="#e8e8e8", linewidth=6, label="±15%"),
+    ]
+    axes[0].legend(handles=legend_top, loc="upper left", fontsize=7)
+    axes[len(panels)].legend(handles=legend_bottom, loc="best", fontsize=7)
+    return FigureOutput(data=points, figure=fig, ours=ours_text(points),
+                        provenance={"inputs": list(INPUTS), "calibration": "alpha/beta from ping-pong only"})
 
 
 @register_figure(
@@ -156,7 +172,7 @@ def draw_fidelity(ctx: FigureContext) -> FigureOutput:
     ),
     claim=CLAIM,
     scale_note=SCALE_NOTE,
-    inputs=(LOOPBACK_CSV, NETNS_CSV),
+    inputs=INPUTS,
 )
 def draw_fidelity_errors(ctx: FigureContext) -> FigureOutput:
     points = load_points(ctx)
