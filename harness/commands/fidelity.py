@@ -38,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--recompute", action="store_true",
                         help="do not measure: rebuild the tables from <out>/raw/<setting>.json")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="output folder (default: results/fidelity under the project root)")
+                        help="output folder (default: results/fidelity under the project root; with --quick "
+                        "results/fidelity/quick, so a CI-size check never overwrites the committed study)")
     parser.set_defaults(func=main)
 
 
@@ -92,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
                 raise HarnessError(f"--netns: network namespaces are unavailable here: {reason}")
             print(f"note: skipping the netns setting: {reason}", file=sys.stderr)
             settings.remove("netns")
-    out_dir = args.out or project_root() / "results" / "fidelity"
+    out_dir = args.out or project_root() / "results" / "fidelity" / ("quick" if args.quick else "")
     n_written = 0
     for setting, part in _raw_parts(args, settings, out_dir).items():
         try:
