@@ -49,9 +49,9 @@ QUICK_TEXT = ("workload.steps=120", "workload.warmup_steps=10", "workload.eval_e
 QUICK_CONTRACTION = ("workload.trials=5",)
 
 # Wall time on the 2-core development machine (shared with other jobs, so roughly): quick / full profile.
-GPT_COST = "; the 16 shared tiny-GPT runs take about 4 min (quick) / 20 min (full) on 2 cores"
-TEXT_COST = "; 15 runs, about 1.5 min (quick) / 4 min (full) on 2 cores"
-DIGITS_COST = "; 5 runs, about 20 s (quick) / 1 min (full) on 2 cores"
+GPT_COST = "; the 16 shared tiny-GPT runs take about 3-4 min (quick) / 10 min (full) on 2 cores"
+TEXT_COST = "; 15 runs, about 1.5 min (quick) / 3.5 min (full, estimated) on 2 cores"
+DIGITS_COST = "; 5 runs, about 15 s (quick) / 30 s (full) on 2 cores"
 
 PAPER_TEXT_NOTE = "The paper's text could not be read; this is a reconstruction at reduced scale."
 EXACT_NOTE = "The paper's text could not be read; this is a reconstruction, computed at the paper's shapes."
