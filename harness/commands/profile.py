@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.commands._kernel_args import add_kernel_arguments, check_kernel_arguments
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -18,13 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "<out>/<device>/<op>.csv plus meta.json (versions, timer, kernel-source hash, measured copy bandwidth and "
         "matmul TFLOP/s). Triton implementations run on CUDA devices only.",
     )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to time (default cpu)")
-    parser.add_argument("--ops", nargs="+", metavar="OP", help="only these ops (default: every registered op)")
-    parser.add_argument("--grid", choices=("quick", "default"), default="quick", help="shape grid (default quick)")
+    add_kernel_arguments(parser)
     parser.add_argument(
         "--out", type=Path, default=Path("results/timings"), metavar="DIR", help="tables folder (default %(default)s)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     parser.add_argument(
         "--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's choice)"
     )
@@ -36,18 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from harness.errors import HarnessError
-    from kernels.ops import load_all_ops
     from kernels.profiler import TimerSettings, run_profile
 
-    known = load_all_ops()
-    unknown = [name for name in args.ops or () if name not in known]
-    if unknown:
-        raise HarnessError(f"--ops: unknown op(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise HarnessError("--device cuda: no CUDA device is available on this machine")
+    check_kernel_arguments(args)
     if args.threads is not None and args.threads < 1:
         raise HarnessError(f"--threads: expected an integer >= 1, got {args.threads}")
     if not args.budget_s > 0:

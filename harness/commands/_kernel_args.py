@@ -1,0 +1,27 @@
+"""Flags shared by `harness profile` and `harness bench` (device, ops, grid, seed) and their checks."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_kernel_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to time (default cpu)")
+    parser.add_argument("--ops", nargs="+", metavar="OP", help="only these ops (default: every registered op)")
+    parser.add_argument("--grid", choices=("quick", "default"), default="quick", help="shape grid (default quick)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+
+
+def check_kernel_arguments(args: argparse.Namespace) -> None:
+    """Raise `HarnessError` for an unknown op or a CUDA request on a machine without CUDA."""
+    import torch
+
+    from harness.errors import HarnessError
+    from kernels.ops import load_all_ops
+
+    known = load_all_ops()
+    unknown = [name for name in args.ops or () if name not in known]
+    if unknown:
+        raise HarnessError(f"--ops: unknown op(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise HarnessError("--device cuda: no CUDA device is available on this machine")
