@@ -96,4 +96,4 @@ def new_figure(
 def save_png(fig: Figure, path: str) -> None:
     """Write ``fig`` as PNG to ``path`` with the project style (the caller makes the write atomic)."""
     with figure_style():
-        fig.savefig(path, format="png", metadata={"Software": None})
+        fig.savefig(path, format="png", metadata={"Software": None}, bbox_inches="tight", pad_inches=0.1)

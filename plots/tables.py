@@ -27,8 +27,9 @@ def table_figure(table: pd.DataFrame, title: str) -> Figure:
     shown = table if isinstance(table.index, pd.RangeIndex) else table.reset_index()
     n_rows, n_cols = shown.shape
     width_in = min(16.0, max(4.0, 1.3 * max(n_cols, 1)))
-    height_in = min(20.0, 0.9 + 0.3 * (n_rows + 1))
+    height_in = min(20.0, 0.5 + 0.2 * (n_rows + 1))
     fig, (ax,) = new_figure(width_in=width_in, height_in=height_in)
+    fig.set_layout_engine("none")  # a lone table axis has no decorations for constrained layout to arrange
     with figure_style():
         ax.axis("off")
         ax.set_title(title, loc="left")
