@@ -242,7 +242,7 @@ def main() -> None:
     layers = llama7b_layers()
     ddp_tensors = f"{steps:,} steps x 226 buckets"
     t, engine, records = bench_dp(topology, layers, steps, "link_level")
-    headline = Row(f"DP LLaMA-7B 1024 GPUs, LINK LEVEL (replay)", ddp_tensors, t.cpu_s, t.wall_s,
+    headline = Row("DP LLaMA-7B 1024 GPUs, LINK LEVEL (replay)", ddp_tensors, t.cpu_s, t.wall_s,
                    engine.env.events_processed,
                    f"{engine.stream.collectives_simulated} simulated + {engine.stream.collectives_replayed:,} replayed")
     rows.append(headline)

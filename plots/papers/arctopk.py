@@ -16,7 +16,7 @@ code and secondary sources (research card ``shared/research/arctopk_greedylore.m
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
