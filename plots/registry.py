@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from plots.verdict import Verdict
+
 if TYPE_CHECKING:  # matplotlib is imported only where a figure is drawn
     from matplotlib.figure import Figure
 
@@ -96,6 +98,7 @@ class FigureOutput:
         table: the DataFrame shown (required for kind "table"); rendered as PNG and as an HTML table.
         ours: our measured value, a short string shown beside the paper's claim (e.g. "max |Δ| 0.0 %").
         provenance: extra provenance to show (merged with what the runner aggregates from the runs' info).
+        verdict: the comparison with the paper's claim, computed from ``data`` (`plots.verdict`).
     """
 
     data: pd.DataFrame
@@ -103,6 +106,7 @@ class FigureOutput:
     figure: Figure | None = None
     table: pd.DataFrame | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    verdict: Verdict | None = None
 
 
 DrawFunction = Callable[["FigureContext"], FigureOutput]
