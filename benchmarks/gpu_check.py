@@ -4,6 +4,7 @@ Stages (each its own process, run by ``scripts/gpu_check.sh``; one failing stage
 
     python benchmarks/gpu_check.py check              # Triton vs torch reference on fresh random inputs
     python benchmarks/gpu_check.py profile --out DIR  # kernels.profiler, default grid -> DIR/<device>/
+        [--ops matmul copy | --ops train]           #   only these ops (train: the training-step ops)
     python benchmarks/gpu_check.py bench --json FILE  # the three targets vs baselines, same run
     python benchmarks/gpu_check.py compile            # no GPU needed: compile every configuration for sm_90
 
@@ -310,15 +311,22 @@ def stage_warm(dry: bool, device: str, op_name: str) -> int:
 # profile
 
 
-def stage_profile(dry: bool, device: str, out: Path) -> int:
+#: the ops of a LLaMA training step besides the GEMMs (kernels/train_ops.py), profiled in their own process
+TRAIN_OPS = ("embedding_fwd", "embedding_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rotary_fwd", "rotary_bwd", "sdpa_fwd",
+             "sdpa_bwd", "residual_add", "swiglu_fwd", "swiglu_bwd", "cross_entropy_fwd", "cross_entropy_bwd",
+             "adamw_step", "sgd_momentum_step")
+
+
+def stage_profile(dry: bool, device: str, out: Path, ops: list[str] | None = None) -> int:
+    """Profile ``ops`` (every registered op when None) over the default grid, in fp32, bf16 and fp16."""
     from kernels.profiler import TimerSettings, run_profile
 
     if dry:
-        run_profile(device="cpu", ops=["moc_decode", "tah_quantize", "arc_select"], grid="quick", out=out,
-                    folder_name="dryrun", allow_interpreted_triton=True, max_shapes=1,
+        run_profile(device="cpu", ops=ops or ["moc_decode", "tah_quantize", "arc_select", "sdpa_bwd", "adamw_step"],
+                    grid="quick", out=out, folder_name="dryrun", allow_interpreted_triton=True, max_shapes=1,
                     settings=TimerSettings(cpu_budget_s=0.01, cpu_min_reps=1, cpu_max_reps=2))
     else:
-        run_profile(device=device, grid="default", out=out)
+        run_profile(device=device, grid="default", out=out, ops=ops)
     return 0
 
 
@@ -614,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--op", help="warm: the op whose default grid to compile")
     parser.add_argument("--dry-run", action="store_true", help="CPU, tiny shapes, Triton interpreter")
     parser.add_argument("--out", type=Path, default=Path("/tmp/gpu_check_timings"), help="profile: tables folder")
+    parser.add_argument("--ops", nargs="+", help="profile: only these ops (`train` = the training-step ops)")
     parser.add_argument("--json", type=Path, help="bench: write results here")
     parser.add_argument("--summary", type=Path, help="bench: write the target table here")
     args = parser.parse_args(argv)
@@ -633,7 +642,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "warm":
         rc = stage_warm(args.dry_run, device, args.op)
     elif args.stage == "profile":
-        rc = stage_profile(args.dry_run, device, args.out)
+        ops = [o for name in args.ops for o in (TRAIN_OPS if name == "train" else (name,))] if args.ops else None
+        rc = stage_profile(args.dry_run, device, args.out, ops)
     else:
         rc = stage_bench(args.dry_run, device, args.json, args.summary)
     if device == "cuda":

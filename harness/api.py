@@ -6,11 +6,13 @@ Example::
     result.metrics          # every point's metrics.csv, plus one column per sweep axis (dotted path)
     result.runs[0].run_dir  # results/runs/toy_sweep/<run-id>/
 
-Finished runs are reused from the run store, so asking again is cheap.
+Finished runs are reused from the run store, so asking again is cheap. `write_sweep_table` stores all points in one
+tidy CSV beside the runs (what ``harness sweep`` does); `point_table` is the per-point summary it prints.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ import pandas as pd
 from harness.config.blocks import ScenarioBase
 from harness.config.loader import load_scenario
 from harness.executors import run_points
-from harness.store import RunRecord
+from harness.store import RunRecord, RunStore, metrics_csv_text
 from harness.sweep import SweepPoint, expand
 
 
@@ -42,6 +44,67 @@ class SweepResult:
     @property
     def n_reused(self) -> int:
         return sum(record.reused for record in self.runs)
+
+
+def tidy_table(result: SweepResult) -> pd.DataFrame:
+    """All points in one tidy table: ``point`` (1-based), every metric, one column per sweep axis, ``run_id``.
+
+    Axis values that are mappings or lists (a whole block swept) are written as compact JSON.
+    """
+    frames = []
+    for index, record in enumerate(result.runs, start=1):
+        frame = record.read_metrics()
+        frame.insert(0, "point", index)
+        for axis, value in record.values.items():
+            shown = value if isinstance(value, (int, float, str, bool)) or value is None else \
+                json.dumps(value, sort_keys=True, separators=(",", ":"))
+            frame[axis] = [shown] * len(frame)
+        frame["run_id"] = record.run_id
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_sweep_table(result: SweepResult, results_root: str | Path | None = None) -> Path | None:
+    """Write `tidy_table` beside the runs (``<root>/<name>/sweep-<hash>.csv``); None for an empty sweep."""
+    if not result.runs:
+        return None
+    name = result.runs[0].run_dir.parent.name
+    text = metrics_csv_text(tidy_table(result))
+    return RunStore(results_root).write_sweep_table(name, [record.run_id for record in result.runs], text)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e12 else f"{value:.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_shown(item)}" for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_shown(item) for item in value)
+    return "null" if value is None else str(value)
+
+
+def _short_names(paths: list[str]) -> dict[str, str]:
+    """Each dotted axis path shortened to its shortest unique tail (``network.inter_node.bandwidth_gbps`` ->
+    ``bandwidth_gbps`` unless another axis ends the same way)."""
+    names = {}
+    for path in paths:
+        parts = path.split(".")
+        for depth in range(1, len(parts) + 1):
+            tail = ".".join(parts[-depth:])
+            if sum(other == tail or other.endswith("." + tail) for other in paths) == 1:
+                break
+        names[path] = tail
+    return names
+
+
+def point_table(result: SweepResult) -> pd.DataFrame:
+    """One row per point for people: point number, axis values (short names, plain text), status, run id."""
+    axes = list(dict.fromkeys(axis for record in result.runs for axis in record.values))
+    short = _short_names(axes)
+    rows = [{"point": index, **{short[axis]: _shown(record.values.get(axis)) for axis in axes},
+             "status": "reused" if record.reused else "computed", "run_id": record.run_id}
+            for index, record in enumerate(result.runs, start=1)]
+    return pd.DataFrame(rows)
 
 
 def collect_metrics(records: list[RunRecord]) -> pd.DataFrame:

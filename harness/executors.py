@@ -29,7 +29,7 @@ import numpy as np
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.provenance import code_version, timing_table_hashes
+from harness.provenance import kind_code_version, timing_table_hashes
 from harness.store import RunRecord, RunStore, compute_run_id, metrics_csv_text, resolved_scenario
 from harness.sweep import SweepPoint
 from harness.workloads.base import RunContext, RunOutput
@@ -54,6 +54,7 @@ class PointTask:
     code_version: str
     table_hashes: dict[str, str]
     results_root: str
+    code_modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,7 @@ def timings_for(scenario: Any) -> LazyReplay | None:
 
 
 def plan(points: list[SweepPoint], results_root: str | Path | None = None) -> list[PointTask]:
-    """One task per point, with its run-id; the code version is hashed once here for every worker."""
-    version = code_version()
+    """One task per point, with its run-id; each kind's code version is hashed once here for every worker."""
     root = str(RunStore(results_root).root)
     hashes_by_set: dict[str, dict[str, str]] = {}
     tasks = []
@@ -106,7 +106,9 @@ def plan(points: list[SweepPoint], results_root: str | Path | None = None) -> li
         if table_set not in hashes_by_set:
             hashes_by_set[table_set] = timing_table_hashes(table_set)
         hashes = hashes_by_set[table_set]
-        tasks.append(PointTask(point, compute_run_id(point.scenario, version, hashes), version, hashes, root))
+        code = kind_code_version(point.scenario.kind)
+        run_id = compute_run_id(point.scenario, code.digest, hashes)
+        tasks.append(PointTask(point, run_id, code.digest, hashes, root, code.modules))
     return tasks
 
 
@@ -141,6 +143,7 @@ def execute_task(task: PointTask) -> RunRecord:
         "seed": scenario.seed,
         "sweep_point": values,
         "code_version": task.code_version,
+        "code_modules": list(task.code_modules),
         "timing_tables": task.table_hashes,
         "harness_version": __version__,
         "started_at": started_at,

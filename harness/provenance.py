@@ -1,24 +1,37 @@
-"""Provenance of a run: the code version and the hashes of the timing tables it may replay.
+"""Provenance of a run: the code version of its kind and the hashes of the timing tables it may replay.
 
-Both go into the run-id (DESIGN.md "Run output"), so editing the code or re-measuring a table gives new runs
-instead of silently reusing stale ones. The code version is a sha256 over the sorted source files of the
-packages ``harness``, ``methods`` and ``kernels`` (relative paths and bytes; the CLI front end
-``harness/commands`` is left out, it cannot change results), computed once per process.
+Both go into the run-id (DESIGN.md "Run output"), so editing the code a run uses or re-measuring a table gives
+new runs instead of silently reusing stale ones, while an edit elsewhere keeps every cached run.
+
+The code version of a kind is a sha256 over the project modules that kind can execute: the transitive closure
+of its module (``harness.workloads.<kind>``) and of the run machinery (`harness.executors`, which seeds, runs
+and stores a point), found statically by walking ``import`` and ``from ... import`` statements with `ast`
+(imports inside functions included) and keeping only the packages ``harness``, ``methods`` and ``kernels``.
+Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py``, so those are in the closure too; a package
+also stands for its data files (``harness/data/devices.yaml``). Plug-in registries that import modules by name
+are followed: in a module that calls ``import_module``, every string constant naming a project module, and
+every constant appended to an f-string prefix (``f"methods.compress.{name}"`` over a literal tuple of names),
+counts as an import (`kernels.ops.OP_MODULES`, `methods.compress.base.load_compressors`). Package-wide
+discovery (``pkgutil.iter_modules``, as in ``harness.workloads.load_all``) is not followed: it only registers
+every kind by name, and a run calls its own kind's module, which the closure already holds.
+
 A timing-table hash is a sha256 over the files of ``results/timings/<table_set>/`` (sorted names and bytes),
 or ``"absent"`` when that folder does not exist.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
-import importlib.util
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 CODE_PACKAGES = ("harness", "methods", "kernels")
-#: sub-packages that cannot change a run's results (the CLI front end, the fidelity study's own tooling)
-EXCLUDED_SUBPACKAGES = (("harness", "commands"),)
-SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".json")
+#: modules every run executes besides its kind's module (planning, seeding, running and storing a point)
+RUN_MACHINERY = ("harness.executors",)
+DATA_SUFFIXES = (".yaml", ".yml", ".json")
 ABSENT = "absent"
 
 
@@ -32,39 +45,155 @@ def default_timings_root() -> Path:
     return project_root() / "results" / "timings"
 
 
-def _package_dir(name: str) -> Path | None:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
+# ----------------------------------------------------------------------------------------- module closure
+
+
+def module_file(name: str, root: Path) -> Path | None:
+    """The source file of project module ``name`` under ``root`` (``__init__.py`` for a package), or None."""
+    parts = name.split(".")
+    if parts[0] not in CODE_PACKAGES or not all(part.isidentifier() for part in parts):
         return None
-    return Path(next(iter(spec.submodule_search_locations))).resolve()
+    base = root.joinpath(*parts)
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
-def _source_files(package_dir: Path) -> list[Path]:
-    return sorted(
-        path
-        for path in package_dir.rglob("*")
-        if path.is_file() and path.suffix in SOURCE_SUFFIXES and "__pycache__" not in path.parts
+def _package_of(name: str, path: Path) -> str:
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+
+def _dynamic_names(tree: ast.AST) -> set[str]:
+    """Module names a plug-in registry may import by name: constants, and f-string prefixes + constants."""
+    calls_import_module = any(
+        isinstance(node, ast.Call)
+        and (getattr(node.func, "attr", None) == "import_module" or getattr(node.func, "id", None) == "import_module")
+        for node in ast.walk(tree)
     )
+    if not calls_import_module:
+        return set()
+    constants = {node.value for node in ast.walk(tree)
+                 if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    prefixes = {
+        node.values[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant)
+        and str(node.values[0].value).endswith(".")
+    }
+    return constants | {prefix + name for prefix in prefixes for name in constants}
+
+
+def imported_names(name: str, path: Path) -> set[str]:
+    """Every module name module ``name`` (source ``path``) may import; not yet filtered to project modules."""
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    package = _package_of(name, path)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                anchor = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{anchor}.{node.module}" if node.module else anchor
+            else:
+                base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)  # ``from pkg import submodule``
+    return found | _dynamic_names(tree)
+
+
+def module_closure(roots: Iterable[str], root: Path | None = None) -> tuple[str, ...]:
+    """The sorted project modules reachable from ``roots`` (with every enclosing package)."""
+    root = root or project_root()
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = module_file(name, root)
+        if path is None:
+            continue
+        seen.add(name)
+        parents = [".".join(name.split(".")[:depth]) for depth in range(1, name.count(".") + 1)]
+        todo.extend(parents)
+        todo.extend(candidate for candidate in imported_names(name, path) if candidate not in seen)
+    return tuple(sorted(seen))
+
+
+def _data_files(package_dir: Path) -> list[Path]:
+    """Data files of a package: in its folder and in sub-folders that are not packages themselves."""
+    files = []
+    for path in sorted(package_dir.iterdir()):
+        if path.is_file() and path.suffix in DATA_SUFFIXES:
+            files.append(path)
+        elif path.is_dir() and path.name != "__pycache__" and not (path / "__init__.py").exists():
+            files.extend(_data_files(path))
+    return files
+
+
+# ----------------------------------------------------------------------------------------- code version
+
+
+@dataclass(frozen=True)
+class CodeVersion:
+    """sha256 (hex) over the source of ``modules`` (dotted names; a package includes its data files)."""
+
+    digest: str
+    modules: tuple[str, ...]
+
+
+def hash_modules(modules: Iterable[str], root: Path | None = None) -> str:
+    """sha256 over each module's relative path and bytes (and, for a package, its data files)."""
+    root = root or project_root()
+    digest = hashlib.sha256()
+    for name in sorted(modules):
+        path = module_file(name, root)
+        files = [] if path is None else [path]
+        if path is not None and path.name == "__init__.py":
+            files += _data_files(path.parent)
+        if path is None:
+            digest.update(f"{name}:missing\n".encode())
+        for file in files:
+            data = file.read_bytes()
+            digest.update(f"{file.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+            digest.update(data)
+    return digest.hexdigest()
 
 
 @functools.cache
-def code_version() -> str:
-    """sha256 (hex) over the source files of ``harness``, ``methods`` and ``kernels``; cached per process."""
-    digest = hashlib.sha256()
-    for name in CODE_PACKAGES:
-        package_dir = _package_dir(name)
-        if package_dir is None:
-            digest.update(f"{name}:missing\n".encode())
-            continue
-        excluded = [package_dir / sub for pkg, sub in EXCLUDED_SUBPACKAGES if pkg == name]
-        for path in _source_files(package_dir):
-            if any(path.is_relative_to(folder) for folder in excluded):
-                continue
-            relative = f"{name}/{path.relative_to(package_dir).as_posix()}"
-            data = path.read_bytes()
-            digest.update(f"{relative}\0{len(data)}\0".encode())
-            digest.update(data)
-    return digest.hexdigest()
+def module_code_version(module: str, root: Path | None = None) -> CodeVersion:
+    """The code version of the kind module ``module`` (plus the run machinery); cached per process."""
+    modules = module_closure((module, *RUN_MACHINERY), root)
+    return CodeVersion(hash_modules(modules, root), modules)
+
+
+def kind_module(kind: str) -> str:
+    """The module that registered scenario kind ``kind`` (``harness.workloads.<kind>`` if none did)."""
+    from harness.workloads import WORKLOADS
+
+    if kind in WORKLOADS:
+        return WORKLOADS.get(kind).run.__module__
+    return f"harness.workloads.{kind}"
+
+
+def kind_code_version(kind: str) -> CodeVersion:
+    """The code version of scenario kind ``kind``: what goes into its run-ids and its run.json."""
+    return module_code_version(kind_module(kind))
+
+
+def code_version(kind: str | None = None) -> str:
+    """sha256 (hex) of the code of ``kind``; without a kind, of every kind (``harness.workloads.*``)."""
+    if kind is not None:
+        return kind_code_version(kind).digest
+    root = project_root()
+    kinds = sorted(f"harness.workloads.{p.stem}" for p in (root / "harness" / "workloads").glob("[!_]*.py"))
+    return hash_modules(module_closure((*kinds, *RUN_MACHINERY), root), root)
+
+
+# ----------------------------------------------------------------------------------------- timing tables
 
 
 def table_set_hash(table_set: str, timings_root: Path | None = None) -> str:

@@ -1,14 +1,16 @@
 """The run store: ``<root>/<scenario-name>/<run-id>/{metrics.csv, run.json}`` (DESIGN.md "Run output").
 
-The run-id is a short sha256 of the canonical JSON of the resolved scenario, the code version and the
-timing-table hashes (`harness.provenance`), so the same experiment on the same code and tables is found again
-and reused, and a changed one gets a new folder: a finished run is never overwritten.
+The run-id is a short sha256 of the canonical JSON of the resolved scenario, the code version of its kind (the
+project modules the kind imports) and the timing-table hashes (`harness.provenance`), so the same experiment on
+the same code and tables is found again and reused, and a changed one gets a new folder: a finished run is never
+overwritten.
 
 Writes are atomic: a run is written into a temp folder ``.tmp-<run-id>-<host>-<pid>-<token>`` beside its final
 folder, every file and the folder are fsynced, and the folder is renamed into place. ``run.json`` carries
 ``"complete": true``; a reader treats a folder without it, and any temp folder, as absent. Temp folders left by
-a killed process (on this host, whose pid is gone) are deleted by the next reader. Only this module writes
-results to disk.
+a killed process (on this host, whose pid is gone) are deleted by the next reader. Beside the run folders,
+``harness sweep`` leaves one combined table per sweep, ``sweep-<hash>.csv`` (`RunStore.write_sweep_table`).
+Only this module writes results to disk.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ METRICS_FILE = "metrics.csv"
 RUN_FILE = "run.json"
 TEMP_PREFIX = ".tmp-"
 ASIDE_PREFIX = ".aside-"
+SWEEP_TABLE_PREFIX = "sweep-"
 FOREIGN_TEMP_MAX_AGE_S = 24 * 3600
 
 
@@ -214,7 +217,10 @@ class RunStore:
         for path in folder.iterdir():
             stale_aside = path.name.startswith(ASIDE_PREFIX)
             if stale_aside or (path.name.startswith(TEMP_PREFIX) and _is_stale_temp(path, self._host)):
-                shutil.rmtree(path, ignore_errors=True)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:  # a sweep table's temp file
+                    path.unlink(missing_ok=True)
                 removed.append(path)
         return removed
 
@@ -240,6 +246,25 @@ class RunStore:
             shutil.rmtree(temp, ignore_errors=True)
             raise
         return final, already_there
+
+    def write_sweep_table(self, name: str, run_ids: list[str], table_csv: str) -> Path:
+        """Atomically write the combined table of a sweep as ``<name>/sweep-<hash>.csv`` and return its path.
+
+        The hash is over the points' run ids in order, so the same sweep always writes the same file and two
+        sweeps of one scenario name never overwrite each other's table. A rerun rewrites it (same content).
+        """
+        digest = hashlib.sha256("\n".join(run_ids).encode()).hexdigest()[:RUN_ID_HEX_CHARS]
+        final = self.root / name / f"{SWEEP_TABLE_PREFIX}{digest}.csv"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        token = f"{final.stem.replace('-', '_')}-{self._host}-{os.getpid()}-{secrets.token_hex(4)}"
+        temp = final.parent / f"{TEMP_PREFIX}{token}"
+        try:
+            _write_synced(temp, table_csv)
+            os.replace(temp, final)
+        finally:
+            if temp.exists():
+                temp.unlink()
+        return final
 
     def _move_into_place(self, temp: Path, final: Path) -> bool:
         """Rename ``temp`` to ``final``; False (and ``temp`` deleted) if a finished run is already there."""

@@ -14,12 +14,18 @@ Example::
       zip: {workload.n_messages: [4, 8, 16], workload.mean_size_bytes: [1e6, 2e6, 4e6]}
 
 gives 2 x 3 = 6 points.
+
+The number of points is counted from the list lengths before any point is built (`point_count`); a sweep above
+the limit (`max_points`: ``HARNESS_MAX_SWEEP_POINTS``, else 10,000; ``--max-points`` on the commands) is refused
+as one line naming ``sweep``, the count and the limit, so a mistyped grid never fills memory.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +37,33 @@ from harness.config.problems import NOT_FOUND, allowed_keys, annotation_at, dott
 from harness.errors import ScenarioError
 
 UNSWEEPABLE_KEYS = ("kind", "sweep")
+DEFAULT_MAX_POINTS = 10_000
+MAX_POINTS_ENV = "HARNESS_MAX_SWEEP_POINTS"
+
+
+def max_points(explicit: int | None = None) -> int:
+    """The sweep-size limit: ``explicit`` (``--max-points``), else ``$HARNESS_MAX_SWEEP_POINTS``, else 10,000."""
+    if explicit is not None:
+        if isinstance(explicit, bool) or not isinstance(explicit, int) or explicit < 1:
+            raise ScenarioError([f"--max-points: expected an integer >= 1, got {show_value(explicit)}"])
+        return explicit
+    text = os.environ.get(MAX_POINTS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_POINTS
+    if not text.isdigit() or int(text) < 1:
+        raise ScenarioError([f"{MAX_POINTS_ENV}: expected an integer >= 1, got {text!r}"])
+    return int(text)
+
+
+def check_size(scenario: ScenarioBase, limit: int | None = None) -> int:
+    """The sweep's point count (from the list lengths, nothing built); `ScenarioError` above the limit.
+
+    Assumes `axis_problems` found nothing (equal zip lengths)."""
+    count, cap = point_count(scenario.sweep), max_points(limit)
+    if count > cap:
+        raise ScenarioError([f"sweep: {count:,} points, more than the limit of {cap:,} (split the grid, or raise "
+                             f"the limit with --max-points N or {MAX_POINTS_ENV}=N)"])
+    return count
 
 
 @dataclass(frozen=True)
@@ -111,31 +144,42 @@ def point_count(sweep: SweepSpec | None) -> int:
     return count
 
 
-def _combinations(sweep: SweepSpec) -> list[dict[str, Any]]:
+def _combinations(sweep: SweepSpec) -> Iterator[dict[str, Any]]:
+    """The points' axis values, lazily, in expansion order."""
     axes: list[list[dict[str, Any]]] = [[{axis: v} for v in values] for axis, values in sweep.product.items()]
     if sweep.zip:
         names = list(sweep.zip)
         axes.append([dict(zip(names, row)) for row in zip(*sweep.zip.values())])
-    return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes)]
+    return ({k: v for part in combo for k, v in part.items()} for combo in itertools.product(*axes))
 
 
 def _describe(values: dict[str, Any]) -> str:
     return ", ".join(f"{axis}={show_value(value)}" for axis, value in values.items())
 
 
-def expand(scenario: ScenarioBase) -> list[SweepPoint]:
-    """All points of ``scenario``'s sweep, in deterministic order (one point if it has no sweep).
-
-    Raises:
-        ScenarioError: the sweep block is malformed, or a point does not validate (the first failing point
-            is reported with its values). Lines carry no file name; the loader adds it.
-    """
+def check_sweep(scenario: ScenarioBase, limit: int | None = None) -> int:
+    """Check the sweep block without building its points: axis problems, then the size limit; the count."""
     problems = axis_problems(scenario)
     if problems:
         raise ScenarioError(problems)
+    return check_size(scenario, limit)
+
+
+def expand(scenario: ScenarioBase, limit: int | None = None) -> list[SweepPoint]:
+    """All points of ``scenario``'s sweep, in deterministic order (one point if it has no sweep).
+
+    Args:
+        limit: the most points allowed (default `max_points()`); a larger sweep is refused before any point
+            is built.
+
+    Raises:
+        ScenarioError: the sweep block is malformed or too large, or a point does not validate (the first
+            failing point is reported with its values). Lines carry no file name; the loader adds it.
+    """
+    n_points = check_sweep(scenario, limit)
     model = type(scenario)
     base = scenario.model_dump(mode="json", exclude={"sweep"})
-    combos = _combinations(scenario.sweep) if scenario.sweep is not None else [{}]
+    combos = _combinations(scenario.sweep) if scenario.sweep is not None else iter([{}])
     points = []
     for index, raw_values in enumerate(combos):
         data = copy.deepcopy(base)
@@ -144,7 +188,7 @@ def expand(scenario: ScenarioBase) -> list[SweepPoint]:
         try:
             resolved = model.model_validate(data)
         except ValidationError as err:
-            header = f"sweep point {index + 1} of {len(combos)} ({_describe(raw_values)})"
+            header = f"sweep point {index + 1} of {n_points} ({_describe(raw_values)})"
             raise ScenarioError([f"{header}: {line}" for line in validation_problems(err, model, data)]) from None
         dumped = resolved.model_dump(mode="json")
         values = {axis: _resolved_value(dumped, axis, raw) for axis, raw in raw_values.items()}

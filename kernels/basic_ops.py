@@ -1,4 +1,5 @@
-"""Reference ops every device table carries: dense matmul and a device copy (the two roofline ceilings)."""
+"""Reference ops every device table carries: dense matmul and a device copy (the two roofline ceilings), each in
+fp32, bf16 and fp16 (the dtype a scenario runs in is the dtype its tables must hold)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ import torch
 from kernels.ops import Shape, TimedOp, register_op
 
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+FLOAT_DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+
+#: GEMM shapes (m, n, k). The quick grid (CPU tables) is a product grid that brackets the tiny LLaMA models of
+#: the CPU validation study (`harness.fidelity.compute`) on every axis; the default grid (GPU tables) covers the
+#: LLaMA presets 60M-7B (d_model 512-4096, d_ff up to 11008, vocabulary 32000, 1 to 16k tokens per GEMM) and
+#: the compressors' low-rank GEMMs (rank 4-256 on the inner or outer axis).
+_QUICK_AXIS = (64, 128, 256, 512, 1024, 2048)
+MATMUL_QUICK_GRID = [{"m": m, "n": n, "k": k} for m in _QUICK_AXIS for n in _QUICK_AXIS for k in _QUICK_AXIS]
+_M_AXIS = (1, 16, 128, 512, 2048, 8192, 16384)
+_NK_AXIS = (4, 64, 512, 2048, 4096, 8192, 11008, 22016, 32000)
+MATMUL_GRID = [{"m": m, "n": n, "k": k} for m in _M_AXIS for n in _NK_AXIS for k in _NK_AXIS]
 
 
 def dtype_bytes(dtype: str) -> int:
@@ -34,11 +46,11 @@ register_op(
         shape_columns=("m", "n", "k"),
         flops=lambda s: 2.0 * s["m"] * s["n"] * s["k"],
         bytes_moved=lambda s, dt: float(dtype_bytes(dt) * (s["m"] * s["k"] + s["k"] * s["n"] + s["m"] * s["n"])),
-        grid=[{"m": m, "n": n, "k": k} for m in (256, 1024, 4096) for n in (1024, 4096) for k in (1024, 4096)],
-        quick_grid=[{"m": m, "n": n, "k": k} for m in (64, 256) for n in (256, 512) for k in (256, 512)],
+        grid=MATMUL_GRID,
+        quick_grid=MATMUL_QUICK_GRID,
         make_inputs=_matmul_inputs,
         impls={"torch": torch.matmul},
-        dtypes=("float32",),
+        dtypes=FLOAT_DTYPES,
     )
 )
 
@@ -48,10 +60,10 @@ register_op(
         shape_columns=("numel",),
         flops=lambda s: 0.0,
         bytes_moved=lambda s, dt: 2.0 * dtype_bytes(dt) * s["numel"],
-        grid=[{"numel": n} for n in (1 << 20, 1 << 24, 1 << 28)],
-        quick_grid=[{"numel": n} for n in (1 << 16, 1 << 20, 1 << 22)],
+        grid=[{"numel": 1 << e} for e in range(16, 31, 2)],
+        quick_grid=[{"numel": 1 << e} for e in range(10, 23, 2)],
         make_inputs=_copy_inputs,
         impls={"torch": lambda x, out: out.copy_(x)},
-        dtypes=("float32",),
+        dtypes=FLOAT_DTYPES,
     )
 )

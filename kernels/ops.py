@@ -51,7 +51,9 @@ class TimedOp:
 OPS: Registry[TimedOp] = Registry("timed op")
 
 #: modules that register ops; extend this list when adding a kernel module
-OP_MODULES: tuple[str, ...] = ("kernels.basic_ops", "kernels.moc", "kernels.tah_quant", "kernels.arc_select")
+OP_MODULES: tuple[str, ...] = (
+    "kernels.basic_ops", "kernels.moc", "kernels.tah_quant", "kernels.arc_select", "kernels.train_ops",
+)
 
 
 def register_op(op: TimedOp) -> TimedOp:

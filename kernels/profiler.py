@@ -2,7 +2,8 @@
 
 Output (DESIGN.md "Timing tables", schema in `kernels.timing_schema`): ``<out>/<device>/<op>.csv`` (shape columns,
 then impl, dtype, time_ms_median/p10/p90, n_reps) and ``<out>/<device>/meta.json`` (provenance + the device's
-measured roofline: copy bandwidth counting bytes read + written, matmul TFLOP/s per dtype). Files are written
+measured roofline: copy bandwidth counting bytes read + written, matmul TFLOP/s per dtype (the best of a square
+matmul and every matmul table row), kernel floor and dispatch gap (`measure_kernel_model`)). Files are written
 atomically (temporary file + rename); tables of ops not profiled this time are kept and stay listed in meta.json.
 
 Timers: on a GPU, ``triton.testing.do_bench`` (CUDA events around each call, L2 flushed between calls, warm-up
@@ -151,6 +152,50 @@ def measure_roofline(device: str, settings: TimerSettings = TimerSettings()) -> 
     }
 
 
+#: tiny ops issued back to back for the dispatch gap
+DISPATCH_SEQUENCE = 100
+
+
+def measure_kernel_model(device: str, settings: TimerSettings = TimerSettings()) -> dict[str, Any]:
+    """Kernel floor and dispatch gap of ``device`` in microseconds, timed with `time_call` (the table timer).
+
+    * ``kernel_floor_us``: median time of one tiny op, ``x.add_(1.0)`` on a 1-element fp32 tensor, timed alone
+      exactly as a table row is (CPU: ``perf_counter_ns`` around the call; GPU: CUDA events around the call,
+      ``do_bench``'s L2 flush running before it): launch or dispatch plus the least work a kernel does. The
+      replay never predicts less.
+    * ``dispatch_gap_us``: ``max(0, T_N / N - kernel_floor_us)``, ``T_N`` the median time of ``N`` =
+      `DISPATCH_SEQUENCE` such ops issued back to back in one timed region: what each further kernel adds to a
+      sequence beyond its own timed run. On a GPU an isolated timing starts with the kernel already queued
+      (behind the flush), so it hides the launch cost that a stream of short kernels pays; on a CPU each timed
+      call already includes its dispatch, so the gap is near 0.
+    """
+    x = torch.zeros(1, device=device)
+
+    def sequence() -> None:
+        for _ in range(DISPATCH_SEQUENCE):
+            x.add_(1.0)
+
+    floor_us = time_call(lambda: x.add_(1.0), device, settings).time_ms_median * 1e3
+    per_op_us = time_call(sequence, device, settings).time_ms_median * 1e3 / DISPATCH_SEQUENCE
+    return {
+        "kernel_floor_us": floor_us,
+        "dispatch_gap_us": max(0.0, per_op_us - floor_us),
+        "kernel_model_method": f"floor: median time of one x.add_(1.0) on a 1-element fp32 tensor, timed alone; "
+        f"gap: max(0, median time of {DISPATCH_SEQUENCE} such ops back to back / {DISPATCH_SEQUENCE} - floor)",
+    }
+
+
+def fold_best_matmul_rates(roofline: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
+    """Raise ``roofline["matmul_tflops"][dtype]`` to the best rate among matmul table ``rows`` (the device's
+    peak is the best measured rate, not the rate of one square shape)."""
+    for row in rows:
+        if row["time_ms_median"] > 0:
+            tflops = 2.0 * row["m"] * row["n"] * row["k"] / (row["time_ms_median"] * 1e-3) / 1e12
+            if tflops > roofline["matmul_tflops"].get(row["dtype"], 0.0):
+                roofline["matmul_tflops"][row["dtype"]] = tflops
+                roofline["matmul_tflops_from"] = "best of the square matmul and every row of matmul.csv"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # profiling one op
 
@@ -170,13 +215,16 @@ def profile_op(
     settings: TimerSettings = TimerSettings(),
     *,
     allow_interpreted_triton: bool = False,
+    dtypes: Sequence[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Time every (shape, dtype, impl) of ``op``; one row per measurement. A failing impl is logged and skipped."""
+    """Time every (shape, dtype, impl) of ``op`` (only the ``dtypes`` named, when given); one row per measurement.
+    A failing impl is logged and skipped."""
     rows: list[dict[str, Any]] = []
     impls = _runnable_impls(op, device, allow_interpreted_triton)
+    op_dtypes = [d for d in op.dtypes if dtypes is None or d in dtypes]
     for shape in shapes:
-        for dtype in op.dtypes:
+        for dtype in op_dtypes:
             try:
                 args = op.make_inputs(shape, dtype, device, gen)
             except Exception as err:  # noqa: BLE001 - report and go on with the next shape
@@ -297,6 +345,7 @@ def run_profile(
     folder_name: str | None = None,
     threads: int | None = None,
     max_shapes: int | None = None,
+    dtypes: Sequence[str] | None = None,
     allow_interpreted_triton: bool = False,
     log: Callable[[str], None] = print,
 ) -> Path:
@@ -305,7 +354,8 @@ def run_profile(
 
     ``threads`` sets torch's CPU thread count first (on a shared machine one thread gives steadier numbers:
     oversubscribed OpenMP barriers can slow a small bf16 GEMV a hundredfold). ``max_shapes`` keeps only the
-    first shapes of each grid (smoke runs).
+    first shapes of each grid (smoke runs). ``dtypes`` keeps only those of each op's dtypes (an op with none of
+    them is skipped; its table, if any, is kept as it was).
     """
     if threads is not None:
         if threads < 1:
@@ -319,16 +369,23 @@ def run_profile(
     folder = Path(out) / (folder_name or device_folder(device))
     log(f"profiling {len(chosen)} op(s) on {device_name(device)} -> {folder}")
     started = time.perf_counter()
-    roofline = measure_roofline(device, settings)
+    roofline = {**measure_roofline(device, settings), **measure_kernel_model(device, settings)}
     log(
         f"  roofline: copy {roofline['copy_gbytes_per_s']:.1f} GB/s; matmul "
         + ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in roofline["matmul_tflops"].items())
+        + f"; kernel floor {roofline['kernel_floor_us']:.2f} us, dispatch gap {roofline['dispatch_gap_us']:.2f} us"
     )
     gen = torch.Generator().manual_seed(seed)
     for op in chosen:
         op_start = time.perf_counter()
         shapes = list(op.quick_grid if grid == "quick" else op.grid)[:max_shapes]
-        rows = profile_op(op, device, shapes, gen, settings, allow_interpreted_triton=allow_interpreted_triton, log=log)
+        if dtypes is not None and not set(op.dtypes) & set(dtypes):
+            log(f"  {op.name}: skipped (profiles {', '.join(op.dtypes)} only)")
+            continue
+        rows = profile_op(op, device, shapes, gen, settings, allow_interpreted_triton=allow_interpreted_triton,
+                          dtypes=dtypes, log=log)
+        if op.name == "matmul":
+            fold_best_matmul_rates(roofline, rows)
         # written op by op: an interrupted run keeps what it measured
         write_tables(folder, device, {op.name: (op, rows)}, roofline, timer_description(device, settings))
         log(f"  {op.name}: {len(rows)} rows in {time.perf_counter() - op_start:.1f} s")

@@ -30,5 +30,11 @@ META_KEYS: tuple[str, ...] = (
     "timer",
     "kernel_source_sha256",
     "ops",  # {op_name: {"shape_columns": [...], "rows": int}}
-    "roofline",  # {"copy_gbytes_per_s": float, "matmul_tflops": {dtype: float}} measured on the device
+    # measured on the device: {"copy_gbytes_per_s": float, "matmul_tflops": {dtype: float}, and optionally
+    # "kernel_floor_us", "dispatch_gap_us" (kernels.profiler.measure_kernel_model), plus free-text method keys}
+    "roofline",
 )
+
+#: keys meta.json may have: ``provenance`` of imported tables (source, version, licence, what was measured;
+#: written by ``harness timings import``)
+OPTIONAL_META_KEYS: tuple[str, ...] = ("provenance",)

@@ -15,7 +15,11 @@ tables of ``shared/FIGURES.md``); ids of the harness's own figures start with ``
         ...
 
 `harness figures` (``plots.runner``) runs the declared scenarios through the harness run store (cached), calls
-``draw``, and writes PNG + CSV + a JSON record per figure, then the gallery page (``plots.gallery``).
+``draw``, and writes PNG + CSV + a JSON record per figure, then the gallery page (``plots.gallery``). ``draw`` must
+return a `plots.verdict.Verdict` (``FigureOutput.verdict``); a figure without one is recorded as failed.
+
+A checklist entry that cannot be rebuilt (its content is unknown, it needs data we cannot have) is declared with
+``register_missing(id, reason)`` instead of a placeholder figure; the gallery lists it as "not reconstructable".
 
 None of the ten papers' full texts could be read (FIGURES.md), so the caption shown for every paper figure says so
 (`FigureSpec.full_caption`) unless the spec sets ``paper_text_read=True``.
@@ -98,7 +102,8 @@ class FigureOutput:
         table: the DataFrame shown (required for kind "table"); rendered as PNG and as an HTML table.
         ours: our measured value, a short string shown beside the paper's claim (e.g. "max |Δ| 0.0 %").
         provenance: extra provenance to show (merged with what the runner aggregates from the runs' info).
-        verdict: the comparison with the paper's claim, computed from ``data`` (`plots.verdict`).
+        verdict: the comparison with the paper's claim, computed from ``data`` (`plots.verdict`). Required: the
+            runner records a figure without one, or with one its own checks contradict, as failed.
     """
 
     data: pd.DataFrame
@@ -216,19 +221,67 @@ def _spec_problems(spec: FigureSpec) -> Iterator[str]:
             yield f"kind {spec.kind!r} differs from the checklist's {entry.kind!r}"
 
 
+@dataclass(frozen=True)
+class MissingEntry:
+    """A checklist entry we do not draw, and why (e.g. "the paper's cells are not known to any source we read")."""
+
+    id: str
+    reason: str
+
+    @property
+    def checklist(self) -> ChecklistEntry:
+        return load_checklist()[self.id]
+
+    @property
+    def paper(self) -> str:
+        return self.checklist.paper
+
+
 class FigureRegistry:
-    """Figure id -> `FigureSpec`. Registering an id twice raises; an unknown id lists the known ones."""
+    """Figure id -> `FigureSpec`, plus the checklist ids declared not reconstructable (`add_missing`).
+
+    Registering an id twice (as a figure or as missing) raises; an unknown id lists the known ones.
+    """
 
     def __init__(self) -> None:
         self._specs: dict[str, FigureSpec] = {}
+        self._missing: dict[str, MissingEntry] = {}
 
     def add(self, spec: FigureSpec) -> FigureSpec:
         if not isinstance(spec, FigureSpec):
             raise TypeError(f"expected a FigureSpec, got {type(spec).__name__}")
         if spec.id in self._specs:
             raise ValueError(f"figure {spec.id!r} is registered twice")
+        if spec.id in self._missing:
+            raise ValueError(f"figure {spec.id!r} is also declared not reconstructable; keep one of the two")
         self._specs[spec.id] = spec
         return spec
+
+    def add_missing(self, figure_id: str, reason: str) -> MissingEntry:
+        """Declare checklist entry ``figure_id`` not reconstructable, with the ``reason`` shown in the gallery."""
+        if figure_id not in load_checklist():
+            raise ValueError(f"{figure_id!r} is not in the figure checklist ({CHECKLIST_PATH.name})")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"{figure_id!r}: a not-reconstructable entry needs its reason")
+        if figure_id in self._specs:
+            raise ValueError(f"{figure_id!r} is registered as a figure; it cannot also be not reconstructable")
+        if figure_id in self._missing:
+            raise ValueError(f"{figure_id!r} is declared not reconstructable twice")
+        entry = self._missing[figure_id] = MissingEntry(figure_id, reason.strip())
+        return entry
+
+    def missing(self, paper: str | None = None) -> list[MissingEntry]:
+        """The entries declared not reconstructable (of ``paper``, or all), by id."""
+        return [entry for _, entry in sorted(self._missing.items()) if paper is None or entry.paper == paper]
+
+    def unregistered(self, paper: str | None = None) -> list[ChecklistEntry]:
+        """Checklist entries with nothing registered: neither a figure nor a not-reconstructable reason."""
+        return [
+            entry
+            for figure_id, entry in load_checklist().items()
+            if figure_id not in self._specs and figure_id not in self._missing
+            and (paper is None or entry.paper == paper)
+        ]
 
     def get(self, figure_id: str) -> FigureSpec:
         try:
@@ -303,3 +356,11 @@ def register_figure(
         return draw
 
     return decorate
+
+
+def register_missing(figure_id: str, reason: str, *, registry: FigureRegistry | None = None) -> MissingEntry:
+    """Declare checklist entry ``figure_id`` not reconstructable, with the ``reason`` (shown in the gallery).
+
+    Use this instead of registering a placeholder figure. Registers into `FIGURES` unless ``registry`` is given.
+    """
+    return (FIGURES if registry is None else registry).add_missing(figure_id, reason)

@@ -8,9 +8,12 @@ For each selected figure:
    figure module and of the style; if the record on disk has the same key and its files exist, skip drawing
    (unless ``force``);
 3. otherwise call ``draw(ctx)`` inside the project style and write ``<out>/<paper>/<id>.png``, ``<id>.csv``
-   (the data behind it), for tables ``<id>.table.html``, and ``<id>.json`` (status, our number, provenance).
+   (the data behind it), for tables ``<id>.table.html``, and ``<id>.json`` (drawn status, verdict, our number,
+   provenance).
 
-A figure that fails is recorded as failed (with its error) and the others still run. Finally the gallery page
+A figure that fails is recorded as failed (with its error) and the others still run. A draw that returns no
+verdict (``FigureOutput.verdict``), or a verdict its own checks contradict (`Verdict.contradictions`), fails too:
+every drawn figure says whether it reproduces the paper's claim. Finally the gallery page
 ``<out>/index.html`` is written from every registered figure's record. Every file is written atomically.
 """
 
@@ -35,10 +38,11 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from plots.registry import FIGURES, FigureOutput, FigureRegistry, FigureSpec
+from plots.verdict import Verdict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("quick", "full")
-RECORD_VERSION = 1  # bump when the record layout changes; old records then read as stale
+RECORD_VERSION = 2  # bump when the record layout changes; old records then read as stale
 _STYLE_FILES = (Path(__file__).with_name("style.py"), Path(__file__).with_name("tables.py"))
 
 # run_scenario_file(path, overrides=(), *, workers, executor, results_root, progress) -> SweepResult
@@ -122,13 +126,24 @@ def _device_of_info(info: Mapping[str, Any]) -> str | None:
 def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
     """Aggregate provenance over the figure's sweeps (``SweepResult``: ``.runs``, and ``.points`` if present).
 
-    The device of each point comes from its resolved scenario (``points[i].scenario.cluster.device``), else
-    from the run's ``info``; timing-source counts (``info["timing_sources"]``: source -> count) are summed over
-    runs (per-op ``{op: {source: count}}`` mappings are summed over ops). ``timing_sources_recorded`` counts the runs that recorded them at all (an empty mapping means the run
-    consulted no timing table). Missing keys are skipped, never guessed.
+    Returns, summed over runs (missing keys are skipped, never guessed):
+
+    * ``devices``: from each point's resolved scenario (``points[i].scenario.cluster.device``), else the run's info;
+    * ``timing_sources``: prediction counts by source (``info["timing_sources"]``, flat ``{source: n}`` or per op
+      ``{op: {source: n}}``, summed over ops); ``timing_sources_recorded`` counts the runs that recorded them
+      (an empty mapping means the run consulted no timing table);
+    * ``timing_sources_by_op``: ``{op: {source: n}}`` from the replay's own summary
+      (``info["timings"]["timing_sources"]``, else ``info["timing_sources_by_op"]``, else a per-op
+      ``info["timing_sources"]``);
+    * ``time_by_source_ms``: ``{op: {source: ms}}`` of predicted time, where the runs record it;
+    * ``missing_table_sets``: ``{table set: [ops priced by the roofline]}`` for runs whose timing-table folder
+      did not exist (the set's name only: the reason text names machine paths).
     """
     devices: set[str] = set()
     sources: Counter[str] = Counter()
+    by_op: dict[str, Counter[str]] = {}
+    time_by_source: dict[str, Counter[str]] = {}
+    missing_sets: dict[str, set[str]] = {}
     n_runs = n_reused = n_recorded = 0
     for sweep in sweeps:
         for point in getattr(sweep, "points", None) or []:
@@ -144,13 +159,49 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
             if isinstance(counts, Mapping):
                 n_recorded += 1
                 sources.update(_source_counts(counts))
+            run_by_op = _per_op(info)
+            _add_per_op(by_op, run_by_op)
+            _add_per_op(time_by_source, _per_op_mapping(_nested_get(info, "timings", "time_by_source_ms"))
+                        or _per_op_mapping(_nested_get(info, "time_by_source_ms")))
+            table_set = _nested_get(info, "timings", "table_set")
+            if _nested_get(info, "timings", "tables_missing") and isinstance(table_set, str):
+                missing_sets.setdefault(table_set, set()).update(
+                    op for op, op_counts in run_by_op.items() if op_counts.get("roofline", 0) > 0
+                )
     return {
         "devices": sorted(devices),
         "timing_sources": dict(sorted(sources.items())),
         "timing_sources_recorded": n_recorded,
+        "timing_sources_by_op": {op: dict(sorted(c.items())) for op, c in sorted(by_op.items())},
+        "time_by_source_ms": {op: {s: round(ms, 6) for s, ms in sorted(c.items())}
+                              for op, c in sorted(time_by_source.items())},
+        "missing_table_sets": {name: sorted(ops) for name, ops in sorted(missing_sets.items())},
         "runs_total": n_runs,
         "runs_reused": n_reused,
     }
+
+
+def _per_op_mapping(value: Any) -> dict[str, dict[str, float]]:
+    """``{op: {source: number}}`` if ``value`` has that shape (other entries dropped), else empty."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {
+        str(op): {str(s): float(n) for s, n in inner.items() if isinstance(n, int | float) and not isinstance(n, bool)}
+        for op, inner in value.items()
+        if isinstance(inner, Mapping)
+    }
+
+
+def _per_op(info: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    for keys in (("timings", "timing_sources"), ("timing_sources_by_op",), ("timing_sources",)):
+        if per_op := _per_op_mapping(_nested_get(info, *keys)):
+            return per_op
+    return {}
+
+
+def _add_per_op(total: dict[str, Counter[str]], per_op: Mapping[str, Mapping[str, float]]) -> None:
+    for op, inner in per_op.items():
+        total.setdefault(op, Counter()).update(inner)
 
 
 def _source_counts(counts: Mapping[str, Any]) -> Counter[str]:
@@ -264,13 +315,15 @@ class FigureContext:
 
 @dataclass(frozen=True)
 class FigureResult:
-    """How one figure went: status "ok" (drawn), "cached" (unchanged, not redrawn) or "failed"."""
+    """How one figure went: status "ok" (drawn), "cached" (unchanged, not redrawn) or "failed"; its verdict
+    status (`plots.verdict.STATUSES`; None when failed)."""
 
     id: str
     paper: str
     status: str
     wall_s: float
     error: str | None = None
+    verdict: str | None = None
 
 
 @dataclass(frozen=True)
@@ -326,7 +379,25 @@ def _check_output(spec: FigureSpec, output: Any) -> FigureOutput:
         raise TypeError("a 'figure' must return FigureOutput.figure, a matplotlib Figure")
     if spec.kind == "table" and not isinstance(output.table, pd.DataFrame):
         raise TypeError("a 'table' must return FigureOutput.table, a pandas DataFrame")
+    check_verdict(output.verdict)
     return output
+
+
+class VerdictError(ValueError):
+    """A draw returned no verdict, or one its own checks contradict."""
+
+
+def check_verdict(verdict: Any) -> Verdict:
+    """``verdict`` if it is a consistent `Verdict`; raises `VerdictError` saying what is wrong otherwise."""
+    if verdict is None:
+        raise VerdictError(
+            "no verdict logic: draw returned no FigureOutput.verdict (use plots.verdict.judge or not_checkable)"
+        )
+    if not isinstance(verdict, Verdict):
+        raise VerdictError(f"FigureOutput.verdict must be a plots.verdict.Verdict, got {type(verdict).__name__}")
+    if problems := verdict.contradictions():
+        raise VerdictError("verdict contradicted by its own checks: " + "; ".join(problems))
+    return verdict
 
 
 def _jsonable(value: Any) -> Any:
@@ -353,11 +424,18 @@ def _draw_and_write(spec: FigureSpec, ctx: FigureContext) -> dict[str, Any]:
         html_path = ctx.out_dir / f"{spec.id}.table.html"
         write_text_atomic(html_path, table_html(output.table))
         files["html"] = html_path.name
-    return {"ours": output.ours.strip(), "files": files, "extra_provenance": _jsonable(output.provenance)}
+    return {
+        "ours": output.ours.strip(),
+        "files": files,
+        "extra_provenance": _jsonable(output.provenance),
+        "verdict": _jsonable(output.verdict.to_json()),
+    }
 
 
 def _is_fresh(record: dict[str, Any] | None, key: str, out_dir: Path) -> bool:
     if not record or record.get("status") != "ok" or record.get("cache_key") != key:
+        return False
+    if not isinstance(record.get("verdict"), Mapping):
         return False
     return all((out_dir / name).is_file() for name in (record.get("files") or {}).values())
 
@@ -384,13 +462,15 @@ def render_figure(spec: FigureSpec, settings: RunSettings, run_scenario: Scenari
         inputs = {path: _file_sha256(resolved) for path, resolved in ctx._inputs.items()}
         key = cache_key(spec, settings.profile, run_ids, inputs)
         if not settings.force and _is_fresh(previous, key, paper_dir):
-            return FigureResult(spec.id, spec.paper, "cached", time.perf_counter() - start)
+            verdict = _nested_get(previous, "verdict", "status")
+            return FigureResult(spec.id, spec.paper, "cached", time.perf_counter() - start, verdict=verdict)
         drawn = _draw_and_write(spec, ctx)
         record.update(
             status="ok",
             error=None,
             cache_key=key,
             ours=drawn["ours"],
+            verdict=drawn["verdict"],
             files=drawn["files"],
             provenance={
                 "scale": spec.scale_note,
@@ -407,6 +487,7 @@ def render_figure(spec: FigureSpec, settings: RunSettings, run_scenario: Scenari
             status="failed",
             error=error,
             traceback="".join(traceback.format_exception(err)[-6:]),
+            verdict=None,
             cache_key=None,
             files={},
             provenance={"scale": spec.scale_note},
@@ -415,7 +496,7 @@ def render_figure(spec: FigureSpec, settings: RunSettings, run_scenario: Scenari
     wall_s = time.perf_counter() - start
     record.update(wall_s=round(wall_s, 3), drawn_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     write_text_atomic(record_path(settings.out_dir, spec), json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return FigureResult(spec.id, spec.paper, status, wall_s, error)
+    return FigureResult(spec.id, spec.paper, status, wall_s, error, _nested_get(record, "verdict", "status"))
 
 
 # --------------------------------------------------------------------------------------------------------------

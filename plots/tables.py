@@ -1,9 +1,18 @@
-"""Render a table-kind figure (a DataFrame) as a PNG image and as an escaped HTML table for the gallery."""
+"""Render a table-kind figure (a DataFrame) as a PNG image and as an escaped HTML table for the gallery.
+
+Both use one normalised view of the table (`shown_table`): a meaningful index becomes the leading column(s), column
+labels are flat strings (multi-level labels joined, the columns' axis name dropped, so no empty header cell), and
+numbers are rounded for people (`cell_text`). The HTML keeps every cell's full text; only the PNG shortens long
+cells to fit.
+"""
 
 from __future__ import annotations
 
+import html
+import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from plots.style import figure_style, new_figure
@@ -11,20 +20,48 @@ from plots.style import figure_style, new_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-MAX_CELL_CHARS = 40
+MAX_CELL_CHARS = 40  # PNG only
 
 
-def _cell_text(value: object) -> str:
-    if isinstance(value, float):
-        text = f"{value:.4g}"
-    else:
-        text = str(value)
+def cell_text(value: object) -> str:
+    """A cell for people: floats to 4 significant digits (thousands as whole numbers), missing as "—"."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float) and not isinstance(value, bool):
+        if math.isinf(value):
+            return "∞" if value > 0 else "−∞"
+        if abs(value) >= 1e4 and abs(value) < 1e15:
+            return f"{value:,.0f}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _label(column: object) -> str:
+    if isinstance(column, tuple):
+        return " ".join(str(part) for part in column if str(part).strip())
+    return str(column)
+
+
+def shown_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as displayed: index (when not a plain RangeIndex) as leading column(s), flat string headers."""
+    shown = table.copy()
+    if not isinstance(shown.index, pd.RangeIndex):
+        names = [name if name is not None else "" for name in shown.index.names]
+        shown.index = shown.index.set_names(names)
+        shown = shown.reset_index()
+    shown.columns = [_label(column) for column in shown.columns]
+    return shown
+
+
+def _short(text: str) -> str:
     return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
 
 
 def table_figure(table: pd.DataFrame, title: str) -> Figure:
-    """A matplotlib Figure showing ``table`` (index included when it is not a plain RangeIndex)."""
-    shown = table if isinstance(table.index, pd.RangeIndex) else table.reset_index()
+    """A matplotlib Figure showing ``table`` (for the PNG download; the gallery shows the HTML)."""
+    shown = shown_table(table)
     n_rows, n_cols = shown.shape
     width_in = min(16.0, max(4.0, 1.3 * max(n_cols, 1)))
     height_in = min(20.0, 0.5 + 0.2 * (n_rows + 1))
@@ -34,10 +71,10 @@ def table_figure(table: pd.DataFrame, title: str) -> Figure:
         ax.axis("off")
         ax.set_title(title, loc="left")
         if n_cols:
-            cells = [[_cell_text(value) for value in row] for row in shown.itertuples(index=False)]
+            cells = [[_short(cell_text(value)) for value in row] for row in shown.itertuples(index=False)]
             drawn = ax.table(
                 cellText=cells or None,
-                colLabels=[_cell_text(column) for column in shown.columns],
+                colLabels=[_short(column) for column in shown.columns],
                 loc="upper left",
                 cellLoc="left",
                 colLoc="left",
@@ -49,8 +86,11 @@ def table_figure(table: pd.DataFrame, title: str) -> Figure:
 
 
 def table_html(table: pd.DataFrame) -> str:
-    """``table`` as an HTML ``<table>`` fragment; every cell and header is HTML-escaped."""
-    shown = table if isinstance(table.index, pd.RangeIndex) else table.reset_index()
-    return shown.to_html(
-        index=False, escape=True, border=0, classes="data", float_format=lambda value: f"{value:.4g}", na_rep="—"
+    """``table`` as an HTML ``<table>`` fragment with full cell text; every cell and header is HTML-escaped."""
+    shown = shown_table(table)
+    head = "".join(f"<th>{html.escape(column)}</th>" for column in shown.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell_text(value))}</td>" for value in row) + "</tr>"
+        for row in shown.itertuples(index=False)
     )
+    return f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'

@@ -6,8 +6,9 @@
 # in parallel processes, so phases 2-3 (bench: the three targets; profile: the timing tables; timed, one process
 # each) find every kernel in Triton's on-disk cache. Each process has its own time limit; one failing or hanging
 # process does not stop the rest.
-# Worst case (every limit hit) 125 + 100 + 125 s = 5.8 min; expected about 2-3 min (an H100 run of the
-# earlier serial version: checks ~45 s, bench 6.5 s, profile 25 s once compiled).
+# Worst case (every limit hit) 125 + 100 + 490 s = 12 min; expected about 6-8 min (an H100 run of the
+# earlier serial version: checks ~45 s, bench 6.5 s, profile 25 s once compiled; the profile now also times the
+# training-step ops and every GEMM/copy shape in fp32, bf16 and fp16: ~3,000 do_bench calls of ~50 ms each).
 # Output in $OUT (7 files): env.txt check.log profile.log bench.log bench.json summary.txt
 #   timings.tar.gz (unpack into results/timings/: it holds <device>/<op>.csv + meta.json)
 set -u -o pipefail
@@ -57,9 +58,19 @@ timeout -k 5 95 $CHECK bench --json "$OUT/bench.json" --summary "$OUT/summary.tx
 echo "   bench: exit $? after $(( $(date +%s) - T3 ))s"
 grep -E 'MoC decode stages|TAH v1|Traceback|Error' "$OUT/bench.log" | tail -n 10
 
-echo "== phase 3: profile (limit 120 s)"
+echo "== phase 3: profile (kernels + GEMM/copy: limit 240 s; training-step ops: limit 240 s)"
 T2=$(date +%s)
-timeout -k 5 120 $CHECK profile --out "$WORK/timings" $DRY >"$OUT/profile.log" 2>&1
+# first every op but the training-step ones (GEMMs in fp32/bf16/fp16 over m 1-16k, n and k 4-32000; copy;
+# our kernels), then the training-step ops (attention, norms, rotary, SwiGLU, cross-entropy, embedding,
+# AdamW/SGD in forloop/foreach/fused): two processes, so a slow grid cannot lose the other's tables
+if [ -n "$DRY" ]; then
+  timeout -k 5 240 $CHECK profile --out "$WORK/timings" $DRY >"$OUT/profile.log" 2>&1
+else
+  KERNEL_OPS=$($PY -c "from kernels.ops import load_all_ops; import benchmarks.gpu_check as g; print(' '.join(n for n in load_all_ops() if n not in g.TRAIN_OPS))")
+  timeout -k 5 240 $CHECK profile --out "$WORK/timings" --ops $KERNEL_OPS >"$OUT/profile.log" 2>&1
+  echo "   profile (kernels, GEMM, copy): exit $? after $(( $(date +%s) - T2 ))s"
+  timeout -k 5 240 $CHECK profile --out "$WORK/timings" --ops train >>"$OUT/profile.log" 2>&1
+fi
 echo "   profile: exit $? after $(( $(date +%s) - T2 ))s"
 grep -E 'roofline|rows in|failed|wrote' "$OUT/profile.log" | tail -n 30
 if [ -d "$WORK/timings" ]; then

@@ -19,7 +19,7 @@ from harness.errors import HarnessError
 
 SETTINGS = ("loopback", "netns")
 SHOWN_COLUMNS = ["setting", "rate_mbit", "n_ranks", "op", "size_bytes", "model_shape", "measured_ms",
-                 "predicted_ms_closed_form", "predicted_ms_link_level", "error_pct"]
+                 "predicted_ms_startup_bw", "error_pct_startup_bw", "predicted_ms_link_level", "error_pct_link_level"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -110,5 +110,17 @@ def main(args: argparse.Namespace) -> int:
         summary = result.summary.dropna(axis=1, how="all")
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
         print()
+    from harness.fidelity.study import write_overall_summary
+
+    overall = write_overall_summary(out_dir)
+    if overall is not None:
+        summary = pd.read_csv(overall).set_index("op")
+        print(f"all settings: median |error| {summary.loc['all', 'median_abs_error_pct_startup_bw']:.1f}% over "
+              f"{int(summary.loc['all', 'n_points'])} points, worst "
+              f"{summary.loc['all', 'max_error_pct_startup_bw']:+.1f}% "
+              f"(collective model startup_bw; ping-pong alpha-beta link level: "
+              f"{summary.loc['all', 'median_abs_error_pct_link_level']:.1f}%, "
+              f"worst {summary.loc['all', 'max_error_pct_link_level']:+.1f}%)")
+        n_written += 1
     print(f"wrote {n_written} table files under {out_dir}/")
     return 0

@@ -2,14 +2,22 @@
 
 The work lives in `plots.runner`; this module parses flags and prints the outcome. It imports `plots` inside the
 handler: the CLI is the one place allowed to reach the top layer (ARCHITECTURE.md "Layers").
-Exit codes: 0 all figures ok, 1 some figure (or figure module) failed, 2 a user mistake (unknown id or paper).
+Exit codes: 0 all figures ok, 1 some figure (or figure module) failed, 2 a user mistake (unknown id or paper, an
+``--out`` that is a file or cannot be written).
+
+``--out`` and ``--results-root`` default to ``results/figures`` and ``results/runs`` of the checkout, so the gallery
+can be built from any working directory, or into another folder, reusing the finished runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.provenance import project_root
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,37 +42,69 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--executor", choices=("local", "ray"), default="local", help="sweep executor (default local)"
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("results/figures"), metavar="DIR", help="output folder (default %(default)s)"
+        "--out", type=Path, default=None, metavar="DIR",
+        help="output folder for the figures and index.html (default: results/figures of the checkout)",
+    )
+    parser.add_argument(
+        "--results-root", type=Path, default=None, metavar="DIR",
+        help="run store to read finished runs from and write new ones to (default: results/runs of the checkout)",
     )
     parser.add_argument("--force", action="store_true", help="redraw even figures whose inputs and code are unchanged")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
     parser.set_defaults(func=run)
 
 
+def _writable_folder(flag: str, path: Path) -> Path:
+    """``path`` as a folder we can write into (created if absent); `HarnessError` (one line) otherwise."""
+    path = path.expanduser()
+    if path.exists() and not path.is_dir():
+        raise HarnessError(f"{flag} {path}: is a file, expected a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HarnessError(f"{flag} {path}: cannot create the folder ({err.strerror or err})") from None
+    try:  # os.access is not enough: root passes it, a read-only file system does not
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise HarnessError(f"{flag} {path}: folder is not writable ({err.strerror or err})") from None
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
-    from harness.errors import HarnessError
     from plots.papers import load_all
     from plots.runner import RunSettings, render_figures, select_figures
 
     if args.workers < 1:
         raise HarnessError(f"--workers: expected an integer >= 1, got {args.workers}")
+    out_dir = _writable_folder("--out", args.out if args.out is not None else project_root() / "results" / "figures")
+    results_root = args.results_root if args.results_root is not None else project_root() / "results" / "runs"
+    if results_root.exists() and not results_root.is_dir():
+        raise HarnessError(f"--results-root {results_root}: is a file, expected a folder")
     registry, import_errors = load_all(keep_going=True)
     for module, error in import_errors.items():
         print(f"error: figure module plots/papers/{module}.py failed to import: {error}", file=sys.stderr)
     specs = select_figures(registry, paper=args.paper, only=args.only)
     settings = RunSettings(
         profile=args.profile,
-        out_dir=args.out,
+        out_dir=out_dir,
+        results_root=results_root,
         workers=args.workers,
         executor=args.executor,
         force=args.force,
         progress=args.progress,
     )
     report = render_figures(specs, settings, registry=registry)
+    from plots.verdict import STATUS_LABELS
+
     counts = {status: sum(r.status == status for r in report.results) for status in ("ok", "cached", "failed")}
+    verdicts = ", ".join(
+        f"{n} {label}" for status, label in STATUS_LABELS.items()
+        if (n := sum(r.verdict == status for r in report.results))
+    )
     print(
         f"{len(report.results)} figure(s): {counts['ok']} drawn, {counts['cached']} unchanged, "
-        f"{counts['failed']} failed; gallery: {report.gallery_path}"
+        f"{counts['failed']} failed" + (f" ({verdicts})" if verdicts else "") + f"; gallery: {report.gallery_path}"
     )
     for failed in report.failed:
         print(f"FAILED {failed.id}: {failed.error}", file=sys.stderr)

@@ -45,7 +45,11 @@ def kind_lines() -> list[str]:
 
 
 def scenario_folder(explicit: Path | None) -> Path:
+    """``--scenarios DIR`` (which must be a folder: `HarnessError` otherwise), else scenarios/ here or the project's."""
     if explicit is not None:
+        if not explicit.is_dir():
+            why = "not a folder" if explicit.exists() else "no such folder"
+            raise HarnessError(f"--scenarios {explicit}: {why}")
         return explicit
     here = Path("scenarios")
     return here if here.is_dir() else project_root() / "scenarios"
@@ -89,9 +93,9 @@ def figure_lines() -> list[str] | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    folder = scenario_folder(args.scenarios)
     print("Scenario kinds:")
     print("\n".join(kind_lines()) or "  (none)")
-    folder = scenario_folder(args.scenarios)
     print(f"\nScenario files ({folder}):")
     print("\n".join(scenario_lines(folder)) or "  (none)")
     figures = figure_lines()

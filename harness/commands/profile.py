@@ -31,6 +31,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--budget-s", type=float, default=0.25, metavar="S",
         help="CPU only: seconds of repeats per measurement (default %(default)s)",
     )
+    parser.add_argument(
+        "--dtypes", nargs="+", choices=("float32", "bfloat16", "float16"), metavar="DTYPE",
+        help="only these dtypes (float32 bfloat16 float16; default: every dtype of each op); an op's table is "
+        "rewritten with the dtypes profiled this time",
+    )
+    parser.add_argument(
+        "--table-set", default=None, metavar="NAME",
+        help="folder name under --out (default: the device, cpu or the GPU family); e.g. cpu-2t for 2-thread tables",
+    )
     parser.set_defaults(func=run)
 
 
@@ -43,9 +52,11 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"--threads: expected an integer >= 1, got {args.threads}")
     if not args.budget_s > 0:
         raise HarnessError(f"--budget-s: expected a number > 0, got {args.budget_s}")
+    if args.table_set is not None and (not args.table_set or "/" in args.table_set or args.table_set.startswith(".")):
+        raise HarnessError(f"--table-set: expected a plain folder name, got {args.table_set!r}")
     folder = run_profile(
         device=args.device, ops=args.ops, grid=args.grid, out=args.out, seed=args.seed, threads=args.threads,
-        settings=TimerSettings(cpu_budget_s=args.budget_s),
+        settings=TimerSettings(cpu_budget_s=args.budget_s), dtypes=args.dtypes, folder_name=args.table_set,
     )
     print(f"tables: {folder}")
     return 0

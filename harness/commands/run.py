@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from harness.api import run_scenario
+from harness.commands.validate import add_max_points
+from harness.config.blocks import ScenarioBase
 from harness.config.loader import load_scenario
+from harness.errors import HarnessError
+from harness.store import RunStore
 from harness.sweep import point_count
 
 PREVIEW_ROWS = 10
@@ -27,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="results root (default: results/runs under the current directory)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a key (value parsed as YAML, e.g. --set cluster.nodes=8; repeatable)")
+    add_max_points(parser)
     parser.set_defaults(func=main)
 
 
@@ -38,8 +44,32 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
+def check_results_root(root: Path | None, flag: str = "--out") -> None:
+    """Refuse a results root that is a file or cannot be written (`HarnessError`), before anything runs."""
+    folder = RunStore(root).root
+    what = f"{flag} {root}" if root is not None else f"results folder {shown_path(folder)}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except (FileExistsError, NotADirectoryError):
+        raise HarnessError(f"{what}: a file is in the way; expected a folder (or a path to create one)") from None
+    except OSError as err:
+        raise HarnessError(f"{what}: cannot write there ({err.strerror or err})") from None
+
+
+def device_line(scenario: ScenarioBase) -> str:
+    """Which device the run simulated, and whether the file chose it."""
+    cluster = scenario.cluster
+    chosen = "" if "device" in cluster.model_fields_set else " (cluster.device not set: the default)"
+    return (f"device: {cluster.device}{chosen}; {cluster.nodes} node(s) x {cluster.devices_per_node} device(s); "
+            f"timing tables: {scenario.table_set}")
+
+
 def main(args: argparse.Namespace) -> int:
-    scenario = load_scenario(args.file, args.overrides, seed=args.seed)
+    scenario = load_scenario(args.file, args.overrides, seed=args.seed, max_points=args.max_points,
+                             check_points=False)  # only the base point runs: the sweep is counted, not built
+    check_results_root(args.out)
     if scenario.sweep is not None:
         print(f"note: {args.file} has a sweep block ({point_count(scenario.sweep)} points); running its base point "
               f"only. 'harness sweep {args.file}' runs the grid.", file=sys.stderr)
@@ -47,6 +77,12 @@ def main(args: argparse.Namespace) -> int:
     record = result.runs[0]
     how = "reused (finished earlier)" if record.reused else "computed"
     print(f"{scenario.name}: {how}; results in {shown_path(record.run_dir)}/")
+    print(device_line(scenario))
+    from harness.timing.replay import roofline_note  # imported here: it loads the op registry (torch)
+
+    note = roofline_note(record.info)
+    if note:
+        print(note, file=sys.stderr)
     metrics = result.metrics
     print(f"metrics.csv: {len(metrics)} rows x {len(metrics.columns)} columns"
           + (f"; first {PREVIEW_ROWS}:" if len(metrics) > PREVIEW_ROWS else ":"))

@@ -1,14 +1,16 @@
-"""`harness sweep FILE`: run every point of a scenario's sweep block, reusing finished points."""
+"""`harness sweep FILE`: run every point of a scenario's sweep block, reusing finished points.
+
+Prints one line per point (axis values, computed or reused, run id) and writes all points' metrics, with one
+column per sweep axis, into one tidy CSV beside the runs: ``<out>/<name>/sweep-<hash>.csv``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-from harness.api import run_scenario
-from harness.commands.run import shown_path
+from harness.api import point_table, run_scenario, write_sweep_table
+from harness.commands.run import check_results_root, shown_path
 from harness.config.loader import load_scenario
 from harness.executors import EXECUTORS, default_workers
 
@@ -36,13 +38,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file, args.overrides, seed=args.seed)
+    check_results_root(args.out)
     result = run_scenario(scenario, workers=args.workers, executor=args.executor, results_root=args.out,
                           progress=True)
     n_points, n_reused = len(result.runs), result.n_reused
     folder = result.runs[0].run_dir.parent if result.runs else None
     print(f"{scenario.name}: {n_points} points, {n_points - n_reused} computed, {n_reused} reused; "
           f"results under {shown_path(folder)}/")
-    table = pd.DataFrame([{**record.values, "run_id": record.run_id, "reused": record.reused}
-                          for record in result.runs])
-    print(table.to_string(index=False))
+    print(point_table(result).to_string(index=False))
+    table = write_sweep_table(result, args.out)
+    if table is not None:
+        print(f"all points in one table (metrics, one column per sweep axis, run_id): {shown_path(table)}")
     return 0

@@ -7,7 +7,14 @@ import sys
 
 from harness.config.loader import load_scenario
 from harness.errors import ScenarioError
-from harness.sweep import point_count
+from harness.sweep import DEFAULT_MAX_POINTS, MAX_POINTS_ENV, point_count
+
+
+def add_max_points(parser: argparse.ArgumentParser) -> None:
+    """``--max-points N``: the sweep-size limit (`harness.sweep.max_points`)."""
+    parser.add_argument("--max-points", type=int, default=None, metavar="N",
+                        help=f"refuse a sweep of more than N points (default: ${MAX_POINTS_ENV}, else "
+                        f"{DEFAULT_MAX_POINTS:,})")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a key before validating (value parsed as YAML; repeatable)")
+    add_max_points(parser)
     parser.set_defaults(func=main)
 
 
@@ -28,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
     failed = False
     for file in args.files:
         try:
-            scenario = load_scenario(file, args.overrides)
+            scenario = load_scenario(file, args.overrides, max_points=args.max_points)
         except ScenarioError as err:
             failed = True
             for line in err.problems:

@@ -9,18 +9,28 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, NonNegativeFloat
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, NonNegativeFloat, model_validator
+
+from harness.config.numbers import plain_numbers
 
 
 class Strict(BaseModel):
-    """Base for every config model: unknown keys rejected, values immutable after validation."""
+    """Base for every config model: unknown keys rejected, values immutable after validation; no inf/NaN, no
+    true/false for a number, no magnitude above 2**53 unless the field has its own bound (`harness.config.numbers`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_numbers(cls, data: Any) -> Any:
+        return plain_numbers(cls, data)
 
 
 class ClusterSpec(Strict):
-    nodes: PositiveInt = Field(1, description="number of machines")
-    devices_per_node: PositiveInt = Field(1, description="accelerators (or CPU sockets) per machine")
+    nodes: PositiveInt = Field(1, le=100_000, description="number of machines (at most 100,000)")
+    devices_per_node: PositiveInt = Field(
+        1, le=1024, description="accelerators (or CPU sockets) per machine (at most 1,024)"
+    )
     device: str = Field(
         "cpu",
         description="device name; selects timing tables results/timings/<device>/ and its roofline numbers",
@@ -35,6 +45,18 @@ class LinkSpec(Strict):
     bandwidth_gbps: PositiveFloat = Field(description="per-direction bandwidth in gigabits per second")
     latency_us: NonNegativeFloat = Field(description="one-way latency per message, microseconds")
     sharing: Literal["fifo", "fair"] = Field("fair", description="how concurrent transfers share one direction")
+    protocol_efficiency: float = Field(
+        1.0, gt=0.0, le=1.0,
+        description="payload bytes per wire byte, so bandwidth_gbps can be entered as configured (the line or "
+        "shaper rate): the links carry bandwidth_gbps * protocol_efficiency of payload. E.g. TCP over Ethernet "
+        "at MTU 1500: 1448 / 1514 = 0.956 (1448 payload bytes per 1514-byte frame: 1500 MTU + 14 Ethernet header; "
+        "52 bytes of IPv4, TCP and timestamp headers inside the MTU)",
+    )
+
+    @property
+    def payload_gbps(self) -> float:
+        """The payload rate the link models use: ``bandwidth_gbps * protocol_efficiency``."""
+        return self.bandwidth_gbps * self.protocol_efficiency
 
 
 class NetworkSpec(Strict):
@@ -94,9 +116,10 @@ class SweepSpec(Strict):
 class ScenarioBase(Strict):
     """Fields common to every scenario kind. Subclasses set ``kind: Literal[...]`` and ``workload``."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="folder name under results/runs/")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100,
+                      description="folder name under results/runs/ (at most 100 characters)")
     kind: str
-    description: str = ""
+    description: str = Field("", max_length=2000)
     seed: int = Field(0, ge=0)
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     network: NetworkSpec = Field(default_factory=NetworkSpec)

@@ -2,8 +2,10 @@
 
 ``load_scenario(path, overrides, seed)`` reads the YAML, applies the overrides (`harness.config.overrides`),
 picks the kind's model from `harness.workloads.WORKLOADS` and validates the file against it, including every
-point of its ``sweep:`` block (`harness.sweep`). Anything wrong raises `ScenarioError`, whose ``problems``
-are lines like ``scenarios/a.yaml: network.inter_node.bandwidth_gbps: expected a number > 0, got -5``.
+point of its ``sweep:`` block (`harness.sweep`). Human units (``bandwidth: 400Gbit/s``) are first rewritten to the
+unit-in-name keys, in the file and in every override (`harness.config.units`). Anything wrong raises
+`ScenarioError`, whose ``problems`` are lines like
+``scenarios/a.yaml: network.inter_node.bandwidth_gbps: expected a number > 0, got -5``.
 ``validate_file`` returns those lines instead of raising. A user's mistake never ends in a traceback: missing
 or unreadable files, non-UTF-8 bytes, YAML syntax errors (with line and column), a top level that is not a
 mapping, an unknown kind and malformed overrides all become one line each.
@@ -12,6 +14,7 @@ mapping, an unknown kind and malformed overrides all become one line each.
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,20 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
 from harness.config.blocks import ScenarioBase
-from harness.config.overrides import Override, OverrideError, apply_overrides, parse_override, parse_yaml_text
+from harness.config.overrides import (
+    DuplicateKeyError,
+    Override,
+    OverrideError,
+    apply_overrides,
+    parse_override,
+    parse_yaml_text,
+)
 from harness.config.problems import dotted, show_value, validation_problems
 from harness.errors import ScenarioError
+
+
+#: Scenario files are read up to this size; anything larger is refused before parsing.
+MAX_SCENARIO_BYTES = 1 << 20
 
 
 class _ParseFailure(Exception):
@@ -34,6 +48,9 @@ def _parse_yaml(text: str) -> Any:
     """Parse YAML (safely) with every failure turned into one message (line and column where yaml knows them)."""
     try:
         return parse_yaml_text(text)
+    except DuplicateKeyError as err:
+        mark = err.problem_mark
+        raise _ParseFailure(f"line {mark.line + 1}, column {mark.column + 1}: {err.problem}") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -68,13 +85,22 @@ def read_scenario_data(path: str | Path) -> dict[str, Any]:
     source = str(path)
     file = Path(path)
     try:
-        raw = file.read_bytes()
+        mode = file.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ScenarioError([f"{source}: is a folder, not a scenario file"])
+        if not stat.S_ISREG(mode):  # a FIFO, a device (/dev/zero), a socket: reading could block or never end
+            raise ScenarioError([f"{source}: not a regular file (a pipe, device or socket); expected a YAML file"])
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_SCENARIO_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError([f"{source}: no such file"]) from None
     except IsADirectoryError:
         raise ScenarioError([f"{source}: is a folder, not a scenario file"]) from None
     except OSError as err:
         raise ScenarioError([f"{source}: cannot read the file ({err.strerror or err})"]) from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError([f"{source}: larger than {MAX_SCENARIO_BYTES / 2**20:g} MiB; a scenario file is a short "
+                             "YAML text (sweep axes are lists, not generated points)"])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -143,21 +169,48 @@ def _blame_overrides(line: str, overrides: Sequence[Override]) -> str:
     for override in reversed(overrides):
         key = ".".join(override.path)
         if key == path or key.startswith(path + ".") or path.startswith(key + "."):
-            return f"{line} (set by --set {override.text})"
+            text = override.text if len(override.text) <= 80 else override.text[:77] + "..."
+            return f"{line} (set by --set {text})"
     return line
 
 
+def _normalise_units(
+    source: str, data: dict[str, Any], parsed: list[Override]
+) -> tuple[dict[str, Any], list[Override]]:
+    """Human units (``bandwidth: 400Gbit/s``) -> unit-in-name keys, in the file and every override
+    (`harness.config.units`); a malformed override path is left for `apply_overrides` to report."""
+    from harness.config.units import normalise_units
+
+    try:
+        model = _kind_model(source, apply_overrides(data, parsed))
+    except OverrideError:
+        return data, parsed
+    try:
+        return normalise_units(model, data, parsed)
+    except ScenarioError as err:
+        raise ScenarioError([f"{source}: {line}" for line in err.problems]) from None
+
+
 def validate_data(
-    data: dict[str, Any], source: str, overrides: Iterable[str | Override] = (), seed: int | None = None
+    data: dict[str, Any],
+    source: str,
+    overrides: Iterable[str | Override] = (),
+    seed: int | None = None,
+    *,
+    max_points: int | None = None,
+    check_points: bool = True,
 ) -> ScenarioBase:
     """Validate raw scenario data (after applying ``overrides`` and ``seed``) against its kind's model.
 
-    The sweep block is checked too: its paths must exist, zip lists must have equal lengths and every
-    expanded point must validate. Raises `ScenarioError` with one ``<source>: ...`` line per problem.
+    The sweep block is checked too: its paths must exist, zip lists must have equal lengths, its point count
+    must not exceed ``max_points`` (`harness.sweep.max_points`) and, with ``check_points``, every expanded point
+    must validate (without, no point is built: ``harness run`` needs only the base point). Raises `ScenarioError`
+    with one ``<source>: ...`` line per problem.
     """
-    from harness.sweep import expand
+    from harness.sweep import check_sweep, expand
 
     parsed = _parse_overrides(source, overrides)
+    data, parsed = _normalise_units(source, data, parsed)
     try:
         data = apply_overrides(data, parsed)
     except OverrideError as err:
@@ -172,7 +225,7 @@ def validate_data(
         raise ScenarioError([f"{source}: {_blame_overrides(line, parsed)}" for line in lines]) from None
     _check_storable(scenario, source)
     try:
-        expand(scenario)
+        expand(scenario, max_points) if check_points else check_sweep(scenario, max_points)
     except ScenarioError as err:
         raise ScenarioError([f"{source}: {line}" for line in err.problems]) from None
     return scenario
@@ -208,7 +261,12 @@ def _exotic_values(value: Any, path: tuple[Any, ...] = (), seen: set[int] | None
 
 
 def load_scenario(
-    path: str | Path, overrides: Iterable[str | Override] = (), seed: int | None = None
+    path: str | Path,
+    overrides: Iterable[str | Override] = (),
+    seed: int | None = None,
+    *,
+    max_points: int | None = None,
+    check_points: bool = True,
 ) -> ScenarioBase:
     """Read, override and validate one scenario file.
 
@@ -217,6 +275,8 @@ def load_scenario(
         overrides: ``key.path=value`` strings (the value parsed as YAML); missing keys are created and the
             model decides whether they are allowed.
         seed: if given, replaces the file's ``seed``.
+        max_points: the sweep-size limit (default `harness.sweep.max_points()`).
+        check_points: validate every sweep point (False: count them only, build none).
 
     Returns:
         The validated scenario (an instance of its kind's model), its sweep block still attached.
@@ -228,7 +288,8 @@ def load_scenario(
 
         scenario = load_scenario("scenarios/toy_sweep.yaml", ["workload.n_messages=4"], seed=1)
     """
-    return validate_data(read_scenario_data(path), str(path), overrides, seed)
+    return validate_data(read_scenario_data(path), str(path), overrides, seed, max_points=max_points,
+                         check_points=check_points)
 
 
 def validate_file(path: str | Path, overrides: Iterable[str | Override] = ()) -> list[str]:

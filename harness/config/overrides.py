@@ -19,8 +19,27 @@ import yaml
 SWEEP_AXIS_BLOCKS = (("sweep", "product"), ("sweep", "zip"))
 
 
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping gives the same key twice; ``first_line`` is where the first one is (1-based)."""
+
+    def __init__(self, key: str, first: yaml.Mark, second: yaml.Mark):
+        super().__init__(problem=f"duplicate key {key!r} (first at line {first.line + 1})", problem_mark=second)
+        self.key, self.first_line = key, first.line + 1
+
+
 class ScenarioYamlLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that also reads ``1e9`` and ``5E-3`` as floats (YAML 1.1 wants a dot: ``1.0e+9``)."""
+    """``yaml.SafeLoader`` that also reads ``1e9`` and ``5E-3`` as floats (YAML 1.1 wants a dot: ``1.0e+9``) and
+    refuses a key given twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[tuple[str, str], yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise DuplicateKeyError(key_node.value, seen[key], key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 ScenarioYamlLoader.add_implicit_resolver(
@@ -33,6 +52,12 @@ ScenarioYamlLoader.add_implicit_resolver(
 def parse_yaml_text(text: str) -> Any:
     """Parse one YAML document with `ScenarioYamlLoader` (safe: plain data only)."""
     return yaml.load(text, Loader=ScenarioYamlLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _shown(text: Any) -> str:
+    """An override as typed, quoted and cut to 80 characters for an error line."""
+    shown = repr(text)
+    return shown if len(shown) <= 80 else shown[:76] + "...'"
 
 
 class OverrideError(ValueError):
@@ -60,21 +85,21 @@ def split_path(dotted: str) -> tuple[str, ...]:
 def parse_override(text: str) -> Override:
     """Parse ``key.path=value``; raises `OverrideError` naming the override when it is malformed."""
     if not isinstance(text, str) or "=" not in text:
-        raise OverrideError(f"bad override {text!r}: expected key.path=value")
+        raise OverrideError(f"bad override {_shown(text)}: expected key.path=value")
     key, _, raw_value = text.partition("=")
     key = key.strip()
     path = split_path(key)
     if not key or any(not part.strip() or part != part.strip() for part in path):
-        raise OverrideError(f"bad override {text!r}: the key path {key!r} has an empty or padded part")
+        raise OverrideError(f"bad override {_shown(text)}: the key path {key!r} has an empty or padded part")
     try:
         value = parse_yaml_text(raw_value) if raw_value.strip() else None
     except yaml.YAMLError as err:
         reason = str(getattr(err, "problem", None) or "not valid YAML").strip()
-        raise OverrideError(f"bad override {text!r}: the value is not valid YAML ({reason})") from None
+        raise OverrideError(f"bad override {_shown(text)}: the value is not valid YAML ({reason})") from None
     except RecursionError:
-        raise OverrideError(f"bad override {text!r}: the value is nested too deeply") from None
+        raise OverrideError(f"bad override {_shown(text)}: the value is nested too deeply") from None
     except (ValueError, TypeError, OverflowError) as err:  # e.g. a date like 2020-13-45
-        raise OverrideError(f"bad override {text!r}: cannot build the value ({err})") from None
+        raise OverrideError(f"bad override {_shown(text)}: cannot build the value ({err})") from None
     return Override(text=text, path=path, value=value)
 
 
@@ -113,5 +138,5 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str | Override]
         try:
             set_path(result, override.path, override.value)
         except OverrideError as err:
-            raise OverrideError(f"bad override {override.text!r}: {err}") from None
+            raise OverrideError(f"bad override {_shown(override.text)}: {err}") from None
     return result

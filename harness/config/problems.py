@@ -7,6 +7,7 @@ wants); the loader uses them for unknown-key messages and the sweep for checking
 from __future__ import annotations
 
 import json
+import re
 import types
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -75,11 +76,12 @@ def annotation_at(model: type[BaseModel], path: Sequence[str | int]) -> Any:
         origin = get_origin(annotation)
         if annotation is Any:
             return Any
-        if _is_model(annotation):
-            field = annotation.model_fields.get(str(key))
-            if field is None:
+        members = _union_models(annotation)
+        if members:  # a (tagged) union of models: the first member that has the key
+            fields = [m.model_fields[str(key)] for m in members if str(key) in m.model_fields]
+            if not fields:
                 return NOT_FOUND
-            annotation = field.annotation
+            annotation = fields[0].annotation
         elif origin in (dict, Mapping) or annotation is dict:
             args = get_args(annotation)
             annotation = args[1] if len(args) == 2 else Any
@@ -93,12 +95,45 @@ def annotation_at(model: type[BaseModel], path: Sequence[str | int]) -> Any:
     return annotation
 
 
-def allowed_keys(model: type[BaseModel], path: Sequence[str | int]) -> list[str] | None:
-    """The keys a mapping at ``path`` accepts (sorted), or None if it is free-form or unknown."""
-    annotation = _unwrap(annotation_at(model, path))
+def _union_models(annotation: Any) -> list[type[BaseModel]]:
+    """The models a key holding ``annotation`` may be: one model, or every model member of a union."""
     if _is_model(annotation):
-        return sorted(annotation.model_fields)
+        return [annotation]
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return [_unwrap(m) for m in members if _is_model(_unwrap(m))]
+    return []
+
+
+def union_tags(model: type[BaseModel], path: Sequence[str | int], discriminator: str) -> list[Any]:
+    """The tag values (``discriminator`` choices) of the tagged union at ``path``."""
+    tags: list[Any] = []
+    for member in _union_models(annotation_at(model, path)):
+        field = member.model_fields.get(discriminator)
+        tags.extend(literal_choices(field.annotation) or () if field is not None else ())
+    return tags
+
+
+def _member(models: list[type[BaseModel]], tag: Any = None) -> type[BaseModel] | None:
+    """The one model of ``models`` that ``tag`` (a union member's tag in pydantic's error location) names."""
+    if len(models) == 1:
+        return models[0]
+    for member in models:
+        tags = [choice for field in member.model_fields.values() for choice in literal_choices(field.annotation) or ()]
+        if tag is not None and (tag in tags or tag == member.__name__ or f"{member.__name__}]" in str(tag)):
+            return member
     return None
+
+
+def allowed_keys(model: type[BaseModel], path: Sequence[str | int], tag: Any = None) -> list[str] | None:
+    """The keys a mapping at ``path`` accepts (sorted), or None if it is free-form or unknown.
+
+    For a union of models, ``tag`` (the member's tag from pydantic's error location) picks the member.
+    """
+    member = _member(_union_models(annotation_at(model, path)), tag)
+    return sorted(member.model_fields) if member is not None else None
 
 
 def literal_choices(annotation: Any) -> tuple[Any, ...] | None:
@@ -131,17 +166,18 @@ def describe_type(annotation: Any, metadata: Sequence[Any] = ()) -> str:
             words = "a list"
         else:
             words = "a value"
-    bounds = []
+    lower, upper, lengths = [], [], []
     for item in metadata:
-        for cls, symbol in ((Gt, "gt"), (Ge, "ge"), (Lt, "lt"), (Le, "le")):
+        for cls, symbol, op, side in ((Gt, "gt", ">", lower), (Ge, "ge", ">=", lower), (Lt, "lt", "<", upper),
+                                      (Le, "le", "<=", upper)):
             if isinstance(item, cls):
-                op = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[symbol]
-                bounds.append(f"{op} {_number(getattr(item, symbol))}")
+                side.append(f"{op} {_number(getattr(item, symbol))}")
         if isinstance(item, MinLen) and item.min_length:
-            bounds.append(f"of length >= {item.min_length}")
+            lengths.append(f"of length >= {item.min_length}")
         if isinstance(item, MaxLen):
-            bounds.append(f"of length <= {item.max_length}")
-    return " ".join([words, *bounds])
+            lengths.append(f"of length <= {item.max_length}")
+    bounds = " and ".join(lower + upper)
+    return " ".join(part for part in (words, bounds, *lengths) if part)
 
 
 def _annotated_metadata(annotation: Any) -> tuple[Any, ...]:
@@ -165,13 +201,11 @@ def describe_field(model: type[BaseModel], path: Sequence[str | int]) -> str | N
     """What the model field at ``path`` wants, including its constraints, or None if unknown."""
     if not path:
         return None
-    parent = _unwrap(annotation_at(model, path[:-1]))
-    if not _is_model(parent):
+    fields = [m.model_fields[str(path[-1])] for m in _union_models(annotation_at(model, path[:-1]))
+              if str(path[-1]) in m.model_fields]
+    if not fields:
         return None
-    field = parent.model_fields.get(str(path[-1]))
-    if field is None:
-        return None
-    return describe_type(field.annotation, field.metadata)
+    return describe_type(fields[0].annotation, fields[0].metadata)
 
 
 # ----------------------------------------------------------------------------------------- pydantic errors
@@ -179,6 +213,12 @@ def describe_field(model: type[BaseModel], path: Sequence[str | int]) -> str | N
 
 def _real_path(loc: tuple[Any, ...], data: Any, error_type: str) -> tuple[Any, ...]:
     """The part of pydantic's ``loc`` that names keys of the user's data (drops union-member tags)."""
+    return _path_and_tag(loc, data, error_type)[0]
+
+
+def _path_and_tag(loc: tuple[Any, ...], data: Any, error_type: str) -> tuple[tuple[Any, ...], Any]:
+    """`_real_path` plus the last union-member tag it dropped (None if none)."""
+    tag = None
     path: list[Any] = []
     node = data
     for position, key in enumerate(loc):
@@ -191,10 +231,13 @@ def _real_path(loc: tuple[Any, ...], data: Any, error_type: str) -> tuple[Any, .
         elif position == len(loc) - 1 and error_type == "missing":
             path.append(key)
             break
+        elif position < len(loc) - 1 and isinstance(node, Mapping):
+            tag = key  # a union member's tag ('digits', 'LlamaDims', 'function-after[...]'), not a key of the data
+            continue
         else:
             break
         path.append(key)
-    return tuple(path)
+    return tuple(path), tag
 
 
 def dotted(path: Sequence[Any]) -> str:
@@ -211,7 +254,9 @@ def _expected(error: Mapping[str, Any], model: type[BaseModel], path: tuple[Any,
         symbol, key = comparisons[kind]
         noun = "an integer" if isinstance(error.get("input"), int) and isinstance(ctx.get(key), int) else "a number"
         return f"{noun} {symbol} {_number(ctx.get(key))}"
-    if kind in ("int_type", "int_parsing", "int_from_float", "int_parsing_size"):
+    if kind == "int_parsing_size":  # a whole number too large for an integer: say the field's bounds
+        return describe_field(model, path) or "an integer"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
         return "an integer"
     if kind in ("float_type", "float_parsing"):
         return "a number"
@@ -255,11 +300,23 @@ def validation_problems(err: ValidationError, model: type[BaseModel], data: Any)
     values: dict[tuple[Any, ...], Any] = {}
     for error in err.errors():
         kind = error["type"]
-        path = _real_path(tuple(error["loc"]), data, kind)
+        path, tag = _path_and_tag(tuple(error["loc"]), data, kind)
+        if kind in ("value_error", "assertion_error"):
+            path, text = _validator_message(error, model, data, path)
+            if path not in order:
+                order.append(path)
+            fixed_text.setdefault(path, text)
+            continue
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            path, text = _tag_message(error, model, path)
+            if path not in order:
+                order.append(path)
+            fixed_text.setdefault(path, text)
+            continue
         if path not in order:
             order.append(path)
         if kind == "extra_forbidden":
-            allowed = allowed_keys(model, path[:-1])
+            allowed = allowed_keys(model, path[:-1], tag)
             listing = ", ".join(allowed) if allowed else "none"
             fixed_text.setdefault(path, f"no such key (allowed: {listing})")
         elif kind == "missing":
@@ -267,11 +324,6 @@ def validation_problems(err: ValidationError, model: type[BaseModel], data: Any)
             fixed_text.setdefault(path, "missing required key" + (f" (expected {wanted})" if wanted else ""))
         elif kind == "invalid_key":
             fixed_text.setdefault(path, f"keys must be names (strings), got the key {show_value(error.get('input'))}")
-        elif kind in ("value_error", "assertion_error"):
-            message = str(error.get("msg", "invalid value"))
-            for prefix in ("Value error, ", "Assertion failed, "):
-                message = message.removeprefix(prefix)
-            fixed_text.setdefault(path, f"{message}, got {show_value(error.get('input'))}")
         else:
             expected = _expected(error, model, path)
             bucket = expectations.setdefault(path, [])
@@ -286,3 +338,58 @@ def validation_problems(err: ValidationError, model: type[BaseModel], data: Any)
             wanted = " or ".join(expectations[path])
             lines.append(f"{dotted(path)}: expected {wanted}, got {show_value(values[path])}")
     return lines
+
+
+_KEY_PREFIX = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*): (.+)$", re.DOTALL)
+
+
+def value_at(data: Any, path: Sequence[Any]) -> Any:
+    """The value at ``path`` in raw data, or `NOT_FOUND`."""
+    node = data
+    for key in path:
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            return NOT_FOUND
+    return node
+
+
+def _validator_message(
+    error: Mapping[str, Any], model: type[BaseModel], data: Any, path: tuple[Any, ...]
+) -> tuple[tuple[Any, ...], str]:
+    """A validator's ValueError as (key path, text).
+
+    A message that starts with a key path relative to the validated model (``nodes: expected ...``,
+    ``technique.params.ratio: ...``) names that key; ``got <value>`` is added only to an ``expected ...`` message
+    that lacks one, and never for a whole mapping (a block is never dumped).
+    """
+    message = str(error.get("msg", "invalid value"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    match = _KEY_PREFIX.match(message)
+    if match:
+        keys = tuple(match.group(1).split("."))
+        if annotation_at(model, (*path, *keys)) is not NOT_FOUND:
+            path, message = (*path, *keys), match.group(2)
+    value = value_at(data, path)
+    if value is NOT_FOUND:
+        value = error.get("input")
+    if message.startswith("expected ") and "got " not in message and not isinstance(value, Mapping):
+        message += f", got {show_value(value)}"
+    return path, message
+
+
+def _tag_message(
+    error: Mapping[str, Any], model: type[BaseModel], path: tuple[Any, ...]
+) -> tuple[tuple[Any, ...], str]:
+    """A tagged union's unknown or missing tag: ``workload.task.name: unknown task 'imagenet'; known: ...``."""
+    ctx = error.get("ctx") or {}
+    discriminator = str(ctx.get("discriminator", "")).strip("'")
+    tags = union_tags(model, path, discriminator)
+    known = ", ".join(show_value(tag) for tag in tags) or str(ctx.get("expected_tags", ""))
+    what = str(path[-1]) if path else "value"
+    if error["type"] == "union_tag_not_found":
+        return (*path, discriminator), f"missing required key (expected one of {known})"
+    return (*path, discriminator), f"unknown {what} {show_value(ctx.get('tag'))}; known: {known}"

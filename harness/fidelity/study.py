@@ -7,10 +7,19 @@ prediction for the same configuration, as signed % errors. Two settings:
 - ``netns``: 2 and 4 ranks in network namespaces joined through a bridge by veths rate-limited with tc tbf
   (`harness.fidelity.netns`), at 100 Mbit/s and 1 Gbit/s.
 
-Per setting, rank count (and rate): ping-pong -> `fit_alpha_beta` (the ONLY calibration) -> the simulator's
-all-reduce (closed form and link-level, `harness.fidelity.predict`) -> signed % error against the measured
-all-reduce; and a data-parallel SGD step of a small MLP against measured single-process compute + simulated
-all-reduce. `run_study` returns the tables; `write_tables` writes them (atomically) under ``results/fidelity/``.
+Two collective models are compared with every measured point:
+
+- ``startup_bw`` (``error_pct_startup_bw``, the new collective model): the collective closed form ``startup + factor * S / busbw``
+  (`harness.sim.collectives.startup_bandwidth_ns`), the model the measured-table replay falls back to. Its two
+  parameters are fitted per (setting, rate, rank count) by `fit_startup_bandwidth` (relative least squares,
+  each point weighted by its own p10-p90 spread) on the OTHER sizes of that group: leave-one-size-out, so the
+  predicted point never enters its own fit. A data-parallel step uses the parameters fitted on all all-reduce
+  sizes of its group (the step itself is never fitted): measured compute + that all-reduce.
+- ``closed_form`` / ``link_level`` (``error_pct``, kept for the figures that plot it) / ``textbook_ring`` / the
+  fourth variant: the per-link alpha-beta model calibrated on ping-pong only (`fit_alpha_beta`), simulated as
+  gloo's segmented ring (`harness.fidelity.predict`).
+
+`run_study` returns the tables; `write_tables` writes them (atomically) under ``results/fidelity/``.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from harness.fidelity.runs import (  # noqa: F401 - FULL_PLAN, QUICK_PLAN, MlpSh
     measure_group_rows,
     plan_dict,
 )
-from harness.sim.collectives import LinkCost
+from harness.sim.collectives import LinkCost, fit_startup_bandwidth, startup_bandwidth_ns
 
 @dataclass
 class StudyResult:
@@ -98,7 +107,7 @@ def prediction_variants(setting: str, fit: AlphaBetaFit, rate_mbit: float | None
 
 def _prediction_columns(setting: str, n_ranks: int, size_bytes: int, variants: list[Variant], measured_ms: float,
                         compute_ns: int | None = None) -> dict:
-    """``predicted_ms_<variant>`` and ``error_pct_<variant>`` per variant; ``error_pct`` is the link level's."""
+    """``predicted_ms_<variant>`` and ``error_pct_<variant>`` per ping-pong-calibrated variant."""
     cols: dict = {}
     for v in variants:
         if compute_ns is None:
@@ -107,8 +116,21 @@ def _prediction_columns(setting: str, n_ranks: int, size_bytes: int, variants: l
             ns = predict_dp_step_ns(setting, n_ranks, compute_ns, size_bytes, v.hop, v.algorithm, v.model)
         cols[f"predicted_ms_{v.name}"] = ns / 1e6
         cols[f"error_pct_{v.name}"] = signed_error_pct(ns / 1e6, measured_ms)
-    cols["error_pct"] = cols["error_pct_link_level"]
     return cols
+
+
+def _startup_bw_fit(allreduce: pd.DataFrame, n_ranks: int):
+    """`fit_startup_bandwidth` on measured all-reduce rows (medians, weighted by their p10-p90 spread)."""
+    median = allreduce["time_ms_median"].to_numpy(dtype=float)
+    spread = (allreduce["time_ms_p90"].to_numpy(dtype=float) - allreduce["time_ms_p10"].to_numpy(dtype=float)) / median
+    return fit_startup_bandwidth("all_reduce", n_ranks, allreduce["size_bytes"].to_numpy(dtype=float), median * 1e6,
+                                 spread)
+
+
+def _startup_bw_columns(predicted_ns: int, measured_ms: float, fit) -> dict:
+    return {"predicted_ms_startup_bw": predicted_ns / 1e6,
+            "error_pct_startup_bw": signed_error_pct(predicted_ns / 1e6, measured_ms),
+            "startup_us_used": fit.startup_ns / 1e3, "busbw_gbps_used": fit.busbw_bytes_per_ns * 8}
 
 
 def compare_group(
@@ -134,12 +156,19 @@ def compare_group(
         "hop_gbps_used": hop.bytes_per_ns * 8, "hop_alpha_us_used": hop.alpha_ns / 1e3,
     }
     base = {"setting": setting, "rate_mbit": rate_mbit, "n_ranks": n_ranks}
+    allreduce = measured["allreduce"]
+    group_fit = _startup_bw_fit(allreduce, n_ranks)
+    fit_row.update({"startup_us_all_sizes": group_fit.startup_ns / 1e3,
+                    "busbw_gbps_all_sizes": group_fit.busbw_bytes_per_ns * 8})
     rows = []
-    for _, m in measured["allreduce"].iterrows():
+    for index, m in allreduce.iterrows():
         size = int(m["size_bytes"])
+        held_out = _startup_bw_fit(allreduce.drop(index), n_ranks)  # leave this size out
         rows.append({**base, "op": "all_reduce", "size_bytes": size, "model_shape": "",
                      "measured_ms": m["time_ms_median"], "measured_ms_p10": m["time_ms_p10"],
                      "measured_ms_p90": m["time_ms_p90"], "segments_per_rank": gloo_segments_per_rank(size, n_ranks),
+                     **_startup_bw_columns(startup_bandwidth_ns("all_reduce", size, n_ranks, held_out),
+                                           m["time_ms_median"], held_out),
                      **_prediction_columns(setting, n_ranks, size, variants, m["time_ms_median"])})
     share = cpu_share_factor(n_ranks, n_cores)
     for _, m in measured["dp_step"].iterrows():
@@ -151,8 +180,12 @@ def compare_group(
                      "measured_ms": m["time_ms_median"], "measured_ms_p10": m["time_ms_p10"],
                      "measured_ms_p90": m["time_ms_p90"], "segments_per_rank": gloo_segments_per_rank(size, n_ranks),
                      "compute_ms_used": compute_ns / 1e6, "cpu_share_factor": share,
+                     **_startup_bw_columns(compute_ns + startup_bandwidth_ns("all_reduce", size, n_ranks, group_fit),
+                                           m["time_ms_median"], group_fit),
                      **_prediction_columns(setting, n_ranks, size, variants, m["time_ms_median"], compute_ns)})
-    return fit_row, pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["error_pct"] = table["error_pct_link_level"]
+    return fit_row, table
 
 
 # ------------------------------------------------------------------------------------------------ the study
@@ -302,3 +335,21 @@ def write_tables(result: StudyResult, out_dir: Path) -> list[Path]:
         _atomic_write_text(path, json.dumps(meta, indent=2, default=str) + "\n")
         written.append(path)
     return written
+
+
+def write_overall_summary(out_dir: Path) -> Path | None:
+    """``summary_all.csv``: median |error| and the worst signed errors over every point of every setting written
+    under ``out_dir`` (per op and overall), for each error column; None when no setting table exists."""
+    tables = [pd.read_csv(out_dir / f"{s}.csv") for s in ("loopback", "netns") if (out_dir / f"{s}.csv").is_file()]
+    if not tables:
+        return None
+    table = pd.concat(tables, ignore_index=True)
+    errors = [c for c in table.columns if c.startswith("error_pct") and table[c].notna().all()]
+    summary = summarize(table, errors, ["op"], overall=True)
+    for column in errors:
+        worst = [table[column].max() if op == "all" else table.loc[table["op"] == op, column].max()
+                 for op in summary["op"]]
+        summary[f"max_{column}"] = worst
+    path = out_dir / "summary_all.csv"
+    _atomic_write_text(path, summary.to_csv(index=False, float_format="%.6g"))
+    return path

@@ -33,6 +33,10 @@ class LlamaDims(BaseModel):
     n_heads: PositiveInt = Field(description="attention heads")
     n_layers: PositiveInt = Field(description="transformer blocks")
     vocab_size: PositiveInt = Field(32000, description="vocabulary size")
+    fused_qkv: bool = Field(
+        False, description="q, k and v as one (d_model -> 3 d_model) projection, as methods.models.gpt.TinyLlama; "
+        "LLaMA (and Hugging Face's implementation) uses three"
+    )
 
     @model_validator(mode="after")
     def _heads_divide_model(self) -> LlamaDims:

@@ -31,6 +31,15 @@ broadcast          ring       ``2 (p-1) * D(c)``: a pipelined chain 0 -> 1 -> ..
 p2p                (any)      ``D(S)``: one message between two ranks (the algorithm is ignored)
 =================  =========  ===================================================================================
 
+Startup-plus-bus-bandwidth form (`StartupBandwidth`, `startup_bandwidth_ns`): what a measured collective library
+does as a whole rather than link by link, ``t = startup + factor(op, p) * S / busbw(p)``, where ``factor`` is
+nccl-tests' bus-bandwidth factor (``2 (p-1)/p`` all-reduce, ``(p-1)/p`` reduce-scatter / all-gather, 1 broadcast
+and p2p; nccl-tests ``doc/PERFORMANCE.md``), ``startup`` the per-collective cost a tiny message pays (the flat
+20-40 us of NCCL's small all-reduces; NCCL's own tuning model has the same ``latency + bytes / bw`` shape), and
+``busbw`` the effective bus bandwidth at that rank count. Its two numbers come from a measured table (an imported
+nccl-tests or Vidur profile, `harness.timing.collective_tables`) or from a fit to calibration runs
+(`fit_startup_bandwidth`), never from the point being predicted.
+
 reduce_scatter and all_gather have no tree form here (NCCL also runs them as rings only): asking for one raises
 ``ValueError``.
 
@@ -75,8 +84,11 @@ class LinkCost:
 
     @classmethod
     def from_spec(cls, link_spec: Any) -> LinkCost:
-        """From a `harness.config.blocks.LinkSpec` (``bandwidth_gbps``, ``latency_us``)."""
-        return cls(alpha_ns=us_to_ns(link_spec.latency_us), bytes_per_ns=gbps_to_bytes_per_ns(link_spec.bandwidth_gbps))
+        """From a `harness.config.blocks.LinkSpec`: ``latency_us``, and the payload rate ``bandwidth_gbps *
+        protocol_efficiency`` (payload bytes per wire byte; 1 when the spec has no such field)."""
+        efficiency = getattr(link_spec, "protocol_efficiency", 1.0)
+        return cls(alpha_ns=us_to_ns(link_spec.latency_us),
+                   bytes_per_ns=gbps_to_bytes_per_ns(link_spec.bandwidth_gbps * efficiency))
 
     def message_ns(self, size_bytes: float) -> int:
         """``alpha + transfer_ns(size_bytes)``: one message over this link, from send to last byte arrived."""
@@ -214,3 +226,79 @@ def bytes_on_wire_per_rank(op: str, algorithm: str, size_bytes: float, n_ranks: 
     for rank in range(min(p, 3)):  # ranks 0..2 cover every child count the heap tree can have at its top
         busiest = max(busiest, len(tree_children(rank, p)) + (sends_up if rank > 0 else 0))
     return busiest * float(size_bytes)
+
+
+# ----------------------------------------------------------------------------------------------- startup + busbw
+
+
+def bus_factor(op: str, n_ranks: int) -> float:
+    """nccl-tests' bus-bandwidth factor: bytes each rank's link carries per byte of ``size_bytes``."""
+    if op not in SUPPORTED_ALGORITHMS:
+        raise ValueError(f"unknown collective op {op!r}; known: {', '.join(OPS)}")
+    _check_size_ranks(0, n_ranks)
+    p = n_ranks
+    if op == "all_reduce":
+        return 2.0 * (p - 1) / p
+    if op in ("reduce_scatter", "all_gather"):
+        return (p - 1) / p
+    return 1.0  # broadcast, p2p
+
+
+@dataclass(frozen=True)
+class StartupBandwidth:
+    """A collective's cost as one startup plus its bus bytes at an effective bus bandwidth (see the docstring).
+
+    ``startup_ns`` is paid once per collective (not per ring step); ``busbw_bytes_per_ns`` is the effective bus
+    bandwidth at this rank count (nccl-tests' ``busbw``: 1 byte/ns = 1 GB/s).
+    """
+
+    startup_ns: float
+    busbw_bytes_per_ns: float
+
+    def __post_init__(self) -> None:
+        if not (self.startup_ns >= 0 and self.startup_ns != float("inf")):
+            raise ValueError(f"StartupBandwidth.startup_ns: expected a finite number >= 0, got {self.startup_ns!r}")
+        if not (self.busbw_bytes_per_ns > 0 and self.busbw_bytes_per_ns != float("inf")):
+            raise ValueError(
+                f"StartupBandwidth.busbw_bytes_per_ns: expected a finite number > 0, got {self.busbw_bytes_per_ns!r}")
+
+
+def startup_bandwidth_ns(op: str, size_bytes: float, n_ranks: int, params: StartupBandwidth) -> int:
+    """``startup + factor(op, p) * size / busbw`` in whole ns (one rank -> 0; the transfer rounded up).
+
+    >>> startup_bandwidth_ns("all_reduce", 1 << 20, 8, StartupBandwidth(25_000, 150.0))
+    37234
+    """
+    _check_size_ranks(size_bytes, n_ranks)
+    if n_ranks == 1:
+        return 0
+    return round(params.startup_ns) + transfer_ns(bus_factor(op, n_ranks) * size_bytes, params.busbw_bytes_per_ns)
+
+
+def fit_startup_bandwidth(op: str, n_ranks: int, size_bytes, time_ns, spread=None) -> StartupBandwidth:
+    """Fit ``startup`` and ``busbw`` of one op at one rank count to measured (size, time) pairs.
+
+    Minimises the weighted squared RELATIVE residuals ``sum(w_i^2 ((startup + f S_i / busbw) / t_i - 1)^2)`` with
+    both parameters >= 0 (`scipy.optimize.nnls`), ``f`` the bus factor. ``spread`` (optional) is each
+    measurement's relative spread ``(p90 - p10) / median``; then ``w_i = 1 / max(spread_i, 0.05)``: a point whose
+    repeats scatter over a factor of three (small messages on a busy host) counts less than a tight one, the
+    usual inverse-uncertainty weighting; without it every point counts alike. Raises ``ValueError`` for fewer
+    than two distinct sizes, non-positive times, or data with no size dependence.
+    """
+    import numpy as np
+    from scipy.optimize import nnls
+
+    bus = bus_factor(op, n_ranks) * np.asarray(size_bytes, dtype=float)
+    times = np.asarray(time_ns, dtype=float)
+    if bus.shape != times.shape or bus.ndim != 1 or np.unique(bus).size < 2:
+        raise ValueError("expected matching 1-D sizes and times with at least two distinct sizes")
+    if not (np.all(np.isfinite(times)) and np.all(times > 0) and np.all(bus >= 0)):
+        raise ValueError("expected finite times > 0 and sizes >= 0")
+    weights = np.ones_like(times) if spread is None else 1.0 / np.maximum(np.asarray(spread, dtype=float), 0.05)
+    scale_a = float(np.median(times))  # columns of order one for nnls
+    scale_b = float(np.median(times[bus > 0] / bus[bus > 0]))
+    design = np.column_stack([scale_a / times, scale_b * bus / times]) * weights[:, None]
+    (a, b), _ = nnls(design, weights)
+    if b * scale_b * bus.max() <= 1e-9 * scale_a:
+        raise ValueError("no size dependence in the data (fitted bandwidth term = 0)")
+    return StartupBandwidth(startup_ns=float(a * scale_a), busbw_bytes_per_ns=float(1.0 / (b * scale_b)))

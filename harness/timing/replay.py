@@ -1,7 +1,7 @@
-"""Replay of timing tables: exact hit -> interpolation -> roofline, every prediction counted by source.
+"""Replay of timing tables: exact hit -> interpolation -> roofline x efficiency, every prediction counted by source.
 
-Scheme (DESIGN.md "Timing tables"; LLMServingSim 2.x ``trace_generator.py`` as described in
-shared/research/harness_anchors.md §1.5):
+Scheme (DESIGN.md "Timing tables"; LLMServingSim 2.x ``trace_generator.py`` and Calculon/SimAI-style efficiency
+scaling as described in shared/research/harness_anchors.md §1.2, §1.4, §1.5):
 
 * **exact**: a measured row with exactly this shape, impl and dtype; its median time.
 * **interpolated**: multilinear interpolation on the bracket of measured points, *linear in the shape value*
@@ -14,16 +14,34 @@ shared/research/harness_anchors.md §1.5):
   gives a monotone interpolant. A measured value whose sub-slice cannot be interpolated (a hole in the grid) falls
   back to the neighbours on either side. No extrapolation: beyond the grid's smallest or largest value on any
   axis the bracket is open.
-* **roofline**: outside the grid, or no table for the op: ``max(flops / peak_flops, bytes / bandwidth)`` from
-  `kernels.ops` and the device's numbers (`harness.devices`). Optimistic by construction, and flagged.
+* **roofline** (a model, not a measurement; flagged): the roofline time ``R(q) = max(flops / peak, bytes /
+  bandwidth)`` (`kernels.ops` counts, `harness.devices` ceilings, the peak being the best measured rate) divided by
+  a *measured efficiency* ``R(p) / t(p)`` taken at the nearest measured shape p:
+
+  - the op has rows for this (impl, dtype): p is the query clamped into the table's hull (each axis to its
+    measured [min, max]) and t(p) its interpolated time, so ``t(q) = t(p) * R(q) / R(p)``: continuous at the grid
+    edge and monotone along the axis that leaves the grid (a large GEMM runs at the efficiency of the largest
+    measured one; a small-m GEMM keeps the small-m efficiency and turns memory-bound with the roofline). Where the
+    clamped point falls in a hole of a sparse grid, p is the nearest measured row (distance in log shape);
+  - the op has no rows for this dtype and is memory-bound at q: p is a ``copy`` moving the same bytes (the copy
+    table's own efficiency, same dtype else float32), so an element-wise op runs like a copy of its traffic;
+  - otherwise the bare roofline.
+
+  With ``outside_grid: roofline`` the bare roofline is used after an exact miss.
+
+Every prediction, whatever its source, is at least the device's kernel floor (`DeviceRoofline.kernel_floor_us`;
+a measured median below it is raised to it). The device's dispatch gap is not added here: a step model adds
+``device.dispatch_gap_us`` once per kernel launch.
 
 `TimingsSpec.outside_grid` picks the policy: ``interpolate`` (all three), ``roofline`` (exact, else roofline),
-``error`` (exact only; anything else raises `HarnessError` naming the op and shape).
+``error`` (exact only; anything else raises `HarnessError` naming the op and shape). `TimingReplay.info` records
+counts and summed predicted time per op and source; `roofline_note` turns them into the one line ``harness run``
+prints when any time came from the roofline.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,12 +112,28 @@ class _Slice:
     times_ms: np.ndarray  # median per row
     exact: Mapping[tuple[float, ...], float]
 
+    def anchor(self, key: tuple[float, ...]) -> tuple[tuple[float, ...], float, str] | None:
+        """The measured shape whose efficiency stands in for ``key``: ``(shape, time_ms, how)``; None if no rows."""
+        if len(self.points) == 0:
+            return None
+        clamped = tuple(float(v) for v in np.clip(key, self.points.min(axis=0), self.points.max(axis=0)))
+        value = interpolate_ms(self.points, self.times_ms, clamped)
+        if value is not None:
+            return clamped, value, "nearest point of the measured hull"
+        logs = np.log1p(self.points)
+        nearest = int(np.argmin(((logs - np.log1p(np.asarray(key)[None, :])) ** 2).sum(axis=1)))
+        return tuple(self.points[nearest]), float(self.times_ms[nearest]), "nearest measured row"
+
 
 def _slice(table: TimingTable, impl: str, dtype: str) -> _Slice:
     rows = table.frame[(table.frame["impl"] == impl) & (table.frame["dtype"] == dtype)]
     points = rows[list(table.shape_columns)].to_numpy(dtype=float)
     times = rows["time_ms_median"].to_numpy(dtype=float)
     return _Slice(points, times, {tuple(p): float(t) for p, t in zip(points, times)})
+
+
+def _fmt_shape(columns: tuple[str, ...], key: tuple[float, ...]) -> str:
+    return ", ".join(f"{c}={int(v) if float(v).is_integer() else round(float(v), 3)}" for c, v in zip(columns, key))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -110,7 +144,7 @@ class TimingReplay:
     """Predicts op run times for one device from its table set (or the roofline alone).
 
     Args:
-        device: the device's roofline numbers.
+        device: the device's roofline numbers, kernel floor and dispatch gap.
         tables: the device's table set; None means roofline only.
         outside_grid: ``interpolate`` | ``roofline`` | ``error`` (see `harness.config.blocks.TimingsSpec`).
         table_set: the table-set name (for provenance).
@@ -141,6 +175,8 @@ class TimingReplay:
         self._ops = load_all_ops()
         self._slices: dict[tuple[str, str, str], _Slice] = {}
         self._counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SOURCES, 0))
+        self._time_ms: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(SOURCES, 0.0))
+        self._roofline_reasons: dict[str, Counter[str]] = defaultdict(Counter)
 
     # -- public -----------------------------------------------------------------------------------------------
 
@@ -148,20 +184,34 @@ class TimingReplay:
         """Predicted run time of ``op`` at ``shape`` (keyword per shape column), counted in `summary()`."""
         timed = self._timed_op(op)
         key = self._shape_key(timed, shape)
-        prediction = self._predict(timed, key, impl, dtype)
+        prediction, reason = self._predict(timed, key, impl, dtype)
+        floor_ms = self.device.kernel_floor_ms
+        if prediction.time_ms < floor_ms:
+            prediction = Prediction(
+                floor_ms, prediction.source,
+                f"{prediction.detail}; raised to the kernel floor of {self.device.kernel_floor_us:.3g} us",
+            )
         self._counts[op][prediction.source] += 1
+        self._time_ms[op][prediction.source] += prediction.time_ms
+        if reason is not None:
+            self._roofline_reasons[op][reason] += 1
         return prediction
 
     def summary(self) -> dict[str, dict[str, int]]:
         """``{op: {"exact": n, "interpolated": n, "roofline": n}}`` over every prediction so far."""
         return {op: dict(self._counts[op]) for op in sorted(self._counts)}
 
+    def time_by_source_ms(self) -> dict[str, dict[str, float]]:
+        """``{op: {"exact": ms, "interpolated": ms, "roofline": ms}}``: predicted time summed over predictions."""
+        return {op: dict(self._time_ms[op]) for op in sorted(self._time_ms)}
+
     def table_hashes(self) -> dict[str, str]:
         """``{op: sha256}`` of the tables in use (empty when roofline only)."""
         return self.tables.hashes() if self.tables else {}
 
     def info(self) -> dict[str, Any]:
-        """Provenance for run.json: table set, hashes, roofline numbers and their sources, prediction counts."""
+        """Provenance for run.json: table set, hashes, roofline numbers and their sources, kernel floor and
+        dispatch gap, prediction counts, predicted time by source and why predictions fell to the roofline."""
         return {
             "table_set": self.table_set,
             "tables_folder": str(self.tables.folder) if self.tables else None,
@@ -172,9 +222,13 @@ class TimingReplay:
                 "device": self.device.name,
                 "memory_gbytes_per_s": self.device.memory_gbytes_per_s,
                 "peak_tflops": dict(self.device.peak_tflops),
+                "kernel_floor_us": self.device.kernel_floor_us,
+                "dispatch_gap_us": self.device.dispatch_gap_us,
                 "sources": dict(self.device.sources),
             },
             "timing_sources": self.summary(),
+            "time_by_source_ms": self.time_by_source_ms(),
+            "roofline_reasons": {op: dict(self._roofline_reasons[op]) for op in sorted(self._roofline_reasons)},
         }
 
     # -- internals --------------------------------------------------------------------------------------------
@@ -196,9 +250,6 @@ class TimingReplay:
                 raise HarnessError(f"op {timed.name!r}: shape {name} must be a finite number >= 0, got {value!r}")
         return tuple(float(shape[c]) for c in timed.shape_columns)
 
-    def _describe(self, timed: TimedOp, key: tuple[float, ...]) -> str:
-        return ", ".join(f"{c}={int(v) if v.is_integer() else v}" for c, v in zip(timed.shape_columns, key))
-
     def _pick_impl(self, table: TimingTable, impl: str | None, dtype: str) -> str | None:
         impls = sorted(set(table.frame.loc[table.frame["dtype"] == dtype, "impl"]))
         if impl is not None:
@@ -216,36 +267,119 @@ class TimingReplay:
             )
         return None
 
-    def _predict(self, timed: TimedOp, key: tuple[float, ...], impl: str | None, dtype: str) -> Prediction:
-        where = self._describe(timed, key)
-        table = self.tables.tables.get(timed.name) if self.tables else None
+    def _rows(self, op: str, impl: str | None, dtype: str) -> tuple[TimingTable | None, str | None, _Slice | None]:
+        """The op's table, the impl chosen for ``dtype`` and its rows (None where absent)."""
+        table = self.tables.tables.get(op) if self.tables else None
         chosen = self._pick_impl(table, impl, dtype) if table is not None else None
+        if chosen is None:
+            return table, None, None
+        cached = self._slices.get((op, chosen, dtype))
+        if cached is None:
+            cached = self._slices[(op, chosen, dtype)] = _slice(table, chosen, dtype)
+        return table, chosen, cached
+
+    def _roofline_ms(self, timed: TimedOp, key: tuple[float, ...], dtype: str) -> float:
+        shape = dict(zip(timed.shape_columns, key))
+        return self.device.roofline_time_ms(timed.flops(shape), timed.bytes_moved(shape, dtype), dtype)
+
+    def _scaled(self, timed: TimedOp, key: tuple[float, ...], dtype: str, rows: _Slice) -> tuple[float, str] | None:
+        """``R(q) / efficiency(p)`` with p the measured stand-in of ``rows`` for ``key`` (module docstring)."""
+        anchor = rows.anchor(key)
+        if anchor is None:
+            return None
+        point, time_ms, how = anchor
+        r_point = self._roofline_ms(timed, point, dtype)
+        if r_point <= 0 or time_ms <= 0:
+            return None
+        efficiency = r_point / time_ms
+        value = self._roofline_ms(timed, key, dtype) / efficiency
+        return value, f"efficiency {efficiency:.3g} of {timed.name} at {_fmt_shape(timed.shape_columns, point)} ({how})"
+
+    def _copy_scaled(self, timed: TimedOp, key: tuple[float, ...], dtype: str) -> tuple[float, str] | None:
+        """A memory-bound op without rows runs like a ``copy`` of its bytes (copy table's efficiency)."""
+        if "copy" not in self._ops:
+            return None
+        shape = dict(zip(timed.shape_columns, key))
+        flops, bytes_moved = timed.flops(shape), timed.bytes_moved(shape, dtype)
+        if bytes_moved <= 0 or flops / self.device.peak_flops_per_s(dtype) > bytes_moved / (
+            self.device.memory_gbytes_per_s * 1e9
+        ):
+            return None
+        copy = self._ops.get("copy")
+        for copy_dtype in dict.fromkeys((dtype, "float32")):
+            _, _, rows = self._rows("copy", None, copy_dtype)
+            if rows is not None and len(rows.points):
+                numel = bytes_moved / copy.bytes_moved({"numel": 1}, copy_dtype)
+                scaled = self._scaled(copy, (numel,), copy_dtype, rows)
+                if scaled is not None:
+                    return scaled[0], f"memory-bound: runs like a {copy_dtype} copy of {bytes_moved:.4g} bytes, {scaled[1]}"
+        return None
+
+    def _predict(
+        self, timed: TimedOp, key: tuple[float, ...], impl: str | None, dtype: str
+    ) -> tuple[Prediction, str | None]:
+        """The prediction before the floor, and (for the roofline) a short reason for the run's note."""
+        where = _fmt_shape(timed.shape_columns, key)
+        table, chosen, rows = self._rows(timed.name, impl, dtype)
+        name = f"{self.table_set}/{timed.name}.csv"
         if table is None:
-            reason = f"no {timed.name} table in set {self.table_set!r}" + (
-                f" ({self.missing_reason})" if self.missing_reason else ""
-            )
-        elif chosen is None:
+            short = f"no {timed.name} table in set {self.table_set!r}"
+            reason = short + (f" ({self.missing_reason})" if self.missing_reason else "")
+        elif rows is None or len(rows.points) == 0:
+            short = f"no {dtype} rows{'' if impl is None else f' for impl {impl}'} in {name}"
             reason = f"{table.path.name} has no rows for impl={impl or 'any'}, dtype={dtype}"
         else:
-            cached = self._slices.get((timed.name, chosen, dtype))
-            if cached is None:
-                cached = self._slices[(timed.name, chosen, dtype)] = _slice(table, chosen, dtype)
-            if key in cached.exact:
-                return Prediction(cached.exact[key], "exact", f"{table.path.name}: {where} ({chosen}, {dtype})")
+            if key in rows.exact:
+                return Prediction(rows.exact[key], "exact", f"{table.path.name}: {where} ({chosen}, {dtype})"), None
+            short = f"{dtype} shapes not measured in {name}"
             reason = f"{where} not measured in {table.path.name} ({chosen}, {dtype})"
             if self.outside_grid == "interpolate":
-                value = interpolate_ms(cached.points, cached.times_ms, key)
+                value = interpolate_ms(rows.points, rows.times_ms, key)
                 if value is not None:
-                    return Prediction(value, "interpolated", f"{table.path.name}: linear between measured points")
+                    return Prediction(value, "interpolated", f"{table.path.name}: linear between measured points"), None
+                short = f"{dtype} shapes outside the measured grid of {name}"
                 reason = f"{where} outside the measured grid of {table.path.name} ({chosen}, {dtype})"
         if self.outside_grid == "error":
             raise HarnessError(
                 f"timing replay (outside_grid=error): op {timed.name!r} at {where}, dtype {dtype}: {reason}; "
                 "profile this shape or set timings.outside_grid to interpolate or roofline"
             )
-        shape = dict(zip(timed.shape_columns, key))
-        time_ms = self.device.roofline_time_ms(timed.flops(shape), timed.bytes_moved(shape, dtype), dtype)
-        return Prediction(time_ms, "roofline", f"{reason}; roofline of device {self.device.name!r}")
+        scaled = None
+        if self.outside_grid == "interpolate":
+            scaled = self._scaled(timed, key, dtype, rows) if rows is not None else None
+            if scaled is None and (rows is None or len(rows.points) == 0):
+                scaled = self._copy_scaled(timed, key, dtype)
+        if scaled is not None:
+            detail = f"{reason}; roofline of device {self.device.name!r} / measured {scaled[1]}"
+            return Prediction(scaled[0], "roofline", detail), short
+        bare = self._roofline_ms(timed, key, dtype)
+        return Prediction(bare, "roofline", f"{reason}; roofline of device {self.device.name!r}"), short
+
+
+def roofline_note(info: Mapping[str, Any]) -> str | None:
+    """The one line ``harness run`` prints when part of a run's predicted compute time came from the roofline
+    model: the share of the time summed over predictions, and per op how many predictions and why. None when no
+    prediction did (or the run recorded no replay provenance). ``info`` is a run's info; the replay's
+    `TimingReplay.info` is found under ``info["timings"]`` or at the top level."""
+    replay_info = info.get("timings") if isinstance(info.get("timings"), Mapping) else info
+    by_time = replay_info.get("time_by_source_ms") if isinstance(replay_info, Mapping) else None
+    counts = replay_info.get("timing_sources") if isinstance(replay_info, Mapping) else None
+    if not isinstance(by_time, Mapping) or not isinstance(counts, Mapping):
+        return None
+    roofline_ops = [op for op in counts if counts[op].get("roofline", 0) > 0]
+    if not roofline_ops:
+        return None
+    total = sum(sum(times.values()) for times in by_time.values())
+    from_roofline = sum(times.get("roofline", 0.0) for times in by_time.values())
+    share = 100.0 * from_roofline / total if total > 0 else 100.0
+    shown = f"{share:.0f}%" if share >= 1 or share == 0 else "<1%"
+    reasons = replay_info.get("roofline_reasons", {})
+    parts = []
+    for op in sorted(roofline_ops, key=lambda o: (-by_time.get(o, {}).get("roofline", 0.0), o)):
+        n, of = counts[op]["roofline"], sum(counts[op].values())
+        why = Counter(reasons.get(op, {})).most_common(1)
+        parts.append(f"{op}: {n} of {of} predictions" + (f", {why[0][0]}" if why else ""))
+    return f"note: {shown} of predicted compute time came from the roofline model ({'; '.join(parts)})"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import pandas as pd
 
 from harness.errors import TimingTableError
 from kernels.ops import TimedOp, load_all_ops
-from kernels.timing_schema import MEASUREMENT_COLUMNS, META_KEYS, SCHEMA_VERSION
+from kernels.timing_schema import MEASUREMENT_COLUMNS, META_KEYS, OPTIONAL_META_KEYS, SCHEMA_VERSION
 
 META_FILE = "meta.json"
 TIME_COLUMNS: tuple[str, ...] = ("time_ms_p10", "time_ms_median", "time_ms_p90")
@@ -88,7 +88,7 @@ def load_meta(folder: Path | str) -> dict[str, Any]:
     missing = [key for key in META_KEYS if key not in meta]
     if missing:
         raise TimingTableError(f"{path}: missing key(s) {', '.join(missing)}; expected {', '.join(META_KEYS)}")
-    unknown = sorted(set(meta) - set(META_KEYS))
+    unknown = sorted(set(meta) - set(META_KEYS) - set(OPTIONAL_META_KEYS))
     if unknown:
         raise TimingTableError(f"{path}: unknown key(s) {', '.join(unknown)}; expected {', '.join(META_KEYS)}")
     if meta["schema_version"] != SCHEMA_VERSION:

@@ -1,4 +1,6 @@
 """Scenario kind ``collective``: one collective of ``size_bytes`` over every rank of the cluster.
+Simulates its time with the alpha-beta cost model of Thakur, Rabenseifner & Gropp (2005) or link by link, and
+reports bandwidths as nccl-tests does; a harness kind, not one paper's experiment.
 
 The time comes from `harness.sim`: ``network.model: closed_form`` evaluates the alpha-beta closed form over the
 topology (`topology_collective_ns`), ``link_level`` runs the link-level SimPy simulation
@@ -10,14 +12,13 @@ point-to-point. busbw is comparable with the link bandwidth whatever the rank co
 buffer of one rank (the reduce-scatter input, the all-gather output), the nccl-tests convention.
 Differences from nccl-tests: bandwidths are in gigaBITS per second (``_gbps``, the project's unit, so they compare
 directly with ``network.*.bandwidth_gbps``; nccl-tests prints GB/s = our value / 8), and one rank reports time 0
-with NaN bandwidths instead of timing a local copy.
+and bandwidths 0 (nothing crosses a link; no NaN) instead of timing a local copy.
 
 Example scenario: ``scenarios/collective_ring.yaml``.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import pandas as pd
@@ -36,7 +37,9 @@ BITS_PER_BYTE = 8
 class CollectiveWorkload(Strict):
     op: CollectiveOp = Field("all_reduce", description="which collective")
     algorithm: Literal["ring", "tree"] = Field("ring", description="collective algorithm")
-    size_bytes: PositiveInt = Field(description="buffer size of one rank in bytes (sweep it to vary the size)")
+    size_bytes: PositiveInt = Field(
+        le=2**50, description="buffer size of one rank in bytes (sweep it to vary the size; at most 1 PiB)"
+    )
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         "float32", description="element type (recorded; the time depends on bytes only)"
     )
@@ -82,8 +85,8 @@ def run(scenario: CollectiveScenario, ctx: RunContext) -> RunOutput:
     if time_ns > 0:
         algbw_gbps = w.size_bytes * BITS_PER_BYTE / time_ns  # bits per ns = Gbit/s
         busbw_gbps = algbw_gbps * bus_factor(w.op, n_ranks)
-    else:
-        algbw_gbps = busbw_gbps = math.nan
+    else:  # one rank: nothing crosses a link
+        algbw_gbps = busbw_gbps = 0.0
     metrics = pd.DataFrame(
         [
             {

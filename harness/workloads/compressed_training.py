@@ -1,4 +1,6 @@
 """Scenario kind ``compressed_training``: a real in-process run of N simulated data-parallel workers with compression.
+Follows the training experiments (loss and accuracy vs step) of ARC-Top-K (arXiv 2510.26709) and GreedyLore
+(arXiv 2507.08784) at reduced, offline scale.
 
 Statistical behaviour (loss vs step) comes from real small runs (DESIGN.md): every worker computes its own
 gradient on its own data, the `methods.compress` pipelines (compressor + error feedback + dense warm-up)
@@ -47,25 +49,26 @@ import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.config.plugins import compressor_problem, error_feedback_problem
 from harness.workloads.base import RunContext, RunOutput, register_workload
 
 
 # ------------------------------------------------------------------------------------------------------ config
 class LogisticTask(Strict):
     name: Literal["logistic"] = "logistic"
-    dim: PositiveInt = Field(40, description="features d (authors: 40)")
-    rows: PositiveInt = Field(10, description="matrix view rows of x (authors: 10)")
-    n_samples: PositiveInt = Field(144_000, description="total samples (authors: 1.44M; reduced)")
-    groups: PositiveInt = Field(3, description="feature-shifted groups (authors: 3)")
+    dim: PositiveInt = Field(40, le=100_000, description="features d (authors: 40)")
+    rows: PositiveInt = Field(10, le=100_000, description="matrix view rows of x (authors: 10)")
+    n_samples: PositiveInt = Field(144_000, le=10_000_000, description="total samples (authors: 1.44M; reduced)")
+    groups: PositiveInt = Field(3, le=1_000, description="feature-shifted groups (authors: 3)")
     rho: NonNegativeFloat = Field(1e-2, description="non-convex regulariser weight")
-    batch_size: PositiveInt = Field(200, description="per-worker batch")
+    batch_size: PositiveInt = Field(200, le=100_000, description="per-worker batch")
 
 
 class RobustShiftedTask(Strict):
     name: Literal["robust_shifted"] = "robust_shifted"
-    blocks: PositiveInt = Field(200, description="blocks (rows) of x")
-    block_size: PositiveInt = Field(10, description="entries per block")
-    noise_blocks: PositiveInt = Field(150, description="blocks with opposite per-group shifts")
+    blocks: PositiveInt = Field(200, le=100_000, description="blocks (rows) of x")
+    block_size: PositiveInt = Field(10, le=10_000, description="entries per block")
+    noise_blocks: PositiveInt = Field(150, le=100_000, description="blocks with opposite per-group shifts")
     noise_scale: PositiveFloat = Field(100.0, description="shift magnitude of the noise blocks")
     gamma: float = Field(5.0, description="coupling of noise blocks to the signal block")
     noise_std: NonNegativeFloat = Field(1e-3, description="gradient noise std")
@@ -74,39 +77,39 @@ class RobustShiftedTask(Strict):
 class DigitsTask(Strict):
     name: Literal["digits"] = "digits"
     model: Literal["mlp", "cnn", "logreg"] = "mlp"
-    hidden: PositiveInt = Field(64, description="MLP hidden width")
+    hidden: PositiveInt = Field(64, le=65_536, description="MLP hidden width")
     channels: tuple[PositiveInt, PositiveInt] = Field((16, 32), description="CNN channels")
     rho: NonNegativeFloat = Field(1e-2, description="logreg non-convex regulariser")
-    batch_size: PositiveInt = Field(32, description="per-worker batch")
+    batch_size: PositiveInt = Field(32, le=100_000, description="per-worker batch")
     test_fraction: float = Field(0.25, gt=0, lt=1)
     dirichlet_alpha: PositiveFloat | None = Field(None, description="None: i.i.d. shards; else label-skewed")
 
 
 class TinyGPTTask(Strict):
     name: Literal["tiny_gpt"] = "tiny_gpt"
-    d_model: PositiveInt = 64
-    n_layers: PositiveInt = 2
-    n_heads: PositiveInt = 4
-    d_ff: PositiveInt = 172
-    seq_len: PositiveInt = 64
-    batch_size: PositiveInt = Field(8, description="sequences per worker batch")
-    n_sentences: PositiveInt = Field(4000, description="training corpus size")
-    eval_sentences: PositiveInt = Field(300, description="held-out corpus size (another seed)")
-    eval_batches: PositiveInt = Field(4, description="held-out batches per evaluation")
+    d_model: PositiveInt = Field(64, le=8192)
+    n_layers: PositiveInt = Field(2, le=128)
+    n_heads: PositiveInt = Field(4, le=256)
+    d_ff: PositiveInt = Field(172, le=32768)
+    seq_len: PositiveInt = Field(64, le=8192)
+    batch_size: PositiveInt = Field(8, le=100_000, description="sequences per worker batch")
+    n_sentences: PositiveInt = Field(4000, le=10_000_000, description="training corpus size")
+    eval_sentences: PositiveInt = Field(300, le=1_000_000, description="held-out corpus size (another seed)")
+    eval_batches: PositiveInt = Field(4, le=10_000, description="held-out batches per evaluation")
 
 
 class TextClassificationTask(Strict):
     name: Literal["text_classification"] = "text_classification"
     rule: Literal["planted", "majority", "order"] = "planted"
-    vocab_size: PositiveInt = Field(16, ge=6)
-    seq_len: PositiveInt = Field(16, ge=4)
-    n_train: PositiveInt = 4000
-    n_test: PositiveInt = 1000
-    d_model: PositiveInt = 32
-    n_layers: PositiveInt = 2
-    n_heads: PositiveInt = 4
-    d_ff: PositiveInt = 64
-    batch_size: PositiveInt = Field(16, description="per-worker batch")
+    vocab_size: PositiveInt = Field(16, ge=6, le=100_000)
+    seq_len: PositiveInt = Field(16, ge=4, le=8192)
+    n_train: PositiveInt = Field(4000, le=10_000_000)
+    n_test: PositiveInt = Field(1000, le=10_000_000)
+    d_model: PositiveInt = Field(32, le=8192)
+    n_layers: PositiveInt = Field(2, le=128)
+    n_heads: PositiveInt = Field(4, le=256)
+    d_ff: PositiveInt = Field(64, le=32768)
+    batch_size: PositiveInt = Field(16, le=100_000, description="per-worker batch")
 
 
 Task = Annotated[
@@ -133,16 +136,20 @@ class ErrorFeedbackSpec(Strict):
 
 class CompressedTrainingWorkload(Strict):
     task: Task = Field(default_factory=LogisticTask)
-    n_workers: PositiveInt = Field(4, description="simulated workers")
-    steps: PositiveInt = Field(200, description="optimizer steps")
-    warmup_steps: NonNegativeInt = Field(0, description="dense all-reduce steps before compression starts")
+    n_workers: PositiveInt = Field(4, le=1_024, description="simulated workers, all in this process (at most 1,024)")
+    steps: PositiveInt = Field(200, le=100_000, description="optimizer steps (at most 100,000)")
+    warmup_steps: NonNegativeInt = Field(0, le=100_000, description="dense all-reduce steps before compression starts")
     error_feedback: ErrorFeedbackSpec = Field(default_factory=ErrorFeedbackSpec)
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
-    eval_every: PositiveInt = Field(10, description="evaluate every this many steps (and after the last)")
-    record_every: PositiveInt = Field(1, description="keep a metrics row every this many steps (and the last)")
+    eval_every: PositiveInt = Field(
+        10, le=1_000_000, description="evaluate every this many steps (and after the last)"
+    )
+    record_every: PositiveInt = Field(
+        1, le=1_000_000, description="keep a metrics row every this many steps (and the last)"
+    )
     torch_threads: PositiveInt = Field(
-        1, description="torch intra-op threads during the run (1: fastest for these tiny models, no oversubscription "
-        "when sweep points run in parallel; the previous setting is restored afterwards)"
+        1, le=256, description="torch intra-op threads during the run (1: fastest for these tiny models, no "
+        "oversubscription when sweep points run in parallel; the previous setting is restored afterwards)"
     )
 
 
@@ -154,18 +161,12 @@ class CompressedTrainingScenario(ScenarioBase):
 
     @model_validator(mode="after")
     def _check(self) -> CompressedTrainingScenario:
-        from methods.compress import make_compressor, make_error_feedback
-
-        try:
-            make_compressor(self.technique.name, **self.technique.params)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"technique: {err}") from None
+        problem = compressor_problem(self.technique.name, self.technique.params)
         ef = self.workload.error_feedback
-        if ef.name is not None:
-            try:
-                make_error_feedback(ef.name, **ef.params)
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"workload.error_feedback: {err}") from None
+        if problem is None and ef.name is not None:
+            problem = error_feedback_problem(ef.name, ef.params, "workload.error_feedback")
+        if problem:
+            raise ValueError(problem)
         task = self.workload.task
         if isinstance(task, RobustShiftedTask) and self.workload.n_workers < 2:
             raise ValueError("workload.n_workers: the robust shifted objective needs >= 2 workers (two groups)")

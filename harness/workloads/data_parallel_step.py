@@ -1,31 +1,37 @@
 """Scenario kind ``data_parallel_step``: training steps of a LLaMA-shaped model under data parallelism.
+Simulates step time with PyTorch DDP's bucketing (Li et al., VLDB 2020) on GaLore's LLaMA shapes; a harness kind,
+not one paper's experiment.
 
 Every rank runs forward and backward of one micro-batch, then the gradients are all-reduced in DDP-style buckets
 (filled in backward order, ``bucket_mb`` MiB each, as ``torch.nn.parallel.DistributedDataParallel``'s
-``bucket_cap_mb``). With ``overlap`` a bucket's all-reduce starts as soon as backward has produced it; without,
-all communication follows backward. The step engine is `harness.sim.dp_step` (closed-form or link-level
-collectives, ``network.model``).
+``bucket_cap_mb``), then the optimizer steps. With ``overlap`` a bucket's all-reduce starts as soon as backward
+has produced it; without, all communication follows backward. The step engine is `harness.sim.dp_step`
+(closed-form or link-level collectives, ``network.model``).
 
-Compute per layer comes from the timing replay (`harness.timing.replay`): each GEMM of `harness.models.llama` is
-one ``matmul`` prediction (times its batch count), each layer's memory-bound passes one ``copy`` prediction of
-the same element count; shapes the tables do not cover fall back to the device roofline, and the count of
-predictions by source goes to ``info["timing_sources"]``. Identical ranks take identical compute time (symmetry).
-Not modelled: the optimizer step, data loading, kernel-launch gaps, and compute slowed by concurrent communication.
+Compute is priced op by op (`harness.cost.training_step`): per layer the ops a real PyTorch LLaMA step runs
+(embedding gather, RMSNorm, q/k/v/o GEMMs, rotary, flash-style attention, residual adds, SwiGLU GEMMs and
+activation, final norm, LM head, cross-entropy, the backward of each, gradient accumulation), and after the
+all-reduce the optimizer step (``optimizer``), each one timing-replay prediction in the scenario's dtype
+(exact -> interpolated -> roofline, counted by source in ``info["timing_sources"]``), plus the device's
+dispatch gap per kernel launch. Identical ranks take identical compute time (symmetry). Not modelled: data
+loading, and compute slowed by concurrent communication.
 
 Example scenario: ``scenarios/dp_llama.yaml``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.cost.training_step import LayerOps, layer_ops, optimizer_ops, price
 from harness.errors import HarnessError
-from harness.models.llama import LLAMA_PRESETS, LayerWork, LlamaDims, layer_work, resolve_model
+from harness.models.llama import LLAMA_PRESETS, LlamaDims, resolve_model
 from harness.sim.dp_step import simulate_dp_steps
 from harness.sim.topology import Topology
 from harness.sim.units import ms_to_ns
@@ -39,15 +45,20 @@ class DataParallelWorkload(Strict):
     model: str | LlamaDims = Field(
         "llama-130m", description=f"preset ({', '.join(LLAMA_PRESETS)}) or explicit dims {{d_model, d_ff, ...}}"
     )
-    micro_batch: PositiveInt = Field(4, description="sequences per rank per step")
-    seq_len: PositiveInt = Field(256, description="tokens per sequence")
+    micro_batch: PositiveInt = Field(4, le=65536, description="sequences per rank per step")
+    seq_len: PositiveInt = Field(256, le=1 << 20, description="tokens per sequence")
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         "bfloat16", description="compute and gradient dtype (gradients are all-reduced in this dtype)"
     )
-    bucket_mb: PositiveFloat = Field(25.0, description="gradient bucket cap in MiB (DDP bucket_cap_mb)")
+    bucket_mb: PositiveFloat = Field(25.0, le=1e6, description="gradient bucket cap in MiB (DDP bucket_cap_mb)")
     overlap: bool = Field(True, description="start each bucket's all-reduce as soon as backward has produced it")
-    n_steps: PositiveInt = Field(1, description="training steps to simulate (one metrics row each)")
+    n_steps: PositiveInt = Field(1, le=1_000_000, description="training steps to simulate (one metrics row each)")
     algorithm: Literal["ring", "tree"] = Field("ring", description="all-reduce algorithm")
+    optimizer: Literal["adamw", "adamw_fused", "sgd_momentum", "none"] = Field(
+        "adamw", description="optimizer step after the all-reduce: adamw (the LLaMA/GaLore recipe, as torch.optim "
+        "runs it by default: for-loop on CPU, foreach on GPUs), adamw_fused (fused=True), sgd_momentum "
+        "(torch.optim.SGD, momentum 0.9, default implementation) or none"
+    )
 
     @field_validator("model")
     @classmethod
@@ -66,43 +77,46 @@ class DataParallelScenario(ScenarioBase):
 
 @dataclass(frozen=True)
 class LayerTimes:
-    """Per layer, in forward order: forward and backward compute (ns) and gradient size (bytes)."""
+    """Per layer, in forward order: forward and backward compute (ns) and gradient size (bytes); then the
+    optimizer step (ns), the kernel launches of the whole step and its predicted time per op (ms)."""
 
     names: tuple[str, ...]
     forward_ns: tuple[int, ...]
     backward_ns: tuple[int, ...]
     grad_bytes: tuple[int, ...]
-
-
-def _pass_ms(replay, gemms, elementwise_numel: int, dtype: str) -> float:
-    time_ms = 0.0
-    for gemm in gemms:
-        time_ms += gemm.count * replay.predict("matmul", dtype=dtype, m=gemm.m, n=gemm.n, k=gemm.k).time_ms
-    if elementwise_numel > 0:
-        time_ms += replay.predict("copy", dtype=dtype, numel=elementwise_numel).time_ms
-    return time_ms
+    optimizer_ns: int = 0
+    n_launches: int = 0
+    by_op_ms: Mapping[str, float] = field(default_factory=dict)
 
 
 def layer_times(workload: DataParallelWorkload, replay) -> LayerTimes:
-    """Forward/backward time of every layer from ``replay`` (a `TimingReplay`), rounded to whole ns."""
+    """Forward/backward time of every layer and the optimizer step from ``replay`` (a `TimingReplay`), in ns."""
     if replay is None:
         raise HarnessError("data_parallel_step needs the timing replay (RunContext.timings); got None")
     dims = resolve_model(workload.model)
-    layers: list[LayerWork] = layer_work(dims, workload.micro_batch, workload.seq_len)
+    layers: list[LayerOps] = layer_ops(dims, workload.micro_batch, workload.seq_len)
     dtype = workload.dtype
-    forward = [ms_to_ns(_pass_ms(replay, l.forward_gemms, l.forward_elementwise_numel, dtype)) for l in layers]
-    backward = [ms_to_ns(_pass_ms(replay, l.backward_gemms, l.backward_elementwise_numel, dtype)) for l in layers]
+    passes = [(price(l.forward, replay, dtype), price(l.backward, replay, dtype)) for l in layers]
+    optimizer = price(optimizer_ops(dims, workload.optimizer, replay.device.name), replay, dtype)
+    by_op: dict[str, float] = {}
+    for part in [p for pair in passes for p in pair] + [optimizer]:
+        for op, ms in part.by_op_ms.items():
+            by_op[op] = by_op.get(op, 0.0) + ms
     return LayerTimes(
         names=tuple(l.name for l in layers),
-        forward_ns=tuple(forward),
-        backward_ns=tuple(backward),
-        grad_bytes=tuple(l.grad_bytes(DTYPE_BYTES[dtype]) for l in layers),
+        forward_ns=tuple(ms_to_ns(f.time_ms) for f, _ in passes),
+        backward_ns=tuple(ms_to_ns(b.time_ms) for _, b in passes),
+        grad_bytes=tuple(l.n_params * DTYPE_BYTES[dtype] for l in layers),
+        optimizer_ns=ms_to_ns(optimizer.time_ms),
+        n_launches=sum(f.n_launches + b.n_launches for f, b in passes) + optimizer.n_launches,
+        by_op_ms=dict(sorted(by_op.items())),
     )
 
 
 @register_workload("data_parallel_step", DataParallelScenario)
 def run(scenario: DataParallelScenario, ctx: RunContext) -> RunOutput:
-    """Per step: step, step_time_ms, compute_ms, comm_ms, exposed_comm_ms, n_buckets; timing sources in info."""
+    """Per step: step, step_time_ms, compute_ms (forward + backward + optimizer), comm_ms, exposed_comm_ms,
+    optimizer_ms, n_buckets; timing sources in info. The optimizer runs after the last all-reduce."""
     w = scenario.workload
     times = layer_times(w, ctx.timings)
     topology = Topology.from_config(scenario.cluster, scenario.network)
@@ -117,14 +131,16 @@ def run(scenario: DataParallelScenario, ctx: RunContext) -> RunOutput:
         model=scenario.network.model,
         n_steps=w.n_steps,
     )
+    optimizer_ns = times.optimizer_ns
     metrics = pd.DataFrame(
         [
             {
                 "step": i,
-                "step_time_ms": r.step_time_ns / 1e6,
-                "compute_ms": r.compute_ns / 1e6,
+                "step_time_ms": (r.step_time_ns + optimizer_ns) / 1e6,
+                "compute_ms": (r.compute_ns + optimizer_ns) / 1e6,
                 "comm_ms": r.comm_ns / 1e6,
                 "exposed_comm_ms": r.exposed_comm_ns / 1e6,
+                "optimizer_ms": optimizer_ns / 1e6,
                 "n_buckets": r.n_buckets,
             }
             for i, r in enumerate(records)
@@ -139,5 +155,9 @@ def run(scenario: DataParallelScenario, ctx: RunContext) -> RunOutput:
         "grad_bytes_total": int(sum(times.grad_bytes)),
         "forward_ms_per_layer": [t / 1e6 for t in times.forward_ns],
         "backward_ms_per_layer": [t / 1e6 for t in times.backward_ns],
+        "optimizer": w.optimizer,
+        "optimizer_ms": optimizer_ns / 1e6,
+        "n_kernel_launches": times.n_launches,
+        "compute_ms_by_op": times.by_op_ms,
     }
     return RunOutput(metrics=metrics, info=info)

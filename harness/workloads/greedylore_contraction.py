@@ -1,4 +1,5 @@
 """Scenario kind ``greedylore_contraction``: does a low-rank compressor stay contractive on drifting gradients?
+Follows GreedyLore (arXiv 2507.08784), lazy vs semi-lazy projector (its Fig. 2), with its real compressor.
 
 GreedyLore (Chen, He, Li, Jia, Yuan, arXiv 2507.08784) argues that a greedy projector refreshed *lazily* (the
 top-r singular directions of the gradient at the last refresh, frozen for tau steps, as in GaLore) can lose the
@@ -58,14 +59,22 @@ VARIANT_PARAMS: dict[str, dict[str, object]] = {
 }
 
 
+#: Memory one trial's precomputed gradients may take.
+MAX_GRADIENT_BYTES = 4 * 2**30
+
+
 class ContractionWorkload(Strict):
-    n_rows: PositiveInt = Field(32, description="gradient matrix rows n (the short side: p = n basis directions)")
-    n_cols: PositiveInt = Field(64, description="gradient matrix columns m >= n")
-    n_workers: PositiveInt = Field(4, description="simulated workers")
+    n_rows: PositiveInt = Field(
+        32, le=4096, description="gradient matrix rows n (the short side: p = n basis directions)"
+    )
+    n_cols: PositiveInt = Field(64, le=4096, description="gradient matrix columns m >= n")
+    n_workers: PositiveInt = Field(4, le=256, description="simulated workers (at most 256)")
     rank: PositiveInt = Field(4, description="directions kept per step, r")
-    refresh_period: PositiveInt = Field(50, description="tau: compressed calls between basis refreshes")
-    steps: PositiveInt = Field(200, description="compression calls per trial (refresh calls included)")
-    trials: PositiveInt = Field(10, description="independent gradient sequences (Monte-Carlo repetitions)")
+    refresh_period: PositiveInt = Field(50, le=100_000, description="tau: compressed calls between basis refreshes")
+    steps: PositiveInt = Field(
+        200, le=100_000, description="compression calls per trial (refresh calls included; at most 100,000)"
+    )
+    trials: PositiveInt = Field(10, le=10_000, description="independent gradient sequences (Monte-Carlo repetitions)")
     energy_speed: NonNegativeFloat = Field(0.1, description="basis directions the energy centre moves per step")
     energy_width: PositiveFloat = Field(1.5, description="width of the energy bump, in basis directions")
     energy_floor: NonNegativeFloat = Field(0.01, description="singular value every direction keeps")
@@ -87,6 +96,11 @@ class ContractionWorkload(Strict):
             raise ValueError(f"rank: must be < n_rows = {p} (otherwise nothing is compressed), got {self.rank}")
         if len(set(self.variants)) != len(self.variants):
             raise ValueError(f"variants: listed twice: {self.variants}")
+        gradient_bytes = self.steps * (self.n_workers + 1) * self.n_rows * self.n_cols * 8
+        if gradient_bytes > MAX_GRADIENT_BYTES:  # one trial's gradients are precomputed (`DriftingGradients`)
+            raise ValueError(f"steps: one trial precomputes steps x (n_workers + 1) x n_rows x n_cols float64 "
+                             f"gradients = {gradient_bytes / 2**30:.1f} GiB, more than "
+                             f"{MAX_GRADIENT_BYTES // 2**30} GiB; lower steps, n_workers or the matrix size")
         return self
 
 

@@ -1,4 +1,5 @@
 """Scenario kind ``toy``: a template for new kinds and a smoke test of the harness machinery.
+Simulates alpha-beta message transfers on one link; follows no paper.
 
 It sends ``n_messages`` messages with exponentially distributed sizes (mean ``mean_size_bytes``) over the
 scenario's inter-node link and reports each message's alpha-beta transfer time, ``latency + size / bandwidth``.
@@ -26,9 +27,15 @@ BITS_PER_BYTE = 8
 
 
 class ToyWorkload(Strict):
-    n_messages: PositiveInt = Field(8, description="how many messages to send (one metrics row each)")
-    mean_size_bytes: PositiveFloat = Field(1e6, description="mean of the exponential message-size distribution")
-    sleep_ms: NonNegativeFloat = Field(0.0, description="wall time the run sleeps (to test interrupted sweeps)")
+    n_messages: PositiveInt = Field(
+        8, le=10_000_000, description="how many messages to send (one metrics row each; at most 10 million)"
+    )
+    mean_size_bytes: PositiveFloat = Field(
+        1e6, le=2**40, description="mean of the exponential message-size distribution (at most 1 TiB)"
+    )
+    sleep_ms: NonNegativeFloat = Field(
+        0.0, le=600_000, description="wall time the run sleeps (to test interrupted sweeps; at most 10 minutes)"
+    )
 
 
 class ToyScenario(ScenarioBase):
@@ -57,7 +64,7 @@ def run(scenario: ToyScenario, ctx: RunContext) -> RunOutput:
         {
             "message": np.arange(workload.n_messages),
             "size_bytes": size_bytes,
-            "transfer_time_us": transfer_time_us(size_bytes, link.bandwidth_gbps, link.latency_us),
+            "transfer_time_us": transfer_time_us(size_bytes, link.payload_gbps, link.latency_us),
         }
     )
     return RunOutput(metrics=metrics, info={"total_bytes": int(size_bytes.sum())})

@@ -12,6 +12,10 @@ code and secondary sources (research card ``shared/research/arctopk_greedylore.m
 - ``arctopk.tab2``: digits MLP/CNN instead of CIFAR ResNets; ``arctopk.tab3``: synthetic text classification
   instead of GLUE;
 - ``arctopk.tab5``: seconds per iteration from the ``compressed_dp_step`` simulator at the paper's setting.
+
+Each item's verdict is a pure function of the DataFrame written as its CSV (``verdict_<name>(data)``, collected in
+`VERDICTS`). Where the paper says "matches" or "≈" the tolerance is stated in the check (`APPROX_FACTOR` for values
+read off log-scale plots, `plots.papers.compression_time` for losses, accuracies and "compresses").
 """
 
 from __future__ import annotations
@@ -25,12 +29,18 @@ from plots.papers.compression_time import (
     GPT_METHODS,
     GPT_QUICK,
     GPT_SCALE,
+    accuracy_matches,
+    compresses,
+    failed_names,
     label_methods,
+    loss_matches,
     method_color,
     ordered,
 )
 from plots.registry import FigureOutput, register_figure
 from plots.style import PALETTE, new_figure
+from plots.verdict import Check, Verdict, at_least, judge, not_checkable, within
+from plots.verdict import ordered as ordered_check
 
 if TYPE_CHECKING:
     from plots.runner import FigureContext
@@ -57,6 +67,32 @@ def _tail_mean(group: pd.DataFrame, column: str, fraction: float = 0.1) -> float
 def _final(group: pd.DataFrame, column: str) -> float:
     values = group.sort_values("step")[column].dropna()
     return float(values.iloc[-1]) if len(values) else float("nan")
+
+
+# "≈ x" read off a log-scale plot (distances, gradient norms): within a factor 2 either side
+APPROX_FACTOR = 2.0
+ABSTRACT = "ARC-Top-K matches Top-K accuracy (abstract; this table's cells not recovered)"
+
+
+def approx(name: str, ours: float, low: float, high: float, paper: str) -> Check:
+    """``low / APPROX_FACTOR <= ours <= high * APPROX_FACTOR``."""
+    return within(name, ours=ours, low=low / APPROX_FACTOR, high=high * APPROX_FACTOR,
+                  paper=f"{paper} (≈: within a factor {APPROX_FACTOR:g})")
+
+
+def bytes_share(data: pd.DataFrame, method: str) -> float:
+    """Ring bytes per worker of ``method`` over dense's at the last recorded step (largest over other groupings)."""
+    last = data[data["step"] == data["step"].max()].groupby("method")["ring_sent_bytes_per_worker"].max()
+    return float(last[method] / last["dense"])
+
+
+def _with_failures(explanation: str, checks: list[Check], reason: str) -> str:
+    failed = failed_names(checks)
+    return f"{explanation} Does not hold: {failed}. {reason}".strip() if failed else explanation
+
+
+SMALL_RUNS = ("Single-seed runs of a small stand-in model; whether the gap is scale, tuning or a real difference is "
+              "not settled by them.")
 
 
 # ---------------------------------------------------------------------------------------------------- fig1
@@ -120,7 +156,12 @@ def draw_fig1(ctx: FigureContext) -> FigureOutput:
     ])
     ours = (f"diagram; 768x768 matrix: ARC sends {(sketch_b + rows_b) // 4:,} floats in two all-reduces "
             f"({(sketch_b + rows_b) / dense_b:.1%} of dense), from comm_plan")
-    return FigureOutput(data=data, figure=fig, ours=ours)
+    return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig1(data))
+
+
+def verdict_fig1(data: pd.DataFrame) -> Verdict:
+    return not_checkable("A diagram of the method; the paper attaches no number to it (the bytes shown are our "
+                         "compressor's comm_plan).")
 
 
 # ---------------------------------------------------------------------------------------------------- fig2
@@ -172,7 +213,33 @@ def draw_fig2(ctx: FigureContext) -> FigureOutput:
     axes[2].set_ylabel("loss")
     axes[0].legend(loc="upper right")
     ours = "final distance (mean of last 10% of records): " + "; ".join(summary)
-    return FigureOutput(data=data.drop(columns=["technique.params"]), figure=fig, ours=ours)
+    data = data.drop(columns=["technique.params"])
+    return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig2(data))
+
+
+FIG2_STALL = {"EF21-MSGD": 6e-2, "EF21 double momentum": 1.3e-1}  # Local Top-K's final distance, authors' plot
+FIG2_REACH = {"ARC-Top-K": (1e-3, 3e-3), "ARC-Top-K (exact)": (1e-3, 3e-3), "dense": (5e-4, 2e-3)}
+
+
+def verdict_fig2(data: pd.DataFrame) -> Verdict:
+    """Final distances (mean of the last 10% of records) in the bands read off the authors' plot."""
+    checks = []
+    for optimizer, sub in data.groupby("optimizer", sort=False):
+        final = {method: _tail_mean(group, "dist") for method, group in sub.groupby("method")}
+        stall = FIG2_STALL[optimizer]
+        checks.append(approx(f"{optimizer}: Local Top-K final distance", final["Local Top-K"], stall, stall,
+                             paper=f"Local Top-K stalls at ≈{stall:g}"))
+        for method, (low, high) in FIG2_REACH.items():
+            checks.append(approx(f"{optimizer}: {method} final distance", final[method], low, high,
+                                 paper=f"{method} reaches ≈{low:g}-{high:g}"))
+    checks.append(compresses("ARC-Top-K (Gaussian sketch)", bytes_share(data, "ARC-Top-K")))
+    explanation = (f"Final distance to the optimum after {int(data['step'].max()) + 1} iterations (the authors "
+                   "plot 1,000), mean of the last 10% of records; Random Block's early oscillation is not checked.")
+    if bytes_share(data, "ARC-Top-K (exact)") >= 1.0:
+        explanation += (" ARC-Top-K (exact) sent every step dense (its exact sketch is as large as the tensor), so "
+                        "its curve is dense's and its band holds for that reason.")
+    return judge(checks, explanation=_with_failures(explanation, checks, "The quick profile stops before the "
+                                                    "curves settle; the full profile runs the authors' 1,000 steps."))
 
 
 # ---------------------------------------------------------------------------------------------------- fig3
@@ -200,8 +267,11 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
     efs = list(dict.fromkeys(data[EF_COLUMN]))
     fig, axes = new_figure(2, len(efs), sharex=True)
     summary = []
-    stats = data.groupby([EF_COLUMN, "method", "step"])[["grad_norm", "loss"]].agg(["mean", "min", "max"]).reset_index()
+    stats = data.groupby([EF_COLUMN, "method", "step"]).agg(
+        {"grad_norm": ["mean", "min", "max"], "loss": ["mean", "min", "max"], "ring_sent_bytes_per_worker": ["mean"]}
+    ).reset_index()
     stats.columns = ["_".join(c).strip("_") for c in stats.columns]
+    stats = stats.rename(columns={"ring_sent_bytes_per_worker_mean": "ring_sent_bytes_per_worker"})
     for col, ef in enumerate(efs):
         sub = stats[stats[EF_COLUMN] == ef]
         finals = []
@@ -224,7 +294,36 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
     axes[0].legend(loc="upper right")
     n_seeds = data["seed"].nunique() if "seed" in data.columns else 1
     ours = f"final gradient norm (mean of {n_seeds} seeds, last 10%): " + "; ".join(summary)
-    return FigureOutput(data=stats, figure=fig, ours=ours)
+    return FigureOutput(data=stats, figure=fig, ours=ours, verdict=verdict_fig3(stats))
+
+
+FIG3_EXPECTED = "expected from secondary sources; no paper value recovered"
+
+
+def dense_fallback_note(share: float, method: str = "ARC-Top-K") -> str:
+    """A sentence when ``method`` sent as many bytes as dense (it fell back to a dense all-reduce)."""
+    if share < 1.0:
+        return ""
+    return (f" {method} sent {share:.2f}x dense's bytes: it fell back to a dense all-reduce (sketch plus selected "
+            "rows not smaller than the tensor), so its curves are dense's and checks against dense or Top-K hold "
+            "only for that reason.")
+
+
+def verdict_fig3(data: pd.DataFrame) -> Verdict:
+    """ARC ≈ Top-K (factor 2) and ARC <= Rand-K in final gradient norm, per optimizer; ARC compresses."""
+    checks = []
+    for ef, sub in data.groupby(EF_COLUMN, sort=False):
+        final = {method: _tail_mean(group, "grad_norm_mean") for method, group in sub.groupby("method")}
+        title = EF_TITLES.get(ef, ef)
+        checks.append(approx(f"{title}: ARC-Top-K / Top-K final gradient norm", final["ARC-Top-K"] / final["Top-K"],
+                             1.0, 1.0, paper=f"ARC ≈ Top-K ({FIG3_EXPECTED})"))
+        checks.append(ordered_check(f"{title}: final gradient norm ARC-Top-K <= Rand-K", final, ["ARC-Top-K", "Rand-K"],
+                                    paper=f"ARC better than Rand-K at equal ratio ({FIG3_EXPECTED})"))
+    share = bytes_share(data, "ARC-Top-K")
+    checks.append(compresses("ARC-Top-K", share))
+    explanation = ("Final full-gradient norm (mean over seeds, last 10% of records) per optimizer; the paper's "
+                   "values are not recovered, so the checks are the expected ordering." + dense_fallback_note(share))
+    return judge(checks, explanation=_with_failures(explanation, checks, ""))
 
 
 # ----------------------------------------------------------------------------------------------- fig_scaling
@@ -287,7 +386,20 @@ def draw_fig_scaling(ctx: FigureContext) -> FigureOutput:
     ours = (f"ARC/dense final gradient norm at N={ns[0]}..{ns[-1]}: " + ", ".join(f"{r:.2f}" for r in ratio) +
             f"; bytes/worker/step N={ns[0]}->{ns[-1]}: Top-K {b['Top-K'].iloc[0]:.0f}->{b['Top-K'].iloc[-1]:.0f}, "
             f"ARC {b['ARC-Top-K'].iloc[0]:.0f}->{b['ARC-Top-K'].iloc[-1]:.0f}")
-    return FigureOutput(data=summary, figure=fig, ours=ours)
+    return FigureOutput(data=summary, figure=fig, ours=ours, verdict=verdict_fig_scaling(summary))
+
+
+def verdict_fig_scaling(data: pd.DataFrame) -> Verdict:
+    """ARC ≈ dense (factor 2) in final gradient norm at every N, and ARC compresses at every N."""
+    wide = data.pivot_table(index="n_workers", columns="method", values=["final_grad_norm", "bytes_sent_per_worker"])
+    ratio = wide["final_grad_norm"]["ARC-Top-K"] / wide["final_grad_norm"]["dense"]
+    checks = [approx(f"N = {n}: ARC-Top-K / dense final gradient norm", float(r), 1.0, 1.0,
+                     paper="ARC comparable to dense across 8-64 nodes") for n, r in ratio.items()]
+    share = float((wide["bytes_sent_per_worker"]["ARC-Top-K"] / wide["bytes_sent_per_worker"]["dense"]).max())
+    checks.append(compresses("ARC-Top-K, largest over N", share))
+    explanation = "Final full-gradient norm (mean of the last 10% of records) per worker count."
+    explanation += dense_fallback_note(share)
+    return judge(checks, explanation=_with_failures(explanation, checks, ""))
 
 
 # ---------------------------------------------------------------------------------------------------- fig4
@@ -326,7 +438,23 @@ def draw_fig4(ctx: FigureContext) -> FigureOutput:
     axes[0].legend(loc="upper right")
     dense_bytes = dict((m, b) for m, _, b in finals)["dense"]
     ours = "final held-out loss (bytes vs dense): " + ", ".join(f"{m} {l:.3f} ({b / dense_bytes:.2f}x)" for m, l, b in finals)
-    return FigureOutput(data=evals.drop(columns=["technique.params"]), figure=fig, ours=ours)
+    data = evals.drop(columns=["technique.params"])
+    return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig4(data))
+
+
+def verdict_fig4(data: pd.DataFrame) -> Verdict:
+    """ARC's final held-out loss within 2% of Top-K's, with fewer cumulative bytes."""
+    last = data.sort_values("step").groupby("method").last()
+    paper = "ARC matches Top-K accuracy with less communication"
+    checks = [
+        loss_matches("ARC-Top-K", float(last.loc["ARC-Top-K", "eval_loss"]), float(last.loc["Top-K", "eval_loss"]),
+                     "Top-K", paper),
+        ordered_check("bytes sent per worker over the run: ARC-Top-K <= Top-K",
+                      last["cum_ring_sent_bytes_per_worker"].astype(float).to_dict(), ["ARC-Top-K", "Top-K"],
+                      paper=paper),
+    ]
+    explanation = f"Final held-out loss and cumulative bytes after {int(data['step'].max()) + 1} steps of the tiny GPT."
+    return judge(checks, explanation=_with_failures(explanation, checks, SMALL_RUNS))
 
 
 # ---------------------------------------------------------------------------------------------------- tab1
@@ -349,15 +477,17 @@ def draw_fig4(ctx: FigureContext) -> FigureOutput:
 def draw_tab1(ctx: FigureContext) -> FigureOutput:
     from methods.compress import make_compressor
 
-    rows = [
-        ("Rand-K", "randk", {"ratio": 0.2}, "in expectation (unscaled, delta = k/d)", "yes when scaled by d/k", "no"),
-        ("Top-K", "topk", {"ratio": 0.2}, "per worker yes; aggregate NO (counterexample)", "no", "yes (local)"),
+    rows = [  # label, compressor, params, contraction, contractive on the aggregate, unbiased, magnitudes, uses them
+        ("Rand-K", "randk", {"ratio": 0.2}, "in expectation (unscaled, delta = k/d)", True, "yes when scaled by d/k",
+         "no", False),
+        ("Top-K", "topk", {"ratio": 0.2}, "per worker yes; aggregate NO (counterexample)", False, "no", "yes (local)",
+         True),
         ("ARC-Top-K", "arc_topk", {"ratio": 0.2, "rank": 4}, "aggregate yes (alpha = K/n; exact sketch "
-         "deterministic, Gaussian sketch in expectation)", "no", "yes (global, via sketch)"),
-        ("PowerSGD", "powersgd", {"rank": 4}, "no guarantee (greedy, biased)", "no", "yes (low rank)"),
+         "deterministic, Gaussian sketch in expectation)", True, "no", "yes (global, via sketch)", True),
+        ("PowerSGD", "powersgd", {"rank": 4}, "no guarantee (greedy, biased)", False, "no", "yes (low rank)", True),
     ]
-    table_rows = []
-    for label, name, params, contraction, unbiased, structure in rows:
+    table_rows, properties = [], []
+    for label, name, params, contraction, contractive, unbiased, structure, magnitudes in rows:
         comp = make_compressor(name, **params)
         plan4, plan16 = comp.comm_plan((768, 768), 4), comp.comm_plan((768, 768), 16)
         ops = sorted({c.op for c in plan4})
@@ -372,11 +502,31 @@ def draw_tab1(ctx: FigureContext) -> FigureOutput:
             "unbiased": unbiased,
             "uses gradient magnitudes": structure,
         })
+        properties.append({"all_reduce_compatible": ops == ["all_reduce"], "contractive_on_aggregate": contractive,
+                           "magnitude_aware": magnitudes})
     table = pd.DataFrame(table_rows)
+    data = pd.concat([table, pd.DataFrame(properties)], axis=1)
     ok = table.set_index("compressor")["All-Reduce compatible"]
     ours = (f"All-Reduce compatible per comm_plan: {', '.join(f'{k} {v}' for k, v in ok.items())}; ARC is the only "
             "one that is all-reduce compatible, magnitude-aware and contractive on the aggregate")
-    return FigureOutput(data=table, table=table, ours=ours)
+    return FigureOutput(data=data, table=table, ours=ours, verdict=verdict_tab1(data))
+
+
+TAB1_PROPERTIES = ("all_reduce_compatible", "contractive_on_aggregate", "magnitude_aware")
+
+
+def verdict_tab1(data: pd.DataFrame) -> Verdict:
+    """Exactly one compressor has every property (unbiasedness aside), and it is ARC-Top-K."""
+    every = data[data[list(TAB1_PROPERTIES)].astype(bool).all(axis=1)]["compressor"].tolist()
+    paper = "ARC is the only one with all properties"
+    checks = [
+        within("compressors with every property", ours=len(every), low=1, high=1, paper=paper),
+        at_least("ARC-Top-K has every property (1 yes, 0 no)", ours=float("ARC-Top-K" in every), low=1, paper=paper),
+    ]
+    explanation = (f"Properties: All-Reduce compatible (from each compressor's comm_plan), contractive on the "
+                   f"aggregate and magnitude-aware (from the definitions as implemented); every property: "
+                   f"{', '.join(every) or 'none'}. Unbiasedness is left out: no magnitude-aware compressor has it.")
+    return judge(checks, explanation=explanation)
 
 
 # ---------------------------------------------------------------------------------------------------- tab2
@@ -411,7 +561,16 @@ def draw_tab2(ctx: FigureContext) -> FigureOutput:
     table.columns.name = None
     best = long.groupby("method")["accuracy"].mean()
     ours = "mean accuracy over MLP/CNN and EF variants: " + ", ".join(f"{m} {best[m]:.3f}" for m in ordered(best.index))
-    return FigureOutput(data=long, table=table, ours=ours)
+    return FigureOutput(data=long, table=table, ours=ours, verdict=verdict_tab2(long))
+
+
+def verdict_tab2(data: pd.DataFrame) -> Verdict:
+    """ARC's test accuracy at most 2 points below Top-K's, per model and error feedback."""
+    acc = data.pivot_table(index=["model", "error feedback"], columns="method", values="accuracy")
+    checks = [accuracy_matches(f"{model}, {ef}: ARC-Top-K", row["ARC-Top-K"], row["Top-K"], "Top-K", ABSTRACT)
+              for (model, ef), row in acc.iterrows()]
+    explanation = "Final test accuracy on the digits stand-in, ARC-Top-K against Top-K in every cell."
+    return judge(checks, explanation=_with_failures(explanation, checks, SMALL_RUNS))
 
 
 # ---------------------------------------------------------------------------------------------------- tab3
@@ -446,7 +605,16 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
     table = table.loc[ordered(table.index)].reset_index()
     avg = table.set_index("method")["average accuracy"]
     ours = "average accuracy over the 3 tasks: " + ", ".join(f"{m} {v:.3f}" for m, v in avg.items())
-    return FigureOutput(data=long, table=table, ours=ours)
+    return FigureOutput(data=long, table=table, ours=ours, verdict=verdict_tab3(long))
+
+
+def verdict_tab3(data: pd.DataFrame) -> Verdict:
+    """ARC's test accuracy at most 2 points below Top-K's, per task."""
+    acc = data.pivot_table(index="task", columns="method", values="accuracy")
+    checks = [accuracy_matches(f"{task}: ARC-Top-K", row["ARC-Top-K"], row["Top-K"], "Top-K", ABSTRACT)
+              for task, row in acc.iterrows()]
+    explanation = "Final test accuracy on the synthetic text tasks (stand-in for GLUE), ARC-Top-K against Top-K."
+    return judge(checks, explanation=_with_failures(explanation, checks, SMALL_RUNS))
 
 
 # ---------------------------------------------------------------------------------------------------- tab4
@@ -482,32 +650,47 @@ def draw_tab4(ctx: FigureContext) -> FigureOutput:
     ppl = long.pivot_table(index="method", columns="size", values="perplexity")
     ours = "held-out perplexity: " + "; ".join(
         f"{size}: " + ", ".join(f"{m} {ppl.loc[m, size]:.3f}" for m in ordered(ppl.index)) for size in ppl.columns)
-    return FigureOutput(data=long, table=table, ours=ours)
+    return FigureOutput(data=long, table=table, ours=ours, verdict=verdict_tab4(long))
+
+
+def verdict_tab4(data: pd.DataFrame) -> Verdict:
+    """ARC's final held-out loss within 2% of Top-K's, per model width."""
+    loss = data.pivot_table(index="size", columns="method", values="eval_loss")
+    checks = [loss_matches(f"{size}: ARC-Top-K", row["ARC-Top-K"], row["Top-K"], "Top-K",
+                           "ARC-Top-K matches Top-K accuracy (abstract; the paper's cells not recovered)")
+              for size, row in loss.iterrows()]
+    explanation = "Final held-out loss of the tiny-GPT runs at each width, ARC-Top-K against Top-K."
+    return judge(checks, explanation=_with_failures(explanation, checks, SMALL_RUNS))
 
 
 # ---------------------------------------------------------------------------------------------------- tab5
-TAB5_LINK_GBPS = 100.0
+# The interconnect band (busbw of NCCL over SHM through PCIe 4.0; sources in the scenario file's comments).
+TAB5_BAND_GBPS = (48.0, 200.0)
 
 
 @register_figure(
     id="arctopk.tab5",
     paper="arctopk",
     kind="table",
-    title="Seconds per iteration at the paper's setting (simulated)",
+    title="Seconds per iteration at the paper's setting, across the PCIe/SHM interconnect band (simulated)",
     caption=(
         "Simulated seconds per training iteration (compressed_dp_step) at the paper's Table V setting as far as it "
-        "is known: LLaMA-60M/130M/350M/1B shapes, 4 GPUs in one machine without NVLink, per-GPU batch 1, seq 256, "
-        "fp32, ratio 0.2, ARC r = 4, EF14 costed, blocking hooks (no overlap). ASSUMED link: 100 Gbit/s and 10 us "
-        "per message (NCCL over shared memory through PCIe 4.0; the paper's number is unknown); the CSV also holds "
-        "50 and 200 Gbit/s. Compute and compression primitives from the H100 timing tables where committed, else "
-        "the H100 roofline (the paper used A100-40GB), plus 30 us per compression primitive (launch + dispatch, "
-        "measured on one H100). Rooflines are optimistic: on one H100 we measured torch.topk 11-130x, QR and SVD "
-        "far slower than their roofline, so compression times here are lower bounds. Not measured end to end: no "
-        "multi-GPU machine was available."
+        "is known: LLaMA-60M/130M/350M/1B shapes, 4 x A100 40GB PCIe in one machine without NVLink, per-GPU "
+        "batch 1, seq 256, fp32, ratio 0.2, ARC r = 4, EF14 costed, blocking hooks (no overlap). The paper does "
+        "not give its link speed, so every cell is computed across a sourced band of the ring's bus bandwidth for "
+        "NCCL over shared memory through PCIe 4.0 x16: 48 Gbit/s (6 GB/s: measured NCCL SHM all-reduce busbw, "
+        "averaged over sizes, on PCIe Gen4 GPUs; NVIDIA/nccl issue #1817) to 200 Gbit/s (25 GB/s: about 80% of "
+        "PCIe 4.0 x16's 31.5 GB/s per direction), with 5.7 us per ring step (NCCL's PCI latency, Simple "
+        "protocol). s/iter cells read low edge - high edge. Compute and compression from the A100 40GB PCIe "
+        "datasheet roofline (no A100 timing tables exist) plus 30 us per compression primitive (launch + "
+        "dispatch, measured on one H100); rooflines are optimistic (on one H100 torch.topk ran 11-130x slower "
+        "than its roofline), so compression times are lower bounds. Not measured end to end: no multi-GPU "
+        "machine was available."
     ),
     claim="ARC-Top-K matches Top-K accuracy with up to 60.7% less wall-clock time (which cell is unknown); dense "
-    "Adam s/iter in the paper: [held out]",
-    scale_note="simulated at the paper's model sizes (no reduction); timing source per run in provenance",
+    "Adam s/iter in the paper: cells not known",
+    scale_note="simulated at the paper's model sizes (no reduction), at 5 points across the interconnect band; "
+    "timing source per run in provenance",
     scenarios=(TAB5,),
 )
 def draw_tab5(ctx: FigureContext) -> FigureOutput:
@@ -517,19 +700,65 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
     keep = ["method", "model", "bandwidth_gbps", "step_time_ms", "compute_ms", "compression_ms", "comm_ms",
             "bytes_sent_per_worker"]
     data = data[keep]
-    at = data[data["bandwidth_gbps"] == TAB5_LINK_GBPS]
-    seconds = at.pivot_table(index="method", columns="model", values="step_time_ms") / 1e3
-    seconds = seconds.loc[ordered(seconds.index), [m for m in MODELS if m in seconds.columns]]
-    saved = 100.0 * (1.0 - seconds.loc["ARC-Top-K"] / seconds.loc["Top-K"])
-    vs_dense = 100.0 * (1.0 - seconds.loc["ARC-Top-K"] / seconds.loc["dense"])
-    table = seconds.map(lambda v: f"{v:.4g}").reset_index().rename(columns={"method": "s / iteration"})
-    table.loc[len(table)] = ["ARC vs Top-K: time saved", *[f"{v:.1f}%" for v in saved]]
-    table.loc[len(table)] = ["ARC vs dense: time saved", *[f"{v:.1f}%" for v in vs_dense]]
-    ratio_all = data.pivot_table(index=["model", "bandwidth_gbps"], columns="method", values="step_time_ms")
-    saved_all = 100.0 * (1.0 - ratio_all["ARC-Top-K"] / ratio_all["Top-K"])
-    ours = (f"ARC vs Top-K time saved at {TAB5_LINK_GBPS:g} Gbit/s: " +
-            ", ".join(f"{m.removeprefix('llama-')} {v:.1f}%" for m, v in saved.items()) +
-            f" (ARC/Top-K s/iter {', '.join(f'{r:.2f}' for r in seconds.loc['ARC-Top-K'] / seconds.loc['Top-K'])}); "
-            f"over 50-200 Gbit/s: {saved_all.min():.1f}-{saved_all.max():.1f}%")
-    return FigureOutput(data=data, table=table, ours=ours)
+    models = [m for m in MODELS if m in set(data["model"])]
+    seconds = data.pivot_table(index=["method", "bandwidth_gbps"], columns="model", values="step_time_ms") / 1e3
+    low, high = min(data["bandwidth_gbps"]), max(data["bandwidth_gbps"])
+    rows = [[f"{method} s/iter ({low:g} - {high:g} Gbit/s)",
+             *[f"{seconds.loc[(method, low), m]:.4g} - {seconds.loc[(method, high), m]:.4g}" for m in models]]
+            for method in ordered(data["method"].unique())]
+    saved = _tab5_saving(data)
+    rows += [[f"ARC vs Top-K time saved at {bw:g} Gbit/s", *[f"{saved.loc[(m, bw)]:.1f}%" for m in models]]
+             for bw in sorted(data["bandwidth_gbps"].unique())]
+    vs_dense = _tab5_saving(data, baseline="dense")
+    rows.append(["ARC vs dense time saved (band)",
+                 *[f"{vs_dense.loc[m].min():.1f}% - {vs_dense.loc[m].max():.1f}%" for m in models]])
+    table = pd.DataFrame(rows, columns=["s / iteration", *models])
+    ours = (f"ARC vs Top-K time saved across {low:g}-{high:g} Gbit/s: " +
+            ", ".join(f"{m.removeprefix('llama-')} {saved.loc[m].min():.1f}-{saved.loc[m].max():.1f}%"
+                      for m in models) +
+            f"; largest {saved.max():.1f}% ({saved.idxmax()[0]} at {saved.idxmax()[1]:g} Gbit/s)")
+    return FigureOutput(data=data, table=table, ours=ours, verdict=verdict_tab5(data))
+
+
+def _tab5_saving(data: pd.DataFrame, baseline: str = "Top-K") -> pd.Series:
+    """``100 (1 - ARC / baseline)`` step time per (model, bandwidth_gbps)."""
+    per = data.pivot_table(index=["model", "bandwidth_gbps"], columns="method", values="step_time_ms")
+    return 100.0 * (1.0 - per["ARC-Top-K"] / per[baseline])
+
+
+TAB5_SAVING_PCT, TAB5_SAVING_BAND = 60.7, 10.0  # "up to 60.7%"; ≈: ±10 points, the paper's cell is unknown
+
+
+def verdict_tab5(data: pd.DataFrame) -> Verdict:
+    """Across the interconnect band: ARC faster than Top-K everywhere, largest saving ≈ 60.7% (±10 points)."""
+    saved = _tab5_saving(data)
+    band = f"{min(data['bandwidth_gbps']):g}-{max(data['bandwidth_gbps']):g} Gbit/s"
+    paper = "ARC-Top-K: up to 60.7% less wall-clock time than Top-K (which cell is unknown)"
+    checks = [
+        at_least(f"smallest ARC-vs-Top-K time saving over models and the {band} band (%)",
+                 ours=float(saved.min()), low=0.0, paper=paper),
+        within(f"largest ARC-vs-Top-K time saving over models and the {band} band (%)",
+               ours=float(saved.max()), low=TAB5_SAVING_PCT - TAB5_SAVING_BAND,
+               high=TAB5_SAVING_PCT + TAB5_SAVING_BAND, paper=f"{paper} (≈: ±{TAB5_SAVING_BAND:g} points)"),
+    ]
+    explanation = (f"Simulated seconds per iteration across the sourced {band} interconnect band, largest saving "
+                   f"for {saved.idxmax()[0]} at {saved.idxmax()[1]:g} Gbit/s; compression times are roofline "
+                   "lower bounds (no A100 timing tables).")
+    return judge(checks, explanation=_with_failures(
+        explanation, checks, "The compression kernels' cost on an A100 is a roofline assumption here; the link "
+        "speed is a band, not a number."))
+
+
+VERDICTS = {
+    "arctopk.fig1": verdict_fig1,
+    "arctopk.fig2": verdict_fig2,
+    "arctopk.fig3": verdict_fig3,
+    "arctopk.fig_scaling": verdict_fig_scaling,
+    "arctopk.fig4": verdict_fig4,
+    "arctopk.tab1": verdict_tab1,
+    "arctopk.tab2": verdict_tab2,
+    "arctopk.tab3": verdict_tab3,
+    "arctopk.tab4": verdict_tab4,
+    "arctopk.tab5": verdict_tab5,
+}
 

@@ -4,7 +4,8 @@ Both run the ``collective`` scenario kind through sweeps (``scenarios/figures/co
 on H100-class nodes (8 devices on 3.6 Tbit/s, 2 us links; one 400 Gbit/s, 5 us NIC per node), ring and tree,
 each point once with the alpha-beta closed form over the topology and once with the link-level SimPy model.
 With nothing else on the links the two must agree exactly (DESIGN.md validation ladder, step 1); "ours" reports
-how closely they did.
+how closely they did, and each figure's verdict (``verdict_<name>(data)``, collected in `VERDICTS`) checks it, and
+for the rank sweep the alpha-beta claim that the tree wins for small messages and loses for large ones.
 
 Reusable pieces for other harness figures (the measured-vs-simulated fidelity figure in
 ``plots/papers/harness_fidelity.py`` declares its committed tables as ``inputs`` and reads them with
@@ -21,6 +22,7 @@ import pandas as pd
 
 from plots.registry import FigureOutput, register_figure
 from plots.style import color_for, new_figure
+from plots.verdict import Check, Verdict, at_least, at_most, judge
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -86,6 +88,46 @@ def _agreement_text(agreement: pd.DataFrame) -> str:
     return f"link-level = closed form (integer ns) at {exact}/{len(agreement)} points; max |diff| {worst:.3g} %"
 
 
+def exact_agreement(agreement: pd.DataFrame) -> Check:
+    """Link-level time equals the closed form at every point (largest |difference| in ns is 0)."""
+    worst = (agreement["time_ns_link_level"] - agreement["time_ns_closed_form"]).abs().max()
+    return at_most("largest |link-level - closed form| over all points (ns)", ours=float(worst), high=0.0,
+                   paper="equal exactly with no contention (ARCHITECTURE.md)")
+
+
+def verdict_time_vs_size(data: pd.DataFrame) -> Verdict:
+    check = exact_agreement(data)
+    explanation = f"Both models at {len(data)} points (ring and tree, every message size and rank count)."
+    if not check.holds:
+        explanation += " The link-level model departs from the closed form: a simulator bug, not a modelling choice."
+    return judge([check], explanation=explanation)
+
+
+def tree_over_ring(data: pd.DataFrame) -> pd.Series:
+    """Tree / ring closed-form time per message size at the largest rank count of ``data``."""
+    largest = data[data["n_ranks"] == data["n_ranks"].max()]
+    times = largest.pivot_table(index="size_bytes", columns="algorithm", values="time_ns_closed_form", aggfunc="first")
+    return (times["tree"] / times["ring"]).sort_index()
+
+
+def verdict_time_vs_ranks(data: pd.DataFrame) -> Verdict:
+    ratio = tree_over_ring(data)
+    ranks = int(data["n_ranks"].max())
+    small, large = ratio.index[0], ratio.index[-1]
+    checks = [
+        at_most(f"tree / ring time, {format_bytes(small)} at {ranks} ranks", ours=float(ratio[small]), high=1.0,
+                paper="the tree wins for small messages at many ranks"),
+        at_least(f"tree / ring time, {format_bytes(large)} at {ranks} ranks", ours=float(ratio[large]), low=1.0,
+                 paper="the tree loses for large messages"),
+        exact_agreement(data),
+    ]
+    explanation = (f"Closed-form times at the largest rank count ({ranks}) for the smallest and largest message; "
+                   "both models compared at every point.")
+    if not all(check.holds for check in checks):
+        explanation += " A failing check means the simulated latency/bandwidth terms do not follow alpha-beta."
+    return judge(checks, explanation=explanation)
+
+
 def _all_reduce(ctx: FigureContext, scenario: str) -> pd.DataFrame:
     metrics = ctx.run(scenario).metrics
     metrics = metrics[metrics["op"] == "all_reduce"]
@@ -120,8 +162,8 @@ def _model_legend(ax: Axes) -> None:
         "the link-level SimPy simulation of the same collective. Simulated hardware, not measured: link numbers "
         "are the scenario's assumptions (3.6 Tbit/s, 2 us intra-node; 400 Gbit/s, 5 us per NIC)."
     ),
-    claim="With no contention the link-level simulation equals the closed form exactly (DESIGN.md, validation "
-    "step 1)",
+    claim="With no contention the link-level simulation equals the closed form exactly (ARCHITECTURE.md, "
+    "simulator model choices)",
     scale_note="simulated 8-128 ranks, 1 KiB-1 GiB (quick profile: every other size); no reduction",
     scenarios=(VS_SIZE,),
     quick_overrides=(
@@ -147,7 +189,8 @@ def draw_time_vs_size(ctx: FigureContext) -> FigureOutput:
     axes[0].set_ylabel("time (us)")
     axes[0].legend(loc="upper left")
     _model_legend(axes[1])
-    return FigureOutput(data=agreement, figure=fig, ours=_agreement_text(agreement))
+    return FigureOutput(data=agreement, figure=fig, ours=_agreement_text(agreement),
+                        verdict=verdict_time_vs_size(agreement))
 
 
 @register_figure(
@@ -172,7 +215,7 @@ def draw_time_vs_ranks(ctx: FigureContext) -> FigureOutput:
     agreement = model_agreement(metrics, ("size_bytes", "algorithm", "n_ranks"))
     sizes = sorted(agreement["size_bytes"].unique())
     fig, axes = new_figure(1, len(sizes))
-    verdicts = []
+    ratios = []
     for ax, size_bytes in zip(axes, sizes, strict=True):
         subset = agreement[agreement["size_bytes"] == size_bytes]
         for algorithm in ("ring", "tree"):
@@ -189,10 +232,16 @@ def draw_time_vs_ranks(ctx: FigureContext) -> FigureOutput:
         ax.set_xlabel("ranks")
         ax.set_title(f"{format_bytes(size_bytes)} all-reduce")
         largest = subset[subset["n_ranks"] == ranks[-1]].set_index("algorithm")["time_ns_closed_form"]
-        verdicts.append(f"{format_bytes(size_bytes)} {largest['tree'] / largest['ring']:.2g}x")
+        ratios.append(f"{format_bytes(size_bytes)} {largest['tree'] / largest['ring']:.2g}x")
     axes[0].set_ylabel("time (us)")
     axes[0].legend(loc="upper left")
     _model_legend(axes[-1])
     max_ranks = int(agreement["n_ranks"].max())
-    ours = f"tree/ring time at {max_ranks} ranks: {', '.join(verdicts)}; {_agreement_text(agreement)}"
-    return FigureOutput(data=agreement, figure=fig, ours=ours)
+    ours = f"tree/ring time at {max_ranks} ranks: {', '.join(ratios)}; {_agreement_text(agreement)}"
+    return FigureOutput(data=agreement, figure=fig, ours=ours, verdict=verdict_time_vs_ranks(agreement))
+
+
+VERDICTS = {
+    "harness.collective_time_vs_size": verdict_time_vs_size,
+    "harness.collective_time_vs_ranks": verdict_time_vs_ranks,
+}

@@ -55,7 +55,7 @@ def test_device_known_only_from_its_measured_meta(tmp_path):
 
 
 def test_unknown_device_lists_known_ones(tmp_path):
-    with pytest.raises(HarnessError, match=r"unknown device 'tpu9'.*known devices: cpu, h100"):
+    with pytest.raises(HarnessError, match=r"unknown device 'tpu9'.*known devices: a100, a100_pcie, cpu, h100"):
         get_device("tpu9", timings_root=tmp_path)
 
 

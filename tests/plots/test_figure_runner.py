@@ -2,7 +2,7 @@
 
 The injected runner stands in for `harness.api.run_scenario_file` (same signature, returns an object with
 ``.metrics`` and ``.runs``), so these tests check the figure layer alone: files written, failures isolated,
-caching, profiles, provenance and the gallery.
+caching, profiles, provenance, verdicts and the gallery.
 """
 
 from __future__ import annotations
@@ -18,6 +18,13 @@ from harness.cli import main as cli_main
 from harness.errors import HarnessError
 from plots.registry import FigureOutput, FigureRegistry, register_figure
 from plots.runner import RunSettings, render_figures, select_figures
+from plots.verdict import Verdict, judge, not_checkable, within
+
+_UNSET = object()
+
+
+def _ok_verdict(ctx=None):
+    return not_checkable("test figure: nothing to compare")
 
 
 @dataclass
@@ -50,7 +57,8 @@ class FakeScenarioRunner:
         return FakeSweep(pd.DataFrame({"x": [1, 2, 3], "y": [2, 4, 6]}), [record])
 
 
-def _line_figure(registry, figure_id="harness.test_tiny", *, claim="y = 2 x", counter=None, **extra):
+def _line_figure(registry, figure_id="harness.test_tiny", *, claim="y = 2 x", counter=None, verdict=_UNSET,
+                 **extra):
     @register_figure(
         id=figure_id, paper="harness", kind="figure", title="Tiny line", caption="y against x.", claim=claim,
         scale_note="three points", scenarios=("scenarios/test_tiny.yaml",),
@@ -65,7 +73,10 @@ def _line_figure(registry, figure_id="harness.test_tiny", *, claim="y = 2 x", co
         fig, (ax,) = new_figure()
         ax.plot(data["x"], data["y"], marker="o")
         slope = float((data["y"] / data["x"]).mean())
-        return FigureOutput(data=data, figure=fig, ours=f"slope {slope:.2f}", provenance={"note": "fake runs"})
+        judged = (judge([within("slope", ours=slope, low=1.9, high=2.1, paper="2")], explanation="slope of y on x")
+                  if verdict is _UNSET else verdict)
+        return FigureOutput(data=data, figure=fig, ours=f"slope {slope:.2f}", provenance={"note": "fake runs"},
+                            verdict=judged)
 
     return draw
 
@@ -85,6 +96,9 @@ def test_one_figure_writes_png_csv_record_and_gallery(tmp_path):
     assert pd.read_csv(paper_dir / "harness.test_tiny.csv").equals(pd.DataFrame({"x": [1, 2, 3], "y": [2, 4, 6]}))
     record = json.loads((paper_dir / "harness.test_tiny.json").read_text())
     assert record["status"] == "ok" and record["ours"] == "slope 2.00" and record["profile"] == "quick"
+    assert record["verdict"]["status"] == "reproduced" and record["verdict"]["label"] == "reproduced"
+    assert record["verdict"]["checks"][0]["ours"] == 2.0 and record["verdict"]["checks"][0]["holds"] is True
+    assert report.results[0].verdict == "reproduced"
     assert record["provenance"]["devices"] == ["cpu"]
     assert record["provenance"]["timing_sources"] == {"exact": 3, "roofline": 1}
     assert record["provenance"]["extra"] == {"note": "fake runs"}
@@ -94,7 +108,8 @@ def test_one_figure_writes_png_csv_record_and_gallery(tmp_path):
     assert report.gallery_path == tmp_path / "figures" / "index.html"
     assert 'src="harness/harness.test_tiny.png"' in page and 'href="harness/harness.test_tiny.csv"' in page
     assert "y = 2 x" in page and "slope 2.00" in page  # claim beside ours
-    assert "exact: 3, roofline: 1" in page
+    assert "3 table, 1 roofline" in page  # a flat count, as the fake runs record it
+    assert "slope: ours 2, band 1.9 to 2.1 (paper: 2): holds" in page and "slope of y on x" in page
 
 
 def test_full_profile_passes_full_overrides(tmp_path):
@@ -129,7 +144,7 @@ def test_failing_figure_is_reported_and_others_still_render(tmp_path):
     assert (tmp_path / "figures" / "harness" / "harness.test_good.png").is_file()
     assert not (tmp_path / "figures" / "harness" / "harness.test_broken.png").exists()
     page = report.gallery_path.read_text()
-    assert "the model diverged" in page and 'class="status-failed"' in page
+    assert "Drawing failed: RuntimeError: the model diverged" in page and 'class="d-failed"' in page
 
 
 def test_unchanged_figure_is_not_redrawn(tmp_path):
@@ -172,7 +187,8 @@ def test_changed_input_file_redraws(tmp_path):
         data = ctx.read_csv(str(measured))
         fig, (ax,) = new_figure()
         ax.plot(data["size_bytes"], data["time_us"])
-        return FigureOutput(data=data, figure=fig, ours=f"{data['time_us'].iloc[0]:.1f} us")
+        return FigureOutput(data=data, figure=fig, ours=f"{data['time_us'].iloc[0]:.1f} us",
+                            verdict=_ok_verdict())
 
     settings = _settings(tmp_path)
     assert render_figures(list(registry), settings, registry=registry, run_scenario=runner).results[0].status == "ok"
@@ -193,7 +209,8 @@ def test_gallery_escapes_html_and_shows_claim_vs_ours(tmp_path):
                      registry=registry)
     def draw(ctx):
         table = pd.DataFrame({"method": ["<i>ours</i>"], "value_ms": [1.5]})
-        return FigureOutput(data=table, table=table, ours="<img src=x onerror=alert(1)>")
+        return FigureOutput(data=table, table=table, ours="<img src=x onerror=alert(1)>",
+                            verdict=not_checkable("reason <b>escaped</b>"))
 
     report = render_figures(list(registry), _settings(tmp_path), registry=registry, run_scenario=runner)
     assert report.results[0].status == "ok"
@@ -205,6 +222,8 @@ def test_gallery_escapes_html_and_shows_claim_vs_ours(tmp_path):
     assert "caption &lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "x &lt; 5 &amp; y &gt; 2" in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "&lt;i&gt;ours&lt;/i&gt;" in page  # the table cell, embedded in the page
+    assert "reason &lt;b&gt;escaped&lt;/b&gt;" in page
+    assert page.count("<img") == 0 and 'href="harness/harness.test_escape.png" download' in page  # shown once
 
 
 def test_unrendered_and_unregistered_entries_are_listed(tmp_path):
@@ -212,8 +231,10 @@ def test_unrendered_and_unregistered_entries_are_listed(tmp_path):
     _line_figure(registry)
     report = render_figures([], _settings(tmp_path), registry=registry, run_scenario=FakeScenarioRunner())
     page = report.gallery_path.read_text()
-    assert "status-not-run" in page and "harness figures --only harness.test_tiny" in page
-    assert "118 checklist entries not registered yet" in page and "arctopk.fig2" in page
+    assert 'class="d-not-run"' in page and "harness figures --only harness.test_tiny" in page
+    assert "<b>0 of the 118 figures and tables</b>" in page and "118 are not drawn yet" in page
+    assert "10 checklist entries not drawn yet" in page  # ARC-Top-K's ten, under its own section
+    assert 'id="arctopk.fig2"' in page  # every missing entry is listed (and linkable) under its paper
 
 
 def test_select_figures_filters_and_rejects_unknown_names():
@@ -268,3 +289,103 @@ def test_summarize_sweeps_sums_per_op_timing_sources():
     summary = summarize_sweeps([SimpleNamespace(runs=[run], points=[])])
     assert summary["timing_sources"] == {"exact": 2, "interpolated": 4, "roofline": 1}
     assert summary["timing_sources_recorded"] == 1
+
+
+@pytest.mark.parametrize(
+    "verdict, message",
+    [
+        (None, "VerdictError: no verdict logic"),
+        (Verdict(status="reproduced", explanation="claims more than its check shows",
+                 checks=(within("slope", ours=2.0, low=3.0, high=4.0, paper="3 to 4"),)),
+         "VerdictError: verdict contradicted by its own checks: status 'reproduced' but its checks give "
+         "'not_reproduced'"),
+        (Verdict(status="partly", explanation="no checks at all"), "a checkable verdict has no checks"),
+        ("reproduced", "must be a plots.verdict.Verdict, got str"),
+    ],
+)
+def test_figure_without_a_consistent_verdict_fails(tmp_path, verdict, message):
+    registry = FigureRegistry()
+    _line_figure(registry, verdict=verdict)
+    report = render_figures(list(registry), _settings(tmp_path), registry=registry, run_scenario=FakeScenarioRunner())
+    (result,) = report.results
+    assert result.status == "failed" and message in result.error and result.verdict is None
+    record = json.loads((tmp_path / "figures" / "harness" / "harness.test_tiny.json").read_text())
+    assert record["status"] == "failed" and record["verdict"] is None and message in record["error"]
+    assert not (tmp_path / "figures" / "harness" / "harness.test_tiny.png").exists()
+
+
+def test_verdicts_are_recorded_and_kept_when_cached(tmp_path):
+    registry = FigureRegistry()
+    _line_figure(registry, "harness.test_off", verdict=judge(
+        [within("slope", ours=2.0, low=3.0, high=4.0, paper="3 to 4"),
+         within("offset", ours=0.0, low=-0.1, high=0.1, paper="0")], explanation="steeper in the paper"))
+    settings = _settings(tmp_path)
+    first = render_figures(list(registry), settings, registry=registry, run_scenario=FakeScenarioRunner())
+    again = render_figures(list(registry), settings, registry=registry, run_scenario=FakeScenarioRunner())
+    assert [r.verdict for r in (*first.results, *again.results)] == ["partly", "partly"]
+    assert again.results[0].status == "cached"
+    page = again.gallery_path.read_text()
+    assert "partly reproduced" in page and "steeper in the paper" in page
+    assert "slope: ours 2, band 3 to 4 (paper: 3 to 4): does not hold" in page
+
+
+def test_stale_record_version_is_redrawn(tmp_path):
+    registry, draws = FigureRegistry(), []
+    _line_figure(registry, counter=draws)
+    settings = _settings(tmp_path)
+    render_figures(list(registry), settings, registry=registry, run_scenario=FakeScenarioRunner())
+    path = tmp_path / "figures" / "harness" / "harness.test_tiny.json"
+    old = json.loads(path.read_text())
+    path.write_text(json.dumps({**old, "record_version": 1}))  # a record of the layout without verdicts
+    assert render_figures(list(registry), settings, registry=registry,
+                          run_scenario=FakeScenarioRunner()).results[0].status == "ok"
+    assert len(draws) == 2
+
+
+def test_cli_out_and_results_root(tmp_path, monkeypatch, capsys):
+    registry, runner = FigureRegistry(), FakeScenarioRunner()
+    _line_figure(registry)
+    seen = []
+    monkeypatch.setattr("plots.papers.load_all", lambda keep_going=False: (registry, {}))
+
+    def recording_runner(path, overrides=(), **kwargs):
+        seen.append(kwargs["results_root"])
+        return runner(path, overrides, **kwargs)
+
+    monkeypatch.setattr("plots.runner.default_scenario_runner", lambda: recording_runner)
+    out, store = tmp_path / "elsewhere" / "figs", tmp_path / "store"
+    args = ["figures", "--out", str(out), "--results-root", str(store), "--no-progress"]
+    assert cli_main(args) == 0
+    assert seen == [store] and (out / "index.html").is_file() and (out / "harness" / "harness.test_tiny.png").is_file()
+    assert "(1 reproduced)" in capsys.readouterr().out
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for bad, message in ((a_file, "is a file, expected a folder"), (a_file / "sub", "cannot create the folder"),
+                         (Path("/proc/no_figures_here"), "cannot create the folder")):
+        assert cli_main(["figures", "--out", str(bad), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert cli_main(["figures", "--out", str(out), "--results-root", str(a_file), "--no-progress"]) == 2
+    assert "--results-root" in capsys.readouterr().err
+
+
+def test_summarize_sweeps_keeps_per_op_sources_time_and_missing_table_sets():
+    from types import SimpleNamespace
+
+    from plots.runner import summarize_sweeps
+
+    timings = {"table_set": "h100", "tables_missing": "folder /somewhere/results/timings/h100 does not exist",
+               "timing_sources": {"matmul": {"roofline": 219}, "copy": {"exact": 3, "roofline": 1}},
+               "time_by_source_ms": {"matmul": {"roofline": 30.0}, "copy": {"exact": 9.0, "roofline": 1.0}}}
+    runs = [
+        SimpleNamespace(reused=False, info={"timing_sources": {"roofline": 220, "exact": 3}, "timings": timings}),
+        SimpleNamespace(reused=True, info={"timing_sources": {"matmul": {"exact": 1}}}),  # per op at the top level
+    ]
+    summary = summarize_sweeps([SimpleNamespace(runs=runs, points=[])])
+    assert summary["timing_sources_by_op"] == {"copy": {"exact": 3, "roofline": 1},
+                                               "matmul": {"exact": 1, "roofline": 219}}
+    assert summary["time_by_source_ms"] == {"copy": {"exact": 9.0, "roofline": 1.0}, "matmul": {"roofline": 30.0}}
+    assert summary["missing_table_sets"] == {"h100": ["copy", "matmul"]}
+    assert summary["timing_sources"] == {"exact": 4, "roofline": 220} and summary["runs_reused"] == 1
+    assert "/somewhere" not in json.dumps(summary)

@@ -14,21 +14,23 @@ from plots.registry import FigureOutput, FigureRegistry, register_figure
 from plots.runner import RECORD_VERSION
 
 TEXT = st.text(alphabet=st.sampled_from(list("ab <>&\"'/=;é")), min_size=1, max_size=30).filter(str.strip)
+# record text (our number, explanations) also has absolute paths reduced (test_gallery_people), so no "/" here
+RECORD_TEXT = st.text(alphabet=st.sampled_from(list("ab <>&\"'=;é")), min_size=1, max_size=30).filter(str.strip)
 
 
 class _CellText(HTMLParser):
-    """Collects the text of every <td> and <figcaption> as a browser would show it."""
+    """Collects the text of every <td> and <p> as a browser would show it."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.cells, self._open = [], None
 
     def handle_starttag(self, tag, attrs):
-        if tag in ("td", "figcaption"):
+        if tag in ("td", "p"):
             self._open = []
 
     def handle_endtag(self, tag):
-        if tag in ("td", "figcaption") and self._open is not None:
+        if tag in ("td", "p") and self._open is not None:
             self.cells.append("".join(self._open))
             self._open = None
 
@@ -42,13 +44,15 @@ def _draw(ctx):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(claim=TEXT, ours=TEXT, caption=TEXT)
-def test_any_text_is_escaped(tmp_path, claim, ours, caption):
+@given(claim=TEXT, ours=RECORD_TEXT, caption=TEXT, explanation=RECORD_TEXT)
+def test_any_text_is_escaped(tmp_path, claim, ours, caption, explanation):
     registry = FigureRegistry()
     register_figure(id="harness.test_text", paper="harness", kind="figure", title="t", caption=caption,
                     claim=claim, scale_note="s", registry=registry)(_draw)
     record = {"record_version": RECORD_VERSION, "id": "harness.test_text", "status": "ok", "ours": ours,
               "profile": "quick", "files": {"png": "harness.test_text.png", "csv": "harness.test_text.csv"},
+              "verdict": {"status": "not_checkable", "label": "not checkable", "explanation": explanation,
+                          "checks": []},
               "provenance": {"devices": ["cpu"], "timing_sources": {}, "runs_total": 1, "runs_reused": 0}}
     (tmp_path / "harness").mkdir(exist_ok=True)
     (tmp_path / "harness" / "harness.test_text.json").write_text(json.dumps(record))
@@ -59,4 +63,5 @@ def test_any_text_is_escaped(tmp_path, claim, ours, caption):
     # shown verbatim as text (not parsed as markup): in the summary and in the claim-vs-ours table
     assert parser.cells.count(claim) >= 2 and parser.cells.count(ours) >= 2
     assert any(caption.strip() in cell for cell in parser.cells)
+    assert any(explanation in cell for cell in parser.cells)
     assert 'src="harness/harness.test_text.png"' in page and 'href="harness/harness.test_text.csv"' in page

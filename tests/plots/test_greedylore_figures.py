@@ -2,7 +2,8 @@
 
 Checks: every id of FIGURES.md section 5 is registered with an honest caption; the contraction experiment shows the
 semi-lazy compressor capturing >= r/p of the energy at every step while the lazy one drops below; tab2's formulas
-equal the compressors' byte plans; a few figures render end to end on a tiny profile (PNG + CSV + record).
+equal the compressors' byte plans; a few figures render end to end on a tiny profile (PNG + CSV + record, the
+recorded verdict recomputed from the CSV); every figure's verdict flips when synthetic data contradicts its claim.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from plots.papers import greedylore as gl
 from plots.papers import load_all
 from plots.registry import load_checklist
 from plots.runner import RunSettings, render_figure
+from tests.plots.test_figure_verdicts import assert_recomputes
 
 PAPER = "greedylore"
 
@@ -154,6 +156,7 @@ def _render(registry, tmp_path, figure_id, overrides=None):
     assert (tmp_path / "figures" / PAPER / f"{figure_id}.png").stat().st_size > 1000
     data = pd.read_csv(tmp_path / "figures" / PAPER / f"{figure_id}.csv")
     assert not data.empty
+    assert_recomputes(spec, tmp_path / "figures")
     return record, data
 
 
@@ -194,3 +197,85 @@ def test_tab5_draws_500_iterations_per_method(registry, tmp_path):
     fast = data[data["bandwidth_gbps"] == 100].set_index(["d_model", "method"])["total_s"]
     slow = data[data["bandwidth_gbps"] == 25].set_index(["d_model", "method"])["total_s"]
     assert (slow >= fast).all()
+
+
+# -------------------------------------------------------------------------------------------------- verdicts
+def _curves(final: dict[str, float], steps: int = 40, **columns) -> pd.DataFrame:
+    """Loss curves decaying to ``final`` per label (eval every 4 steps), with constant extra ``columns``."""
+    rows = []
+    for label, value in final.items():
+        for step in range(steps):
+            loss = value + 2.0 * (steps - step) / steps
+            rows.append({"label": label, "step": step, "loss": loss, "eval_loss": loss if step % 4 == 3 else np.nan,
+                         **{k: v(label) if callable(v) else v for k, v in columns.items()}})
+    return pd.DataFrame(rows)
+
+
+def _fig1(greedy: float, random: float) -> pd.DataFrame:
+    selection = {"dense": "", "GreedyLore r4": "greedy", "GreedyLore r4 random": "random"}
+    return _curves({"dense": 1.0, "GreedyLore r4": greedy, "GreedyLore r4 random": random}, warmup_steps=4,
+                   selection=selection.get)
+
+
+def test_fig1_verdict_random_slower_early():
+    assert gl.verdict_fig1(_fig1(greedy=1.1, random=1.4)).status == "reproduced"
+    assert gl.verdict_fig1(_fig1(greedy=1.4, random=1.1)).status == "not_reproduced"
+
+
+def _fig2(lazy_max: float, semi_max: float, probe_mean: float, bound: float = 0.875) -> pd.DataFrame:
+    rows = []
+    for step in range(10):
+        refresh = step % 5 == 0
+        for variant, mean, high in (("lazy", 0.5, lazy_max), ("semi_lazy_exact", 0.5, semi_max),
+                                    ("semi_lazy_probe", probe_mean, 0.95), ("random", 0.87, 0.9)):
+            rows.append({"variant": variant, "step": step, "refresh": refresh, "mean": 0.0 if refresh else mean,
+                         "min": 0.0, "max": 0.0 if refresh else high, "bound_ratio": bound})
+    return pd.DataFrame(rows)
+
+
+def test_fig2_verdict_lazy_reaches_one_and_semi_lazy_keeps_the_bound():
+    verdict = gl.verdict_fig2(_fig2(lazy_max=0.99, semi_max=0.8, probe_mean=0.6))
+    assert verdict.status == "reproduced"  # the probe's single steps above the bound (0.95) are allowed
+    assert gl.verdict_fig2(_fig2(lazy_max=0.99, semi_max=0.9, probe_mean=0.6)).status == "partly"  # bound exceeded
+    assert gl.verdict_fig2(_fig2(lazy_max=0.7, semi_max=0.9, probe_mean=0.9)).status == "not_reproduced"
+
+
+def test_fig3_verdict_greedylore_close_to_dense():
+    def fig3(greedy_acc: float) -> pd.DataFrame:
+        acc = {"dense": 0.95, "PowerSGD r4": 0.93, "GreedyLore r4": greedy_acc, "GreedyLore r4 random": 0.5}
+        return pd.DataFrame([{"label": label, "step": step, "accuracy": value * step / 20}
+                             for label, value in acc.items() for step in (10, 20)])
+
+    assert gl.verdict_fig3(fig3(0.94)).status == "reproduced"
+    assert gl.verdict_fig3(fig3(0.90)).status == "not_reproduced"
+
+
+def test_fig4_verdict_tracks_dense_at_each_width():
+    def fig4(small: float, large: float) -> pd.DataFrame:
+        frames = [_curves({"dense": 1.5, "PowerSGD r2": 1.6, "GreedyLore r2": small}, d_model=32.0),
+                  _curves({"dense": 1.1, "PowerSGD r4": 1.2, "GreedyLore r4": large}, d_model=64.0)]
+        return pd.concat(frames, ignore_index=True)
+
+    assert gl.verdict_fig4(fig4(1.51, 1.11)).status == "reproduced"
+    assert gl.verdict_fig4(fig4(1.51, 1.3)).status == "partly"
+    assert gl.verdict_fig4(fig4(1.7, 1.3)).status == "not_reproduced"
+
+
+def _fig5(no_ef: float, lazy: float) -> pd.DataFrame:
+    panel = {"dense": 1.5, "GreedyLore r2 (EF14)": 1.6, "GreedyLore r2, no EF": no_ef, "lazy r2 (EF14)": lazy}
+    data = _curves(panel).rename(columns={"label": "series"}).assign(panel="error feedback and selection")
+    tau = _curves({"dense": 1.5, "tau 5": 1.0}).rename(columns={"label": "series"}).assign(panel="refresh period tau")
+    return pd.concat([data, tau], ignore_index=True)
+
+
+def test_fig5_verdict_no_ef_and_lazy_degrade():
+    assert gl.verdict_fig5(_fig5(no_ef=1.8, lazy=1.9)).status == "reproduced"
+    verdict = gl.verdict_fig5(_fig5(no_ef=1.5, lazy=1.9))  # no error feedback better: the claim fails
+    assert verdict.status == "partly" and "opposite of the paper's claim" in verdict.explanation
+    assert gl.verdict_fig5(_fig5(no_ef=1.5, lazy=1.55)).status == "not_reproduced"
+
+
+@pytest.mark.parametrize("name", ["tab1", "tab2", "tab3", "tab4", "tab5", "tab6", "tab7"])
+def test_tables_without_a_checkable_claim_say_why(name):
+    verdict = gl.VERDICTS[f"greedylore.{name}"](pd.DataFrame())
+    assert verdict.status == "not_checkable" and not verdict.checks and len(verdict.explanation) > 30

@@ -10,6 +10,7 @@ import pytest
 from plots.papers import load_all
 from plots.papers.harness_core import format_bytes, model_agreement
 from plots.runner import RunSettings, render_figures, select_figures
+from tests.plots.test_figure_verdicts import assert_recomputes
 
 HARNESS_FIGURES = ("harness.collective_time_vs_ranks", "harness.collective_time_vs_size")
 
@@ -63,6 +64,7 @@ def test_real_harness_figures_on_quick_profile(tmp_path):
         data = pd.read_csv(tmp_path / "figures" / "harness" / f"{figure_id}.csv")
         assert len(data) >= 30 and (data["time_ns_link_level"] == data["time_ns_closed_form"]).all()
         assert "max |diff| 0 %" in record["ours"]
+        assert assert_recomputes(registry.get(figure_id), tmp_path / "figures").status == "reproduced"
     assert "tree/ring time at 128 ranks" in report.gallery_path.read_text()
     again = render_figures(specs, settings, registry=registry)
     assert [result.status for result in again.results] == ["cached", "cached"]

@@ -23,8 +23,9 @@ def test_run_prints_where_and_a_preview_then_reuses(capsys, tmp_path):
     (run_dir,) = (tmp_path / "toy_example").iterdir()
     lines = out.splitlines()
     assert lines[0] == f"toy_example: computed; results in {run_dir}/"
-    assert lines[1] == "metrics.csv: 3 rows x 3 columns:"
-    assert lines[2].split() == ["message", "size_bytes", "transfer_time_us"] and len(lines) == 6
+    assert lines[1] == "device: cpu (cluster.device not set: the default); 1 node(s) x 1 device(s); timing tables: cpu"
+    assert lines[2] == "metrics.csv: 3 rows x 3 columns:"
+    assert lines[3].split() == ["message", "size_bytes", "transfer_time_us"] and len(lines) == 7
     code, out, _ = cli(capsys, "run", SCENARIOS / "toy_example.yaml", "--out", tmp_path, "--set",
                        "workload.n_messages=3")
     assert out.splitlines()[0] == f"toy_example: reused (finished earlier); results in {run_dir}/"
@@ -53,9 +54,10 @@ def test_sweep_in_process_summarises_points(capsys, tmp_path):
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == f"toy_sweep: 6 points, 6 computed, 0 reused; results under {tmp_path / 'toy_sweep'}/"
-    assert lines[1].split() == ["network.inter_node.bandwidth_gbps", "workload.n_messages",
-                                "workload.mean_size_bytes", "run_id", "reused"]
-    assert len(lines) == 8 and "6/6" in err  # the progress bar went to stderr
+    assert lines[1].split() == ["point", "bandwidth_gbps", "n_messages", "mean_size_bytes", "status", "run_id"]
+    assert lines[-1].startswith(f"all points in one table (metrics, one column per sweep axis, run_id): "
+                                f"{tmp_path / 'toy_sweep'}/sweep-")
+    assert len(lines) == 9 and "6/6" in err  # the progress bar went to stderr
     code, out, err = cli(capsys, "sweep", SCENARIOS / "toy_sweep.yaml", "--workers", "1", "--out", tmp_path)
     assert out.splitlines()[0].startswith("toy_sweep: 6 points, 0 computed, 6 reused") and "reused=6" in err
 

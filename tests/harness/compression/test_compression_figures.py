@@ -14,6 +14,7 @@ import plots.papers
 from harness.api import run_scenario_file
 from plots.registry import FIGURES
 from plots.runner import RunSettings, render_figure
+from tests.plots.test_figure_verdicts import assert_recomputes
 
 TINY_TRAINING = ("workload.steps=6", "workload.eval_every=3", "workload.record_every=2", "workload.warmup_steps=2")
 TINY_SWEEPS = {  # fewer sweep points where a figure does not need them all
@@ -55,6 +56,7 @@ def test_figure_draws_on_a_tiny_profile(figure_id, settings):
     assert (settings.out_dir / spec.paper / f"{figure_id}.png").stat().st_size > 1000
     assert (settings.out_dir / spec.paper / f"{figure_id}.csv").stat().st_size > 10
     assert record["ours"]
+    assert_recomputes(spec, settings.out_dir)  # the recorded verdict is the one its CSV gives
     if spec.paper == "arctopk":
         assert "could not be read" in spec.full_caption
 

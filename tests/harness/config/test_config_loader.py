@@ -46,7 +46,7 @@ def test_seed_argument_replaces_the_files_seed():
         ("unequal_zip.yaml", "sweep.zip: expected lists of equal length, got workload.n_messages: 3, "
                              "workload.mean_size_bytes: 2"),
         ("bad_sweep_path.yaml", "sweep.product.network.inter_node.bandwith_gbps: no such key 'bandwith_gbps' in a "
-                                "'toy' scenario (network.inter_node allows: bandwidth_gbps, latency_us, sharing)"),
+                                "'toy' scenario (network.inter_node allows: bandwidth_gbps, latency_us, protocol_efficiency, sharing)"),
         ("bad_sweep_point.yaml", "sweep point 3 of 4 (network.inter_node.bandwidth_gbps=0, workload.n_messages=1): "
                                  "network.inter_node.bandwidth_gbps: expected a number > 0, got 0"),
     ],
@@ -67,7 +67,7 @@ def test_missing_kind_and_missing_required_key(tmp_path):
     (line,) = validate_file(write(tmp_path, "name: a\n"))
     assert line.startswith(f"{tmp_path / 's.yaml'}: kind: missing required key (expected one of ") and "'toy'" in line
     (line,) = validate_file(write(tmp_path, "kind: toy\n"))
-    assert line.endswith("name: missing required key (expected a string)")
+    assert line.endswith("name: missing required key (expected a string of length <= 100)")
 
 
 def test_every_problem_of_a_file_is_reported(tmp_path):

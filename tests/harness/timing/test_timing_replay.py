@@ -56,8 +56,14 @@ def test_roofline_outside_the_grid_is_recorded(replay):
     assert p.source == "roofline"
     assert "outside the measured grid" in p.detail
     device = get_device("cpu", timings_root=TIMINGS)
-    flops, bytes_moved = 2 * 1024 * 256 * 256, 4 * (1024 * 256 + 256 * 256 + 1024 * 256)
-    assert p.time_ms == pytest.approx(1e3 * max(flops / (device.peak_tflops["float32"] * 1e12), bytes_moved / 20e9))
+
+    def roofline(m, n, k):
+        flops, bytes_moved = 2 * m * n * k, 4 * (m * k + k * n + m * n)
+        return 1e3 * max(flops / (device.peak_tflops["float32"] * 1e12), bytes_moved / 20e9)
+
+    # roofline x the efficiency of the nearest point of the measured hull, (256, 256, 256) measured in 0.681089 ms
+    assert p.time_ms == pytest.approx(roofline(1024, 256, 256) / (roofline(256, 256, 256) / 0.681089))
+    assert "efficiency" in p.detail and "m=256, n=256, k=256" in p.detail
     replay.predict("copy", numel=1 << 16)
     assert replay.summary() == {
         "copy": {"exact": 1, "interpolated": 0, "roofline": 0},

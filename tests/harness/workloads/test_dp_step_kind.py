@@ -1,4 +1,5 @@
-"""Scenario kind ``data_parallel_step``: compute from the replay, step = compute + comm without overlap, determinism."""
+"""Scenario kind ``data_parallel_step``: compute op by op from the replay, step = compute + comm without overlap,
+the optimizer after the all-reduce, determinism."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pydantic import ValidationError
 
 from harness.config.blocks import ClusterSpec, LinkSpec, NetworkSpec, TimingsSpec
 from harness.errors import HarnessError
-from harness.models.llama import LLAMA_PRESETS, LlamaDims, layer_work, parameter_count
+from harness.cost.training_step import step_ops
+from harness.models.llama import LLAMA_PRESETS, LlamaDims, parameter_count
 from harness.timing.replay import open_replay
 from harness.workloads.base import RunContext
 from harness.workloads.data_parallel_step import DataParallelScenario, DataParallelWorkload, layer_times, run
@@ -45,7 +47,8 @@ def _run(scenario, seed=0):
 def test_no_overlap_step_is_compute_plus_comm():
     out = _run(_scenario(overlap=False))
     m = out.metrics
-    assert list(m.columns) == ["step", "step_time_ms", "compute_ms", "comm_ms", "exposed_comm_ms", "n_buckets"]
+    assert list(m.columns) == ["step", "step_time_ms", "compute_ms", "comm_ms", "exposed_comm_ms", "optimizer_ms",
+                               "n_buckets"]
     assert list(m["step"]) == [0, 1, 2]
     assert (m["comm_ms"] > 0).all() and (m["n_buckets"] > 1).all()
     assert np.allclose(m["step_time_ms"], m["compute_ms"] + m["comm_ms"], rtol=0, atol=1e-9)
@@ -60,30 +63,42 @@ def test_overlap_hides_some_communication():
     assert on["step_time_ms"] < off["step_time_ms"]
 
 
-def test_compute_is_the_sum_of_the_replayed_layer_times():
+def test_compute_is_the_sum_of_the_replayed_layer_times_and_the_optimizer():
     out = _run(_scenario())
     per_layer = sum(out.info["forward_ms_per_layer"]) + sum(out.info["backward_ms_per_layer"])
-    assert out.metrics["compute_ms"].iloc[0] == pytest.approx(per_layer, abs=1e-9)
+    optimizer_ms = out.metrics["optimizer_ms"].iloc[0]
+    assert optimizer_ms > 0 and optimizer_ms == out.info["optimizer_ms"]
+    assert out.metrics["compute_ms"].iloc[0] == pytest.approx(per_layer + optimizer_ms, abs=1e-6)
+    assert sum(out.info["compute_ms_by_op"].values()) == pytest.approx(per_layer + optimizer_ms, rel=1e-6)
     assert out.info["grad_bytes_total"] == 4 * parameter_count(TINY)
+
+
+def test_optimizer_choice_changes_only_the_optimizer_time():
+    runs = {name: _run(_scenario(optimizer=name)).metrics.iloc[0] for name in ("none", "sgd_momentum", "adamw")}
+    assert runs["none"]["optimizer_ms"] == 0
+    # AdamW moves 7 values per parameter, SGD-momentum 5 (both on the roofline here: no optimizer tables)
+    assert 0 < runs["sgd_momentum"]["optimizer_ms"] < runs["adamw"]["optimizer_ms"]
+    for name, row in runs.items():
+        assert row["step_time_ms"] - row["optimizer_ms"] == pytest.approx(
+            runs["none"]["step_time_ms"], abs=1e-6), name
 
 
 def test_timing_sources_are_counted_and_mixed():
     scenario = _scenario()
     out = _run(scenario)
     sources = out.info["timing_sources"]
-    layers = layer_work(TINY, 1, 64)
-    n_gemms = sum(len(l.forward_gemms) + len(l.backward_gemms) for l in layers)
-    n_elementwise = sum((l.forward_elementwise_numel > 0) + (l.backward_elementwise_numel > 0) for l in layers)
-    assert sum(sources["matmul"].values()) == n_gemms
-    assert sum(sources["copy"].values()) == n_elementwise
-    # dense projections hit measured rows; attention (n = 64) and weight gradients (k = 64) are off the grid
+    calls = step_ops(TINY, 1, 64, optimizer="adamw").calls()
+    for op in {c.op for c in calls}:
+        assert sum(sources[op].values()) == sum(1 for c in calls if c.op == op), op
+    # dense projections hit measured rows; weight gradients (k = 64) are off the grid; ops without a table
+    # (attention, norms, the optimizer ...) are roofline estimates
     assert sources["matmul"]["exact"] > 0 and sources["matmul"]["roofline"] > 0
-    assert sources["copy"]["interpolated"] > 0
+    assert sources["sdpa_fwd"] == {"exact": 0, "interpolated": 0, "roofline": TINY.n_layers}
     assert out.info["timings"]["table_hashes"].keys() == {"copy", "matmul"}
 
 
 def test_error_mode_refuses_a_model_off_the_grid():
-    with pytest.raises(HarnessError, match=r"outside_grid=error\): op 'copy' at numel=16384"):
+    with pytest.raises(HarnessError, match=r"outside_grid=error\): op 'embedding_fwd' at tokens=64"):
         _run(_scenario(outside_grid="error"))
 
 
@@ -118,6 +133,12 @@ def test_workload_validation():
         DataParallelWorkload(model="llama-3b")
     with pytest.raises(ValidationError):
         DataParallelWorkload(bucket_mb=0)
+    for field, too_big in (("n_steps", 10**6 + 1), ("micro_batch", 65537), ("seq_len", (1 << 20) + 1)):
+        with pytest.raises(ValidationError, match=field):
+            DataParallelWorkload(**{field: too_big})
+    with pytest.raises(ValidationError, match="optimizer"):
+        DataParallelWorkload(optimizer="adam")
+    assert DataParallelWorkload().optimizer == "adamw"
     explicit = DataParallelWorkload(model={"d_model": 64, "d_ff": 128, "n_heads": 2, "n_layers": 1})
     assert isinstance(explicit.model, LlamaDims) and explicit.model.vocab_size == 32000
 
@@ -134,3 +155,36 @@ def test_example_files_validate():
         assert validate_file(path) == [], path
     scenario = load_scenario(ROOT / "scenarios" / "dp_llama.yaml", overrides=["workload.model=llama-60m", "workload.n_steps=1"])
     assert scenario.workload.model == "llama-60m"
+
+
+def test_a_bfloat16_scenario_uses_bfloat16_tables(tmp_path):
+    import json
+    import shutil
+
+    import torch
+
+    from kernels.ops import load_all_ops
+    from kernels.profiler import TimerSettings, profile_op, write_tables
+
+    folder = tmp_path / "cpu"
+    shutil.copytree(TIMINGS / "cpu", folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    fast, gen = TimerSettings(cpu_budget_s=0.0, cpu_min_reps=1, cpu_max_reps=1), torch.Generator().manual_seed(0)
+    ops = load_all_ops()
+    # the forward GEMMs and the norm of TINY at 64 tokens, measured in bf16 only
+    measured = {
+        "matmul": [{"m": 64, "n": n, "k": k} for n, k in ((256, 256), (512, 256), (256, 512))],
+        "rmsnorm_fwd": [{"rows": 64, "dim": 256}],
+    }
+    tables = {name: (ops.get(name), profile_op(ops.get(name), "cpu", shapes, gen, fast, dtypes=["bfloat16"]))
+              for name, shapes in measured.items()}
+    write_tables(folder, "cpu", tables, meta["roofline"], meta["timer"])
+    scenario = _scenario(dtype="bfloat16", n_steps=1)
+    out = run(scenario, RunContext(np.random.SeedSequence(0), timings=open_replay(scenario, timings_root=tmp_path)))
+    sources = out.info["timing_sources"]
+    gemms = {(g["m"], g["n"], g["k"]) for g in measured["matmul"]}
+    calls = step_ops(TINY, 1, 64).calls()
+    assert sources["matmul"]["exact"] == sum(c.op == "matmul" and (c.shape["m"], c.shape["n"], c.shape["k"]) in gemms
+                                             for c in calls) > 0
+    assert sources["rmsnorm_fwd"] == {"exact": 2 * TINY.n_layers + 1, "interpolated": 0, "roofline": 0}
+    assert sources["sdpa_fwd"]["roofline"] == TINY.n_layers  # no table: the roofline, counted as such

@@ -1,0 +1,71 @@
+"""`harness fidelity-compute`: real tiny-LLaMA training steps on this CPU against the op-by-op compute model.
+
+Measures every point of the plan (`harness.fidelity.compute`: 4 model sizes x 2 micro-batches x 2 sequence
+lengths x 1 and 2 threads, fp32, AdamW), predicts each from the CPU timing tables of the same thread count
+(``cpu`` and ``cpu-2t`` under ``--timings``), and writes ``steps.csv``, ``by_op.csv``, ``summary.csv`` and
+``meta.json`` under ``results/fidelity_compute/``. Make the tables first (each about 10-20 min on 2 cores)::
+
+    harness profile --device cpu --grid quick --threads 1
+    harness profile --device cpu --grid quick --threads 2 --table-set cpu-2t --dtypes float32
+
+The measurement takes about 2 minutes on a quiet 2-core machine (plus up to 30 s of waiting for quiet CPUs per
+point on a busy one). ``--recompute`` predicts again from the saved measurements (e.g. after re-profiling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+SHOWN = ["threads", "size", "micro_batch", "seq_len", "measured_ms", "predicted_ms", "error_pct", "roofline_fraction",
+         "cpu_busy_before"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fidelity-compute",
+        help="real tiny-LLaMA training steps on this CPU vs the op-by-op compute model",
+        description="Measure real TinyLlama + AdamW training steps on this CPU (4 sizes x 2 micro-batches x 2 "
+        "sequence lengths x 1 and 2 threads, fp32) and predict each from the CPU timing tables (cpu for 1 thread, "
+        "cpu-2t for 2; nothing fitted); write the signed % errors under results/fidelity_compute/. About 2 min on "
+        "a quiet machine, after the two `harness profile` runs that make the tables.",
+    )
+    parser.add_argument("--quick", action="store_true", help="one tiny point, 1 thread, few steps (a CI-size check)")
+    parser.add_argument("--recompute", action="store_true",
+                        help="do not measure: predict again from <out>/steps.csv")
+    parser.add_argument("--timings", type=Path, default=None, metavar="DIR",
+                        help="timing-table root holding cpu/ and cpu-2t/ (default: results/timings)")
+    parser.add_argument("--max-wait-s", type=float, default=None, metavar="S",
+                        help="longest wait for quiet CPUs before each point (default 30; --quick 0)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="output folder (default results/fidelity_compute, with --quick "
+                        "results/fidelity_compute/quick)")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from harness.errors import HarnessError
+    from harness.fidelity.compute import FULL_PLAN, QUICK_PLAN, read_measured, run_study, write_study
+    from harness.provenance import default_timings_root, project_root
+
+    plan = QUICK_PLAN if args.quick else FULL_PLAN
+    if args.max_wait_s is not None:
+        if not args.max_wait_s >= 0:
+            raise HarnessError(f"--max-wait-s: expected a number >= 0, got {args.max_wait_s}")
+        plan = replace(plan, quiet_max_wait_s=args.max_wait_s)
+    out_dir = args.out or project_root() / "results" / "fidelity_compute" / ("quick" if args.quick else "")
+    timings = args.timings or default_timings_root()
+    measured = read_measured(out_dir) if args.recompute else None
+    if measured is None:
+        print(f"[fidelity-compute] measuring {len(plan.points())} points", file=sys.stderr, flush=True)
+    study = run_study(plan, timings, measured=measured,
+                      progress=lambda m: print(f"[fidelity-compute] {m}", file=sys.stderr, flush=True))
+    files = write_study(study, out_dir)
+    print(study.table[SHOWN].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print()
+    print(study.summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    print(f"wrote {len(files)} files under {out_dir}/")
+    return 0

@@ -1,0 +1,85 @@
+"""`harness timings`: bring your own measurements (``import``) and see which table sets exist (``list``).
+
+``harness timings import FORMAT FILE --device NAME`` converts a published or user-measured profile into our
+schemas with its provenance (`harness.timing.importers`): nccl-tests output and Vidur network CSVs become
+collective tables (``results/timings/<NAME>/collectives/<op>.csv``), Vidur compute CSVs become kernel tables
+of an imported table set (``results/timings/<NAME>/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("timings", help="import measured profiles; list table sets",
+                                   description="Import published or user-measured profiles into timing tables, "
+                                   "or list the table sets present.")
+    sub = parser.add_subparsers(dest="timings_command", metavar="ACTION")
+    imp = sub.add_parser("import", help="convert a profile file into timing tables",
+                         description="Convert FILE (nccl-tests output, Vidur network CSV, Vidur compute mlp.csv) "
+                         "into timing tables with provenance. Collective formats write "
+                         "<out>/<device>/collectives/<op>.csv; vidur-compute writes <out>/<device>/matmul.csv "
+                         "(never into a folder measured by `harness profile`).")
+    from harness.timing.importers import FORMATS
+
+    imp.add_argument("format", metavar="FORMAT", help=f"one of: {', '.join(FORMATS)}")
+    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument("--device", required=True, metavar="NAME", help="table-set name (folder under --out)")
+    imp.add_argument("--out", type=Path, default=None, metavar="DIR", help="timings root (default results/timings)")
+    imp.add_argument("--op", default="all_reduce", help="nccl-tests: which collective the file measured "
+                     "(all_reduce, reduce_scatter, all_gather, broadcast, p2p; default %(default)s)")
+    imp.add_argument("--place", choices=("out", "in"), default="out", help="nccl-tests: out- or in-place time")
+    imp.add_argument("--dtype", default=None, help="override the dtype recorded (Vidur: float16 by default)")
+    imp.add_argument("--source", default=None, help="provenance: where the file comes from (URL, repository)")
+    imp.add_argument("--version", dest="source_version", default=None, help="provenance: commit or version")
+    imp.add_argument("--licence", default=None, help="provenance: the data's licence")
+    imp.add_argument("--measured", default=None, help="provenance: what was measured (hardware, software)")
+    imp.set_defaults(func=run_import)
+    lst = sub.add_parser("list", help="table sets under the timings root, with their ops and sources")
+    lst.add_argument("--out", type=Path, default=None, metavar="DIR", help="timings root (default results/timings)")
+    lst.set_defaults(func=run_list)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _root(args: argparse.Namespace) -> Path:
+    from harness.provenance import default_timings_root
+
+    return args.out or default_timings_root()
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from harness.timing.importers import import_file
+
+    imported, written = import_file(args.format, args.file, args.device, _root(args), op=args.op,
+                                    place=args.place, dtype=args.dtype, source=args.source,
+                                    version=args.source_version, licence=args.licence, measured=args.measured)
+    for op, frame in {**imported.collective_frames, **imported.kernel_frames}.items():
+        ranks = sorted(set(frame["n_ranks"])) if "n_ranks" in frame else None
+        print(f"{op}: {len(frame)} rows" + (f" (n_ranks {', '.join(map(str, ranks))})" if ranks else ""))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    root = _root(args)
+    if not root.is_dir():
+        print(f"no timings folder at {root}")
+        return 0
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        parts = []
+        meta = folder / "meta.json"
+        if meta.is_file():
+            data = json.loads(meta.read_text())
+            kind = "imported" if "provenance" in data else "measured"
+            parts.append(f"kernels ({kind}): " + ", ".join(f"{op} {e.get('rows')}" for op, e in data["ops"].items()))
+        cmeta = folder / "collectives" / "meta.json"
+        if cmeta.is_file():
+            data = json.loads(cmeta.read_text())
+            parts.append("collectives: " + ", ".join(
+                f"{op} {e.get('rows')} ({(e.get('provenance') or {}).get('source')})" for op, e in data["ops"].items()))
+        print(f"{folder.name}: " + ("; ".join(parts) or "no tables"))
+    return 0

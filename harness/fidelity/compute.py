@@ -1,0 +1,290 @@
+"""The compute model against real training steps on this CPU: tiny LLaMA steps measured and predicted op by op.
+
+Validation of `harness.cost.training_step` in the manner of Vidur and LLMServingSim (shared/research/
+harness_anchors.md 1.1, 1.5): profile the ops in isolation, predict the end-to-end step from those profiles, run
+the real thing, report signed % errors per point. Here the real thing is a full training step of
+``methods.models.gpt.TinyLlama`` (fused q/k/v, rotary, causal SDPA, SwiGLU, untied head) with
+``torch.optim.AdamW`` at its defaults (the for-loop implementation on CPU): ``zero_grad``, forward, cross-entropy,
+backward, optimizer step, timed with ``time.perf_counter`` after warm-up steps, median over the measured steps.
+
+The prediction is `harness.cost.training_step.step_ops` (``fused_qkv``) priced by a `TimingReplay` over the CPU
+timing tables of the same thread count (`TABLE_SETS`: ``cpu`` for 1 thread, ``cpu-2t`` for 2; made by
+``harness profile --device cpu --grid quick --threads N``). Nothing is fitted to the steps: every number comes
+from the op profiles (exact rows or interpolation between them; roofline where a table is missing, reported as
+``roofline_fraction``). Each point waits (bounded) for quiet CPUs first and records how busy they were.
+
+Run by ``harness fidelity-compute``; results in ``results/fidelity_compute/`` (``steps.csv``, ``summary.csv``,
+``meta.json``), drawn by the figure ``harness.fidelity_compute``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.cost.training_step import price, step_ops
+from harness.devices import get_device
+from harness.errors import HarnessError
+from harness.fidelity.compare import signed_error_pct
+from harness.fidelity.quiet import wait_until_quiet
+from harness.models.llama import LlamaDims, parameter_count
+from harness.timing.replay import TimingReplay
+from harness.timing.table import load_table_set
+
+#: table set per torch thread count
+TABLE_SETS: dict[int, str] = {1: "cpu", 2: "cpu-2t"}
+#: the study's targets (issue 7): median |error| and worst |error|, in %
+TARGET_MEDIAN_PCT = 10.0
+TARGET_WORST_PCT = 25.0
+MEASURED_COLUMNS = ["threads", "size", "d_model", "n_layers", "n_heads", "d_ff", "vocab", "micro_batch", "seq_len",
+                    "tokens", "params", "measured_ms", "measured_ms_p10", "measured_ms_p90", "n_steps",
+                    "cpu_busy_before"]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """A TinyLlama configuration (head_dim = d_model / n_heads)."""
+
+    name: str
+    d_model: int
+    n_layers: int
+    n_heads: int
+    d_ff: int
+    vocab: int = 1024
+
+    def dims(self) -> LlamaDims:
+        return LlamaDims(d_model=self.d_model, d_ff=self.d_ff, n_heads=self.n_heads, n_layers=self.n_layers,
+                         vocab_size=self.vocab, fused_qkv=True)
+
+
+@dataclass(frozen=True)
+class ComputePlan:
+    """What to measure: sizes x micro-batches x sequence lengths x thread counts, and how."""
+
+    sizes: tuple[ModelSize, ...]
+    micro_batches: tuple[int, ...]
+    seq_lens: tuple[int, ...]
+    threads: tuple[int, ...] = (1, 2)
+    warmup_steps: int = 3
+    measured_steps: int = 15
+    seed: int = 0
+    quiet_busy_below: float = 0.15  # wait for the CPUs to be this idle before each point ...
+    quiet_max_wait_s: float = 30.0  # ... but no longer than this
+    quiet_window_s: float = 1.0
+
+    def points(self) -> list[tuple[int, ModelSize, int, int]]:
+        return [(t, size, b, s) for t in self.threads for size in self.sizes for b in self.micro_batches
+                for s in self.seq_lens]
+
+
+# head_dim 32; d_ff = 3 d_model; 2 blocks; vocabulary 1024 (every shape inside the quick grids)
+FULL_PLAN = ComputePlan(
+    sizes=tuple(ModelSize(f"d{d}", d, 2, d // 32, 3 * d) for d in (64, 128, 256, 512)),
+    micro_batches=(2, 4),
+    seq_lens=(64, 128),
+)
+QUICK_PLAN = ComputePlan(
+    sizes=(ModelSize("d64", 64, 1, 2, 192),), micro_batches=(2,), seq_lens=(64,), threads=(1,),
+    warmup_steps=1, measured_steps=3, quiet_max_wait_s=0.0, quiet_window_s=0.2,
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# measuring
+
+
+def measure_step(size: ModelSize, micro_batch: int, seq_len: int, *, warmup_steps: int, measured_steps: int,
+                 seed: int = 0) -> dict[str, float]:
+    """Median (p10, p90) wall time of a real TinyLlama + AdamW training step at torch's current thread count."""
+    import torch
+
+    from methods.models.gpt import TinyLlama
+
+    model = TinyLlama(size.vocab, size.d_model, size.n_layers, size.n_heads, size.d_ff, max_seq_len=seq_len, seed=seed)
+    optimizer = torch.optim.AdamW(model.parameters())
+    gen = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, size.vocab, (micro_batch, seq_len), generator=gen)
+    targets = torch.randint(0, size.vocab, (micro_batch, seq_len), generator=gen)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        model.loss(tokens, targets).backward()
+        optimizer.step()
+
+    for _ in range(warmup_steps):
+        step()
+    times = []
+    for _ in range(measured_steps):
+        start = time.perf_counter_ns()
+        step()
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    p10, median, p90 = np.percentile(times, [10, 50, 90])
+    return {"measured_ms": float(median), "measured_ms_p10": float(p10), "measured_ms_p90": float(p90),
+            "n_steps": measured_steps}
+
+
+def measure_points(plan: ComputePlan, progress: Progress = print) -> pd.DataFrame:
+    """Every point of ``plan`` measured (threads set per point, restored after); columns `MEASURED_COLUMNS`."""
+    import torch
+
+    previous = torch.get_num_threads()
+    rows = []
+    points = plan.points()
+    try:
+        for i, (threads, size, micro_batch, seq_len) in enumerate(points, 1):
+            torch.set_num_threads(threads)
+            busy = wait_until_quiet(plan.quiet_busy_below, plan.quiet_max_wait_s, plan.quiet_window_s)
+            measured = measure_step(size, micro_batch, seq_len, warmup_steps=plan.warmup_steps,
+                                    measured_steps=plan.measured_steps, seed=plan.seed)
+            rows.append({"threads": threads, "size": size.name, "d_model": size.d_model, "n_layers": size.n_layers,
+                         "n_heads": size.n_heads, "d_ff": size.d_ff, "vocab": size.vocab,
+                         "micro_batch": micro_batch, "seq_len": seq_len, "tokens": micro_batch * seq_len,
+                         "params": parameter_count(size.dims()), **measured, "cpu_busy_before": busy})
+            busy_text = "unknown" if busy is None else f"{busy:.0%}"
+            progress(f"[{i}/{len(points)}] {threads} thread(s) {size.name} batch {micro_batch} seq {seq_len}: "
+                     f"{measured['measured_ms']:.2f} ms/step (CPUs {busy_text} busy before)")
+    finally:
+        torch.set_num_threads(previous)
+    return pd.DataFrame(rows, columns=MEASURED_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# predicting
+
+
+def open_cpu_replay(threads: int, timings_root: Path | str) -> TimingReplay:
+    """The replay over the CPU table set of ``threads`` (`TABLE_SETS`); a missing set is a `HarnessError`."""
+    if threads not in TABLE_SETS:
+        raise HarnessError(f"no CPU table set for {threads} threads; known: {', '.join(map(str, TABLE_SETS))}")
+    name = TABLE_SETS[threads]
+    folder = Path(timings_root) / name
+    if not folder.is_dir():
+        raise HarnessError(f"timing tables {folder} do not exist; make them with `harness profile --device cpu "
+                           f"--grid quick --threads {threads}" + (f" --table-set {name}`" if name != "cpu" else "`"))
+    return TimingReplay(get_device("cpu", timings_root=timings_root), load_table_set(folder), table_set=name)
+
+
+def predict_step(size: ModelSize, micro_batch: int, seq_len: int, replay: TimingReplay) -> dict[str, object]:
+    """Predicted step time (ms) of one point, the fraction of it from the roofline, and the time per op."""
+    ops = step_ops(size.dims(), micro_batch, seq_len, optimizer="adamw", device="cpu")
+    step = price(ops.calls(), replay, "float32")
+    roofline = step.by_source_ms.get("roofline", 0.0)
+    return {"predicted_ms": step.time_ms, "roofline_fraction": roofline / step.time_ms if step.time_ms > 0 else 0.0,
+            "n_kernel_launches": step.n_launches, "by_op_ms": step.by_op_ms}
+
+
+def predict_points(measured: pd.DataFrame, timings_root: Path | str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Add ``predicted_ms``, ``error_pct`` (signed, % of measured), ``roofline_fraction`` to every measured point.
+
+    Returns the table, the predicted time per op and point (long format), and the table sets' provenance.
+    """
+    replays: dict[int, TimingReplay] = {}
+    rows, by_op = [], []
+    for _, point in measured.iterrows():
+        threads = int(point["threads"])
+        replay = replays.get(threads) or replays.setdefault(threads, open_cpu_replay(threads, timings_root))
+        size = ModelSize(str(point["size"]), int(point["d_model"]), int(point["n_layers"]), int(point["n_heads"]),
+                         int(point["d_ff"]), int(point["vocab"]))
+        predicted = predict_step(size, int(point["micro_batch"]), int(point["seq_len"]), replay)
+        rows.append({"predicted_ms": predicted["predicted_ms"], "roofline_fraction": predicted["roofline_fraction"],
+                     "n_kernel_launches": predicted["n_kernel_launches"]})
+        key = {c: point[c] for c in ("threads", "size", "micro_batch", "seq_len")}
+        by_op += [{**key, "op": op, "predicted_ms": ms} for op, ms in sorted(predicted["by_op_ms"].items())]
+    table = pd.concat([measured.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+    table["error_pct"] = signed_error_pct(table["predicted_ms"], table["measured_ms"])
+    provenance = {TABLE_SETS[t]: {"folder": str(r.tables.folder), "table_hashes": r.table_hashes(),
+                                  "device_name": r.tables.meta.get("device_name"), "date": r.tables.meta.get("date"),
+                                  "timing_sources": r.summary()}
+                  for t, r in sorted(replays.items())}
+    return table, pd.DataFrame(by_op), provenance
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Per thread count and overall: points, median |error|, worst signed error, and whether both targets hold."""
+    groups = [(str(t), g) for t, g in table.groupby("threads", sort=True)] + [("all", table)]
+    rows = []
+    for threads, group in groups:
+        errors = group["error_pct"].to_numpy(dtype=float)
+        worst = float(errors[np.argmax(np.abs(errors))])
+        median = float(np.median(np.abs(errors)))
+        rows.append({"threads": threads, "n_points": len(group), "median_abs_error_pct": median,
+                     "worst_error_pct": worst, "mean_error_pct": float(np.mean(errors)),
+                     "meets_targets": bool(median <= TARGET_MEDIAN_PCT and abs(worst) <= TARGET_WORST_PCT)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the study and its files
+
+
+@dataclass
+class ComputeStudy:
+    table: pd.DataFrame
+    by_op: pd.DataFrame
+    summary: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+
+def machine_meta() -> dict[str, object]:
+    import torch
+
+    return {"machine": platform.machine(), "processor": platform.processor(), "logical_cores": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+
+
+def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataFrame | None = None,
+              progress: Progress = print) -> ComputeStudy:
+    """Measure (unless ``measured`` is given: then only predict again), predict, compare."""
+    for threads in plan.threads if measured is None else sorted(set(measured["threads"])):
+        open_cpu_replay(int(threads), timings_root)  # fail before measuring when a table set is missing
+    started = time.time()
+    if measured is None:
+        measured = measure_points(plan, progress)
+    table, by_op, tables = predict_points(measured, timings_root)
+    meta = {"plan": asdict(plan), "machine": machine_meta(), "timing_tables": tables,
+            "targets": {"median_abs_error_pct": TARGET_MEDIAN_PCT, "worst_abs_error_pct": TARGET_WORST_PCT},
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_time_s": time.time() - started,
+            "method": "real steps: TinyLlama + torch.optim.AdamW (defaults), zero_grad + forward + cross-entropy + "
+            "backward + step, median over measured steps after warm-up; predictions: harness.cost.training_step "
+            "(fused_qkv) priced by the CPU timing tables of the same thread count; nothing fitted"}
+    return ComputeStudy(table, by_op, summarize(table), meta)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def write_study(study: ComputeStudy, out_dir: Path | str) -> list[Path]:
+    """``steps.csv`` (one row per point), ``by_op.csv``, ``summary.csv``, ``meta.json`` under ``out_dir``."""
+    out = Path(out_dir)
+    files = {"steps.csv": study.table.to_csv(index=False, float_format="%.6g"),
+             "by_op.csv": study.by_op.to_csv(index=False, float_format="%.6g"),
+             "summary.csv": study.summary.to_csv(index=False, float_format="%.6g"),
+             "meta.json": json.dumps(study.meta, indent=1, default=str) + "\n"}
+    for name, text in files.items():
+        _atomic_write(out / name, text)
+    return [out / name for name in files]
+
+
+def read_measured(out_dir: Path | str) -> pd.DataFrame:
+    """The measured columns of a previous study's ``steps.csv`` (for predicting again without measuring)."""
+    path = Path(out_dir) / "steps.csv"
+    if not path.is_file():
+        raise HarnessError(f"--recompute: {path} does not exist; run `harness fidelity-compute` to measure first")
+    table = pd.read_csv(path)
+    missing = [c for c in MEASURED_COLUMNS if c not in table.columns]
+    if missing:
+        raise HarnessError(f"--recompute: {path} lacks the column(s) {', '.join(missing)}")
+    return table[MEASURED_COLUMNS]

@@ -1,0 +1,427 @@
+"""Timed ops of one LLaMA training step besides the GEMMs: what `harness.cost.training_step` prices op by op.
+
+Each op is the torch code a real step runs, timed in isolation: the embedding gather and its backward, RMSNorm,
+rotary embedding (the formula of ``methods.models.gpt.apply_rope``: pairs (even, odd) rotated by position),
+causal scaled-dot-product attention (``F.scaled_dot_product_attention``, flash-style on CPU and GPU) over
+``(batch_heads, seq, head_dim)``, the residual add (also autograd's gradient accumulation), the SwiGLU
+activation ``silu(gate) * up``, cross-entropy over ``(tokens, vocab)``, and the optimizer steps of
+``torch.optim.AdamW`` and ``torch.optim.SGD`` (momentum 0.9) over ``numel`` parameters in ``n_tensors`` equal
+tensors, as ``forloop`` (single-tensor; torch's CPU default), ``foreach`` (torch's CUDA default) and ``fused``.
+
+A ``*_fwd`` op (and the residual add) runs as in a training step: its inputs require gradients, so the timed
+call includes autograd recording the graph (on a CPU that bookkeeping is a real part of a step's time). A
+``*_bwd`` op is the autograd backward of its forward op alone: the inputs build the forward graph once and the
+timed call is ``torch.autograd.grad(out, inputs, grad_out, retain_graph=True)``, so the time is exactly the
+backward kernels torch runs for it (plus the autograd call itself). Activations arrive in the layouts a real
+block produces: rotary and attention take ``(batch, seq, heads, head_dim)`` projections viewed as
+``(batch, heads, seq, head_dim)`` (q and k leave the rotary contiguous; v stays a strided view).
+
+Counting conventions (the roofline fallback and the tests use them): bytes are the minimal traffic, every input
+tensor read once and every output written once (a residual add reads two inputs; a backward reads the gradient
+and the tensors its formula needs, listed per op); FLOPs are those `torch.utils.flop_counter.FlopCounterMode`
+counts for attention (``4 b h s^2 d`` forward, twice that backward; no causal saving) and, for element-wise ops,
+the arithmetic of the formula per element, stated per op (e.g. AdamW 14 per parameter).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from kernels.basic_ops import dtype_bytes
+from kernels.inputs import device_generator
+from kernels.ops import Shape, TimedOp, register_op
+
+FLOAT_DTYPES = ("float32", "bfloat16", "float16")
+OPTIMIZER_IMPLS = ("forloop", "foreach", "fused")
+INDEX_BYTES = 8  # int64 token ids and targets
+
+
+def _randn(shape, dtype: str, device: str, gen: torch.Generator, *, grad: bool = False, scale: float = 1.0):
+    x = torch.randn(shape, generator=device_generator(gen, device), device=device) * scale
+    return x.to(getattr(torch, dtype)).requires_grad_(grad)
+
+
+def _grad_of(fn):
+    """The timed call of a backward op: gradients of the graph root ``out`` w.r.t. ``wrt``."""
+    return lambda grad_out, wrt, out: torch.autograd.grad(out, wrt, grad_out, retain_graph=True)
+
+
+def _pow2(lo: int, hi: int, step: int = 1) -> list[int]:
+    return [1 << e for e in range(lo, hi + 1, step)]
+
+
+def _product(**axes) -> list[dict[str, int]]:
+    shapes = [{}]
+    for name, values in axes.items():
+        shapes = [{**s, name: v} for s in shapes for v in values]
+    return shapes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# embedding gather: out[t] = weight[ids[t]]; backward scatter-adds the rows into a zeroed (vocab, d) gradient
+
+
+def _embedding_fwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    weight = _randn((shape["vocab"], shape["d_model"]), dtype, device, gen, grad=True)
+    ids = torch.randint(0, shape["vocab"], (shape["tokens"],), generator=device_generator(gen, device), device=device)
+    return ids, weight
+
+
+def _embedding_bwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    ids, weight = _embedding_fwd_inputs(shape, dtype, device, gen)
+    out = F.embedding(ids, weight)
+    return _randn(out.shape, dtype, device, gen), (weight,), out
+
+
+def _embedding_bytes(s: Shape, dt: str) -> float:
+    return float(INDEX_BYTES * s["tokens"] + 2 * dtype_bytes(dt) * s["tokens"] * s["d_model"])
+
+
+EMBED_GRID = _product(tokens=[128, 256, 512, 1024], d_model=[64, 128, 256, 512], vocab=[512, 1024, 2048])
+EMBED_GRID_DEFAULT = _product(tokens=_pow2(8, 14, 2), d_model=[512, 1024, 2048, 4096], vocab=[32000])
+
+register_op(TimedOp(
+    name="embedding_fwd",
+    shape_columns=("tokens", "d_model", "vocab"),
+    flops=lambda s: 0.0,
+    # read ids and the gathered rows, write the rows
+    bytes_moved=_embedding_bytes,
+    grid=EMBED_GRID_DEFAULT, quick_grid=EMBED_GRID,
+    make_inputs=_embedding_fwd_inputs,
+    impls={"torch": F.embedding},
+    dtypes=FLOAT_DTYPES,
+))
+
+register_op(TimedOp(
+    name="embedding_bwd",
+    shape_columns=("tokens", "d_model", "vocab"),
+    flops=lambda s: float(s["tokens"] * s["d_model"]),  # one add per gathered element
+    # read ids and the output gradient, write the (vocab, d_model) weight gradient
+    bytes_moved=lambda s, dt: float(INDEX_BYTES * s["tokens"]
+                                    + dtype_bytes(dt) * (s["tokens"] + s["vocab"]) * s["d_model"]),
+    grid=EMBED_GRID_DEFAULT, quick_grid=EMBED_GRID,
+    make_inputs=_embedding_bwd_inputs,
+    impls={"torch": _grad_of(F.embedding)},
+    dtypes=FLOAT_DTYPES,
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RMSNorm over the last dim: y = x * rsqrt(mean(x^2) + eps) * weight
+
+
+def _rmsnorm_fwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    x = _randn((shape["rows"], shape["dim"]), dtype, device, gen, grad=True)
+    return x, _randn((shape["dim"],), dtype, device, gen, grad=True)
+
+
+def rmsnorm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``torch.nn.RMSNorm(dim)`` with its default eps (the dtype's machine epsilon)."""
+    return F.rms_norm(x, (x.shape[-1],), weight)
+
+
+def _rmsnorm_bwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    x, weight = _rmsnorm_fwd_inputs(shape, dtype, device, gen)
+    out = rmsnorm(x, weight)
+    return _randn(out.shape, dtype, device, gen), (x, weight), out
+
+
+NORM_GRID = _product(rows=[64, 128, 256, 512, 1024, 2048], dim=[64, 128, 256, 512, 1024])
+NORM_GRID_DEFAULT = _product(rows=_pow2(8, 14, 2), dim=[512, 768, 1024, 2048, 4096])
+
+register_op(TimedOp(
+    name="rmsnorm_fwd",
+    shape_columns=("rows", "dim"),
+    flops=lambda s: 4.0 * s["rows"] * s["dim"],  # square, sum, scale, weight
+    bytes_moved=lambda s, dt: float(dtype_bytes(dt) * (2 * s["rows"] * s["dim"] + s["dim"])),  # x, w -> y
+    grid=NORM_GRID_DEFAULT, quick_grid=NORM_GRID,
+    make_inputs=_rmsnorm_fwd_inputs,
+    impls={"torch": rmsnorm},
+    dtypes=FLOAT_DTYPES,
+))
+
+register_op(TimedOp(
+    name="rmsnorm_bwd",
+    shape_columns=("rows", "dim"),
+    flops=lambda s: 8.0 * s["rows"] * s["dim"],
+    # read grad_out, x, w; write grad_x, grad_w
+    bytes_moved=lambda s, dt: float(dtype_bytes(dt) * (3 * s["rows"] * s["dim"] + 2 * s["dim"])),
+    grid=NORM_GRID_DEFAULT, quick_grid=NORM_GRID,
+    make_inputs=_rmsnorm_bwd_inputs,
+    impls={"torch": _grad_of(rmsnorm)},
+    dtypes=FLOAT_DTYPES,
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# rotary position embedding on one (batch_heads, seq, head_dim) tensor (q or k)
+
+
+def rope_tables(seq: int, head_dim: int, dtype: str, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables (seq, head_dim // 2), base 10000 (as ``methods.models.gpt.rope_tables``)."""
+    inv = 1.0 / 10000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim)
+    angles = torch.outer(torch.arange(seq, dtype=torch.float32, device=device), inv)
+    dt = getattr(torch, dtype)
+    return angles.cos().to(dt), angles.sin().to(dt)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (even, odd) of the last dim of x (..., seq, head_dim); the formula of TinyLlama's rotary."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+
+
+def _heads_view(shape: Shape, dtype: str, device: str, gen: torch.Generator, *, grad: bool = False):
+    """(batch_heads, seq, head_dim) viewed from a (seq, batch_heads, head_dim) projection output."""
+    base = _randn((shape["seq"], shape["batch_heads"], shape["head_dim"]), dtype, device, gen, grad=True)
+    return base, base.transpose(0, 1)
+
+
+def _rotary_fwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    _, x = _heads_view(shape, dtype, device, gen, grad=True)
+    return (x, *rope_tables(shape["seq"], shape["head_dim"], dtype, device))
+
+
+def _rotary_bwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    base, x = _heads_view(shape, dtype, device, gen, grad=True)
+    out = apply_rope(x, *rope_tables(shape["seq"], shape["head_dim"], dtype, device))
+    return _randn(out.shape, dtype, device, gen), (base,), out
+
+
+def _bsd(s: Shape) -> int:
+    return s["batch_heads"] * s["seq"] * s["head_dim"]
+
+
+ATTN_GRID = _product(batch_heads=[4, 8, 16, 32, 64], seq=[64, 128, 256], head_dim=[16, 32, 64])
+ATTN_GRID_DEFAULT = _product(batch_heads=[8, 32, 128, 512], seq=[256, 1024, 4096], head_dim=[64, 128])
+
+register_op(TimedOp(
+    name="rotary_fwd",
+    shape_columns=("batch_heads", "seq", "head_dim"),
+    flops=lambda s: 3.0 * _bsd(s),  # two products and a sum per output
+    bytes_moved=lambda s, dt: float(dtype_bytes(dt) * (2 * _bsd(s) + s["seq"] * s["head_dim"])),  # x, cos, sin -> y
+    grid=ATTN_GRID_DEFAULT, quick_grid=ATTN_GRID,
+    make_inputs=_rotary_fwd_inputs,
+    impls={"torch": apply_rope},
+    dtypes=FLOAT_DTYPES,
+))
+
+register_op(TimedOp(
+    name="rotary_bwd",
+    shape_columns=("batch_heads", "seq", "head_dim"),
+    flops=lambda s: 3.0 * _bsd(s),
+    bytes_moved=lambda s, dt: float(dtype_bytes(dt) * (2 * _bsd(s) + s["seq"] * s["head_dim"])),  # g, cos, sin -> dx
+    grid=ATTN_GRID_DEFAULT, quick_grid=ATTN_GRID,
+    make_inputs=_rotary_bwd_inputs,
+    impls={"torch": _grad_of(apply_rope)},
+    dtypes=FLOAT_DTYPES,
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# causal scaled-dot-product attention over (1, batch_heads, seq, head_dim)
+
+
+def causal_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def _sdpa_fwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    q, k = (_randn((1, shape["batch_heads"], shape["seq"], shape["head_dim"]), dtype, device, gen, grad=True)
+            for _ in range(2))
+    v_base, v = _heads_view(shape, dtype, device, gen, grad=True)
+    return q, k, v.unsqueeze(0)
+
+
+def _sdpa_bwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    q, k, v = _sdpa_fwd_inputs(shape, dtype, device, gen)
+    out = causal_sdpa(q, k, v)
+    return _randn(out.shape, dtype, device, gen), (q, k, v), out
+
+
+def sdpa_flops(s: Shape) -> float:
+    """Forward FLOPs as `torch.utils.flop_counter` counts them: scores and weighted values, ``4 b h s^2 d``."""
+    return 4.0 * s["batch_heads"] * s["seq"] ** 2 * s["head_dim"]
+
+
+register_op(TimedOp(
+    name="sdpa_fwd",
+    shape_columns=("batch_heads", "seq", "head_dim"),
+    flops=sdpa_flops,
+    # read q, k, v; write out and the fp32 log-sum-exp per row (the flash backward's input)
+    bytes_moved=lambda s, dt: float(4 * dtype_bytes(dt) * _bsd(s) + 4 * s["batch_heads"] * s["seq"]),
+    grid=ATTN_GRID_DEFAULT, quick_grid=ATTN_GRID,
+    make_inputs=_sdpa_fwd_inputs,
+    impls={"torch": causal_sdpa},
+    dtypes=FLOAT_DTYPES,
+))
+
+register_op(TimedOp(
+    name="sdpa_bwd",
+    shape_columns=("batch_heads", "seq", "head_dim"),
+    flops=lambda s: 2.0 * sdpa_flops(s),
+    # read q, k, v, out, grad_out and the log-sum-exp; write dq, dk, dv
+    bytes_moved=lambda s, dt: float(8 * dtype_bytes(dt) * _bsd(s) + 4 * s["batch_heads"] * s["seq"]),
+    grid=ATTN_GRID_DEFAULT, quick_grid=ATTN_GRID,
+    make_inputs=_sdpa_bwd_inputs,
+    impls={"torch": _grad_of(causal_sdpa)},
+    dtypes=FLOAT_DTYPES,
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# element-wise: residual add (and gradient accumulation), SwiGLU activation silu(gate) * up
+
+
+def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    return F.silu(gate) * up
+
+
+def _pair_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    return tuple(_randn((shape["numel"],), dtype, device, gen, grad=True) for _ in range(2))
+
+
+def _swiglu_bwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    gate, up = _pair_inputs(shape, dtype, device, gen)
+    out = swiglu(gate, up)
+    return _randn(out.shape, dtype, device, gen), (gate, up), out
+
+
+ELEMENTWISE_GRID = [{"numel": n} for n in _pow2(10, 22)]
+ELEMENTWISE_GRID_DEFAULT = [{"numel": n} for n in _pow2(16, 30, 2)]
+
+register_op(TimedOp(
+    name="residual_add",
+    shape_columns=("numel",),
+    flops=lambda s: float(s["numel"]),
+    bytes_moved=lambda s, dt: 3.0 * dtype_bytes(dt) * s["numel"],  # read a and b, write a + b
+    grid=ELEMENTWISE_GRID_DEFAULT, quick_grid=ELEMENTWISE_GRID,
+    make_inputs=_pair_inputs,
+    impls={"torch": torch.add},
+    dtypes=FLOAT_DTYPES,
+))
+
+register_op(TimedOp(
+    name="swiglu_fwd",
+    shape_columns=("numel",),
+    flops=lambda s: 5.0 * s["numel"],  # silu(g) = g / (1 + exp(-g)): negate, exp, add, divide; times up
+    bytes_moved=lambda s, dt: 3.0 * dtype_bytes(dt) * s["numel"],  # read gate, up; write out
+    grid=ELEMENTWISE_GRID_DEFAULT, quick_grid=ELEMENTWISE_GRID,
+    make_inputs=_pair_inputs,
+    impls={"torch": swiglu},
+    dtypes=FLOAT_DTYPES,
+))
+
+register_op(TimedOp(
+    name="swiglu_bwd",
+    shape_columns=("numel",),
+    flops=lambda s: 10.0 * s["numel"],  # silu(g) again, d silu, two products
+    bytes_moved=lambda s, dt: 5.0 * dtype_bytes(dt) * s["numel"],  # read grad_out, gate, up; write d gate, d up
+    grid=ELEMENTWISE_GRID_DEFAULT, quick_grid=ELEMENTWISE_GRID,
+    make_inputs=_swiglu_bwd_inputs,
+    impls={"torch": _grad_of(swiglu)},
+    dtypes=FLOAT_DTYPES,
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cross-entropy over (tokens, vocab) logits, mean over tokens
+
+
+def _ce_fwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    logits = _randn((shape["tokens"], shape["vocab"]), dtype, device, gen, grad=True)
+    targets = torch.randint(0, shape["vocab"], (shape["tokens"],), generator=device_generator(gen, device),
+                            device=device)
+    return logits, targets
+
+
+def _ce_bwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    logits, targets = _ce_fwd_inputs(shape, dtype, device, gen)
+    loss = F.cross_entropy(logits, targets)
+    return torch.ones((), dtype=loss.dtype, device=device), (logits,), loss
+
+
+CE_GRID = _product(tokens=[64, 128, 256, 512, 1024, 2048], vocab=[512, 1024, 2048, 4096])
+CE_GRID_DEFAULT = _product(tokens=_pow2(8, 14, 2), vocab=[32000, 128256])
+
+register_op(TimedOp(
+    name="cross_entropy_fwd",
+    shape_columns=("tokens", "vocab"),
+    flops=lambda s: 4.0 * s["tokens"] * s["vocab"],  # max, subtract, exp, sum per logit
+    # read logits and targets, write the log-softmax the backward uses (torch saves it) and the loss
+    bytes_moved=lambda s, dt: float(INDEX_BYTES * s["tokens"] + dtype_bytes(dt) * (2 * s["tokens"] * s["vocab"] + 1)),
+    grid=CE_GRID_DEFAULT, quick_grid=CE_GRID,
+    make_inputs=_ce_fwd_inputs,
+    impls={"torch": F.cross_entropy},
+    dtypes=FLOAT_DTYPES,
+))
+
+register_op(TimedOp(
+    name="cross_entropy_bwd",
+    shape_columns=("tokens", "vocab"),
+    flops=lambda s: 2.0 * s["tokens"] * s["vocab"],  # exp of the log-softmax, minus the one-hot, scaled
+    # read the saved log-softmax and the targets, write the logits' gradient
+    bytes_moved=lambda s, dt: float(INDEX_BYTES * s["tokens"] + 2 * dtype_bytes(dt) * s["tokens"] * s["vocab"]),
+    grid=CE_GRID_DEFAULT, quick_grid=CE_GRID,
+    make_inputs=_ce_bwd_inputs,
+    impls={"torch": _grad_of(F.cross_entropy)},
+    dtypes=FLOAT_DTYPES,
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# optimizer steps over numel parameters split into n_tensors equal tensors (gradients set, states warm)
+
+
+def _optimizer_inputs(cls, options: dict, shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    n_tensors = max(1, min(shape["n_tensors"], shape["numel"]))
+    base, extra = divmod(shape["numel"], n_tensors)
+    sizes = [base + (i < extra) for i in range(n_tensors)]  # numel elements in all, as even as possible
+    params = [_randn((size,), dtype, device, gen, grad=True, scale=0.02) for size in sizes]
+    for p in params:
+        p.grad = _randn(p.shape, dtype, device, gen, scale=0.01)
+    return ({"cls": cls, "options": options, "params": params, "built": {}},)
+
+
+def _step(impl: str):
+    """One ``step()`` of the ``impl`` variant. Its first call (untimed: the profiler's warm-up) builds the
+    optimizer and creates its states, dropping any other variant's, so one set of states lives at a time."""
+
+    def step(state: dict) -> None:
+        built = state["built"]
+        if impl not in built:
+            built.clear()
+            flags = {"foreach": impl == "foreach", "fused": True if impl == "fused" else None}
+            built[impl] = state["cls"](state["params"], **state["options"], **flags)
+        built[impl].step()
+
+    return step
+
+
+OPTIMIZER_GRID = _product(numel=_pow2(16, 24, 2), n_tensors=[1, 8, 32])
+OPTIMIZER_GRID_DEFAULT = _product(numel=_pow2(20, 30, 2), n_tensors=[1, 16, 64, 256, 512])
+
+register_op(TimedOp(
+    name="adamw_step",
+    shape_columns=("numel", "n_tensors"),
+    # decay 1, first moment (lerp) 3, second moment 4, denominator 3, update 3
+    flops=lambda s: 14.0 * s["numel"],
+    # read param, grad, exp_avg, exp_avg_sq; write param, exp_avg, exp_avg_sq
+    bytes_moved=lambda s, dt: 7.0 * dtype_bytes(dt) * s["numel"],
+    grid=OPTIMIZER_GRID_DEFAULT, quick_grid=OPTIMIZER_GRID,
+    make_inputs=lambda *a: _optimizer_inputs(torch.optim.AdamW, {"lr": 1e-3, "weight_decay": 0.01}, *a),
+    impls={impl: _step(impl) for impl in OPTIMIZER_IMPLS},
+    dtypes=FLOAT_DTYPES,
+))
+
+register_op(TimedOp(
+    name="sgd_momentum_step",
+    shape_columns=("numel", "n_tensors"),
+    flops=lambda s: 4.0 * s["numel"],  # buf = momentum * buf + grad; param -= lr * buf
+    bytes_moved=lambda s, dt: 5.0 * dtype_bytes(dt) * s["numel"],  # read param, grad, buf; write param, buf
+    grid=OPTIMIZER_GRID_DEFAULT, quick_grid=OPTIMIZER_GRID,
+    make_inputs=lambda *a: _optimizer_inputs(torch.optim.SGD, {"lr": 1e-3, "momentum": 0.9}, *a),
+    impls={impl: _step(impl) for impl in OPTIMIZER_IMPLS},
+    dtypes=FLOAT_DTYPES,
+))

@@ -1,0 +1,60 @@
+"""The `harness.fidelity_compute` figure: drawn from the study's steps.csv, its verdict follows the two targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import plots.papers.harness_fidelity_compute as figure_module
+from plots.registry import FIGURES
+from plots.runner import PROJECT_ROOT
+
+
+class _Ctx:
+    def __init__(self, frame: pd.DataFrame | None = None):
+        self.frame = frame
+
+    def read_csv(self, path: str) -> pd.DataFrame:
+        assert path in figure_module.INPUTS, f"{path} is not a declared input"
+        return self.frame.copy() if self.frame is not None else pd.read_csv(PROJECT_ROOT / path)
+
+
+def _points(errors) -> pd.DataFrame:
+    rows = []
+    for i, error in enumerate(errors):
+        measured = 10.0 * (i + 1)
+        rows.append({"threads": 1 + i % 2, "size": f"d{64 << (i % 4)}", "d_model": 64 << (i % 4), "micro_batch": 2,
+                     "seq_len": 64, "tokens": 128, "params": 1000, "measured_ms": measured,
+                     "measured_ms_p10": measured * 0.95, "measured_ms_p90": measured * 1.1,
+                     "predicted_ms": measured * (1 + error / 100), "error_pct": error, "roofline_fraction": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_registered_with_its_input_and_claim():
+    spec = FIGURES.get("harness.fidelity_compute")
+    assert spec.inputs == figure_module.INPUTS and "10%" in spec.claim and "25%" in spec.claim
+
+
+@pytest.mark.parametrize(("errors", "status"), [
+    ([-3.0, 4.0, 8.0, -9.0, 2.0], "reproduced"),
+    ([-3.0, 4.0, 8.0, -30.0, 2.0], "partly"),
+    ([-30.0, 40.0, 28.0, -12.0], "not_reproduced"),
+])
+def test_verdict_follows_the_median_and_worst_targets(errors, status):
+    from matplotlib.figure import Figure
+
+    out = figure_module.draw_fidelity_compute(_Ctx(_points(errors)))
+    assert isinstance(out.figure, Figure) and len(out.figure.axes) == 2
+    assert out.verdict.status == status and not out.verdict.contradictions()
+    assert out.ours.startswith(f"median |error| {np.median(np.abs(errors)):.1f}%")
+    assert len(out.data) == len(errors)
+
+
+def test_committed_study_draws():
+    if not (PROJECT_ROOT / figure_module.STEPS_CSV).is_file():
+        pytest.skip("results/fidelity_compute/steps.csv not committed yet")
+    steps = pd.read_csv(PROJECT_ROOT / figure_module.STEPS_CSV)
+    out = figure_module.draw_fidelity_compute(_Ctx())
+    assert len(out.data) == len(steps) and np.isfinite(out.data["error_pct"]).all()
+    assert not out.verdict.contradictions()

@@ -1,0 +1,93 @@
+"""harness/fidelity/compute.py and `harness fidelity-compute`: a real tiny step measured and predicted from the
+tables alone, errors signed, --recompute reproduces the predictions, a missing table set is a user error."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from harness.cli import main
+from harness.cost.training_step import price, step_ops
+from harness.errors import HarnessError
+from harness.fidelity.compute import (
+    FULL_PLAN,
+    MEASURED_COLUMNS,
+    QUICK_PLAN,
+    TABLE_SETS,
+    open_cpu_replay,
+    predict_points,
+    read_measured,
+    run_study,
+    summarize,
+    write_study,
+)
+
+TIMINGS = Path(__file__).parents[2] / "data" / "timings"  # cpu/: matmul and copy only (the rest: roofline)
+
+
+@pytest.fixture(scope="module")
+def study():
+    return run_study(QUICK_PLAN, TIMINGS, progress=lambda m: None)
+
+
+def test_full_plan_is_the_issues_grid():
+    assert len(FULL_PLAN.sizes) >= 4 and len(FULL_PLAN.micro_batches) >= 2 and len(FULL_PLAN.seq_lens) >= 2
+    assert FULL_PLAN.threads == (1, 2) and set(FULL_PLAN.threads) <= set(TABLE_SETS)
+    assert len(FULL_PLAN.points()) == 2 * len(FULL_PLAN.sizes) * 4
+
+
+def test_quick_study_measures_predicts_and_signs_the_error(study):
+    table = study.table
+    assert list(table.columns[: len(MEASURED_COLUMNS)]) == MEASURED_COLUMNS
+    assert len(table) == len(QUICK_PLAN.points()) and torch.get_num_threads() >= 1
+    row = table.iloc[0]
+    assert row["measured_ms_p10"] <= row["measured_ms"] <= row["measured_ms_p90"] and row["n_steps"] == 3
+    assert row["error_pct"] == pytest.approx(100 * (row["predicted_ms"] - row["measured_ms"]) / row["measured_ms"])
+    # the fixture set has no attention/norm/optimizer tables: those ops are roofline estimates, and say so
+    assert 0 < row["roofline_fraction"] <= 1
+    size = QUICK_PLAN.sizes[0]
+    expected = price(step_ops(size.dims(), 2, 64, optimizer="adamw", device="cpu").calls(),
+                     open_cpu_replay(1, TIMINGS), "float32").time_ms
+    assert row["predicted_ms"] == pytest.approx(expected, rel=1e-12)
+    assert study.by_op["predicted_ms"].sum() == pytest.approx(row["predicted_ms"], rel=1e-9)
+    assert study.meta["timing_tables"]["cpu"]["table_hashes"].keys() == {"copy", "matmul"}
+
+
+def test_recompute_reproduces_the_predictions(study, tmp_path):
+    write_study(study, tmp_path)
+    again = run_study(QUICK_PLAN, TIMINGS, measured=read_measured(tmp_path), progress=lambda m: None)
+    saved = pd.read_csv(tmp_path / "steps.csv")
+    assert saved["predicted_ms"].to_numpy() == pytest.approx(again.table["predicted_ms"].to_numpy(), rel=1e-5)
+    assert (tmp_path / "summary.csv").is_file() and (tmp_path / "meta.json").is_file()
+
+
+def test_summary_targets():
+    table = pd.DataFrame({"threads": [1, 1, 2, 2], "error_pct": [-5.0, 8.0, 2.0, -30.0]})
+    summary = summarize(table).set_index("threads")
+    assert summary.loc["1", "meets_targets"] and not summary.loc["2", "meets_targets"]
+    assert summary.loc["all", "worst_error_pct"] == -30.0 and summary.loc["all", "median_abs_error_pct"] == 6.5
+
+
+def test_a_missing_table_set_is_a_user_error(tmp_path, capsys):
+    with pytest.raises(HarnessError, match="--threads 2 --table-set cpu-2t"):
+        open_cpu_replay(2, TIMINGS)
+    measured = pd.DataFrame([dict.fromkeys(MEASURED_COLUMNS, 1) | {"threads": 2, "size": "x", "d_model": 64,
+                                                                  "n_heads": 2, "d_ff": 128}])
+    with pytest.raises(HarnessError):
+        predict_points(measured, TIMINGS)
+    assert main(["fidelity-compute", "--quick", "--timings", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "do not exist" in capsys.readouterr().err
+    assert main(["fidelity-compute", "--recompute", "--out", str(tmp_path / "none")]) == 2
+    assert main(["fidelity-compute", "--quick", "--max-wait-s", "-1"]) == 2
+
+
+def test_cli_quick_run(tmp_path, capsys):
+    assert main(["fidelity-compute", "--quick", "--timings", str(TIMINGS), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "median_abs_error_pct" in out and (tmp_path / "steps.csv").is_file()
+    plan = replace(QUICK_PLAN, threads=(1,))
+    assert len(pd.read_csv(tmp_path / "steps.csv")) == len(plan.points())

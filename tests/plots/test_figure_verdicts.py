@@ -1,0 +1,81 @@
+"""Every registered figure has verdict logic, and a drawn figure's verdict is recomputed from its own CSV.
+
+Each figure module maps its ids to pure functions ``verdict(data) -> Verdict`` (``VERDICTS``); the draw functions
+return ``verdict=VERDICTS-function(data)`` for the DataFrame written as the figure's CSV. Here: the mapping covers
+exactly the module's registered ids, and for every figure that runs no scenario (static tables, committed inputs:
+seconds) the verdict in the record equals the one recomputed from the CSV, and agrees with its own checks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from plots.papers import load_all
+from plots.registry import FigureSpec
+from plots.runner import RunSettings, render_figure, resolve_project_path
+from plots.verdict import STATUSES, Verdict
+
+
+def verdict_logic(spec: FigureSpec):
+    """The verdict function of ``spec`` from its module's ``VERDICTS`` mapping."""
+    return importlib.import_module(spec.draw.__module__).VERDICTS[spec.id]
+
+
+def assert_recomputes(spec: FigureSpec, out_dir: Path) -> Verdict:
+    """The record's verdict equals the one recomputed from the figure's CSV; returns the recomputed one."""
+    record = json.loads((out_dir / spec.paper / f"{spec.id}.json").read_text())
+    recomputed = verdict_logic(spec)(pd.read_csv(out_dir / spec.paper / f"{spec.id}.csv"))
+    assert not recomputed.contradictions()
+    stored = record["verdict"]
+    assert stored["status"] == recomputed.status, spec.id
+    assert [c["name"] for c in stored["checks"]] == [c.name for c in recomputed.checks]
+    assert [c["holds"] for c in stored["checks"]] == [c.holds for c in recomputed.checks]
+    for check, again in zip(stored["checks"], recomputed.checks, strict=True):
+        if check.get("ours") is not None:
+            assert math.isclose(check["ours"], again.ours, rel_tol=1e-9, abs_tol=1e-12), check["name"]
+    return recomputed
+
+
+@pytest.fixture(scope="module")
+def registry():
+    registry, _ = load_all()
+    return registry
+
+
+def test_every_registered_figure_has_verdict_logic(registry):
+    ids_by_module = defaultdict(set)
+    for spec in registry:
+        ids_by_module[spec.draw.__module__].add(spec.id)
+    assert len(ids_by_module) >= 5
+    for module_name, ids in ids_by_module.items():
+        verdicts = getattr(importlib.import_module(module_name), "VERDICTS", None)
+        assert isinstance(verdicts, dict), f"{module_name} defines no VERDICTS mapping (figure id -> verdict function)"
+        assert set(verdicts) == ids, f"{module_name}: VERDICTS covers {sorted(verdicts)}, registered {sorted(ids)}"
+        assert all(callable(function) for function in verdicts.values())
+
+
+def _without_scenarios():
+    registry, _ = load_all()
+    return [spec.id for spec in registry if not spec.scenarios]
+
+
+@pytest.mark.parametrize("figure_id", _without_scenarios())
+def test_static_and_input_figures_record_the_verdict_their_csv_gives(registry, tmp_path, figure_id):
+    spec = registry.get(figure_id)
+    missing = [path for path in spec.inputs if not resolve_project_path(path).is_file()]
+    if missing:
+        pytest.skip(f"inputs not committed yet: {missing}")
+    settings = RunSettings(out_dir=tmp_path / "figures", results_root=tmp_path / "runs", progress=False)
+    result = render_figure(spec, settings, lambda *args, **kwargs: pytest.fail("no scenario expected"))
+    assert result.status == "ok", result.error
+    verdict = assert_recomputes(spec, settings.out_dir)
+    assert verdict.status in STATUSES and verdict.explanation.strip()
+    if verdict.status == "not_checkable":
+        assert len(verdict.explanation) > 30  # the reason says why, not just "n/a"
