@@ -312,7 +312,7 @@ def stage_warm(dry: bool, device: str, op_name: str) -> int:
 
 
 #: the ops of a LLaMA training step besides the GEMMs (kernels/train_ops.py), profiled in their own process
-TRAIN_OPS = ("embedding_fwd", "embedding_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rotary_fwd", "rotary_bwd", "sdpa_fwd",
+TRAIN_OPS = ("linear_fwd", "embedding_fwd", "embedding_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rotary_fwd", "rotary_bwd", "sdpa_fwd",
              "sdpa_bwd", "residual_add", "swiglu_fwd", "swiglu_bwd", "cross_entropy_fwd", "cross_entropy_bwd",
              "adamw_step", "sgd_momentum_step")
 

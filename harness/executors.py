@@ -32,6 +32,7 @@ from harness.errors import HarnessError
 from harness.provenance import kind_code_version, timing_table_hashes
 from harness.store import RunRecord, RunStore, compute_run_id, metrics_csv_text, resolved_scenario
 from harness.sweep import SweepPoint
+from harness.timing.collective_tables import measured_collectives
 from harness.workloads.base import RunContext, RunOutput
 
 EXECUTORS = ("local", "ray")
@@ -130,12 +131,13 @@ def execute_task(task: PointTask) -> RunRecord:
     kind = WORKLOADS.get(scenario.kind)
     ctx = RunContext(seed_seq=np.random.SeedSequence(scenario.seed), timings=timings_for(scenario))
     started_at, start = _now(), time.perf_counter()
-    output = kind.run(scenario, ctx)
+    with measured_collectives(scenario) as collectives:  # closed-form collectives from measured tables, if any
+        output = kind.run(scenario, ctx)
     wall_time_s = time.perf_counter() - start
     if not isinstance(output, RunOutput):
         raise TypeError(f"the run function of kind {scenario.kind!r} returned {type(output).__name__}, not RunOutput")
     csv_text = metrics_csv_text(output.metrics)
-    info = {**ctx.info, **output.info}
+    info = {**ctx.info, **output.info, **(collectives.info() if collectives is not None else {})}
     run_info = {
         "name": scenario.name,
         "kind": scenario.kind,

@@ -21,7 +21,7 @@ import torch
 from kernels.basic_ops import dtype_bytes
 from kernels.dispatch import choose_impl, next_power_of_2
 from kernels.inputs import device_generator
-from kernels.ops import Shape, TimedOp, register_op
+from kernels.ops import Shape, TimedOp, product_grid, register_op
 from kernels.row_topk import MAX_TRITON_COLS, row_topk
 
 #: most sketch columns the Triton sketch keeps in registers (more: torch)
@@ -200,16 +200,14 @@ def _select_impl(impl: str):
     return lambda G, V, k: select_rows(sketch_scores(G, V, impl=impl), k, impl=impl)
 
 
-_SELECT_GRID = [
-    {"rows": 31250, "cols": 4000, "r": 4, "k": 312},  # 125M elements, 1% of rows
-    {"rows": 31250, "cols": 4000, "r": 4, "k": 3125},
-    {"rows": 4096, "cols": 4096, "r": 4, "k": 41},
-    {"rows": 11008, "cols": 4096, "r": 4, "k": 2201},
-]
-_SELECT_QUICK = [
-    {"rows": 512, "cols": 512, "r": 4, "k": 51},
-    {"rows": 2048, "cols": 1024, "r": 4, "k": 20},
-]
+# Shape grids: full products over rows x cols x k (>= 3 values each, so the replay interpolates inside them and
+# every row but the corners has a leave-one-out error), every k <= the fewest rows; the sketch width r stays 4.
+# Default: 31250 x 4000 is the 125M-element gradient of the ARC target, k 312 / 3125 its 1% / 10% of rows, 41 is
+# 1% of 4096 rows. Pack and unpack use the same rows, cols and k.
+_ROWS_GRID, _COLS_GRID, _K_GRID = [4096, 11008, 31250], [1024, 2048, 4000], [41, 312, 3125]
+_ROWS_QUICK, _COLS_QUICK, _K_QUICK = [512, 1024, 2048], [256, 512, 1024], [16, 64, 256]
+_SELECT_GRID = product_grid(rows=_ROWS_GRID, cols=_COLS_GRID, r=4, k=_K_GRID)
+_SELECT_QUICK = product_grid(rows=_ROWS_QUICK, cols=_COLS_QUICK, r=4, k=_K_QUICK)
 
 register_op(
     TimedOp(
@@ -231,8 +229,8 @@ register_op(
     )
 )
 
-_PACK_GRID = [{"rows": 31250, "cols": 4000, "k": 312}, {"rows": 4096, "cols": 4096, "k": 819}]
-_PACK_QUICK = [{"rows": 512, "cols": 512, "k": 51}, {"rows": 2048, "cols": 1024, "k": 205}]
+_PACK_GRID = product_grid(rows=_ROWS_GRID, cols=_COLS_GRID, k=_K_GRID)
+_PACK_QUICK = product_grid(rows=_ROWS_QUICK, cols=_COLS_QUICK, k=_K_QUICK)
 
 register_op(
     TimedOp(
@@ -274,8 +272,9 @@ register_op(
         shape_columns=("numel", "k"),
         flops=lambda s: 0.0,
         bytes_moved=lambda s, dt: float(dtype_bytes(dt) * s["numel"] + 12 * s["k"]),
-        grid=[{"numel": 125_000_000, "k": 1_250_000}, {"numel": 25_000_000, "k": 250_000}],
-        quick_grid=[{"numel": 1 << 18, "k": 2621}, {"numel": 1 << 20, "k": 10485}],
+        # products numel x k (every k <= the smallest numel): default 1% of 25M, 62.5M and 125M entries
+        grid=product_grid(numel=[25_000_000, 62_500_000, 125_000_000], k=[250_000, 625_000, 1_250_000]),
+        quick_grid=product_grid(numel=[1 << 16, 1 << 18, 1 << 20], k=[256, 2048, 16384]),
         make_inputs=lambda s, dt, dev, gen: (
             torch.randn(s["numel"], generator=device_generator(gen, dev), device=dev).to(getattr(torch, dt)),
             s["k"],

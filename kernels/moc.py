@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from kernels.basic_ops import dtype_bytes
 from kernels.dispatch import choose_impl, multiprocessor_count, next_power_of_2
 from kernels.inputs import device_generator
-from kernels.ops import Shape, TimedOp, register_op
+from kernels.ops import Shape, TimedOp, product_grid, register_op
 from kernels.row_topk import MAX_TRITON_COLS, row_topk_from_histogram, row_topk_ref
 
 
@@ -376,25 +376,24 @@ def _decode_bytes(s: Shape, dt: str) -> float:
     return float(dtype_bytes(dt) * (E * d + 2 * min(E, T * k) * d + 2 * T * d))
 
 
+# Shape grids: full products (>= 3 values on every axis that varies) so that the replay interpolates inside them
+# and every row but the corners has a leave-one-out error. k is an axis of its own (not a fraction of d_ff), with
+# every k <= the smallest d_ff. Decode holds d_model at LLaMA-7B's 4096 (CPU: 512) and varies d_ff, the tokens of
+# the decode batch and k; training holds TinyLlama's 2048 x 5632 (CPU: 128 x 352) and varies tokens and k.
+_DECODE_GRID = product_grid(d_model=4096, d_ff=[5632, 8192, 11008], tokens=[1, 2, 4], k=[688, 1376, 2752])
+_DECODE_QUICK = product_grid(d_model=512, d_ff=[352, 704, 1376], tokens=[1, 2, 4], k=[44, 88, 172])
+_TRAIN_GRID = product_grid(d_model=2048, d_ff=5632, tokens=[2048, 4096, 8192], k=[352, 704, 1408])
+_TRAIN_QUICK = product_grid(d_model=128, d_ff=352, tokens=[64, 128, 256], k=[22, 44, 88])
+
+
 register_op(
     TimedOp(
         name="moc_decode",
         shape_columns=("d_model", "d_ff", "tokens", "k"),
         flops=lambda s: 2.0 * s["tokens"] * s["d_model"] * (s["d_ff"] + 2 * s["k"]),
         bytes_moved=_decode_bytes,
-        grid=[
-            {"d_model": 4096, "d_ff": 11008, "tokens": 1, "k": 11008 // 8},
-            {"d_model": 4096, "d_ff": 11008, "tokens": 1, "k": 11008 // 4},
-            {"d_model": 4096, "d_ff": 11008, "tokens": 1, "k": 11008 // 16},
-            {"d_model": 4096, "d_ff": 11008, "tokens": 4, "k": 11008 // 8},
-            {"d_model": 2048, "d_ff": 5632, "tokens": 1, "k": 5632 // 8},
-            {"d_model": 2048, "d_ff": 5632, "tokens": 1, "k": 5632 // 4},
-        ],
-        quick_grid=[
-            {"d_model": 256, "d_ff": 704, "tokens": 1, "k": 88},
-            {"d_model": 512, "d_ff": 1376, "tokens": 1, "k": 172},
-            {"d_model": 512, "d_ff": 1376, "tokens": 4, "k": 172},
-        ],
+        grid=_DECODE_GRID,
+        quick_grid=_DECODE_QUICK,
         make_inputs=_moc_inputs,
         impls={
             "triton": lambda x, wg, wu, wdt, wd, k: moc_decode(x, wg, wu, wdt, k, impl="triton"),
@@ -429,14 +428,8 @@ register_op(
         bytes_moved=lambda s, dt: float(
             dtype_bytes(dt) * (6 * s["d_ff"] * s["d_model"] + 3 * s["tokens"] * s["d_model"])
         ),
-        grid=[
-            {"d_model": 768, "d_ff": 2048, "tokens": 8192, "k": 2048 // 8},
-            {"d_model": 2048, "d_ff": 5632, "tokens": 4096, "k": 5632 // 8},
-        ],
-        quick_grid=[
-            {"d_model": 128, "d_ff": 352, "tokens": 256, "k": 44},
-            {"d_model": 256, "d_ff": 704, "tokens": 256, "k": 88},
-        ],
+        grid=_TRAIN_GRID,
+        quick_grid=_TRAIN_QUICK,
         make_inputs=lambda s, dt, dev, gen: _moc_inputs(s, dt, dev, gen, requires_grad=True),
         impls={"triton": _train_step("triton"), "torch": _train_step("torch"), "dense": _train_step("dense")},
         dtypes=("bfloat16",),

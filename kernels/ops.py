@@ -56,6 +56,23 @@ OP_MODULES: tuple[str, ...] = (
 )
 
 
+def product_grid(**axes: int | Sequence[int]) -> list[dict[str, int]]:
+    """Every combination of the axes' values (a single int is a constant axis), the last axis varying fastest.
+
+    A full product is what the replay's multilinear interpolation and the leave-one-out check need: every row
+    that is not a corner can be left out and interpolated from its neighbours along an axis where it is interior.
+
+    Example:
+        >>> product_grid(rows=[1, 2], k=8)
+        [{'rows': 1, 'k': 8}, {'rows': 2, 'k': 8}]
+    """
+    shapes: list[dict[str, int]] = [{}]
+    for name, values in axes.items():
+        values = [values] if isinstance(values, int) else list(values)
+        shapes = [{**shape, name: value} for shape in shapes for value in values]
+    return shapes
+
+
 def register_op(op: TimedOp) -> TimedOp:
     """Add ``op`` to `OPS` under its own name."""
     return OPS.add(op.name, op)

@@ -32,7 +32,7 @@ import torch
 from kernels.basic_ops import dtype_bytes
 from kernels.dispatch import choose_impl, interpreting
 from kernels.inputs import device_generator
-from kernels.ops import Shape, TimedOp, register_op
+from kernels.ops import Shape, TimedOp, product_grid, register_op
 
 ALLOCATIONS: tuple[str, ...] = ("uniform", "token", "tile")
 #: smallest scale: the smallest positive fp16 subnormal
@@ -496,19 +496,12 @@ def _quant_bytes(s: Shape, dt: str) -> float:
 
 
 _TAH_COLUMNS = ("tokens", "channels", "tile", "bits", "bits_low", "per_tile")
-_TAH_GRID = [
-    {"tokens": 16384, "channels": 4096, "tile": 64, "bits": 4, "bits_low": 4, "per_tile": 0},
-    {"tokens": 4096, "channels": 4096, "tile": 64, "bits": 4, "bits_low": 4, "per_tile": 0},
-    {"tokens": 1024, "channels": 1600, "tile": 64, "bits": 4, "bits_low": 3, "per_tile": 0},
-    {"tokens": 4096, "channels": 4096, "tile": 64, "bits": 4, "bits_low": 3, "per_tile": 0},
-    {"tokens": 4096, "channels": 4096, "tile": 64, "bits": 4, "bits_low": 3, "per_tile": 1},
-    {"tokens": 4096, "channels": 4096, "tile": 128, "bits": 3, "bits_low": 3, "per_tile": 0},
-]
-_TAH_QUICK = [
-    {"tokens": 256, "channels": 512, "tile": 64, "bits": 4, "bits_low": 4, "per_tile": 0},
-    {"tokens": 256, "channels": 512, "tile": 64, "bits": 4, "bits_low": 3, "per_tile": 0},
-    {"tokens": 1024, "channels": 1024, "tile": 64, "bits": 4, "bits_low": 4, "per_tile": 0},
-]
+# Shape grids: full products over the axes that vary (>= 3 values each, so the replay interpolates inside them and
+# every row but the corners has a leave-one-out error): tokens x bits_low, where bits_low 4 = bits is the uniform
+# codec and 3, 2 are v1 token allocation. Tile 64, 4 bits and v1 allocation (per_tile 0) stay fixed: per_tile is
+# a 0/1 switch and cannot have three values (a v2 query falls to the roofline scaled by the measured efficiency).
+_TAH_GRID = product_grid(tokens=[1024, 4096, 16384], channels=4096, tile=64, bits=4, bits_low=[2, 3, 4], per_tile=0)
+_TAH_QUICK = product_grid(tokens=[64, 128, 256], channels=512, tile=64, bits=4, bits_low=[2, 3, 4], per_tile=0)
 
 
 def _quantize_impl(impl: str):

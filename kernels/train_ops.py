@@ -1,15 +1,18 @@
 """Timed ops of one LLaMA training step besides the GEMMs: what `harness.cost.training_step` prices op by op.
 
-Each op is the torch code a real step runs, timed in isolation: the embedding gather and its backward, RMSNorm,
+Each op is the torch code a real step runs, timed in isolation: a projection's forward (``nn.Linear``; its
+backward GEMMs are plain ``matmul``), the embedding gather and its backward, RMSNorm,
 rotary embedding (the formula of ``methods.models.gpt.apply_rope``: pairs (even, odd) rotated by position),
 causal scaled-dot-product attention (``F.scaled_dot_product_attention``, flash-style on CPU and GPU) over
 ``(batch_heads, seq, head_dim)``, the residual add (also autograd's gradient accumulation), the SwiGLU
 activation ``silu(gate) * up``, cross-entropy over ``(tokens, vocab)``, and the optimizer steps of
-``torch.optim.AdamW`` and ``torch.optim.SGD`` (momentum 0.9) over ``numel`` parameters in ``n_tensors`` equal
-tensors, as ``forloop`` (single-tensor; torch's CPU default), ``foreach`` (torch's CUDA default) and ``fused``.
+``torch.optim.AdamW`` and ``torch.optim.SGD`` (momentum 0.9) over ``n_tensors`` tensors of ``tensor_numel``
+parameters, as ``forloop`` (single-tensor; torch's CPU default), ``foreach`` (torch's CUDA default) and ``fused``.
 
 A ``*_fwd`` op (and the residual add) runs as in a training step: its inputs require gradients, so the timed
-call includes autograd recording the graph (on a CPU that bookkeeping is a real part of a step's time). A
+call includes autograd recording the graph, and the ops a model holds as modules (``nn.Linear``,
+``nn.RMSNorm``, ``nn.Embedding``) are timed as module calls: on a CPU, where nothing overlaps, that framework
+work is a real part of a step's time (on a GPU, CUDA-event timing sees the kernels only). A
 ``*_bwd`` op is the autograd backward of its forward op alone: the inputs build the forward graph once and the
 timed call is ``torch.autograd.grad(out, inputs, grad_out, retain_graph=True)``, so the time is exactly the
 backward kernels torch runs for it (plus the autograd call itself). Activations arrive in the layouts a real
@@ -28,7 +31,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels.basic_ops import dtype_bytes
+from kernels.basic_ops import MATMUL_QUICK_GRID, dtype_bytes
 from kernels.inputs import device_generator
 from kernels.ops import Shape, TimedOp, register_op
 
@@ -42,9 +45,9 @@ def _randn(shape, dtype: str, device: str, gen: torch.Generator, *, grad: bool =
     return x.to(getattr(torch, dtype)).requires_grad_(grad)
 
 
-def _grad_of(fn):
+def _backward(grad_out: torch.Tensor, wrt: tuple[torch.Tensor, ...], out: torch.Tensor):
     """The timed call of a backward op: gradients of the graph root ``out`` w.r.t. ``wrt``."""
-    return lambda grad_out, wrt, out: torch.autograd.grad(out, wrt, grad_out, retain_graph=True)
+    return torch.autograd.grad(out, wrt, grad_out, retain_graph=True)
 
 
 def _pow2(lo: int, hi: int, step: int = 1) -> list[int]:
@@ -62,16 +65,27 @@ def _product(**axes) -> list[dict[str, int]]:
 # embedding gather: out[t] = weight[ids[t]]; backward scatter-adds the rows into a zeroed (vocab, d) gradient
 
 
+def _module(cls, weight: torch.Tensor, *args) -> torch.nn.Module:
+    """``cls(*args)`` (no bias) holding ``weight``: the op is timed as a model calls it (module call included)."""
+    module = torch.nn.utils.skip_init(cls, *args, device=weight.device, dtype=weight.dtype)
+    module.weight = torch.nn.Parameter(weight.detach())
+    return module
+
+
+def _call(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return module(x)
+
+
 def _embedding_fwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
-    weight = _randn((shape["vocab"], shape["d_model"]), dtype, device, gen, grad=True)
+    weight = _randn((shape["vocab"], shape["d_model"]), dtype, device, gen)
     ids = torch.randint(0, shape["vocab"], (shape["tokens"],), generator=device_generator(gen, device), device=device)
-    return ids, weight
+    return _module(torch.nn.Embedding, weight, shape["vocab"], shape["d_model"]), ids
 
 
 def _embedding_bwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
-    ids, weight = _embedding_fwd_inputs(shape, dtype, device, gen)
-    out = F.embedding(ids, weight)
-    return _randn(out.shape, dtype, device, gen), (weight,), out
+    module, ids = _embedding_fwd_inputs(shape, dtype, device, gen)
+    out = module(ids)
+    return _randn(out.shape, dtype, device, gen), (module.weight,), out
 
 
 def _embedding_bytes(s: Shape, dt: str) -> float:
@@ -89,7 +103,7 @@ register_op(TimedOp(
     bytes_moved=_embedding_bytes,
     grid=EMBED_GRID_DEFAULT, quick_grid=EMBED_GRID,
     make_inputs=_embedding_fwd_inputs,
-    impls={"torch": F.embedding},
+    impls={"torch": _call},
     dtypes=FLOAT_DTYPES,
 ))
 
@@ -102,7 +116,31 @@ register_op(TimedOp(
                                     + dtype_bytes(dt) * (s["tokens"] + s["vocab"]) * s["d_model"]),
     grid=EMBED_GRID_DEFAULT, quick_grid=EMBED_GRID,
     make_inputs=_embedding_bwd_inputs,
-    impls={"torch": _grad_of(F.embedding)},
+    impls={"torch": _backward},
+    dtypes=FLOAT_DTYPES,
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a projection's forward as a model runs it: nn.Linear (no bias) on (1, m, k) activations that require grad
+
+
+def _linear_fwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
+    weight = _randn((shape["n"], shape["k"]), dtype, device, gen, scale=shape["k"] ** -0.5)
+    x = _randn((1, shape["m"], shape["k"]), dtype, device, gen, grad=True)
+    return _module(torch.nn.Linear, weight, shape["k"], shape["n"], False), x
+
+
+register_op(TimedOp(
+    name="linear_fwd",
+    shape_columns=("m", "n", "k"),
+    flops=lambda s: 2.0 * s["m"] * s["n"] * s["k"],
+    bytes_moved=lambda s, dt: float(dtype_bytes(dt) * (s["m"] * s["k"] + s["k"] * s["n"] + s["m"] * s["n"])),
+    # the same GEMM kernel as ``matmul``; on a CPU the call also pays the module call and autograd's recording
+    grid=_product(m=[16, 512, 4096, 16384], n=[512, 2048, 4096, 11008, 32000], k=[512, 2048, 4096, 11008]),
+    quick_grid=MATMUL_QUICK_GRID,
+    make_inputs=_linear_fwd_inputs,
+    impls={"torch": _call},
     dtypes=FLOAT_DTYPES,
 ))
 
@@ -113,18 +151,13 @@ register_op(TimedOp(
 
 def _rmsnorm_fwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
     x = _randn((shape["rows"], shape["dim"]), dtype, device, gen, grad=True)
-    return x, _randn((shape["dim"],), dtype, device, gen, grad=True)
-
-
-def rmsnorm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``torch.nn.RMSNorm(dim)`` with its default eps (the dtype's machine epsilon)."""
-    return F.rms_norm(x, (x.shape[-1],), weight)
+    return _module(torch.nn.RMSNorm, _randn((shape["dim"],), dtype, device, gen), shape["dim"]), x
 
 
 def _rmsnorm_bwd_inputs(shape: Shape, dtype: str, device: str, gen: torch.Generator):
-    x, weight = _rmsnorm_fwd_inputs(shape, dtype, device, gen)
-    out = rmsnorm(x, weight)
-    return _randn(out.shape, dtype, device, gen), (x, weight), out
+    norm, x = _rmsnorm_fwd_inputs(shape, dtype, device, gen)
+    out = norm(x)
+    return _randn(out.shape, dtype, device, gen), (x, norm.weight), out
 
 
 NORM_GRID = _product(rows=[64, 128, 256, 512, 1024, 2048], dim=[64, 128, 256, 512, 1024])
@@ -137,7 +170,7 @@ register_op(TimedOp(
     bytes_moved=lambda s, dt: float(dtype_bytes(dt) * (2 * s["rows"] * s["dim"] + s["dim"])),  # x, w -> y
     grid=NORM_GRID_DEFAULT, quick_grid=NORM_GRID,
     make_inputs=_rmsnorm_fwd_inputs,
-    impls={"torch": rmsnorm},
+    impls={"torch": _call},
     dtypes=FLOAT_DTYPES,
 ))
 
@@ -149,7 +182,7 @@ register_op(TimedOp(
     bytes_moved=lambda s, dt: float(dtype_bytes(dt) * (3 * s["rows"] * s["dim"] + 2 * s["dim"])),
     grid=NORM_GRID_DEFAULT, quick_grid=NORM_GRID,
     make_inputs=_rmsnorm_bwd_inputs,
-    impls={"torch": _grad_of(rmsnorm)},
+    impls={"torch": _backward},
     dtypes=FLOAT_DTYPES,
 ))
 
@@ -214,7 +247,7 @@ register_op(TimedOp(
     bytes_moved=lambda s, dt: float(dtype_bytes(dt) * (2 * _bsd(s) + s["seq"] * s["head_dim"])),  # g, cos, sin -> dx
     grid=ATTN_GRID_DEFAULT, quick_grid=ATTN_GRID,
     make_inputs=_rotary_bwd_inputs,
-    impls={"torch": _grad_of(apply_rope)},
+    impls={"torch": _backward},
     dtypes=FLOAT_DTYPES,
 ))
 
@@ -265,7 +298,7 @@ register_op(TimedOp(
     bytes_moved=lambda s, dt: float(8 * dtype_bytes(dt) * _bsd(s) + 4 * s["batch_heads"] * s["seq"]),
     grid=ATTN_GRID_DEFAULT, quick_grid=ATTN_GRID,
     make_inputs=_sdpa_bwd_inputs,
-    impls={"torch": _grad_of(causal_sdpa)},
+    impls={"torch": _backward},
     dtypes=FLOAT_DTYPES,
 ))
 
@@ -320,7 +353,7 @@ register_op(TimedOp(
     bytes_moved=lambda s, dt: 5.0 * dtype_bytes(dt) * s["numel"],  # read grad_out, gate, up; write d gate, d up
     grid=ELEMENTWISE_GRID_DEFAULT, quick_grid=ELEMENTWISE_GRID,
     make_inputs=_swiglu_bwd_inputs,
-    impls={"torch": _grad_of(swiglu)},
+    impls={"torch": _backward},
     dtypes=FLOAT_DTYPES,
 ))
 
@@ -365,20 +398,18 @@ register_op(TimedOp(
     bytes_moved=lambda s, dt: float(INDEX_BYTES * s["tokens"] + 2 * dtype_bytes(dt) * s["tokens"] * s["vocab"]),
     grid=CE_GRID_DEFAULT, quick_grid=CE_GRID,
     make_inputs=_ce_bwd_inputs,
-    impls={"torch": _grad_of(F.cross_entropy)},
+    impls={"torch": _backward},
     dtypes=FLOAT_DTYPES,
 ))
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# optimizer steps over numel parameters split into n_tensors equal tensors (gradients set, states warm)
+# optimizer steps over n_tensors tensors of tensor_numel parameters each (gradients set, states warm)
 
 
 def _optimizer_inputs(cls, options: dict, shape: Shape, dtype: str, device: str, gen: torch.Generator):
-    n_tensors = max(1, min(shape["n_tensors"], shape["numel"]))
-    base, extra = divmod(shape["numel"], n_tensors)
-    sizes = [base + (i < extra) for i in range(n_tensors)]  # numel elements in all, as even as possible
-    params = [_randn((size,), dtype, device, gen, grad=True, scale=0.02) for size in sizes]
+    params = [_randn((shape["tensor_numel"],), dtype, device, gen, grad=True, scale=0.02)
+              for _ in range(shape["n_tensors"])]
     for p in params:
         p.grad = _randn(p.shape, dtype, device, gen, scale=0.01)
     return ({"cls": cls, "options": options, "params": params, "built": {}},)
@@ -399,16 +430,27 @@ def _step(impl: str):
     return step
 
 
-OPTIMIZER_GRID = _product(numel=_pow2(16, 24, 2), n_tensors=[1, 8, 32])
-OPTIMIZER_GRID_DEFAULT = _product(numel=_pow2(20, 30, 2), n_tensors=[1, 16, 64, 256, 512])
+def _params(s: Shape) -> int:
+    return s["tensor_numel"] * s["n_tensors"]
+
+
+# per-tensor size is an axis of its own: a for-loop optimizer's time per element jumps where a tensor's four
+# buffers stop fitting in a core's cache (on the 2-core dev VM, between 2^19 and 3 * 2^18 fp32 elements), so the
+# quick grid steps by 2 and 1.5 near there; sizes from a norm weight (64) to an embedding (4M)
+_TENSOR_SIZES = [64, 256, 1024, 4096, 16384, 65536, 131072, 196608, 262144, 393216, 524288, 786432, 1 << 20,
+                 1 << 21, 1 << 22]
+OPTIMIZER_GRID = _product(tensor_numel=_TENSOR_SIZES, n_tensors=[1, 4, 16])
+# GPUs: LLaMA-60M..7B tensors (norm weights to a 7B embedding, 131M), at most 2^30 parameters per measurement
+OPTIMIZER_GRID_DEFAULT = [s for s in _product(tensor_numel=[1 << e for e in (12, 16, 20, 22, 24, 25, 26, 27)],
+                                              n_tensors=[1, 4, 16, 64, 256]) if _params(s) <= 1 << 30]
 
 register_op(TimedOp(
     name="adamw_step",
-    shape_columns=("numel", "n_tensors"),
+    shape_columns=("tensor_numel", "n_tensors"),
     # decay 1, first moment (lerp) 3, second moment 4, denominator 3, update 3
-    flops=lambda s: 14.0 * s["numel"],
+    flops=lambda s: 14.0 * _params(s),
     # read param, grad, exp_avg, exp_avg_sq; write param, exp_avg, exp_avg_sq
-    bytes_moved=lambda s, dt: 7.0 * dtype_bytes(dt) * s["numel"],
+    bytes_moved=lambda s, dt: 7.0 * dtype_bytes(dt) * _params(s),
     grid=OPTIMIZER_GRID_DEFAULT, quick_grid=OPTIMIZER_GRID,
     make_inputs=lambda *a: _optimizer_inputs(torch.optim.AdamW, {"lr": 1e-3, "weight_decay": 0.01}, *a),
     impls={impl: _step(impl) for impl in OPTIMIZER_IMPLS},
@@ -417,9 +459,9 @@ register_op(TimedOp(
 
 register_op(TimedOp(
     name="sgd_momentum_step",
-    shape_columns=("numel", "n_tensors"),
-    flops=lambda s: 4.0 * s["numel"],  # buf = momentum * buf + grad; param -= lr * buf
-    bytes_moved=lambda s, dt: 5.0 * dtype_bytes(dt) * s["numel"],  # read param, grad, buf; write param, buf
+    shape_columns=("tensor_numel", "n_tensors"),
+    flops=lambda s: 4.0 * _params(s),  # buf = momentum * buf + grad; param -= lr * buf
+    bytes_moved=lambda s, dt: 5.0 * dtype_bytes(dt) * _params(s),  # read param, grad, buf; write param, buf
     grid=OPTIMIZER_GRID_DEFAULT, quick_grid=OPTIMIZER_GRID,
     make_inputs=lambda *a: _optimizer_inputs(torch.optim.SGD, {"lr": 1e-3, "momentum": 0.9}, *a),
     impls={impl: _step(impl) for impl in OPTIMIZER_IMPLS},

@@ -217,6 +217,17 @@ def _op_sources(op: str, counts: Mapping[str, float]) -> str:
     return f"{clean_text(op)}: {text}"
 
 
+_COLLECTIVE_SOURCE_WORDS = {"exact": "measured", "interpolated": "interpolated",
+                           "closed_form_fit": "fitted to the table", "closed_form": "closed form (not in the table)"}
+
+
+def _collective_sources(op: str, counts: Mapping[str, float]) -> str:
+    """"all_reduce: 3 measured, 2 interpolated, 1 closed form (not in the table)"."""
+    parts = [f"{int(counts[s])} {words}" for s, words in _COLLECTIVE_SOURCE_WORDS.items() if counts.get(s)]
+    parts += [f"{int(n)} {clean_text(s)}" for s, n in counts.items() if s not in _COLLECTIVE_SOURCE_WORDS and n]
+    return f"{clean_text(op)}: {', '.join(parts) or 'none'}"
+
+
 def _timing_items(provenance: Mapping[str, Any]) -> list[tuple[str, str]]:
     items = []
     by_op = provenance.get("timing_sources_by_op") or {}
@@ -229,6 +240,9 @@ def _timing_items(provenance: Mapping[str, Any]) -> list[tuple[str, str]]:
         items.append(("compute times", "no timing table consulted"))
     if flat.get("estimate"):
         items.append(("compression work", f"{int(flat['estimate'])} roofline estimates (FLOPs and bytes)"))
+    if collectives := provenance.get("collective_sources"):
+        items.append(("collective times (measured tables)",
+                      "; ".join(_collective_sources(op, counts) for op, counts in collectives.items())))
     by_source = provenance.get("time_by_source_ms") or {}
     total = sum(sum(c.values()) for c in by_source.values())
     if total > 0:

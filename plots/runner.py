@@ -137,13 +137,16 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
       ``info["timing_sources"]``);
     * ``time_by_source_ms``: ``{op: {source: ms}}`` of predicted time, where the runs record it;
     * ``missing_table_sets``: ``{table set: [ops priced by the roofline]}`` for runs whose timing-table folder
-      did not exist (the set's name only: the reason text names machine paths).
+      did not exist (the set's name only: the reason text names machine paths);
+    * ``collective_sources``: ``{op: {source: n}}`` of collectives priced from measured collective tables
+      (``info["collective_sources"]``: exact, interpolated, closed_form_fit, closed_form), where runs had them.
     """
     devices: set[str] = set()
     sources: Counter[str] = Counter()
     by_op: dict[str, Counter[str]] = {}
     time_by_source: dict[str, Counter[str]] = {}
     missing_sets: dict[str, set[str]] = {}
+    collectives: dict[str, Counter[str]] = {}
     n_runs = n_reused = n_recorded = 0
     for sweep in sweeps:
         for point in getattr(sweep, "points", None) or []:
@@ -163,6 +166,7 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
             _add_per_op(by_op, run_by_op)
             _add_per_op(time_by_source, _per_op_mapping(_nested_get(info, "timings", "time_by_source_ms"))
                         or _per_op_mapping(_nested_get(info, "time_by_source_ms")))
+            _add_per_op(collectives, _per_op_mapping(info.get("collective_sources")))
             table_set = _nested_get(info, "timings", "table_set")
             if _nested_get(info, "timings", "tables_missing") and isinstance(table_set, str):
                 missing_sets.setdefault(table_set, set()).update(
@@ -176,6 +180,7 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
         "time_by_source_ms": {op: {s: round(ms, 6) for s, ms in sorted(c.items())}
                               for op, c in sorted(time_by_source.items())},
         "missing_table_sets": {name: sorted(ops) for name, ops in sorted(missing_sets.items())},
+        "collective_sources": {op: {s: int(n) for s, n in sorted(c.items())} for op, c in sorted(collectives.items())},
         "runs_total": n_runs,
         "runs_reused": n_reused,
     }

@@ -169,7 +169,8 @@ def _blame_overrides(line: str, overrides: Sequence[Override]) -> str:
     for override in reversed(overrides):
         key = ".".join(override.path)
         if key == path or key.startswith(path + ".") or path.startswith(key + "."):
-            text = override.text if len(override.text) <= 80 else override.text[:77] + "..."
+            text = override.text.replace("\n", "\\n")
+            text = text if len(text) <= 80 else text[:77] + "..."
             return f"{line} (set by --set {text})"
     return line
 

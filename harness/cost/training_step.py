@@ -15,10 +15,12 @@ The list follows a real PyTorch step of the model of `harness.models.llama` (Tou
   copy of ``3 T d``); the q and k gradients leave the rotary head-major and are copied back to token-major
   (v's leaves the attention in v's own strides).
 * head: final RMSNorm, LM-head GEMM ``(T, V, d)``, cross-entropy over ``(T, V)``; backward of each.
-* optimizer (after the gradients are reduced): one step of AdamW or SGD-momentum over every parameter,
-  ``n_tensors`` tensors (``forloop``: torch's CPU default; ``foreach``: its CUDA default; ``fused``).
+* optimizer (after the gradients are reduced): one step of AdamW or SGD-momentum over every parameter, per group
+  of equal-sized tensors (``forloop``: torch's CPU default; ``foreach``: its CUDA default; ``fused``).
 
-Every op is one `TimingReplay.predict` (exact -> interpolated -> roofline, counted by source). A pass also pays
+Every op is one `TimingReplay.predict` (exact -> interpolated -> roofline, counted by source). A projection's
+forward is ``linear_fwd`` on a CPU (timed as an ``nn.Linear`` call: module call and autograd recording included,
+since nothing overlaps them there) and ``matmul`` on a GPU (`forward_gemm_op`). A pass also pays
 ``launches x dispatch_gap_us`` of the device (`harness.devices`; 0 where not measured): ``launches`` per op are
 the aten kernels its torch code dispatches (counted on torch 2.13's CPU backend; a test recounts them). FLOPs and
 bytes of every op come from its `kernels.ops.TimedOp` (exact counts; a test checks FLOPs against
@@ -27,6 +29,7 @@ bytes of every op come from its `kernels.ops.TimedOp` (exact counts; a test chec
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -39,7 +42,7 @@ OPTIMIZERS: tuple[str, ...] = ("adamw", "adamw_fused", "sgd_momentum", "none")
 
 #: aten kernels one call dispatches (torch 2.13, CPU; views excluded). Optimizers: see `optimizer_launches`.
 LAUNCHES: Mapping[str, int] = {
-    "matmul": 1, "copy": 1, "embedding_fwd": 1, "embedding_bwd": 1, "rmsnorm_fwd": 6, "rmsnorm_bwd": 14,
+    "matmul": 1, "linear_fwd": 1, "copy": 1, "embedding_fwd": 1, "embedding_bwd": 1, "rmsnorm_fwd": 6, "rmsnorm_bwd": 14,
     "rotary_fwd": 7, "rotary_bwd": 10, "sdpa_fwd": 1, "sdpa_bwd": 1, "residual_add": 1, "swiglu_fwd": 2,
     "swiglu_bwd": 3, "cross_entropy_fwd": 2, "cross_entropy_bwd": 2,
 }
@@ -98,34 +101,42 @@ def _call(op: str, label: str, count: int = 1, impl: str | None = None, **shape:
     return OpCall(op, shape, label, count, impl, LAUNCHES[op])
 
 
-def _gemm(label: str, m: int, n: int, k: int, count: int = 1) -> tuple[OpCall, tuple[OpCall, OpCall]]:
+def forward_gemm_op(device: str) -> str:
+    """The timed op of a projection's forward: ``linear_fwd`` on a CPU (an ``nn.Linear`` call with autograd
+    recording: nothing overlaps that framework work there), ``matmul`` on a GPU (the same kernel; CUDA-event
+    timing sees kernels only, and the matmul grid is the larger one)."""
+    return "linear_fwd" if device == "cpu" else "matmul"
+
+
+def _gemm(label: str, m: int, n: int, k: int, count: int = 1, *, forward_op: str = "matmul"
+          ) -> tuple[OpCall, tuple[OpCall, OpCall]]:
     """A forward GEMM ``y = x W^T`` (``x`` m x k, ``W`` n x k, as ``nn.Linear``) and its backward pair: input
     gradient ``dy W`` (m, k, n) and weight gradient ``dy^T x`` (n, k, m)."""
     return (
-        _call("matmul", label, count, m=m, n=n, k=k),
+        _call(forward_op, label, count, m=m, n=n, k=k),
         (_call("matmul", f"{label}.dgrad", count, m=m, n=k, k=n), _call("matmul", f"{label}.wgrad", count, m=n, n=k, k=m)),
     )
 
 
-def _block(dims: LlamaDims, micro_batch: int, seq_len: int) -> tuple[tuple[OpCall, ...], tuple[OpCall, ...]]:
+def _block(dims: LlamaDims, micro_batch: int, seq_len: int, fwd: str) -> tuple[tuple[OpCall, ...], tuple[OpCall, ...]]:
     d, f, hd = dims.d_model, dims.d_ff, dims.head_dim
     tokens, bh = micro_batch * seq_len, micro_batch * dims.n_heads
     attn = {"batch_heads": bh, "seq": seq_len, "head_dim": hd}
     if dims.fused_qkv:
-        qkv, qkv_bwd = _gemm("qkv_proj", tokens, 3 * d, d)
+        qkv, qkv_bwd = _gemm("qkv_proj", tokens, 3 * d, d, forward_op=fwd)
         qkv_fwd = [qkv]
         qkv_back = [_call("copy", "qkv.grad_concat", numel=3 * tokens * d), *qkv_bwd]
     else:
         qkv_fwd, qkv_back = [], []
         for name in ("q_proj", "k_proj", "v_proj"):
-            fwd, bwd = _gemm(name, tokens, d, d)
-            qkv_fwd.append(fwd)
+            forward, bwd = _gemm(name, tokens, d, d, forward_op=fwd)
+            qkv_fwd.append(forward)
             qkv_back = [*bwd, *qkv_back]
         qkv_back.append(_call("residual_add", "attn_input.grad_accumulate", 2, numel=tokens * d))
-    o, o_bwd = _gemm("o_proj", tokens, d, d)
-    gate, gate_bwd = _gemm("gate_proj", tokens, f, d)
-    up, up_bwd = _gemm("up_proj", tokens, f, d)
-    down, down_bwd = _gemm("down_proj", tokens, d, f)
+    o, o_bwd = _gemm("o_proj", tokens, d, d, forward_op=fwd)
+    gate, gate_bwd = _gemm("gate_proj", tokens, f, d, forward_op=fwd)
+    up, up_bwd = _gemm("up_proj", tokens, f, d, forward_op=fwd)
+    down, down_bwd = _gemm("down_proj", tokens, d, f, forward_op=fwd)
     forward = (
         _call("rmsnorm_fwd", "attn_norm", rows=tokens, dim=d),
         *qkv_fwd,
@@ -158,15 +169,17 @@ def _block(dims: LlamaDims, micro_batch: int, seq_len: int) -> tuple[tuple[OpCal
     return forward, backward
 
 
-def layer_ops(dims: LlamaDims, micro_batch: int, seq_len: int) -> list[LayerOps]:
-    """Every layer's ops in forward order (``embed``, ``block.0`` ... ``block.<L-1>``, ``head``), one micro-batch."""
+def layer_ops(dims: LlamaDims, micro_batch: int, seq_len: int, device: str = "cpu") -> list[LayerOps]:
+    """Every layer's ops in forward order (``embed``, ``block.0`` ... ``block.<L-1>``, ``head``), one micro-batch,
+    on ``device`` (``cpu`` or a GPU name; it picks `forward_gemm_op`)."""
     if micro_batch < 1 or seq_len < 1:
         raise ValueError(f"micro_batch and seq_len must be >= 1, got {micro_batch} and {seq_len}")
     d, v = dims.d_model, dims.vocab_size
     tokens = micro_batch * seq_len
     embed = {"tokens": tokens, "d_model": d, "vocab": v}
-    block_fwd, block_bwd = _block(dims, micro_batch, seq_len)
-    head, head_bwd = _gemm("lm_head", tokens, v, d)
+    fwd = forward_gemm_op(device)
+    block_fwd, block_bwd = _block(dims, micro_batch, seq_len, fwd)
+    head, head_bwd = _gemm("lm_head", tokens, v, d, forward_op=fwd)
     layers = [LayerOps("embed", v * d, (_call("embedding_fwd", "embed", **embed),),
                        (_call("embedding_bwd", "embed.bwd", **embed),))]
     layers += [LayerOps(f"block.{i}", block_params(dims), block_fwd, block_bwd) for i in range(dims.n_layers)]
@@ -180,10 +193,17 @@ def layer_ops(dims: LlamaDims, micro_batch: int, seq_len: int) -> list[LayerOps]
     return layers
 
 
+def parameter_sizes(dims: LlamaDims) -> list[int]:
+    """Elements of every parameter tensor: embedding; per block the attention projections (q, k, v or one fused
+    q/k/v; o), gate, up, down and two norm weights; the final norm; the LM head."""
+    d, f, v = dims.d_model, dims.d_ff, dims.vocab_size
+    attention = [3 * d * d] if dims.fused_qkv else [d * d] * 3
+    block = [*attention, d * d, d * f, d * f, f * d, d, d]
+    return [v * d, *block * dims.n_layers, d, v * d]
+
+
 def parameter_tensors(dims: LlamaDims) -> int:
-    """Parameter tensors of the model: embedding, per block the projections and two norm weights, norm, head."""
-    per_block = (5 if dims.fused_qkv else 7) + 2
-    return 1 + dims.n_layers * per_block + 2
+    return len(parameter_sizes(dims))
 
 
 def default_optimizer_impl(device: str) -> str:
@@ -192,23 +212,27 @@ def default_optimizer_impl(device: str) -> str:
 
 
 def optimizer_ops(dims: LlamaDims, optimizer: str, device: str) -> tuple[OpCall, ...]:
-    """The optimizer step's ops: none, or one step over every parameter (``device`` picks torch's default impl)."""
+    """The optimizer step's ops: none, or one step over every parameter (``device`` picks torch's default impl).
+
+    Priced per group of equal-sized tensors (one call of ``n_tensors`` tensors of ``tensor_numel`` each): a
+    for-loop step's time per element depends on the size of each tensor (cache), not only on the total. The
+    per-step overhead is then counted once per group (4 groups for LLaMA), not once.
+    """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
     if optimizer == "none":
         return ()
     op = "sgd_momentum_step" if optimizer == "sgd_momentum" else "adamw_step"
     impl = "fused" if optimizer == "adamw_fused" else default_optimizer_impl(device)
-    n_tensors = parameter_tensors(dims)
-    numel = sum(layer.n_params for layer in layer_ops(dims, 1, 1))
-    return (OpCall(op, {"numel": numel, "n_tensors": n_tensors}, optimizer, 1, impl,
-                   optimizer_launches(op, impl, n_tensors)),)
+    groups = Counter(parameter_sizes(dims))
+    return tuple(OpCall(op, {"tensor_numel": size, "n_tensors": n}, f"{optimizer}.{size}", 1, impl,
+                        optimizer_launches(op, impl, n)) for size, n in sorted(groups.items()))
 
 
 def step_ops(dims: LlamaDims, micro_batch: int, seq_len: int, *, optimizer: str = "adamw",
              device: str = "cpu") -> StepOps:
     """The whole step: `layer_ops` plus `optimizer_ops`."""
-    return StepOps(tuple(layer_ops(dims, micro_batch, seq_len)), optimizer_ops(dims, optimizer, device))
+    return StepOps(tuple(layer_ops(dims, micro_batch, seq_len, device)), optimizer_ops(dims, optimizer, device))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ For a micro-batch of ``b`` sequences of ``s`` tokens (``T = b * s``) the forward
 ``(m, n, k)``: input gradient ``(m, k, n)`` and weight gradient ``(k, n, m)``.
 
 Memory-bound work (RMSNorm, SwiGLU activation, residual adds, softmax, the embedding gather, cross-entropy) is
-listed as element counts of one read+write pass each, so a replay can time it with the ``copy`` op. Our choices
-where papers are silent: attention is counted without the causal-mask saving (as most MFU accounting does), and a
-backward elementwise pass costs twice its forward pass (it reads the gradient and the saved input).
+listed as element counts of one read+write pass each (`layer_work`: a coarse summary used for parameter and
+tensor bookkeeping). Our choices where papers are silent: attention is counted without the causal-mask saving (as
+most MFU accounting does), and a backward elementwise pass costs twice its forward pass (it reads the gradient and
+the saved input). The step as the ops PyTorch actually runs, each timed, is `harness.cost.training_step`.
 """
 
 from __future__ import annotations

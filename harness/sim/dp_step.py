@@ -14,7 +14,9 @@ A step is forward (all layers) + backward (layers in reverse) and ends when the 
 optimizer waits for every gradient); the next step starts then, so no step overlaps another. Each all-reduce takes
 the closed form over the topology (``model="closed_form"``, `harness.sim.topology.topology_collective_ns`) or
 runs at link level (``model="link_level"``, `harness.sim.collective_sim.CollectiveEngine`). The two agree exactly,
-since the engine's stream never runs two collectives at once.
+since the engine's stream never runs two collectives at once. During a harness run whose table set has measured
+collective tables, the closed form is replaced by them where they cover the all-reduce
+(`harness.sim.topology.collective_pricing`); the link level is unaffected.
 
 Choices where DDP differs: no small first bucket (DDP's 1 MiB ``first_bucket_cap``), no optimizer time, a bucket
 holding only zero-byte gradients is not all-reduced.

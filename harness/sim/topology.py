@@ -22,10 +22,21 @@ Model (what the link-level simulation in `harness.sim.collective_sim` reproduces
 - p2p: one message over a hop of the slowest class for that message size.
 
 With one link class all of this reduces to `harness.sim.collectives.collective_ns`.
+
+Measured collectives (`collective_pricing`): while a run is under way the harness may install a pricer for the
+scenario's measured collective tables (`harness.timing.collective_tables.TablePricer`, installed by
+`harness.executors.execute_task` when ``results/timings/<table_set>/collectives/`` exists). Then
+`topology_collective_ns` asks the pricer, which replays the table (exact -> interpolation -> fitted startup +
+bus bandwidth) and falls back to this module's alpha-beta closed form (`alpha_beta_collective_ns`) where the table
+has no rows for the collective at the topology's rank count. Only the closed-form path consults it: the
+link-level simulation (`harness.sim.collective_sim`) always simulates the links.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +170,34 @@ class Topology:
         return max(dist)
 
 
+#: ``(op, algorithm, size_bytes, topology) -> ns``: prices a collective from measured tables (module docstring)
+CollectivePricer = Callable[[str, str, float, "Topology"], int]
+_PRICER: ContextVar[CollectivePricer | None] = ContextVar("collective_pricer", default=None)
+
+
+@contextlib.contextmanager
+def collective_pricing(pricer: CollectivePricer | None) -> Iterator[CollectivePricer | None]:
+    """Inside the block, `topology_collective_ns` prices collectives with ``pricer`` (None: the closed form)."""
+    token = _PRICER.set(pricer)
+    try:
+        yield pricer
+    finally:
+        _PRICER.reset(token)
+
+
 def topology_collective_ns(op: str, algorithm: str, size_bytes: float, topology: Topology) -> int:
+    """Time (ns) of ``op`` over every rank of ``topology``: the installed measured-table pricer if any
+    (`collective_pricing`), else the alpha-beta closed form (`alpha_beta_collective_ns`)."""
+    check_op_algorithm(op, algorithm)
+    if size_bytes < 0:
+        raise ValueError(f"size_bytes: expected a number >= 0, got {size_bytes!r}")
+    pricer = _PRICER.get()
+    if pricer is None or topology.n_ranks == 1:
+        return alpha_beta_collective_ns(op, algorithm, size_bytes, topology)
+    return int(pricer(op, algorithm, size_bytes, topology))
+
+
+def alpha_beta_collective_ns(op: str, algorithm: str, size_bytes: float, topology: Topology) -> int:
     """Closed-form time (ns) of ``op`` over every rank of ``topology`` (model in the module docstring)."""
     check_op_algorithm(op, algorithm)
     if size_bytes < 0:

@@ -20,15 +20,28 @@ Replay (`CollectiveReplay.predict`), per op and rank count (and ranks per node w
 that rank count's rows, each weighted by its own p10-p90 spread (``closed_form_fit``, at least two sizes); with no rows at that rank count, the
 caller's fallback (the topology's alpha-beta closed form, ``closed_form``). Every prediction is counted by
 source for run.json.
+
+Scenarios (`TablePricer`, `measured_collectives`): while a run executes, `harness.executors.execute_task` installs
+a `TablePricer` for the scenario's table set when ``results/timings/<table_set>/collectives/`` exists, so every
+collective the ``collective``, ``data_parallel_step`` and ``compressed_dp_step`` kinds price with the closed-form
+network model (`harness.sim.topology.topology_collective_ns`) comes from the table where it has rows for that op
+and rank count (and ranks per node), and from the topology's alpha-beta closed form otherwise; the link-level
+model keeps simulating links. The table's time is what the library measured with its own algorithm choice, so
+the scenario's ``algorithm`` does not change a measured collective. Where a table holds several dtypes at a
+rank count, the scenario's ``workload.dtype`` picks the rows. run.json gets ``collective_sources``
+(``{op: {source: count}}``, one count per collective priced; a stream reuses the price of an identical earlier
+collective) and ``collective_tables`` (the set's name, its ops and their provenance).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +51,7 @@ import pandas as pd
 
 from harness.errors import HarnessError, TimingTableError
 from harness.sim.collectives import OPS, StartupBandwidth, fit_startup_bandwidth, startup_bandwidth_ns
+from harness.sim.topology import alpha_beta_collective_ns, collective_pricing
 
 SCHEMA_VERSION = 1
 FOLDER = "collectives"
@@ -236,13 +250,17 @@ class CollectiveReplay:
         self._fits: dict[tuple, StartupBandwidth | None] = {}
         self._counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SOURCES, 0))
 
-    def predict(self, op: str, size_bytes: float, n_ranks: int, devices_per_node: int | None = None
-                ) -> CollectivePrediction:
+    def predict(self, op: str, size_bytes: float, n_ranks: int, devices_per_node: int | None = None, *,
+                fallback: Callable[[], int] | None = None) -> CollectivePrediction:
+        """Predict one collective; ``fallback`` (``() -> ns``, optional) replaces the replay's own fallback for
+        this call where the table has no rows at this rank count."""
         if op not in OPS:
             raise HarnessError(f"unknown collective op {op!r}; known: {', '.join(OPS)}")
         if not (size_bytes >= 0 and math.isfinite(size_bytes)) or int(n_ranks) != n_ranks or n_ranks < 1:
             raise HarnessError(f"{op}: expected size_bytes >= 0 and a whole n_ranks >= 1, got {size_bytes}, {n_ranks}")
-        prediction = self._predict(op, float(size_bytes), int(n_ranks), devices_per_node)
+        if fallback is None and self.fallback is not None:
+            fallback = functools.partial(self.fallback, op, float(size_bytes), int(n_ranks))
+        prediction = self._predict(op, float(size_bytes), int(n_ranks), devices_per_node, fallback)
         self._counts[op][prediction.source] += 1
         return prediction
 
@@ -291,7 +309,8 @@ class CollectiveReplay:
                                "pass devices_per_node")
         return rows.sort_values("size_bytes")
 
-    def _predict(self, op: str, size: float, n_ranks: int, devices_per_node: int | None) -> CollectivePrediction:
+    def _predict(self, op: str, size: float, n_ranks: int, devices_per_node: int | None,
+                 fallback: Callable[[], int] | None) -> CollectivePrediction:
         if n_ranks == 1:
             return CollectivePrediction(0.0, "closed_form", "one rank: no communication")
         rows = self._rows(op, n_ranks, devices_per_node)
@@ -314,7 +333,83 @@ class CollectiveReplay:
             return CollectivePrediction(ns / 1e6, "closed_form_fit",
                                         f"{where} outside the measured sizes: startup {fit.startup_ns / 1e3:.3g} us, "
                                         f"busbw {fit.busbw_bytes_per_ns:.3g} GB/s fitted to {len(rows)} rows")
-        if self.fallback is None:
+        if fallback is None:
             raise HarnessError(f"collective replay: {where}: not in {self.tables.folder} and no closed-form fallback")
-        return CollectivePrediction(self.fallback(op, size, n_ranks) / 1e6, "closed_form",
+        return CollectivePrediction(fallback() / 1e6, "closed_form",
                                     f"{where}: no rows at this rank count; the network's alpha-beta closed form")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# scenarios: the pricer `harness.sim.topology.topology_collective_ns` consults during a run
+
+
+class TablePricer:
+    """Prices ``(op, algorithm, size_bytes, topology)`` from a table set's collective tables (module docstring).
+
+    Args:
+        tables: the set's collective tables.
+        table_set: the set's name (for run.json; never a path).
+        dtype: the scenario's dtype, used to pick rows where a table holds several dtypes at a rank count.
+    """
+
+    def __init__(self, tables: CollectiveTableSet, table_set: str, dtype: str | None = None):
+        self.tables, self.table_set, self.dtype = tables, table_set, dtype
+        self._replays: dict[tuple[str, int], CollectiveReplay] = {}
+
+    def __call__(self, op: str, algorithm: str, size_bytes: float, topology: Any) -> int:
+        prediction = self._replay(op, topology.n_ranks).predict(
+            op, size_bytes, topology.n_ranks, topology.devices_per_node,
+            fallback=functools.partial(alpha_beta_collective_ns, op, algorithm, size_bytes, topology))
+        return prediction.time_ns
+
+    def _replay(self, op: str, n_ranks: int) -> CollectiveReplay:
+        """One replay per (op, rank count): the dtype is chosen where the rows hold several."""
+        key = (op, n_ranks)
+        if key not in self._replays:
+            frame = self.tables.frames.get(op)
+            dtypes = set() if frame is None else set(frame.loc[frame["n_ranks"] == n_ranks, "dtype"])
+            dtype = self.dtype if len(dtypes) > 1 and self.dtype in dtypes else None
+            self._replays[key] = CollectiveReplay(self.tables, dtype=dtype)
+        return self._replays[key]
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """``{op: {source: count}}`` over every collective priced so far (sources with a zero count dropped)."""
+        total: dict[str, dict[str, int]] = {}
+        for replay in self._replays.values():
+            for op, counts in replay.summary().items():
+                merged = total.setdefault(op, dict.fromkeys(SOURCES, 0))
+                for source, n in counts.items():
+                    merged[source] += n
+        return {op: {s: n for s, n in counts.items() if n} for op, counts in sorted(total.items())}
+
+    def info(self) -> dict[str, Any]:
+        """For run.json: ``collective_sources`` and ``collective_tables`` (name, ops, provenance; no paths)."""
+        ops = {}
+        for op, entry in sorted(self.tables.meta["ops"].items()):
+            provenance = entry.get("provenance") or {}
+            ops[op] = {"rows": entry.get("rows"),
+                       **{key: provenance.get(key) for key in ("source", "version", "measured")}}
+        return {"collective_sources": self.summary(), "collective_tables": {"table_set": self.table_set, "ops": ops}}
+
+
+def open_table_pricer(scenario: Any, timings_root: Path | str | None = None) -> TablePricer | None:
+    """The pricer of ``scenario``'s table set under ``timings_root`` (default ``results/timings``), or None
+    when the set has no ``collectives/`` folder. A broken folder raises `TimingTableError` (file and line)."""
+    from harness.provenance import default_timings_root
+
+    folder = (Path(timings_root) if timings_root is not None else default_timings_root()) / scenario.table_set
+    if not (folder / FOLDER).is_dir():
+        return None
+    workload = getattr(scenario, "workload", None)
+    return TablePricer(load_collective_tables(folder), scenario.table_set, getattr(workload, "dtype", None))
+
+
+@contextlib.contextmanager
+def measured_collectives(scenario: Any, timings_root: Path | str | None = None) -> Iterator[TablePricer | None]:
+    """Inside the block, closed-form collectives of ``scenario`` are priced from its measured tables (if any).
+
+    Yields the pricer (None without tables); read its `TablePricer.info` for run.json afterwards.
+    """
+    pricer = open_table_pricer(scenario, timings_root)
+    with collective_pricing(pricer):
+        yield pricer

@@ -4,7 +4,11 @@ reports bandwidths as nccl-tests does; a harness kind, not one paper's experimen
 
 The time comes from `harness.sim`: ``network.model: closed_form`` evaluates the alpha-beta closed form over the
 topology (`topology_collective_ns`), ``link_level`` runs the link-level SimPy simulation
-(`simulate_collective_ns`); with nothing else on the links the two agree exactly.
+(`simulate_collective_ns`); with nothing else on the links the two agree exactly. When the scenario's table set
+has measured collective tables (``results/timings/<table_set>/collectives/<op>.csv``), the closed-form model
+takes the collective's time from them where they have rows for the op and rank count (exact size, else
+interpolated, else a startup + bus bandwidth fit to the table), counted in run.json's ``collective_sources``
+(`harness.timing.collective_tables`); the link-level model always simulates the links.
 
 Bandwidths follow nccl-tests (``doc/PERFORMANCE.md``): ``algbw = size / time`` and ``busbw = algbw * factor``
 with factor ``2(n-1)/n`` for all-reduce, ``(n-1)/n`` for reduce-scatter and all-gather, 1 for broadcast and
@@ -103,5 +107,5 @@ def run(scenario: CollectiveScenario, ctx: RunContext) -> RunOutput:
             }
         ]
     )
-    # no timing table is consulted: the collective's time is the network model's alone
+    # no compute timing table is consulted; measured collective tables, if any, are counted by the executor
     return RunOutput(metrics=metrics, info={"timing_sources": {}, "collective_model": scenario.network.model})

@@ -14,7 +14,8 @@ Per step and rank (all ranks identical, simulated once by symmetry):
 - **communication**: the collectives the compressor really issues (`methods.compress` payloads: all-reduce for
   dense / Rand-K / ARC-Top-K / PowerSGD / GreedyLore, all-gather of values + int32 indices for Top-K), batched
   per DDP bucket and phase as `methods.compress.collectives.run_lockstep` batches them, over the simulated
-  topology (closed form or link level, ``network.model``).
+  topology (closed form or link level, ``network.model``); with the closed form, measured collective tables of
+  the scenario's table set price the collectives they cover (`harness.timing.collective_tables`).
 
 Buckets are DDP's (`harness.sim.dp_step.assign_buckets` over whole layers, ``bucket_mb`` MiB, backward order),
 the same buckets the ``data_parallel_step`` kind uses; with ``technique.name: none`` and ``overlap: false`` the

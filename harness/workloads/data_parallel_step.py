@@ -94,7 +94,7 @@ def layer_times(workload: DataParallelWorkload, replay) -> LayerTimes:
     if replay is None:
         raise HarnessError("data_parallel_step needs the timing replay (RunContext.timings); got None")
     dims = resolve_model(workload.model)
-    layers: list[LayerOps] = layer_ops(dims, workload.micro_batch, workload.seq_len)
+    layers: list[LayerOps] = layer_ops(dims, workload.micro_batch, workload.seq_len, replay.device.name)
     dtype = workload.dtype
     passes = [(price(l.forward, replay, dtype), price(l.backward, replay, dtype)) for l in layers]
     optimizer = price(optimizer_ops(dims, workload.optimizer, replay.device.name), replay, dtype)

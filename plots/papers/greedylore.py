@@ -14,7 +14,8 @@ sec. 2), and its caption says so and names the small-scale substitute. Where the
 - the simulator (``compressed_dp_step`` kind, ``time_500_iterations.yaml``: tab5), whose compute and compression
   primitives come from the timing replay (tables where measured, else the device roofline, counted in provenance);
 - the compressors' exact wire-byte plans (`Compressor.comm_plan`) for tab2, and our scenario files for tab7;
-- tab1 and tab6 are static (tab6's content is unknown).
+- tab1 is static; tab6 is declared not reconstructable (`register_missing`): no source we could read
+  describes it.
 
 Quick profile (``harness figures --paper greedylore --quick``, the default) shortens the runs with
 `QUICK_GPT` / `QUICK_DIGITS` / `QUICK_TEXT` / `QUICK_CONTRACTION`; the full profile runs the files as written.
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from plots.papers.compression_time import accuracy_matches, failed_names, loss_matches
-from plots.registry import FigureOutput, register_figure
+from plots.registry import FigureOutput, register_figure, register_missing
 from plots.style import PALETTE, new_figure
 from plots.verdict import Check, Verdict, at_least, at_most, judge, not_checkable
 from plots.verdict import ordered as ordered_check
@@ -1050,35 +1051,11 @@ def verdict_tab5(data: pd.DataFrame) -> Verdict:
                          "be compared with.")
 
 
-@register_figure(
-    id="greedylore.tab6",
-    paper="greedylore",
-    kind="table",
-    title="Table VI: content unknown",
-    caption=(
-        f"{STATIC_NOTE} Nothing is known about the paper's Table VI: the third-party reproduction quotes "
-        "Tables III, IV, V and VII but not VI, and no summary describes it. The checklist guesses 'an ablation or "
-        "an additional comparison'. We do not invent its rows; this placeholder says where our nearest results "
-        "are. It will be replaced once the table's content is identified."
-    ),
-    claim="—",
-    scale_note="no experiment; placeholder",
-    computed=False,
+register_missing(
+    "greedylore.tab6",
+    "No source we could read describes the paper's Table VI: the third-party reproduction quotes Tables III, IV, V "
+    "and VII only, and no summary mentions a sixth table, so its rows and claim are unknown.",
 )
-def draw_tab6(ctx: FigureContext) -> FigureOutput:
-    table = pd.DataFrame([
-        {"question": "what the paper's Table VI shows", "answer": "unknown (not quoted by any source we could read)"},
-        {"question": "if it is an ablation (EF, tau, rank, lazy vs semi-lazy)",
-         "answer": "see greedylore.fig5 (tiny GPT) and greedylore.fig2 (contraction)"},
-        {"question": "if it is an additional comparison (e.g. another model or dataset)",
-         "answer": "see greedylore.fig3 (digits CNN) and greedylore.tab3 (text classification)"},
-    ])
-    return FigureOutput(data=table, table=table, ours="not reproduced: the table's content is unknown",
-                        verdict=verdict_tab6(table))
-
-
-def verdict_tab6(data: pd.DataFrame) -> Verdict:
-    return not_checkable("The content of the paper's Table VI is unknown.")
 
 
 PAPER_TAB7 = {  # research card sec. 2.3 (values quoted by the third-party reproduction)
@@ -1167,6 +1144,5 @@ VERDICTS = {
     "greedylore.tab3": verdict_tab3,
     "greedylore.tab4": verdict_tab4,
     "greedylore.tab5": verdict_tab5,
-    "greedylore.tab6": verdict_tab6,
     "greedylore.tab7": verdict_tab7,
 }

@@ -12,10 +12,11 @@ from kernels.ops import load_all_ops
 from methods.models.gpt import apply_rope as tiny_llama_rope
 from methods.models.gpt import rope_tables as tiny_llama_rope_tables
 
-TRAIN_OPS = ("embedding_fwd", "embedding_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rotary_fwd", "rotary_bwd", "sdpa_fwd",
+TRAIN_OPS = ("linear_fwd", "embedding_fwd", "embedding_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rotary_fwd", "rotary_bwd", "sdpa_fwd",
              "sdpa_bwd", "residual_add", "swiglu_fwd", "swiglu_bwd", "cross_entropy_fwd", "cross_entropy_bwd",
              "adamw_step", "sgd_momentum_step")
 SMALL = {
+    "linear": {"m": 9, "n": 7, "k": 5},
     "embedding": {"tokens": 12, "d_model": 8, "vocab": 20},
     "rmsnorm": {"rows": 6, "dim": 16},
     "rotary": {"batch_heads": 3, "seq": 10, "head_dim": 8},
@@ -23,8 +24,8 @@ SMALL = {
     "residual": {"numel": 50},
     "swiglu": {"numel": 50},
     "cross": {"tokens": 7, "vocab": 30},
-    "adamw": {"numel": 40, "n_tensors": 3},
-    "sgd": {"numel": 40, "n_tensors": 3},
+    "adamw": {"tensor_numel": 13, "n_tensors": 3},
+    "sgd": {"tensor_numel": 13, "n_tensors": 3},
 }
 
 
@@ -77,11 +78,23 @@ def test_backward_ops_return_the_gradients_autograd_computes():
     assert torch.allclose(grads[0], x.grad) and torch.allclose(grads[1], weight.grad)
 
 
+def test_module_ops_compute_what_the_functional_form_does():
+    _, (linear, x) = _inputs("linear_fwd")
+    assert torch.allclose(linear(x), x @ linear.weight.T) and linear.bias is None
+    _, (norm, x) = _inputs("rmsnorm_fwd")
+    assert torch.allclose(norm(x), torch.nn.functional.rms_norm(x, (x.shape[-1],), norm.weight))
+    _, (embedding, ids) = _inputs("embedding_fwd")
+    assert torch.equal(embedding(ids), embedding.weight[ids])
+
+
 # what each op reads (from its inputs) and writes (its outputs), as tensors of the real call
 def _read_write(name: str, args, out) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    if name in ("embedding_fwd",):
-        ids, weight = args
+    if name == "embedding_fwd":
+        module, ids = args
         return [ids, out], [out]  # the gathered rows (one per token), not the whole table
+    if name in ("linear_fwd", "rmsnorm_fwd"):
+        module, x = args
+        return [x, module.weight], [out]
     if name.endswith("_bwd"):
         grad_out, wrt, root = args
         if name == "embedding_bwd":
@@ -143,12 +156,13 @@ def test_matmul_and_attention_flops_equal_the_flop_counter():
         with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
             op.impls["torch"](*args)
         assert op.flops(_small(name)) == counter.get_total_flops(), name
-    matmul = ops.get("matmul")
-    shape = {"m": 5, "n": 7, "k": 3}
-    args = matmul.make_inputs(shape, "float32", "cpu", torch.Generator().manual_seed(0))
-    with FlopCounterMode(display=False) as counter:
-        matmul.impls["torch"](*args)
-    assert matmul.flops(shape) == counter.get_total_flops()
+    for name in ("matmul", "linear_fwd"):
+        op = ops.get(name)
+        shape = {"m": 5, "n": 7, "k": 3}
+        args = op.make_inputs(shape, "float32", "cpu", torch.Generator().manual_seed(0))
+        with FlopCounterMode(display=False) as counter:
+            op.impls["torch"](*args)
+        assert op.flops(shape) == counter.get_total_flops(), name
 
 
 @pytest.mark.parametrize("name", ["adamw_step", "sgd_momentum_step"])

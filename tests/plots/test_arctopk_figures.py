@@ -121,7 +121,8 @@ def test_tab2_and_tab3_compare_arc_with_top_k_per_cell():
 def test_tab4_compares_held_out_loss_per_width():
     def tab4(arc_loss):
         return pd.DataFrame([{"method": m, "size": size, "eval_loss": loss}
-                             for m, loss in (("Top-K", 1.5), ("ARC-Top-K", arc_loss)) for size in ("d_model 32", "d_model 64")])
+                             for m, loss in (("Top-K", 1.5), ("ARC-Top-K", arc_loss))
+                             for size in ("d_model 32", "d_model 64")])
 
     assert arc.verdict_tab4(tab4(1.51)).status == "reproduced"
     assert arc.verdict_tab4(tab4(1.8)).status == "not_reproduced"
@@ -132,7 +133,8 @@ def _tab5(arc_over_topk: dict[str, float]) -> pd.DataFrame:
     for model, ratio in arc_over_topk.items():
         for bandwidth in arc.TAB5_BAND_GBPS:
             rows += [{"method": "Top-K", "model": model, "bandwidth_gbps": bandwidth, "step_time_ms": 100.0},
-                     {"method": "ARC-Top-K", "model": model, "bandwidth_gbps": bandwidth, "step_time_ms": 100.0 * ratio}]
+                     {"method": "ARC-Top-K", "model": model, "bandwidth_gbps": bandwidth,
+                      "step_time_ms": 100.0 * ratio}]
     return pd.DataFrame(rows)
 
 

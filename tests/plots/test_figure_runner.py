@@ -389,3 +389,23 @@ def test_summarize_sweeps_keeps_per_op_sources_time_and_missing_table_sets():
     assert summary["missing_table_sets"] == {"h100": ["copy", "matmul"]}
     assert summary["timing_sources"] == {"exact": 4, "roofline": 220} and summary["runs_reused"] == 1
     assert "/somewhere" not in json.dumps(summary)
+
+
+def test_collective_sources_from_measured_tables_are_summed_and_shown():
+    from types import SimpleNamespace
+
+    from plots.gallery import _timing_items
+    from plots.runner import summarize_sweeps
+
+    runs = [
+        SimpleNamespace(reused=False, info={"collective_sources": {"all_reduce": {"exact": 2, "interpolated": 1}}}),
+        SimpleNamespace(reused=False, info={"collective_sources": {"all_reduce": {"exact": 1},
+                                                                   "all_gather": {"closed_form": 4}}}),
+        SimpleNamespace(reused=False, info={}),  # no measured collective tables
+    ]
+    summary = summarize_sweeps([SimpleNamespace(runs=runs, points=[])])
+    assert summary["collective_sources"] == {"all_gather": {"closed_form": 4},
+                                             "all_reduce": {"exact": 3, "interpolated": 1}}
+    shown = dict(_timing_items(summary))["collective times (measured tables)"]
+    assert shown == "all_gather: 4 closed form (not in the table); all_reduce: 3 measured, 1 interpolated"
+    assert "collective times (measured tables)" not in dict(_timing_items(summarize_sweeps([])))

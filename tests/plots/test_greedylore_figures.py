@@ -1,7 +1,8 @@
 """GreedyLore figures (plots/papers/greedylore.py) and the contraction kind (harness/workloads/greedylore_contraction.py).
 
-Checks: every id of FIGURES.md section 5 is registered with an honest caption; the contraction experiment shows the
-semi-lazy compressor capturing >= r/p of the energy at every step while the lazy one drops below; tab2's formulas
+Checks: every id of FIGURES.md section 5 is registered with an honest caption (tab6, whose content is unknown, as
+not reconstructable); the contraction experiment shows the semi-lazy compressor capturing >= r/p of the energy at
+every step while the lazy one drops below; tab2's formulas
 equal the compressors' byte plans; a few figures render end to end on a tiny profile (PNG + CSV + record, the
 recorded verdict recomputed from the CSV); every figure's verdict flips when synthetic data contradicts its claim.
 """
@@ -39,7 +40,10 @@ def registry():
 def test_every_checklist_id_is_registered_with_an_honest_caption(registry):
     wanted = {entry.id: entry for entry in load_checklist().values() if entry.paper == PAPER}
     registered = {spec.id: spec for spec in registry if spec.paper == PAPER}
-    assert set(registered) == set(wanted) and len(wanted) == 12
+    missing = {entry.id: entry for entry in registry.missing(PAPER)}
+    assert len(wanted) == 12 and set(missing) == {"greedylore.tab6"}  # its content is unknown: listed, not drawn
+    assert set(registered) == set(wanted) - set(missing)
+    assert "Tables III, IV, V and VII" in missing["greedylore.tab6"].reason
     for figure_id, spec in registered.items():
         assert spec.kind == wanted[figure_id].kind
         assert "could not be read" in spec.caption and "reconstruction" in spec.caption, figure_id
@@ -181,7 +185,7 @@ def test_fig3_renders_on_a_tiny_profile(registry, tmp_path):
     assert set(data["label"]) == {"dense", "PowerSGD r4", "GreedyLore r4", "GreedyLore r4 random", "GreedyLore r4 lazy"}
 
 
-@pytest.mark.parametrize("figure_id", ["greedylore.tab1", "greedylore.tab2", "greedylore.tab6", "greedylore.tab7"])
+@pytest.mark.parametrize("figure_id", ["greedylore.tab1", "greedylore.tab2", "greedylore.tab7"])
 def test_static_and_formula_tables_render(registry, tmp_path, figure_id):
     record, data = _render(registry, tmp_path, figure_id)
     assert (tmp_path / "figures" / PAPER / f"{figure_id}.table.html").is_file()
@@ -275,7 +279,7 @@ def test_fig5_verdict_no_ef_and_lazy_degrade():
     assert gl.verdict_fig5(_fig5(no_ef=1.5, lazy=1.55)).status == "not_reproduced"
 
 
-@pytest.mark.parametrize("name", ["tab1", "tab2", "tab3", "tab4", "tab5", "tab6", "tab7"])
+@pytest.mark.parametrize("name", ["tab1", "tab2", "tab3", "tab4", "tab5", "tab7"])
 def test_tables_without_a_checkable_claim_say_why(name):
     verdict = gl.VERDICTS[f"greedylore.{name}"](pd.DataFrame())
     assert verdict.status == "not_checkable" and not verdict.checks and len(verdict.explanation) > 30

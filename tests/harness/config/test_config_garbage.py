@@ -115,3 +115,51 @@ def test_random_override_strings(overrides):
 @given(FRAGMENT_TEXT)
 def test_random_yaml_fragments(text):
     validate_text_or_bytes(text.encode("utf-8", "surrogatepass"))
+
+
+# ------------------------------------------------------------- wrong-type --set values on the shipped scenarios
+SCENARIO_ROOT = EXAMPLE.parent
+SHIPPED = sorted(p for p in SCENARIO_ROOT.rglob("*.yaml") if "broken" not in p.relative_to(SCENARIO_ROOT).parts)
+RUNNABLE_KINDS = ("toy", "collective")  # fast enough to run every valid draw end to end ...
+SLOW_KEYS = ("workload.sleep_ms", "workload.n_messages", "cluster.nodes", "cluster.devices_per_node", "sweep")  # ... but these
+
+
+def _leaf_paths(value, prefix: tuple[str, ...] = ()) -> list[str]:
+    """Dotted paths of a file's leaves (sweep axes count as one key: their names are dotted paths themselves)."""
+    if isinstance(value, dict) and prefix[-1:] not in (("product",), ("zip",)):
+        return [path for key, child in value.items() for path in _leaf_paths(child, (*prefix, str(key)))]
+    if isinstance(value, dict):
+        return [".".join((*prefix, str(key))) for key in value]
+    return [".".join(prefix)] if prefix else []
+
+
+def _keys(file: Path) -> list[str]:
+    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    extra = ["name", "seed", "cluster.nodes", "cluster.device", "network.model", "technique.name",
+             "technique.params.ratio", "technique.params.rank", "workload.task.name", "workload.task.batch_size",
+             "workload.n_workers", "workload.steps", "sweep", "sweep.product.seed"]
+    return sorted(set(_leaf_paths(data)) | set(extra))
+
+
+WRONG_VALUES = st.sampled_from([
+    "true", "false", "null", "~", ".inf", "-.inf", ".nan", "1e30", "-1e30", "1e400", "9007199254740993", "-1", "0",
+    "0.5", "'12'", "abc", "[]", "{}", "[1, true]", "{a: 1}", "[.inf]", "2020-13-45", "!!binary /w==", "''", "[[[]]]",
+    "{name: imagenet}", "{<<: {a: 1}}", "'" + "x" * 300 + "'",
+]) | st.builds(lambda value: yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip(),
+               VALUES)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_wrong_type_override_on_a_shipped_scenario_never_crashes(data):
+    file = data.draw(st.sampled_from(SHIPPED), label="file")
+    key = data.draw(st.sampled_from(_keys(file)), label="key")
+    value = data.draw(WRONG_VALUES, label="value")
+    override = f"{key}={value}"
+    problems = validate_file(file, [override])
+    for line in problems:
+        assert line.startswith(f"{file}: ") and "\n" not in line and "Traceback" not in line
+    run_cli(["validate", str(file), f"--set={override}"], expect_ok=not problems)
+    if not problems and load_scenario(file, [override]).kind in RUNNABLE_KINDS and not key.startswith(SLOW_KEYS):
+        with tempfile.TemporaryDirectory() as out:
+            run_cli(["run", str(file), f"--set={override}", "--out", out], expect_ok=True)

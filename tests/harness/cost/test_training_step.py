@@ -71,7 +71,7 @@ def test_gemm_shapes_are_the_real_steps():
             real[(m, n, k)] += 1
     ours = Counter()
     for call in step_ops(DIMS, B, S, optimizer="none").calls():
-        if call.op == "matmul":
+        if call.op in ("matmul", "linear_fwd"):
             ours[(call.shape["m"], call.shape["n"], call.shape["k"])] += call.count
     assert ours == real
 
@@ -107,7 +107,10 @@ def test_step_flops_equal_the_flop_counter():
     with sdpa_kernel(SDPBackend.MATH):  # the CPU flash kernel is not in the counter's table; math is bmm's
         _, counter = _real_step()
     calls = step_ops(DIMS, B, S, optimizer="none").calls()
-    assert step_flops(calls, ["matmul", "sdpa_fwd", "sdpa_bwd"]) == counter.get_total_flops()
+    assert step_flops(calls, ["matmul", "linear_fwd", "sdpa_fwd", "sdpa_bwd"]) == counter.get_total_flops()
+    gpu = step_ops(DIMS, B, S, optimizer="none", device="h100").calls()
+    assert {c.op for c in gpu} - {c.op for c in calls} == set() and "linear_fwd" not in {c.op for c in gpu}
+    assert step_flops(gpu) == step_flops(calls)
 
 
 def test_parameter_tensors_and_count_match_the_model_and_the_optimizer_op():
@@ -115,8 +118,10 @@ def test_parameter_tensors_and_count_match_the_model_and_the_optimizer_op():
     params = list(model.parameters())
     assert parameter_tensors(DIMS) == len(params)
     assert parameter_count(DIMS) == sum(p.numel() for p in params)
-    (call,) = optimizer_ops(DIMS, "adamw", "cpu")
-    assert call.shape == {"numel": parameter_count(DIMS), "n_tensors": len(params)}
+    calls = optimizer_ops(DIMS, "adamw", "cpu")
+    assert sorted((c.shape["tensor_numel"], c.shape["n_tensors"]) for c in calls) == sorted(
+        Counter(p.numel() for p in params).items())
+    assert sum(c.shape["tensor_numel"] * c.shape["n_tensors"] for c in calls) == parameter_count(DIMS)
     separate = DIMS.model_copy(update={"fused_qkv": False})
     assert parameter_tensors(separate) == parameter_tensors(DIMS) + 2 * DIMS.n_layers
 
@@ -150,7 +155,7 @@ def test_launch_counts_are_the_kernels_each_op_dispatches():
     for name in ("adamw_step", "sgd_momentum_step"):
         op = ops.get(name)
         for impl, fn in op.impls.items():
-            shape = {"numel": 64, "n_tensors": 4}
+            shape = {"tensor_numel": 16, "n_tensors": 4}
             args = op.make_inputs(shape, "float32", "cpu", torch.Generator().manual_seed(0))
             fn(*args)
             assert _count_kernels(fn, args) == optimizer_launches(name, impl, 4), (name, impl)
@@ -179,7 +184,9 @@ def test_price_sums_predictions_and_adds_launches_times_the_dispatch_gap():
 
 
 def test_presets_build_and_refuse_bad_batches():
-    ops = step_ops(LLAMA_PRESETS["llama-7b"], 1, 4096, optimizer="adamw_fused", device="h100")
-    assert ops.optimizer[0].shape["numel"] == parameter_count(LLAMA_PRESETS["llama-7b"])
+    dims = LLAMA_PRESETS["llama-7b"]
+    ops = step_ops(dims, 1, 4096, optimizer="adamw_fused", device="h100")
+    assert {c.impl for c in ops.optimizer} == {"fused"} and len(ops.optimizer) == 4  # embedding/head, d^2, d f, d
+    assert sum(c.shape["tensor_numel"] * c.shape["n_tensors"] for c in ops.optimizer) == parameter_count(dims)
     with pytest.raises(ValueError, match="micro_batch and seq_len"):
         step_ops(DIMS, 0, 16)
