@@ -3,13 +3,15 @@
 Measures every point of the plan (`harness.fidelity.compute`: 4 model sizes x 2 micro-batches x 2 sequence
 lengths x 1 and 2 threads, fp32, AdamW), predicts each from the CPU timing tables of the same thread count
 (``cpu`` and ``cpu-2t`` under ``--timings``), and writes ``steps.csv``, ``by_op.csv``, ``summary.csv`` and
-``meta.json`` under ``results/fidelity_compute/``. Make the tables first (each about 10-20 min on 2 cores)::
+``meta.json`` under ``results/fidelity_compute/``. Make the tables first (on the quiet 2-core dev VM: about 12 min
+for every op in three dtypes on 1 thread, about 4 min for fp32 on 2 threads)::
 
     harness profile --device cpu --grid quick --threads 1
     harness profile --device cpu --grid quick --threads 2 --table-set cpu-2t --dtypes float32
 
-The measurement takes about 2 minutes on a quiet 2-core machine (plus up to 30 s of waiting for quiet CPUs per
-point on a busy one). ``--recompute`` predicts again from the saved measurements (e.g. after re-profiling).
+The measurement takes about 70 s on a quiet 2-core machine (plus up to 30 s of waiting for quiet CPUs per point
+on a busy one; the busy fraction seen is recorded per point). ``--recompute`` predicts again from the saved
+measurements (e.g. after re-profiling).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="real tiny-LLaMA training steps on this CPU vs the op-by-op compute model",
         description="Measure real TinyLlama + AdamW training steps on this CPU (4 sizes x 2 micro-batches x 2 "
         "sequence lengths x 1 and 2 threads, fp32) and predict each from the CPU timing tables (cpu for 1 thread, "
-        "cpu-2t for 2; nothing fitted); write the signed % errors under results/fidelity_compute/. About 2 min on "
+        "cpu-2t for 2; nothing fitted); write the signed % errors under results/fidelity_compute/. About 70 s on "
         "a quiet machine, after the two `harness profile` runs that make the tables.",
     )
     parser.add_argument("--quick", action="store_true", help="one tiny point, 1 thread, few steps (a CI-size check)")
@@ -36,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="do not measure: predict again from <out>/steps.csv")
     parser.add_argument("--timings", type=Path, default=None, metavar="DIR",
                         help="timing-table root holding cpu/ and cpu-2t/ (default: results/timings)")
+    parser.add_argument("--threads", type=int, nargs="+", choices=(1, 2), default=None, metavar="N",
+                        help="only these thread counts (1 2; default both, --quick 1)")
     parser.add_argument("--max-wait-s", type=float, default=None, metavar="S",
                         help="longest wait for quiet CPUs before each point (default 30; --quick 0)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -56,6 +60,8 @@ def main(args: argparse.Namespace) -> int:
         if not args.max_wait_s >= 0:
             raise HarnessError(f"--max-wait-s: expected a number >= 0, got {args.max_wait_s}")
         plan = replace(plan, quiet_max_wait_s=args.max_wait_s)
+    if args.threads:
+        plan = replace(plan, threads=tuple(sorted(set(args.threads))))
     out_dir = args.out or project_root() / "results" / "fidelity_compute" / ("quick" if args.quick else "")
     timings = args.timings or default_timings_root()
     measured = read_measured(out_dir) if args.recompute else None

@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, N
 from harness.config.numbers import plain_numbers
 
 
+#: Names that become folder names (scenario, device, table set): no path separators, no leading dot.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
 class Strict(BaseModel):
     """Base for every config model: unknown keys rejected, values immutable after validation; no inf/NaN, no
     true/false for a number, no magnitude above 2**53 unless the field has its own bound (`harness.config.numbers`)."""
@@ -32,7 +36,7 @@ class ClusterSpec(Strict):
         1, le=1024, description="accelerators (or CPU sockets) per machine (at most 1,024)"
     )
     device: str = Field(
-        "cpu",
+        "cpu", pattern=NAME_PATTERN, max_length=64,
         description="device name; selects timing tables results/timings/<device>/ and its roofline numbers",
     )
 
@@ -74,7 +78,8 @@ class NetworkSpec(Strict):
 
 
 class TimingsSpec(Strict):
-    table_set: str | None = Field(None, description="results/timings/<table_set>/; defaults to cluster.device")
+    table_set: str | None = Field(None, pattern=NAME_PATTERN, max_length=64,
+                                  description="results/timings/<table_set>/; defaults to cluster.device")
     outside_grid: Literal["interpolate", "roofline", "error"] = Field(
         "interpolate",
         description="between measured points: interpolate (then roofline outside the grid); "
@@ -116,7 +121,7 @@ class SweepSpec(Strict):
 class ScenarioBase(Strict):
     """Fields common to every scenario kind. Subclasses set ``kind: Literal[...]`` and ``workload``."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100,
+    name: str = Field(pattern=NAME_PATTERN, max_length=100,
                       description="folder name under results/runs/ (at most 100 characters)")
     kind: str
     description: str = Field("", max_length=2000)

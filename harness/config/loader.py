@@ -7,8 +7,9 @@ unit-in-name keys, in the file and in every override (`harness.config.units`). A
 `ScenarioError`, whose ``problems`` are lines like
 ``scenarios/a.yaml: network.inter_node.bandwidth_gbps: expected a number > 0, got -5``.
 ``validate_file`` returns those lines instead of raising. A user's mistake never ends in a traceback: missing
-or unreadable files, non-UTF-8 bytes, YAML syntax errors (with line and column), a top level that is not a
-mapping, an unknown kind and malformed overrides all become one line each.
+or unreadable files, pipes and devices (refused before reading), files over 1 MiB, non-UTF-8 bytes, YAML syntax
+errors and duplicate keys (with line and column), a top level that is not a mapping, an unknown kind, a sweep
+above the size limit and malformed overrides all become one line each.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from harness.config.overrides import (
     apply_overrides,
     parse_override,
     parse_yaml_text,
+    shown_override,
 )
 from harness.config.problems import dotted, show_value, validation_problems
 from harness.errors import ScenarioError
@@ -169,9 +171,7 @@ def _blame_overrides(line: str, overrides: Sequence[Override]) -> str:
     for override in reversed(overrides):
         key = ".".join(override.path)
         if key == path or key.startswith(path + ".") or path.startswith(key + "."):
-            text = override.text.replace("\n", "\\n")
-            text = text if len(text) <= 80 else text[:77] + "..."
-            return f"{line} (set by --set {text})"
+            return f"{line} (set by --set {shown_override(override.text)})"
     return line
 
 

@@ -54,6 +54,12 @@ def parse_yaml_text(text: str) -> Any:
     return yaml.load(text, Loader=ScenarioYamlLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+def shown_override(text: str) -> str:
+    """An override as typed, for a ``(set by --set ...)`` note: one line, at most 80 characters."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _shown(text: Any) -> str:
     """An override as typed, quoted and cut to 80 characters for an error line."""
     shown = repr(text)

@@ -332,6 +332,10 @@ def validation_problems(err: ValidationError, model: type[BaseModel], data: Any)
             values.setdefault(path, error.get("input"))
     lines = []
     for path in order:
+        if path not in fixed_text and isinstance(values.get(path), Mapping) and any(
+            len(other) > len(path) and other[: len(path)] == path for other in order
+        ):
+            continue  # a mapping given to ``str | Model``: the model's own problems below say more than "a string"
         if path in fixed_text:
             lines.append(f"{dotted(path)}: {fixed_text[path]}")
         else:

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from harness.config.overrides import SWEEP_AXIS_BLOCKS, Override, set_path
+from harness.config.overrides import SWEEP_AXIS_BLOCKS, Override, set_path, shown_override
 from harness.config.problems import NOT_FOUND, annotation_at, dotted, show_value
 from harness.errors import ScenarioError
 
@@ -342,7 +342,8 @@ def normalise_override(model: type[BaseModel], override: Override) -> tuple[Over
     for _ in override.path:
         (key, node), = node.items()
         path.append(key)
-    return Override(override.text, tuple(path), node), [f"{line} (set by --set {override.text})" for line in problems]
+    shown = shown_override(override.text)
+    return Override(override.text, tuple(path), node), [f"{line} (set by --set {shown})" for line in problems]
 
 
 def normalise_units(model: type[BaseModel], data: dict[str, Any],

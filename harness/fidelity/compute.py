@@ -13,6 +13,12 @@ timing tables of the same thread count (`TABLE_SETS`: ``cpu`` for 1 thread, ``cp
 from the op profiles (exact rows or interpolation between them; roofline where a table is missing, reported as
 ``roofline_fraction``). Each point waits (bounded) for quiet CPUs first and records how busy they were.
 
+What a real step pays that ops timed alone do not (measured on the 2-core dev VM, 1 thread, while building
+this study): memory the allocator returns to the OS and maps again every step (glibc: ~15k minor faults per
+step at d_model 512, about a fifth of the step; recorded per point as ``minor_faults_per_step``); weights and
+optimizer states that are cold in a step but warm in a repeated isolated call (forward, backward and AdamW each
+15-25% slower in the step at d_model 512); Python/autograd work outside the timed ops (views, container modules).
+
 Run by ``harness fidelity-compute``; results in ``results/fidelity_compute/`` (``steps.csv``, ``summary.csv``,
 ``meta.json``), drawn by the figure ``harness.fidelity_compute``.
 """
@@ -46,7 +52,7 @@ TARGET_MEDIAN_PCT = 10.0
 TARGET_WORST_PCT = 25.0
 MEASURED_COLUMNS = ["threads", "size", "d_model", "n_layers", "n_heads", "d_ff", "vocab", "micro_batch", "seq_len",
                     "tokens", "params", "measured_ms", "measured_ms_p10", "measured_ms_p90", "n_steps",
-                    "cpu_busy_before"]
+                    "minor_faults_per_step", "cpu_busy_before"]
 Progress = Callable[[str], None]
 
 
@@ -104,7 +110,9 @@ QUICK_PLAN = ComputePlan(
 
 def measure_step(size: ModelSize, micro_batch: int, seq_len: int, *, warmup_steps: int, measured_steps: int,
                  seed: int = 0) -> dict[str, float]:
-    """Median (p10, p90) wall time of a real TinyLlama + AdamW training step at torch's current thread count."""
+    """Median (p10, p90) wall time of a real TinyLlama + AdamW training step at torch's current thread count, and
+    the minor page faults per measured step (memory the allocator returned to the OS and maps again each step:
+    work a real step does that isolated op timings, which reuse the same buffers, never see)."""
     import torch
 
     from methods.models.gpt import TinyLlama
@@ -123,13 +131,24 @@ def measure_step(size: ModelSize, micro_batch: int, seq_len: int, *, warmup_step
     for _ in range(warmup_steps):
         step()
     times = []
+    faults_before = _minor_faults()
     for _ in range(measured_steps):
         start = time.perf_counter_ns()
         step()
         times.append((time.perf_counter_ns() - start) / 1e6)
+    faults = (_minor_faults() - faults_before) / measured_steps
     p10, median, p90 = np.percentile(times, [10, 50, 90])
     return {"measured_ms": float(median), "measured_ms_p10": float(p10), "measured_ms_p90": float(p90),
-            "n_steps": measured_steps}
+            "n_steps": measured_steps, "minor_faults_per_step": faults}
+
+
+def _minor_faults() -> float:
+    """Minor page faults of this process so far (NaN where unknown): the allocator mapping fresh memory."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
 
 def measure_points(plan: ComputePlan, progress: Progress = print) -> pd.DataFrame:
@@ -201,11 +220,22 @@ def predict_points(measured: pd.DataFrame, timings_root: Path | str) -> tuple[pd
         by_op += [{**key, "op": op, "predicted_ms": ms} for op, ms in sorted(predicted["by_op_ms"].items())]
     table = pd.concat([measured.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
     table["error_pct"] = signed_error_pct(table["predicted_ms"], table["measured_ms"])
-    provenance = {TABLE_SETS[t]: {"folder": str(r.tables.folder), "table_hashes": r.table_hashes(),
+    provenance = {TABLE_SETS[t]: {"folder": _shown_path(r.tables.folder), "table_hashes": r.table_hashes(),
                                   "device_name": r.tables.meta.get("device_name"), "date": r.tables.meta.get("date"),
                                   "timing_sources": r.summary()}
                   for t, r in sorted(replays.items())}
     return table, pd.DataFrame(by_op), provenance
+
+
+def _shown_path(folder: Path) -> str:
+    """``folder`` relative to the project (``results/timings/cpu``); outside it, only its last two parts."""
+    from harness.provenance import project_root
+
+    folder = Path(folder).resolve()
+    try:
+        return str(folder.relative_to(project_root()))
+    except ValueError:
+        return "/".join(folder.parts[-2:])
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:

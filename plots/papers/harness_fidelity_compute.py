@@ -27,6 +27,7 @@ TARGET_MEDIAN_PCT = 10.0
 TARGET_WORST_PCT = 25.0
 CLAIM = "median |error| ≤ 10%, worst ≤ 25% (Vidur reports < 9% on real GPUs)"
 _MARKERS = {1: "o", 2: "s"}
+BUSY = 0.15  # CPUs at least this busy (other work) just before a point was measured: drawn hollow
 
 
 def load_points(ctx: FigureContext) -> pd.DataFrame:
@@ -67,7 +68,8 @@ def ours_text(points: pd.DataFrame) -> str:
         "bars p10-p90) against the step time predicted op by op from the CPU timing tables of the same thread "
         "count (each op profiled in isolation; exact rows or interpolation between them; nothing fitted to the "
         "steps). Right: signed % error per point (prediction minus measurement, in % of the measurement) against "
-        "the measured step time, bands ±10% and ±25%. Circles: 1 thread, squares: 2 threads; colour: model size."
+        "the measured step time, bands ±10% and ±25%. Circles: 1 thread, squares: 2 threads; colour: model size; "
+        "hollow: the machine's CPUs were at least 15% busy with other work just before the point was measured."
     ),
     claim=CLAIM,
     scale_note="4 tiny LLaMA sizes (d_model 64-512, 2 blocks, vocabulary 1024) x micro-batch 2, 4 x sequence 64, "
@@ -78,13 +80,16 @@ def draw_fidelity_compute(ctx: FigureContext) -> FigureOutput:
     points = load_points(ctx)
     fig, (left, right) = new_figure(1, 2, width_in=10.0, height_in=4.2)
     sizes = list(dict.fromkeys(points.sort_values("d_model")["size"]))
-    for (size, threads), group in points.groupby(["size", "threads"], sort=False):
+    busy = points["cpu_busy_before"].fillna(0.0) >= BUSY
+    for (size, threads, noisy), group in points.assign(busy=busy).groupby(["size", "threads", "busy"], sort=False):
         color, marker = color_for(str(size), sizes.index(size)), _MARKERS.get(int(threads), "^")
+        face = "none" if noisy else color
         spread = np.vstack([group["measured_ms"] - group["measured_ms_p10"],
                             group["measured_ms_p90"] - group["measured_ms"]])
         left.errorbar(group["measured_ms"], group["predicted_ms"], xerr=np.clip(spread, 0, None), fmt=marker,
-                      color=color, capsize=2, label=f"{size}, {threads} thread(s)")
-        right.plot(group["measured_ms"], group["error_pct"], marker, color=color)
+                      color=color, markerfacecolor=face, capsize=2,
+                      label=None if noisy else f"{size}, {threads} thread(s)")
+        right.plot(group["measured_ms"], group["error_pct"], marker, color=color, markerfacecolor=face)
     times = points[["measured_ms", "predicted_ms"]].to_numpy(dtype=float)
     line = np.array([times.min() * 0.8, times.max() * 1.25])
     left.plot(line, line, color="black", linewidth=0.8)
@@ -101,7 +106,8 @@ def draw_fidelity_compute(ctx: FigureContext) -> FigureOutput:
     right.axhline(0.0, color="black", linewidth=0.8)
     right.set_ylabel("signed error (%)")
     data = points[["threads", "size", "d_model", "micro_batch", "seq_len", "tokens", "params", "measured_ms",
-                   "measured_ms_p10", "measured_ms_p90", "predicted_ms", "error_pct", "roofline_fraction"]]
+                   "measured_ms_p10", "measured_ms_p90", "predicted_ms", "error_pct", "roofline_fraction",
+                   "cpu_busy_before"]]
     return FigureOutput(data=data, figure=fig, ours=ours_text(points), verdict=verdict_of(points),
                         provenance={"inputs": list(INPUTS), "calibration": "none: op profiles only"})
 

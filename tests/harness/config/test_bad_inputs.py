@@ -84,6 +84,11 @@ OVERRIDE_CASES = [
     ("bool_in_a_tuple", DIGITS, "workload.task.channels=[16, true]",
      "workload.task.channels: expected a list of numbers (not true/false), got [16, true]"),
     ("bool_param", DIGITS, "technique.params.ratio=true", "technique.params.ratio: expected a number, got true"),
+    ("bool_optional_number", DIGITS, "workload.task.dirichlet_alpha=true",
+     "workload.task.dirichlet_alpha: expected a number > 0, got true"),
+    # names that become folders: a device name is a path component
+    ("device_path", TOY, "cluster.device=../../etc", "cluster.device: expected a string matching "),
+    ("device_too_long", RING, "cluster.device=" + "x" * 300, "cluster.device: expected a string of at most 64 "),
     # a 5,000-character name
     ("long_name", TOY, "name=" + "a" * 5000, "name: expected a string of at most 100 character(s), got 'aaaa"),
     # n_workers = 100,000 on a training task
@@ -148,6 +153,13 @@ def test_bad_file_is_one_line_naming_the_key_or_line(capsys, tmp_path, command, 
     path = write(tmp_path, text)
     argv = [command, path] + (["--out", tmp_path / "runs"] if command == "run" else [])
     assert one_error_line(capsys, *argv).startswith(f"{path}: {expected}")
+
+
+@pytest.mark.parametrize("override", ["outputs.traces=true", "workload.sleep_ms=0", "seed=3", "cluster.nodes=2.0",
+                                      "workload.mean_size_bytes=1e6", "cluster.device=a100_pcie"])
+def test_booleans_and_ordinary_numbers_still_validate(capsys, override):
+    code, out, err = cli(capsys, "validate", TOY, "--set", override)
+    assert code == 0 and err == "" and out == f"{TOY}: ok (kind toy, 1 point)\n"
 
 
 def test_merge_keys_are_not_duplicates(capsys, tmp_path):

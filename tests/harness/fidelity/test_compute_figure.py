@@ -27,7 +27,8 @@ def _points(errors) -> pd.DataFrame:
         rows.append({"threads": 1 + i % 2, "size": f"d{64 << (i % 4)}", "d_model": 64 << (i % 4), "micro_batch": 2,
                      "seq_len": 64, "tokens": 128, "params": 1000, "measured_ms": measured,
                      "measured_ms_p10": measured * 0.95, "measured_ms_p90": measured * 1.1,
-                     "predicted_ms": measured * (1 + error / 100), "error_pct": error, "roofline_fraction": 0.0})
+                     "predicted_ms": measured * (1 + error / 100), "error_pct": error, "roofline_fraction": 0.0,
+                     "cpu_busy_before": 0.5 if i == 0 else 0.0})
     return pd.DataFrame(rows)
 
 
