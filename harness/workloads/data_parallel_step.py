@@ -6,7 +6,8 @@ Every rank runs forward and backward of one micro-batch, then the gradients are 
 (filled in backward order, ``bucket_mb`` MiB each, as ``torch.nn.parallel.DistributedDataParallel``'s
 ``bucket_cap_mb``), then the optimizer steps. With ``overlap`` a bucket's all-reduce starts as soon as backward
 has produced it; without, all communication follows backward. The step engine is `harness.sim.dp_step`
-(closed-form or link-level collectives, ``network.model``).
+(closed-form or link-level collectives, ``network.model``); on the closed-form model, measured collective tables
+of the scenario's table set price the all-reduces where they cover the rank count (`harness.timing.collective_tables`).
 
 Compute is priced op by op (`harness.cost.training_step`): per layer the ops a real PyTorch LLaMA step runs
 (embedding gather, RMSNorm, q/k/v/o GEMMs, rotary, flash-style attention, residual adds, SwiGLU GEMMs and

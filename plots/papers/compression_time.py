@@ -178,23 +178,20 @@ def final_losses(evals: pd.DataFrame) -> dict[str, float]:
 
 
 def verdict_time_to_accuracy(data: pd.DataFrame) -> Verdict:
-    """ARC-Top-K: Top-K's loss in less time; GreedyLore: the common loss sooner than dense and PowerSGD."""
+    """ARC-Top-K: Top-K's loss in less time (GreedyLore's timing cells are not known, so it is not checked)."""
     target = common_target(data)
     times, finals = time_to_target(data, target), final_losses(data)
     arc_paper = "ARC-Top-K: matches Top-K accuracy with up to 60.7% less wall-clock time (abstract)"
-    greedy_paper = "GreedyLore: faster than dense and PowerSGD at equal accuracy"
     checks = [
         ordered_check(f"simulated seconds to held-out loss {target:.3f}: ARC-Top-K <= Top-K", times,
                       ["ARC-Top-K", "Top-K"], paper=arc_paper),
         loss_matches("ARC-Top-K", finals["ARC-Top-K"], finals["Top-K"], "Top-K", arc_paper),
-        ordered_check(f"simulated seconds to held-out loss {target:.3f}: GreedyLore <= dense", times,
-                      ["GreedyLore", "dense"], paper=greedy_paper),
-        ordered_check(f"simulated seconds to held-out loss {target:.3f}: GreedyLore <= PowerSGD", times,
-                      ["GreedyLore", "PowerSGD"], paper=greedy_paper),
     ]
     explanation = (
         "Time to the held-out loss every method reaches (the worst method's best), from real tiny-GPT runs times "
-        "simulated seconds per step at LLaMA-130M scale; the final-loss check is the tiny GPT's."
+        "simulated seconds per step at LLaMA-130M scale; the final-loss check is the tiny GPT's. GreedyLore, "
+        "PowerSGD, Rand-K and dense are shown but not checked: GreedyLore's timing table (its Table V) was not "
+        "recovered, so there is no paper number to compare with."
     )
     if failed := failed_names(checks):
         explanation += (f" Does not hold: {failed}. Time to the target is steps to it (tiny GPT, one seed) times "
@@ -218,8 +215,8 @@ def verdict_time_to_accuracy(data: pd.DataFrame) -> Verdict:
         "model carries over to the large one; ARC-Top-K's and GreedyLore's papers could not be read, so this "
         "view is our construction, not one of their figures."
     ),
-    claim="ARC-Top-K: matches Top-K accuracy with up to 60.7% less wall-clock time (abstract); GreedyLore: "
-    "faster than dense and PowerSGD at equal accuracy",
+    claim="ARC-Top-K: matches Top-K accuracy with up to 60.7% less wall-clock time (abstract); GreedyLore: its "
+    "timing table compares dense, PowerSGD and GreedyLore (cells not known)",
     scale_note=GPT_SCALE + "; seconds per step simulated at LLaMA-130M scale",
     scenarios=(GPT_METHODS,),
     quick_overrides=GPT_QUICK,

@@ -108,14 +108,15 @@ def _evals(seconds_per_step: dict[str, float], final_loss: dict[str, float]) -> 
 METHODS = ("dense", "Top-K", "ARC-Top-K", "PowerSGD", "GreedyLore")
 
 
-def test_time_to_accuracy_flips_when_greedylore_is_slow():
+def test_time_to_accuracy_checks_arc_against_topk_only():
     losses = dict.fromkeys(METHODS, 1.5)
     fast = {"dense": 1.0, "Top-K": 0.9, "ARC-Top-K": 0.5, "PowerSGD": 0.6, "GreedyLore": 0.4}
     assert ct.verdict_time_to_accuracy(_evals(fast, losses)).status == "reproduced"
-    slow = ct.verdict_time_to_accuracy(_evals({**fast, "GreedyLore": 2.0}, losses))
-    assert slow.status == "partly" and "GreedyLore <= dense" in slow.explanation
-    worse = ct.verdict_time_to_accuracy(_evals({**fast, "GreedyLore": 2.0, "ARC-Top-K": 1.0},
-                                               {**losses, "ARC-Top-K": 1.8}))
+    # GreedyLore's timing cells are not known: a slow GreedyLore changes nothing
+    assert ct.verdict_time_to_accuracy(_evals({**fast, "GreedyLore": 2.0}, losses)).status == "reproduced"
+    slow_arc = ct.verdict_time_to_accuracy(_evals({**fast, "ARC-Top-K": 1.0}, losses))
+    assert slow_arc.status == "partly" and "ARC-Top-K <= Top-K" in slow_arc.explanation
+    worse = ct.verdict_time_to_accuracy(_evals({**fast, "ARC-Top-K": 1.0}, {**losses, "ARC-Top-K": 1.8}))
     assert worse.status == "not_reproduced"
 
 
