@@ -128,11 +128,13 @@ def run_scenario(
     executor: str = "local",
     results_root: str | Path | None = None,
     progress: bool = True,
+    max_points: int | None = None,
 ) -> SweepResult:
-    """Run every point of a validated scenario (only its base point if ``sweep`` is False)."""
+    """Run every point of a validated scenario (only its base point if ``sweep`` is False); a sweep of more than
+    ``max_points`` points (default `harness.sweep.max_points()`) is refused before any point is built."""
     if not sweep:
         scenario = scenario.model_copy(update={"sweep": None})
-    points = expand(scenario)
+    points = expand(scenario, max_points)
     records = run_points(points, workers=workers, executor=executor, results_root=results_root, progress=progress)
     return SweepResult(metrics=collect_metrics(records), runs=records, points=points)
 

@@ -12,7 +12,9 @@ parameters, as ``forloop`` (single-tensor; torch's CPU default), ``foreach`` (to
 A ``*_fwd`` op (and the residual add) runs as in a training step: its inputs require gradients, so the timed
 call includes autograd recording the graph, and the ops a model holds as modules (``nn.Linear``,
 ``nn.RMSNorm``, ``nn.Embedding``) are timed as module calls: on a CPU, where nothing overlaps, that framework
-work is a real part of a step's time (on a GPU, CUDA-event timing sees the kernels only). A
+work is a real part of a step's time (on a GPU, CUDA-event timing sees the kernels only). On both, the
+profiler evicts the caches before every timed call (`kernels.profiler`): in a step some 40 other ops run
+between two calls of one op, so its weights and code are no longer in the core's caches. A
 ``*_bwd`` op is the autograd backward of its forward op alone: the inputs build the forward graph once and the
 timed call is ``torch.autograd.grad(out, inputs, grad_out, retain_graph=True)``, so the time is exactly the
 backward kernels torch runs for it (plus the autograd call itself). Activations arrive in the layouts a real

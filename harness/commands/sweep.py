@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.api import point_table, run_scenario, write_sweep_table
 from harness.commands.run import check_results_root, shown_path
+from harness.commands.validate import add_max_points
 from harness.config.loader import load_scenario
 from harness.executors import EXECUTORS, default_workers
 
@@ -33,14 +34,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="results root (default: results/runs under the current directory)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a key (value parsed as YAML; repeatable)")
+    add_max_points(parser)
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    scenario = load_scenario(args.file, args.overrides, seed=args.seed)
+    scenario = load_scenario(args.file, args.overrides, seed=args.seed, max_points=args.max_points)
     check_results_root(args.out)
     result = run_scenario(scenario, workers=args.workers, executor=args.executor, results_root=args.out,
-                          progress=True)
+                          progress=True, max_points=args.max_points)
     n_points, n_reused = len(result.runs), result.n_reused
     folder = result.runs[0].run_dir.parent if result.runs else None
     print(f"{scenario.name}: {n_points} points, {n_points - n_reused} computed, {n_reused} reused; "

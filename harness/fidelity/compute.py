@@ -13,11 +13,25 @@ timing tables of the same thread count (`TABLE_SETS`: ``cpu`` for 1 thread, ``cp
 from the op profiles (exact rows or interpolation between them; roofline where a table is missing, reported as
 ``roofline_fraction``). Each point waits (bounded) for quiet CPUs first and records how busy they were.
 
-What a real step pays that ops timed alone do not (measured on the 2-core dev VM, 1 thread, while building
-this study): memory the allocator returns to the OS and maps again every step (glibc: ~15k minor faults per
-step at d_model 512, about a fifth of the step; recorded per point as ``minor_faults_per_step``); weights and
-optimizer states that are cold in a step but warm in a repeated isolated call (forward, backward and AdamW each
-15-25% slower in the step at d_model 512); Python/autograd work outside the timed ops (views, container modules).
+What a real step pays that ops timed alone do not (measured on the 2-core dev VM, 1 thread, issue 7):
+
+* cold caches. Between two calls of an op a step runs ~40 other ops, so the op's weights, code and the
+  allocator's/dispatcher's state are out of the core's L2; an op repeated back to back finds them hot. Inside a
+  real step (timestamps around each line of ``Block.forward``) RMSNorm (128 x 64) took ~51 us against 24 us
+  repeated warm, rotary ~83 against 55 us; at d_model 512 the element-wise ops were 1.4-2.6x and the GEMMs
+  ~5-18% slower than warm. The CPU timer therefore flushes the cores' private caches before every timed call
+  (`kernels.profiler`, as ``do_bench`` does on a GPU); the flush also makes the op's input cold, which in a
+  step its producer has just written, so small ops come out slower than in a step (RMSNorm ~80 us).
+* memory the allocator returns to the OS and maps again every step (glibc: 3k-15k minor faults per step at
+  d_model 512, ~0-300 below d_model 256; recorded per point as ``minor_faults_per_step``). Not modelled: the
+  count follows glibc's trimming heuristics, not the model's structure (d_model 128 frees 2.7 MB of gradients
+  per step and faults ~100 times; d_model 512 frees 31 MB and faults 3k-15k times), so the largest points stay
+  under-predicted.
+* Python/autograd work outside the timed ops: the head split (``split`` + 3 ``reshape`` + 3 ``transpose``, with
+  their backward nodes) ~17 us warm per block, ``zero_grad`` ~0.06 ms; under 2% of a step, not modelled.
+
+The machine itself is noisy: it switches for seconds at a time between two speeds (a Python loop 26 vs 43 ms,
+a GEMM 44 vs 55 ms), so one point measured twice can differ by 25-40%; the errors of single points carry that.
 
 Run by ``harness fidelity-compute``; results in ``results/fidelity_compute/`` (``steps.csv``, ``summary.csv``,
 ``meta.json``), drawn by the figure ``harness.fidelity_compute``.
@@ -285,7 +299,8 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_time_s": time.time() - started,
             "method": "real steps: TinyLlama + torch.optim.AdamW (defaults), zero_grad + forward + cross-entropy + "
             "backward + step, median over measured steps after warm-up; predictions: harness.cost.training_step "
-            "(fused_qkv) priced by the CPU timing tables of the same thread count; nothing fitted"}
+            "(fused_qkv) priced by the CPU timing tables of the same thread count (ops timed with the cores' "
+            "private caches flushed before every call, see kernels.profiler); nothing fitted"}
     return ComputeStudy(table, by_op, summarize(table), meta)
 
 

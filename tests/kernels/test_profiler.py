@@ -53,3 +53,43 @@ def test_benchmark_rows_compare_ours_with_the_baseline():
     assert row.speedup == pytest.approx(row.baseline_ms / row.ours_ms)
     assert row.copy_fraction == pytest.approx(row.achieved_gbps / 10.0)
     assert "arc_select" in format_rows(rows, 10.0)
+
+
+def test_cpu_timer_flushes_the_private_caches_before_every_timed_call(monkeypatch):
+    """Issue 7: in a step other ops run between two calls of an op, so the CPU timer evicts the cores' private
+    caches before every call (untimed), as do_bench does on a GPU; 0 bytes turns it off."""
+    from kernels import profiler
+
+    fills = []
+    original = torch.Tensor.fill_
+
+    def counting_fill(self, value):
+        fills.append(self.numel() * self.element_size())
+        return original(self, value)
+
+    monkeypatch.setattr(torch.Tensor, "fill_", counting_fill)
+    settings = TimerSettings(cpu_budget_s=0.0, cpu_min_reps=3, cpu_max_reps=3, cpu_flush_bytes=1 << 20)
+    assert time_call(lambda: None, "cpu", settings).n_reps == 3
+    assert fills == [1 << 20] * 3  # one flush per timed call, none for the warm-up
+    fills.clear()
+    time_call(lambda: None, "cpu", TimerSettings(cpu_budget_s=0.0, cpu_min_reps=2, cpu_max_reps=2, cpu_flush_bytes=0))
+    assert fills == []
+    assert profiler.default_cpu_flush_bytes() >= 1 << 20  # four times the cores' L2 (16 MiB on the dev VM)
+    assert TimerSettings().flush_bytes() == profiler.default_cpu_flush_bytes()
+    assert "MiB written before every call" in profiler.timer_description("cpu")
+    assert "no cache flush" in profiler.timer_description("cpu", TimerSettings(cpu_flush_bytes=0))
+
+
+def test_meta_records_each_tables_timer_and_keeps_the_timer_of_kept_tables(tmp_path):
+    fast_warm = TimerSettings(cpu_budget_s=0.0, cpu_min_reps=1, cpu_max_reps=1, cpu_flush_bytes=0)
+    run_profile("cpu", ops=["copy"], grid="quick", out=tmp_path, settings=fast_warm, max_shapes=1, log=lambda s: None)
+    folder = tmp_path / device_folder("cpu")
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["ops"]["copy"].pop("timer")  # as written before tables carried their own timer
+    (folder / "meta.json").write_text(json.dumps(meta))
+    run_profile("cpu", ops=["residual_add"], grid="quick", out=tmp_path, settings=FAST, max_shapes=1,
+                dtypes=["float32"], log=lambda s: None)
+    ops = json.loads((folder / "meta.json").read_text())["ops"]
+    assert "no cache flush" in ops["copy"]["timer"]  # the folder's timer when copy was measured
+    assert "written before every call" in ops["residual_add"]["timer"]
+    load_table_set(folder)  # still passes the strict loader

@@ -197,6 +197,7 @@ def test_the_sweep_limit_is_configurable(capsys, tmp_path, monkeypatch):
     sweep = SCENARIOS / "toy_sweep.yaml"  # 6 points
     assert "more than the limit of 5 " in one_error_line(capsys, "validate", sweep, "--max-points", "5")
     assert cli(capsys, "validate", sweep, "--max-points", "6")[0] == 0
+    assert "more than the limit of 5 " in one_error_line(capsys, "sweep", sweep, "--out", tmp_path, "--max-points", "5")
     monkeypatch.setenv("HARNESS_MAX_SWEEP_POINTS", "3")
     assert "more than the limit of 3 " in one_error_line(capsys, "validate", sweep)
     assert "more than the limit of 3 " in one_error_line(capsys, "run", sweep, "--out", tmp_path)
