@@ -25,7 +25,9 @@ STEPS_CSV = "results/fidelity_compute/steps.csv"
 INPUTS = (STEPS_CSV,)
 TARGET_MEDIAN_PCT = 10.0
 TARGET_WORST_PCT = 25.0
-CLAIM = "median |error| ≤ 10%, worst ≤ 25% (Vidur reports < 9% on real GPUs)"
+CLAIM = (
+    "median |error| ≤ 10%, worst ≤ 25% per thread count (Vidur, MLSys 2024: under 9% error on inference latency)"
+)
 _MARKERS = {1: "o", 2: "s"}
 BUSY = 0.15  # CPUs at least this busy (other work) just before a point was measured: drawn hollow
 
@@ -38,16 +40,22 @@ def load_points(ctx: FigureContext) -> pd.DataFrame:
 
 
 def verdict_of(points: pd.DataFrame) -> Verdict:
-    errors = points["error_pct"].to_numpy(dtype=float)
-    checks = [
-        at_most("median |error| over all points (%)", ours=float(np.median(np.abs(errors))), high=TARGET_MEDIAN_PCT,
-                paper="≤ 10% (issue 7 target; Vidur < 9%)"),
-        at_most("worst |error| (%)", ours=float(np.max(np.abs(errors))), high=TARGET_WORST_PCT,
-                paper="≤ 25% (issue 7 target)"),
-    ]
+    """Both targets (median and worst |error|) per thread count: each table set is checked on its own points."""
+    checks = []
+    for threads, group in points.groupby("threads", sort=True):
+        errors = np.abs(group["error_pct"].to_numpy(dtype=float))
+        checks += [
+            at_most(f"{threads} thread(s): median |error| (%)", ours=float(np.median(errors)),
+                    high=TARGET_MEDIAN_PCT, paper="≤ 10% (issue 7 target; Vidur < 9%)"),
+            at_most(f"{threads} thread(s): worst |error| (%)", ours=float(np.max(errors)), high=TARGET_WORST_PCT,
+                    paper="≤ 25% (issue 7 target)"),
+        ]
     return judge(checks, explanation=(
         f"{len(points)} real training steps on this machine's CPU against the op-by-op prediction from op "
-        "profiles alone (no fitting to the steps); signed errors per point in the CSV."))
+        "profiles alone (no fitting to the steps), checked per thread count; signed errors per point in the CSV. "
+        "What a step pays that ops profiled one at a time do not (page faults from memory the allocator returns "
+        "every step, cores waking for two-thread work) is not modelled, and this machine's speed drifts by "
+        "tens of percent between periods, so single points can land in a slow one."))
 
 
 def ours_text(points: pd.DataFrame) -> str:
