@@ -13,7 +13,7 @@ timing tables of the same thread count (`TABLE_SETS`: ``cpu`` for 1 thread, ``cp
 from the op profiles (exact rows or interpolation between them; roofline where a table is missing, reported as
 ``roofline_fraction``). Each point waits (bounded) for quiet CPUs first and records how busy they were.
 
-What a real step pays that ops timed alone do not (measured on the 2-core dev VM, 1 thread, issue 7):
+What a real step pays that ops timed alone do not (measured on the 2-core dev VM, 1 thread):
 
 * cold caches. Between two calls of an op a step runs ~40 other ops, so the op's weights, code and the
   allocator's/dispatcher's state are out of the core's L2; an op repeated back to back finds them hot. Inside a

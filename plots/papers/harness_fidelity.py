@@ -11,7 +11,7 @@ bandwidth per rank count (`harness.sim.collectives.startup_bandwidth_ns`; column
 per-link alpha-beta model (alpha and beta from ping-pong only, simulated at link level; ``*_link_level``) stays
 visible as the comparison series.
 
-Both entries share one verdict (`fidelity_verdict`, issue 7's target): the median |error| over this machine's
+Both entries share one verdict (`fidelity_verdict`, the project's target): the median |error| over this machine's
 points at most 10% and no point over-predicted by more than 100%; settings whose own median is above 10% are
 named in the explanation. The figure computes it from the points, the table from its summary rows.
 """
@@ -107,7 +107,7 @@ def error_summary(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def fidelity_verdict(medians: dict[str, float], largest_over_prediction: float) -> Verdict:
-    """Issue 7's target on the headline model.
+    """The project's target on the headline model.
 
     ``medians``: median |error| (%) per setting and `OVERALL` (this machine's points); ``largest_over_prediction``:
     the largest signed error (%) of any point. Checks: the `OVERALL` median at most `TARGET_PCT`, the largest

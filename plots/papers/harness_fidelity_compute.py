@@ -1,4 +1,4 @@
-"""The compute model against real training steps on this CPU (issue 7's first "must show").
+"""The compute model against real training steps on this CPU (the validation ladder's step 3 for compute).
 
 Reads the committed study of `harness fidelity-compute` (``results/fidelity_compute/steps.csv``; see
 `harness.fidelity.compute`): real TinyLlama + AdamW training steps (4 sizes x 2 micro-batches x 2 sequence
@@ -46,9 +46,9 @@ def verdict_of(points: pd.DataFrame) -> Verdict:
         errors = np.abs(group["error_pct"].to_numpy(dtype=float))
         checks += [
             at_most(f"{threads} thread(s): median |error| (%)", ours=float(np.median(errors)),
-                    high=TARGET_MEDIAN_PCT, paper="≤ 10% (issue 7 target; Vidur < 9%)"),
+                    high=TARGET_MEDIAN_PCT, paper="≤ 10% (the project's target; Vidur < 9%)"),
             at_most(f"{threads} thread(s): worst |error| (%)", ours=float(np.max(errors)), high=TARGET_WORST_PCT,
-                    paper="≤ 25% (issue 7 target)"),
+                    paper="≤ 25% (the project's target)"),
         ]
     return judge(checks, explanation=(
         f"{len(points)} real training steps on this machine's CPU against the op-by-op prediction from op "
