@@ -179,6 +179,12 @@ def keep_count(ratio: float, total: int) -> int:
     return max(1, min(total, int(math.floor(ratio * total + 1e-9))))
 
 
+def factor_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype matrix factorisations (PowerSGD's QR, GreedyLore's SVD) run in: float32 for bf16/fp16 (torch
+    has no half-precision QR/SVD on the CPU), else ``dtype`` itself (so float32 results are unchanged)."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def dense_session(x: torch.Tensor) -> CompressGen:
     """Dense all-reduce as a one-phase session (warm-up steps, EF21 initialisation, 1-D tensors)."""
     mean = yield Request("all_reduce", x)

@@ -15,6 +15,10 @@ Per bucket:
 The hook is synchronous (collectives run inside it, like both papers' hooks) and returns a completed future
 holding the averaged bucket. Empty buffers are never sent (gloo rejects them, pytorch issue 58467).
 
+Gradient dtypes: float32, bfloat16 and float16 models work with every compressor and error feedback; payloads
+travel in the gradient dtype (ARC's sketch in fp32), and PowerSGD's QR and GreedyLore's SVD run in fp32 (torch
+has no half-precision QR/SVD on the CPU), their factors cast back to the gradient dtype.
+
 Differences from torch's PowerSGD hook: state is keyed by *parameter name*, not ``bucket.index()``, so it
 survives DDP's bucket rebuild after iteration 1 (without names we key by bucket index and position, and then
 require ``start_iter >= 2``, torch's own rule); the iteration seeds the shared randomness, so all ranks draw

@@ -41,6 +41,8 @@ class DigitsRunConfig:
         hidden: MLP hidden width.
         bucket_cap_mb: DDP bucket size (small values give several buckets).
         dirichlet_alpha: None for i.i.d. shards, else label-skewed shards.
+        dtype: parameter and input dtype, ``"float32"``, ``"bfloat16"`` or ``"float16"`` (gradients, hence the
+            compressors' payloads, take this dtype).
     """
 
     compressor: str = "arc_topk"
@@ -56,6 +58,15 @@ class DigitsRunConfig:
     hidden: int = 32
     bucket_cap_mb: float = 0.004
     dirichlet_alpha: float | None = None
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype: expected 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return getattr(torch, self.dtype)
 
 
 @dataclass
@@ -72,7 +83,7 @@ class RunTrace:
 def _model(cfg: DigitsRunConfig) -> nn.Module:
     from methods.models.mlp import MLP
 
-    return MLP(64, cfg.hidden, 10, seed=cfg.seed)
+    return MLP(64, cfg.hidden, 10, seed=cfg.seed).to(cfg.torch_dtype)
 
 
 def _optimizer(cfg: DigitsRunConfig, params) -> torch.optim.Optimizer:
@@ -129,7 +140,7 @@ def _simulate(cfg: DigitsRunConfig, n_workers: int) -> RunTrace:
     snaps = [_flat(model)]
     rows = train_simulated(
         model,
-        lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]),
+        lambda m, b: nn.functional.cross_entropy(m(b[0].to(cfg.torch_dtype)), b[1]),
         shards.batch,
         workers,
         _optimizer(cfg, model.parameters()),
@@ -167,6 +178,7 @@ def _ddp_main(rank: int, world_size: int, init_file: str, configs: list[DigitsRu
             snaps, losses, payload, diffs = [_flat(model)], [], [], []
             for t in range(cfg.steps):
                 x, y = shards.batch(rank, t)
+                x = x.to(cfg.torch_dtype)
                 opt.zero_grad()
                 before = state.total_payload_bytes
                 loss = nn.functional.cross_entropy(ddp(x), y)

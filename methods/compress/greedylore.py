@@ -17,6 +17,10 @@ deterministic; the probe makes it hold in expectation). A GaLore-style frozen to
 (``selection="lazy"``) can capture nothing once the gradient drifts; ``selection="random"`` picks r random
 basis directions (GoLore-like random projection, the "random" series of GreedyLore Fig. 1).
 
+Precision: the SVD of a refresh (and the greedy scores s_j^2) run in float32 for bf16/fp16 gradients (torch has
+no half-precision SVD on the CPU); the basis is cast back to and stored in the gradient dtype, so projections,
+payloads and the output keep the gradient's dtype. float32/float64 gradients are unchanged.
+
 Wire bytes per worker and call: steady state b (p + r q) in two All-Reduces; refresh b n m in one.
 Our choices where the paper is silent: the scoring estimator (the authors' file left it unimplemented; the
 single-probe estimator is the third-party completion the card describes); with the EF14 wrapper the
@@ -47,6 +51,7 @@ from methods.compress.base import (
     PayloadSpec,
     Request,
     check_positive_int,
+    factor_dtype,
     register_compressor,
 )
 from methods.compress.randk import random_subset
@@ -59,8 +64,11 @@ def top_directions(scores: torch.Tensor, r: int) -> torch.Tensor:
 
 
 def short_side_basis(A_mean: torch.Tensor) -> torch.Tensor:
-    """Full orthonormal basis U (p x p) of the column space of a p x q matrix (p <= q), singular values descending."""
-    return torch.linalg.svd(A_mean, full_matrices=False).U
+    """Full orthonormal basis U (p x p) of the column space of a p x q matrix (p <= q), singular values descending.
+
+    bf16/fp16 input is factorised in float32 and U cast back to A_mean's dtype.
+    """
+    return torch.linalg.svd(A_mean.to(factor_dtype(A_mean.dtype)), full_matrices=False).U.to(A_mean.dtype)
 
 
 @register_compressor
@@ -120,11 +128,12 @@ class GreedyLore(Compressor):
         B = st["basis"]
         if self.selection == "greedy":
             if self.exact_scores:
-                coords = yield Request("all_reduce", B.T @ A)
+                coords = (yield Request("all_reduce", B.T @ A)).to(factor_dtype(x.dtype))
                 scores = (coords * coords).sum(dim=1)
             else:
                 Z = torch.randn(p, q, generator=ctx.generator("greedylore-probe", x.device), device=x.device, dtype=x.dtype)
                 s = yield Request("all_reduce", ((B.T @ A) * Z).sum(dim=1))
+                s = s.to(factor_dtype(x.dtype))  # squares of fp16 scores could overflow
                 scores = s * s
             J = top_directions(scores, r)
         elif self.selection == "random":

@@ -12,6 +12,11 @@ Error feedback: like the torch hook, the residual is taken against the decoded *
 (``error_reference="aggregate"``: e_i = M_i - P Q^T), so pair it with the EF14 wrapper (its default) to get
 exactly the hook's behaviour; ``error_reference="local"`` uses P Q_i^T (the paper's per-worker decoding).
 
+Precision: the QR factorisations (and the draw of a fresh Q) run in float32 for bf16/fp16 gradients (torch has
+no half-precision QR on the CPU; torch's ``powerSGD_hook`` instead switches to Gram-Schmidt in the half dtype)
+and are cast back to the gradient dtype, so P, Q, the payloads and the output keep the gradient's dtype.
+float32/float64 gradients are factorised in their own dtype (unchanged).
+
 Wire bytes per worker and call: b r' (n + m) in two All-Reduces. Matrices where 2 * r'(n + m) >= n m
 (``min_compression_rate``) and 1-D tensors are All-Reduced dense, as in the torch hook.
 
@@ -37,13 +42,18 @@ from methods.compress.base import (
     PayloadSpec,
     Request,
     check_positive_int,
+    factor_dtype,
     register_compressor,
 )
 
 
 def orthonormalize(P: torch.Tensor) -> torch.Tensor:
-    """Orthonormal basis of the columns of P [n, r] (reduced QR); all-zero input gives finite output."""
-    return torch.linalg.qr(P, mode="reduced").Q
+    """Orthonormal basis of the columns of P [n, r] (reduced QR); all-zero input gives finite output.
+
+    bf16/fp16 input is factorised in float32 and the result cast back to P's dtype.
+    """
+    work = factor_dtype(P.dtype)
+    return torch.linalg.qr(P.to(work), mode="reduced").Q.to(P.dtype)
 
 
 @register_compressor
@@ -86,7 +96,7 @@ class PowerSGD(Compressor):
         Q = st.get("Q")
         if Q is None or not self.warm_start or Q.shape != (m, r):
             gen = ctx.generator("powersgd-q", x.device)
-            Q = orthonormalize(torch.randn(m, r, generator=gen, device=x.device, dtype=x.dtype))
+            Q = orthonormalize(torch.randn(m, r, generator=gen, device=x.device, dtype=factor_dtype(x.dtype))).to(x.dtype)
         P = yield Request("all_reduce", x @ Q)
         P = orthonormalize(P)
         local_Q = x.T @ P
