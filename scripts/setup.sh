@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install the project with its test extra.
+# Create .venv and install the project with its test extra and the domain extras ([astro], [grid], ...).
 # torch is installed first, pinned to the CPU build (torch==2.13.0), so that
 # nothing later resolves a multi-GB CUDA build by accident.
 set -euo pipefail
@@ -10,5 +10,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+.venv/bin/python -m pip install --quiet -e ".[dev,astro,grid]"
 echo "setup done: $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)')"
