@@ -249,9 +249,9 @@ def _randk_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
 
 @_cost_model("arc_topk")
 def _arc_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
-    n, m = view
-    k = _keep(comp.ratio, n)
-    if comp.exact_sketch:
+    n, m = view if len(view) == 2 else (view[0], 1)  # vectors="topk_of_mean": a vector is [d, 1], sketched exactly
+    k = comp._k(n)  # the compressor's own K rule
+    if comp.exact_sketch or len(view) == 1:
         sketch, width = [elementwise(n * m, 2, b)], m
     else:
         sketch, width = [randn(m * comp.rank, b), gemm(n, comp.rank, m, b)], comp.rank
@@ -288,12 +288,8 @@ def _greedylore_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
 
 
 def view_shape(compressor: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The view a compressor works on: [n, m] for matrix compressors, else the flat length."""
-    from methods.compress.base import matrix_shape
-
-    if compressor.matrix_view:
-        return matrix_shape(shape)
-    return (math.prod(shape) if shape else 1,)
+    """The view a compressor works on (its own rule): [n, m] for matrix compressors, else the flat length."""
+    return tuple(compressor._view_shape(tuple(shape)))
 
 
 def tensor_work(

@@ -1,8 +1,9 @@
 """Triton kernels of `kernels.moc` (imported lazily: only when a Triton path runs).
 
 Decode (per token, memory-bound GEMVs; weights streamed once with evict-first so x, g and h stay in L2):
-  `gate_gemv_kernel`      g = W_g x in fp32 (all E rows: the gate ranks every channel), and in its epilogue the
-                          4096-bin histogram of g's order keys that the selection starts from
+  `gate_gemv_kernel`      g = W_g x accumulated in fp32 and rounded to x's dtype (all E rows: the gate ranks every
+                          channel, in the compute dtype as training does), kept in an fp32 buffer, and in its
+                          epilogue the 4096-bin histogram of g's order keys that the selection starts from
   (exact row Top-K of g: `kernels._row_topk_triton.select_from_histogram_kernel`)
   `up_gather_kernel`      h_c = SiLU(g_c) * (W_u[I_c] . x) for the K selected rows, split over selected channels
   `down_partial_kernel`   partial y = sum_c h_c W_dT[I_c, cols], split over (column block, channel range)
@@ -24,6 +25,22 @@ from kernels._row_topk_triton import NBINS, add_to_histogram, kth_largest_key, o
 
 
 @triton.jit
+def round_to_dtype(v, DTYPE: tl.constexpr):
+    """fp32 ``v`` rounded to DTYPE (round to nearest, ties to even) and returned as fp32; fp32 is unchanged.
+
+    bf16 is rounded with integer arithmetic on the bits: the CPU interpreter's fp32 -> bf16 cast truncates,
+    while the GPU and torch round to nearest even. NaN stays NaN.
+    """
+    if DTYPE == tl.bfloat16:
+        bits = v.to(tl.uint32, bitcast=True)
+        bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+        v = tl.where(v == v, bits.to(tl.float32, bitcast=True), v)
+    elif DTYPE == tl.float16:
+        v = v.to(tl.float16).to(tl.float32)
+    return v
+
+
+@triton.jit
 def gate_gemv_kernel(x_ptr, w_ptr, out_ptr, hist_ptr, E, D, stride_x, stride_w, stride_out,
                      BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr, HIST: tl.constexpr):
     t = tl.program_id(0).to(tl.int64)
@@ -38,7 +55,7 @@ def gate_gemv_kernel(x_ptr, w_ptr, out_ptr, hist_ptr, E, D, stride_x, stride_w, 
                     eviction_policy="evict_first")
         xv = tl.load(x_ptr + t * stride_x + cols, mask=col_ok, other=0.0)
         acc += w.to(tl.float32) * xv.to(tl.float32)[None, :]
-    g = tl.sum(acc, axis=1)
+    g = round_to_dtype(tl.sum(acc, axis=1), x_ptr.dtype.element_ty)  # the values training's gate GEMM returns
     tl.store(out_ptr + t * stride_out + rows, g, mask=row_ok)
     if HIST:  # epilogue: count the gate values into the row's key histogram (the Top-K selection reads it)
         add_to_histogram(hist_ptr + t * NBINS, g, row_ok)

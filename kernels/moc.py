@@ -12,11 +12,16 @@ Layout: W_g, W_u are ``[E, d]`` (nn.Linear layout) and the down projection is st
 ``[E, d]``, so one channel is one contiguous row in both gathered matrices.
 
 Our choices where the paper is silent:
-- decode ranks channels on g computed with fp32 accumulation and kept in fp32 (no bf16 rounding before the
-  ranking); ties are broken by the lowest channel index (`kernels.row_topk`), so the chosen set is exact and
-  identical across implementations;
-- training ranks the gate as the framework's linear layer returns it (the input dtype), h is recomputed in
-  backward from the compact (g_I, u_I), indices are stored as int16 when E <= 32768 (else int32);
+- decode and training rank the same gate values: g accumulated in fp32 and rounded once to the compute dtype (the
+  input dtype), as the framework's linear layer returns it and as the authors' training code ranks it
+  (``torch.topk`` on the bf16 gate). Decode's Triton gate GEMV rounds its fp32 sum to x's dtype before the
+  ranking, so a token picks the same channel set whether it is decoded or trained on (ranking decode's
+  unrounded fp32 gate instead changed the set of 9-39% of tokens in bf16 on random layers); only accumulation
+  order can differ, which moved 1.5e-5 to 1.5e-4 of the rounded gate values by one ulp there (no set changed).
+  Ties are broken by the lowest channel index (`kernels.row_topk`), so the chosen set is exact and identical
+  across implementations. After the ranking, decode keeps fp32 for SiLU(g_I), u_I and the down projection;
+- training: h is recomputed in backward from the compact (g_I, u_I), indices are stored as int16 when
+  E <= 32768 (else int32);
 - the decode down projection is split over (column block, channel range) and reduced by a second small kernel
   instead of atomics, so results are deterministic.
 """
@@ -90,15 +95,16 @@ def dense_swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_do
 
 
 def moc_decode_ref(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor, k: int) -> torch.Tensor:
-    """Torch reference of `moc_decode`, arithmetic in fp32 (fp64 for fp64 inputs). Bytes it must touch: all of
-    W_g, K rows of W_u and of W_d^T per token, x and y."""
+    """Torch reference of `moc_decode`: the gate is ranked in x's dtype (the same values training ranks), the rest
+    runs in fp32 (fp64 for fp64 inputs). Bytes it must touch: all of W_g, K rows of W_u and of W_d^T per token,
+    x and y."""
     _check_weights(x, w_gate, w_up, w_down_t, k)
     wide = torch.promote_types(x.dtype, torch.float32)
-    rows = _as_rows(x).to(wide)
-    g = rows @ w_gate.to(wide).T  # [T, E]
+    g = F.linear(_as_rows(x), w_gate)  # [T, E] in the compute dtype, exactly as `MoCSwiGLUFunction` ranks it
     g_sel, idx = row_topk_ref(g, k)  # [T, K]
+    rows = _as_rows(x).to(wide)
     u_sel = torch.einsum("tkd,td->tk", w_up[idx].to(wide), rows)
-    h = F.silu(g_sel) * u_sel
+    h = F.silu(g_sel.to(wide)) * u_sel
     y = torch.einsum("tk,tkd->td", h, w_down_t[idx].to(wide))
     return y.to(x.dtype).reshape(x.shape)
 
@@ -143,7 +149,8 @@ def _use_tuned(x: torch.Tensor, w_gate: torch.Tensor) -> bool:
 
 
 def decode_gate(rows: torch.Tensor, w_gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode stage 1 (Triton): g = rows @ W_g^T in fp32 ``[T, E]`` and its key histogram ``[T, 4096]``."""
+    """Decode stage 1 (Triton): g = rows @ W_g^T ``[T, E]`` (fp32 sum rounded to rows' dtype, stored as fp32) and
+    its key histogram ``[T, 4096]``."""
     from kernels import _moc_triton as kern
     from kernels.row_topk import HIST_BINS
 

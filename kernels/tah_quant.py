@@ -17,7 +17,9 @@ Our choices where the paper is silent:
 - codes stay in token order (no low-precision-first reordering); a tile's codes start at a byte offset and code
   i occupies bits [i*b, (i+1)*b) of the tile's little-endian bytes (tile bytes = G*b/8, so G % 8 == 0);
 - v2 ranks tiles within each token (the card leaves the ranking scope open); v1 ranks tokens within each
-  sequence (the second-to-last dimension of x), ties to the lowest index;
+  sequence (the second-to-last dimension of x), ties to the lowest index; the low-precision count is the
+  authors' ``int(n * (1 - r))`` for both (`low_count`: one fewer than floor(n (1 - r)) when r = 0.8 and n is a
+  multiple of 5);
 - values must lie inside the fp16 range (|x| < 65504), as the fp16 zero/scale format requires.
 """
 
@@ -171,8 +173,15 @@ def row_entropy(rows: torch.Tensor, *, impl: str | None = None) -> torch.Tensor:
 
 
 def low_count(n: int, high_fraction: float) -> int:
-    """floor(n * (1 - high_fraction)): how many of n get the low bit width (1e-9 absorbs 1 - 0.8 = 0.19999...)."""
-    return math.floor(n * (1.0 - high_fraction) + 1e-9)
+    """How many of n get the low bit width: ``int(n * (1 - high_fraction))``, the authors' expression
+    (``low_prec_seq_len`` in ``TAHQuantCompressor.compress``), float rounding included.
+
+    In floating point 1 - 0.8 = 0.19999999999999996, so at r = 0.8 every multiple of 5 (checked up to 4096)
+    lands just below an integer and is truncated: n = 5, 10, 1000 give 0, 1, 199 low-precision tokens where the
+    exact floor(n / 5) gives 1, 2, 200; other n agree (1024 -> 204 both ways). r = 0.9 does the same at multiples
+    of 10. We follow the released code.
+    """
+    return int(n * (1.0 - high_fraction))
 
 
 def _lowest_fraction(scores: torch.Tensor, n_low: int) -> torch.Tensor:
@@ -189,8 +198,8 @@ def allocate_bits(
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Entropy-guided bit allocation: ``(tile_low [n_tiles] bool or None, token_low [..., S] bool or None)``.
 
-    ``token`` (v1): in each sequence the floor(S * (1 - high_fraction)) lowest-entropy tokens are low precision.
-    ``tile`` (v2): in each token the floor(n * (1 - high_fraction)) lowest-entropy of its n tiles are.
+    ``token`` (v1): in each sequence the `low_count`(S, high_fraction) lowest-entropy tokens are low precision.
+    ``tile`` (v2): in each token the `low_count`(n, high_fraction) lowest-entropy of its n tiles are.
     """
     C = x.shape[-1]
     per_token = C // tile_size

@@ -3,7 +3,9 @@
 Public API (see each module's docstring):
 - `make_compressor(name, **params)`: ``none``, ``topk``, ``randk``, ``arc_topk``, ``powersgd``, ``greedylore``
   (`COMPRESSORS` registry); every compressor has ``compress(x, ctx)`` (a session), ``comm_plan(shape,
-  n_workers)`` (exact `CollectiveCall`s) and ``state_dict()/load_state_dict()``.
+  n_workers)`` (exact `CollectiveCall`s), ``dense_fallbacks()`` (tensors sent dense instead of compressed: how
+  often and why; a matrix is compressed unless ``min_compression_rate > 0`` sends it dense) and
+  ``state_dict()/load_state_dict()``.
 - `make_error_feedback(name, **params)`: ``none``, ``ef14``, ``ef21``, ``ef21m``, ``ef21_sgd2m``.
 - `CompressionPipeline` (one worker: compressor + error feedback + warm-up) and `aggregate(...)`.
 - `SimulatedCollective` / `TorchDistCollective` and `run_lockstep` (`methods.compress.collectives`).

@@ -24,8 +24,16 @@ Tensor views (documented once here, used by every compressor):
   view a tensor of shape ``[d0, d1, ...]`` as ``[d0, d1*d2*...]`` (rows = output channels). The ARC authors'
   hook uses an odd ``m = 2*t*t`` split for conv kernels; any reshape is valid for the algorithm, we use the
   output-channel one (GreedyLore's choice).
-- 1-D tensors (biases, norms), empty tensors and matrices where compression would not pay off
-  (``min_compression_rate``) are sent dense by the matrix compressors: one all-reduce of the tensor.
+- 1-D tensors (biases, norms) and empty tensors are sent dense by the matrix compressors (one all-reduce of
+  the tensor; ARC-Top-K can instead keep the top-k entries of the mean, its ``vectors`` option).
+
+Dense fallbacks: a compressor does not stop compressing behind the user's back. ``min_compression_rate`` of
+ARC-Top-K, PowerSGD and GreedyLore defaults to 0 = always compress a matrix, even where compressed >= dense (the
+ARC authors always compress); r > 0 sends a matrix dense when its compressed size * r >= its size (torch's
+PowerSGD hook uses 2). Every dense fallback is counted per tensor with its reason
+(``"empty"``, ``"vector"``, ``"unprofitable"``) in the per-tensor state, so it survives `state_dict`, and
+`Compressor.dense_fallbacks()` reports it (dense warm-up steps and an EF21 dense initialisation are schedule,
+not fallbacks: not counted).
 
 Wire bytes: `Compressor.comm_plan(shape, n_workers)` lists the exact `CollectiveCall`s of one call (what
 each worker contributes, per call); `CollectiveCall.ring_sent_bytes_per_worker` converts that to the bytes a
@@ -172,11 +180,30 @@ def matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     return n, m
 
 
-def keep_count(ratio: float, total: int) -> int:
-    """Number of units kept at ``ratio``: max(1, floor(ratio * total)) (the ARC hook's rule); 0 if total is 0."""
+#: rules for the number of units kept at a ratio (see `keep_count`)
+K_RULES: tuple[str, ...] = ("floor", "authors")
+
+#: reasons a tensor is sent dense instead of compressed (see `Compressor.dense_reason`)
+DENSE_REASONS: tuple[str, ...] = ("empty", "vector", "unprofitable")
+
+
+def keep_count(ratio: float, total: int, rule: str = "floor") -> int:
+    """Number of units kept at ``ratio`` out of ``total`` (0 if total is 0).
+
+    ``"floor"``: max(1, floor(ratio * total + 1e-9)), so a product that float rounding puts just below an integer
+    (0.29 * 100 = 28.999999999999996) still counts as that integer (29). ``"authors"``: max(1, int(ratio * total)),
+    the ARC authors' hook (``cal_k`` of ``group_topk_hook_no_reshape.py``), which truncates it (28). The two differ
+    only at such products, e.g. (ratio, total) = (0.29, 100), (0.58, 50), (0.7, 90), (0.35, 180).
+    """
     if total <= 0:
         return 0
-    return max(1, min(total, int(math.floor(ratio * total + 1e-9))))
+    if rule == "floor":
+        k = int(math.floor(ratio * total + 1e-9))
+    elif rule == "authors":
+        k = int(ratio * total)
+    else:
+        raise ValueError(f"k_rule: expected one of {K_RULES}, got {rule!r}")
+    return max(1, min(total, k))
 
 
 def factor_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -196,8 +223,9 @@ def dense_session(x: torch.Tensor) -> CompressGen:
 class Compressor(ABC):
     """Base class: subclasses implement `_compress` (the phases) and `_payload_rounds` (their sizes).
 
-    The base handles the dense fallback (empty tensors; 1-D tensors and unprofitable shapes for matrix
-    compressors), per-tensor state (``self._state[name]``, saved by `state_dict`) and `comm_plan`.
+    The base handles the dense fallback (empty tensors; 1-D tensors and, with ``min_compression_rate > 0``,
+    unprofitable shapes for matrix compressors) and counts it per tensor (`dense_fallbacks`), per-tensor state
+    (``self._state[name]``, saved by `state_dict`) and `comm_plan`.
 
     Attributes (class level):
         name: registry key.
@@ -224,25 +252,49 @@ class Compressor(ABC):
         """Elements sent per worker when compressing (for ``min_compression_rate``); None = always compress."""
         return None
 
+    def _sends_vectors_dense(self) -> bool:
+        """True when 1-D (and 0-D) tensors go dense; matrix compressors that compress vectors override it."""
+        return self.matrix_view
+
     # ---- public API
-    def uses_dense(self, shape: tuple[int, ...]) -> bool:
-        """True when a tensor of this shape is sent dense (one all-reduce) instead of being compressed."""
+    def dense_reason(self, shape: tuple[int, ...]) -> str | None:
+        """Why a tensor of this shape is sent dense (one of `DENSE_REASONS`), or None when it is compressed.
+
+        ``"empty"``: no elements; ``"vector"``: a 1-D/0-D tensor for a matrix compressor; ``"unprofitable"``:
+        compressed size * ``min_compression_rate`` >= dense size (only when that rate is > 0; default 0).
+        """
         numel = math.prod(shape) if shape else 1
         if numel == 0:
-            return True
-        if self.matrix_view and len(shape) < 2:
-            return True
-        compressed = self._compressed_numel(self._view_shape(shape))
-        rate = getattr(self, "min_compression_rate", 0.0)
-        return compressed is not None and rate > 0 and compressed * rate >= numel
+            return "empty"
+        if len(shape) < 2 and self._sends_vectors_dense():
+            return "vector"
+        rate = float(getattr(self, "min_compression_rate", 0.0))
+        if rate > 0:
+            compressed = self._compressed_numel(self._view_shape(shape))
+            if compressed is not None and compressed * rate >= numel:
+                return "unprofitable"
+        return None
+
+    def error_rule(self, name: str, shape: tuple[int, ...]) -> str:
+        """How EF14 treats its error at this call: ``"add"`` (compress g + e; every compressor but GreedyLore at
+        a refresh step, see `methods.compress.greedylore.GreedyLore.refresh_error`), ``"zero"`` (send g, drop e)
+        or ``"inherit"`` (send g, keep e)."""
+        return "add"
+
+    def uses_dense(self, shape: tuple[int, ...]) -> bool:
+        """True when a tensor of this shape is sent dense (one all-reduce) instead of being compressed."""
+        return self.dense_reason(tuple(shape)) is not None
 
     def compress(self, x: torch.Tensor, ctx: CompressContext) -> CompressGen:
         """Session for one tensor on one worker; drive it with `methods.compress.collectives.run_lockstep`.
 
-        Returns (as the generator's return value) a `CompressResult` shaped like ``x``.
+        Returns (as the generator's return value) a `CompressResult` shaped like ``x``. A dense fallback is
+        counted in ``ctx.name``'s state (see `dense_fallbacks`).
         """
         shape = tuple(x.shape)
-        if self.uses_dense(shape):
+        reason = self.dense_reason(shape)
+        if reason is not None:
+            self._count_dense(ctx.name, reason)
             return (yield from dense_session(x))
         view = x.reshape(self._view_shape(shape))
         result = yield from self._compress(view, ctx)
@@ -276,6 +328,19 @@ class Compressor(ABC):
         """Compressed (non-dense) calls made so far for tensor ``name``."""
         return int(self._state.get(name, {}).get("calls", 0))
 
+    def dense_fallbacks(self) -> dict[str, dict[str, Any]]:
+        """Per tensor seen so far: ``{"calls": all calls, "dense": dense fallbacks, "reason": str | None}``.
+
+        ``reason`` is the latest fallback's (`DENSE_REASONS`), None for a tensor compressed at every call
+        (``dense`` 0). Calls made outside the compressor (dense warm-up steps, an EF21 dense initialisation)
+        are not counted. Example: ``{"layers.0.qkv.weight": {"calls": 10, "dense": 10, "reason": "unprofitable"}}``.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for name, st in self._state.items():
+            dense = int(st.get("dense_calls", 0))
+            out[name] = {"calls": int(st.get("calls", 0)) + dense, "dense": dense, "reason": st.get("dense_reason")}
+        return out
+
     def state_dict(self) -> dict[str, Any]:
         """Per-tensor state (tensors cloned), loadable with `load_state_dict`."""
         return {"name": self.name, "tensors": {k: _clone_tree(v) for k, v in self._state.items()}}
@@ -298,6 +363,11 @@ class Compressor(ABC):
         st = self._tensor_state(name)
         st["calls"] = int(st.get("calls", 0)) + 1
 
+    def _count_dense(self, name: str, reason: str) -> None:
+        st = self._tensor_state(name)
+        st["dense_calls"] = int(st.get("dense_calls", 0)) + 1
+        st["dense_reason"] = reason
+
 
 def _clone_tree(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
@@ -311,6 +381,18 @@ def check_ratio(name: str, value: float) -> None:
     """Raise ValueError unless 0 < value <= 1."""
     if not (0.0 < float(value) <= 1.0):
         raise ValueError(f"{name}: expected a fraction in (0, 1], got {value}")
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """Raise ValueError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+
+
+def check_min_compression_rate(name: str, value: float) -> None:
+    """Raise ValueError unless ``value`` >= 0 (0 = always compress)."""
+    if not float(value) >= 0:
+        raise ValueError(f"{name}: expected >= 0 (0 = always compress), got {value}")
 
 
 def check_positive_int(name: str, value: int) -> None:

@@ -15,6 +15,9 @@ torch.distributed.
 - ``ef21m`` (Fatkhullin, Tyurin, Richtarik 2023, "Momentum provably improves error feedback"): local momentum
   v_i = (1 - eta) v_i + eta grad_i (v_i = grad_i at the first call), then EF21 on v_i. eta = 1 is EF21; with
   the identity compressor it is dense momentum SGD (torch SGD with momentum = dampening = 1 - eta).
+  First step: the EF21M paper's v_0 = e_0 = g_0 (default); ``zero_init=True``: v_0 = 0, the first call's
+  momentum is eta g_0; ``authors_first_step=True``: the ARC authors' v_0 = 0, e_0 = g_0 (the first call sends the
+  raw gradient dense and leaves the momentum at 0).
 - ``ef21_sgd2m``: double momentum, u_i = (1 - eta) u_i + eta v_i on top of v_i, then EF21 on u_i (the
   "EF21 double momentum" column of the ARC synthetic figure).
 The ARC synthetic script uses the heavy-ball form v = beta v + g from v = 0 with a cold start; for a positively
@@ -113,9 +116,11 @@ class EF14(ErrorFeedback):
     def run(self, compressor: Compressor, grad: torch.Tensor, ctx: CompressContext) -> DirectionGen:
         mem = self._memory.setdefault(ctx.name, {})
         error = mem.get("error")
-        h = grad.clone() if error is None else grad + error
+        rule = compressor.error_rule(ctx.name, tuple(grad.shape))  # "add", or GreedyLore's refresh rule
+        h = grad + error if error is not None and rule == "add" else grad.clone()
         result = yield from compressor.compress(h, ctx)
-        mem["error"] = h - result.local
+        residual = h - result.local
+        mem["error"] = error + residual if error is not None and rule == "inherit" else residual
         return result.aggregate
 
 
@@ -140,9 +145,15 @@ class EF21(ErrorFeedback):
         """The quantity EF21 tracks (the gradient; momentum variants override)."""
         return grad
 
+    def _first_target(self, grad: torch.Tensor, mem: dict[str, torch.Tensor]) -> torch.Tensor:
+        """What the dense initialisation sends (``dense_init``): the tracked quantity (momentum variants may
+        send the raw gradient instead, see `EF21M.authors_first_step`)."""
+        return self._target(grad, mem)
+
     def run(self, compressor: Compressor, grad: torch.Tensor, ctx: CompressContext) -> DirectionGen:
         mem = self._memory.setdefault(ctx.name, {})
-        target = self._target(grad, mem)
+        first_dense = "local" not in mem and self.dense_init
+        target = self._first_target(grad, mem) if first_dense else self._target(grad, mem)
         if "local" not in mem:
             if self.dense_init:
                 result = yield from dense_session(target)
@@ -169,54 +180,76 @@ def _check_eta(eta: float) -> None:
         raise ValueError(f"eta: expected a momentum weight in (0, 1], got {eta}")
 
 
+@dataclass
+class _MomentumEF21(EF21):
+    """EF21 on a local momentum; subclasses say which (`_momenta`).
+
+    Args:
+        eta: momentum weight in (0, 1].
+        zero_init: start the momentum from 0 (first v = eta grad) instead of from its first input.
+        authors_first_step: the ARC authors' first step, v_0 = 0 and e_0 = g_0: the first call all-reduces the
+            raw gradient densely (local state e_i = g_i, server state its mean, output the mean) and leaves the
+            momentum at 0, so the next call tracks v = eta g_1. Needs ``dense_init=True``. Default False: the
+            EF21M paper's v_0 = e_0 = g_0 (``zero_init=False``).
+        dense_init: as in `EF21`.
+    """
+
+    eta: float = 0.1
+    zero_init: bool = False
+    authors_first_step: bool = False
+
+    #: memory keys of the momenta, innermost first
+    _momentum_keys: ClassVar[tuple[str, ...]] = ("momentum",)
+
+    def __post_init__(self) -> None:
+        _check_eta(self.eta)
+        if self.authors_first_step and not self.dense_init:
+            raise ValueError(f"{self.name}.authors_first_step: needs dense_init=True (e_0 = g_0 is a dense All-Reduce)")
+
+    def _target(self, grad: torch.Tensor, mem: dict[str, torch.Tensor]) -> torch.Tensor:
+        value = grad
+        for key in self._momentum_keys:
+            mem[key] = value = _average(mem.get(key), value, self.eta, self.zero_init)
+        return value
+
+    def _first_target(self, grad: torch.Tensor, mem: dict[str, torch.Tensor]) -> torch.Tensor:
+        if not self.authors_first_step:
+            return self._target(grad, mem)
+        for key in self._momentum_keys:
+            mem[key] = torch.zeros_like(grad)
+        return grad
+
+
 @_register
 @dataclass
-class EF21M(EF21):
+class EF21M(_MomentumEF21):
     """EF21 on a local momentum v_i = (1 - eta) v_i + eta grad_i.
 
     Args:
         eta: momentum weight in (0, 1]; 1 gives EF21. (The ARC numerical code uses 0.9.)
         zero_init: start the momentum from 0 (first v = eta grad) instead of v = grad (EF21M's init).
+        authors_first_step: v_0 = 0, e_0 = g_0 (the ARC authors' first step); see `_MomentumEF21`.
         dense_init: as in `EF21`.
     """
 
     name: ClassVar[str] = "ef21m"
 
-    eta: float = 0.1
-    zero_init: bool = False
-
-    def __post_init__(self) -> None:
-        _check_eta(self.eta)
-
-    def _target(self, grad: torch.Tensor, mem: dict[str, torch.Tensor]) -> torch.Tensor:
-        mem["momentum"] = _average(mem.get("momentum"), grad, self.eta, self.zero_init)
-        return mem["momentum"]
-
 
 @_register
 @dataclass
-class EF21SGD2M(EF21):
+class EF21SGD2M(_MomentumEF21):
     """EF21 on a double momentum: v_i as in EF21M, u_i = (1 - eta) u_i + eta v_i.
 
     Args:
         eta: momentum weight in (0, 1] for both averages.
         zero_init: start both averages from 0 instead of from their first input.
+        authors_first_step: v_0 = u_0 = 0, e_0 = g_0; see `_MomentumEF21`.
         dense_init: as in `EF21`.
     """
 
     name: ClassVar[str] = "ef21_sgd2m"
 
-    eta: float = 0.1
-    zero_init: bool = False
-
-    def __post_init__(self) -> None:
-        _check_eta(self.eta)
-
-    def _target(self, grad: torch.Tensor, mem: dict[str, torch.Tensor]) -> torch.Tensor:
-        v = _average(mem.get("momentum"), grad, self.eta, self.zero_init)
-        u = _average(mem.get("momentum2"), v, self.eta, self.zero_init)
-        mem["momentum"], mem["momentum2"] = v, u
-        return u
+    _momentum_keys: ClassVar[tuple[str, ...]] = ("momentum", "momentum2")
 
 
 def make_error_feedback(name: str, **params: Any) -> ErrorFeedback:

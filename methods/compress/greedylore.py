@@ -22,9 +22,18 @@ no half-precision SVD on the CPU); the basis is cast back to and stored in the g
 payloads and the output keep the gradient's dtype. float32/float64 gradients are unchanged.
 
 Wire bytes per worker and call: steady state b (p + r q) in two All-Reduces; refresh b n m in one.
-Our choices where the paper is silent: the scoring estimator (the authors' file left it unimplemented; the
-single-probe estimator is the third-party completion the card describes); with the EF14 wrapper the
-refresh step transmits g + e densely, so the residual is sent rather than dropped (the authors reset e to 0).
+Our choice where the paper is silent: the scoring estimator (the authors' file left it unimplemented; the
+single-probe estimator is the third-party completion the card describes).
+
+Error feedback at a refresh (``refresh_error``): the authors' hook zeroes the EF14 memory e and all-reduces the
+raw gradient g (``error_inherit=0``; ``error_inherit=1`` keeps e for the next compressed step). A compressor
+only sees what the wrapper hands it, so it states the rule and the wrapper applies it: `GreedyLore.error_rule`
+tells an EF14-style wrapper, per call, to ``"add"`` e as usual, to ``"zero"`` it (send raw g) or to
+``"inherit"`` it (send raw g, keep e). ``"send"`` (the default) transmits g + e densely and then e = 0, so the
+residual is applied rather than dropped.
+
+Dense fallback: ``min_compression_rate`` defaults to 0 = every matrix is compressed (see `methods.compress.base`;
+the authors' hook uses 2, i.e. compress only when r max(n, m) * 2 < n m, and 1 in their C4 runs).
 
 Example::
 
@@ -50,11 +59,16 @@ from methods.compress.base import (
     Compressor,
     PayloadSpec,
     Request,
+    check_choice,
+    check_min_compression_rate,
     check_positive_int,
     factor_dtype,
     register_compressor,
 )
 from methods.compress.randk import random_subset
+
+#: ``GreedyLore.refresh_error`` values: ours, the authors' default, the authors' ``error_inherit=1``
+REFRESH_ERROR_RULES: tuple[str, ...] = ("send", "zero", "inherit")
 
 
 def top_directions(scores: torch.Tensor, r: int) -> torch.Tensor:
@@ -82,7 +96,12 @@ class GreedyLore(Compressor):
         selection: ``"greedy"`` (GreedyLore), ``"random"`` (random r basis directions), ``"lazy"`` (the r
             leading singular directions of the last refresh, frozen until the next one: GaLore-style).
         exact_scores: greedy scores from an All-Reduce of B^T A_i (p q values; exact energies, for tests).
-        min_compression_rate: send dense when steady-state compressed size * rate >= dense size.
+        min_compression_rate: > 0 sends a matrix dense when its steady-state compressed size (p + r q) * rate
+            >= its size; 0 (default) always compresses. (The authors: 2, counting r max(n, m) only.)
+        refresh_error: what EF14's memory does at a refresh step, applied by the wrapper through `error_rule`:
+            ``"send"`` (default) g + e is all-reduced densely, then e = 0; ``"zero"`` (the authors' default) e is
+            dropped and the raw g sent; ``"inherit"`` (the authors' ``error_inherit=1``) the raw g is sent and e
+            kept for the next compressed step.
     """
 
     name: ClassVar[str] = "greedylore"
@@ -93,13 +112,30 @@ class GreedyLore(Compressor):
     refresh_period: int = 200
     selection: Literal["greedy", "random", "lazy"] = "greedy"
     exact_scores: bool = False
-    min_compression_rate: float = 2.0
+    min_compression_rate: float = 0.0
+    refresh_error: Literal["send", "zero", "inherit"] = "send"
 
     def __post_init__(self) -> None:
         check_positive_int("greedylore.rank", self.rank)
         check_positive_int("greedylore.refresh_period", self.refresh_period)
-        if self.selection not in ("greedy", "random", "lazy"):
-            raise ValueError(f"greedylore.selection: expected 'greedy', 'random' or 'lazy', got {self.selection!r}")
+        check_choice("greedylore.selection", self.selection, ("greedy", "random", "lazy"))
+        check_min_compression_rate("greedylore.min_compression_rate", self.min_compression_rate)
+        check_choice("greedylore.refresh_error", self.refresh_error, REFRESH_ERROR_RULES)
+
+    def refreshes_next(self, name: str, shape: tuple[int, ...]) -> bool:
+        """True when this worker's next call on tensor ``name`` (of ``shape``) is a refresh (dense + SVD)."""
+        return not self.uses_dense(tuple(shape)) and self._refresh_due(self._state.get(name, {}))
+
+    def _refresh_due(self, st: dict) -> bool:
+        return int(st.get("calls", 0)) % self.refresh_period == 0 or "basis" not in st
+
+    def error_rule(self, name: str, shape: tuple[int, ...]) -> str:
+        """What an EF14-style wrapper does with its memory e at the next call on ``name``: ``"add"`` (compress
+        g + e, keep what was not sent), ``"zero"`` (compress the raw g; e restarts from this call's residual) or
+        ``"inherit"`` (compress the raw g; e is kept as it is). Not ``"add"`` only at a refresh step."""
+        if self.refresh_error == "send" or not self.refreshes_next(name, shape):
+            return "add"
+        return self.refresh_error
 
     @staticmethod
     def _pq(view_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -117,9 +153,8 @@ class GreedyLore(Compressor):
         p, q = A.shape
         r = min(self.rank, p)
         st = self._tensor_state(ctx.name)
-        call_index = int(st.get("calls", 0))
 
-        if call_index % self.refresh_period == 0 or "basis" not in st:
+        if self._refresh_due(st):
             A_mean = yield Request("all_reduce", A.contiguous())
             st["basis"] = short_side_basis(A_mean)
             st["last_directions"] = None

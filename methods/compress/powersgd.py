@@ -17,8 +17,10 @@ no half-precision QR on the CPU; torch's ``powerSGD_hook`` instead switches to G
 and are cast back to the gradient dtype, so P, Q, the payloads and the output keep the gradient's dtype.
 float32/float64 gradients are factorised in their own dtype (unchanged).
 
-Wire bytes per worker and call: b r' (n + m) in two All-Reduces. Matrices where 2 * r'(n + m) >= n m
-(``min_compression_rate``) and 1-D tensors are All-Reduced dense, as in the torch hook.
+Wire bytes per worker and call: b r' (n + m) in two All-Reduces. 1-D tensors are All-Reduced dense, as in the
+torch hook. Every matrix is compressed by default (``min_compression_rate=0``), even where r'(n + m) >= n m;
+``min_compression_rate=2`` gives torch's hook (dense where 2 r'(n + m) >= n m), and every such fallback is
+counted (`Compressor.dense_fallbacks`).
 
 Example::
 
@@ -41,6 +43,7 @@ from methods.compress.base import (
     Compressor,
     PayloadSpec,
     Request,
+    check_min_compression_rate,
     check_positive_int,
     factor_dtype,
     register_compressor,
@@ -65,7 +68,8 @@ class PowerSGD(Compressor):
         rank: approximation rank r (start at 1-4 and double while accuracy suffers, torch's advice).
         warm_start: reuse last step's Q (the torch default) instead of drawing a fresh one.
         error_reference: ``"aggregate"`` (torch hook) or ``"local"`` (P Q_i^T); see module docstring.
-        min_compression_rate: send dense when compressed size * rate >= dense size (torch default 2).
+        min_compression_rate: 0 (default) always compresses a matrix; r > 0 sends it dense when compressed
+            size * r >= dense size (torch's hook uses 2).
     """
 
     name: ClassVar[str] = "powersgd"
@@ -75,10 +79,11 @@ class PowerSGD(Compressor):
     rank: int = 1
     warm_start: bool = True
     error_reference: Literal["aggregate", "local"] = "aggregate"
-    min_compression_rate: float = 2.0
+    min_compression_rate: float = 0.0
 
     def __post_init__(self) -> None:
         check_positive_int("powersgd.rank", self.rank)
+        check_min_compression_rate("powersgd.min_compression_rate", self.min_compression_rate)
         if self.error_reference not in ("aggregate", "local"):
             raise ValueError(f"powersgd.error_reference: expected 'aggregate' or 'local', got {self.error_reference!r}")
 

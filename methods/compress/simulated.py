@@ -6,7 +6,8 @@ same parameters anyway (DDP guarantees the same; `methods.compress.ddp_hooks` is
 a test checks the two agree step by step). Per step: each worker computes its gradient on its own batch,
 the pipelines aggregate them through a `SimulatedCollective` (the same code the DDP hook runs over gloo or
 NCCL), the aggregated direction is written to ``.grad`` and any torch optimizer (SGD, momentum SGD, Adam)
-steps. Records are tidy rows, one per step.
+steps. Records are tidy rows, one per step. `SimulatedWorkers.dense_fallbacks()` says which tensors were sent
+dense instead of compressed, how often and why.
 
 Record columns: ``step``, ``loss`` (mean of the workers' batch losses before the update), any metrics of
 ``eval_fn`` (e.g. ``accuracy``), ``payload_bytes_per_worker`` (bytes each worker contributed to collectives
@@ -114,6 +115,10 @@ class SimulatedWorkers:
             "n_collectives": len(calls),
         }
         return outs[0], stats
+
+    def dense_fallbacks(self) -> dict[str, dict[str, Any]]:
+        """Worker 0's `Compressor.dense_fallbacks()` (every worker sees the same shapes, so all agree)."""
+        return self.pipelines[0].compressor.dense_fallbacks()
 
     def state_dict(self) -> dict[str, Any]:
         return {"pipelines": [p.state_dict() for p in self.pipelines]}

@@ -44,6 +44,9 @@ def test_ef14_residual_is_taken_against_the_decoded_aggregate_like_torch():
 
 
 def test_small_or_1d_tensors_go_dense():
-    c = make_compressor("powersgd", rank=4)
+    c = make_compressor("powersgd", rank=4, min_compression_rate=2.0)  # torch's hook setting
     assert c.uses_dense((7,)) and c.uses_dense((8, 8))  # 4*(8+8)*2 >= 64
     assert not c.uses_dense((64, 64))
+    assert c.dense_reason((8, 8)) == "unprofitable" and c.dense_reason((7,)) == "vector"
+    default = make_compressor("powersgd", rank=4)  # default min_compression_rate 0: every matrix compressed
+    assert default.uses_dense((7,)) and not default.uses_dense((8, 8))
