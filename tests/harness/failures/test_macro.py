@@ -1,0 +1,92 @@
+"""Macro simulation and policies: properties over random failure lists (hypothesis), bounds, MeCeFO's neighbours."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.failures.macro import simulate
+from harness.failures.policies import POLICIES, CheckpointRestart, PolicyCosts, neighbour_load
+from harness.failures.processes import Event
+
+N, HORIZON_H = 8, 50.0
+COSTS = PolicyCosts(detect_s=30.0, restart_s=600.0, storage_bytes_per_s=1e8, job_mtbf_s=5 * 3600.0)
+
+event_lists = st.lists(
+    st.tuples(st.floats(0, HORIZON_H * 0.99), st.integers(0, N - 1), st.floats(0, 10), st.booleans(),
+              st.floats(1.1, 3.0)),
+    max_size=25,
+).map(lambda items: sorted(
+    (Event(t, f"device:{d}", "straggle" if straggle else "fail", min(dur, HORIZON_H - t), (d,), s if straggle else 1.0)
+     for t, d, dur, straggle, s in items), key=lambda e: e.time_h))
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=event_lists)
+def test_throughput_never_exceeds_failure_free_and_losses_are_bounded(events, pricer):
+    for name, cls in POLICIES.items():
+        result = simulate(events, cls(pricer, COSTS), N, HORIZON_H)
+        assert result.tokens_per_s <= result.reference_tokens_per_s * (1 + 1e-12), name
+        assert result.tokens >= -1e-6
+        bound = cls(pricer, COSTS).bound_s()
+        assert all(lost <= bound + 1e-6 for lost in result.lost_per_failure_s), (name, bound)
+        if not events and name != "checkpoint_restart":  # checkpoint writes cost time even without failures
+            assert math.isclose(result.tokens_per_s, result.reference_tokens_per_s, rel_tol=1e-12), name
+    free = simulate(events, POLICIES["failure_free"](pricer, COSTS), N, HORIZON_H)
+    assert free.drop_pct == pytest.approx(0.0, abs=1e-9) or any(e.kind == "straggle" for e in events)
+
+
+def test_checkpoint_restart_loses_at_most_one_interval_plus_restart(pricer):
+    policy = CheckpointRestart(pricer, COSTS)
+    write = pricer.state_bytes / COSTS.storage_bytes_per_s
+    assert policy.interval_s == pytest.approx(math.sqrt(2 * write * COSTS.job_mtbf_s))  # Young
+    rng = np.random.default_rng(0)
+    times = np.sort(rng.uniform(0, HORIZON_H, 40))
+    events = [Event(float(t), f"device:{i % N}", "fail", 0.0, (i % N,)) for i, t in enumerate(times)]
+    result = simulate(events, policy, N, HORIZON_H)
+    restart = COSTS.detect_s + COSTS.restart_s + write
+    assert max(result.lost_per_failure_s) <= policy.interval_s + write + restart + 1e-6
+    assert min(result.lost_per_failure_s) >= restart - 1e-9
+
+
+def test_young_daly_interval_minimises_the_first_order_overhead():
+    write, mtbf = 60.0, 4 * 3600.0
+    grid = np.linspace(10, 20_000, 200_000)
+    overhead = write / grid + grid / (2 * mtbf)
+    assert CheckpointRestart.optimal_interval(write, mtbf, "young") == pytest.approx(grid[overhead.argmin()], rel=1e-3)
+    assert CheckpointRestart.optimal_interval(write, mtbf, "daly") == pytest.approx(math.sqrt(2 * write * mtbf) - write)
+
+
+def test_neighbour_load():
+    assert neighbour_load(np.array([0, 0, 0, 0])) == 1
+    assert neighbour_load(np.array([1, 0, 0, 0])) == 2
+    assert neighbour_load(np.array([1, 1, 0, 0])) == 3          # two consecutive down ranks share one neighbour
+    assert neighbour_load(np.array([0, 1, 0, 1])) == 2
+    assert neighbour_load(np.array([0, 0, 1, 1])) == 3          # wraps around the ring
+    assert neighbour_load(np.array([1, 1, 1, 1])) == 0
+
+
+def test_mecefo_loses_no_data_and_slows_only_while_a_rank_is_down(pricer):
+    events = [Event(1.0, "device:2", "fail", 2.0, (2,))]
+    result = simulate(events, POLICIES["mecefo"](pricer, COSTS), N, 10.0)
+    assert result.lost_tokens == 0 and result.n_failures == result.n_repairs == 1
+    assert result.degraded_s == pytest.approx(2 * 3600.0 - COSTS.detect_s)
+    expected = (10 * 3600 - 2 * 3600) * 1000 + (2 * 3600 - 30) * 1000 / 1.4 - 0  # pause of the rejoin copy below
+    rejoin = pricer.state_bytes / COSTS.network_bytes_per_s
+    assert result.tokens == pytest.approx(expected - rejoin * 1000)
+
+
+@settings(max_examples=25, deadline=None)
+@given(events=event_lists, scale=st.floats(1.0, 3.0))
+def test_longer_outages_never_raise_mecefo_throughput(events, scale, pricer):
+    """Coupled traces: the same failures, every repair ``scale`` times longer -> no more tokens/s."""
+    fails = [e for e in events if e.kind == "fail"]
+    longer = [Event(e.time_h, e.component, e.kind, min(e.duration_h * scale, HORIZON_H - e.time_h), e.devices)
+              for e in fails]
+    policy = POLICIES["mecefo"](pricer, PolicyCosts(detect_s=30.0, network_bytes_per_s=math.inf))
+    base = simulate(fails, policy, N, HORIZON_H).tokens_per_s
+    assert simulate(longer, policy, N, HORIZON_H).tokens_per_s <= base * (1 + 1e-12)
