@@ -115,7 +115,9 @@ def _type_text(schema: dict[str, Any], defs: dict[str, Any]) -> str:
 
 
 def _number(value: Any) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _allowed(schema: dict[str, Any], defs: dict[str, Any]) -> str:

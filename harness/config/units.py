@@ -114,6 +114,9 @@ SUFFIXES: tuple[UnitSuffix, ...] = tuple(sorted(
     key=lambda item: -len(item.suffix),
 ))
 
+#: compound units that end like a time but are not one (``luminosity_erg_s`` is erg per second, CGS): plain numbers
+NOT_UNIT_SUFFIXES: tuple[str, ...] = ("_erg_s", "_erg_cm2_s")
+
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,3})?"  # exponents up to 999: exact and quick
 _VALUE = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-zµ/]+)\s*$")
 #: what a unit string looks like (for the JSON Schema of unit keys)
@@ -144,6 +147,8 @@ def _is_numeric(annotation: Any) -> bool:
 
 def suffix_of(key: str) -> UnitSuffix | None:
     """The unit suffix of a key name, or None."""
+    if key.endswith(NOT_UNIT_SUFFIXES):
+        return None
     return next((item for item in SUFFIXES if key.endswith(item.suffix) and len(key) > len(item.suffix)), None)
 
 

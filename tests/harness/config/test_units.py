@@ -56,6 +56,7 @@ def test_parse_quantity_rejects_wrong_units_naming_the_allowed_ones(text, suffix
 def test_suffix_table_is_consistent():
     assert suffix_of("memory_gbytes_per_s").suffix == "_gbytes_per_s"  # the longest suffix wins
     assert suffix_of("n_heads") is None and suffix_of("_s") is None
+    assert suffix_of("luminosity_erg_s") is None  # erg per second (CGS), not a time
     for item in SUFFIXES:
         assert item.unit in item.quantity.units and item.unit in item.quantity.shown
 
