@@ -1,0 +1,121 @@
+"""AQ-SGD at one pipeline boundary: a per-sample activation cache on both sides, quantized deltas on the wire.
+
+Wang, Yuan, Rimanic, He, Dao, Chen, Ré, Zhang, "Fine-tuning Language Models over Slow Networks using Activation
+Compression with Guarantees" (NeurIPS 2022, arXiv 2206.01299); research card ``moc_tahquant.md`` B4, D3. Both
+sides keep m(ξ) per training sample ξ. The first time a sample crosses the boundary it is sent uncompressed
+(``warmup`` codec, AQ-SGD's uncompressed warm-up) and both set m(ξ) to what was sent; afterwards the sender sends
+Q(a(ξ) − m(ξ)) and both add the dequantized delta: m(ξ) ← m(ξ) + deQ(Q(a − m)). The receiver uses m(ξ).
+
+The cache is the method's memory cost, made explicit: `AQSGDEndpoint.memory_bytes` is what one side holds now and
+`cache_bytes(n_samples, sample_shape, dtype)` what it holds once every sample has been seen (AQ-SGD keeps it as a
+float16 memmap, ≈131 GB for 20k GPT2-XL samples of 1024 x 1600, card B4). TAH-Quant needs none.
+
+A micro-batch message is the warm-up payload of its samples not cached yet, then the delta payload of the cached
+ones (each sub-batch one tensor; the delta codec's per-channel scales span it, as AQ-SGD's code does over (B, S)).
+Both sides know which samples are cached, so the split needs no header; the delta codec must have a
+shape-determined length (``fixed_size``).
+
+Example::
+
+    >>> import torch
+    >>> from methods.pipeline.codecs import make_codec
+    >>> send, recv = AQSGDEndpoint(make_codec("fixpoint", bits=4)), AQSGDEndpoint(make_codec("fixpoint", bits=4))
+    >>> a = torch.randn(2, 4, 8)
+    >>> msg = send.send([0, 1], a); out = recv.receive([0, 1], msg, a.shape)
+    >>> msg2 = send.send([0, 1], a + 0.01); out2 = recv.receive([0, 1], msg2, a.shape)
+    >>> len(msg2) < len(msg), all(torch.equal(send.cache[i], recv.cache[i]) for i in (0, 1))
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from methods.pipeline.codecs import ActivationCodec, NoneCodec
+
+CACHE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def cache_bytes(n_samples: int, sample_shape: Sequence[int], dtype: str = "float16") -> int:
+    """Bytes one side's full cache holds: ``n_samples`` activations of ``sample_shape`` in ``dtype``."""
+    return int(n_samples) * math.prod(int(s) for s in sample_shape) * CACHE_DTYPES[dtype].itemsize
+
+
+class AQSGDEndpoint:
+    """One side (sender or receiver: the same state machine) of an AQ-SGD boundary."""
+
+    def __init__(self, delta_codec: ActivationCodec, *, warmup_codec: ActivationCodec | None = None,
+                 cache_dtype: str = "float16"):
+        if not getattr(delta_codec, "fixed_size", False):
+            raise ValueError(f"AQ-SGD needs a delta codec with a shape-determined payload; {delta_codec.name} is not")
+        if cache_dtype not in CACHE_DTYPES:
+            raise ValueError(f"cache_dtype must be one of {', '.join(CACHE_DTYPES)}, got {cache_dtype!r}")
+        self.delta_codec = delta_codec
+        self.warmup_codec = warmup_codec if warmup_codec is not None else NoneCodec("float32")
+        self.cache_dtype = CACHE_DTYPES[cache_dtype]
+        self.cache: dict[int, torch.Tensor] = {}
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes the cache holds now."""
+        return sum(t.numel() * t.element_size() for t in self.cache.values())
+
+    def _split(self, sample_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+        if len(set(sample_ids)) != len(sample_ids):
+            raise ValueError("a micro-batch cannot hold the same sample twice")
+        warm = [i for i, s in enumerate(sample_ids) if int(s) not in self.cache]
+        delta = [i for i, s in enumerate(sample_ids) if int(s) in self.cache]
+        return warm, delta
+
+    def _cached(self, sample_ids: Sequence[int], rows: list[int]) -> torch.Tensor:
+        return torch.stack([self.cache[int(sample_ids[i])].float() for i in rows])
+
+    def _store(self, sample_ids: Sequence[int], rows: list[int], values: torch.Tensor) -> None:
+        for j, i in enumerate(rows):
+            self.cache[int(sample_ids[i])] = values[j].to(self.cache_dtype)
+
+    def send(self, sample_ids: Sequence[int], a: torch.Tensor) -> bytes:
+        """Encode micro-batch ``a`` (dim 0: one row per id in ``sample_ids``) and update this side's cache."""
+        if a.shape[0] != len(sample_ids):
+            raise ValueError(f"{a.shape[0]} rows for {len(sample_ids)} sample ids")
+        warm, delta = self._split(sample_ids)
+        payload = b""
+        if warm:
+            enc = self.warmup_codec.encode(a[warm])
+            self._store(sample_ids, warm, enc.sender_view)
+            payload += enc.payload
+        if delta:
+            base = self._cached(sample_ids, delta)
+            enc = self.delta_codec.encode(a[delta].float() - base)
+            self._store(sample_ids, delta, base + enc.sender_view)
+            payload += enc.payload
+        return payload
+
+    def receive(self, sample_ids: Sequence[int], payload: bytes, shape: Sequence[int]) -> torch.Tensor:
+        """Decode a `send` message for a micro-batch of ``shape``; returns the cached activations (float32)."""
+        warm, delta = self._split(sample_ids)
+        row_shape = tuple(int(s) for s in shape[1:])
+        offset = 0
+        if warm:
+            size = self.warmup_codec.payload_bytes((len(warm), *row_shape))
+            self._store(sample_ids, warm, self.warmup_codec.decode(payload[:size], (len(warm), *row_shape)))
+            offset = size
+        if delta:
+            base = self._cached(sample_ids, delta)
+            size = self.delta_codec.payload_bytes((len(delta), *row_shape))
+            got = self.delta_codec.decode(payload[offset:offset + size], (len(delta), *row_shape))
+            self._store(sample_ids, delta, base + got)
+            offset += size
+        if offset != len(payload):
+            raise ValueError(f"message of {len(payload)} B, expected {offset} B")
+        return self._cached(sample_ids, list(range(len(sample_ids))))
+
+    def message_bytes(self, sample_ids: Sequence[int], shape: Sequence[int]) -> int:
+        """Bytes `send` would produce now for these samples (without changing the cache)."""
+        warm, delta = self._split(sample_ids)
+        row_shape = tuple(int(s) for s in shape[1:])
+        total = self.warmup_codec.payload_bytes((len(warm), *row_shape)) if warm else 0
+        return total + (self.delta_codec.payload_bytes((len(delta), *row_shape)) if delta else 0)
