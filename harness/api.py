@@ -6,7 +6,9 @@ Example::
     result.metrics          # every point's metrics.csv, plus one column per sweep axis (dotted path)
     result.runs[0].run_dir  # results/runs/toy_sweep/<run-id>/
 
-Finished runs are reused from the run store, so asking again is cheap. `write_sweep_table` stores all points in one
+Finished runs are reused from the run store, so asking again is cheap. A scenario with a ``tune:`` block first runs
+its tuning points and then the main points at each group's chosen value (`harness.tune`); ``result.tuning`` is the
+tidy record of the choice. `write_sweep_table` stores all points in one
 tidy CSV beside the runs (what ``harness sweep`` does); `point_table` is the per-point summary it prints.
 """
 
@@ -34,12 +36,17 @@ class SweepResult:
         metrics: every point's ``metrics.csv`` concatenated, with the sweep-axis values as extra columns
             named by their dotted paths (``network.inter_node.bandwidth_gbps``), in point order.
         runs: one `RunRecord` per point, in point order.
-        points: the expanded points (resolved scenarios and axis values).
+        points: the expanded points (resolved scenarios and axis values; a tuned axis is one of the values).
+        tuning: the ``tune`` stage's table (`harness.tune.TuningResult.table`: ``per`` keys, ``value``,
+            ``metric``, ``chosen``, ``run_id``), None without a ``tune`` block.
+        tuning_lines: one line per tuning group for people (empty without a ``tune`` block).
     """
 
     metrics: pd.DataFrame
     runs: list[RunRecord]
     points: list[SweepPoint] = field(default_factory=list)
+    tuning: pd.DataFrame | None = None
+    tuning_lines: list[str] = field(default_factory=list)
 
     @property
     def n_reused(self) -> int:
@@ -131,12 +138,29 @@ def run_scenario(
     max_points: int | None = None,
 ) -> SweepResult:
     """Run every point of a validated scenario (only its base point if ``sweep`` is False); a sweep of more than
-    ``max_points`` points (default `harness.sweep.max_points()`) is refused before any point is built."""
+    ``max_points`` points (default `harness.sweep.max_points()`) is refused before any point is built. A ``tune``
+    block runs its tuning points first (same store, same options) and sets each main point's chosen value."""
+    from harness.tune import tune_points
+
     if not sweep:
         scenario = scenario.model_copy(update={"sweep": None})
     points = expand(scenario, max_points)
-    records = run_points(points, workers=workers, executor=executor, results_root=results_root, progress=progress)
-    return SweepResult(metrics=collect_metrics(records), runs=records, points=points)
+
+    def run(todo: list[SweepPoint]) -> list[RunRecord]:
+        return run_points(todo, workers=workers, executor=executor, results_root=results_root, progress=progress)
+
+    points, tuning = tune_points(scenario, points, run, max_points)
+    records = [_with_point_info(record, point) for record, point in zip(run(points), points)]
+    return SweepResult(metrics=collect_metrics(records), runs=records, points=points,
+                       tuning=None if tuning is None else tuning.table,
+                       tuning_lines=[] if tuning is None else tuning.lines())
+
+
+def _with_point_info(record: RunRecord, point: SweepPoint) -> RunRecord:
+    """The record with its point's extra info (``tuned``) merged in, as run.json holds it for a run computed now."""
+    if not point.info:
+        return record
+    return RunRecord(record.run_dir, record.run_id, record.reused, {**record.info, **point.info}, record.values)
 
 
 def run_scenario_file(

@@ -137,7 +137,7 @@ def execute_task(task: PointTask) -> RunRecord:
     if not isinstance(output, RunOutput):
         raise TypeError(f"the run function of kind {scenario.kind!r} returned {type(output).__name__}, not RunOutput")
     csv_text = metrics_csv_text(output.metrics)
-    info = {**ctx.info, **output.info, **(collectives.info() if collectives is not None else {})}
+    info = {**ctx.info, **output.info, **(collectives.info() if collectives is not None else {}), **task.point.info}
     run_info = {
         "name": scenario.name,
         "kind": scenario.kind,

@@ -26,7 +26,7 @@ import copy
 import itertools
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,7 +36,7 @@ from harness.config.overrides import get_path, set_path
 from harness.config.problems import NOT_FOUND, allowed_keys, annotation_at, dotted, show_value, validation_problems
 from harness.errors import ScenarioError
 
-UNSWEEPABLE_KEYS = ("kind", "sweep")
+UNSWEEPABLE_KEYS = ("kind", "sweep", "tune")
 DEFAULT_MAX_POINTS = 10_000
 MAX_POINTS_ENV = "HARNESS_MAX_SWEEP_POINTS"
 
@@ -75,27 +75,31 @@ class SweepPoint:
         values: the point's axis values by dotted path, as the model resolved them
             (``{"network.inter_node.bandwidth_gbps": 10.0}``); empty for a scenario without a sweep.
         scenario: the fully resolved scenario of this point (its ``sweep`` is None).
+        info: provenance for the run's run.json ``info`` that is not part of its identity (``tuned``: what the
+            ``tune`` stage chose, `harness.tune`).
     """
 
     index: int
     values: dict[str, Any]
     scenario: ScenarioBase
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def _axes(sweep: SweepSpec) -> list[tuple[str, str, list[Any]]]:
     return [("product", k, v) for k, v in sweep.product.items()] + [("zip", k, v) for k, v in sweep.zip.items()]
 
 
-def _missing_path_problem(model: type[ScenarioBase], block: str, axis: str) -> str:
+def missing_path_problem(model: type[ScenarioBase], label: str, axis: str) -> str:
+    """``<label>: no such key 'x' in a '<kind>' scenario (<where> allows: ...)`` for a dotted path that is absent."""
     parts = axis.split(".")
     for depth in range(len(parts) - 1, -1, -1):
         if annotation_at(model, parts[:depth]) is not NOT_FOUND:
             allowed = allowed_keys(model, parts[:depth])
             where = dotted(parts[:depth]) if depth else "the top level"
             listing = f" ({where} allows: {', '.join(allowed)})" if allowed else ""
-            return f"sweep.{block}.{axis}: no such key {parts[depth]!r} in a {model.model_fields['kind'].default!r} " \
+            return f"{label}: no such key {parts[depth]!r} in a {model.model_fields['kind'].default!r} " \
                    f"scenario{listing}"
-    return f"sweep.{block}.{axis}: no such key"  # pragma: no cover - the empty prefix always exists
+    return f"{label}: no such key"  # pragma: no cover - the empty prefix always exists
 
 
 def axis_problems(scenario: ScenarioBase) -> list[str]:
@@ -112,11 +116,13 @@ def axis_problems(scenario: ScenarioBase) -> list[str]:
             problems.append(f"sweep.{block}.{axis}: expected a dotted key path like network.inter_node.bandwidth_gbps")
             continue
         if parts[0] in UNSWEEPABLE_KEYS:
-            problems.append(f"sweep.{block}.{axis}: {parts[0]!r} cannot be swept (one file is one kind)"
-                            if parts[0] == "kind" else f"sweep.{block}.{axis}: a sweep cannot sweep itself")
+            why = {"kind": f"{parts[0]!r} cannot be swept (one file is one kind)",
+                   "sweep": "a sweep cannot sweep itself",
+                   "tune": "the tune block cannot be swept (its candidates are tune.values)"}[parts[0]]
+            problems.append(f"sweep.{block}.{axis}: {why}")
             continue
         if annotation_at(model, parts) is NOT_FOUND:
-            problems.append(_missing_path_problem(model, block, axis))
+            problems.append(missing_path_problem(model, f"sweep.{block}.{axis}", axis))
         if not values:
             problems.append(f"sweep.{block}.{axis}: expected a non-empty list of values, got []")
         for other, other_block in seen.items():
@@ -158,8 +164,11 @@ def _describe(values: dict[str, Any]) -> str:
 
 
 def check_sweep(scenario: ScenarioBase, limit: int | None = None) -> int:
-    """Check the sweep block without building its points: axis problems, then the size limit; the count."""
-    problems = axis_problems(scenario)
+    """Check the sweep block without building its points: axis problems and the ``tune`` block's problems
+    (`harness.tune`), then the size limit; the count."""
+    from harness.tune import tune_problems
+
+    problems = axis_problems(scenario) + tune_problems(scenario)
     if problems:
         raise ScenarioError(problems)
     return check_size(scenario, limit)

@@ -75,6 +75,8 @@ def main(args: argparse.Namespace) -> int:
               f"only. 'harness sweep {args.file}' runs the grid.", file=sys.stderr)
     result = run_scenario(scenario, sweep=False, workers=1, results_root=args.out, progress=False)
     record = result.runs[0]
+    for line in result.tuning_lines:
+        print(line)
     how = "reused (finished earlier)" if record.reused else "computed"
     print(f"{scenario.name}: {how}; results in {shown_path(record.run_dir)}/")
     print(device_line(scenario))

@@ -43,6 +43,8 @@ def main(args: argparse.Namespace) -> int:
     check_results_root(args.out)
     result = run_scenario(scenario, workers=args.workers, executor=args.executor, results_root=args.out,
                           progress=True, max_points=args.max_points)
+    for line in result.tuning_lines:
+        print(line)
     n_points, n_reused = len(result.runs), result.n_reused
     folder = result.runs[0].run_dir.parent if result.runs else None
     print(f"{scenario.name}: {n_points} points, {n_points - n_reused} computed, {n_reused} reused; "

@@ -118,6 +118,25 @@ class SweepSpec(Strict):
     zip: dict[str, list[Any]] = Field(default_factory=dict)
 
 
+class TuneSpec(Strict):
+    """A tuning stage run before the main points (`harness.tune`): for each group of main points (one per distinct
+    value of the ``per`` keys) every candidate in ``values`` of ``axis`` is run with ``overrides`` (the tuning
+    budget), and the main points run with the candidate whose last ``metric`` value is best.
+    """
+
+    axis: str = Field(description="dotted key chosen per group, e.g. workload.optimizer.lr")
+    values: list[Any] = Field(description="candidates (the same list, the same budget, for every group)")
+    metric: str = Field(description="column of the runs' metrics; its last non-NaN value is compared")
+    goal: Literal["min", "max"] = Field("min", description="min or max of the metric is best")
+    per: list[str] = Field(default_factory=list,
+                           description="dotted keys; one choice per distinct value of them (e.g. technique.name)")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the tuning runs' budget as dotted keys like --set (e.g. {workload.steps: 300, seed: 1000}); "
+        "a seed here makes every main seed share one tuning",
+    )
+
+
 class ScenarioBase(Strict):
     """Fields common to every scenario kind. Subclasses set ``kind: Literal[...]`` and ``workload``."""
 
@@ -135,6 +154,10 @@ class ScenarioBase(Strict):
     grid: GridSpec = Field(default_factory=GridSpec)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     sweep: SweepSpec | None = None
+    # Not part of the run identity (excluded from every dump, hence from the run-id and from sweep points): a
+    # tuned run is identified by the value the stage chose, like a run with that value set by hand.
+    tune: TuneSpec | None = Field(None, exclude=True, description="choose one key per group by a small tuning "
+                                  "sweep before the main points (harness.tune)")
 
     @property
     def table_set(self) -> str:

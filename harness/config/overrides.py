@@ -17,6 +17,9 @@ from typing import Any
 import yaml
 
 SWEEP_AXIS_BLOCKS = (("sweep", "product"), ("sweep", "zip"))
+#: blocks whose keys are dotted paths themselves: ``--set tune.overrides.workload.steps=100`` sets the key
+#: ``workload.steps`` of ``tune.overrides``
+DOTTED_KEY_BLOCKS = (*SWEEP_AXIS_BLOCKS, ("tune", "overrides"))
 
 
 class DuplicateKeyError(yaml.MarkedYAMLError):
@@ -80,9 +83,10 @@ class Override:
 
 
 def split_path(dotted: str) -> tuple[str, ...]:
-    """``"a.b.c"`` -> ``("a", "b", "c")``; under ``sweep.product``/``sweep.zip`` the remainder stays whole."""
+    """``"a.b.c"`` -> ``("a", "b", "c")``; under ``sweep.product``/``sweep.zip``/``tune.overrides`` the remainder
+    stays whole."""
     parts = dotted.split(".")
-    for block in SWEEP_AXIS_BLOCKS:
+    for block in DOTTED_KEY_BLOCKS:
         if tuple(parts[: len(block)]) == block and len(parts) > len(block):
             return (*block, ".".join(parts[len(block) :]))
     return tuple(parts)

@@ -29,6 +29,15 @@ Every row also carries the step's communication, measured from the collectives t
 ``cum_payload_bytes_per_worker`` / ``cum_ring_sent_bytes_per_worker``, plus ``dense`` (a dense warm-up step).
 Rows are kept every ``record_every`` steps and at the last step; cumulative columns count every step.
 
+``workload.dense_parameters`` (fnmatch patterns on parameter names) are always averaged with one dense
+all-reduce, outside the compressor and error feedback (`methods.compress.pipeline`); the ARC-Top-K and
+GreedyLore authors' hooks keep ``embed_tokens`` and ``lm_head`` dense, so their choice for LLaMA-style models
+(the ``tiny_gpt`` task's `TinyLlama` uses those names) is ``["embed_tokens*", "lm_head*"]``. run.json's info
+records ``dense_parameters`` (the names sent dense by choice), ``compressed_parameter_share`` (share of
+parameter elements whose steady-state payload is smaller than the tensor, i.e. really compressed),
+``dense_fallbacks`` (per tensor: the compressor's own dense fallbacks: calls, dense, reason) and their total
+``dense_fallback_calls``.
+
 Optimizers: ``sgd``, ``momentum`` (heavy ball, optional Nesterov), ``adam``, ``adamw``; learning rate constant or
 cosine to zero (``optimizer.schedule``). The ARC synthetic script's "EF21-MSGD" (v = beta v + g, compress v - e)
 is error feedback ``ef21m`` with eta = 1 - beta and lr / eta under plain ``sgd`` (`methods.compress.error_feedback`).
@@ -50,6 +59,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 
 from harness.config.blocks import ScenarioBase, Strict
 from harness.config.plugins import compressor_problem, error_feedback_problem
+from harness.errors import ScenarioError
 from harness.workloads.base import RunContext, RunOutput, register_workload
 
 
@@ -151,6 +161,13 @@ class CompressedTrainingWorkload(Strict):
         1, le=256, description="torch intra-op threads during the run (1: fastest for these tiny models, no "
         "oversubscription when sweep points run in parallel; the previous setting is restored afterwards)"
     )
+    dense_parameters: list[str] = Field(
+        default_factory=list, max_length=1_000,
+        description="fnmatch patterns of parameter names always sent with one dense all-reduce (matched against "
+        "the name and every tail after a dot; each must match a parameter). The ARC-Top-K and GreedyLore authors' "
+        "choice for LLaMA-style models (and the tiny_gpt task): ['embed_tokens*', 'lm_head*']; the synthetic "
+        "tasks have one tensor, 'x'",
+    )
 
 
 class CompressedTrainingScenario(ScenarioBase):
@@ -178,7 +195,22 @@ class CompressedTrainingScenario(ScenarioBase):
         if isinstance(task, TinyGPTTask | TextClassificationTask):
             if task.d_model % task.n_heads or (task.d_model // task.n_heads) % 2:
                 raise ValueError(f"workload.task: d_model={task.d_model} must split into n_heads={task.n_heads} even heads")
+        if isinstance(task, LogisticTask | RobustShiftedTask):  # one tensor, known before any run
+            problem = _unmatched_problem(self.workload, ["x"])
+            if problem:
+                raise ValueError(problem)
         return self
+
+
+def _unmatched_problem(w: CompressedTrainingWorkload, names: list[str]) -> str | None:
+    """The line for ``workload.dense_parameters`` patterns that match none of ``names``, or None."""
+    from methods.compress.pipeline import unmatched_patterns
+
+    missing = unmatched_patterns(w.dense_parameters, names)
+    if not missing:
+        return None
+    return (f"workload.dense_parameters: {', '.join(map(repr, missing))} match no parameter of the {w.task.name} "
+            f"model (its parameters: {', '.join(names)})")
 
 
 # ----------------------------------------------------------------------------------------------- seeds, optimizers
@@ -375,10 +407,30 @@ def _objective(task: LogisticTask | RobustShiftedTask, n_workers: int, seeds: Se
     return x0, obj.gradient, lambda x: {"loss": obj.loss(x), "dist": obj.distance(x)}
 
 
-def _run_objective(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds) -> list[dict[str, Any]]:
+def _dense_info(w: CompressedTrainingWorkload, workers: Any, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Check ``workload.dense_parameters`` against the model's tensor names (ScenarioError naming the key if a
+    pattern matches none) and describe what is sent dense by choice and what is really compressed."""
+    problem = _unmatched_problem(w, list(tensors))
+    if problem:
+        raise ScenarioError([problem])
+    pipeline = workers.pipelines[0]
+    chosen = [name for name in tensors if pipeline.is_dense(name)]
+    total = sum(t.numel() for t in tensors.values())
+    compressed = 0
+    for name, t in tensors.items():
+        if name in chosen or t.numel() == 0:
+            continue
+        payload = sum(p.size_bytes for p in pipeline.compressor.payloads(tuple(t.shape), dtype=t.dtype))
+        if payload < t.numel() * t.element_size():
+            compressed += t.numel()
+    return {"dense_parameters": chosen, "compressed_parameter_share": compressed / total if total else 0.0}
+
+
+def _run_objective(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds) -> tuple[list[dict[str, Any]], dict]:
     from methods.compress.simulated import optimize_objective
 
     x0, grad_fn, metrics = _objective(w.task, w.n_workers, seeds)
+    dense = _dense_info(w, workers, {"x": x0})
     steps = w.steps
     schedule: list[Callable[[int], None]] = []
 
@@ -398,45 +450,52 @@ def _run_objective(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds) ->
         return {}
 
     rows = optimize_objective(x0, grad_fn, workers, make, steps, metrics_fn=metrics_at_recorded_steps, name="x")
-    return rows
+    return rows, dense
 
 
 def _recorded(step: int, every: int, steps: int) -> bool:
     return (step + 1) % every == 0 or step == steps - 1 or step == 0
 
 
-def _run_network(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds) -> list[dict[str, Any]]:
+def _run_network(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds) -> tuple[list[dict[str, Any]], dict]:
     from methods.compress.simulated import train_simulated
 
     task = NETWORK_TASKS[w.task.name](w.task, w.n_workers, seeds)
+    named = {n: p.detach() for n, p in task.model.named_parameters() if p.requires_grad}
+    dense = _dense_info(w, workers, named)
     params = [p for p in task.model.parameters() if p.requires_grad]
     optimizer = make_optimizer(w.optimizer, params)
     schedule = make_schedule(w.optimizer, optimizer, w.steps)
-    return train_simulated(task.model, task.loss_fn, task.worker_batch, workers, optimizer, w.steps,
+    rows = train_simulated(task.model, task.loss_fn, task.worker_batch, workers, optimizer, w.steps,
                            eval_fn=task.eval_fn, eval_every=w.eval_every, on_step=lambda step, _m: schedule(step))
+    return rows, dense
 
 
 @register_workload("compressed_training", CompressedTrainingScenario)
 def run(scenario: CompressedTrainingScenario, ctx: RunContext) -> RunOutput:
     """Train; one row per recorded step (columns in the module docstring)."""
+    from methods.compress.pipeline import CompressionPipeline
     from methods.compress.simulated import SimulatedWorkers
 
     w = scenario.workload
     seeds = Seeds.from_sequence(ctx.seed_seq)
-    workers = SimulatedWorkers.build(
-        w.n_workers, scenario.technique.name, w.error_feedback.name,
-        compressor_params=scenario.technique.params, error_feedback_params=w.error_feedback.params,
-        seed=seeds.compression, start_iter=w.warmup_steps,
-    )
+    workers = SimulatedWorkers([
+        CompressionPipeline.build(
+            scenario.technique.name, w.error_feedback.name, compressor_params=scenario.technique.params,
+            error_feedback_params=w.error_feedback.params, seed=seeds.compression, start_iter=w.warmup_steps,
+            dense_parameters=w.dense_parameters,
+        )
+        for _ in range(w.n_workers)
+    ])
     threads = torch.get_num_threads()
     torch.set_num_threads(w.torch_threads)
     try:
         with torch.random.fork_rng(devices=[]):  # nothing here may touch the caller's global RNG state
             torch.manual_seed(seeds.model)
             if w.task.name in NETWORK_TASKS:
-                rows = _run_network(w, workers, seeds)
+                rows, dense = _run_network(w, workers, seeds)
             else:
-                rows = _run_objective(w, workers, seeds)
+                rows, dense = _run_objective(w, workers, seeds)
     finally:
         torch.set_num_threads(threads)
     frame = pd.DataFrame(rows)
@@ -449,5 +508,15 @@ def run(scenario: CompressedTrainingScenario, ctx: RunContext) -> RunOutput:
         "compressor": {"name": scenario.technique.name, "params": dict(scenario.technique.params)},
         "error_feedback": workers.pipelines[0].error_feedback.name,
         "seeds": {"data": seeds.data, "model": seeds.model, "compression": seeds.compression, "batches": seeds.batches},
+        **dense,
+        **fallback_info(workers),
     }
     return RunOutput(metrics=frame, info=info)
+
+
+def fallback_info(workers: Any) -> dict[str, Any]:
+    """run.json's ``dense_fallbacks`` (per tensor: calls, dense, reason; `SimulatedWorkers.dense_fallbacks`) and
+    their total ``dense_fallback_calls`` (calls the compressor sent dense although asked to compress)."""
+    fallbacks = {name: dict(entry) for name, entry in workers.dense_fallbacks().items()}
+    return {"dense_fallbacks": fallbacks,
+            "dense_fallback_calls": int(sum(int(entry.get("dense", 0)) for entry in fallbacks.values()))}

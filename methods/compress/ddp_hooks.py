@@ -24,6 +24,11 @@ survives DDP's bucket rebuild after iteration 1 (without names we key by bucket 
 require ``start_iter >= 2``, torch's own rule); the iteration seeds the shared randomness, so all ranks draw
 the same sketches with no generator to keep in sync.
 
+``dense_parameters`` (fnmatch patterns on parameter names, `methods.compress.pipeline`) are always averaged
+with one dense all-reduce, outside the compressor and error feedback; the ARC-Top-K and GreedyLore authors'
+hooks keep ``embed_tokens`` and ``lm_head`` dense. The patterns need ``named_parameters``, and each must match
+one of them (a typo raises instead of silently compressing everything).
+
 Example::
 
     import torch.distributed as dist
@@ -33,7 +38,8 @@ Example::
     dist.init_process_group("gloo")            # or "nccl"
     ddp = DDP(model)
     state = CompressionHookState("arc_topk", "ef14", compressor_params={"ratio": 0.2, "rank": 4},
-                                 start_iter=10, seed=1234, named_parameters=model.named_parameters())
+                                 start_iter=10, seed=1234, named_parameters=model.named_parameters(),
+                                 dense_parameters=["embed_tokens*", "lm_head*"])   # optional: kept dense
     ddp.register_comm_hook(state, compression_hook)
     # ... train as usual; state.state_dict() goes into your checkpoint.
 """
@@ -47,7 +53,7 @@ import torch.distributed as dist
 from methods.compress.base import CollectiveCall, Compressor
 from methods.compress.collectives import TorchDistCollective
 from methods.compress.error_feedback import ErrorFeedback
-from methods.compress.pipeline import CompressionPipeline, aggregate
+from methods.compress.pipeline import CompressionPipeline, aggregate, unmatched_patterns
 
 
 class CompressionHookState:
@@ -65,6 +71,7 @@ class CompressionHookState:
         named_parameters: ``model.named_parameters()`` of the wrapped module; keys state (and the shared random
             draws) by name, so a simulated run with the same names and seed reproduces the hook exactly. Parameters
             are matched by object identity, so moving the model to a device afterwards is fine.
+        dense_parameters: fnmatch patterns of parameter names always sent dense (needs ``named_parameters``).
     """
 
     __slots__ = (
@@ -95,7 +102,10 @@ class CompressionHookState:
         seed: int = 0,
         process_group: Any = None,
         named_parameters: Iterable[tuple[str, torch.nn.Parameter]] | None = None,
+        dense_parameters: Iterable[str] = (),
     ):
+        named_parameters = None if named_parameters is None else list(named_parameters)
+        dense_parameters = _dense_patterns(dense_parameters, named_parameters)
         if int(start_iter) < 0:
             raise ValueError(f"start_iter: expected >= 0, got {start_iter}")
         if named_parameters is None and int(start_iter) < 2:
@@ -112,6 +122,7 @@ class CompressionHookState:
                 error_feedback_params=error_feedback_params,
                 seed=seed,
                 start_iter=start_iter,
+                dense_parameters=dense_parameters,
             )
             if isinstance(error_feedback, ErrorFeedback):
                 self.pipeline.error_feedback = error_feedback
@@ -123,7 +134,8 @@ class CompressionHookState:
             ef = error_feedback
             if ef is None or isinstance(ef, str):
                 ef = make_error_feedback(ef or type(compressor).default_error_feedback, **dict(error_feedback_params or {}))
-            self.pipeline = CompressionPipeline(compressor, ef, seed=seed, start_iter=start_iter)
+            self.pipeline = CompressionPipeline(compressor, ef, seed=seed, start_iter=start_iter,
+                                                dense_parameters=dense_parameters)
         self.start_iter = int(start_iter)
         self.seed = int(seed)
         self.process_group = process_group
@@ -154,6 +166,11 @@ class CompressionHookState:
             self.total_ring_sent_bytes += c.ring_sent_bytes_per_worker
         self.n_collectives += len(calls)
 
+    def dense_fallbacks(self) -> dict[str, dict[str, Any]]:
+        """Per tensor, the compressor's dense fallbacks so far (`Compressor.dense_fallbacks`: calls, dense,
+        reason); tensors in ``dense_parameters`` never reach the compressor and are not listed."""
+        return self.pipeline.compressor.dense_fallbacks()
+
     # ---- checkpointing (the process group is not picklable, so it is left out)
     def state_dict(self) -> dict[str, Any]:
         return {"iteration": self.iteration, "pipeline": self.pipeline.state_dict()}
@@ -170,6 +187,23 @@ class CompressionHookState:
             setattr(self, k, v)
         self.process_group = None
         self._collective = None
+
+
+def _dense_patterns(
+    patterns: Iterable[str], named_parameters: list[tuple[str, torch.nn.Parameter]] | None
+) -> tuple[str, ...]:
+    """``patterns`` checked against the parameter names: ValueError naming ``dense_parameters`` otherwise."""
+    if isinstance(patterns, str):
+        raise ValueError(f"dense_parameters: expected a list of patterns, got the string {patterns!r}")
+    patterns = tuple(str(p) for p in patterns)
+    if not patterns:
+        return patterns
+    if named_parameters is None:
+        raise ValueError("dense_parameters: parameters are chosen by name, so named_parameters must be given")
+    missing = unmatched_patterns(patterns, [n for n, _ in named_parameters])
+    if missing:
+        raise ValueError(f"dense_parameters: {', '.join(map(repr, missing))} match no parameter name")
+    return patterns
 
 
 def _completed(t: torch.Tensor) -> torch.futures.Future:

@@ -43,6 +43,7 @@ class DigitsRunConfig:
         dirichlet_alpha: None for i.i.d. shards, else label-skewed shards.
         dtype: parameter and input dtype, ``"float32"``, ``"bfloat16"`` or ``"float16"`` (gradients, hence the
             compressors' payloads, take this dtype).
+        dense_parameters: fnmatch patterns of parameter names always sent dense (``hidden.*``, ``out.*``).
     """
 
     compressor: str = "arc_topk"
@@ -59,6 +60,7 @@ class DigitsRunConfig:
     bucket_cap_mb: float = 0.004
     dirichlet_alpha: float | None = None
     dtype: str = "float32"
+    dense_parameters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.dtype not in ("float32", "bfloat16", "float16"):
@@ -124,19 +126,23 @@ def run_simulated_digits(cfg: DigitsRunConfig, n_workers: int, intra_op_threads:
 
 
 def _simulate(cfg: DigitsRunConfig, n_workers: int) -> RunTrace:
+    from methods.compress.pipeline import CompressionPipeline
     from methods.compress.simulated import SimulatedWorkers, train_simulated
 
     model = _model(cfg)
     shards = _shards(cfg, n_workers)
-    workers = SimulatedWorkers.build(
-        n_workers,
-        cfg.compressor,
-        cfg.error_feedback,
-        compressor_params=cfg.compressor_params,
-        error_feedback_params=cfg.error_feedback_params,
-        seed=cfg.seed,
-        start_iter=cfg.start_iter,
-    )
+    workers = SimulatedWorkers([
+        CompressionPipeline.build(
+            cfg.compressor,
+            cfg.error_feedback,
+            compressor_params=cfg.compressor_params,
+            error_feedback_params=cfg.error_feedback_params,
+            seed=cfg.seed,
+            start_iter=cfg.start_iter,
+            dense_parameters=cfg.dense_parameters,
+        )
+        for _ in range(n_workers)
+    ])
     snaps = [_flat(model)]
     rows = train_simulated(
         model,
@@ -172,6 +178,7 @@ def _ddp_main(rank: int, world_size: int, init_file: str, configs: list[DigitsRu
                 start_iter=cfg.start_iter,
                 seed=cfg.seed,
                 named_parameters=model.named_parameters(),
+                dense_parameters=cfg.dense_parameters,
             )
             ddp.register_comm_hook(state, compression_hook)
             opt = _optimizer(cfg, ddp.parameters())

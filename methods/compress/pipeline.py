@@ -8,6 +8,12 @@ Iteration ``step`` counts every optimizer step from 0, warm-up included (it seed
 Steps ``< start_iter`` are dense All-Reduces that touch no compressor or error-feedback state (the papers
 start compressing after a dense warm-up; DDP also rebuilds its buckets after iteration 1).
 
+``dense_parameters`` are fnmatch patterns on tensor names (case-sensitive); a tensor whose name, or any tail of
+it after a dot, matches one is always sent with one dense all-reduce, touches no compressor or error-feedback
+state, and its bytes count as dense. The ARC-Top-K and GreedyLore authors' hooks keep the input embedding and
+the LM head dense this way (``["embed_tokens*", "lm_head*"]`` matches ``embed_tokens.weight`` and
+``model.embed_tokens.weight`` alike).
+
 Example::
 
     >>> import torch
@@ -24,7 +30,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +47,23 @@ def _dense_direction(x: torch.Tensor):
     return result.aggregate
 
 
+def _tails(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[i:]) for i in range(len(parts))]
+
+
+def matches_pattern(name: str, patterns: Iterable[str]) -> bool:
+    """True when ``name`` or any tail of it after a dot matches one of the fnmatch ``patterns``."""
+    patterns = tuple(patterns)
+    return any(fnmatch.fnmatchcase(tail, p) for tail in _tails(name) for p in patterns)
+
+
+def unmatched_patterns(patterns: Iterable[str], names: Iterable[str]) -> list[str]:
+    """The ``patterns`` that match none of ``names`` (a typo in a dense-parameter list would silently do nothing)."""
+    names = list(names)
+    return [p for p in patterns if not any(matches_pattern(n, (p,)) for n in names)]
+
+
 @dataclass
 class CompressionPipeline:
     """Compressor + error feedback for one worker.
@@ -49,18 +73,27 @@ class CompressionPipeline:
         error_feedback: an `ErrorFeedback` (this worker's instance); default ``none``.
         seed: run seed shared by all workers (sketches, Rand-K indices, probes derive from it).
         start_iter: dense All-Reduce for steps ``< start_iter``.
+        dense_parameters: fnmatch patterns of tensor names always sent dense (module docstring).
     """
 
     compressor: Compressor
     error_feedback: ErrorFeedback | None = None
     seed: int = 0
     start_iter: int = 0
+    dense_parameters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.error_feedback is None:
             self.error_feedback = make_error_feedback("none")
         if int(self.start_iter) < 0:
             raise ValueError(f"start_iter: expected >= 0, got {self.start_iter}")
+        if isinstance(self.dense_parameters, str):
+            raise ValueError(f"dense_parameters: expected a list of patterns, got the string {self.dense_parameters!r}")
+        self.dense_parameters = tuple(str(p) for p in self.dense_parameters)
+
+    def is_dense(self, name: str) -> bool:
+        """True when tensor ``name`` is sent dense by choice (it matches ``dense_parameters``)."""
+        return bool(self.dense_parameters) and matches_pattern(name, self.dense_parameters)
 
     @classmethod
     def build(
@@ -72,32 +105,35 @@ class CompressionPipeline:
         error_feedback_params: Mapping[str, Any] | None = None,
         seed: int = 0,
         start_iter: int = 0,
+        dense_parameters: Iterable[str] = (),
     ) -> "CompressionPipeline":
         """From registry names; ``error_feedback=None`` picks the compressor's usual pairing."""
         comp = make_compressor(compressor, **dict(compressor_params or {}))
         ef_name = error_feedback if error_feedback is not None else type(comp).default_error_feedback
-        return cls(comp, make_error_feedback(ef_name, **dict(error_feedback_params or {})), seed=seed, start_iter=start_iter)
+        return cls(comp, make_error_feedback(ef_name, **dict(error_feedback_params or {})), seed=seed,
+                   start_iter=start_iter, dense_parameters=tuple(dense_parameters))
 
     def sessions(self, named_grads: Mapping[str, torch.Tensor], step: int, n_workers: int) -> list:
         """One session per tensor (in the mapping's order); each returns the aggregated direction."""
         if step < self.start_iter:
             return [_dense_direction(g) for g in named_grads.values()]
         return [
-            self.error_feedback.run(self.compressor, g, CompressContext(name, step, self.seed, n_workers))
+            _dense_direction(g) if self.is_dense(name)
+            else self.error_feedback.run(self.compressor, g, CompressContext(name, step, self.seed, n_workers))
             for name, g in named_grads.items()
         ]
 
     def payloads(self, name: str, shape: tuple[int, ...], step: int, dtype: torch.dtype = torch.float32) -> list[PayloadSpec]:
         """Exact payloads of the next call for tensor ``name`` at ``step``, given this pipeline's state.
 
-        Dense during warm-up and at an EF21-style initialisation; otherwise the compressor's payloads for its
-        next call (GreedyLore's refreshes depend on how many calls the tensor has had). For steady-state
-        sizes without running anything use `Compressor.comm_plan`.
+        Dense during warm-up, for ``dense_parameters`` and at an EF21-style initialisation; otherwise the
+        compressor's payloads for its next call (GreedyLore's refreshes depend on how many calls the tensor has
+        had). For steady-state sizes without running anything use `Compressor.comm_plan`.
         """
         numel = 1
         for s in shape:
             numel *= int(s)
-        if step < self.start_iter:
+        if step < self.start_iter or self.is_dense(name):
             return [PayloadSpec("all_reduce", numel, dtype)]
         if self.error_feedback.dense_first_step and "local" not in self.error_feedback.memory(name):
             return [PayloadSpec("all_reduce", numel, dtype)]
