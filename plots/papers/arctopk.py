@@ -20,26 +20,31 @@ read off log-scale plots, `plots.papers.compression_time` for losses, accuracies
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from plots.papers.compression_time import (
+    GPT_FULL,
     GPT_METHODS,
     GPT_QUICK,
     GPT_SCALE,
     accuracy_matches,
+    bytes_vs_dense,
     compresses,
     failed_names,
     label_methods,
     loss_matches,
     method_color,
+    method_legend,
     ordered,
+    run_frame,
 )
 from plots.registry import FigureOutput, register_figure
+from plots.spread import draw_band, final_over_seeds, n_seeds, over_seeds, pm
 from plots.style import PALETTE, new_figure
-from plots.verdict import Check, Verdict, at_least, judge, not_checkable, within
+from plots.verdict import Check, Verdict, at_least, at_most, judge, not_checkable, within
 from plots.verdict import ordered as ordered_check
 
 if TYPE_CHECKING:
@@ -69,6 +74,29 @@ def _final(group: pd.DataFrame, column: str) -> float:
     return float(values.iloc[-1]) if len(values) else float("nan")
 
 
+def tail_over_seeds(data: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
+    """Per group of ``by``: each seed's `_tail_mean` of ``column``, then ``mean``, ``std`` (0 for one seed),
+    ``n_seeds`` over the seeds."""
+    per_run = [{**dict(zip(by, key)), "value": _tail_mean(group, column)}
+               for key, group in data.groupby([*by, "seed"], sort=False)]
+    stats = pd.DataFrame(per_run).groupby(by, sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    stats["std"] = stats["std"].fillna(0.0)
+    return stats.rename(columns={"count": "n_seeds"})
+
+
+def spread_note(label: str, gap: float, spread: float) -> str:
+    """Whether a gap between two seed means lies inside the larger of their seed standard deviations."""
+    where = "inside" if abs(gap) <= spread else "outside"
+    return f" {label}: gap {gap:+.3g}, {where} the seed spread (largest std {spread:.3g})."
+
+
+def fallback_check(data: pd.DataFrame, method: str = "ARC-Top-K") -> Check:
+    """``method`` never fell back to a dense all-reduce (run.json's dense_fallback_calls, largest over runs)."""
+    calls = data.loc[data["method"] == method, "dense_fallback_calls"]
+    return at_most(f"{method}: dense fallback calls per run (run.json)", ours=float(calls.max()), high=0.0,
+                   paper="the authors' ARC-Top-K always compresses")
+
+
 # "≈ x" read off a log-scale plot (distances, gradient norms): within a factor 2 either side
 APPROX_FACTOR = 2.0
 ABSTRACT = "ARC-Top-K matches Top-K accuracy (abstract; this table's cells not recovered)"
@@ -80,19 +108,20 @@ def approx(name: str, ours: float, low: float, high: float, paper: str) -> Check
                   paper=f"{paper} (≈: within a factor {APPROX_FACTOR:g})")
 
 
-def bytes_share(data: pd.DataFrame, method: str) -> float:
-    """Ring bytes per worker of ``method`` over dense's at the last recorded step (largest over other groupings)."""
-    last = data[data["step"] == data["step"].max()].groupby("method")["ring_sent_bytes_per_worker"].max()
-    return float(last[method] / last["dense"])
-
-
 def _with_failures(explanation: str, checks: list[Check], reason: str) -> str:
     failed = failed_names(checks)
     return f"{explanation} Does not hold: {failed}. {reason}".strip() if failed else explanation
 
 
-SMALL_RUNS = ("Single-seed runs of a small stand-in model; whether the gap is scale, tuning or a real difference is "
-              "not settled by them.")
+SMALL_RUNS = ("Short runs of a small stand-in model; the full profile runs longer with the same seeds and "
+              "learning-rate tuning.")
+RUN_COLUMNS = ["method", "seed", "step", "lr", "dense", "ring_sent_bytes_per_worker", "dense_fallback_calls"]
+
+
+def _legend_entries(data: pd.DataFrame) -> dict[str, str]:
+    """Legend entry per method: its learning rate(s) and its bytes per worker relative to dense."""
+    share = bytes_vs_dense(data)
+    return {method: method_legend(data, method, float(share[method])) for method in ordered(data["method"])}
 
 
 # ---------------------------------------------------------------------------------------------------- fig1
@@ -175,45 +204,51 @@ def verdict_fig1(data: pd.DataFrame) -> Verdict:
         "x 10, 150 noise blocks whose targets are +/-100 for the two worker groups, coupled to one signal block "
         "with gamma = 5, gradient noise 1e-3; methods/data/synthetic.py), run by the compressed_training kind. "
         "Columns: EF21-MSGD (eta 0.5) and EF21 double momentum; rows: distance to the exact optimum and mean loss, "
-        "log scale. Series: no compression, Random Block (Rand-K over blocks), Local Top-K (each worker's own top "
-        "blocks, all-gathered), ARC-Top-K with the exact sketch and with the r = 2 Gaussian sketch; 5% of the "
-        "blocks kept (K = 10)."
+        "log scale, mean over 3 seeds (band: min-max). Series: no compression, Random Block (Rand-K over blocks), "
+        "Local Top-K (each worker's own top blocks, all-gathered), ARC-Top-K with the exact sketch (V = I, it "
+        "sends the n m sketch plus the K m rows: more than dense, a reference) and with the r = 2 Gaussian sketch; "
+        "5% of the blocks kept (K = 10). Every method uses the script's learning rate (not tuned, so the curves "
+        "compare with the authors' plot); legends give it and the bytes per worker relative to dense."
     ),
     claim="From the authors' plotting script: Local Top-K stalls at distance ~6e-2 (MSGD) / ~1.3e-1 (double "
     "momentum), ARC and ARC-sketch reach ~1e-3-3e-3, dense ~5e-4-2e-3; Random Block oscillates early",
-    scale_note="the paper's own synthetic setting, no reduction (quick profile: 200 of the 1,000 steps)",
+    scale_note="the paper's own synthetic setting, no reduction: 1,000 steps, 3 seeds (full profile, estimated "
+    "1 min on 2 CPU cores); quick profile: 150 of the 1,000 steps, 3 seeds",
     scenarios=FIG2,
-    quick_overrides=("workload.steps=200", "workload.record_every=5"),
+    quick_overrides=("workload.steps=150", "workload.record_every=5"),
+    full_overrides=("workload.steps=1000", "workload.record_every=10"),
 )
 def draw_fig2(ctx: FigureContext) -> FigureOutput:
     frames = []
     for path, ef in zip(FIG2, ("ef21m", "ef21_sgd2m")):
-        frame = label_methods(ctx.run(path).metrics)
+        frame = run_frame(ctx.run(path))
         frame["optimizer"] = EF_TITLES[ef]
         frames.append(frame)
-    data = pd.concat(frames, ignore_index=True)
+    data = pd.concat(frames, ignore_index=True)[["optimizer", *RUN_COLUMNS, "dist", "loss"]]
     optimizers = list(dict.fromkeys(data["optimizer"]))
     fig, axes = new_figure(2, 2, sharex=True)
     summary = []
     for col, opt in enumerate(optimizers):
         sub = data[data["optimizer"] == opt]
-        finals = []
+        labels = _legend_entries(sub)
+        stats = over_seeds(sub, by=["method"], x="step", y=["dist", "loss"])
+        finals = tail_over_seeds(sub, ["method"], "dist").set_index("method")
         for index, method in enumerate(ordered(sub["method"])):
-            group = sub[sub["method"] == method].sort_values("step")
+            group = stats[stats["method"] == method]
             color = method_color(method, index)
-            axes[col].plot(group["step"], group["dist"], color=color, label=method)
-            axes[2 + col].plot(group["step"], group["loss"], color=color, label=method)
-            finals.append(f"{method} {_tail_mean(group, 'dist'):.2g}")
-        summary.append(f"{opt}: " + ", ".join(finals))
+            draw_band(axes[col], group, "step", "dist", color=color, label=labels[method])
+            draw_band(axes[2 + col], group, "step", "loss", color=color, label=labels[method])
+        summary.append(f"{opt}: " + ", ".join(f"{m} {pm(finals.loc[m, 'mean'], finals.loc[m, 'std'], 2)}"
+                                              for m in ordered(sub["method"])))
         axes[col].set_title(opt)
+        axes[col].legend(loc="upper right", fontsize=7)
         axes[2 + col].set_xlabel("iteration")
     for ax in axes:
         ax.set_yscale("log")
     axes[0].set_ylabel("distance to optimum")
     axes[2].set_ylabel("loss")
-    axes[0].legend(loc="upper right")
-    ours = "final distance (mean of last 10% of records): " + "; ".join(summary)
-    data = data.drop(columns=["technique.params"])
+    ours = (f"final distance (mean of last 10% of records, mean ± std over {n_seeds(data)} seeds): "
+            + "; ".join(summary))
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig2(data))
 
 
@@ -222,22 +257,24 @@ FIG2_REACH = {"ARC-Top-K": (1e-3, 3e-3), "ARC-Top-K (exact)": (1e-3, 3e-3), "den
 
 
 def verdict_fig2(data: pd.DataFrame) -> Verdict:
-    """Final distances (mean of the last 10% of records) in the bands read off the authors' plot."""
+    """Seed-mean final distances (mean of the last 10% of records) in the bands read off the authors' plot; ARC
+    (sketch) compresses; both ARC series ran compressed (no dense fallback)."""
     checks = []
     for optimizer, sub in data.groupby("optimizer", sort=False):
-        final = {method: _tail_mean(group, "dist") for method, group in sub.groupby("method")}
+        final = tail_over_seeds(sub, ["method"], "dist").set_index("method")["mean"]
         stall = FIG2_STALL[optimizer]
         checks.append(approx(f"{optimizer}: Local Top-K final distance", final["Local Top-K"], stall, stall,
                              paper=f"Local Top-K stalls at ≈{stall:g}"))
         for method, (low, high) in FIG2_REACH.items():
             checks.append(approx(f"{optimizer}: {method} final distance", final[method], low, high,
                                  paper=f"{method} reaches ≈{low:g}-{high:g}"))
-    checks.append(compresses("ARC-Top-K (Gaussian sketch)", bytes_share(data, "ARC-Top-K")))
+    share = bytes_vs_dense(data)
+    checks.append(compresses("ARC-Top-K (Gaussian sketch)", float(share["ARC-Top-K"])))
+    checks += [fallback_check(data, "ARC-Top-K"), fallback_check(data, "ARC-Top-K (exact)")]
     explanation = (f"Final distance to the optimum after {int(data['step'].max()) + 1} iterations (the authors "
-                   "plot 1,000), mean of the last 10% of records; Random Block's early oscillation is not checked.")
-    if bytes_share(data, "ARC-Top-K (exact)") >= 1.0:
-        explanation += (" ARC-Top-K (exact) sent every step dense (its exact sketch is as large as the tensor), so "
-                        "its curve is dense's and its band holds for that reason.")
+                   f"plot 1,000), mean of the last 10% of records, mean over {n_seeds(data)} seeds; Random Block's "
+                   f"early oscillation is not checked. ARC-Top-K (exact) sends {share['ARC-Top-K (exact)']:.2f}x "
+                   "dense's bytes by construction (its sketch is the whole tensor).")
     return judge(checks, explanation=_with_failures(explanation, checks, "The quick profile stops before the "
                                                     "curves settle; the full profile runs the authors' 1,000 steps."))
 
@@ -250,79 +287,79 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
     title="Logistic regression with non-convex regulariser: Top-K vs Rand-K vs ARC-Top-K",
     caption=(
         "Logistic regression with the regulariser rho sum x^2/(1+x^2) (rho = 0.01) on data from 3 feature-shifted "
-        "groups split over 4 workers (heterogeneous), d = 40 viewed as 10 rows of 4, batch 200 per worker, lr 0.05, "
-        "ratio 0.2 for every compressor, EF21-MSGD and EF21 double momentum (eta 0.9, the authors' normalised form). "
-        "Full-gradient norm and full loss vs iteration, mean over seeds (band: min-max). A numpy-free torch port of "
-        "the authors' cupy experiment run by the compressed_training kind; 144k samples instead of 1.44M."
+        "groups split over 4 workers (heterogeneous), d = 40 viewed as 10 rows of 4, batch 200 per worker, ratio "
+        "0.2 for every compressor, EF21-MSGD and EF21 double momentum (eta 0.9, the authors' normalised form). "
+        "Full-gradient norm and full loss vs iteration, mean over seeds (band: min-max). Learning rate per method "
+        "and optimizer chosen from 0.02 / 0.05 / 0.1 (authors: 0.05) by the final gradient norm of one tuning run "
+        "each (same budget for all); legends give it and the bytes per worker relative to dense. With r = 4 "
+        "columns per row, ARC's sketch has as many entries as x (sent in fp32, x is fp64), so ARC saves few bytes "
+        "here (the authors' setting; the figure compares convergence at equal ratio). A torch port of the "
+        "authors' cupy experiment run by the compressed_training kind; 144k samples instead of 1.44M."
     ),
     claim="— (expected from the card: ARC ~ Top-K, better than Rand-K at equal ratio)",
-    scale_note="144k samples (paper 1.44M), 3,000 iterations, 5 seeds (paper 20); quick profile: 14.4k samples, "
-    "300 iterations, 2 seeds; full profile ~10 min on 2 CPU cores",
+    scale_note="144k samples (paper 1.44M), 1,500 iterations (paper 3,000), 3 seeds (paper 20), tuning runs of "
+    "500 iterations (full profile, estimated 1.5 min on 2 CPU cores); quick profile: 14.4k samples, 150 "
+    "iterations, 3 seeds, tuning over 0.05 / 0.1 with 75 iterations",
     scenarios=(FIG3,),
-    quick_overrides=("workload.steps=300", "workload.task.n_samples=14400", "sweep.product.seed=[0, 1]",
-                     "workload.record_every=10"),
+    quick_overrides=("workload.steps=150", "workload.task.n_samples=14400", "sweep.product.seed=[0, 1, 2]",
+                     "workload.record_every=10", "tune.values=[0.05, 0.1]",
+                     'tune.overrides={"workload.steps": 75, "seed": 1000}'),
+    full_overrides=("workload.steps=1500", "sweep.product.seed=[0, 1, 2]",
+                    'tune.overrides={"workload.steps": 500, "seed": 1000}'),
 )
 def draw_fig3(ctx: FigureContext) -> FigureOutput:
-    data = label_methods(ctx.run(FIG3).metrics)
+    data = run_frame(ctx.run(FIG3))[[EF_COLUMN, *RUN_COLUMNS, "grad_norm", "loss"]]
     efs = list(dict.fromkeys(data[EF_COLUMN]))
     fig, axes = new_figure(2, len(efs), sharex=True)
     summary = []
-    stats = data.groupby([EF_COLUMN, "method", "step"]).agg(
-        {"grad_norm": ["mean", "min", "max"], "loss": ["mean", "min", "max"], "ring_sent_bytes_per_worker": ["mean"]}
-    ).reset_index()
-    stats.columns = ["_".join(c).strip("_") for c in stats.columns]
-    stats = stats.rename(columns={"ring_sent_bytes_per_worker_mean": "ring_sent_bytes_per_worker"})
     for col, ef in enumerate(efs):
-        sub = stats[stats[EF_COLUMN] == ef]
-        finals = []
+        sub = data[data[EF_COLUMN] == ef]
+        labels = _legend_entries(sub)
+        stats = over_seeds(sub, by=["method"], x="step", y=["grad_norm", "loss"])
+        finals = tail_over_seeds(sub, ["method"], "grad_norm").set_index("method")
         for index, method in enumerate(ordered(sub["method"])):
-            group = sub[sub["method"] == method].sort_values("step")
+            group = stats[stats["method"] == method]
             color = method_color(method, index)
             for row, metric in enumerate(("grad_norm", "loss")):
-                ax = axes[row * len(efs) + col]
-                ax.plot(group["step"], group[f"{metric}_mean"], color=color, label=method)
-                ax.fill_between(group["step"], group[f"{metric}_min"], group[f"{metric}_max"], color=color, alpha=0.15,
-                                linewidth=0)
-            finals.append(f"{method} {_tail_mean(group, 'grad_norm_mean'):.3g}")
-        summary.append(f"{EF_TITLES.get(ef, ef)}: " + ", ".join(finals))
+                draw_band(axes[row * len(efs) + col], group, "step", metric, color=color, label=labels[method])
+        summary.append(f"{EF_TITLES.get(ef, ef)}: " + ", ".join(
+            f"{m} {pm(finals.loc[m, 'mean'], finals.loc[m, 'std'])}" for m in ordered(sub["method"])))
         axes[col].set_title(EF_TITLES.get(ef, ef))
+        axes[col].legend(loc="upper right", fontsize=7)
         axes[len(efs) + col].set_xlabel("iteration")
     for ax in axes:
         ax.set_yscale("log")
     axes[0].set_ylabel("full-gradient norm")
     axes[len(efs)].set_ylabel("loss")
-    axes[0].legend(loc="upper right")
-    n_seeds = data["seed"].nunique() if "seed" in data.columns else 1
-    ours = f"final gradient norm (mean of {n_seeds} seeds, last 10%): " + "; ".join(summary)
-    return FigureOutput(data=stats, figure=fig, ours=ours, verdict=verdict_fig3(stats))
+    ours = (f"final gradient norm (last 10% of records, mean ± std over {n_seeds(data)} seeds): "
+            + "; ".join(summary))
+    return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig3(data))
 
 
 FIG3_EXPECTED = "expected from secondary sources; no paper value recovered"
 
 
-def dense_fallback_note(share: float, method: str = "ARC-Top-K") -> str:
-    """A sentence when ``method`` sent as many bytes as dense (it fell back to a dense all-reduce)."""
-    if share < 1.0:
-        return ""
-    return (f" {method} sent {share:.2f}x dense's bytes: it fell back to a dense all-reduce (sketch plus selected "
-            "rows not smaller than the tensor), so its curves are dense's and checks against dense or Top-K hold "
-            "only for that reason.")
-
-
 def verdict_fig3(data: pd.DataFrame) -> Verdict:
-    """ARC ≈ Top-K (factor 2) and ARC <= Rand-K in final gradient norm, per optimizer; ARC compresses."""
-    checks = []
+    """ARC ≈ Top-K (factor 2) and ARC <= Rand-K in seed-mean final gradient norm, per optimizer; ARC ran
+    compressed (no dense fallback)."""
+    checks, notes = [], ""
     for ef, sub in data.groupby(EF_COLUMN, sort=False):
-        final = {method: _tail_mean(group, "grad_norm_mean") for method, group in sub.groupby("method")}
+        stats = tail_over_seeds(sub, ["method"], "grad_norm").set_index("method")
+        final = stats["mean"].to_dict()
         title = EF_TITLES.get(ef, ef)
         checks.append(approx(f"{title}: ARC-Top-K / Top-K final gradient norm", final["ARC-Top-K"] / final["Top-K"],
                              1.0, 1.0, paper=f"ARC ≈ Top-K ({FIG3_EXPECTED})"))
         checks.append(ordered_check(f"{title}: final gradient norm ARC-Top-K <= Rand-K", final, ["ARC-Top-K", "Rand-K"],
                                     paper=f"ARC better than Rand-K at equal ratio ({FIG3_EXPECTED})"))
-    share = bytes_share(data, "ARC-Top-K")
-    checks.append(compresses("ARC-Top-K", share))
-    explanation = ("Final full-gradient norm (mean over seeds, last 10% of records) per optimizer; the paper's "
-                   "values are not recovered, so the checks are the expected ordering." + dense_fallback_note(share))
+        notes += spread_note(f"{title}, ARC-Top-K - Rand-K", final["ARC-Top-K"] - final["Rand-K"],
+                             float(stats.loc[["ARC-Top-K", "Rand-K"], "std"].max()))
+    checks.append(fallback_check(data))
+    share = bytes_vs_dense(data)
+    explanation = (f"Final full-gradient norm (last 10% of records, mean over {n_seeds(data)} seeds) per optimizer; "
+                   "the paper's values are not recovered, so the checks are the expected ordering. ARC-Top-K sent "
+                   f"{share['ARC-Top-K']:.2f}x dense's bytes (x is 10 x 4 and r = 4: the fp32 sketch has as many "
+                   "entries as the fp64 x)."
+                   + notes)
     return judge(checks, explanation=_with_failures(explanation, checks, ""))
 
 
@@ -333,40 +370,45 @@ def verdict_fig3(data: pd.DataFrame) -> Verdict:
     kind="figure",
     title="Scaling in the number of workers: convergence and bytes per worker",
     caption=(
-        "The logistic task of arctopk.fig3 split over N = 8, 16, 32, 64 simulated workers (EF21-MSGD, ratio 0.2). "
-        "Left: full-gradient norm at the end of the run vs N (mean of the last 10% of records) per compressor; "
-        "middle: ARC-Top-K (solid) and dense (dashed) gradient-norm curves per N; right: bytes each worker really "
-        "sent per step in the run (ring accounting of the collectives the compressors issued): Top-K's all-gather "
-        "grows linearly in N, the all-reduce compressors stay flat. Workers are simulated in one process."
+        "The logistic task of arctopk.fig3 split over N = 8, 16, 32, 64 simulated workers (EF21-MSGD, ratio 0.2, "
+        "learning rate per method chosen at N = 8 from 0.02 / 0.05 / 0.1 by one tuning run each). Left: "
+        "full-gradient norm at the end of the run vs N (mean of the last 10% of records; mean over seeds, bars: "
+        "std) per compressor; middle: ARC-Top-K (solid) and dense (dashed) gradient-norm curves per N (seed "
+        "mean, band min-max); right: bytes each worker really sent per step in the run (ring accounting of the "
+        "collectives the compressors issued): Top-K's all-gather grows linearly in N, the all-reduce compressors "
+        "stay flat. Workers are simulated in one process."
     ),
     claim="ARC comparable to dense across 8-64 nodes (summary)",
-    scale_note="128k samples, 1,000 iterations, N = 8-64 in one process; quick profile: 12.8k samples, 80 "
-    "iterations",
+    scale_note="128k samples, 500 iterations, 3 seeds, tuning runs of 300 iterations, N = 8-64 in one process "
+    "(full profile, estimated 2.5 min on 2 CPU cores); quick profile: 12.8k samples, 40 iterations, 3 seeds, "
+    "tuning over 0.05 / 0.1 with 40 iterations",
     scenarios=(SCALING,),
-    quick_overrides=("workload.steps=80", "workload.task.n_samples=12800", "workload.record_every=5"),
+    quick_overrides=("workload.steps=40", "workload.task.n_samples=12800", "workload.record_every=5",
+                     "tune.values=[0.05, 0.1]", 'tune.overrides={"workload.steps": 40, "seed": 1000}'),
+    full_overrides=("workload.steps=500", 'tune.overrides={"workload.steps": 300, "seed": 1000}'),
 )
 def draw_fig_scaling(ctx: FigureContext) -> FigureOutput:
-    data = label_methods(ctx.run(SCALING).metrics)
+    data = run_frame(ctx.run(SCALING))
     data["n_workers"] = data["workload.n_workers"].astype(int)
-    rows = []
-    for (method, n), group in data.groupby(["method", "n_workers"]):
-        rows.append({"method": method, "n_workers": n, "final_grad_norm": _tail_mean(group, "grad_norm"),
-                     "bytes_sent_per_worker": float(group["ring_sent_bytes_per_worker"].iloc[-1]),
-                     "payload_bytes_per_worker": float(group["payload_bytes_per_worker"].iloc[-1])})
-    summary = pd.DataFrame(rows)
+    data = data[["n_workers", *RUN_COLUMNS, "grad_norm", "payload_bytes_per_worker"]]
+    labels = _legend_entries(data)
+    finals = tail_over_seeds(data, ["method", "n_workers"], "grad_norm")
+    sent = data[~data["dense"].astype(bool)].groupby(["method", "n_workers"])["ring_sent_bytes_per_worker"].mean()
     fig, axes = new_figure(1, 3)
-    ns = sorted(summary["n_workers"].unique())
-    for index, method in enumerate(ordered(summary["method"])):
-        group = summary[summary["method"] == method].sort_values("n_workers")
+    ns = sorted(data["n_workers"].unique())
+    for index, method in enumerate(ordered(data["method"])):
+        group = finals[finals["method"] == method].sort_values("n_workers")
         color = method_color(method, index)
-        axes[0].plot(group["n_workers"], group["final_grad_norm"], marker="o", color=color, label=method)
-        axes[2].plot(group["n_workers"], group["bytes_sent_per_worker"], marker="o", color=color, label=method)
+        axes[0].errorbar(group["n_workers"], group["mean"], yerr=group["std"], marker="o", color=color,
+                         label=labels[method], capsize=2)
+        axes[2].plot(ns, [sent[(method, n)] for n in ns], marker="o", color=color, label=method)
     for index, n in enumerate(ns):
         color = PALETTE[index % len(PALETTE)]
         for method, style in (("ARC-Top-K", "-"), ("dense", "--")):
-            group = data[(data["method"] == method) & (data["n_workers"] == n)].sort_values("step")
-            axes[1].plot(group["step"], group["grad_norm"], linestyle=style, color=color,
-                         label=f"N={n}" if method == "dense" else None)
+            stats = over_seeds(data[(data["method"] == method) & (data["n_workers"] == n)], by=["method"], x="step",
+                               y="grad_norm")
+            draw_band(axes[1], stats, "step", "grad_norm", color=color, linestyle=style,
+                      label=f"N={n}" if method == "dense" else None)
     for ax in (axes[0], axes[2]):
         ax.set_xscale("log", base=2)
         ax.set_xticks(ns, [str(n) for n in ns])
@@ -378,27 +420,31 @@ def draw_fig_scaling(ctx: FigureContext) -> FigureOutput:
     axes[1].set_xlabel("iteration")
     axes[1].set_ylabel("full-gradient norm (ARC solid, dense dashed)")
     axes[2].set_ylabel("bytes sent per worker per step")
-    axes[0].legend(loc="upper right")
+    axes[0].legend(loc="upper right", fontsize=7)
     axes[1].legend(loc="upper right")
-    wide = summary.pivot_table(index="n_workers", columns="method", values=["final_grad_norm", "bytes_sent_per_worker"])
-    ratio = wide["final_grad_norm"]["ARC-Top-K"] / wide["final_grad_norm"]["dense"]
-    b = wide["bytes_sent_per_worker"]
-    ours = (f"ARC/dense final gradient norm at N={ns[0]}..{ns[-1]}: " + ", ".join(f"{r:.2f}" for r in ratio) +
-            f"; bytes/worker/step N={ns[0]}->{ns[-1]}: Top-K {b['Top-K'].iloc[0]:.0f}->{b['Top-K'].iloc[-1]:.0f}, "
-            f"ARC {b['ARC-Top-K'].iloc[0]:.0f}->{b['ARC-Top-K'].iloc[-1]:.0f}")
-    return FigureOutput(data=summary, figure=fig, ours=ours, verdict=verdict_fig_scaling(summary))
+    wide = finals.pivot_table(index="n_workers", columns="method", values="mean")
+    ratio = wide["ARC-Top-K"] / wide["dense"]
+    ours = (f"ARC/dense final gradient norm (mean of {n_seeds(data)} seeds) at N={ns[0]}..{ns[-1]}: "
+            + ", ".join(f"{r:.2f}" for r in ratio)
+            + f"; bytes/worker/step N={ns[0]}->{ns[-1]}: Top-K {sent[('Top-K', ns[0])]:.0f}->"
+            f"{sent[('Top-K', ns[-1])]:.0f}, ARC {sent[('ARC-Top-K', ns[0])]:.0f}->{sent[('ARC-Top-K', ns[-1])]:.0f}, "
+            f"dense {sent[('dense', ns[0])]:.0f}->{sent[('dense', ns[-1])]:.0f}")
+    return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig_scaling(data))
 
 
 def verdict_fig_scaling(data: pd.DataFrame) -> Verdict:
-    """ARC ≈ dense (factor 2) in final gradient norm at every N, and ARC compresses at every N."""
-    wide = data.pivot_table(index="n_workers", columns="method", values=["final_grad_norm", "bytes_sent_per_worker"])
-    ratio = wide["final_grad_norm"]["ARC-Top-K"] / wide["final_grad_norm"]["dense"]
+    """ARC ≈ dense (factor 2) in seed-mean final gradient norm at every N; ARC ran compressed at every N."""
+    finals = tail_over_seeds(data, ["method", "n_workers"], "grad_norm")
+    wide = finals.pivot_table(index="n_workers", columns="method", values="mean")
+    std = finals.pivot_table(index="n_workers", columns="method", values="std")
+    ratio = wide["ARC-Top-K"] / wide["dense"]
     checks = [approx(f"N = {n}: ARC-Top-K / dense final gradient norm", float(r), 1.0, 1.0,
                      paper="ARC comparable to dense across 8-64 nodes") for n, r in ratio.items()]
-    share = float((wide["bytes_sent_per_worker"]["ARC-Top-K"] / wide["bytes_sent_per_worker"]["dense"]).max())
-    checks.append(compresses("ARC-Top-K, largest over N", share))
-    explanation = "Final full-gradient norm (mean of the last 10% of records) per worker count."
-    explanation += dense_fallback_note(share)
+    checks.append(fallback_check(data))
+    notes = "".join(spread_note(f"N = {n}, ARC-Top-K - dense", float(wide.loc[n, "ARC-Top-K"] - wide.loc[n, "dense"]),
+                                float(std.loc[n, ["ARC-Top-K", "dense"]].max())) for n in wide.index)
+    explanation = (f"Final full-gradient norm (last 10% of records, mean over {n_seeds(data)} seeds) per worker "
+                   "count." + notes)
     return judge(checks, explanation=_with_failures(explanation, checks, ""))
 
 
@@ -411,49 +457,59 @@ def verdict_fig_scaling(data: pd.DataFrame) -> Verdict:
     caption=(
         "LLaMA pre-training on C4 replaced by a tiny LLaMA-style GPT on a generated grammar corpus, 4 simulated "
         "workers, AdamW with cosine decay, dense warm-up for the first 10% of steps, then Top-K, Rand-K or "
-        "ARC-Top-K at ratio 0.2 (r = 4) with EF14 (the authors' C4 setting). Held-out loss vs step (left) and vs "
-        "the cumulative bytes each worker sent (right; ring accounting of the collectives the run issued)."
+        "ARC-Top-K at ratio 0.2 (r = 4) with EF14 (the authors' C4 setting); embeddings and LM head are sent "
+        "dense, as in the authors' hook. Learning rate per method from 1e-3 / 3e-3 / 1e-2 by the final held-out "
+        "loss of one tuning run each (same budget for all); legends give it and the bytes per worker relative to "
+        "dense. Held-out loss vs step (left) and vs the cumulative bytes each worker sent (right; ring accounting "
+        "of the collectives the run issued); mean over seeds, band min-max."
     ),
     claim="ARC matches Top-K accuracy with less communication",
     scale_note=GPT_SCALE,
     scenarios=(GPT_METHODS,),
     quick_overrides=GPT_QUICK,
+    full_overrides=GPT_FULL,
 )
 def draw_fig4(ctx: FigureContext) -> FigureOutput:
-    data = label_methods(ctx.run(GPT_METHODS).metrics)
+    data = run_frame(ctx.run(GPT_METHODS))
     data = data[data["method"].isin(["dense", "Top-K", "Rand-K", "ARC-Top-K"])]
-    evals = data.dropna(subset=["eval_loss"])
+    labels = _legend_entries(data)
+    evals = data.dropna(subset=["eval_loss"])[[*RUN_COLUMNS, "eval_loss", "cum_ring_sent_bytes_per_worker"]]
+    stats = over_seeds(evals, by=["method"], x="step", y=["eval_loss", "cum_ring_sent_bytes_per_worker"])
+    stats["mib"] = stats["cum_ring_sent_bytes_per_worker_mean"] / 2**20
     fig, axes = new_figure(1, 2, sharey=True)
-    finals = []
     for index, method in enumerate(ordered(evals["method"])):
-        group = evals[evals["method"] == method].sort_values("step")
+        group = stats[stats["method"] == method]
         color = method_color(method, index)
-        axes[0].plot(group["step"], group["eval_loss"], color=color, label=method)
-        axes[1].plot(group["cum_ring_sent_bytes_per_worker"] / 2**20, group["eval_loss"], color=color, label=method)
-        finals.append((method, _final(group, "eval_loss"), float(group["cum_ring_sent_bytes_per_worker"].iloc[-1])))
+        draw_band(axes[0], group, "step", "eval_loss", color=color, label=labels[method])
+        draw_band(axes[1], group, "mib", "eval_loss", color=color, label=labels[method])
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("held-out loss (nats/char)")
     axes[1].set_xlabel("MiB sent per worker (cumulative)")
     axes[1].set_xscale("log")
-    axes[0].legend(loc="upper right")
-    dense_bytes = dict((m, b) for m, _, b in finals)["dense"]
-    ours = "final held-out loss (bytes vs dense): " + ", ".join(f"{m} {l:.3f} ({b / dense_bytes:.2f}x)" for m, l, b in finals)
-    data = evals.drop(columns=["technique.params"])
-    return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig4(data))
+    axes[0].legend(loc="upper right", fontsize=7)
+    finals = final_over_seeds(evals, ["method"], "eval_loss").set_index("method")
+    ours = (f"final held-out loss (mean ± std over {n_seeds(evals)} seeds): "
+            + ", ".join(f"{m} {pm(finals.loc[m, 'mean'], finals.loc[m, 'std'])}" for m in ordered(finals.index)))
+    return FigureOutput(data=evals, figure=fig, ours=ours, verdict=verdict_fig4(evals))
 
 
 def verdict_fig4(data: pd.DataFrame) -> Verdict:
-    """ARC's final held-out loss within 2% of Top-K's, with fewer cumulative bytes."""
-    last = data.sort_values("step").groupby("method").last()
+    """ARC's seed-mean final held-out loss within 2% of Top-K's, with fewer cumulative bytes."""
+    finals = final_over_seeds(data, ["method"], "eval_loss").set_index("method")
+    sent = final_over_seeds(data, ["method"], "cum_ring_sent_bytes_per_worker").set_index("method")["mean"]
     paper = "ARC matches Top-K accuracy with less communication"
     checks = [
-        loss_matches("ARC-Top-K", float(last.loc["ARC-Top-K", "eval_loss"]), float(last.loc["Top-K", "eval_loss"]),
+        loss_matches("ARC-Top-K", float(finals.loc["ARC-Top-K", "mean"]), float(finals.loc["Top-K", "mean"]),
                      "Top-K", paper),
-        ordered_check("bytes sent per worker over the run: ARC-Top-K <= Top-K",
-                      last["cum_ring_sent_bytes_per_worker"].astype(float).to_dict(), ["ARC-Top-K", "Top-K"],
-                      paper=paper),
+        ordered_check("bytes sent per worker over the run: ARC-Top-K <= Top-K", sent.to_dict(),
+                      ["ARC-Top-K", "Top-K"], paper=paper),
+        fallback_check(data),
     ]
-    explanation = f"Final held-out loss and cumulative bytes after {int(data['step'].max()) + 1} steps of the tiny GPT."
+    explanation = (f"Final held-out loss (mean over {n_seeds(data)} seeds) and cumulative bytes after "
+                   f"{int(data['step'].max()) + 1} steps of the tiny GPT."
+                   + spread_note("ARC-Top-K - Top-K held-out loss",
+                                 float(finals.loc["ARC-Top-K", "mean"] - finals.loc["Top-K", "mean"]),
+                                 float(finals.loc[["ARC-Top-K", "Top-K"], "std"].max())))
     return judge(checks, explanation=_with_failures(explanation, checks, SMALL_RUNS))
 
 
@@ -536,40 +592,82 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
     kind="table",
     title="Image classification accuracy (digits stand-in for CIFAR)",
     caption=(
-        "Test accuracy after training with 4 simulated data-parallel workers. CIFAR-10/ResNet-18/50 are replaced "
-        "by scikit-learn's bundled 8x8 digits (1,347 train / 450 test images) with a small MLP and a two-layer "
-        "CNN; dense vs Top-K, Rand-K and ARC-Top-K (r = 4) at ratio 0.2, each with EF14 and EF21; momentum SGD "
-        "with cosine decay, 20 dense warm-up steps."
+        "Test accuracy (mean ± std over seeds) after training with 4 simulated data-parallel workers. "
+        "CIFAR-10/ResNet-18/50 are replaced by scikit-learn's bundled 8x8 digits (1,347 train / 450 test images) "
+        "with a small MLP and a two-layer CNN; dense vs Top-K, Rand-K and ARC-Top-K (r = 4; 1-D tensors: top-k "
+        "of the mean, the authors' hook) at ratio 0.2, each with EF14 and EF21; momentum SGD with cosine decay, "
+        "20 dense warm-up steps. Learning rate per method, error feedback and model from 0.02 / 0.05 / 0.1 by the "
+        "held-out loss of one tuning run each (same budget for all); the lr and bytes-per-worker (relative to "
+        "dense) columns give the choice and the cost."
     ),
     claim="— (cells not recovered)",
-    scale_note="digits 8x8, 4 workers, 600 steps (~57 epochs); quick profile: 80 steps",
+    scale_note="digits 8x8, 4 workers, 600 steps (~57 epochs), 3 seeds, tuning runs of 200 steps (full profile, "
+    "estimated 2.5 min on 2 CPU cores); quick profile: 50 steps, warm-up 10, 3 seeds, tuning over 0.05 / 0.1 with "
+    "25 steps",
     scenarios=TAB2,
-    quick_overrides=("workload.steps=80", "workload.eval_every=80", "workload.record_every=20"),
+    quick_overrides=("workload.steps=50", "workload.warmup_steps=10", "workload.eval_every=50",
+                     "workload.record_every=10", "tune.values=[0.05, 0.1]",
+                     'tune.overrides={"workload.steps": 25, "seed": 1000}'),
+    full_overrides=("workload.steps=600", 'tune.overrides={"workload.steps": 200, "seed": 1000}'),
 )
 def draw_tab2(ctx: FigureContext) -> FigureOutput:
-    rows = []
+    frames = []
     for path, model in zip(TAB2, ("MLP", "CNN")):
-        data = label_methods(ctx.run(path).metrics)
-        for (method, ef), group in data.groupby(["method", EF_COLUMN]):
-            rows.append({"method": method, "error feedback": EF_TITLES.get(ef, ef), "model": model,
-                         "accuracy": _final(group, "accuracy")})
+        frame = run_frame(ctx.run(path))
+        frame["model"] = model
+        frame["error feedback"] = [EF_TITLES.get(ef, ef) for ef in frame[EF_COLUMN]]
+        frames.append(frame)
+    runs = pd.concat(frames, ignore_index=True)
+    share = bytes_vs_dense(runs, by=["model"])
+    rows = []
+    for (model, method, ef, seed), group in runs.groupby(["model", "method", "error feedback", "seed"]):
+        rows.append({"model": model, "method": method, "error feedback": ef, "seed": seed,
+                     "accuracy": _final(group, "accuracy"), "lr": float(group["lr"].iloc[0]),
+                     "bytes_vs_dense": float(share[(model, method)]),
+                     "dense_fallback_calls": float(group["dense_fallback_calls"].max())})
     long = pd.DataFrame(rows)
-    table = long.pivot_table(index=["method", "error feedback"], columns="model", values="accuracy").reset_index()
+    stats = long.groupby(["method", "error feedback", "model"]).agg(
+        mean=("accuracy", "mean"), std=("accuracy", "std"), lr=("lr", "first"), share=("bytes_vs_dense", "first"))
+    stats["std"] = stats["std"].fillna(0.0)
+    table = pd.DataFrame([
+        {"method": method, "error feedback": ef,
+         **{f"{model} accuracy": pm(row["mean"], row["std"]) for model, row in group.droplevel([0, 1]).iterrows()},
+         **{f"{model} lr": f"{row['lr']:g}" for model, row in group.droplevel([0, 1]).iterrows()},
+         "bytes / dense": f"{group['share'].mean():.2f}x"}
+        for (method, ef), group in stats.groupby(level=[0, 1])])
     table["method"] = pd.Categorical(table["method"], ordered(table["method"]), ordered=True)
     table = table.sort_values(["method", "error feedback"]).reset_index(drop=True)
     table["method"] = table["method"].astype(str)
-    table.columns.name = None
     best = long.groupby("method")["accuracy"].mean()
-    ours = "mean accuracy over MLP/CNN and EF variants: " + ", ".join(f"{m} {best[m]:.3f}" for m in ordered(best.index))
+    ours = (f"mean accuracy over MLP/CNN, EF variants and {n_seeds(long)} seeds: "
+            + ", ".join(f"{m} {best[m]:.3f}" for m in ordered(best.index)))
     return FigureOutput(data=long, table=table, ours=ours, verdict=verdict_tab2(long))
 
 
+def _cell_checks(data: pd.DataFrame, keys: list[str], value: str, make: Any) -> tuple[list[Check], str]:
+    """One check per cell of ``keys`` from the seed means of ARC-Top-K and Top-K (``make(name, arc, topk)``),
+    and the spread notes of those cells."""
+    stats = data.groupby([*keys, "method"])[value].agg(["mean", "std"]).fillna(0.0)
+    checks, notes = [], ""
+    for cell, group in stats.groupby(level=list(range(len(keys)))):
+        cell = cell if isinstance(cell, tuple) else (cell,)
+        group = group.droplevel(list(range(len(keys))))
+        name = ", ".join(map(str, cell))
+        arc, topk = float(group.loc["ARC-Top-K", "mean"]), float(group.loc["Top-K", "mean"])
+        checks.append(make(f"{name}: ARC-Top-K", arc, topk))
+        notes += spread_note(f"{name}, ARC-Top-K - Top-K", arc - topk,
+                             float(group.loc[["ARC-Top-K", "Top-K"], "std"].max()))
+    return checks, notes
+
+
 def verdict_tab2(data: pd.DataFrame) -> Verdict:
-    """ARC's test accuracy at most 2 points below Top-K's, per model and error feedback."""
-    acc = data.pivot_table(index=["model", "error feedback"], columns="method", values="accuracy")
-    checks = [accuracy_matches(f"{model}, {ef}: ARC-Top-K", row["ARC-Top-K"], row["Top-K"], "Top-K", ABSTRACT)
-              for (model, ef), row in acc.iterrows()]
-    explanation = "Final test accuracy on the digits stand-in, ARC-Top-K against Top-K in every cell."
+    """ARC's seed-mean test accuracy at most 2 points below Top-K's, per model and error feedback; ARC ran
+    compressed."""
+    checks, notes = _cell_checks(data, ["model", "error feedback"], "accuracy",
+                                 lambda name, arc, topk: accuracy_matches(name, arc, topk, "Top-K", ABSTRACT))
+    checks.append(fallback_check(data))
+    explanation = (f"Final test accuracy on the digits stand-in (mean over {n_seeds(data)} seeds), ARC-Top-K "
+                   "against Top-K in every cell." + notes)
     return judge(checks, explanation=_with_failures(explanation, checks, SMALL_RUNS))
 
 
@@ -583,37 +681,58 @@ def verdict_tab2(data: pd.DataFrame) -> Verdict:
         "GLUE with RoBERTa-base replaced by three synthetic sequence-classification tasks on a 2-layer tiny causal "
         "transformer (harness/workloads/compressed_training.py): 'planted' (does a marker token occur), "
         "'majority' (which of two tokens occurs more often), 'order' (does token A come before token B). 4 "
-        "simulated workers, AdamW, ratio 0.2 with EF14, 20 dense warm-up steps. Test accuracy, F1 and Matthews "
-        "correlation (MCC, the CoLA metric) on 500 held-out sequences per task."
+        "simulated workers, AdamW, ratio 0.2 with EF14, 20 dense warm-up steps; ARC's 1-D tensors: top-k of the "
+        "mean (the authors' hook). Learning rate per method from 1e-3 / 3e-3 / 1e-2 by the held-out loss of one "
+        "tuning run each on the 'planted' task (same budget for all). Test accuracy and Matthews correlation (MCC, "
+        "the CoLA metric), mean ± std over seeds, on 500 held-out sequences per task."
     ),
     claim="— (cells not recovered)",
-    scale_note="2,000 training sequences of 16 tokens per task, d_model 32, 400 steps; quick profile: 40 steps",
+    scale_note="2,000 training sequences of 16 tokens per task, d_model 32, 250 steps, 3 seeds, tuning runs of "
+    "100 steps (full profile, estimated 2 min on 2 CPU cores); quick profile: 25 steps, warm-up 5, 3 seeds, "
+    "tuning over 3e-3 / 1e-2 with 12 steps",
     scenarios=(TAB3,),
-    quick_overrides=("workload.steps=40", "workload.eval_every=40", "workload.record_every=20"),
+    quick_overrides=("workload.steps=25", "workload.warmup_steps=5", "workload.eval_every=25",
+                     "workload.record_every=25", "tune.values=[0.003, 0.01]",
+                     'tune.overrides={"workload.steps": 12, "seed": 1000}'),
+    full_overrides=("workload.steps=250", 'tune.overrides={"workload.steps": 100, "seed": 1000}'),
 )
 def draw_tab3(ctx: FigureContext) -> FigureOutput:
-    data = label_methods(ctx.run(TAB3).metrics)
-    data["task"] = [t["rule"] for t in data["workload.task"]]
+    runs = run_frame(ctx.run(TAB3))
+    runs["task"] = [t["rule"] for t in runs["workload.task"]]
+    share = bytes_vs_dense(runs)
     rows = []
-    for (method, task), group in data.groupby(["method", "task"]):
-        rows.append({"method": method, "task": task, **{k: _final(group, k) for k in ("accuracy", "f1", "mcc")}})
+    for (method, task, seed), group in runs.groupby(["method", "task", "seed"]):
+        rows.append({"method": method, "task": task, "seed": seed, "lr": float(group["lr"].iloc[0]),
+                     "bytes_vs_dense": float(share[method]),
+                     "dense_fallback_calls": float(group["dense_fallback_calls"].max()),
+                     **{k: _final(group, k) for k in ("accuracy", "f1", "mcc")}})
     long = pd.DataFrame(rows)
-    table = long.pivot_table(index="method", columns="task", values=["accuracy", "mcc"])
-    table.columns = [f"{task} {metric}" for metric, task in table.columns]
-    table = table[sorted(table.columns)]
-    table["average accuracy"] = long.groupby("method")["accuracy"].mean()
-    table = table.loc[ordered(table.index)].reset_index()
-    avg = table.set_index("method")["average accuracy"]
-    ours = "average accuracy over the 3 tasks: " + ", ".join(f"{m} {v:.3f}" for m, v in avg.items())
+    stats = long.groupby(["method", "task"])[["accuracy", "mcc"]].agg(["mean", "std"]).fillna(0.0)
+    avg = long.groupby(["method", "seed"])["accuracy"].mean().groupby("method").agg(["mean", "std"]).fillna(0.0)
+    table_rows = []
+    for method in ordered(long["method"]):
+        row = {"method": method}
+        for task in sorted(long["task"].unique()):
+            for metric in ("accuracy", "mcc"):
+                row[f"{task} {metric}"] = pm(stats.loc[(method, task), (metric, "mean")],
+                                             stats.loc[(method, task), (metric, "std")])
+        row["average accuracy"] = pm(avg.loc[method, "mean"], avg.loc[method, "std"])
+        row["lr"] = f"{long.loc[long['method'] == method, 'lr'].iloc[0]:g}"
+        row["bytes / dense"] = f"{share[method]:.2f}x"
+        table_rows.append(row)
+    table = pd.DataFrame(table_rows)
+    ours = (f"average accuracy over the 3 tasks (mean ± std over {n_seeds(long)} seeds): "
+            + ", ".join(f"{m} {pm(avg.loc[m, 'mean'], avg.loc[m, 'std'])}" for m in ordered(avg.index)))
     return FigureOutput(data=long, table=table, ours=ours, verdict=verdict_tab3(long))
 
 
 def verdict_tab3(data: pd.DataFrame) -> Verdict:
-    """ARC's test accuracy at most 2 points below Top-K's, per task."""
-    acc = data.pivot_table(index="task", columns="method", values="accuracy")
-    checks = [accuracy_matches(f"{task}: ARC-Top-K", row["ARC-Top-K"], row["Top-K"], "Top-K", ABSTRACT)
-              for task, row in acc.iterrows()]
-    explanation = "Final test accuracy on the synthetic text tasks (stand-in for GLUE), ARC-Top-K against Top-K."
+    """ARC's seed-mean test accuracy at most 2 points below Top-K's, per task; ARC ran compressed."""
+    checks, notes = _cell_checks(data, ["task"], "accuracy",
+                                 lambda name, arc, topk: accuracy_matches(name, arc, topk, "Top-K", ABSTRACT))
+    checks.append(fallback_check(data))
+    explanation = (f"Final test accuracy on the synthetic text tasks (stand-in for GLUE), mean over {n_seeds(data)} "
+                   "seeds, ARC-Top-K against Top-K." + notes)
     return judge(checks, explanation=_with_failures(explanation, checks, SMALL_RUNS))
 
 
@@ -624,42 +743,62 @@ def verdict_tab3(data: pd.DataFrame) -> Verdict:
     kind="table",
     title="Pre-training: final held-out loss and perplexity (tiny GPT stand-in for C4)",
     caption=(
-        "Final held-out loss and per-character perplexity of the arctopk.fig4 tiny-GPT runs at two widths "
-        "(d_model 32 and 64, 2 layers), standing in for LLaMA sizes on C4; dense, Top-K, Rand-K and ARC-Top-K at "
-        "ratio 0.2 with EF14, dense warm-up 10% of the steps."
+        "Final held-out loss and per-character perplexity (mean ± std over seeds) of the arctopk.fig4 tiny-GPT "
+        "runs at two widths (d_model 32 and 64, 2 layers), standing in for LLaMA sizes on C4; dense, Top-K, "
+        "Rand-K and ARC-Top-K at ratio 0.2 with EF14, dense warm-up 10% of the steps, embeddings and LM head "
+        "sent dense (the authors' hook). Learning rate per method and width from 1e-3 / 3e-3 / 1e-2 by one "
+        "tuning run each (same budget for all); the lr and bytes-per-worker columns give the choice and the cost."
     ),
     claim="—",
     scale_note=GPT_SCALE + "; the d_model 32 runs use the same settings",
     scenarios=(GPT_METHODS, TAB4_SMALL),
     quick_overrides=GPT_QUICK,
+    full_overrides=GPT_FULL,
 )
 def draw_tab4(ctx: FigureContext) -> FigureOutput:
     rows = []
     for path in (TAB4_SMALL, GPT_METHODS):
         sweep = ctx.run(path)
         width = f"d_model {sweep.points[0].scenario.workload.task.d_model}"
-        data = label_methods(sweep.metrics)
-        for method, group in data.groupby("method"):
-            if method in ("dense", "Top-K", "Rand-K", "ARC-Top-K"):
-                loss = _final(group, "eval_loss")
-                rows.append({"method": method, "size": width, "eval_loss": loss, "perplexity": float(np.exp(loss))})
+        data = run_frame(sweep)
+        data = data[data["method"].isin(["dense", "Top-K", "Rand-K", "ARC-Top-K"])]
+        share = bytes_vs_dense(data)
+        for (method, seed), group in data.groupby(["method", "seed"]):
+            loss = _final(group, "eval_loss")
+            rows.append({"method": method, "size": width, "seed": seed, "eval_loss": loss,
+                         "perplexity": float(np.exp(loss)), "lr": float(group["lr"].iloc[0]),
+                         "bytes_vs_dense": float(share[method]),
+                         "dense_fallback_calls": float(group["dense_fallback_calls"].max())})
     long = pd.DataFrame(rows)
-    table = long.pivot_table(index="method", columns="size", values=["eval_loss", "perplexity"])
-    table.columns = [f"{size} {metric}" for metric, size in table.columns]
-    table = table[sorted(table.columns)].loc[ordered(long["method"])].reset_index()
-    ppl = long.pivot_table(index="method", columns="size", values="perplexity")
-    ours = "held-out perplexity: " + "; ".join(
-        f"{size}: " + ", ".join(f"{m} {ppl.loc[m, size]:.3f}" for m in ordered(ppl.index)) for size in ppl.columns)
+    stats = long.groupby(["method", "size"])[["eval_loss", "perplexity"]].agg(["mean", "std"]).fillna(0.0)
+    sizes = sorted(long["size"].unique(), key=lambda s: int(s.split()[-1]))
+    table_rows = []
+    for method in ordered(long["method"]):
+        row = {"method": method}
+        for size in sizes:
+            cell = long[(long["method"] == method) & (long["size"] == size)]
+            for metric in ("eval_loss", "perplexity"):
+                row[f"{size} {metric}"] = pm(stats.loc[(method, size), (metric, "mean")],
+                                             stats.loc[(method, size), (metric, "std")], 4)
+            row[f"{size} lr"] = f"{cell['lr'].iloc[0]:g}"
+            row[f"{size} bytes / dense"] = f"{cell['bytes_vs_dense'].iloc[0]:.2f}x"
+        table_rows.append(row)
+    table = pd.DataFrame(table_rows)
+    ppl = stats["perplexity"]
+    ours = f"held-out perplexity (mean ± std over {n_seeds(long)} seeds): " + "; ".join(
+        f"{size}: " + ", ".join(f"{m} {pm(ppl.loc[(m, size), 'mean'], ppl.loc[(m, size), 'std'], 4)}"
+                                for m in ordered(long["method"])) for size in sizes)
     return FigureOutput(data=long, table=table, ours=ours, verdict=verdict_tab4(long))
 
 
 def verdict_tab4(data: pd.DataFrame) -> Verdict:
-    """ARC's final held-out loss within 2% of Top-K's, per model width."""
-    loss = data.pivot_table(index="size", columns="method", values="eval_loss")
-    checks = [loss_matches(f"{size}: ARC-Top-K", row["ARC-Top-K"], row["Top-K"], "Top-K",
-                           "ARC-Top-K matches Top-K accuracy (abstract; the paper's cells not recovered)")
-              for size, row in loss.iterrows()]
-    explanation = "Final held-out loss of the tiny-GPT runs at each width, ARC-Top-K against Top-K."
+    """ARC's seed-mean final held-out loss within 2% of Top-K's, per model width; ARC ran compressed."""
+    paper = "ARC-Top-K matches Top-K accuracy (abstract; the paper's cells not recovered)"
+    checks, notes = _cell_checks(data, ["size"], "eval_loss",
+                                 lambda name, arc, topk: loss_matches(name, arc, topk, "Top-K", paper))
+    checks.append(fallback_check(data))
+    explanation = (f"Final held-out loss of the tiny-GPT runs at each width (mean over {n_seeds(data)} seeds), "
+                   "ARC-Top-K against Top-K." + notes)
     return judge(checks, explanation=_with_failures(explanation, checks, SMALL_RUNS))
 
 

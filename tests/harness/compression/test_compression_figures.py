@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 import plots.papers
 from harness.api import run_scenario_file
@@ -18,7 +19,6 @@ from tests.plots.test_figure_verdicts import assert_recomputes
 
 TINY_TRAINING = ("workload.steps=6", "workload.eval_every=3", "workload.record_every=2", "workload.warmup_steps=2")
 TINY_SWEEPS = {  # fewer sweep points where a figure does not need them all
-    "fig3_logistic.yaml": ("sweep.product.seed=[0]",),
     "tab5_paper_setting.yaml": ("sweep.product.workload.model=[llama-60m, llama-1b]",
                                 "sweep.product.network.intra_node.bandwidth_gbps=[100]"),
     "bytes_vs_nodes.yaml": ("sweep.product.cluster.nodes=[4, 5, 6, 8]",),
@@ -29,8 +29,13 @@ IDS = ["arctopk.fig1", "arctopk.fig2", "arctopk.fig3", "arctopk.fig_scaling", "a
 
 
 def _tiny_runner(path, overrides=(), **kwargs):
-    text = path.read_text()
-    extra = TINY_TRAINING if "kind: compressed_training" in text else ()
+    scenario = yaml.safe_load(path.read_text())
+    extra = TINY_TRAINING if scenario.get("kind") == "compressed_training" else ()
+    if "seed" in (scenario.get("sweep") or {}).get("product", {}):
+        extra = (*extra, "sweep.product.seed=[0, 1]")  # two seeds: the spread code runs, at a third of the cost
+    if "tune" in scenario:  # two candidates, tuned for 3 steps
+        values = scenario["tune"]["values"][:2]
+        extra = (*extra, f"tune.values={values}", "tune.overrides.workload.steps=3")
     return run_scenario_file(path, (*overrides, *extra, *TINY_SWEEPS.get(path.name, ())), **kwargs)
 
 
