@@ -27,6 +27,8 @@ MODULES = [
     "methods.models.mlp",
     "methods.models.cnn",
     "methods.models.gpt",
+    "methods.models.llama_family",
+    "methods.memory.profiler",
 ]
 
 
