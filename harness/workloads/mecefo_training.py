@@ -1,0 +1,170 @@
+"""Scenario kind ``mecefo_training``: MeCeFO (Hu et al., arXiv 2510.16415) for real, at reduced scale: simulated
+data-parallel ranks in one process train `methods.models.gpt.TinyLlama` on the generated grammar corpus
+(`methods.data.corpus`); ranks fail during given steps and their neighbours take over with the paper's techniques
+(`methods.mecefo`).
+
+``workload.failures`` lists outages (``{rank, start, end}``, steps) or sets a process compressed to steps
+(``interval_steps``: mean gap between failures anywhere, ``repair_steps``: time down), as the paper's Table 1 does
+in hours. ``workload.everywhere`` (``skip_attention`` / ``skip_ffn``) makes every rank run that identity backward at
+every step, and ``techniques.skip_ffn`` makes the neighbour skip the FFN instead of attention: the paper's
+Figure 3 study. ``workload.cost_repeats`` > 0 also measures the neighbour's memory and time
+against a normal rank on this CPU (`methods.mecefo.cost`) into run.json's ``neighbour_cost``.
+
+Metrics per recorded step: ``loss`` (mean micro-batch loss), ``eval_loss`` (held-out corpus of another seed, at
+evaluation steps), ``n_failed``, ``n_neighbours``, ``n_dropped`` and ``grad_rel_error`` (||g~ - g|| / ||g|| against
+the exact data-parallel gradient, at measured failure steps). Deterministic for a seed.
+
+Example scenario: ``scenarios/mecefo/training_skip.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+
+from harness.config.blocks import ScenarioBase, Strict
+from harness.workloads.base import RunContext, RunOutput, register_workload
+
+
+class ModelSpec(Strict):
+    d_model: PositiveInt = Field(32, le=4096)
+    n_layers: PositiveInt = Field(2, le=64)
+    n_heads: PositiveInt = Field(4, le=128)
+    d_ff: PositiveInt = Field(86, le=16384)
+    seq_len: PositiveInt = Field(32, le=4096)
+
+    @model_validator(mode="after")
+    def _heads(self) -> ModelSpec:
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError(f"d_model {self.d_model} must split into n_heads {self.n_heads} heads of even size")
+        return self
+
+
+class CorpusSpec(Strict):
+    n_sentences: PositiveInt = Field(3000, le=1_000_000, description="training corpus size")
+    eval_sentences: PositiveInt = Field(300, le=100_000, description="held-out corpus size (another seed)")
+    eval_batches: PositiveInt = Field(4, le=1000, description="held-out batches per evaluation")
+
+
+class TechniquesSpec(Strict):
+    skip_attention: bool = Field(True, description="I: identity backward through attention on the neighbour")
+    recompute_ffn: bool = Field(True, description="II: keep only the FFN input, recompute in backward")
+    low_rank: NonNegativeInt = Field(8, le=4096, description="III: rank r of FFN weight gradients (0: exact)")
+    refresh_every: PositiveInt = Field(20, le=1_000_000, description="tau: steps between SVD refreshes")
+    skip_ffn: bool = Field(False, description="identity backward through the FFN instead (Figure 3's contrast)")
+
+
+class OutageSpec(Strict):
+    rank: NonNegativeInt
+    start: NonNegativeInt
+    end: PositiveInt
+
+    @model_validator(mode="after")
+    def _order(self) -> OutageSpec:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class FailuresSpec(Strict):
+    outages: list[OutageSpec] = Field(default_factory=list, description="explicit outages (steps)")
+    interval_steps: PositiveFloat | None = Field(None, description="mean steps between failures anywhere")
+    repair_steps: PositiveInt | None = Field(None, le=1_000_000, description="steps a failed rank stays down")
+
+    @model_validator(mode="after")
+    def _process(self) -> FailuresSpec:
+        if (self.interval_steps is None) != (self.repair_steps is None):
+            raise ValueError("interval_steps and repair_steps go together")
+        return self
+
+
+class MeCeFOTrainingWorkload(Strict):
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    corpus: CorpusSpec = Field(default_factory=CorpusSpec)
+    n_ranks: PositiveInt = Field(4, ge=2, le=64, description="simulated data-parallel ranks")
+    batch_size: PositiveInt = Field(4, le=4096, description="sequences per rank micro-batch")
+    steps: PositiveInt = Field(200, le=100_000)
+    lr: PositiveFloat = 3e-3
+    weight_decay: NonNegativeFloat = 0.0
+    techniques: TechniquesSpec = Field(default_factory=TechniquesSpec)
+    everywhere: Literal["none", "skip_attention", "skip_ffn"] = Field(
+        "none", description="every rank skips this block in backward at every step (Figure 3)")
+    failures: FailuresSpec = Field(default_factory=FailuresSpec)
+    error_every: NonNegativeInt = Field(1, le=100_000, description="gradient error every k failure steps (0: off)")
+    eval_every: PositiveInt = Field(20, le=100_000)
+    record_every: PositiveInt = Field(5, le=100_000)
+    cost_repeats: NonNegativeInt = Field(0, le=1000, description="timed passes of the neighbour cost (0: skip)")
+
+    @model_validator(mode="after")
+    def _ranks(self) -> MeCeFOTrainingWorkload:
+        for i, outage in enumerate(self.failures.outages):
+            if outage.rank >= self.n_ranks:
+                raise ValueError(f"failures.outages.{i}.rank: {outage.rank} is not one of the {self.n_ranks} ranks")
+        return self
+
+
+class MeCeFOTrainingScenario(ScenarioBase):
+    kind: Literal["mecefo_training"] = "mecefo_training"
+    workload: MeCeFOTrainingWorkload = Field(default_factory=MeCeFOTrainingWorkload)
+
+
+def _seeds(seed_seq: np.random.SeedSequence) -> dict[str, int]:
+    names = ("data", "model", "batches", "failures")
+    return {n: int(c.generate_state(1, dtype=np.uint32)[0]) for n, c in zip(names, seed_seq.spawn(4), strict=True)}
+
+
+@register_workload("mecefo_training", MeCeFOTrainingScenario)
+def run(scenario: MeCeFOTrainingScenario, ctx: RunContext) -> RunOutput:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return _run(scenario.workload, _seeds(ctx.seed_seq))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
+    from methods.data.corpus import CharTokenizer, CorpusShards, make_corpus
+    from methods.mecefo.cost import neighbour_cost
+    from methods.mecefo.failures import Outage, poisson_schedule
+    from methods.mecefo.neighbour import Techniques
+    from methods.mecefo.training import TrainSettings, train
+    from methods.models.gpt import TinyLlama
+
+    train_text, eval_text = make_corpus(w.corpus.n_sentences, seeds["data"]), make_corpus(
+        w.corpus.eval_sentences, seeds["data"] + 1)
+    tokenizer = CharTokenizer.from_text(train_text + eval_text)
+    shards = CorpusShards(tokenizer.encode(train_text), w.n_ranks, w.model.seq_len, w.batch_size, seeds["batches"])
+    held_out = CorpusShards(tokenizer.encode(eval_text), 1, w.model.seq_len, w.batch_size, seeds["batches"] + 1)
+    eval_set = [held_out.batch(0, i) for i in range(w.corpus.eval_batches)]
+    model = TinyLlama(tokenizer.vocab_size, w.model.d_model, w.model.n_layers, w.model.n_heads, w.model.d_ff,
+                      w.model.seq_len, seed=seeds["model"])
+
+    def evaluate(m: TinyLlama) -> float:
+        with torch.no_grad():
+            return float(sum(float(m.loss(x, y)) for x, y in eval_set) / len(eval_set))
+
+    tech = Techniques(**w.techniques.model_dump())
+    everywhere = {"none": None, "skip_attention": Techniques(skip_attention=True),
+                  "skip_ffn": Techniques(skip_ffn=True)}[w.everywhere]
+    outages = tuple(Outage(o.rank, o.start, o.end) for o in w.failures.outages)
+    if w.failures.interval_steps is not None:
+        outages += poisson_schedule(w.n_ranks, w.steps, w.failures.interval_steps, int(w.failures.repair_steps),
+                                    seeds["failures"])
+    info: dict = {"seeds": seeds, "vocab_size": tokenizer.vocab_size,
+                  "parameters": sum(p.numel() for p in model.parameters()),
+                  "outages": [[o.rank, o.start, o.end] for o in outages]}
+    if w.cost_repeats:
+        info["neighbour_cost"] = neighbour_cost(model, shards.batch(0, 0), shards.batch(1, 0), tech, w.cost_repeats)
+        info["neighbour_cost"]["device"] = "this CPU, 1 thread"
+    settings = TrainSettings(n_ranks=w.n_ranks, steps=w.steps, techniques=tech, everywhere=everywhere,
+                             outages=outages, lr=w.lr, weight_decay=w.weight_decay, error_every=w.error_every,
+                             eval_every=w.eval_every, record_every=w.record_every)
+    result = train(model, shards.batch, settings, evaluate)
+    info.update(result.info)
+    return RunOutput(metrics=pd.DataFrame(result.rows), info=info)
