@@ -1,0 +1,218 @@
+"""Scenario kind ``ffr_dispatch``: N battery modules follow a regulation / FFR request (arXiv 2504.03150).
+
+The request is P_req = P_base + r_k C_reg with r_k in [-1, 1] from ``workload.signal``: a RegD-like signal, the
+droop response to an Ornstein-Uhlenbeck grid-frequency deviation or to a generation-loss event, or a user's CSV
+(`methods.grid.signals`). Each method of ``workload.methods`` runs the same request in closed loop
+(`methods.battery.simulate.run_loop`): ``proposed`` (the MIQCP with aging, or its activation-priority
+acceleration, per ``workload.scheduler.mode``), ``loss_only``, ``capacity``, ``soc``.
+
+Metrics, one row per (method, step): ``method``, ``step``, ``time_s``, ``request_kw``, ``delivered_kw``,
+``shortfall_kw``, ``loss_kw``, ``loss_cost_usd``, ``active_modules``, ``switches``, ``soc_min``, ``soc_max``,
+``soc_spread``, ``solve_ms`` (NaN for rule-based methods), ``fallback`` (the scheduler failed and the fallback
+baseline decided this step), ``power_kw_<module>`` and ``soc_<module>`` per module.
+run.json ``info``: ``totals`` per method (loss cost, aging cost by exact rainflow, tracking RMSE, shortfall, SoC
+spread, fallback steps, solver statuses, solve-time median / p99), ``per_module`` aging, ``modules`` (parameters),
+``signal`` (what was generated and its statistics).
+
+Example scenarios: ``scenarios/battery/case1.yaml``, ``case2.yaml``, ``frequency_droop.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from harness.config.blocks import ScenarioBase, Strict
+from harness.errors import ScenarioError
+from harness.workloads.base import RunContext, RunOutput, register_workload
+
+Method = Literal["proposed", "loss_only", "capacity", "soc"]
+
+
+class SignalSpec(Strict):
+    """Where the normalized request r in [-1, 1] comes from."""
+
+    type: Literal["regd", "frequency", "event", "csv"] = Field("regd", description="signal generator")
+    duration_s: PositiveFloat = Field(3600.0, le=7 * 86400, description="simulated time, seconds")
+    dt_s: PositiveFloat = Field(2.0, le=60, description="control step, seconds (RegD: 2 s)")
+    grid: Literal["continental_europe", "great_britain", "nordic"] = Field(
+        "continental_europe", description="frequency statistics preset (type frequency)")
+    deadband_hz: NonNegativeFloat = Field(0.015, description="droop deadband (types frequency, event, csv in Hz)")
+    full_response_hz: PositiveFloat = Field(0.2, description="deviation of full response (droop)")
+    loss_pu: NonNegativeFloat = Field(0.02, lt=1, description="generation lost, per unit of system load (event)")
+    inertia_s: PositiveFloat = Field(5.0, description="system inertia constant H, seconds (event)")
+    path: str | None = Field(None, description="CSV with time_s and one of frequency_hz, deviation_hz, "
+                                                "deviation_mhz, regulation_pu (type csv)")
+
+    @model_validator(mode="after")
+    def _check(self) -> SignalSpec:
+        if (self.type == "csv") != (self.path is not None):
+            raise ValueError("path: give a CSV path exactly when type is csv")
+        if self.deadband_hz >= self.full_response_hz:
+            raise ValueError(f"deadband_hz: must be below full_response_hz = {self.full_response_hz}")
+        return self
+
+
+class ModuleSpec(Strict):
+    """One module (units in the key names; see `methods.battery.modules.ModuleParams`)."""
+
+    name: str = Field(max_length=20, pattern=r"^[A-Za-z0-9_]+$")
+    capacity_kwh: PositiveFloat
+    power_kw: PositiveFloat
+    v_nom: PositiveFloat
+    r_pack_ohm: NonNegativeFloat
+    r_conv_ohm: NonNegativeFloat
+    switch_v: NonNegativeFloat = 0.6
+    standby_w: NonNegativeFloat = 40.0
+    soc0: float = Field(0.5, ge=0, le=1)
+    soh: float = Field(1.0, gt=0, le=1)
+    soc_min: float = Field(0.1, ge=0, le=1)
+    soc_max: float = Field(0.9, ge=0, le=1)
+
+
+class SchedulerSpec(Strict):
+    mode: Literal["miqcp", "priority"] = Field("miqcp", description="full MIQCP (SCIP) or priority + QCP")
+    horizon: PositiveInt = Field(1, le=150, description="receding-horizon steps H")
+    forecast: Literal["persistence", "perfect"] = Field("persistence", description="request over the horizon")
+    time_limit_s: PositiveFloat = Field(1.0, description="solver time limit per step, seconds")
+    mip_gap: NonNegativeFloat = Field(1e-4, description="relative MIP gap at which SCIP stops")
+    fallback: Literal["capacity", "soc"] = Field("soc", description="baseline used for a failed step")
+
+
+class CostSpec(Strict):
+    energy_usd_per_kwh: NonNegativeFloat = 0.10
+    switch_usd: NonNegativeFloat = 0.0
+    shortfall_usd_per_kwh: NonNegativeFloat = 100.0
+    replacement_usd_per_kwh: NonNegativeFloat = 150.0
+    end_of_life: float = Field(0.8, gt=0, lt=1)
+    stress_k_p: PositiveFloat = Field(5.24e-4, description="Phi(d) = k_p d^k_e (Xu et al. 2018)")
+    stress_k_e: float = Field(2.03, ge=1, le=4)
+
+
+class FfrWorkload(Strict):
+    case: Literal["case1", "case2", "custom", "scaled"] = Field("case1", description="module set")
+    modules: list[ModuleSpec] = Field(default_factory=list, description="modules (case custom)")
+    n_modules: PositiveInt = Field(6, le=1000, description="module count (case scaled)")
+    regulation_kw: PositiveFloat | None = Field(None, description="C_reg; default: the case's value")
+    base_kw: float = Field(0.0, description="P_base added to r C_reg")
+    signal: SignalSpec = Field(default_factory=SignalSpec)
+    methods: list[Method] = Field(default_factory=lambda: ["proposed", "loss_only", "capacity", "soc"],
+                                  min_length=1)
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    costs: CostSpec = Field(default_factory=CostSpec)
+
+    @model_validator(mode="after")
+    def _check(self) -> FfrWorkload:
+        if (self.case == "custom") != bool(self.modules):
+            raise ValueError("modules: list modules exactly when case is custom")
+        if len(set(self.methods)) != len(self.methods):
+            raise ValueError(f"methods: listed twice: {self.methods}")
+        return self
+
+
+class FfrScenario(ScenarioBase):
+    """Modular-battery fast frequency response: proposed scheduler vs baselines on one request signal."""
+
+    kind: Literal["ffr_dispatch"] = "ffr_dispatch"
+    workload: FfrWorkload = Field(default_factory=FfrWorkload)
+
+
+# ------------------------------------------------------------------------------------------------ building
+def build_modules(w: FfrWorkload, seed: int = 0) -> tuple[tuple, float]:
+    """(modules, C_reg in kW) of the workload."""
+    from methods.battery.modules import ModuleParams
+    from methods.battery.presets import CASES, scaled_modules
+
+    if w.case == "custom":
+        modules = tuple(ModuleParams(**spec.model_dump()) for spec in w.modules)
+        default = 0.5 * sum(m.power_kw for m in modules)
+    elif w.case == "scaled":
+        modules = scaled_modules(w.n_modules, seed)
+        default = 0.5 * sum(m.power_kw for m in modules)
+    else:
+        modules, default = CASES[w.case]
+    return modules, (w.regulation_kw or default)
+
+
+def build_signal(spec: SignalSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, float | str]]:
+    """Normalized request r (one value per control step) and a description of it for run.json."""
+    from methods.grid import signals
+
+    n = int(round(spec.duration_s / spec.dt_s))
+    info: dict[str, float | str] = {"type": spec.type, "steps": n, "dt_s": spec.dt_s}
+    droop = {"deadband_hz": spec.deadband_hz, "full_hz": spec.full_response_hz}
+    if spec.type == "regd":
+        r = signals.regd_like(spec.duration_s, rng, dt_s=spec.dt_s)
+    elif spec.type == "frequency":
+        df = signals.ou_frequency_deviation(spec.duration_s, rng, spec.grid, dt_s=spec.dt_s)
+        info.update(grid=spec.grid, deviation_std_hz=float(np.std(df)))
+        r = signals.droop_request(df, **droop)
+    elif spec.type == "event":
+        event = signals.generation_loss_event(spec.loss_pu, spec.duration_s, inertia_s=spec.inertia_s,
+                                              dt_s=spec.dt_s)
+        info.update(nadir_hz=event.nadir_hz, nadir_time_s=event.nadir_time_s, rocof_hz_per_s=event.rocof_hz_per_s)
+        r = signals.droop_request(event.deviation_hz, **droop)
+    else:
+        try:
+            trace = signals.read_signal_csv(spec.path or "")
+        except signals.SignalFileError as error:
+            raise ScenarioError([f"workload.signal.path: {error}"]) from None
+        values = trace.resample(spec.dt_s, spec.duration_s)
+        info["quantity"] = trace.quantity
+        if trace.quantity == "regulation_pu":
+            r = values
+        else:
+            nominal = 60.0 if abs(float(np.median(values)) - 60.0) < 5 else 50.0
+            df = values - nominal if trace.quantity == "frequency_hz" else values
+            r = signals.droop_request(df, **droop)
+    r = np.asarray(r, dtype=float)[:n]
+    info.update(mean=float(np.mean(r)), std=float(np.std(r)), saturated_share=float(np.mean(np.abs(r) >= 0.999)))
+    return r, info
+
+
+def loop_settings(w: FfrWorkload):
+    """`LoopSettings` of the workload."""
+    from methods.battery.aging import AgingCost, StressCurve
+    from methods.battery.scheduler import Prices
+    from methods.battery.simulate import LoopSettings
+
+    c, s = w.costs, w.scheduler
+    return LoopSettings(
+        dt_s=w.signal.dt_s, horizon=s.horizon, forecast=s.forecast, mode=s.mode, time_limit_s=s.time_limit_s,
+        mip_gap=s.mip_gap, fallback=s.fallback,
+        prices=Prices(c.energy_usd_per_kwh, c.switch_usd, c.shortfall_usd_per_kwh),
+        aging=AgingCost(c.replacement_usd_per_kwh, c.end_of_life, StressCurve(c.stress_k_p, c.stress_k_e)),
+    )
+
+
+@register_workload("ffr_dispatch", FfrScenario)
+def run(scenario: FfrScenario, ctx: RunContext) -> RunOutput:
+    """Every method x step (columns in the module docstring); totals per method in ``info``."""
+    from methods.battery.simulate import run_loop
+
+    w = scenario.workload
+    signal_seed, module_seed = ctx.seed_seq.spawn(2)
+    modules, regulation_kw = build_modules(w, int(module_seed.generate_state(1)[0]))
+    r, signal_info = build_signal(w.signal, np.random.default_rng(signal_seed))
+    request = w.base_kw + regulation_kw * r
+    settings = loop_settings(w)
+    frames, totals, per_module = [], {}, {}
+    for method in w.methods:
+        result = run_loop(modules, request, method, settings)
+        frames.append(result.steps.assign(method=method, regulation=r))
+        totals[method] = result.totals
+        per_module[method] = result.per_module.to_dict(orient="list")
+    metrics = pd.concat(frames, ignore_index=True)
+    info = {
+        "totals": totals,
+        "per_module": per_module,
+        "modules": [dataclasses.asdict(m) for m in modules],
+        "regulation_kw": regulation_kw,
+        "signal": signal_info,
+        "scheduler": w.scheduler.model_dump(),
+    }
+    return RunOutput(metrics=metrics, info=info)
