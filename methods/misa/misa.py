@@ -1,0 +1,214 @@
+"""MISA: module-wise importance sampling as an optimizer wrapper (Liu, Deng, He, Wang, Yao, Yuan, arXiv 2511.00056).
+
+Modules are the weight matrices inside the transformer layers (every >= 2-D parameter whose name has a
+``layers.<i>.`` part; ``granularity="layer"`` groups a layer's parameters into one block instead, the way the
+authors' code emulates LISA/BAdam). Every ``interval`` (T) steps the active set is redrawn: the importance of each
+module is a running average of its gradient norms while it was active, the probabilities are the softmax of
+``eta * importance`` (the closed form of the KL-regularised objective), and modules are drawn by
+`sampling.weighted_budget_draw` until the trainable budget ``delta * (all parameters)`` is full. Only active modules
+have ``requires_grad`` and AdamW state (`active_set.ActiveSetAdamW`).
+
+Paper vs the authors' code (research card A4.2), each one option of `MisaConfig` (defaults = the code):
+
+(a) ``score``: ``"code"`` averages the un-squared norm ``||g||`` over the period and squares it in the exponent;
+    ``"paper"`` averages ``||g||^2`` and uses it as is.
+(b) ``exp_clip``: the code caps the exponent at 5 (max probability ratio e^5); ``None`` = paper (no cap).
+(c) ``size_scaling``: the paper scales the score by the module's size (exact form not given): ``"none"`` (code),
+    ``"numel"`` or ``"sqrt_numel"`` divide the norm by numel or sqrt(numel).
+(d) ``bias_correction``: the code divides the *stored* EMA by ``1 - beta^count`` each period, so the correction
+    compounds (``"compounding"``); ``"standard"`` corrects only the value used for sampling; ``"none"``.
+(e) ``retain_states``: the code keeps the AdamW state of a module drawn again in the next period; ``False`` =
+    paper (every state freed at the end of a period).
+(f) ``flush_momentum`` (paper line 13: one extra step ``-lr * beta1/(1-beta1) * m / (sqrt(v) + eps)`` on the leaving
+    modules before their state is freed) and ``amsgrad`` (the paper's AMSGrad-type normalisation); the code has
+    neither (plain AdamW).
+
+Also from the code: ``sample_last`` least-recently-used modules are tried first, and while any module was never
+active the set is redrawn after every step (``warmup_sweep``), so every module is visited once before importance
+sampling takes over. Our period mean divides by the steps the period really had (the code divides by T even in the
+one-step warm-up periods).
+
+Example::
+
+    >>> import torch
+    >>> from methods.models.llama_family import LlamaFamily, LlamaFamilyConfig
+    >>> model = LlamaFamily(LlamaFamilyConfig(d_model=32, d_ff=64, n_heads=2, n_layers=4, vocab_size=64), seed=0)
+    >>> opt = Misa(model, MisaConfig(delta=0.05, interval=5, seed=0), lr=1e-3)
+    >>> len(opt.modules), opt.active_fraction() <= 0.05
+    (28, True)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from methods.misa.active_set import ActiveSetAdamW
+from methods.misa.sampling import forced_order, softmax_probabilities, weighted_budget_draw
+
+LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class MisaConfig:
+    """MISA's knobs; defaults are the authors' fine-tuning scripts (delta 3%, T 50, eta 1, beta 0.8)."""
+
+    delta: float = 0.03
+    interval: int = 50
+    eta: float = 1.0
+    beta: float = 0.8
+    granularity: Literal["module", "layer"] = "module"
+    sampling: Literal["importance", "uniform"] = "importance"
+    score: Literal["code", "paper"] = "code"
+    exp_clip: float | None = 5.0
+    size_scaling: Literal["none", "numel", "sqrt_numel"] = "none"
+    bias_correction: Literal["compounding", "standard", "none"] = "compounding"
+    retain_states: bool = True
+    flush_momentum: bool = False
+    amsgrad: bool = False
+    sample_last: int = 2
+    warmup_sweep: bool = True
+    train_embedding_and_head: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.delta <= 1:
+            raise ValueError(f"delta must be in (0, 1], got {self.delta}")
+        if self.interval < 1:
+            raise ValueError(f"interval must be >= 1, got {self.interval}")
+        if not 0 <= self.beta < 1:
+            raise ValueError(f"beta must be in [0, 1), got {self.beta}")
+
+
+def module_blocks(model: nn.Module, granularity: str = "module") -> list[list[tuple[str, nn.Parameter]]]:
+    """MISA's blocks: each >= 2-D parameter inside a layer (``module``), or each layer's parameters (``layer``)."""
+    blocks: dict[str, list[tuple[str, nn.Parameter]]] = {}
+    for name, p in model.named_parameters():
+        m = LAYER.search(name)
+        if m is None:
+            continue
+        if granularity == "module":
+            if p.ndim >= 2:
+                blocks[name] = [(name, p)]
+        elif granularity == "layer":
+            blocks.setdefault(m.group(1), []).append((name, p))
+        else:
+            raise ValueError(f"granularity must be 'module' or 'layer', got {granularity!r}")
+    if not blocks:
+        raise ValueError("no parameter name has a 'layers.<i>.' part: MISA needs a layered model")
+    return list(blocks.values())
+
+
+def embedding_and_head(model: nn.Module) -> list[nn.Parameter]:
+    """Parameters outside every layer (embeddings, final norm, head): what LISA keeps trainable."""
+    return [p for n, p in model.named_parameters() if LAYER.search(n) is None]
+
+
+class Misa:
+    """Use like a torch optimizer: ``loss.backward(); opt.step(); opt.zero_grad()``."""
+
+    def __init__(self, model: nn.Module, config: MisaConfig = MisaConfig(), **adamw_kwargs: object):
+        self.cfg = config
+        self.modules = module_blocks(model, config.granularity)
+        self.always = embedding_and_head(model) if config.train_embedding_and_head else []
+        params = [p for block in self.modules for _, p in block] + self.always
+        model.requires_grad_(False)  # norms (and embeddings/head unless configured) stay frozen, as in the code
+        self.total_params = sum(p.numel() for p in model.parameters())
+        self.sizes = np.array([sum(p.numel() for _, p in block) for block in self.modules], dtype=np.int64)
+        self.opt = ActiveSetAdamW(params, retain_states=config.retain_states, amsgrad=config.amsgrad, **adamw_kwargs)
+        self.rng = np.random.default_rng(config.seed)
+        b = len(self.modules)
+        self.importance = np.zeros(b)  # G (stored EMA)
+        self.counts = np.ones(b)  # the code's bias-correction counter starts at 1
+        self.period_sum = np.zeros(b)
+        self.period_steps = 0
+        self.last_used = -np.ones(b, dtype=np.int64)
+        self.probabilities = np.full(b, 1.0 / b)
+        self.steps = 0
+        self.chosen: list[int] = []
+        self._redraw()
+
+    # -- sampling ----------------------------------------------------------------------------------------------
+    def _block_norm(self, b: int) -> float:
+        sq = sum(float(p.grad.detach().float().pow(2).sum()) for _, p in self.modules[b] if p.grad is not None)
+        norm = sq**0.5
+        if self.cfg.size_scaling == "numel":
+            norm /= float(self.sizes[b])
+        elif self.cfg.size_scaling == "sqrt_numel":
+            norm /= float(self.sizes[b]) ** 0.5
+        return norm**2 if self.cfg.score == "paper" else norm
+
+    def _update_importance(self) -> None:
+        if self.period_steps == 0:
+            return
+        beta = self.cfg.beta
+        for b in self.chosen:
+            mean = self.period_sum[b] / self.period_steps
+            self.importance[b] = (1 - beta) * mean + beta * self.importance[b]
+            if self.cfg.bias_correction == "compounding":
+                self.importance[b] /= 1 - beta ** self.counts[b]
+            self.counts[b] += 1
+        self.period_sum[:] = 0
+        self.period_steps = 0
+
+    def sampling_scores(self) -> np.ndarray:
+        """The score each module's probability is a softmax of (before eta)."""
+        g = self.importance
+        if self.cfg.bias_correction == "standard":
+            g = g / (1 - self.cfg.beta ** (self.counts - 1)).clip(min=1 - self.cfg.beta)
+        return g**2 if self.cfg.score == "code" else g
+
+    def _redraw(self) -> None:
+        self._update_importance()
+        if self.cfg.sampling == "uniform":
+            self.probabilities = np.full(len(self.modules), 1.0 / len(self.modules))
+        else:
+            self.probabilities = softmax_probabilities(self.sampling_scores(), self.cfg.eta, self.cfg.exp_clip)
+        forced = forced_order(self.last_used, self.cfg.sample_last)
+        leaving = set(self.chosen)
+        self.chosen = weighted_budget_draw(
+            self.probabilities, self.sizes, self.cfg.delta * self.total_params, self.rng, forced
+        )
+        self.last_used[self.chosen] = self.steps
+        if self.cfg.flush_momentum:
+            self._flush(leaving - (set(self.chosen) if self.cfg.retain_states else set()))
+        self.opt.activate([p for b in self.chosen for _, p in self.modules[b]] + self.always)
+
+    @torch.no_grad()
+    def _flush(self, blocks: set[int]) -> None:
+        """Paper line 13: apply the momentum tail ``beta1/(1-beta1) * m / (sqrt(v) + eps)`` of leaving modules."""
+        group = self.opt.base.param_groups[0]
+        beta1, _ = group["betas"]
+        for b in blocks:
+            for _, p in self.modules[b]:
+                state = self.opt.base.state.get(p)
+                if state and "exp_avg" in state:
+                    v = state["max_exp_avg_sq"] if self.cfg.amsgrad else state["exp_avg_sq"]
+                    p.add_(state["exp_avg"] / (v.sqrt() + group["eps"]), alpha=-group["lr"] * beta1 / (1 - beta1))
+
+    # -- optimizer interface -----------------------------------------------------------------------------------
+    def step(self) -> None:
+        for b in self.chosen:
+            self.period_sum[b] += self._block_norm(b)
+        self.period_steps += 1
+        self.opt.step()
+        self.steps += 1
+        warming = self.cfg.warmup_sweep and bool((self.last_used < 0).any())
+        if warming or self.steps % self.cfg.interval == 0:
+            self._redraw()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.opt.zero_grad(set_to_none)
+
+    def state_bytes(self) -> int:
+        """Bytes of the AdamW state tensors held right now (measured, not counted from the active set)."""
+        return self.opt.state_bytes()
+
+    def active_fraction(self) -> float:
+        """Trainable share of all parameters in the current period (embeddings and head excluded)."""
+        return float(self.sizes[self.chosen].sum()) / self.total_params
