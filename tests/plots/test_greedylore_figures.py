@@ -71,11 +71,13 @@ def test_variant_labels(method, params, ef, label):
     assert gl.variant_label(method, params, ef) == label
 
 
-def test_one_run_refuses_ambiguous_selections():
-    runs = pd.DataFrame({"run": [0, 0, 1], "method": ["none", "none", "none"], "d_model": [32, 32, 32]})
-    with pytest.raises(ValueError, match="found 2"):
-        gl.one_run(runs, method="none")
-    assert len(gl.one_run(runs[runs["run"] == 1], method="none")) == 1
+def test_one_arm_refuses_ambiguous_selections():
+    runs = pd.DataFrame({"run": [0, 0, 1, 2], "seed": [0, 0, 0, 1], "method": ["none"] * 4, "d_model": [32] * 4})
+    with pytest.raises(ValueError, match="one run per seed"):
+        gl.one_arm(runs, method="none")  # two runs of seed 0
+    assert len(gl.one_arm(runs[runs["run"] != 1], method="none")) == 3  # one run for each of seeds 0 and 1
+    with pytest.raises(ValueError, match="found 0 runs"):
+        gl.one_arm(runs, method="powersgd")
 
 
 # ---------------------------------------------------------------------------------------------- contraction
@@ -180,9 +182,13 @@ def test_fig2_renders_on_a_tiny_profile(registry, tmp_path):
 def test_fig3_renders_on_a_tiny_profile(registry, tmp_path):
     record, data = _render(registry, tmp_path, "greedylore.fig3",
                            ["workload.steps=24", "workload.warmup_steps=4", "workload.eval_every=8",
-                            "workload.task.channels=[4, 8]"])
-    assert "GreedyLore - dense" in record["ours"]
+                            "workload.task.channels=[4, 8]", "sweep.product.seed=[0, 1]",
+                            "tune.overrides={workload.steps: 8, seed: 1000}", "tune.values=[0.02, 0.05]"])
+    assert "GreedyLore - dense" in record["ours"] and "over 2 seeds" in record["ours"]
     assert set(data["label"]) == {"dense", "PowerSGD r4", "GreedyLore r4", "GreedyLore r4 random", "GreedyLore r4 lazy"}
+    assert set(data["seed"]) == {0, 1}
+    assert set(data["lr"]) <= {0.02, 0.05}  # every method runs at its tuned learning rate
+    assert "2 seeds" in record["verdict"]["explanation"]
 
 
 @pytest.mark.parametrize("figure_id", ["greedylore.tab1", "greedylore.tab2", "greedylore.tab7"])
@@ -190,7 +196,7 @@ def test_static_and_formula_tables_render(registry, tmp_path, figure_id):
     record, data = _render(registry, tmp_path, figure_id)
     assert (tmp_path / "figures" / PAPER / f"{figure_id}.table.html").is_file()
     if figure_id == "greedylore.tab7":
-        assert "200/20" in record["ours"]  # the quick profile's steps, read from the scenario file
+        assert "60/6" in record["ours"]  # the quick profile's steps, read from the scenario file
 
 
 def test_tab5_draws_500_iterations_per_method(registry, tmp_path):
