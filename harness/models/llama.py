@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 
 class LlamaDims(BaseModel):
@@ -68,6 +70,16 @@ def resolve_model(model: str | LlamaDims) -> LlamaDims:
         return LLAMA_PRESETS[model]
     except KeyError:
         raise ValueError(f"unknown model preset {model!r}; known: {', '.join(LLAMA_PRESETS)}") from None
+
+
+def _known_preset(model: str | LlamaDims) -> str | LlamaDims:
+    if isinstance(model, str) and model not in LLAMA_PRESETS:
+        raise ValueError(f"unknown model preset {model!r}; known: {', '.join(LLAMA_PRESETS)}")
+    return model
+
+
+#: a scenario field naming a LLaMA model: a preset name (checked against `LLAMA_PRESETS`) or explicit dims
+LlamaModel = Annotated[str | LlamaDims, AfterValidator(_known_preset)]
 
 
 @dataclass(frozen=True)

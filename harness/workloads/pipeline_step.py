@@ -50,11 +50,11 @@ from typing import Any, Literal
 
 import pandas as pd
 import simpy
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
 from harness.errors import HarnessError
-from harness.models.llama import LLAMA_PRESETS, LlamaDims, resolve_model
+from harness.models.llama import LLAMA_PRESETS, LlamaModel, resolve_model
 from harness.sim.clock import GuardedEnvironment
 from harness.sim.links import Link
 from harness.sim.units import ms_to_ns
@@ -90,7 +90,7 @@ class BoundaryLink(Strict):
 
 
 class PipelineWorkload(Strict):
-    model: str | LlamaDims = Field("llama-1b", description=f"preset ({', '.join(LLAMA_PRESETS)}) or explicit dims")
+    model: LlamaModel = Field("llama-1b", description=f"preset ({', '.join(LLAMA_PRESETS)}) or explicit dims")
     micro_batch: PositiveInt = Field(1, le=65536, description="sequences per micro-batch")
     seq_len: PositiveInt = Field(1024, le=1 << 20, description="tokens per sequence")
     n_micro_batches: PositiveInt = Field(32, le=100_000, description="micro-batches per step")
@@ -103,13 +103,6 @@ class PipelineWorkload(Strict):
     boundary_links: list[BoundaryLink] | None = Field(None, description="one link per boundary (n_stages - 1)")
     forward: CodecSpec = Field(default_factory=CodecSpec, description="codec of activations sent forward")
     backward: CodecSpec = Field(default_factory=CodecSpec, description="codec of gradients sent backward")
-
-    @field_validator("model")
-    @classmethod
-    def _known_preset(cls, model: str | LlamaDims) -> str | LlamaDims:
-        if isinstance(model, str) and model not in LLAMA_PRESETS:
-            raise ValueError(f"unknown model preset {model!r}; known: {', '.join(LLAMA_PRESETS)}")
-        return model
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineWorkload:
