@@ -26,6 +26,7 @@ missing) returns ``ok=False``; the closed loop (`simulate`) then uses a baseline
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -175,14 +176,17 @@ class Scheduler:
 
         self.set_data(soc, request_kw, aging_ch, aging_dis, u_prev)
         try:
-            if self.mode == "priority":
-                self.u_fixed.value = priority_activation(self.modules, np.asarray(soc, float), float(request_kw[0]),
-                                                         aging_ch, aging_dis, self.dt_h)
-                self.problem.solve(solver=cp.CLARABEL, warm_start=True)
-            else:
-                self.problem.solve(solver=cp.SCIP, warm_start=True,
-                                   scip_params={"limits/time": self.time_limit_s, "limits/gap": self.mip_gap,
-                                                "numerics/feastol": SCIP_FEASTOL, "display/verblevel": 0})
+            with warnings.catch_warnings():
+                # cvxpy warns "Solution may be inaccurate" beside the status it returns; the status is judged below
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                if self.mode == "priority":
+                    self.u_fixed.value = priority_activation(self.modules, np.asarray(soc, float), float(request_kw[0]),
+                                                             aging_ch, aging_dis, self.dt_h)
+                    self.problem.solve(solver=cp.CLARABEL, warm_start=True)
+                else:
+                    self.problem.solve(solver=cp.SCIP, warm_start=True,
+                                       scip_params={"limits/time": self.time_limit_s, "limits/gap": self.mip_gap,
+                                                    "numerics/feastol": SCIP_FEASTOL, "display/verblevel": 0})
         except Exception as error:  # noqa: BLE001  (any solver trouble is one counted fallback step, never a crash)
             return Decision(zeros, zeros, False, f"solver error: {error}", time.perf_counter() - start)
         elapsed = time.perf_counter() - start
