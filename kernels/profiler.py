@@ -11,7 +11,7 @@ first) returning every repeat; on the CPU, ``time.perf_counter_ns`` around each 
 until a time budget is spent, the cores' private caches flushed before every call (outside the timed window) as
 on the GPU. Both report the median and the 10th/90th percentiles.
 
-Why the CPU flush (issue 7): in a training step some 40 other ops (their code and data) pass through the caches
+Why the CPU flush: in a training step some 40 other ops (their code and data) pass through the caches
 between two calls of the same op, so an op starts with its weights, its code and the allocator's and
 dispatcher's state evicted from the core's L2; an op repeated back to back finds all of them hot. Measured on the
 2-core dev VM (1 thread, 2 MiB L2 per core): RMSNorm on (128, 64) takes 24 us repeated warm, ~51 us inside a

@@ -61,7 +61,7 @@ from harness.timing.table import load_table_set
 
 #: table set per torch thread count
 TABLE_SETS: dict[int, str] = {1: "cpu", 2: "cpu-2t"}
-#: the study's targets (issue 7): median |error| and worst |error|, in %
+#: the study's targets: median |error| and worst |error|, in %
 TARGET_MEDIAN_PCT = 10.0
 TARGET_WORST_PCT = 25.0
 MEASURED_COLUMNS = ["threads", "size", "d_model", "n_layers", "n_heads", "d_ff", "vocab", "micro_batch", "seq_len",

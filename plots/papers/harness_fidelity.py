@@ -41,8 +41,8 @@ ERROR, PREDICTED = "error_pct_startup_bw", "predicted_ms_startup_bw"
 OLD_ERROR, OLD_PREDICTED = "error_pct_link_level", "predicted_ms_link_level"
 MODEL = "startup + bus bandwidth"
 OLD_MODEL = "ping-pong alpha-beta"
-TARGET_PCT = 10.0  # median |error| (issue 7)
-WORST_PCT = 100.0  # largest allowed over-prediction of any point (issue 7)
+TARGET_PCT = 10.0  # median |error| target of the collective model
+WORST_PCT = 100.0  # largest allowed over-prediction of any point
 OVERALL = "all on the 2-core VM"
 CLAIM = (
     "median |error| ≤ 10% overall and no point over-predicted by more than 100% (Vidur reports < 9% on real GPUs)"
