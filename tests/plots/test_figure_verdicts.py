@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -41,6 +43,23 @@ def assert_recomputes(spec: FigureSpec, out_dir: Path) -> Verdict:
         if check.get("ours") is not None:
             assert math.isclose(check["ours"], again.ours, rel_tol=1e-9, abs_tol=1e-12), check["name"]
     return recomputed
+
+
+def draw_paper_quick(paper: str, tmp_path: Path) -> Path:
+    """Run `harness figures --quick --paper <paper>` into ``tmp_path`` (as a user would) and check that every figure of
+    the paper recorded the verdict its own CSV gives; returns the output folder."""
+    from plots.registry import FIGURES
+
+    out, runs = tmp_path / "figures", tmp_path / "runs"
+    done = subprocess.run([sys.executable, "-m", "harness", "figures", "--quick", "--paper", paper, "--out", str(out),
+                           "--results-root", str(runs)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    load_all()
+    specs = [spec for spec in FIGURES if spec.paper == paper]
+    assert specs
+    for spec in specs:
+        assert_recomputes(spec, out)
+    return out
 
 
 @pytest.fixture(scope="module")
