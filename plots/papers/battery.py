@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from plots.diagram import arrow, box, diagram_axes
 from plots.registry import FigureOutput, register_figure
 from plots.style import PALETTE, new_figure
 from plots.verdict import Check, Verdict, at_least, at_most, judge, not_checkable, within
@@ -118,28 +119,6 @@ def reductions_text(data: pd.DataFrame) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ static diagrams
-def _box(ax: Any, x: float, y: float, text: str, w: float = 0.22, h: float = 0.1, color: str = "#dddddd") -> None:
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.01", fc=color, ec="black"))
-    ax.text(x, y, text, ha="center", va="center", fontsize=7)
-
-
-def _arrow(ax: Any, start: tuple[float, float], end: tuple[float, float], text: str = "") -> None:
-    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "lw": 1.0})
-    if text:
-        ax.text((start[0] + end[0]) / 2 + 0.01, (start[1] + end[1]) / 2 + 0.02, text, fontsize=6)
-
-
-def _diagram_axes() -> tuple[Any, Any]:
-    fig, axes = new_figure(width_in=7.0, height_in=4.0)
-    ax = axes[0]
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.axis("off")
-    return fig, ax
-
-
 ARCHITECTURE_ROWS = [
     ("grid operator (RegD every 2 s)", "aggregator / MPC scheduler", "regulation request P_req = P_base + r C_reg"),
     ("aggregator / MPC scheduler", "module i converter", "on/off u_i and power set-point P_i"),
@@ -159,20 +138,20 @@ ARCHITECTURE_ROWS = [
     claim="—", scale_note="static diagram", computed=False,
 )
 def draw_fig1(ctx: FigureContext) -> FigureOutput:
-    fig, ax = _diagram_axes()
-    _box(ax, 0.15, 0.85, "System operator\n(RegD, 2 s)", color="#cde")
-    _box(ax, 0.5, 0.85, "Aggregator\nMPC scheduler", color="#edc")
-    _box(ax, 0.85, 0.85, "Grid / PCC", color="#cde")
-    _box(ax, 0.5, 0.55, "common DC bus", w=0.8, h=0.06)
+    fig, ax = diagram_axes()
+    box(ax, 0.15, 0.85, "System operator\n(RegD, 2 s)", color="#cde")
+    box(ax, 0.5, 0.85, "Aggregator\nMPC scheduler", color="#edc")
+    box(ax, 0.85, 0.85, "Grid / PCC", color="#cde")
+    box(ax, 0.5, 0.55, "common DC bus", w=0.8, h=0.06)
     for i, x in enumerate((0.2, 0.4, 0.6, 0.8)):
         label = "N" if i == 3 else str(i + 1)
-        _box(ax, x, 0.35, f"converter {label}\n(R_c, a, b)", w=0.16)
-        _box(ax, x, 0.13, f"pack {label}\n(E, R_b, OCV, SoC)", w=0.16, color="#dec")
-        _arrow(ax, (x, 0.19), (x, 0.29))
-        _arrow(ax, (x, 0.41), (x, 0.52))
-    _arrow(ax, (0.27, 0.85), (0.38, 0.85), "r_k")
-    _arrow(ax, (0.5, 0.79), (0.5, 0.59), "u_i, P_i")
-    _arrow(ax, (0.85, 0.59), (0.85, 0.79), "sum P_i")
+        box(ax, x, 0.35, f"converter {label}\n(R_c, a, b)", w=0.16)
+        box(ax, x, 0.13, f"pack {label}\n(E, R_b, OCV, SoC)", w=0.16, color="#dec")
+        arrow(ax, (x, 0.19), (x, 0.29))
+        arrow(ax, (x, 0.41), (x, 0.52))
+    arrow(ax, (0.27, 0.85), (0.38, 0.85), "r_k")
+    arrow(ax, (0.5, 0.79), (0.5, 0.59), "u_i, P_i")
+    arrow(ax, (0.85, 0.59), (0.85, 0.79), "sum P_i")
     data = pd.DataFrame(ARCHITECTURE_ROWS, columns=["from", "to", "what"])
     return FigureOutput(data=data, figure=fig, ours="static diagram of the simulated system",
                         verdict=verdict_fig1(data))
@@ -202,12 +181,12 @@ FLOW_ROWS = [
     claim="—", scale_note="static diagram", computed=False,
 )
 def draw_fig4(ctx: FigureContext) -> FigureOutput:
-    fig, ax = _diagram_axes()
+    fig, ax = diagram_axes()
     ys = np.linspace(0.9, 0.1, len(FLOW_ROWS))
     for (stage, text), y in zip(FLOW_ROWS, ys, strict=True):
-        _box(ax, 0.5, y, f"{stage}: {text}", w=0.95, h=0.1, color="#edc" if stage == "offline" else "#dde")
+        box(ax, 0.5, y, f"{stage}: {text}", w=0.95, h=0.1, color="#edc" if stage == "offline" else "#dde")
     for y0, y1 in zip(ys, ys[1:]):
-        _arrow(ax, (0.5, y0 - 0.05), (0.5, y1 + 0.05))
+        arrow(ax, (0.5, y0 - 0.05), (0.5, y1 + 0.05))
     ax.annotate("", xy=(0.99, ys[1]), xytext=(0.99, ys[-1]),
                 arrowprops={"arrowstyle": "->", "connectionstyle": "arc3,rad=-0.3"})
     data = pd.DataFrame(FLOW_ROWS, columns=["stage", "what"])
