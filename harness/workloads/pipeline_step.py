@@ -168,9 +168,14 @@ class PipelineTimes:
 
 
 def simulate_pipeline(schedule: Any, forward_ns: Sequence[int], backward_ns: Sequence[int],
-                      boundaries: Sequence[BoundaryCost]) -> PipelineTimes:
+                      boundaries: Sequence[BoundaryCost], *, rendezvous: bool = False) -> PipelineTimes:
     """Run ``schedule`` (a `methods.pipeline.schedule.Schedule`) with per-stage compute times (ns per
-    micro-batch) and per-boundary costs in a SimPy world; returns when the last event finished."""
+    micro-batch) and per-boundary costs in a SimPy world; returns when the last event finished.
+
+    ``rendezvous=False`` (eager): a message enters its link as soon as the sender has encoded it.
+    ``rendezvous=True``: as gloo's send/recv of unbound buffers does (``gloo/transport/tcp/pair.cc``: "sends cannot
+    execute until the remote side is ready to receive"), the data moves only once the receiver has posted its
+    receive (when it reaches that event) and its ready notice has crossed the link back (one latency)."""
     p = schedule.n_stages
     if not len(forward_ns) == len(backward_ns) == p or len(boundaries) != p - 1:
         raise ValueError(f"need {p} stage times and {p - 1} boundaries")
@@ -181,10 +186,24 @@ def simulate_pipeline(schedule: Any, forward_ns: Sequence[int], backward_ns: Seq
                  for s, b in enumerate(boundaries)]
     arrivals: dict[tuple[int, int, str], simpy.Event] = {
         (e.stage, e.micro_batch, e.phase): env.event() for e in schedule.events}
+    posted = {key: env.event() for key in arrivals} if rendezvous else None
+    posted_at: dict[tuple[int, int, str], int] = {}
     busy = [0] * p
     codec = [0] * p
 
-    def send(link: Link, size: int, target: simpy.Event) -> None:
+    def after_post(link: Link, size: int, key: tuple[int, int, str], notice_ns: int) -> simpy.events.ProcessGenerator:
+        yield posted[key]
+        wait_ns = posted_at[key] + notice_ns - env.now  # the ready notice left when the receive was posted
+        if wait_ns > 0:
+            yield env.timeout(wait_ns)
+        yield link.transfer(size)
+        arrivals[key].succeed()
+
+    def send(link: Link, size: int, key: tuple[int, int, str], latency_us: float) -> None:
+        if posted is not None:
+            env.process(after_post(link, size, key, round(latency_us * 1000)))
+            return
+        target = arrivals[key]
         link.transfer(size).callbacks.append(lambda _event: target.succeed())
 
     def stage(s: int) -> simpy.events.ProcessGenerator:
@@ -203,6 +222,9 @@ def simulate_pipeline(schedule: Any, forward_ns: Sequence[int], backward_ns: Seq
                 enc = boundaries[s - 1].bwd_encode_ns if forward_to else 0
                 work = backward_ns[s]
             if receive:
+                if posted is not None:
+                    posted_at[(s, i, event.phase)] = int(env.now)
+                    posted[(s, i, event.phase)].succeed()
                 yield arrivals[(s, i, event.phase)]
             duration = dec + work + enc
             busy[s] += duration
@@ -210,9 +232,9 @@ def simulate_pipeline(schedule: Any, forward_ns: Sequence[int], backward_ns: Seq
             if duration:
                 yield env.timeout(duration)
             if event.phase == "F" and forward_to:
-                send(fwd_links[s], boundaries[s].fwd_bytes, arrivals[(s + 1, i, "F")])
+                send(fwd_links[s], boundaries[s].fwd_bytes, (s + 1, i, "F"), boundaries[s].latency_us)
             elif event.phase == "B" and forward_to:
-                send(bwd_links[s - 1], boundaries[s - 1].bwd_bytes, arrivals[(s - 1, i, "B")])
+                send(bwd_links[s - 1], boundaries[s - 1].bwd_bytes, (s - 1, i, "B"), boundaries[s - 1].latency_us)
 
     done = [env.process(stage(s)) for s in range(p)]
     env.run(env.all_of(done))

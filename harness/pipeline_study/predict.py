@@ -1,0 +1,258 @@
+"""The simulator's prediction for one real pipelined configuration (the ``pipeline_step`` kind's engine).
+
+Nothing here is fitted to the pipelined steps it predicts. The pieces:
+
+- **engine**: `harness.workloads.pipeline_step.simulate_pipeline` over the schedule's event lists, one FIFO link
+  per boundary and direction, encode on the sender's and decode on the receiver's compute stream, plus the
+  slowest stage's optimizer share; stages split as the real job splits them (`stage_layers`). Transfers are
+  ``rendezvous``: gloo's send of an unbound buffer moves data only once the receiver has posted its receive
+  (read from gloo's ``transport/tcp/pair.cc``), so a message starts when the receiving stage reaches that event,
+  after its ready notice crossed the link. The kind's default, eager transfers, is reported beside (``eager``).
+- **compute** (``tables``, the prediction the study is judged on): every layer's forward and backward priced op
+  by op from the 1-thread CPU timing tables (`harness.workloads.pipeline_step.layer_costs`, the kind's own
+  pricing), the AdamW step of the whole model split by parameter share. When stages outnumber the machine's
+  cores, compute is stretched by ``stages / cores`` (`harness.fidelity.predict.cpu_share_factor`).
+- **codecs**: the codec timing table `measure_codec_times` makes before the runs: each codec's encode and decode
+  (the whole `methods.pipeline` call, serialization included) timed alone on this machine at the boundary's
+  shape. The kind's own codec pricing (``tah_quantize``/``tah_dequantize`` kernel tables, other codecs as
+  ``copy`` passes) leaves the bit-stream packing out; it is reported beside (``kernel_codec``).
+- **links**: the configured tbf rate as a `harness.config.blocks.LinkSpec` with ``protocol_efficiency`` = TCP
+  payload per frame byte at the MTU (`harness.fidelity.predict.tcp_payload_efficiency`), latency = the 2-rank
+  ping-pong alpha the fidelity study fitted on that network (``results/fidelity/fits_netns.csv``; a rate without
+  its own fit takes the alpha interpolated linearly in log(rate) between the neighbouring fitted rates). Loopback:
+  the fidelity study's 2-rank loopback ping-pong alpha and bandwidth.
+- ``measured_compute`` (a diagnostic reported beside): the same engine with each stage's forward, backward,
+  codec and optimizer times taken from the run's own per-step clocks, so the schedule-and-link model is judged
+  alone, without the compute model and without the machine's load changing the compute between profile and run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.config.blocks import LinkSpec
+from harness.errors import HarnessError
+from harness.fidelity.predict import cpu_share_factor, tcp_payload_efficiency
+from harness.pipeline_study.plan import RunSpec, StudyPlan, network_rate_mbit
+from harness.workloads.pipeline_step import (
+    BoundaryCost,
+    BoundaryLink,
+    CodecPricer,
+    CodecSpec,
+    PipelineWorkload,
+    _boundaries,
+    layer_costs,
+    simulate_pipeline,
+    stage_layers,
+)
+
+CODEC_COLUMNS = ["codec", "direction", "tokens", "channels", "encode_ms", "decode_ms", "wire_bytes", "n_repeats"]
+
+
+# ------------------------------------------------------------------------------------------------- links
+@dataclass(frozen=True)
+class LinkModel:
+    network: str
+    link: LinkSpec
+    source: str
+
+    @property
+    def payload_gbps(self) -> float:
+        return self.link.payload_gbps
+
+
+def _fits(fidelity_dir: Path, setting: str) -> pd.DataFrame:
+    path = fidelity_dir / f"fits_{setting}.csv"
+    if not path.is_file():
+        raise HarnessError(f"{path} does not exist; the pipeline study takes its link latency from the fidelity "
+                           "study (`harness fidelity`)")
+    fits = pd.read_csv(path)
+    return fits[fits["n_ranks"] == 2].sort_values("rate_mbit" if setting == "netns" else "alpha_us")
+
+
+def link_model(network: str, fidelity_dir: Path | str, mtu_bytes: int) -> LinkModel:
+    """The simulator's link for ``network`` (see the module docstring)."""
+    fidelity_dir = Path(fidelity_dir)
+    rate = network_rate_mbit(network)
+    if rate is None:
+        fit = _fits(fidelity_dir, "loopback").iloc[0]
+        link = LinkSpec(bandwidth_gbps=float(fit["fitted_gbps"]), latency_us=float(fit["alpha_us"]), sharing="fifo")
+        return LinkModel(network, link, "fidelity study, loopback ping-pong fit (2 ranks): alpha and bandwidth")
+    fits = _fits(fidelity_dir, "netns")
+    rates, alphas = fits["rate_mbit"].to_numpy(float), fits["alpha_us"].to_numpy(float)
+    if rate in rates:
+        alpha = float(alphas[rates == rate][0])
+        how = f"fidelity study, netns ping-pong fit at {rate:g} Mbit/s (2 ranks)"
+    else:
+        alpha = float(np.interp(np.log(rate), np.log(rates), alphas))
+        how = (f"interpolated in log(rate) between the fidelity study's netns fits at "
+               f"{', '.join(f'{r:g}' for r in rates)} Mbit/s (2 ranks)")
+    link = LinkSpec(bandwidth_gbps=rate / 1000.0, latency_us=alpha, sharing="fifo",
+                    protocol_efficiency=tcp_payload_efficiency(mtu_bytes))
+    return LinkModel(network, link, how)
+
+
+# ------------------------------------------------------------------------------------------------- codecs
+def codec_label(spec: CodecSpec) -> str:
+    params = ",".join(f"{k}={v}" for k, v in sorted(spec.params.items()))
+    return spec.name + (f"({params})" if params else "")
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        fn()
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return float(np.median(times))
+
+
+def measure_codec_times(plan: StudyPlan, repeats: int = 15) -> pd.DataFrame:
+    """Encode and decode time (median ms, 1 thread) of every codec of the plan at the boundary shape, timed
+    alone; AQ-SGD in its steady state (the samples already cached, deltas on the wire)."""
+    import torch
+
+    from harness.pipeline_study.boundary import BoundaryCodec
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    shape = (plan.micro_batch, plan.seq_len, plan.model.d_model)
+    gen = torch.Generator().manual_seed(plan.seed)
+    x = torch.randn(shape, generator=gen)
+    ids = list(range(plan.micro_batch))
+    rows, seen = [], set()
+    try:
+        for run in plan.runs:
+            for direction, spec in (("forward", run.forward), ("backward", run.backward)):
+                key = (direction, codec_label(spec))
+                if key in seen:
+                    continue
+                seen.add(key)
+                sender, receiver = BoundaryCodec(spec), BoundaryCodec(spec)
+                message, _, _ = sender.encode(ids, x)
+                receiver.decode(ids, message, shape)  # AQ-SGD: both caches now hold the samples
+                message, _, _ = sender.encode(ids, x * 1.01)
+                receiver.decode(ids, message, shape)
+                encode_ms = _median_ms(lambda: sender.encode(ids, x), repeats)
+                if spec.name == "aqsgd":  # keep the receiver's cache in step with every message the sender made
+                    decode_ms = _median_ms(lambda: receiver.decode(ids, sender.encode(ids, x)[0], shape), repeats)
+                    decode_ms = max(0.0, decode_ms - encode_ms)
+                else:
+                    decode_ms = _median_ms(lambda: receiver.decode(ids, message, shape), repeats)
+                rows.append({"codec": key[1], "direction": direction, "tokens": shape[0] * shape[1],
+                             "channels": shape[2], "encode_ms": encode_ms, "decode_ms": decode_ms,
+                             "wire_bytes": sender.wire_bytes(ids, shape), "n_repeats": repeats})
+    finally:
+        torch.set_num_threads(previous)
+    return pd.DataFrame(rows, columns=CODEC_COLUMNS)
+
+
+# ------------------------------------------------------------------------------------------------- prediction
+def workload(plan: StudyPlan, run: RunSpec, link: LinkModel) -> PipelineWorkload:
+    """The ``pipeline_step`` workload of one real configuration."""
+    return PipelineWorkload(
+        model=plan.model.dims(), micro_batch=plan.micro_batch, seq_len=plan.seq_len,
+        n_micro_batches=plan.n_micro_batches, n_stages=run.stages, schedule=run.schedule, dtype="float32",
+        optimizer="adamw", link=BoundaryLink(bandwidth_gbps=link.payload_gbps, latency_us=link.link.latency_us),
+        forward=run.forward, backward=run.backward)
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Per stage and micro-batch forward / backward ns, and the optimizer ns of the slowest stage."""
+
+    forward_ns: list[int]
+    backward_ns: list[int]
+    optimizer_ns: int
+
+
+def table_stage_times(w: PipelineWorkload, replay, n_cores: int) -> StageTimes:
+    """Compute from the CPU timing tables (the kind's `layer_costs`), stretched when stages outnumber cores."""
+    times = layer_costs(w, replay)
+    groups = stage_layers(w.model.n_layers, w.n_stages)
+    share = cpu_share_factor(w.n_stages, n_cores)
+    fwd = [round(share * sum(times.forward_ns[i] for i in g)) for g in groups]
+    bwd = [round(share * sum(times.backward_ns[i] for i in g)) for g in groups]
+    params = [sum(times.n_params[i] for i in g) for g in groups]
+    optimizer = max(round(share * times.optimizer_ns * n / sum(params)) for n in params)
+    return StageTimes(fwd, bwd, optimizer)
+
+
+def codec_boundaries(w: PipelineWorkload, link: LinkModel, codec_times: pd.DataFrame, share: float
+                     ) -> list[BoundaryCost]:
+    """Boundaries with codec times from the codec timing table and the messages' wire bytes."""
+    def lookup(spec: CodecSpec, direction: str) -> pd.Series:
+        hit = codec_times[(codec_times["codec"] == codec_label(spec)) & (codec_times["direction"] == direction)]
+        if hit.empty:
+            raise HarnessError(f"codec timing table has no {direction} row for {codec_label(spec)}")
+        return hit.iloc[0]
+
+    f, b = lookup(w.forward, "forward"), lookup(w.backward, "backward")
+    ns = lambda ms: round(share * ms * 1e6)  # noqa: E731
+    cost = BoundaryCost(int(f["wire_bytes"]), int(b["wire_bytes"]), ns(f["encode_ms"]), ns(f["decode_ms"]),
+                        ns(b["encode_ms"]), ns(b["decode_ms"]), link.payload_gbps, link.link.latency_us)
+    return [cost] * (w.n_stages - 1)
+
+
+def predict_step_ms(w: PipelineWorkload, stage_times: StageTimes, boundaries: list[BoundaryCost],
+                    rendezvous: bool = True) -> dict:
+    from methods.pipeline.schedule import make_schedule
+
+    schedule = make_schedule(w.schedule, w.n_stages, w.n_micro_batches)
+    result = simulate_pipeline(schedule, stage_times.forward_ns, stage_times.backward_ns, boundaries,
+                               rendezvous=rendezvous)
+    return {"step_ms": (result.pipeline_ns + stage_times.optimizer_ns) / 1e6,
+            "bubble_fraction": result.bubble_fraction(), "codec_ms": max(result.codec_ns) / 1e6,
+            "stage_compute_ms": max(f + b for f, b in zip(stage_times.forward_ns, stage_times.backward_ns)) / 1e6}
+
+
+def measured_stage_times(row: pd.Series, n_stages: int, m: int) -> StageTimes:
+    """Per-stage times from a run's own clocks (``measured_<what>_ms_s<stage>`` columns, per step)."""
+    fwd = [round(row[f"measured_forward_ms_s{s}"] * 1e6 / m) for s in range(n_stages)]
+    bwd = [round(row[f"measured_backward_ms_s{s}"] * 1e6 / m) for s in range(n_stages)]
+    opt = max(round(row[f"measured_optimizer_ms_s{s}"] * 1e6) for s in range(n_stages))
+    return StageTimes(fwd, bwd, opt)
+
+
+def measured_boundaries(row: pd.Series, n_stages: int, m: int, link: LinkModel) -> list[BoundaryCost]:
+    """Boundaries with each side's encode / decode time from the run's own clocks (per micro-batch)."""
+    ns = lambda col: round(row[col] * 1e6 / m)  # noqa: E731
+    return [BoundaryCost(int(row["fwd_wire_bytes"]), int(row["bwd_wire_bytes"]),
+                         ns(f"measured_encode_fwd_ms_s{s}"), ns(f"measured_decode_fwd_ms_s{s + 1}"),
+                         ns(f"measured_encode_bwd_ms_s{s + 1}"), ns(f"measured_decode_bwd_ms_s{s}"),
+                         link.payload_gbps, link.link.latency_us) for s in range(n_stages - 1)]
+
+
+def predict_run(plan: StudyPlan, run: RunSpec, row: pd.Series, link: LinkModel, replay, codec_times: pd.DataFrame,
+                n_cores: int | None = None) -> dict:
+    """Every prediction of one measured configuration (``row``: its measured columns); see the module docstring."""
+    n_cores = n_cores or os.cpu_count() or 1
+    w = workload(plan, run, link)
+    share = cpu_share_factor(run.stages, n_cores)
+    table = table_stage_times(w, replay, n_cores)
+    bounds = codec_boundaries(w, link, codec_times, share)
+    main = predict_step_ms(w, table, bounds)
+    eager = predict_step_ms(w, table, bounds, rendezvous=False)
+    pricer = CodecPricer(replay, "float32", {})
+    shape = (plan.micro_batch, plan.seq_len, plan.model.d_model)
+    kernel = predict_step_ms(w, table, _boundaries(w, w.forward, w.backward, shape, pricer))
+    measured_times = measured_stage_times(row, run.stages, plan.n_micro_batches)
+    diag = predict_step_ms(w, measured_times, measured_boundaries(row, run.stages, plan.n_micro_batches, link))
+    return {
+        "predicted_ms": main["step_ms"], "predicted_bubble_fraction": main["bubble_fraction"],
+        "predicted_stage_compute_ms": main["stage_compute_ms"], "predicted_codec_ms": main["codec_ms"],
+        "predicted_ms_kernel_codec": kernel["step_ms"], "predicted_ms_measured_compute": diag["step_ms"],
+        "predicted_ms_eager": eager["step_ms"],
+        "link_payload_gbps": link.payload_gbps, "link_latency_us": link.link.latency_us,
+        "cpu_share_factor": share, "codec_sources": ";".join(f"{k}:{v}" for c in pricer.sources.values()
+                                                               for k, v in sorted(c.items())),
+    }
+
