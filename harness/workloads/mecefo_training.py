@@ -9,6 +9,10 @@ in hours. ``workload.everywhere`` (``skip_attention`` / ``skip_ffn``) makes ever
 every step, and ``techniques.skip_ffn`` makes the neighbour skip the FFN instead of attention: the paper's
 Figure 3 study. ``workload.cost_repeats`` > 0 also measures the neighbour's memory and time
 against a normal rank on this CPU (`methods.mecefo.cost`) into run.json's ``neighbour_cost``.
+``workload.probes`` scores the trained model on synthetic downstream probes (`methods.mecefo.probes`: zero-shot
+items by likelihood, and fine-tuned classification) into run.json's ``probes`` (the paper's Tables 4-5).
+``workload.model.architecture: moe_mla`` trains `methods.models.moe_mla.MoEMLA` (latent attention, routed
+experts) instead of the tiny LLaMA (the paper's Table 10).
 
 Metrics per recorded step: ``loss`` (mean micro-batch loss), ``eval_loss`` (held-out corpus of another seed, at
 evaluation steps), ``n_failed``, ``n_neighbours``, ``n_dropped`` and ``grad_rel_error`` (||g~ - g|| / ||g|| against
@@ -31,17 +35,35 @@ from harness.workloads.base import RunContext, RunOutput, register_workload
 
 
 class ModelSpec(Strict):
+    architecture: Literal["llama", "moe_mla"] = Field(
+        "llama", description="llama: TinyLlama; moe_mla: latent attention + routed experts (Table 10)")
     d_model: PositiveInt = Field(32, le=4096)
     n_layers: PositiveInt = Field(2, le=64)
     n_heads: PositiveInt = Field(4, le=128)
-    d_ff: PositiveInt = Field(86, le=16384)
+    d_ff: PositiveInt = Field(86, le=16384, description="FFN hidden width (llama)")
     seq_len: PositiveInt = Field(32, le=4096)
+    n_experts: PositiveInt = Field(4, le=256, description="routed experts (moe_mla)")
+    top_k: PositiveInt = Field(2, le=256, description="experts per token (moe_mla)")
+    d_ff_expert: PositiveInt = Field(43, le=16384, description="hidden width of one expert (moe_mla)")
+    kv_rank: NonNegativeInt = Field(16, le=4096, description="joint key-value latent width (moe_mla; 0: plain "
+                                    "multi-head attention)")
 
     @model_validator(mode="after")
     def _heads(self) -> ModelSpec:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(f"d_model {self.d_model} must split into n_heads {self.n_heads} heads of even size")
+        if self.top_k > self.n_experts:
+            raise ValueError(f"top_k {self.top_k} must be at most n_experts {self.n_experts}")
         return self
+
+
+class ProbesSpec(Strict):
+    zero_shot_items: NonNegativeInt = Field(0, le=100_000, description="items per zero-shot probe (0: none)")
+    finetune_steps: NonNegativeInt = Field(0, le=100_000, description="fine-tuning steps per probe (0: none)")
+    finetune_train_items: PositiveInt = Field(512, le=1_000_000)
+    finetune_test_items: PositiveInt = Field(256, le=1_000_000)
+    finetune_batch: PositiveInt = Field(16, le=4096)
+    finetune_lr: PositiveFloat = 1e-3
 
 
 class CorpusSpec(Strict):
@@ -98,6 +120,7 @@ class MeCeFOTrainingWorkload(Strict):
     eval_every: PositiveInt = Field(20, le=100_000)
     record_every: PositiveInt = Field(5, le=100_000)
     cost_repeats: NonNegativeInt = Field(0, le=1000, description="timed passes of the neighbour cost (0: skip)")
+    probes: ProbesSpec = Field(default_factory=ProbesSpec, description="downstream probes after training")
 
     @model_validator(mode="after")
     def _ranks(self) -> MeCeFOTrainingWorkload:
@@ -113,8 +136,8 @@ class MeCeFOTrainingScenario(ScenarioBase):
 
 
 def _seeds(seed_seq: np.random.SeedSequence) -> dict[str, int]:
-    names = ("data", "model", "batches", "failures")
-    return {n: int(c.generate_state(1, dtype=np.uint32)[0]) for n, c in zip(names, seed_seq.spawn(4), strict=True)}
+    names = ("data", "model", "batches", "failures", "probes")
+    return {n: int(c.generate_state(1, dtype=np.uint32)[0]) for n, c in zip(names, seed_seq.spawn(5), strict=True)}
 
 
 @register_workload("mecefo_training", MeCeFOTrainingScenario)
@@ -134,7 +157,6 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
     from methods.mecefo.failures import Outage, poisson_schedule
     from methods.mecefo.neighbour import Techniques
     from methods.mecefo.training import TrainSettings, train
-    from methods.models.gpt import TinyLlama
 
     train_text, eval_text = make_corpus(w.corpus.n_sentences, seeds["data"]), make_corpus(
         w.corpus.eval_sentences, seeds["data"] + 1)
@@ -142,10 +164,9 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
     shards = CorpusShards(tokenizer.encode(train_text), w.n_ranks, w.model.seq_len, w.batch_size, seeds["batches"])
     held_out = CorpusShards(tokenizer.encode(eval_text), 1, w.model.seq_len, w.batch_size, seeds["batches"] + 1)
     eval_set = [held_out.batch(0, i) for i in range(w.corpus.eval_batches)]
-    model = TinyLlama(tokenizer.vocab_size, w.model.d_model, w.model.n_layers, w.model.n_heads, w.model.d_ff,
-                      w.model.seq_len, seed=seeds["model"])
+    model = _model(w.model, tokenizer.vocab_size, seeds["model"])
 
-    def evaluate(m: TinyLlama) -> float:
+    def evaluate(m: torch.nn.Module) -> float:
         with torch.no_grad():
             return float(sum(float(m.loss(x, y)) for x, y in eval_set) / len(eval_set))
 
@@ -167,4 +188,28 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
                              eval_every=w.eval_every, record_every=w.record_every)
     result = train(model, shards.batch, settings, evaluate)
     info.update(result.info)
+    if w.probes.zero_shot_items or w.probes.finetune_steps:
+        info["probes"] = _probes(model, tokenizer, w.probes, seeds["probes"])
     return RunOutput(metrics=pd.DataFrame(result.rows), info=info)
+
+
+def _model(spec: ModelSpec, vocab_size: int, seed: int) -> torch.nn.Module:
+    if spec.architecture == "moe_mla":
+        from methods.models.moe_mla import MoEMLA, MoEMLAConfig
+
+        return MoEMLA(MoEMLAConfig(vocab_size=vocab_size, d_model=spec.d_model, n_layers=spec.n_layers,
+                                   n_heads=spec.n_heads, d_ff_expert=spec.d_ff_expert, n_experts=spec.n_experts,
+                                   top_k=spec.top_k, kv_rank=spec.kv_rank, max_seq_len=spec.seq_len), seed=seed)
+    from methods.models.gpt import TinyLlama
+
+    return TinyLlama(vocab_size, spec.d_model, spec.n_layers, spec.n_heads, spec.d_ff, spec.seq_len, seed=seed)
+
+
+def _probes(model: torch.nn.Module, tokenizer, spec: ProbesSpec, seed: int) -> dict:
+    from methods.mecefo.probes import FinetuneSettings, evaluate_probes
+
+    finetune = (FinetuneSettings(train_items=spec.finetune_train_items, test_items=spec.finetune_test_items,
+                                 steps=spec.finetune_steps, batch_size=spec.finetune_batch, lr=spec.finetune_lr)
+                if spec.finetune_steps else None)
+    return evaluate_probes(model, tokenizer, zero_shot_items_per_task=spec.zero_shot_items, finetune=finetune,
+                           seed=seed)

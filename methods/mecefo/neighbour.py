@@ -1,5 +1,6 @@
 """The MeCeFO neighbour (Hu et al., arXiv 2510.16415, Section 3, Algorithms 2-3): how a healthy data-parallel
-rank runs the micro-batches it carries while a neighbour has failed, on `methods.models.gpt.TinyLlama`.
+rank runs the micro-batches it carries while a neighbour has failed, on `methods.models.gpt.TinyLlama`
+(or `methods.models.moe_mla.MoEMLA`).
 
 Three techniques, each switchable on its own (`Techniques`):
 
@@ -12,7 +13,9 @@ Three techniques, each switchable on its own (`Techniques`):
 ``skip_ffn`` is the contrast of the paper's Figure 3 (identity backward through the FFN instead); it is not part of
 the neighbour. With every switch off, `neighbour_loss` computes the same loss and gradients as
 ``TinyLlama.loss``. The forward pieces mirror `methods.models.gpt.Block.forward` step for step, because that
-block runs attention and FFN in one call.
+block runs attention and FFN in one call. Other blocks (`methods.models.moe_mla.MoEMLABlock`, Table 10's MLA + MoE
+model) expose their branches themselves: ``attention_branch(x, cos, sin)``, ``ffn_branch(x, lin)`` with ``lin``
+applying each expert's linear map (exactly or low-rank), and ``ffn_parameters()``.
 """
 
 from __future__ import annotations
@@ -58,8 +61,10 @@ EXACT = Techniques()
 MECEFO = Techniques(skip_attention=True, recompute_ffn=True, low_rank=8)
 
 
-def attention_delta(block: Block, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def attention_delta(block: nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """The attention branch of ``block`` (what `Block.forward` adds to the residual)."""
+    if not isinstance(block, Block):
+        return block.attention_branch(x, cos, sin)
     B, T, C = x.shape
     q, k, v = block.qkv(block.attn_norm(x)).split(C, dim=-1)
     shape = (B, T, block.n_heads, C // block.n_heads)
@@ -69,14 +74,26 @@ def attention_delta(block: Block, x: torch.Tensor, cos: torch.Tensor, sin: torch
     return block.proj(att.transpose(1, 2).reshape(B, T, C))
 
 
-def ffn_delta(block: Block, x: torch.Tensor, bases: LowRankBases | None = None, step: int = 0) -> torch.Tensor:
-    """The SwiGLU branch of ``block``; with ``bases`` the weight gradients are low-rank (technique III)."""
-    h = block.mlp_norm(x)
+def _linear(bases: LowRankBases | None, step: int) -> Callable[[torch.Tensor, nn.Linear], torch.Tensor]:
     if bases is None:
-        return block.down(nn.functional.silu(block.gate(h)) * block.up(h))
-    gate = lowrank_linear(h, block.gate, bases.get(block.gate, step))
-    up = lowrank_linear(h, block.up, bases.get(block.up, step))
-    return lowrank_linear(nn.functional.silu(gate) * up, block.down, bases.get(block.down, step))
+        return lambda h, layer: layer(h)
+    return lambda h, layer: lowrank_linear(h, layer, bases.get(layer, step))
+
+
+def ffn_delta(block: nn.Module, x: torch.Tensor, bases: LowRankBases | None = None, step: int = 0) -> torch.Tensor:
+    """The FFN branch of ``block``; with ``bases`` the weight gradients are low-rank (technique III)."""
+    lin = _linear(bases, step)
+    if not isinstance(block, Block):
+        return block.ffn_branch(x, lin)
+    h = block.mlp_norm(x)
+    return lin(nn.functional.silu(lin(h, block.gate)) * lin(h, block.up), block.down)
+
+
+def ffn_parameters(block: nn.Module) -> tuple[torch.Tensor, ...]:
+    """The parameters the FFN branch of ``block`` reads (what recomputation must differentiate)."""
+    if not isinstance(block, Block):
+        return tuple(block.ffn_parameters())
+    return (block.mlp_norm.weight, block.gate.weight, block.up.weight, block.down.weight)
 
 
 class _Recompute(torch.autograd.Function):
@@ -105,7 +122,7 @@ def _skipped(delta: Callable[[], torch.Tensor]) -> torch.Tensor:
         return delta()
 
 
-def block_forward(block: Block, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, tech: Techniques,
+def block_forward(block: nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, tech: Techniques,
                   bases: LowRankBases | None, step: int) -> torch.Tensor:
     """One pre-norm block in the mode ``tech`` (Algorithm 2 forward; the backward follows from it)."""
     if tech.skip_attention:
@@ -116,8 +133,7 @@ def block_forward(block: Block, x: torch.Tensor, cos: torch.Tensor, sin: torch.T
         return x + _skipped(lambda: ffn_delta(block, x))
     low = bases if tech.low_rank else None
     if tech.recompute_ffn:
-        ffn_params = (block.mlp_norm.weight, block.gate.weight, block.up.weight, block.down.weight)
-        return x + _Recompute.apply(lambda h: ffn_delta(block, h, low, step), x, *ffn_params)
+        return x + _Recompute.apply(lambda h: ffn_delta(block, h, low, step), x, *ffn_parameters(block))
     return x + ffn_delta(block, x, low, step)
 
 

@@ -86,3 +86,64 @@ def test_tab6_verdict():
     assert m.verdict_tab6(good).status == "reproduced"
     fits = _tab6({"naive NDB": 1.1, "+I": 1.05, "+I+II": 0.9, "+I+II+III": 0.9}, {"naive NDB": 2.0, "+I+II+III": 2.5})
     assert m.verdict_tab6(fits).status == "partly"
+
+
+def _probes(shift: dict[str, float], spread: float = 0.02, base: float = 0.8, chance: float = 0.5,
+            seeds: int = 3) -> pd.DataFrame:
+    rows = []
+    for seed in range(seeds):
+        for frequency in (m.NONE, *m.FREQUENCIES):
+            for index, probe in enumerate(("a", "b")):
+                noise = spread * (seed - (seeds - 1) / 2) * (1 if index == 0 else 0.5)
+                rows.append({"frequency": frequency, "seed": seed, "probe": probe, "chance": chance,
+                             "accuracy": base + shift.get(frequency, 0.0) + noise})
+    return pd.DataFrame(rows)
+
+
+def test_flat_verdict_tolerance_comes_from_the_seed_spread():
+    flat = _probes({"low": 0.005, "medium": -0.01, "high": 0.0})
+    verdict = m.verdict_tab4(flat)
+    assert verdict.status == "reproduced"
+    # the same shifts judged against a seed spread ten times smaller are no longer within tolerance
+    assert m.verdict_tab4(_probes({"low": 0.005, "medium": -0.01, "high": 0.0}, spread=0.0005)).status == "partly"
+    dropping = _probes({"low": -0.1, "medium": -0.2, "high": -0.3})
+    assert m.verdict_tab5(dropping).status == "partly"  # only the above-chance check holds
+    assert m.verdict_tab4(_probes({}, base=0.5)).status == "partly"  # flat, but flat at chance
+    assert m.verdict_tab4(_probes({}, seeds=2)).status == "not_checkable"
+    assert not m.verdict_tab4(dropping).contradictions()
+
+
+def test_probe_table_has_every_probe_the_average_and_the_papers_rows():
+    table = m.probe_table(_probes({}), m.PAPER_TAB4, 1.0)
+    assert table["probe"].tolist() == ["a", "b", "average", "paper: BoolQ", "paper: PIQA"]
+    assert list(table.columns) == ["probe", "chance", *m.FREQUENCY_ORDER]
+
+
+def _moe(increase: dict[str, float], error: float) -> pd.DataFrame:
+    rows = []
+    for seed in range(3):
+        for frequency in m.FREQUENCY_ORDER:
+            pct = increase.get(frequency, 0.0)
+            rows.append({"model": m.MOE_NAME, "frequency": frequency, "seed": seed, "perplexity": 8 * (1 + pct / 100),
+                         "increase_pct": pct, "max_grad_error": np.nan if frequency == m.NONE else error,
+                         "median_grad_error": np.nan if frequency == m.NONE else error / 2})
+    return pd.DataFrame(rows)
+
+
+def test_tab10_verdict():
+    assert m.verdict_tab10(_moe({"low": 0.1, "medium": 0.5, "high": 1.5}, 0.3)).status == "reproduced"
+    assert m.verdict_tab10(_moe({"low": 0.1, "medium": 0.5, "high": 9.0}, 0.3)).status == "partly"
+    assert m.verdict_tab10(_moe({"low": 0.1, "medium": 0.5, "high": 1.5}, 0.9)).status == "partly"  # max only
+    verdict = m.verdict_tab10(_moe({"low": 5.0, "medium": 8.0, "high": 9.0}, 1.3))
+    assert verdict.status == "not_reproduced" and not verdict.contradictions()
+
+
+def test_tab10_rows_take_the_largest_error_per_run():
+    metrics = pd.DataFrame([
+        {"workload.failures.interval_steps": interval, "seed": seed, "step": step, "n_failed": int(step == 5),
+         "eval_loss": 2.0, "grad_rel_error": (0.1 * step if interval is not None and step else np.nan)}
+        for interval in (None, 32.0, 16.0, 8.0) for seed in range(3) for step in (0, 5, 9)])
+    rows = m.tab10_rows(metrics, m.MOE_NAME).set_index(["frequency", "seed"])
+    assert np.isclose(rows.loc[("high", 1), "max_grad_error"], 0.9)
+    assert np.isclose(rows.loc[("high", 1), "median_grad_error"], 0.7)
+    assert np.isnan(rows.loc[(m.NONE, 0), "max_grad_error"]) and (rows["model"] == m.MOE_NAME).all()
