@@ -33,6 +33,8 @@ _WORDS = {
     "Adv": ["slowly", "twice", "again", "quietly", "early"],
     "Prep": ["near", "under", "beside", "behind", "across"],
 }
+#: the grammar's words by category (public name for probes and fine-tuning tasks built on the same grammar)
+WORDS = _WORDS
 
 
 def _pick(rng: np.random.Generator, cat: str) -> str:

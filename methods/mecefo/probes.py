@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from methods.data.corpus import _WORDS as LEXICON  # the grammar's words by category
+from methods.data.corpus import WORDS as LEXICON  # the grammar's words by category
 from methods.data.corpus import CharTokenizer, make_sentence
 
 CATEGORY = {word: cat for cat, words in LEXICON.items() for word in words}
