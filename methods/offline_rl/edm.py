@@ -96,13 +96,16 @@ class EDMDenoiser(nn.Module):
         c_skip, c_out, c_in = scalings(sigma, self.cfg)
         return c_skip * x + c_out * self.net(c_in * x, time_input(sigma.reshape(-1)), obs)
 
-    def loss(self, x0: torch.Tensor, obs: torch.Tensor | None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-        """EDM loss: log-normal sigma, Karras weight, pseudo-Huber distance (mean over the batch)."""
+    def loss(self, x0: torch.Tensor, obs: torch.Tensor | None, generator: torch.Generator | None = None,
+             penalty: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None) -> torch.Tensor:
+        """EDM loss: log-normal sigma, Karras weight, pseudo-Huber distance (mean over the batch), plus
+        ``penalty(denoised, obs)`` when given (a reward term on the teacher's own denoised output)."""
         z = torch.randn(len(x0), generator=generator, device=x0.device)
         sigma = torch.exp(self.cfg.p_mean + self.cfg.p_std * z).clamp(self.cfg.sigma_min, self.cfg.sigma_max)
         noisy = x0 + expand(sigma, x0) * torch.randn(x0.shape, generator=generator, device=x0.device)
-        return (karras_weight(sigma, self.cfg) * pseudo_huber(self(noisy, sigma, obs), x0)).mean()
+        denoised = self(noisy, sigma, obs)
+        edm = (karras_weight(sigma, self.cfg) * pseudo_huber(denoised, x0)).mean()
+        return edm if penalty is None else edm + penalty(denoised, obs)
 
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -139,8 +142,10 @@ def sample(
     sampler: Sampler = "heun",
     steps: int = 80,
     generator: torch.Generator | None = None,
+    condition: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Draw ``shape`` samples from ``denoiser`` with ``steps`` bins of the Karras grid, then to sigma = 0."""
+    """Draw ``shape`` samples from ``denoiser`` with ``steps`` bins of the Karras grid, then to sigma = 0.
+    ``condition`` (Diffuser's inpainting) overwrites the known entries of x at the start and after every step."""
     sampler_evaluations(sampler, steps)
     cfg = denoiser.cfg
     grid = karras_sigmas(steps, cfg).tolist() + [0.0]
@@ -148,7 +153,8 @@ def sample(
     def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return denoiser(x, sigma, obs)
 
-    x = cfg.sigma_max * torch.randn(shape, generator=generator)
+    keep = condition if condition is not None else (lambda x: x)
+    x = keep(cfg.sigma_max * torch.randn(shape, generator=generator))
     for s_from, s_to in zip(grid[:-1], grid[1:]):
         if sampler == "heun":
             x = heun_step(denoise, x, s_from, s_to)
@@ -159,20 +165,23 @@ def sample(
             sigma_up = math.sqrt(max(s_to**2 * (s_from**2 - s_to**2) / s_from**2, 0.0))
             sigma_down = math.sqrt(max(s_to**2 - sigma_up**2, 0.0))
             x = x0 + (x - x0) * (sigma_down / s_from) + sigma_up * torch.randn(x.shape, generator=generator)
+        x = keep(x)
     return x
 
 
 def train_denoiser(denoiser: EDMDenoiser, x0: torch.Tensor, obs: torch.Tensor | None = None, *, steps: int = 1000,
-                   batch: int = 256, lr: float = 1e-4, weight_decay: float = 1e-6, seed: int = 0) -> list[float]:
+                   batch: int = 256, lr: float = 1e-4, weight_decay: float = 1e-6, seed: int = 0,
+                   penalty: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None) -> list[float]:
     """Fit the teacher with the EDM loss on sequences ``x0`` (N, T, A); AdamW with the authors' betas
-    (0.95, 0.999) and weight decay 1e-6 (their lr is 1e-4 over 1000 epochs); returns per-step losses."""
+    (0.95, 0.999) and weight decay 1e-6 (their lr is 1e-4 over 1000 epochs); returns per-step losses.
+    ``penalty`` adds a term on the denoised output (`EDMDenoiser.loss`)."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(denoiser.parameters(), lr=lr, betas=(0.95, 0.999), weight_decay=weight_decay)
     losses = []
     denoiser.train()
     for _ in range(steps):
         idx = torch.randint(0, len(x0), (min(batch, len(x0)),), generator=gen)
-        loss = denoiser.loss(x0[idx], None if obs is None else obs[idx], generator=gen)
+        loss = denoiser.loss(x0[idx], None if obs is None else obs[idx], generator=gen, penalty=penalty)
         opt.zero_grad()
         loss.backward()
         opt.step()

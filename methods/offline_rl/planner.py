@@ -58,7 +58,8 @@ class ActionBounds:
 
 @dataclass
 class Planner:
-    """act(obs) -> first action of a sampled plan; ``evaluations`` is the counted network calls of the last act."""
+    """act(obs) -> first action of a sampled plan; ``evaluations`` is the counted network calls of the last act;
+    a student makes ``nfe`` jumps (1: the one-step sample; more: `CTMStudent.sample_chain`)."""
 
     model: EDMDenoiser | CTMStudent
     bounds: ActionBounds
@@ -66,6 +67,7 @@ class Planner:
     sampler: Sampler | None = "heun"
     steps: int = 80
     seed: int = 0
+    nfe: int = 1
     evaluations: int = 0
     _gen: torch.Generator = field(init=False, repr=False)
 
@@ -84,7 +86,7 @@ class Planner:
         before = self._counter.calls
         with torch.inference_mode():
             if self.is_student:
-                x = self.model.sample(shape, obs_t, generator=self._gen)
+                x = self.model.sample_chain(shape, obs_t, self.nfe, generator=self._gen)
             else:
                 x = sample(self.model, shape, obs_t, sampler=self.sampler, steps=self.steps, generator=self._gen)
         self.evaluations = self._counter.calls - before

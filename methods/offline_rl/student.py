@@ -58,11 +58,29 @@ class CTMStudent(nn.Module):
         x = torch.randn(shape, generator=generator)
         return self(x, torch.tensor(self.cfg.sigma_max), torch.tensor(self.cfg.sigma_min), obs).clamp(-1.0, 1.0)
 
+    @torch.no_grad()
+    def sample_chain(self, shape: tuple[int, ...], obs: torch.Tensor | None = None, nfe: int = 1,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """``nfe`` network evaluations: the one-step sample, then ``nfe - 1`` times re-noised to a grid level and
+        jumped back to sigma_min (the authors' "chaining"; levels at bins round(k * bins / nfe), e.g. 27 and 53 of 80
+        for three evaluations)."""
+        if nfe < 1:
+            raise ValueError(f"nfe must be >= 1, got {nfe}")
+        x = self.sample(shape, obs, generator)
+        grid = karras_sigmas(self.cfg.bins, self.cfg)
+        sigma_min = torch.tensor(self.cfg.sigma_min)
+        for k in range(1, nfe):
+            level = grid[round(k * self.cfg.bins / nfe)]
+            noisy = x + level * torch.randn(x.shape, generator=generator)
+            x = self(noisy, level, sigma_min, obs).clamp(-1.0, 1.0)
+        return x
+
 
 def student_from_teacher(teacher: EDMDenoiser, student_net: nn.Module) -> CTMStudent:
     """Warm start: the teacher's weights in the student's network (only the stop-time embedding is new, and it
     starts at zero, so the new student's g equals the teacher's denoiser)."""
-    result = student_net.load_state_dict(teacher.net.state_dict(), strict=False)
+    teacher_net = getattr(teacher.net, "inner", teacher.net)  # a planner may have wrapped it to count calls
+    result = student_net.load_state_dict(teacher_net.state_dict(), strict=False)
     if result.unexpected_keys or any(not k.startswith("cond.s_emb.") for k in result.missing_keys):
         raise ValueError(f"student network does not extend the teacher's: {result}")
     return CTMStudent(student_net, teacher.cfg)
