@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -86,12 +87,36 @@ def run_ranks(
     Raises `MeasurementError` (with each failing rank's stderr tail) if a rank exits non-zero or the deadline
     passes; every started process is killed before returning either way.
     """
+    return run_module_ranks(
+        "harness.fidelity.measure", world_size, lambda out: [kind, "--out", str(out), *worker_args],
+        placement=placement, timeout_s=timeout_s, port=port,
+    )
+
+
+def run_module_ranks(
+    module: str,
+    world_size: int,
+    args_for: Callable[[Path], list[str]],
+    *,
+    placement: Placement | None = None,
+    timeout_s: float = 600.0,
+    port: int | None = None,
+    on_start: Callable[[list[int]], None] | None = None,
+) -> list[dict]:
+    """Run ``python -m <module> <args_for(out_dir)>`` as ``world_size`` ranks; return ``out_dir/rank<r>.json``.
+
+    ``args_for`` gets the run's temporary output folder (it may write inputs there) and returns the program's
+    arguments; every rank writes its record to ``rank<r>.json`` in that folder. ``on_start`` gets the pids.
+    Raises `MeasurementError` (with each failing rank's log tail) if a rank exits non-zero or the deadline passes;
+    every started process is killed and reaped before this returns either way.
+    """
     if world_size < 1:
         raise ValueError(f"world_size: expected >= 1, got {world_size}")
     placement = placement or Loopback()
     port = port or (free_port() if isinstance(placement, Loopback) else 29500)
-    with tempfile.TemporaryDirectory(prefix="fidelity-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ranks-") as tmp:
         out_dir = Path(tmp)
+        args = args_for(out_dir)
         procs: list[subprocess.Popen] = []
         logs = []
         try:
@@ -105,18 +130,18 @@ def run_ranks(
                     WORLD_SIZE=str(world_size),
                     OMP_NUM_THREADS="1",
                 )
-                cmd = placement.exec_prefix(rank) + [
-                    sys.executable, "-m", "harness.fidelity.measure", kind, "--out", str(out_dir), *worker_args
-                ]
+                cmd = placement.exec_prefix(rank) + [sys.executable, "-m", module, *args]
                 log = open(out_dir / f"rank{rank}.log", "w+")
                 logs.append(log)
                 procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
+            if on_start is not None:
+                on_start([proc.pid for proc in procs])
             _wait_all(procs, logs, timeout_s)
         finally:
             for proc in procs:
                 if proc.poll() is None:
                     proc.kill()
-                    proc.wait()
+                proc.wait()
             for log in logs:
                 log.close()
         return [json.loads((out_dir / f"rank{rank}.json").read_text()) for rank in range(world_size)]
