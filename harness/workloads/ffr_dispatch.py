@@ -4,11 +4,13 @@ The request is P_req = P_base + r_k C_reg with r_k in [-1, 1] from ``workload.si
 droop response to an Ornstein-Uhlenbeck grid-frequency deviation or to a generation-loss event, or a user's CSV
 (`methods.grid.signals`). Each method of ``workload.methods`` runs the same request in closed loop
 (`methods.battery.simulate.run_loop`): ``proposed`` (the MIQCP with aging, or its activation-priority
-acceleration, per ``workload.scheduler.mode``), ``loss_only``, ``capacity``, ``soc``.
+acceleration, per ``workload.scheduler.mode``; the MIQCP as a native SCIP model or through cvxpy, per
+``workload.scheduler.backend``), ``loss_only``, ``capacity``, ``soc``.
 
 Metrics, one row per (method, step): ``method``, ``step``, ``time_s``, ``request_kw``, ``delivered_kw``,
 ``shortfall_kw``, ``loss_kw``, ``loss_cost_usd``, ``active_modules``, ``switches``, ``soc_min``, ``soc_max``,
-``soc_spread``, ``solve_ms`` (NaN for rule-based methods), ``fallback`` (the scheduler failed and the fallback
+``soc_spread``, ``solve_ms`` (wall clock; NaN for rule-based methods), ``solve_cpu_ms`` (this process's CPU time
+of the same call, robust to other load on the machine), ``fallback`` (the scheduler failed and the fallback
 baseline decided this step), ``power_kw_<module>`` and ``soc_<module>`` per module.
 run.json ``info``: ``totals`` per method (loss cost, aging cost by exact rainflow, tracking RMSE, shortfall, SoC
 spread, fallback steps, solver statuses, solve-time median / p99), ``per_module`` aging, ``modules`` (parameters),
@@ -76,6 +78,9 @@ class ModuleSpec(Strict):
 
 class SchedulerSpec(Strict):
     mode: Literal["miqcp", "priority"] = Field("miqcp", description="full MIQCP (SCIP) or priority + QCP")
+    backend: Literal["native", "cvxpy"] = Field(
+        "native", description="how the MIQCP reaches SCIP: one PySCIPOpt model updated in place (native) or "
+                              "cvxpy Parameters and its SCIP interface (cvxpy); same problem, same gap")
     horizon: PositiveInt = Field(1, le=150, description="receding-horizon steps H")
     forecast: Literal["persistence", "perfect"] = Field("persistence", description="request over the horizon")
     time_limit_s: PositiveFloat = Field(1.0, description="solver time limit per step, seconds")
@@ -182,8 +187,8 @@ def loop_settings(w: FfrWorkload):
 
     c, s = w.costs, w.scheduler
     return LoopSettings(
-        dt_s=w.signal.dt_s, horizon=s.horizon, forecast=s.forecast, mode=s.mode, time_limit_s=s.time_limit_s,
-        mip_gap=s.mip_gap, fallback=s.fallback,
+        dt_s=w.signal.dt_s, horizon=s.horizon, forecast=s.forecast, mode=s.mode, backend=s.backend,
+        time_limit_s=s.time_limit_s, mip_gap=s.mip_gap, fallback=s.fallback,
         prices=Prices(c.energy_usd_per_kwh, c.switch_usd, c.shortfall_usd_per_kwh),
         aging=AgingCost(c.replacement_usd_per_kwh, c.end_of_life, StressCurve(c.stress_k_p, c.stress_k_e)),
     )

@@ -1,8 +1,9 @@
 """Closed-loop FFR dispatch: a request signal, N modules, one method; the plant model and the cost accounting.
 
 Follows the case studies of arXiv 2504.03150 (RegD-driven modular-battery dispatch; methods compared on power-loss
-cost and aging cost). Methods: ``proposed`` (the scheduler with the linearized aging term), ``loss_only`` (the
-same scheduler without it), ``capacity`` and ``soc`` (the conventional sharing rules of `baselines`).
+cost and aging cost). Methods: ``proposed`` (the scheduler with the linearized aging term; `make_scheduler` picks
+the native SCIP model or the cvxpy one), ``loss_only`` (the same scheduler without it), ``capacity`` and ``soc``
+(the conventional sharing rules of `baselines`).
 
 Every step: the method proposes bus powers; the plant clips each module to this step's reachable range (rating
 and SoC window; a module that is off carries nothing), solves Pb = P + L exactly (`modules.battery_power`) and
@@ -14,6 +15,7 @@ the same way for every method.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,8 +26,12 @@ from methods.battery.aging import AgingCost, OnlineAging, cycle_fade
 from methods.battery.baselines import BASELINES, allocate, limits
 from methods.battery.modules import ModuleParams, battery_power, loss_kw
 from methods.battery.scheduler import Prices, Scheduler
+from methods.battery.scip_native import NativeScheduler
 
 METHODS = ("proposed", "loss_only", *BASELINES)
+#: How the full MIQCP reaches SCIP: ``native`` (`scip_native`: one PySCIPOpt model updated in place) or ``cvxpy``
+#: (`scheduler.Scheduler`: cp.Parameters, cvxpy's SCIP interface). Both solve the same problem to the same gap.
+BACKENDS = ("native", "cvxpy")
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class LoopSettings:
     horizon: int = 1
     forecast: str = "persistence"  # or "perfect" (the known test signal)
     mode: str = "miqcp"
+    backend: str = "native"  # for mode miqcp (BACKENDS); the priority mode always uses cvxpy + Clarabel
     time_limit_s: float = 1.0
     mip_gap: float = 1e-4
     fallback: str = "soc"
@@ -72,6 +79,17 @@ def aging_slopes(modules: Sequence[ModuleParams], trackers: Sequence[OnlineAging
     return np.array(ch), np.array(dis)
 
 
+def make_scheduler(modules: Sequence[ModuleParams], settings: LoopSettings) -> Scheduler | NativeScheduler:
+    """The scheduler ``settings`` ask for: the native SCIP model for the MIQCP, or the cvxpy one."""
+    if settings.backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {settings.backend!r}")
+    if settings.mode == "miqcp" and settings.backend == "native":
+        return NativeScheduler(modules, dt_s=settings.dt_s, horizon=settings.horizon, prices=settings.prices,
+                               time_limit_s=settings.time_limit_s, mip_gap=settings.mip_gap)
+    return Scheduler(modules, dt_s=settings.dt_s, horizon=settings.horizon, mode=settings.mode,
+                     prices=settings.prices, time_limit_s=settings.time_limit_s, mip_gap=settings.mip_gap)
+
+
 def run_loop(modules: Sequence[ModuleParams], request_kw: np.ndarray, method: str,
              settings: LoopSettings | None = None) -> LoopResult:
     """Simulate ``method`` following ``request_kw`` (one value per step, + = discharge to the grid)."""
@@ -82,8 +100,7 @@ def run_loop(modules: Sequence[ModuleParams], request_kw: np.ndarray, method: st
     n, dt_h = len(modules), settings.dt_s / 3600.0
     scheduler = None
     if method in ("proposed", "loss_only"):
-        scheduler = Scheduler(modules, dt_s=settings.dt_s, horizon=settings.horizon, mode=settings.mode,
-                              prices=settings.prices, time_limit_s=settings.time_limit_s, mip_gap=settings.mip_gap)
+        scheduler = make_scheduler(modules, settings)
     soc = np.array([m.soc0 for m in modules], dtype=float)
     on_prev = np.ones(n)
     trackers = [OnlineAging(float(s)) for s in soc]
@@ -92,13 +109,15 @@ def run_loop(modules: Sequence[ModuleParams], request_kw: np.ndarray, method: st
     loss_kwh = np.zeros(n)
     fallbacks, statuses = 0, {}
     for k, request in enumerate(np.asarray(request_kw, dtype=float)):
-        solve_ms, fell_back = float("nan"), False
+        solve_ms, solve_cpu_ms, fell_back = float("nan"), float("nan"), False
         if scheduler is not None:
             g_ch, g_dis = aging_slopes(modules, trackers, settings.aging)
             if method == "loss_only":
                 g_ch, g_dis = np.zeros(n), np.zeros(n)
+            cpu = time.process_time()
             decision = scheduler.solve(soc, forecast_window(request_kw, k, settings.horizon, settings.forecast),
                                        g_ch, g_dis, on_prev)
+            solve_cpu_ms = (time.process_time() - cpu) * 1e3  # this process's CPU time: robust to other load
             solve_ms = decision.solve_s * 1e3
             statuses[decision.status] = statuses.get(decision.status, 0) + 1
             if decision.ok:
@@ -128,7 +147,7 @@ def run_loop(modules: Sequence[ModuleParams], request_kw: np.ndarray, method: st
             "loss_cost_usd": settings.prices.energy_usd_per_kwh * float(losses.sum()) * dt_h,
             "active_modules": int((on > 0.5).sum()), "switches": switches,
             "soc_min": float(soc.min()), "soc_max": float(soc.max()), "soc_spread": float(soc.max() - soc.min()),
-            "solve_ms": solve_ms, "fallback": fell_back,
+            "solve_ms": solve_ms, "solve_cpu_ms": solve_cpu_ms, "fallback": fell_back,
         })
         power_rows.append(power.copy())
     powers = np.array(power_rows).reshape(len(rows), n)

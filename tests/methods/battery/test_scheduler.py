@@ -1,8 +1,9 @@
-"""The scheduler and the closed loop (methods/battery/scheduler.py, baselines.py, simulate.py).
+"""The scheduler and the closed loop (methods/battery/scheduler.py, scip_native.py, baselines.py, simulate.py).
 
 Must-show properties: every schedule meets the request or reports the shortfall; SoC stays in bounds; a module
 with its converter off carries no power; the optimizer's one-step cost is at most each baseline's under the same
 model; solver failures (time limit, missing solver) fall back to a baseline, are counted, and never stop a run.
+The MIQCP properties are checked for both backends (the native SCIP model and the cvxpy one).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ pytest.importorskip("rainflow")
 from methods.battery import scheduler as sched  # noqa: E402
 from methods.battery.baselines import allocate, limits, water_fill  # noqa: E402
 from methods.battery.presets import CASE1  # noqa: E402
-from methods.battery.simulate import METHODS, LoopSettings, aging_slopes, run_loop  # noqa: E402
+from methods.battery.scip_native import NativeScheduler  # noqa: E402
+from methods.battery.simulate import METHODS, LoopSettings, aging_slopes, make_scheduler, run_loop  # noqa: E402
 from methods.battery.aging import AgingCost, OnlineAging  # noqa: E402
 from methods.grid.signals import regd_like  # noqa: E402
 
@@ -28,12 +30,21 @@ N = len(CASE1)
 TOTAL_KW = sum(m.power_kw for m in CASE1)
 
 
-@pytest.fixture(scope="module")
-def miqcp():
-    return sched.Scheduler(CASE1, mode="miqcp", time_limit_s=5.0, mip_gap=0.0)
+BACKENDS = ("native", "cvxpy")
 
 
-def test_the_problem_is_built_once_and_parametrized(miqcp):
+def exact(backend: str):
+    """The MIQCP scheduler of ``backend`` proving optimality (gap 0)."""
+    return make_scheduler(CASE1, LoopSettings(mode="miqcp", backend=backend, time_limit_s=5.0, mip_gap=0.0))
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def miqcp(request):
+    return exact(request.param), exact(request.param)  # (with aging, loss-only)
+
+
+def test_the_problem_is_built_once_and_parametrized():
+    miqcp = exact("cvxpy")
     assert miqcp.problem.is_dcp(dpp=True)
     assert miqcp.problem.parameters()  # step data enters as cp.Parameters
     assert any(v.attributes["boolean"] for v in miqcp.problem.variables())
@@ -53,7 +64,8 @@ def test_optimum_dominates_every_baseline_on_the_same_step(miqcp, share, socs, s
         trackers.append(t)
     g_ch, g_dis = aging_slopes(CASE1, trackers, AgingCost())
     u_prev = rng.integers(0, 2, N).astype(float)
-    decision = miqcp.solve(soc, [request], g_ch, g_dis, u_prev)
+    scheduler, loss_scheduler = miqcp
+    decision = scheduler.solve(soc, [request], g_ch, g_dis, u_prev)
     assert decision.ok, decision.status
     ours = sched.allocation_cost(CASE1, soc, decision.power_kw, decision.on, u_prev, g_ch, g_dis, request)
     assert ours == pytest.approx(decision.objective, rel=1e-4, abs=1e-7)  # the model's loss equals the plant's
@@ -61,7 +73,7 @@ def test_optimum_dominates_every_baseline_on_the_same_step(miqcp, share, socs, s
         power = allocate(method, CASE1, soc, request, DT_H)
         theirs = sched.allocation_cost(CASE1, soc, power, np.ones(N), u_prev, g_ch, g_dis, request)
         assert decision.objective <= theirs + 1e-7, method
-    loss_only = sched.Scheduler(CASE1, mode="miqcp", mip_gap=0.0, time_limit_s=5.0).solve(soc, [request], 0 * g_ch, 0 * g_dis, u_prev)
+    loss_only = loss_scheduler.solve(soc, [request], 0 * g_ch, 0 * g_dis, u_prev)
     theirs = sched.allocation_cost(CASE1, soc, loss_only.power_kw, loss_only.on, u_prev, g_ch, g_dis, request)
     assert decision.objective <= theirs + 1e-7
     # converter off -> no power
@@ -69,11 +81,16 @@ def test_optimum_dominates_every_baseline_on_the_same_step(miqcp, share, socs, s
     assert np.all(np.abs(decision.power_kw) <= np.array([m.power_kw for m in CASE1]) * decision.on + 1e-6)
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_closed_loop_meets_the_request_and_keeps_soc_in_bounds(method):
-    request = 0.5 * TOTAL_KW * regd_like(240, np.random.default_rng(3))
+CLOSED_LOOPS = [(m, "native") for m in METHODS] + [("proposed", "cvxpy")]
+
+
+@pytest.mark.parametrize(("method", "backend"), CLOSED_LOOPS)
+def test_closed_loop_meets_the_request_and_keeps_soc_in_bounds(method, backend):
+    seconds = 240 if backend == "native" else 60  # the cvxpy MIQCP takes ~0.5 s a step
+    request = 0.5 * TOTAL_KW * regd_like(seconds, np.random.default_rng(3))
     mode = "priority" if method == "loss_only" else "miqcp"
-    result = run_loop(CASE1, request, method, LoopSettings(mode=mode, time_limit_s=20.0))  # no fallback on a busy CPU
+    settings = LoopSettings(mode=mode, backend=backend, time_limit_s=20.0)  # no fallback on a busy CPU
+    result = run_loop(CASE1, request, method, settings)
     steps = result.steps
     assert np.abs(steps["shortfall_kw"]).max() <= 1e-3 * TOTAL_KW
     for m in CASE1:
@@ -102,9 +119,11 @@ def test_soc_limits_hold_when_the_request_drains_the_modules():
         assert steps["shortfall_kw"].iloc[-1] > 0  # the empty modules cannot deliver: reported
 
 
-def test_forced_time_limit_falls_back_every_step_and_finishes():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forced_time_limit_falls_back_every_step_and_finishes(backend):
     request = 0.4 * TOTAL_KW * regd_like(40, np.random.default_rng(0))
-    result = run_loop(CASE1, request, "proposed", LoopSettings(time_limit_s=1e-4, fallback="capacity"))
+    settings = LoopSettings(backend=backend, time_limit_s=1e-4, fallback="capacity")
+    result = run_loop(CASE1, request, "proposed", settings)
     assert result.totals["fallback_steps"] == len(request)
     assert result.steps["fallback"].all()
     baseline = run_loop(CASE1, request, "capacity")
@@ -112,13 +131,14 @@ def test_forced_time_limit_falls_back_every_step_and_finishes():
     assert np.abs(result.steps["shortfall_kw"]).max() <= 1e-6
 
 
-def test_missing_solver_falls_back_and_is_counted(monkeypatch):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_missing_solver_falls_back_and_is_counted(monkeypatch, backend):
     def missing(self):
         raise ImportError("No module named 'pyscipopt'")
 
-    monkeypatch.setattr(sched.Scheduler, "_build", missing)
+    monkeypatch.setattr(NativeScheduler if backend == "native" else sched.Scheduler, "_build", missing)
     request = np.full(4, 10.0)
-    result = run_loop(CASE1, request, "proposed")
+    result = run_loop(CASE1, request, "proposed", LoopSettings(backend=backend))
     assert result.totals["fallback_steps"] == 4
     assert any(key.startswith("status_solver missing") for key in result.totals)
 
@@ -143,10 +163,10 @@ def test_water_fill_respects_caps_and_proportions():
     assert allocate("capacity", CASE1, np.array([m.soc0 for m in CASE1]), 1e6, DT_H) == pytest.approx(dis)
 
 
-@pytest.mark.parametrize("mode", ["miqcp", "priority"])
-def test_receding_horizon_with_a_known_forecast(mode):
+@pytest.mark.parametrize(("mode", "backend"), [("miqcp", "native"), ("miqcp", "cvxpy"), ("priority", "cvxpy")])
+def test_receding_horizon_with_a_known_forecast(mode, backend):
     request = 0.5 * TOTAL_KW * regd_like(20, np.random.default_rng(5))
-    settings = LoopSettings(mode=mode, horizon=3, forecast="perfect", time_limit_s=20.0)
+    settings = LoopSettings(mode=mode, backend=backend, horizon=3, forecast="perfect", time_limit_s=20.0)
     result = run_loop(CASE1, request, "proposed", settings)
     assert result.totals["fallback_steps"] == 0
     assert np.abs(result.steps["shortfall_kw"]).max() <= 1e-3 * TOTAL_KW
