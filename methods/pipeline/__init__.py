@@ -9,6 +9,10 @@ Follows TAH-Quant (He et al., arXiv 2506.01352) and AQ-SGD (Wang et al., arXiv 2
 - `methods.pipeline.aqsgd`: `AQSGDEndpoint` (per-sample cache, quantized deltas, ``memory_bytes``), `cache_bytes`.
 - `methods.pipeline.schedule`: `gpipe`, `one_f_one_b`, `make_schedule`: per-stage event lists.
 - `methods.pipeline.bits`: the bit-stream packer the codecs share.
+- `methods.pipeline.training`: `PipelinedLM`, a tiny GPT cut into stages in one process, every boundary sending
+  activations and gradients through codec links (`CodecLink`, `AQSGDLink`) with exact wire bytes.
+- `methods.pipeline.analysis`: reconstruction error vs bits of the codec's ingredients (tiling, Hadamard, pivot)
+  on synthetic activations with outliers.
 """
 
 from methods.pipeline.aqsgd import AQSGDEndpoint, cache_bytes
