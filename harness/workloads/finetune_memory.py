@@ -7,7 +7,9 @@ trainable budget delta). Two sources, one row per method and model:
   `methods.misa.baselines.make_finetuner`; bytes of the optimizer's state tensors, extra master copies, gradients,
   what autograd saved for backward and the allocator peak of forward + backward (`methods.misa.memory`).
 - ``modelled``: the static bytes of LLaMA-2-7B / LLaMA-3-8B by the formula in `methods.misa.memory` (bf16 weights,
-  for trainable parameters bf16 gradients + fp32 masters + fp32 AdamW moments); activations not modelled (NaN).
+  for trainable parameters bf16 gradients + fp32 masters + fp32 AdamW moments), and per sequence length in
+  ``seq_lens`` (micro-batch ``micro_batch``) the activations kept for backward and the peak (static + activations)
+  by its activation model; MISA once per ``deltas`` value (the budget ``delta`` included).
 """
 
 from __future__ import annotations
@@ -50,6 +52,17 @@ class FinetuneMemoryWorkload(Strict):
     seq_len: PositiveInt = Field(32, le=8192, description="tokens per sequence in the measured steps")
     steps: PositiveInt = Field(3, le=100, description="measured steps (the last one under the memory profiler)")
     modelled: list[Large] = Field(["llama2-7b", "llama3-8b"], description="large shapes evaluated by the formula")
+    measure: bool = Field(True, description="also measure the small model on this machine")
+    seq_lens: list[PositiveInt] = Field([2048], min_length=1, description="sequence lengths of the modelled peak")
+    micro_batch: PositiveInt = Field(1, le=1024, description="sequences per micro-batch in the modelled peak")
+    deltas: list[float] = Field([], description="further MISA budgets evaluated by the formula")
+
+    @model_validator(mode="after")
+    def _deltas(self) -> FinetuneMemoryWorkload:
+        for i, d in enumerate(self.deltas):
+            if not 0 < d <= 1:
+                raise ValueError(f"deltas.{i}: expected a share in (0, 1], got {d}")
+        return self
 
 
 class FinetuneMemoryScenario(ScenarioBase):
@@ -78,7 +91,8 @@ def _measured(w: FinetuneMemoryWorkload, seed: int) -> list[dict]:
         total = sum(p.numel() for p in model.parameters())
         ft = make_finetuner(method, model, lr=1e-3, **_params(method, w.delta))
         r = measure_finetuner(ft, lambda: model.loss(tokens, tokens), steps=w.steps)  # noqa: B023 (used at once)
-        rows.append({"source": "measured", "model": "small", "method": method, "parameters": total,
+        rows.append({"source": "measured", "model": "small", "method": method, "delta": w.delta,
+                     "seq_len": w.seq_len, "parameters": total,
                      "trainable_params": r.trainable_params, "weights_bytes": 4 * total,
                      "gradient_bytes": r.gradient_bytes, "optimizer_state_bytes": r.state_bytes,
                      "master_bytes": r.master_bytes, "saved_activation_bytes": r.saved_bytes,
@@ -87,7 +101,14 @@ def _measured(w: FinetuneMemoryWorkload, seed: int) -> list[dict]:
 
 
 def _modelled(w: FinetuneMemoryWorkload) -> list[dict]:
-    from methods.misa.memory import LLAMA2_7B, LLAMA3_8B, modelled_bytes, parameter_count, trainable_count
+    from methods.misa.memory import (
+        LLAMA2_7B,
+        LLAMA3_8B,
+        activation_bytes_per_token,
+        modelled_bytes,
+        parameter_count,
+        trainable_count,
+    )
 
     dims = {"llama2-7b": LLAMA2_7B, "llama3-8b": LLAMA3_8B}
     rows = []
@@ -95,13 +116,17 @@ def _modelled(w: FinetuneMemoryWorkload) -> list[dict]:
         for method in w.methods:
             if method in ("dora", "galore"):
                 continue  # no formula (DoRA's magnitude vectors, GaLore's projected states) in the model
-            b = modelled_bytes(method, dims[name], w.delta)
-            pt = trainable_count(method, dims[name], w.delta)
-            rows.append({"source": "modelled", "model": name, "method": method,
-                         "parameters": parameter_count(dims[name]), "trainable_params": pt,
-                         "weights_bytes": b.weights, "gradient_bytes": b.gradients,
-                         "optimizer_state_bytes": 8 * pt, "master_bytes": 4 * pt,
-                         "saved_activation_bytes": np.nan, "step_peak_bytes": np.nan})
+            for delta in sorted({w.delta, *w.deltas}) if method == "misa" else [w.delta]:
+                b = modelled_bytes(method, dims[name], delta)
+                pt = trainable_count(method, dims[name], delta)
+                per_token = activation_bytes_per_token(method, dims[name], delta)
+                for seq in w.seq_lens:
+                    acts = per_token * seq * w.micro_batch
+                    rows.append({"source": "modelled", "model": name, "method": method, "delta": delta,
+                                 "seq_len": seq, "parameters": parameter_count(dims[name]), "trainable_params": pt,
+                                 "weights_bytes": b.weights, "gradient_bytes": b.gradients,
+                                 "optimizer_state_bytes": 8 * pt, "master_bytes": 4 * pt,
+                                 "saved_activation_bytes": acts, "step_peak_bytes": b.total + acts})
     return rows
 
 
@@ -112,7 +137,7 @@ def run(scenario: FinetuneMemoryScenario, ctx: RunContext) -> RunOutput:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: one thread avoids OpenMP barriers on a shared CPU
     try:
-        rows = _measured(w, seed) + _modelled(w)
+        rows = (_measured(w, seed) if w.measure else []) + _modelled(w)
     finally:
         torch.set_num_threads(threads)
     metrics = pd.DataFrame(rows)

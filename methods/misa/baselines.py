@@ -28,6 +28,9 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -93,10 +96,14 @@ def _badam(model: nn.Module, interval: int = 50, switch_mode: str = "ascending",
     from badam import BlockOptimizer
 
     base = torch.optim.AdamW(model.parameters(), **adamw)
-    with warnings.catch_warnings():  # it warns that fp32 weights make its fp32 masters redundant: true here
+    # it warns that fp32 weights make its fp32 masters redundant (true here), and its block switch prints the new
+    # block whatever ``verbose`` says (it calls ``switch_trainable_params()`` with the default verbose=1)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        return BlockOptimizer(base, list(model.named_parameters()), switch_block_every=interval,
-                              switch_mode=switch_mode, verbose=0)
+        opt = BlockOptimizer(base, list(model.named_parameters()), switch_block_every=interval,
+                             switch_mode=switch_mode, verbose=0)
+    opt.switch_trainable_params = functools.partial(opt.switch_trainable_params, verbose=0)
+    return opt
 
 
 def _galore(model: nn.Module, rank: int = 16, update_proj_gap: int = 50, scale: float = 1.0, **adamw: Any):

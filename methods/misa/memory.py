@@ -9,7 +9,11 @@ Modelled (`modelled_bytes`, the static part of MISA's memory analysis as the res
 our formula): bf16 weights ``2 P``; for the ``P_t`` trainable parameters bf16 gradients ``2 P_t``, fp32 master
 copies ``4 P_t`` and fp32 AdamW moments ``8 P_t``. ``P_t`` per method: AdamW ``P``; MISA ``delta * P`` (the
 budget; the greedy fill lands within one module of it); LISA one layer + embeddings + final norm + head; BAdam one
-layer; LoRA r = 8 on the 7 projections of every layer ``r (d_in + d_out)`` each. Activations are left out.
+layer; LoRA r = 8 on the 7 projections of every layer ``r (d_in + d_out)`` each.
+
+Activations (`activation_bytes_per_token`, `peak_bytes`; our model, bf16, FlashAttention-style attention): a frozen
+linear keeps no input, every layer the gradient passes through keeps its norms', attention's and SwiGLU's tensors;
+per method the worst active set over a run (see the function's docstring).
 
 Example::
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from methods.memory.profiler import profile_step
@@ -124,3 +129,74 @@ def measure_finetuner(ft: Finetuner, loss_fn: Callable[[], torch.Tensor], steps:
         ft.optimizer.zero_grad(set_to_none=True)
     assert prof is not None and prof.peak_bytes is not None
     return MeasuredMemory(ft.name, trainable, grads, state, master, prof.saved_bytes, prof.peak_bytes)
+
+
+# ---------------------------------------------------------------------------------------------------- activations
+# Our per-token model of what a step keeps for backward when only some weights train (bf16 values, FlashAttention-
+# style attention; the per-module counts of `methods.memory.analytic`). A frozen linear needs no input for its weight
+# gradient; the norms, attention and SwiGLU keep their tensors in every layer the gradient passes through.
+BF16 = 2
+
+
+def _layer_nonlinear(dims: Dims, heads: int) -> int:
+    """Per token and layer: two RMSNorm inputs + fp32 rstd, q, k, v, o + fp32 log-sum-exp, SwiGLU's g, SiLU(g), u."""
+    d, e, kv = dims.d_model, dims.d_ff, dims.kv_dim
+    return 2 * (d * BF16 + 4) + (2 * d + 2 * kv) * BF16 + 4 * heads + 3 * e * BF16
+
+
+def _layer_inputs(dims: Dims) -> int:
+    """Per token and layer, the inputs only weight gradients need: q/k/v's input, gate/up's input, down's input
+    (o_proj's input is o, kept by attention anyway)."""
+    return (2 * dims.d_model + dims.d_ff) * BF16
+
+
+def _misa_inputs_upper_bound(dims: Dims, delta: float) -> int:
+    """Per token, an upper bound on the input bytes an active set of at most ``delta`` of the parameters keeps: each
+    module counted with its own input (no sharing), the knapsack's fractional relaxation (modules taken by input
+    bytes per parameter, the last one in part)."""
+    d, e, kv = dims.d_model, dims.d_ff, dims.kv_dim
+    # (parameters, input values per token) of k, v, q, gate, up, down, o
+    kinds = [(d * kv, d), (d * kv, d), (d * d, d), (d * e, d), (d * e, d), (e * d, e), (d * d, 0)]
+    kinds.sort(key=lambda k: k[1] / k[0], reverse=True)
+    budget, kept = delta * parameter_count(dims), 0
+    for size, inp in kinds:
+        take = min(float(dims.n_layers), budget / size)
+        kept += take * inp * BF16
+        budget -= take * size
+    return int(np.ceil(kept))
+
+
+def activation_bytes_per_token(method: str, dims: Dims, delta: float = 0.03, lora_rank: int = 8,
+                               heads: int = 32, lora_dropout: bool = True) -> int:
+    """Bytes kept for backward per token at the step's peak (the worst active set for MISA, LISA and BAdam).
+
+    Full AdamW: every layer's tensors and linear inputs, the head's input. LoRA on all 7 projections: the same
+    inputs (the adapters need them) plus per adapter its rank-r activation and, with dropout (peft's default in the
+    MISA scripts, 0.05), the dropped-out input and its mask. LISA: gradient reaches layer 0 (embeddings train), one
+    layer's inputs, the head's input. BAdam: the active layer can be layer 0, one layer's inputs. MISA: layer 0 can
+    hold an active module, the inputs of the worst active set (`_misa_inputs_upper_bound`). All: the final norm,
+    the logits and their fp32 log-sum-exp and the int64 targets.
+    """
+    d, e, v, n = dims.d_model, dims.d_ff, dims.vocab_size, dims.n_layers
+    nonlin, inputs = _layer_nonlinear(dims, heads), _layer_inputs(dims)
+    tail = d * BF16 + 4 + v * BF16 + 4 + 8 + 8  # final norm, logits + lse, targets, token ids
+    head_input = d * BF16
+    if method == "adamw":
+        return n * (nonlin + inputs) + head_input + tail
+    if method == "lora":
+        adapter_in = 6 * d + e  # q, k, v, o, gate, up read d values, down reads d_ff
+        extra = 7 * lora_rank * BF16 + (adapter_in * (BF16 + 1) if lora_dropout else 0)
+        return n * (nonlin + inputs + extra) + tail
+    if method == "lisa":
+        return n * nonlin + inputs + head_input + tail
+    if method == "badam":
+        return n * nonlin + inputs + tail
+    if method == "misa":
+        return n * nonlin + _misa_inputs_upper_bound(dims, delta) + tail
+    raise ValueError(f"no activation model for {method!r}; known: adamw, lora, lisa, badam, misa")
+
+
+def peak_bytes(method: str, dims: Dims, tokens: int, delta: float = 0.03, lora_rank: int = 8) -> int:
+    """Static bytes (`modelled_bytes`) + activations for ``tokens`` tokens (micro-batch x sequence length)."""
+    static = modelled_bytes(method, dims, delta)
+    return static.total + tokens * activation_bytes_per_token(method, dims, delta, lora_rank)

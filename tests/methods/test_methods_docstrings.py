@@ -23,6 +23,7 @@ MODULES = [
     "methods.data.digits",
     "methods.data.synthetic",
     "methods.data.corpus",
+    "methods.data.tasks_finetune",
     "methods.models.init",
     "methods.models.mlp",
     "methods.models.cnn",

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["sampling", "active_set", "misa", "lisa", "baselines", "memory"]
+MODULES = ["sampling", "active_set", "misa", "lisa", "baselines", "memory", "train"]
 
 
 @pytest.mark.parametrize("name", MODULES)
