@@ -1,7 +1,7 @@
 """`harness pipeline-fidelity`: real pipelined training over loopback and rate-limited namespace links, set beside
 the pipeline simulator's prediction for each configuration (`harness.pipeline_study`; TAH-Quant arXiv 2506.01352).
 
-Reads a plan (default ``scenarios/tahquant/pipeline_fidelity.yaml``; ``--quick``: the CI-size
+Reads a plan (default ``harness/pipeline_study/plans/pipeline_fidelity.yaml``; ``--quick``: the CI-size
 ``pipeline_fidelity_quick.yaml``), times the codecs alone, runs every configuration as one gloo process per stage
 (network namespaces behind a tc-tbf bridge for the ``<rate>mbit`` networks: needs root; without it those networks
 are skipped with the reason printed), predicts each from the CPU timing tables, the codec timing table and the
@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "signed % errors under results/pipeline/.",
     )
     parser.add_argument("--plan", type=Path, default=None, metavar="FILE",
-                        help="plan file (default scenarios/tahquant/pipeline_fidelity.yaml)")
+                        help="plan file (default harness/pipeline_study/plans/pipeline_fidelity.yaml)")
     parser.add_argument("--quick", action="store_true", help="the CI-size plan (pipeline_fidelity_quick.yaml)")
     parser.add_argument("--recompute", action="store_true", help="predict again from the written measurements")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -117,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
         raise HarnessError(f"--max-wait-s: expected a number >= 0, got {args.max_wait_s}")
     if not -20 <= args.nice <= 19:
         raise HarnessError(f"--nice: expected -20..19, got {args.nice}")
-    plan_path = args.plan or root / "scenarios" / "tahquant" / (
+    plan_path = args.plan or root / "harness" / "pipeline_study" / "plans" / (
         "pipeline_fidelity_quick.yaml" if args.quick else "pipeline_fidelity.yaml")
     out = args.out or root / "results" / "pipeline" / ("quick" if args.quick else "")
     timings = args.timings or root / "results" / "timings"

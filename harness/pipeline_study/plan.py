@@ -1,6 +1,6 @@
 """The pipeline study's plan file and the configuration one run's stage processes get.
 
-A plan (``scenarios/tahquant/pipeline_fidelity.yaml``) names the model, the micro-batching, the steps to warm up
+A plan (``harness/pipeline_study/plans/pipeline_fidelity.yaml``) names the model, the micro-batching, the steps to warm up
 and to time, and a list of runs: stages, schedule, forward / backward codec (the ``pipeline_step`` kind's
 `harness.workloads.pipeline_step.CodecSpec`, so a codec the simulator refuses is refused here too) and the
 networks to run on (``loopback`` or ``<rate>mbit``: a `harness.fidelity.netns.StarNetwork` at that rate).

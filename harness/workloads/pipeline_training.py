@@ -167,8 +167,8 @@ def _train(w: PipelineTrainingWorkload, seeds: Seeds) -> tuple[list[dict[str, An
                "fwd_bytes": d["forward_bytes"], "bwd_bytes": d["backward_bytes"],
                "fwd_bits_per_element": 8 * d["forward_bytes"] / max(d["forward_elements"], 1),
                "bwd_bits_per_element": 8 * d["backward_bytes"] / max(d["backward_elements"], 1),
-               "fwd_rel_error": math.sqrt(d["forward_sq_error"] / d["forward_sq_norm"]) if d["forward_sq_norm"] else 0.0,
-               "bwd_rel_error": math.sqrt(d["backward_sq_error"] / d["backward_sq_norm"]) if d["backward_sq_norm"] else 0.0,
+               "fwd_rel_error": _rel_error(d["forward_sq_error"], d["forward_sq_norm"]),
+               "bwd_rel_error": _rel_error(d["backward_sq_error"], d["backward_sq_norm"]),
                "cache_bytes": pipe.cache_bytes()}
         if (step + 1) % w.eval_every == 0 or step == w.steps - 1:
             with torch.no_grad():
@@ -182,6 +182,11 @@ def _train(w: PipelineTrainingWorkload, seeds: Seeds) -> tuple[list[dict[str, An
 
 
 @register_workload("pipeline_training", PipelineTrainingScenario)
+def _rel_error(sq_error: float, sq_norm: float) -> float:
+    """sqrt(sum of squared errors / sum of squared values); 0 for an all-zero signal."""
+    return math.sqrt(sq_error / sq_norm) if sq_norm else 0.0
+
+
 def run(scenario: PipelineTrainingScenario, ctx: RunContext) -> RunOutput:
     """Train; one row per recorded step (columns in the module docstring)."""
     w = scenario.workload

@@ -10,7 +10,7 @@ from harness.cli import main
 from harness.errors import ScenarioError
 from harness.pipeline_study.plan import load_plan, network_rate_mbit
 
-SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios" / "tahquant"
+SCENARIOS = Path(__file__).resolve().parents[3] / "harness" / "pipeline_study" / "plans"
 
 
 @pytest.mark.parametrize("name", ["pipeline_fidelity.yaml", "pipeline_fidelity_quick.yaml"])
