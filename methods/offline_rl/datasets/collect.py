@@ -1,0 +1,162 @@
+"""Roll a recipe's behaviour out into episodes (D4RL's collection recipes, arXiv 2004.07219).
+
+Each component of a `DatasetSpec` contributes ``round(fraction * transitions)`` transitions, in order. Policy and
+controller components reset episode ``i`` with seed ``seed * 1_000_000 + i`` and draw every random number (random
+actions, the SAC policy's Gaussian, the controller's noise) from ``numpy.random.default_rng(seed)``; the last episode
+is cut at the budget and marked truncated. A replay component takes whole episodes of the committed replay stream
+in a seeded random order (every episode when the size asks for all). Smaller sizes are prefixes of larger ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from methods.offline_rl.datasets.specs import ROOT, Component, DatasetSpec
+
+RESET_SEED_STRIDE = 1_000_000
+
+
+@dataclass
+class Episode:
+    """One episode: ``observations`` has one row more than ``actions`` (a dict of arrays for goal-conditioned
+    observations); ``cut`` marks an episode shortened at the size budget (left out of the return statistics)."""
+
+    observations: np.ndarray | dict
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+    seed: int | None = None
+    cut: bool = False
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+    def truncated_to(self, steps: int) -> Episode:
+        if steps >= len(self):
+            return self
+        obs = ({k: v[:steps + 1] for k, v in self.observations.items()} if isinstance(self.observations, dict)
+               else self.observations[:steps + 1])
+        trunc = self.truncations[:steps].copy()
+        if not self.terminations[steps - 1]:
+            trunc[steps - 1] = True
+        return Episode(obs, self.actions[:steps], self.rewards[:steps], self.terminations[:steps], trunc,
+                       self.seed, cut=True)
+
+
+def make_env(env_id: str, kwargs: dict | None = None) -> gym.Env:
+    """``gym.make`` with the gymnasium-robotics environments registered for PointMaze ids."""
+    if env_id.startswith("PointMaze"):
+        import gymnasium_robotics
+
+        gym.register_envs(gymnasium_robotics)
+    return gym.make(env_id, **(kwargs or {}))
+
+
+def _stack(items: list) -> np.ndarray | dict:
+    if isinstance(items[0], dict):
+        return {k: np.stack([np.asarray(it[k]) for it in items]) for k in items[0]}
+    return np.stack([np.asarray(it) for it in items])
+
+
+def behaviour(comp: Component, env: gym.Env) -> Callable[[object, np.random.Generator], np.ndarray]:
+    """The action function of a policy, random or controller component."""
+    from methods.offline_rl.datasets.maze_planner import MazePlanner
+    from methods.offline_rl.datasets.policies import RandomPolicy, SacActor
+
+    if comp.behaviour == "random":
+        return RandomPolicy(env.action_space.low, env.action_space.high)
+    if comp.behaviour == "policy":
+        return SacActor(ROOT / comp.policy, stochastic=comp.stochastic)
+    if comp.behaviour == "maze_planner":
+        return MazePlanner(env, action_noise=comp.action_noise)
+    raise ValueError(f"behaviour {comp.behaviour!r} has no action function")
+
+
+def rollouts(env: gym.Env, act: Callable, seed: int) -> Iterator[Episode]:
+    """Endless seeded episodes of ``act`` in ``env`` (each ends by the environment: termination or time limit)."""
+    rng = np.random.default_rng(seed)
+    index = 0
+    while True:
+        reset_seed = seed * RESET_SEED_STRIDE + index
+        obs, _ = env.reset(seed=reset_seed)
+        observations, actions, rewards, terms, truncs = [obs], [], [], [], []
+        done = False
+        while not done:
+            action = act(obs, rng)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            rewards.append(reward)
+            terms.append(terminated)
+            truncs.append(truncated)
+            done = terminated or truncated
+        yield Episode(_stack(observations), np.stack(actions).astype(np.float32), np.asarray(rewards, np.float64),
+                      np.asarray(terms, bool), np.asarray(truncs, bool), seed=reset_seed)
+        index += 1
+
+
+def load_stream(path: Path) -> list[Episode]:
+    """Episodes of a committed replay stream (``observations``, ``actions``, ``rewards``, ``terminations``,
+    ``truncations`` per row; ``final_observations`` per episode; the last episode may end at the cut)."""
+    data = np.load(path)
+    obs, act, rew = data["observations"], data["actions"], data["rewards"]
+    term, trunc, final = data["terminations"], data["truncations"], data["final_observations"]
+    ends = np.flatnonzero(term | trunc) + 1
+    if len(ends) == 0 or ends[-1] != len(rew):
+        ends = np.append(ends, len(rew))
+    starts = np.concatenate([[0], ends[:-1]])
+    if len(final) != len(ends):
+        raise ValueError(f"{path}: {len(final)} final observations for {len(ends)} episodes")
+    episodes = []
+    for e, (a, b) in enumerate(zip(starts, ends)):
+        t = trunc[a:b].copy()
+        if not (term[b - 1] or t[-1]):
+            t[-1] = True  # the stream stops at the medium checkpoint inside this episode
+        episodes.append(Episode(np.concatenate([obs[a:b], final[e:e + 1]]).astype(np.float64),
+                                act[a:b].astype(np.float32), rew[a:b].astype(np.float64), term[a:b].astype(bool),
+                                t.astype(bool)))
+    return episodes
+
+
+def _budgeted(source: Iterator[Episode], budget: int | None) -> list[Episode]:
+    out, total = [], 0
+    for episode in source:
+        if budget is not None and total + len(episode) >= budget:
+            out.append(episode.truncated_to(budget - total))
+            return out
+        out.append(episode)
+        total += len(episode)
+    return out
+
+
+def _component_episodes(spec: DatasetSpec, comp: Component, budget: int | None) -> list[Episode]:
+    if comp.behaviour == "replay":
+        stream = load_stream(ROOT / comp.stream)
+        order = np.random.default_rng(comp.seed).permutation(len(stream))
+        return _budgeted((stream[i] for i in order), budget)
+    if budget is None:
+        raise ValueError(f"{spec.name}: only a replay stream can give 'every transition'")
+    env = make_env(spec.env_id, spec.env_kwargs)
+    try:
+        return _budgeted(rollouts(env, behaviour(comp, env), comp.seed), budget)
+    finally:
+        env.close()
+
+
+def collect(spec: DatasetSpec, size: str) -> list[Episode]:
+    """All episodes of ``spec`` at ``size``, component after component."""
+    total = spec.transitions[size]
+    episodes, given = [], 0
+    for i, comp in enumerate(spec.components):
+        last = i == len(spec.components) - 1
+        budget = None if total is None else (total - given if last else int(round(comp.fraction * total)))
+        part = _component_episodes(spec, comp, budget)
+        episodes += part
+        given += sum(len(e) for e in part)
+    return episodes
