@@ -61,7 +61,36 @@ class Block(nn.Module):
         return x + self.down(nn.functional.silu(self.gate(h)) * self.up(h))
 
 
-class TinyLlama(nn.Module):
+class DecoderLM(nn.Module):
+    """Decoder-only LM skeleton: embed -> ``layers`` (each ``layer(x, cos, sin)``) -> RMSNorm -> lm_head (untied).
+
+    Subclasses build ``layers`` and call `_finish` last: it adds the norm, the head and the rotary tables and
+    initialises every parameter N(0, 0.02) from ``seed``.
+    """
+
+    def _finish(self, vocab_size: int, d_model: int, head_dim: int, max_seq_len: int, seed: int) -> None:
+        self.norm = nn.RMSNorm(d_model)
+        self.lm_head = linear(d_model, vocab_size, bias=False)
+        self.max_seq_len = max_seq_len
+        cos, sin = rope_tables(max_seq_len, head_dim)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        init_parameters(self, seed, normal_std=0.02)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if tokens.shape[1] > self.max_seq_len:
+            raise ValueError(f"sequence length {tokens.shape[1]} exceeds max_seq_len={self.max_seq_len}")
+        x = self.embed_tokens(tokens)
+        for layer in self.layers:
+            x = layer(x, self.rope_cos, self.rope_sin)
+        return self.lm_head(self.norm(x))
+
+    def loss(self, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = self(tokens)
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+class TinyLlama(DecoderLM):
     """Decoder-only LM: embed -> n_layers x Block -> RMSNorm -> lm_head."""
 
     def __init__(
@@ -79,22 +108,4 @@ class TinyLlama(nn.Module):
             raise ValueError(f"d_model={d_model} must split into n_heads={n_heads} heads of even size")
         self.embed_tokens = embedding(vocab_size, d_model)
         self.layers = nn.ModuleList(Block(d_model, n_heads, d_ff) for _ in range(n_layers))
-        self.norm = nn.RMSNorm(d_model)
-        self.lm_head = linear(d_model, vocab_size, bias=False)
-        self.max_seq_len = max_seq_len
-        cos, sin = rope_tables(max_seq_len, d_model // n_heads)
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
-        init_parameters(self, seed, normal_std=0.02)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        if tokens.shape[1] > self.max_seq_len:
-            raise ValueError(f"sequence length {tokens.shape[1]} exceeds max_seq_len={self.max_seq_len}")
-        x = self.embed_tokens(tokens)
-        for layer in self.layers:
-            x = layer(x, self.rope_cos, self.rope_sin)
-        return self.lm_head(self.norm(x))
-
-    def loss(self, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = self(tokens)
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        self._finish(vocab_size, d_model, d_model // n_heads, max_seq_len, seed)

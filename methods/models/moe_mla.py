@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.models.gpt import apply_rope, rope_tables
-from methods.models.init import embedding, init_parameters, linear
+from methods.models.gpt import DecoderLM, apply_rope
+from methods.models.init import embedding, linear
 
 # how a branch applies one of its linear maps: exactly (``layer(x)``) or with a modified backward
 LinearFn = Callable[[torch.Tensor, nn.Linear], torch.Tensor]
@@ -144,7 +144,7 @@ class MoEMLABlock(nn.Module):
         return x + self.ffn_branch(x)
 
 
-class MoEMLA(nn.Module):
+class MoEMLA(DecoderLM):
     """Decoder-only LM: embed -> n_layers x MoEMLABlock -> RMSNorm -> lm_head (untied). Init N(0, 0.02) from
     ``seed``."""
 
@@ -153,22 +153,4 @@ class MoEMLA(nn.Module):
         self.cfg = cfg
         self.embed_tokens = embedding(cfg.vocab_size, cfg.d_model)
         self.layers = nn.ModuleList(MoEMLABlock(cfg) for _ in range(cfg.n_layers))
-        self.norm = nn.RMSNorm(cfg.d_model)
-        self.lm_head = linear(cfg.d_model, cfg.vocab_size, bias=False)
-        self.max_seq_len = cfg.max_seq_len
-        cos, sin = rope_tables(cfg.max_seq_len, cfg.d_model // cfg.n_heads)
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
-        init_parameters(self, seed, normal_std=0.02)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        if tokens.shape[1] > self.max_seq_len:
-            raise ValueError(f"sequence length {tokens.shape[1]} exceeds max_seq_len={self.max_seq_len}")
-        x = self.embed_tokens(tokens)
-        for layer in self.layers:
-            x = layer(x, self.rope_cos, self.rope_sin)
-        return self.lm_head(self.norm(x))
-
-    def loss(self, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = self(tokens)
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        self._finish(cfg.vocab_size, cfg.d_model, cfg.d_model // cfg.n_heads, cfg.max_seq_len, seed)
