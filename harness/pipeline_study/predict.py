@@ -28,7 +28,6 @@ Nothing here is fitted to the pipelined steps it predicts. The pieces:
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass

@@ -7,7 +7,8 @@ The run store decides where results go; a run function never writes files or pri
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,3 +63,25 @@ def register_workload(name: str, model: type[ScenarioBase]) -> Callable[[RunFunc
         return run
 
     return decorate
+
+
+def named_seeds(seed_seq: np.random.SeedSequence, names: Sequence[str]) -> dict[str, int]:
+    """One independent 32-bit seed per name, spawned from the run's seed sequence (in the order of ``names``)."""
+    children = seed_seq.spawn(len(names))
+    return {name: int(child.generate_state(1, dtype=np.uint32)[0]) for name, child in zip(names, children, strict=True)}
+
+
+@contextmanager
+def torch_sandbox(threads: int = 1) -> Iterator[None]:
+    """Run torch code with ``threads`` intra-op threads and a private RNG state; both are restored on exit, so a
+    kind run in-process leaves the caller's thread count and global torch RNG as they were."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        torch.set_num_threads(before)
+

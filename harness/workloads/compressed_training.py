@@ -60,7 +60,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 from harness.config.blocks import ScenarioBase, Strict
 from harness.config.plugins import compressor_problem, error_feedback_problem
 from harness.errors import ScenarioError
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
 
 
 # ------------------------------------------------------------------------------------------------------ config
@@ -487,17 +487,12 @@ def run(scenario: CompressedTrainingScenario, ctx: RunContext) -> RunOutput:
         )
         for _ in range(w.n_workers)
     ])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(w.torch_threads)
-    try:
-        with torch.random.fork_rng(devices=[]):  # nothing here may touch the caller's global RNG state
-            torch.manual_seed(seeds.model)
-            if w.task.name in NETWORK_TASKS:
-                rows, dense = _run_network(w, workers, seeds)
-            else:
-                rows, dense = _run_objective(w, workers, seeds)
-    finally:
-        torch.set_num_threads(threads)
+    with torch_sandbox(threads=w.torch_threads):  # nothing here may touch the caller's global RNG state
+        torch.manual_seed(seeds.model)
+        if w.task.name in NETWORK_TASKS:
+            rows, dense = _run_network(w, workers, seeds)
+        else:
+            rows, dense = _run_objective(w, workers, seeds)
     frame = pd.DataFrame(rows)
     frame["dense"] = frame["step"] < w.warmup_steps
     keep = [_recorded(int(s), w.record_every, w.steps) for s in frame["step"]]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 import torch
 from pydantic import Field, PositiveInt, model_validator

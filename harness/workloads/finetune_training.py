@@ -31,7 +31,7 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
 
 Method = Literal["adamw", "misa", "lisa", "badam", "lora", "dora", "galore"]
 Task = Literal["add", "mod", "category", "larger", "even", "next"]
@@ -128,15 +128,10 @@ def _finetuner(w: FinetuneTrainingWorkload, model: torch.nn.Module, seed: int):
 
 @register_workload("finetune_training", FinetuneTrainingScenario)
 def run(scenario: FinetuneTrainingScenario, ctx: RunContext) -> RunOutput:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread avoids OpenMP barriers on a shared CPU
-    try:
-        with torch.random.fork_rng(devices=[]):
-            seed = int(ctx.seed_seq.generate_state(1)[0])
-            torch.manual_seed(seed)  # LoRA's init and dropout draw from torch's generator
-            return _run(scenario.workload, seed)
-    finally:
-        torch.set_num_threads(threads)
+    with torch_sandbox(threads=1):  # tiny tensors: one thread avoids OpenMP barriers on a shared CPU
+        seed = int(ctx.seed_seq.generate_state(1)[0])
+        torch.manual_seed(seed)  # LoRA's init and dropout draw from torch's generator
+        return _run(scenario.workload, seed)
 
 
 def _run(w: FinetuneTrainingWorkload, seed: int) -> RunOutput:

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
 
 
 class ModelSpec(Strict):
@@ -135,20 +134,10 @@ class MeCeFOTrainingScenario(ScenarioBase):
     workload: MeCeFOTrainingWorkload = Field(default_factory=MeCeFOTrainingWorkload)
 
 
-def _seeds(seed_seq: np.random.SeedSequence) -> dict[str, int]:
-    names = ("data", "model", "batches", "failures", "probes")
-    return {n: int(c.generate_state(1, dtype=np.uint32)[0]) for n, c in zip(names, seed_seq.spawn(5), strict=True)}
-
-
 @register_workload("mecefo_training", MeCeFOTrainingScenario)
 def run(scenario: MeCeFOTrainingScenario, ctx: RunContext) -> RunOutput:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            return _run(scenario.workload, _seeds(ctx.seed_seq))
-    finally:
-        torch.set_num_threads(threads)
+    with torch_sandbox(threads=1):
+        return _run(scenario.workload, named_seeds(ctx.seed_seq, ("data", "model", "batches", "failures", "probes")))
 
 
 def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int]) -> RunOutput:

@@ -20,11 +20,10 @@ from __future__ import annotations
 from typing import Literal
 
 import pandas as pd
-import torch
 from pydantic import Field, PositiveInt
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
 from harness.workloads.moc_training import MoCModelSpec
 
 
@@ -55,14 +54,9 @@ def run(scenario: MoCThroughputScenario, ctx: RunContext) -> RunOutput:
     k = max(1, round(w.k_fraction * m.d_ff))
     cfg = LlamaFamilyConfig(d_model=m.d_model, d_ff=m.d_ff, n_heads=m.n_heads, n_layers=m.n_layers,
                             vocab_size=w.vocab_size, max_seq_len=m.seq_len)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(w.threads)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            rows = pd.DataFrame(measure_throughput(cfg, k, w.batch_size, m.seq_len, w.rounds, w.warmup, seed,
-                                                   checkpointing=w.checkpointing))
-    finally:
-        torch.set_num_threads(threads)
+    with torch_sandbox(threads=w.threads):
+        rows = pd.DataFrame(measure_throughput(cfg, k, w.batch_size, m.seq_len, w.rounds, w.warmup, seed,
+                                               checkpointing=w.checkpointing))
     rows["relative_throughput"] = rows["tokens_per_s"] / float(rows.loc[rows["variant"] == "dense",
                                                                          "tokens_per_s"].iloc[0])
     return RunOutput(metrics=rows, info={"device": "this CPU", "threads": w.threads, "k": k, "seed": seed})

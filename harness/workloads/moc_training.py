@@ -32,11 +32,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
 
 
 class MoCModelSpec(Strict):
@@ -96,20 +95,10 @@ class MoCTrainingScenario(ScenarioBase):
     workload: MoCTrainingWorkload = Field(default_factory=MoCTrainingWorkload)
 
 
-def _seeds(seed_seq: np.random.SeedSequence) -> dict[str, int]:
-    names = ("data", "model", "batches", "selection")
-    return {n: int(c.generate_state(1, dtype=np.uint32)[0]) for n, c in zip(names, seed_seq.spawn(4), strict=True)}
-
-
 @register_workload("moc_training", MoCTrainingScenario)
 def run(scenario: MoCTrainingScenario, ctx: RunContext) -> RunOutput:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            return _run(scenario.workload, _seeds(ctx.seed_seq))
-    finally:
-        torch.set_num_threads(threads)
+    with torch_sandbox(threads=1):
+        return _run(scenario.workload, named_seeds(ctx.seed_seq, ("data", "model", "batches", "selection")))
 
 
 def _build_model(w: MoCTrainingWorkload, vocab_size: int, seeds: dict[str, int]):

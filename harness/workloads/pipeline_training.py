@@ -38,7 +38,7 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
 from harness.workloads.compressed_training import OptimizerSpec, Seeds, make_optimizer, make_schedule
 from harness.workloads.pipeline_step import CodecSpec, build_codec, method_label
 
@@ -191,14 +191,9 @@ def run(scenario: PipelineTrainingScenario, ctx: RunContext) -> RunOutput:
     """Train; one row per recorded step (columns in the module docstring)."""
     w = scenario.workload
     seeds = Seeds.from_sequence(ctx.seed_seq)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(w.torch_threads)
-    try:
-        with torch.random.fork_rng(devices=[]):  # nothing here may touch the caller's global RNG state
-            torch.manual_seed(seeds.model)
-            rows, info = _train(w, seeds)
-    finally:
-        torch.set_num_threads(threads)
+    with torch_sandbox(threads=w.torch_threads):  # nothing here may touch the caller's global RNG state
+        torch.manual_seed(seeds.model)
+        rows, info = _train(w, seeds)
     frame = pd.DataFrame(rows)
     frame["method"] = method_label(w.forward, w.backward)
     info.update(method=method_label(w.forward, w.backward), forward=w.forward.model_dump(),

@@ -29,7 +29,7 @@ import pandas as pd
 
 from plots.diagram import arrow, box, diagram_axes
 from plots.registry import FigureOutput, register_figure
-from plots.spread import draw_band, final_over_seeds, n_seeds, over_seeds, pm
+from plots.spread import draw_band, n_seeds, over_seeds, pm
 from plots.style import PALETTE, new_figure
 from plots.verdict import Check, Verdict, at_least, at_most, judge, not_checkable, within
 from plots.verdict import ordered as ordered_check
