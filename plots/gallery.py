@@ -23,7 +23,8 @@ from typing import Any
 from urllib.parse import quote
 
 from plots.registry import PAPERS, ChecklistEntry, FigureRegistry, FigureSpec, load_checklist
-from plots.runner import PROJECT_ROOT, figure_dir, read_record, write_text_atomic
+from harness.files import write_text_atomic
+from plots.runner import PROJECT_ROOT, figure_dir, read_record
 from plots.verdict import STATUS_LABELS, STATUSES
 
 _CSS = """

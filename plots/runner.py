@@ -23,9 +23,7 @@ import datetime as dt
 import hashlib
 import inspect
 import json
-import os
 import sys
-import tempfile
 import time
 import traceback
 from collections import Counter
@@ -37,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.files import write_atomic, write_text_atomic
 from plots.registry import FIGURES, FigureOutput, FigureRegistry, FigureSpec
 from plots.verdict import Verdict
 
@@ -220,30 +219,6 @@ def _source_counts(counts: Mapping[str, Any]) -> Counter[str]:
     return total
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` for a temp file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    _write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
 def figure_dir(out_dir: Path, paper: str) -> Path:
     return out_dir / paper
 
@@ -419,11 +394,11 @@ def _draw_and_write(spec: FigureSpec, ctx: FigureContext) -> dict[str, Any]:
         output = _check_output(spec, spec.draw(ctx))
     figure = output.figure if spec.kind == "figure" else table_figure(output.table, spec.title)
     try:
-        _write_atomic(ctx.png_path, lambda tmp: save_png(figure, tmp))
+        write_atomic(ctx.png_path, lambda tmp: save_png(figure, tmp))
     finally:
         if "matplotlib.pyplot" in sys.modules:  # a draw function may have used pyplot; free its figure
             sys.modules["matplotlib.pyplot"].close(figure)
-    _write_atomic(ctx.csv_path, lambda tmp: output.data.to_csv(tmp, index=False))
+    write_atomic(ctx.csv_path, lambda tmp: output.data.to_csv(tmp, index=False))
     files = {"png": ctx.png_path.name, "csv": ctx.csv_path.name}
     if spec.kind == "table":
         html_path = ctx.out_dir / f"{spec.id}.table.html"

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.files import write_text_atomic
 from harness.cost.training_step import price, step_ops
 from harness.devices import get_device
 from harness.errors import HarnessError
@@ -304,13 +305,6 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
     return ComputeStudy(table, by_op, summarize(table), meta)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def write_study(study: ComputeStudy, out_dir: Path | str) -> list[Path]:
     """``steps.csv`` (one row per point), ``by_op.csv``, ``summary.csv``, ``meta.json`` under ``out_dir``."""
     out = Path(out_dir)
@@ -319,7 +313,7 @@ def write_study(study: ComputeStudy, out_dir: Path | str) -> list[Path]:
              "summary.csv": study.summary.to_csv(index=False, float_format="%.6g"),
              "meta.json": json.dumps(study.meta, indent=1, default=str) + "\n"}
     for name, text in files.items():
-        _atomic_write(out / name, text)
+        write_text_atomic(out / name, text)
     return [out / name for name in files]
 
 

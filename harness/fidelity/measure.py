@@ -31,6 +31,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from harness.files import write_text_atomic
+
 FLOAT32_BYTES = 4
 #: upper bound on round trips timed together for one ping-pong repeat (small messages need several)
 MAX_ROUND_TRIPS_PER_REPEAT = 16
@@ -246,10 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             dist.destroy_process_group()
     for row in record["rows"]:
         row["median_ns_this_rank"] = int(statistics.median(row["times_ns"]))
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = args.out / f".rank{rank}.json.tmp"
-    tmp.write_text(json.dumps(record))
-    tmp.replace(args.out / f"rank{rank}.json")
+    write_text_atomic(args.out / f"rank{rank}.json", json.dumps(record))
     return 0
 
 

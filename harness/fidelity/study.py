@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.files import write_text_atomic
 from harness.fidelity.compare import signed_error_pct, summarize
 from harness.fidelity.fit import AlphaBetaFit, fit_alpha_beta
 from harness.fidelity.launch import InNamespaces, Loopback
@@ -295,13 +296,6 @@ def summarize_tables(loopback: pd.DataFrame | None, netns: pd.DataFrame | None) 
 # ------------------------------------------------------------------------------------------------ writing
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def write_tables(result: StudyResult, out_dir: Path) -> list[Path]:
     """Write, per setting present: ``<setting>.csv`` (the comparison), ``fits_<setting>.csv``,
     ``summary_<setting>.csv``, ``raw/<setting>_{pingpong,allreduce,dp_step,compute}.csv`` and
@@ -311,7 +305,7 @@ def write_tables(result: StudyResult, out_dir: Path) -> list[Path]:
 
     def put(name: str, frame: pd.DataFrame) -> None:
         path = out_dir / name
-        _atomic_write_text(path, frame.to_csv(index=False, float_format="%.6g"))
+        write_text_atomic(path, frame.to_csv(index=False, float_format="%.6g"))
         written.append(path)
 
     for setting, table in (("loopback", result.loopback), ("netns", result.netns)):
@@ -332,7 +326,7 @@ def write_tables(result: StudyResult, out_dir: Path) -> list[Path]:
         if setting != "netns":
             meta.pop("qdisc_stats", None)
         path = out_dir / f"meta_{setting}.json"
-        _atomic_write_text(path, json.dumps(meta, indent=2, default=str) + "\n")
+        write_text_atomic(path, json.dumps(meta, indent=2, default=str) + "\n")
         written.append(path)
     return written
 
@@ -351,5 +345,5 @@ def write_overall_summary(out_dir: Path) -> Path | None:
                  for op in summary["op"]]
         summary[f"max_{column}"] = worst
     path = out_dir / "summary_all.csv"
-    _atomic_write_text(path, summary.to_csv(index=False, float_format="%.6g"))
+    write_text_atomic(path, summary.to_csv(index=False, float_format="%.6g"))
     return path

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.files import write_text_atomic
 from harness.fidelity.compare import signed_error_pct, summarize
 from harness.fidelity.launch import InNamespaces, Loopback
 from harness.fidelity.quiet import wait_until_quiet
@@ -242,13 +243,6 @@ def recompute(out_dir: Path | str, *, timings_root: Path | str, fidelity_dir: Pa
     return StudyTables(table, summary_table(table), codec_times, steps, meta)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def write_study(study: StudyTables, out_dir: Path | str) -> list[Path]:
     out = Path(out_dir)
     files = {"runs.csv": study.runs.to_csv(index=False, float_format="%.6g"),
@@ -257,5 +251,5 @@ def write_study(study: StudyTables, out_dir: Path | str) -> list[Path]:
              "raw/steps.csv": study.steps.to_csv(index=False, float_format="%.6g"),
              "meta.json": json.dumps(study.meta, indent=1, default=str) + "\n"}
     for name, text in files.items():
-        _atomic_write(out / name, text)
+        write_text_atomic(out / name, text)
     return [out / name for name in files]

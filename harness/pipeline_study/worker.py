@@ -31,6 +31,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from harness.files import write_text_atomic
+
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m harness.pipeline_study.worker")
@@ -179,10 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         dist.barrier()
     finally:
         dist.destroy_process_group()
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = args.out / f".rank{rank}.json.tmp"
-    tmp.write_text(json.dumps(record))
-    tmp.replace(args.out / f"rank{rank}.json")
+    write_text_atomic(args.out / f"rank{rank}.json", json.dumps(record))
     return 0
 
 

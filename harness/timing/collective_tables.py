@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.files import write_text_atomic
 from harness.errors import HarnessError, TimingTableError
 from harness.sim.collectives import OPS, StartupBandwidth, fit_startup_bandwidth, startup_bandwidth_ns
 from harness.sim.topology import alpha_beta_collective_ns, collective_pricing
@@ -197,18 +198,11 @@ def write_collective_tables(table_set_folder: Path | str, frames: Mapping[str, p
         if op not in OPS:
             raise ValueError(f"unknown collective op {op!r}; known: {', '.join(OPS)}")
         frame = frame[list(COLUMNS)].sort_values(["impl", "dtype", "n_ranks", "devices_per_node", "size_bytes"])
-        written.append(_atomic_write(folder / f"{op}.csv", frame.to_csv(index=False, float_format="%.9g")))
+        written.append(write_text_atomic(folder / f"{op}.csv", frame.to_csv(index=False, float_format="%.9g")))
         ops[op] = {"rows": len(frame), "provenance": {key: provenance.get(key) for key in PROVENANCE_KEYS}}
     meta = {"schema_version": SCHEMA_VERSION, "table_set": Path(table_set_folder).name, "ops": ops}
-    written.append(_atomic_write(folder / "meta.json", json.dumps(meta, indent=1) + "\n"))
+    written.append(write_text_atomic(folder / "meta.json", json.dumps(meta, indent=1) + "\n"))
     return written
-
-
-def _atomic_write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.files import write_text_atomic
 from harness.errors import HarnessError
 from harness.timing import collective_tables as ct
 
@@ -308,7 +309,7 @@ def write_kernel_tables(folder: Path, frames: dict[str, pd.DataFrame], provenanc
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for op, frame in frames.items():
-        written.append(ct._atomic_write(folder / f"{op}.csv", frame.to_csv(index=False, float_format="%.9g")))
+        written.append(write_text_atomic(folder / f"{op}.csv", frame.to_csv(index=False, float_format="%.9g")))
         ops[op] = {"shape_columns": [c for c in frame.columns if c not in
                                      ("impl", "dtype", "time_ms_median", "time_ms_p10", "time_ms_p90", "n_reps")],
                    "rows": len(frame)}
@@ -317,7 +318,7 @@ def write_kernel_tables(folder: Path, frames: dict[str, pd.DataFrame], provenanc
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "timer": f"imported: {provenance.get('notes')}", "kernel_source_sha256": None, "ops": ops,
             "roofline": {}, "provenance": provenance}
-    written.append(ct._atomic_write(meta_path, json.dumps(meta, indent=1) + "\n"))
+    written.append(write_text_atomic(meta_path, json.dumps(meta, indent=1) + "\n"))
     return written
 
 
