@@ -2,8 +2,10 @@
 suite (`methods.kvcache.tasks`, `methods.kvcache.evaluate`), the stand-in for Chelsea's LongBench, needle and
 key-similarity experiments (arXiv 2506.11418, Tables 1, 4, 5 and Figures 2, 3, 5, 6 slots).
 
-The model is trained from ``workload.model`` and the scenario's ``seed`` (deterministic; the weights are cached on
-disk by config and seed, so every figure of one seed reuses one model). ``output`` picks the rows:
+The model comes from ``workload.model`` and the scenario's ``seed``: the committed weights in ``results/kv_models``
+when that (config, seed) is there and its sha256 checks out (`methods.kvcache.model_store`), else it is trained here
+(deterministic; cached on disk by config and seed, so every figure of one seed reuses one model); the run says which
+on stderr and in run.json. ``output`` picks the rows:
 
 - ``accuracy``: one row per method x budget x context x task (``full`` at budget 1), plus held-out text loss;
 - ``needle``: one needle per context x depth, per method, at ``budgets[0]``;
@@ -18,6 +20,7 @@ with another seed) uncompressed for Chelsea.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Literal
 
 import numpy as np
@@ -37,10 +40,14 @@ class TinyModel(Strict):
     heads: PositiveInt = Field(4, le=64, description="query heads")
     kv_heads: PositiveInt = Field(2, le=64, description="key/value heads (GQA)")
     intermediate_size: PositiveInt = Field(128, le=16384, description="SwiGLU intermediate size")
-    train_steps: PositiveInt = Field(1500, le=1_000_000, description="AdamW steps")
+    train_steps: PositiveInt = Field(2500, le=1_000_000, description="AdamW steps")
     batch_size: PositiveInt = Field(16, le=4096, description="sequences per step")
-    train_context: PositiveInt = Field(96, ge=32, le=8192, description="longest training context (tokens)")
+    train_context: PositiveInt = Field(192, ge=32, le=8192, description="longest training context (tokens)")
     learning_rate: float = Field(1e-3, gt=0, le=1, description="peak learning rate (one-cycle)")
+    curriculum: float = Field(0.5, ge=0, le=1, description="share of the steps over which the longest training "
+                              "context grows from 48 tokens to train_context")
+    max_pairs: int = Field(8, ge=0, le=4096, description="most needles per training recall sample (0: one per six "
+                           "tokens)")
 
     @model_validator(mode="after")
     def _heads(self) -> TinyModel:
@@ -142,6 +149,7 @@ def run(scenario: KVQualityScenario, ctx: RunContext) -> RunOutput:
     torch.set_num_threads(1)
     cfg = TinyModelConfig(**w.model.model_dump())
     model, train_info = trained_model(cfg, scenario.seed)
+    print(f"kv_quality seed {scenario.seed}: {train_info['weights']}", file=sys.stderr)
     vocab = cfg.vocab
     outliers: tuple[tuple[int, int], ...] = ()
     info: dict[str, object] = {"training": train_info, "model_key": cfg.key(scenario.seed)}

@@ -19,16 +19,19 @@ argmax). Tasks:
   value, one hop); question ``[QUERY] y``, answer ``v``;
 - ``text``: held-out haystack text, scored by next-token loss (not a press metric).
 
-`train_model` trains the model from a `TinyModelConfig` and a seed (AdamW, answer tokens and text tokens in the
-loss); `trained_model` caches the weights on disk by (config, seed), so every evaluation reuses them.
+`train_model` trains the model from a `TinyModelConfig` and a seed (AdamW with a one-cycle schedule, answer tokens
+and text tokens in the loss, a length curriculum); `trained_model` takes the committed weights of
+`methods.kvcache.model_store` when they match (config, seed), else trains and caches the weights on disk.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -73,17 +76,23 @@ class Vocab:
 
 @dataclass(frozen=True)
 class TinyModelConfig:
-    """The tiny Llama (RoPE, GQA) and its training budget (quick profile: well under two minutes on one core)."""
+    """The tiny Llama (RoPE, GQA) and its training recipe (the defaults: 2500 steps, about 10 minutes per seed with
+    three seeds in parallel on two shared cores; their weights are committed, `methods.kvcache.model_store`)."""
 
     hidden_size: int = 64
     layers: int = 2
     heads: int = 4
     kv_heads: int = 2
     intermediate_size: int = 128
-    train_steps: int = 1500
+    train_steps: int = 2500
     batch_size: int = 16
-    train_context: int = 96
+    train_context: int = 192
     learning_rate: float = 1e-3
+    #: share of the steps over which the longest training context grows linearly from 48 tokens to
+    #: ``train_context`` (a length curriculum; 0 = every step samples lengths up to ``train_context``)
+    curriculum: float = 0.5
+    #: most needles of a training recall sample (0 = up to one per six tokens)
+    max_pairs: int = 8
     vocab: Vocab = Vocab()
 
     def __post_init__(self) -> None:
@@ -93,6 +102,16 @@ class TinyModelConfig:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of heads ({self.heads})")
         if self.train_context < 32:
             raise ValueError(f"train_context must be at least 32 tokens, got {self.train_context}")
+        if not 0 <= self.curriculum <= 1:
+            raise ValueError(f"curriculum must lie in [0, 1], got {self.curriculum}")
+
+    def longest_context(self, step: int) -> int:
+        """The longest training context at ``step`` (the length curriculum)."""
+        if self.curriculum <= 0:
+            return self.train_context
+        start = min(48, self.train_context)
+        grown = min(1.0, step / (self.curriculum * self.train_steps))
+        return int(round(start + grown * (self.train_context - start)))
 
     def key(self, seed: int) -> str:
         blob = json.dumps({**asdict(self), "seed": seed, "format": 2}, sort_keys=True)
@@ -107,6 +126,7 @@ class Sample:
     answer: list[int]
 
 
+@functools.lru_cache(maxsize=8)
 def _successors(vocab: Vocab) -> list[list[int]]:
     """The haystack's fixed Markov chain (the same for every seed): ``branching`` successors per text token."""
     rng = np.random.default_rng(20250613)
@@ -166,15 +186,19 @@ def make_sample(task: Task, rng: np.random.Generator, vocab: Vocab, context: int
     return Sample(task, ids, question, answer)
 
 
-def training_batch(rng: np.random.Generator, cfg: TinyModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixed tasks at random lengths, padded; loss on answers and on text. Recall samples ask for every needle
-    (multi-query associative recall: one answer per needle, so the retrieval signal is dense)."""
+def training_batch(rng: np.random.Generator, cfg: TinyModelConfig,
+                   longest: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixed tasks at random lengths up to ``longest`` (default ``train_context``), padded; loss on answers and on
+    text. Recall samples ask for every needle (multi-query associative recall: one answer per needle, so the
+    retrieval signal is dense)."""
     rows, labels = [], []
     vocab = cfg.vocab
+    top = longest or cfg.train_context
     for _ in range(cfg.batch_size):
         task = TASKS[int(rng.integers(len(TASKS)))]
-        length = int(rng.integers(min(32, cfg.train_context), cfg.train_context + 1))
-        pairs = int(rng.integers(1, max(7, length // 6) + 1))  # dense recall: up to a sixth of the context
+        length = int(rng.integers(min(32, top), top + 1))
+        most = max(7, length // 6)  # dense recall: up to a sixth of the context, at most ``max_pairs``
+        pairs = int(rng.integers(1, (min(most, cfg.max_pairs) if cfg.max_pairs else most) + 1))
         s = make_sample(task, rng, vocab, length, n_pairs=pairs if task == "recall" else min(pairs, 6))
         ids, lab = list(s.context), [IGNORE] * len(s.context)
         for i in range(1, len(ids)):  # next-token loss on haystack text
@@ -208,8 +232,10 @@ def build_model(cfg: TinyModelConfig, max_positions: int = 8192) -> Any:
     return LlamaForCausalLM(config)
 
 
-def train_model(cfg: TinyModelConfig, seed: int) -> tuple[Any, dict[str, float]]:
-    """Train from scratch; returns the model (eval mode) and the final training loss and wall time."""
+def train_model(cfg: TinyModelConfig, seed: int,
+                progress: Callable[[int, float], None] | None = None) -> tuple[Any, dict[str, float]]:
+    """Train from scratch; returns the model (eval mode) and the final training loss and wall time. ``progress``
+    is called every 100 steps with the step and the mean loss of the last 100 steps."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = build_model(cfg)
@@ -219,8 +245,8 @@ def train_model(cfg: TinyModelConfig, seed: int) -> tuple[Any, dict[str, float]]
                                                    pct_start=0.1)
     start, losses = time.perf_counter(), []
     model.train()
-    for _ in range(cfg.train_steps):
-        ids, labels = training_batch(rng, cfg)
+    for step in range(cfg.train_steps):
+        ids, labels = training_batch(rng, cfg, cfg.longest_context(step))
         logits = model(ids).logits
         loss = _loss(logits, labels, cfg.vocab)
         opt.zero_grad()
@@ -228,6 +254,8 @@ def train_model(cfg: TinyModelConfig, seed: int) -> tuple[Any, dict[str, float]]
         opt.step()
         schedule.step()
         losses.append(float(loss.detach()))
+        if progress is not None and (step + 1) % 100 == 0:
+            progress(step + 1, float(np.mean(losses[-100:])))
     model.eval()
     model.config._attn_implementation = "eager"
     return model, {"train_loss": float(np.mean(losses[-20:])), "train_seconds": time.perf_counter() - start}
@@ -247,21 +275,31 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_KV_MODELS", Path.home() / ".cache" / "effml_harness" / "kv_models"))
 
 
-def trained_model(cfg: TinyModelConfig, seed: int, cache_dir: Path | None = None) -> tuple[Any, dict[str, float]]:
-    """`train_model`, cached on disk as ``<cache_dir>/<config+seed hash>.pt`` (written atomically)."""
+def trained_model(cfg: TinyModelConfig, seed: int, cache_dir: Path | None = None,
+                  store: Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """The model of (config, seed): the committed weights (`methods.kvcache.model_store`, ``store``) when the key
+    is in their manifest and the sha256 checks out, else `train_model` cached on disk as
+    ``<cache_dir>/<config+seed hash>.pt`` (written atomically). ``info["weights"]`` says which, in words."""
+    from methods.kvcache import model_store
+
+    model = build_model(cfg)
+    saved, why = model_store.load_committed(cfg, seed, store or model_store.STORE)
+    if saved is not None:
+        model.load_state_dict(saved["state"])
+        return model.eval(), {k: float(v) for k, v in saved["info"].items()} | {"cached": 1.0, "weights": why}
     folder = cache_dir or default_cache_dir()
     path = folder / f"tiny-llama-{cfg.key(seed)}.pt"
-    model = build_model(cfg)
     if path.exists():
         saved = torch.load(path, weights_only=True)
         model.load_state_dict(saved["state"])
-        return model.eval(), {k: float(v) for k, v in saved["info"].items()} | {"cached": 1.0}
+        return model.eval(), ({k: float(v) for k, v in saved["info"].items()}
+                              | {"cached": 1.0, "weights": f"{why}; locally trained weights from the cache"})
     model, info = train_model(cfg, seed)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save({"state": model.state_dict(), "info": info}, tmp)
     os.replace(tmp, path)
-    return model, info | {"cached": 0.0}
+    return model, info | {"cached": 0.0, "weights": f"{why}; trained here"}
 
 
 def text_loss(model: Any, rng: np.random.Generator, vocab: Vocab, context: int, samples: int) -> float:

@@ -37,12 +37,12 @@ OUTLIERS = "scenarios/chelsea/ablation_outliers.yaml"
 DECODE = "scenarios/chelsea/decode_h100.yaml"
 CHUNK_TIME = "scenarios/chelsea/chunking_time.yaml"
 TINY = "tiny Llama (2 layers, 4 query / 2 KV heads, hidden 64) trained here on the synthetic suite"
-#: quick: 8 samples per cell (about 1.5 CPU-minutes for the three seeds' suite once the weights are cached; the
-#: first run also trains three models, about 1.5 CPU-minutes each). Full: 64 samples and contexts up to 384
-#: tokens (estimated 15 CPU-minutes for tab1, 3 for each ablation).
+#: quick: 8 samples per cell with the three seeds' committed weights (results/kv_models; a config or seed not
+#: there is trained first, several CPU-minutes per seed). Full: 64 samples and contexts up to 384 tokens
+#: (estimated 15 CPU-minutes for tab1, 3 for each ablation).
 QUICK_QUALITY = ("workload.samples=8",)
-#: the full profile also trains longer (6000 steps, estimated 8 CPU-minutes per seed; not run yet): the quick
-#: profile's 1500-step models barely learn retrieval
+#: the full profile also trains longer (6000 steps, trained on first use: estimated 15 CPU-minutes per seed; not
+#: run yet)
 TRAIN_FULL = "workload.model.train_steps=6000"
 FULL_QUALITY = ("workload.samples=64", "workload.context_tokens=[96, 192, 384]", TRAIN_FULL)
 METHOD_LABELS = {"full": "Full", "streaming_llm": "StreamingLLM", "snapkv": "SnapKV", "h2o": "H2O",
@@ -256,7 +256,7 @@ def quality_table(metrics: pd.DataFrame) -> pd.DataFrame:
     id="chelsea.tab1", paper="chelsea", kind="table",
     title="Quality at a 20% KV budget (synthetic long-context suite)",
     caption=(f"Accuracy (%, exact answer) on the synthetic suite (needle recall, copy / induction, variable "
-             f"tracking; contexts of 96 and 192 tokens, the models were trained on up to 96) for Full, "
+             f"tracking; contexts of 96 and 192 tokens, the models were trained on contexts of 32-192) for Full, "
              f"StreamingLLM, SnapKV, H2O, CaM and Chelsea, one "
              f"{TINY} per seed (three seeds stand for the paper's three models), mean ± std over seeds. The data "
              "holds every budget (10-50%); the table shows 20%. CaM compresses at its first decode step, i.e. "

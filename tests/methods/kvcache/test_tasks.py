@@ -23,7 +23,7 @@ from methods.kvcache.tasks import (  # noqa: E402
 )
 
 VOCAB = Vocab()
-TINY = TinyModelConfig(train_steps=3, batch_size=2, train_context=48)
+TINY = TinyModelConfig(layers=2, train_steps=3, batch_size=2, train_context=48)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -70,12 +70,32 @@ def test_training_labels_are_answers_and_text_only():
 def test_model_is_a_gqa_llama_and_the_weight_cache_round_trips(tmp_path):
     model = build_model(TINY)
     assert model.config.num_key_value_heads == 2 and model.config.num_attention_heads == 4
-    first, info = trained_model(TINY, seed=3, cache_dir=tmp_path)
-    again, info2 = trained_model(TINY, seed=3, cache_dir=tmp_path)
+    first, info = trained_model(TINY, seed=3, cache_dir=tmp_path, store=tmp_path / "store")
+    again, info2 = trained_model(TINY, seed=3, cache_dir=tmp_path, store=tmp_path / "store")
     assert info["cached"] == 0.0 and info2["cached"] == 1.0
+    assert "trained here" in info["weights"] and "from the cache" in info2["weights"]
     for a, b in zip(first.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
     assert TINY.key(3) != TINY.key(4)
+
+
+def test_length_curriculum_grows_the_longest_context():
+    cfg = TinyModelConfig(train_steps=100, train_context=192, curriculum=0.5)
+    lengths = [cfg.longest_context(step) for step in (0, 25, 50, 99)]
+    assert lengths == [48, 120, 192, 192]
+    assert TinyModelConfig(curriculum=0.0).longest_context(0) == TinyModelConfig().train_context
+    ids, _ = training_batch(np.random.default_rng(0), TINY, longest=40)
+    assert ids.shape[1] <= 40 + 2 * 10  # context plus the recall questions and answers
+    with pytest.raises(ValueError, match="curriculum"):
+        TinyModelConfig(curriculum=1.5)
+
+
+@pytest.mark.parametrize("max_pairs, most", [(2, 2), (0, 192 // 6)])
+def test_training_recall_needles_are_capped_by_max_pairs(max_pairs, most):
+    cfg = TinyModelConfig(batch_size=64, train_context=192, max_pairs=max_pairs)
+    ids, _ = training_batch(np.random.default_rng(1), cfg)
+    needles = (ids == VOCAB.NEEDLE).sum(dim=1)
+    assert int(needles.max()) <= most and int(needles.max()) > (1 if max_pairs else 8)
 
 
 @pytest.fixture(scope="module")
