@@ -181,12 +181,12 @@ def _train(w: PipelineTrainingWorkload, seeds: Seeds) -> tuple[list[dict[str, An
     return rows, info
 
 
-@register_workload("pipeline_training", PipelineTrainingScenario)
 def _rel_error(sq_error: float, sq_norm: float) -> float:
     """sqrt(sum of squared errors / sum of squared values); 0 for an all-zero signal."""
     return math.sqrt(sq_error / sq_norm) if sq_norm else 0.0
 
 
+@register_workload("pipeline_training", PipelineTrainingScenario)
 def run(scenario: PipelineTrainingScenario, ctx: RunContext) -> RunOutput:
     """Train; one row per recorded step (columns in the module docstring)."""
     w = scenario.workload

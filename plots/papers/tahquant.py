@@ -513,7 +513,7 @@ def verdict_fig3(data: pd.DataFrame) -> Verdict:
 
 
 # ----------------------------------------------------------------------------------------------- Figures 1-2
-STATIC = "Static diagram, drawn from the released code's structure (research card); no experiment."
+STATIC = "Static diagram, drawn from the structure of the authors' released code; no experiment."
 
 
 @register_figure(
