@@ -296,7 +296,7 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
         "here (the authors' setting; the figure compares convergence at equal ratio). A torch port of the "
         "authors' cupy experiment run by the compressed_training kind; 144k samples instead of 1.44M."
     ),
-    claim="— (expected from the card: ARC ~ Top-K, better than Rand-K at equal ratio)",
+    claim="— (expected from the method: ARC ~ Top-K, better than Rand-K at equal ratio)",
     scale_note="144k samples (paper 1.44M), 1,500 iterations (paper 3,000), 3 seeds (paper 20), tuning runs of "
     "500 iterations (full profile, estimated 1.5 min on 2 CPU cores); quick profile: 14.4k samples, 150 "
     "iterations, 3 seeds, tuning over 0.05 / 0.1 with 75 iterations",
