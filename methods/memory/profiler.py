@@ -24,6 +24,8 @@ Example::
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -128,6 +130,22 @@ def _cpu_peak(events) -> int:
     return peak
 
 
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block: torch's CPU profiler prints a line from native code at
+    every start and stop, which Python's ``sys.stderr`` cannot catch."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def profile_step(
     model: nn.Module,
     run: Callable[[], torch.Tensor],
@@ -154,7 +172,8 @@ def profile_step(
     prof_ctx = None
     if peak and device.type == "cpu":
         prof_ctx = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True)
-        prof_ctx.__enter__()
+        with _native_stderr_silenced():  # the profiler's native start line
+            prof_ctx.__enter__()
     try:
         with record_saved(model) as profile:
             loss = run()
@@ -163,7 +182,8 @@ def profile_step(
         del loss
     finally:
         if prof_ctx is not None:
-            prof_ctx.__exit__(None, None, None)
+            with _native_stderr_silenced():  # and its stop line
+                prof_ctx.__exit__(None, None, None)
     if peak and device.type == "cuda":
         torch.cuda.synchronize(device)
         profile.peak_bytes = torch.cuda.max_memory_allocated(device) - start
