@@ -10,6 +10,7 @@ from methods.mecefo.cost import neighbour_cost, saved_bytes
 from methods.mecefo.lowrank import LowRankBases
 from methods.mecefo.neighbour import EXACT, MECEFO, Techniques, block_forward, neighbour_loss
 from methods.models.gpt import TinyLlama
+from methods.models.moe_mla import MoEMLA, MoEMLAConfig
 
 ATTENTION = ("attn_norm", "qkv", "proj")
 
@@ -23,21 +24,32 @@ def _batch(seed: int = 0, rows: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randint(0, 20, (rows, 12), generator=gen), torch.randint(0, 20, (rows, 12), generator=gen)
 
 
-def _grads(model: TinyLlama, loss: torch.Tensor) -> dict[str, torch.Tensor | None]:
+def _grads(model: torch.nn.Module, loss: torch.Tensor) -> dict[str, torch.Tensor | None]:
     model.zero_grad(set_to_none=True)
     loss.backward()
     return {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
 
 
-def test_all_techniques_off_is_exact_bit_for_bit():
-    model, batch = _model(), _batch()
+def _moe_mla(kv_rank: int) -> MoEMLA:
+    return MoEMLA(MoEMLAConfig(vocab_size=20, d_model=16, n_layers=2, n_heads=2, d_ff_expert=12, n_experts=4,
+                               top_k=2, kv_rank=kv_rank, max_seq_len=12), seed=3)
+
+
+#: the models the neighbour serves: TinyLlama, the MLA + MoE model, and the MoE model with plain attention
+MODELS = {"llama": _model, "mla_moe": lambda: _moe_mla(8), "mha_moe": lambda: _moe_mla(0)}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_all_techniques_off_is_exact_bit_for_bit(name):
+    model, batch = MODELS[name](), _batch()
     exact = _grads(model, model.loss(*batch))
     ours = _grads(model, neighbour_loss(model, *batch, EXACT))
     assert all(torch.equal(exact[n], ours[n]) for n in exact)
 
 
-def test_recomputation_changes_memory_not_values():
-    model, batch = _model(), _batch()
+@pytest.mark.parametrize("name", MODELS)
+def test_recomputation_changes_memory_not_values(name):
+    model, batch = MODELS[name](), _batch()
     exact = _grads(model, model.loss(*batch))
     ours = _grads(model, neighbour_loss(model, *batch, Techniques(recompute_ffn=True)))
     for name in exact:
