@@ -352,6 +352,12 @@ ABLATION_CAPTION = (f"{NOTE} {TINY} MISA alone, one knob changed at a time from 
 ABLATION_SCALE = "tiny model; quick: 100 steps x 2 seeds on a reduced set of variants; full: 1000 steps x 3 seeds"
 
 
+def _ablation_data(ctx: FigureContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Final eval loss and accuracy per ablation variant and seed, and their per-variant summary."""
+    data = final_rows(ablation_frame(ctx.run(ABLATION)))[["variant", "seed", "eval_loss", "mean_accuracy"]]
+    return data, ablation_summary(data)
+
+
 @register_figure(
     id="misa.fig_ablation", paper="misa", kind="figure",
     title="MISA ablations: temperature, budget, period, granularity, sampling",
@@ -359,9 +365,7 @@ ABLATION_SCALE = "tiny model; quick: 100 steps x 2 seeds on a reduced set of var
     scenarios=(ABLATION,), quick_overrides=ABL_QUICK, full_overrides=ABL_FULL,
 )
 def draw_fig_ablation(ctx: FigureContext) -> FigureOutput:
-    frame = ablation_frame(ctx.run(ABLATION))
-    data = final_rows(frame)[["variant", "seed", "eval_loss", "mean_accuracy"]]
-    summary = ablation_summary(data)
+    data, summary = _ablation_data(ctx)
     fig, (left, right) = new_figure(1, 2, width_in=11.0, height_in=4.4)
     y = np.arange(len(summary))
     for ax, col, label in ((left, "eval_loss", "final eval loss"), (right, "mean_accuracy", "mean exact match")):
@@ -400,9 +404,7 @@ def verdict_ablation(data: pd.DataFrame) -> Verdict:
     scenarios=(ABLATION,), quick_overrides=ABL_QUICK, full_overrides=ABL_FULL,
 )
 def draw_tab_ablation(ctx: FigureContext) -> FigureOutput:
-    frame = ablation_frame(ctx.run(ABLATION))
-    data = final_rows(frame)[["variant", "seed", "eval_loss", "mean_accuracy"]]
-    summary = ablation_summary(data)
+    data, summary = _ablation_data(ctx)
     table = pd.DataFrame({"variant": summary["variant"],
                           "final eval loss": [pm(m, s) for m, s in zip(summary["eval_loss_mean"],
                                                                        summary["eval_loss_std"])],
