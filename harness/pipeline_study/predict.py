@@ -21,6 +21,12 @@ Nothing here is fitted to the pipelined steps it predicts. The pieces:
   ping-pong alpha the fidelity study fitted on that network (``results/fidelity/fits_netns.csv``; a rate without
   its own fit takes the alpha interpolated linearly in log(rate) between the neighbouring fitted rates). Loopback:
   the fidelity study's 2-rank loopback ping-pong alpha and bandwidth.
+- ``op_profile`` (a diagnostic reported beside, where the study folder holds ``op_times.csv``): the same pricing
+  with every op's time from the study's own op profile (`harness.pipeline_study.op_times`: the model's ops timed
+  alone at their exact shapes before and between the runs, the CPU profiler's timer). This machine's speed changes
+  for seconds at a time, so the tables' rows carry the speed of the moment each was timed; the op profile samples
+  the same minutes as the runs, which splits the tables' error into the tables' drift (op profile / tables) and
+  what running inside a pipelined stage adds to ops timed alone (measured / op profile).
 - ``measured_compute`` (a diagnostic reported beside): the same engine with each stage's forward, backward,
   codec and optimizer times taken from the run's own per-step clocks, so the schedule-and-link model is judged
   alone, without the compute model and without the machine's load changing the compute between profile and run.
@@ -231,8 +237,11 @@ def measured_boundaries(row: pd.Series, n_stages: int, m: int, link: LinkModel) 
 
 
 def predict_run(plan: StudyPlan, run: RunSpec, row: pd.Series, link: LinkModel, replay, codec_times: pd.DataFrame,
-                n_cores: int | None = None) -> dict:
-    """Every prediction of one measured configuration (``row``: its measured columns); see the module docstring."""
+                n_cores: int | None = None, op_replay=None) -> dict:
+    """Every prediction of one measured configuration (``row``: its measured columns); see the module docstring.
+
+    ``replay`` (the committed tables) prices the compute; ``op_replay``, when given (the study's op profile,
+    `harness.pipeline_study.op_times.StudyOpReplay`), the ``op_profile`` diagnostic (NaN without it)."""
     n_cores = n_cores or os.cpu_count() or 1
     w = workload(plan, run, link)
     share = cpu_share_factor(run.stages, n_cores)
@@ -240,6 +249,8 @@ def predict_run(plan: StudyPlan, run: RunSpec, row: pd.Series, link: LinkModel, 
     bounds = codec_boundaries(w, link, codec_times, share)
     main = predict_step_ms(w, table, bounds)
     eager = predict_step_ms(w, table, bounds, rendezvous=False)
+    nan = {"step_ms": float("nan"), "stage_compute_ms": float("nan")}
+    ops = nan if op_replay is None else predict_step_ms(w, table_stage_times(w, op_replay, n_cores), bounds)
     pricer = CodecPricer(replay, "float32", {})
     shape = (plan.micro_batch, plan.seq_len, plan.model.d_model)
     kernel = predict_step_ms(w, table, _boundaries(w, w.forward, w.backward, shape, pricer))
@@ -249,7 +260,8 @@ def predict_run(plan: StudyPlan, run: RunSpec, row: pd.Series, link: LinkModel, 
         "predicted_ms": main["step_ms"], "predicted_bubble_fraction": main["bubble_fraction"],
         "predicted_stage_compute_ms": main["stage_compute_ms"], "predicted_codec_ms": main["codec_ms"],
         "predicted_ms_kernel_codec": kernel["step_ms"], "predicted_ms_measured_compute": diag["step_ms"],
-        "predicted_ms_eager": eager["step_ms"],
+        "predicted_ms_eager": eager["step_ms"], "predicted_ms_op_profile": ops["step_ms"],
+        "predicted_stage_compute_ms_op_profile": ops["stage_compute_ms"],
         "link_payload_gbps": link.payload_gbps, "link_latency_us": link.link.latency_us,
         "cpu_share_factor": share, "codec_sources": ";".join(f"{k}:{v}" for c in pricer.sources.values()
                                                                for k, v in sorted(c.items())),

@@ -7,17 +7,26 @@ import pandas as pd
 
 def _table(runs: pd.DataFrame) -> list[str]:
     lines = ["| network | stages | schedule | method | fwd B / micro-batch | measured ms (p10-p90) | predicted ms | "
-             "error % | measured-compute prediction ms | error % | stage compute ms (measured / tables) | "
-             "CPUs busy before |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "error % | op-profile prediction ms | error % | measured-compute prediction ms | error % | "
+             "stage compute ms (measured / tables / op profile) | CPUs busy before |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs.itertuples():
         busy = "?" if pd.isna(r.cpu_busy_before) else f"{r.cpu_busy_before:.0%}"
         lines.append(f"| {r.network} | {r.stages} | {r.schedule} | {r.method} | {r.fwd_wire_bytes} | "
                      f"{r.measured_ms:.1f} ({r.measured_ms_p10:.1f}-{r.measured_ms_p90:.1f}) | {r.predicted_ms:.1f} | "
-                     f"{r.error_pct:+.1f} | {r.predicted_ms_measured_compute:.1f} | "
+                     f"{r.error_pct:+.1f} | {_ms(r.predicted_ms_op_profile)} | {_pct(r.error_pct_op_profile)} | "
+                     f"{r.predicted_ms_measured_compute:.1f} | "
                      f"{r.error_pct_measured_compute:+.1f} | {r.measured_stage_compute_ms:.1f} / "
-                     f"{r.predicted_stage_compute_ms:.1f} | {busy} |")
+                     f"{r.predicted_stage_compute_ms:.1f} / {_ms(r.predicted_stage_compute_ms_op_profile)} | {busy} |")
     return lines
+
+
+def _ms(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.1f}"
+
+
+def _pct(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:+.1f}"
 
 
 def _priority(meta: dict) -> str:
@@ -31,7 +40,27 @@ def _priority(meta: dict) -> str:
     return text + ", so the other jobs took little of the CPUs during the runs"
 
 
-def _reading(runs: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+def _ratio(runs: pd.DataFrame, column: str) -> pd.Series:
+    return runs["measured_stage_compute_ms"] / runs[column]
+
+
+def _compute_line(runs: pd.DataFrame, overall: pd.Series, op_profile: bool) -> str:
+    text = (f"- Compute: the runs' own per-stage compute and codec times in the same engine give "
+            f"{overall['median_abs_error_pct_measured_compute']:.1f}%; the rest is the compute model. "
+            f"Measured per-micro-batch stage compute / the tables' prediction: median "
+            f"{_ratio(runs, 'predicted_stage_compute_ms').median():.2f}x.")
+    if not op_profile:
+        return text
+    drift = (runs["predicted_stage_compute_ms_op_profile"] / runs["predicted_stage_compute_ms"]).median()
+    return text + (
+        f" The model's own ops timed alone around the runs (op_times.csv) put it at {drift:.2f}x the tables "
+        "(this machine's speed changes for seconds at a time, and each table row carries the speed of the moment "
+        "it was timed), and the stages inside the pipelined runs computed "
+        f"{_ratio(runs, 'predicted_stage_compute_ms_op_profile').median():.2f}x what those ops timed alone add up "
+        f"to; predicted from the op profile, the median |error| is {overall['median_abs_error_pct_op_profile']:.1f}%.")
+
+
+def _reading(runs: pd.DataFrame, summary: pd.DataFrame, op_profile: bool = False) -> list[str]:
     """What the numbers say about the model, computed from the tables."""
     overall = summary[summary["network"] == "all"].iloc[0]
     shared = runs[runs["cpu_share_factor"] > 1]
@@ -46,10 +75,7 @@ def _reading(runs: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
         "The rule was added after an earlier run of this plan, predicted with eager transfers, under-predicted the "
         "slow links; it is read from gloo's source, not fitted, these measurements were taken after it was added, "
         "and the eager numbers stay beside it.",
-        f"- Compute: the runs' own per-stage compute and codec times in the same engine give "
-        f"{overall['median_abs_error_pct_measured_compute']:.1f}%; the rest of the error is the compute model "
-        "(op profiles timed alone vs the same ops inside a running stage, with gloo's threads and the "
-        "namespaces' packet processing on the same two cores).",
+        _compute_line(runs, overall, op_profile),
     ]
     if not shared.empty:
         lines.append(
@@ -60,9 +86,9 @@ def _reading(runs: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     under = int((runs["error_pct"] < 0).sum())
     lines.append(f"- {under} of {len(runs)} configurations are under-predicted: per-message Python and gloo work, the "
                  "barrier that starts every measured step and the stages' start skew are not modelled, and this "
-                 "machine's speed drifts between the op profiles and the runs (measured / predicted stage compute "
-                 f"spans {(runs['measured_stage_compute_ms'] / runs['predicted_stage_compute_ms']).min():.2f}x to "
-                 f"{(runs['measured_stage_compute_ms'] / runs['predicted_stage_compute_ms']).max():.2f}x).")
+                 "machine's speed drifts between the op profile and the runs (measured / predicted stage compute "
+                 f"spans {_ratio(runs, 'predicted_stage_compute_ms').min():.2f}x to "
+                 f"{_ratio(runs, 'predicted_stage_compute_ms').max():.2f}x).")
     return lines
 
 
@@ -71,7 +97,8 @@ def readme_text(study, quick: bool = False) -> str:
     overall = summary[summary["network"] == "all"].iloc[0]
     plan = meta["plan"]
     model = plan["model"]
-    compute_ratio = (runs["measured_stage_compute_ms"] / runs["predicted_stage_compute_ms"]).median()
+    compute_ratio = _ratio(runs, "predicted_stage_compute_ms").median()
+    op_profile = study.op_times is not None
     lines = [
         "# Real pipelined training over shaped links vs the pipeline simulator",
         "",
@@ -108,18 +135,21 @@ def readme_text(study, quick: bool = False) -> str:
         f"worst {overall['worst_error_pct']:+.1f}%. With the run's own per-stage compute and codec times "
         f"(schedule and link model alone): {overall['median_abs_error_pct_measured_compute']:.1f}%. With the "
         f"kernel tables' codec pricing (no serialization): {overall['median_abs_error_pct_kernel_codec']:.1f}%. "
-        f"Measured per-micro-batch stage compute / the tables' prediction: median {compute_ratio:.2f}x.",
+        + (f"With the model's ops timed alone around the runs instead of the tables: "
+           f"{overall['median_abs_error_pct_op_profile']:.1f}%. " if op_profile else "")
+        + f"Measured per-micro-batch stage compute / the tables' prediction: median {compute_ratio:.2f}x.",
         "",
         *_table(runs),
         "",
-        *_reading(runs, summary),
+        *_reading(runs, summary, op_profile),
         "",
         "Every message's sender view and received tensor agreed bit for bit in every configuration: "
         + ("yes" if bool(runs["sender_receiver_agree"].all()) else "NO (see `sender_receiver_agree`)")
         + f" ({int(runs['messages_checked'].sum())} messages checked).",
         "",
         "Files: `runs.csv` (one row per configuration; per-stage clocks `measured_<clock>_ms_s<stage>` per step), "
-        "`summary.csv`, `codec_times.csv` (the codec timing table), `raw/steps.csv` (every stage's every step), "
+        "`summary.csv`, " + ("`op_times.csv` (the study's op profile), " if op_profile else "")
+        + "`codec_times.csv` (the codec timing table), `raw/steps.csv` (every stage's every step), "
         "`meta.json` (plan, versions, protocol, links, timing-table hashes).",
         "",
     ]

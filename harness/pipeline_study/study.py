@@ -1,4 +1,5 @@
-"""The pipeline study end to end: time the codecs, run every configuration for real, predict each, compare.
+"""The pipeline study end to end: time the model's ops and the codecs, run every configuration for real, predict
+each, compare.
 
 For each network of the plan (loopback, then each rate as one `harness.fidelity.netns.StarNetwork` with as many
 namespaces as the largest run on it needs, deleted afterwards even when a run fails) every run of the plan on
@@ -10,7 +11,9 @@ prediction comes from `harness.pipeline_study.predict`; the signed error is
 
 Tables (`write_study`): ``runs.csv`` (one row per configuration: measured times, per-stage clocks, wire bytes,
 losses, sender/receiver agreement, every prediction and its error), ``summary.csv`` (median |error| per network
-and overall, per prediction), ``codec_times.csv``, ``raw/steps.csv`` (every stage's every step), ``meta.json``.
+and overall, per prediction), ``op_times.csv`` (the study's op profile, `harness.pipeline_study.op_times`),
+``codec_times.csv``, ``raw/steps.csv`` (every stage's every step), ``meta.json``. A study folder without
+``op_times.csv`` (written before the op profile existed) is predicted from the committed tables.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from harness.fidelity.compare import signed_error_pct, summarize
 from harness.fidelity.launch import InNamespaces, Loopback
 from harness.fidelity.quiet import wait_until_quiet
 from harness.pipeline_study.launch import run_stages
+from harness.pipeline_study.op_times import OpProfile, StudyOpReplay
 from harness.pipeline_study.plan import RunSpec, StudyPlan, network_rate_mbit, run_config
 from harness.pipeline_study.predict import codec_label, link_model, measure_codec_times, predict_run
 
@@ -42,8 +46,11 @@ NETNS_PREFIX = "h6pipe"
 TARGET_MEDIAN_PCT = 15.0
 CLOCKS = ("forward", "backward", "encode_fwd", "decode_fwd", "encode_bwd", "decode_bwd", "wait", "send_wait",
           "optimizer")
-PREDICTIONS = {"tables": "predicted_ms", "kernel_codec": "predicted_ms_kernel_codec",
-               "measured_compute": "predicted_ms_measured_compute", "eager": "predicted_ms_eager"}
+#: prediction name -> column; ``tables`` (error column ``error_pct``) is the one the study is judged on; ``op_profile``
+#: (compute from the study's own op profile, ``op_times.csv``) is NaN for studies written before it existed
+PREDICTIONS = {"tables": "predicted_ms", "op_profile": "predicted_ms_op_profile",
+               "kernel_codec": "predicted_ms_kernel_codec", "measured_compute": "predicted_ms_measured_compute",
+               "eager": "predicted_ms_eager"}
 
 
 @dataclass
@@ -53,6 +60,7 @@ class StudyTables:
     codec_times: pd.DataFrame
     steps: pd.DataFrame
     meta: dict
+    op_times: pd.DataFrame | None = None
 
 
 # ------------------------------------------------------------------------------------------------ measuring
@@ -111,8 +119,10 @@ def _network_context(plan: StudyPlan, network: str, prefix: str):
 
 
 def measure_runs(plan: StudyPlan, progress: Progress = print, quiet_wait_s: float = 20.0, *,
-                 netns_prefix: str = NETNS_PREFIX, **config_extra) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                 netns_prefix: str = NETNS_PREFIX, before_each: Callable[[], None] | None = None,
+                 **config_extra) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Run every (run, network) of the plan; returns the measured rows, every step, and per-network notes.
+    ``before_each`` runs after the quiet wait before every configuration (the study's op-profile passes).
 
     A failing run raises `harness.fidelity.launch.MeasurementError` after its processes are killed and its
     namespaces deleted. ``config_extra`` goes into every `RunConfig` (the tests' forced-failure hook)."""
@@ -127,6 +137,8 @@ def measure_runs(plan: StudyPlan, progress: Progress = print, quiet_wait_s: floa
                     continue
                 busy = wait_until_quiet(0.15, quiet_wait_s, 0.5)
                 load = os.getloadavg()[0]
+                if before_each is not None:
+                    before_each()
                 config = run_config(plan, run, network, **config_extra)
                 started = time.time()
                 records = run_stages(config, placement, port=None if net is None else 29500 + done)
@@ -149,30 +161,37 @@ def measure_runs(plan: StudyPlan, progress: Progress = print, quiet_wait_s: floa
 
 # ------------------------------------------------------------------------------------------------ predicting
 def predict_table(plan: StudyPlan, measured: pd.DataFrame, codec_times: pd.DataFrame, timings_root: Path | str,
-                  fidelity_dir: Path | str) -> tuple[pd.DataFrame, dict]:
-    """Add every prediction and signed error to the measured rows; returns the table and the links used."""
+                  fidelity_dir: Path | str, op_times: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    """Add every prediction and signed error to the measured rows; returns the table and the links used. With
+    ``op_times`` (the study's op profile) the ``op_profile`` diagnostic is priced from it."""
     from harness.fidelity.compute import open_cpu_replay
 
     replay = open_cpu_replay(1, timings_root)
+    ops = None if op_times is None else StudyOpReplay(op_times, open_cpu_replay(1, timings_root))
     links = {n: link_model(n, fidelity_dir, plan.mtu_bytes) for n in sorted(set(measured["network"]))}
     rows = []
     for _, row in measured.iterrows():
         run: RunSpec = plan.runs[int(row["run_index"])]
-        rows.append(predict_run(plan, run, row, links[row["network"]], replay, codec_times))
+        rows.append(predict_run(plan, run, row, links[row["network"]], replay, codec_times,
+                                op_replay=ops))
     table = pd.concat([measured.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
     for name, column in PREDICTIONS.items():
         suffix = "" if name == "tables" else f"_{name}"
-        table[f"error_pct{suffix}"] = signed_error_pct(table[column], table["measured_ms"])
+        table[f"error_pct{suffix}"] = (float("nan") if table[column].isna().all()
+                                       else signed_error_pct(table[column], table["measured_ms"]))
     used = {n: {"payload_gbps": l.payload_gbps, "configured_gbps": l.link.bandwidth_gbps,
                 "protocol_efficiency": l.link.protocol_efficiency, "latency_us": l.link.latency_us,
                 "source": l.source} for n, l in links.items()}
     provenance = {"table_set": "cpu", "table_hashes": replay.table_hashes(), "timing_sources": replay.summary()}
-    return table, {"links": used, "compute_tables": provenance}
+    extra = {} if ops is None else {"op_profile_sources": ops.summary()}
+    return table, {"links": used, "compute_tables": provenance, **extra}
 
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """Median |error| per network and overall for every prediction, the worst signed error, the target check."""
-    columns = ["error_pct", "error_pct_kernel_codec", "error_pct_measured_compute", "error_pct_eager"]
+    columns = ["error_pct", "error_pct_op_profile", "error_pct_kernel_codec", "error_pct_measured_compute",
+               "error_pct_eager"]
+    columns = [c for c in columns if table[c].notna().all()]  # op_profile: absent from studies without op_times.csv
     out = summarize(table, columns, ["network"])
     worst = []
     for network in out["network"]:
@@ -193,6 +212,16 @@ def machine_meta() -> dict:
             "platform": platform.platform()}
 
 
+def protocol(op_profile: bool) -> str:
+    """The protocol paragraph; ``op_profile``: the study holds its own op profile (``op_times.csv``)."""
+    if not op_profile:
+        return PROTOCOL
+    return PROTOCOL + (
+        " Beside it (op_profile): the same prediction with the model's own ops timed alone at their exact shapes "
+        "(op_times.csv: the CPU profiler's timer; two passes over all of them before the runs and one before every "
+        "configuration, median over the passes).")
+
+
 PROTOCOL = (
     "Each configuration: one process per stage (gloo, one torch thread each), explicit send/recv schedule "
     "(methods.pipeline.schedule), codecs of methods.pipeline at every boundary (encode on the sender, the exact "
@@ -211,16 +240,21 @@ def run_study(plan: StudyPlan, *, timings_root: Path | str, fidelity_dir: Path |
     """Time the codecs, measure every configuration, predict, compare."""
     started = time.time()
     link_model(plan.networks()[-1], fidelity_dir, plan.mtu_bytes)  # fail before measuring if a fit is missing
+    progress("timing the model's ops alone (the study's op profile; one more pass before every configuration)")
+    profile = OpProfile(plan)
+    for _ in range(2):
+        profile.run_pass()
     progress("timing the codecs alone (codec timing table)")
     codec_times = measure_codec_times(plan)
     load_before = os.getloadavg()
-    measured, steps, notes = measure_runs(plan, progress, quiet_wait_s)
-    table, provenance = predict_table(plan, measured, codec_times, timings_root, fidelity_dir)
-    meta = {"plan": plan.model_dump(mode="json"), "machine": machine_meta(), "protocol": PROTOCOL,
+    measured, steps, notes = measure_runs(plan, progress, quiet_wait_s, before_each=profile.run_pass)
+    op_times = profile.frame()
+    table, provenance = predict_table(plan, measured, codec_times, timings_root, fidelity_dir, op_times)
+    meta = {"plan": plan.model_dump(mode="json"), "machine": machine_meta(), "protocol": protocol(True),
             "target_median_abs_error_pct": TARGET_MEDIAN_PCT, "networks": notes, **provenance,
             "load_average_before": load_before, "load_average_after": os.getloadavg(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_time_s": time.time() - started}
-    return StudyTables(table, summary_table(table), codec_times, steps, meta)
+    return StudyTables(table, summary_table(table), codec_times, steps, meta, op_times)
 
 
 def recompute(out_dir: Path | str, *, timings_root: Path | str, fidelity_dir: Path | str) -> StudyTables:
@@ -235,12 +269,16 @@ def recompute(out_dir: Path | str, *, timings_root: Path | str, fidelity_dir: Pa
         steps = pd.read_csv(out / "raw" / "steps.csv")
     except FileNotFoundError as err:
         raise HarnessError(f"--recompute: {err.filename} does not exist; run `harness pipeline-fidelity` first") from None
+    op_path = out / "op_times.csv"
+    op_times = pd.read_csv(op_path) if op_path.is_file() else None
     plan = StudyPlan.model_validate(meta["plan"])
     keep = [c for c in runs.columns if not c.startswith(("predicted_", "error_pct", "link_", "cpu_share_factor",
                                                          "codec_sources"))]
-    table, provenance = predict_table(plan, runs[keep], codec_times, timings_root, fidelity_dir)
-    meta.update(provenance, protocol=PROTOCOL)
-    return StudyTables(table, summary_table(table), codec_times, steps, meta)
+    table, provenance = predict_table(plan, runs[keep], codec_times, timings_root, fidelity_dir, op_times)
+    meta.pop("op_profile_sources", None)
+    meta.pop("compute_source", None)
+    meta.update(provenance, protocol=protocol(op_times is not None))
+    return StudyTables(table, summary_table(table), codec_times, steps, meta, op_times)
 
 
 def write_study(study: StudyTables, out_dir: Path | str) -> list[Path]:
@@ -250,6 +288,8 @@ def write_study(study: StudyTables, out_dir: Path | str) -> list[Path]:
              "codec_times.csv": study.codec_times.to_csv(index=False, float_format="%.6g"),
              "raw/steps.csv": study.steps.to_csv(index=False, float_format="%.6g"),
              "meta.json": json.dumps(study.meta, indent=1, default=str) + "\n"}
+    if study.op_times is not None:
+        files["op_times.csv"] = study.op_times.to_csv(index=False, float_format="%.6g")
     for name, text in files.items():
         write_text_atomic(out / name, text)
     return [out / name for name in files]
