@@ -155,7 +155,7 @@ def timer_description(device: str, settings: TimerSettings = TimerSettings()) ->
                    if flush >= 4 else "; no cache flush")
         return (
             f"time.perf_counter_ns per call after 1 warm-up call; repeated >= {settings.cpu_min_reps} times and "
-            f"until {settings.cpu_budget_s} s (max {settings.cpu_max_reps}){flushed}; median, p10, p90"
+            f"until {settings.cpu_budget_s:.3g} s (max {settings.cpu_max_reps}){flushed}; median, p10, p90"
         )
     return (
         f"triton.testing.do_bench (CUDA events per call, L2 flushed between calls), warm-up "
@@ -380,6 +380,22 @@ def write_tables(
     return folder
 
 
+def merge_passes(op: TimedOp, passes: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per (shape, impl, dtype) measured in any of ``passes`` (each a `profile_op` result): median,
+    p10 and p90 are the medians over the passes of each pass's statistic (order kept: p10 <= median <= p90),
+    ``n_reps`` their sum. Rows keep the order of their first appearance."""
+    key_columns = [*op.shape_columns, "impl", "dtype"]
+    grouped: dict[tuple, list[dict[str, Any]]] = {}
+    for rows in passes:
+        for row in rows:
+            grouped.setdefault(tuple(row[c] for c in key_columns), []).append(row)
+    merged = []
+    for key, rows in grouped.items():
+        stats = {c: float(np.median([r[c] for r in rows])) for c in ("time_ms_median", "time_ms_p10", "time_ms_p90")}
+        merged.append({**dict(zip(key_columns, key)), **stats, "n_reps": int(sum(r["n_reps"] for r in rows))})
+    return merged
+
+
 def select_ops(names: Sequence[str] | None) -> list[TimedOp]:
     """The registered ops named (all when None); an unknown name raises KeyError listing the known ones."""
     registry = load_all_ops()
@@ -400,11 +416,18 @@ def run_profile(
     threads: int | None = None,
     max_shapes: int | None = None,
     dtypes: Sequence[str] | None = None,
+    passes: int = 1,
     allow_interpreted_triton: bool = False,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Profile ``ops`` (all registered when None) over the ``grid`` ("quick" | "default") on ``device`` and write
     the tables to ``<out>/<device folder>/``. Returns that folder.
+
+    ``passes`` > 1 times every row that many times, in passes over all the ops chosen (each with the budget
+    divided by ``passes``), and keeps per row the median over the passes (`merge_passes`): a machine whose speed
+    changes for seconds at a time (the 2-vCPU dev VM: the same serial kernel's rows of the 1- and 2-thread sets
+    differed by 0.5x to 1.85x in blocks of consecutive rows) no longer stamps one moment's speed on a block of
+    consecutive rows. Tables are rewritten after every pass.
 
     ``threads`` sets torch's CPU thread count first (on a shared machine one thread gives steadier numbers:
     oversubscribed OpenMP barriers can slow a small bf16 GEMV a hundredfold). ``max_shapes`` keeps only the
@@ -417,6 +440,8 @@ def run_profile(
         torch.set_num_threads(threads)
     if grid not in GRIDS:
         raise ValueError(f"grid must be one of {', '.join(GRIDS)}, got {grid!r}")
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1, got {passes}")
     if device != "cpu" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available here")
     chosen = select_ops(ops)
@@ -430,18 +455,29 @@ def run_profile(
         + f"; kernel floor {roofline['kernel_floor_us']:.2f} us, dispatch gap {roofline['dispatch_gap_us']:.2f} us"
     )
     gen = torch.Generator().manual_seed(seed)
-    for op in chosen:
-        op_start = time.perf_counter()
-        shapes = list(op.quick_grid if grid == "quick" else op.grid)[:max_shapes]
-        if dtypes is not None and not set(op.dtypes) & set(dtypes):
-            log(f"  {op.name}: skipped (profiles {', '.join(op.dtypes)} only)")
-            continue
-        rows = profile_op(op, device, shapes, gen, settings, allow_interpreted_triton=allow_interpreted_triton,
-                          dtypes=dtypes, log=log)
-        if op.name == "matmul":
-            fold_best_matmul_rates(roofline, rows)
-        # written op by op: an interrupted run keeps what it measured
-        write_tables(folder, device, {op.name: (op, rows)}, roofline, timer_description(device, settings))
-        log(f"  {op.name}: {len(rows)} rows in {time.perf_counter() - op_start:.1f} s")
+    pass_settings = dataclasses.replace(settings, cpu_budget_s=settings.cpu_budget_s / passes)
+    timer = timer_description(device, pass_settings)
+    if passes > 1:
+        timer += f"; every row timed in {passes} passes over all the ops profiled, median over the passes"
+    measured: dict[str, list[list[dict[str, Any]]]] = {}
+    for pass_index in range(passes):
+        if passes > 1:
+            log(f" pass {pass_index + 1}/{passes}")
+        for op in chosen:
+            op_start = time.perf_counter()
+            shapes = list(op.quick_grid if grid == "quick" else op.grid)[:max_shapes]
+            if dtypes is not None and not set(op.dtypes) & set(dtypes):
+                if pass_index == 0:
+                    log(f"  {op.name}: skipped (profiles {', '.join(op.dtypes)} only)")
+                continue
+            measured.setdefault(op.name, []).append(profile_op(
+                op, device, shapes, gen, pass_settings, allow_interpreted_triton=allow_interpreted_triton,
+                dtypes=dtypes, log=log))
+            rows = merge_passes(op, measured[op.name])
+            if op.name == "matmul":
+                fold_best_matmul_rates(roofline, rows)
+            # written op by op: an interrupted run keeps what it measured
+            write_tables(folder, device, {op.name: (op, rows)}, roofline, timer)
+            log(f"  {op.name}: {len(rows)} rows in {time.perf_counter() - op_start:.1f} s")
     log(f"wrote {len(chosen)} table(s) to {folder} in {time.perf_counter() - started:.1f} s")
     return folder

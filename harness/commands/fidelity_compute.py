@@ -4,14 +4,15 @@ Measures every point of the plan (`harness.fidelity.compute`: 4 model sizes x 2 
 lengths x 1 and 2 threads, fp32, AdamW), predicts each from the CPU timing tables of the same thread count
 (``cpu`` and ``cpu-2t`` under ``--timings``), and writes ``steps.csv``, ``by_op.csv``, ``summary.csv`` and
 ``meta.json`` under ``results/fidelity_compute/``. Make the tables first (on the quiet 2-core dev VM: about 12 min
-for every op in three dtypes on 1 thread, about 4 min for fp32 on 2 threads)::
+for every op in three dtypes on 1 thread, about 4 min for fp32 on 2 threads; ``--passes 3`` times every row in
+three passes spread over the profile, so no block of rows carries one moment's speed of a drifting machine)::
 
     harness profile --device cpu --grid quick --threads 1
-    harness profile --device cpu --grid quick --threads 2 --table-set cpu-2t --dtypes float32
+    harness profile --device cpu --grid quick --threads 2 --table-set cpu-2t --dtypes float32 --passes 3
 
-The measurement takes about 70 s on a quiet 2-core machine (plus up to 30 s of waiting for quiet CPUs per point
-on a busy one; the busy fraction seen is recorded per point). ``--recompute`` predicts again from the saved
-measurements (e.g. after re-profiling).
+The measurement takes about 100 s on a quiet 2-core machine: 3 interleaved rounds of every point (plus up to
+30 s of waiting for quiet CPUs per shape and round on a busy one; the busiest fraction seen is recorded per
+point). ``--recompute`` predicts again from the saved measurements (e.g. after re-profiling).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="real tiny-LLaMA training steps on this CPU vs the op-by-op compute model",
         description="Measure real TinyLlama + AdamW training steps on this CPU (4 sizes x 2 micro-batches x 2 "
         "sequence lengths x 1 and 2 threads, fp32) and predict each from the CPU timing tables (cpu for 1 thread, "
-        "cpu-2t for 2; nothing fitted); write the signed % errors under results/fidelity_compute/. About 70 s on "
+        "cpu-2t for 2; nothing fitted); write the signed % errors under results/fidelity_compute/. About 100 s on "
         "a quiet machine, after the two `harness profile` runs that make the tables.",
     )
     parser.add_argument("--quick", action="store_true", help="one tiny point, 1 thread, few steps (a CI-size check)")

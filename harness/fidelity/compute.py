@@ -5,13 +5,16 @@ harness_anchors.md 1.1, 1.5): profile the ops in isolation, predict the end-to-e
 the real thing, report signed % errors per point. Here the real thing is a full training step of
 ``methods.models.gpt.TinyLlama`` (fused q/k/v, rotary, causal SDPA, SwiGLU, untied head) with
 ``torch.optim.AdamW`` at its defaults (the for-loop implementation on CPU): ``zero_grad``, forward, cross-entropy,
-backward, optimizer step, timed with ``time.perf_counter`` after warm-up steps, median over the measured steps.
+backward, optimizer step, timed with ``time.perf_counter`` after warm-up steps, median over the measured steps
+of several rounds interleaved over the study (each shape at 1 and 2 threads back to back; `measure_points`).
 
 The prediction is `harness.cost.training_step.step_ops` (``fused_qkv``) priced by a `TimingReplay` over the CPU
 timing tables of the same thread count (`TABLE_SETS`: ``cpu`` for 1 thread, ``cpu-2t`` for 2; made by
 ``harness profile --device cpu --grid quick --threads N``). Nothing is fitted to the steps: every number comes
 from the op profiles (exact rows or interpolation between them; roofline where a table is missing, reported as
-``roofline_fraction``). Each point waits (bounded) for quiet CPUs first and records how busy they were.
+``roofline_fraction``). Each shape waits (bounded) for quiet CPUs first in every round and records the busiest
+fraction seen. The kernel floor, dispatch gap and roofline ceilings come from the same table set's meta.json
+(measured at that thread count), not from the 1-thread set's.
 
 What a real step pays that ops timed alone do not (measured on the 2-core dev VM, 1 thread):
 
@@ -95,8 +98,10 @@ class ComputePlan:
     micro_batches: tuple[int, ...]
     seq_lens: tuple[int, ...]
     threads: tuple[int, ...] = (1, 2)
-    warmup_steps: int = 3
-    measured_steps: int = 15
+    warmup_steps: int = 3  # per round
+    measured_steps: int = 15  # per round
+    #: measurement rounds, interleaved over the whole study (see `measure_points`); a point's median pools them
+    rounds: int = 1
     seed: int = 0
     quiet_busy_below: float = 0.15  # wait for the CPUs to be this idle before each point ...
     quiet_max_wait_s: float = 30.0  # ... but no longer than this
@@ -107,11 +112,14 @@ class ComputePlan:
                 for s in self.seq_lens]
 
 
-# head_dim 32; d_ff = 3 d_model; 2 blocks; vocabulary 1024 (every shape inside the quick grids)
+# head_dim 32; d_ff = 3 d_model; 2 blocks; vocabulary 1024 (every shape inside the quick grids); 3 rounds of 5
+# measured steps per point (15 in all)
 FULL_PLAN = ComputePlan(
     sizes=tuple(ModelSize(f"d{d}", d, 2, d // 32, 3 * d) for d in (64, 128, 256, 512)),
     micro_batches=(2, 4),
     seq_lens=(64, 128),
+    measured_steps=5,
+    rounds=3,
 )
 QUICK_PLAN = ComputePlan(
     sizes=(ModelSize("d64", 64, 1, 2, 192),), micro_batches=(2,), seq_lens=(64,), threads=(1,),
@@ -128,6 +136,21 @@ def measure_step(size: ModelSize, micro_batch: int, seq_len: int, *, warmup_step
     """Median (p10, p90) wall time of a real TinyLlama + AdamW training step at torch's current thread count, and
     the minor page faults per measured step (memory the allocator returned to the OS and maps again each step:
     work a real step does that isolated op timings, which reuse the same buffers, never see)."""
+    times, faults = step_times(size, micro_batch, seq_len, warmup_steps=warmup_steps, measured_steps=measured_steps,
+                               seed=seed)
+    return _step_summary(times, faults)
+
+
+def _step_summary(times: list[float], faults: float) -> dict[str, float]:
+    p10, median, p90 = np.percentile(times, [10, 50, 90])
+    return {"measured_ms": float(median), "measured_ms_p10": float(p10), "measured_ms_p90": float(p90),
+            "n_steps": len(times), "minor_faults_per_step": faults}
+
+
+def step_times(size: ModelSize, micro_batch: int, seq_len: int, *, warmup_steps: int, measured_steps: int,
+               seed: int = 0) -> tuple[list[float], float]:
+    """Wall times (ms) of ``measured_steps`` real training steps after ``warmup_steps``, and minor faults per
+    measured step (see `measure_step`)."""
     import torch
 
     from methods.models.gpt import TinyLlama
@@ -151,10 +174,7 @@ def measure_step(size: ModelSize, micro_batch: int, seq_len: int, *, warmup_step
         start = time.perf_counter_ns()
         step()
         times.append((time.perf_counter_ns() - start) / 1e6)
-    faults = (_minor_faults() - faults_before) / measured_steps
-    p10, median, p90 = np.percentile(times, [10, 50, 90])
-    return {"measured_ms": float(median), "measured_ms_p10": float(p10), "measured_ms_p90": float(p90),
-            "n_steps": measured_steps, "minor_faults_per_step": faults}
+    return times, (_minor_faults() - faults_before) / measured_steps
 
 
 def _minor_faults() -> float:
@@ -167,27 +187,53 @@ def _minor_faults() -> float:
 
 
 def measure_points(plan: ComputePlan, progress: Progress = print) -> pd.DataFrame:
-    """Every point of ``plan`` measured (threads set per point, restored after); columns `MEASURED_COLUMNS`."""
+    """Every point of ``plan`` measured (threads set per point, restored after); columns `MEASURED_COLUMNS`.
+
+    This machine changes speed for seconds at a time (module docstring), so one point measured in one burst
+    carries the speed of its moment, and points measured one after the other share it (thread count by thread
+    count, all 2-thread points of the small models would share one stretch of seconds). The schedule therefore
+    runs ``plan.rounds`` rounds over all shapes, each shape's thread counts back to back (1 and 2 threads of a
+    shape in the same seconds, their order reversed every other round), and a point's median, p10 and p90 pool
+    its steps of every round.
+    """
     import torch
 
     previous = torch.get_num_threads()
-    rows = []
-    points = plan.points()
+    shapes = [(size, b, s) for size in plan.sizes for b in plan.micro_batches for s in plan.seq_lens]
+    times: dict[tuple, list[float]] = {}
+    faults: dict[tuple, list[float]] = {}
+    busy_seen: dict[tuple, list[float]] = {}
+    total = plan.rounds * len(shapes) * len(plan.threads)
+    done = 0
     try:
-        for i, (threads, size, micro_batch, seq_len) in enumerate(points, 1):
-            torch.set_num_threads(threads)
-            busy = wait_until_quiet(plan.quiet_busy_below, plan.quiet_max_wait_s, plan.quiet_window_s)
-            measured = measure_step(size, micro_batch, seq_len, warmup_steps=plan.warmup_steps,
-                                    measured_steps=plan.measured_steps, seed=plan.seed)
-            rows.append({"threads": threads, "size": size.name, "d_model": size.d_model, "n_layers": size.n_layers,
-                         "n_heads": size.n_heads, "d_ff": size.d_ff, "vocab": size.vocab,
-                         "micro_batch": micro_batch, "seq_len": seq_len, "tokens": micro_batch * seq_len,
-                         "params": parameter_count(size.dims()), **measured, "cpu_busy_before": busy})
-            busy_text = "unknown" if busy is None else f"{busy:.0%}"
-            progress(f"[{i}/{len(points)}] {threads} thread(s) {size.name} batch {micro_batch} seq {seq_len}: "
-                     f"{measured['measured_ms']:.2f} ms/step (CPUs {busy_text} busy before)")
+        for round_ in range(plan.rounds):
+            for size, micro_batch, seq_len in shapes:
+                busy = wait_until_quiet(plan.quiet_busy_below, plan.quiet_max_wait_s, plan.quiet_window_s)
+                for threads in plan.threads if round_ % 2 == 0 else plan.threads[::-1]:
+                    torch.set_num_threads(threads)
+                    key = (threads, size.name, micro_batch, seq_len)
+                    step_ms, step_faults = step_times(size, micro_batch, seq_len, warmup_steps=plan.warmup_steps,
+                                                      measured_steps=plan.measured_steps, seed=plan.seed)
+                    times.setdefault(key, []).extend(step_ms)
+                    faults.setdefault(key, []).append(step_faults)
+                    if busy is not None:
+                        busy_seen.setdefault(key, []).append(busy)
+                    done += 1
+                    busy_text = "unknown" if busy is None else f"{busy:.0%}"
+                    progress(f"[{done}/{total}] round {round_ + 1}/{plan.rounds}: {threads} thread(s) {size.name} "
+                             f"batch {micro_batch} seq {seq_len}: {float(np.median(step_ms)):.2f} ms/step "
+                             f"(CPUs {busy_text} busy before)")
     finally:
         torch.set_num_threads(previous)
+    rows = []
+    for threads, size, micro_batch, seq_len in plan.points():
+        key = (threads, size.name, micro_batch, seq_len)
+        busy = max(busy_seen[key]) if busy_seen.get(key) else None
+        rows.append({"threads": threads, "size": size.name, "d_model": size.d_model, "n_layers": size.n_layers,
+                     "n_heads": size.n_heads, "d_ff": size.d_ff, "vocab": size.vocab,
+                     "micro_batch": micro_batch, "seq_len": seq_len, "tokens": micro_batch * seq_len,
+                     "params": parameter_count(size.dims()),
+                     **_step_summary(times[key], float(np.mean(faults[key]))), "cpu_busy_before": busy})
     return pd.DataFrame(rows, columns=MEASURED_COLUMNS)
 
 
@@ -204,7 +250,9 @@ def open_cpu_replay(threads: int, timings_root: Path | str) -> TimingReplay:
     if not folder.is_dir():
         raise HarnessError(f"timing tables {folder} do not exist; make them with `harness profile --device cpu "
                            f"--grid quick --threads {threads}" + (f" --table-set {name}`" if name != "cpu" else "`"))
-    return TimingReplay(get_device("cpu", timings_root=timings_root), load_table_set(folder), table_set=name)
+    # the set's own measured roofline (its meta.json): kernel floor, dispatch gap and ceilings at this thread count,
+    # not the 1-thread set's
+    return TimingReplay(get_device(name, timings_root=timings_root), load_table_set(folder), table_set=name)
 
 
 def predict_step(size: ModelSize, micro_batch: int, seq_len: int, replay: TimingReplay) -> dict[str, object]:
@@ -299,7 +347,7 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
             "targets": {"median_abs_error_pct": TARGET_MEDIAN_PCT, "worst_abs_error_pct": TARGET_WORST_PCT},
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_time_s": time.time() - started,
             "method": "real steps: TinyLlama + torch.optim.AdamW (defaults), zero_grad + forward + cross-entropy + "
-            "backward + step, median over measured steps after warm-up; predictions: harness.cost.training_step "
+            "backward + step, median over the measured steps of interleaved rounds after warm-up; predictions: harness.cost.training_step "
             "(fused_qkv) priced by the CPU timing tables of the same thread count (ops timed with the cores' "
             "private caches flushed before every call, see kernels.profiler); nothing fitted"}
     return ComputeStudy(table, by_op, summarize(table), meta)

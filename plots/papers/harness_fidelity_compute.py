@@ -77,7 +77,8 @@ def ours_text(points: pd.DataFrame) -> str:
         "count (each op profiled in isolation; exact rows or interpolation between them; nothing fitted to the "
         "steps). Right: signed % error per point (prediction minus measurement, in % of the measurement) against "
         "the measured step time, bands ±10% and ±25%. Circles: 1 thread, squares: 2 threads; colour: model size; "
-        "hollow: the machine's CPUs were at least 15% busy with other work just before the point was measured."
+        "hollow: the machine's CPUs were at least 15% busy with other work just before the point (or one of its "
+        "interleaved measurement rounds) was measured."
     ),
     claim=CLAIM,
     scale_note="4 tiny LLaMA sizes (d_model 64-512, 2 blocks, vocabulary 1024) x micro-batch 2, 4 x sequence 64, "

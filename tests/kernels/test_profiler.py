@@ -93,3 +93,42 @@ def test_meta_records_each_tables_timer_and_keeps_the_timer_of_kept_tables(tmp_p
     assert "no cache flush" in ops["copy"]["timer"]  # the folder's timer when copy was measured
     assert "written before every call" in ops["residual_add"]["timer"]
     load_table_set(folder)  # still passes the strict loader
+
+
+def test_passes_interleave_the_ops_and_keep_the_median_per_row(tmp_path, monkeypatch):
+    """A machine that changes speed for seconds at a time stamps one moment's speed on a block of consecutive
+    rows; with passes, every row is timed once per pass over all the ops, and the table keeps the median."""
+    from kernels import profiler
+
+    order, speeds = [], iter([1.0, 2.0, 10.0, 3.0, 20.0, 4.0])  # copy, residual_add, copy, residual_add, ...
+
+    def fake_profile_op(op, device, shapes, gen, settings, **kwargs):
+        order.append((op.name, settings.cpu_budget_s))
+        t = next(speeds)
+        return [{**{c: shape[c] for c in op.shape_columns}, "impl": "torch", "dtype": "float32",
+                 "time_ms_median": t, "time_ms_p10": t / 2, "time_ms_p90": 2 * t, "n_reps": 5}
+                for shape in list(op.quick_grid)[:1]]
+
+    monkeypatch.setattr(profiler, "profile_op", fake_profile_op)
+    settings = TimerSettings(cpu_budget_s=0.3, cpu_min_reps=1, cpu_max_reps=1)
+    folder = run_profile("cpu", ops=["copy", "residual_add"], grid="quick", out=tmp_path, settings=settings,
+                         max_shapes=1, passes=3, log=lambda s: None)
+    # passes over all ops, not op after op; each pass gets a third of the budget
+    assert order == [("copy", pytest.approx(0.1)), ("residual_add", pytest.approx(0.1))] * 3
+    tables = load_table_set(folder)
+    copy = tables.tables["copy"].frame.iloc[0]
+    assert (copy["time_ms_median"], copy["time_ms_p10"], copy["time_ms_p90"], copy["n_reps"]) == (10.0, 5.0, 20.0, 15)
+    assert tables.tables["residual_add"].frame.iloc[0]["time_ms_median"] == 3.0
+    meta = json.loads((folder / "meta.json").read_text())
+    assert "3 passes" in meta["ops"]["copy"]["timer"]
+    with pytest.raises(ValueError, match="passes must be >= 1"):
+        run_profile("cpu", ops=["copy"], out=tmp_path, settings=FAST, passes=0, log=lambda s: None)
+
+
+def test_merging_a_single_pass_keeps_its_rows():
+    from kernels.profiler import merge_passes
+
+    op = load_all_ops().get("copy")
+    row = {"numel": 8, "impl": "torch", "dtype": "float32", "time_ms_median": 2.0, "time_ms_p10": 1.0,
+           "time_ms_p90": 3.0, "n_reps": 4}
+    assert merge_passes(op, [[row]]) == [row]

@@ -74,11 +74,52 @@ def test_measuring_restores_the_thread_count():
     assert torch.get_num_threads() == before and measured["minor_faults_per_step"].notna().all()
 
 
+def test_points_are_measured_in_interleaved_rounds(monkeypatch):
+    # the machine drifts for seconds at a time: each shape's thread counts are measured back to back, every point
+    # once per round, rounds spread over the whole study, and a point's median pools its steps of all rounds
+    import harness.fidelity.compute as compute
+
+    order = []
+
+    def fake_step_times(size, micro_batch, seq_len, *, warmup_steps, measured_steps, seed=0):
+        order.append((torch.get_num_threads(), size.name, micro_batch, seq_len))
+        return [10.0 * len(order)] * measured_steps, 0.0
+
+    monkeypatch.setattr(compute, "step_times", fake_step_times)
+    monkeypatch.setattr(compute, "wait_until_quiet", lambda *a: 0.0)
+    plan = replace(FULL_PLAN, sizes=FULL_PLAN.sizes[:2], micro_batches=(2,), seq_lens=(64,), measured_steps=2,
+                   rounds=3)
+    measured = compute.measure_points(plan, progress=lambda m: None)
+    shapes = [("d64", 2, 64), ("d128", 2, 64)]
+    assert order == [(t, *shape) for r in range(3) for shape in shapes for t in ((1, 2) if r % 2 == 0 else (2, 1))]
+    assert list(zip(measured["threads"], measured["size"])) == [(1, "d64"), (1, "d128"), (2, "d64"), (2, "d128")]
+    first = measured.iloc[0]  # measured at positions 1, 6, 9 of the schedule: 10, 60, 90 ms
+    assert first["n_steps"] == 6 and first["measured_ms"] == 60.0
+    assert first["measured_ms_p10"] == 10.0 and first["measured_ms_p90"] == 90.0
+
+
 def test_summary_targets():
     table = pd.DataFrame({"threads": [1, 1, 2, 2], "error_pct": [-5.0, 8.0, 2.0, -30.0]})
     summary = summarize(table).set_index("threads")
     assert summary.loc["1", "meets_targets"] and not summary.loc["2", "meets_targets"]
     assert summary.loc["all", "worst_error_pct"] == -30.0 and summary.loc["all", "median_abs_error_pct"] == 6.5
+
+
+def test_the_two_thread_replay_uses_the_two_thread_kernel_floor(tmp_path):
+    # the 2-thread tables come with their own floor (meta.json roofline, measured at 2 threads); the replay of the
+    # 2-thread points must not take the 1-thread set's
+    import json
+    import shutil
+
+    for name, floor in (("cpu", 3.0), ("cpu-2t", 50.0)):
+        shutil.copytree(TIMINGS / "cpu", tmp_path / name)
+        meta = json.loads((tmp_path / name / "meta.json").read_text())
+        meta["device"], meta["roofline"]["kernel_floor_us"] = name, floor
+        (tmp_path / name / "meta.json").write_text(json.dumps(meta))
+    assert open_cpu_replay(1, tmp_path).device.kernel_floor_us == 3.0
+    two = open_cpu_replay(2, tmp_path)
+    assert two.device.kernel_floor_us == 50.0
+    assert two.predict("copy", numel=1024).time_ms == pytest.approx(0.05)
 
 
 def test_a_missing_table_set_is_a_user_error(tmp_path, capsys):
