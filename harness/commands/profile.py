@@ -32,6 +32,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="CPU only: seconds of repeats per measurement (default %(default)s)",
     )
     parser.add_argument(
+        "--passes", type=int, default=1, metavar="N",
+        help="time every row in N passes over all the ops chosen (budget split between them) and keep the median "
+        "over the passes (default %(default)s)",
+    )
+    parser.add_argument(
         "--dtypes", nargs="+", choices=("float32", "bfloat16", "float16"), metavar="DTYPE",
         help="only these dtypes (float32 bfloat16 float16; default: every dtype of each op); an op's table is "
         "rewritten with the dtypes profiled this time",
@@ -52,11 +57,14 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"--threads: expected an integer >= 1, got {args.threads}")
     if not args.budget_s > 0:
         raise HarnessError(f"--budget-s: expected a number > 0, got {args.budget_s}")
+    if args.passes < 1:
+        raise HarnessError(f"--passes: expected an integer >= 1, got {args.passes}")
     if args.table_set is not None and (not args.table_set or "/" in args.table_set or args.table_set.startswith(".")):
         raise HarnessError(f"--table-set: expected a plain folder name, got {args.table_set!r}")
     folder = run_profile(
         device=args.device, ops=args.ops, grid=args.grid, out=args.out, seed=args.seed, threads=args.threads,
         settings=TimerSettings(cpu_budget_s=args.budget_s), dtypes=args.dtypes, folder_name=args.table_set,
+        passes=args.passes,
     )
     print(f"tables: {folder}")
     return 0

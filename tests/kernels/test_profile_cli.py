@@ -22,3 +22,8 @@ def test_profile_writes_tables(tmp_path, capsys):
     assert main(["profile", "--ops", "copy", "--out", str(tmp_path), "--threads", "1"]) == 0
     assert (tmp_path / "cpu" / "copy.csv").is_file()
     assert main(["profile", "--threads", "0"]) == 2
+
+
+def test_profile_passes_must_be_positive(capsys):
+    assert main(["profile", "--ops", "copy", "--passes", "0"]) == 2
+    assert "--passes: expected an integer >= 1, got 0" in capsys.readouterr().err
