@@ -26,7 +26,9 @@ Paper vs the authors' code (research card A4.2), each one option of `MisaConfig`
 Also from the code: ``sample_last`` least-recently-used modules are tried first, and while any module was never
 active the set is redrawn after every step (``warmup_sweep``), so every module is visited once before importance
 sampling takes over. Our period mean divides by the steps the period really had (the code divides by T even in the
-one-step warm-up periods).
+one-step warm-up periods). At LLaMA scale every module fits the budget; in a tiny model a module larger than
+``delta`` of the parameters never can, so the sweep and the least-recently-used rule count only the modules that
+fit (the code would redraw after every step forever, and T would never apply).
 
 Example::
 
@@ -120,6 +122,7 @@ class Misa:
         model.requires_grad_(False)  # norms (and embeddings/head unless configured) stay frozen, as in the code
         self.total_params = sum(p.numel() for p in model.parameters())
         self.sizes = np.array([sum(p.numel() for _, p in block) for block in self.modules], dtype=np.int64)
+        self.fits = self.sizes <= config.delta * self.total_params  # modules the budget can ever hold
         self.opt = ActiveSetAdamW(params, retain_states=config.retain_states, amsgrad=config.amsgrad, **adamw_kwargs)
         self.rng = np.random.default_rng(config.seed)
         b = len(self.modules)
@@ -169,7 +172,8 @@ class Misa:
             self.probabilities = np.full(len(self.modules), 1.0 / len(self.modules))
         else:
             self.probabilities = softmax_probabilities(self.sampling_scores(), self.cfg.eta, self.cfg.exp_clip)
-        forced = forced_order(self.last_used, self.cfg.sample_last)
+        # modules that can never fit sort last and never count as unvisited
+        forced = forced_order(np.where(self.fits, self.last_used, np.iinfo(np.int64).max), self.cfg.sample_last)
         leaving = set(self.chosen)
         self.chosen = weighted_budget_draw(
             self.probabilities, self.sizes, self.cfg.delta * self.total_params, self.rng, forced
@@ -198,7 +202,7 @@ class Misa:
         self.period_steps += 1
         self.opt.step()
         self.steps += 1
-        warming = self.cfg.warmup_sweep and bool((self.last_used < 0).any())
+        warming = self.cfg.warmup_sweep and bool((self.last_used[self.fits] < 0).any())
         if warming or self.steps % self.cfg.interval == 0:
             self._redraw()
 

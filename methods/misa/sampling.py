@@ -9,8 +9,10 @@ The draw follows the authors' ``weighted_sample_without_replacement`` in module 
 used, or among the ``sample_last`` least-recently-used, is tried in least-recently-used order; then modules are
 drawn one at a time with probability proportional to p from those not yet tried; a module is kept if it still fits
 in the budget (``sum of chosen sizes <= delta * total``) and leaves the population either way, until the
-population is empty (a greedy budget fill in random priority order). If no module fits at all we keep the
-smallest one (the authors' code would train nothing; a documented deviation).
+population is empty (a greedy budget fill in random priority order). If no module fits at all we keep one of the
+smallest, drawn with probability proportional to p (the authors' code would train nothing; a documented
+deviation). With layers as the blocks this is the code's layer mode, which drops the budget and draws one layer by
+its probability.
 
 For the variance argument we also give the exact inclusion probabilities pi_b of that draw (enumeration, small B)
 and the Horvitz-Thompson estimator ``g_hat = sum_{b in S} g_b / pi_b``, unbiased for any design with pi_b > 0
@@ -77,8 +79,15 @@ def weighted_budget_draw(
             used += int(sizes[b])
         population.discard(b)
     if not chosen:
-        chosen.append(int(np.argmin(sizes)))
+        smallest = _smallest(sizes)
+        w = p[smallest]
+        chosen.append(int(rng.choice(smallest, p=w / w.sum())) if w.sum() > 0 else int(rng.choice(smallest)))
     return chosen
+
+
+def _smallest(sizes: np.ndarray) -> np.ndarray:
+    sizes = np.asarray(sizes)
+    return np.flatnonzero(sizes == sizes.min())
 
 
 def inclusion_probabilities(p: np.ndarray, sizes: np.ndarray, budget: float) -> np.ndarray:
@@ -104,8 +113,10 @@ def inclusion_probabilities(p: np.ndarray, sizes: np.ndarray, budget: float) -> 
         return tuple(out)
 
     pi = np.array(walk(frozenset(range(n)), 0))
-    if min(sizes_t) > budget:  # nothing fits: the smallest module is kept
-        pi[int(np.argmin(sizes_t))] = 1.0
+    if min(sizes_t) > budget:  # nothing fits: one of the smallest modules, drawn by p
+        smallest = _smallest(np.array(sizes_t))
+        w = p[smallest]
+        pi[smallest] = w / w.sum() if w.sum() > 0 else 1.0 / len(smallest)
     return pi
 
 

@@ -5,6 +5,7 @@ data (the training items' verdict functions on constructed frames; the training 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -91,6 +92,15 @@ def test_ablation_verdict_follows_the_variants():
     assert misa.verdict_ablation(flipped).status == "not_reproduced"
 
 
+def test_ablation_verdict_does_not_count_identical_sampling_variants():
+    """Uniform sampling that trained exactly like the default is no evidence for importance sampling."""
+    same = _runs({"default (η=1, δ=3%, T=50)": [0.5, 0.52], "uniform sampling": [0.5, 0.52],
+                  "layer granularity": [0.8, 0.81]}, key="variant")
+    verdict = misa.verdict_ablation(same)
+    assert [c.name for c in verdict.checks] == ["final eval loss, module minus layer granularity"]
+    assert verdict.status == "reproduced" and "not tested" in verdict.explanation
+
+
 def test_accuracy_verdicts_follow_the_averages():
     ranking = {"adamw": 0.9, "misa": 0.85, "lora": 0.6, "dora": 0.6, "galore": 0.5, "lisa": 0.7, "badam": 0.7}
     good = _runs({k: [v, v + 0.01, v - 0.01] for k, v in ranking.items()}, column="average")
@@ -106,3 +116,22 @@ def test_pretrain_verdict_follows_the_perplexities():
     assert misa.verdict_tab_pretrain(good).status == "reproduced"
     bad = good.assign(perplexity=np.where(good["method"] == "misa", 9.0, good["perplexity"]))
     assert misa.verdict_tab_pretrain(bad).status == "not_reproduced"
+
+
+@pytest.mark.parametrize(("scenario", "overrides", "by"), [
+    (misa.FINETUNE, misa.FT_QUICK, "workload.method.name"),
+    (misa.ABLATION, misa.ABL_QUICK, "workload.method.sampling"),
+    (misa.PRETRAIN, misa.PT_QUICK, "workload.method.name"),
+])
+def test_quick_profile_compares_methods_over_three_seeds(scenario, overrides, by):
+    """Every method (ablation variant) of a comparison runs the scenario's seeds on the quick profile too."""
+    from harness.config.loader import load_scenario
+    from harness.sweep import expand
+
+    points = expand(load_scenario(Path(__file__).parents[2] / scenario, overrides))
+    seeds: dict[tuple, set] = {}
+    for point in points:
+        key = tuple(v for k, v in sorted(point.values.items()) if k != "seed")
+        seeds.setdefault(key, set()).add(point.values["seed"])
+    assert len(seeds) >= 3 and {len(s) for s in seeds.values()} == {misa.SEEDS}, seeds
+    assert any(by in point.values for point in points)

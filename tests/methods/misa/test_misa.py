@@ -54,6 +54,22 @@ def test_every_period_respects_delta_and_only_active_modules_train():
     assert (opt.last_used >= 0).all(), "the warm-up sweep visits every module"
 
 
+def test_modules_too_large_for_the_budget_do_not_keep_the_warm_up_going():
+    """At 4% (2305 parameters) the FFN matrices (3072) never fit: once every attention matrix was active, the
+    active set changes only every T steps."""
+    model = LlamaFamily(CFG, seed=0)
+    opt = Misa(model, MisaConfig(delta=0.04, interval=7, seed=3), lr=1e-3)
+    fits = opt.sizes <= 0.04 * sum(p.numel() for p in model.parameters())
+    assert fits.sum() == 4 * CFG.n_layers, "the attention matrices fit, the FFN matrices do not"
+    sets = []
+    _train(model, opt, 70, check=lambda: sets.append(tuple(opt.chosen)))
+    assert (opt.last_used[fits] >= 0).all() and (opt.last_used[~fits] < 0).all()
+    # sets[i] is the active set of step i + 1; after the sweep a new set may start only after a multiple of T
+    changes = [i for i in range(1, len(sets)) if sets[i] != sets[i - 1]]
+    late = [i for i in changes if i > 4 * CFG.n_layers]
+    assert late and all(i % 7 == 0 for i in late), changes
+
+
 def test_a_module_never_selected_holds_no_optimizer_state():
     """The FFN matrices (3072 parameters each) never fit a budget of 4% (2305): their state bytes stay 0,
     and the optimizer's measured state bytes are exactly AdamW's for the attention modules it holds."""
