@@ -59,7 +59,9 @@ class Prices:
 
 @dataclass
 class Decision:
-    """One step's decision: bus power per module (kW), on/off, solver status, wall time, objective."""
+    """One step's decision: bus power per module (kW), on/off, solver status, wall time, objective; where the
+    native backend knows them, SCIP's branch-and-bound nodes (0: proven without SCIP) and the loss its model
+    counted above the plant's loss of the same powers (kW, first step; see `scip_native`'s last paragraph)."""
 
     power_kw: np.ndarray
     on: np.ndarray
@@ -67,6 +69,8 @@ class Decision:
     status: str
     solve_s: float
     objective: float = float("nan")
+    nodes: float = float("nan")
+    loss_excess_kw: float = float("nan")
 
 
 class Scheduler:
@@ -203,23 +207,26 @@ class Scheduler:
 
 
 def priority_activation(modules: Sequence[ModuleParams], soc: np.ndarray, request_kw: float,
-                        aging_ch: np.ndarray, aging_dis: np.ndarray, dt_h: float) -> np.ndarray:
+                        aging_ch: np.ndarray, aging_dis: np.ndarray, dt_h: float,
+                        step_limits: tuple[np.ndarray, np.ndarray] | None = None,
+                        coefficients: np.ndarray | None = None) -> np.ndarray:
     """Activation-priority rule: which modules are on (0/1) for ``request_kw``.
 
     Offline part (per module, fixed): loss coefficient rho and standby b. Online part: rank the modules that can
     move in the request's direction by rho (relative) + aging slope in that direction (relative) - SoC headroom
     (relative); then take the top m for the m that minimises the estimated loss of sharing |R| at the
     loss-optimal split among them (P_i proportional to 1/rho_i: sum L = R^2 / sum(1/rho) + sum b), subject to
-    their combined limit covering |R|.
+    their combined limit covering |R|. ``step_limits`` (`baselines.limits`) and ``coefficients`` (N x 3 loss
+    coefficients) may be passed when already computed.
     """
     n = len(modules)
     if abs(request_kw) < 1e-9:
         return np.zeros(n)
-    dis, ch = limits(modules, soc, dt_h)
+    dis, ch = step_limits if step_limits is not None else limits(modules, soc, dt_h)
     cap = dis if request_kw > 0 else ch
-    coefficients = [m.loss_coefficients(float(s)) for m, s in zip(modules, soc, strict=True)]
-    rho = np.array([c[0] for c in coefficients])
-    standby = np.array([c[2] for c in coefficients])
+    if coefficients is None:
+        coefficients = np.array([m.loss_coefficients(float(s)) for m, s in zip(modules, soc, strict=True)])
+    rho, standby = coefficients[:, 0], coefficients[:, 2]
     slope = np.asarray(aging_dis if request_kw > 0 else aging_ch, dtype=float)
     headroom = np.array([(s - m.soc_min) if request_kw > 0 else (m.soc_max - s)
                          for m, s in zip(modules, soc, strict=True)])

@@ -15,18 +15,37 @@ once and, per step, only the data that changed are written into it:
 - the previous on/off state (the first step's switch rows ``w_i0 >= |u_i0 - u_i,prev|``: `chgLhs`).
 
 SCIP only accepts these changes in its problem stage, so the transformed problem of the previous solve is freed
-first (`freeTransform`). Warm start: before each solve, a feasible point is handed to SCIP (`createSol` /
-`addSol`): the previous step's on/off set or the activation-priority set (whichever costs less) with the request
-split among those modules in proportion to 1/rho (the split that minimises their conduction loss) under this
-step's limits, the shortfall in the slack, later horizon steps idle. Any allocation within the limits is feasible
-(the slack absorbs what it does not deliver), so SCIP starts from an incumbent at least as good as that heuristic
-and prunes against it (SCIP checks the point and drops it if it is not feasible within its tolerances).
+first (`freeTransform`).
+
+Warm start and proof without SCIP (one-step horizon; `lagrangian`): with the power balance dualized the step splits
+into one problem per module. The candidate on/off sets (the Lagrangian sets at the dual's maximizer, the
+activation-priority set, the previous step's set) are each split exactly (equal marginal cost, by bisection on the
+multiplier), and the cheapest allocation is the incumbent. The Lagrangian dual gives a lower bound on the optimum
+(the bound of the perspective relaxation, the convex hull of each module's on/off set: Frangioni & Gentile, Math.
+Program. 106 (2006) 225-236). Where the incumbent is within `MIP_GAP` of that bound, in SCIP's own gap measure, it
+is returned as proven (status `PROVEN`, no SCIP node); this is most steps at 20 and 100 modules, where the duality
+gap of the decomposition is small (benchmark). Otherwise SCIP runs with the incumbent as its first solution
+(`createSol` / `addSol`; SCIP checks it), and the first step's binaries of modules that cannot change state in any
+allocation within the gap of the incumbent are fixed (Lagrangian reduced-cost fixing, `lagrangian.held_states`;
+never against the incumbent): every solution that flips one costs at least incumbent / (1 + gap), so what SCIP
+returns is still within the gap of the unrestricted optimum. SCIP already detects the perspective structure itself
+(its perspective nonlinear handler strengthens the q >= Pb^2 rows of modules whose power is bounded by u), so the
+rows are not written in perspective form; what cost the time was its root LP cut loop and the sub-NLP heuristic,
+which the bound and the fixings avoid or shrink. With ``lagrangian=False`` the earlier warm start is used (the
+previous or priority set, the request split in proportion to 1/rho) and SCIP runs every step.
 
 Exactness: SCIP stops at the relative gap `MIP_GAP`; the tests compare the optimum with brute force over every
-on/off set (the convex rest solved by Clarabel) and with the cvxpy route. One property of the formulation (shared
-with the cvxpy model): the loss constraint is an inequality, tight at the optimum as long as no module's aging
-slope for charging exceeds the energy price; above it, inflating the loss while charging would lower the charged
-energy and its aging cost more than it adds in loss cost, and the model's loss then exceeds the plant's.
+on/off set (the convex rest solved by Clarabel) and with the cvxpy route, and steps proven by the bound with brute
+force. One property of the formulation (shared with the cvxpy model): the loss constraint is an inequality, tight
+at the optimum as long as inflating the loss cannot pay. It can while charging: where a module's aging slope for
+charging exceeds the energy price (a larger loss lowers the charged energy and its aging cost more than it adds in
+loss cost), and where a charging request exceeds what the modules can take (bus power absorbed as loss costs the
+energy price, less than the shortfall price). The model's loss then exceeds the plant's for the same bus powers;
+the closed loop applies those powers to the plant model, which books the physical loss and any shortfall. Each
+decision reports the excess (`Decision.loss_excess_kw`, 0 for steps proven by the bound, whose allocations are
+physical) and the closed loop counts the steps (`model_loss_excess_steps`). Making the loss an equality would make
+the problem non-convex (spatial branch and bound); the physical charge limit as a row per module would remove the
+second case, but both change the problem the cvxpy route and the brute force solve, so neither is done here.
 """
 
 from __future__ import annotations
@@ -37,6 +56,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from methods.battery.baselines import limits, water_fill
+from methods.battery import lagrangian as decomposition
 from methods.battery.modules import ModuleParams, battery_power, loss_kw
 from methods.battery.scheduler import OBJECTIVE_SCALE, SCIP_FEASTOL, Decision, Prices, priority_activation
 
@@ -46,6 +66,21 @@ from methods.battery.scheduler import OBJECTIVE_SCALE, SCIP_FEASTOL, Decision, P
 MIP_GAP = 1e-4
 #: SCIP statuses whose solution is used (``gaplimit``: optimal within `MIP_GAP`).
 ACCEPTED = ("optimal", "gaplimit")
+#: Status of a step whose warm start the Lagrangian dual bound proves optimal within `MIP_GAP` (SCIP not run).
+PROVEN = "lagrangian bound"
+#: Absolute difference of primal and dual value ($) counted as none: SCIP's numerics/epsilon (1e-9) in the
+#: scaled objective (OBJECTIVE_SCALE objective units per $), i.e. what SCIP itself would not tell apart.
+ABS_GAP_USD = 1e-9 / OBJECTIVE_SCALE
+
+
+def proven(cost: float, bound: float, gap: float) -> bool:
+    """Whether ``cost`` is within the relative ``gap`` of the lower ``bound``, as SCIP's limits/gap judges it
+    (|primal - dual| / min(|primal|, |dual|), infinite for opposite signs)."""
+    if cost - bound <= ABS_GAP_USD:
+        return True
+    if cost <= 0.0 or bound <= 0.0:
+        return False
+    return (cost - bound) / min(cost, bound) <= gap
 
 
 class NativeScheduler:
@@ -55,8 +90,10 @@ class NativeScheduler:
 
     def __init__(self, modules: Sequence[ModuleParams], *, dt_s: float = 2.0, horizon: int = 1,
                  prices: Prices | None = None, time_limit_s: float = 1.0, mip_gap: float = MIP_GAP,
-                 warm_start: bool = True) -> None:
+                 warm_start: bool = True, lagrangian: bool = True) -> None:
+        self.lagrangian = lagrangian
         self.modules = tuple(modules)
+        self._arrays = decomposition.ModuleArrays.of(self.modules)
         self.n = len(self.modules)
         self.dt_h = dt_s / 3600.0
         self.horizon = horizon
@@ -143,6 +180,7 @@ class NativeScheduler:
         model.setObjective(OBJECTIVE_SCALE * (cost + self.aging), "minimize")
         self.model = model
         self._coef: dict[tuple[int, int, str], float] = {}
+        self._held: dict[int, tuple[float, float]] = {}
 
     # -------------------------------------------------------------------------------------------- data
     @staticmethod
@@ -179,6 +217,16 @@ class NativeScheduler:
             model.chgLhs(up, -float(u_prev[i]))
             model.chgLhs(down, float(u_prev[i]))
 
+    def _hold(self, held: np.ndarray | None) -> None:
+        """Bounds of the first step's binaries: fixed where ``held`` says 0 / 1, [0, 1] elsewhere (problem stage)."""
+        held = np.full(self.n, -1.0) if held is None else held
+        for i, state in enumerate(held):
+            bounds = (0.0, 1.0) if state < 0 else (float(state), float(state))
+            if self._held.get(i, (0.0, 1.0)) != bounds:
+                self.model.chgVarLb(self.u[0][i], bounds[0])
+                self.model.chgVarUb(self.u[0][i], bounds[1])
+                self._held[i] = bounds
+
     # -------------------------------------------------------------------------------------------- warm start
     def _candidate(self, soc: np.ndarray, request: float, on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bus powers splitting ``request`` among the ``on`` modules (weights 1/rho: the loss-optimal split of
@@ -189,22 +237,48 @@ class NativeScheduler:
         share = water_fill(abs(request), on / rho, np.maximum(caps, 0.0))
         return (share if request >= 0 else -share), on
 
-    def _add_warm_start(self, soc: np.ndarray, request_kw: Sequence[float], aging_ch: np.ndarray,
-                        aging_dis: np.ndarray, u_prev: np.ndarray) -> None:
+    def _incumbent(self, soc: np.ndarray, request: float, aging_ch: np.ndarray, aging_dis: np.ndarray,
+                   u_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray | None]:
+        """The warm start: (power, on, its cost in $, a lower bound on the optimum or -inf, held binaries or None).
+
+        With ``lagrangian``: the exact split (`lagrangian.split`) of each candidate set (the Lagrangian sets, the
+        activation-priority set, the previous step's set), the cheapest kept; with one step the Lagrangian dual
+        bound comes with it, and where it does not prove the allocation, the modules held for SCIP (1 / 0; -1
+        free). Without: the priority or previous set, the request split in proportion to 1/rho."""
         from methods.battery.scheduler import allocation_cost
 
-        request = float(request_kw[0])
-        sets = [priority_activation(self.modules, soc, request, aging_ch, aging_dis, self.dt_h)]
-        if self._previous_on is not None:
-            sets.append(self._previous_on)
-        best, best_cost = None, np.inf
-        for on in sets:
-            power, on = self._candidate(soc, request, on)
-            cost = allocation_cost(self.modules, soc, power, on, u_prev, aging_ch, aging_dis, request,
-                                   self.dt_h * 3600.0, self.prices)
-            if cost < best_cost:
-                best, best_cost = (power, on), cost
-        power, on = best
+        previous = [] if self._previous_on is None else [self._previous_on]
+        if not self.lagrangian:
+            best, best_cost = None, np.inf
+            for on in [priority_activation(self.modules, soc, request, aging_ch, aging_dis, self.dt_h), *previous]:
+                power, on = self._candidate(soc, request, on)
+                cost = allocation_cost(self.modules, soc, power, on, u_prev, aging_ch, aging_dis, request,
+                                       self.dt_h * 3600.0, self.prices)
+                if cost < best_cost:
+                    best, best_cost = (power, on), cost
+            return *best, best_cost, -np.inf, None
+        data = decomposition.StepData.of(self._arrays, soc, aging_ch, aging_dis, u_prev, self.dt_h, self.prices)
+        found, bound = decomposition.sets_and_bound(data, request)
+        coefficients = np.column_stack([data.rho, data.av, data.b])
+        priority = priority_activation(self.modules, soc, request, aging_ch, aging_dis, self.dt_h, data.limits(),
+                                       coefficients)
+        unique: list[np.ndarray] = []
+        for on in [*found, priority, *previous]:
+            if not any(np.array_equal(on, other) for other in unique):
+                unique.append(on)
+        powers = decomposition.split(data, np.array(unique), request)
+        costs = [data.cost(power, on, request) for power, on in zip(powers, unique, strict=True)]
+        best = int(np.argmin(costs))
+        if self.horizon > 1 or proven(costs[best], bound, self.mip_gap):
+            return powers[best], unique[best], costs[best], (bound if self.horizon == 1 else -np.inf), None
+        # modules that cannot change state in any allocation within the gap of this one are held for SCIP
+        held = decomposition.held_states(data, request, costs[best] / (1.0 + self.mip_gap))
+        held = np.where(held == unique[best], held, -1.0)  # never against the warm start (it stays feasible)
+        return powers[best], unique[best], costs[best], bound, held
+
+    def _add_warm_start(self, soc: np.ndarray, request_kw: Sequence[float], power: np.ndarray, on: np.ndarray,
+                        aging_ch: np.ndarray, aging_dis: np.ndarray, u_prev: np.ndarray) -> None:
+        """Hand SCIP the allocation (first step; later horizon steps idle) as a solution of its model."""
         model = self.model
         sol = model.createSol()
         aging = 0.0
@@ -239,11 +313,20 @@ class NativeScheduler:
         if self.missing:
             return Decision(zeros, zeros, False, self.missing, time.perf_counter() - start)
         soc = np.asarray(soc, dtype=float)
+        aging_ch, aging_dis = np.asarray(aging_ch, float), np.asarray(aging_dis, float)
+        u_prev = np.asarray(u_prev, float)
         try:
-            self.set_data(soc, request_kw, aging_ch, aging_dis, u_prev)
             if self.warm_start:
-                self._add_warm_start(soc, request_kw, np.asarray(aging_ch, float), np.asarray(aging_dis, float),
-                                     np.asarray(u_prev, float))
+                power, on, cost, bound, held = self._incumbent(soc, float(request_kw[0]), aging_ch, aging_dis,
+                                                               u_prev)
+                if proven(cost, bound, self.mip_gap):
+                    self._previous_on = on
+                    return Decision(np.where(on > 0.5, power, 0.0), on, True, PROVEN, time.perf_counter() - start,
+                                    cost, nodes=0, loss_excess_kw=0.0)
+            self.set_data(soc, request_kw, aging_ch, aging_dis, u_prev)
+            self._hold(held if self.warm_start else None)
+            if self.warm_start:
+                self._add_warm_start(soc, request_kw, power, on, aging_ch, aging_dis, u_prev)
             self.model.optimize()
             status = self.model.getStatus()
         except Exception as error:  # noqa: BLE001  (any solver trouble is one counted fallback step, never a crash)
@@ -258,4 +341,16 @@ class NativeScheduler:
         power = np.where(on > 0.5, power, 0.0)
         objective = float(self.model.getSolObjVal(sol)) / OBJECTIVE_SCALE
         self._previous_on = on
-        return Decision(power, on, True, status, time.perf_counter() - start, objective)
+        elapsed = time.perf_counter() - start
+        excess = 0.0
+        for i, module in enumerate(self.modules):
+            if on[i] > 0.5:
+                rho, av, b = module.loss_coefficients(float(soc[i]))
+                try:
+                    plant = loss_kw(battery_power(float(power[i]), rho, av, b, True), rho, av, b, True)
+                except ValueError:  # beyond the module's reach: the plant clips it; no excess to report
+                    excess = float("nan")
+                    break
+                excess += self.model.getSolVal(sol, self.loss[0][i]) - plant
+        return Decision(power, on, True, status, elapsed, objective, nodes=self.model.getNNodes(),
+                        loss_excess_kw=excess)

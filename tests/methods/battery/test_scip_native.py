@@ -2,7 +2,8 @@
 
 Both state the same problem. On random small instances (module count, SoC, request over a horizon, aging slopes,
 previous on/off) the native optimum equals, within the MIP gap, the exact optimum found by brute force (every
-on/off set, the remaining convex QCP solved by Clarabel), and it is never worse than what the cvxpy route returns.
+on/off set, the remaining convex QCP solved by Clarabel), and it is never worse than what the cvxpy route returns
+(whether the step was proven by the Lagrangian bound or solved by SCIP; `test_lagrangian` checks both paths).
 (The cvxpy route is not always exact: on some sub-kW requests SCIP, handed cvxpy's conic form, reports "optimal"
 for a worse module choice, about 1% above the optimum; the comparison is therefore one-sided.) The native model is
 built once and updated in place, so the schedulers are re-used across examples, and a re-used model must give
@@ -59,7 +60,11 @@ def brute_force(n: int, soc, request, g_ch, g_dis, u_prev) -> float:
 def instances(draw):
     n = draw(st.sampled_from([2, 3, 5]))
     horizon = draw(st.sampled_from([1, 2]))
-    shares = draw(st.lists(st.floats(-1.1, 1.1), min_size=horizon, max_size=horizon))
+    # requests below ~4 W (|share| < 1e-4) are left out: there the references' own errors (the interior-point
+    # slack of Clarabel, cvxpy's conic form in SCIP) times the shortfall price are as large as the objective's
+    # differences (~1e-10 $ on objectives of ~1e-7 $)
+    share = st.floats(-1.1, 1.1).filter(lambda s: s == 0.0 or abs(s) >= 1e-4)
+    shares = draw(st.lists(share, min_size=horizon, max_size=horizon))
     soc = draw(st.lists(st.floats(0.1, 0.9), min_size=n, max_size=n))
     g_ch = draw(st.lists(st.floats(0.0, 0.5), min_size=n, max_size=n))
     g_dis = draw(st.lists(st.floats(0.0, 0.5), min_size=n, max_size=n))
