@@ -11,7 +11,8 @@ Metrics, one row per (method, step): ``method``, ``step``, ``time_s``, ``request
 ``shortfall_kw``, ``loss_kw``, ``loss_cost_usd``, ``active_modules``, ``switches``, ``soc_min``, ``soc_max``,
 ``soc_spread``, ``solve_ms`` (wall clock; NaN for rule-based methods), ``solve_cpu_ms`` (this process's CPU time
 of the same call, robust to other load on the machine), ``fallback`` (the scheduler failed and the fallback
-baseline decided this step), ``power_kw_<module>`` and ``soc_<module>`` per module.
+baseline decided this step), ``solver_nodes`` (SCIP nodes; 0 = proven by the Lagrangian bound),
+``model_loss_excess_kw``, ``power_kw_<module>`` and ``soc_<module>`` per module.
 run.json ``info``: ``totals`` per method (loss cost, aging cost by exact rainflow, tracking RMSE, shortfall, SoC
 spread, fallback steps, solver statuses, solve-time median / p99), ``per_module`` aging, ``modules`` (parameters),
 ``signal`` (what was generated and its statistics).
