@@ -2,7 +2,8 @@
 tiny character-level LLaMA, at reduced scale.
 
 ``mode: finetune``: a base model pre-trained with AdamW on corpus A (grammar sentences and counting lines;
-`methods.data.tasks_finetune`), cached on disk by its settings, is fine-tuned with ``method.name`` (MISA, LISA,
+`methods.data.tasks_finetune`), taken from ``results/misa_base/`` when committed for these settings, else from the
+cache or trained and cached, is fine-tuned with ``method.name`` (MISA, LISA,
 BAdam, LoRA, DoRA, GaLore or full AdamW; `methods.misa.baselines`) on a uniform mixture of synthetic tasks (math:
 ``add``, ``mod``; commonsense-style multiple choice: ``category``, ``larger``, ``even``, ``next``), loss on the
 answer characters. ``mode: pretrain``: the model is trained from scratch on corpus A by the method (the paper's C4
@@ -16,7 +17,8 @@ Metrics per evaluation: ``step``, ``wall_s`` (training time so far, evaluation e
 ``eval_loss``; fine-tuning adds ``acc_<task>`` (exact match on held-out examples), pre-training ``perplexity``;
 both ``optimizer_state_bytes`` (tensors in the optimizer's state now) and ``trainable_params``. run.json info: the
 peak optimizer-state and master-copy bytes, the bytes autograd saved and the allocator peak of one measured step,
-the base model's held-out loss, and with ``grad_norms: true`` each weight matrix's mean gradient norm.
+the base model's held-out loss and where it came from (``base_source``: committed, cache or trained), and with
+``grad_norms: true`` each weight matrix's mean gradient norm.
 
 Example scenario: ``scenarios/misa/finetune.yaml``.
 """
@@ -146,7 +148,7 @@ def _run(w: FinetuneTrainingWorkload, seed: int) -> RunOutput:
         p = w.pretrain
         model, base = train.pretrained_base(cfg, train.PretrainSettings(p.steps, p.batch_size, p.lr, p.n_items,
                                                                          p.seed))
-        info["base_held_out_loss"] = base["held_out_loss"]
+        info.update(base_held_out_loss=base["held_out_loss"], base_source=base["source"])
     else:
         model = LlamaFamily(cfg, seed=seed)
     ft, rank = _finetuner(w, model, seed)

@@ -1,9 +1,10 @@
-"""Training loops for the MISA reductions (arXiv 2511.00056): pre-training a tiny LLaMA on corpus A (cached on disk),
+"""Training loops for the MISA reductions (arXiv 2511.00056): pre-training a tiny LLaMA on corpus A (committed),
 fine-tuning it with one of MISA's methods on synthetic tasks, and pre-training from scratch per method.
 
-- `pretrained_base`: a `LlamaFamily` pre-trained with AdamW on `methods.data.tasks_finetune.pretraining_text`,
-  written once to ``~/.cache/effml_harness/misa_base/<hash of the settings>.pt`` (atomic write; a cache, not a
-  result: the same settings always give the same weights).
+- `pretrained_base`: a `LlamaFamily` pre-trained with AdamW on `methods.data.tasks_finetune.pretraining_text`:
+  the committed weights in ``results/misa_base/`` when they match the settings (`methods.misa.base_store`), else
+  ``~/.cache/effml_harness/misa_base/base-<hash of the settings>.pt``, else trained and written there (atomic
+  write; the same settings always give the same weights).
 - `finetune`: any `methods.misa.baselines` method on a task mixture; records eval loss, per-task exact match,
   cumulative training wall-clock (evaluation excluded), optimizer-state bytes measured in the optimizer's state,
   and optionally the mean gradient norm of every weight matrix (the paper's Figure 1).
@@ -20,13 +21,11 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +79,26 @@ def corpus_eval_loss(model: nn.Module, batches: list[tuple[torch.Tensor, torch.T
         return float(np.mean([float(model.loss(x, y)) for x, y in batches]))
 
 
-def pretrained_base(cfg: LlamaFamilyConfig, settings: PretrainSettings,
-                    cache_dir: Path | None = None) -> tuple[LlamaFamily, dict[str, Any]]:
-    """The pre-trained base model (AdamW on corpus A) and its info (``held_out_loss``, ``cached``)."""
-    key = json.dumps({"cfg": asdict(cfg), "pretrain": asdict(settings), "version": CACHE_VERSION}, sort_keys=True)
-    folder = cache_dir or default_cache_dir()
-    path = folder / f"base-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+def pretrained_base(cfg: LlamaFamilyConfig, settings: PretrainSettings, cache_dir: Path | None = None,
+                    store: Path | None = None) -> tuple[LlamaFamily, dict[str, Any]]:
+    """The pre-trained base model (AdamW on corpus A) and its info (``held_out_loss``, ``cached``, ``source``).
+
+    Taken from the committed weights in ``store`` (``results/misa_base/``, `methods.misa.base_store`) when their
+    key and sha256 match, else from the cache, else trained here and cached."""
+    from methods.misa import base_store
+
+    key = base_store.base_key(cfg, settings, CACHE_VERSION)
     model = LlamaFamily(cfg, seed=settings.seed)
+    saved, _ = base_store.load_committed(key, base_store.STORE if store is None else store)
+    if saved is not None:
+        model.load_state_dict(saved["state"])
+        return model, {**saved["info"], "cached": True, "source": "committed"}
+    path = (cache_dir or default_cache_dir()) / base_store.weights_name(key)
     if path.exists():
         saved = torch.load(path, weights_only=True)
         model.load_state_dict(saved["state"])
-        return model, {**saved["info"], "cached": True}
+        return model, {**saved["info"], "cached": True, "source": "cache"}
+    start = time.perf_counter()
     batch = corpus_batches(settings.n_items, settings.seed, cfg.max_seq_len, settings.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)
     for step in range(settings.steps):
@@ -99,12 +107,13 @@ def pretrained_base(cfg: LlamaFamilyConfig, settings: PretrainSettings,
         opt.step()
         opt.zero_grad(set_to_none=True)
     held_out = corpus_batches(settings.n_items // 4, settings.seed + 1, cfg.max_seq_len, settings.batch_size)
-    info = {"held_out_loss": corpus_eval_loss(model, [held_out(i) for i in range(4)]), "steps": settings.steps}
-    folder.mkdir(parents=True, exist_ok=True)
+    info = {"held_out_loss": corpus_eval_loss(model, [held_out(i) for i in range(4)]), "steps": settings.steps,
+            "train_seconds": time.perf_counter() - start}
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save({"state": model.state_dict(), "info": info}, tmp)
     os.replace(tmp, path)
-    return model, {**info, "cached": False}
+    return model, {**info, "cached": False, "source": "trained"}
 
 
 def lora_rank_for_budget(model: nn.Module, delta: float) -> int:

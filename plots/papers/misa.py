@@ -42,7 +42,7 @@ TINY = ("A tiny character-level LLaMA (4 layers, d 32, about 53k parameters) pre
 GB = 2**30
 
 #: training lengths per profile (steps, sequences per step); both profiles run every sweep's 3 seeds and fine-tune
-#: the same cached base (AdamW, 2,000 steps on the generated corpus: scenarios/misa/finetune.yaml)
+#: the same base (AdamW, 2,000 steps on the generated corpus; committed in results/misa_base)
 QUICK_STEPS, QUICK_BATCH = 100, 32
 #: the one learning rate of the quick profile and of the ablations: full AdamW's held-out loss was lowest with it
 #: among 0.0015, 0.002, 0.003, 0.005 and 0.01 after 100-150 steps, 2 seeds (the full profile tunes it per method)
@@ -544,12 +544,13 @@ TABLE_CAPTION = (f"{NOTE} {TINY} Exact match (%, mean ± std over the seeds coun
                  "answer on held-out examples after fine-tuning on the six-task mixture, per method; learning rate "
                  f"per method from the tune stage (full profile; quick profile: {QUICK_LR:g} for every method). MISA "
                  "at δ = 3% holds one attention matrix (1,024 parameters) at a time: each FFN matrix (2,752) is "
-                 "larger than the budget. LoRA, DoRA and GaLore at "
-                 "the largest rank whose adapters fit in 3% of the parameters, at least 1 (rank 1 here: about "
-                 "4.6%); LISA and BAdam train a whole layer (LISA also the embeddings and head), about a quarter "
-                 "of this model, as their authors' settings do. Memory: optimizer state plus master copies "
-                 "measured on the tiny model, and the modelled peak of LLaMA3-8B at 2,048 tokens (—: no formula "
-                 "for DoRA, GaLore).")
+                 "larger than the budget (at LLaMA3-8B, 3% holds about four FFN matrices or fourteen 4,096 × "
+                 "4,096 ones), and the embeddings and head stay frozen as in the authors' fine-tuning scripts. "
+                 "LoRA, DoRA and GaLore at the largest rank whose adapters fit in 3% of the parameters, at least 1 "
+                 "(rank 1 here: about 4.6%); LISA and BAdam train a whole layer (LISA also the embeddings and "
+                 "head), about a quarter of this model, as their authors' settings do. Memory: optimizer state "
+                 "plus master copies measured on the tiny model, and the modelled peak of LLaMA3-8B at 2,048 "
+                 "tokens (—: no formula for DoRA, GaLore).")
 
 
 @register_figure(
