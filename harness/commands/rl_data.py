@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "rl-data", help="offline-RL datasets made here (Minari format): list, make, verify, references",
         description="Offline-RL datasets generated on this machine with D4RL's recipes (random, medium, "
-        "medium-replay, medium-expert, expert on Hopper; a scripted maze2d analogue on PointMaze), written as Minari "
+        "medium-replay, medium-expert, expert on Hopper, Walker2d and HalfCheetah; a scripted maze2d analogue on "
+        "PointMaze), written as Minari "
         "datasets (ids effml/<name>-<size>-v0 under $MINARI_DATASETS_PATH, default ~/.cache/effml_harness/minari).")
     sub = parser.add_subparsers(dest="rl_data_command", metavar="ACTION")
     lst = sub.add_parser("list", help="datasets, behaviours, transitions per size, local and committed state")
@@ -52,18 +53,28 @@ def _names(args: argparse.Namespace) -> list[str]:
     return args.names or list(DATASETS)
 
 
+def _check_sources(specs: list) -> None:
+    """One line naming the first checkpoint or stream a recipe needs that is not exported yet."""
+    from methods.offline_rl.datasets.specs import missing_message, missing_sources
+
+    for spec in specs:
+        missing = missing_sources(spec)
+        if missing:
+            raise HarnessError(missing_message(getattr(spec, "name", spec.family), missing))
+
+
 def run_list(args: argparse.Namespace) -> int:
     from methods.offline_rl.datasets import DATASETS, SIZES
     from methods.offline_rl.datasets.store import committed_manifest, local_manifest
 
-    print(f"{'dataset':<30} {'environment':<20} {'behaviour':<22} " + " ".join(f"{s:>8}" for s in SIZES)
+    print(f"{'dataset':<32} {'environment':<20} {'behaviour':<22} " + " ".join(f"{s:>8}" for s in SIZES)
           + "  local / committed")
     for name, spec in DATASETS.items():
         behaviour = "+".join(c.behaviour for c in spec.components)
         sizes = " ".join(f"{'all' if spec.transitions[s] is None else spec.transitions[s]:>8}" for s in SIZES)
         state = " ".join(("L" if local_manifest(name, s) else "-") + ("C" if committed_manifest(name, s) else "-")
                          for s in SIZES)
-        print(f"{name:<30} {spec.env_id:<20} {behaviour:<22} {sizes}  {state}")
+        print(f"{name:<32} {spec.env_id:<20} {behaviour:<22} {sizes}  {state}")
     print("L: generated here, C: manifest committed (per size, in the order above)")
     return 0
 
@@ -72,7 +83,7 @@ def _summary(name: str, m: dict) -> str:
     from methods.offline_rl.datasets import DATASETS, normalized_score
 
     r = m["returns"]
-    line = (f"{name:<30} {r['episodes']:>6} episodes {r['transitions']:>8} transitions "
+    line = (f"{name:<32} {r['episodes']:>6} episodes {r['transitions']:>8} transitions "
             f"{m['generation_s']['total']:>7.1f} s ({m['generation_s']['cpu']:.1f} s CPU)")
     if "return_mean" in r:
         line += f"  return {r['return_mean']:9.1f} ± {r['return_std']:7.1f}"
@@ -88,7 +99,10 @@ def run_make(args: argparse.Namespace) -> int:
 
     from methods.offline_rl.datasets.store import MANIFESTS, committed_manifest, dataset_id, write
 
+    from methods.offline_rl.datasets import DATASETS
+
     names, failed = _names(args), 0
+    _check_sources([DATASETS[name] for name in names])
     start = time.perf_counter()
     for name in tqdm(names, desc=f"rl-data make ({args.size})", unit="dataset", leave=False, disable=None):
         m = write(name, args.size)
@@ -114,7 +128,7 @@ def run_verify(args: argparse.Namespace) -> int:
     for name in _names(args):
         ok, problems = verify(name, args.size)
         failed += not ok
-        print(f"{name:<30} {'ok' if ok else 'FAILED'}")
+        print(f"{name:<32} {'ok' if ok else 'FAILED'}")
         for problem in problems:
             print(f"  {problem}")
     return 1 if failed else 0
@@ -126,6 +140,7 @@ def run_references(args: argparse.Namespace) -> int:
     unknown = [f for f in args.families if f not in REFERENCES]
     if unknown:
         raise HarnessError(f"unknown family {unknown[0]!r}; known: {', '.join(REFERENCES)}")
+    _check_sources([REFERENCES[f] for f in args.families or REFERENCES])
     table = write_references(args.families or None)
     for family in args.families or REFERENCES:
         t = table[family]

@@ -1,8 +1,9 @@
 """RACTD figures and tables (Duan et al., arXiv 2506.07822: reward-aware consistency trajectory distillation).
 
 Every computed entry comes from the ``offline_rl`` kind (`harness/workloads/offline_rl.py`) on datasets generated
-here in the Minari format (`methods.offline_rl.datasets`: Hopper-v5 with D4RL's medium / medium-replay /
-medium-expert recipes, PointMaze for maze2d); no D4RL data, no Walker2d / HalfCheetah, no Franka Kitchen.
+here in the Minari format (`methods.offline_rl.datasets`: Hopper-v5, Walker2d-v5 and HalfCheetah-v5 with D4RL's
+medium / medium-replay / medium-expert recipes, PointMaze for maze2d); no D4RL data, no Franka Kitchen. The quick
+profile runs only the Hopper datasets (`QUICK_HOPPER` for tab1, `QUICK_HOPPER_MR` for tab17).
 Scenarios in ``scenarios/ractd/`` are written at the full profile; the quick profile (`QUICK`) shrinks the
 datasets, networks, training steps and rollouts, and reduces the sweeps, which every caption states. Trained
 models are cached by configuration (`methods.offline_rl.training`), so scenarios with the same settings share
@@ -57,18 +58,27 @@ QUICK_SCALE = ("quick profile: datasets of 10k transitions, a residual-MLP denoi
                "profile: 200k transitions, the 32/64/128 temporal U-Net (horizon 16), 5k teacher / 2k student / "
                "20k baseline steps, 10 episodes of up to 1000 steps (measured step costs put it at about 3 CPU-hours "
                "per dataset and seed on one core)")
-DATA_NOTE = ("Datasets generated here in the Minari format (Hopper-v5 with D4RL's recipes from a SAC policy "
-             "trained here), scores normalised with D4RL's formula against our own random and expert references; "
-             "no D4RL data.")
+DATA_NOTE = ("Datasets generated here in the Minari format (Hopper-v5, Walker2d-v5 and HalfCheetah-v5 with D4RL's "
+             "recipes from SAC policies trained here), scores normalised with D4RL's formula against our own random "
+             "and expert references; no D4RL data.")
+#: tab1 on the quick profile: the three Hopper datasets with the authors' reward weights (full: all nine)
+QUICK_HOPPER = ("sweep.zip.workload.dataset=[hopper-medium-local, hopper-medium-replay-local, "
+                "hopper-medium-expert-local]", "sweep.zip.workload.train.reward_weight=[1.0, 1.0, 0.5]")
+#: tab17 on the quick profile: hopper-medium-replay (weight 1.0) instead of the paper's walker2d-medium-replay
+QUICK_HOPPER_MR = ("workload.dataset=hopper-medium-replay-local", "workload.train.reward_weight=1.0")
 
 LABELS = {"bc": "BC", "iql": "IQL", "td3bc": "TD3+BC", "diffuser": "Diffuser-style (unguided)",
           "ddpm100": "DDPM (100 steps)", "ddim20": "DDIM (20 steps)", "edm_teacher": "EDM teacher (Heun, 80 bins)",
           "ctd": "CTD (student, no reward)", "ractd": "RACTD (student)", "ractd_nfe1": "RACTD, 1 NFE",
           "ractd_nfe2": "RACTD, 2 NFE", "ractd_nfe4": "RACTD, 4 NFE", "dataset": "dataset"}
-DATASET_LABELS = {"hopper-medium-local": "hopper-medium", "hopper-medium-replay-local": "hopper-medium-replay",
-                  "hopper-medium-expert-local": "hopper-medium-expert", "pointmaze-umaze-local": "PointMaze U-Maze",
+DATASET_LABELS = {"pointmaze-umaze-local": "PointMaze U-Maze",
                   "pointmaze-medium-local": "PointMaze Medium"}
 STUDENT = "ractd"
+
+
+def dataset_label(name: str) -> str:
+    """Table label of a local dataset: the D4RL-style name (``walker2d-medium-replay``) or the maze's name."""
+    return DATASET_LABELS.get(name, name.removesuffix("-local"))
 
 
 # ---------------------------------------------------------------------------------------------- data helpers
@@ -111,7 +121,7 @@ def score_table(data: pd.DataFrame) -> pd.DataFrame:
         m = per_seed[per_seed["method"] == method]
         row = {"method": LABELS.get(method, method)}
         for dataset in dict.fromkeys(data["dataset"]):  # in run order
-            row[DATASET_LABELS.get(dataset, dataset)] = mean_std(m.loc[m["dataset"] == dataset, "normalized_score"])
+            row[dataset_label(dataset)] = mean_std(m.loc[m["dataset"] == dataset, "normalized_score"])
         row["average"] = mean_std(m.groupby("seed")["normalized_score"].mean())
         row["NFE"] = int(data.loc[data["method"] == method, "nfe"].max())
         rows.append(row)
@@ -200,15 +210,18 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
 
 @register_figure(
     id="ractd.tab1", paper="ractd", kind="table",
-    title="Normalised scores on local Hopper datasets, with NFE",
+    title="Normalised scores on local Gym-MuJoCo datasets, with NFE",
     caption=(f"{DATA_NOTE} Normalised score (mean ± std over 3 seeds of each seed's mean over its evaluation "
              "episodes) of BC, IQL and TD3+BC (d3rlpy, trained on the same Minari-loaded datasets), an unguided "
              "Diffuser-style planner (20 DDPM steps over state-action windows), the EDM teacher and the one-step "
-             "RACTD student (reward weight 1 / 1 / 0.5 as the authors' configs for these tasks); NFE = counted network evaluations per action. CQL, DT, TT, MOPO, MOReL, MBOP, "
-             "Diffusion-QL and the consistency actor-critics are not run. The last model of each training run is "
-             "evaluated (no model selection)."),
+             "RACTD student; NFE = counted network evaluations per action. Datasets: the quick profile runs "
+             "hopper medium / medium-replay / medium-expert (reward weight 1 / 1 / 0.5); the full profile adds "
+             "walker2d (0.4 / 0.5 / 0.2) and halfcheetah (0.5 / 1.0 / 0: the student is CTD there), the authors' "
+             "released weights for each task. CQL, DT, TT, MOPO, MOReL, MBOP, Diffusion-QL and the consistency "
+             "actor-critics are not run. The last model of each training run is evaluated (no model selection)."),
     claim="RACTD average 96.4 at 1 NFE, +9.7% over Diffusion-QL's 87.9; Diffuser 77.5 (20 NFE)",
-    scale_note=QUICK_SCALE, scenarios=(MAIN,), quick_overrides=QUICK,
+    scale_note=QUICK_SCALE + "; quick: the 3 Hopper datasets (full: the 9 Hopper, Walker2d and HalfCheetah ones)",
+    scenarios=(MAIN,), quick_overrides=QUICK + QUICK_HOPPER,
 )
 def draw_tab1(ctx: FigureContext) -> FigureOutput:
     data = episodes_frame(ctx, MAIN)[["dataset", "seed", "method", "episode", "episode_return", "normalized_score",
@@ -525,12 +538,14 @@ def verdict_tab16(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="ractd.tab17", paper="ractd", kind="table",
     title="History length h and plan horizon c",
-    caption=(f"{DATA_NOTE} The paper's walker2d-medium-replay is replaced by hopper-medium-replay (local): teacher "
-             "and student retrained for every (h, c), normalised score of the student (mean ± std over seeds)."),
+    caption=(f"{DATA_NOTE} walker2d-medium-replay (local, reward weight 0.5) on the full profile, as the paper; the "
+             "quick profile replaces it by hopper-medium-replay (local, weight 1). Teacher and student retrained "
+             "for every (h, c), normalised score of the student (mean ± std over seeds)."),
     claim="h = 4, c = 16 → 108.0 ± 1.4 (best)",
-    scale_note=QUICK_SCALE + "; quick: h in {1, 4} x c in {8, 16}, 1 seed (full: c in {8, 16, 32}, 3 seeds)",
+    scale_note=QUICK_SCALE + "; quick: hopper-medium-replay, h in {1, 4} x c in {8, 16}, 1 seed (full: "
+               "walker2d-medium-replay, c in {8, 16, 32}, 3 seeds)",
     scenarios=(HISTORY_HORIZON,),
-    quick_overrides=QUICK + ONE_SEED + ("sweep.product.workload.train.horizon=[8, 16]",),
+    quick_overrides=QUICK + ONE_SEED + QUICK_HOPPER_MR + ("sweep.product.workload.train.horizon=[8, 16]",),
 )
 def draw_tab17(ctx: FigureContext) -> FigureOutput:
     data = episodes_frame(ctx, HISTORY_HORIZON).rename(columns={"train_history": "h", "train_horizon": "c"})
@@ -653,7 +668,7 @@ def loss_weight_table(root: Path | None = None) -> pd.DataFrame:
         sigma = axes.get("workload.train.reward_weight", train.get("reward_weight", 1.0))
         beta = axes.get("workload.train.beta", train.get("beta", 1.0))
         datasets = axes.get("workload.dataset", [doc["workload"]["dataset"]])
-        rows.append({"scenario": Path(path).stem, "datasets": ", ".join(DATASET_LABELS.get(d, d) for d in datasets),
+        rows.append({"scenario": Path(path).stem, "datasets": ", ".join(dataset_label(d) for d in datasets),
                      "alpha": train.get("alpha", 1.0), "beta": str(beta), "sigma": str(sigma),
                      "student steps": train.get("student_steps"), "teacher steps": train.get("teacher_steps")})
     return pd.DataFrame(rows)
@@ -663,16 +678,17 @@ def loss_weight_table(root: Path | None = None) -> pd.DataFrame:
     id="ractd.tab9", paper="ractd", kind="table",
     title="Loss weights alpha, beta, sigma of our runs",
     caption=("The loss weights (alpha for CTM, beta for DSM, sigma for the reward) and training steps of every "
-             "RACTD scenario, read from the scenario files (full profile; the quick profile shrinks the steps). "
-             "The authors' released weights: alpha = beta = 1, sigma 1 / 1.0 / 0.5 on hopper medium / "
-             "medium-replay / medium-expert, 1e-4 on maze2d."),
+             "RACTD scenario, read from the scenario files (full profile; the quick profile shrinks the steps and "
+             "runs only Hopper datasets). The authors' released weights: alpha = beta = 1, sigma on medium / "
+             "medium-replay / medium-expert 1 / 1.0 / 0.5 (hopper), 0.4 / 0.5 / 0.2 (walker2d), 0.5 / 1.0 / 0.0 "
+             "(halfcheetah), 1e-4 on maze2d."),
     claim="per-task loss weights (appendix)",
     scale_note="no experiment; rendered from the scenario files", inputs=ALL_SCENARIOS, computed=False,
 )
 def draw_tab9(ctx: FigureContext) -> FigureOutput:
     table = loss_weight_table()
-    return FigureOutput(data=table, table=table, ours="alpha = beta = 1; sigma 1 (Hopper), 1e-4 (maze)",
-                        verdict=verdict_tab9(table))
+    return FigureOutput(data=table, table=table, verdict=verdict_tab9(table),
+                        ours="alpha = beta = 1; sigma per task as released (0 to 1), 1e-4 (maze)")
 
 
 def verdict_tab9(data: pd.DataFrame) -> Verdict:

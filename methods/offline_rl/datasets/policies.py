@@ -32,7 +32,7 @@ class RandomPolicy:
 
 
 class SacActor:
-    """A stable-baselines3 SAC actor in numpy; actions in [-1, 1] (Hopper's box)."""
+    """A stable-baselines3 SAC actor in numpy; actions in [-1, 1] (the box of every MuJoCo locomotion task)."""
 
     def __init__(self, path: Path, stochastic: bool = True) -> None:
         import torch

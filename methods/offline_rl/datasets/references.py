@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from methods.offline_rl.datasets.specs import DATASETS, REFERENCES, RESULTS, ROOT, ReferenceSpec
+from methods.offline_rl.datasets.specs import (DATASETS, REFERENCES, RESULTS, ROOT, ReferenceSpec, missing_message,
+                                               missing_sources)
 
 REFERENCES_FILE = RESULTS / "references.json"
 
@@ -35,6 +36,9 @@ def measure(ref: ReferenceSpec) -> dict:
     from methods.offline_rl.datasets.collect import behaviour, make_env, rollouts
     from methods.offline_rl.datasets.policies import sha256_file
 
+    missing = missing_sources(ref)
+    if missing:
+        raise FileNotFoundError(missing_message(ref.family, missing))
     out = {"env_id": ref.env_id, "eval_env_kwargs": dict(ref.eval_env_kwargs), "episodes": ref.episodes}
     for role, comp in (("random", ref.random), ("expert", ref.expert)):
         env = make_env(ref.env_id, ref.eval_env_kwargs)

@@ -5,6 +5,10 @@ behaviour (a uniform random policy, a SAC policy trained here, the replay stream
 of two policies, or a scripted BFS-waypoint + PD controller in the maze) and a number of transitions per size
 profile. The same recipe and seed give the same arrays (`methods.offline_rl.datasets.collect`).
 
+Locomotion families (`LOCOMOTION`: Hopper, Walker2d, HalfCheetah, MuJoCo v5) each get D4RL's five recipes, random,
+medium, medium-replay, medium-expert and expert, from one SAC run of their own (`sac_run`), with the same seeds in
+every family; PointMaze U-Maze and Medium get the scripted maze2d recipe.
+
 Sizes: ``test`` (a few hundred transitions, for tests), ``quick`` (the harness's quick profile), ``full`` (D4RL's
 one million transitions scaled down by five for this CPU). Medium-replay's ``full`` size is the whole replay
 stream up to the medium checkpoint, as in D4RL.
@@ -62,6 +66,10 @@ class DatasetSpec:
         if set(self.transitions) != set(SIZES):
             raise ValueError(f"{self.name}: transitions must give every size of {', '.join(SIZES)}")
 
+    def sources(self) -> list[str]:
+        """The committed files the recipe reads (checkpoints, replay stream), relative to the repository root."""
+        return [path for comp in self.components for path in (comp.policy, comp.stream) if path]
+
     def recipe(self, size: str) -> dict:
         """Everything that determines the arrays at ``size`` (the manifest's recipe part)."""
         return {"name": self.name, "size": size, "family": self.family, "env_id": self.env_id,
@@ -70,17 +78,46 @@ class DatasetSpec:
                 "components": [asdict(c) for c in self.components]}
 
 
-HOPPER_SIZES = {"test": 300, "quick": 10_000, "full": 200_000}
+LOCOMOTION_SIZES = {"test": 300, "quick": 10_000, "full": 200_000}
 MAZE_SIZES = {"test": 300, "quick": 10_000, "full": 200_000}
-SAC_RUN = "results/offline_rl/policies/hopper-sac-s0"
 MAZE_EVAL = {"continuing_task": True, "reset_target": False}
 MAZE_DATA = {"continuing_task": True, "reset_target": True}
 
+#: the MuJoCo locomotion families: family -> environment id (each with one SAC run under POLICIES)
+LOCOMOTION = {"hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "halfcheetah": "HalfCheetah-v5"}
 
-def _hopper(quality: str, components: tuple[Component, ...], description: str,
-            sizes: dict[str, int | None] = HOPPER_SIZES) -> DatasetSpec:
-    return DatasetSpec(name=f"hopper-{quality}-local", family="hopper", env_id="Hopper-v5", components=components,
-                       transitions=dict(sizes), description=description)
+
+def sac_run(family: str) -> str:
+    """The committed SAC run of a locomotion family, relative to the repository root."""
+    return f"results/offline_rl/policies/{family}-sac-s0"
+
+
+def _locomotion(family: str) -> tuple[DatasetSpec, ...]:
+    """D4RL's five Gym-MuJoCo recipes for one family; the same seeds in every family. HalfCheetah never
+    terminates, so its episodes all end at the 1000-step time limit (or at the size budget)."""
+    run, env_id = sac_run(family), LOCOMOTION[family]
+    ends = ("; episodes end only at the 1000-step time limit (the task never terminates)"
+            if family == "halfcheetah" else "")
+
+    def spec(quality: str, components: tuple[Component, ...], description: str,
+             sizes: dict[str, int | None] = LOCOMOTION_SIZES) -> DatasetSpec:
+        return DatasetSpec(name=f"{family}-{quality}-local", family=family, env_id=env_id, components=components,
+                           transitions=dict(sizes), description=description + ends)
+
+    return (
+        spec("random", (Component("random", seed=100),), "uniform random actions (D4RL random)"),
+        spec("medium", (Component("policy", policy=f"{run}/medium.pt", seed=200),),
+             "stochastic SAC policy stopped early at about a third of our expert's return (D4RL medium)"),
+        spec("medium-replay", (Component("replay", stream=f"{run}/medium_replay_stream.npz", seed=300),),
+             "the SAC run's replay stream up to the medium checkpoint (D4RL medium-replay); smaller sizes draw "
+             "whole episodes of the stream uniformly",
+             sizes={**LOCOMOTION_SIZES, "full": None}),
+        spec("medium-expert", (Component("policy", policy=f"{run}/medium.pt", fraction=0.5, seed=400),
+                               Component("policy", policy=f"{run}/expert.pt", fraction=0.5, seed=401)),
+             "half medium-policy, half expert-policy transitions (D4RL medium-expert)"),
+        spec("expert", (Component("policy", policy=f"{run}/expert.pt", seed=500),),
+             "stochastic SAC policy, the best checkpoint of our time-boxed run (D4RL expert)"),
+    )
 
 
 def _maze(layout: str, env_id: str, seed: int) -> DatasetSpec:
@@ -93,18 +130,7 @@ def _maze(layout: str, env_id: str, seed: int) -> DatasetSpec:
 
 
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
-    _hopper("random", (Component("random", seed=100),), "uniform random actions (D4RL random)"),
-    _hopper("medium", (Component("policy", policy=f"{SAC_RUN}/medium.pt", seed=200),),
-            "stochastic SAC policy stopped early at about a third of our expert's return (D4RL medium)"),
-    _hopper("medium-replay", (Component("replay", stream=f"{SAC_RUN}/medium_replay_stream.npz", seed=300),),
-            "the SAC run's replay stream up to the medium checkpoint (D4RL medium-replay); smaller sizes draw "
-            "whole episodes of the stream uniformly",
-            sizes={**HOPPER_SIZES, "full": None}),
-    _hopper("medium-expert", (Component("policy", policy=f"{SAC_RUN}/medium.pt", fraction=0.5, seed=400),
-                              Component("policy", policy=f"{SAC_RUN}/expert.pt", fraction=0.5, seed=401)),
-            "half medium-policy, half expert-policy transitions (D4RL medium-expert)"),
-    _hopper("expert", (Component("policy", policy=f"{SAC_RUN}/expert.pt", seed=500),),
-            "stochastic SAC policy, the best checkpoint of our time-boxed run (D4RL expert)"),
+    *(spec for family in LOCOMOTION for spec in _locomotion(family)),
     _maze("umaze", "PointMaze_UMaze-v3", 600),
     _maze("medium", "PointMaze_Medium-v3", 700),
 )}
@@ -122,12 +148,28 @@ class ReferenceSpec:
     episodes: int
     eval_env_kwargs: dict = field(default_factory=dict)
 
+    def sources(self) -> list[str]:
+        return [comp.policy for comp in (self.random, self.expert) if comp.policy]
+
 
 REFERENCES: dict[str, ReferenceSpec] = {ref.family: ref for ref in (
-    ReferenceSpec("hopper", "Hopper-v5", Component("random", seed=900),
-                  Component("policy", policy=f"{SAC_RUN}/expert.pt", seed=901), episodes=50),
+    *(ReferenceSpec(family, env_id, Component("random", seed=900),
+                    Component("policy", policy=f"{sac_run(family)}/expert.pt", seed=901), episodes=50)
+      for family, env_id in LOCOMOTION.items()),
     ReferenceSpec("pointmaze-umaze", "PointMaze_UMaze-v3", Component("random", seed=910),
                   Component("maze_planner", seed=911), episodes=50, eval_env_kwargs=MAZE_EVAL),
     ReferenceSpec("pointmaze-medium", "PointMaze_Medium-v3", Component("random", seed=920),
                   Component("maze_planner", seed=921), episodes=50, eval_env_kwargs=MAZE_EVAL),
 )}
+
+
+def missing_sources(spec: DatasetSpec | ReferenceSpec) -> list[str]:
+    """The files ``spec`` reads that are not in the checkout (a SAC run not exported yet)."""
+    return [path for path in spec.sources() if not (ROOT / path).exists()]
+
+
+def missing_message(what: str, missing: list[str]) -> str:
+    """One line naming the first missing file and the command that writes it."""
+    run = str(Path(missing[0]).parent)
+    return (f"{what}: {missing[0]} is missing; export its SAC run first: python scripts/train_behaviour_policies.py "
+            f"--out RUN_DIR --export {run}")

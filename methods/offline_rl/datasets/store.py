@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from methods.offline_rl.datasets.specs import DATASETS, RESULTS, ROOT, SIZES, DatasetSpec
+from methods.offline_rl.datasets.specs import (DATASETS, RESULTS, ROOT, SIZES, DatasetSpec, missing_message,
+                                               missing_sources)
 
 NAMESPACE = "effml"
 VERSION = 0
@@ -66,6 +67,9 @@ def recipe(name: str, size: str) -> dict:
     """The recipe with every checkpoint's and stream's sha256 (a changed file is a changed recipe)."""
     from methods.offline_rl.datasets.policies import sha256_file
 
+    missing = missing_sources(spec_of(name))
+    if missing:
+        raise FileNotFoundError(missing_message(name, missing))
     out = spec_of(name).recipe(check_size(size))
     for comp in out["components"]:
         for key in ("policy", "stream"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from methods.offline_rl.datasets import DATASETS, dataset_id, load, manifest, normalized_score, reference_returns
-from methods.offline_rl.datasets.collect import Episode, collect, load_stream
+from methods.offline_rl.datasets.collect import RESET_SEED_STRIDE, Episode, collect, load_stream
 from methods.offline_rl.datasets.policies import pick_checkpoints
 from methods.offline_rl.datasets.specs import ROOT
 from methods.offline_rl.datasets.store import committed_manifest, verify, write
@@ -51,7 +51,8 @@ def test_recipe_regenerates_identical_arrays_matching_the_committed_manifest(nam
     assert verify(name, "test") == (True, [])
 
 
-@pytest.mark.parametrize("name", ["hopper-random-local", "pointmaze-umaze-local"])
+@pytest.mark.parametrize("name", ["hopper-random-local", "walker2d-random-local", "halfcheetah-random-local",
+                                  "pointmaze-umaze-local"])
 def test_minari_round_trip_keeps_every_array(name, minari_root):
     dataset = load(name, size="test")
     again = minari.load_dataset(dataset_id(name, "test"))  # the plain Minari entry point finds it too
@@ -92,7 +93,8 @@ def test_verify_reports_a_changed_array(minari_root):
 
 
 def test_normalized_score_is_d4rl_formula_on_our_references():
-    for name in ("hopper-medium-local", "pointmaze-umaze-local"):
+    for name in ("hopper-medium-local", "walker2d-medium-replay-local", "halfcheetah-expert-local",
+                 "pointmaze-umaze-local"):
         r_random, r_expert = reference_returns(name)
         assert r_expert > r_random
         assert normalized_score(name, r_random) == pytest.approx(0.0)
@@ -168,3 +170,56 @@ def test_default_root_is_the_harness_cache_not_minaris_own(tmp_path, monkeypatch
     import os
 
     assert os.environ["MINARI_DATASETS_PATH"] == str(tmp_path / ".cache/effml_harness/minari")
+
+
+def _fake_sac_actor(path, obs_dim: int, act_dim: int, hidden: int = 8, seed: int = 0):
+    """A small random actor with stable-baselines3's SAC state-dict layout (stands in for a trained one)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {"latent_pi.0": (hidden, obs_dim), "latent_pi.2": (hidden, hidden), "mu": (act_dim, hidden),
+              "log_std": (act_dim, hidden)}
+    state = {}
+    for key, shape in shapes.items():
+        state[f"{key}.weight"] = 0.3 * torch.randn(shape, generator=gen)
+        state[f"{key}.bias"] = 0.1 * torch.randn(shape[0], generator=gen)
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("family", ["walker2d", "halfcheetah"])
+def test_locomotion_policy_recipes_collect_with_any_actor_of_the_right_shape(family, tmp_path):
+    import dataclasses
+
+    from methods.offline_rl.datasets.specs import LOCOMOTION
+
+    env_dims = {"walker2d": (17, 6), "halfcheetah": (17, 6)}[family]
+    fakes = {role: str(_fake_sac_actor(tmp_path / f"{role}.pt", *env_dims, seed=i))
+             for i, role in enumerate(("medium", "expert"))}
+    spec = DATASETS[f"{family}-medium-expert-local"]
+    assert spec.env_id == LOCOMOTION[family] and spec.family == family
+    spec = dataclasses.replace(spec, components=tuple(
+        dataclasses.replace(c, policy=fakes["expert" if c.policy.endswith("expert.pt") else "medium"])
+        for c in spec.components))
+    first, again = collect(spec, "test"), collect(spec, "test")
+    arrays = _arrays(first)
+    for key, value in _arrays(again).items():
+        np.testing.assert_array_equal(value, arrays[key], err_msg=key)
+    assert len(arrays["actions"]) == 300 and arrays["actions"].shape[1] == env_dims[1]
+    assert arrays["observations"].shape[1] == env_dims[0]
+    assert np.abs(arrays["actions"]).max() <= 1.0
+    per_component = {c.seed: sum(len(e) for e in first if e.seed // RESET_SEED_STRIDE == c.seed)
+                     for c in spec.components}
+    assert per_component == {400: 150, 401: 150}  # each half of the mixture gets its share
+    assert all(e.truncations[-1] or e.terminations[-1] for e in first)
+    if family == "halfcheetah":  # never terminates: both halves are one episode cut at the budget
+        assert not arrays["terminations"].any() and [len(e) for e in first] == [150, 150]
+
+
+@pytest.mark.parametrize("name", ["walker2d-medium-local", "halfcheetah-medium-replay-local"])
+def test_recipe_without_its_exported_run_names_the_missing_file(name, monkeypatch, tmp_path):
+    from methods.offline_rl.datasets import specs, store
+
+    monkeypatch.setattr(specs, "ROOT", tmp_path)  # a checkout without the SAC runs
+    with pytest.raises(FileNotFoundError, match=f"{name}: results/offline_rl/policies/.*-sac-s0/.* is missing"):
+        store.recipe(name, "test")

@@ -35,3 +35,17 @@ def test_make_then_verify_then_list(capsys, minari_root):
     assert main(["rl-data", "list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("hopper-random-local"))
     assert row.split()[-3] == "LC"
+
+
+@pytest.mark.parametrize("argv, first", [
+    (["rl-data", "make", "walker2d-expert-local", "--size", "test"], "walker2d-expert-local"),
+    (["rl-data", "references", "halfcheetah"], "halfcheetah"),
+])
+def test_a_recipe_whose_run_is_not_exported_is_one_line_and_exit_2(argv, first, capsys, minari_root, monkeypatch,
+                                                                     tmp_path):
+    from methods.offline_rl.datasets import specs
+
+    monkeypatch.setattr(specs, "ROOT", tmp_path / "checkout")  # no SAC run exported there
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {first}: results/offline_rl/policies/") and "--export" in err and "\n" not in err
