@@ -18,7 +18,9 @@ from pathlib import Path
 
 from harness.store import RunStore
 
-N_POINTS = 8
+#: enough points that the resumed sweep still has several left when it is interrupted: with few, its last two points
+#: can finish together (2 workers) before the interrupt lands, and it exits 0
+N_POINTS = 16
 CHECKOUT = Path(__file__).resolve().parents[3]
 
 
