@@ -18,9 +18,7 @@ from pathlib import Path
 
 from harness.store import RunStore
 
-#: enough points that the resumed sweep still has several left when it is interrupted: with few, its last two points
-#: can finish together (2 workers) before the interrupt lands, and it exits 0
-N_POINTS = 16
+N_POINTS = 8
 CHECKOUT = Path(__file__).resolve().parents[3]
 
 
@@ -47,9 +45,15 @@ def sweep_command(scenario: Path, root: Path) -> list[str]:
     return [sys.executable, "-m", "harness", "sweep", str(scenario), "--workers", "2", "--out", str(root)]
 
 
+def default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored and children inherit that; Python then installs no
+    # KeyboardInterrupt handler, so Ctrl-C would do nothing. The sweep must see SIGINT as a terminal delivers it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_sweep(scenario: Path, root: Path, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(sweep_command(scenario, root), env=env, cwd=scenario.parent, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            preexec_fn=default_sigint, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finished(root: Path) -> dict[str, dict]:
