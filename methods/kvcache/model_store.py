@@ -14,15 +14,13 @@ Regenerate (2500 steps: about 10 minutes per seed with three seeds in parallel o
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from methods import weights_store
 from methods.kvcache.tasks import TinyModelConfig
 
 STORE = Path(__file__).resolve().parents[2] / "results" / "kv_models"
@@ -33,42 +31,23 @@ def weights_name(cfg: TinyModelConfig, seed: int) -> str:
     return f"tiny-llama-{cfg.key(seed)}.pt"
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def read_manifest(store: Path = STORE) -> dict[str, dict[str, Any]]:
-    """The manifest's entries by weights file name ({} when there is none)."""
-    path = store / "manifest.json"
-    return json.loads(path.read_text())["models"] if path.exists() else {}
-
-
 def load_committed(cfg: TinyModelConfig, seed: int, store: Path = STORE) -> tuple[dict | None, str]:
     """(saved weights and info, why) — None with the reason when the key is absent or the sha256 differs."""
     name = weights_name(cfg, seed)
-    entry = read_manifest(store).get(name)
-    if entry is None:
+    saved, problem = weights_store.load_checked(store, name)
+    if problem == "absent":
         return None, f"no committed weights for this model config and seed {seed}"
-    path = store / name
-    if not path.exists() or sha256(path) != entry["sha256"]:
+    if problem == "mismatch":
         return None, f"committed weights {name} are missing or fail their sha256 check"
-    return torch.load(path, weights_only=True), f"committed weights {name}"
+    return saved, f"committed weights {name}"
 
 
 def commit(model: Any, info: dict[str, float], cfg: TinyModelConfig, seed: int, store: Path = STORE,
            command: str = COMMAND) -> Path:
     """Write the weights and their manifest entry (atomically, entries of other files kept)."""
-    store.mkdir(parents=True, exist_ok=True)
-    path = store / weights_name(cfg, seed)
-    torch.save({"state": model.state_dict(), "info": info}, path)
-    models = read_manifest(store)
-    models[path.name] = {"key": cfg.key(seed), "config": asdict(cfg), "seed": seed, "train_steps": cfg.train_steps,
-                         "command": command.format(seed=seed), "sha256": sha256(path),
-                         "torch_version": torch.__version__, **{k: round(float(v), 4) for k, v in info.items()}}
-    tmp = store / f"manifest.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps({"models": dict(sorted(models.items()))}, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, store / "manifest.json")
-    return path
+    entry = {"key": cfg.key(seed), "config": asdict(cfg), "seed": seed, "train_steps": cfg.train_steps,
+             "command": command.format(seed=seed), **{k: round(float(v), 4) for k, v in info.items()}}
+    return weights_store.write(store, weights_name(cfg, seed), {"state": model.state_dict(), "info": info}, entry)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from methods import weights_store
 
 STORE = Path(__file__).resolve().parents[2] / "results" / "misa_base"
 COMMAND = "python -m methods.misa.base_store"
@@ -47,43 +48,22 @@ def weights_name(key: str) -> str:
     return f"base-{key}.pt"
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def read_manifest(store: Path = STORE) -> dict[str, dict[str, Any]]:
-    """The manifest's entries by weights file name ({} when there is none)."""
-    path = store / "manifest.json"
-    return json.loads(path.read_text())["models"] if path.exists() else {}
-
-
 def load_committed(key: str, store: Path = STORE) -> tuple[dict | None, str]:
     """(saved ``{"state", "info"}``, why) — None with the reason when the key is absent or the sha256 differs."""
     name = weights_name(key)
-    entry = read_manifest(store).get(name)
-    if entry is None:
+    saved, problem = weights_store.load_checked(store, name)
+    if problem == "absent":
         return None, f"no committed base for settings {key}"
-    path = store / name
-    if not path.exists() or sha256(path) != entry["sha256"]:
+    if problem == "mismatch":
         return None, f"committed base {name} is missing or fails its sha256 check"
-    return torch.load(path, weights_only=True), f"committed base {name}"
+    return saved, f"committed base {name}"
 
 
 def commit(saved: dict, key: str, cfg: Any, settings: Any, store: Path = STORE, command: str = COMMAND) -> Path:
     """Write ``saved`` (``{"state", "info"}``) and its manifest entry (atomically, other entries kept)."""
-    store.mkdir(parents=True, exist_ok=True)
-    path = store / weights_name(key)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(saved, tmp)
-    os.replace(tmp, path)
-    models = read_manifest(store)
-    models[path.name] = {"key": key, "config": asdict(cfg), "pretrain": asdict(settings), "command": command,
-                         "sha256": sha256(path), "torch_version": torch.__version__,
-                         **{k: round(v, 4) if isinstance(v, float) else v for k, v in saved["info"].items()}}
-    tmp = store / f"manifest.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps({"models": dict(sorted(models.items()))}, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, store / "manifest.json")
-    return path
+    entry = {"key": key, "config": asdict(cfg), "pretrain": asdict(settings), "command": command,
+             **{k: round(v, 4) if isinstance(v, float) else v for k, v in saved["info"].items()}}
+    return weights_store.write(store, weights_name(key), saved, entry)
 
 
 def main(argv: list[str] | None = None) -> None:

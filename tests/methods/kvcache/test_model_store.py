@@ -12,6 +12,7 @@ import torch
 
 pytest.importorskip("kvpress", reason="the kv extra is not installed")
 
+from methods import weights_store  # noqa: E402
 from methods.kvcache import model_store  # noqa: E402
 from methods.kvcache.tasks import TinyModelConfig, train_model, trained_model  # noqa: E402
 
@@ -27,7 +28,7 @@ def store(tmp_path):
 
 def test_committed_weights_are_used_when_key_and_sha256_match(store, tmp_path):
     folder, trained = store
-    entry = model_store.read_manifest(folder)[model_store.weights_name(TINY, 5)]
+    entry = weights_store.read_manifest(folder)[model_store.weights_name(TINY, 5)]
     assert entry["seed"] == 5 and entry["config"] == json.loads(json.dumps(asdict(TINY)))
     assert entry["train_steps"] == 2 and entry["torch_version"] == torch.__version__
     assert entry["command"] == "python -m methods.kvcache.model_store --seeds 5"
@@ -53,8 +54,8 @@ def test_a_file_failing_its_sha256_is_not_used(store, tmp_path):
 
 
 def test_the_committed_store_covers_the_default_model_for_three_seeds():
-    models = model_store.read_manifest()
+    models = weights_store.read_manifest(model_store.STORE)
     for seed in (0, 1, 2):
         name = model_store.weights_name(TinyModelConfig(), seed)
         assert name in models, f"results/kv_models lacks seed {seed} of the default config"
-        assert model_store.sha256(model_store.STORE / name) == models[name]["sha256"]
+        assert weights_store.sha256(model_store.STORE / name) == models[name]["sha256"]
