@@ -136,6 +136,10 @@ class FigureSpec:
         quick_overrides / full_overrides: ``--set``-style ``key.path=value`` overrides per profile.
         computed: False for static diagrams or paper tables rendered without computation (shown as such).
         paper_text_read: True only if the paper's full text was read (then no reconstruction note).
+        parallel_runs: True when the figure's runs are independent and nothing it or another figure reads from
+            them is a measured wall time: `harness figures` then runs them on every available CPU unless
+            ``--workers`` says otherwise (figures that time code keep one run at a time, so runs do not share
+            the cores they are timed on).
     """
 
     id: str
@@ -152,6 +156,7 @@ class FigureSpec:
     full_overrides: tuple[str, ...] = ()
     computed: bool = True
     paper_text_read: bool = False
+    parallel_runs: bool = False
 
     def __post_init__(self) -> None:
         # tuples, so a list passed by a caller cannot change a frozen spec later
@@ -326,6 +331,7 @@ def register_figure(
     full_overrides: tuple[str, ...] | list[str] = (),
     computed: bool = True,
     paper_text_read: bool = False,
+    parallel_runs: bool = False,
     registry: FigureRegistry | None = None,
 ) -> Callable[[DrawFunction], DrawFunction]:
     """Decorator: register the decorated ``draw(ctx) -> FigureOutput`` as figure ``id``.
@@ -351,6 +357,7 @@ def register_figure(
             full_overrides=tuple(full_overrides),
             computed=computed,
             paper_text_read=paper_text_read,
+            parallel_runs=parallel_runs,
         )
         (FIGURES if registry is None else registry).add(spec)
         return draw

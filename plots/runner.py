@@ -320,7 +320,7 @@ class FiguresReport:
 class RunSettings:
     profile: str = "quick"
     out_dir: Path = Path("results/figures")
-    workers: int = 1
+    workers: int | None = None  # None: all CPUs for a figure with parallel_runs, else 1
     executor: str = "local"
     results_root: Path | None = None
     force: bool = False
@@ -334,11 +334,16 @@ def _prepare_context(spec: FigureSpec, settings: RunSettings, run_scenario: Scen
         if not resolved.is_file():
             raise FileNotFoundError(f"input {input_path!r} of figure {spec.id!r} not found at {resolved}")
         ctx._inputs[input_path] = resolved
+    workers = settings.workers
+    if workers is None:
+        from harness.executors import default_workers
+
+        workers = default_workers() if spec.parallel_runs else 1
     for scenario in spec.scenarios:
         ctx._sweeps[scenario] = run_scenario(
             resolve_project_path(scenario),
             spec.overrides(settings.profile),
-            workers=settings.workers,
+            workers=workers,
             executor=settings.executor,
             results_root=settings.results_root,
             progress=settings.progress,

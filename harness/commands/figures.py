@@ -37,7 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     profile.add_argument("--full", dest="profile", action="store_const", const="full", help="full profile")
     parser.set_defaults(profile="quick")
-    parser.add_argument("--workers", type=int, default=1, metavar="N", help="sweep workers per scenario (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="sweep workers per scenario (default: every CPU for figures whose runs time nothing, else 1)",
+    )
     parser.add_argument(
         "--executor", choices=("local", "ray"), default="local", help="sweep executor (default local)"
     )
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from plots.papers import load_all
     from plots.runner import RunSettings, render_figures, select_figures
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise HarnessError(f"--workers: expected an integer >= 1, got {args.workers}")
     out_dir = _writable_folder("--out", args.out if args.out is not None else project_root() / "results" / "figures")
     results_root = args.results_root if args.results_root is not None else project_root() / "results" / "runs"

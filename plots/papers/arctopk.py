@@ -605,6 +605,7 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
     "estimated 2.5 min on 2 CPU cores); quick profile: 50 steps, warm-up 10, 3 seeds, tuning over 0.05 / 0.1 with "
     "25 steps",
     scenarios=TAB2,
+    parallel_runs=True,
     quick_overrides=("workload.steps=50", "workload.warmup_steps=10", "workload.eval_every=50",
                      "workload.record_every=10", "tune.values=[0.05, 0.1]",
                      'tune.overrides={"workload.steps": 25, "seed": 1000}'),
@@ -691,6 +692,7 @@ def verdict_tab2(data: pd.DataFrame) -> Verdict:
     "100 steps (full profile, estimated 2 min on 2 CPU cores); quick profile: 25 steps, warm-up 5, 3 seeds, "
     "tuning over 3e-3 / 1e-2 with 12 steps",
     scenarios=(TAB3,),
+    parallel_runs=True,
     quick_overrides=("workload.steps=25", "workload.warmup_steps=5", "workload.eval_every=25",
                      "workload.record_every=25", "tune.values=[0.003, 0.01]",
                      'tune.overrides={"workload.steps": 12, "seed": 1000}'),

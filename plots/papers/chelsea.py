@@ -266,6 +266,7 @@ def quality_table(metrics: pd.DataFrame) -> pd.DataFrame:
     claim="average, Chelsea vs Full: 35.12 vs 36.79, 37.87 vs 39.43, 39.94 vs 41.44 (best baseline SnapKV 29.27 / "
           "36.38 / 38.21)",
     scale_note="synthetic tasks and tiny models instead of LongBench on 7-8B models", scenarios=(QUALITY,),
+    parallel_runs=True,
     quick_overrides=QUICK_QUALITY, full_overrides=FULL_QUALITY,
 )
 def draw_tab1(ctx: FigureContext) -> FigureOutput:

@@ -389,6 +389,7 @@ def seeds_reason(data: pd.DataFrame) -> str:
     scale_note="tiny GPT d_model 64, 2 blocks, seq 32, 4 workers x 8 sequences, 3 seeds; 700 steps (quick profile: "
     "60, smaller corpus); paper: LLaMA-130M, 20k steps, global batch 512 x 256 tokens" + GPT_COST,
     scenarios=(TINY_GPT,),
+    parallel_runs=True,
     quick_overrides=QUICK_GPT,
 )
 def draw_fig1(ctx: FigureContext) -> FigureOutput:
@@ -572,6 +573,7 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
     scale_note="digits CNN (16, 32 channels), 4 workers x 32 images, 3 seeds, 420 steps = 40 epochs (quick profile: "
     "100 steps); paper: ResNet-18, CIFAR, 40 epochs, 4 GPUs x 32" + DIGITS_COST,
     scenarios=(DIGITS,),
+    parallel_runs=True,
     quick_overrides=QUICK_DIGITS,
 )
 def draw_fig3(ctx: FigureContext) -> FigureOutput:
@@ -1004,6 +1006,7 @@ RULE_NAMES = {"planted": "planted token", "majority": "majority", "order": "orde
     "300 steps (quick profile: 40 steps, 800 training / 400 test sequences); paper: RoBERTa-base, 8 GLUE tasks"
     + TEXT_COST,
     scenarios=(TEXT,),
+    parallel_runs=True,
     quick_overrides=QUICK_TEXT,
 )
 def draw_tab3(ctx: FigureContext) -> FigureOutput:

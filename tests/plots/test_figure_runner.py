@@ -121,6 +121,20 @@ def test_full_profile_passes_full_overrides(tmp_path):
     assert profiles == ["full"]
 
 
+def test_parallel_runs_figures_get_every_cpu_unless_workers_is_given(tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.executors.default_workers", lambda: 2)
+    registry, runner = FigureRegistry(), FakeScenarioRunner()
+    _line_figure(registry, "harness.test_serial")
+    _line_figure(registry, "harness.test_parallel", parallel_runs=True)
+    render_figures(list(registry), _settings(tmp_path), registry=registry, run_scenario=runner)
+    assert [call[2] for call in runner.calls] == [2, 1]  # id order: parallel first; a timing figure gets 1
+
+    runner.calls.clear()
+    render_figures(list(registry), _settings(tmp_path, workers=1, force=True), registry=registry,
+                   run_scenario=runner)
+    assert [call[2] for call in runner.calls] == [1, 1]
+
+
 def test_failing_figure_is_reported_and_others_still_render(tmp_path):
     registry, runner = FigureRegistry(), FakeScenarioRunner()
     _line_figure(registry, "harness.test_good")
