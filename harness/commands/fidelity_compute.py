@@ -10,9 +10,12 @@ three passes spread over the profile, so no block of rows carries one moment's s
     harness profile --device cpu --grid quick --threads 1
     harness profile --device cpu --grid quick --threads 2 --table-set cpu-2t --dtypes float32 --passes 3
 
-The measurement takes about 100 s on a quiet 2-core machine: 3 interleaved rounds of every point (plus up to
-30 s of waiting for quiet CPUs per shape and round on a busy one; the busiest fraction seen is recorded per
-point). ``--recompute`` predicts again from the saved measurements (e.g. after re-profiling).
+Every point is measured under two glibc allocator configurations (``default``, and ``keep``: freed memory kept
+in the process as a caching allocator does, so steps pay no page faults for it; see
+`harness.fidelity.compute.ALLOCATORS`). The measurement takes about 200 s on a quiet 2-core machine: 3
+interleaved rounds of every point (plus up to 30 s of waiting for quiet CPUs per shape and round on a busy one;
+the busiest fraction seen is recorded per point). ``--recompute`` predicts again from the saved measurements
+(e.g. after re-profiling).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SHOWN = ["threads", "size", "micro_batch", "seq_len", "measured_ms", "predicted_ms", "error_pct", "roofline_fraction",
+SHOWN = ["allocator", "threads", "size", "micro_batch", "seq_len", "measured_ms", "predicted_ms", "error_pct", "roofline_fraction",
          "cpu_busy_before"]
 
 
@@ -30,9 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "fidelity-compute",
         help="real tiny-LLaMA training steps on this CPU vs the op-by-op compute model",
         description="Measure real TinyLlama + AdamW training steps on this CPU (4 sizes x 2 micro-batches x 2 "
-        "sequence lengths x 1 and 2 threads, fp32) and predict each from the CPU timing tables (cpu for 1 thread, "
-        "cpu-2t for 2; nothing fitted); write the signed % errors under results/fidelity_compute/. About 100 s on "
-        "a quiet machine, after the two `harness profile` runs that make the tables.",
+        "sequence lengths x 1 and 2 threads x 2 allocator configurations, fp32) and predict each from the CPU "
+        "timing tables (cpu for 1 thread, cpu-2t for 2; nothing fitted); write the signed % errors under "
+        "results/fidelity_compute/. About 200 s on a quiet machine, after the two `harness profile` runs that "
+        "make the tables.",
     )
     parser.add_argument("--quick", action="store_true", help="one tiny point, 1 thread, few steps (a CI-size check)")
     parser.add_argument("--recompute", action="store_true",
@@ -41,6 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="timing-table root holding cpu/ and cpu-2t/ (default: results/timings)")
     parser.add_argument("--threads", type=int, nargs="+", choices=(1, 2), default=None, metavar="N",
                         help="only these thread counts (1 2; default both, --quick 1)")
+    parser.add_argument("--allocators", nargs="+", choices=("default", "keep"), default=None, metavar="NAME",
+                        help="only these glibc allocator configurations (default keep; default both, --quick "
+                        "default)")
     parser.add_argument("--max-wait-s", type=float, default=None, metavar="S",
                         help="longest wait for quiet CPUs before each point (default 30; --quick 0)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -63,6 +70,8 @@ def main(args: argparse.Namespace) -> int:
         plan = replace(plan, quiet_max_wait_s=args.max_wait_s)
     if args.threads:
         plan = replace(plan, threads=tuple(sorted(set(args.threads))))
+    if args.allocators:
+        plan = replace(plan, allocators=tuple(dict.fromkeys(args.allocators)))
     out_dir = args.out or project_root() / "results" / "fidelity_compute" / ("quick" if args.quick else "")
     timings = args.timings or default_timings_root()
     measured = read_measured(out_dir) if args.recompute else None

@@ -28,8 +28,12 @@ What a real step pays that ops timed alone do not (measured on the 2-core dev VM
 * memory the allocator returns to the OS and maps again every step (glibc: 3k-15k minor faults per step at
   d_model 512, ~0-300 below d_model 256; recorded per point as ``minor_faults_per_step``). Not modelled: the
   count follows glibc's trimming heuristics, not the model's structure (d_model 128 frees 2.7 MB of gradients
-  per step and faults ~100 times; d_model 512 frees 31 MB and faults 3k-15k times), so the largest points stay
-  under-predicted.
+  per step and faults ~100 times; d_model 512 frees 31 MB and faults 3k-15k times). At d_model 512, micro-batch
+  2, sequence 64 the faults cost ~40 ms of a ~120 ms step (1 thread; ~80 ms with them gone). The study
+  therefore measures every point under two allocator configurations (`ALLOCATORS`): glibc's ``default``, and
+  ``keep``, glibc told by mallopt(3)'s environment variables to keep freed memory in the process (what a
+  caching allocator does: PyTorch's own on GPUs, the step the model is built for, or jemalloc/tcmalloc, which
+  PyTorch's CPU performance guide recommends). Both are real steps; the errors are reported for each.
 * Python/autograd work outside the timed ops: the head split (``split`` + 3 ``reshape`` + 3 ``transpose``, with
   their backward nodes) ~17 us warm per block, ``zero_grad`` ~0.06 ms; under 2% of a step, not modelled.
 
@@ -43,10 +47,13 @@ Run by ``harness fidelity-compute``; results in ``results/fidelity_compute/`` (`
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -68,7 +75,15 @@ TABLE_SETS: dict[int, str] = {1: "cpu", 2: "cpu-2t"}
 #: the study's targets: median |error| and worst |error|, in %
 TARGET_MEDIAN_PCT = 10.0
 TARGET_WORST_PCT = 25.0
-MEASURED_COLUMNS = ["threads", "size", "d_model", "n_layers", "n_heads", "d_ff", "vocab", "micro_batch", "seq_len",
+#: glibc allocator configurations (mallopt(3) environment variables, read when a process starts): ``default``
+#: returns freed memory to the OS, so every step maps and faults it in again; ``keep`` keeps it (blocks up to
+#: 32 MiB from the heap, the top of the heap trimmed only above 1 GiB), as a caching allocator does
+ALLOCATORS: dict[str, dict[str, str]] = {
+    "default": {},
+    "keep": {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)},
+}
+_MALLOC_VARIABLES = sorted({name for env in ALLOCATORS.values() for name in env})
+MEASURED_COLUMNS = ["allocator", "threads", "size", "d_model", "n_layers", "n_heads", "d_ff", "vocab", "micro_batch", "seq_len",
                     "tokens", "params", "measured_ms", "measured_ms_p10", "measured_ms_p90", "n_steps",
                     "minor_faults_per_step", "cpu_busy_before"]
 Progress = Callable[[str], None]
@@ -98,6 +113,7 @@ class ComputePlan:
     micro_batches: tuple[int, ...]
     seq_lens: tuple[int, ...]
     threads: tuple[int, ...] = (1, 2)
+    allocators: tuple[str, ...] = ("default", "keep")  # keys of `ALLOCATORS`
     warmup_steps: int = 3  # per round
     measured_steps: int = 15  # per round
     #: measurement rounds, interleaved over the whole study (see `measure_points`); a point's median pools them
@@ -107,9 +123,9 @@ class ComputePlan:
     quiet_max_wait_s: float = 30.0  # ... but no longer than this
     quiet_window_s: float = 1.0
 
-    def points(self) -> list[tuple[int, ModelSize, int, int]]:
-        return [(t, size, b, s) for t in self.threads for size in self.sizes for b in self.micro_batches
-                for s in self.seq_lens]
+    def points(self) -> list[tuple[str, int, ModelSize, int, int]]:
+        return [(a, t, size, b, s) for a in self.allocators for t in self.threads for size in self.sizes
+                for b in self.micro_batches for s in self.seq_lens]
 
 
 # head_dim 32; d_ff = 3 d_model; 2 blocks; vocabulary 1024 (every shape inside the quick grids); 3 rounds of 5
@@ -122,7 +138,7 @@ FULL_PLAN = ComputePlan(
     rounds=3,
 )
 QUICK_PLAN = ComputePlan(
-    sizes=(ModelSize("d64", 64, 1, 2, 192),), micro_batches=(2,), seq_lens=(64,), threads=(1,),
+    sizes=(ModelSize("d64", 64, 1, 2, 192),), micro_batches=(2,), seq_lens=(64,), threads=(1,), allocators=("default",),
     warmup_steps=1, measured_steps=3, quiet_max_wait_s=0.0, quiet_window_s=0.2,
 )
 
@@ -186,16 +202,78 @@ def _minor_faults() -> float:
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
 
-def measure_points(plan: ComputePlan, progress: Progress = print) -> pd.DataFrame:
+StepTimer = Callable[[int, ModelSize, int, int, int, int, int], tuple[list[float], float]]
+
+
+def timed_steps(threads: int, size: ModelSize, micro_batch: int, seq_len: int, warmup_steps: int,
+                measured_steps: int, seed: int) -> tuple[list[float], float]:
+    """`step_times` at ``threads`` torch threads (in this process or in an allocator's worker)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return step_times(size, micro_batch, seq_len, warmup_steps=warmup_steps, measured_steps=measured_steps,
+                      seed=seed)
+
+
+def _allocator_environment() -> dict[str, str | None]:
+    return {name: os.environ.get(name) for name in _MALLOC_VARIABLES}
+
+
+def _set_environment(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@contextmanager
+def allocator_timers(allocators: Sequence[str]) -> Iterator[dict[str, StepTimer]]:
+    """A step timer per allocator configuration: this process for ``default`` when its own environment sets no
+    mallopt variable, otherwise one worker process started with exactly that configuration's variables (glibc
+    reads them when a process starts); the workers are checked to hold them and stopped on exit."""
+    unknown = [name for name in allocators if name not in ALLOCATORS]
+    if unknown:
+        raise HarnessError(f"unknown allocator configuration(s) {', '.join(unknown)}; known: {', '.join(ALLOCATORS)}")
+    timers: dict[str, StepTimer] = {}
+    pools: list[ProcessPoolExecutor] = []
+    try:
+        for name in allocators:
+            wanted = {var: ALLOCATORS[name].get(var) for var in _MALLOC_VARIABLES}
+            if wanted == _allocator_environment():
+                timers[name] = timed_steps
+                continue
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            pools.append(pool)
+            saved = _allocator_environment()
+            try:  # the worker starts on the first submit and inherits the environment of that moment
+                _set_environment(wanted)
+                seen = pool.submit(_allocator_environment).result()
+            finally:
+                _set_environment(saved)
+            if seen != wanted:
+                raise HarnessError(f"the {name} allocator worker started with {seen}, expected {wanted}")
+            timers[name] = lambda *args, _pool=pool: _pool.submit(timed_steps, *args).result()
+        yield timers
+    finally:
+        for pool in pools:
+            pool.shutdown(cancel_futures=True)
+
+
+def measure_points(plan: ComputePlan, progress: Progress = print,
+                   timers: Mapping[str, StepTimer] | None = None) -> pd.DataFrame:
     """Every point of ``plan`` measured (threads set per point, restored after); columns `MEASURED_COLUMNS`.
 
     This machine changes speed for seconds at a time (module docstring), so one point measured in one burst
     carries the speed of its moment, and points measured one after the other share it (thread count by thread
     count, all 2-thread points of the small models would share one stretch of seconds). The schedule therefore
-    runs ``plan.rounds`` rounds over all shapes, each shape's thread counts back to back (1 and 2 threads of a
-    shape in the same seconds, their order reversed every other round), and a point's median, p10 and p90 pool
-    its steps of every round.
+    runs ``plan.rounds`` rounds over all shapes, each shape's allocator configurations and thread counts back to
+    back (in the same seconds, their order reversed every other round), and a point's median, p10 and p90 pool
+    its steps of every round. ``timers`` (default: `allocator_timers`) time the steps per allocator.
     """
+    if timers is None:
+        with allocator_timers(plan.allocators) as made:
+            return measure_points(plan, progress, made)
     import torch
 
     previous = torch.get_num_threads()
@@ -203,34 +281,36 @@ def measure_points(plan: ComputePlan, progress: Progress = print) -> pd.DataFram
     times: dict[tuple, list[float]] = {}
     faults: dict[tuple, list[float]] = {}
     busy_seen: dict[tuple, list[float]] = {}
-    total = plan.rounds * len(shapes) * len(plan.threads)
+    total = plan.rounds * len(shapes) * len(plan.threads) * len(plan.allocators)
     done = 0
     try:
         for round_ in range(plan.rounds):
+            order = (lambda seq: seq) if round_ % 2 == 0 else (lambda seq: seq[::-1])
             for size, micro_batch, seq_len in shapes:
                 busy = wait_until_quiet(plan.quiet_busy_below, plan.quiet_max_wait_s, plan.quiet_window_s)
-                for threads in plan.threads if round_ % 2 == 0 else plan.threads[::-1]:
-                    torch.set_num_threads(threads)
-                    key = (threads, size.name, micro_batch, seq_len)
-                    step_ms, step_faults = step_times(size, micro_batch, seq_len, warmup_steps=plan.warmup_steps,
-                                                      measured_steps=plan.measured_steps, seed=plan.seed)
-                    times.setdefault(key, []).extend(step_ms)
-                    faults.setdefault(key, []).append(step_faults)
-                    if busy is not None:
-                        busy_seen.setdefault(key, []).append(busy)
-                    done += 1
-                    busy_text = "unknown" if busy is None else f"{busy:.0%}"
-                    progress(f"[{done}/{total}] round {round_ + 1}/{plan.rounds}: {threads} thread(s) {size.name} "
-                             f"batch {micro_batch} seq {seq_len}: {float(np.median(step_ms)):.2f} ms/step "
-                             f"(CPUs {busy_text} busy before)")
+                for allocator in order(plan.allocators):
+                    for threads in order(plan.threads):
+                        key = (allocator, threads, size.name, micro_batch, seq_len)
+                        step_ms, step_faults = timers[allocator](threads, size, micro_batch, seq_len,
+                                                                 plan.warmup_steps, plan.measured_steps, plan.seed)
+                        times.setdefault(key, []).extend(step_ms)
+                        faults.setdefault(key, []).append(step_faults)
+                        if busy is not None:
+                            busy_seen.setdefault(key, []).append(busy)
+                        done += 1
+                        busy_text = "unknown" if busy is None else f"{busy:.0%}"
+                        progress(f"[{done}/{total}] round {round_ + 1}/{plan.rounds}: {allocator} allocator, "
+                                 f"{threads} thread(s) {size.name} batch {micro_batch} seq {seq_len}: "
+                                 f"{float(np.median(step_ms)):.2f} ms/step, {step_faults:.0f} page faults/step "
+                                 f"(CPUs {busy_text} busy before)")
     finally:
         torch.set_num_threads(previous)
     rows = []
-    for threads, size, micro_batch, seq_len in plan.points():
-        key = (threads, size.name, micro_batch, seq_len)
+    for allocator, threads, size, micro_batch, seq_len in plan.points():
+        key = (allocator, threads, size.name, micro_batch, seq_len)
         busy = max(busy_seen[key]) if busy_seen.get(key) else None
-        rows.append({"threads": threads, "size": size.name, "d_model": size.d_model, "n_layers": size.n_layers,
-                     "n_heads": size.n_heads, "d_ff": size.d_ff, "vocab": size.vocab,
+        rows.append({"allocator": allocator, "threads": threads, "size": size.name, "d_model": size.d_model,
+                     "n_layers": size.n_layers, "n_heads": size.n_heads, "d_ff": size.d_ff, "vocab": size.vocab,
                      "micro_batch": micro_batch, "seq_len": seq_len, "tokens": micro_batch * seq_len,
                      "params": parameter_count(size.dims()),
                      **_step_summary(times[key], float(np.mean(faults[key]))), "cpu_busy_before": busy})
@@ -279,7 +359,7 @@ def predict_points(measured: pd.DataFrame, timings_root: Path | str) -> tuple[pd
         predicted = predict_step(size, int(point["micro_batch"]), int(point["seq_len"]), replay)
         rows.append({"predicted_ms": predicted["predicted_ms"], "roofline_fraction": predicted["roofline_fraction"],
                      "n_kernel_launches": predicted["n_kernel_launches"]})
-        key = {c: point[c] for c in ("threads", "size", "micro_batch", "seq_len")}
+        key = {c: point[c] for c in ("allocator", "threads", "size", "micro_batch", "seq_len")}
         by_op += [{**key, "op": op, "predicted_ms": ms} for op, ms in sorted(predicted["by_op_ms"].items())]
     table = pd.concat([measured.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
     table["error_pct"] = signed_error_pct(table["predicted_ms"], table["measured_ms"])
@@ -302,14 +382,16 @@ def _shown_path(folder: Path) -> str:
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Per thread count and overall: points, median |error|, worst signed error, and whether both targets hold."""
-    groups = [(str(t), g) for t, g in table.groupby("threads", sort=True)] + [("all", table)]
+    """Per allocator configuration, per thread count and over both: points, median |error|, worst signed error,
+    and whether both targets hold."""
+    groups = [(allocator, str(t), g) for allocator, of_allocator in table.groupby("allocator", sort=False)
+              for t, g in [*of_allocator.groupby("threads", sort=True), ("all", of_allocator)]]
     rows = []
-    for threads, group in groups:
+    for allocator, threads, group in groups:
         errors = group["error_pct"].to_numpy(dtype=float)
         worst = float(errors[np.argmax(np.abs(errors))])
         median = float(np.median(np.abs(errors)))
-        rows.append({"threads": threads, "n_points": len(group), "median_abs_error_pct": median,
+        rows.append({"allocator": allocator, "threads": threads, "n_points": len(group), "median_abs_error_pct": median,
                      "worst_error_pct": worst, "mean_error_pct": float(np.mean(errors)),
                      "meets_targets": bool(median <= TARGET_MEDIAN_PCT and abs(worst) <= TARGET_WORST_PCT)})
     return pd.DataFrame(rows)
@@ -344,10 +426,12 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
         measured = measure_points(plan, progress)
     table, by_op, tables = predict_points(measured, timings_root)
     meta = {"plan": asdict(plan), "machine": machine_meta(), "timing_tables": tables,
+            "allocators": {name: ALLOCATORS.get(name) for name in dict.fromkeys(measured["allocator"])},
             "targets": {"median_abs_error_pct": TARGET_MEDIAN_PCT, "worst_abs_error_pct": TARGET_WORST_PCT},
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_time_s": time.time() - started,
             "method": "real steps: TinyLlama + torch.optim.AdamW (defaults), zero_grad + forward + cross-entropy + "
-            "backward + step, median over the measured steps of interleaved rounds after warm-up; predictions: harness.cost.training_step "
+            "backward + step, median over the measured steps of interleaved rounds after warm-up, under each "
+            "allocator configuration; predictions: harness.cost.training_step "
             "(fused_qkv) priced by the CPU timing tables of the same thread count (ops timed with the cores' "
             "private caches flushed before every call, see kernels.profiler); nothing fitted"}
     return ComputeStudy(table, by_op, summarize(table), meta)
@@ -371,6 +455,8 @@ def read_measured(out_dir: Path | str) -> pd.DataFrame:
     if not path.is_file():
         raise HarnessError(f"--recompute: {path} does not exist; run `harness fidelity-compute` to measure first")
     table = pd.read_csv(path)
+    if "allocator" not in table.columns:  # studies from before the allocator configurations: glibc's default
+        table.insert(0, "allocator", "default")
     missing = [c for c in MEASURED_COLUMNS if c not in table.columns]
     if missing:
         raise HarnessError(f"--recompute: {path} lacks the column(s) {', '.join(missing)}")

@@ -20,11 +20,11 @@ class _Ctx:
         return self.frame.copy() if self.frame is not None else pd.read_csv(PROJECT_ROOT / path)
 
 
-def _points(errors) -> pd.DataFrame:
+def _points(errors, allocator="keep") -> pd.DataFrame:
     rows = []
     for i, error in enumerate(errors):
         measured = 10.0 * (i + 1)
-        rows.append({"threads": 1 + i % 2, "size": f"d{64 << (i % 4)}", "d_model": 64 << (i % 4), "micro_batch": 2,
+        rows.append({"allocator": allocator, "threads": 1 + i % 2, "minor_faults_per_step": 0.0, "size": f"d{64 << (i % 4)}", "d_model": 64 << (i % 4), "micro_batch": 2,
                      "seq_len": 64, "tokens": 128, "params": 1000, "measured_ms": measured,
                      "measured_ms_p10": measured * 0.95, "measured_ms_p90": measured * 1.1,
                      "predicted_ms": measured * (1 + error / 100), "error_pct": error, "roofline_fraction": 0.0,
@@ -48,8 +48,23 @@ def test_verdict_follows_the_median_and_worst_targets(errors, status):
     out = figure_module.draw_fidelity_compute(_Ctx(_points(errors)))
     assert isinstance(out.figure, Figure) and len(out.figure.axes) == 2
     assert out.verdict.status == status and not out.verdict.contradictions()
-    assert out.ours.startswith(f"median |error| {np.median(np.abs(errors)):.1f}%")
+    assert out.ours.startswith(f"keep allocator: median |error| {np.median(np.abs(errors)):.1f}%")
     assert len(out.data) == len(errors)
+
+
+def test_each_allocator_is_a_row_and_checked_on_its_own():
+    good, bad = _points([-3.0, 4.0, 8.0, -9.0]), _points([-40.0, -35.0, 5.0, -2.0], allocator="default")
+    out = figure_module.draw_fidelity_compute(_Ctx(pd.concat([bad, good], ignore_index=True)))
+    assert len(out.figure.axes) == 4 and out.verdict.status == "partly"
+    held = {c.name: c.holds for c in out.verdict.checks}
+    assert held["keep allocator, 1 thread(s): worst |error| (%)"]
+    assert not held["default allocator, 1 thread(s): worst |error| (%)"]
+    assert out.ours.startswith("default allocator: median") and "; keep allocator: median" in out.ours
+
+
+def test_a_study_without_allocators_reads_as_the_default_one():
+    out = figure_module.draw_fidelity_compute(_Ctx(_points([-3.0, 4.0]).drop(columns="allocator")))
+    assert set(out.data["allocator"]) == {"default"}
 
 
 def test_committed_study_draws():

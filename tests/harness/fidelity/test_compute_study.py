@@ -14,6 +14,7 @@ from harness.cli import main
 from harness.cost.training_step import price, step_ops
 from harness.errors import HarnessError
 from harness.fidelity.compute import (
+    ALLOCATORS,
     FULL_PLAN,
     MEASURED_COLUMNS,
     QUICK_PLAN,
@@ -37,7 +38,8 @@ def study():
 def test_full_plan_is_the_issues_grid():
     assert len(FULL_PLAN.sizes) >= 4 and len(FULL_PLAN.micro_batches) >= 2 and len(FULL_PLAN.seq_lens) >= 2
     assert FULL_PLAN.threads == (1, 2) and set(FULL_PLAN.threads) <= set(TABLE_SETS)
-    assert len(FULL_PLAN.points()) == 2 * len(FULL_PLAN.sizes) * 4
+    assert FULL_PLAN.allocators == ("default", "keep") and set(FULL_PLAN.allocators) <= set(ALLOCATORS)
+    assert len(FULL_PLAN.points()) == 2 * 2 * len(FULL_PLAN.sizes) * 4
 
 
 def test_quick_study_measures_predicts_and_signs_the_error(study):
@@ -75,34 +77,54 @@ def test_measuring_restores_the_thread_count():
 
 
 def test_points_are_measured_in_interleaved_rounds(monkeypatch):
-    # the machine drifts for seconds at a time: each shape's thread counts are measured back to back, every point
-    # once per round, rounds spread over the whole study, and a point's median pools its steps of all rounds
+    # the machine drifts for seconds at a time: each shape's allocators and thread counts are measured back to
+    # back, every point once per round, rounds spread over the whole study, and a point's median pools its steps
+    # of all rounds
     import harness.fidelity.compute as compute
 
     order = []
 
-    def fake_step_times(size, micro_batch, seq_len, *, warmup_steps, measured_steps, seed=0):
-        order.append((torch.get_num_threads(), size.name, micro_batch, seq_len))
-        return [10.0 * len(order)] * measured_steps, 0.0
+    def timer(allocator):
+        def fake(threads, size, micro_batch, seq_len, warmup_steps, measured_steps, seed):
+            order.append((allocator, threads, size.name, micro_batch, seq_len))
+            return [10.0 * len(order)] * measured_steps, 0.0
+        return fake
 
-    monkeypatch.setattr(compute, "step_times", fake_step_times)
     monkeypatch.setattr(compute, "wait_until_quiet", lambda *a: 0.0)
     plan = replace(FULL_PLAN, sizes=FULL_PLAN.sizes[:2], micro_batches=(2,), seq_lens=(64,), measured_steps=2,
                    rounds=3)
-    measured = compute.measure_points(plan, progress=lambda m: None)
+    measured = compute.measure_points(plan, progress=lambda m: None,
+                                      timers={name: timer(name) for name in plan.allocators})
     shapes = [("d64", 2, 64), ("d128", 2, 64)]
-    assert order == [(t, *shape) for r in range(3) for shape in shapes for t in ((1, 2) if r % 2 == 0 else (2, 1))]
-    assert list(zip(measured["threads"], measured["size"])) == [(1, "d64"), (1, "d128"), (2, "d64"), (2, "d128")]
-    first = measured.iloc[0]  # measured at positions 1, 6, 9 of the schedule: 10, 60, 90 ms
-    assert first["n_steps"] == 6 and first["measured_ms"] == 60.0
-    assert first["measured_ms_p10"] == 10.0 and first["measured_ms_p90"] == 90.0
+    forward = [(a, t) for a in ("default", "keep") for t in (1, 2)]
+    assert order == [(a, t, *shape) for r in range(3) for shape in shapes
+                     for a, t in (forward if r % 2 == 0 else forward[::-1])]
+    assert list(zip(measured["allocator"], measured["threads"], measured["size"]))[:4] == [
+        ("default", 1, "d64"), ("default", 1, "d128"), ("default", 2, "d64"), ("default", 2, "d128")]
+    first = measured.iloc[0]  # measured at positions 1, 12, 17 of the schedule: 10, 120, 170 ms
+    assert first["n_steps"] == 6 and first["measured_ms"] == 120.0
+    assert first["measured_ms_p10"] == 10.0 and first["measured_ms_p90"] == 170.0
+
+
+def test_the_keep_allocator_runs_in_a_worker_started_with_its_variables():
+    from harness.fidelity.compute import ModelSize, allocator_timers, timed_steps
+
+    with allocator_timers(("default", "keep")) as timers:
+        assert timers["default"] is timed_steps  # this process's environment sets no mallopt variable
+        times, faults = timers["keep"](1, ModelSize("t", 32, 1, 2, 64, vocab=64), 2, 16, 1, 2, 0)
+    assert len(times) == 2 and min(times) > 0 and faults >= 0
+    with pytest.raises(HarnessError, match="unknown allocator"), allocator_timers(("jemalloc",)):
+        pass
 
 
 def test_summary_targets():
-    table = pd.DataFrame({"threads": [1, 1, 2, 2], "error_pct": [-5.0, 8.0, 2.0, -30.0]})
-    summary = summarize(table).set_index("threads")
-    assert summary.loc["1", "meets_targets"] and not summary.loc["2", "meets_targets"]
-    assert summary.loc["all", "worst_error_pct"] == -30.0 and summary.loc["all", "median_abs_error_pct"] == 6.5
+    table = pd.DataFrame({"allocator": ["keep"] * 4 + ["default"], "threads": [1, 1, 2, 2, 1],
+                          "error_pct": [-5.0, 8.0, 2.0, -30.0, 40.0]})
+    summary = summarize(table).set_index(["allocator", "threads"])
+    assert summary.loc[("keep", "1"), "meets_targets"] and not summary.loc[("keep", "2"), "meets_targets"]
+    assert summary.loc[("keep", "all"), "worst_error_pct"] == -30.0
+    assert summary.loc[("keep", "all"), "median_abs_error_pct"] == 6.5
+    assert summary.loc[("default", "all"), "worst_error_pct"] == 40.0
 
 
 def test_the_two_thread_replay_uses_the_two_thread_kernel_floor(tmp_path):
