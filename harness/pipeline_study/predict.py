@@ -11,7 +11,10 @@ Nothing here is fitted to the pipelined steps it predicts. The pieces:
 - **compute** (``tables``, the prediction the study is judged on): every layer's forward and backward priced op
   by op from the 1-thread CPU timing tables (`harness.workloads.pipeline_step.layer_costs`, the kind's own
   pricing), the AdamW step of the whole model split by parameter share. When stages outnumber the machine's
-  cores, compute is stretched by ``stages / cores`` (`harness.fidelity.predict.cpu_share_factor`).
+  cores, the stages' compute and codecs share the cores as the scheduler shares them (processor sharing in the
+  engine, `harness.sim.shared_cores`: a stage waiting for a message leaves its share to the others), and the
+  optimizer steps, which every stage runs at once after its last backward, are stretched by ``stages / cores``
+  (`harness.fidelity.predict.cpu_share_factor`).
 - **codecs**: the codec timing table `measure_codec_times` makes before the runs: each codec's encode and decode
   (the whole `methods.pipeline` call, serialization included) timed alone on this machine at the boundary's
   shape. The kind's own codec pricing (``tah_quantize``/``tah_dequantize`` kernel tables, other codecs as
@@ -180,19 +183,19 @@ class StageTimes:
 
 
 def table_stage_times(w: PipelineWorkload, replay, n_cores: int) -> StageTimes:
-    """Compute from the CPU timing tables (the kind's `layer_costs`), stretched when stages outnumber cores."""
+    """Compute from the CPU timing tables (the kind's `layer_costs`) on a dedicated core; the optimizer steps,
+    which all stages run at once, stretched when stages outnumber cores."""
     times = layer_costs(w, replay)
     groups = stage_layers(w.model.n_layers, w.n_stages)
     share = cpu_share_factor(w.n_stages, n_cores)
-    fwd = [round(share * sum(times.forward_ns[i] for i in g)) for g in groups]
-    bwd = [round(share * sum(times.backward_ns[i] for i in g)) for g in groups]
+    fwd = [sum(times.forward_ns[i] for i in g) for g in groups]
+    bwd = [sum(times.backward_ns[i] for i in g) for g in groups]
     params = [sum(times.n_params[i] for i in g) for g in groups]
     optimizer = max(round(share * times.optimizer_ns * n / sum(params)) for n in params)
     return StageTimes(fwd, bwd, optimizer)
 
 
-def codec_boundaries(w: PipelineWorkload, link: LinkModel, codec_times: pd.DataFrame, share: float
-                     ) -> list[BoundaryCost]:
+def codec_boundaries(w: PipelineWorkload, link: LinkModel, codec_times: pd.DataFrame) -> list[BoundaryCost]:
     """Boundaries with codec times from the codec timing table and the messages' wire bytes."""
     def lookup(spec: CodecSpec, direction: str) -> pd.Series:
         hit = codec_times[(codec_times["codec"] == codec_label(spec)) & (codec_times["direction"] == direction)]
@@ -201,19 +204,20 @@ def codec_boundaries(w: PipelineWorkload, link: LinkModel, codec_times: pd.DataF
         return hit.iloc[0]
 
     f, b = lookup(w.forward, "forward"), lookup(w.backward, "backward")
-    ns = lambda ms: round(share * ms * 1e6)  # noqa: E731
+    ns = lambda ms: round(ms * 1e6)  # noqa: E731
     cost = BoundaryCost(int(f["wire_bytes"]), int(b["wire_bytes"]), ns(f["encode_ms"]), ns(f["decode_ms"]),
                         ns(b["encode_ms"]), ns(b["decode_ms"]), link.payload_gbps, link.link.latency_us)
     return [cost] * (w.n_stages - 1)
 
 
 def predict_step_ms(w: PipelineWorkload, stage_times: StageTimes, boundaries: list[BoundaryCost],
-                    rendezvous: bool = True) -> dict:
+                    rendezvous: bool = True, cores: int | None = None) -> dict:
+    """The engine's step: ``cores`` shared by the stages' compute (None: the times already include sharing)."""
     from methods.pipeline.schedule import make_schedule
 
     schedule = make_schedule(w.schedule, w.n_stages, w.n_micro_batches)
     result = simulate_pipeline(schedule, stage_times.forward_ns, stage_times.backward_ns, boundaries,
-                               rendezvous=rendezvous)
+                               rendezvous=rendezvous, cores=cores)
     return {"step_ms": (result.pipeline_ns + stage_times.optimizer_ns) / 1e6,
             "bubble_fraction": result.bubble_fraction(), "codec_ms": max(result.codec_ns) / 1e6,
             "stage_compute_ms": max(f + b for f, b in zip(stage_times.forward_ns, stage_times.backward_ns)) / 1e6}
@@ -246,14 +250,15 @@ def predict_run(plan: StudyPlan, run: RunSpec, row: pd.Series, link: LinkModel, 
     w = workload(plan, run, link)
     share = cpu_share_factor(run.stages, n_cores)
     table = table_stage_times(w, replay, n_cores)
-    bounds = codec_boundaries(w, link, codec_times, share)
-    main = predict_step_ms(w, table, bounds)
-    eager = predict_step_ms(w, table, bounds, rendezvous=False)
+    bounds = codec_boundaries(w, link, codec_times)
+    main = predict_step_ms(w, table, bounds, cores=n_cores)
+    eager = predict_step_ms(w, table, bounds, rendezvous=False, cores=n_cores)
     nan = {"step_ms": float("nan"), "stage_compute_ms": float("nan")}
-    ops = nan if op_replay is None else predict_step_ms(w, table_stage_times(w, op_replay, n_cores), bounds)
+    ops = nan if op_replay is None else predict_step_ms(w, table_stage_times(w, op_replay, n_cores), bounds,
+                                                        cores=n_cores)
     pricer = CodecPricer(replay, "float32", {})
     shape = (plan.micro_batch, plan.seq_len, plan.model.d_model)
-    kernel = predict_step_ms(w, table, _boundaries(w, w.forward, w.backward, shape, pricer))
+    kernel = predict_step_ms(w, table, _boundaries(w, w.forward, w.backward, shape, pricer), cores=n_cores)
     measured_times = measured_stage_times(row, run.stages, plan.n_micro_batches)
     diag = predict_step_ms(w, measured_times, measured_boundaries(row, run.stages, plan.n_micro_batches, link))
     return {

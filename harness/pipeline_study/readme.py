@@ -79,9 +79,11 @@ def _reading(runs: pd.DataFrame, summary: pd.DataFrame, op_profile: bool = False
     ]
     if not shared.empty:
         lines.append(
-            f"- {len(shared)} configuration(s) run more stage processes than the machine has cores; their compute is "
-            f"stretched by stages / cores ({', '.join(f'{v:g}x' for v in sorted(set(shared['cpu_share_factor'])))}), "
-            "which over-counts when the schedule leaves stages idle (bubbles): signed errors "
+            f"- {len(shared)} configuration(s) run more stage processes than the machine has cores; the prediction "
+            "shares the cores among the stages computing at each moment (processor sharing, as the scheduler's "
+            "time slices do: a stage waiting for a message leaves its share to the others) and stretches the "
+            "optimizer steps, which all stages run at once, by stages / cores "
+            f"({', '.join(f'{v:g}x' for v in sorted(set(shared['cpu_share_factor'])))}): signed errors "
             + ", ".join(f"{e:+.1f}%" for e in shared["error_pct"]) + ".")
     under = int((runs["error_pct"] < 0).sum())
     lines.append(f"- {under} of {len(runs)} configurations are under-predicted: per-message Python and gloo work, the "

@@ -57,6 +57,7 @@ from harness.errors import HarnessError
 from harness.models.llama import LLAMA_PRESETS, LlamaModel, resolve_model
 from harness.sim.clock import GuardedEnvironment
 from harness.sim.links import Link
+from harness.sim.shared_cores import SharedCores
 from harness.sim.units import ms_to_ns
 from harness.workloads.base import RunContext, RunOutput, register_workload
 from harness.cost.training_step import layer_ops, optimizer_ops, price
@@ -168,9 +169,14 @@ class PipelineTimes:
 
 
 def simulate_pipeline(schedule: Any, forward_ns: Sequence[int], backward_ns: Sequence[int],
-                      boundaries: Sequence[BoundaryCost], *, rendezvous: bool = False) -> PipelineTimes:
+                      boundaries: Sequence[BoundaryCost], *, rendezvous: bool = False,
+                      cores: int | None = None) -> PipelineTimes:
     """Run ``schedule`` (a `methods.pipeline.schedule.Schedule`) with per-stage compute times (ns per
     micro-batch) and per-boundary costs in a SimPy world; returns when the last event finished.
+
+    ``cores`` (None: every stage on its own device): the stages share that many CPU cores, each computing stage
+    advancing at min(1, cores / stages computing now) (`harness.sim.shared_cores.SharedCores`); the busy times
+    stay the work done (one dedicated core's ns).
 
     ``rendezvous=False`` (eager): a message enters its link as soon as the sender has encoded it.
     ``rendezvous=True``: as gloo's send/recv of unbound buffers does (``gloo/transport/tcp/pair.cc``: "sends cannot
@@ -190,6 +196,7 @@ def simulate_pipeline(schedule: Any, forward_ns: Sequence[int], backward_ns: Seq
     posted_at: dict[tuple[int, int, str], int] = {}
     busy = [0] * p
     codec = [0] * p
+    shared = SharedCores(env, cores) if cores is not None and cores < p else None
 
     def after_post(link: Link, size: int, key: tuple[int, int, str], notice_ns: int) -> simpy.events.ProcessGenerator:
         yield posted[key]
@@ -230,7 +237,7 @@ def simulate_pipeline(schedule: Any, forward_ns: Sequence[int], backward_ns: Seq
             busy[s] += duration
             codec[s] += dec + enc
             if duration:
-                yield env.timeout(duration)
+                yield env.timeout(duration) if shared is None else shared.run(duration)
             if event.phase == "F" and forward_to:
                 send(fwd_links[s], boundaries[s].fwd_bytes, (s + 1, i, "F"), boundaries[s].latency_us)
             elif event.phase == "B" and forward_to:

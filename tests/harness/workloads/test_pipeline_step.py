@@ -140,3 +140,18 @@ def test_the_papers_scenario_file_validates_and_has_the_papers_setting():
     scenario = load_scenario(ROOT / "scenarios/tahquant/speed_vs_bandwidth.yaml")
     w = scenario.workload
     assert (w.n_stages, w.n_micro_batches, w.seq_len, w.schedule, w.dtype) == (8, 32, 1024, "gpipe", "float32")
+
+
+@settings(max_examples=30, deadline=None)
+@given(p=st.integers(2, 6), m=st.integers(1, 8), f=st.integers(1000, 10**6), b=st.integers(1000, 10**6),
+       name=st.sampled_from(["gpipe", "1f1b"]))
+def test_stages_sharing_fewer_cores_take_between_their_work_and_a_flat_stretch(p, m, f, b, name):
+    # processor sharing: a stage waiting in a bubble leaves its core to the others, so the step lies between the
+    # dedicated-core step and the step with every compute stretched by stages / cores; enough cores change nothing
+    schedule = make_schedule(name, p, m)
+    dedicated = simulate_pipeline(schedule, [f] * p, [b] * p, _free_boundaries(p)).pipeline_ns
+    assert simulate_pipeline(schedule, [f] * p, [b] * p, _free_boundaries(p), cores=p).pipeline_ns == dedicated
+    shared = simulate_pipeline(schedule, [f] * p, [b] * p, _free_boundaries(p), cores=1)
+    assert dedicated <= shared.pipeline_ns <= p * dedicated + 2 * len(schedule.events)
+    assert shared.pipeline_ns >= p * m * (f + b) - 2 * len(schedule.events)  # one core does all the work
+    assert sum(shared.busy_ns) == p * m * (f + b)  # busy time stays the work done
