@@ -393,6 +393,7 @@ def sweep_scores(data: pd.DataFrame, axis: str) -> pd.DataFrame:
     claim="too large a reward weight makes training unstable",
     scale_note=QUICK_SCALE + "; quick: sigma in {0, 0.7, 1.5}, 1 seed (full: 7 values, 3 seeds)",
     scenarios=(REWARD_WEIGHT,), quick_overrides=QUICK + ONE_SEED + REDUCED_SIGMA,
+    parallel_runs=True,
 )
 def draw_fig4(ctx: FigureContext) -> FigureOutput:
     data = loss_curves(ctx, REWARD_WEIGHT, "reward_weight")
@@ -436,6 +437,7 @@ def verdict_fig4(data: pd.DataFrame) -> Verdict:
     claim="best sigma ≈ 0.7 → 108.4 ± 1.4; large sigma unstable",
     scale_note=QUICK_SCALE + "; quick: sigma in {0, 0.7, 1.5}, 1 seed (full: 7 values, 3 seeds)",
     scenarios=(REWARD_WEIGHT,), quick_overrides=QUICK + ONE_SEED + REDUCED_SIGMA,
+    parallel_runs=True,
 )
 def draw_tab15(ctx: FigureContext) -> FigureOutput:
     data = episodes_frame(ctx, REWARD_WEIGHT).rename(columns={"train_reward_weight": "sigma"})
@@ -482,6 +484,7 @@ def verdict_tab15(data: pd.DataFrame) -> Verdict:
     claim="best beta = 1.0; beta = 0 collapses to 1.5 ± 0.0",
     scale_note=QUICK_SCALE + "; quick: beta in {0, 1}, 1 seed (full: 5 values, 3 seeds)",
     scenarios=(DSM_WEIGHT,),
+    parallel_runs=True,
     quick_overrides=QUICK + ONE_SEED + ("sweep.product.workload.train.beta=[0.0, 1.0]",),
 )
 def draw_tab14(ctx: FigureContext) -> FigureOutput:
@@ -546,6 +549,7 @@ def verdict_tab16(data: pd.DataFrame) -> Verdict:
     scale_note=QUICK_SCALE + "; quick: hopper-medium-replay, h in {1, 4} x c in {8, 16}, 1 seed (full: "
                "walker2d-medium-replay, c in {8, 16, 32}, 3 seeds)",
     scenarios=(HISTORY_HORIZON,),
+    parallel_runs=True,
     quick_overrides=QUICK + ONE_SEED + QUICK_HOPPER_MR + ("sweep.product.workload.train.horizon=[8, 16]",),
 )
 def draw_tab17(ctx: FigureContext) -> FigureOutput:
@@ -593,6 +597,7 @@ def stage_means(data: pd.DataFrame) -> dict[tuple[bool, bool], pd.Series]:
     claim="student stage best: 50.8 / 109.5 / 96.0 / 109.5 (uncond+uncond, reward T, reward T+S, reward S) on "
           "hopper-medium-replay per one source; 94.5 (teacher stage) vs 118.8 (student stage) per another",
     scale_note=QUICK_SCALE + "; quick: 1 seed", scenarios=(TEACHER_STAGE,), quick_overrides=QUICK + ONE_SEED,
+    parallel_runs=True,
 )
 def draw_tab5(ctx: FigureContext) -> FigureOutput:
     data = episodes_frame(ctx, TEACHER_STAGE)
