@@ -24,8 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 
-SHOWN = ["allocator", "threads", "size", "micro_batch", "seq_len", "measured_ms", "predicted_ms", "error_pct", "roofline_fraction",
-         "cpu_busy_before"]
+SHOWN = ["allocator", "threads", "size", "micro_batch", "seq_len", "measured_ms", "predicted_ms", "error_pct",
+         "roofline_fraction", "cpu_busy_before"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -83,8 +83,8 @@ ALLOCATORS: dict[str, dict[str, str]] = {
     "keep": {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)},
 }
 _MALLOC_VARIABLES = sorted({name for env in ALLOCATORS.values() for name in env})
-MEASURED_COLUMNS = ["allocator", "threads", "size", "d_model", "n_layers", "n_heads", "d_ff", "vocab", "micro_batch", "seq_len",
-                    "tokens", "params", "measured_ms", "measured_ms_p10", "measured_ms_p90", "n_steps",
+MEASURED_COLUMNS = ["allocator", "threads", "size", "d_model", "n_layers", "n_heads", "d_ff", "vocab", "micro_batch",
+                    "seq_len", "tokens", "params", "measured_ms", "measured_ms_p10", "measured_ms_p90", "n_steps",
                     "minor_faults_per_step", "cpu_busy_before"]
 Progress = Callable[[str], None]
 
@@ -138,8 +138,8 @@ FULL_PLAN = ComputePlan(
     rounds=3,
 )
 QUICK_PLAN = ComputePlan(
-    sizes=(ModelSize("d64", 64, 1, 2, 192),), micro_batches=(2,), seq_lens=(64,), threads=(1,), allocators=("default",),
-    warmup_steps=1, measured_steps=3, quiet_max_wait_s=0.0, quiet_window_s=0.2,
+    sizes=(ModelSize("d64", 64, 1, 2, 192),), micro_batches=(2,), seq_lens=(64,), threads=(1,),
+    allocators=("default",), warmup_steps=1, measured_steps=3, quiet_max_wait_s=0.0, quiet_window_s=0.2,
 )
 
 

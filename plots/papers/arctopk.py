@@ -605,7 +605,6 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
     "estimated 2.5 min on 2 CPU cores); quick profile: 50 steps, warm-up 10, 3 seeds, tuning over 0.05 / 0.1 with "
     "25 steps",
     scenarios=TAB2,
-    parallel_runs=True,
     quick_overrides=("workload.steps=50", "workload.warmup_steps=10", "workload.eval_every=50",
                      "workload.record_every=10", "tune.values=[0.05, 0.1]",
                      'tune.overrides={"workload.steps": 25, "seed": 1000}'),

@@ -383,6 +383,7 @@ def _ablation_data(ctx: FigureContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     title="MISA ablations: temperature, budget, period, granularity, sampling",
     caption=ABLATION_CAPTION, claim="—", scale_note=ABLATION_SCALE,
     scenarios=(ABLATION,), quick_overrides=ABL_QUICK, full_overrides=ABL_FULL,
+    parallel_runs=True,
 )
 def draw_fig_ablation(ctx: FigureContext) -> FigureOutput:
     data, summary = _ablation_data(ctx)
@@ -621,6 +622,7 @@ def verdict_tab_math(data: pd.DataFrame) -> Verdict:
     scale_note=(f"one tiny size instead of 130M and 350M; quick {PT_QUICK_STEPS} steps, full {PT_FULL_STEPS}; "
                 f"{SEEDS} seeds each"),
     scenarios=(PRETRAIN,), quick_overrides=PT_QUICK, full_overrides=PT_FULL,
+    parallel_runs=True,
 )
 def draw_tab_pretrain(ctx: FigureContext) -> FigureOutput:
     frame = sweep_frame(ctx.run(PRETRAIN))

@@ -373,6 +373,7 @@ def competitive_check(finals: pd.DataFrame, arm: str, where: str) -> Check:
     claim="model quality \"competitive\" with dense (qualitative)",
     scale_note=TRAIN_SCALE,
     scenarios=(TRAINING,),
+    parallel_runs=True,
     quick_overrides=TRAIN_QUICK,
 )
 def draw_fig_loss(ctx: FigureContext) -> FigureOutput:

@@ -24,7 +24,8 @@ def _points(errors, allocator="keep") -> pd.DataFrame:
     rows = []
     for i, error in enumerate(errors):
         measured = 10.0 * (i + 1)
-        rows.append({"allocator": allocator, "threads": 1 + i % 2, "minor_faults_per_step": 0.0, "size": f"d{64 << (i % 4)}", "d_model": 64 << (i % 4), "micro_batch": 2,
+        rows.append({"allocator": allocator, "threads": 1 + i % 2, "minor_faults_per_step": 0.0,
+                     "size": f"d{64 << (i % 4)}", "d_model": 64 << (i % 4), "micro_batch": 2,
                      "seq_len": 64, "tokens": 128, "params": 1000, "measured_ms": measured,
                      "measured_ms_p10": measured * 0.95, "measured_ms_p90": measured * 1.1,
                      "predicted_ms": measured * (1 + error / 100), "error_pct": error, "roofline_fraction": 0.0,
