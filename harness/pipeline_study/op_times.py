@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.workloads.base import torch_threads
+
 OP_TIME_COLUMNS = ["op", "impl", "shape", "time_ms", "time_ms_min", "time_ms_max", "n_passes"]
 #: the CPU profiler's per-row budget is 0.25 s; a pass here gives each op a short window and repeats the passes
 PASS_BUDGET_S = 0.04
@@ -84,7 +86,7 @@ class OpProfile:
         self.times: list[list[float]] = [[] for _ in self.calls]
         gen = torch.Generator().manual_seed(plan.seed)
         self.prepared = []
-        with _one_thread():
+        with torch_threads(1):
             for (name, _, shape), impl in zip(self.calls, self.impls):
                 fn = ops.get(name).impls[impl]
                 args = ops.get(name).make_inputs(shape, "float32", "cpu", gen)
@@ -94,7 +96,7 @@ class OpProfile:
     def run_pass(self) -> None:
         from kernels.profiler import time_call
 
-        with _one_thread():
+        with torch_threads(1):
             for i, (fn, args) in enumerate(self.prepared):
                 self.times[i].append(time_call(lambda: fn(*args), "cpu", self.settings).time_ms_median)
 
@@ -105,21 +107,6 @@ class OpProfile:
                  "time_ms_min": float(np.min(t)), "time_ms_max": float(np.max(t)), "n_passes": len(t)}
                 for (name, _, shape), impl, t in zip(self.calls, self.impls, self.times)]
         return pd.DataFrame(rows, columns=OP_TIME_COLUMNS)
-
-
-class _one_thread:
-    """torch at one thread inside, the previous count restored after."""
-
-    def __enter__(self) -> None:
-        import torch
-
-        self.previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc) -> None:
-        import torch
-
-        torch.set_num_threads(self.previous)
 
 
 def measure_op_times(plan, passes: int = 5, budget_s: float = PASS_BUDGET_S) -> pd.DataFrame:

@@ -49,6 +49,7 @@ from harness.config.blocks import LinkSpec
 from harness.errors import HarnessError
 from harness.fidelity.predict import cpu_share_factor, tcp_payload_efficiency
 from harness.pipeline_study.plan import RunSpec, StudyPlan, network_rate_mbit
+from harness.workloads.base import torch_threads
 from harness.workloads.pipeline_step import (
     BoundaryCost,
     BoundaryLink,
@@ -130,14 +131,12 @@ def measure_codec_times(plan: StudyPlan, repeats: int = 15) -> pd.DataFrame:
 
     from harness.pipeline_study.boundary import BoundaryCodec
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
     shape = (plan.micro_batch, plan.seq_len, plan.model.d_model)
     gen = torch.Generator().manual_seed(plan.seed)
     x = torch.randn(shape, generator=gen)
     ids = list(range(plan.micro_batch))
     rows, seen = [], set()
-    try:
+    with torch_threads(1):
         for run in plan.runs:
             for direction, spec in (("forward", run.forward), ("backward", run.backward)):
                 key = (direction, codec_label(spec))
@@ -158,8 +157,6 @@ def measure_codec_times(plan: StudyPlan, repeats: int = 15) -> pd.DataFrame:
                 rows.append({"codec": key[1], "direction": direction, "tokens": shape[0] * shape[1],
                              "channels": shape[2], "encode_ms": encode_ms, "decode_ms": decode_ms,
                              "wire_bytes": sender.wire_bytes(ids, shape), "n_repeats": repeats})
-    finally:
-        torch.set_num_threads(previous)
     return pd.DataFrame(rows, columns=CODEC_COLUMNS)
 
 

@@ -72,16 +72,24 @@ def named_seeds(seed_seq: np.random.SeedSequence, names: Sequence[str]) -> dict[
 
 
 @contextmanager
-def torch_sandbox(threads: int = 1) -> Iterator[None]:
-    """Run torch code with ``threads`` intra-op threads and a private RNG state; both are restored on exit, so a
-    kind run in-process leaves the caller's thread count and global torch RNG as they were."""
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run torch code with ``threads`` intra-op threads; the caller's count is restored on exit."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with torch.random.fork_rng(devices=[]):
-            yield
+        yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextmanager
+def torch_sandbox(threads: int = 1) -> Iterator[None]:
+    """Run torch code with ``threads`` intra-op threads and a private RNG state; both are restored on exit, so a
+    kind run in-process leaves the caller's thread count and global torch RNG as they were."""
+    import torch
+
+    with torch_threads(threads), torch.random.fork_rng(devices=[]):
+        yield
 
