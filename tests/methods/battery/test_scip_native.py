@@ -4,8 +4,8 @@ Both state the same problem. On random small instances (module count, SoC, reque
 previous on/off) the native optimum equals, within the MIP gap, the exact optimum found by brute force (every
 on/off set, the remaining convex QCP solved by Clarabel), and it is never worse than what the cvxpy route returns
 (whether the step was proven by the Lagrangian bound or solved by SCIP; `test_lagrangian` checks both paths).
-(The cvxpy route is not always exact: on some sub-kW requests SCIP, handed cvxpy's conic form, reports "optimal"
-for a worse module choice, about 1% above the optimum; the comparison is therefore one-sided.) The native model is
+(The cvxpy route is not always exact: on some sub-kW requests, and on some larger ones, SCIP, handed cvxpy's conic
+form, reports "optimal" for a worse module choice, 1-3% above the optimum; the comparison is therefore one-sided.) The native model is
 built once and updated in place, so the schedulers are re-used across examples, and a re-used model must give
 what a freshly built one gives.
 """
