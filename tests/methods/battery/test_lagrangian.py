@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("cvxpy")
@@ -100,6 +100,8 @@ def test_split_is_the_optimum_of_its_set(step):
 
 @settings(max_examples=25, deadline=None)
 @given(steps())
+@example(step=(5, np.array([0.5, 0.5, 0.75, 0.75, 0.4375]), 42.65625, np.array([0.0, 0.1875, 0.125, 0.375, 0.0]),
+               np.array([0.0, 0.0, 0.25, 0.0, 0.0]), np.zeros(5)))  # the reference 3.4e-11 $ below the bound
 def test_dual_bound_never_exceeds_the_optimum(step):
     n, soc, request, g_ch, g_dis, u_prev = step
     modules = scaled_modules(n, seed=n)
@@ -108,11 +110,10 @@ def test_dual_bound_never_exceeds_the_optimum(step):
     exact = min(set_optimum(n, on, soc, request, g_ch, g_dis, u_prev)
                 for on in itertools.product((0.0, 1.0), repeat=n))
     # Clarabel's reference meets the balance and limit rows to its feasibility tolerance (1e-8, relative to rows of
-    # 1e2-1e3 kW), so where the request exceeds what the modules can deliver it may deliver ~1e-6 kW more than
-    # they can: allow REFERENCE_KW of it at the shortfall price there
-    dis, ch = data.limits()
-    beyond = request > dis.sum() or request < -ch.sum()
-    allowance = Prices().shortfall_usd_per_kwh * DT_H * REFERENCE_KW if beyond else 0.0
+    # 1e2-1e3 kW), so it may deliver ~1e-6 kW more than the modules can, within their limits too (CI found a
+    # reference 3.4e-11 $ below the bound at a 42.7 kW request); a kW of balance is never worth more than the
+    # shortfall price, so allow REFERENCE_KW of it at that price
+    allowance = Prices().shortfall_usd_per_kwh * DT_H * REFERENCE_KW
     assert bound <= exact + 1e-7 * abs(exact) + 1e-12 + allowance
 
 
