@@ -16,7 +16,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("cvxpy")
@@ -74,6 +74,7 @@ def instances(draw):
 
 @settings(max_examples=25, deadline=None)
 @given(instances())
+@example(instance=(3, 1, [-1.0], np.full(3, 0.5), np.array([0.0, 0.5, 1e-6]), np.zeros(3), np.zeros(3)))
 def test_native_reaches_the_optimum_and_is_never_worse_than_cvxpy(instance):
     n, horizon, shares, soc, g_ch, g_dis, u_prev = instance
     cvx, native = pair(n, horizon)
@@ -84,13 +85,20 @@ def test_native_reaches_the_optimum_and_is_never_worse_than_cvxpy(instance):
     assert a.ok and b.ok, (a.status, b.status)
     tolerance = 2 * GAP * max(abs(a.objective), abs(b.objective)) + 1e-10
     assert b.objective <= a.objective + tolerance
-    if horizon == 1:
-        exact = brute_force(n, soc, request, g_ch, g_dis, u_prev)
-        assert b.objective == pytest.approx(exact, abs=2 * GAP * abs(exact) + 1e-10)
     # One step, and no module's charging aging slope above the energy price: the loss constraint L >= rho Pb^2 +
     # ... is then tight at the optimum (wasting energy while charging would cost more loss than it saves aging),
-    # so the objective is the plant's cost of the allocation. Above that price both models may inflate L.
-    if horizon == 1 and np.all(g_ch <= native.prices.energy_usd_per_kwh):
+    # so the objective is the plant's cost of the allocation. Above that price both models may inflate L, and
+    # Clarabel's interior point does not reach the inflated optimum to the gap (1e-5 below it, e.g. 3 modules
+    # charging at full rate, one slope 0.5 $/kWh): there the native optimum is only checked never to be worse.
+    tight = np.all(g_ch <= native.prices.energy_usd_per_kwh)
+    if horizon == 1:
+        exact = brute_force(n, soc, request, g_ch, g_dis, u_prev)
+        tolerance = 2 * GAP * abs(exact) + 1e-10
+        if tight:
+            assert b.objective == pytest.approx(exact, abs=tolerance)
+        else:
+            assert b.objective <= exact + tolerance
+    if horizon == 1 and tight:
         plant = allocation_cost(native.modules, soc, b.power_kw, b.on, u_prev, g_ch, g_dis, request[0])
         assert plant == pytest.approx(b.objective, rel=1e-4, abs=1e-8)
     assert np.all(b.power_kw[b.on < 0.5] == 0.0)
