@@ -33,7 +33,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import NAME_PATTERN, ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
 
 NS_PER_MS = 1_000_000
 PRESET_NAMES = Literal["cpu_small", "paper", "toy_mlp"]
@@ -249,21 +249,21 @@ def per_call_ms(scenario: DecisionLatencyScenario, ctx: RunContext) -> tuple[dic
     if w.per_call.source == "measured":
         import time
 
-        torch.set_num_threads(w.per_call.threads)
-        nets = _networks(w.model)
-        for role, net in nets.items():
-            net.eval()
-            for batch in w.batch_sizes:
-                inputs = _inputs(w.model, batch, role)
-                with torch.inference_mode():
-                    for _ in range(3):
-                        net(*inputs)
-                    times = []
-                    for _ in range(w.per_call.repeats):
-                        start = time.perf_counter_ns()
-                        net(*inputs)
-                        times.append((time.perf_counter_ns() - start) / NS_PER_MS)
-                out[(role, batch)] = float(np.median(times))
+        with torch_threads(w.per_call.threads):
+            nets = _networks(w.model)
+            for role, net in nets.items():
+                net.eval()
+                for batch in w.batch_sizes:
+                    inputs = _inputs(w.model, batch, role)
+                    with torch.inference_mode():
+                        for _ in range(3):
+                            net(*inputs)
+                        times = []
+                        for _ in range(w.per_call.repeats):
+                            start = time.perf_counter_ns()
+                            net(*inputs)
+                            times.append((time.perf_counter_ns() - start) / NS_PER_MS)
+                    out[(role, batch)] = float(np.median(times))
         return out, {"source": "measured", "threads": w.per_call.threads, "repeats": w.per_call.repeats,
                      "statistic": "median after 3 warm-up calls", "torch": torch.__version__}
 

@@ -21,7 +21,7 @@ import torch
 from pydantic import Field, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
 
 Method = Literal["adamw", "misa", "lisa", "badam", "lora", "dora", "galore"]
 Large = Literal["llama2-7b", "llama3-8b"]
@@ -133,12 +133,8 @@ def _modelled(w: FinetuneMemoryWorkload) -> list[dict]:
 def run(scenario: FinetuneMemoryScenario, ctx: RunContext) -> RunOutput:
     w = scenario.workload
     seed = int(ctx.seed_seq.generate_state(1)[0])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread avoids OpenMP barriers on a shared CPU
-    try:
+    with torch_threads(1):  # tiny tensors: one thread avoids OpenMP barriers on a shared CPU
         rows = (_measured(w, seed) if w.measure else []) + _modelled(w)
-    finally:
-        torch.set_num_threads(threads)
     metrics = pd.DataFrame(rows)
     metrics["trainable_share"] = metrics["trainable_params"] / metrics["parameters"]
     return RunOutput(metrics=metrics, info={"delta": w.delta, "measured_steps": w.steps})

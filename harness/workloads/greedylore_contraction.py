@@ -36,8 +36,6 @@ Example scenario: ``scenarios/greedylore/contraction.yaml``.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -46,7 +44,7 @@ import torch
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
 
 Variant = Literal["lazy", "semi_lazy_exact", "semi_lazy_probe", "random"]
 
@@ -147,18 +145,6 @@ class DriftingGradients:
         return torch.from_numpy(self.w.energy_floor + np.exp(-(d**2) / (2.0 * self.w.energy_width**2)))
 
 
-@contextlib.contextmanager
-def _single_thread() -> Iterator[None]:
-    """One intra-op thread for the duration (restored after): on these tiny matrices extra threads only add
-    synchronisation, which on a loaded 2-core machine made a run ~20x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 # ------------------------------------------------------------------------------------------------ the run
 def run_variant(w: ContractionWorkload, variant: str, seq: DriftingGradients, seed: int) -> list[dict[str, object]]:
     """Compress the trial's gradient sequence with one variant; one row per step."""
@@ -190,7 +176,9 @@ def run(scenario: ContractionScenario, ctx: RunContext) -> RunOutput:
     """Every trial x variant x step (columns in the module docstring)."""
     w = scenario.workload
     rows = []
-    with _single_thread():
+    # one intra-op thread: on these tiny matrices extra threads only add synchronisation, which on a loaded
+    # 2-core machine made a run ~20x slower
+    with torch_threads(1):
         for trial, child in enumerate(ctx.seed_seq.spawn(w.trials)):
             data_seed, compress_seed = child.spawn(2)
             seq = DriftingGradients(w, np.random.default_rng(data_seed))

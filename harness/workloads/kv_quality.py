@@ -29,7 +29,7 @@ import torch
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
 
 Method = Literal["full", "streaming_llm", "snapkv", "h2o", "merging", "cam", "chelsea"]
 
@@ -141,12 +141,16 @@ def head_sensitivity(model, vocab, w: KVQualityWorkload, seed: int) -> pd.DataFr
 
 @register_workload("kv_quality", KVQualityScenario)
 def run(scenario: KVQualityScenario, ctx: RunContext) -> RunOutput:
-    """Train (or load) the tiny model of this seed, then evaluate the requested output."""
+    """Train (or load) the tiny model of this seed, then evaluate the requested output (one torch thread)."""
+    with torch_threads(1):
+        return _evaluate(scenario)
+
+
+def _evaluate(scenario: KVQualityScenario) -> RunOutput:
     from methods.kvcache import evaluate as ev
     from methods.kvcache.tasks import TinyModelConfig, text_loss, trained_model
 
     w = scenario.workload
-    torch.set_num_threads(1)
     cfg = TinyModelConfig(**w.model.model_dump())
     model, train_info = trained_model(cfg, scenario.seed)
     print(f"kv_quality seed {scenario.seed}: {train_info['weights']}", file=sys.stderr)

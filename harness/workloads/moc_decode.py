@@ -24,7 +24,7 @@ import torch
 from pydantic import Field, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
 
 
 class MoCDecodeWorkload(Strict):
@@ -60,14 +60,10 @@ def run(scenario: MoCDecodeScenario, ctx: RunContext) -> RunOutput:
 
     w = scenario.workload
     seed = int(ctx.seed_seq.generate_state(1)[0])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(w.threads)
-    try:
+    with torch_threads(w.threads):
         layer = make_layer(w.d_model, w.d_ff, w.n_heads, w.context, getattr(torch, w.dtype), seed)
         ks = sorted({max(1, round(f * w.d_ff)) for f in w.k_fractions})
         rows = pd.DataFrame(decode_sweep(layer, ks, w.repeats, w.warmup, seed=seed + 1))
-    finally:
-        torch.set_num_threads(threads)
     ffn = rows["part"] == "ffn"
     dense = rows[ffn & (rows["impl"] == "dense")].iloc[0]
     attention = float(rows.loc[rows["part"] == "attention", "time_ms_median"].iloc[0])

@@ -29,7 +29,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import NAME_PATTERN, ScenarioBase, Strict
-from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
 
 MethodName = Literal["teacher", "ddim", "ddpm", "student", "ctd", "diffuser", "bc", "iql", "td3bc"]
 LOSS_EVERY = 10
@@ -149,13 +149,10 @@ def settings_of(block: TrainBlock):
 
 def evaluate_methods(dataset, w: OfflineRLWorkload, seed: int) -> tuple[pd.DataFrame, dict]:
     """Train (or load) and roll out every method of ``w`` on ``dataset``; the metrics rows and run.json info."""
-    import torch
-
     from methods.offline_rl.episodes import Episodes
     from methods.offline_rl.rollout import rollout, time_per_action
     from methods.offline_rl.training import PolicySpec, Trainer, build_policy
 
-    torch.set_num_threads(1)
     episodes = Episodes.from_minari(dataset)
     trainer = Trainer(episodes, settings_of(w.train), seed=seed)
     probe = episodes.observations[0][0]
@@ -199,5 +196,6 @@ def run(scenario: OfflineRLScenario, ctx: RunContext) -> RunOutput:
     """One row per (method, evaluation episode); dataset returns, losses and cache use in info."""
     w = scenario.workload
     dataset = load_dataset(w.dataset, w.dataset_size)
-    metrics, info = evaluate_methods(dataset, w, scenario.seed)
+    with torch_threads(1):
+        metrics, info = evaluate_methods(dataset, w, scenario.seed)
     return RunOutput(metrics=metrics, info=info)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -107,7 +108,15 @@ def _badam(model: nn.Module, interval: int = 50, switch_mode: str = "ascending",
 
 
 def _galore(model: nn.Module, rank: int = 16, update_proj_gap: int = 50, scale: float = 1.0, **adamw: Any):
-    from galore_torch import GaLoreAdamW
+    # galore-torch imports bitsandbytes, whose CPU backend tries the Hugging Face hub's ``kernels`` package for a
+    # 4-bit GEMM nothing here uses, finds this project's ``kernels`` instead and logs a warning naming its path
+    bnb_log = logging.getLogger("bitsandbytes")
+    level = bnb_log.level
+    bnb_log.setLevel(logging.ERROR)
+    try:
+        from galore_torch import GaLoreAdamW
+    finally:
+        bnb_log.setLevel(level)
 
     low_rank = [p for n, p in model.named_parameters() if LAYER.search(n) and p.ndim == 2]
     ids = {id(p) for p in low_rank}
