@@ -97,7 +97,7 @@ def verdict_of(data: pd.DataFrame) -> Verdict:
 )
 def draw_pipeline_fidelity(ctx: FigureContext) -> FigureOutput:
     data = load(ctx)
-    fig, (left, right) = new_figure(1, 2, width_in=11.0, height_in=4.6)
+    fig, (left, right) = new_figure(1, 2, width_in=11.0, height_in=5.0)
     networks = list(dict.fromkeys(data["network"]))
     for i, network in enumerate(networks):
         group = data[data["network"] == network]
@@ -134,7 +134,7 @@ def draw_pipeline_fidelity(ctx: FigureContext) -> FigureOutput:
     right.set_yticks(y, data["label"], fontsize=6)
     right.invert_yaxis()
     right.set_xlabel("signed error (%)")
-    right.legend(fontsize=7, loc="lower right")
+    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     table = data[COLUMNS + [c for c in OP_PROFILE_COLUMNS if c in data]]
     ours = (f"median |error| {np.median(np.abs(table['error_pct'])):.1f}% over {len(table)} configurations "
             f"(with the runs' own stage times: {np.median(np.abs(table['error_pct_measured_compute'])):.1f}%)")
