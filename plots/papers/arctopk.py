@@ -778,8 +778,8 @@ def draw_tab4(ctx: FigureContext) -> FigureOutput:
         row = {"method": method}
         for size in sizes:
             cell = long[(long["method"] == method) & (long["size"] == size)]
-            for metric in ("eval_loss", "perplexity"):
-                row[f"{size} {metric}"] = pm(stats.loc[(method, size), (metric, "mean")],
+            for metric, header in (("eval_loss", "held-out loss"), ("perplexity", "perplexity")):
+                row[f"{size} {header}"] = pm(stats.loc[(method, size), (metric, "mean")],
                                              stats.loc[(method, size), (metric, "std")], 4)
             row[f"{size} lr"] = f"{cell['lr'].iloc[0]:g}"
             row[f"{size} bytes / dense"] = f"{cell['bytes_vs_dense'].iloc[0]:.2f}x"

@@ -377,7 +377,8 @@ def draw_tab4(ctx: FigureContext) -> FigureOutput:
     data = ctx.run(CHUNK).metrics[["chunk_size", "context_tokens", "task", "accuracy", "samples"]]
     data = data.reset_index(drop=True)
     means = _ablation(data, "chunk_size")
-    table = pd.DataFrame({"chunk size": [str(c) for c in means.index], "average (%)": (100 * means).round(1)})
+    table = pd.DataFrame({"chunk size": ["whole middle" if c == means.index.max() else str(c) for c in means.index],
+                          "average (%)": (100 * means).round(1).to_numpy()})
     return FigureOutput(data=data, table=table, verdict=verdict_tab4(data),
                         ours=" / ".join(f"{100 * v:.1f}" for v in means))
 
@@ -405,7 +406,7 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
     data = data.reset_index(drop=True)
     means = _ablation(data, "outlier_fraction")
     table = pd.DataFrame({"outlier heads": [f"{f:.0%}" for f in means.index],
-                          "average (%)": (100 * means).round(1)})
+                          "average (%)": (100 * means).round(1).to_numpy()})
     return FigureOutput(data=data, table=table, verdict=verdict_tab5(data),
                         ours=" → ".join(f"{100 * v:.1f}" for v in means))
 
@@ -519,6 +520,7 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
     table.columns = [f"{c // 1024}k (ms)" for c in table.columns]
     table = table.reset_index()
     table["chunk_size"] = ["whole middle" if c >= 131072 else str(c) for c in table["chunk_size"]]
+    table = table.rename(columns={"chunk_size": "chunk size"})
     return FigureOutput(data=data, table=table, verdict=verdict_tab3(data), ours=_tab3_ours(data))
 
 
