@@ -488,6 +488,21 @@ def render_figure(spec: FigureSpec, settings: RunSettings, run_scenario: Scenari
 # many figures
 
 
+def _known_ids_hint(registry: FigureRegistry, unknown: Sequence[str]) -> str:
+    """Close matches (difflib) among the ids of the paper each unknown name starts with, else the papers' id
+    prefixes; `harness list` shows every id."""
+    import difflib
+
+    ids = [spec.id for spec in registry]
+    close = [m for name in unknown
+             for m in difflib.get_close_matches(name, [i for i in ids if i.split(".")[0] == name.split(".")[0]], n=3,
+                                                cutoff=0.5)]
+    if close:
+        return f"did you mean {', '.join(dict.fromkeys(close))}? (`harness list` shows all {len(ids)})"
+    prefixes = ", ".join(f"{paper}.*" for paper in registry.papers()) or "none"
+    return f"known: {prefixes} (`harness list` shows all {len(ids)})"
+
+
 def select_figures(
     registry: FigureRegistry, *, paper: str | None = None, only: Sequence[str] = ()
 ) -> list[FigureSpec]:
@@ -503,8 +518,7 @@ def select_figures(
     if only:
         unknown = [figure_id for figure_id in only if figure_id not in registry]
         if unknown:
-            known = ", ".join(spec.id for spec in registry) or "none"
-            raise HarnessError(f"--only: unknown figure id(s) {', '.join(unknown)}; known: {known}")
+            raise HarnessError(f"--only: unknown figure id(s) {', '.join(unknown)}; {_known_ids_hint(registry, unknown)}")
         wanted = set(only)
         specs = [spec for spec in specs if spec.id in wanted]
         if not specs:
