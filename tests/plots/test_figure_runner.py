@@ -259,7 +259,7 @@ def test_select_figures_filters_and_rejects_unknown_names():
     assert len(select_figures(registry, paper="harness")) == 2
     with pytest.raises(HarnessError, match="unknown figure id"):
         select_figures(registry, only=["harness.nope"])
-    with pytest.raises(HarnessError, match=r"did you mean harness\.test_a, harness\.test_b\?"):
+    with pytest.raises(HarnessError, match=r"did you mean harness\.test_b, harness\.test_a\?"):
         select_figures(registry, only=["harness.test_c"])  # close ids of the same paper, not the whole registry
     with pytest.raises(HarnessError, match=r"known: harness\.\* \(`harness list` shows all 2\)"):
         select_figures(registry, only=["nosuch.fig"])
