@@ -248,6 +248,18 @@ def fold_best_matmul_rates(roofline: dict[str, Any], rows: Sequence[dict[str, An
                 roofline["matmul_tflops_from"] = "best of the square matmul and every row of matmul.csv"
 
 
+def _kept_matmul_rows(folder: Path) -> list[dict[str, Any]]:
+    """The rows of ``folder``'s matmul table (none when absent), typed as `fold_best_matmul_rates` reads them."""
+    import csv
+
+    path = folder / "matmul.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return [{"dtype": r["dtype"], **{c: float(r[c]) for c in ("m", "n", "k", "time_ms_median")}}
+                for r in csv.DictReader(f)]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # profiling one op
 
@@ -432,7 +444,8 @@ def run_profile(
     ``threads`` sets torch's CPU thread count first (on a shared machine one thread gives steadier numbers:
     oversubscribed OpenMP barriers can slow a small bf16 GEMV a hundredfold). ``max_shapes`` keeps only the
     first shapes of each grid (smoke runs). ``dtypes`` keeps only those of each op's dtypes (an op with none of
-    them is skipped; its table, if any, is kept as it was).
+    them is skipped; its table, if any, is kept as it was). A profile without ``matmul`` folds the kept matmul
+    table's best rate into the roofline (the device's peak stays the best measured rate).
     """
     if threads is not None:
         if threads < 1:
@@ -454,6 +467,8 @@ def run_profile(
         + ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in roofline["matmul_tflops"].items())
         + f"; kernel floor {roofline['kernel_floor_us']:.2f} us, dispatch gap {roofline['dispatch_gap_us']:.2f} us"
     )
+    if "matmul" not in {op.name for op in chosen}:
+        fold_best_matmul_rates(roofline, _kept_matmul_rows(folder))  # a partial profile keeps the table's peak
     gen = torch.Generator().manual_seed(seed)
     pass_settings = dataclasses.replace(settings, cpu_budget_s=settings.cpu_budget_s / passes)
     timer = timer_description(device, pass_settings)

@@ -132,3 +132,24 @@ def test_merging_a_single_pass_keeps_its_rows():
     row = {"numel": 8, "impl": "torch", "dtype": "float32", "time_ms_median": 2.0, "time_ms_p10": 1.0,
            "time_ms_p90": 3.0, "n_reps": 4}
     assert merge_passes(op, [[row]]) == [row]
+
+
+def test_a_partial_profile_keeps_the_peak_of_the_kept_matmul_table(tmp_path, monkeypatch):
+    """The device's matmul peak is the best rate of the square matmul and every matmul row; profiling other ops
+    later must fold the kept matmul table in again, not fall back to the square matmul alone."""
+    from kernels import profiler
+
+    def fake_profile_op(op, device, shapes, gen, settings, **kwargs):
+        # matmul's first quick shape at a rate no real square matmul here reaches (1000 TFLOP/s)
+        return [{**{c: shape[c] for c in op.shape_columns}, "impl": "torch", "dtype": "float32",
+                 "time_ms_median": (2.0 * shape["m"] * shape["n"] * shape["k"] / 1e15 * 1e3
+                                    if op.name == "matmul" else 1.0),
+                 "time_ms_p10": 1e-9, "time_ms_p90": 10.0, "n_reps": 3}
+                for shape in list(op.quick_grid)[:1]]
+
+    monkeypatch.setattr(profiler, "profile_op", fake_profile_op)
+    for ops in (["matmul"], ["copy"]):
+        folder = run_profile("cpu", ops=ops, grid="quick", out=tmp_path, settings=FAST, max_shapes=1,
+                             dtypes=["float32"], log=lambda s: None)
+        roofline = json.loads((folder / "meta.json").read_text())["roofline"]
+        assert roofline["matmul_tflops"]["float32"] == pytest.approx(1000.0), ops
