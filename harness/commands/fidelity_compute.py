@@ -3,8 +3,8 @@
 Measures every point of the plan (`harness.fidelity.compute`: 4 model sizes x 2 micro-batches x 2 sequence
 lengths x 1 and 2 threads, fp32, AdamW), predicts each from the CPU timing tables of the same thread count
 (``cpu`` and ``cpu-2t`` under ``--timings``), and writes ``steps.csv``, ``by_op.csv``, ``summary.csv`` and
-``meta.json`` under ``results/fidelity_compute/``. Make the tables first (on the quiet 2-core dev VM: about 12 min
-for every op in three dtypes on 1 thread, about 4 min for fp32 on 2 threads; ``--passes 3`` times every row in
+``meta.json`` under ``results/fidelity_compute/``. Make the tables first (on the quiet 2-core dev VM: about 20 min
+for every op in three dtypes on 1 thread, about 10 min for fp32 on 2 threads; ``--passes 3`` times every row in
 three passes spread over the profile, so no block of rows carries one moment's speed of a drifting machine)::
 
     harness profile --device cpu --grid quick --threads 1
@@ -15,7 +15,8 @@ in the process as a caching allocator does, so steps pay no page faults for it; 
 `harness.fidelity.compute.ALLOCATORS`). The measurement takes about 200 s on a quiet 2-core machine: 3
 interleaved rounds of every point (plus up to 30 s of waiting for quiet CPUs per shape and round on a busy one;
 the busiest fraction seen is recorded per point). ``--recompute`` predicts again from the saved measurements
-(e.g. after re-profiling).
+(e.g. after re-profiling). Every measuring run also keeps its points in ``runs/<date>.csv``; ``run_spread.csv``
+gives, per point, how far the runs' measured medians lie apart (this VM's speed changes between runs).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"[fidelity-compute] measuring {len(plan.points())} points", file=sys.stderr, flush=True)
     study = run_study(plan, timings, measured=measured,
                       progress=lambda m: print(f"[fidelity-compute] {m}", file=sys.stderr, flush=True))
-    files = write_study(study, out_dir)
+    files = write_study(study, out_dir, measured_now=measured is None)
     print(study.table[SHOWN].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print()
     print(study.summary.to_string(index=False, float_format=lambda v: f"{v:.1f}"))

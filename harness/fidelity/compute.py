@@ -437,16 +437,44 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
     return ComputeStudy(table, by_op, summarize(table), meta)
 
 
-def write_study(study: ComputeStudy, out_dir: Path | str) -> list[Path]:
-    """``steps.csv`` (one row per point), ``by_op.csv``, ``summary.csv``, ``meta.json`` under ``out_dir``."""
+def write_study(study: ComputeStudy, out_dir: Path | str, *, measured_now: bool = False) -> list[Path]:
+    """``steps.csv`` (one row per point), ``by_op.csv``, ``summary.csv``, ``meta.json`` under ``out_dir``; a study
+    that measured (``measured_now``) also keeps its points in the run history ``runs/<date>.csv``, and
+    ``run_spread.csv`` summarizes that history (`run_spread`)."""
     out = Path(out_dir)
     files = {"steps.csv": study.table.to_csv(index=False, float_format="%.6g"),
              "by_op.csv": study.by_op.to_csv(index=False, float_format="%.6g"),
              "summary.csv": study.summary.to_csv(index=False, float_format="%.6g"),
              "meta.json": json.dumps(study.meta, indent=1, default=str) + "\n"}
+    if measured_now:
+        stamp = str(study.meta.get("date", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))).replace(":", "")
+        files[f"{RUNS_DIR}/{stamp}.csv"] = study.table[MEASURED_COLUMNS].to_csv(index=False, float_format="%.6g")
     for name, text in files.items():
         write_text_atomic(out / name, text)
+    spread = run_spread(out)
+    if not spread.empty:
+        write_text_atomic(out / "run_spread.csv", spread.to_csv(index=False, float_format="%.6g"))
+        files["run_spread.csv"] = ""
     return [out / name for name in files]
+
+
+#: the study's run history: every measuring run's points, one CSV per run (`write_study`)
+RUNS_DIR = "runs"
+POINT_KEYS = ["allocator", "threads", "size", "micro_batch", "seq_len"]
+SPREAD_COLUMNS = [*POINT_KEYS, "n_runs", "run_min_ms", "run_median_ms", "run_max_ms", "run_spread_pct"]
+
+
+def run_spread(out_dir: Path | str) -> pd.DataFrame:
+    """Per point, the measured median step time of every run in the history: how many runs, their min, median
+    and max (ms), and max - min in % of their median (how much one run's measurement depends on its moment)."""
+    files = sorted((Path(out_dir) / RUNS_DIR).glob("*.csv"))
+    if not files:
+        return pd.DataFrame(columns=SPREAD_COLUMNS)
+    runs = pd.concat([pd.read_csv(f)[[*POINT_KEYS, "measured_ms"]] for f in files], ignore_index=True)
+    spread = (runs.groupby(POINT_KEYS, sort=False)["measured_ms"]
+              .agg(n_runs="count", run_min_ms="min", run_median_ms="median", run_max_ms="max").reset_index())
+    spread["run_spread_pct"] = 100.0 * (spread["run_max_ms"] - spread["run_min_ms"]) / spread["run_median_ms"]
+    return spread[SPREAD_COLUMNS]
 
 
 def read_measured(out_dir: Path | str) -> pd.DataFrame:

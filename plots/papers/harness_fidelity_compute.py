@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from plots.runner import FigureContext
 
 STEPS_CSV = "results/fidelity_compute/steps.csv"
-INPUTS = (STEPS_CSV,)
+#: per point, the range of its measured median over the study's runs (`harness.fidelity.compute.run_spread`)
+SPREAD_CSV = "results/fidelity_compute/run_spread.csv"
+INPUTS = (STEPS_CSV, SPREAD_CSV)
+POINT_KEYS = ["allocator", "threads", "size", "micro_batch", "seq_len"]
 TARGET_MEDIAN_PCT = 10.0
 TARGET_WORST_PCT = 25.0
 CLAIM = (
@@ -42,6 +45,10 @@ def load_points(ctx: FigureContext) -> pd.DataFrame:
     points = ctx.read_csv(STEPS_CSV)
     if "allocator" not in points.columns:  # a study from before the allocator configurations
         points.insert(0, "allocator", "default")
+    spread = ctx.read_csv(SPREAD_CSV)
+    if not spread.empty:
+        points = points.merge(spread[[*POINT_KEYS, "n_runs", "run_min_ms", "run_max_ms", "run_spread_pct"]],
+                              on=POINT_KEYS, how="left")
     points["label"] = (points["size"].astype(str) + " b" + points["micro_batch"].astype(str) + " s"
                        + points["seq_len"].astype(str) + " " + points["threads"].astype(str) + "t")
     return points
@@ -79,6 +86,10 @@ def ours_text(points: pd.DataFrame) -> str:
         worst = errors.loc[errors.abs().idxmax()]
         texts.append(f"{allocator} allocator: median |error| {errors.abs().median():.1f}% ({', '.join(parts)}); "
                      f"worst {worst:+.1f}%")
+    runs = points["n_runs"].min() if "n_runs" in points else 0
+    if runs >= 2:
+        texts.append(f"the same point measured in {runs:.0f} runs: medians apart by {points['run_spread_pct'].median():.0f}% "
+                     f"of their median (median over points; largest {points['run_spread_pct'].max():.0f}%)")
     return "; ".join(texts)
 
 
@@ -98,7 +109,9 @@ def ours_text(points: pd.DataFrame) -> str:
         "interleaved measurement rounds) was measured. One row per allocator configuration: glibc's default "
         "(memory freed in a step is returned to the operating system and faulted in again in the next) and "
         "'keep' (freed memory kept in the process, as a caching allocator keeps it); the two are measured "
-        "interleaved, shape by shape."
+        "interleaved, shape by shape. Thin vertical lines (right): the error the same prediction has against the "
+        "slowest and the fastest measured median of the point over every run in the study's run history (each "
+        "run measured at another time of the same machine)."
     ),
     claim=CLAIM,
     scale_note="4 tiny LLaMA sizes (d_model 64-512, 2 blocks, vocabulary 1024) x micro-batch 2, 4 x sequence 64, "
@@ -118,7 +131,8 @@ def draw_fidelity_compute(ctx: FigureContext) -> FigureOutput:
         left.set_title(f"{allocator} allocator", fontsize=9, loc="left")
     data = points[["allocator", "threads", "size", "d_model", "micro_batch", "seq_len", "tokens", "params",
                    "measured_ms", "measured_ms_p10", "measured_ms_p90", "predicted_ms", "error_pct",
-                   "minor_faults_per_step", "roofline_fraction", "cpu_busy_before"]]
+                   "minor_faults_per_step", "roofline_fraction", "cpu_busy_before",
+                   *[c for c in ("n_runs", "run_min_ms", "run_max_ms", "run_spread_pct") if c in points]]]
     return FigureOutput(data=data, figure=fig, ours=ours_text(points), verdict=verdict_of(points),
                         provenance={"inputs": list(INPUTS), "calibration": "none: op profiles only",
                                     "allocators": {a: ALLOCATOR_TEXT.get(a, a) for a in allocators}})
@@ -136,6 +150,10 @@ def _draw_row(left, right, points: pd.DataFrame, sizes: list[str], line: np.ndar
                       color=color, markerfacecolor=face, capsize=2,
                       label=None if noisy else f"{size}, {threads} thread(s)")
         right.plot(group["measured_ms"], group["error_pct"], marker, color=color, markerfacecolor=face)
+        if "run_min_ms" in group:  # the error this prediction has against the point's slowest and fastest run
+            right.vlines(group["measured_ms"], 100 * (group["predicted_ms"] / group["run_max_ms"] - 1),
+                         100 * (group["predicted_ms"] / group["run_min_ms"] - 1), color=color, linewidth=1.0,
+                         alpha=0.35, zorder=1)
     left.plot(line, line, color="black", linewidth=0.8)
     left.fill_between(line, line * (1 - TARGET_MEDIAN_PCT / 100), line * (1 + TARGET_MEDIAN_PCT / 100),
                       color="#e8e8e8", zorder=0)

@@ -7,17 +7,24 @@ import pandas as pd
 import pytest
 
 import plots.papers.harness_fidelity_compute as figure_module
+from harness.fidelity.compute import SPREAD_COLUMNS
 from plots.registry import FIGURES
 from plots.runner import PROJECT_ROOT
 
 
 class _Ctx:
-    def __init__(self, frame: pd.DataFrame | None = None):
-        self.frame = frame
+    """The study's points (``frame``) and run spread (``spread``; none: an empty history), or the committed files."""
+
+    def __init__(self, frame: pd.DataFrame | None = None, spread: pd.DataFrame | None = None):
+        self.frame, self.spread = frame, spread
 
     def read_csv(self, path: str) -> pd.DataFrame:
         assert path in figure_module.INPUTS, f"{path} is not a declared input"
-        return self.frame.copy() if self.frame is not None else pd.read_csv(PROJECT_ROOT / path)
+        if self.frame is None:
+            return pd.read_csv(PROJECT_ROOT / path)
+        if path == figure_module.SPREAD_CSV:
+            return self.spread.copy() if self.spread is not None else pd.DataFrame(columns=SPREAD_COLUMNS)
+        return self.frame.copy()
 
 
 def _points(errors, allocator="keep") -> pd.DataFrame:
@@ -75,3 +82,15 @@ def test_committed_study_draws():
     out = figure_module.draw_fidelity_compute(_Ctx())
     assert len(out.data) == len(steps) and np.isfinite(out.data["error_pct"]).all()
     assert not out.verdict.contradictions()
+
+
+def test_run_spread_draws_a_range_and_is_reported():
+    points = _points([-3.0, 4.0])
+    spread = points[["allocator", "threads", "size", "micro_batch", "seq_len"]].assign(
+        n_runs=3, run_min_ms=points["measured_ms"] * 0.9, run_median_ms=points["measured_ms"],
+        run_max_ms=points["measured_ms"] * 1.3)
+    spread["run_spread_pct"] = [40.0, 20.0]
+    out = figure_module.draw_fidelity_compute(_Ctx(points, spread))
+    assert list(out.data["n_runs"]) == [3, 3] and list(out.data["run_spread_pct"]) == [40.0, 20.0]
+    assert "measured in 3 runs: medians apart by 30% of their median (median over points; largest 40%)" in out.ours
+    assert out.verdict.status == "reproduced"  # the verdict judges the committed run alone

@@ -67,6 +67,20 @@ def test_recompute_reproduces_the_predictions(study, tmp_path):
     assert (tmp_path / "summary.csv").is_file() and (tmp_path / "meta.json").is_file()
 
 
+def test_measuring_runs_build_a_history_and_its_spread(study, tmp_path):
+    write_study(study, tmp_path)  # a recompute keeps no history
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "run_spread.csv").exists()
+    write_study(study, tmp_path, measured_now=True)
+    slower = replace(study, table=study.table.assign(measured_ms=study.table["measured_ms"] * 1.5),
+                     meta={**study.meta, "date": "2000-01-01T00:00:00Z"})
+    write_study(slower, tmp_path, measured_now=True)
+    assert len(list((tmp_path / "runs").glob("*.csv"))) == 2
+    spread = pd.read_csv(tmp_path / "run_spread.csv")
+    base = study.table["measured_ms"].iloc[0]
+    assert spread.loc[0, "n_runs"] == 2 and spread.loc[0, "run_min_ms"] == pytest.approx(base, rel=1e-5)
+    assert spread.loc[0, "run_spread_pct"] == pytest.approx(100 * 0.5 / 1.25, rel=1e-4)  # (1.5 - 1) / median 1.25
+
+
 def test_measuring_restores_the_thread_count():
     from harness.fidelity.compute import measure_points
 
