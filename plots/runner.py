@@ -518,7 +518,8 @@ def select_figures(
     if only:
         unknown = [figure_id for figure_id in only if figure_id not in registry]
         if unknown:
-            raise HarnessError(f"--only: unknown figure id(s) {', '.join(unknown)}; {_known_ids_hint(registry, unknown)}")
+            hint = _known_ids_hint(registry, unknown)
+            raise HarnessError(f"--only: unknown figure id(s) {', '.join(unknown)}; {hint}")
         wanted = set(only)
         specs = [spec for spec in specs if spec.id in wanted]
         if not specs:

@@ -451,11 +451,12 @@ def write_study(study: ComputeStudy, out_dir: Path | str, *, measured_now: bool 
         files[f"{RUNS_DIR}/{stamp}.csv"] = study.table[MEASURED_COLUMNS].to_csv(index=False, float_format="%.6g")
     for name, text in files.items():
         write_text_atomic(out / name, text)
+    written = [out / name for name in files]
     spread = run_spread(out)
     if not spread.empty:
         write_text_atomic(out / "run_spread.csv", spread.to_csv(index=False, float_format="%.6g"))
-        files["run_spread.csv"] = ""
-    return [out / name for name in files]
+        written.append(out / "run_spread.csv")
+    return written
 
 
 #: the study's run history: every measuring run's points, one CSV per run (`write_study`)

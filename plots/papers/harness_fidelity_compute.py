@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from harness.fidelity.compute import POINT_KEYS
 from plots.registry import FigureOutput, register_figure
 from plots.style import color_for, new_figure
 from plots.verdict import Verdict, at_most, judge
@@ -27,7 +28,6 @@ STEPS_CSV = "results/fidelity_compute/steps.csv"
 #: per point, the range of its measured median over the study's runs (`harness.fidelity.compute.run_spread`)
 SPREAD_CSV = "results/fidelity_compute/run_spread.csv"
 INPUTS = (STEPS_CSV, SPREAD_CSV)
-POINT_KEYS = ["allocator", "threads", "size", "micro_batch", "seq_len"]
 TARGET_MEDIAN_PCT = 10.0
 TARGET_WORST_PCT = 25.0
 CLAIM = (
@@ -88,8 +88,9 @@ def ours_text(points: pd.DataFrame) -> str:
                      f"worst {worst:+.1f}%")
     runs = points["n_runs"].min() if "n_runs" in points else 0
     if runs >= 2:
-        texts.append(f"the same point measured in {runs:.0f} runs: medians apart by {points['run_spread_pct'].median():.0f}% "
-                     f"of their median (median over points; largest {points['run_spread_pct'].max():.0f}%)")
+        spread = points["run_spread_pct"]
+        texts.append(f"the same point measured in {runs:.0f} runs: medians apart by {spread.median():.0f}% of their "
+                     f"median (median over points; largest {spread.max():.0f}%)")
     return "; ".join(texts)
 
 
