@@ -83,6 +83,8 @@ ALLOCATORS: dict[str, dict[str, str]] = {
     "keep": {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)},
 }
 _MALLOC_VARIABLES = sorted({name for env in ALLOCATORS.values() for name in env})
+#: what names a point of the study (the rest of its columns follow from these)
+POINT_KEYS = ["allocator", "threads", "size", "micro_batch", "seq_len"]
 MEASURED_COLUMNS = ["allocator", "threads", "size", "d_model", "n_layers", "n_heads", "d_ff", "vocab", "micro_batch",
                     "seq_len", "tokens", "params", "measured_ms", "measured_ms_p10", "measured_ms_p90", "n_steps",
                     "minor_faults_per_step", "cpu_busy_before"]
@@ -359,7 +361,7 @@ def predict_points(measured: pd.DataFrame, timings_root: Path | str) -> tuple[pd
         predicted = predict_step(size, int(point["micro_batch"]), int(point["seq_len"]), replay)
         rows.append({"predicted_ms": predicted["predicted_ms"], "roofline_fraction": predicted["roofline_fraction"],
                      "n_kernel_launches": predicted["n_kernel_launches"]})
-        key = {c: point[c] for c in ("allocator", "threads", "size", "micro_batch", "seq_len")}
+        key = {c: point[c] for c in POINT_KEYS}
         by_op += [{**key, "op": op, "predicted_ms": ms} for op, ms in sorted(predicted["by_op_ms"].items())]
     table = pd.concat([measured.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
     table["error_pct"] = signed_error_pct(table["predicted_ms"], table["measured_ms"])
@@ -447,8 +449,7 @@ def write_study(study: ComputeStudy, out_dir: Path | str, *, measured_now: bool 
              "summary.csv": study.summary.to_csv(index=False, float_format="%.6g"),
              "meta.json": json.dumps(study.meta, indent=1, default=str) + "\n"}
     if measured_now:
-        stamp = str(study.meta.get("date", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))).replace(":", "")
-        files[f"{RUNS_DIR}/{stamp}.csv"] = study.table[MEASURED_COLUMNS].to_csv(index=False, float_format="%.6g")
+        files[f"{RUNS_DIR}/{study.meta['date'].replace(':', '')}.csv"] = study.table[MEASURED_COLUMNS].to_csv(index=False, float_format="%.6g")
     for name, text in files.items():
         write_text_atomic(out / name, text)
     written = [out / name for name in files]
@@ -461,7 +462,6 @@ def write_study(study: ComputeStudy, out_dir: Path | str, *, measured_now: bool 
 
 #: the study's run history: every measuring run's points, one CSV per run (`write_study`)
 RUNS_DIR = "runs"
-POINT_KEYS = ["allocator", "threads", "size", "micro_batch", "seq_len"]
 SPREAD_COLUMNS = [*POINT_KEYS, "n_runs", "run_min_ms", "run_median_ms", "run_max_ms", "run_spread_pct"]
 
 
