@@ -27,6 +27,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from methods.process_exit import leave_process
+
 RESTART_EXIT = 3
 #: members of generation g use epochs g * EPOCHS_PER_GENERATION + e (one store, no clash between restarts)
 EPOCHS_PER_GENERATION = 1000
@@ -249,8 +251,7 @@ def _finish(group, record: dict, out: Path, ledger: list[dict]) -> int:
     tmp.write_text(json.dumps(record))
     tmp.replace(out / name)
     group.close()
-    sys.stdout.flush()
-    os._exit(RESTART_EXIT if record["exit"] == "restart" else 0)
+    leave_process(RESTART_EXIT if record["exit"] == "restart" else 0)
 
 
 def _admit(group, record: dict, step: int, n_workers: int) -> None:

@@ -186,4 +186,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from methods.process_exit import leave_process
+
+    leave_process(main())  # gloo can abort the process in its teardown; the record is written by now

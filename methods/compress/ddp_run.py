@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,6 +161,7 @@ def _ddp_main(rank: int, world_size: int, init_file: str, configs: list[DigitsRu
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     from methods.compress.ddp_hooks import CompressionHookState, compression_hook
+    from methods.process_exit import leave_process
 
     torch.set_num_threads(1)  # 2-core machines; also what run_simulated_digits uses, for bitwise parity
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
@@ -207,12 +207,7 @@ def _ddp_main(rank: int, world_size: int, init_file: str, configs: list[DigitsRu
         dist.barrier()  # no rank tears gloo down while another still talks to it
     finally:
         dist.destroy_process_group()
-    # Leave without the interpreter's teardown: about one run in ten, a gloo thread left behind by DDP's comm
-    # hook aborts the process there ("terminate called without an active exception"), after every result is
-    # saved. Errors above still propagate; only the clean exit skips it.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    leave_process(0)  # gloo can abort the process in its teardown; every result is saved by now
 
 
 def run_ddp_digits(configs: list[DigitsRunConfig], world_size: int = 2) -> list[RunTrace]:
