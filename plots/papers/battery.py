@@ -534,13 +534,22 @@ def draw_fig9(ctx: FigureContext) -> FigureOutput:
     twin.plot(data["time_s"] / 60, data["request_kw"].abs(), color="grey", lw=0.5, alpha=0.6)
     twin.set_ylabel("|request| (kW)")
     ax.set(xlabel="time (min)", ylabel="active modules", ylim=(-0.2, len(info["modules"]) + 0.2))
-    corr = float(np.corrcoef(data["request_kw"].abs(), data["active_modules"])[0, 1])
-    ours = f"mean {data['active_modules'].mean():.2f} of {len(info['modules'])} on; corr(|request|, active) {corr:.2f}"
+    corr = load_correlation(data)
+    corr_text = f"{corr:.2f}" if np.isfinite(corr) else "n/a (one of them constant)"
+    ours = f"mean {data['active_modules'].mean():.2f} of {len(info['modules'])} on; corr(|request|, active) {corr_text}"
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig9(data))
 
 
+def load_correlation(data: pd.DataFrame) -> float:
+    """Pearson correlation of |request| and the active-module count; NaN where either is constant (undefined)."""
+    request, active = data["request_kw"].abs(), data["active_modules"]
+    if request.nunique() < 2 or active.nunique() < 2:
+        return float("nan")
+    return float(np.corrcoef(request, active)[0, 1])
+
+
 def verdict_fig9(data: pd.DataFrame) -> Verdict:
-    corr = float(np.corrcoef(data["request_kw"].abs(), data["active_modules"])[0, 1])
+    corr = load_correlation(data)
     checks = [
         at_most("mean active modules / N", ours=float(data["active_modules"].mean() / data["n_modules"].iloc[0]),
                 high=0.99, paper="modules are switched off when not needed"),

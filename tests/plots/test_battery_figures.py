@@ -133,3 +133,4 @@ def test_tracking_and_activation_verdicts_flip():
     load = pd.DataFrame({"request_kw": np.abs(r) * 60, "active_modules": np.ceil(np.abs(r) * 6), "n_modules": 6})
     assert bt.verdict_fig9(load).status == "reproduced"
     assert bt.verdict_fig9(load.assign(active_modules=6)).status != "reproduced"
+    assert np.isnan(bt.load_correlation(load.assign(active_modules=6)))  # undefined, not a numpy warning
