@@ -34,7 +34,7 @@ def make_tiny_hopper(root, episodes: int = 6, max_steps: int = 40, dataset_id: s
             done = terminated or truncated
         buffers.append(EpisodeBuffer(id=ep, observations=np.array(o), actions=np.array(a), rewards=np.array(r),
                                      terminations=np.array(te), truncations=np.array(tr), infos={}))
-    minari.create_dataset_from_buffers(dataset_id, buffers, env=env, algorithm_name="uniform-random",
+    minari.create_dataset_from_buffers(dataset_id, buffers, env=env, eval_env=env.spec, algorithm_name="uniform-random",
                                        author="tests", author_email="tests@localhost", code_permalink="local",
                                        description="tiny random Hopper dataset for tests")
     env.close()
