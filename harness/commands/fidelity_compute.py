@@ -2,8 +2,9 @@
 
 Measures every point of the plan (`harness.fidelity.compute`: 4 model sizes x 2 micro-batches x 2 sequence
 lengths x 1 and 2 threads, fp32, AdamW), predicts each from the CPU timing tables of the same thread count
-(``cpu`` and ``cpu-2t`` under ``--timings``), and writes ``steps.csv``, ``by_op.csv``, ``summary.csv`` and
-``meta.json`` under ``results/fidelity_compute/``. Make the tables first (on the quiet 2-core dev VM: about 20 min
+(``cpu`` and ``cpu-2t`` under ``--timings``), and writes ``steps.csv``, ``by_op.csv``, ``summary.csv``,
+``op_times.csv`` (the step's ops timed alone beside its steps, a diagnostic) and ``meta.json`` under
+``results/fidelity_compute/``. Make the tables first (on the quiet 2-core dev VM: about 20 min
 for every op in three dtypes on 1 thread, about 10 min for fp32 on 2 threads; ``--passes 3`` times every row in
 three passes spread over the profile, so no block of rows carries one moment's speed of a drifting machine)::
 
@@ -12,8 +13,8 @@ three passes spread over the profile, so no block of rows carries one moment's s
 
 Every point is measured under two glibc allocator configurations (``default``, and ``keep``: freed memory kept
 in the process as a caching allocator does, so steps pay no page faults for it; see
-`harness.fidelity.compute.ALLOCATORS`). The measurement takes about 200 s on a quiet 2-core machine: 3
-interleaved rounds of every point (plus up to 30 s of waiting for quiet CPUs per shape and round on a busy one;
+`harness.fidelity.compute.ALLOCATORS`). The measurement takes about 260 s on a quiet 2-core machine: 3
+interleaved rounds of every point, each shape's ops timed alone right before its steps (plus up to 30 s of waiting for quiet CPUs per shape and round on a busy one;
 the busiest fraction seen is recorded per point). ``--recompute`` predicts again from the saved measurements
 (e.g. after re-profiling). Every measuring run also keeps its points in ``runs/<date>.csv``; ``run_spread.csv``
 gives, per point, how far the runs' measured medians lie apart (this VM's speed changes between runs).
@@ -26,6 +27,7 @@ import sys
 from pathlib import Path
 
 SHOWN = ["allocator", "threads", "size", "micro_batch", "seq_len", "measured_ms", "predicted_ms", "error_pct",
+         "error_op_profile_pct",
          "roofline_fraction", "cpu_busy_before"]
 
 
@@ -75,10 +77,10 @@ def main(args: argparse.Namespace) -> int:
         plan = replace(plan, allocators=tuple(dict.fromkeys(args.allocators)))
     out_dir = args.out or project_root() / "results" / "fidelity_compute" / ("quick" if args.quick else "")
     timings = args.timings or default_timings_root()
-    measured = read_measured(out_dir) if args.recompute else None
+    measured, op_times = read_measured(out_dir) if args.recompute else (None, None)
     if measured is None:
         print(f"[fidelity-compute] measuring {len(plan.points())} points", file=sys.stderr, flush=True)
-    study = run_study(plan, timings, measured=measured,
+    study = run_study(plan, timings, measured=measured, op_times=op_times,
                       progress=lambda m: print(f"[fidelity-compute] {m}", file=sys.stderr, flush=True))
     files = write_study(study, out_dir, measured_now=measured is None)
     print(study.table[SHOWN].to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -40,13 +40,19 @@ What a real step pays that ops timed alone do not (measured on the 2-core dev VM
 The machine itself is noisy: it switches for seconds at a time between two speeds (a Python loop 26 vs 43 ms,
 a GEMM 44 vs 55 ms), so one point measured twice can differ by 25-40%; the errors of single points carry that.
 
+A diagnostic beside the prediction (`harness.timing.op_profile`): in every round, right before a shape's
+steps, every distinct op call of that step is timed alone once more (same timer as the tables, at the point's
+thread count); the same pricing over those times (``predicted_op_profile_ms``, ``error_op_profile_pct``) takes
+the moment the tables were timed out of the error. It decides nothing; the verdict uses the tables.
+
 Run by ``harness fidelity-compute``; results in ``results/fidelity_compute/`` (``steps.csv``, ``summary.csv``,
-``meta.json``), drawn by the figure ``harness.fidelity_compute``.
+``op_times.csv``, ``meta.json``, the run history ``runs/``), drawn by the figure ``harness.fidelity_compute``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -67,6 +73,7 @@ from harness.errors import HarnessError
 from harness.fidelity.compare import signed_error_pct
 from harness.fidelity.quiet import wait_until_quiet
 from harness.models.llama import LlamaDims, parameter_count
+from harness.timing.op_profile import OP_TIME_COLUMNS, OpProfile, StudyOpReplay, distinct_calls
 from harness.timing.replay import TimingReplay
 from harness.timing.table import load_table_set
 
@@ -88,6 +95,9 @@ POINT_KEYS = ["allocator", "threads", "size", "micro_batch", "seq_len"]
 MEASURED_COLUMNS = ["allocator", "threads", "size", "d_model", "n_layers", "n_heads", "d_ff", "vocab", "micro_batch",
                     "seq_len", "tokens", "params", "measured_ms", "measured_ms_p10", "measured_ms_p90", "n_steps",
                     "minor_faults_per_step", "cpu_busy_before"]
+#: an op profile is taken per shape and thread count (both allocator configurations share it)
+PROFILE_KEYS = ["threads", "size", "micro_batch", "seq_len"]
+OP_PROFILE_COLUMNS = [*PROFILE_KEYS, *OP_TIME_COLUMNS]
 Progress = Callable[[str], None]
 
 
@@ -124,6 +134,8 @@ class ComputePlan:
     quiet_busy_below: float = 0.15  # wait for the CPUs to be this idle before each point ...
     quiet_max_wait_s: float = 30.0  # ... but no longer than this
     quiet_window_s: float = 1.0
+    #: time the step's ops alone next to its steps in every round (the op-profile diagnostic, `OpProfile`)
+    op_profile: bool = True
 
     def points(self) -> list[tuple[str, int, ModelSize, int, int]]:
         return [(a, t, size, b, s) for a in self.allocators for t in self.threads for size in self.sizes
@@ -262,16 +274,25 @@ def allocator_timers(allocators: Sequence[str]) -> Iterator[dict[str, StepTimer]
             pool.shutdown(cancel_futures=True)
 
 
+def step_profile(size: ModelSize, micro_batch: int, seq_len: int, threads: int, seed: int) -> OpProfile:
+    """The op profile of one step of ``size`` (every distinct op call `step_ops` prices) at ``threads``."""
+    ops = step_ops(size.dims(), micro_batch, seq_len, optimizer="adamw", device="cpu")
+    return OpProfile(distinct_calls(ops.calls()), seed=seed, threads=threads)
+
+
 def measure_points(plan: ComputePlan, progress: Progress = print,
-                   timers: Mapping[str, StepTimer] | None = None) -> pd.DataFrame:
-    """Every point of ``plan`` measured (threads set per point, restored after); columns `MEASURED_COLUMNS`.
+                   timers: Mapping[str, StepTimer] | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Every point of ``plan`` measured (threads set per point, restored after); columns `MEASURED_COLUMNS`; and,
+    with ``plan.op_profile``, the step's ops timed alone in the same rounds (columns `OP_PROFILE_COLUMNS`).
 
     This machine changes speed for seconds at a time (module docstring), so one point measured in one burst
     carries the speed of its moment, and points measured one after the other share it (thread count by thread
     count, all 2-thread points of the small models would share one stretch of seconds). The schedule therefore
     runs ``plan.rounds`` rounds over all shapes, each shape's allocator configurations and thread counts back to
     back (in the same seconds, their order reversed every other round), and a point's median, p10 and p90 pool
-    its steps of every round. ``timers`` (default: `allocator_timers`) time the steps per allocator.
+    its steps of every round. ``timers`` (default: `allocator_timers`) time the steps per allocator. With
+    ``plan.op_profile`` each shape's op profile (`step_profile`, per thread count) runs one pass right before the
+    shape's steps in every round, so the ops are timed in the same seconds as the steps they predict.
     """
     if timers is None:
         with allocator_timers(plan.allocators) as made:
@@ -283,6 +304,7 @@ def measure_points(plan: ComputePlan, progress: Progress = print,
     times: dict[tuple, list[float]] = {}
     faults: dict[tuple, list[float]] = {}
     busy_seen: dict[tuple, list[float]] = {}
+    profiles: dict[tuple, OpProfile] = {}
     total = plan.rounds * len(shapes) * len(plan.threads) * len(plan.allocators)
     done = 0
     try:
@@ -290,6 +312,11 @@ def measure_points(plan: ComputePlan, progress: Progress = print,
             order = (lambda seq: seq) if round_ % 2 == 0 else (lambda seq: seq[::-1])
             for size, micro_batch, seq_len in shapes:
                 busy = wait_until_quiet(plan.quiet_busy_below, plan.quiet_max_wait_s, plan.quiet_window_s)
+                for threads in order(plan.threads) if plan.op_profile else ():
+                    key = (threads, size.name, micro_batch, seq_len)
+                    if key not in profiles:
+                        profiles[key] = step_profile(size, micro_batch, seq_len, threads, plan.seed)
+                    profiles[key].run_pass()
                 for allocator in order(plan.allocators):
                     for threads in order(plan.threads):
                         key = (allocator, threads, size.name, micro_batch, seq_len)
@@ -316,7 +343,11 @@ def measure_points(plan: ComputePlan, progress: Progress = print,
                      "micro_batch": micro_batch, "seq_len": seq_len, "tokens": micro_batch * seq_len,
                      "params": parameter_count(size.dims()),
                      **_step_summary(times[key], float(np.mean(faults[key]))), "cpu_busy_before": busy})
-    return pd.DataFrame(rows, columns=MEASURED_COLUMNS)
+    op_times = None
+    if profiles:
+        op_times = pd.concat([profile.frame().assign(**dict(zip(PROFILE_KEYS, key)))
+                              for key, profile in profiles.items()], ignore_index=True)[OP_PROFILE_COLUMNS]
+    return pd.DataFrame(rows, columns=MEASURED_COLUMNS), op_times
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -346,25 +377,40 @@ def predict_step(size: ModelSize, micro_batch: int, seq_len: int, replay: Timing
             "n_kernel_launches": step.n_launches, "by_op_ms": step.by_op_ms}
 
 
-def predict_points(measured: pd.DataFrame, timings_root: Path | str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Add ``predicted_ms``, ``error_pct`` (signed, % of measured), ``roofline_fraction`` to every measured point.
+def predict_points(measured: pd.DataFrame, timings_root: Path | str, op_times: pd.DataFrame | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Add ``predicted_ms``, ``error_pct`` (signed, % of measured), ``roofline_fraction`` to every measured point,
+    and the op-profile diagnostic ``predicted_op_profile_ms`` / ``error_op_profile_pct``: the same pricing with
+    every op timed alone in the same rounds as the point's steps (``op_times``, `measure_points`; NaN without).
 
-    Returns the table, the predicted time per op and point (long format), and the table sets' provenance.
+    Returns the table, the predicted time per op and point (long format, from the tables), and the table sets'
+    provenance.
     """
     replays: dict[int, TimingReplay] = {}
+    profiles = {} if op_times is None else {
+        tuple(key): group for key, group in op_times.groupby(PROFILE_KEYS, sort=False)}
     rows, by_op = [], []
     for _, point in measured.iterrows():
         threads = int(point["threads"])
         replay = replays.get(threads) or replays.setdefault(threads, open_cpu_replay(threads, timings_root))
         size = ModelSize(str(point["size"]), int(point["d_model"]), int(point["n_layers"]), int(point["n_heads"]),
                          int(point["d_ff"]), int(point["vocab"]))
-        predicted = predict_step(size, int(point["micro_batch"]), int(point["seq_len"]), replay)
+        shape = (int(point["micro_batch"]), int(point["seq_len"]))
+        predicted = predict_step(size, *shape, replay)
+        profile = profiles.get((threads, size.name, *shape))
+        same_minutes = (math.nan if profile is None
+                        else predict_step(size, *shape, StudyOpReplay(profile, replay))["predicted_ms"])
         rows.append({"predicted_ms": predicted["predicted_ms"], "roofline_fraction": predicted["roofline_fraction"],
-                     "n_kernel_launches": predicted["n_kernel_launches"]})
+                     "n_kernel_launches": predicted["n_kernel_launches"], "predicted_op_profile_ms": same_minutes})
         key = {c: point[c] for c in POINT_KEYS}
         by_op += [{**key, "op": op, "predicted_ms": ms} for op, ms in sorted(predicted["by_op_ms"].items())]
     table = pd.concat([measured.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
     table["error_pct"] = signed_error_pct(table["predicted_ms"], table["measured_ms"])
+    profiled = table["predicted_op_profile_ms"].notna()
+    table["error_op_profile_pct"] = math.nan
+    if profiled.any():
+        table.loc[profiled, "error_op_profile_pct"] = signed_error_pct(table.loc[profiled, "predicted_op_profile_ms"],
+                                                                       table.loc[profiled, "measured_ms"])
     provenance = {TABLE_SETS[t]: {"folder": _shown_path(r.tables.folder), "table_hashes": r.table_hashes(),
                                   "device_name": r.tables.meta.get("device_name"), "date": r.tables.meta.get("date"),
                                   "timing_sources": r.summary()}
@@ -385,18 +431,29 @@ def _shown_path(folder: Path) -> str:
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Per allocator configuration, per thread count and over both: points, median |error|, worst signed error,
-    and whether both targets hold."""
+    mean signed error and whether both targets hold; the same three numbers of the op-profile diagnostic where
+    the table has it (NaN otherwise; it decides nothing)."""
     groups = [(allocator, str(t), g) for allocator, of_allocator in table.groupby("allocator", sort=False)
               for t, g in [*of_allocator.groupby("threads", sort=True), ("all", of_allocator)]]
     rows = []
     for allocator, threads, group in groups:
-        errors = group["error_pct"].to_numpy(dtype=float)
-        worst = float(errors[np.argmax(np.abs(errors))])
-        median = float(np.median(np.abs(errors)))
-        rows.append({"allocator": allocator, "threads": threads, "n_points": len(group), "median_abs_error_pct": median,
-                     "worst_error_pct": worst, "mean_error_pct": float(np.mean(errors)),
-                     "meets_targets": bool(median <= TARGET_MEDIAN_PCT and abs(worst) <= TARGET_WORST_PCT)})
+        median, worst, mean = _error_stats(group["error_pct"])
+        row = {"allocator": allocator, "threads": threads, "n_points": len(group), "median_abs_error_pct": median,
+               "worst_error_pct": worst, "mean_error_pct": mean,
+               "meets_targets": bool(median <= TARGET_MEDIAN_PCT and abs(worst) <= TARGET_WORST_PCT)}
+        profiled = group["error_op_profile_pct"] if "error_op_profile_pct" in group else pd.Series(dtype=float)
+        (row["median_abs_error_op_profile_pct"], row["worst_error_op_profile_pct"],
+         row["mean_error_op_profile_pct"]) = _error_stats(profiled.dropna())
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _error_stats(errors: pd.Series) -> tuple[float, float, float]:
+    """Median |error|, worst signed error and mean signed error (NaN for no errors)."""
+    values = errors.to_numpy(dtype=float)
+    if values.size == 0:
+        return math.nan, math.nan, math.nan
+    return (float(np.median(np.abs(values))), float(values[np.argmax(np.abs(values))]), float(np.mean(values)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -409,6 +466,7 @@ class ComputeStudy:
     by_op: pd.DataFrame
     summary: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    op_times: pd.DataFrame | None = None  # the op profile measured with the steps (`measure_points`)
 
 
 def machine_meta() -> dict[str, object]:
@@ -419,14 +477,15 @@ def machine_meta() -> dict[str, object]:
 
 
 def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataFrame | None = None,
-              progress: Progress = print) -> ComputeStudy:
-    """Measure (unless ``measured`` is given: then only predict again), predict, compare."""
+              op_times: pd.DataFrame | None = None, progress: Progress = print) -> ComputeStudy:
+    """Measure (unless ``measured`` is given, with the ``op_times`` measured beside it if any: then only predict
+    again), predict, compare."""
     for threads in plan.threads if measured is None else sorted(set(measured["threads"])):
         open_cpu_replay(int(threads), timings_root)  # fail before measuring when a table set is missing
     started = time.time()
     if measured is None:
-        measured = measure_points(plan, progress)
-    table, by_op, tables = predict_points(measured, timings_root)
+        measured, op_times = measure_points(plan, progress)
+    table, by_op, tables = predict_points(measured, timings_root, op_times)
     meta = {"plan": asdict(plan), "machine": machine_meta(), "timing_tables": tables,
             "allocators": {name: ALLOCATORS.get(name) for name in dict.fromkeys(measured["allocator"])},
             "targets": {"median_abs_error_pct": TARGET_MEDIAN_PCT, "worst_abs_error_pct": TARGET_WORST_PCT},
@@ -435,8 +494,10 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
             "backward + step, median over the measured steps of interleaved rounds after warm-up, under each "
             "allocator configuration; predictions: harness.cost.training_step "
             "(fused_qkv) priced by the CPU timing tables of the same thread count (ops timed with the cores' "
-            "private caches flushed before every call, see kernels.profiler); nothing fitted"}
-    return ComputeStudy(table, by_op, summarize(table), meta)
+            "private caches flushed before every call, see kernels.profiler); diagnostic beside it: the same "
+            "pricing with every op of the step timed alone (same timer) in the same rounds as the point's steps "
+            "(op_times.csv); nothing fitted"}
+    return ComputeStudy(table, by_op, summarize(table), meta, op_times)
 
 
 def write_study(study: ComputeStudy, out_dir: Path | str, *, measured_now: bool = False) -> list[Path]:
@@ -448,8 +509,11 @@ def write_study(study: ComputeStudy, out_dir: Path | str, *, measured_now: bool 
              "by_op.csv": study.by_op.to_csv(index=False, float_format="%.6g"),
              "summary.csv": study.summary.to_csv(index=False, float_format="%.6g"),
              "meta.json": json.dumps(study.meta, indent=1, default=str) + "\n"}
+    if study.op_times is not None:
+        files["op_times.csv"] = study.op_times.to_csv(index=False, float_format="%.6g")
     if measured_now:
-        files[f"{RUNS_DIR}/{study.meta['date'].replace(':', '')}.csv"] = study.table[MEASURED_COLUMNS].to_csv(index=False, float_format="%.6g")
+        history = f"{RUNS_DIR}/{study.meta['date'].replace(':', '')}.csv"
+        files[history] = study.table[MEASURED_COLUMNS].to_csv(index=False, float_format="%.6g")
     for name, text in files.items():
         write_text_atomic(out / name, text)
     written = [out / name for name in files]
@@ -478,8 +542,9 @@ def run_spread(out_dir: Path | str) -> pd.DataFrame:
     return spread[SPREAD_COLUMNS]
 
 
-def read_measured(out_dir: Path | str) -> pd.DataFrame:
-    """The measured columns of a previous study's ``steps.csv`` (for predicting again without measuring)."""
+def read_measured(out_dir: Path | str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The measured columns of a previous study's ``steps.csv`` and its ``op_times.csv`` (None where the study has
+    none), for predicting again without measuring."""
     path = Path(out_dir) / "steps.csv"
     if not path.is_file():
         raise HarnessError(f"--recompute: {path} does not exist; run `harness fidelity-compute` to measure first")
@@ -489,4 +554,8 @@ def read_measured(out_dir: Path | str) -> pd.DataFrame:
     missing = [c for c in MEASURED_COLUMNS if c not in table.columns]
     if missing:
         raise HarnessError(f"--recompute: {path} lacks the column(s) {', '.join(missing)}")
-    return table[MEASURED_COLUMNS]
+    op_path = Path(out_dir) / "op_times.csv"
+    op_times = pd.read_csv(op_path) if op_path.is_file() else None
+    if op_times is not None and [c for c in OP_PROFILE_COLUMNS if c not in op_times.columns]:
+        raise HarnessError(f"--recompute: {op_path} lacks columns of {', '.join(OP_PROFILE_COLUMNS)}")
+    return table[MEASURED_COLUMNS], op_times

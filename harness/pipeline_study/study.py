@@ -35,7 +35,8 @@ from harness.fidelity.compare import signed_error_pct, summarize
 from harness.fidelity.launch import InNamespaces, Loopback
 from harness.fidelity.quiet import wait_until_quiet
 from harness.pipeline_study.launch import run_stages
-from harness.pipeline_study.op_times import OpProfile, StudyOpReplay
+from harness.pipeline_study.op_times import plan_profile
+from harness.timing.op_profile import StudyOpReplay
 from harness.pipeline_study.plan import RunSpec, StudyPlan, network_rate_mbit, run_config
 from harness.pipeline_study.predict import codec_label, link_model, measure_codec_times, predict_run
 
@@ -241,7 +242,7 @@ def run_study(plan: StudyPlan, *, timings_root: Path | str, fidelity_dir: Path |
     started = time.time()
     link_model(plan.networks()[-1], fidelity_dir, plan.mtu_bytes)  # fail before measuring if a fit is missing
     progress("timing the model's ops alone (the study's op profile; one more pass before every configuration)")
-    profile = OpProfile(plan)
+    profile = plan_profile(plan)
     for _ in range(2):
         profile.run_pass()
     progress("timing the codecs alone (codec timing table)")

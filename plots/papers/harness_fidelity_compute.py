@@ -67,15 +67,25 @@ def verdict_of(points: pd.DataFrame) -> Verdict:
             at_most(f"{allocator} allocator, {threads} thread(s): worst |error| (%)", ours=float(np.max(errors)),
                     high=TARGET_WORST_PCT, paper="≤ 25% (the project's target)"),
         ]
-    return judge(checks, explanation=(
-        f"{len(points)} real training steps on this machine's CPU against the op-by-op prediction from op "
-        "profiles alone (no fitting to the steps), checked per allocator configuration and thread count; "
-        "signed errors and page faults per point in the CSV. The model prices ops, not the operating system "
-        "mapping memory: under glibc's default allocator the largest model's steps fault in the memory freed "
-        "the step before (thousands of page faults per step) and come out slower than predicted; with freed "
-        "memory kept in the process, as a caching allocator keeps it (PyTorch's on a GPU), they do not. "
-        "Cores waking for two-thread work are not modelled either, and this machine's speed drifts by tens of "
-        "percent between periods, so single points can land in a slow one."))
+    return judge(checks, explanation=explanation(points))
+
+
+def explanation(points: pd.DataFrame) -> str:
+    """What the points say beyond the targets, computed from them: the mean signed error per model size and, where
+    the study has it, what timing the step's ops beside its steps (instead of the tables) changes."""
+    by_size = points.sort_values("d_model").groupby("size", sort=False)["error_pct"].mean()
+    sizes = ", ".join(f"{size} {error:+.0f}%" for size, error in by_size.items())
+    text = (f"{len(points)} points of real training steps on this machine's CPU against the op-by-op prediction "
+            "from op profiles alone (no fitting to the steps), checked per allocator configuration and thread count; "
+            "signed errors and page faults per point in the CSV (positive: predicted slower than measured). Mean "
+            f"signed error per model size, all points of that size: {sizes}.")
+    if "error_op_profile_pct" in points and points["error_op_profile_pct"].notna().all():
+        text += (" With every op of a step timed alone in the same rounds as its steps instead of taken from the "
+                 f"tables, the median |error| is {points['error_op_profile_pct'].abs().median():.1f}% (tables: "
+                 f"{points['error_pct'].abs().median():.1f}%): the part of the error that is the tables' timing "
+                 "moment is the difference between the two.")
+    return text + (" Cores waking for two-thread work are not modelled, and this machine's speed drifts by tens of "
+                   "percent between periods, so single points can land in a slow or a fast one.")
 
 
 def ours_text(points: pd.DataFrame) -> str:
@@ -86,6 +96,12 @@ def ours_text(points: pd.DataFrame) -> str:
         worst = errors.loc[errors.abs().idxmax()]
         texts.append(f"{allocator} allocator: median |error| {errors.abs().median():.1f}% ({', '.join(parts)}); "
                      f"worst {worst:+.1f}%")
+    if "error_op_profile_pct" in points and points["error_op_profile_pct"].notna().any():
+        profiled = points["error_op_profile_pct"].dropna()
+        worst = profiled.loc[profiled.abs().idxmax()]
+        texts.append("the same prediction with the step's ops timed beside its steps (diagnostic, both "
+                     f"allocators): median |error| {profiled.abs().median():.1f}%, worst {worst:+.1f}%, "
+                     f"mean {profiled.mean():+.1f}%")
     runs = points["n_runs"].min() if "n_runs" in points else 0
     if runs >= 2:
         spread = points["run_spread_pct"]
@@ -112,7 +128,10 @@ def ours_text(points: pd.DataFrame) -> str:
         "'keep' (freed memory kept in the process, as a caching allocator keeps it); the two are measured "
         "interleaved, shape by shape. Thin vertical lines (right): the error the same prediction has against the "
         "slowest and the fastest measured median of the point over every run in the study's run history (each "
-        "run measured at another time of the same machine)."
+        "run measured at another time of the same machine). Small crosses (right): the op-profile diagnostic, "
+        "the same op-by-op prediction with every op of the step timed alone (same timer as the tables) in the "
+        "same rounds as the point's steps, which takes the tables' timing moment out of the error; the verdict "
+        "uses the tables."
     ),
     claim=CLAIM,
     scale_note="4 tiny LLaMA sizes (d_model 64-512, 2 blocks, vocabulary 1024) x micro-batch 2, 4 x sequence 64, "
@@ -133,7 +152,8 @@ def draw_fidelity_compute(ctx: FigureContext) -> FigureOutput:
     data = points[["allocator", "threads", "size", "d_model", "micro_batch", "seq_len", "tokens", "params",
                    "measured_ms", "measured_ms_p10", "measured_ms_p90", "predicted_ms", "error_pct",
                    "minor_faults_per_step", "roofline_fraction", "cpu_busy_before",
-                   *[c for c in ("n_runs", "run_min_ms", "run_max_ms", "run_spread_pct") if c in points]]]
+                   *[c for c in ("predicted_op_profile_ms", "error_op_profile_pct", "n_runs", "run_min_ms",
+                                 "run_max_ms", "run_spread_pct") if c in points]]]
     return FigureOutput(data=data, figure=fig, ours=ours_text(points), verdict=verdict_of(points),
                         provenance={"inputs": list(INPUTS), "calibration": "none: op profiles only",
                                     "allocators": {a: ALLOCATOR_TEXT.get(a, a) for a in allocators}})
@@ -151,6 +171,8 @@ def _draw_row(left, right, points: pd.DataFrame, sizes: list[str], line: np.ndar
                       color=color, markerfacecolor=face, capsize=2,
                       label=None if noisy else f"{size}, {threads} thread(s)")
         right.plot(group["measured_ms"], group["error_pct"], marker, color=color, markerfacecolor=face)
+        if "error_op_profile_pct" in group:  # the op-profile diagnostic (NaN for studies without it)
+            right.plot(group["measured_ms"], group["error_op_profile_pct"], "x", color=color, markersize=4)
         if "run_min_ms" in group:  # the error this prediction has against the point's slowest and fastest run
             right.vlines(group["measured_ms"], 100 * (group["predicted_ms"] / group["run_max_ms"] - 1),
                          100 * (group["predicted_ms"] / group["run_min_ms"] - 1), color=color, linewidth=1.0,

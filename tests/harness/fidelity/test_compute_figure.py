@@ -94,3 +94,14 @@ def test_run_spread_draws_a_range_and_is_reported():
     assert list(out.data["n_runs"]) == [3, 3] and list(out.data["run_spread_pct"]) == [40.0, 20.0]
     assert "measured in 3 runs: medians apart by 30% of their median (median over points; largest 40%)" in out.ours
     assert out.verdict.status == "reproduced"  # the verdict judges the committed run alone
+
+
+def test_the_explanation_reports_the_error_per_size_and_the_op_profile_diagnostic():
+    points = _points([20.0, 10.0, -10.0, -20.0, 30.0])  # sizes d64, d128, d256, d512, d64
+    text = figure_module.explanation(points)
+    assert "d64 +25%, d128 +10%, d256 -10%, d512 -20%" in text and "same rounds" not in text
+    profiled = points.assign(error_op_profile_pct=[1.0, -2.0, 3.0, -4.0, 5.0],
+                             predicted_op_profile_ms=points["measured_ms"])
+    assert "median |error| is 3.0% (tables: 20.0%)" in figure_module.explanation(profiled)
+    out = figure_module.draw_fidelity_compute(_Ctx(profiled))
+    assert "error_op_profile_pct" in out.data and "diagnostic" in out.ours

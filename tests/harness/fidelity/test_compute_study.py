@@ -17,6 +17,7 @@ from harness.fidelity.compute import (
     ALLOCATORS,
     FULL_PLAN,
     MEASURED_COLUMNS,
+    OP_PROFILE_COLUMNS,
     QUICK_PLAN,
     TABLE_SETS,
     open_cpu_replay,
@@ -26,6 +27,7 @@ from harness.fidelity.compute import (
     summarize,
     write_study,
 )
+from harness.timing.op_profile import StudyOpReplay, distinct_calls
 
 TIMINGS = Path(__file__).parents[2] / "data" / "timings"  # cpu/: matmul and copy only (the rest: roofline)
 
@@ -59,12 +61,36 @@ def test_quick_study_measures_predicts_and_signs_the_error(study):
     assert study.meta["timing_tables"]["cpu"]["table_hashes"].keys() == {"copy", "matmul"}
 
 
+def test_the_op_profile_diagnostic_prices_the_same_ops_timed_beside_the_steps(study):
+    # every distinct op call of the step timed in the study's rounds; the diagnostic prices the step from them
+    row = study.table.iloc[0]
+    size = QUICK_PLAN.sizes[0]
+    calls = step_ops(size.dims(), 2, 64, optimizer="adamw", device="cpu").calls()
+    profile = study.op_times
+    assert list(profile.columns) == OP_PROFILE_COLUMNS
+    assert len(profile) == len(distinct_calls(calls)) and (profile["n_passes"] == QUICK_PLAN.rounds).all()
+    replay = StudyOpReplay(profile, open_cpu_replay(1, TIMINGS))
+    assert row["predicted_op_profile_ms"] == pytest.approx(price(calls, replay, "float32").time_ms, rel=1e-12)
+    assert replay.summary() and all(set(c) == {"study"} for c in replay.summary().values())  # nothing from tables
+    assert row["error_op_profile_pct"] == pytest.approx(
+        100 * (row["predicted_op_profile_ms"] - row["measured_ms"]) / row["measured_ms"])
+    summary = study.summary.iloc[0]
+    assert summary["median_abs_error_op_profile_pct"] == pytest.approx(abs(row["error_op_profile_pct"]))
+
+
 def test_recompute_reproduces_the_predictions(study, tmp_path):
     write_study(study, tmp_path)
-    again = run_study(QUICK_PLAN, TIMINGS, measured=read_measured(tmp_path), progress=lambda m: None)
+    measured, op_times = read_measured(tmp_path)
+    again = run_study(QUICK_PLAN, TIMINGS, measured=measured, op_times=op_times, progress=lambda m: None)
     saved = pd.read_csv(tmp_path / "steps.csv")
-    assert saved["predicted_ms"].to_numpy() == pytest.approx(again.table["predicted_ms"].to_numpy(), rel=1e-5)
+    for column in ("predicted_ms", "predicted_op_profile_ms"):
+        assert saved[column].to_numpy() == pytest.approx(again.table[column].to_numpy(), rel=1e-5)
     assert (tmp_path / "summary.csv").is_file() and (tmp_path / "meta.json").is_file()
+    (tmp_path / "op_times.csv").unlink()  # a study from before the op profile: the diagnostic is NaN, not an error
+    measured, op_times = read_measured(tmp_path)
+    older = run_study(QUICK_PLAN, TIMINGS, measured=measured, op_times=op_times, progress=lambda m: None)
+    assert op_times is None and older.table["error_op_profile_pct"].isna().all()
+    assert older.summary["median_abs_error_op_profile_pct"].isna().all()
 
 
 def test_measuring_runs_build_a_history_and_its_spread(study, tmp_path):
@@ -86,7 +112,7 @@ def test_measuring_restores_the_thread_count():
 
     before = torch.get_num_threads()
     plan = replace(QUICK_PLAN, threads=(2,) if before == 1 else (1,), measured_steps=1, warmup_steps=0)
-    measured = measure_points(plan, progress=lambda m: None)
+    measured, _ = measure_points(plan, progress=lambda m: None)
     assert torch.get_num_threads() == before and measured["minor_faults_per_step"].notna().all()
 
 
@@ -97,22 +123,42 @@ def test_points_are_measured_in_interleaved_rounds(monkeypatch):
     import harness.fidelity.compute as compute
 
     order = []
+    events = []  # steps and op-profile passes, in the order they ran
 
     def timer(allocator):
         def fake(threads, size, micro_batch, seq_len, warmup_steps, measured_steps, seed):
             order.append((allocator, threads, size.name, micro_batch, seq_len))
+            events.append(("step",))
             return [10.0 * len(order)] * measured_steps, 0.0
         return fake
 
+    class Profile:  # the op profile of one shape and thread count: one pass right before the shape's steps
+        def __init__(self, key):
+            self.key, self.passes = key, 0
+
+        def run_pass(self):
+            self.passes += 1
+            events.append(("ops", *self.key))
+
+        def frame(self):
+            return pd.DataFrame([{"op": "copy", "impl": "torch", "shape": '{"numel":1}', "time_ms": 1.0,
+                                  "time_ms_min": 1.0, "time_ms_max": 1.0, "n_passes": self.passes}])
+
     monkeypatch.setattr(compute, "wait_until_quiet", lambda *a: 0.0)
+    monkeypatch.setattr(compute, "step_profile", lambda size, b, s, threads, seed: Profile((threads, size.name, b, s)))
     plan = replace(FULL_PLAN, sizes=FULL_PLAN.sizes[:2], micro_batches=(2,), seq_lens=(64,), measured_steps=2,
                    rounds=3)
-    measured = compute.measure_points(plan, progress=lambda m: None,
-                                      timers={name: timer(name) for name in plan.allocators})
+    measured, op_times = compute.measure_points(plan, progress=lambda m: None,
+                                                timers={name: timer(name) for name in plan.allocators})
     shapes = [("d64", 2, 64), ("d128", 2, 64)]
     forward = [(a, t) for a in ("default", "keep") for t in (1, 2)]
     assert order == [(a, t, *shape) for r in range(3) for shape in shapes
                      for a, t in (forward if r % 2 == 0 else forward[::-1])]
+    threads_order = [(1, 2), (2, 1), (1, 2)]
+    assert events == [e for r in range(3) for shape in shapes
+                      for e in [*(("ops", t, *shape) for t in threads_order[r]), *[("step",)] * 4]]
+    assert len(op_times) == 4 and (op_times["n_passes"] == 3).all()
+    assert list(op_times.columns) == compute.OP_PROFILE_COLUMNS
     assert list(zip(measured["allocator"], measured["threads"], measured["size"]))[:4] == [
         ("default", 1, "d64"), ("default", 1, "d128"), ("default", 2, "d64"), ("default", 2, "d128")]
     first = measured.iloc[0]  # measured at positions 1, 12, 17 of the schedule: 10, 120, 170 ms

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from harness.fidelity.compute import open_cpu_replay
-from harness.pipeline_study.op_times import (OP_TIME_COLUMNS, StudyOpReplay, measure_op_times, model_op_calls,
-                                             _shape_key)
+from harness.pipeline_study.op_times import measure_op_times, model_op_calls
 from harness.pipeline_study.plan import load_plan
 from harness.pipeline_study.predict import link_model, table_stage_times, workload
+from harness.timing.op_profile import OP_TIME_COLUMNS, StudyOpReplay, shape_key
 
 ROOT = Path(__file__).resolve().parents[3]
 PLANS = ROOT / "harness" / "pipeline_study" / "plans"
@@ -26,7 +26,7 @@ def _profile(plan, scale: float, replay) -> pd.DataFrame:
     rows = []
     for op, impl, shape in model_op_calls(plan):
         ms = replay.predict(op, impl=impl, dtype="float32", **shape).time_ms
-        rows.append({"op": op, "impl": impl or "torch", "shape": _shape_key(shape), "time_ms": scale * ms,
+        rows.append({"op": op, "impl": impl or "torch", "shape": shape_key(shape), "time_ms": scale * ms,
                      "time_ms_min": scale * ms, "time_ms_max": scale * ms, "n_passes": 1})
     return pd.DataFrame(rows, columns=OP_TIME_COLUMNS)
 
@@ -60,7 +60,7 @@ def test_measure_op_times_times_every_distinct_call():
     frame = measure_op_times(plan, passes=2, budget_s=0.0)
     calls = model_op_calls(plan)
     assert list(frame.columns) == OP_TIME_COLUMNS and len(frame) == len(calls)
-    assert len({(c[0], c[1], _shape_key(c[2])) for c in calls}) == len(calls)
+    assert len({(c[0], c[1], shape_key(c[2])) for c in calls}) == len(calls)
     assert (frame["time_ms"] > 0).all() and (frame["n_passes"] == 2).all()
     assert (frame["time_ms_min"] <= frame["time_ms"]).all() and (frame["time_ms"] <= frame["time_ms_max"]).all()
     with pytest.raises(ValueError, match="passes"):
