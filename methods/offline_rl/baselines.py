@@ -14,7 +14,11 @@ The teacher's DDIM / DDPM samplers are `methods.offline_rl.edm.sample` options o
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import logging
+import sys
 from typing import Literal
 
 import torch
@@ -27,16 +31,24 @@ D3RLPY_ALGOS: tuple[str, ...] = ("bc", "iql", "td3bc")
 D3rlpyAlgo = Literal["bc", "iql", "td3bc"]
 
 
-def _quiet_d3rlpy() -> None:
-    """d3rlpy logs every epoch through structlog; keep warnings only."""
+def import_d3rlpy():
+    """The ``d3rlpy`` module, imported quietly: d3rlpy imports the legacy ``gym`` package (besides gymnasium,
+    which we use), whose import prints a multi-line deprecation notice to stderr in every process that loads
+    d3rlpy; only that import's stderr is swallowed. d3rlpy also logs every epoch through structlog: warnings only.
+    """
+    if "gym" not in sys.modules:
+        with contextlib.redirect_stderr(io.StringIO()):
+            importlib.import_module("gym")
+    import d3rlpy
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    return d3rlpy
 
 
 def d3rlpy_config(algo: str, hidden: tuple[int, ...], batch: int):
     """The d3rlpy config of ``algo`` with MLP encoders of widths ``hidden``."""
-    import d3rlpy
+    d3rlpy = import_d3rlpy()
 
     enc = d3rlpy.models.VectorEncoderFactory(hidden_units=list(hidden))
     if algo == "bc":
@@ -53,9 +65,7 @@ def d3rlpy_config(algo: str, hidden: tuple[int, ...], batch: int):
 def train_d3rlpy(algo: str, episodes: Episodes, *, steps: int, hidden: tuple[int, ...] = (64, 64),
                  batch: int = 256, seed: int = 0):
     """Train ``algo`` for ``steps`` gradient steps on the episodes' d3rlpy dataset; returns the algorithm."""
-    import d3rlpy
-
-    _quiet_d3rlpy()
+    d3rlpy = import_d3rlpy()
     d3rlpy.seed(seed)
     model = d3rlpy_config(algo, hidden, batch).create(device="cpu:0")
     model.fit(episodes.to_mdp_dataset(), n_steps=steps, n_steps_per_epoch=steps, show_progress=False,

@@ -151,8 +151,9 @@ class Episodes:
 
     def to_mdp_dataset(self):
         """The transitions as a d3rlpy ``MDPDataset`` (continuous actions; terminals and timeouts per step)."""
-        import d3rlpy
+        from methods.offline_rl.baselines import import_d3rlpy
 
+        d3rlpy = import_d3rlpy()
         obs = np.concatenate([o[:-1] for o in self.observations]).astype(np.float32)
         act = np.concatenate(self.actions).astype(np.float32)
         rew = np.concatenate(self.rewards).astype(np.float32)

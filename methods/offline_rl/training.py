@@ -212,9 +212,9 @@ class Trainer:
         return self._torch_part(self.student_key(weight), build, train)
 
     def d3rlpy(self, algo: str):
-        import d3rlpy
+        from methods.offline_rl.baselines import import_d3rlpy, train_d3rlpy
 
-        from methods.offline_rl.baselines import train_d3rlpy
+        d3rlpy = import_d3rlpy()
 
         s = self.settings
         key = _key(algo, self._payload("baseline_steps", "baseline_hidden", "batch"))
