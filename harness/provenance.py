@@ -45,6 +45,15 @@ def default_timings_root() -> Path:
     return project_root() / "results" / "timings"
 
 
+def shown_project_path(path: Path | str) -> str:
+    """``path`` relative to the project when it lies in it (``results/timings/cpu``: records, captions and the
+    gallery name the project's own files without this machine's checkout path); any other path as given."""
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return str(path)
+
+
 # ----------------------------------------------------------------------------------------- module closure
 
 

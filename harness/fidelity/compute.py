@@ -73,6 +73,7 @@ from harness.errors import HarnessError
 from harness.fidelity.compare import signed_error_pct
 from harness.fidelity.quiet import wait_until_quiet
 from harness.models.llama import LlamaDims, parameter_count
+from harness.provenance import shown_project_path
 from harness.timing.op_profile import OP_TIME_COLUMNS, OpProfile, StudyOpReplay, distinct_calls
 from harness.timing.replay import TimingReplay
 from harness.timing.table import load_table_set
@@ -411,22 +412,11 @@ def predict_points(measured: pd.DataFrame, timings_root: Path | str, op_times: p
     if profiled.any():
         table.loc[profiled, "error_op_profile_pct"] = signed_error_pct(table.loc[profiled, "predicted_op_profile_ms"],
                                                                        table.loc[profiled, "measured_ms"])
-    provenance = {TABLE_SETS[t]: {"folder": _shown_path(r.tables.folder), "table_hashes": r.table_hashes(),
+    provenance = {TABLE_SETS[t]: {"folder": shown_project_path(r.tables.folder), "table_hashes": r.table_hashes(),
                                   "device_name": r.tables.meta.get("device_name"), "date": r.tables.meta.get("date"),
                                   "timing_sources": r.summary()}
                   for t, r in sorted(replays.items())}
     return table, pd.DataFrame(by_op), provenance
-
-
-def _shown_path(folder: Path) -> str:
-    """``folder`` relative to the project (``results/timings/cpu``); outside it, only its last two parts."""
-    from harness.provenance import project_root
-
-    folder = Path(folder).resolve()
-    try:
-        return str(folder.relative_to(project_root()))
-    except ValueError:
-        return "/".join(folder.parts[-2:])
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
@@ -511,6 +501,8 @@ def write_study(study: ComputeStudy, out_dir: Path | str, *, measured_now: bool 
              "meta.json": json.dumps(study.meta, indent=1, default=str) + "\n"}
     if study.op_times is not None:
         files["op_times.csv"] = study.op_times.to_csv(index=False, float_format="%.6g")
+    else:  # an earlier study's op profile would be read with these measurements by a later --recompute
+        (out / "op_times.csv").unlink(missing_ok=True)
     if measured_now:
         history = f"{RUNS_DIR}/{study.meta['date'].replace(':', '')}.csv"
         files[history] = study.table[MEASURED_COLUMNS].to_csv(index=False, float_format="%.6g")

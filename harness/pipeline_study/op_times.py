@@ -18,7 +18,7 @@ replay, the first stage 0.90-1.10x.
 
 `model_op_calls` lists every distinct op call of one step of the plan's model (the ``pipeline_step`` kind's
 `layer_ops` / `optimizer_ops`); the study times them with `harness.timing.op_profile.OpProfile` (1 thread), two
-passes before the runs and one before every configuration, and prices them through `StudyOpReplay` (the kind's
+passes before the runs and one before every configuration, and prices them through its `StudyOpReplay` (the kind's
 `harness.workloads.pipeline_step.layer_costs` runs on it unchanged). Nothing is fitted to the pipelined steps.
 """
 

@@ -242,7 +242,7 @@ def predict_run(plan: StudyPlan, run: RunSpec, row: pd.Series, link: LinkModel, 
     """Every prediction of one measured configuration (``row``: its measured columns); see the module docstring.
 
     ``replay`` (the committed tables) prices the compute; ``op_replay``, when given (the study's op profile,
-    `harness.pipeline_study.op_times.StudyOpReplay`), the ``op_profile`` diagnostic (NaN without it)."""
+    `harness.timing.op_profile.StudyOpReplay`), the ``op_profile`` diagnostic (NaN without it)."""
     n_cores = n_cores or os.cpu_count() or 1
     w = workload(plan, run, link)
     share = cpu_share_factor(run.stages, n_cores)

@@ -52,7 +52,7 @@ import pandas as pd
 
 from harness.devices import DeviceRoofline, get_device
 from harness.errors import HarnessError
-from harness.provenance import default_timings_root
+from harness.provenance import default_timings_root, shown_project_path
 from harness.timing.table import TimingTable, TimingTableSet, load_table_set
 from kernels.ops import TimedOp, load_all_ops
 
@@ -214,7 +214,7 @@ class TimingReplay:
         dispatch gap, prediction counts, predicted time by source and why predictions fell to the roofline."""
         return {
             "table_set": self.table_set,
-            "tables_folder": str(self.tables.folder) if self.tables else None,
+            "tables_folder": shown_project_path(self.tables.folder) if self.tables else None,
             "tables_missing": self.missing_reason,
             "table_hashes": self.table_hashes(),
             "outside_grid": self.outside_grid,
@@ -399,7 +399,7 @@ def open_replay(scenario: Any, *, timings_root: Path | str | None = None) -> Tim
     if folder.is_dir():
         tables = load_table_set(folder)
     else:
-        missing = f"folder {folder} does not exist"
+        missing = f"folder {shown_project_path(folder)} does not exist"
     return TimingReplay(
         device, tables, outside_grid=scenario.timings.outside_grid, table_set=scenario.table_set, missing_reason=missing
     )

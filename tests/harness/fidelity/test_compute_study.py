@@ -91,6 +91,9 @@ def test_recompute_reproduces_the_predictions(study, tmp_path):
     older = run_study(QUICK_PLAN, TIMINGS, measured=measured, op_times=op_times, progress=lambda m: None)
     assert op_times is None and older.table["error_op_profile_pct"].isna().all()
     assert older.summary["median_abs_error_op_profile_pct"].isna().all()
+    write_study(study, tmp_path)
+    write_study(older, tmp_path)  # a study without an op profile leaves no other study's op profile behind
+    assert not (tmp_path / "op_times.csv").exists()
 
 
 def test_measuring_runs_build_a_history_and_its_spread(study, tmp_path):

@@ -237,3 +237,12 @@ def test_default_impl_prefers_triton_then_torch_over_baselines():
     assert pick(None, table_with(["dense", "torch"]), "dense", "float32") == "dense"
     with pytest.raises(HarnessError, match="several implementations"):
         pick(None, table_with(["dense", "flat_topk"]), None, "float32")
+
+
+def test_records_name_the_projects_tables_without_the_checkout_path():
+    # TIMINGS lies in the project: the record names it relative to the project (product text shows no machine
+    # paths); so does the reason for a set that is missing there
+    info = open_replay(_scenario(), timings_root=TIMINGS).info()
+    assert info["tables_folder"] == "tests/data/timings/cpu"
+    missing = open_replay(_scenario(device="h100"), timings_root=TIMINGS).info()["tables_missing"]
+    assert missing == "folder tests/data/timings/h100 does not exist"
