@@ -365,6 +365,11 @@ def _ablation(data: pd.DataFrame, column: str) -> pd.Series:
     return data.groupby(column)["accuracy"].mean()
 
 
+def chunk_label(chunk: int, longest_context: int) -> str:
+    """A chunk size as the ablation tables show it: "whole middle" when one chunk spans every context's middle."""
+    return "whole middle" if chunk >= longest_context else str(chunk)
+
+
 @register_figure(
     id="chelsea.tab4", paper="chelsea", kind="table",
     title="Ablation: chunk size",
@@ -377,7 +382,8 @@ def draw_tab4(ctx: FigureContext) -> FigureOutput:
     data = ctx.run(CHUNK).metrics[["chunk_size", "context_tokens", "task", "accuracy", "samples"]]
     data = data.reset_index(drop=True)
     means = _ablation(data, "chunk_size")
-    table = pd.DataFrame({"chunk size": ["whole middle" if c == means.index.max() else str(c) for c in means.index],
+    longest = int(data["context_tokens"].max())
+    table = pd.DataFrame({"chunk size": [chunk_label(c, longest) for c in means.index],
                           "average (%)": (100 * means).round(1).to_numpy()})
     return FigureOutput(data=data, table=table, verdict=verdict_tab4(data),
                         ours=" / ".join(f"{100 * v:.1f}" for v in means))
@@ -519,7 +525,8 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
     table = data.pivot(index="chunk_size", columns="context_tokens", values="prefill_compress_ms").round(2)
     table.columns = [f"{c // 1024}k (ms)" for c in table.columns]
     table = table.reset_index()
-    table["chunk_size"] = ["whole middle" if c >= 131072 else str(c) for c in table["chunk_size"]]
+    longest = int(data["context_tokens"].max())
+    table["chunk_size"] = [chunk_label(c, longest) for c in table["chunk_size"]]
     table = table.rename(columns={"chunk_size": "chunk size"})
     return FigureOutput(data=data, table=table, verdict=verdict_tab3(data), ours=_tab3_ours(data))
 

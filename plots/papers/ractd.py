@@ -105,7 +105,7 @@ def seed_means(data: pd.DataFrame, by: list[str], value: str = "normalized_score
 
 
 def mean_std(values: pd.Series) -> str:
-    """"mean ± std" over seeds; a lone seed shows its value only (it has no spread to show)."""
+    """The seeds' mean ± std as text; a lone seed shows its value only (it has no spread to show)."""
     if len(values) < 2:
         return f"{values.mean():.1f}"
     return f"{values.mean():.1f} ± {values.std(ddof=0):.1f}"
