@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from kernels.ops import TimedOp, load_all_ops
@@ -248,16 +249,36 @@ def fold_best_matmul_rates(roofline: dict[str, Any], rows: Sequence[dict[str, An
                 roofline["matmul_tflops_from"] = "best of the square matmul and every row of matmul.csv"
 
 
-def _kept_matmul_rows(folder: Path) -> list[dict[str, Any]]:
-    """The rows of ``folder``'s matmul table (none when absent), typed as `fold_best_matmul_rates` reads them."""
-    import csv
+def fold_kept_copy_bandwidth(roofline: dict[str, Any], folder: Path) -> None:
+    """Keep ``folder``'s recorded copy bandwidth when it is higher than the one measured now (the device's
+    bandwidth is the best measured rate, not one moment's: a partial profile re-measures it once)."""
+    try:
+        kept = json.loads((folder / "meta.json").read_text()).get("roofline", {}).get("copy_gbytes_per_s")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return
+    if isinstance(kept, (int, float)) and kept > roofline["copy_gbytes_per_s"]:
+        roofline["copy_gbytes_per_s"] = float(kept)
+        roofline["copy_gbytes_per_s_from"] = "best of this profile's copy and the one kept in meta.json"
 
-    path = folder / "matmul.csv"
+
+def _kept_timer(folder: Path, name: str) -> str:
+    """The timer ``folder``'s meta.json records for table ``name`` ("timer unknown" where it records none)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        return str(meta["ops"][name].get("timer") or meta["timer"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return "timer unknown"
+
+
+def kept_rows(folder: Path, op: TimedOp) -> list[dict[str, Any]]:
+    """The rows of ``folder``'s table of ``op`` (none when absent), typed as `profile_op` returns them."""
+    path = folder / f"{op.name}.csv"
     if not path.is_file():
         return []
-    with path.open(newline="") as f:
-        return [{"dtype": r["dtype"], **{c: float(r[c]) for c in ("m", "n", "k", "time_ms_median")}}
-                for r in csv.DictReader(f)]
+    table = pd.read_csv(path, dtype={"impl": str, "dtype": str})
+    integers = [*op.shape_columns, "n_reps"]
+    return [{c: (int(v) if c in integers else v if c in ("impl", "dtype") else float(v)) for c, v in row.items()}
+            for row in table.to_dict("records")]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -444,8 +465,9 @@ def run_profile(
     ``threads`` sets torch's CPU thread count first (on a shared machine one thread gives steadier numbers:
     oversubscribed OpenMP barriers can slow a small bf16 GEMV a hundredfold). ``max_shapes`` keeps only the
     first shapes of each grid (smoke runs). ``dtypes`` keeps only those of each op's dtypes (an op with none of
-    them is skipped; its table, if any, is kept as it was). A profile without ``matmul`` folds the kept matmul
-    table's best rate into the roofline (the device's peak stays the best measured rate).
+    them is skipped; its table, if any, is kept as it was; an op's rows of other dtypes stay in its table). A profile without ``matmul`` folds the kept matmul
+    table's best rate into the roofline, and a profile of some ops only keeps the folder's copy bandwidth where it
+    is higher than the one measured now (the device's ceilings stay the best measured rates).
     """
     if threads is not None:
         if threads < 1:
@@ -467,13 +489,24 @@ def run_profile(
         + ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in roofline["matmul_tflops"].items())
         + f"; kernel floor {roofline['kernel_floor_us']:.2f} us, dispatch gap {roofline['dispatch_gap_us']:.2f} us"
     )
-    if "matmul" not in {op.name for op in chosen}:
-        fold_best_matmul_rates(roofline, _kept_matmul_rows(folder))  # a partial profile keeps the table's peak
+    # a partial profile keeps the device's best measured ceilings: the kept matmul table's peak, the kept copy rate
+    chosen_names = {op.name for op in chosen}
+    if "matmul" not in chosen_names:
+        fold_best_matmul_rates(roofline, kept_rows(folder, load_all_ops().get("matmul")))
+    if dtypes is not None or chosen_names != {op.name for op in select_ops(None)}:
+        fold_kept_copy_bandwidth(roofline, folder)
     gen = torch.Generator().manual_seed(seed)
     pass_settings = dataclasses.replace(settings, cpu_budget_s=settings.cpu_budget_s / passes)
     timer = timer_description(device, pass_settings)
     if passes > 1:
         timer += f"; every row timed in {passes} passes over all the ops profiled, median over the passes"
+    # a profile of some dtypes keeps the tables' rows of the other dtypes, with the timer they were measured with
+    kept_other_dtypes: dict[str, tuple[list[dict[str, Any]], str]] = {}
+    for op in chosen if dtypes is not None else ():
+        others = [row for row in kept_rows(folder, op) if row["dtype"] not in dtypes]
+        if others:
+            kept_other_dtypes[op.name] = (others, f"{timer}; {', '.join(sorted({r['dtype'] for r in others}))} rows "
+                                                  f"kept from an earlier profile ({_kept_timer(folder, op.name)})")
     measured: dict[str, list[list[dict[str, Any]]]] = {}
     for pass_index in range(passes):
         if passes > 1:
@@ -489,10 +522,12 @@ def run_profile(
                 op, device, shapes, gen, pass_settings, allow_interpreted_triton=allow_interpreted_triton,
                 dtypes=dtypes, log=log))
             rows = merge_passes(op, measured[op.name])
+            others, op_timer = kept_other_dtypes.get(op.name, ([], timer))
+            rows = others + rows
             if op.name == "matmul":
                 fold_best_matmul_rates(roofline, rows)
             # written op by op: an interrupted run keeps what it measured
-            write_tables(folder, device, {op.name: (op, rows)}, roofline, timer)
+            write_tables(folder, device, {op.name: (op, rows)}, roofline, op_timer)
             log(f"  {op.name}: {len(rows)} rows in {time.perf_counter() - op_start:.1f} s")
     log(f"wrote {len(chosen)} table(s) to {folder} in {time.perf_counter() - started:.1f} s")
     return folder

@@ -38,8 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--dtypes", nargs="+", choices=("float32", "bfloat16", "float16"), metavar="DTYPE",
-        help="only these dtypes (float32 bfloat16 float16; default: every dtype of each op); an op's table is "
-        "rewritten with the dtypes profiled this time",
+        help="only these dtypes (float32 bfloat16 float16; default: every dtype of each op); an op's rows of "
+        "these dtypes are replaced, its rows of other dtypes kept",
     )
     parser.add_argument(
         "--table-set", default=None, metavar="NAME",

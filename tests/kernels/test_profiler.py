@@ -153,3 +153,38 @@ def test_a_partial_profile_keeps_the_peak_of_the_kept_matmul_table(tmp_path, mon
                              dtypes=["float32"], log=lambda s: None)
         roofline = json.loads((folder / "meta.json").read_text())["roofline"]
         assert roofline["matmul_tflops"]["float32"] == pytest.approx(1000.0), ops
+
+
+def test_a_profile_of_some_dtypes_keeps_the_other_dtypes_rows(tmp_path):
+    """Profiling bf16 into a folder that holds fp32 rows must not drop them; the op's timer names the kept rows."""
+    quiet = {"grid": "quick", "out": tmp_path, "settings": FAST, "max_shapes": 2, "log": lambda s: None}
+    folder = run_profile("cpu", ops=["residual_add"], dtypes=["float32"], **quiet)
+    fp32 = (folder / "residual_add.csv").read_text().splitlines()[1:]
+    run_profile("cpu", ops=["residual_add"], dtypes=["bfloat16"], passes=2, **quiet)
+    table = load_table_set(folder).tables["residual_add"]
+    assert sorted(table.frame["dtype"].value_counts().items()) == [("bfloat16", 2), ("float32", 2)]
+    assert all(line in (folder / "residual_add.csv").read_text().splitlines() for line in fp32)  # unchanged
+    timer = json.loads((folder / "meta.json").read_text())["ops"]["residual_add"]["timer"]
+    assert timer.count("float32 rows kept from an earlier profile (") == 1  # not nested by the second pass
+    run_profile("cpu", ops=["residual_add"], dtypes=["float32"], **quiet)  # re-timing fp32 replaces fp32 only
+    assert sorted(load_table_set(folder).tables["residual_add"].frame["dtype"].value_counts().items()) == [
+        ("bfloat16", 2), ("float32", 2)]
+
+
+def test_a_partial_profile_keeps_the_best_copy_bandwidth(tmp_path, monkeypatch):
+    """The copy bandwidth is the best measured for the folder: a later profile of some ops, measuring it once at a
+    slower moment, keeps the higher one (a full profile measures it anew)."""
+    from kernels import profiler
+
+    real = profiler.measure_roofline
+    rates = iter([500.0, 1.0])
+
+    def roofline_at(device, settings):
+        return {**real(device, FAST), "copy_gbytes_per_s": next(rates)}
+
+    monkeypatch.setattr(profiler, "measure_roofline", roofline_at)
+    quiet = {"grid": "quick", "out": tmp_path, "settings": FAST, "max_shapes": 1, "log": lambda s: None}
+    run_profile("cpu", ops=["copy"], **quiet)
+    folder = run_profile("cpu", ops=["residual_add"], **quiet)
+    roofline = json.loads((folder / "meta.json").read_text())["roofline"]
+    assert roofline["copy_gbytes_per_s"] == 500.0 and "kept in meta.json" in roofline["copy_gbytes_per_s_from"]
