@@ -61,6 +61,7 @@ import numpy as np
 import torch
 
 from kernels.registry import Registry
+from methods.arguments import check_integer, check_number
 
 CollectiveOp = Literal["all_reduce", "all_gather"]
 COLLECTIVE_OPS: tuple[str, ...] = ("all_reduce", "all_gather")
@@ -378,8 +379,8 @@ def _clone_tree(value: Any) -> Any:
 
 
 def check_ratio(name: str, value: float) -> None:
-    """Raise ValueError unless 0 < value <= 1."""
-    if not (0.0 < float(value) <= 1.0):
+    """Raise TypeError unless ``value`` is a number, ValueError unless 0 < value <= 1."""
+    if not (0.0 < check_number(name, value) <= 1.0):
         raise ValueError(f"{name}: expected a fraction in (0, 1], got {value}")
 
 
@@ -390,14 +391,14 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def check_min_compression_rate(name: str, value: float) -> None:
-    """Raise ValueError unless ``value`` >= 0 (0 = always compress)."""
-    if not float(value) >= 0:
+    """Raise TypeError unless ``value`` is a number, ValueError unless it is >= 0 (0 = always compress)."""
+    if not check_number(name, value) >= 0:
         raise ValueError(f"{name}: expected >= 0 (0 = always compress), got {value}")
 
 
 def check_positive_int(name: str, value: int) -> None:
-    if int(value) != value or int(value) < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {value}")
+    """Raise TypeError unless ``value`` is a number, ValueError unless it is an integer >= 1."""
+    check_integer(name, value, 1)
 
 
 # ------------------------------------------------------------------------------------------------ registry
@@ -420,13 +421,16 @@ def make_compressor(name: str, **params: Any) -> Compressor:
         cls = COMPRESSORS.get(name)
     except KeyError as exc:
         raise ValueError(str(exc.args[0])) from None
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        import dataclasses
+    import dataclasses
 
-        known = [f.name for f in dataclasses.fields(cls) if f.init]
-        raise ValueError(f"compressor {name!r}: {exc}; known parameters: {', '.join(known)}") from None
+    known = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = [key for key in params if key not in known]
+    if unknown:
+        raise ValueError(
+            f"compressor {name!r}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
+            f"known parameters: {', '.join(known) or '(none)'}"
+        )
+    return cls(**params)
 
 
 def load_compressors() -> Registry[type[Compressor]]:

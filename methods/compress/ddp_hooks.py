@@ -50,10 +50,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from methods.arguments import check_integer
 from methods.compress.base import CollectiveCall, Compressor
 from methods.compress.collectives import TorchDistCollective
 from methods.compress.error_feedback import ErrorFeedback
-from methods.compress.pipeline import CompressionPipeline, aggregate, unmatched_patterns
+from methods.compress.pipeline import CompressionPipeline, aggregate, check_patterns, unmatched_patterns
 
 
 class CompressionHookState:
@@ -106,9 +107,19 @@ class CompressionHookState:
     ):
         named_parameters = None if named_parameters is None else list(named_parameters)
         dense_parameters = _dense_patterns(dense_parameters, named_parameters)
-        if int(start_iter) < 0:
+        start_iter = check_integer("start_iter", start_iter)
+        if start_iter < 0:
             raise ValueError(f"start_iter: expected >= 0, got {start_iter}")
-        if named_parameters is None and int(start_iter) < 2:
+        seed = check_integer("seed", seed)
+        if not isinstance(compressor, (str, Compressor)):
+            raise TypeError(f"compressor: expected a registry name or a Compressor instance, got {compressor!r}")
+        if error_feedback is not None and not isinstance(error_feedback, (str, ErrorFeedback)):
+            raise TypeError(
+                f"error_feedback: expected a registry name, an ErrorFeedback instance or None, got {error_feedback!r}"
+            )
+        if isinstance(error_feedback, ErrorFeedback) and error_feedback_params:
+            raise ValueError("error_feedback_params are only used with an error feedback name (or None)")
+        if named_parameters is None and start_iter < 2:
             raise ValueError(
                 "start_iter: without named_parameters, state is keyed by bucket position, and DDP rebuilds its"
                 f" buckets after iteration 1, so start_iter must be >= 2 (got {start_iter})"
@@ -193,9 +204,7 @@ def _dense_patterns(
     patterns: Iterable[str], named_parameters: list[tuple[str, torch.nn.Parameter]] | None
 ) -> tuple[str, ...]:
     """``patterns`` checked against the parameter names: ValueError naming ``dense_parameters`` otherwise."""
-    if isinstance(patterns, str):
-        raise ValueError(f"dense_parameters: expected a list of patterns, got the string {patterns!r}")
-    patterns = tuple(str(p) for p in patterns)
+    patterns = check_patterns(patterns)
     if not patterns:
         return patterns
     if named_parameters is None:

@@ -50,6 +50,7 @@ from typing import Any, ClassVar
 import torch
 
 from kernels.registry import Registry
+from methods.arguments import check_number
 from methods.compress.base import CompressContext, Compressor, Request, _clone_tree, dense_session
 
 DirectionGen = Generator[Request, torch.Tensor, torch.Tensor]
@@ -175,9 +176,9 @@ def _average(avg: torch.Tensor | None, new: torch.Tensor, eta: float, zero_init:
     return (1.0 - eta) * avg + eta * new
 
 
-def _check_eta(eta: float) -> None:
-    if not (0.0 < float(eta) <= 1.0):
-        raise ValueError(f"eta: expected a momentum weight in (0, 1], got {eta}")
+def _check_eta(name: str, eta: float) -> None:
+    if not (0.0 < check_number(f"{name}.eta", eta) <= 1.0):
+        raise ValueError(f"{name}.eta: expected a momentum weight in (0, 1], got {eta}")
 
 
 @dataclass
@@ -202,7 +203,7 @@ class _MomentumEF21(EF21):
     _momentum_keys: ClassVar[tuple[str, ...]] = ("momentum",)
 
     def __post_init__(self) -> None:
-        _check_eta(self.eta)
+        _check_eta(self.name, self.eta)
         if self.authors_first_step and not self.dense_init:
             raise ValueError(f"{self.name}.authors_first_step: needs dense_init=True (e_0 = g_0 is a dense All-Reduce)")
 
@@ -258,10 +259,13 @@ def make_error_feedback(name: str, **params: Any) -> ErrorFeedback:
         cls = ERROR_FEEDBACK.get(name)
     except KeyError as exc:
         raise ValueError(str(exc.args[0])) from None
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        import dataclasses
+    import dataclasses
 
-        known = [f.name for f in dataclasses.fields(cls) if f.init]
-        raise ValueError(f"error feedback {name!r}: {exc}; known parameters: {', '.join(known) or '(none)'}") from None
+    known = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = [key for key in params if key not in known]
+    if unknown:
+        raise ValueError(
+            f"error feedback {name!r}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
+            f"known parameters: {', '.join(known) or '(none)'}"
+        )
+    return cls(**params)

@@ -37,7 +37,15 @@ from typing import Any
 
 import torch
 
-from methods.compress.base import CollectiveCall, CompressContext, Compressor, PayloadSpec, dense_session, make_compressor
+from methods.arguments import check_integer
+from methods.compress.base import (
+    CollectiveCall,
+    CompressContext,
+    Compressor,
+    PayloadSpec,
+    dense_session,
+    make_compressor,
+)
 from methods.compress.collectives import plan_phases, run_lockstep
 from methods.compress.error_feedback import ErrorFeedback, make_error_feedback
 
@@ -56,6 +64,19 @@ def matches_pattern(name: str, patterns: Iterable[str]) -> bool:
     """True when ``name`` or any tail of it after a dot matches one of the fnmatch ``patterns``."""
     patterns = tuple(patterns)
     return any(fnmatch.fnmatchcase(tail, p) for tail in _tails(name) for p in patterns)
+
+
+def check_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
+    """``dense_parameters`` as a tuple of non-empty strings; TypeError/ValueError naming it otherwise."""
+    if isinstance(patterns, str):
+        raise ValueError(f"dense_parameters: expected a list of patterns, got the string {patterns!r}")
+    if not isinstance(patterns, Iterable):
+        raise TypeError(f"dense_parameters: expected a list of name patterns, got {patterns!r}")
+    patterns = tuple(patterns)
+    for p in patterns:
+        if not isinstance(p, str) or not p:
+            raise TypeError(f"dense_parameters: every pattern must be a non-empty string, got {p!r}")
+    return patterns
 
 
 def unmatched_patterns(patterns: Iterable[str], names: Iterable[str]) -> list[str]:
@@ -85,11 +106,11 @@ class CompressionPipeline:
     def __post_init__(self) -> None:
         if self.error_feedback is None:
             self.error_feedback = make_error_feedback("none")
-        if int(self.start_iter) < 0:
+        self.start_iter = check_integer("start_iter", self.start_iter)
+        if self.start_iter < 0:
             raise ValueError(f"start_iter: expected >= 0, got {self.start_iter}")
-        if isinstance(self.dense_parameters, str):
-            raise ValueError(f"dense_parameters: expected a list of patterns, got the string {self.dense_parameters!r}")
-        self.dense_parameters = tuple(str(p) for p in self.dense_parameters)
+        self.seed = check_integer("seed", self.seed)
+        self.dense_parameters = check_patterns(self.dense_parameters)
 
     def is_dense(self, name: str) -> bool:
         """True when tensor ``name`` is sent dense by choice (it matches ``dense_parameters``)."""
@@ -111,7 +132,7 @@ class CompressionPipeline:
         comp = make_compressor(compressor, **dict(compressor_params or {}))
         ef_name = error_feedback if error_feedback is not None else type(comp).default_error_feedback
         return cls(comp, make_error_feedback(ef_name, **dict(error_feedback_params or {})), seed=seed,
-                   start_iter=start_iter, dense_parameters=tuple(dense_parameters))
+                   start_iter=start_iter, dense_parameters=check_patterns(dense_parameters))
 
     def sessions(self, named_grads: Mapping[str, torch.Tensor], step: int, n_workers: int) -> list:
         """One session per tensor (in the mapping's order); each returns the aggregated direction."""

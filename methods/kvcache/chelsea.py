@@ -33,6 +33,7 @@ Keys are the cached (post-RoPE) keys, as the paper's similarity observations mea
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -73,7 +74,7 @@ class ChelseaParams:
 
 def check_budget(budget: float) -> float:
     """The cache ratio R must lie in (0, 1]."""
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0.0 < float(budget) <= 1.0:
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not 0.0 < float(budget) <= 1.0:
         raise ValueError(f"budget must be a number in (0, 1], got {budget!r}")
     return float(budget)
 

@@ -18,6 +18,7 @@ context shorter than sink_tokens + recent_tokens raises ValueError before the mo
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class ChelseaPress(PrefillDecodingPress):
     """Chelsea with the paper's defaults (20% budget, 16 sinks, 64 recent, chunks of 256).
 
     ``buffer_tokens`` is g of the online trigger (not given in the paper's summary; ours). ``outlier_heads`` are
-    (layer, kv_head) pairs kept uncompressed.
+    (layer, kv_head) pairs of non-negative integers kept uncompressed.
     """
 
     budget: float = 0.2
@@ -63,8 +64,11 @@ class ChelseaPress(PrefillDecodingPress):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         self._outliers: dict[int, list[int]] = {}
-        for layer, head in self.outlier_heads:
-            self._outliers.setdefault(int(layer), []).append(int(head))
+        for pair in self.outlier_heads:
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                    and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in pair)):
+                raise ValueError(f"outlier_heads: expected (layer, kv_head) pairs of non-negative integers, got {pair!r}")
+            self._outliers.setdefault(int(pair[0]), []).append(int(pair[1]))
 
     def post_init_from_model(self, model: PreTrainedModel) -> None:
         return None

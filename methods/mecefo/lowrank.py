@@ -13,11 +13,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from methods.arguments import check_integer
+
 
 def top_right_singular(weight: torch.Tensor, rank: int) -> torch.Tensor:
     """V_1 [n, r]: the top-``rank`` right singular vectors of ``weight`` [m, n] (r capped at min(m, n))."""
-    if rank < 1:
-        raise ValueError(f"rank: expected >= 1, got {rank}")
+    check_integer("rank", rank, 1)
     w = weight.detach()
     _, _, vh = torch.linalg.svd(w.float() if w.element_size() < 4 else w, full_matrices=False)
     return vh[: min(rank, vh.shape[0])].T.contiguous().to(weight.dtype)
@@ -62,9 +63,8 @@ class LowRankBases:
     """
 
     def __init__(self, rank: int, refresh_every: int):
-        if rank < 1 or refresh_every < 1:
-            raise ValueError(f"rank and refresh_every must be >= 1, got {rank} and {refresh_every}")
-        self.rank, self.refresh_every = int(rank), int(refresh_every)
+        self.rank = check_integer("rank", rank, 1)
+        self.refresh_every = check_integer("refresh_every", refresh_every, 1)
         self._bases: dict[int, torch.Tensor] = {}
         self._made_at: dict[int, int] = {}
         self.refreshes = 0

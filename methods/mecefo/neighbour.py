@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from methods.arguments import check_integer
 from methods.mecefo.lowrank import LowRankBases, lowrank_linear
 from methods.models.gpt import Block, TinyLlama, apply_rope
 
@@ -49,8 +50,8 @@ class Techniques:
     skip_ffn: bool = False
 
     def __post_init__(self) -> None:
-        if self.low_rank < 0 or self.refresh_every < 1:
-            raise ValueError(f"low_rank must be >= 0 and refresh_every >= 1, got {self.low_rank}, {self.refresh_every}")
+        check_integer("low_rank", self.low_rank, 0)
+        check_integer("refresh_every", self.refresh_every, 1)
 
     @property
     def exact(self) -> bool:

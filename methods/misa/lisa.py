@@ -22,6 +22,7 @@ import numpy as np
 from torch import nn
 
 from methods.misa.active_set import ActiveSetAdamW
+from methods.arguments import check_integer
 from methods.misa.misa import embedding_and_head, module_blocks
 
 
@@ -32,14 +33,19 @@ class LisaConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.n_layers < 1 or self.interval < 1:
-            raise ValueError(f"n_layers and interval must be >= 1, got {self.n_layers}, {self.interval}")
+        check_integer("n_layers", self.n_layers, 1)
+        check_integer("interval", self.interval, 1)
+        check_integer("seed", self.seed, 0)
 
 
 class Lisa:
     """Use like a torch optimizer: ``loss.backward(); opt.step(); opt.zero_grad()``."""
 
     def __init__(self, model: nn.Module, config: LisaConfig = LisaConfig(), **adamw_kwargs: object):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model: expected an nn.Module with 'layers.<i>.' parameters, got {type(model).__name__}")
+        if not isinstance(config, LisaConfig):
+            raise TypeError(f"config: expected a LisaConfig, got {type(config).__name__}")
         self.cfg = config
         self.layers = [[p for _, p in block] for block in module_blocks(model, "layer")]
         if config.n_layers > len(self.layers):

@@ -42,6 +42,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -50,6 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from methods.arguments import check_integer, check_number
 from methods.misa.active_set import ActiveSetAdamW
 from methods.misa.sampling import forced_order, softmax_probabilities, weighted_budget_draw
 
@@ -79,12 +81,30 @@ class MisaConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 < self.delta <= 1:
+        if not 0 < check_number("delta", self.delta) <= 1:
             raise ValueError(f"delta must be in (0, 1], got {self.delta}")
-        if self.interval < 1:
-            raise ValueError(f"interval must be >= 1, got {self.interval}")
-        if not 0 <= self.beta < 1:
+        check_integer("interval", self.interval, 1)
+        if not 0 <= check_number("eta", self.eta) < math.inf:
+            raise ValueError(f"eta must be a finite number >= 0 (0 = uniform sampling), got {self.eta}")
+        if not 0 <= check_number("beta", self.beta) < 1:
             raise ValueError(f"beta must be in [0, 1), got {self.beta}")
+        if self.exp_clip is not None and not 0 < check_number("exp_clip", self.exp_clip) <= math.inf:
+            raise ValueError(f"exp_clip must be > 0 or None (no cap), got {self.exp_clip}")
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, name)!r}")
+        check_integer("sample_last", self.sample_last, 0)
+        check_integer("seed", self.seed, 0)
+
+
+#: allowed values of MisaConfig's string options
+CHOICES: dict[str, tuple[str, ...]] = {
+    "granularity": ("module", "layer"),
+    "sampling": ("importance", "uniform"),
+    "score": ("code", "paper"),
+    "size_scaling": ("none", "numel", "sqrt_numel"),
+    "bias_correction": ("compounding", "standard", "none"),
+}
 
 
 def module_blocks(model: nn.Module, granularity: str = "module") -> list[list[tuple[str, nn.Parameter]]]:
@@ -115,6 +135,10 @@ class Misa:
     """Use like a torch optimizer: ``loss.backward(); opt.step(); opt.zero_grad()``."""
 
     def __init__(self, model: nn.Module, config: MisaConfig = MisaConfig(), **adamw_kwargs: object):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model: expected an nn.Module with 'layers.<i>.' parameters, got {type(model).__name__}")
+        if not isinstance(config, MisaConfig):
+            raise TypeError(f"config: expected a MisaConfig, got {type(config).__name__}")
         self.cfg = config
         self.modules = module_blocks(model, config.granularity)
         self.always = embedding_and_head(model) if config.train_embedding_and_head else []

@@ -43,6 +43,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from kernels.moc import moc_swiglu
+from methods.arguments import check_integer
 from methods.models.gpt import apply_rope, rope_tables
 from methods.models.init import embedding, init_parameters, linear
 
@@ -72,8 +73,10 @@ class LlamaFamilyConfig:
             raise ValueError(f"ffn must be 'dense' or 'moc', got {self.ffn!r}")
         if self.checkpointing not in ("none", "block", "attention"):
             raise ValueError(f"checkpointing must be 'none', 'block' or 'attention', got {self.checkpointing!r}")
-        if self.ffn == "moc" and (self.moc_k is None or not 1 <= self.moc_k <= self.d_ff):
-            raise ValueError(f"ffn='moc' needs moc_k in 1..d_ff={self.d_ff}, got {self.moc_k}")
+        if self.ffn == "moc":
+            if self.moc_k is None:
+                raise ValueError(f"ffn='moc' needs moc_k in 1..d_ff={self.d_ff}, got None")
+            check_integer("moc_k", self.moc_k, 1, self.d_ff)
 
     @property
     def head_dim(self) -> int:
@@ -236,9 +239,7 @@ class MoCMLP(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, k: int, impl: str | None = None):
         super().__init__()
-        if not 1 <= k <= d_ff:
-            raise ValueError(f"k must be in 1..d_ff={d_ff}, got {k}")
-        self.k, self.impl = k, impl
+        self.k, self.impl = check_integer("k", k, 1, d_ff), impl
         self.gate_proj = linear(d_model, d_ff, bias=False)
         self.up_proj = linear(d_model, d_ff, bias=False)
         self.down_proj_t = nn.Parameter(torch.empty(d_ff, d_model))
@@ -337,19 +338,32 @@ def swap_mlp_for_moc(hf_model: nn.Module, k: int) -> int:
 
     The new MLPs hold copies of the old weights (``down_proj`` becomes ``down_proj_t``, transposed), so a model
     with ``k == intermediate_size`` computes what it computed before; MLPs swapped earlier only get the new ``k``.
-    Returns the number of MLPs replaced or updated.
+    Returns the number of MLPs replaced or updated. Every layer and ``k`` are checked before any is changed: a
+    model without ``model.layers[i].mlp`` SwiGLU MLPs raises TypeError, a bad ``k`` TypeError/ValueError.
     """
-    replaced = 0
-    for layer in hf_model.model.layers:
-        mlp = layer.mlp
-        if isinstance(mlp, MoCMLP):  # already swapped: only the channel count changes
-            if not 1 <= k <= mlp.down_proj_t.shape[0]:
-                raise ValueError(f"k must be in 1..d_ff={mlp.down_proj_t.shape[0]}, got {k}")
-            mlp.k = k
-            replaced += 1
+    layers = getattr(getattr(hf_model, "model", None), "layers", None)
+    if not isinstance(layers, nn.ModuleList) or len(layers) == 0:
+        raise TypeError(
+            f"swap_mlp_for_moc expects a Hugging Face LlamaForCausalLM (decoder layers at model.model.layers), "
+            f"got {type(hf_model).__name__}"
+        )
+    for i, layer in enumerate(layers):
+        mlp = getattr(layer, "mlp", None)
+        if isinstance(mlp, MoCMLP):
+            check_integer("k", k, 1, mlp.down_proj_t.shape[0])
             continue
+        if not all(isinstance(getattr(mlp, n, None), nn.Linear) for n in ("gate_proj", "up_proj", "down_proj")):
+            raise TypeError(f"layer {i}: MoC needs a SwiGLU MLP with gate_proj/up_proj/down_proj, got "
+                            f"{type(mlp).__name__}")
         if getattr(getattr(mlp, "config", None), "hidden_act", "silu") != "silu":
             raise ValueError(f"MoC needs a SiLU-gated MLP, got hidden_act={mlp.config.hidden_act!r}")
-        layer.mlp = MoCMLP.from_linears(mlp.gate_proj, mlp.up_proj, mlp.down_proj, k)
+        check_integer("k", k, 1, mlp.gate_proj.out_features)
+    replaced = 0
+    for layer in layers:
+        mlp = layer.mlp
+        if isinstance(mlp, MoCMLP):  # already swapped: only the channel count changes
+            mlp.k = int(k)
+        else:
+            layer.mlp = MoCMLP.from_linears(mlp.gate_proj, mlp.up_proj, mlp.down_proj, k)
         replaced += 1
     return replaced

@@ -49,6 +49,10 @@ class AQSGDEndpoint:
 
     def __init__(self, delta_codec: ActivationCodec, *, warmup_codec: ActivationCodec | None = None,
                  cache_dtype: str = "float16"):
+        for name, codec in (("delta_codec", delta_codec), ("warmup_codec", warmup_codec)):
+            if codec is not None and (isinstance(codec, str) or not all(
+                    callable(getattr(codec, m, None)) for m in ("encode", "decode", "payload_bytes"))):
+                raise TypeError(f"{name}: expected a codec (methods.pipeline.codecs.make_codec), got {codec!r}")
         if not getattr(delta_codec, "fixed_size", False):
             raise ValueError(f"AQ-SGD needs a delta codec with a shape-determined payload; {delta_codec.name} is not")
         if cache_dtype not in CACHE_DTYPES:

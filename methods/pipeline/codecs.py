@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from methods.arguments import check_integer, check_number
 from methods.pipeline.bits import BitReader, pack_fields, packed_length
 
 RAW_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -83,9 +84,13 @@ def _fp16_from_bits(bits: np.ndarray) -> torch.Tensor:
 
 
 def _check_bits(bits: int, low: int = 1, high: int = 16) -> int:
-    if not low <= int(bits) <= high:
-        raise ValueError(f"bits must be in {low}..{high}, got {bits}")
-    return int(bits)
+    return check_integer("bits", bits, low, high)
+
+
+def _check_input(x: torch.Tensor) -> None:
+    """Codecs carry real floating-point activations: refuse other dtypes instead of casting them silently."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"expected a floating-point tensor, got {x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}")
 
 
 # ----------------------------------------------------------------------------------------------------- none
@@ -102,6 +107,7 @@ class NoneCodec:
             raise ValueError(f"dtype must be one of {', '.join(RAW_DTYPES)}, got {self.dtype!r}")
 
     def encode(self, x: torch.Tensor) -> Encoded:
+        _check_input(x)
         cast = x.detach().cpu().to(RAW_DTYPES[self.dtype]).contiguous()
         payload = cast.view(torch.uint8).numpy().tobytes() if cast.numel() else b""
         return Encoded(payload, cast.float())
@@ -130,6 +136,7 @@ class UniformTensorCodec:
         return q.float() * scale + zero
 
     def encode(self, x: torch.Tensor) -> Encoded:
+        _check_input(x)
         shape = x.shape
         x = x.detach().cpu().float().reshape(-1)
         levels = 2**self.bits - 1
@@ -163,8 +170,7 @@ class UniformTileCodec:
 
     def __post_init__(self) -> None:
         _check_bits(self.bits)
-        if self.tile_size < 1:
-            raise ValueError(f"tile_size must be >= 1, got {self.tile_size}")
+        check_integer("tile_size", self.tile_size, 1)
 
     def _tiles(self, shape: Sequence[int]) -> int:
         if not shape or int(shape[-1]) % self.tile_size:
@@ -176,6 +182,7 @@ class UniformTileCodec:
         return q.float() * scale[:, None] + zero[:, None]
 
     def encode(self, x: torch.Tensor) -> Encoded:
+        _check_input(x)
         n_tiles = self._tiles(x.shape)
         t = x.detach().cpu().float().reshape(n_tiles, self.tile_size)
         levels = 2**self.bits - 1
@@ -218,8 +225,13 @@ class FixpointCodec:
         return q.float() / 2 ** (self.bits - 1) * scale
 
     def encode(self, x: torch.Tensor) -> Encoded:
+        _check_input(x)
         C = int(x.shape[-1])
-        rows = x.detach().cpu().float().reshape(-1, C)
+        rows = x.detach().cpu().float().reshape(_numel(x.shape[:-1]), C)
+        if rows.shape[0] == 0:  # no rows: every channel's scale is 0
+            scale16 = torch.zeros(C, dtype=torch.float16)
+            payload = pack_fields([(_fp16_bits(scale16), 16), (np.zeros(0, dtype=np.int64), self.bits)])
+            return Encoded(payload, torch.zeros(x.shape))
         scale16 = rows.abs().amax(dim=0).to(torch.float16)
         scale16 = torch.where(scale16.float() < rows.abs().amax(dim=0), torch.nextafter(
             scale16, torch.tensor(float("inf"), dtype=torch.float16)), scale16)
@@ -235,7 +247,7 @@ class FixpointCodec:
         reader = BitReader(payload)
         scale = _fp16_from_bits(reader.read(C, 16))
         q = torch.from_numpy(reader.read(_numel(shape), self.bits).astype(np.int64)) - 2 ** (self.bits - 1)
-        return self._view(q.reshape(-1, C), scale).reshape(tuple(shape))
+        return self._view(q.reshape(_numel(shape[:-1]), C), scale).reshape(tuple(shape))
 
     def payload_bytes(self, shape: Sequence[int]) -> int:
         return packed_length([(16, int(shape[-1])), (self.bits, _numel(shape))])
@@ -265,8 +277,15 @@ class TAHQuantCodec:
 
         if self.allocation not in ALLOCATIONS:
             raise ValueError(f"allocation must be one of {', '.join(ALLOCATIONS)}, got {self.allocation!r}")
+        check_integer("bits", self.bits, 1, 8)
+        check_integer("bits_low", self.bits_low, 1, 8)
         if not 1 <= self.bits_low <= self.bits <= 8:
             raise ValueError(f"need 1 <= bits_low <= bits <= 8, got bits={self.bits}, bits_low={self.bits_low}")
+        G = check_integer("tile_size", self.tile_size, 8, 256)
+        if G & (G - 1):
+            raise ValueError(f"tile_size: expected a power of two in 8..256 (Hadamard size), got {G}")
+        if not 0.0 < check_number("high_fraction", self.high_fraction) <= 1.0:
+            raise ValueError(f"high_fraction: expected a number in (0, 1], got {self.high_fraction!r}")
 
     @property
     def _pivot_bits(self) -> int:
@@ -285,9 +304,12 @@ class TAHQuantCodec:
         return map_bits
 
     def encode(self, x: torch.Tensor) -> Encoded:
+        _check_input(x)
         from kernels.tah_quant import tah_dequantize, tah_quantize
 
         x = x.detach().cpu().float()
+        if x.numel() == 0 and x.dim() >= 1:  # nothing to send (the kernel needs at least one tile)
+            return Encoded(b"", x.clone())
         p = tah_quantize(x, bits=self.bits, bits_low=self.bits_low, tile_size=self.tile_size,
                          allocation=self.allocation, high_fraction=self.high_fraction, impl="torch")
         if self.allocation == "token":
@@ -317,6 +339,8 @@ class TAHQuantCodec:
         from kernels.tah_quant import TAHPacked, _code_layout, tah_dequantize
 
         shape = tuple(int(s) for s in shape)
+        if _numel(shape) == 0:
+            return torch.zeros(shape)
         G = self.tile_size
         n_tiles = _numel(shape) // G
         reader = BitReader(payload)
@@ -353,6 +377,8 @@ class TAHQuantCodec:
 
     def payload_bytes(self, shape: Sequence[int]) -> int:
         """The authors' fixed send buffer: every tile counted as flagged (a real payload is never larger)."""
+        if _numel(shape) == 0:
+            return 0
         n_tiles = _numel(shape) // self.tile_size
         meta = self._map_count(shape) + n_tiles * (33 + self._pivot_bits)
         return -(-(self.code_bits(shape) + meta) // 8)
