@@ -50,6 +50,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from abc import ABC, abstractmethod
@@ -413,6 +414,21 @@ def register_compressor(cls: type[Compressor]) -> type[Compressor]:
     return cls
 
 
+def build_registered(what: str, name: str, cls: type, params: dict[str, Any]) -> Any:
+    """``cls(**params)`` for the registry entry ``name`` (a dataclass): an unknown parameter raises ValueError
+    listing the known ones, a flag given anything but true/false a TypeError (``"no"`` would otherwise be
+    true); the class checks the values."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [key for key in params if key not in fields]
+    if unknown:
+        raise ValueError(f"{what} {name!r}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                         f"known parameters: {', '.join(fields) or '(none)'}")
+    for key, value in params.items():
+        if fields[key].type in (bool, "bool") and not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name}.{key}: expected true or false, got {value!r}")
+    return cls(**params)
+
+
 def make_compressor(name: str, **params: Any) -> Compressor:
     """Build a registered compressor by name (``none``, ``topk``, ``randk``, ``arc_topk``, ``powersgd``,
     ``greedylore``); unknown names or parameters raise with the known ones listed."""
@@ -421,16 +437,7 @@ def make_compressor(name: str, **params: Any) -> Compressor:
         cls = COMPRESSORS.get(name)
     except KeyError as exc:
         raise ValueError(str(exc.args[0])) from None
-    import dataclasses
-
-    known = [f.name for f in dataclasses.fields(cls) if f.init]
-    unknown = [key for key in params if key not in known]
-    if unknown:
-        raise ValueError(
-            f"compressor {name!r}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
-            f"known parameters: {', '.join(known) or '(none)'}"
-        )
-    return cls(**params)
+    return build_registered("compressor", name, cls, params)
 
 
 def load_compressors() -> Registry[type[Compressor]]:

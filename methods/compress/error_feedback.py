@@ -51,7 +51,7 @@ import torch
 
 from kernels.registry import Registry
 from methods.arguments import check_number
-from methods.compress.base import CompressContext, Compressor, Request, _clone_tree, dense_session
+from methods.compress.base import CompressContext, Compressor, Request, _clone_tree, build_registered, dense_session
 
 DirectionGen = Generator[Request, torch.Tensor, torch.Tensor]
 
@@ -259,13 +259,4 @@ def make_error_feedback(name: str, **params: Any) -> ErrorFeedback:
         cls = ERROR_FEEDBACK.get(name)
     except KeyError as exc:
         raise ValueError(str(exc.args[0])) from None
-    import dataclasses
-
-    known = [f.name for f in dataclasses.fields(cls) if f.init]
-    unknown = [key for key in params if key not in known]
-    if unknown:
-        raise ValueError(
-            f"error feedback {name!r}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
-            f"known parameters: {', '.join(known) or '(none)'}"
-        )
-    return cls(**params)
+    return build_registered("error feedback", name, cls, params)

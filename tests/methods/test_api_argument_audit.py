@@ -41,6 +41,15 @@ def test_compressor_unknown_parameter_still_lists_the_known_ones():
         make_compressor("topk", bogus=1)
 
 
+@pytest.mark.parametrize(("build", "flag"), [(make_compressor, ("topk", "rows")), (make_compressor, ("randk", "scaled")),
+                                           (make_error_feedback, ("ef21", "dense_init"))])
+def test_flags_take_true_or_false_only(build, flag):
+    name, key = flag
+    with pytest.raises(TypeError, match=rf"{name}\.{key}: expected true or false, got 'no'"):
+        build(name, **{key: "no"})  # used to be taken as true
+    assert getattr(build(name, **{key: np.bool_(False)}), key) == False  # noqa: E712 - a numpy bool is a flag
+
+
 def test_error_feedback_eta_names_the_wrapper_and_refuses_strings():
     with pytest.raises(TypeError, match=r"ef21m\.eta: expected a number"):
         make_error_feedback("ef21m", eta="0.5")
