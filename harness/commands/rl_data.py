@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 
 from harness.errors import HarnessError
@@ -53,6 +55,31 @@ def _names(args: argparse.Namespace) -> list[str]:
     return args.names or list(DATASETS)
 
 
+def _datasets_root() -> None:
+    """Refuse a ``$MINARI_DATASETS_PATH`` that cannot be the dataset folder (a file, say): one line, exit 2."""
+    from methods.offline_rl.datasets.store import datasets_root
+
+    try:
+        datasets_root()
+    except (FileExistsError, NotADirectoryError):
+        raise HarnessError(f"MINARI_DATASETS_PATH {os.environ.get('MINARI_DATASETS_PATH')}: a file is in the way; "
+                           "expected the dataset folder (or a path to create one)") from None
+    except OSError as err:
+        raise HarnessError(f"MINARI_DATASETS_PATH {os.environ.get('MINARI_DATASETS_PATH')}: cannot use it as the "
+                           f"dataset folder ({err.strerror or err})") from None
+
+
+def _local_manifest(name: str, size: str) -> dict | None:
+    """The local dataset's manifest (None: not generated); `HarnessError` naming the file if it is damaged."""
+    from methods.offline_rl.datasets.store import dataset_dir, local_manifest
+
+    try:
+        return local_manifest(name, size)
+    except (OSError, ValueError) as err:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise HarnessError(f"{dataset_dir(name, size) / 'manifest.json'}: damaged local manifest ({err}); "
+                           f"regenerate with `harness rl-data make {name} --size {size}`") from None
+
+
 def _check_sources(specs: list) -> None:
     """One line naming the first checkpoint or stream a recipe needs that is not exported yet."""
     from methods.offline_rl.datasets.specs import missing_message, missing_sources
@@ -65,18 +92,31 @@ def _check_sources(specs: list) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from methods.offline_rl.datasets import DATASETS, SIZES
-    from methods.offline_rl.datasets.store import committed_manifest, local_manifest
+    from methods.offline_rl.datasets.store import committed_manifest
+
+    _datasets_root()
+    damaged = []
+
+    def local(name: str, size: str) -> str:
+        try:
+            return "L" if _local_manifest(name, size) else "-"
+        except HarnessError as err:
+            damaged.append(str(err))
+            return "!"
 
     print(f"{'dataset':<32} {'environment':<20} {'behaviour':<22} " + " ".join(f"{s:>8}" for s in SIZES)
           + "  local / committed")
     for name, spec in DATASETS.items():
         behaviour = "+".join(c.behaviour for c in spec.components)
         sizes = " ".join(f"{'all' if spec.transitions[s] is None else spec.transitions[s]:>8}" for s in SIZES)
-        state = " ".join(("L" if local_manifest(name, s) else "-") + ("C" if committed_manifest(name, s) else "-")
+        state = " ".join(local(name, s) + ("C" if committed_manifest(name, s) else "-")
                          for s in SIZES)
         print(f"{name:<32} {spec.env_id:<20} {behaviour:<22} {sizes}  {state}")
-    print("L: generated here, C: manifest committed (per size, in the order above)")
-    return 0
+    print("L: generated here, C: manifest committed (per size, in the order above)"
+          + (", !: local dataset damaged" if damaged else ""))
+    for line in damaged:
+        print(f"error: {line}", file=sys.stderr)
+    return 2 if damaged else 0
 
 
 def _summary(name: str, m: dict) -> str:
@@ -102,6 +142,7 @@ def run_make(args: argparse.Namespace) -> int:
     from methods.offline_rl.datasets import DATASETS
 
     names, failed = _names(args), 0
+    _datasets_root()
     _check_sources([DATASETS[name] for name in names])
     start = time.perf_counter()
     for name in tqdm(names, desc=f"rl-data make ({args.size})", unit="dataset", leave=False, disable=None):
@@ -125,8 +166,17 @@ def run_verify(args: argparse.Namespace) -> int:
     from methods.offline_rl.datasets import verify
 
     failed = 0
-    for name in _names(args):
-        ok, problems = verify(name, args.size)
+    names = _names(args)
+    _datasets_root()
+    for name in names:
+        try:
+            _local_manifest(name, args.size)
+            ok, problems = verify(name, args.size)
+        except HarnessError as err:
+            ok, problems = False, [str(err)]
+        except (OSError, ValueError, KeyError) as err:  # Minari files missing or unreadable beside the manifest
+            ok, problems = False, [f"local dataset unreadable ({err}); regenerate with `harness rl-data make "
+                                   f"{name} --size {args.size}`"]
         failed += not ok
         print(f"{name:<32} {'ok' if ok else 'FAILED'}")
         for problem in problems:

@@ -20,6 +20,7 @@ from pydantic import Field, TypeAdapter
 
 from harness.config.units import UNIT_STRING_PATTERN, suffix_of
 from harness.errors import HarnessError
+from harness.files import write_text_atomic
 
 DEFAULT_OUT = Path("schemas")
 COMBINED = "scenario.schema.json"
@@ -120,19 +121,29 @@ def combined_schema() -> dict[str, Any]:
 
 
 def write_schemas(out: Path) -> list[Path]:
-    """Write every kind's schema and the combined one into ``out``; returns the files written."""
+    """Write every kind's schema and the combined one into ``out`` (each file atomically); returns the files.
+
+    A folder in the place of one of the files is refused before any file is written.
+    """
     if out.exists() and not out.is_dir():
         raise HarnessError(f"--out {out}: is a file, not a folder")
+    schemas = {f"{k}.schema.json": kind_schema(k) for k in kind_models()}
+    schemas[COMBINED] = combined_schema()
+    blocked = [out / name for name in schemas if (out / name).is_dir()]
+    if blocked:
+        raise HarnessError(f"--out {out}: {blocked[0]} is a folder; expected a schema file there (or nothing)")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, schema in [*((f"{k}.schema.json", kind_schema(k)) for k in kind_models()),
-                             (COMBINED, combined_schema())]:
-            path = out / name
-            path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            written.append(path)
     except OSError as err:
         raise HarnessError(f"--out {out}: cannot write there ({err.strerror or err})") from None
+    written = []
+    for name, schema in schemas.items():
+        path = out / name
+        try:
+            write_text_atomic(path, json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        except OSError as err:
+            raise HarnessError(f"--out {out}: cannot write {path} ({err.strerror or err})") from None
+        written.append(path)
     return written
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+from harness.errors import HarnessError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -53,9 +56,16 @@ def _root(args: argparse.Namespace) -> Path:
 def run_import(args: argparse.Namespace) -> int:
     from harness.timing.importers import import_file
 
-    imported, written = import_file(args.format, args.file, args.device, _root(args), op=args.op,
-                                    place=args.place, dtype=args.dtype, source=args.source,
-                                    version=args.source_version, licence=args.licence, measured=args.measured)
+    root = _root(args)
+    try:
+        imported, written = import_file(args.format, args.file, args.device, root, op=args.op,
+                                        place=args.place, dtype=args.dtype, source=args.source,
+                                        version=args.source_version, licence=args.licence, measured=args.measured)
+    except OSError as err:
+        where = f"--out {root}" if args.out is not None else str(root)
+        target = err.filename2 or err.filename  # os.replace(temp file, table): the table
+        raise HarnessError(f"{where}: cannot write the tables under {root / args.device} "
+                           f"({err.strerror or err}{f': {target}' if target else ''})") from None
     for op, frame in {**imported.collective_frames, **imported.kernel_frames}.items():
         ranks = sorted(set(frame["n_ranks"])) if "n_ranks" in frame else None
         print(f"{op}: {len(frame)} rows" + (f" (n_ranks {', '.join(map(str, ranks))})" if ranks else ""))
@@ -64,22 +74,48 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _meta_ops(path: Path) -> dict:
+    """A meta.json's object (with an ``ops`` mapping); `HarnessError` naming the file if it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise HarnessError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+    except UnicodeDecodeError:
+        raise HarnessError(f"{path}: not UTF-8 text") from None
+    except OSError as err:
+        raise HarnessError(f"{path}: cannot read the file ({err.strerror or err})") from None
+    ops = data.get("ops") if isinstance(data, dict) else None
+    if not isinstance(ops, dict) or not all(isinstance(entry, dict) for entry in ops.values()):
+        raise HarnessError(f"{path}: expected a JSON object whose key 'ops' maps op name -> {{rows, ...}}")
+    return data
+
+
 def run_list(args: argparse.Namespace) -> int:
     root = _root(args)
+    if root.exists() and not root.is_dir():
+        raise HarnessError(f"--out {root}: is a file, not a timings folder")
     if not root.is_dir():
         print(f"no timings folder at {root}")
         return 0
+    failed = False
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         parts = []
-        meta = folder / "meta.json"
-        if meta.is_file():
-            data = json.loads(meta.read_text())
-            kind = "imported" if "provenance" in data else "measured"
-            parts.append(f"kernels ({kind}): " + ", ".join(f"{op} {e.get('rows')}" for op, e in data["ops"].items()))
-        cmeta = folder / "collectives" / "meta.json"
-        if cmeta.is_file():
-            data = json.loads(cmeta.read_text())
-            parts.append("collectives: " + ", ".join(
-                f"{op} {e.get('rows')} ({(e.get('provenance') or {}).get('source')})" for op, e in data["ops"].items()))
+        try:
+            meta = folder / "meta.json"
+            if meta.is_file():
+                data = _meta_ops(meta)
+                kind = "imported" if "provenance" in data else "measured"
+                parts.append(f"kernels ({kind}): " + ", ".join(f"{op} {e.get('rows')}"
+                                                               for op, e in data["ops"].items()))
+            cmeta = folder / "collectives" / "meta.json"
+            if cmeta.is_file():
+                data = _meta_ops(cmeta)
+                parts.append("collectives: " + ", ".join(
+                    f"{op} {e.get('rows')} ({(e.get('provenance') or {}).get('source')})"
+                    for op, e in data["ops"].items()))
+        except HarnessError as err:
+            print(f"error: {err}", file=sys.stderr)
+            failed = True
+            continue
         print(f"{folder.name}: " + ("; ".join(parts) or "no tables"))
-    return 0
+    return 2 if failed else 0

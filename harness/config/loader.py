@@ -29,6 +29,7 @@ from harness.config.overrides import (
     DuplicateKeyError,
     Override,
     OverrideError,
+    ValueBuildError,
     apply_overrides,
     parse_override,
     parse_yaml_text,
@@ -50,7 +51,7 @@ def _parse_yaml(text: str) -> Any:
     """Parse YAML (safely) with every failure turned into one message (line and column where yaml knows them)."""
     try:
         return parse_yaml_text(text)
-    except DuplicateKeyError as err:
+    except (DuplicateKeyError, ValueBuildError) as err:
         mark = err.problem_mark
         raise _ParseFailure(f"line {mark.line + 1}, column {mark.column + 1}: {err.problem}") from None
     except yaml.MarkedYAMLError as err:

@@ -55,7 +55,8 @@ def number_problem(value: Any, annotation: Any, metadata: tuple[Any, ...] = ()) 
     if isinstance(value, bool):
         return "a number, not true/false" if numbers and not booleans else None
     if isinstance(value, (int, float)):
-        if numbers and not _bounded(annotation, metadata) and math.isfinite(value) and abs(value) > MAX_MAGNITUDE:
+        finite = isinstance(value, int) or math.isfinite(value)  # an int can be too large for math.isfinite
+        if numbers and not _bounded(annotation, metadata) and finite and abs(value) > MAX_MAGNITUDE:
             return f"a number of magnitude at most 2**53 ({MAX_MAGNITUDE:.2e})"
         return None
     if isinstance(value, (list, tuple)):

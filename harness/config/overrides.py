@@ -30,6 +30,13 @@ class DuplicateKeyError(yaml.MarkedYAMLError):
         self.key, self.first_line = key, first.line + 1
 
 
+class ValueBuildError(yaml.MarkedYAMLError):
+    """A scalar that only looks like a date or number (``2020-13-45``) could not be built; marks where it is."""
+
+    def __init__(self, text: str, reason: str, mark: yaml.Mark):
+        super().__init__(problem=f"cannot build a value from {text!r} ({reason})", problem_mark=mark)
+
+
 class ScenarioYamlLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that also reads ``1e9`` and ``5E-3`` as floats (YAML 1.1 wants a dot: ``1.0e+9``) and
     refuses a key given twice in one mapping (plain YAML keeps the last one silently)."""
@@ -43,6 +50,14 @@ class ScenarioYamlLoader(yaml.SafeLoader):
                     raise DuplicateKeyError(key_node.value, seen[key], key_node.start_mark)
                 seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as err:  # PyYAML builds dates from text that only looks valid
+            if not isinstance(node, yaml.ScalarNode):
+                raise
+            raise ValueBuildError(node.value, str(err), node.start_mark) from None
 
 
 ScenarioYamlLoader.add_implicit_resolver(

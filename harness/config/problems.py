@@ -35,8 +35,10 @@ def show_value(value: Any) -> str:
     else:
         try:
             text = json.dumps(value, default=repr, ensure_ascii=False)
-        except (TypeError, ValueError, RecursionError):
-            text = repr(value)
+        except ValueError:  # json's "Circular reference detected"
+            text = "a value that contains itself (a recursive YAML alias)"
+        except (TypeError, RecursionError):
+            text = "a value nested too deeply to show"
     if len(text) > MAX_SHOWN_CHARS:
         text = text[: MAX_SHOWN_CHARS - 3] + "..."
     return text

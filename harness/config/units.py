@@ -20,6 +20,7 @@ Decimal prefixes are powers of 1000 (``GB``), binary ones powers of 1024 (``GiB`
 
 from __future__ import annotations
 
+import math
 import re
 import types
 from collections.abc import Mapping, Sequence
@@ -246,26 +247,30 @@ def _normalise(annotation: Any, value: Any, path: tuple[Any, ...], problems: lis
 
 
 def _unit_entry(model: type[BaseModel], key: Any, value: Any, path: tuple[Any, ...],
-                problems: list[str]) -> tuple[Any, Any]:
-    """``(key, value)`` of one mapping entry with a unit key rewritten to its full name and unit."""
+                problems: list[str], where: str | None = None) -> tuple[Any, Any]:
+    """``(key, value)`` of one mapping entry with a unit key rewritten to its full name and unit.
+
+    Problem lines start with ``where`` (default: the dotted ``path`` + ``key``).
+    """
     if not isinstance(key, str):
         return key, value
+    where = where or dotted((*path, key))
     full = key if unit_of_field(model, key) else short_names(model).get(key)
     if full is None:
         return key, value
     unit = unit_of_field(model, full)
     if full != key and not isinstance(value, (str, list)):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            problems.append(f"{dotted((*path, key))}: a number here needs a unit, e.g. "
+        if isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and math.isfinite(value):
+            problems.append(f"{where}: a number here needs a unit, e.g. "
                             f"{show_value(f'{value}{unit.unit}')}; or write {full}: {show_value(value)}")
         else:
-            problems.append(f"{dotted((*path, key))}: expected a {unit.quantity.name} with a unit "
+            problems.append(f"{where}: expected a {unit.quantity.name} with a unit "
                             f"({unit.quantity.allowed()}), got {show_value(value)}")
         return key, value
     try:
         return full, _convert(value, unit)
     except UnitProblem as err:
-        problems.append(f"{dotted((*path, key))}: {err}")
+        problems.append(f"{where}: {err}")
         return key, value
 
 
@@ -304,7 +309,8 @@ def _normalise_axis(model: type[BaseModel], axis: str, values: Any, path: tuple[
         return axis, [_normalise(annotation, v, (*path, i), problems) for i, v in enumerate(values)]
     converted = []
     for index, value in enumerate(values):
-        _, new_value = _unit_entry(owner, leaf, value, (*path, index), problems)
+        where = f"{dotted(path)} (value {index + 1} of {len(values)})"
+        _, new_value = _unit_entry(owner, leaf, value, path, problems, where)
         converted.append(new_value)
     return ".".join([*parts[:-1], full]), converted
 

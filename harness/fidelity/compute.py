@@ -534,20 +534,40 @@ def run_spread(out_dir: Path | str) -> pd.DataFrame:
     return spread[SPREAD_COLUMNS]
 
 
+_TEXT_COLUMNS = ("allocator", "size", "op", "impl", "shape")
+
+
+def _read_saved_csv(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+    """A saved study CSV; `HarnessError` naming the file (and line) if it is unreadable, lacks one of ``columns``
+    or holds a non-number in one of them (other than the text columns; an empty cell is allowed)."""
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise HarnessError(f"--recompute: {path}: not a readable CSV ({err})") from None
+    if "allocator" in columns and "allocator" not in table.columns:  # studies from before the allocator
+        table.insert(0, "allocator", "default")                      # configurations: glibc's default
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise HarnessError(f"--recompute: {path} lacks the column(s) {', '.join(missing)}")
+    for column in (c for c in columns if c not in _TEXT_COLUMNS):
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = np.flatnonzero((values.isna() & table[column].notna()).to_numpy())
+        if bad.size:
+            raise HarnessError(f"--recompute: {path}: line {int(bad[0]) + 2}: column {column}: expected a number, "
+                               f"got {str(table[column].iloc[int(bad[0])])!r}")
+        table[column] = values
+    return table
+
+
 def read_measured(out_dir: Path | str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The measured columns of a previous study's ``steps.csv`` and its ``op_times.csv`` (None where the study has
     none), for predicting again without measuring."""
     path = Path(out_dir) / "steps.csv"
+    if path.is_dir():
+        raise HarnessError(f"--recompute: {path} is a folder, not the saved study's CSV")
     if not path.is_file():
         raise HarnessError(f"--recompute: {path} does not exist; run `harness fidelity-compute` to measure first")
-    table = pd.read_csv(path)
-    if "allocator" not in table.columns:  # studies from before the allocator configurations: glibc's default
-        table.insert(0, "allocator", "default")
-    missing = [c for c in MEASURED_COLUMNS if c not in table.columns]
-    if missing:
-        raise HarnessError(f"--recompute: {path} lacks the column(s) {', '.join(missing)}")
+    table = _read_saved_csv(path, MEASURED_COLUMNS)
     op_path = Path(out_dir) / "op_times.csv"
-    op_times = pd.read_csv(op_path) if op_path.is_file() else None
-    if op_times is not None and [c for c in OP_PROFILE_COLUMNS if c not in op_times.columns]:
-        raise HarnessError(f"--recompute: {op_path} lacks columns of {', '.join(OP_PROFILE_COLUMNS)}")
+    op_times = _read_saved_csv(op_path, OP_PROFILE_COLUMNS) if op_path.is_file() else None
     return table[MEASURED_COLUMNS], op_times

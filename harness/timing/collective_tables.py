@@ -135,7 +135,9 @@ def check_rows(path: Path, frame: pd.DataFrame, lines: list[int] | None = None) 
             raise _fail(path, line, f"column n_reps: expected a whole number >= 1, got {values['n_reps']}")
         key = (shape["n_ranks"], shape["devices_per_node"], shape["size_bytes"], values["impl"], values["dtype"])
         if key in seen:
-            raise _fail(path, line, f"duplicate shape {dict(zip((*SHAPE_COLUMNS, *TEXT_COLUMNS), key))} "
+            shown = (f"{c}={int(v) if isinstance(v, float) and v.is_integer() else v}"
+                     for c, v in zip((*SHAPE_COLUMNS, *TEXT_COLUMNS), key))
+            raise _fail(path, line, f"duplicate shape {', '.join(shown)} "
                                     f"(first on line {seen[key]})")
         seen[key] = line
         out["n_ranks"].append(int(shape["n_ranks"]))
@@ -160,10 +162,14 @@ def load_collective_tables(table_set_folder: Path | str) -> CollectiveTableSet:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as err:
         raise TimingTableError(f"{meta_path}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    except UnicodeDecodeError as err:
+        raise TimingTableError(f"{meta_path}: not UTF-8 text (byte at offset {err.start})") from None
     if not isinstance(meta, dict) or sorted(meta) != sorted(META_KEYS):
         raise TimingTableError(f"{meta_path}: expected exactly the keys {', '.join(META_KEYS)}")
     if meta["schema_version"] != SCHEMA_VERSION:
         raise TimingTableError(f"{meta_path}: schema_version {meta['schema_version']!r} is not {SCHEMA_VERSION}")
+    if not isinstance(meta["ops"], dict) or not all(isinstance(entry, dict) for entry in meta["ops"].values()):
+        raise TimingTableError(f"{meta_path}: key 'ops' must map op name -> {{rows, provenance}}")
     frames, hashes = {}, {}
     for path in sorted(folder.glob("*.csv")):
         if path.stem not in OPS:
@@ -174,7 +180,7 @@ def load_collective_tables(table_set_folder: Path | str) -> CollectiveTableSet:
             raise TimingTableError(f"{path}: not a readable CSV ({err})") from None
         frames[path.stem] = check_rows(path, raw)
         hashes[path.stem] = hashlib.sha256(path.read_bytes()).hexdigest()
-        rows = meta["ops"].get(path.stem, {}).get("rows") if isinstance(meta["ops"], dict) else None
+        rows = meta["ops"].get(path.stem, {}).get("rows")
         if rows != len(frames[path.stem]):
             raise TimingTableError(f"{meta_path}: ops.{path.stem}.rows is {rows!r} but {path.name} has "
                                    f"{len(frames[path.stem])} rows")

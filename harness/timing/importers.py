@@ -234,6 +234,13 @@ def read_vidur_compute(path: Path, dtype: str = "float16", impl: str = "torch") 
     stats = [f"time_stats.{g}.{s}" for g in present for s in ("min", "max", "median")]
     _require(path, frame, stats)
     values = _numbers(path, frame, [*VIDUR_MODEL_COLUMNS, *stats])
+    if values.empty:
+        raise _error(path, None, "no rows")
+    for column in ("n_head", "num_tensor_parallel_workers"):  # divisors of the GEMM shapes
+        zero = np.flatnonzero(values[column].to_numpy() == 0)
+        if zero.size:
+            raise _error(path, int(zero[0]) + 2, f"column {column}: expected a number > 0, got "
+                                                 f"{frame[column].iloc[int(zero[0])]!r}")
     gated = frame["use_gated_mlp"].str.strip().str.lower().isin(["true", "1"]).to_numpy()
     records = []
     for i, row in values.iterrows():
@@ -265,6 +272,8 @@ def read(fmt: str, path: Path, *, op: str = "all_reduce", place: str = "out", dt
     """Parse ``path`` in format ``fmt`` (one of `FORMATS`)."""
     if fmt not in FORMATS:
         raise HarnessError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    if path.is_dir():
+        raise HarnessError(f"{path}: is a folder, not a file")
     if not path.is_file():
         raise HarnessError(f"{path}: no such file")
     if fmt == "nccl-tests":

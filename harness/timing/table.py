@@ -83,6 +83,8 @@ def load_meta(folder: Path | str) -> dict[str, Any]:
         meta = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise TimingTableError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+    except UnicodeDecodeError as err:
+        raise TimingTableError(f"{path}: not UTF-8 text (byte at offset {err.start})") from None
     if not isinstance(meta, dict):
         raise TimingTableError(f"{path}: expected a JSON object, got {type(meta).__name__}")
     missing = [key for key in META_KEYS if key not in meta]
@@ -191,7 +193,8 @@ def _parse_rows(path: Path, raw: pd.DataFrame, op: TimedOp) -> pd.DataFrame:
         if key in seen:
             raise TimingTableError(
                 f"{path}: line {line}: duplicate shape key "
-                f"{dict(zip((*op.shape_columns, 'impl', 'dtype'), key))} (first on line {seen[key]})"
+                f"{', '.join(f'{c}={v}' for c, v in zip((*op.shape_columns, 'impl', 'dtype'), key))} "
+                f"(first on line {seen[key]})"
             )
         seen[key] = line
         for column, value in zip(op.shape_columns, shape):

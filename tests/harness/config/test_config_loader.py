@@ -89,7 +89,7 @@ def test_every_problem_of_a_file_is_reported(tmp_path):
         (b"", "the file is empty; expected a mapping with at least 'name' and 'kind'"),
         (b"\xff\xfe\x00", "not UTF-8 text (byte 0xff at offset 0)"),
         (b"a: 1\nb: \x01\n", "line 2, column 4: YAML cannot contain the character U+0001"),
-        (b"a: 2020-13-45\n", "YAML error: cannot build a value (month must be in 1..12)"),
+        (b"a: 2020-13-45\n", "line 1, column 4: cannot build a value from '2020-13-45' (month must be in 1..12)"),
         (b"just a string\n", "top level: expected a mapping of keys (name, kind, ...), got str 'just a string'"),
         (b"a: 1\n---\nb: 2\n", "line 2, column 1: YAML syntax error: a second document starts here; a scenario file holds exactly one"),
     ],
