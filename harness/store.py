@@ -7,8 +7,8 @@ overwritten.
 
 Writes are atomic: a run is written into a temp folder ``.tmp-<run-id>-<host>-<pid>-<token>`` beside its final
 folder, every file and the folder are fsynced, and the folder is renamed into place. ``run.json`` carries
-``"complete": true``; a reader treats a folder without it, and any temp folder, as absent. Temp folders left by
-a killed process (on this host, whose pid is gone) are deleted by the next reader. Beside the run folders,
+``"complete": true`` and its own run-id; a reader treats a folder without both, and any temp folder, as absent.
+Temp folders left by a killed process (on this host, whose pid is gone) are deleted by the next reader. Beside the run folders,
 ``harness sweep`` leaves one combined table per sweep, ``sweep-<hash>.csv`` (`RunStore.write_sweep_table`).
 Only this module writes results to disk.
 """
@@ -184,7 +184,8 @@ class RunStore:
             record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if not isinstance(record, dict) or record.get("complete") is not True:
+        # a finished run's record names its own folder: a run.json copied or damaged into another is not one
+        if not isinstance(record, dict) or record.get("complete") is not True or record.get("run_id") != run_dir.name:
             return None
         return record
 

@@ -90,6 +90,9 @@ def test_folder_without_complete_flag_is_absent_and_replaced(tmp_path):
     assert store.find("n", "abc") is None
     (run_dir / "run.json").write_text('{"complete": true, "trunc')
     assert store.find("n", "abc") is None
+    for record in ({"complete": True}, {"complete": True, "run_id": "other"}):  # damaged, or another run's record
+        (run_dir / "run.json").write_text(json.dumps(record))
+        assert store.find("n", "abc") is None and store.runs("n") == []
     final, already_there = store.write("n", "abc", "x\n2\n", {"info": {"k": 1}})
     assert final == run_dir and not already_there
     assert (run_dir / "metrics.csv").read_text() == "x\n2\n"
