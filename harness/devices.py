@@ -22,6 +22,7 @@ no gap), with the source saying "not measured".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -99,6 +100,12 @@ class DeviceRoofline:
         compute_s = flops / self.peak_flops_per_s(dtype) if flops > 0 else 0.0
         memory_s = bytes_moved / (self.memory_gbytes_per_s * 1e9)
         return 1e3 * max(compute_s, memory_s)
+
+
+@functools.cache
+def catalog_names() -> tuple[str, ...]:
+    """The catalogue's device names, sorted (read once per process: scenario validation asks per file)."""
+    return tuple(sorted(load_catalog()))
 
 
 def load_catalog() -> dict[str, _CatalogEntry]:

@@ -226,6 +226,7 @@ def validate_data(
         lines = validation_problems(err, model, data)
         raise ScenarioError([f"{source}: {_blame_overrides(line, parsed)}" for line in lines]) from None
     _check_storable(scenario, source)
+    _check_devices(scenario, source)
     try:
         expand(scenario, max_points) if check_points else check_sweep(scenario, max_points)
     except ScenarioError as err:
@@ -244,6 +245,26 @@ def _check_storable(scenario: ScenarioBase, source: str) -> None:
     if exotic:
         raise ScenarioError([f"{source}: {dotted(path)}: expected plain data (numbers, strings, lists, mappings), "
                              f"got a YAML {what}" for path, what in exotic])
+
+
+def _check_devices(scenario: ScenarioBase, source: str) -> None:
+    """``cluster.device`` (and its sweep values) must name a catalogue device or a table set under
+    ``results/timings/``: a typo would otherwise run with another device's numbers or none."""
+    from harness.devices import catalog_names
+    from harness.provenance import default_timings_root
+
+    named = [("cluster.device", scenario.cluster.device)]
+    for block in ("product", "zip") if scenario.sweep else ():
+        values = getattr(scenario.sweep, block).get("cluster.device", [])
+        named += [(f"sweep.{block}.cluster.device (value {i + 1} of {len(values)})", v) for i, v in enumerate(values)]
+    known = catalog_names()
+    problems = [f"{source}: {where}: unknown device {show_value(name)}: not in the device catalogue "
+                f"({', '.join(known)}) and no table set results/timings/{name}/ (`harness profile` or `harness "
+                f"timings import` makes one)"
+                for where, name in named
+                if isinstance(name, str) and name not in known and not (default_timings_root() / name).is_dir()]
+    if problems:
+        raise ScenarioError(problems)
 
 
 def _exotic_values(value: Any, path: tuple[Any, ...] = (), seen: set[int] | None = None) -> list[tuple[Any, str]]:

@@ -89,6 +89,11 @@ OVERRIDE_CASES = [
     # names that become folders: a device name is a path component
     ("device_path", TOY, "cluster.device=../../etc", "cluster.device: expected a string matching "),
     ("device_too_long", RING, "cluster.device=" + "x" * 300, "cluster.device: expected a string of at most 64 "),
+    # a typo in a device name (neither catalogue nor table set) used to run with no device numbers at all
+    ("device_unknown", RING, "cluster.device=h1OO", "cluster.device: unknown device 'h1OO': not in the device "
+     "catalogue (a100, a100_pcie, cpu, h100, rtx4090) and no table set results/timings/h1OO/"),
+    ("device_unknown_in_sweep", RING, "sweep.product={cluster.device: [h100, h1OO]}",
+     "sweep.product.cluster.device (value 2 of 2): unknown device 'h1OO'"),
     # a 5,000-character name
     ("long_name", TOY, "name=" + "a" * 5000, "name: expected a string of at most 100 character(s), got 'aaaa"),
     # n_workers = 100,000 on a training task
