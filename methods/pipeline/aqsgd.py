@@ -115,6 +115,8 @@ class AQSGDEndpoint:
             offset += size
         if offset != len(payload):
             raise ValueError(f"message of {len(payload)} B, expected {offset} B")
+        if not len(sample_ids):  # an empty micro-batch: nothing sent, nothing cached
+            return torch.zeros((0, *row_shape))
         return self._cached(sample_ids, list(range(len(sample_ids))))
 
     def message_bytes(self, sample_ids: Sequence[int], shape: Sequence[int]) -> int:

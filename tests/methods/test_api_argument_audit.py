@@ -221,6 +221,13 @@ def test_codecs_round_trip_empty_tensors(name, shape):
     assert tuple(out.shape) == shape and torch.equal(out, enc.sender_view)
 
 
+def test_aqsgd_round_trips_an_empty_micro_batch():
+    sender, receiver = AQSGDEndpoint(make_codec("fixpoint")), AQSGDEndpoint(make_codec("fixpoint"))
+    payload = sender.send([], torch.zeros(0, 4, 8))  # used to fail in torch.stack on the receiving side
+    assert payload == b"" and tuple(receiver.receive([], payload, (0, 4, 8)).shape) == (0, 4, 8)
+    assert sender.memory_bytes == receiver.memory_bytes == 0
+
+
 def test_aqsgd_refuses_a_codec_name():
     with pytest.raises(TypeError, match="delta_codec: expected a codec"):
         AQSGDEndpoint("fixpoint")
