@@ -87,10 +87,14 @@ def _check_bits(bits: int, low: int = 1, high: int = 16) -> int:
     return check_integer("bits", bits, low, high)
 
 
-def _check_input(x: torch.Tensor) -> None:
-    """Codecs carry real floating-point activations: refuse other dtypes instead of casting them silently."""
+def _check_input(x: torch.Tensor, *, quantized: bool = True) -> None:
+    """Codecs carry real floating-point activations: refuse other dtypes instead of casting them silently, and
+    (``quantized``) NaN or inf, which no scale or level can represent (a diverged run shows here first)."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"expected a floating-point tensor, got {x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}")
+        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"expected a floating-point tensor, got {got}")
+    if quantized and not bool(torch.isfinite(x).all()):
+        raise ValueError("cannot quantize non-finite activations (NaN or inf); the `none` codec sends them as they are")
 
 
 # ----------------------------------------------------------------------------------------------------- none
@@ -107,7 +111,7 @@ class NoneCodec:
             raise ValueError(f"dtype must be one of {', '.join(RAW_DTYPES)}, got {self.dtype!r}")
 
     def encode(self, x: torch.Tensor) -> Encoded:
-        _check_input(x)
+        _check_input(x, quantized=False)
         cast = x.detach().cpu().to(RAW_DTYPES[self.dtype]).contiguous()
         payload = cast.view(torch.uint8).numpy().tobytes() if cast.numel() else b""
         return Encoded(payload, cast.float())

@@ -212,6 +212,16 @@ def test_codecs_refuse_non_float_tensors(name, dtype):
         make_codec(name).encode(x)
 
 
+@pytest.mark.parametrize("name", ["uniform_tensor", "uniform_tile", "fixpoint", "tahquant"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_quantizing_codecs_refuse_non_finite_activations(name, bad):
+    x = torch.randn(2, 8, 64)
+    x[1, 3, 5] = bad  # fixpoint and the uniform codecs said "value does not fit in N bits"; TAH-Quant sent it on
+    with pytest.raises(ValueError, match="cannot quantize non-finite activations"):
+        make_codec(name).encode(x)
+    assert torch.equal(make_codec("none").encode(x).sender_view.isfinite(), x.isfinite())  # sent as they are
+
+
 @pytest.mark.parametrize(("name", "shape"), [("fixpoint", (0, 64)), ("fixpoint", (0,)), ("tahquant", (0, 64))])
 def test_codecs_round_trip_empty_tensors(name, shape):
     codec = make_codec(name)
