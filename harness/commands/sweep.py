@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
         print(line)
     n_points, n_reused = len(result.runs), result.n_reused
     folder = result.runs[0].run_dir.parent if result.runs else None
-    print(f"{scenario.name}: {n_points} points, {n_points - n_reused} computed, {n_reused} reused; "
+    print(f"{scenario.name}: {n_points} point{'' if n_points == 1 else 's'}, {n_points - n_reused} computed, {n_reused} reused; "
           f"results under {shown_path(folder)}/")
     print(point_table(result).to_string(index=False))
     table = write_sweep_table(result, args.out)
