@@ -15,7 +15,7 @@ A phase slot ``j`` holds the primitives run *before* phase ``j``'s collective; t
 of phases) holds what runs after the last collective. Error feedback adds element-wise passes (EF14: 2 fused
 add/sub passes = 6 tensor reads/writes, EF21: 9, EF21M: 12, EF21-SGD2M: 15) split before and after.
 
-Pricing (`price_op`): a primitive is timed, in this order, by
+Pricing (`OpPricer.time_ms`): a primitive is timed, in this order, by
 1. a registered timed op of `kernels.ops` whose shape columns the primitive can fill (`CANDIDATE_OPS`: Top-K
    selection -> ``topk_flat``, ARC row packing -> ``arc_pack`` / ``arc_unpack``), replayed from the timing
    tables (exact -> interpolated -> that op's roofline);

@@ -130,6 +130,8 @@ class MeCeFOTrainingWorkload(Strict):
 
 
 class MeCeFOTrainingScenario(ScenarioBase):
+    """MeCeFO: tiny-LLaMA data-parallel training with failed ranks covered by their neighbours (real, reduced scale)."""
+
     kind: Literal["mecefo_training"] = "mecefo_training"
     workload: MeCeFOTrainingWorkload = Field(default_factory=MeCeFOTrainingWorkload)
 

@@ -50,6 +50,8 @@ class MoCDecodeWorkload(Strict):
 
 
 class MoCDecodeScenario(ScenarioBase):
+    """MoC: one decode token through one LLaMA layer on this CPU, dense SwiGLU vs Top-K channels."""
+
     kind: Literal["moc_decode"] = "moc_decode"
     workload: MoCDecodeWorkload = Field(default_factory=MoCDecodeWorkload)
 

@@ -39,6 +39,8 @@ class MoCThroughputWorkload(Strict):
 
 
 class MoCThroughputScenario(ScenarioBase):
+    """MoC: training tokens/s of the tiny LLaMA on this CPU, dense vs MoC, each with and without checkpointing."""
+
     kind: Literal["moc_throughput"] = "moc_throughput"
     workload: MoCThroughputWorkload = Field(default_factory=MoCThroughputWorkload)
 

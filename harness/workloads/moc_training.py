@@ -91,6 +91,8 @@ class MoCTrainingWorkload(Strict):
 
 
 class MoCTrainingScenario(ScenarioBase):
+    """MoC: tiny-LLaMA pre-training with a dense SwiGLU or a Mixture-of-Channels FFN (loss, tokens/s, activation bytes)."""
+
     kind: Literal["moc_training"] = "moc_training"
     workload: MoCTrainingWorkload = Field(default_factory=MoCTrainingWorkload)
 
