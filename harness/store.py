@@ -8,9 +8,10 @@ overwritten.
 Writes are atomic: a run is written into a temp folder ``.tmp-<run-id>-<host>-<pid>-<token>`` beside its final
 folder, every file and the folder are fsynced, and the folder is renamed into place. ``run.json`` carries
 ``"complete": true`` and its own run-id; a reader treats a folder without both, and any temp folder, as absent.
-Temp folders left by a killed process (on this host, whose pid is gone) are deleted by the next reader. Beside the run folders,
-``harness sweep`` leaves one combined table per sweep, ``sweep-<hash>.csv`` (`RunStore.write_sweep_table`).
-Only this module writes results to disk.
+Temp folders left by a killed process (on this host, whose pid is gone) are deleted by the next reader. Beside the
+run folders, ``harness sweep`` leaves one combined table per sweep, ``sweep-<hash>.csv``
+(`RunStore.write_sweep_table`). Only this module writes the run store; figures, studies and imported tables are
+written atomically through `harness.files`.
 """
 
 from __future__ import annotations
