@@ -135,7 +135,7 @@ def _legend_entries(data: pd.DataFrame) -> dict[str, str]:
         "authors' DDP hook as rebuilt in methods/compress/arc_topk.py: each worker sketches its G_i with a shared "
         "Gaussian V (same seed everywhere), the n x r sketches are all-reduced, every worker takes the same K rows "
         "of largest sketch energy, and only those K rows are all-reduced, with no indices. The byte counts under "
-        "the boxes are the compressor's own comm_plan for a 768 x 768 LLaMA-130M matrix at rho = 0.2, r = 4."
+        "the boxes are the compressor's own byte plan for a 768 x 768 LLaMA-130M matrix at rho = 0.2, r = 4."
     ),
     claim="—",
     scale_note="diagram; byte example at full LLaMA-130M matrix size",
@@ -184,13 +184,13 @@ def draw_fig1(ctx: FigureContext) -> FigureOutput:
         {"phase": "Top-K all-gather contribution", "op": topk_calls[0].op, "size_bytes": topk_calls[0].size_bytes},
     ])
     ours = (f"diagram; 768x768 matrix: ARC sends {(sketch_b + rows_b) // 4:,} floats in two all-reduces "
-            f"({(sketch_b + rows_b) / dense_b:.1%} of dense), from comm_plan")
+            f"({(sketch_b + rows_b) / dense_b:.1%} of dense), from the compressor's byte plan")
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig1(data))
 
 
 def verdict_fig1(data: pd.DataFrame) -> Verdict:
     return not_checkable("A diagram of the method; the paper attaches no number to it (the bytes shown are our "
-                         "compressor's comm_plan).")
+                         "compressor's exact byte plan).")
 
 
 # ---------------------------------------------------------------------------------------------------- fig2
@@ -202,7 +202,8 @@ def verdict_fig1(data: pd.DataFrame) -> Verdict:
     caption=(
         "Exact re-implementation of the authors' synthetic 'robust shifted objective' (10 workers, x = 200 blocks "
         "x 10, 150 noise blocks whose targets are +/-100 for the two worker groups, coupled to one signal block "
-        "with gamma = 5, gradient noise 1e-3; methods/data/synthetic.py), run by the compressed_training kind. "
+        "with gamma = 5, gradient noise 1e-3; methods/data/synthetic.py), run by the project's compressed-training "
+        "workload. "
         "Columns: EF21-MSGD (eta 0.5) and EF21 double momentum; rows: distance to the exact optimum and mean loss, "
         "log scale, mean over 3 seeds (band: min-max). Series: no compression, Random Block (Rand-K over blocks), "
         "Local Top-K (each worker's own top blocks, all-gathered), ARC-Top-K with the exact sketch (V = I, it "
@@ -294,7 +295,7 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
         "each (same budget for all); legends give it and the bytes per worker relative to dense. With r = 4 "
         "columns per row, ARC's sketch has as many entries as x (sent in fp32, x is fp64), so ARC saves few bytes "
         "here (the authors' setting; the figure compares convergence at equal ratio). A torch port of the "
-        "authors' cupy experiment run by the compressed_training kind; 144k samples instead of 1.44M."
+        "authors' cupy experiment run by the project's compressed-training workload; 144k samples instead of 1.44M."
     ),
     claim="— (expected from the method: ARC ~ Top-K, better than Rand-K at equal ratio)",
     scale_note="144k samples (paper 1.44M), 1,500 iterations (paper 3,000), 3 seeds (paper 20), tuning runs of "
@@ -522,7 +523,7 @@ def verdict_fig4(data: pd.DataFrame) -> Verdict:
     caption=(
         "Properties of Rand-K, Top-K, ARC-Top-K and PowerSGD as implemented in methods/compress, derived from "
         "their definitions (static, not measured). The 'collectives' and 'bytes/worker' columns are read from each "
-        "compressor's comm_plan for a 768 x 768 matrix (fp32) at N = 4 and N = 16. 'Contraction' refers to the "
+        "compressor's byte plan for a 768 x 768 matrix (fp32) at N = 4 and N = 16. 'Contraction' refers to the "
         "aggregate (mean over workers) operator; the two-worker Top-K counterexample (error 81x the mean's "
         "energy) is checked in tests/methods/compress/test_topk.py."
     ),
@@ -551,7 +552,7 @@ def draw_tab1(ctx: FigureContext) -> FigureOutput:
         sent16 = sum(c.ring_sent_bytes_per_worker for c in plan16)
         table_rows.append({
             "compressor": label,
-            "collectives (comm_plan)": " + ".join(ops),
+            "collectives": " + ".join(ops),
             "All-Reduce compatible": "yes" if ops == ["all_reduce"] else "no",
             "bytes/worker N=4 -> N=16": f"{sent4 / 1024:.0f} -> {sent16 / 1024:.0f} KiB",
             "contraction": contraction,
@@ -563,7 +564,7 @@ def draw_tab1(ctx: FigureContext) -> FigureOutput:
     table = pd.DataFrame(table_rows)
     data = pd.concat([table, pd.DataFrame(properties)], axis=1)
     ok = table.set_index("compressor")["All-Reduce compatible"]
-    ours = (f"All-Reduce compatible per comm_plan: {', '.join(f'{k} {v}' for k, v in ok.items())}; ARC is the only "
+    ours = (f"All-Reduce compatible per byte plan: {', '.join(f'{k} {v}' for k, v in ok.items())}; ARC is the only "
             "one that is all-reduce compatible, magnitude-aware and contractive on the aggregate")
     return FigureOutput(data=data, table=table, ours=ours, verdict=verdict_tab1(data))
 
@@ -579,7 +580,7 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
         within("compressors with every property", ours=len(every), low=1, high=1, paper=paper),
         at_least("ARC-Top-K has every property (1 yes, 0 no)", ours=float("ARC-Top-K" in every), low=1, paper=paper),
     ]
-    explanation = (f"Properties: All-Reduce compatible (from each compressor's comm_plan), contractive on the "
+    explanation = (f"Properties: All-Reduce compatible (from each compressor's byte plan), contractive on the "
                    f"aggregate and magnitude-aware (from the definitions as implemented); every property: "
                    f"{', '.join(every) or 'none'}. Unbiasedness is left out: no magnitude-aware compressor has it.")
     return judge(checks, explanation=explanation)
@@ -814,7 +815,8 @@ TAB5_BAND_GBPS = (48.0, 200.0)
     kind="table",
     title="Seconds per iteration at the paper's setting, across the PCIe/SHM interconnect band (simulated)",
     caption=(
-        "Simulated seconds per training iteration (compressed_dp_step) at the paper's Table V setting as far as it "
+        "Simulated seconds per training iteration (the project's data-parallel step simulator) at the paper's "
+        "Table V setting as far as it "
         "is known: LLaMA-60M/130M/350M/1B shapes, 4 x A100 40GB PCIe in one machine without NVLink, per-GPU "
         "batch 1, seq 256, fp32, ratio 0.2, ARC r = 4, EF14 costed, blocking hooks (no overlap). The paper does "
         "not give its link speed, so every cell is computed across a sourced band of the ring's bus bandwidth for "
@@ -854,10 +856,15 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
                  *[f"{vs_dense.loc[m].min():.1f}% - {vs_dense.loc[m].max():.1f}%" for m in models]])
     table = pd.DataFrame(rows, columns=["s / iteration", *models])
     ours = (f"ARC vs Top-K time saved across {low:g}-{high:g} Gbit/s: " +
-            ", ".join(f"{m.removeprefix('llama-')} {saved.loc[m].min():.1f}-{saved.loc[m].max():.1f}%"
+            ", ".join(f"{_model_name(m)} {saved.loc[m].min():.1f}-{saved.loc[m].max():.1f}%"
                       for m in models) +
-            f"; largest {saved.max():.1f}% ({saved.idxmax()[0]} at {saved.idxmax()[1]:g} Gbit/s)")
+            f"; largest {saved.max():.1f}% ({_model_name(saved.idxmax()[0])} at {saved.idxmax()[1]:g} Gbit/s)")
     return FigureOutput(data=data, table=table, ours=ours, verdict=verdict_tab5(data))
+
+
+def _model_name(model: str) -> str:
+    """``llama-60m`` -> ``LLaMA-60M`` (the data keeps the scenario's key)."""
+    return "LLaMA-" + model.removeprefix("llama-").upper() if model.startswith("llama-") else model
 
 
 def _tab5_saving(data: pd.DataFrame, baseline: str = "Top-K") -> pd.Series:
@@ -882,7 +889,8 @@ def verdict_tab5(data: pd.DataFrame) -> Verdict:
                high=TAB5_SAVING_PCT + TAB5_SAVING_BAND, paper=f"{paper} (≈: ±{TAB5_SAVING_BAND:g} points)"),
     ]
     explanation = (f"Simulated seconds per iteration across the sourced {band} interconnect band, largest saving "
-                   f"for {saved.idxmax()[0]} at {saved.idxmax()[1]:g} Gbit/s; compression times are roofline "
+                   f"for {_model_name(saved.idxmax()[0])} at {saved.idxmax()[1]:g} Gbit/s; compression times are "
+                   "roofline "
                    "lower bounds (no A100 timing tables).")
     return judge(checks, explanation=_with_failures(
         explanation, checks, "The compression kernels' cost on an A100 is a roofline assumption here; the link "

@@ -48,6 +48,14 @@ METHOD_LABELS = {"proposed": "proposed (loss + aging)", "loss_only": "loss-only 
 METHOD_COLORS = {"proposed": PALETTE[0], "loss_only": PALETTE[1], "capacity": PALETTE[2], "soc": PALETTE[3]}
 CONVENTIONAL = ("capacity", "soc")
 MODE_LABELS = {"miqcp": "full MIQCP (native SCIP model)", "priority": "activation priority + QCP (Clarabel)"}
+# Short names of the methods and scheduler modes for text (the data keeps its keys).
+METHOD_NAMES = {"proposed": "proposed", "loss_only": "loss-only", "capacity": "capacity-proportional",
+                "soc": "SoC-based"}
+
+
+def mode_name(mode: str) -> str:
+    """``miqcp (native)`` -> ``MIQCP (native)``, ``priority`` -> ``activation priority``."""
+    return "activation priority" if mode == "priority" else mode.replace("miqcp", "MIQCP")
 
 NOTE = "The paper's text could not be read; this is a reconstruction."
 STATIC_NOTE = "The paper's text could not be read; this is a reconstruction (static diagram: no experiment)."
@@ -117,10 +125,10 @@ def cost_checks(data: pd.DataFrame) -> list[Check]:
 def reductions_text(data: pd.DataFrame) -> str:
     parts = []
     for case, rows in data.groupby("case", sort=True):
-        cells = [f"vs {m}: loss {r.loss_reduction_pct:+.1f}%, aging {r.aging_reduction_pct:+.1f}%"
+        cells = [f"vs {METHOD_NAMES[m]}: loss {r.loss_reduction_pct:+.1f}%, aging {r.aging_reduction_pct:+.1f}%"
                  for m in ("capacity", "soc", "loss_only")
                  for r in rows[rows["method"] == m].itertuples()]
-        parts.append(f"{case} ({rows['scheduler'].iloc[0]}): " + "; ".join(cells))
+        parts.append(f"{case} ({mode_name(rows['scheduler'].iloc[0])}): " + "; ".join(cells))
     return " | ".join(parts) + " (positive = proposed is cheaper)"
 
 
@@ -139,8 +147,8 @@ ARCHITECTURE_ROWS = [
     title="Architecture: battery modules behind converters on a common bus, aggregator following RegD",
     caption=(f"{STATIC_NOTE} N battery packs, each behind its own bidirectional converter, share a DC bus; the "
              "aggregator receives the RegD signal from the system operator every 2 s, measures every module's "
-             "SoC, and sends each converter an on/off command and a power set-point. This is the structure the "
-             "ffr_dispatch kind simulates."),
+             "SoC, and sends each converter an on/off command and a power set-point. This is the system the "
+             "battery figures simulate."),
     claim="—", scale_note="static diagram", computed=False,
 )
 def draw_fig1(ctx: FigureContext) -> FigureOutput:
@@ -180,7 +188,7 @@ FLOW_ROWS = [
 @register_figure(
     id="battery.fig4", paper="battery", kind="figure",
     title="Real-time MPC with activation priority (offline table + online evaluation)",
-    caption=(f"{STATIC_NOTE} The control loop as implemented in methods.battery: an offline part (per-module loss "
+    caption=(f"{STATIC_NOTE} The control loop as implemented in this project: an offline part (per-module loss "
              "coefficients and priority order) and an online part every 2 s (rainflow state and aging slopes, "
              "priority ranking fixing the binaries, the convex QCP or the full MIQCP, fallback to a baseline "
              "when the solver fails)."),
@@ -265,7 +273,7 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
                  paper="idle or lightly loaded modules are inefficient"),
     ]
     return judge(checks, explanation="The paper states no number for this figure; the checks are the qualitative "
-                 "shape the research notes expect from conduction + switching + standby losses.")
+                 "shape that conduction + switching + standby losses imply.")
 
 
 @register_figure(
@@ -396,7 +404,8 @@ def draw_fig6(ctx: FigureContext) -> FigureOutput:
     axes[0].legend(fontsize=6, ncol=len(names))
     axes[-1].set_xlabel("time (min)")
     balance = power_balance(data)
-    ours = "max |sum P_i - request| / C_reg: " + ", ".join(f"{m} {v:.1e}" for m, v in balance.items())
+    ours = "max |sum P_i - request| / C_reg: " + ", ".join(f"{METHOD_NAMES.get(m, m)} {v:.1e}"
+                                                             for m, v in balance.items())
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig6(data))
 
 
@@ -409,7 +418,7 @@ def power_balance(data: pd.DataFrame) -> dict[str, float]:
 
 
 def verdict_fig6(data: pd.DataFrame) -> Verdict:
-    checks = [at_most(f"{method}: max |sum P_i - request| / C_reg", ours=value, high=1e-3,
+    checks = [at_most(f"{METHOD_NAMES.get(method, method)}: max |sum P_i - request| / C_reg", ours=value, high=1e-3,
                       paper="the modules together meet the request")
               for method, value in sorted(power_balance(data).items())]
     return judge(checks, explanation="No number is claimed; the check is that every method's dispatch sums to "
@@ -450,7 +459,7 @@ def draw_fig7(ctx: FigureContext) -> FigureOutput:
     axes[0].legend(fontsize=6, ncol=3)
     for ax in axes[-2:]:
         ax.set_xlabel("time (min)")
-    ours = "; ".join(f"{case} {m}: final spread {r.final_spread:.3f}, mean std {r.mean_std:.3f}"
+    ours = "; ".join(f"{case} {METHOD_NAMES.get(m, m)}: final spread {r.final_spread:.3f}, mean std {r.mean_std:.3f}"
                      for (case, m), r in stats.iterrows())
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig7(data))
 
@@ -470,7 +479,7 @@ def verdict_fig7(data: pd.DataFrame) -> Verdict:
             checks.append(ordered_check(
                 f"{case}: final SoC spread, proposed <= {METHOD_LABELS[method]}",
                 {"proposed": stats.loc[(case, "proposed"), "final_spread"],
-                 method: stats.loc[(case, method), "final_spread"]}, ["proposed", method],
+                 METHOD_NAMES[method]: stats.loc[(case, method), "final_spread"]}, ["proposed", METHOD_NAMES[method]],
                 paper="better SoC balance than conventional methods"))
     return judge(checks, explanation="Final max - min SoC across modules after the hour, proposed against each "
                  "conventional sharing rule, per case.")
@@ -589,7 +598,7 @@ def draw_fig10(ctx: FigureContext) -> FigureOutput:
     ax.axhline(CONTROL_STEP_MS, ls="--", color="black", lw=0.8)
     ax.set(xlabel="modules N", ylabel="solve time per step (ms)", yscale="log")
     ax.legend(fontsize=7)
-    ours = "; ".join(f"{r.mode} N={r.n_modules}: median {r.median_ms:.0f} ms, p99 {r.p99_ms:.0f} ms"
+    ours = "; ".join(f"{mode_name(r.mode)} N={r.n_modules}: median {r.median_ms:.0f} ms, p99 {r.p99_ms:.0f} ms"
                      for r in summary.itertuples() if r.n_modules in (summary["n_modules"].min(),
                                                                       summary["n_modules"].max()))
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig10(data))
@@ -602,7 +611,7 @@ def solve_summary(data: pd.DataFrame) -> pd.DataFrame:
 
 def verdict_fig10(data: pd.DataFrame) -> Verdict:
     summary = solve_summary(data)
-    checks = [at_most(f"{r.mode}: p99 solve time at N = {r.n_modules} (ms)", ours=float(r.p99_ms),
+    checks = [at_most(f"{mode_name(r.mode)}: p99 solve time at N = {r.n_modules} (ms)", ours=float(r.p99_ms),
                       high=CONTROL_STEP_MS, paper="decisions within seconds (2 s RegD step)")
               for r in summary[summary["n_modules"] == summary["n_modules"].max()].itertuples()]
     return judge(checks, explanation="p99 of the per-step solve time at the largest module count, each mode, "
@@ -614,7 +623,7 @@ def verdict_fig10(data: pd.DataFrame) -> Verdict:
     id="battery.tab1", paper="battery", kind="table",
     title="Battery module parameters (stand-in set)",
     caption=(f"{NOTE} The paper takes its modules from real-world battery data that we could not see; these are "
-             "the stand-in Case I modules (research notes, sec. 2.9) and the Case II variant (pack resistance "
+             "the stand-in Case I modules (our assumed values) and the Case II variant (pack resistance "
              "pulled halfway to the mean). Usable energy = capacity x SoH."),
     claim="taken from \"real-world battery data\" (values unknown)", scale_note="six modules per case",
 )
@@ -640,7 +649,7 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.tab2", paper="battery", kind="table",
     title="Converter, loss and cost parameters",
-    caption=(f"{NOTE} The loss and cost parameters the scenarios use (defaults of the ffr_dispatch kind), with "
+    caption=(f"{NOTE} The loss and cost parameters the scenarios use (the battery simulation's defaults), with "
              "where each comes from."),
     claim="—", scale_note="configuration, no experiment", computed=False,
 )
@@ -652,16 +661,16 @@ def draw_tab2(ctx: FigureContext) -> FigureOutput:
     prices, aging = Prices(), AgingCost()
     rows = [
         ("converter conduction resistance R_c", f"{min(m.r_conv_ohm for m in CASE1) * 1e3:g}-"
-         f"{max(m.r_conv_ohm for m in CASE1) * 1e3:g} mOhm", "stand-in (research notes sec. 2.9)"),
+         f"{max(m.r_conv_ohm for m in CASE1) * 1e3:g} mOhm", "stand-in (assumed)"),
         ("switching coefficient a (loss a|I|)",
          f"{min(m.switch_v for m in CASE1):g}-{max(m.switch_v for m in CASE1):g} V",
          "1/2 V_dc (t_r + t_f) f_sw of a hard-switched half bridge, ~150 ns x 20 kHz (assumed)"),
         ("standby loss b while on", f"{min(m.standby_w for m in CASE1):g}-{max(m.standby_w for m in CASE1):g} W",
          "gate drive + controller (assumed)"),
-        ("energy price", f"{prices.energy_usd_per_kwh:g} $/kWh", "research notes sec. 2.9"),
+        ("energy price", f"{prices.energy_usd_per_kwh:g} $/kWh", "assumed"),
         ("start-up cost per switch", f"{prices.switch_usd:g} $", "DC-link precharge ~100 J: negligible"),
         ("shortfall penalty", f"{prices.shortfall_usd_per_kwh:g} $/kWh", "10^3 x energy price"),
-        ("replacement cost", f"{aging.replacement_usd_per_kwh:g} $/kWh", "research notes sec. 2.9"),
+        ("replacement cost", f"{aging.replacement_usd_per_kwh:g} $/kWh", "assumed"),
         ("end of life", f"{aging.end_of_life:g} of capacity", "common 80% criterion"),
         ("stress function Phi(d)", f"{aging.curve.k_p:g} d^{aging.curve.k_e:g}", "Xu et al. 2018 Li-ion fit"),
         ("control step / horizon", "2 s / 1 step (persistence forecast)", "RegD update period"),

@@ -434,7 +434,7 @@ PAPER_SPEEDUP = {16384: 1.23, 32768: 1.97, 65536: 3.19}
     title="Time per output token at 16k / 32k / 64k and KV memory",
     caption=("Simulated time per output token of a Llama-3.1-8B-shaped model (32 query / 8 KV heads, head dim 128, "
              "32 layers, bf16, batch 1) with a full cache and with Chelsea at a 20% cache ratio (16 sinks, 64 recent, "
-             "chunks of 256, merging every 32 tokens), every op priced from the h100 timing tables (bf16 from the "
+             "chunks of 256, merging every 32 tokens), every op priced from the H100 timing tables (bf16 from the "
              "measured roofline); KV memory per request and the device total with the 16 GB of weights. CaM is not "
              "simulated (its attention-score bookkeeping is not modelled)."),
     claim="decode up to 3.19× faster at 64k (1.97× at 32k, 1.23× at 16k); 80% KV memory reduction",
@@ -467,16 +467,16 @@ def verdict_tab2(data: pd.DataFrame) -> Verdict:
                      high=1.2 * s, paper=f"{s}x") for c, s in PAPER_SPEEDUP.items()]
     checks.append(at_least("KV memory reduction at a 20% budget, 64k", ours=float(ch.loc[65536, "memory_reduction"]),
                            low=0.75, paper="up to 80%"))
-    return judge(checks, explanation="Speedups within ±20% of the paper's; in the simulator the 16 GB weight read "
-                                     "per token bounds the gain, which the paper's GPU runs (hardware and attention "
-                                     "kernel unknown) do not show.")
+    return judge(checks, explanation="Speedups are checked within ±20% of the paper's; in the simulator the "
+                                     "16 GB weight read per token bounds the gain, which the paper's GPU runs "
+                                     "(hardware and attention kernel unknown) do not show.")
 
 
 @register_figure(
     id="chelsea.fig7", paper="chelsea", kind="figure",
     title="Prefill overhead and end-to-end latency vs context length",
     caption=("Simulated prefill, Chelsea's prefill clustering, 256 decode steps and their total for the "
-             "Llama-3.1-8B-shaped model, full cache vs Chelsea at 20%, ops priced from the h100 timing tables."),
+             "Llama-3.1-8B-shaped model, full cache vs Chelsea at 20%, ops priced from the H100 timing tables."),
     claim="end-to-end latency up to 2.72× lower", scale_note="simulated from timing tables", scenarios=(DECODE,),
 )
 def draw_fig7(ctx: FigureContext) -> FigureOutput:
@@ -514,7 +514,7 @@ def verdict_fig7(data: pd.DataFrame) -> Verdict:
     id="chelsea.tab3", paper="chelsea", kind="table",
     title="Ablation: chunking on / off → clustering time",
     caption=("Simulated prefill clustering time (compression to 20%) of the Llama-3.1-8B-shaped cache with chunks "
-             "of 16 / 64 / 256 and with one chunk spanning the whole middle (no chunking), h100 timing tables."),
+             "of 16 / 64 / 256 and with one chunk spanning the whole middle (no chunking), H100 timing tables."),
     claim="chunking gives a large speedup (qualitative)", scale_note="simulated from timing tables",
     scenarios=(CHUNK_TIME,),
 )

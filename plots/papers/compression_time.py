@@ -279,7 +279,8 @@ def verdict_time_to_accuracy(data: pd.DataFrame) -> Verdict:
     caption=(
         "Held-out loss of a tiny GPT trained by 4 simulated data-parallel workers with each compressor (real runs, "
         "left, vs step) re-plotted against simulated wall-clock (right): every step costs the seconds per step the "
-        "compressed_dp_step simulator gives for LLaMA-130M shapes on 4 GPUs without NVLink (100 Gbit/s, 10 us per "
+        "project's data-parallel step simulator gives for LLaMA-130M shapes on 4 GPUs without NVLink "
+        "(100 Gbit/s, 10 us per "
         "message: assumed links; H100 timing tables or roofline), warm-up steps a dense step. Compressors at ratio "
         "0.2 (Top-K, Rand-K, ARC-Top-K r = 4) and rank 4 in the tiny model / rank 32 in the simulator (PowerSGD, "
         "GreedyLore refresh every 100 / 200 steps); embeddings and LM head sent dense (the authors' hooks); learning "
@@ -362,7 +363,7 @@ def verdict_bytes_vs_nodes(data: pd.DataFrame) -> Verdict:
                ours=float("nan") if crossover is None else float(crossover), low=TOPK_CROSSOVER,
                high=TOPK_CROSSOVER, paper=f"from N = {TOPK_CROSSOVER}"),
     ]
-    explanation = (f"Bytes from the compressors' comm_plan for LLaMA-130M at N = {wide.index.min()}-"
+    explanation = (f"Bytes from the compressors' exact byte plans for LLaMA-130M at N = {wide.index.min()}-"
                    f"{wide.index.max()} workers.")
     if failed := failed_names(checks):
         explanation += f" Does not hold: {failed}."
@@ -379,7 +380,7 @@ def verdict_bytes_vs_nodes(data: pd.DataFrame) -> Verdict:
         "LLaMA-130M gradients (fp32) against the number of data-parallel workers N (one GPU per node, 100 Gbit/s "
         "and 10 us per message: assumed links; H100 timing tables or roofline for compute). Dense and Rand-K / "
         "ARC-Top-K use ring all-reduce (2 (N-1)/N x payload, flat in N); Top-K all-gathers fp32 values and int32 "
-        "indices ((N-1) x payload, linear in N). Bytes are the compressors' exact comm_plan; the crossover is "
+        "indices ((N-1) x payload, linear in N). Bytes are the compressors' exact byte plans; the crossover is "
         "computed from them. ARC-Top-K's paper could not be read; this is our construction of its argument."
     ),
     claim="Top-K's All-Gather cost grows linearly with N (ARC-Top-K abstract); with fp32 values + int32 indices at "
@@ -419,7 +420,8 @@ def draw_bytes_vs_nodes(ctx: FigureContext) -> FigureOutput:
     ratios = ", ".join(f"N={n}: {wide.loc[n, 'Top-K'] / wide.loc[n, 'dense']:.2f}" for n in at)
     arc = wide["ARC-Top-K"] / wide["dense"]
     ours = (f"Top-K sends more bytes than dense from N = {crossover} on (Top-K/dense bytes {ratios}); "
-            f"ARC-Top-K/dense bytes {arc.min():.3f}-{arc.max():.3f} at every N")
+            + (f"ARC-Top-K/dense bytes {arc.min():.3f} at every N" if f"{arc.min():.3f}" == f"{arc.max():.3f}"
+               else f"ARC-Top-K/dense bytes {arc.min():.3f}-{arc.max():.3f} across N"))
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_bytes_vs_nodes(data))
 
 

@@ -60,11 +60,12 @@ def verdict_of(points: pd.DataFrame) -> Verdict:
     checks = []
     for (allocator, threads), group in points.groupby(["allocator", "threads"], sort=False):
         errors = np.abs(group["error_pct"].to_numpy(dtype=float))
+        where = f"{allocator} allocator, {threads} thread{'s' if threads != 1 else ''}"
         checks += [
-            at_most(f"{allocator} allocator, {threads} thread(s): median |error| (%)",
+            at_most(f"{where}: median |error| (%)",
                     ours=float(np.median(errors)), high=TARGET_MEDIAN_PCT,
                     paper="≤ 10% (the project's target; Vidur < 9%)"),
-            at_most(f"{allocator} allocator, {threads} thread(s): worst |error| (%)", ours=float(np.max(errors)),
+            at_most(f"{where}: worst |error| (%)", ours=float(np.max(errors)),
                     high=TARGET_WORST_PCT, paper="≤ 25% (the project's target)"),
         ]
     return judge(checks, explanation=explanation(points))
@@ -92,7 +93,8 @@ def ours_text(points: pd.DataFrame) -> str:
     texts = []
     for allocator, of_allocator in points.groupby("allocator", sort=False):
         errors = of_allocator["error_pct"]
-        parts = [f"{t} thread(s) {g['error_pct'].abs().median():.1f}%" for t, g in of_allocator.groupby("threads")]
+        parts = [f"{t} thread{'s' if t != 1 else ''} {g['error_pct'].abs().median():.1f}%"
+                 for t, g in of_allocator.groupby("threads")]
         worst = errors.loc[errors.abs().idxmax()]
         texts.append(f"{allocator} allocator: median |error| {errors.abs().median():.1f}% ({', '.join(parts)}); "
                      f"worst {worst:+.1f}%")
@@ -169,7 +171,7 @@ def _draw_row(left, right, points: pd.DataFrame, sizes: list[str], line: np.ndar
                             group["measured_ms_p90"] - group["measured_ms"]])
         left.errorbar(group["measured_ms"], group["predicted_ms"], xerr=np.clip(spread, 0, None), fmt=marker,
                       color=color, markerfacecolor=face, capsize=2,
-                      label=None if noisy else f"{size}, {threads} thread(s)")
+                      label=None if noisy else f"{size}, {threads} thread{'s' if threads != 1 else ''}")
         right.plot(group["measured_ms"], group["error_pct"], marker, color=color, markerfacecolor=face)
         if "error_op_profile_pct" in group:  # the op-profile diagnostic (NaN for studies without it)
             right.plot(group["measured_ms"], group["error_op_profile_pct"], "x", color=color, markersize=4)

@@ -127,7 +127,8 @@ def draw_grid_cluster(ctx: FigureContext) -> FigureOutput:
     best = data[data["battery_kw"] == data["battery_kw"].max()]
     ours = "; ".join(
         f"{'capping' if r.cluster_follows else 'no capping'}: score {r.score_composite:.2f} with no battery -> "
-        f"{b.score_composite:.2f} at {b.battery_kw:g} kW, throughput cost {r.throughput_loss_pct:.1f}%"
+        f"{b.score_composite:.2f} at {b.battery_kw:g} kW, training steps lost vs uncapped GPUs "
+        f"{r.throughput_loss_pct:.1f}%"
         for r, b in zip(data[data["battery_kw"] == data["battery_kw"].min()].itertuples(), best.itertuples(),
                         strict=True))
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_grid_cluster(data))

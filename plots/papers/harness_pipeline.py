@@ -87,8 +87,8 @@ def verdict_of(data: pd.DataFrame) -> Verdict:
         "moving once its receiver has posted the receive as gloo's send/recv does; nothing fitted to these "
         "steps); dashed: ±15%. Right: signed error per configuration (filled: that prediction; "
         "hollow: the same engine with the run's own per-stage compute and codec times; diamonds, where the study has "
-        "them: compute from the model's own ops timed alone around the runs; crosses: eager transfers, the kind's "
-        "default); band ±15%."
+        "them: compute from the model's own ops timed alone around the runs; crosses: eager transfers, the "
+        "simulator's default); band ±15%."
     ),
     claim=CLAIM,
     scale_note="TinyLlama d_model 256, 4 blocks, 4 micro-batches of 2 x 64 tokens; CPU processes on a shared "

@@ -221,7 +221,7 @@ def verdict_tab2(data: pd.DataFrame) -> Verdict:
         "most of the time, and a synchronous step waits for it, so the simulated drop is close to that slowdown. "
         "The paper's 1-4% drops would need a neighbour step almost as fast as a normal one, which the documented "
         "techniques do not give in this cost model; Bamboo pays a similar fallback, and Oobleck loses only the "
-        "failed GPUs' share of a slower pipelined step. Which checks hold is listed above."))
+        "failed GPUs' share of a slower pipelined step. Which checks hold is listed below."))
 
 
 # ----------------------------------------------------------------------------------------------------- Table 8
@@ -245,9 +245,13 @@ def draw_tab8(ctx: FigureContext) -> FigureOutput:
                         ours=_robust_ours(data, "failure_interval_h"))
 
 
+_ROBUST_LABELS = {"failure_interval_h": lambda v: f"a failure every {v:g} h",
+                  "failing_fraction": lambda v: "failures on any GPU" if v == 1 else f"on a fixed {100 * v:g}% of GPUs"}
+
+
 def _robust_ours(data: pd.DataFrame, axis: str) -> str:
     mecefo = data[data["policy"] == "mecefo"].set_index(axis)["drop_pct"]
-    return "MeCeFO drop: " + ", ".join(f"{k:g}: {v:.1f}%" for k, v in mecefo.items())
+    return "MeCeFO drop: " + ", ".join(f"{_ROBUST_LABELS[axis](k)}: {v:.1f}%" for k, v in mecefo.items())
 
 
 def _robust_checks(data: pd.DataFrame, axis: str, base: float, label) -> list[Check]:
@@ -661,7 +665,7 @@ def _wrap(text: str, width: int = 26) -> str:
 @register_figure(
     id="mecefo.fig1", paper="mecefo", kind="figure", title="Fault-tolerance strategies compared",
     caption=f"{STATIC_NOTE} The four ways of continuing data-parallel training after a failure that the paper "
-    "compares, as the project's failure simulator models them (harness.failures.policies): what happens at a "
+    "compares, as the project's failure simulator models them: what happens at a "
     "failure, the overhead paid without failures, and the memory each needs.",
     claim="—", scale_note="static diagram", computed=False,
 )
@@ -698,7 +702,7 @@ LAYER_ROWS = [
 @register_figure(
     id="mecefo.fig2", paper="mecefo", kind="figure", title="One transformer layer on the neighbour",
     caption=f"{STATIC_NOTE} How a neighbour runs one pre-norm layer for its own and the failed rank's micro-batch "
-    "(methods.mecefo.neighbour): forward (solid) as usual; backward (dashed) treats attention as the identity "
+    "as implemented here: forward (solid) as usual; backward (dashed) treats attention as the identity "
     "(technique I), recomputes the FFN from its saved input (II) and projects the FFN weight gradients on the "
     "top-r right singular vectors V1 of each weight, refreshed every tau steps (III). Attention weight gradients "
     "are then averaged over the ranks that computed them exactly.",
@@ -834,7 +838,7 @@ def _draw_probes(ctx: FigureContext, part: str, paper: dict, scale: float, what:
     table = probe_table(data, paper, scale)
     average = data.groupby(["frequency", "seed"])["accuracy"].mean().groupby("frequency").mean()
     ours = f"{what} accuracy averaged over the probes: " + ", ".join(
-        f"{f} {scale * average[f]:.3g}" for f in FREQUENCY_ORDER if f in average)
+        f"{f} {scale * average[f]:.3g}{'%' if scale == 100 else ''}" for f in FREQUENCY_ORDER if f in average)
     return FigureOutput(data=data, table=table, ours=ours,
                         verdict=verdict_tab4(data) if part == "zero_shot" else verdict_tab5(data))
 

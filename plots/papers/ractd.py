@@ -332,7 +332,8 @@ def high_mode_share(data: pd.DataFrame) -> dict[str, float]:
              "reward weight 0) and RACTD (reward weight 0.5, the authors' value for this task), as histograms normalised to densities; the dashed line "
              "is the dataset's median, the split used to count the high mode."),
     claim="dataset and unconditional models are bimodal; RACTD concentrates on the high-reward mode",
-    scale_note=QUICK_SCALE.replace("3 evaluation episodes", "20 evaluation episodes (100 on full)"),
+    scale_note=QUICK_SCALE.replace("3 evaluation episodes", "20 evaluation episodes").replace(
+        "10 episodes of up to", "100 episodes of up to"),
     scenarios=(MODES,), quick_overrides=QUICK + ("workload.rollout.episodes=20",),
 )
 def draw_fig3(ctx: FigureContext) -> FigureOutput:
@@ -572,7 +573,8 @@ def verdict_tab17(data: pd.DataFrame) -> Verdict:
     others = means.drop((4, 16), errors="ignore")
     return judge([at_least("score at h = 4, c = 16 - best other (h, c)", ours=float(target - others.max()), low=0.0,
                            paper="h = 4, c = 16 is best (108.0)")],
-                 explanation="Seed-mean scores: " + ", ".join(f"h={h}, c={c}: {v:.1f}" for (h, c), v in means.items()))
+                 explanation="Seed-mean scores: " + ", ".join(f"h={h}, c={c}: {v:.1f}" for (h, c), v in means.items())
+                 + ".")
 
 
 # ---------------------------------------------------------------------------------------------- tab5

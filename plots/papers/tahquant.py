@@ -488,7 +488,7 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
         ax.set_title(DATASET_LABELS[dataset], fontsize=9)
     axes[0].legend(fontsize=6)
     four = data[data["bits"] == 4].set_index(["dataset", "variant"])["mse"]
-    ours = "; ".join(f"{d}: 4-bit MSE " + ", ".join(f"{v} {four[(d, v)]:.3g}" for v in DESIGN_ORDER)
+    ours = "; ".join(f"{d.replace('_', ' ')}: 4-bit MSE " + ", ".join(f"{v} {four[(d, v)]:.3g}" for v in DESIGN_ORDER)
                      for d in DATASETS)
     return FigureOutput(data=data, figure=fig, verdict=verdict_fig3(data), ours=ours)
 
@@ -497,19 +497,20 @@ def verdict_fig3(data: pd.DataFrame) -> Verdict:
     checks = []
     for dataset in data["dataset"].unique():
         sub = data[data["dataset"] == dataset]
+        name = dataset.replace("_", " ")
         for bits in (3, 4):
             at = sub[sub["bits"] == bits].set_index("variant")["mse"]
-            checks.append(ordered_check(f"{dataset}, {bits}-bit MSE: pivot + Hadamard <= Hadamard <= plain tiles",
+            checks.append(ordered_check(f"{name}, {bits}-bit MSE: pivot + Hadamard <= Hadamard <= plain tiles",
                                         {v: float(at.get(v, np.nan)) for v in DESIGN_ORDER}, list(DESIGN_ORDER),
                                         paper="each step of the codec lowers the error"))
         mixed = float(sub.loc[sub["variant"] == "TAH-Quant 0.8 INT4 + 0.2 INT3", "mse"].iloc[0])
         direct = float(sub[(sub["variant"] == "per-channel fixpoint") & (sub["bits"] == 4)]["mse"].iloc[0])
-        checks.append(at_most(f"{dataset}: TAH-Quant (80% INT4 / 20% INT3) MSE / direct 4-bit MSE",
+        checks.append(at_most(f"{name}: TAH-Quant (80% INT4 / 20% INT3) MSE / direct 4-bit MSE",
                               ours=mixed / direct, high=1.0, paper="TAH-Quant beats direct quantization"))
     flagged = data.groupby("dataset")["flagged_share"].max()
     return judge(checks, explanation="Tiles flagged by the outlier test: " + ", ".join(
-        f"{d} {100 * s:.1f}%" for d, s in flagged.items()) + ". The paper's own analysis figure is unknown; these "
-        "are the orderings its design implies, on synthetic data.")
+        f"{d.replace('_', ' ')} {100 * s:.1f}%" for d, s in flagged.items()) + ". The paper's own analysis figure is "
+        "unknown; these are the orderings its design implies, on synthetic data.")
 
 
 # ----------------------------------------------------------------------------------------------- Figures 1-2
@@ -522,7 +523,7 @@ STATIC = "Static diagram, drawn from the structure of the authors' released code
              "compressed (C) before its link and decompressed (D) after it, every backward activation gradient "
              "the same way in the other direction. Bottom: one GPipe step with 4 micro-batches (F: forward, "
              "B: backward); each arrow between stages is one compressed message. This is what the "
-             "pipeline_training kind runs in one process and the pipeline_step kind prices."),
+             "project's pipeline training runs in one process and its pipeline simulator prices."),
     claim="—", scale_note="static diagram", computed=False,
 )
 def draw_fig1(ctx: FigureContext) -> FigureOutput:
