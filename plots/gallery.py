@@ -25,7 +25,7 @@ from urllib.parse import quote
 from plots.registry import PAPERS, ChecklistEntry, FigureRegistry, FigureSpec, load_checklist
 from harness.files import write_text_atomic
 from plots.runner import PROJECT_ROOT, figure_dir, read_record
-from plots.verdict import STATUS_LABELS, STATUSES
+from plots.verdict import STATUS_LABELS, STATUSES, digits_to_tell_apart
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 76rem;
@@ -90,8 +90,9 @@ def _t(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def number(value: Any) -> str:
-    """A number for people: 3 significant digits, whole thousands with separators; ints as they are."""
+def number(value: Any, digits: int = 3) -> str:
+    """A number for people: 3 (or ``digits``) significant digits, whole thousands with separators; ints as they
+    are."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -102,7 +103,7 @@ def number(value: Any) -> str:
         return "n/a"
     if abs(value) >= 1e4 and abs(value) < 1e15:
         return f"{value:,.0f}"
-    return f"{value:.3g}"
+    return f"{value:.{digits}g}"
 
 
 def human(value: Any) -> str:
@@ -182,14 +183,18 @@ def check_text(check: Mapping[str, Any]) -> str:
         ours = sign.join(f"{clean_text(key)} {number(values.get(key))}" for key in check.get("order") or [])
         if check.get("tolerance"):
             ours += f" (tolerance {number(check['tolerance'])})"
-    elif kind == "within" and check.get("low") == check.get("high"):
-        ours = f"{number(check.get('ours'))}, exactly {number(check.get('low'))}"
-    elif kind == "within":
-        ours = f"{number(check.get('ours'))}, band {number(check.get('low'))} to {number(check.get('high'))}"
-    elif kind == "at_most":
-        ours = f"{number(check.get('ours'))}, at most {number(check.get('high'))}"
-    else:
-        ours = f"{number(check.get('ours'))}, at least {number(check.get('low'))}"
+    else:  # the bounds printed with the digits that tell ours apart from them
+        value, low, high = check.get("ours"), check.get("low"), check.get("high")
+        digits = max(digits_to_tell_apart(value, low), digits_to_tell_apart(value, high))
+        ours, low, high = number(value, digits), number(low, digits), number(high, digits)
+        if kind == "within" and check.get("low") == check.get("high"):
+            ours = f"{ours}, exactly {low}"
+        elif kind == "within":
+            ours = f"{ours}, band {low} to {high}"
+        elif kind == "at_most":
+            ours = f"{ours}, at most {high}"
+        else:
+            ours = f"{ours}, at least {low}"
     holds = "holds" if check.get("holds") else "does not hold"
     return f"{clean_text(check.get('name'))}: ours {ours} (paper: {clean_text(check.get('paper'))}): {holds}"
 

@@ -96,11 +96,14 @@ class Check:
             sign = " >= " if self.descending else " <= "
             ours = sign.join(f"{key} {_fmt(self.values.get(key, math.nan))}" for key in self.order)
         elif self.kind == "within":
-            ours = f"{_fmt(self.ours)} in [{_fmt(self.low)}, {_fmt(self.high)}]"
+            digits = max(digits_to_tell_apart(self.ours, self.low), digits_to_tell_apart(self.ours, self.high))
+            ours = f"{_fmt(self.ours, digits)} in [{_fmt(self.low, digits)}, {_fmt(self.high, digits)}]"
         elif self.kind == "at_most":
-            ours = f"{_fmt(self.ours)} <= {_fmt(self.high)}"
+            digits = digits_to_tell_apart(self.ours, self.high)
+            ours = f"{_fmt(self.ours, digits)} <= {_fmt(self.high, digits)}"
         else:
-            ours = f"{_fmt(self.ours)} >= {_fmt(self.low)}"
+            digits = digits_to_tell_apart(self.ours, self.low)
+            ours = f"{_fmt(self.ours, digits)} >= {_fmt(self.low, digits)}"
         return f"{self.name}: ours {ours} (paper: {self.paper}): {'holds' if self.holds else 'does not hold'}"
 
     def to_json(self) -> dict[str, Any]:
@@ -117,10 +120,18 @@ def _json_number(value: float | None) -> float | None:
     return float(value) if value is not None and _finite(value) else None
 
 
-def _fmt(value: float | None) -> str:
+def _fmt(value: float | None, digits: int = 3) -> str:
     if value is None or not _finite(value):
         return "n/a"
-    return f"{value:.3g}"
+    return f"{value:.{digits}g}"
+
+
+def digits_to_tell_apart(ours: float | None, bound: float | None) -> int:
+    """Significant digits (3 to 10) at which ``ours`` and a different ``bound`` no longer print alike (0.9998
+    against a bound of 1 would otherwise read "ours 1 >= 1: does not hold")."""
+    if ours is None or bound is None or not (_finite(ours) and _finite(bound)) or ours == bound:
+        return 3
+    return next((d for d in range(3, 11) if f"{ours:.{d}g}" != f"{bound:.{d}g}"), 10)
 
 
 def within(name: str, *, ours: float, low: float, high: float, paper: str) -> Check:

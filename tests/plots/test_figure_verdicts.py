@@ -98,3 +98,17 @@ def test_static_and_input_figures_record_the_verdict_their_csv_gives(registry, t
     assert verdict.status in STATUSES and verdict.explanation.strip()
     if verdict.status == "not_checkable":
         assert len(verdict.explanation) > 30  # the reason says why, not just "n/a"
+
+
+def test_a_check_prints_ours_apart_from_its_bound():
+    """A value just below its bound must not print as the bound ("ours 1 >= 1: does not hold")."""
+    from plots.verdict import at_least, at_most, within
+
+    assert at_least("x", ours=0.9998, low=1.0, paper="p").describe() == "x: ours 0.9998 >= 1 (paper: p): does not hold"
+    assert at_most("x", ours=2.00004, high=2.0, paper="p").describe().startswith("x: ours 2.00004 <= 2 ")
+    assert within("x", ours=0.5, low=0.3, high=1.0, paper="p").describe() == "x: ours 0.5 in [0.3, 1] (paper: p): holds"
+    assert within("x", ours=0.29999, low=0.3, high=1.0, paper="p").describe().startswith("x: ours 0.29999 in [0.3, 1]")
+    from plots.gallery import check_text
+
+    shown = check_text({"name": "x", "kind": "at_least", "paper": "p", "ours": 0.9998, "low": 1.0, "holds": False})
+    assert shown == "x: ours 0.9998, at least 1 (paper: p): does not hold"  # the gallery's wording, same digits
