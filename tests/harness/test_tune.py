@@ -14,6 +14,7 @@ import yaml
 from harness.api import run_scenario_file
 from harness.cli import main
 from harness.config.loader import load_scenario
+from harness.errors import HarnessError
 from harness.store import RunRecord
 from harness.sweep import SweepPoint
 from harness.tune import last_metric, tune_points
@@ -131,7 +132,7 @@ def test_nan_and_inf_are_worst_whatever_the_goal(tmp_path, goal, expected):
 def test_last_metric_skips_trailing_nans_and_names_a_missing_column():
     assert last_metric(pd.DataFrame({"m": [1.0, 2.0, math.nan]}), "m") == 2.0
     assert math.isnan(last_metric(pd.DataFrame({"m": [math.nan]}), "m"))
-    with pytest.raises(Exception, match=r"tune\.metric: 'x' is not a column .*\(columns: m\)"):
+    with pytest.raises(HarnessError, match=r"tune\.metric: 'x' is not a column .*\(columns: m\)"):
         last_metric(pd.DataFrame({"m": [1.0]}), "x")
 
 

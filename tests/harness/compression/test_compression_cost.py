@@ -16,7 +16,7 @@ from harness.compression_cost import (
     topk_select,
 )
 from harness.devices import get_device
-from harness.models.llama import LLAMA_PRESETS
+from harness.models.llama import LLAMA_PRESETS, parameter_count
 from harness.timing.replay import Prediction, TimingReplay
 from kernels.ops import TimedOp
 from kernels.registry import Registry
@@ -27,7 +27,17 @@ from methods.compress import load_compressors
 @pytest.mark.parametrize("preset", list(LLAMA_PRESETS))
 def test_param_tensors_add_up_to_the_layer_parameter_counts(preset):
     dims = LLAMA_PRESETS[preset]
-    check_tensors_match_layers(dims, llama_param_tensors(dims))
+    tensors = llama_param_tensors(dims)
+    check_tensors_match_layers(dims, tensors)  # raises ValueError on a per-layer mismatch
+    assert {t.layer for t in tensors} == set(range(dims.n_layers + 2))  # embed, blocks, head; no stray layer
+    assert sum(t.numel for t in tensors) == parameter_count(dims)
+    assert len({t.name for t in tensors}) == len(tensors) == 9 * dims.n_layers + 3
+
+
+def test_tensor_check_rejects_a_missing_tensor():
+    dims = LLAMA_PRESETS["llama-60m"]
+    with pytest.raises(ValueError, match="block.0"):
+        check_tensors_match_layers(dims, [t for t in llama_param_tensors(dims) if t.name != "layers.0.q_proj.weight"])
 
 
 def test_every_registered_compressor_has_a_cost_model():

@@ -65,8 +65,8 @@ def test_each_allocator_is_a_row_and_checked_on_its_own():
     out = figure_module.draw_fidelity_compute(_Ctx(pd.concat([bad, good], ignore_index=True)))
     assert len(out.figure.axes) == 4 and out.verdict.status == "partly"
     held = {c.name: c.holds for c in out.verdict.checks}
-    assert held["keep allocator, 1 thread(s): worst |error| (%)"]
-    assert not held["default allocator, 1 thread(s): worst |error| (%)"]
+    assert held["keep allocator, 1 thread: worst |error| (%)"]
+    assert not held["default allocator, 1 thread: worst |error| (%)"]
     assert out.ours.startswith("default allocator: median") and "; keep allocator: median" in out.ours
 
 

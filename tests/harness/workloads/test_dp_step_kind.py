@@ -103,9 +103,9 @@ def test_error_mode_refuses_a_model_off_the_grid():
 
 
 def test_same_seed_gives_identical_metrics():
-    a = _run(_scenario(), seed=7).metrics.to_csv(index=False)
-    b = _run(_scenario(), seed=7).metrics.to_csv(index=False)
-    assert a == b
+    first = _run(_scenario(), seed=7).metrics
+    assert list(first["step"]) == [0, 1, 2] and (first["step_time_ms"] > 0).all()  # three real steps
+    assert _run(_scenario(), seed=7).metrics.to_csv(index=False) == first.to_csv(index=False)
 
 
 def test_link_level_equals_closed_form():

@@ -27,7 +27,7 @@ def _run(**workload):
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_scenario_files_load(path):
     loaded = load_scenario(path)
-    assert loaded is not None
+    assert isinstance(loaded, FrbCascadeScenario) and loaded.kind == "frb_cascade"
 
 
 @pytest.mark.parametrize(("override", "key"), [

@@ -31,7 +31,8 @@ def _run(seed: int = 0, **workload):
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_scenario_files_load(path):
-    assert load_scenario(path) is not None
+    loaded = load_scenario(path)
+    assert isinstance(loaded, MeCeFOTrainingScenario) and loaded.kind == "mecefo_training"
 
 
 @pytest.mark.parametrize(("override", "key"), [

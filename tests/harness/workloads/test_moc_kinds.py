@@ -28,9 +28,11 @@ def _train(seed: int = 0, **workload):
     return moc_training.run(scenario, RunContext(seed_seq=np.random.SeedSequence(seed)))
 
 
-@pytest.mark.parametrize("name", ["training.yaml", "decode.yaml", "throughput.yaml"])
-def test_scenario_files_load(name):
-    assert load_scenario(ROOT / "scenarios" / "moc" / name) is not None
+@pytest.mark.parametrize(("name", "cls"), [("training.yaml", moc_training.MoCTrainingScenario),
+                                          ("decode.yaml", moc_decode.MoCDecodeScenario),
+                                          ("throughput.yaml", moc_throughput.MoCThroughputScenario)])
+def test_scenario_files_load(name, cls):
+    assert type(load_scenario(ROOT / "scenarios" / "moc" / name)) is cls
 
 
 @pytest.mark.parametrize(("path", "override", "key"), [

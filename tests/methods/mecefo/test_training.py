@@ -67,6 +67,7 @@ def test_a_failure_changes_training_and_its_error_is_measured():
 def test_exact_neighbours_give_the_exact_gradient():
     result = train(_model(0), _batch, TrainSettings(n_ranks=N_RANKS, steps=STEPS, techniques=EXACT,
                                                     outages=(Outage(0, 0, 4),), record_every=1))
+    assert len(result.rows) == STEPS and all(r["n_neighbours"] == 1 for r in result.rows)  # rank 0 down every step
     assert all(r["grad_rel_error"] < 1e-6 for r in result.rows)
 
 
