@@ -193,6 +193,8 @@ def check_text(check: Mapping[str, Any]) -> str:
             ours = f"{ours}, band {low} to {high}"
         elif kind == "at_most":
             ours = f"{ours}, at most {high}"
+        elif kind == "above":
+            ours = f"{ours}, above {low}"
         else:
             ours = f"{ours}, at least {low}"
     holds = "holds" if check.get("holds") else "does not hold"

@@ -38,7 +38,7 @@ STATUS_LABELS: Mapping[Status, str] = {
     "not_checkable": "not checkable",
 }
 
-CheckKind = Literal["within", "at_most", "at_least", "ordered"]
+CheckKind = Literal["within", "at_most", "at_least", "above", "ordered"]
 
 
 def _finite(value: float) -> bool:
@@ -52,7 +52,7 @@ class Check:
     Attributes:
         name: what is compared, for people ("ARC / Top-K wall-clock ratio at 8 nodes").
         kind: ``within`` (low <= ours <= high), ``at_most`` (ours <= high), ``at_least`` (ours >= low),
-            ``ordered`` (``values`` non-decreasing in the ``order`` given, non-increasing when
+            ``above`` (ours > low: a claimed improvement, which a tie does not show), ``ordered`` (``values`` non-decreasing in the ``order`` given, non-increasing when
             ``descending``).
         ours: our number (``within`` / ``at_most`` / ``at_least``).
         low / high: the band's edges.
@@ -86,6 +86,8 @@ class Check:
             return False
         if self.kind in ("within", "at_least") and (self.low is None or self.ours < self.low):
             return False
+        if self.kind == "above" and (self.low is None or not self.ours > self.low):
+            return False
         if self.kind in ("within", "at_most") and (self.high is None or self.ours > self.high):
             return False
         return True
@@ -103,7 +105,8 @@ class Check:
             ours = f"{_fmt(self.ours, digits)} <= {_fmt(self.high, digits)}"
         else:
             digits = digits_to_tell_apart(self.ours, self.low)
-            ours = f"{_fmt(self.ours, digits)} >= {_fmt(self.low, digits)}"
+            sign = " > " if self.kind == "above" else " >= "
+            ours = f"{_fmt(self.ours, digits)}{sign}{_fmt(self.low, digits)}"
         return f"{self.name}: ours {ours} (paper: {self.paper}): {'holds' if self.holds else 'does not hold'}"
 
     def to_json(self) -> dict[str, Any]:
@@ -149,6 +152,11 @@ def at_most(name: str, *, ours: float, high: float, paper: str) -> Check:
 def at_least(name: str, *, ours: float, low: float, paper: str) -> Check:
     """``ours >= low``."""
     return Check(name=name, kind="at_least", paper=paper, ours=_as_float(ours), low=float(low))
+
+
+def above(name: str, *, ours: float, low: float, paper: str) -> Check:
+    """``ours > low``: a claimed improvement (A beats B as ``A - B > 0``), which a tie does not show."""
+    return Check(name=name, kind="above", paper=paper, ours=_as_float(ours), low=float(low))
 
 
 def ordered(

@@ -23,7 +23,7 @@ import pandas as pd
 
 from plots.registry import FigureOutput, register_figure
 from plots.style import PALETTE, new_figure
-from plots.verdict import Verdict, at_least, at_most, judge, not_checkable, within
+from plots.verdict import Verdict, above, at_least, at_most, judge, not_checkable, within
 
 if TYPE_CHECKING:
     from plots.runner import FigureContext
@@ -313,7 +313,7 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
     return judge([
         at_least("Chelsea average / Full average at 20%", ours=avg["chelsea"] / max(avg["full"], 1e-12), low=0.9,
                  paper="35.12/36.79 = 0.95, 37.87/39.43 = 0.96, 39.94/41.44 = 0.96"),
-        at_least(f"Chelsea average - best baseline average ({METHOD_LABELS[best]}), points", ours=100 * (
+        above(f"Chelsea average - best baseline average ({METHOD_LABELS[best]}), points", ours=100 * (
             avg["chelsea"] - avg[best]), low=0.0, paper="Chelsea above SnapKV on all three models"),
         at_least("Full average (the model solves the suite), %", ours=100 * avg["full"], low=50.0,
                  paper="the comparison needs a model that solves the tasks"),
@@ -356,7 +356,7 @@ def verdict_fig6(data: pd.DataFrame) -> Verdict:
     return judge([
         at_least("Chelsea mean score - Full mean score", ours=float(means["chelsea"] - means["full"]), low=-0.1,
                  paper="Chelsea close to Full"),
-        at_least("Chelsea mean score - best eviction baseline's", ours=float(means["chelsea"] - means[evictors].max()),
+        above("Chelsea mean score - best eviction baseline's", ours=float(means["chelsea"] - means[evictors].max()),
                  low=0.0, paper="eviction baselines lose needles"),
     ], explanation="'Close' is taken as within 10 points of Full's mean retrieval score (our threshold).")
 
@@ -419,9 +419,9 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
 
 def verdict_tab5(data: pd.DataFrame) -> Verdict:
     means = _ablation(data, "outlier_fraction")
-    return judge([at_least("average with outlier heads - without (points)",
+    return judge([above("average with outlier heads - without (points)",
                            ours=100 * float(means.iloc[-1] - means.iloc[0]), low=0.0, paper="+2.51 points")],
-                 explanation="Protection helps if the average does not drop (the paper gains 2.5 points).")
+                 explanation="Protection helps if the average rises (the paper gains 2.5 points).")
 
 
 # -- efficiency ----------------------------------------------------------------------------------------------------

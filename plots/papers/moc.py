@@ -34,7 +34,7 @@ from plots.diagram import arrow, box, diagram_axes
 from plots.registry import FigureOutput, register_figure, register_missing
 from plots.spread import draw_band, over_seeds, pm
 from plots.style import PALETTE, new_figure
-from plots.verdict import Check, Verdict, at_least, at_most, judge, not_checkable, ordered
+from plots.verdict import Check, Verdict, above, at_least, at_most, judge, not_checkable, ordered
 
 if TYPE_CHECKING:
     from plots.runner import FigureContext
@@ -189,7 +189,7 @@ def verdict_fig_memory(data: pd.DataFrame) -> Verdict:
                  paper=f"substantial savings (taken as >= {SUBSTANTIAL:.0%})"),
         at_least("measured block saving of MoC vs dense, smallest over 1B / 7B", ours=min(measured_savings(
             bars).values()), low=SUBSTANTIAL, paper=f"substantial savings (taken as >= {SUBSTANTIAL:.0%})"),
-        at_least("largest micro-batch that fits, MoC minus dense, smallest over checkpointing modes",
+        above("largest micro-batch that fits, MoC minus dense, smallest over checkpointing modes",
                  ours=float((fits["moc"] - fits["dense"]).min()), low=0.0, paper="MoC fits larger batches"),
     ]
     return judge(checks, explanation="Saved-for-backward bytes measured on real bf16 blocks and modelled for "

@@ -28,7 +28,7 @@ import pandas as pd
 from plots.diagram import arrow, box, diagram_axes
 from plots.registry import FigureOutput, register_figure, register_missing
 from plots.style import PALETTE, new_figure
-from plots.verdict import Verdict, at_least, at_most, judge, not_checkable, ordered, within
+from plots.verdict import Verdict, above, at_least, at_most, judge, not_checkable, ordered, within
 
 if TYPE_CHECKING:
     from plots.runner import FigureContext
@@ -241,9 +241,9 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
     best = max(baselines, key=avg.get)
     nfe = float(data.loc[data["method"] == STUDENT, "nfe"].max())
     return judge([
-        at_least(f"RACTD average - best baseline average ({LABELS.get(best, best)}), points",
+        above(f"RACTD average - best baseline average ({LABELS.get(best, best)}), points",
                  ours=avg[STUDENT] - avg[best], low=0.0, paper="96.4 vs 87.9 (Diffusion-QL), the best baseline"),
-        at_least("RACTD average - Diffuser-style average, points", ours=avg[STUDENT] - avg.get("diffuser", np.nan),
+        above("RACTD average - Diffuser-style average, points", ours=avg[STUDENT] - avg.get("diffuser", np.nan),
                  low=0.0, paper="96.4 vs 77.5"),
         within("RACTD network evaluations per action", ours=nfe, low=1.0, high=1.0, paper="1 NFE"),
     ], explanation=f"Averages over the local datasets of seed means; RACTD {avg[STUDENT]:.1f}, teacher "
@@ -356,9 +356,9 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
 def verdict_fig3(data: pd.DataFrame) -> Verdict:
     share = high_mode_share(data)
     return judge([
-        at_least("RACTD high-mode share - teacher's", ours=share[STUDENT] - share["edm_teacher"], low=0.0,
+        above("RACTD high-mode share - teacher's", ours=share[STUDENT] - share["edm_teacher"], low=0.0,
                  paper="RACTD concentrates on the high mode; the teacher covers both"),
-        at_least("RACTD high-mode share - CTD's", ours=share[STUDENT] - share["ctd"], low=0.0,
+        above("RACTD high-mode share - CTD's", ours=share[STUDENT] - share["ctd"], low=0.0,
                  paper="the unconditional student covers both modes"),
         at_least("RACTD high-mode share", ours=share[STUDENT], low=0.5, paper="most RACTD rollouts in the high mode"),
     ], explanation="High mode = above the dataset's median normalised score (our threshold; the mixture is half "
@@ -470,7 +470,7 @@ def verdict_tab15(data: pd.DataFrame) -> Verdict:
     best = float(means.idxmax())
     with_reward = means[means.index > 0]
     return judge([
-        at_least("best score with sigma > 0 - score at sigma = 0 (CTD)",
+        above("best score with sigma > 0 - score at sigma = 0 (CTD)",
                  ours=float(with_reward.max() - means.get(0.0, np.nan)), low=0.0,
                  paper="the reward term helps (108.4 at sigma 0.7)"),
         at_most("best sigma / largest sigma swept", ours=best / float(means.index.max()), high=0.99,
@@ -571,7 +571,7 @@ def verdict_tab17(data: pd.DataFrame) -> Verdict:
     means = data.groupby(["h", "c"])["normalized_score"].mean()
     target = means.get((4, 16), np.nan)
     others = means.drop((4, 16), errors="ignore")
-    return judge([at_least("score at h = 4, c = 16 - best other (h, c)", ours=float(target - others.max()), low=0.0,
+    return judge([above("score at h = 4, c = 16 - best other (h, c)", ours=float(target - others.max()), low=0.0,
                            paper="h = 4, c = 16 is best (108.0)")],
                  explanation="Seed-mean scores: " + ", ".join(f"h={h}, c={c}: {v:.1f}" for (h, c), v in means.items())
                  + ".")
@@ -622,7 +622,7 @@ def verdict_tab5(data: pd.DataFrame) -> Verdict:
     return judge([
         at_least("student-stage reward - teacher-stage reward, points", ours=student_stage - means.get(
             (True, False), np.nan), low=0.0, paper="109.5 vs 109.5 (one source), 118.8 vs 94.5 (another)"),
-        at_least("student-stage reward - no reward, points", ours=student_stage - means.get((False, False), np.nan),
+        above("student-stage reward - no reward, points", ours=student_stage - means.get((False, False), np.nan),
                  low=0.0, paper="109.5 vs 50.8"),
     ], explanation="Both sources put the reward at the student stage at least as high as at the teacher stage; "
                    "their other cells disagree, so only these two comparisons are checked.")
@@ -654,9 +654,9 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
 def verdict_tab3(data: pd.DataFrame) -> Verdict:
     avg = averages(data)
     return judge([
-        at_least("RACTD average - Diffuser-style average", ours=avg[STUDENT] - avg.get("diffuser", np.nan), low=0.0,
+        above("RACTD average - Diffuser-style average", ours=avg[STUDENT] - avg.get("diffuser", np.nan), low=0.0,
                  paper="133.4 vs 119.5"),
-        at_least("RACTD average - CTD average", ours=avg[STUDENT] - avg.get("ctd", np.nan), low=0.0,
+        above("RACTD average - CTD average", ours=avg[STUDENT] - avg.get("ctd", np.nan), low=0.0,
                  paper="133.4 vs 123.4"),
     ], explanation=f"Averages over the mazes of seed means: RACTD {avg[STUDENT]:.1f}, Diffuser-style "
                    f"{avg.get('diffuser', np.nan):.1f}, CTD {avg.get('ctd', np.nan):.1f}.")
