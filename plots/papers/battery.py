@@ -125,11 +125,12 @@ def cost_checks(data: pd.DataFrame) -> list[Check]:
 def reductions_text(data: pd.DataFrame) -> str:
     parts = []
     for case, rows in data.groupby("case", sort=True):
-        cells = [f"vs {METHOD_NAMES[m]}: loss {r.loss_reduction_pct:+.1f}%, aging {r.aging_reduction_pct:+.1f}%"
+        cells = [f"vs {METHOD_NAMES[m]}: loss-cost reduction {r.loss_reduction_pct:.1f}%, aging-cost reduction "
+                 f"{r.aging_reduction_pct:.1f}%"
                  for m in ("capacity", "soc", "loss_only")
                  for r in rows[rows["method"] == m].itertuples()]
         parts.append(f"{case} ({mode_name(rows['scheduler'].iloc[0])}): " + "; ".join(cells))
-    return " | ".join(parts) + " (positive = proposed is cheaper)"
+    return " | ".join(parts) + " (a negative reduction: the proposed method costs more)"
 
 
 # ------------------------------------------------------------------------------------------------ static diagrams
@@ -351,7 +352,8 @@ def draw_fig5(ctx: FigureContext) -> FigureOutput:
     ax.set(xlabel="time (min)", ylabel="power (kW, + discharge)")
     ax.legend(fontsize=7)
     rmse = float(np.sqrt(np.mean((data["request_kw"] - data["delivered_kw"]) ** 2)))
-    ours = (f"tracking RMSE {rmse:.3g} kW of C_reg {info['regulation_kw']:g} kW; signal std "
+    shown = f"{rmse:.3g} kW" if rmse >= 1e-6 else "below 1e-6 kW (exact up to round-off)"
+    ours = (f"tracking RMSE {shown} of C_reg {info['regulation_kw']:g} kW; signal std "
             f"{data['regulation'].std():.2f}, saturated {np.mean(np.abs(data['regulation']) >= 0.999):.1%} of steps")
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig5(data))
 

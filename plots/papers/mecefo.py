@@ -328,8 +328,8 @@ TRAIN_NOTE = ("Reduced scale, on this CPU: simulated data-parallel ranks in one 
               "fails, the next healthy rank in the ring also runs its micro-batch, both in neighbour mode "
               "(attention skipped in backward, FFN recomputed from its input, FFN weight gradients projected on the "
               "top-8 right singular vectors of each weight, refreshed every 20 steps); attention gradients are "
-              "averaged over the ranks that computed them exactly, the rest over all micro-batches. Mean over 3 "
-              "seeds, band: min-max. ")
+              "averaged over the ranks that computed them exactly, the rest over all micro-batches. Mean over the "
+              "seeds (their number is in the scale note), band: min-max. ")
 SKIP_NAMES = {"none": "no skip", "skip_attention": "skip-MHA", "skip_ffn": "skip-FFN"}
 SKIP_SETTINGS = ("every rank skips", "only the neighbour skips")
 BASELINE = "no skip"
