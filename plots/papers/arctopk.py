@@ -525,7 +525,7 @@ def verdict_fig4(data: pd.DataFrame) -> Verdict:
         "their definitions (static, not measured). The 'collectives' and 'bytes/worker' columns are read from each "
         "compressor's byte plan for a 768 x 768 matrix (fp32) at N = 4 and N = 16. 'Contraction' refers to the "
         "aggregate (mean over workers) operator; the two-worker Top-K counterexample (error 81x the mean's "
-        "energy) is checked in tests/methods/compress/test_topk.py."
+        "energy) is checked by the project's test suite."
     ),
     claim="ARC is the only one with all properties",
     scale_note="definitions; bytes at full LLaMA-130M matrix size",

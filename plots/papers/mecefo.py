@@ -821,8 +821,8 @@ def verdict_flat(data: pd.DataFrame, what: str) -> Verdict:
                            "chance)"))
     return judge(checks, explanation=(
         f"Seed means over {n_seeds(data)} seeds of the accuracy averaged over the probes; the tolerance is "
-        f"{FLAT_K:g}x the pooled between-seed standard deviation of that average ({tol:.3f}), i.e. how much the "
-        "training seed alone moves it. The last check makes sure flatness is not just chance level everywhere."))
+        f"{FLAT_K:g}x the pooled between-seed standard deviation of that average ({tol:.3f} as a fraction, "
+        f"{100 * tol:.1f} points), i.e. how much the training seed alone moves it. The last check makes sure flatness is not just chance level everywhere."))
 
 
 def verdict_tab4(data: pd.DataFrame) -> Verdict:

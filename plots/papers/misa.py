@@ -577,7 +577,7 @@ def verdict_tab_commonsense(data: pd.DataFrame) -> Verdict:
     checks.append(at_most("MISA minus full FT average exact match", ours=float(means["misa"] - means["adamw"]),
                           high=tol, paper="slightly below full FT (tolerance: pooled seed std)"))
     return judge(checks, explanation=f"Synthetic multiple choice, {seed_counts(data, 'method')}; pooled seed std "
-                 f"{100 * tol:.1f} points.")
+                 f"{100 * tol:.1f} points ({tol:.3f} as a fraction, the checks' unit).")
 
 
 @register_figure(
@@ -605,7 +605,7 @@ def verdict_tab_math(data: pd.DataFrame) -> Verdict:
                           ours=float((similar > similar["misa"]).sum() + 1), high=2.0,
                           paper="best or near best (taken as first or second)"))
     return judge(checks, explanation=f"Synthetic arithmetic, {seed_counts(data, 'method')}; pooled seed std "
-                 f"{100 * tol:.1f} points. 'Similar "
+                 f"{100 * tol:.1f} points ({tol:.3f} as a fraction, the checks' unit). 'Similar "
                  "memory' baselines: PEFT, GaLore and layer-wise methods (full FT is not in that class).")
 
 
