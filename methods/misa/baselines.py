@@ -32,7 +32,8 @@ import contextlib
 import functools
 import io
 import logging
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -82,8 +83,27 @@ def _layer_linears(model: nn.Module) -> list[str]:
     return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and LAYER.search(n + ".")]
 
 
+@contextlib.contextmanager
+def _quiet_bitsandbytes_import() -> Iterator[None]:
+    """Around importing peft or galore-torch, which import bitsandbytes: its CPU backend tries the Hugging Face
+    hub's ``kernels`` package for a 4-bit GEMM nothing here uses, finds this project's ``kernels`` instead and logs
+    a warning naming its path, and under torch 2.13 its import raises 14 deprecation warnings about
+    ``torch.jit.script_method``; dependency noise, kept out of our output."""
+    log = logging.getLogger("bitsandbytes")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.script_method.* is deprecated",
+                                    category=DeprecationWarning)
+            yield
+    finally:
+        log.setLevel(level)
+
+
 def _peft(model: nn.Module, dora: bool, r: int = 8, alpha: int = 16, dropout: float = 0.05, **adamw: Any):
-    import peft
+    with _quiet_bitsandbytes_import():
+        import peft
 
     config = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=_layer_linears(model),
                              use_dora=dora)
@@ -92,8 +112,6 @@ def _peft(model: nn.Module, dora: bool, r: int = 8, alpha: int = 16, dropout: fl
 
 
 def _badam(model: nn.Module, interval: int = 50, switch_mode: str = "ascending", **adamw: Any):
-    import warnings
-
     from badam import BlockOptimizer
 
     base = torch.optim.AdamW(model.parameters(), **adamw)
@@ -108,15 +126,8 @@ def _badam(model: nn.Module, interval: int = 50, switch_mode: str = "ascending",
 
 
 def _galore(model: nn.Module, rank: int = 16, update_proj_gap: int = 50, scale: float = 1.0, **adamw: Any):
-    # galore-torch imports bitsandbytes, whose CPU backend tries the Hugging Face hub's ``kernels`` package for a
-    # 4-bit GEMM nothing here uses, finds this project's ``kernels`` instead and logs a warning naming its path
-    bnb_log = logging.getLogger("bitsandbytes")
-    level = bnb_log.level
-    bnb_log.setLevel(logging.ERROR)
-    try:
+    with _quiet_bitsandbytes_import():
         from galore_torch import GaLoreAdamW
-    finally:
-        bnb_log.setLevel(level)
 
     low_rank = [p for n, p in model.named_parameters() if LAYER.search(n) and p.ndim == 2]
     ids = {id(p) for p in low_rank}
