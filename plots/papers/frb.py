@@ -53,6 +53,16 @@ PHYSICS_NOTE = ("Model: leptons quivering in the FRB wave (γ_e = √(1 + a₀²
 SPECTRUM_SAMPLES = 300
 
 
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def sci(value: float) -> str:
+    """A power-of-ten quantity as the captions write it, one significant digit: 10⁸, 2×10⁹ (not 1e+08)."""
+    mantissa, exponent = f"{float(value):.0e}".split("e")
+    power = "10" + str(int(exponent)).translate(_SUPERSCRIPTS)
+    return power if mantissa == "1" else f"{mantissa}×{power}"
+
+
 def spectra_table(samples: int = SPECTRUM_SAMPLES, seed: int = 0) -> pd.DataFrame:
     """ε dN/dε [photons s⁻¹] of each fit at the central luminosity: central curve and 16-84% band over draws of
     the fit's parameters (flux and distance fixed, so the band is the shape's uncertainty)."""
@@ -147,7 +157,7 @@ def dynamics_table(metrics: pd.DataFrame) -> pd.DataFrame:
     criteria, and for Monte Carlo rows the deviation from the rate equations at the same time, in standard
     errors (``mc_deviation_sigma``; 0 for the rate rows and where the standard error is 0)."""
     data = metrics.copy()
-    data["config"] = [f"r = {r:.0e} cm, L_X = {lx:.0e} erg/s" for r, lx in
+    data["config"] = [f"r = {sci(r)} cm, L_X = {sci(lx)} erg/s" for r, lx in
                       zip(data["radius_cm"], data["luminosity_x_erg_s"], strict=True)]
     data["transmitted_plasma_cutoff"] = (data["plasma_ratio"] < 1.0).astype(float)
     data["transmitted_opacity"] = np.exp(-data["opacity_tau"])
@@ -284,22 +294,22 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
     for lx, frame in lines.groupby("luminosity_x_erg_s"):
         left.plot(frame["radius_cm"], frame["t_trunc_ms"], color="0.5", linestyle="--", linewidth=0.8)
         last = frame.iloc[len(frame) // 2]
-        left.annotate(f"{lx:.0e}", (last["radius_cm"], last["t_trunc_ms"]), fontsize=6, color="0.4")
+        left.annotate(sci(lx), (last["radius_cm"], last["t_trunc_ms"]), fontsize=6, color="0.4")
     konus = radius[radius["fit"] == "konus"]
     for criterion, frame in konus.groupby("criterion", sort=False):
         right.plot(frame["radius_cm"], frame["median_ms"], color=FIT_COLORS["konus"],
                    linestyle=CRITERION_STYLES[str(criterion)], label=CRITERION_LABELS[str(criterion)])
     low_freq = fixed[(fixed["criterion"] == "plasma_cutoff") & (fixed["frequency_hz"] == 6e8)]
     right.plot(low_freq["radius_cm"], low_freq["t_trunc_ms"], color=PALETTE[4], linewidth=1.0,
-               label=f"plasma cut-off, 600 MHz, L_X = {float(low_freq['luminosity_x_erg_s'].iloc[0]):.0e}")
+               label=f"plasma cut-off, 600 MHz, L_X = {sci(low_freq['luminosity_x_erg_s'].iloc[0])}")
     left.set_ylabel("truncation time (ms)")
     left.legend(fontsize=7)
     right.legend(fontsize=7)
     data = pd.concat([radius, fixed], ignore_index=True)
     in_band = plasma[(plasma["median_ms"] >= MS_BAND[0]) & (plasma["median_ms"] <= MS_BAND[1])]
     ours = "; ".join(
-        f"{FIT_LABELS[str(fit)]}: median t_trunc in 0.1–10 ms for r = {f['radius_cm'].min():.0e}–"
-        f"{f['radius_cm'].max():.0e} cm" for fit, f in in_band.groupby("fit", sort=False))
+        f"{FIT_LABELS[str(fit)]}: median t_trunc in 0.1–10 ms for r = {sci(f['radius_cm'].min())}–"
+        f"{sci(f['radius_cm'].max())} cm" for fit, f in in_band.groupby("fit", sort=False))
     return FigureOutput(data=data, figure=fig, ours=ours or "no radius with t_trunc in 0.1–10 ms",
                         verdict=verdict_fig3(data))
 
@@ -317,8 +327,8 @@ def verdict_fig3(data: pd.DataFrame) -> Verdict:
     fixed = data[(data["series"] == "fixed_luminosity") & (data["criterion"] == "plasma_cutoff")
                  & (data["frequency_hz"] == 1.4e9) & (data["radius_cm"] == 1e9)]
     per_lx = fixed.groupby("luminosity_x_erg_s")["t_trunc_ms"].first()
-    values = {f"L_X = {lx:.0e}": float(t) for lx, t in per_lx.items()}
-    order = [f"L_X = {lx:.0e}" for lx in sorted(per_lx.index)]
+    values = {f"L_X = {sci(lx)}": float(t) for lx, t in per_lx.items()}
+    order = [f"L_X = {sci(lx)}" for lx in sorted(per_lx.index)]
     if len(order) >= 2:
         checks.append(ordered("t_trunc at r = 1e9 cm vs counterpart luminosity", values, order, descending=True,
                               paper="a brighter counterpart truncates sooner"))

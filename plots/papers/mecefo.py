@@ -562,7 +562,8 @@ def verdict_tab3(data: pd.DataFrame) -> Verdict:
     "its own and the failed rank's micro-batch (one doubled batch) against a normal rank's micro-batch. Memory: "
     "bytes autograd keeps for backward (saved-tensor hooks, each storage once, weights excluded) plus weights, "
     "gradients and AdamW moments; time: median of timed passes (SVD refreshes not included: one per tau steps). "
-    "Rows: naive neighbour-do-both, then techniques I (skip attention in backward), II (recompute the FFN), III "
+    "Rows: naive neighbour-do-both (naive NDB), then techniques I (skip attention in backward), II (recompute "
+    "the FFN), III "
     f"(low-rank FFN weight gradients, r = 8). Device budget: a device the failure-free job fills to "
     f"{DEVICE_FILL:.0%}. The project's failure simulator prices this neighbour step at {SIM_NEIGHBOUR_RATIO} a "
     "normal step at the paper's sizes on A100s.",

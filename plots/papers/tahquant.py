@@ -346,12 +346,17 @@ def _too_few_seeds(finals: pd.DataFrame) -> str | None:
     return None
 
 
+def _tolerance_note(finals: pd.DataFrame) -> str:
+    """The tolerance the checks use and TAH-Quant's signed gaps to FP32 (the explanation)."""
+    _, tol, n = tolerance(finals, "eval_loss")
+    return f"Tolerance {tol:.4f} ({TOL_STDS:g} x the std of {n} FP32 seeds).{_signed_gaps(finals)}"
+
+
 def _gap_note(finals: pd.DataFrame) -> str:
+    """Every series' final held-out loss, then `_tolerance_note` (the figure's result)."""
     by = finals.groupby("series")["eval_loss"]
-    mean, tol, n = tolerance(finals, "eval_loss")
     parts = [f"{s} {pm(by.mean()[s], by.std().fillna(0)[s], 4)}" for s in TRAIN_SERIES if s in by.mean()]
-    return (f"Final held-out loss, mean ± std over seeds: {'; '.join(parts)}. Tolerance {tol:.4f} "
-            f"({TOL_STDS:g} x the std of {n} FP32 seeds).{_signed_gaps(finals)}")
+    return f"Final held-out loss, mean ± std over seeds: {'; '.join(parts)}. {_tolerance_note(finals)}"
 
 
 # ----------------------------------------------------------------------------------------------------- Figure 4
@@ -391,7 +396,7 @@ def verdict_fig4(data: pd.DataFrame) -> Verdict:
         return not_checkable(reason)
     checks = [_no_worse(finals, "eval_loss", "final held-out loss"),
               _no_worse(finals, "train_loss", "training loss over the last 10% of steps")]
-    return judge(checks, explanation=_gap_note(finals) + (
+    return judge(checks, explanation=_tolerance_note(finals) + (
         " The training loss is the one the pipeline computed through the compressed boundaries (it includes the "
         "codecs' error); the held-out loss is the trained model's, run without compression."
         " Direct 3-bit and 4-bit quantization are shown for reference; the paper's curves are GPT2-XL and "
@@ -435,7 +440,7 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
     checks = [_no_worse(data, "eval_loss", "final held-out loss")]
     if (data["series"] == "AQ-SGD 4-bit").any():
         checks.append(_no_worse(data, "eval_loss", "final held-out loss", reference="AQ-SGD 4-bit"))
-    return judge(checks, explanation=_gap_note(data) + " Both bands use the FP32 runs' seed spread.")
+    return judge(checks, explanation=_tolerance_note(data) + " Both bands use the FP32 runs' seed spread.")
 
 
 # ----------------------------------------------------------------------------------------------------- Figure 3
