@@ -62,7 +62,7 @@ import numpy as np
 import torch
 
 from kernels.registry import Registry
-from methods.arguments import check_integer, check_number
+from methods.arguments import check_flag, check_integer, check_number
 
 CollectiveOp = Literal["all_reduce", "all_gather"]
 COLLECTIVE_OPS: tuple[str, ...] = ("all_reduce", "all_gather")
@@ -424,8 +424,8 @@ def build_registered(what: str, name: str, cls: type, params: dict[str, Any]) ->
         raise ValueError(f"{what} {name!r}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
                          f"known parameters: {', '.join(fields) or '(none)'}")
     for key, value in params.items():
-        if fields[key].type in (bool, "bool") and not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name}.{key}: expected true or false, got {value!r}")
+        if fields[key].type in (bool, "bool"):
+            check_flag(f"{name}.{key}", value)
     return cls(**params)
 
 

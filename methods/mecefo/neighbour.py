@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.arguments import check_integer
+from methods.arguments import check_flags, check_integer
 from methods.mecefo.lowrank import LowRankBases, lowrank_linear
 from methods.models.gpt import Block, TinyLlama, apply_rope
 
@@ -52,6 +52,7 @@ class Techniques:
     def __post_init__(self) -> None:
         check_integer("low_rank", self.low_rank, 0)
         check_integer("refresh_every", self.refresh_every, 1)
+        check_flags(self)
 
     @property
     def exact(self) -> bool:

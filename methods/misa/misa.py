@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from methods.arguments import check_integer, check_number
+from methods.arguments import check_flags, check_integer, check_number
 from methods.misa.active_set import ActiveSetAdamW
 from methods.misa.sampling import forced_order, softmax_probabilities, weighted_budget_draw
 
@@ -95,6 +95,7 @@ class MisaConfig:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, name)!r}")
         check_integer("sample_last", self.sample_last, 0)
         check_integer("seed", self.seed, 0)
+        check_flags(self)
 
 
 #: allowed values of MisaConfig's string options

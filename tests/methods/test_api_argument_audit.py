@@ -171,6 +171,15 @@ def test_misa_config_checked_when_built(kwargs, error, match):
         MisaConfig(**kwargs)
 
 
+def test_misa_and_mecefo_flags_take_true_or_false_only():
+    from methods.mecefo.neighbour import Techniques
+
+    with pytest.raises(TypeError, match="warmup_sweep: expected true or false, got 'no'"):
+        MisaConfig(warmup_sweep="no")  # used to be taken as true
+    with pytest.raises(TypeError, match="skip_attention: expected true or false"):
+        Techniques(skip_attention="yes")
+
+
 def test_misa_refuses_a_parameter_list_and_a_dict_config():
     from methods.models.llama_family import LlamaFamily
 

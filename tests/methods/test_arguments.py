@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from methods.arguments import check_integer, check_number
+from methods.arguments import check_flag, check_integer, check_number
 
 
 def test_integers_come_as_ints_or_integral_floats_within_bounds():
@@ -24,3 +24,10 @@ def test_numbers_are_real_numbers_not_bools_or_strings():
     for bad in (True, "0.5", None, 1j):
         with pytest.raises(TypeError, match="x: expected a number, got "):
             check_number("x", bad)
+
+
+def test_flags_are_true_or_false_only():
+    assert check_flag("f", True) is True and check_flag("f", np.bool_(False)) is False
+    for bad in ("no", 1, None):
+        with pytest.raises(TypeError, match="f: expected true or false, got "):
+            check_flag("f", bad)
