@@ -9,7 +9,6 @@ of an imported table set (``results/timings/<NAME>/``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -74,23 +73,10 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _meta_ops(path: Path) -> dict:
-    """A meta.json's object (with an ``ops`` mapping); `HarnessError` naming the file if it is not one."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise HarnessError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
-    except UnicodeDecodeError:
-        raise HarnessError(f"{path}: not UTF-8 text") from None
-    except OSError as err:
-        raise HarnessError(f"{path}: cannot read the file ({err.strerror or err})") from None
-    ops = data.get("ops") if isinstance(data, dict) else None
-    if not isinstance(ops, dict) or not all(isinstance(entry, dict) for entry in ops.values()):
-        raise HarnessError(f"{path}: expected a JSON object whose key 'ops' maps op name -> {{rows, ...}}")
-    return data
-
-
 def run_list(args: argparse.Namespace) -> int:
+    from harness.timing.collective_tables import FOLDER, load_collective_meta
+    from harness.timing.table import load_meta
+
     root = _root(args)
     if root.exists() and not root.is_dir():
         raise HarnessError(f"--out {root}: is a file, not a timings folder")
@@ -101,15 +87,13 @@ def run_list(args: argparse.Namespace) -> int:
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         parts = []
         try:
-            meta = folder / "meta.json"
-            if meta.is_file():
-                data = _meta_ops(meta)
+            if (folder / "meta.json").is_file():
+                data = load_meta(folder)
                 kind = "imported" if "provenance" in data else "measured"
                 parts.append(f"kernels ({kind}): " + ", ".join(f"{op} {e.get('rows')}"
                                                                for op, e in data["ops"].items()))
-            cmeta = folder / "collectives" / "meta.json"
-            if cmeta.is_file():
-                data = _meta_ops(cmeta)
+            if (folder / FOLDER / "meta.json").is_file():
+                data = load_collective_meta(folder / FOLDER)
                 parts.append("collectives: " + ", ".join(
                     f"{op} {e.get('rows')} ({(e.get('provenance') or {}).get('source')})"
                     for op, e in data["ops"].items()))

@@ -152,10 +152,9 @@ def check_rows(path: Path, frame: pd.DataFrame, lines: list[int] | None = None) 
     return pd.DataFrame(out)
 
 
-def load_collective_tables(table_set_folder: Path | str) -> CollectiveTableSet:
-    """Load ``<table_set_folder>/collectives/`` strictly (see the module docstring)."""
-    folder = Path(table_set_folder) / FOLDER
-    meta_path = folder / "meta.json"
+def load_collective_meta(folder: Path | str) -> dict[str, Any]:
+    """Read and check the ``meta.json`` of a collectives folder (see the module docstring)."""
+    meta_path = Path(folder) / "meta.json"
     if not meta_path.is_file():
         raise TimingTableError(f"{meta_path}: missing; a collectives folder needs a meta.json beside its CSVs")
     try:
@@ -170,6 +169,14 @@ def load_collective_tables(table_set_folder: Path | str) -> CollectiveTableSet:
         raise TimingTableError(f"{meta_path}: schema_version {meta['schema_version']!r} is not {SCHEMA_VERSION}")
     if not isinstance(meta["ops"], dict) or not all(isinstance(entry, dict) for entry in meta["ops"].values()):
         raise TimingTableError(f"{meta_path}: key 'ops' must map op name -> {{rows, provenance}}")
+    return meta
+
+
+def load_collective_tables(table_set_folder: Path | str) -> CollectiveTableSet:
+    """Load ``<table_set_folder>/collectives/`` strictly (see the module docstring)."""
+    folder = Path(table_set_folder) / FOLDER
+    meta_path = folder / "meta.json"
+    meta = load_collective_meta(folder)
     frames, hashes = {}, {}
     for path in sorted(folder.glob("*.csv")):
         if path.stem not in OPS:

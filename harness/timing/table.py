@@ -98,7 +98,7 @@ def load_meta(folder: Path | str) -> dict[str, Any]:
             f"{path}: schema_version {meta['schema_version']!r} does not match this code's version {SCHEMA_VERSION}; "
             "re-profile with `harness profile` or use a matching code version"
         )
-    if not isinstance(meta["ops"], dict):
+    if not isinstance(meta["ops"], dict) or not all(isinstance(entry, dict) for entry in meta["ops"].values()):
         raise TimingTableError(f"{path}: key 'ops' must map op name -> {{shape_columns, rows}}")
     if not isinstance(meta["roofline"], dict):
         raise TimingTableError(f"{path}: key 'roofline' must be an object (copy_gbytes_per_s, matmul_tflops)")
