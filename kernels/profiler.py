@@ -249,13 +249,20 @@ def fold_best_matmul_rates(roofline: dict[str, Any], rows: Sequence[dict[str, An
                 roofline["matmul_tflops_from"] = "best of the square matmul and every row of matmul.csv"
 
 
+def _kept_meta(folder: Path) -> dict[str, Any]:
+    """``folder``'s meta.json as written by an earlier profile ({} when absent, unreadable or not an object)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def fold_kept_copy_bandwidth(roofline: dict[str, Any], folder: Path) -> None:
     """Keep ``folder``'s recorded copy bandwidth when it is higher than the one measured now (the device's
     bandwidth is the best measured rate, not one moment's: a partial profile re-measures it once)."""
-    try:
-        kept = json.loads((folder / "meta.json").read_text()).get("roofline", {}).get("copy_gbytes_per_s")
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return
+    kept_roofline = _kept_meta(folder).get("roofline")
+    kept = kept_roofline.get("copy_gbytes_per_s") if isinstance(kept_roofline, dict) else None
     if isinstance(kept, (int, float)) and kept > roofline["copy_gbytes_per_s"]:
         roofline["copy_gbytes_per_s"] = float(kept)
         roofline["copy_gbytes_per_s_from"] = "best of this profile's copy and the one kept in meta.json"
@@ -263,10 +270,10 @@ def fold_kept_copy_bandwidth(roofline: dict[str, Any], folder: Path) -> None:
 
 def _kept_timer(folder: Path, name: str) -> str:
     """The timer ``folder``'s meta.json records for table ``name`` ("timer unknown" where it records none)."""
+    meta = _kept_meta(folder)
     try:
-        meta = json.loads((folder / "meta.json").read_text())
         return str(meta["ops"][name].get("timer") or meta["timer"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return "timer unknown"
 
 
@@ -383,17 +390,12 @@ def write_tables(
     """Write ``<op>.csv`` for each profiled op and a meta.json listing every table in ``folder``, each with the
     ``timer`` it was measured with (``timer`` for the ops written now; a kept table keeps its own)."""
     ops_meta: dict[str, Any] = {}
-    old_meta = folder / "meta.json"
-    if old_meta.is_file():
-        try:
-            previous = json.loads(old_meta.read_text())
-        except json.JSONDecodeError:
-            previous = {}
-        if previous.get("schema_version") == SCHEMA_VERSION:
-            for name, entry in previous.get("ops", {}).items():
-                if name not in tables and (folder / f"{name}.csv").is_file():
-                    # a kept table keeps the timer it was measured with (the folder's timer at that time)
-                    ops_meta[name] = {**entry, "timer": entry.get("timer", previous.get("timer"))}
+    previous = _kept_meta(folder)
+    if previous.get("schema_version") == SCHEMA_VERSION:
+        for name, entry in previous.get("ops", {}).items():
+            if name not in tables and (folder / f"{name}.csv").is_file():
+                # a kept table keeps the timer it was measured with (the folder's timer at that time)
+                ops_meta[name] = {**entry, "timer": entry.get("timer", previous.get("timer"))}
     for name, (op, rows) in tables.items():
         _atomic_write(folder / f"{name}.csv", _csv_text(op, rows))
         ops_meta[name] = {"shape_columns": list(op.shape_columns), "rows": len(rows), "timer": timer}
