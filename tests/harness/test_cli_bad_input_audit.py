@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from tests.harness.cli_run import cli
 from harness.errors import TimingTableError
 from harness.timing.table import load_table
 
@@ -41,13 +42,6 @@ VIDUR_NET = """\
 
 VIDUR_MLP_HEADER = ("time_stats.attn_pre_proj.min,time_stats.attn_pre_proj.max,time_stats.attn_pre_proj.median,"
                     "n_head,n_kv_head,n_embd,n_expanded_embd,use_gated_mlp,num_tokens,num_tensor_parallel_workers\n")
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def one_line(err: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from harness.api import run_scenario_file
-from harness.cli import main
+from tests.harness.cli_run import cli
 from harness.config.loader import load_scenario
 from harness.errors import HarnessError
 from harness.store import RunRecord
@@ -140,13 +140,6 @@ def test_set_overrides_reach_the_tune_block(tmp_path):
     path = _write(tmp_path, TOY)
     scenario = load_scenario(path, ["tune.values=[1, 2]", "tune.overrides={workload.n_messages: 5}"])
     assert scenario.tune.values == [1, 2] and scenario.tune.overrides == {"workload.n_messages": 5}
-
-
-def cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 @pytest.mark.parametrize("override,line", [

@@ -5,15 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.cli import main
+from tests.harness.cli_run import cli
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
-
-
-def cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def test_run_prints_where_and_a_preview_then_reuses(capsys, tmp_path):

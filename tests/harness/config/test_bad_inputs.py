@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.cli import main
+from tests.harness.cli_run import cli
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
 BROKEN = SCENARIOS / "broken"
@@ -26,13 +26,6 @@ DP = SCENARIOS / "compression" / "dp_compressed.yaml"
 CONTRACTION = SCENARIOS / "greedylore" / "contraction.yaml"
 
 ELEVEN_DAYS_MS = 11 * 24 * 3600 * 1000
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def one_error_line(capsys, *argv) -> str:
