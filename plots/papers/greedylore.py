@@ -1145,7 +1145,12 @@ def time_table(sweep: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-DEVICE_NAMES = {"rtx4090": "RTX-4090-class (datasheet roofline)"}
+def device_label(name: str) -> str:
+    """The device catalogue's name for ``name`` (e.g. rtx4090: NVIDIA GeForce RTX 4090 24GB, datasheet peaks)."""
+    from harness.devices import load_catalog
+
+    entry = load_catalog().get(name)
+    return entry.device_name if entry is not None else name
 
 
 def _timing_provenance(sweep: Any) -> dict[str, Any]:
@@ -1209,7 +1214,7 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
     table = pd.DataFrame(rows)
     top = times[times["bandwidth_gbps"] == times["bandwidth_gbps"].max()]
     pivot = top.pivot(index="method", columns="d_model", values="total_s")
-    device = ", ".join(sorted(DEVICE_NAMES.get(d, d) for d in times["device"].unique()))
+    device = ", ".join(sorted(device_label(d) for d in times["device"].unique()))
     provenance = _timing_provenance(sweep)
     sources = provenance["sources"]
     from_tables = sum(sources.get(f"timing_sources.{kind}", 0) for kind in ("exact", "interpolated"))
