@@ -16,11 +16,12 @@ between two calls of the same op, so an op starts with its weights, its code and
 dispatcher's state evicted from the core's L2; an op repeated back to back finds all of them hot. Measured on the
 2-core dev VM (1 thread, 2 MiB L2 per core): RMSNorm on (128, 64) takes 24 us repeated warm, ~51 us inside a
 real TinyLlama step and ~80 us after a flush; summed over a step's ops, warm repeats under-predict real steps by
-20-30% at every model size, flushed ones land within -17..+30% (`harness.fidelity.compute`). The flush writes
-`TimerSettings.cpu_flush_bytes` (default `default_cpu_flush_bytes`: four times the private L2 of all cores,
-16 MiB here; the shared last-level cache is not flushed: a step's data stays there too). It makes the inputs
-cold as well, while in a step an activation was just written by its producer: small ops come out somewhat slower
-than in a step (the direction is stated, nothing is corrected for it).
+12-32% at every model size (`harness.fidelity.compute`). The flush writes `TimerSettings.cpu_flush_bytes`
+(default `default_cpu_flush_bytes`: four times the private L2 of all cores, 16 MiB here). It makes the inputs
+cold as well, while in a step an activation was just written by its producer. One flush size cannot fit every
+step: the flush a real step matches grows with the bytes the step holds, from about 2 MiB for a 0.24M-parameter
+model to 32-128 MiB for a 7.9M one (`benchmarks/cpu_cache_state.py`), so with 16 MiB small models come out
+slower than their real steps and the largest faster (the direction is stated, nothing is corrected for it).
 """
 
 from __future__ import annotations
