@@ -57,10 +57,11 @@ def shown_project_path(path: Path | str) -> str:
 # ----------------------------------------------------------------------------------------- module closure
 
 
-def module_file(name: str, root: Path) -> Path | None:
-    """The source file of project module ``name`` under ``root`` (``__init__.py`` for a package), or None."""
+def module_file(name: str, root: Path, packages: tuple[str, ...] = CODE_PACKAGES) -> Path | None:
+    """The source file of module ``name`` of one of ``packages`` under ``root`` (``__init__.py`` for a package),
+    or None."""
     parts = name.split(".")
-    if parts[0] not in CODE_PACKAGES or not all(part.isidentifier() for part in parts):
+    if parts[0] not in packages or not all(part.isidentifier() for part in parts):
         return None
     base = root.joinpath(*parts)
     for candidate in (base / "__init__.py", base.with_suffix(".py")):
@@ -113,8 +114,9 @@ def imported_names(name: str, path: Path) -> set[str]:
     return found | _dynamic_names(tree)
 
 
-def module_closure(roots: Iterable[str], root: Path | None = None) -> tuple[str, ...]:
-    """The sorted project modules reachable from ``roots`` (with every enclosing package)."""
+def module_closure(roots: Iterable[str], root: Path | None = None,
+                   packages: tuple[str, ...] = CODE_PACKAGES) -> tuple[str, ...]:
+    """The sorted modules of ``packages`` reachable from ``roots`` (with every enclosing package)."""
     root = root or project_root()
     seen: set[str] = set()
     todo = list(roots)
@@ -122,7 +124,7 @@ def module_closure(roots: Iterable[str], root: Path | None = None) -> tuple[str,
         name = todo.pop()
         if name in seen:
             continue
-        path = module_file(name, root)
+        path = module_file(name, root, packages)
         if path is None:
             continue
         seen.add(name)
@@ -154,12 +156,12 @@ class CodeVersion:
     modules: tuple[str, ...]
 
 
-def hash_modules(modules: Iterable[str], root: Path | None = None) -> str:
+def hash_modules(modules: Iterable[str], root: Path | None = None, packages: tuple[str, ...] = CODE_PACKAGES) -> str:
     """sha256 over each module's relative path and bytes (and, for a package, its data files)."""
     root = root or project_root()
     digest = hashlib.sha256()
     for name in sorted(modules):
-        path = module_file(name, root)
+        path = module_file(name, root, packages)
         files = [] if path is None else [path]
         if path is not None and path.name == "__init__.py":
             files += _data_files(path.parent)

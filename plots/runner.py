@@ -5,8 +5,8 @@ For each selected figure:
 1. run its declared scenarios through ``harness.api.run_scenario_file`` with the profile's overrides (finished
    runs are reused from the run store, so this is cheap when nothing changed);
 2. compute the figure's cache key from the run ids, the committed input files, the profile and the code of the
-   figure module and of the style; if the record on disk has the same key and its files exist, skip drawing
-   (unless ``force``);
+   figure module, of every project module it imports and of the style; if the record on disk has the same key
+   and its files exist, skip drawing (unless ``force``);
 3. otherwise call ``draw(ctx)`` inside the project style and write ``<out>/<paper>/<id>.png``, ``<id>.csv``
    (the data behind it), for tables ``<id>.table.html``, and ``<id>.json`` (drawn status, verdict, our number,
    provenance).
@@ -20,6 +20,7 @@ every drawn figure says whether it reproduces the paper's claim. Finally the gal
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import inspect
 import json
@@ -36,6 +37,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.files import write_atomic, write_text_atomic
+from harness.provenance import CODE_PACKAGES, hash_modules, module_closure, module_file
 from plots.registry import FIGURES, FigureOutput, FigureRegistry, FigureSpec
 from plots.verdict import Verdict
 
@@ -43,6 +45,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("quick", "full")
 RECORD_VERSION = 2  # bump when the record layout changes; old records then read as stale
 _STYLE_FILES = (Path(__file__).with_name("style.py"), Path(__file__).with_name("tables.py"))
+#: packages whose modules make a figure's code version (`code_version`)
+FIGURE_PACKAGES = ("plots", *CODE_PACKAGES)
 
 # run_scenario_file(path, overrides=(), *, workers, executor, results_root, progress) -> SweepResult
 ScenarioRunner = Callable[..., Any]
@@ -70,16 +74,32 @@ def _file_sha256(path: Path) -> str:
 
 
 def code_version(spec: FigureSpec) -> str:
-    """Hash of the source of the module that defines ``spec.draw`` plus the shared style/table code."""
+    """Hash of the source of the module that defines ``spec.draw`` and of every project module it imports,
+    transitively (its helpers, the verdict and style code, the methods it computes with), plus the style files:
+    a change to any of them redraws the figure. A draw defined outside the project's packages hashes its own
+    source."""
     digest = hashlib.sha256()
-    try:
-        source_file = inspect.getsourcefile(spec.draw)
-        digest.update(Path(source_file).read_bytes() if source_file else inspect.getsource(spec.draw).encode())
-    except (OSError, TypeError):
-        digest.update(spec.draw.__code__.co_code if hasattr(spec.draw, "__code__") else repr(spec.draw).encode())
+    module_version = _figure_module_version(getattr(spec.draw, "__module__", "") or "")
+    if module_version is not None:
+        digest.update(module_version.encode())
+    else:
+        try:
+            source_file = inspect.getsourcefile(spec.draw)
+            digest.update(Path(source_file).read_bytes() if source_file else inspect.getsource(spec.draw).encode())
+        except (OSError, TypeError):
+            digest.update(spec.draw.__code__.co_code if hasattr(spec.draw, "__code__") else repr(spec.draw).encode())
     for path in _STYLE_FILES:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+@functools.cache
+def _figure_module_version(module: str) -> str | None:
+    """sha256 over ``module`` and the project modules it imports (`harness.provenance.module_closure` with the
+    ``plots`` package included), or None for a module outside the project's packages; once per process."""
+    if module_file(module, PROJECT_ROOT, FIGURE_PACKAGES) is None:
+        return None
+    return hash_modules(module_closure((module,), PROJECT_ROOT, FIGURE_PACKAGES), PROJECT_ROOT, FIGURE_PACKAGES)
 
 
 def cache_key(

@@ -427,3 +427,35 @@ def test_collective_sources_from_measured_tables_are_summed_and_shown():
     shown = dict(_timing_items(summary))["collective times (measured tables)"]
     assert shown == "all_gather: 4 closed form (not in the table); all_reduce: 3 measured, 1 interpolated"
     assert "collective times (measured tables)" not in dict(_timing_items(summarize_sweeps([])))
+
+
+def test_code_version_covers_the_helpers_a_figure_module_imports(tmp_path, monkeypatch):
+    import plots.runner as runner_module
+
+    (tmp_path / "plots" / "papers").mkdir(parents=True)
+    for package in ("plots", "plots/papers"):
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "plots" / "papers" / "paper_x.py").write_text("from plots.helpers import threshold\n")
+    (tmp_path / "plots" / "helpers.py").write_text("threshold = 0.1\n")
+    (tmp_path / "plots" / "unrelated.py").write_text("x = 1\n")
+    monkeypatch.setattr(runner_module, "PROJECT_ROOT", tmp_path)
+    registry = FigureRegistry()
+
+    @register_figure(id="harness.test_helper", paper="harness", kind="figure", title="t", caption="c", claim="—",
+                     scale_note="s", registry=registry)
+    def draw(ctx):
+        raise AssertionError("not drawn here")
+
+    draw.__module__ = "plots.papers.paper_x"
+    spec = registry.get("harness.test_helper")
+
+    def version() -> str:
+        runner_module._figure_module_version.cache_clear()
+        return runner_module.code_version(spec)
+
+    before = version()
+    (tmp_path / "plots" / "unrelated.py").write_text("x = 2\n")
+    assert version() == before
+    (tmp_path / "plots" / "helpers.py").write_text("threshold = 0.2\n")  # a verdict threshold in a helper module
+    assert version() != before
+    runner_module._figure_module_version.cache_clear()
