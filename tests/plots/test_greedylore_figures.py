@@ -1,4 +1,4 @@
-"""GreedyLore figures (plots/papers/greedylore.py) and the contraction kind (harness/workloads/greedylore_contraction.py).
+"""GreedyLore items (plots/papers/greedylore*.py) and the contraction kind (harness/workloads/greedylore_contraction.py).
 
 Checks: every id of FIGURES.md section 5 is registered with an honest caption (tab6, whose content is unknown, as
 not reconstructable); the contraction experiment shows the semi-lazy compressor capturing >= r/p of the energy at
@@ -22,6 +22,8 @@ from pydantic import ValidationError
 from harness.workloads.base import RunContext
 from harness.workloads.greedylore_contraction import ContractionScenario, ContractionWorkload, run
 from plots.papers import greedylore as gl
+from plots.papers import greedylore_runs as glr
+from plots.papers import greedylore_tables as glt
 from plots.papers import load_all
 from plots.registry import load_checklist
 from plots.runner import RunSettings, render_figure
@@ -53,8 +55,8 @@ def test_every_checklist_id_is_registered_with_an_honest_caption(registry):
 
 def test_training_figures_share_one_set_of_tiny_gpt_runs(registry):
     specs = [registry.get(f"greedylore.{name}") for name in ("fig1", "fig4", "fig5", "tab4")]
-    assert {spec.scenarios for spec in specs} == {(gl.TINY_GPT,)}
-    assert {spec.quick_overrides for spec in specs} == {gl.QUICK_GPT}
+    assert {spec.scenarios for spec in specs} == {(glr.TINY_GPT,)}
+    assert {spec.quick_overrides for spec in specs} == {glr.QUICK_GPT}
 
 
 @pytest.mark.parametrize(
@@ -68,16 +70,16 @@ def test_training_figures_share_one_set_of_tiny_gpt_runs(registry):
     ],
 )
 def test_variant_labels(method, params, ef, label):
-    assert gl.variant_label(method, params, ef) == label
+    assert glr.variant_label(method, params, ef) == label
 
 
 def test_one_arm_refuses_ambiguous_selections():
     runs = pd.DataFrame({"run": [0, 0, 1, 2], "seed": [0, 0, 0, 1], "method": ["none"] * 4, "d_model": [32] * 4})
     with pytest.raises(ValueError, match="one run per seed"):
-        gl.one_arm(runs, method="none")  # two runs of seed 0
-    assert len(gl.one_arm(runs[runs["run"] != 1], method="none")) == 3  # one run for each of seeds 0 and 1
+        glr.one_arm(runs, method="none")  # two runs of seed 0
+    assert len(glr.one_arm(runs[runs["run"] != 1], method="none")) == 3  # one run for each of seeds 0 and 1
     with pytest.raises(ValueError, match="found 0 runs"):
-        gl.one_arm(runs, method="powersgd")
+        glr.one_arm(runs, method="powersgd")
 
 
 # ---------------------------------------------------------------------------------------------- contraction
@@ -142,7 +144,7 @@ def test_contraction_workload_rejects_bad_input(bad, message):
 
 # ------------------------------------------------------------------------------------------------------- tab2
 def test_tab2_formulas_match_the_byte_plans():
-    table = pd.DataFrame(gl.tab2_rows()).set_index("method")  # raises if a formula disagrees with comm_plan
+    table = pd.DataFrame(glt.tab2_rows()).set_index("method")  # raises if a formula disagrees with comm_plan
     assert table.loc["dense", "768x768 floats"] == 768 * 768
     assert table.loc["GreedyLore, steady step", "768x768 floats"] == 768 + 32 * 768
     assert table.loc["PowerSGD", "2048x768 floats"] == 32 * (2048 + 768)
@@ -287,5 +289,5 @@ def test_fig5_verdict_no_ef_and_lazy_degrade():
 
 @pytest.mark.parametrize("name", ["tab1", "tab2", "tab3", "tab4", "tab5", "tab7"])
 def test_tables_without_a_checkable_claim_say_why(name):
-    verdict = gl.VERDICTS[f"greedylore.{name}"](pd.DataFrame())
+    verdict = glt.VERDICTS[f"greedylore.{name}"](pd.DataFrame())
     assert verdict.status == "not_checkable" and not verdict.checks and len(verdict.explanation) > 30

@@ -19,9 +19,10 @@ import pytest
 from harness.config.loader import load_scenario
 from harness.sweep import expand
 from plots.papers import greedylore as gl
+from plots.papers import greedylore_runs as glr
 from plots.runner import resolve_project_path
 
-TRAINING = {gl.TINY_GPT: gl.QUICK_GPT, gl.DIGITS: gl.QUICK_DIGITS, gl.TEXT: gl.QUICK_TEXT}
+TRAINING = {glr.TINY_GPT: glr.QUICK_GPT, glr.DIGITS: glr.QUICK_DIGITS, glr.TEXT: glr.QUICK_TEXT}
 
 
 @pytest.mark.parametrize("path", sorted(TRAINING))
@@ -70,20 +71,20 @@ def _plan_share(method: str, params: dict, shapes: dict[str, tuple[int, ...]], p
 
 
 def test_tiny_gpt_equal_bytes_ranks_are_the_closest_to_greedylore():
-    scenario = load_scenario(resolve_project_path(gl.TINY_GPT))
+    scenario = load_scenario(resolve_project_path(glr.TINY_GPT))
     patterns = list(scenario.workload.dense_parameters)
     assert patterns == ["embed_tokens*", "lm_head*"]  # the authors' hook keeps these dense
     points = [point.scenario for point in expand(scenario) if point.scenario.seed == 0]
     for d_model in (32, 64):
         at_width = [p for p in points if p.workload.task.d_model == d_model]
         shapes = _tiny_gpt_shapes(d_model, at_width[0].workload.task.d_ff)
-        rank = gl.rank_low(d_model)
-        greedy = _plan_share("greedylore", {"rank": rank, "refresh_period": gl.TAU_BASE}, shapes, patterns)
+        rank = glr.rank_low(d_model)
+        greedy = _plan_share("greedylore", {"rank": rank, "refresh_period": glr.TAU_BASE}, shapes, patterns)
         powersgd = {int(p.technique.params["rank"]): _plan_share("powersgd", dict(p.technique.params), shapes, patterns)
                     for p in at_width if p.technique.name == "powersgd"}
         closest = min(powersgd, key=lambda r: abs(powersgd[r] / greedy - 1))
         assert closest != rank  # at the same rank the bytes differ: the sweep has a separate equal-bytes arm
-        assert abs(powersgd[closest] / greedy - 1) <= gl.EQUAL_BYTES_SLACK
+        assert abs(powersgd[closest] / greedy - 1) <= glr.EQUAL_BYTES_SLACK
         # no integer rank would match better than the one the sweep runs
         for other in range(1, 2 * rank + 2):
             share = _plan_share("powersgd", {"rank": other}, shapes, patterns)
@@ -102,17 +103,17 @@ def test_bytes_share_reads_the_compressed_phase_from_cumulative_counters():
     frame = pd.DataFrame(rows).iloc[::3]  # recorded every 3rd step (3 is the last warm-up row kept), and the last
     frame = pd.concat([frame, pd.DataFrame(rows).iloc[[-1]]]).drop_duplicates("step")
     expected = sum(r["payload_bytes_per_worker"] for r in rows[4:]) / 16 / dense_step
-    assert gl.compressed_bytes_share(frame) == pytest.approx(expected)
-    assert gl.compressed_bytes_share(pd.DataFrame(rows[:4])) == 1.0  # a dense run
+    assert glr.compressed_bytes_share(frame) == pytest.approx(expected)
+    assert glr.compressed_bytes_share(pd.DataFrame(rows[:4])) == 1.0  # a dense run
     with pytest.raises(ValueError, match="warm-up"):
-        gl.compressed_bytes_share(pd.DataFrame(rows[4:]))
+        glr.compressed_bytes_share(pd.DataFrame(rows[4:]))
 
 
 def test_gap_note_says_when_a_gap_is_inside_the_seed_spread():
     a = pd.Series([1.0, 1.1, 1.2], index=[0, 1, 2])
-    assert "the same sign in all 3 seeds" in gl.gap_note("a - b", a, a - 0.05)
-    assert "inside the seed spread" in gl.gap_note("a - b", a, a + pd.Series([0.1, -0.1, 0.02], index=[0, 1, 2]))
-    assert "one seed" in gl.gap_note("a - b", a.iloc[:1], a.iloc[:1] - 1)
+    assert "the same sign in all 3 seeds" in glr.gap_note("a - b", a, a - 0.05)
+    assert "inside the seed spread" in glr.gap_note("a - b", a, a + pd.Series([0.1, -0.1, 0.02], index=[0, 1, 2]))
+    assert "one seed" in glr.gap_note("a - b", a.iloc[:1], a.iloc[:1] - 1)
 
 
 def _seeded(final_by_label: dict[str, list[float]], steps: int = 40, **columns) -> pd.DataFrame:
@@ -155,9 +156,9 @@ def test_equal_bytes_powersgd_picks_the_closest_rank_or_refuses():
     runs = pd.DataFrame([arm("greedylore", 2, 0.18, 0), arm("powersgd", 2, 0.15, 1), arm("powersgd", 3, 0.19, 2),
                          arm("powersgd", 8, 0.40, 3)])
     reference = runs[runs["method"] == "greedylore"]
-    assert int(gl.equal_bytes_powersgd(runs, 32.0, reference)["rank"].iloc[0]) == 3
+    assert int(glr.equal_bytes_powersgd(runs, 32.0, reference)["rank"].iloc[0]) == 3
     with pytest.raises(ValueError, match="within 15%"):
-        gl.equal_bytes_powersgd(runs[runs["rank"] != 3], 32.0, reference.assign(bytes_share=0.30))
+        glr.equal_bytes_powersgd(runs[runs["rank"] != 3], 32.0, reference.assign(bytes_share=0.30))
 
 
 def test_fig5_verdict_uses_seed_means_and_names_the_seed_count():
