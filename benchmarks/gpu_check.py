@@ -4,7 +4,8 @@ Stages (each its own process, run by ``scripts/gpu_check.sh``; one failing stage
 
     python benchmarks/gpu_check.py check              # Triton vs torch reference on fresh random inputs
     python benchmarks/gpu_check.py profile --out DIR  # kernels.profiler, default grid -> DIR/<device>/
-        [--ops matmul copy | --ops train]           #   only these ops (train: the training-step ops)
+        [--ops matmul copy | train | kernels]       #   only these ops (train: the training-step ops)
+        [--dtypes bfloat16 float16]                 #   only these dtypes (other dtypes' rows kept)
     python benchmarks/gpu_check.py bench --json FILE  # the three targets vs baselines, same run
     python benchmarks/gpu_check.py compile            # no GPU needed: compile every configuration for sm_90
 
@@ -315,18 +316,29 @@ def stage_warm(dry: bool, device: str, op_name: str) -> int:
 TRAIN_OPS = ("linear_fwd", "embedding_fwd", "embedding_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "rotary_fwd", "rotary_bwd", "sdpa_fwd",
              "sdpa_bwd", "residual_add", "swiglu_fwd", "swiglu_bwd", "cross_entropy_fwd", "cross_entropy_bwd",
              "adamw_step", "sgd_momentum_step")
+#: the project's own kernels (Triton on a GPU), profiled in their own process
+KERNEL_OPS = ("moc_decode", "moc_train", "tah_quantize", "tah_dequantize", "arc_select", "arc_pack", "arc_unpack",
+              "topk_flat")
 
 
-def stage_profile(dry: bool, device: str, out: Path, ops: list[str] | None = None) -> int:
-    """Profile ``ops`` (every registered op when None) over the default grid, in fp32, bf16 and fp16."""
+#: do_bench windows of the tables: 5 ms warm-up, 20 ms of repeats (half the profiler's default; still >= 20
+#: timed calls for any kernel under 1 ms), so the whole grid fits the device time of one session
+PROFILE_WARMUP_MS, PROFILE_REP_MS = 5.0, 20.0
+
+
+def stage_profile(dry: bool, device: str, out: Path, ops: list[str] | None = None,
+                  dtypes: list[str] | None = None) -> int:
+    """Profile ``ops`` (every registered op when None) over the default grid in ``dtypes`` (each op's own dtypes
+    when None); rows of other dtypes already in the folder's tables are kept."""
     from kernels.profiler import TimerSettings, run_profile
 
     if dry:
         run_profile(device="cpu", ops=ops or ["moc_decode", "tah_quantize", "arc_select", "sdpa_bwd", "adamw_step"],
                     grid="quick", out=out, folder_name="dryrun", allow_interpreted_triton=True, max_shapes=1,
-                    settings=TimerSettings(cpu_budget_s=0.01, cpu_min_reps=1, cpu_max_reps=2))
+                    dtypes=dtypes, settings=TimerSettings(cpu_budget_s=0.01, cpu_min_reps=1, cpu_max_reps=2))
     else:
-        run_profile(device=device, grid="default", out=out, ops=ops)
+        run_profile(device=device, grid="default", out=out, ops=ops, dtypes=dtypes,
+                    settings=TimerSettings(gpu_warmup_ms=PROFILE_WARMUP_MS, gpu_rep_ms=PROFILE_REP_MS))
     return 0
 
 
@@ -622,7 +634,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--op", help="warm: the op whose default grid to compile")
     parser.add_argument("--dry-run", action="store_true", help="CPU, tiny shapes, Triton interpreter")
     parser.add_argument("--out", type=Path, default=Path("/tmp/gpu_check_timings"), help="profile: tables folder")
-    parser.add_argument("--ops", nargs="+", help="profile: only these ops (`train` = the training-step ops)")
+    parser.add_argument("--ops", nargs="+", help="profile: only these ops (`train` = the training-step ops, "
+                        "`kernels` = the project's Triton kernels)")
+    parser.add_argument("--dtypes", nargs="+", choices=("float32", "bfloat16", "float16"),
+                        help="profile: only these dtypes (rows of the others already in the tables are kept)")
     parser.add_argument("--json", type=Path, help="bench: write results here")
     parser.add_argument("--summary", type=Path, help="bench: write the target table here")
     args = parser.parse_args(argv)
@@ -642,8 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "warm":
         rc = stage_warm(args.dry_run, device, args.op)
     elif args.stage == "profile":
-        ops = [o for name in args.ops for o in (TRAIN_OPS if name == "train" else (name,))] if args.ops else None
-        rc = stage_profile(args.dry_run, device, args.out, ops)
+        groups = {"train": TRAIN_OPS, "kernels": KERNEL_OPS}
+        ops = [o for name in args.ops for o in groups.get(name, (name,))] if args.ops else None
+        rc = stage_profile(args.dry_run, device, args.out, ops, args.dtypes)
     else:
         rc = stage_bench(args.dry_run, device, args.json, args.summary)
     if device == "cuda":
