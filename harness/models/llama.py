@@ -52,6 +52,13 @@ class LlamaDims(BaseModel):
         return self.d_model // self.n_heads
 
 
+def check_rotary_heads(d_model: int, n_heads: int) -> None:
+    """ValueError unless ``d_model`` splits into ``n_heads`` heads of even size (rotary embedding rotates pairs)."""
+    if d_model % n_heads or (d_model // n_heads) % 2:
+        raise ValueError(f"d_model {d_model} must split into n_heads {n_heads} heads of even size (rotary embedding "
+                         "rotates pairs of dimensions)")
+
+
 #: GaLore's LLaMA pre-training configs (d_model, d_ff, heads, layers).
 LLAMA_PRESETS: dict[str, LlamaDims] = {
     "llama-60m": LlamaDims(d_model=512, d_ff=1376, n_heads=8, n_layers=8),

@@ -18,7 +18,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_v
 
 from harness.config.blocks import Strict
 from harness.errors import ScenarioError
-from harness.models.llama import LlamaDims
+from harness.models.llama import LlamaDims, check_rotary_heads
 from harness.workloads.pipeline_step import CodecSpec, method_label
 
 NETWORK_PATTERN = re.compile(r"^(loopback|(\d+(?:\.\d+)?)mbit)$")
@@ -43,8 +43,7 @@ class ModelSpec(Strict):
 
     @model_validator(mode="after")
     def _heads(self) -> ModelSpec:
-        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
-            raise ValueError(f"d_model {self.d_model} must split into {self.n_heads} heads of even size")
+        check_rotary_heads(self.d_model, self.n_heads)
         return self
 
     def dims(self) -> LlamaDims:

@@ -21,6 +21,7 @@ import torch
 from pydantic import Field, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.models.llama import check_rotary_heads
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
 
 Method = Literal["adamw", "misa", "lisa", "badam", "lora", "dora", "galore"]
@@ -36,8 +37,7 @@ class SmallModel(Strict):
 
     @model_validator(mode="after")
     def _even_heads(self) -> SmallModel:
-        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
-            raise ValueError(f"d_model={self.d_model} must split into n_heads={self.n_heads} heads of even size")
+        check_rotary_heads(self.d_model, self.n_heads)
         return self
 
 

@@ -30,6 +30,7 @@ import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.models.llama import check_rotary_heads
 from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
 
 
@@ -49,8 +50,7 @@ class ModelSpec(Strict):
 
     @model_validator(mode="after")
     def _heads(self) -> ModelSpec:
-        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
-            raise ValueError(f"d_model {self.d_model} must split into n_heads {self.n_heads} heads of even size")
+        check_rotary_heads(self.d_model, self.n_heads)
         if self.top_k > self.n_experts:
             raise ValueError(f"top_k {self.top_k} must be at most n_experts {self.n_experts}")
         return self

@@ -35,6 +35,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.models.llama import check_rotary_heads
 from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
 
 
@@ -47,8 +48,7 @@ class MoCModelSpec(Strict):
 
     @model_validator(mode="after")
     def _heads(self) -> MoCModelSpec:
-        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
-            raise ValueError(f"d_model {self.d_model} must split into n_heads {self.n_heads} heads of even size")
+        check_rotary_heads(self.d_model, self.n_heads)
         return self
 
 

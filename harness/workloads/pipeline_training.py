@@ -38,6 +38,7 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.models.llama import check_rotary_heads
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
 from harness.workloads.compressed_training import OptimizerSpec, Seeds, make_optimizer, make_schedule
 from harness.workloads.pipeline_step import CodecSpec, build_codec, method_label
@@ -70,8 +71,10 @@ class PipelineTrainingWorkload(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> PipelineTrainingWorkload:
         m = self.model
-        if m.d_model % m.n_heads or (m.d_model // m.n_heads) % 2:
-            raise ValueError(f"model: d_model={m.d_model} must split into n_heads={m.n_heads} heads of even size")
+        try:
+            check_rotary_heads(m.d_model, m.n_heads)
+        except ValueError as err:
+            raise ValueError(f"model: {err}") from None
         if self.n_stages > m.n_layers:
             raise ValueError(f"n_stages: {self.n_stages} stages for {m.n_layers} blocks")
         if self.batch_size % self.n_micro_batches:
