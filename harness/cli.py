@@ -2,7 +2,8 @@
 
 Each subcommand is one module in `harness.commands` exposing ``add_parser(subparsers)`` (which sets
 ``func``) and a handler returning an exit code. A user's mistake (`HarnessError`) prints its message and exits
-with code 2; only bugs show a traceback.
+with code 2; only bugs show a traceback. Ctrl-C and SIGTERM end any command the same way: cleanup runs (worker
+processes stopped, temp files removed), one line on stderr, exit code 130 (SIGINT) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -31,20 +34,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same cleanup runs."""
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    catch_sigterm = (threading.current_thread() is threading.main_thread()
+                     and signal.getsignal(signal.SIGTERM) != signal.SIG_IGN)
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated) if catch_sigterm else None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except HarnessError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; finished runs are kept and will be reused", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        print(f"{'terminated' if terminated else 'interrupted'}; finished runs are kept and will be reused",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM.value if terminated else 130
+    finally:
+        if catch_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous_sigterm is None else previous_sigterm)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kernels.interrupts import interrupts_deferred
 from kernels.ops import TimedOp, load_all_ops
 from kernels.timing_schema import MEASUREMENT_COLUMNS, META_KEYS, SCHEMA_VERSION
 
@@ -389,7 +390,8 @@ def write_tables(
     timer: str,
 ) -> Path:
     """Write ``<op>.csv`` for each profiled op and a meta.json listing every table in ``folder``, each with the
-    ``timer`` it was measured with (``timer`` for the ops written now; a kept table keeps its own)."""
+    ``timer`` it was measured with (``timer`` for the ops written now; a kept table keeps its own). Ctrl-C and
+    SIGTERM wait until the tables and meta.json are all written (`kernels.interrupts`), so they always agree."""
     ops_meta: dict[str, Any] = {}
     previous = _kept_meta(folder)
     if previous.get("schema_version") == SCHEMA_VERSION:
@@ -397,8 +399,9 @@ def write_tables(
             if name not in tables and (folder / f"{name}.csv").is_file():
                 # a kept table keeps the timer it was measured with (the folder's timer at that time)
                 ops_meta[name] = {**entry, "timer": entry.get("timer", previous.get("timer"))}
+    texts = {}
     for name, (op, rows) in tables.items():
-        _atomic_write(folder / f"{name}.csv", _csv_text(op, rows))
+        texts[f"{name}.csv"] = _csv_text(op, rows)
         ops_meta[name] = {"shape_columns": list(op.shape_columns), "rows": len(rows), "timer": timer}
     meta = {
         "schema_version": SCHEMA_VERSION,
@@ -412,7 +415,10 @@ def write_tables(
         "roofline": roofline,
     }
     assert set(meta) == set(META_KEYS), "meta.json keys drifted from kernels.timing_schema.META_KEYS"
-    _atomic_write(folder / "meta.json", json.dumps(meta, indent=1) + "\n")
+    texts["meta.json"] = json.dumps(meta, indent=1) + "\n"
+    with interrupts_deferred():
+        for file_name, text in texts.items():
+            _atomic_write(folder / file_name, text)
     return folder
 
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from harness.commands._kernel_args import add_kernel_arguments, check_kernel_arguments
+from harness.files import write_text_atomic
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +34,5 @@ def run(args: argparse.Namespace) -> int:
     rows, roofline = run_bench(device=args.device, ops=args.ops, grid=args.grid, seed=args.seed)
     print(format_rows(rows, roofline["copy_gbytes_per_s"]))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"roofline": roofline, "rows": [r.as_dict() for r in rows]}, indent=1))
+        write_text_atomic(args.json, json.dumps({"roofline": roofline, "rows": [r.as_dict() for r in rows]}, indent=1))
     return 0

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from harness.files import write_text_atomic
+
 SHOWN = ["mode", "steps", "detect_s_max", "normal_step_s", "before_step_s", "degraded_step_s", "after_step_s",
          "tokens_per_s_before", "tokens_per_s_degraded", "tokens_per_s_after", "lost_s", "measured_drop_pct",
          "predicted_drop_pct", "error_pp", "loss_jump_max"]
@@ -87,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
     started = time.time()
     tables = run_study(QUICK_PLAN if args.quick else FULL_PLAN, out,
                        progress=lambda m: print(f"[failover] {m}", file=sys.stderr, flush=True))
-    (out / "README.md").write_text(_readme(tables, f"{load} at the start, {_load()} at the end", args.quick))
+    write_text_atomic(out / "README.md", _readme(tables, f"{load} at the start, {_load()} at the end", args.quick))
     print(tables["runs"][SHOWN].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote results under {out}/ in {time.time() - started:.0f} s")
     return 0

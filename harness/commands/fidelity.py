@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.files import write_text_atomic
 
 SETTINGS = ("loopback", "netns")
 SHOWN_COLUMNS = ["setting", "rate_mbit", "n_ranks", "op", "size_bytes", "model_shape", "measured_ms",
@@ -50,13 +51,6 @@ def _format(table: pd.DataFrame) -> str:
     return shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    tmp.replace(path)
-
-
 def _raw_parts(args: argparse.Namespace, settings: list[str], out_dir: Path) -> dict[str, dict]:
     from harness.fidelity.study import FULL_PLAN, QUICK_PLAN, measure_study, split_raw
 
@@ -76,7 +70,7 @@ def _raw_parts(args: argparse.Namespace, settings: list[str], out_dir: Path) -> 
                         progress=lambda message: print(f"[fidelity] {message}", file=sys.stderr, flush=True))
     parts = split_raw(raw)
     for setting, part in parts.items():  # saved before any fitting: a failed fit never loses a measurement
-        _write_json(out_dir / "raw" / f"{setting}.json", part)
+        write_text_atomic(out_dir / "raw" / f"{setting}.json", json.dumps(part, indent=1, default=str) + "\n")
     return parts
 
 

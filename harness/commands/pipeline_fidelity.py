@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from pathlib import Path
+
+from harness.files import write_text_atomic
 
 SHOWN = ["network", "stages", "schedule", "method", "measured_ms", "predicted_ms", "error_pct",
          "predicted_ms_measured_compute", "error_pct_measured_compute", "fwd_wire_bytes", "cpu_busy_before"]
@@ -72,14 +73,6 @@ def _without_netns(plan, progress):
     return plan.model_copy(update={"runs": runs})
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM ends the study like Ctrl-C: the launcher kills its stage processes and deletes its namespaces."""
-    def stop(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 AUTOGROUP = Path("/proc/self/autogroup")
 
 
@@ -131,7 +124,6 @@ def main(args: argparse.Namespace) -> int:
         study = recompute(out, timings_root=timings, fidelity_dir=fidelity)
     else:
         plan = _without_netns(load_plan(plan_path), progress)
-        _stop_on_sigterm()
         previous = _set_nice(args.nice) if args.nice else None
         load = _load()
         try:
@@ -145,7 +137,7 @@ def main(args: argparse.Namespace) -> int:
         study.meta["plan_file"] = str(Path(plan_path).resolve().relative_to(root)) if Path(
             plan_path).resolve().is_relative_to(root) else Path(plan_path).name
     write_study(study, out)
-    (out / "README.md").write_text(readme_text(study, quick=args.quick))
+    write_text_atomic(out / "README.md", readme_text(study, quick=args.quick))
     print(study.runs[SHOWN].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(study.summary.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"wrote results under {out}/ in {time.time() - started:.0f} s")

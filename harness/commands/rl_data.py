@@ -14,6 +14,7 @@ import sys
 import time
 
 from harness.errors import HarnessError
+from harness.files import write_text_atomic
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -150,8 +151,7 @@ def run_make(args: argparse.Namespace) -> int:
         tqdm.write(_summary(name, m))
         committed = committed_manifest(name, args.size)
         if args.record:
-            MANIFESTS.mkdir(parents=True, exist_ok=True)
-            (MANIFESTS / f"{name}-{args.size}.json").write_text(json.dumps(m, indent=1) + "\n")
+            write_text_atomic(MANIFESTS / f"{name}-{args.size}.json", json.dumps(m, indent=1) + "\n")
             tqdm.write(f"  recorded manifest of {dataset_id(name, args.size)}")
         elif committed is not None:
             same = committed["arrays"] == m["arrays"] and committed["recipe"] == m["recipe"]

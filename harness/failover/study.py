@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.failover.worker import JobConfig
+from harness.files import write_text_atomic
 
 HOUR = 3600.0
 #: committed steps averaged on each side of a failure / rejoin for the loss-jump check
@@ -236,11 +237,11 @@ def run_study(plan: Plan, out: Path, progress=print) -> dict[str, pd.DataFrame]:
         runs.append(m)
         steps.append(table)
         ranks.append(sample_counts(record, cfg))
-        (out / "raw").mkdir(parents=True, exist_ok=True)
-        (out / "raw" / f"{cfg.mode}.json").write_text(json.dumps(compact(record), default=str) + "\n")
+        write_text_atomic(out / "raw" / f"{cfg.mode}.json", json.dumps(compact(record), default=str) + "\n")
     tables = {"runs": pd.DataFrame(runs), "steps": pd.concat(steps), "ranks": pd.concat(ranks)}
     for name, table in tables.items():
-        table.to_csv(out / f"{name}.csv", index=False)
-    (out / "plan.json").write_text(json.dumps({"mecefo": asdict(plan.mecefo), "ckpt": asdict(plan.ckpt)}, indent=1))
+        write_text_atomic(out / f"{name}.csv", table.to_csv(index=False))
+    plan_json = json.dumps({"mecefo": asdict(plan.mecefo), "ckpt": asdict(plan.ckpt)}, indent=1)
+    write_text_atomic(out / "plan.json", plan_json)
     return tables
 

@@ -41,6 +41,7 @@ import pandas as pd
 from harness.files import write_text_atomic
 from harness.errors import HarnessError
 from harness.timing import collective_tables as ct
+from kernels.interrupts import interrupts_deferred
 
 FORMATS: tuple[str, ...] = ("nccl-tests", "vidur-network", "vidur-compute")
 COLLECTIVE_FORMATS: tuple[str, ...] = ("nccl-tests", "vidur-network")
@@ -334,15 +335,20 @@ def write_kernel_tables(folder: Path, frames: dict[str, pd.DataFrame], provenanc
 def import_file(fmt: str, path: Path, device: str, root: Path, *, op: str = "all_reduce", place: str = "out",
                 dtype: str | None = None, source: str | None = None, version: str | None = None,
                 licence: str | None = None, measured: str | None = None) -> tuple[Imported, list[Path]]:
-    """Parse and write: collective formats into ``<root>/<device>/collectives/``, compute into ``<root>/<device>/``."""
+    """Parse and write: collective formats into ``<root>/<device>/collectives/``, compute into ``<root>/<device>/``.
+
+    Ctrl-C and SIGTERM wait until the tables and their meta.json are all written (`kernels.interrupts`), so an
+    interrupted import leaves the folder as it was or fully imported, never a table its meta.json disagrees with.
+    """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", device):
         raise HarnessError(f"--device: expected a folder name (letters, digits, _ . -), got {device!r}")
     imported = read(fmt, path, op=op, place=place, dtype=dtype)
     provenance = provenance_for(fmt, path, imported, source=source, version=version, licence=licence,
                                 measured=measured)
-    if imported.collective_frames:
-        written = ct.write_collective_tables(root / device, imported.collective_frames, provenance)
-    else:
-        written = write_kernel_tables(root / device, imported.kernel_frames, provenance,
-                                      device_name=measured or f"{device} (imported)")
+    with interrupts_deferred():
+        if imported.collective_frames:
+            written = ct.write_collective_tables(root / device, imported.collective_frames, provenance)
+        else:
+            written = write_kernel_tables(root / device, imported.kernel_frames, provenance,
+                                          device_name=measured or f"{device} (imported)")
     return imported, written
