@@ -138,7 +138,7 @@ def _summary(name: str, m: dict) -> str:
 def run_make(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from methods.offline_rl.datasets.store import MANIFESTS, committed_manifest, dataset_id, write
+    from methods.offline_rl.datasets.store import MANIFESTS, committed_manifest, dataset_id, make
 
     from methods.offline_rl.datasets import DATASETS
 
@@ -147,7 +147,7 @@ def run_make(args: argparse.Namespace) -> int:
     _check_sources([DATASETS[name] for name in names])
     start = time.perf_counter()
     for name in tqdm(names, desc=f"rl-data make ({args.size})", unit="dataset", leave=False, disable=None):
-        m = write(name, args.size)
+        m = make(name, args.size)
         tqdm.write(_summary(name, m))
         committed = committed_manifest(name, args.size)
         if args.record:

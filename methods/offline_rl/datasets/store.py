@@ -142,7 +142,8 @@ def _references(name: str) -> dict:
 
 
 def write(name: str, size: str) -> dict:
-    """Generate ``name`` at ``size`` into the Minari folder (replacing what is there); returns its manifest."""
+    """Generate ``name`` at ``size`` into the Minari folder (replacing what is there); returns its manifest. The
+    caller holds the dataset's lock (`make`, `load`)."""
     import minari
     from minari.data_collector import EpisodeBuffer
 
@@ -178,8 +179,17 @@ def write(name: str, size: str) -> dict:
            "reference_returns": {"random": refs.get("ref_min_score"), "expert": refs.get("ref_max_score")},
            "generation_s": {"collect": round(collect_s, 2), "total": round(time.perf_counter() - start, 2),
                             "cpu": round(time.process_time() - cpu_start, 2)}}
-    (folder / "manifest.json").write_text(json.dumps(out, indent=1) + "\n")
+    temporary = folder / ".manifest.json.tmp"  # the manifest appears whole or not at all
+    temporary.write_text(json.dumps(out, indent=1) + "\n")
+    temporary.replace(folder / "manifest.json")
     return out
+
+
+def make(name: str, size: str) -> dict:
+    """`write` under the dataset's lock, the one `load` takes: a make and a run loading the same dataset never
+    delete each other's folder."""
+    with _lock(name, size):
+        return write(name, size)
 
 
 def local_manifest(name: str, size: str) -> dict | None:

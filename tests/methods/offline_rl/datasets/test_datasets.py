@@ -223,3 +223,22 @@ def test_recipe_without_its_exported_run_names_the_missing_file(name, monkeypatc
     monkeypatch.setattr(specs, "ROOT", tmp_path)  # a checkout without the SAC runs
     with pytest.raises(FileNotFoundError, match=f"{name}: results/offline_rl/policies/.*-sac-s0/.* is missing"):
         store.recipe(name, "test")
+
+
+def test_make_holds_the_dataset_lock_that_load_takes(minari_root, monkeypatch):
+    from filelock import Timeout
+
+    from methods.offline_rl.datasets import store
+
+    held = []
+
+    def fake_write(name, size):
+        try:
+            store._lock(name, size).acquire(timeout=0)
+        except Timeout:
+            held.append(True)  # another holder (make) has the lock a concurrent load would wait for
+        return {"recipe": {}}
+
+    monkeypatch.setattr(store, "write", fake_write)
+    store.make("hopper-medium-local", "test")
+    assert held == [True]
