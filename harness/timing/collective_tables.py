@@ -200,12 +200,14 @@ def load_collective_tables(table_set_folder: Path | str) -> CollectiveTableSet:
 def write_collective_tables(table_set_folder: Path | str, frames: Mapping[str, pd.DataFrame],
                             provenance: Mapping[str, Any]) -> list[Path]:
     """Write ``collectives/<op>.csv`` for each op in ``frames`` and update ``meta.json`` (ops already in the
-    folder and not in ``frames`` are kept with their own provenance); returns the paths written."""
+    folder and not in ``frames`` are kept with their own provenance); returns the paths written. Only the earlier
+    meta.json is read, so re-writing an op whose table and meta.json disagree (a write cut off between the two)
+    repairs it."""
     folder = Path(table_set_folder) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     ops: dict[str, Any] = {}
     if (folder / "meta.json").is_file():
-        ops = dict(load_collective_tables(table_set_folder).meta["ops"])
+        ops = dict(load_collective_meta(folder)["ops"])
     written = []
     for op, frame in frames.items():
         if op not in OPS:

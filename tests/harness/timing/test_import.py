@@ -59,6 +59,19 @@ def test_nccl_tests_round_trip(tmp_path):
     assert "sha256" in provenance["ops"]["all_reduce"]["provenance"]["imported_from"]
 
 
+def test_reimport_repairs_a_table_its_meta_json_disagrees_with(tmp_path):
+    """A write cut off between a collective table and its meta.json (table rewritten, meta.json not): importing
+    the same file again repairs the folder instead of failing on the disagreement."""
+    assert _import(tmp_path, "nccl-tests", NCCL_TEXT) == 0
+    table = tmp_path / "t" / "imported" / "collectives" / "all_reduce.csv"
+    lines = table.read_text().splitlines(keepends=True)
+    table.write_text("".join(lines[:-1]))  # one row fewer than meta.json says
+    with pytest.raises(Exception, match="rows"):
+        load_collective_tables(tmp_path / "t" / "imported")
+    assert _import(tmp_path, "nccl-tests", NCCL_TEXT) == 0
+    assert len(load_collective_tables(tmp_path / "t" / "imported").frames["all_reduce"]) == len(NCCL_TIMES_US)
+
+
 def test_nccl_tests_in_place_and_op(tmp_path):
     assert _import(tmp_path, "nccl-tests", NCCL_TEXT, "--op", "reduce_scatter", "--place", "in") == 0
     frame = load_collective_tables(tmp_path / "t" / "imported").frames["reduce_scatter"]
