@@ -27,7 +27,7 @@ import pandas as pd
 from plots.registry import FigureOutput, register_figure, register_missing
 from plots.spread import draw_band, over_seeds, pm
 from plots.style import PALETTE, new_figure
-from plots.verdict import Verdict, at_least, at_most, judge
+from plots.verdict import Verdict, at_least, at_most, judge, within
 
 if TYPE_CHECKING:
     from plots.runner import FigureContext
@@ -572,10 +572,16 @@ def draw_tab_commonsense(ctx: FigureContext) -> FigureOutput:
                         ours=f"MISA {100 * means['misa']:.1f}%, full FT {100 * means['adamw']:.1f}% average")
 
 
+#: "slightly below full FT" (tab_commonsense): at most this far below it, as a fraction (our threshold; the
+#: paper's MISA is 86.6% on average, its full FT row was not recovered)
+SLIGHTLY_BELOW = 0.05
+
+
 def verdict_tab_commonsense(data: pd.DataFrame) -> Verdict:
     checks, tol, means = _accuracy_checks(data, ("lora", "dora", "lisa", "badam"), "commonsense-style")
-    checks.append(at_most("MISA minus full FT average exact match", ours=float(means["misa"] - means["adamw"]),
-                          high=tol, paper="slightly below full FT (tolerance: pooled seed std)"))
+    checks.append(within("MISA minus full FT average exact match", ours=float(means["misa"] - means["adamw"]),
+                         low=-SLIGHTLY_BELOW, high=tol, paper=f"slightly below full FT (taken as at most "
+                         f"{100 * SLIGHTLY_BELOW:.0f} points below; above it by at most the pooled seed std)"))
     return judge(checks, explanation=f"Synthetic multiple choice, {seed_counts(data, 'method')}; pooled seed std "
                  f"{100 * tol:.1f} points ({tol:.3f} as a fraction, the checks' unit).")
 
