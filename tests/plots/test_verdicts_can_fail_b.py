@@ -1,6 +1,6 @@
 """Every checkable verdict of ractd, chelsea, frb, battery, tahquant and the harness figures can fail.
 
-For each figure whose committed verdict is checkable: load its committed CSV (``results/figures/<paper>/<id>.csv``),
+For each figure whose committed verdict is checkable: load a snapshot of its CSV (`tests.plots.figure_snapshots`),
 check the verdict recomputed from it equals the committed record's, then change the data so that the claim clearly
 does not hold (or, where the committed verdict is not reproduced, clearly holds) and check that the status moves
 and that the checks aimed at flip. Pure functions on DataFrames: no runs, no drawing.
@@ -10,9 +10,7 @@ The ``test_regression_*`` tests pin defects found in this audit; each failed bef
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,9 +29,8 @@ from plots.papers import (
     tahquant,
 )
 from plots.verdict import Verdict
+from tests.plots import figure_snapshots
 
-ROOT = Path(__file__).resolve().parents[2]
-FIGURES = ROOT / "results" / "figures"
 VERDICTS = {**ractd.VERDICTS, **chelsea.VERDICTS, **frb.VERDICTS, **battery.VERDICTS, **tahquant.VERDICTS,
             **harness_core.VERDICTS, **harness_failover.VERDICTS, **harness_fidelity.VERDICTS,
             **harness_fidelity_compute.VERDICTS, **harness_pipeline.VERDICTS}
@@ -42,12 +39,11 @@ Modify = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 def committed(figure_id: str) -> tuple[pd.DataFrame, Verdict]:
-    """The committed CSV and the verdict recomputed from it, after checking it has the committed record's status."""
-    folder = FIGURES / figure_id.split(".")[0]
-    record = json.loads((folder / f"{figure_id}.json").read_text())
-    data = pd.read_csv(folder / f"{figure_id}.csv")
+    """The snapshot of ``figure_id``'s CSV (`tests.plots.figure_snapshots`) and the verdict recomputed from it,
+    after checking it has the status the figure's record gave."""
+    data, recorded = figure_snapshots.load(figure_id)
     verdict = VERDICTS[figure_id](data)
-    assert verdict.status == record["verdict"]["status"], figure_id
+    assert verdict.status == recorded, figure_id
     assert not verdict.contradictions()
     return data, verdict
 
@@ -522,8 +518,7 @@ def test_every_checkable_verdict_of_these_modules_is_covered():
     checkable = set()
     for module in modules:
         for figure_id in module.VERDICTS:
-            record = json.loads((FIGURES / figure_id.split(".")[0] / f"{figure_id}.json").read_text())
-            if record["verdict"]["status"] != "not_checkable":
+            if figure_snapshots.statuses()[figure_id] != "not_checkable":
                 checkable.add(figure_id)
     assert checkable == set(CASES)
 
