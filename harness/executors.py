@@ -33,7 +33,7 @@ from harness.provenance import kind_code_version, timing_table_hashes
 from harness.store import RunRecord, RunStore, compute_run_id, metrics_csv_text, resolved_scenario
 from harness.sweep import SweepPoint
 from harness.timing.collective_tables import measured_collectives
-from harness.workloads.base import RunContext, RunOutput
+from harness.workloads.base import RunContext, RunOutput, seeded_global_rngs
 
 EXECUTORS = ("local", "ray")
 
@@ -131,7 +131,8 @@ def execute_task(task: PointTask) -> RunRecord:
     kind = WORKLOADS.get(scenario.kind)
     ctx = RunContext(seed_seq=np.random.SeedSequence(scenario.seed), timings=timings_for(scenario))
     started_at, start = _now(), time.perf_counter()
-    with measured_collectives(scenario) as collectives:  # closed-form collectives from measured tables, if any
+    # global generators seeded per point; closed-form collectives from measured tables, if any
+    with seeded_global_rngs(scenario.seed), measured_collectives(scenario) as collectives:
         output = kind.run(scenario, ctx)
     wall_time_s = time.perf_counter() - start
     if not isinstance(output, RunOutput):

@@ -85,6 +85,27 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 @contextmanager
+def seeded_global_rngs(seed: int) -> Iterator[None]:
+    """Python's, NumPy's legacy and torch's global random generators seeded from ``seed`` for one run, restored
+    afterwards: code that draws from them (kvpress's CAM press samples with ``torch.bernoulli``) gives the same
+    result whatever ran before in the process (a sweep worker runs many points, in any order)."""
+    import random
+
+    import torch
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+@contextmanager
 def torch_sandbox(threads: int = 1) -> Iterator[None]:
     """Run torch code with ``threads`` intra-op threads and a private RNG state; both are restored on exit, so a
     kind run in-process leaves the caller's thread count and global torch RNG as they were."""

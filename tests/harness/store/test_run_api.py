@@ -35,3 +35,34 @@ def test_base_point_only(tmp_path):
     assert len(result.runs) == 1 and result.runs[0].values == {}
     assert list(result.metrics.columns) == ["message", "size_bytes", "transfer_time_us"]
     assert len(result.metrics) == 8
+
+
+def test_a_point_draws_the_same_from_the_global_generators_whatever_ran_before(tmp_path, monkeypatch):
+    """Code inside a run that draws from torch's, NumPy's or Python's global generator (a library's sampling)
+    gets the same numbers in every process and order: each point seeds them from its own seed."""
+    import dataclasses
+    import random
+
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from harness.workloads import WORKLOADS, load_all
+    from harness.workloads.base import RunOutput
+
+    load_all()
+    kind = WORKLOADS.get("toy")
+
+    def draws(scenario, ctx):
+        return RunOutput(metrics=pd.DataFrame({"torch": [float(torch.rand(1))], "numpy": [np.random.rand()],
+                                               "python": [random.random()]}))
+
+    drawing, get = dataclasses.replace(kind, run=draws), WORKLOADS.get
+    monkeypatch.setattr(WORKLOADS, "get", lambda name: drawing if name == "toy" else get(name))
+    first = run_scenario_file(TOY_SWEEP, results_root=tmp_path / "a", progress=False, sweep=False)
+    torch.rand(5), np.random.rand(3), random.random()  # other work in between moves every global generator
+    again = run_scenario_file(TOY_SWEEP, results_root=tmp_path / "b", progress=False, sweep=False)
+    assert first.metrics.equals(again.metrics)
+    before = torch.get_rng_state()
+    run_scenario_file(TOY_SWEEP, results_root=tmp_path / "c", progress=False, sweep=False)
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's generator state is restored
