@@ -156,10 +156,10 @@ def execute_task(task: PointTask) -> RunRecord:
         "info": info,
     }
     run_dir, already_there = store.write(scenario.name, task.run_id, csv_text, run_info)
-    if already_there:
-        stored = store.read_run(run_dir) or {}
-        return RunRecord(run_dir, task.run_id, True, stored.get("info") or {}, dict(values))
-    return RunRecord(run_dir, task.run_id, False, info, dict(values))
+    # the info as stored, also for a fresh run: a figure drawn now and one drawn later from the reused run get
+    # the same record (key order, JSON types)
+    stored = store.read_run(run_dir) or {}
+    return RunRecord(run_dir, task.run_id, already_there, stored.get("info") or {}, dict(values))
 
 
 def _execute_safely(task: PointTask) -> RunRecord | _PointFailure:

@@ -66,3 +66,28 @@ def test_a_point_draws_the_same_from_the_global_generators_whatever_ran_before(t
     before = torch.get_rng_state()
     run_scenario_file(TOY_SWEEP, results_root=tmp_path / "c", progress=False, sweep=False)
     assert torch.equal(torch.get_rng_state(), before)  # the caller's generator state is restored
+
+
+def test_a_fresh_run_and_its_reuse_give_the_same_info(tmp_path, monkeypatch):
+    """A figure drawn right after a run and one drawn later from the reused run see the same run info: same key
+    order, same JSON types (a tuple comes back as a list either way)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from harness.workloads import WORKLOADS, load_all
+    from harness.workloads.base import RunOutput
+
+    load_all()
+    kind = WORKLOADS.get("toy")
+
+    def with_info(scenario, ctx):
+        return RunOutput(metrics=pd.DataFrame({"x": [1.0]}), info={"total": 3.0, "ctm": 1.0, "pair": (1, 2)})
+
+    patched, get = dataclasses.replace(kind, run=with_info), WORKLOADS.get
+    monkeypatch.setattr(WORKLOADS, "get", lambda name: patched if name == "toy" else get(name))
+    fresh = run_scenario_file(TOY_SWEEP, results_root=tmp_path, progress=False, sweep=False).runs[0]
+    reused = run_scenario_file(TOY_SWEEP, results_root=tmp_path, progress=False, sweep=False).runs[0]
+    assert reused.reused and not fresh.reused
+    assert fresh.info == reused.info and list(fresh.info) == list(reused.info)
+    assert fresh.info["pair"] == [1, 2]
