@@ -5,7 +5,8 @@ The recovery scheme MeCeFO (Hu et al., arXiv 2510.16415) assumes of its cluster:
 within a timeout, keep running, and a recovered rank copies weights and optimizer state from a peer.
 
 * Every worker has a stable id (its data-parallel slot, 0..n-1) and a heartbeat thread that writes
-  ``hb/<id>`` (wall-clock seconds) into the job's TCPStore every ``heartbeat_s``.
+  ``hb/<id>`` (wall-clock seconds) into the job's TCPStore every ``heartbeat_s``; a replacement starts beating
+  under a failed worker's id only once admitted to a new epoch (the survivors have all re-formed without it).
 * A *membership epoch* ``e`` is a sorted tuple of worker ids; its gloo group is built on
   ``PrefixStore("g<e>", store)``, so forming epoch ``e + 1`` needs nothing from the broken group of epoch ``e``
   (no process restarts, no global re-initialisation). Broken groups are kept referenced and never destroyed:
@@ -56,18 +57,27 @@ class ElasticGroup:
         timeout_s: a member whose heartbeat is older than this is declared failed (the detection bound).
     """
 
-    def __init__(self, host: str, port: int, worker: int, heartbeat_s: float = 0.1, timeout_s: float = 2.0):
+    def __init__(self, host: str, port: int, worker: int, heartbeat_s: float = 0.1, timeout_s: float = 2.0,
+                 beat: bool = True):
         self.host, self.port, self.worker = host, port, int(worker)
         self.heartbeat_s, self.timeout_s = float(heartbeat_s), float(timeout_s)
         self.store = connect(host, port)
         self.epoch, self.members, self.pg = -1, (), None
         self._graveyard: list[object] = []
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if beat:
+            self.start_heartbeats()
+
+    # ------------------------------------------------------------------------------------------ heartbeats
+
+    def start_heartbeats(self) -> None:
+        """Write ``hb/<id>`` now and every ``heartbeat_s`` from a thread. A replacement for a failed worker calls it
+        once admitted, before forming the new epoch: beating earlier would refresh the dead worker's heartbeat and
+        hide its failure from survivors that have not detected it yet."""
         self._beat()
         self._thread = threading.Thread(target=self._heartbeats, daemon=True)
         self._thread.start()
-
-    # ------------------------------------------------------------------------------------------ heartbeats
 
     def _beat(self, store: dist.TCPStore | None = None) -> None:
         (store or self.store).set(f"hb/{self.worker}", repr(time.time()))

@@ -56,7 +56,7 @@ class Plan:
 _MODEL = {"d_model": 64, "d_ff": 172, "seq_len": 64, "batch_size": 8}
 FULL_PLAN = Plan(JobConfig(mode="mecefo", steps=500, kill_step=60, recovery_s=5.0, **_MODEL),
                  JobConfig(mode="ckpt", steps=500, kill_step=70, ckpt_every=20, **_MODEL))
-QUICK_PLAN = Plan(JobConfig(mode="mecefo", steps=320, kill_step=30, recovery_s=1.0, **_MODEL),
+QUICK_PLAN = Plan(JobConfig(mode="mecefo", steps=320, kill_step=30, recovery_s=3.0, **_MODEL),
                   JobConfig(mode="ckpt", steps=100, kill_step=35, ckpt_every=10, **_MODEL), timeout_s=240.0)
 
 

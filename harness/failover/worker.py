@@ -45,7 +45,8 @@ class JobConfig:
     victim: int = 1
     recovery_s: float = 3.0
     #: the replacement process starts (imports, model build) at the kill and asks to join at kill + recovery_s,
-    #: as a warm spare would; False: it starts only at kill + recovery_s (the start-up then adds to the outage)
+    #: as a warm spare would; False: it starts only at kill + recovery_s (the start-up then adds to the outage).
+    #: A recovery_s above timeout_s leaves the neighbour's takeover long enough to time its steps
     warm_rejoin: bool = True
     ckpt_every: int = 10
     heartbeat_s: float = 0.1
@@ -157,7 +158,7 @@ def run(cfg: JobConfig, worker: int, generation: int, join: bool, host: str, por
 
     t_spawned = time.time()
     trainer = Trainer(cfg, worker)
-    group = ElasticGroup(host, port, worker, cfg.heartbeat_s, cfg.timeout_s)
+    group = ElasticGroup(host, port, worker, cfg.heartbeat_s, cfg.timeout_s, beat=not join)
     record: dict = {"worker": worker, "generation": generation, "join": join, "t_spawned": t_spawned,
                     "events": [], "steps": [], "exit": "done", "start_step": None, "t_formed": None,
                     "t_ready": time.time()}
@@ -178,6 +179,7 @@ def run(cfg: JobConfig, worker: int, generation: int, join: bool, host: str, por
             time.sleep(cfg.heartbeat_s / 2)
         epoch = int(group.store.get(f"admit/{worker}").decode())
         members = tuple(int(m) for m in group.store.get(f"members/{epoch}").decode().split(","))
+        group.start_heartbeats()  # admitted: every survivor has re-formed without our id, none checks it until now
         group.form(epoch, members)
         resync(group.leader)
         record["events"].append({"kind": "joined", "t": time.time(), "epoch": epoch, "step": trainer.step})

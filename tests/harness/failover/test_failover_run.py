@@ -21,7 +21,7 @@ from harness.failover.worker import JobConfig, shards_of
 
 MODEL = {"d_model": 64, "d_ff": 172, "seq_len": 64, "batch_size": 8}
 #: steps long enough for the replacement (a fresh torch process, ~20 s on a busy 2-core machine) to rejoin
-MECEFO = JobConfig(mode="mecefo", steps=300, kill_step=25, recovery_s=1.0, **MODEL)
+MECEFO = JobConfig(mode="mecefo", steps=300, kill_step=25, recovery_s=3.0, **MODEL)
 CKPT = JobConfig(mode="ckpt", steps=60, kill_step=25, ckpt_every=10, **MODEL)
 
 
