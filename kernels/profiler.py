@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kernels.files import write_text_atomic
 from kernels.interrupts import interrupts_deferred
 from kernels.ops import TimedOp, load_all_ops
 from kernels.timing_schema import MEASUREMENT_COLUMNS, META_KEYS, SCHEMA_VERSION
@@ -351,18 +351,6 @@ def kernel_source_sha256() -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _csv_text(op: TimedOp, rows: list[dict[str, Any]]) -> str:
     columns = list(op.shape_columns) + list(MEASUREMENT_COLUMNS)
     lines = [",".join(columns)]
@@ -418,7 +406,7 @@ def write_tables(
     texts["meta.json"] = json.dumps(meta, indent=1) + "\n"
     with interrupts_deferred():
         for file_name, text in texts.items():
-            _atomic_write(folder / file_name, text)
+            write_text_atomic(folder / file_name, text)
     return folder
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from kernels.files import write_atomic
 from methods.offline_rl.episodes import Episodes
 
 METHODS: tuple[str, ...] = ("teacher", "ddim", "ddpm", "student", "ctd", "diffuser", "bc", "iql", "td3bc")
@@ -73,18 +73,6 @@ def fingerprint(episodes: Episodes) -> str:
 def _key(kind: str, payload: dict[str, Any]) -> str:
     text = json.dumps({"v": CACHE_VERSION, "kind": kind, **payload}, sort_keys=True, default=str)
     return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @dataclass
@@ -136,7 +124,7 @@ class Trainer:
             losses = saved["losses"]
         else:
             losses = train(model)
-            _atomic(path, lambda tmp: torch.save({"state": model.state_dict(), "losses": losses}, tmp))
+            write_atomic(path, lambda tmp: torch.save({"state": model.state_dict(), "losses": losses}, tmp))
             self.cached[key.split("-")[0]] = False
         model.eval().requires_grad_(False)
         self.losses[key.split("-")[0]] = losses
@@ -227,7 +215,7 @@ class Trainer:
         else:
             model = train_d3rlpy(algo, self.episodes, steps=s.baseline_steps, hidden=s.baseline_hidden,
                                  batch=s.batch, seed=self.seed)
-            _atomic(path, lambda tmp: model.save(tmp))
+            write_atomic(path, lambda tmp: model.save(tmp))
             self.cached[algo] = False
         self._memo[key] = model
         return model

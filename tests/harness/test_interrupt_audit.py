@@ -154,7 +154,7 @@ def test_profile_interrupted_between_a_table_and_meta_json_keeps_them_in_agreeme
     settings = TimerSettings(cpu_budget_s=0.002)
     folder = run_profile(ops=["copy"], out=tmp_path, settings=settings, max_shapes=2, dtypes=["float32"],
                          log=lambda _: None)
-    monkeypatch.setattr(profiler, "_atomic_write", ctrl_c_after_writing(profiler._atomic_write, ".csv"))
+    monkeypatch.setattr(profiler, "write_text_atomic", ctrl_c_after_writing(profiler.write_text_atomic, ".csv"))
     with pytest.raises(KeyboardInterrupt):
         run_profile(ops=["copy"], out=tmp_path, settings=settings, max_shapes=1, dtypes=["float32"],
                     log=lambda _: None)

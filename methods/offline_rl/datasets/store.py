@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kernels.files import write_text_atomic
 from methods.offline_rl.datasets.specs import (DATASETS, RESULTS, ROOT, SIZES, DatasetSpec, missing_message,
                                                missing_sources)
 
@@ -179,9 +180,7 @@ def write(name: str, size: str) -> dict:
            "reference_returns": {"random": refs.get("ref_min_score"), "expert": refs.get("ref_max_score")},
            "generation_s": {"collect": round(collect_s, 2), "total": round(time.perf_counter() - start, 2),
                             "cpu": round(time.process_time() - cpu_start, 2)}}
-    temporary = folder / ".manifest.json.tmp"  # the manifest appears whole or not at all
-    temporary.write_text(json.dumps(out, indent=1) + "\n")
-    temporary.replace(folder / "manifest.json")
+    write_text_atomic(folder / "manifest.json", json.dumps(out, indent=1) + "\n")  # whole or not at all
     return out
 
 
