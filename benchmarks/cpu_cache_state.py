@@ -12,8 +12,8 @@ at one torch thread:
     steps beside the step priced op by op from the same ops timed alone after each uniform flush size, all in the
     same minutes (3 rounds of steps and op passes interleaved): which flush size a real step of that size matches.
 
-Nothing is fitted and nothing feeds the model: the numbers are evidence for a cache-state axis in the tables
-(bytes a step moves between two calls of an op). Run (quiet machine, about 4 minutes):
+Nothing is fitted and nothing feeds the model: these numbers are the evidence for the cache-state axis of the
+CPU tables (`harness.timing.cache_state`: tables at several flush sizes, blended at the bytes a step touches). Run (quiet machine, about 4 minutes):
 
     .venv/bin/python benchmarks/cpu_cache_state.py [--rounds 3]
 

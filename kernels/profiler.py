@@ -21,7 +21,9 @@ real TinyLlama step and ~80 us after a flush; summed over a step's ops, warm rep
 cold as well, while in a step an activation was just written by its producer. One flush size cannot fit every
 step: the flush a real step matches grows with the bytes the step holds, from about 2 MiB for a 0.24M-parameter
 model to 32-128 MiB for a 7.9M one (`benchmarks/cpu_cache_state.py`), so with 16 MiB small models come out
-slower than their real steps and the largest faster (the direction is stated, nothing is corrected for it).
+slower than their real steps and the largest faster. ``--cpu-flush-mib`` profiles the same ops after another
+flush (recorded as ``cpu_flush_bytes`` in meta.json); sets of several sizes form a cache-state family that
+`harness.timing.cache_state` blends at the bytes a step touches (``scripts/profile_cpu_cache_state.sh``).
 """
 
 from __future__ import annotations
@@ -375,10 +377,11 @@ def _versions() -> dict[str, Any]:
 
 def write_tables(
     folder: Path, device: str, tables: dict[str, tuple[TimedOp, list[dict[str, Any]]]], roofline: dict[str, Any],
-    timer: str,
+    timer: str, cpu_flush_bytes: int | None = None,
 ) -> Path:
     """Write ``<op>.csv`` for each profiled op and a meta.json listing every table in ``folder``, each with the
-    ``timer`` it was measured with (``timer`` for the ops written now; a kept table keeps its own). Ctrl-C and
+    ``timer`` it was measured with (``timer`` for the ops written now; a kept table keeps its own), and, for a CPU
+    profile, the ``cpu_flush_bytes`` written before every timed call. Ctrl-C and
     SIGTERM wait until the tables and meta.json are all written (`kernels.interrupts`), so they always agree."""
     ops_meta: dict[str, Any] = {}
     previous = _kept_meta(folder)
@@ -401,8 +404,9 @@ def write_tables(
         "kernel_source_sha256": kernel_source_sha256(),
         "ops": dict(sorted(ops_meta.items())),
         "roofline": roofline,
+        **({} if cpu_flush_bytes is None else {"cpu_flush_bytes": int(cpu_flush_bytes)}),
     }
-    assert set(meta) == set(META_KEYS), "meta.json keys drifted from kernels.timing_schema.META_KEYS"
+    assert set(meta) - {"cpu_flush_bytes"} == set(META_KEYS), "meta.json keys drifted from kernels.timing_schema"
     texts["meta.json"] = json.dumps(meta, indent=1) + "\n"
     with interrupts_deferred():
         for file_name, text in texts.items():
@@ -524,7 +528,8 @@ def run_profile(
             if op.name == "matmul":
                 fold_best_matmul_rates(roofline, rows)
             # written op by op: an interrupted run keeps what it measured
-            write_tables(folder, device, {op.name: (op, rows)}, roofline, op_timer)
+            write_tables(folder, device, {op.name: (op, rows)}, roofline, op_timer,
+                         cpu_flush_bytes=settings.flush_bytes() if device == "cpu" else None)
             log(f"  {op.name}: {len(rows)} rows in {time.perf_counter() - op_start:.1f} s")
     log(f"wrote {len(chosen)} table(s) to {folder} in {time.perf_counter() - started:.1f} s")
     return folder

@@ -36,5 +36,6 @@ META_KEYS: tuple[str, ...] = (
 )
 
 #: keys meta.json may have: ``provenance`` of imported tables (source, version, licence, what was measured;
-#: written by ``harness timings import``)
-OPTIONAL_META_KEYS: tuple[str, ...] = ("provenance",)
+#: written by ``harness timings import``); ``cpu_flush_bytes``, the bytes a CPU profile wrote before every timed
+#: call to evict the caches (the cache state its times belong to; `harness.timing.cache_state`)
+OPTIONAL_META_KEYS: tuple[str, ...] = ("provenance", "cpu_flush_bytes")

@@ -42,6 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "these dtypes are replaced, its rows of other dtypes kept",
     )
     parser.add_argument(
+        "--cpu-flush-mib", type=float, default=None, metavar="MIB",
+        help="CPU only: MiB written before every timed call to evict the caches (0: none; default: four times the "
+        "cores' private L2). Tables of one op set at several flush sizes give the cache-state axis "
+        "(harness.timing.cache_state)",
+    )
+    parser.add_argument(
         "--table-set", default=None, metavar="NAME",
         help="folder name under --out (default: the device, cpu or the GPU family); e.g. cpu-2t for 2-thread tables",
     )
@@ -59,11 +65,14 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"--budget-s: expected a number > 0, got {args.budget_s}")
     if args.passes < 1:
         raise HarnessError(f"--passes: expected an integer >= 1, got {args.passes}")
+    if args.cpu_flush_mib is not None and (args.device != "cpu" or not args.cpu_flush_mib >= 0):
+        raise HarnessError(f"--cpu-flush-mib: expected a number >= 0 with --device cpu, got {args.cpu_flush_mib}")
     if args.table_set is not None and (not args.table_set or "/" in args.table_set or args.table_set.startswith(".")):
         raise HarnessError(f"--table-set: expected a plain folder name, got {args.table_set!r}")
     folder = run_profile(
         device=args.device, ops=args.ops, grid=args.grid, out=args.out, seed=args.seed, threads=args.threads,
-        settings=TimerSettings(cpu_budget_s=args.budget_s), dtypes=args.dtypes, folder_name=args.table_set,
+        settings=TimerSettings(cpu_budget_s=args.budget_s, cpu_flush_bytes=(
+            None if args.cpu_flush_mib is None else int(args.cpu_flush_mib * (1 << 20)))), dtypes=args.dtypes, folder_name=args.table_set,
         passes=args.passes,
     )
     print(f"tables: {folder}")

@@ -235,6 +235,27 @@ def step_ops(dims: LlamaDims, micro_batch: int, seq_len: int, *, optimizer: str 
     return StepOps(tuple(layer_ops(dims, micro_batch, seq_len, device)), optimizer_ops(dims, optimizer, device))
 
 
+#: the optimizer states of `OPTIMIZERS` as `methods.memory.analytic` names them
+_STATE_OPTIMIZER = {"adamw": "adamw", "adamw_fused": "adamw", "sgd_momentum": "sgd_momentum", "none": "sgd"}
+
+
+def step_touched_bytes(dims: LlamaDims, micro_batch: int, seq_len: int, *, optimizer: str = "adamw",
+                       dtype: str = "float32") -> int:
+    """Bytes one training step cycles through between two uses of the same data: parameters, gradients and
+    optimizer states (`methods.memory.analytic.static_bytes`) plus the activations autograd saves for backward
+    (`methods.memory.analytic.activation_bytes_per_token` x tokens). Every weight is read in the forward, the
+    backward and the optimizer step, every saved activation written in the forward and read in the backward, so
+    between two uses of one tensor the step writes about this much: our model of the cache state a CPU step's
+    ops see (`harness.timing.cache_state`)."""
+    from methods.memory.analytic import Shape, Technique, activation_bytes_per_token, static_bytes
+
+    shape = Shape(d_model=dims.d_model, d_ff=dims.d_ff, n_heads=dims.n_heads, n_layers=dims.n_layers,
+                  vocab_size=dims.vocab_size)
+    static = static_bytes(shape, dtype=dtype, optimizer=_STATE_OPTIMIZER[optimizer])
+    saved = sum(activation_bytes_per_token(shape, Technique(), dtype).values()) * micro_batch * seq_len
+    return static.total + saved
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # pricing
 

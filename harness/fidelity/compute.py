@@ -8,13 +8,20 @@ the real thing, report signed % errors per point. Here the real thing is a full 
 backward, optimizer step, timed with ``time.perf_counter`` after warm-up steps, median over the measured steps
 of several rounds interleaved over the study (each shape at 1 and 2 threads back to back; `measure_points`).
 
-The prediction is `harness.cost.training_step.step_ops` (``fused_qkv``) priced by a `TimingReplay` over the CPU
-timing tables of the same thread count (`TABLE_SETS`: ``cpu`` for 1 thread, ``cpu-2t`` for 2; made by
-``harness profile --device cpu --grid quick --threads N``). Nothing is fitted to the steps: every number comes
-from the op profiles (exact rows or interpolation between them; roofline where a table is missing, reported as
-``roofline_fraction``). Each shape waits (bounded) for quiet CPUs first in every round and records the busiest
-fraction seen. The kernel floor, dispatch gap and roofline ceilings come from the same table set's meta.json
-(measured at that thread count), not from the 1-thread set's.
+The prediction is `harness.cost.training_step.step_ops` (``fused_qkv``) priced over the CPU timing tables of the
+same thread count at the step's cache state (`harness.timing.cache_state`): the step ops profiled after flushes of
+4, 16, 64 and 128 MiB (table sets ``cpu-f<MiB>`` for 1 thread, ``cpu-2t-f<MiB>`` for 2; made by
+``scripts/profile_cpu_cache_state.sh``), each call blended between the two sets that bracket the bytes the step
+touches between two uses of its data (`harness.cost.training_step.step_touched_bytes`: parameters, gradients, AdamW
+states, saved activations; 5.4 MiB for the smallest point, 164 MiB for the largest). Beside it,
+``predicted_fixed_flush_ms``: the same pricing from the single table set timed after the profiler's default flush
+(`TABLE_SETS`: ``cpu``, ``cpu-2t``), the model before the cache-state axis. Nothing is fitted to the steps: every
+number comes from the op profiles (exact rows or interpolation between them; roofline where a table is missing,
+reported as ``roofline_fraction``); the rule for the cache state was set before the study was run with it, from
+`benchmarks/cpu_cache_state.py` (the flush a real step matches grows with the bytes it holds). Each shape waits
+(bounded) for quiet CPUs first in every round and records the busiest fraction seen. The kernel floor, dispatch gap
+and roofline ceilings come from the same table set's meta.json (measured at that thread count), not from the
+1-thread set's.
 
 What a real step pays that ops timed alone do not (measured on the 2-core dev VM, 1 thread):
 
@@ -22,9 +29,9 @@ What a real step pays that ops timed alone do not (measured on the 2-core dev VM
   allocator's/dispatcher's state are out of the core's L2; an op repeated back to back finds them hot. Inside a
   real step (timestamps around each line of ``Block.forward``) RMSNorm (128 x 64) took ~51 us against 24 us
   repeated warm, rotary ~83 against 55 us; at d_model 512 the element-wise ops were 1.4-2.6x and the GEMMs
-  ~5-18% slower than warm. The CPU timer therefore flushes the cores' private caches before every timed call
-  (`kernels.profiler`, as ``do_bench`` does on a GPU); the flush also makes the op's input cold, which in a
-  step its producer has just written, so small ops come out slower than in a step (RMSNorm ~80 us).
+  ~5-18% slower than warm. The CPU timer therefore flushes the caches before every timed call
+  (`kernels.profiler`, as ``do_bench`` does on a GPU), by as many bytes as the step touches (above); the flush
+  also makes the op's input cold, which in a step its producer has just written.
 * memory the allocator returns to the OS and maps again every step (glibc: 3k-15k minor faults per step at
   d_model 512, ~0-300 below d_model 256; recorded per point as ``minor_faults_per_step``). Not modelled: the
   count follows glibc's trimming heuristics, not the model's structure (d_model 128 frees 2.7 MB of gradients
@@ -67,13 +74,14 @@ import numpy as np
 import pandas as pd
 
 from harness.files import write_text_atomic
-from harness.cost.training_step import price, step_ops
+from harness.cost.training_step import price, step_ops, step_touched_bytes
 from harness.devices import get_device
 from harness.errors import HarnessError
 from harness.fidelity.compare import signed_error_pct
 from harness.fidelity.quiet import wait_until_quiet
 from harness.models.llama import LlamaDims, parameter_count
 from harness.provenance import shown_project_path
+from harness.timing.cache_state import CacheStateReplay
 from harness.timing.op_profile import OP_TIME_COLUMNS, OpProfile, StudyOpReplay, distinct_calls
 from harness.timing.replay import TimingReplay
 from harness.timing.table import load_table_set
@@ -276,9 +284,11 @@ def allocator_timers(allocators: Sequence[str]) -> Iterator[dict[str, StepTimer]
 
 
 def step_profile(size: ModelSize, micro_batch: int, seq_len: int, threads: int, seed: int) -> OpProfile:
-    """The op profile of one step of ``size`` (every distinct op call `step_ops` prices) at ``threads``."""
+    """The op profile of one step of ``size`` (every distinct op call `step_ops` prices) at ``threads``, each call
+    timed after a flush of the bytes the step touches (`step_touched_bytes`: the cache state the model prices)."""
     ops = step_ops(size.dims(), micro_batch, seq_len, optimizer="adamw", device="cpu")
-    return OpProfile(distinct_calls(ops.calls()), seed=seed, threads=threads)
+    return OpProfile(distinct_calls(ops.calls()), seed=seed, threads=threads,
+                     cpu_flush_bytes=step_touched_bytes(size.dims(), micro_batch, seq_len))
 
 
 def measure_points(plan: ComputePlan, progress: Progress = print,
@@ -369,7 +379,15 @@ def open_cpu_replay(threads: int, timings_root: Path | str) -> TimingReplay:
     return TimingReplay(get_device(name, timings_root=timings_root), load_table_set(folder), table_set=name)
 
 
-def predict_step(size: ModelSize, micro_batch: int, seq_len: int, replay: TimingReplay) -> dict[str, object]:
+def open_cache_state_replay(threads: int, timings_root: Path | str) -> CacheStateReplay:
+    """The cache-state family of the CPU table set of ``threads`` (``cpu-f<MiB>``, ``cpu-2t-f<MiB>``); a missing
+    family is a `HarnessError` saying how to make it."""
+    if threads not in TABLE_SETS:
+        raise HarnessError(f"no CPU table set for {threads} threads; known: {', '.join(map(str, TABLE_SETS))}")
+    return CacheStateReplay(timings_root, TABLE_SETS[threads])
+
+
+def predict_step(size: ModelSize, micro_batch: int, seq_len: int, replay) -> dict[str, object]:
     """Predicted step time (ms) of one point, the fraction of it from the roofline, and the time per op."""
     ops = step_ops(size.dims(), micro_batch, seq_len, optimizer="adamw", device="cpu")
     step = price(ops.calls(), replay, "float32")
@@ -380,49 +398,62 @@ def predict_step(size: ModelSize, micro_batch: int, seq_len: int, replay: Timing
 
 def predict_points(measured: pd.DataFrame, timings_root: Path | str, op_times: pd.DataFrame | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Add ``predicted_ms``, ``error_pct`` (signed, % of measured), ``roofline_fraction`` to every measured point,
-    and the op-profile diagnostic ``predicted_op_profile_ms`` / ``error_op_profile_pct``: the same pricing with
-    every op timed alone in the same rounds as the point's steps (``op_times``, `measure_points`; NaN without).
+    """Add to every measured point ``touched_mib`` (`step_touched_bytes`), ``predicted_ms`` and ``error_pct``
+    (signed, % of measured) from the cache-state tables at that cache state (`open_cache_state_replay`),
+    ``roofline_fraction``; beside it ``predicted_fixed_flush_ms`` / ``error_fixed_flush_pct`` from the single
+    table set timed after the profiler's default flush (`open_cpu_replay`), and the op-profile diagnostic
+    ``predicted_op_profile_ms`` / ``error_op_profile_pct``: the same pricing with every op timed alone in the same
+    rounds as the point's steps (``op_times``, `measure_points`; NaN without).
 
-    Returns the table, the predicted time per op and point (long format, from the tables), and the table sets'
-    provenance.
+    Returns the table, the predicted time per op and point (long format, from the cache-state tables), and the
+    table sets' provenance.
     """
-    replays: dict[int, TimingReplay] = {}
+    families: dict[int, CacheStateReplay] = {}
+    fixed: dict[int, TimingReplay] = {}
     profiles = {} if op_times is None else {
         tuple(key): group for key, group in op_times.groupby(PROFILE_KEYS, sort=False)}
     rows, by_op = [], []
     for _, point in measured.iterrows():
         threads = int(point["threads"])
-        replay = replays.get(threads) or replays.setdefault(threads, open_cpu_replay(threads, timings_root))
+        family = families.get(threads) or families.setdefault(threads, open_cache_state_replay(threads, timings_root))
+        replay = fixed.get(threads) or fixed.setdefault(threads, open_cpu_replay(threads, timings_root))
         size = ModelSize(str(point["size"]), int(point["d_model"]), int(point["n_layers"]), int(point["n_heads"]),
                          int(point["d_ff"]), int(point["vocab"]))
         shape = (int(point["micro_batch"]), int(point["seq_len"]))
-        predicted = predict_step(size, *shape, replay)
+        touched = step_touched_bytes(size.dims(), *shape)
+        at_state = family.at(touched)
+        predicted = predict_step(size, *shape, at_state)
         profile = profiles.get((threads, size.name, *shape))
         same_minutes = (math.nan if profile is None
-                        else predict_step(size, *shape, StudyOpReplay(profile, replay))["predicted_ms"])
-        rows.append({"predicted_ms": predicted["predicted_ms"], "roofline_fraction": predicted["roofline_fraction"],
-                     "n_kernel_launches": predicted["n_kernel_launches"], "predicted_op_profile_ms": same_minutes})
+                        else predict_step(size, *shape, StudyOpReplay(profile, at_state))["predicted_ms"])
+        rows.append({"touched_mib": touched / (1 << 20), "predicted_ms": predicted["predicted_ms"],
+                     "roofline_fraction": predicted["roofline_fraction"],
+                     "n_kernel_launches": predicted["n_kernel_launches"],
+                     "predicted_fixed_flush_ms": predict_step(size, *shape, replay)["predicted_ms"],
+                     "predicted_op_profile_ms": same_minutes})
         key = {c: point[c] for c in POINT_KEYS}
         by_op += [{**key, "op": op, "predicted_ms": ms} for op, ms in sorted(predicted["by_op_ms"].items())]
     table = pd.concat([measured.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
     table["error_pct"] = signed_error_pct(table["predicted_ms"], table["measured_ms"])
+    table["error_fixed_flush_pct"] = signed_error_pct(table["predicted_fixed_flush_ms"], table["measured_ms"])
     profiled = table["predicted_op_profile_ms"].notna()
     table["error_op_profile_pct"] = math.nan
     if profiled.any():
         table.loc[profiled, "error_op_profile_pct"] = signed_error_pct(table.loc[profiled, "predicted_op_profile_ms"],
                                                                        table.loc[profiled, "measured_ms"])
-    provenance = {TABLE_SETS[t]: {"folder": shown_project_path(r.tables.folder), "table_hashes": r.table_hashes(),
-                                  "device_name": r.tables.meta.get("device_name"), "date": r.tables.meta.get("date"),
-                                  "timing_sources": r.summary()}
-                  for t, r in sorted(replays.items())}
+    provenance = {name: entry for _, family in sorted(families.items())
+                  for name, entry in family.provenance().items()}
+    provenance.update({TABLE_SETS[t]: {"folder": shown_project_path(r.tables.folder),
+                                       "table_hashes": r.table_hashes(), "device_name": r.tables.meta.get("device_name"),
+                                       "date": r.tables.meta.get("date"), "timing_sources": r.summary()}
+                       for t, r in sorted(fixed.items())})
     return table, pd.DataFrame(by_op), provenance
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Per allocator configuration, per thread count and over both: points, median |error|, worst signed error,
-    mean signed error and whether both targets hold; the same three numbers of the op-profile diagnostic where
-    the table has it (NaN otherwise; it decides nothing)."""
+    mean signed error and whether both targets hold; the same three numbers of the single-flush tables and of the
+    op-profile diagnostic where the table has them (NaN otherwise; they decide nothing)."""
     groups = [(allocator, str(t), g) for allocator, of_allocator in table.groupby("allocator", sort=False)
               for t, g in [*of_allocator.groupby("threads", sort=True), ("all", of_allocator)]]
     rows = []
@@ -431,9 +462,11 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
         row = {"allocator": allocator, "threads": threads, "n_points": len(group), "median_abs_error_pct": median,
                "worst_error_pct": worst, "mean_error_pct": mean,
                "meets_targets": bool(median <= TARGET_MEDIAN_PCT and abs(worst) <= TARGET_WORST_PCT)}
-        profiled = group["error_op_profile_pct"] if "error_op_profile_pct" in group else pd.Series(dtype=float)
-        (row["median_abs_error_op_profile_pct"], row["worst_error_op_profile_pct"],
-         row["mean_error_op_profile_pct"]) = _error_stats(profiled.dropna())
+        for name in ("fixed_flush", "op_profile"):
+            column = f"error_{name}_pct"
+            errors = group[column].dropna() if column in group else pd.Series(dtype=float)
+            (row[f"median_abs_error_{name}_pct"], row[f"worst_error_{name}_pct"],
+             row[f"mean_error_{name}_pct"]) = _error_stats(errors)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -472,6 +505,7 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
     again), predict, compare."""
     for threads in plan.threads if measured is None else sorted(set(measured["threads"])):
         open_cpu_replay(int(threads), timings_root)  # fail before measuring when a table set is missing
+        open_cache_state_replay(int(threads), timings_root)
     started = time.time()
     if measured is None:
         measured, op_times = measure_points(plan, progress)
@@ -482,11 +516,12 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_time_s": time.time() - started,
             "method": "real steps: TinyLlama + torch.optim.AdamW (defaults), zero_grad + forward + cross-entropy + "
             "backward + step, median over the measured steps of interleaved rounds after warm-up, under each "
-            "allocator configuration; predictions: harness.cost.training_step "
-            "(fused_qkv) priced by the CPU timing tables of the same thread count (ops timed with the cores' "
-            "private caches flushed before every call, see kernels.profiler); diagnostic beside it: the same "
-            "pricing with every op of the step timed alone (same timer) in the same rounds as the point's steps "
-            "(op_times.csv); nothing fitted"}
+            "allocator configuration; predictions: harness.cost.training_step (fused_qkv) priced by the CPU "
+            "timing tables of the same thread count timed after flushes of several sizes, blended at the bytes the "
+            "step touches (harness.timing.cache_state, harness.cost.training_step.step_touched_bytes); beside it "
+            "the tables timed after the profiler's default flush alone, and the op-profile diagnostic: every op "
+            "of the step timed alone (same timer, flushed by the bytes the step touches) in the same rounds as the "
+            "point's steps (op_times.csv); nothing fitted"}
     return ComputeStudy(table, by_op, summarize(table), meta, op_times)
 
 

@@ -58,9 +58,11 @@ def _impl(op, impl: str | None) -> str:
 
 class OpProfile:
     """``calls`` with their inputs built once (fp32, seeded); each `run_pass` times every call once more at
-    ``threads`` torch threads; `frame` gives the median over the passes so far."""
+    ``threads`` torch threads, after writing ``cpu_flush_bytes`` (None: the profiler's default flush); `frame`
+    gives the median over the passes so far."""
 
-    def __init__(self, calls: Iterable[Call], *, seed: int = 0, threads: int = 1, budget_s: float = PASS_BUDGET_S):
+    def __init__(self, calls: Iterable[Call], *, seed: int = 0, threads: int = 1, budget_s: float = PASS_BUDGET_S,
+                 cpu_flush_bytes: int | None = None):
         import torch
 
         from kernels.ops import load_all_ops
@@ -68,7 +70,7 @@ class OpProfile:
 
         ops = load_all_ops()
         self.threads = int(threads)
-        self.settings = TimerSettings(cpu_budget_s=budget_s)
+        self.settings = TimerSettings(cpu_budget_s=budget_s, cpu_flush_bytes=cpu_flush_bytes)
         self.calls = list(calls)
         self.impls = [_impl(ops.get(name), impl) for name, impl, _ in self.calls]
         self.times: list[list[float]] = [[] for _ in self.calls]

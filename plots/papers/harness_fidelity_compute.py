@@ -3,7 +3,8 @@
 Reads the committed study of `harness fidelity-compute` (``results/fidelity_compute/steps.csv``; see
 `harness.fidelity.compute`): real TinyLlama + AdamW training steps (4 sizes x 2 micro-batches x 2 sequence
 lengths, 1 and 2 threads, fp32) beside the step time `harness.cost.training_step` predicts op by op from the CPU
-timing tables of the same thread count, nothing fitted, each point measured under glibc's default allocator and
+timing tables of the same thread count at the step's cache state (`harness.timing.cache_state`: tables timed after
+flushes of several sizes, blended at the bytes the step touches), nothing fitted, each point measured under glibc's default allocator and
 with freed memory kept in the process (``keep``: no page faults for it each step, as with a caching allocator).
 The verdict checks the targets per allocator configuration and thread count: median |error| <= 10% and worst
 |error| <= 25% (Vidur reports < 9% on GPUs; harness_anchors.md 1.1).
@@ -80,6 +81,11 @@ def explanation(points: pd.DataFrame) -> str:
             "from op profiles alone (no fitting to the steps), checked per allocator configuration and thread count; "
             "signed errors and page faults per point in the CSV (positive: predicted slower than measured). Mean "
             f"signed error per model size, all points of that size: {sizes}.")
+    if "error_fixed_flush_pct" in points and points["error_fixed_flush_pct"].notna().all():
+        text += (" Priced from the tables timed after one flush size for every step (the profiler's default) "
+                 f"instead, the median |error| is {points['error_fixed_flush_pct'].abs().median():.1f}% and the worst "
+                 f"{_worst(points['error_fixed_flush_pct']):+.1f}% (cache-state tables: "
+                 f"{points['error_pct'].abs().median():.1f}%, {_worst(points['error_pct']):+.1f}%).")
     if "error_op_profile_pct" in points and points["error_op_profile_pct"].notna().all():
         text += (" With every op of a step timed alone in the same rounds as its steps instead of taken from the "
                  f"tables, the median |error| is {points['error_op_profile_pct'].abs().median():.1f}% (tables: "
@@ -87,6 +93,10 @@ def explanation(points: pd.DataFrame) -> str:
                  "moment is the difference between the two.")
     return text + (" Cores waking for two-thread work are not modelled, and this machine's speed drifts by tens of "
                    "percent between periods, so single points can land in a slow or a fast one.")
+
+
+def _worst(errors: pd.Series) -> float:
+    return float(errors.loc[errors.abs().idxmax()])
 
 
 def ours_text(points: pd.DataFrame) -> str:
@@ -121,8 +131,9 @@ def ours_text(points: pd.DataFrame) -> str:
         "Left: measured time of a real training step (TinyLlama: embedding, RMSNorm, fused q/k/v, rotary, causal "
         "flash SDPA, SwiGLU, LM head, cross-entropy, backward, torch.optim.AdamW; median over the measured steps, "
         "bars p10-p90) against the step time predicted op by op from the CPU timing tables of the same thread "
-        "count (each op profiled in isolation; exact rows or interpolation between them; nothing fitted to the "
-        "steps). Right: signed % error per point (prediction minus measurement, in % of the measurement) against "
+        "count (each op profiled in isolation after flushes of 4, 16, 64 and 128 MiB, the tables blended at the "
+        "bytes the step touches between two uses of its data: parameters, gradients, AdamW states and saved "
+        "activations; exact rows or interpolation between them; nothing fitted to the steps). Right: signed % error per point (prediction minus measurement, in % of the measurement) against "
         "the measured step time, bands ±10% and ±25%. Circles: 1 thread, squares: 2 threads; colour: model size; "
         "hollow: the machine's CPUs were at least 15% busy with other work just before the point (or one of its "
         "interleaved measurement rounds) was measured. One row per allocator configuration: glibc's default "
@@ -131,8 +142,8 @@ def ours_text(points: pd.DataFrame) -> str:
         "interleaved, shape by shape. Thin vertical lines (right): the error the same prediction has against the "
         "slowest and the fastest measured median of the point over every run in the study's run history (each "
         "run measured at another time of the same machine). Small crosses (right): the op-profile diagnostic, "
-        "the same op-by-op prediction with every op of the step timed alone (same timer as the tables) in the "
-        "same rounds as the point's steps, which takes the tables' timing moment out of the error; the verdict "
+        "the same op-by-op prediction with every op of the step timed alone (same timer as the tables, after a "
+        "flush of the bytes the step touches) in the same rounds as the point's steps, which takes the tables' timing moment out of the error; the verdict "
         "uses the tables."
     ),
     claim=CLAIM,
@@ -154,7 +165,8 @@ def draw_fidelity_compute(ctx: FigureContext) -> FigureOutput:
     data = points[["allocator", "threads", "size", "d_model", "micro_batch", "seq_len", "tokens", "params",
                    "measured_ms", "measured_ms_p10", "measured_ms_p90", "predicted_ms", "error_pct",
                    "minor_faults_per_step", "roofline_fraction", "cpu_busy_before",
-                   *[c for c in ("predicted_op_profile_ms", "error_op_profile_pct", "n_runs", "run_min_ms",
+                   *[c for c in ("touched_mib", "predicted_fixed_flush_ms", "error_fixed_flush_pct",
+                                 "predicted_op_profile_ms", "error_op_profile_pct", "n_runs", "run_min_ms",
                                  "run_max_ms", "run_spread_pct") if c in points]]]
     return FigureOutput(data=data, figure=fig, ours=ours_text(points), verdict=verdict_of(points),
                         provenance={"inputs": list(INPUTS), "calibration": "none: op profiles only",

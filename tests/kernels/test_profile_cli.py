@@ -26,3 +26,15 @@ def test_profile_writes_tables(tmp_path, capsys):
 def test_profile_passes_must_be_positive(capsys):
     assert main(["profile", "--ops", "copy", "--passes", "0"]) == 2
     assert "--passes: expected an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_a_cpu_flush_size_is_timed_and_recorded(tmp_path, capsys):
+    import json
+
+    assert main(["profile", "--ops", "copy", "--out", str(tmp_path), "--threads", "1", "--budget-s", "0.001",
+                 "--cpu-flush-mib", "2", "--table-set", "cpu-f2"]) == 0
+    meta = json.loads((tmp_path / "cpu-f2" / "meta.json").read_text())
+    assert meta["cpu_flush_bytes"] == 2 << 20 and "2 MiB written before every call" in meta["timer"]
+    assert main(["profile", "--ops", "copy", "--cpu-flush-mib", "-1"]) == 2
+    assert "--cpu-flush-mib: expected a number >= 0" in capsys.readouterr().err
+    assert main(["profile", "--ops", "copy", "--device", "cuda", "--cpu-flush-mib", "2"]) == 2

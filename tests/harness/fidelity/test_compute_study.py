@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from harness.cli import main
-from harness.cost.training_step import price, step_ops
+from harness.cost.training_step import price, step_ops, step_touched_bytes
 from harness.errors import HarnessError
 from harness.fidelity.compute import (
     ALLOCATORS,
@@ -20,8 +20,10 @@ from harness.fidelity.compute import (
     OP_PROFILE_COLUMNS,
     QUICK_PLAN,
     TABLE_SETS,
+    open_cache_state_replay,
     open_cpu_replay,
     predict_points,
+    step_profile,
     read_measured,
     run_study,
     summarize,
@@ -29,7 +31,8 @@ from harness.fidelity.compute import (
 )
 from harness.timing.op_profile import StudyOpReplay, distinct_calls
 
-TIMINGS = Path(__file__).parents[2] / "data" / "timings"  # cpu/: matmul and copy only (the rest: roofline)
+# cpu/: matmul and copy only (the rest: roofline); the cache-state family cpu-f4 (same times) and cpu-f64 (twice)
+TIMINGS = Path(__file__).parents[2] / "data" / "timings"
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +57,21 @@ def test_quick_study_measures_predicts_and_signs_the_error(study):
     # the fixture set has no attention/norm/optimizer tables: those ops are roofline estimates, and say so
     assert 0 < row["roofline_fraction"] <= 1
     size = QUICK_PLAN.sizes[0]
-    expected = price(step_ops(size.dims(), 2, 64, optimizer="adamw", device="cpu").calls(),
-                     open_cpu_replay(1, TIMINGS), "float32").time_ms
+    calls = step_ops(size.dims(), 2, 64, optimizer="adamw", device="cpu").calls()
+    touched = step_touched_bytes(size.dims(), 2, 64)
+    assert row["touched_mib"] == pytest.approx(touched / 2**20) and 4 < row["touched_mib"] < 64
+    expected = price(calls, open_cache_state_replay(1, TIMINGS).at(touched), "float32").time_ms
     assert row["predicted_ms"] == pytest.approx(expected, rel=1e-12)
+    # the fixture family's 64 MiB set is twice its 4 MiB set: the step sits strictly between the two
+    low, high = (price(calls, open_cache_state_replay(1, TIMINGS).at(mib << 20), "float32").time_ms for mib in (4, 64))
+    assert low < row["predicted_ms"] < high
+    fixed = price(calls, open_cpu_replay(1, TIMINGS), "float32").time_ms
+    assert row["predicted_fixed_flush_ms"] == pytest.approx(fixed, rel=1e-12)
+    assert row["error_fixed_flush_pct"] == pytest.approx(100 * (fixed - row["measured_ms"]) / row["measured_ms"])
     assert study.by_op["predicted_ms"].sum() == pytest.approx(row["predicted_ms"], rel=1e-9)
-    assert study.meta["timing_tables"]["cpu"]["table_hashes"].keys() == {"copy", "matmul"}
+    assert set(study.meta["timing_tables"]) == {"cpu", "cpu-f4", "cpu-f64"}
+    assert study.meta["timing_tables"]["cpu-f64"]["table_hashes"].keys() == {"copy", "matmul"}
+    assert study.summary.iloc[0]["median_abs_error_fixed_flush_pct"] == pytest.approx(abs(row["error_fixed_flush_pct"]))
 
 
 def test_the_op_profile_diagnostic_prices_the_same_ops_timed_beside_the_steps(study):
@@ -69,7 +82,7 @@ def test_the_op_profile_diagnostic_prices_the_same_ops_timed_beside_the_steps(st
     profile = study.op_times
     assert list(profile.columns) == OP_PROFILE_COLUMNS
     assert len(profile) == len(distinct_calls(calls)) and (profile["n_passes"] == QUICK_PLAN.rounds).all()
-    replay = StudyOpReplay(profile, open_cpu_replay(1, TIMINGS))
+    replay = StudyOpReplay(profile, open_cache_state_replay(1, TIMINGS).at(step_touched_bytes(size.dims(), 2, 64)))
     assert row["predicted_op_profile_ms"] == pytest.approx(price(calls, replay, "float32").time_ms, rel=1e-12)
     assert replay.summary() and all(set(c) == {"study"} for c in replay.summary().values())  # nothing from tables
     assert row["error_op_profile_pct"] == pytest.approx(
@@ -78,12 +91,18 @@ def test_the_op_profile_diagnostic_prices_the_same_ops_timed_beside_the_steps(st
     assert summary["median_abs_error_op_profile_pct"] == pytest.approx(abs(row["error_op_profile_pct"]))
 
 
+def test_the_op_profile_times_each_call_after_a_flush_of_the_bytes_the_step_touches():
+    size = QUICK_PLAN.sizes[0]
+    profile = step_profile(size, 2, 64, 1, 0)
+    assert profile.settings.flush_bytes() == step_touched_bytes(size.dims(), 2, 64)
+
+
 def test_recompute_reproduces_the_predictions(study, tmp_path):
     write_study(study, tmp_path)
     measured, op_times = read_measured(tmp_path)
     again = run_study(QUICK_PLAN, TIMINGS, measured=measured, op_times=op_times, progress=lambda m: None)
     saved = pd.read_csv(tmp_path / "steps.csv")
-    for column in ("predicted_ms", "predicted_op_profile_ms"):
+    for column in ("predicted_ms", "predicted_fixed_flush_ms", "predicted_op_profile_ms"):
         assert saved[column].to_numpy() == pytest.approx(again.table[column].to_numpy(), rel=1e-5)
     assert (tmp_path / "summary.csv").is_file() and (tmp_path / "meta.json").is_file()
     (tmp_path / "op_times.csv").unlink()  # a study from before the op profile: the diagnostic is NaN, not an error
@@ -216,6 +235,12 @@ def test_a_missing_table_set_is_a_user_error(tmp_path, capsys):
         predict_points(measured, TIMINGS)
     assert main(["fidelity-compute", "--quick", "--timings", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "do not exist" in capsys.readouterr().err
+    import shutil
+
+    shutil.copytree(TIMINGS / "cpu", tmp_path / "only_cpu" / "cpu")  # the single-flush set without its family
+    assert main(["fidelity-compute", "--quick", "--timings", str(tmp_path / "only_cpu"), "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "cache-state tables cpu-f<MiB>" in capsys.readouterr().err
     assert main(["fidelity-compute", "--recompute", "--out", str(tmp_path / "none")]) == 2
     assert main(["fidelity-compute", "--quick", "--max-wait-s", "-1"]) == 2
 
