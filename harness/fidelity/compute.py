@@ -14,8 +14,8 @@ same thread count at the step's cache state (`harness.timing.cache_state`): the 
 ``scripts/profile_cpu_cache_state.sh``), each call blended between the two sets that bracket the bytes the step
 touches between two uses of its data (`harness.cost.training_step.step_touched_bytes`: parameters, gradients, AdamW
 states, saved activations; 5.4 MiB for the smallest point, 164 MiB for the largest). Beside it,
-``predicted_fixed_flush_ms``: the same pricing from the single table set timed after the profiler's default flush
-(`TABLE_SETS`: ``cpu``, ``cpu-2t``), the model before the cache-state axis. Nothing is fitted to the steps: every
+``predicted_fixed_flush_ms``: the same tables at one cache state for every step, the profiler's default flush (16
+MiB here: the model before the cache-state axis). Nothing is fitted to the steps: every
 number comes from the op profiles (exact rows or interpolation between them; roofline where a table is missing,
 reported as ``roofline_fraction``); the rule for the cache state was set before the study was run with it, from
 `benchmarks/cpu_cache_state.py` (the flush a real step matches grows with the bytes it holds). Each shape waits
@@ -80,7 +80,6 @@ from harness.errors import HarnessError
 from harness.fidelity.compare import signed_error_pct
 from harness.fidelity.quiet import wait_until_quiet
 from harness.models.llama import LlamaDims, parameter_count
-from harness.provenance import shown_project_path
 from harness.timing.cache_state import CacheStateReplay
 from harness.timing.op_profile import OP_TIME_COLUMNS, OpProfile, StudyOpReplay, distinct_calls
 from harness.timing.replay import TimingReplay
@@ -400,23 +399,24 @@ def predict_points(measured: pd.DataFrame, timings_root: Path | str, op_times: p
                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Add to every measured point ``touched_mib`` (`step_touched_bytes`), ``predicted_ms`` and ``error_pct``
     (signed, % of measured) from the cache-state tables at that cache state (`open_cache_state_replay`),
-    ``roofline_fraction``; beside it ``predicted_fixed_flush_ms`` / ``error_fixed_flush_pct`` from the single
-    table set timed after the profiler's default flush (`open_cpu_replay`), and the op-profile diagnostic
+    ``roofline_fraction``; beside it ``predicted_fixed_flush_ms`` / ``error_fixed_flush_pct`` from the same tables at
+    one cache state for every step, the profiler's default flush (`kernels.profiler.default_cpu_flush_bytes`: the
+    model without the cache-state axis), and the op-profile diagnostic
     ``predicted_op_profile_ms`` / ``error_op_profile_pct``: the same pricing with every op timed alone in the same
     rounds as the point's steps (``op_times``, `measure_points`; NaN without).
 
     Returns the table, the predicted time per op and point (long format, from the cache-state tables), and the
     table sets' provenance.
     """
+    from kernels.profiler import default_cpu_flush_bytes
+
     families: dict[int, CacheStateReplay] = {}
-    fixed: dict[int, TimingReplay] = {}
     profiles = {} if op_times is None else {
         tuple(key): group for key, group in op_times.groupby(PROFILE_KEYS, sort=False)}
     rows, by_op = [], []
     for _, point in measured.iterrows():
         threads = int(point["threads"])
         family = families.get(threads) or families.setdefault(threads, open_cache_state_replay(threads, timings_root))
-        replay = fixed.get(threads) or fixed.setdefault(threads, open_cpu_replay(threads, timings_root))
         size = ModelSize(str(point["size"]), int(point["d_model"]), int(point["n_layers"]), int(point["n_heads"]),
                          int(point["d_ff"]), int(point["vocab"]))
         shape = (int(point["micro_batch"]), int(point["seq_len"]))
@@ -429,7 +429,8 @@ def predict_points(measured: pd.DataFrame, timings_root: Path | str, op_times: p
         rows.append({"touched_mib": touched / (1 << 20), "predicted_ms": predicted["predicted_ms"],
                      "roofline_fraction": predicted["roofline_fraction"],
                      "n_kernel_launches": predicted["n_kernel_launches"],
-                     "predicted_fixed_flush_ms": predict_step(size, *shape, replay)["predicted_ms"],
+                     "predicted_fixed_flush_ms": predict_step(
+                         size, *shape, family.at(default_cpu_flush_bytes()))["predicted_ms"],
                      "predicted_op_profile_ms": same_minutes})
         key = {c: point[c] for c in POINT_KEYS}
         by_op += [{**key, "op": op, "predicted_ms": ms} for op, ms in sorted(predicted["by_op_ms"].items())]
@@ -443,10 +444,6 @@ def predict_points(measured: pd.DataFrame, timings_root: Path | str, op_times: p
                                                                        table.loc[profiled, "measured_ms"])
     provenance = {name: entry for _, family in sorted(families.items())
                   for name, entry in family.provenance().items()}
-    provenance.update({TABLE_SETS[t]: {"folder": shown_project_path(r.tables.folder),
-                                       "table_hashes": r.table_hashes(), "device_name": r.tables.meta.get("device_name"),
-                                       "date": r.tables.meta.get("date"), "timing_sources": r.summary()}
-                       for t, r in sorted(fixed.items())})
     return table, pd.DataFrame(by_op), provenance
 
 
@@ -504,8 +501,7 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
     """Measure (unless ``measured`` is given, with the ``op_times`` measured beside it if any: then only predict
     again), predict, compare."""
     for threads in plan.threads if measured is None else sorted(set(measured["threads"])):
-        open_cpu_replay(int(threads), timings_root)  # fail before measuring when a table set is missing
-        open_cache_state_replay(int(threads), timings_root)
+        open_cache_state_replay(int(threads), timings_root)  # fail before measuring when tables are missing
     started = time.time()
     if measured is None:
         measured, op_times = measure_points(plan, progress)
@@ -519,7 +515,7 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
             "allocator configuration; predictions: harness.cost.training_step (fused_qkv) priced by the CPU "
             "timing tables of the same thread count timed after flushes of several sizes, blended at the bytes the "
             "step touches (harness.timing.cache_state, harness.cost.training_step.step_touched_bytes); beside it "
-            "the tables timed after the profiler's default flush alone, and the op-profile diagnostic: every op "
+            "the same tables at the profiler's default flush for every step, and the op-profile diagnostic: every op "
             "of the step timed alone (same timer, flushed by the bytes the step touches) in the same rounds as the "
             "point's steps (op_times.csv); nothing fitted"}
     return ComputeStudy(table, by_op, summarize(table), meta, op_times)

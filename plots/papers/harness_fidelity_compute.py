@@ -82,8 +82,8 @@ def explanation(points: pd.DataFrame) -> str:
             "signed errors and page faults per point in the CSV (positive: predicted slower than measured). Mean "
             f"signed error per model size, all points of that size: {sizes}.")
     if "error_fixed_flush_pct" in points and points["error_fixed_flush_pct"].notna().all():
-        text += (" Priced from the tables timed after one flush size for every step (the profiler's default) "
-                 f"instead, the median |error| is {points['error_fixed_flush_pct'].abs().median():.1f}% and the worst "
+        text += (" Priced from the same tables at one cache state for every step (the profiler's default flush) "
+                 f"instead of each step's own, the median |error| is {points['error_fixed_flush_pct'].abs().median():.1f}% and the worst "
                  f"{_worst(points['error_fixed_flush_pct']):+.1f}% (cache-state tables: "
                  f"{points['error_pct'].abs().median():.1f}%, {_worst(points['error_pct']):+.1f}%).")
     if "error_op_profile_pct" in points and points["error_op_profile_pct"].notna().all():
