@@ -17,6 +17,7 @@ import threading
 
 from harness import __version__
 from harness.errors import HarnessError
+from kernels.files import FolderBusy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except HarnessError as err:
+    except (HarnessError, FolderBusy) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:

@@ -1,13 +1,39 @@
 """Atomic file writes: a temp file beside the target, renamed over it, so a reader never sees a half-written file
-and an interrupted write leaves the previous version intact. In the lowest layer so every layer writes its
-results this way (`harness.files` re-exports it)."""
+and an interrupted write leaves the previous version intact; and `exclusive_writer`, one writer per folder at a
+time. In the lowest layer so every layer writes its results this way (`harness.files` re-exports the writers)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+class FolderBusy(RuntimeError):
+    """Another process holds a folder's writer lock (`exclusive_writer`)."""
+
+
+@contextmanager
+def exclusive_writer(folder: Path | str, what: str) -> Iterator[None]:
+    """Hold the writer lock of ``folder`` (a ``.<name>.lock`` file beside it) for the block, or raise `FolderBusy`
+    at once if another process holds it: two profiles timing into one table set would slow each other's timings
+    and overwrite each other's meta.json. ``what`` names the writer in the message."""
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder.parent / f".{folder.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise FolderBusy(f"{folder}: another process is writing here ({what} needs it alone; lock file "
+                         f"{lock.lock_file}); wait for it to finish or write to another folder") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _current_umask() -> int:

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kernels.files import write_text_atomic
+from kernels.files import exclusive_writer, write_text_atomic
 from kernels.interrupts import interrupts_deferred
 from kernels.ops import TimedOp, load_all_ops
 from kernels.timing_schema import MEASUREMENT_COLUMNS, META_KEYS, SCHEMA_VERSION
@@ -482,54 +482,56 @@ def run_profile(
         raise ValueError(f"device {device!r} requested but CUDA is not available here")
     chosen = select_ops(ops)
     folder = Path(out) / (folder_name or device_folder(device))
-    log(f"profiling {len(chosen)} op(s) on {device_name(device)} -> {folder}")
-    started = time.perf_counter()
-    roofline = {**measure_roofline(device, settings), **measure_kernel_model(device, settings)}
-    log(
-        f"  roofline: copy {roofline['copy_gbytes_per_s']:.1f} GB/s; matmul "
-        + ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in roofline["matmul_tflops"].items())
-        + f"; kernel floor {roofline['kernel_floor_us']:.2f} us, dispatch gap {roofline['dispatch_gap_us']:.2f} us"
-    )
-    # a partial profile keeps the device's best measured ceilings: the kept matmul table's peak, the kept copy rate
-    chosen_names = {op.name for op in chosen}
-    if "matmul" not in chosen_names:
-        fold_best_matmul_rates(roofline, kept_rows(folder, load_all_ops().get("matmul")))
-    if dtypes is not None or chosen_names != {op.name for op in select_ops(None)}:
-        fold_kept_copy_bandwidth(roofline, folder)
-    gen = torch.Generator().manual_seed(seed)
-    pass_settings = dataclasses.replace(settings, cpu_budget_s=settings.cpu_budget_s / passes)
-    timer = timer_description(device, pass_settings)
-    if passes > 1:
-        timer += f"; every row timed in {passes} passes over all the ops profiled, median over the passes"
-    # a profile of some dtypes keeps the tables' rows of the other dtypes, with the timer they were measured with
-    kept_other_dtypes: dict[str, tuple[list[dict[str, Any]], str]] = {}
-    for op in chosen if dtypes is not None else ():
-        others = [row for row in kept_rows(folder, op) if row["dtype"] not in dtypes]
-        if others:
-            kept_other_dtypes[op.name] = (others, f"{timer}; {', '.join(sorted({r['dtype'] for r in others}))} rows "
-                                                  f"kept from an earlier profile ({_kept_timer(folder, op.name)})")
-    measured: dict[str, list[list[dict[str, Any]]]] = {}
-    for pass_index in range(passes):
+    with exclusive_writer(folder, "a profile"):  # one writer per table set
+        log(f"profiling {len(chosen)} op(s) on {device_name(device)} -> {folder}")
+        started = time.perf_counter()
+        roofline = {**measure_roofline(device, settings), **measure_kernel_model(device, settings)}
+        log(
+            f"  roofline: copy {roofline['copy_gbytes_per_s']:.1f} GB/s; matmul "
+            + ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in roofline["matmul_tflops"].items())
+            + f"; kernel floor {roofline['kernel_floor_us']:.2f} us, dispatch gap {roofline['dispatch_gap_us']:.2f} us"
+        )
+        # a partial profile keeps the device's best measured ceilings: the kept matmul table's peak, the kept copy rate
+        chosen_names = {op.name for op in chosen}
+        if "matmul" not in chosen_names:
+            fold_best_matmul_rates(roofline, kept_rows(folder, load_all_ops().get("matmul")))
+        if dtypes is not None or chosen_names != {op.name for op in select_ops(None)}:
+            fold_kept_copy_bandwidth(roofline, folder)
+        gen = torch.Generator().manual_seed(seed)
+        pass_settings = dataclasses.replace(settings, cpu_budget_s=settings.cpu_budget_s / passes)
+        timer = timer_description(device, pass_settings)
         if passes > 1:
-            log(f" pass {pass_index + 1}/{passes}")
-        for op in chosen:
-            op_start = time.perf_counter()
-            shapes = list(op.quick_grid if grid == "quick" else op.grid)[:max_shapes]
-            if dtypes is not None and not set(op.dtypes) & set(dtypes):
-                if pass_index == 0:
-                    log(f"  {op.name}: skipped (profiles {', '.join(op.dtypes)} only)")
-                continue
-            measured.setdefault(op.name, []).append(profile_op(
-                op, device, shapes, gen, pass_settings, allow_interpreted_triton=allow_interpreted_triton,
-                dtypes=dtypes, log=log))
-            rows = merge_passes(op, measured[op.name])
-            others, op_timer = kept_other_dtypes.get(op.name, ([], timer))
-            rows = others + rows
-            if op.name == "matmul":
-                fold_best_matmul_rates(roofline, rows)
-            # written op by op: an interrupted run keeps what it measured
-            write_tables(folder, device, {op.name: (op, rows)}, roofline, op_timer,
-                         cpu_flush_bytes=settings.flush_bytes() if device == "cpu" else None)
-            log(f"  {op.name}: {len(rows)} rows in {time.perf_counter() - op_start:.1f} s")
-    log(f"wrote {len(chosen)} table(s) to {folder} in {time.perf_counter() - started:.1f} s")
-    return folder
+            timer += f"; every row timed in {passes} passes over all the ops profiled, median over the passes"
+        # a profile of some dtypes keeps the tables' rows of the other dtypes, with the timer they were measured with
+        kept_other_dtypes: dict[str, tuple[list[dict[str, Any]], str]] = {}
+        for op in chosen if dtypes is not None else ():
+            others = [row for row in kept_rows(folder, op) if row["dtype"] not in dtypes]
+            if others:
+                kept_dtypes = ", ".join(sorted({r["dtype"] for r in others}))
+                kept_other_dtypes[op.name] = (others, f"{timer}; {kept_dtypes} rows kept from an earlier profile "
+                                                      f"({_kept_timer(folder, op.name)})")
+        measured: dict[str, list[list[dict[str, Any]]]] = {}
+        for pass_index in range(passes):
+            if passes > 1:
+                log(f" pass {pass_index + 1}/{passes}")
+            for op in chosen:
+                op_start = time.perf_counter()
+                shapes = list(op.quick_grid if grid == "quick" else op.grid)[:max_shapes]
+                if dtypes is not None and not set(op.dtypes) & set(dtypes):
+                    if pass_index == 0:
+                        log(f"  {op.name}: skipped (profiles {', '.join(op.dtypes)} only)")
+                    continue
+                measured.setdefault(op.name, []).append(profile_op(
+                    op, device, shapes, gen, pass_settings, allow_interpreted_triton=allow_interpreted_triton,
+                    dtypes=dtypes, log=log))
+                rows = merge_passes(op, measured[op.name])
+                others, op_timer = kept_other_dtypes.get(op.name, ([], timer))
+                rows = others + rows
+                if op.name == "matmul":
+                    fold_best_matmul_rates(roofline, rows)
+                # written op by op: an interrupted run keeps what it measured
+                write_tables(folder, device, {op.name: (op, rows)}, roofline, op_timer,
+                             cpu_flush_bytes=settings.flush_bytes() if device == "cpu" else None)
+                log(f"  {op.name}: {len(rows)} rows in {time.perf_counter() - op_start:.1f} s")
+        log(f"wrote {len(chosen)} table(s) to {folder} in {time.perf_counter() - started:.1f} s")
+        return folder

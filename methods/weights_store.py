@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from kernels.files import write_atomic, write_text_atomic
 
 
 def sha256(path: Path) -> str:
@@ -44,12 +45,9 @@ def write(store: Path, name: str, saved: dict, entry: dict[str, Any]) -> Path:
     atomically; entries of other files are kept."""
     store.mkdir(parents=True, exist_ok=True)
     path = store / name
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(saved, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(saved, tmp))
     models = read_manifest(store)
     models[name] = {**entry, "sha256": sha256(path), "torch_version": torch.__version__}
-    tmp = store / f"manifest.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps({"models": dict(sorted(models.items()))}, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, store / "manifest.json")
+    write_text_atomic(store / "manifest.json",
+                      json.dumps({"models": dict(sorted(models.items()))}, indent=1, sort_keys=True) + "\n")
     return path

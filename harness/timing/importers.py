@@ -41,6 +41,7 @@ import pandas as pd
 from harness.files import write_text_atomic
 from harness.errors import HarnessError
 from harness.timing import collective_tables as ct
+from kernels.files import exclusive_writer
 from kernels.interrupts import interrupts_deferred
 
 FORMATS: tuple[str, ...] = ("nccl-tests", "vidur-network", "vidur-compute")
@@ -345,7 +346,7 @@ def import_file(fmt: str, path: Path, device: str, root: Path, *, op: str = "all
     imported = read(fmt, path, op=op, place=place, dtype=dtype)
     provenance = provenance_for(fmt, path, imported, source=source, version=version, licence=licence,
                                 measured=measured)
-    with interrupts_deferred():
+    with exclusive_writer(root / device, "an import"), interrupts_deferred():
         if imported.collective_frames:
             written = ct.write_collective_tables(root / device, imported.collective_frames, provenance)
         else:

@@ -39,6 +39,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from kernels.files import write_atomic
+
 Task = Literal["recall", "copy", "variables"]
 TASKS: tuple[Task, ...] = ("recall", "copy", "variables")
 IGNORE = -100
@@ -296,9 +298,7 @@ def trained_model(cfg: TinyModelConfig, seed: int, cache_dir: Path | None = None
                               | {"cached": 1.0, "weights": f"{why}; locally trained weights from the cache"})
     model, info = train_model(cfg, seed)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"state": model.state_dict(), "info": info}, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save({"state": model.state_dict(), "info": info}, tmp))
     return model, info | {"cached": 0.0, "weights": f"{why}; trained here"}
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from kernels.files import write_atomic
 from methods.data import tasks_finetune as tf
 from methods.misa.baselines import Finetuner
 from methods.misa.misa import LAYER
@@ -110,9 +111,7 @@ def pretrained_base(cfg: LlamaFamilyConfig, settings: PretrainSettings, cache_di
     info = {"held_out_loss": corpus_eval_loss(model, [held_out(i) for i in range(4)]), "steps": settings.steps,
             "train_seconds": time.perf_counter() - start}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"state": model.state_dict(), "info": info}, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save({"state": model.state_dict(), "info": info}, tmp))
     return model, {**info, "cached": False, "source": "trained"}
 
 

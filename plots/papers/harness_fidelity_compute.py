@@ -1,13 +1,13 @@
 """The compute model against real training steps on this CPU (the validation ladder's step 3 for compute).
 
 Reads the committed study of `harness fidelity-compute` (``results/fidelity_compute/steps.csv``; see
-`harness.fidelity.compute`): real TinyLlama + AdamW training steps (4 sizes x 2 micro-batches x 2 sequence
-lengths, 1 and 2 threads, fp32) beside the step time `harness.cost.training_step` predicts op by op from the CPU
-timing tables of the same thread count at the step's cache state (`harness.timing.cache_state`: tables timed after
-flushes of several sizes, blended at the bytes the step touches), nothing fitted, each point measured under glibc's default allocator and
-with freed memory kept in the process (``keep``: no page faults for it each step, as with a caching allocator).
-The verdict checks the targets per allocator configuration and thread count: median |error| <= 10% and worst
-|error| <= 25% (Vidur reports < 9% on GPUs; harness_anchors.md 1.1).
+`harness.fidelity.compute`): real TinyLlama + AdamW training steps (4 sizes x 2 micro-batches x 2 sequence lengths,
+1 and 2 threads, fp32) beside the step time `harness.cost.training_step` predicts op by op from the CPU timing
+tables of the same thread count at the step's cache state (`harness.timing.cache_state`: tables timed after flushes
+of several sizes, blended at the bytes the step touches), nothing fitted, each point measured under glibc's default
+allocator and with freed memory kept in the process (``keep``: no page faults for it each step, as with a caching
+allocator). The verdict checks the targets per allocator configuration and thread count: median |error| <= 10% and
+worst |error| <= 25% (Vidur reports < 9% on GPUs; harness_anchors.md 1.1).
 """
 
 from __future__ import annotations
@@ -83,14 +83,16 @@ def explanation(points: pd.DataFrame) -> str:
             f"signed error per model size, all points of that size: {sizes}.")
     if "error_fixed_flush_pct" in points and points["error_fixed_flush_pct"].notna().all():
         text += (" Priced from the same tables at one cache state for every step (the profiler's default flush) "
-                 f"instead of each step's own, the median |error| is {points['error_fixed_flush_pct'].abs().median():.1f}% and the worst "
+                 "instead of each step's own, the median |error| is "
+                 f"{points['error_fixed_flush_pct'].abs().median():.1f}% and the worst "
                  f"{_worst(points['error_fixed_flush_pct']):+.1f}% (cache-state tables: "
                  f"{points['error_pct'].abs().median():.1f}%, {_worst(points['error_pct']):+.1f}%).")
     if "error_op_profile_pct" in points and points["error_op_profile_pct"].notna().all():
         text += (" With every op of a step timed alone in the same rounds as its steps instead of taken from the "
                  f"tables, the median |error| is {points['error_op_profile_pct'].abs().median():.1f}% (tables: "
-                 f"{points['error_pct'].abs().median():.1f}%): the part of the error that is the tables' timing "
-                 "moment is the difference between the two.")
+                 f"{points['error_pct'].abs().median():.1f}%, mean signed error "
+                 f"{points['error_op_profile_pct'].mean():+.1f}% against {points['error_pct'].mean():+.1f}%): how "
+                 "much the moment the ops are timed moves the prediction.")
     return text + (" Cores waking for two-thread work are not modelled, and this machine's speed drifts by tens of "
                    "percent between periods, so single points can land in a slow or a fast one.")
 
@@ -133,7 +135,8 @@ def ours_text(points: pd.DataFrame) -> str:
         "bars p10-p90) against the step time predicted op by op from the CPU timing tables of the same thread "
         "count (each op profiled in isolation after flushes of 4, 16, 64 and 128 MiB, the tables blended at the "
         "bytes the step touches between two uses of its data: parameters, gradients, AdamW states and saved "
-        "activations; exact rows or interpolation between them; nothing fitted to the steps). Right: signed % error per point (prediction minus measurement, in % of the measurement) against "
+        "activations; exact rows or interpolation between them; nothing fitted to the steps). Right: signed % "
+        "error per point (prediction minus measurement, in % of the measurement) against "
         "the measured step time, bands ±10% and ±25%. Circles: 1 thread, squares: 2 threads; colour: model size; "
         "hollow: the machine's CPUs were at least 15% busy with other work just before the point (or one of its "
         "interleaved measurement rounds) was measured. One row per allocator configuration: glibc's default "
@@ -143,7 +146,8 @@ def ours_text(points: pd.DataFrame) -> str:
         "slowest and the fastest measured median of the point over every run in the study's run history (each "
         "run measured at another time of the same machine). Small crosses (right): the op-profile diagnostic, "
         "the same op-by-op prediction with every op of the step timed alone (same timer as the tables, after a "
-        "flush of the bytes the step touches) in the same rounds as the point's steps, which takes the tables' timing moment out of the error; the verdict "
+        "flush of the bytes the step touches) in the same rounds as the point's steps, which shows how much the "
+        "moment the ops are timed moves the prediction; the verdict "
         "uses the tables."
     ),
     claim=CLAIM,

@@ -38,3 +38,15 @@ def test_a_cpu_flush_size_is_timed_and_recorded(tmp_path, capsys):
     assert main(["profile", "--ops", "copy", "--cpu-flush-mib", "-1"]) == 2
     assert "--cpu-flush-mib: expected a number >= 0" in capsys.readouterr().err
     assert main(["profile", "--ops", "copy", "--device", "cuda", "--cpu-flush-mib", "2"]) == 2
+
+
+def test_a_table_set_has_one_writer_at_a_time(tmp_path, capsys):
+    from kernels.files import exclusive_writer
+
+    with exclusive_writer(tmp_path / "cpu", "another profile"):  # as a second process would hold it
+        assert main(["profile", "--ops", "copy", "--out", str(tmp_path), "--threads", "1"]) == 2
+        err = capsys.readouterr().err
+        assert "cpu: another process is writing here (a profile needs it alone" in err
+        assert not (tmp_path / "cpu" / "copy.csv").exists()
+    assert main(["profile", "--ops", "copy", "--out", str(tmp_path), "--threads", "1", "--budget-s", "0.001"]) == 0
+    assert (tmp_path / "cpu" / "copy.csv").is_file()

@@ -102,6 +102,11 @@ def test_the_explanation_reports_the_error_per_size_and_the_op_profile_diagnosti
     assert "d64 +25%, d128 +10%, d256 -10%, d512 -20%" in text and "same rounds" not in text
     profiled = points.assign(error_op_profile_pct=[1.0, -2.0, 3.0, -4.0, 5.0],
                              predicted_op_profile_ms=points["measured_ms"])
-    assert "median |error| is 3.0% (tables: 20.0%)" in figure_module.explanation(profiled)
+    # op profile: mean signed +0.6%; tables: mean +6.0%
+    assert "median |error| is 3.0% (tables: 20.0%, mean signed error +0.6% against +6.0%)" in (
+        figure_module.explanation(profiled))
+    fixed = points.assign(error_fixed_flush_pct=[40.0, -50.0, 10.0, 5.0, 1.0])
+    assert "median |error| is 10.0% and the worst -50.0% (cache-state tables: 20.0%, +30.0%)" in (
+        figure_module.explanation(fixed))
     out = figure_module.draw_fidelity_compute(_Ctx(profiled))
     assert "error_op_profile_pct" in out.data and "diagnostic" in out.ours

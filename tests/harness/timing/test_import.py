@@ -125,3 +125,13 @@ def test_bad_files_exit_2_naming_file_and_line(tmp_path, capsys, fmt, text, expe
     assert expected in err
     if fmt != "table-of-mine":
         assert f"input_{fmt}.txt" in err
+
+
+def test_an_import_is_refused_while_another_process_writes_the_set(tmp_path, capsys):
+    from kernels.files import exclusive_writer
+
+    with exclusive_writer(tmp_path / "t" / "imported", "a profile"):  # as a second process would hold it
+        assert _import(tmp_path, "nccl-tests", NCCL_TEXT) == 2
+        assert "another process is writing here (an import needs it alone" in capsys.readouterr().err
+    assert not (tmp_path / "t" / "imported" / "collectives").exists()
+    assert _import(tmp_path, "nccl-tests", NCCL_TEXT) == 0
