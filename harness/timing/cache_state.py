@@ -27,7 +27,7 @@ from typing import Any
 from harness.devices import get_device
 from harness.errors import HarnessError
 from harness.timing.replay import Prediction, TimingReplay
-from harness.timing.table import load_table_set
+from harness.timing.table import load_meta, load_table_set
 
 _SOURCE_RANK = {"exact": 0, "interpolated": 1, "roofline": 2}
 
@@ -41,7 +41,7 @@ def find_family(root: Path | str, base: str) -> list[tuple[int, Path]]:
         match = pattern.match(folder.name)
         if not match or not folder.is_dir():
             continue
-        recorded = load_table_set(folder).meta.get("cpu_flush_bytes")
+        recorded = load_meta(folder).get("cpu_flush_bytes")
         expected = int(match.group(1)) << 20
         if recorded != expected:
             raise HarnessError(f"{folder / 'meta.json'}: cpu_flush_bytes is {recorded!r}, but the set's name says "
