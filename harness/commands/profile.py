@@ -11,6 +11,9 @@ from pathlib import Path
 
 from harness.commands._kernel_args import add_kernel_arguments, check_kernel_arguments
 
+#: the largest cache flush a profile may write before every call (a flush is a buffer of that size)
+MAX_FLUSH_MIB = 16384
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -65,15 +68,16 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"--budget-s: expected a number > 0, got {args.budget_s}")
     if args.passes < 1:
         raise HarnessError(f"--passes: expected an integer >= 1, got {args.passes}")
-    if args.cpu_flush_mib is not None and (args.device != "cpu" or not args.cpu_flush_mib >= 0):
-        raise HarnessError(f"--cpu-flush-mib: expected a number >= 0 with --device cpu, got {args.cpu_flush_mib}")
+    if args.cpu_flush_mib is not None and (args.device != "cpu" or not 0 <= args.cpu_flush_mib <= MAX_FLUSH_MIB):
+        raise HarnessError(f"--cpu-flush-mib: expected a number from 0 to {MAX_FLUSH_MIB} with --device cpu, got "
+                           f"{args.cpu_flush_mib:g}")
+    flush_bytes = None if args.cpu_flush_mib is None else int(args.cpu_flush_mib * (1 << 20))
     if args.table_set is not None and (not args.table_set or "/" in args.table_set or args.table_set.startswith(".")):
         raise HarnessError(f"--table-set: expected a plain folder name, got {args.table_set!r}")
     folder = run_profile(
         device=args.device, ops=args.ops, grid=args.grid, out=args.out, seed=args.seed, threads=args.threads,
-        settings=TimerSettings(cpu_budget_s=args.budget_s, cpu_flush_bytes=(
-            None if args.cpu_flush_mib is None else int(args.cpu_flush_mib * (1 << 20)))), dtypes=args.dtypes, folder_name=args.table_set,
-        passes=args.passes,
+        settings=TimerSettings(cpu_budget_s=args.budget_s, cpu_flush_bytes=flush_bytes), dtypes=args.dtypes,
+        folder_name=args.table_set, passes=args.passes,
     )
     print(f"tables: {folder}")
     return 0
