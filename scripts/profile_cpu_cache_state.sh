@@ -2,7 +2,7 @@
 # The CPU cache-state timing tables of the compute study (harness.timing.cache_state, harness.fidelity.compute):
 # the ops of a training step profiled in fp32 after flushes of 4, 16, 64 and 128 MiB, at 1 thread (cpu-f<MiB>) and
 # 2 threads (cpu-2t-f<MiB>). Every row: the median of 3 calls (after one warm-up) in each of 2 passes, median over
-# the passes. About 40 min on a quiet 2-core machine (the 64 and 128 MiB flushes cost 8-18 ms per call, untimed).
+# the passes. About 48 min on the quiet 2-core dev VM (the 64 and 128 MiB flushes cost 8-18 ms per call, untimed).
 # Usage: bash scripts/profile_cpu_cache_state.sh [OUT_DIR]   (default results/timings)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,26 +1,25 @@
 """`harness fidelity-compute`: real tiny-LLaMA training steps on this CPU against the op-by-op compute model.
 
-Measures every point of the plan (`harness.fidelity.compute`: 4 model sizes x 2 micro-batches x 2 sequence
-lengths x 1 and 2 threads, fp32, AdamW), predicts each from the CPU timing tables of the same thread count at the
-step's cache state (the families ``cpu-f<MiB>`` and ``cpu-2t-f<MiB>`` under ``--timings``, blended at the bytes
-the step touches; `harness.timing.cache_state`) and, beside it, from the single-flush sets ``cpu`` and ``cpu-2t``,
-and writes ``steps.csv``, ``by_op.csv``, ``summary.csv``,
-``op_times.csv`` (the step's ops timed alone beside its steps, a diagnostic) and ``meta.json`` under
-``results/fidelity_compute/``. Make the tables first (on the quiet 2-core dev VM: about 20 min
-for every op in three dtypes on 1 thread, about 10 min for fp32 on 2 threads; ``--passes 3`` times every row in
-three passes spread over the profile, so no block of rows carries one moment's speed of a drifting machine)::
+Measures every point of the plan (`harness.fidelity.compute`: 4 model sizes x 2 micro-batches x 2 sequence lengths
+x 1 and 2 threads, fp32, AdamW), predicts each from the CPU timing tables of the same thread count at the step's
+cache state (the families ``cpu-f<MiB>`` and ``cpu-2t-f<MiB>`` under ``--timings``, blended at the bytes the step
+touches; `harness.timing.cache_state`) and, beside it, from the same tables at the profiler's default flush for
+every step, and writes ``steps.csv``, ``by_op.csv``, ``summary.csv``, ``op_times.csv`` (the step's ops timed alone
+beside its steps, a diagnostic) and ``meta.json`` under ``results/fidelity_compute/``. Make the tables first, on a
+quiet machine (about 48 min on the 2-core dev VM; every row timed in 2 passes, so no block of rows carries one
+moment's speed of a drifting machine), and measure soon after: this VM's speed changes by tens of percent between
+periods::
 
-    harness profile --device cpu --grid quick --threads 1
-    harness profile --device cpu --grid quick --threads 2 --table-set cpu-2t --dtypes float32 --passes 3
-    bash scripts/profile_cpu_cache_state.sh   # the cache-state families, about 40 min
+    bash scripts/profile_cpu_cache_state.sh
 
-Every point is measured under two glibc allocator configurations (``default``, and ``keep``: freed memory kept
-in the process as a caching allocator does, so steps pay no page faults for it; see
-`harness.fidelity.compute.ALLOCATORS`). The measurement takes about 260 s on a quiet 2-core machine: 3
-interleaved rounds of every point, each shape's ops timed alone right before its steps (plus up to 30 s of waiting for quiet CPUs per shape and round on a busy one;
-the busiest fraction seen is recorded per point). ``--recompute`` predicts again from the saved measurements
-(e.g. after re-profiling). Every measuring run also keeps its points in ``runs/<date>.csv``; ``run_spread.csv``
-gives, per point, how far the runs' measured medians lie apart (this VM's speed changes between runs).
+Every point is measured under two glibc allocator configurations (``default``, and ``keep``: freed memory kept in
+the process as a caching allocator does, so steps pay no page faults for it; see
+`harness.fidelity.compute.ALLOCATORS`). The measurement takes about 6.5 min on a quiet 2-core machine (the op
+profile flushes up to 164 MiB before every call): 3 interleaved rounds of every point, each shape's ops timed alone
+right before its steps (plus up to 30 s of waiting for quiet CPUs per shape and round on a busy one; the busiest
+fraction seen is recorded per point). ``--recompute`` predicts again from the saved measurements (e.g. after
+re-profiling). Every measuring run also keeps its points in ``runs/<date>.csv``; ``run_spread.csv`` gives, per
+point, how far the runs' measured medians lie apart (this VM's speed changes between runs).
 """
 
 from __future__ import annotations
@@ -40,16 +39,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Measure real TinyLlama + AdamW training steps on this CPU (4 sizes x 2 micro-batches x 2 "
         "sequence lengths x 1 and 2 threads x 2 allocator configurations, fp32) and predict each from the CPU "
         "timing tables at the step's cache state (cpu-f<MiB> for 1 thread, cpu-2t-f<MiB> for 2; beside it the "
-        "single-flush sets cpu and cpu-2t; nothing fitted); write the signed % errors under "
-        "results/fidelity_compute/. About 5 min on a quiet machine, after the profiles that make the tables "
+        "same tables at one default flush; nothing fitted); write the signed % errors under "
+        "results/fidelity_compute/. About 6.5 min on a quiet machine, after the profiles that make the tables "
         "(scripts/profile_cpu_cache_state.sh).",
     )
     parser.add_argument("--quick", action="store_true", help="one tiny point, 1 thread, few steps (a CI-size check)")
     parser.add_argument("--recompute", action="store_true",
                         help="do not measure: predict again from <out>/steps.csv")
     parser.add_argument("--timings", type=Path, default=None, metavar="DIR",
-                        help="timing-table root holding cpu/, cpu-2t/ and their cache-state families cpu-f<MiB>/, "
-                        "cpu-2t-f<MiB>/ (default: results/timings)")
+                        help="timing-table root holding the cache-state families cpu-f<MiB>/ and cpu-2t-f<MiB>/ "
+                        "(default: results/timings)")
     parser.add_argument("--threads", type=int, nargs="+", choices=(1, 2), default=None, metavar="N",
                         help="only these thread counts (1 2; default both, --quick 1)")
     parser.add_argument("--allocators", nargs="+", choices=("default", "keep"), default=None, metavar="NAME",

@@ -85,7 +85,7 @@ from harness.timing.op_profile import OP_TIME_COLUMNS, OpProfile, StudyOpReplay,
 from harness.timing.replay import TimingReplay
 from harness.timing.table import load_table_set
 
-#: table set per torch thread count
+#: table set per torch thread count (the study prices from its cache-state family ``<set>-f<MiB>``)
 TABLE_SETS: dict[int, str] = {1: "cpu", 2: "cpu-2t"}
 #: the study's targets: median |error| and worst |error|, in %
 TARGET_MEDIAN_PCT = 10.0
@@ -364,11 +364,17 @@ def measure_points(plan: ComputePlan, progress: Progress = print,
 # predicting
 
 
-def open_cpu_replay(threads: int, timings_root: Path | str) -> TimingReplay:
-    """The replay over the CPU table set of ``threads`` (`TABLE_SETS`); a missing set is a `HarnessError`."""
+def _table_set(threads: int) -> str:
     if threads not in TABLE_SETS:
         raise HarnessError(f"no CPU table set for {threads} threads; known: {', '.join(map(str, TABLE_SETS))}")
-    name = TABLE_SETS[threads]
+    return TABLE_SETS[threads]
+
+
+def open_cpu_replay(threads: int, timings_root: Path | str) -> TimingReplay:
+    """The replay over the single-flush CPU table set of ``threads`` (`TABLE_SETS`; what the study priced from
+    before the cache-state axis, and `benchmarks/cpu_cache_state.py` still does); a missing set is a
+    `HarnessError`."""
+    name = _table_set(threads)
     folder = Path(timings_root) / name
     if not folder.is_dir():
         raise HarnessError(f"timing tables {folder} do not exist; make them with `harness profile --device cpu "
@@ -381,9 +387,7 @@ def open_cpu_replay(threads: int, timings_root: Path | str) -> TimingReplay:
 def open_cache_state_replay(threads: int, timings_root: Path | str) -> CacheStateReplay:
     """The cache-state family of the CPU table set of ``threads`` (``cpu-f<MiB>``, ``cpu-2t-f<MiB>``); a missing
     family is a `HarnessError` saying how to make it."""
-    if threads not in TABLE_SETS:
-        raise HarnessError(f"no CPU table set for {threads} threads; known: {', '.join(map(str, TABLE_SETS))}")
-    return CacheStateReplay(timings_root, TABLE_SETS[threads])
+    return CacheStateReplay(timings_root, _table_set(threads))
 
 
 def predict_step(size: ModelSize, micro_batch: int, seq_len: int, replay) -> dict[str, object]:
