@@ -183,7 +183,7 @@ def measure_roofline(device: str, settings: TimerSettings = TimerSettings()) -> 
     copy_numel = (1 << 28) if gpu else (1 << 24)  # 1 GiB / 64 MiB of fp32
     src = torch.randn(copy_numel, device=device)
     dst = torch.empty_like(src)
-    copy = time_call(lambda: dst.copy_(src), device, settings)
+    copy = time_call(lambda dst=dst, src=src: dst.copy_(src), device, settings)
     copy_gbytes_per_s = 2 * src.numel() * src.element_size() / (copy.time_ms_median * 1e-3) / 1e9
     del src, dst
     n = 8192 if gpu else 1024
@@ -331,7 +331,7 @@ def profile_op(
                 try:
                     fn(*args)  # first call: compile / autotune outside the timed window
                     _synchronize(device)
-                    m = time_call(lambda: fn(*args), device, settings)
+                    m = time_call(lambda fn=fn, args=args: fn(*args), device, settings)
                 except Exception as err:  # noqa: BLE001
                     log(f"  {op.name} {dict(shape)} {dtype} {impl}: failed: {type(err).__name__}: {err}")
                     continue

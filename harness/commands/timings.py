@@ -1,4 +1,5 @@
-"""`harness timings`: bring your own measurements (``import``) and see which table sets exist (``list``).
+"""`harness timings`: bring your own measurements (``import``), see which table sets exist (``list``), and check
+that a measured set still describes this machine (``drift``, `harness.timing.drift`).
 
 ``harness timings import FORMAT FILE --device NAME`` converts a published or user-measured profile into our
 schemas with its provenance (`harness.timing.importers`): nccl-tests output and Vidur network CSVs become
@@ -9,6 +10,7 @@ of an imported table set (``results/timings/<NAME>/``).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -43,6 +45,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lst = sub.add_parser("list", help="table sets under the timings root, with their ops and sources")
     lst.add_argument("--out", type=Path, default=None, metavar="DIR", help="timings root (default results/timings)")
     lst.set_defaults(func=run_list)
+    drift = sub.add_parser("drift", help="time a sample of a measured set's rows again: does it still describe "
+                           "this machine?",
+                           description="Time up to --rows rows of each table of SET again on this machine, at the "
+                           "set's cache state and thread count, and print now / table per op and over the set. "
+                           "Writes nothing into the set.")
+    drift.add_argument("table_set", metavar="SET", help="table-set name (folder under --out)")
+    drift.add_argument("--out", type=Path, default=None, metavar="DIR", help="timings root (default results/timings)")
+    drift.add_argument("--rows", type=int, default=5, metavar="N",
+                       help="rows per op, from the fastest to the slowest (default %(default)s)")
+    drift.add_argument("--ops", default=None, metavar="OP[,OP...]", help="only these ops (default: every table)")
+    drift.add_argument("--csv", type=Path, default=None, metavar="FILE", help="also write every row re-timed here")
+    drift.add_argument("--fail-above", type=float, default=None, metavar="PCT",
+                       help="exit 1 when the median now / table is more than PCT percent away from 1")
+    drift.set_defaults(func=run_drift)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -103,3 +119,36 @@ def run_list(args: argparse.Namespace) -> int:
             continue
         print(f"{folder.name}: " + ("; ".join(parts) or "no tables"))
     return 2 if failed else 0
+
+
+def run_drift(args: argparse.Namespace) -> int:
+    import math
+
+    from harness.files import write_text_atomic
+    from harness.timing.drift import check_drift
+
+    if args.rows < 1:
+        raise HarnessError(f"--rows must be >= 1, got {args.rows}")
+    if args.fail_above is not None and not (math.isfinite(args.fail_above) and args.fail_above >= 0):
+        raise HarnessError(f"--fail-above must be a percentage >= 0, got {args.fail_above}")
+    if args.csv is not None and (args.csv.is_dir() or not args.csv.parent.is_dir()):
+        raise HarnessError(f"--csv {args.csv}: not a file in an existing folder")
+    ops = [name.strip() for name in args.ops.split(",") if name.strip()] if args.ops else None
+    folder = _root(args) / args.table_set
+    print(f"timing {folder.name} again ({args.rows} row(s) per op)")
+    report = check_drift(folder, rows_per_op=args.rows, ops=ops)
+    for line in report.skipped:
+        print(f"  skipped {line}")
+    print(report.summary())
+    if args.csv is not None:
+        rows = report.rows.assign(shape=[json.dumps(shape, sort_keys=True) for shape in report.rows["shape"]])
+        write_text_atomic(args.csv, rows.to_csv(index=False))
+        print(f"wrote {args.csv}")
+    if args.fail_above is not None and not len(report.rows):
+        print(f"error: {folder.name}: no row could be timed again, so the set is not checked", file=sys.stderr)
+        return 1
+    if args.fail_above is not None and abs(report.median_ratio - 1) * 100 > args.fail_above:
+        print(f"error: {folder.name}: now / table {report.median_ratio:.2f} is beyond the allowed "
+              f"{args.fail_above:g}%", file=sys.stderr)
+        return 1
+    return 0
