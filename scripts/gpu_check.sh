@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The one prepared GPU check (issues 7, 12, 13). Run from the repository root:
+# The one prepared GPU check (the compute model's GPU tables, the MoC and TAH-Quant kernels). Run from the repository root:
 #   on the lent H100 (nothing to install: torch + triton are there):  bash scripts/gpu_check.sh
 #     (device `run` with timeout_s 560: the phases' limits sum to 525 s)
 #   on a CPU machine, same code paths, tiny shapes, Triton interpreter:  bash scripts/gpu_check.sh --dry-run
 # Phase 1 runs the correctness checks (4 groups) and compiles every Triton launch of the profile grid (7 ops)
 # in parallel processes, so phases 2-3 find every kernel in Triton's on-disk cache. Phase 2 times the kernel
-# targets (issues 12, 13). Phase 3 writes the timing tables straight into $OUT/timings/<device>/, starting from
+# targets (the MoC decode and TAH-Quant speed targets). Phase 3 writes the timing tables straight into $OUT/timings/<device>/, starting from
 # a copy of the committed folder (so rows of dtypes not re-measured, and the best measured ceilings, are kept),
-# one process per group in order of need (issue 7's bf16 and fp16 GEMMs first), each written op by op: a limit
+# one process per group in order of need (the bf16 and fp16 GEMMs the compute model prices first), each written op by op: a limit
 # hit, or the whole call cut off, loses only the op in progress. Each process has its own time limit; one
 # failing or hanging process does not stop the rest.
 # Worst case (every limit hit) 95 + 50 + 380 s = 525 s; expected about 4 min (an H100 run of the earlier serial

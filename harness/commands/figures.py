@@ -25,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "figures",
         help="regenerate figures and the gallery page",
         description="Run what each figure needs (finished runs are reused), draw it unless nothing changed, and "
-        "write <out>/<paper>/<fig-id>.png + .csv and the gallery <out>/index.html.",
+        "write <out>/<paper>/<fig-id>.png + .csv (+ .table.html for tables) + .json (status, verdict, provenance) "
+        "and the gallery <out>/index.html.",
     )
     parser.add_argument("--paper", metavar="NAME", help="only the figures of this paper (e.g. harness, arctopk)")
     parser.add_argument(

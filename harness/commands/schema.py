@@ -33,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="write JSON Schema files of the scenario kinds (editor completion and checks)",
         description="Write one JSON Schema file per scenario kind (<kind>.schema.json) and scenario.schema.json "
         "for any kind. Point the YAML language server at one with a first line "
-        "'# yaml-language-server: $schema=schemas/scenario.schema.json' in a scenario file.",
+        "'# yaml-language-server: $schema=<path>' in a scenario file, the path relative to that file or absolute "
+        "(for scenarios/x.yaml and the default --out: ../schemas/scenario.schema.json).",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
                         help=f"folder to write into (default: {DEFAULT_OUT}/ under the current directory)")

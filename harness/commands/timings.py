@@ -18,9 +18,10 @@ from harness.errors import HarnessError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("timings", help="import measured profiles; list table sets",
+    parser = subparsers.add_parser("timings", help="import measured profiles; list table sets; check a set for drift",
                                    description="Import published or user-measured profiles into timing tables, "
-                                   "or list the table sets present.")
+                                   "list the table sets present, or time a sample of a measured set's rows again "
+                                   "to see whether it still describes this machine.")
     sub = parser.add_subparsers(dest="timings_command", metavar="ACTION")
     imp = sub.add_parser("import", help="convert a profile file into timing tables",
                          description="Convert FILE (nccl-tests output, Vidur network CSV, Vidur compute mlp.csv) "

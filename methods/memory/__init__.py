@@ -5,5 +5,5 @@
 - `methods.memory.analytic`: the same bytes per token from the shapes, plus parameters, gradients and optimizer
   states.
 - `methods.memory.layer_table`: one block at the GaLore 1B / 7B widths measured with the profiler beside the
-  analytic number (``python -m methods.memory.layer_table``).
+  analytic number (`measure_block`, run by the ``training_memory`` kind with ``workload.measure: true``).
 """
