@@ -8,7 +8,8 @@ Q(a(ξ) − m(ξ)) and both add the dequantized delta: m(ξ) ← m(ξ) + deQ(Q(a
 
 The cache is the method's memory cost, made explicit: `AQSGDEndpoint.memory_bytes` is what one side holds now and
 `cache_bytes(n_samples, sample_shape, dtype)` what it holds once every sample has been seen (AQ-SGD keeps it as a
-float16 memmap, ≈131 GB for 20k GPT2-XL samples of 1024 x 1600, card B4). TAH-Quant needs none.
+float16 memmap of two tensors per sample, ≈131 GB for 20k GPT2-XL samples of 1024 x 1600, card B4; this
+endpoint caches one tensor per sample, so `cache_bytes` gives half of that, 65.5 GB). TAH-Quant needs none.
 
 A micro-batch message is the warm-up payload of its samples not cached yet, then the delta payload of the cached
 ones (each sub-batch one tensor; the delta codec's per-channel scales span it, as AQ-SGD's code does over (B, S)).
