@@ -74,7 +74,7 @@ class Check:
 
     @property
     def holds(self) -> bool:
-        """Whether the check holds, from its own numbers (NaN or a missing number never holds)."""
+        """Whether the check holds, from its own numbers (NaN or a missing number, ours or a bound, never holds)."""
         if self.kind == "ordered":
             numbers = [self.values.get(key, math.nan) for key in self.order]
             if len(numbers) < 2 or not all(_finite(v) for v in numbers):
@@ -84,6 +84,8 @@ class Check:
             return all(b >= a - self.tolerance for a, b in zip(numbers, numbers[1:]))
         if self.ours is None or not _finite(self.ours):
             return False
+        if any(bound is not None and math.isnan(bound) for bound in (self.low, self.high)):
+            return False  # a bound computed from missing data bounds nothing
         if self.kind in ("within", "at_least") and (self.low is None or self.ours < self.low):
             return False
         if self.kind == "above" and (self.low is None or not self.ours > self.low):

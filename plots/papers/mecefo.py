@@ -122,19 +122,31 @@ def draw_tab1(ctx: FigureContext) -> FigureOutput:
         f"{r.frequency}: every {r.simulated_interval_h:.2f} h simulated" for r in data.itertuples()))
 
 
+#: simulated failure interval vs the paper's: our tolerance, not the paper's
+INTERVAL_TOLERANCE = 0.10
+
+
 def verdict_tab1(data: pd.DataFrame) -> Verdict:
+    """The simulated failure interval (horizon / median failure count, a result of the run) within
+    `INTERVAL_TOLERANCE` of the paper's, per scenario. The scenario's interval and recovery are inputs (our scenario
+    file sets them): they are shown beside the paper's, never checked against them."""
     checks: list[Check] = []
     for row in data.itertuples():
-        checks.append(within(f"{row.frequency}: scenario interval (h)", ours=row.failure_interval_h,
-                             low=row.paper_failure_interval_h, high=row.paper_failure_interval_h,
-                             paper=f"{row.paper_failure_interval_h} h"))
-        checks.append(within(f"{row.frequency}: recovery (h)", ours=row.recovery_h, low=row.paper_recovery_h,
-                             high=row.paper_recovery_h, paper=f"{row.paper_recovery_h} h"))
-        checks.append(within(f"{row.frequency}: simulated interval (h), within 10%", ours=row.simulated_interval_h,
-                             low=0.9 * row.paper_failure_interval_h, high=1.1 * row.paper_failure_interval_h,
-                             paper=f"{row.paper_failure_interval_h} h"))
-    return judge(checks, explanation="The scenario file sets the paper's intervals and recovery times, and the "
-                 "simulated failure process delivers them (median count over the horizon within 10%).")
+        checks.append(within(f"{row.frequency}: simulated interval (h), within {INTERVAL_TOLERANCE:.0%}",
+                             ours=row.simulated_interval_h, low=(1 - INTERVAL_TOLERANCE) * row.paper_failure_interval_h,
+                             high=(1 + INTERVAL_TOLERANCE) * row.paper_failure_interval_h,
+                             paper=f"a failure every {row.paper_failure_interval_h:g} h"))
+    differ = [f"{row.frequency}: ours every {row.failure_interval_h:g} h / {row.recovery_h:g} h down, paper "
+              f"{row.paper_failure_interval_h:g} h / {row.paper_recovery_h:g} h" for row in data.itertuples()
+              if (row.failure_interval_h, row.recovery_h) != (row.paper_failure_interval_h, row.paper_recovery_h)]
+    setting = ("Our scenario file sets a different setting from the paper's (" + "; ".join(differ) + ")."
+               if differ else "Our scenario file sets the paper's intervals and recovery times.")
+    return judge(checks, explanation=(
+        "Table 1 lists the paper's failure scenarios, a setting rather than a result. What is checked is computed: "
+        "the interval the simulated failure process delivers (the horizon divided by the median failure "
+        f"count over models and replicates), within {INTERVAL_TOLERANCE:.0%} of the paper's interval (our "
+        "tolerance). The recovery time is an input of the fixed-repair model with no simulated counterpart in this "
+        f"table, so it is shown, not checked. {setting}"))
 
 
 # ----------------------------------------------------------------------------------------------------- Table 2

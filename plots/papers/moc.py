@@ -286,9 +286,11 @@ TRAIN_SCALE = ("tiny LLaMA (character vocabulary of 25) on a generated grammar c
                "full profile: 800 steps of 8 x 64 tokens, 3 seeds per arm, 36 runs, roughly 15-35 min of CPU time "
                "(estimated from per-step costs); quick profile: 60 steps of 8 x 32 tokens, 3 seeds per arm, sizes "
                "d_model 32 and 64 only")
-COMPETITIVE = ("'Competitive' is our computed reading of the paper's qualitative word: MoC's seed-mean final "
-               "held-out loss exceeds dense's by at most twice the seed-to-seed standard deviation of the final loss "
-               "(pooled over the two arms), i.e. the gap is no larger than what changing the seed alone does.")
+COMPETITIVE = ("'Competitive' is our computed reading of the paper's qualitative word (our threshold, not the "
+               "paper's): MoC's seed-mean final held-out loss exceeds dense's by at most twice the seed-to-seed "
+               "standard deviation of the final loss pooled over the two arms, with MoC's counted at most at "
+               "dense's, i.e. the gap is no larger than what changing the seed alone does to dense; every seed "
+               "counts in the means, and a bad MoC seed moves the gap without widening its own tolerance.")
 #: K / d_ff values at which "competitive" is checked (the research card expects the paper's K in this range)
 CHECKED_FRACTIONS = (0.125, 0.25)
 SCORE_NAMES = {"gate": "MoC", "abs_up": "|up| score", "random": "random channels"}
@@ -343,16 +345,30 @@ def arm_colors(fractions: list[float]) -> dict[str, str]:
     return colors
 
 
+def competitive_tolerance(dense: pd.Series, moc: pd.Series) -> float:
+    """2 x the pooled seed std of the two arms' final losses, ``moc``'s std capped at ``dense``'s (`COMPETITIVE`).
+
+    Capped because MoC's own scatter would otherwise buy it tolerance: with the plain pooled std, one bad MoC seed
+    out of n (x above the rest) moves the mean gap by x / n but the bound by about x sqrt(2 / n), so a single bad
+    seed, however bad, could never make the check fail. NaN (no spread to judge by) with fewer than 2 seeds."""
+    if min(len(dense), len(moc)) < 2:
+        return math.nan
+    dense_std, moc_std = float(dense.std(ddof=1)), float(moc.std(ddof=1))
+    return 2 * math.sqrt((dense_std**2 + min(moc_std, dense_std) ** 2) / 2)
+
+
 def competitive_check(finals: pd.DataFrame, arm: str, where: str) -> Check:
-    """``arm``'s seed-mean final held-out loss minus dense's, at most 2 x the pooled seed std (`COMPETITIVE`).
+    """``arm``'s seed-mean final held-out loss minus dense's, at most `competitive_tolerance` (`COMPETITIVE`).
 
     ``finals`` holds one row per (arm, seed) with ``final_eval_loss``; both arms must be present."""
     dense = finals.loc[finals["arm"] == "dense", "final_eval_loss"]
     moc = finals.loc[finals["arm"] == arm, "final_eval_loss"]
-    gap = float(moc.mean() - dense.mean())
-    spread = math.sqrt((float(dense.std(ddof=1)) ** 2 + float(moc.std(ddof=1)) ** 2) / 2)
-    return at_most(f"{arm} minus dense, final held-out loss (seed means), {where}", ours=gap, high=2 * spread,
-                   paper="model quality competitive with dense (qualitative); bound: 2 x pooled seed std")
+    tolerance = competitive_tolerance(dense, moc)
+    # without a seed spread there is nothing to judge the gap by: a NaN gap never holds (a NaN bound would)
+    gap = float(moc.mean() - dense.mean()) if math.isfinite(tolerance) else math.nan
+    return at_most(f"{arm} minus dense, final held-out loss (seed means), {where}", ours=gap, high=tolerance,
+                   paper="model quality competitive with dense (qualitative); our bound: 2 x pooled seed std, "
+                   "MoC's std counted at most at dense's")
 
 
 # ---- moc.fig_loss
@@ -412,8 +428,7 @@ def verdict_fig_loss(data: pd.DataFrame) -> Verdict:
     finals = data[data["panel"] == "final"]
     checks = [competitive_check(finals, arm_label("moc", "gate", f), "d_model 64") for f in CHECKED_FRACTIONS]
     n = int(finals.groupby("arm")["seed"].nunique().min())
-    return judge(checks, explanation=f"Final held-out loss of {n} seeds per arm at tiny scale; the tolerance is "
-                 "twice the seed-to-seed spread of the two arms, not a number from the paper.")
+    return judge(checks, explanation=f"Final held-out loss of {n} seeds per arm at tiny scale. {COMPETITIVE}")
 
 
 # ---- moc.tab_ppl
@@ -463,8 +478,9 @@ def verdict_tab_ppl(data: pd.DataFrame) -> Verdict:
     """Competitive (`competitive_check`) at every size."""
     target = arm_label("moc", "gate", 0.125)
     checks = [competitive_check(group, target, size) for (_, size), group in data.groupby(["d_model", "size"])]
-    return judge(checks, explanation="Final held-out loss per size over 3 seeds; perplexity is its exponential. "
-                 "Tolerances come from our seed spread, not from the paper.")
+    n = int(data.groupby(["d_model", "arm"])["seed"].nunique().min())
+    return judge(checks, explanation=f"Final held-out loss per size over {n} seeds; perplexity is its exponential. "
+                 f"{COMPETITIVE}")
 
 
 # ---- moc.tab_ablation_k

@@ -112,3 +112,18 @@ def test_a_check_prints_ours_apart_from_its_bound():
 
     shown = check_text({"name": "x", "kind": "at_least", "paper": "p", "ours": 0.9998, "low": 1.0, "holds": False})
     assert shown == "x: ours 0.9998, at least 1 (paper: p): does not hold"  # the gallery's wording, same digits
+
+
+
+@pytest.mark.parametrize("kind, bounds", [
+    ("at_most", {"high": math.nan}),
+    ("at_least", {"low": math.nan}),
+    ("within", {"low": 0.0, "high": math.nan}),
+    ("within", {"low": math.nan, "high": 2.0}),
+])
+def test_a_bound_computed_from_missing_data_never_holds(kind, bounds):
+    """A NaN bound (a tolerance from one seed's std, say) must not let any value pass."""
+    import plots.verdict
+
+    check = getattr(plots.verdict, kind)("x", ours=1.0, paper="p", **bounds)
+    assert not check.holds and check.describe().endswith("does not hold")

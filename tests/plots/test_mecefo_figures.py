@@ -34,7 +34,7 @@ def test_tab2_verdict_reproduced_on_the_papers_numbers_and_not_otherwise():
     assert verdict.status == "not_reproduced" and not verdict.contradictions()
 
 
-def test_tab1_verdict_needs_the_scenarios_and_the_simulated_rate():
+def test_tab1_verdict_follows_the_simulated_rate():
     rows = [{"frequency": f, "failure_interval_h": i, "recovery_h": r, "paper_failure_interval_h": i,
              "paper_recovery_h": r, "simulated_interval_h": i * 1.02, "mean_gpus_down": r / i}
             for f, (i, r) in m.PAPER_TAB1.items()]

@@ -589,3 +589,38 @@ def test_committed_ties_stay_failures():
     _, verdict = committed("ractd.tab3")
     assert check(verdict, "- CTD average").ours == 0.0 and not check(verdict, "- CTD average").holds
     assert np.isfinite(check(verdict, "Diffuser-style").ours)
+
+
+def test_regression_frb_fig3_equal_truncation_times_are_not_sooner():
+    """Every counterpart luminosity truncating at the same time (all at the 1 s horizon, say) does not show "a
+    brighter counterpart truncates sooner"; the old non-strict ordering (>=) held on the tie."""
+    data, _ = committed("frb.fig3")
+    rows = (data["series"] == "fixed_luminosity") & (data["radius_cm"] == 1e9)
+    after = frb.verdict_fig3(data.assign(t_trunc_ms=data["t_trunc_ms"].where(~rows, 1000.0)))
+    assert check(after, "luminosity").ours == 1.0 and not check(after, "luminosity").holds
+    assert after.status == "partly"
+
+
+def test_regression_harness_ranks_equal_times_are_neither_a_win_nor_a_loss():
+    """Tree and ring exactly as fast at the smallest and the largest message (both models, so they still agree): the
+    tree neither wins nor loses; the old at_most / at_least against 1 held on the tie."""
+    data, _ = committed("harness.collective_time_vs_ranks")
+    tied = data.copy()
+    for size in (tied["size_bytes"].min(), tied["size_bytes"].max()):
+        ring = where(tied, size_bytes=size, n_ranks=tied["n_ranks"].max(), algorithm="ring")
+        tree = where(tied, size_bytes=size, n_ranks=tied["n_ranks"].max(), algorithm="tree")
+        for column in ("time_ns_closed_form", "time_ns_link_level"):
+            tied.loc[tree, column] = tied.loc[ring, column].iloc[0]
+    after = harness_core.verdict_time_vs_ranks(tied)
+    assert [c.holds for c in after.checks] == [False, False, True] and after.status == "partly"
+    assert check(after, "64 KiB").ours == 1.0 and check(after, "1 GiB").ours == 1.0
+
+
+def test_regression_tahquant_fig5_flat_speedup_is_not_growth():
+    """TAH-Quant at the paper's 4.3x at every bandwidth: the largest speedup is in the band, but a gain that does not
+    change with the link does not "grow as the network slows"; the old non-strict ordering held on the tie."""
+    data, _ = committed("tahquant.fig5")
+    after = tahquant.verdict_fig5(put("speedup_vs_fp32", tahquant.PAPER_SPEEDUP, series="TAH-Quant")(data))
+    assert check(after, "largest speedup").holds
+    assert check(after, "by bandwidth").ours == 1.0 and not check(after, "by bandwidth").holds
+    assert after.status == "partly"
