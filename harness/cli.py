@@ -20,10 +20,18 @@ from harness.errors import HarnessError
 from kernels.files import FolderBusy
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's refusals (a bad flag value, a missing or conflicting flag) as one `HarnessError` line, exit 2, like
+    every other user mistake, instead of the usage block; subcommand parsers are of this class too."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise HarnessError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import harness.commands as commands
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="harness",
         description="Simulation and benchmarking harness for efficient-ML and energy techniques.",
     )

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from harness.commands._kernel_args import add_kernel_arguments, check_kernel_arguments
+from harness.commands._paths import check_out_file
 from harness.files import write_text_atomic
 
 
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from kernels.benchmark import format_rows, run_bench
 
     check_kernel_arguments(args)
+    if args.json:
+        check_out_file("--json", args.json)
     rows, roofline = run_bench(device=args.device, ops=args.ops, grid=args.grid, seed=args.seed)
     print(format_rows(rows, roofline["copy_gbytes_per_s"]))
     if args.json:

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.commands._paths import check_out_folder
 from harness.files import write_text_atomic
 
 SHOWN = ["mode", "steps", "detect_s_max", "normal_step_s", "before_step_s", "degraded_step_s", "after_step_s",
@@ -84,6 +85,7 @@ def main(args: argparse.Namespace) -> int:
     from harness.provenance import project_root
 
     out = args.out or project_root() / "results" / "failover" / ("quick" if args.quick else "")
+    check_out_folder("--out", out)
     out.mkdir(parents=True, exist_ok=True)
     load = _load()
     started = time.time()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.commands._paths import check_out_folder
 from harness.errors import HarnessError
 from harness.files import write_text_atomic
 
@@ -88,6 +89,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"note: skipping the netns setting: {reason}", file=sys.stderr)
             settings.remove("netns")
     out_dir = args.out or project_root() / "results" / "fidelity" / ("quick" if args.quick else "")
+    check_out_folder("--out", out_dir)  # before measuring: the measurements are written there
     n_written = 0
     for setting, part in _raw_parts(args, settings, out_dir).items():
         try:

@@ -52,8 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, nargs="+", choices=(1, 2), default=None, metavar="N",
                         help="only these thread counts (1 2; default both, --quick 1)")
     parser.add_argument("--allocators", nargs="+", choices=("default", "keep"), default=None, metavar="NAME",
-                        help="only these glibc allocator configurations (default keep; default both, --quick "
-                        "default)")
+                        help="only these glibc allocator configurations, 'default' and/or 'keep' (both unless given; "
+                        "--quick: 'default')")
     parser.add_argument("--max-wait-s", type=float, default=None, metavar="S",
                         help="longest wait for quiet CPUs before each point (default 30; --quick 0)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -63,16 +63,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import math
     from dataclasses import replace
 
+    from harness.commands._paths import check_out_folder
     from harness.errors import HarnessError
     from harness.fidelity.compute import FULL_PLAN, QUICK_PLAN, read_measured, run_study, write_study
     from harness.provenance import default_timings_root, project_root
 
     plan = QUICK_PLAN if args.quick else FULL_PLAN
     if args.max_wait_s is not None:
-        if not args.max_wait_s >= 0:
-            raise HarnessError(f"--max-wait-s: expected a number >= 0, got {args.max_wait_s}")
+        if not (args.max_wait_s >= 0 and math.isfinite(args.max_wait_s)):
+            raise HarnessError(f"--max-wait-s: expected a finite number >= 0, got {args.max_wait_s}")
         plan = replace(plan, quiet_max_wait_s=args.max_wait_s)
     if args.threads:
         plan = replace(plan, threads=tuple(sorted(set(args.threads))))
@@ -80,6 +82,7 @@ def main(args: argparse.Namespace) -> int:
         plan = replace(plan, allocators=tuple(dict.fromkeys(args.allocators)))
     out_dir = args.out or project_root() / "results" / "fidelity_compute" / ("quick" if args.quick else "")
     timings = args.timings or default_timings_root()
+    check_out_folder("--out", out_dir)  # before measuring: the study is written there
     measured, op_times = read_measured(out_dir) if args.recompute else (None, None)
     if measured is None:
         print(f"[fidelity-compute] measuring {len(plan.points())} points", file=sys.stderr, flush=True)

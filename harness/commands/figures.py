@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.commands._paths import check_out_folder
 from harness.errors import HarnessError
 from harness.provenance import project_root
 
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     results_root = args.results_root if args.results_root is not None else project_root() / "results" / "runs"
     if results_root.exists() and not results_root.is_dir():
         raise HarnessError(f"--results-root {results_root}: is a file, expected a folder")
+    check_out_folder("--results-root", results_root, writable=False)  # not under a file either
     registry, import_errors = load_all(keep_going=True)
     for module, error in import_errors.items():
         print(f"error: figure module plots/papers/{module}.py failed to import: {error}", file=sys.stderr)

@@ -99,6 +99,9 @@ def _restore_autogroup(previous: str | None) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import math
+
+    from harness.commands._paths import check_out_folder
     from harness.errors import HarnessError
     from harness.pipeline_study.plan import load_plan
     from harness.pipeline_study.readme import readme_text
@@ -106,8 +109,8 @@ def main(args: argparse.Namespace) -> int:
     from harness.provenance import project_root
 
     root = project_root()
-    if args.max_wait_s < 0:
-        raise HarnessError(f"--max-wait-s: expected a number >= 0, got {args.max_wait_s}")
+    if not (args.max_wait_s >= 0 and math.isfinite(args.max_wait_s)):
+        raise HarnessError(f"--max-wait-s: expected a finite number >= 0, got {args.max_wait_s}")
     if not -20 <= args.nice <= 19:
         raise HarnessError(f"--nice: expected -20..19, got {args.nice}")
     plan_path = args.plan or root / "harness" / "pipeline_study" / "plans" / (
@@ -115,6 +118,7 @@ def main(args: argparse.Namespace) -> int:
     out = args.out or root / "results" / "pipeline" / ("quick" if args.quick else "")
     timings = args.timings or root / "results" / "timings"
     fidelity = args.fidelity or root / "results" / "fidelity"
+    check_out_folder("--out", out)  # before measuring: the study is written there
 
     def progress(message: str) -> None:
         print(f"[pipeline-fidelity] {message}", file=sys.stderr, flush=True)

@@ -58,8 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.commands._paths import check_out_folder
     from harness.errors import HarnessError
-    from kernels.profiler import TimerSettings, run_profile
+    from kernels.profiler import TimerSettings, device_folder, run_profile
 
     check_kernel_arguments(args)
     if args.threads is not None and args.threads < 1:
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     flush_bytes = None if args.cpu_flush_mib is None else int(args.cpu_flush_mib * (1 << 20))
     if args.table_set is not None and (not args.table_set or "/" in args.table_set or args.table_set.startswith(".")):
         raise HarnessError(f"--table-set: expected a plain folder name, got {args.table_set!r}")
+    check_out_folder("--out", args.out / (args.table_set or device_folder(args.device)))
     folder = run_profile(
         device=args.device, ops=args.ops, grid=args.grid, out=args.out, seed=args.seed, threads=args.threads,
         settings=TimerSettings(cpu_budget_s=args.budget_s, cpu_flush_bytes=flush_bytes), dtypes=args.dtypes,

@@ -578,7 +578,8 @@ def _read_saved_csv(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     try:
         table = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise HarnessError(f"--recompute: {path}: not a readable CSV ({err})") from None
+        why = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())  # pandas ends some with \n
+        raise HarnessError(f"--recompute: {path}: not a readable CSV ({why})") from None
     if "allocator" in columns and "allocator" not in table.columns:  # studies from before the allocator
         table.insert(0, "allocator", "default")                      # configurations: glibc's default
     missing = [c for c in columns if c not in table.columns]

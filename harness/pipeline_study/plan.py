@@ -159,9 +159,12 @@ def load_plan(path: Path | str) -> StudyPlan:
 
     path = Path(path)
     if not path.is_file():
-        raise ScenarioError([f"{path}: no such file"])
+        raise ScenarioError([f"{path}: {'is a folder, not a plan file' if path.is_dir() else 'no such file'}"])
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ScenarioError([f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start})"]) \
+            from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

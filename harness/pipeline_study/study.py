@@ -260,19 +260,32 @@ def run_study(plan: StudyPlan, *, timings_root: Path | str, fidelity_dir: Path |
 
 def recompute(out_dir: Path | str, *, timings_root: Path | str, fidelity_dir: Path | str) -> StudyTables:
     """Predict again from a written study's measurements (its plan from meta.json)."""
+    from pydantic import ValidationError
+
     from harness.errors import HarnessError
 
     out = Path(out_dir)
-    try:
-        meta = json.loads((out / "meta.json").read_text())
-        runs = pd.read_csv(out / "runs.csv")
-        codec_times = pd.read_csv(out / "codec_times.csv")
-        steps = pd.read_csv(out / "raw" / "steps.csv")
+    path = out / "meta.json"
+    try:  # each file named when it is missing or unreadable (not a traceback)
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or not isinstance(meta.get("plan"), dict):
+            raise ValueError("expected a JSON object with the study's 'plan'")
+        plan = StudyPlan.model_validate(meta["plan"])
+        runs = pd.read_csv(path := out / "runs.csv")
+        codec_times = pd.read_csv(path := out / "codec_times.csv")
+        steps = pd.read_csv(path := out / "raw" / "steps.csv")
+        path = out / "op_times.csv"
+        op_times = pd.read_csv(path) if path.is_file() else None
     except FileNotFoundError as err:
         raise HarnessError(f"--recompute: {err.filename} does not exist; run `harness pipeline-fidelity` first") from None
-    op_path = out / "op_times.csv"
-    op_times = pd.read_csv(op_path) if op_path.is_file() else None
-    plan = StudyPlan.model_validate(meta["plan"])
+    except IsADirectoryError:
+        raise HarnessError(f"--recompute: {path} is a folder, not the written study's file") from None
+    except ValidationError as err:
+        raise HarnessError(f"--recompute: {path}: the saved plan is not valid ({err.error_count()} problem(s), "
+                           f"first: {'.'.join(map(str, err.errors()[0]['loc']))}: {err.errors()[0]['msg']})") from None
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        why = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise HarnessError(f"--recompute: {path}: unreadable ({why})") from None
     keep = [c for c in runs.columns if not c.startswith(("predicted_", "error_pct", "link_", "cpu_share_factor",
                                                          "codec_sources"))]
     table, provenance = predict_table(plan, runs[keep], codec_times, timings_root, fidelity_dir, op_times)

@@ -149,7 +149,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise _error(path, None, f"not a readable CSV ({err})") from None
+        why = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())  # pandas ends some with \n
+        raise _error(path, None, f"not a readable CSV ({why})") from None
     return frame
 
 

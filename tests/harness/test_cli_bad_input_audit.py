@@ -242,6 +242,8 @@ def test_timings_list_with_out_a_file(capsys, tmp_path):
     ("steps.csv", None, "steps.csv is a folder, not the saved study's CSV"),
     ("op_times.csv", b"\xff\xfe\x00garbage", "op_times.csv: not a readable CSV ("),
     ("steps.csv", "abc", "steps.csv: line 2: column measured_ms: expected a number, got 'abc'"),
+    ("op_times.csv", b"a,b\n1,2\n1,2,3,4\n",  # pandas ends this message with a newline
+     "op_times.csv: not a readable CSV (Error tokenizing data. C error: Expected 2 fields in line 3, saw 4)"),
 ])
 def test_recompute_from_a_damaged_study_folder(capsys, tmp_path, name, content, message):
     saved = Path(__file__).resolve().parents[2] / "results" / "fidelity_compute" / "steps.csv"
@@ -292,3 +294,132 @@ def test_rl_data_verify_and_list_name_a_damaged_local_manifest(capsys, tmp_path,
     assert row.split()[-3] == "!C"
     assert one_line(err).startswith(f"error: {manifest}: damaged local manifest (")
     assert manifest.read_text() == "{not json"
+
+
+# ---------------------------------------------------------------------------------- flags argparse refuses
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["run", "x.yaml", "--seed", "abc"], "error: harness run: argument --seed: invalid int value: 'abc'"),
+    (["figures", "--quick", "--full"], "error: harness figures: argument --full: not allowed with argument --quick"),
+    (["timings", "import", "nccl-tests", "x.txt"],
+     "error: harness timings import: the following arguments are required: --device"),
+    (["profile", "--grid", "huge"], "error: harness profile: argument --grid: invalid choice: 'huge'"),
+    (["nosuchcommand"], "error: harness: argument COMMAND: invalid choice: 'nosuchcommand'"),
+])
+def test_a_flag_argparse_refuses_is_one_line_without_the_usage_block(capsys, argv, line):
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and out == ""
+    printed = one_line(err)
+    assert printed.startswith(line) and printed.endswith(f"(see '{line[7:].split(':')[0]} --help')"), printed
+
+
+# --------------------------------------------------- output paths of long commands: refused before any work
+
+
+def test_profile_with_out_under_a_file_is_refused_before_timing(capsys, tmp_path):
+    (tmp_path / "f").write_text("x")
+    code, out, err = cli(capsys, "profile", "--ops", "copy", "--out", tmp_path / "f")
+    assert code == 2 and out == ""
+    assert one_line(err) == (f"error: --out {tmp_path / 'f' / 'cpu'}: a file is in the way ({tmp_path / 'f'} is a "
+                             "file); expected a folder (or a path to create one)")
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def test_profile_with_a_file_in_place_of_the_table_set_is_refused_before_timing(capsys, tmp_path):
+    (tmp_path / "cpu-x").write_text("x")  # the table-set folder is a file: the tables could not be written
+    code, out, err = cli(capsys, "profile", "--ops", "copy", "--out", tmp_path, "--table-set", "cpu-x")
+    assert code == 2 and out == "" and "profiling" not in err
+    assert one_line(err).startswith(f"error: --out {tmp_path / 'cpu-x'}: a file is in the way; expected a folder")
+    assert (tmp_path / "cpu-x").read_text() == "x"
+
+
+@pytest.mark.parametrize("where, message", [
+    ("f/rows.json", "a file is in the way ({f} is a file)"),
+    ("folder", "is a folder, expected a file"),
+])
+def test_bench_json_that_cannot_be_written_is_refused_before_timing(capsys, tmp_path, where, message):
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "folder").mkdir()
+    code, out, err = cli(capsys, "bench", "--ops", "copy", "--json", tmp_path / where)
+    assert code == 2 and out == ""  # nothing timed, no table printed
+    assert one_line(err).startswith(f"error: --json {tmp_path / where}: {message.format(f=tmp_path / 'f')}")
+
+
+@pytest.mark.parametrize("argv", [
+    ["failover", "--quick"],
+    ["fidelity", "--loopback", "--quick"],
+    ["fidelity-compute", "--quick"],
+    ["pipeline-fidelity", "--quick"],
+    ["pipeline-fidelity", "--recompute"],
+])
+def test_a_study_with_out_a_file_is_refused_before_measuring(capsys, tmp_path, argv):
+    (tmp_path / "f").write_text("x")
+    code, out, err = cli(capsys, *argv, "--out", tmp_path / "f")
+    assert code == 2 and out == ""
+    assert one_line(err) == f"error: --out {tmp_path / 'f'}: a file is in the way; expected a folder (or a path to " \
+                            "create one)"
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def test_figures_with_results_root_under_a_file(capsys, tmp_path):
+    (tmp_path / "f").write_text("x")
+    code, out, err = cli(capsys, "figures", "--only", "harness.toy", "--out", tmp_path / "figs", "--results-root",
+                         tmp_path / "f" / "runs")
+    assert code == 2 and out == ""
+    assert one_line(err).startswith(f"error: --results-root {tmp_path / 'f' / 'runs'}: a file is in the way "
+                                    f"({tmp_path / 'f'} is a file)")
+
+
+# ------------------------------------------------------------------- fidelity-compute, pipeline-fidelity flags
+
+
+@pytest.mark.parametrize("command", ["fidelity-compute", "pipeline-fidelity"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_max_wait_that_is_not_finite_is_refused(capsys, tmp_path, command, value):
+    code, out, err = cli(capsys, command, "--quick", "--max-wait-s", value, "--out", tmp_path)
+    assert code == 2 and out == ""
+    assert one_line(err) == f"error: --max-wait-s: expected a finite number >= 0, got {value}"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe\x00runs: []\n", "not UTF-8 text (byte 0xff at offset 0)"),
+    (None, "is a folder, not a plan file"),
+])
+def test_pipeline_plan_that_is_binary_or_a_folder(capsys, tmp_path, content, message):
+    plan = tmp_path / "plan.yaml"
+    if content is None:
+        plan.mkdir()
+    else:
+        plan.write_bytes(content)
+    code, out, err = cli(capsys, "pipeline-fidelity", "--plan", plan, "--out", tmp_path / "out")
+    assert code == 2 and out == ""
+    assert one_line(err) == f"error: {plan}: {message}"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("meta, message", [
+    (b"{not json", "meta.json: unreadable (Expecting property name enclosed in double quotes"),
+    (b"[1, 2]", "meta.json: unreadable (expected a JSON object with the study's 'plan')"),
+    (b'{"plan": {"runs": 5}}', "meta.json: the saved plan is not valid (1 problem(s), first: runs: "),
+    (None, "meta.json is a folder, not the written study's file"),
+])
+def test_pipeline_recompute_from_a_damaged_meta_json(capsys, tmp_path, meta, message):
+    path = tmp_path / "meta.json"
+    if meta is None:
+        path.mkdir()
+    else:
+        path.write_bytes(meta)
+    code, out, err = cli(capsys, "pipeline-fidelity", "--recompute", "--out", tmp_path)
+    assert code == 2 and out == ""
+    assert one_line(err).startswith(f"error: --recompute: {tmp_path}/{message}"), err
+    assert meta is None or path.read_bytes() == meta
+
+
+def test_vidur_import_of_a_ragged_file_is_one_line(capsys, tmp_path):
+    code, _, err, path = _import(capsys, tmp_path, "vidur-network", "a,b\n1,2\n1,2,3,4\n")
+    assert code == 2  # pandas ends this message with a newline
+    assert one_line(err) == (f"error: {path}: not a readable CSV (Error tokenizing data. C error: Expected 2 fields "
+                             "in line 3, saw 4)")
+    assert not (tmp_path / "t").exists()
