@@ -30,6 +30,11 @@ one-step warm-up periods). At LLaMA scale every module fits the budget; in a tin
 ``delta`` of the parameters never can, so the sweep and the least-recently-used rule count only the modules that
 fit (the code would redraw after every step forever, and T would never apply).
 
+`Misa` is a ``torch.optim.Optimizer`` with one parameter group, every parameter it may train with AdamW's
+hyperparameters, copied into the inner AdamW before each step, so LR schedulers work across redraws; its
+``state_dict`` adds to torch's (the active modules' AdamW state, the hyperparameters) the sampler's state: step
+counter, active set, importance, counts, the open period's sums, least-recently-used steps, the RNG state.
+
 Example::
 
     >>> import torch
@@ -38,14 +43,19 @@ Example::
     >>> opt = Misa(model, MisaConfig(delta=0.05, interval=5, seed=0), lr=1e-3)
     >>> len(opt.modules), opt.active_fraction() <= 0.05
     (28, True)
+    >>> sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    >>> len(opt.param_groups[0]["params"]), sorted(opt.state_dict()["misa"])[:3]
+    (28, ['chosen', 'config', 'counts'])
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -132,8 +142,15 @@ def embedding_and_head(model: nn.Module) -> list[nn.Parameter]:
     return [p for n, p in model.named_parameters() if LAYER.search(n) is None]
 
 
-class Misa:
-    """Use like a torch optimizer: ``loss.backward(); opt.step(); opt.zero_grad()``."""
+class Misa(torch.optim.Optimizer):
+    """A ``torch.optim.Optimizer``: ``loss.backward(); opt.step(); opt.zero_grad()``, LR schedulers, checkpoints.
+
+    ``param_groups`` is one group: every parameter MISA may train (the modules in order, then the embeddings and
+    head when ``train_embedding_and_head``) with AdamW's hyperparameters. `step` copies those hyperparameters into
+    the inner AdamW's group before it steps (the authors' wrapper syncs lr the same way), so a scheduler that sets
+    ``param_groups[0]["lr"]`` drives whichever modules are active, and the momentum flush. ``state`` is the inner
+    AdamW's per-parameter state (active modules only). `state_dict` / `load_state_dict` round-trip everything an
+    exact resume needs."""
 
     def __init__(self, model: nn.Module, config: MisaConfig = MisaConfig(), **adamw_kwargs: object):
         if not isinstance(model, nn.Module):
@@ -149,6 +166,9 @@ class Misa:
         self.sizes = np.array([sum(p.numel() for _, p in block) for block in self.modules], dtype=np.int64)
         self.fits = self.sizes <= config.delta * self.total_params  # modules the budget can ever hold
         self.opt = ActiveSetAdamW(params, retain_states=config.retain_states, amsgrad=config.amsgrad, **adamw_kwargs)
+        inner = self.opt.base.param_groups[0]
+        super().__init__(params, {k: v for k, v in inner.items() if k != "params"})
+        self.state = self.opt.base.state  # one dict, so torch's state_dict packs the inner AdamW's state
         self.rng = np.random.default_rng(config.seed)
         b = len(self.modules)
         self.importance = np.zeros(b)  # G (stored EMA)
@@ -229,7 +249,19 @@ class Misa:
                     p.add_(m_hat / (v_hat.sqrt() + group["eps"]), alpha=-group["lr"] * beta1 / (1 - beta1))
 
     # -- optimizer interface -----------------------------------------------------------------------------------
-    def step(self) -> None:
+    def _sync_hyperparameters(self) -> None:
+        """Copy ``param_groups[0]``'s hyperparameters (lr, betas, ...) into the inner AdamW's group."""
+        inner = self.opt.base.param_groups[0]
+        for key, value in self.param_groups[0].items():
+            if key != "params" and key in inner:
+                inner[key] = value
+
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._sync_hyperparameters()
         for b in self.chosen:
             self.period_sum[b] += self._block_norm(b)
         self.period_steps += 1
@@ -238,9 +270,92 @@ class Misa:
         warming = self.cfg.warmup_sweep and bool((self.last_used[self.fits] < 0).any())
         if warming or self.steps % self.cfg.interval == 0:
             self._redraw()
+        return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.opt.zero_grad(set_to_none)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if self.param_groups:
+            raise NotImplementedError("Misa has one parameter group, the parameters of the model it was built on")
+        super().add_param_group(param_group)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # torch's keeps only defaults/state/param_groups; copy and pickle need all
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """torch's optimizer ``state_dict`` plus a ``"misa"`` entry; tensors and plain Python values only, so
+        ``torch.load`` reads it with ``weights_only=True``.
+
+        ``"state"`` is the inner AdamW state of the active modules, keyed by position in ``param_groups[0]``;
+        ``"param_groups"`` the hyperparameters (a scheduler's ``initial_lr`` too). ``"misa"``: the config, module
+        names and sizes (checked on load), the step counter, the active set, importance EMA, bias-correction
+        counts, the open period's norm sums and length, least-recently-used steps, probabilities, the sampling
+        RNG's state and the measured state peak. Its arrays are copies; torch's part references the live state
+        tensors, as every torch optimizer's does."""
+        out = super().state_dict()
+        out["misa"] = {
+            "config": asdict(self.cfg),
+            "modules": [[name for name, _ in block] for block in self.modules],
+            "sizes": [int(n) for n in self.sizes],
+            "steps": self.steps,
+            "chosen": [int(b) for b in self.chosen],
+            "importance": torch.tensor(self.importance),
+            "counts": torch.tensor(self.counts),
+            "period_sum": torch.tensor(self.period_sum),
+            "period_steps": self.period_steps,
+            "last_used": torch.tensor(self.last_used),
+            "probabilities": torch.tensor(self.probabilities),
+            "rng": copy.deepcopy(self.rng.bit_generator.state),
+            "peak_state_bytes": self.opt.peak_state_bytes,
+        }
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a `state_dict` into a Misa built the same way (same config, seed aside, and model layout): the
+        next steps then compute exactly what the saved run computed. Load it after creating an LR scheduler
+        (as with any torch optimizer), or the scheduler's first step overwrites the loaded lr."""
+        saved = state_dict.get("misa") if isinstance(state_dict, Mapping) else None
+        if not isinstance(saved, Mapping):
+            raise ValueError("not a Misa state_dict: it has no 'misa' entry")
+        current, saved_cfg = asdict(self.cfg), dict(saved["config"])
+        differ = sorted(k for k in set(current) | set(saved_cfg)
+                        if k != "seed" and (k not in current or k not in saved_cfg or saved_cfg[k] != current[k]))
+        if differ:
+            raise ValueError(f"the checkpoint's MisaConfig differs in {', '.join(differ)}: build Misa with the same "
+                             "config (the seed may differ; the sampling RNG state is restored)")
+        names = [[name for name, _ in block] for block in self.modules]
+        if [list(block) for block in saved["modules"]] != names or list(saved["sizes"]) != self.sizes.tolist():
+            raise ValueError("the checkpoint's modules (names or sizes) differ from this model's")
+        groups = state_dict["param_groups"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(self.param_groups[0]["params"]):
+            raise ValueError("the checkpoint's parameter group does not match this Misa's parameters")
+        b = len(self.modules)
+        chosen = [int(i) for i in saved["chosen"]]
+        if not chosen or not all(0 <= i < b for i in chosen):
+            raise ValueError(f"the checkpoint's active set {chosen} is not a set of module indices below {b}")
+        arrays = {}
+        for key, dtype in (("importance", np.float64), ("counts", np.float64), ("period_sum", np.float64),
+                           ("last_used", np.int64), ("probabilities", np.float64)):
+            arrays[key] = np.array(torch.as_tensor(saved[key]).numpy(), dtype=dtype)  # a copy
+            if arrays[key].shape != (b,):
+                raise ValueError(f"the checkpoint's {key} has shape {arrays[key].shape}, expected ({b},)")
+        rng_state = copy.deepcopy(dict(saved["rng"]))
+        type(self.rng.bit_generator)().state = rng_state  # raises on a different or malformed generator state
+
+        # the active set first (it drops state the way a redraw would), then torch's loader sets the AdamW state
+        self.opt.activate([p for i in chosen for _, p in self.modules[i]] + self.always)
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "misa"})
+        self.opt.base.state = self.state  # torch's loader made a new dict; the inner AdamW must step with it
+        self._sync_hyperparameters()
+        self.chosen = chosen
+        self.steps = int(saved["steps"])
+        self.period_steps = int(saved["period_steps"])
+        for key, value in arrays.items():
+            setattr(self, key, value)
+        self.rng.bit_generator.state = rng_state
+        self.opt.peak_state_bytes = int(saved["peak_state_bytes"])
 
     def state_bytes(self) -> int:
         """Bytes of the AdamW state tensors held right now (measured, not counted from the active set)."""

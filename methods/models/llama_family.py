@@ -42,8 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from kernels.moc import moc_swiglu
-from methods.arguments import check_integer
+from kernels.moc import moc_decode, moc_swiglu
+from methods.arguments import check_flag, check_integer
 from methods.models.gpt import apply_rope, rope_tables
 from methods.models.init import embedding, init_parameters, linear
 
@@ -231,33 +231,72 @@ class DenseMLP(nn.Module):
 
 
 class MoCMLP(nn.Module):
-    """Mixture-of-Channels SwiGLU: the K channels with the largest raw gate per token (`kernels.moc.moc_swiglu`).
+    """Mixture-of-Channels SwiGLU: the K channels with the largest raw gate per token (`kernels.moc`).
 
     The down projection is stored transposed (``down_proj_t``, ``[d_ff, d_model]``) so that one channel is one
     contiguous row, as the MoC kernels require.
+
+    Two paths compute the same function (same gate, same Top-K set, ties to the lowest channel index):
+
+    - training path, `kernels.moc.moc_swiglu`: dense gate and up GEMMs, then the memory-lean autograd function
+      that keeps x, the indices and the selected gate/up values for backward. Always taken when a gradient is
+      needed (grad mode on and the input or a weight requires grad).
+    - decode path, `kernels.moc.moc_decode`: full gate GEMV, Top-K, then only the K chosen rows of W_up and
+      W_down^T per token (Triton on CUDA, its torch reference elsewhere; accumulation in fp32). Taken when no
+      gradient is needed (``torch.no_grad``, ``inference_mode``, ``generate``), ``decode_kernel`` is true, no
+      autocast is active on the input's device (the kernel would not follow the autocast dtype, so the gate
+      could rank differently) and the call's rows T (batch x sequence) satisfy ``T * k < d_ff``. The kernel
+      accepts any T, but it reads K rows of W_up and W_down^T per token with no sharing between tokens, so its
+      weight traffic ``(d_ff + 2 T k) d`` is only below the dense path's ``3 d_ff d`` while ``T k < d_ff``:
+      one-token decode steps take it, prompt prefill and ``k == d_ff`` keep the dense GEMMs. K itself is never
+      changed (the kernel takes any ``1 <= k <= d_ff``). `uses_decode_kernel` reports the choice for an input.
+
+    ``decode_kernel=False`` (also settable later as ``mlp.decode_kernel``) always takes the training path, to
+    compare. Outputs of the two paths differ only by accumulation order and, in low precision, by the decode
+    path's fp32 up/down products (the training path rounds u and h to the input dtype).
     """
 
-    def __init__(self, d_model: int, d_ff: int, k: int, impl: str | None = None):
+    def __init__(self, d_model: int, d_ff: int, k: int, impl: str | None = None, decode_kernel: bool = True):
         super().__init__()
         self.k, self.impl = check_integer("k", k, 1, d_ff), impl
+        self.decode_kernel = check_flag("decode_kernel", decode_kernel)
         self.gate_proj = linear(d_model, d_ff, bias=False)
         self.up_proj = linear(d_model, d_ff, bias=False)
         self.down_proj_t = nn.Parameter(torch.empty(d_ff, d_model))
 
     @classmethod
-    def from_linears(cls, gate: nn.Linear, up: nn.Linear, down: nn.Linear, k: int) -> MoCMLP:
+    def from_linears(
+        cls, gate: nn.Linear, up: nn.Linear, down: nn.Linear, k: int, decode_kernel: bool = True
+    ) -> MoCMLP:
         """A MoC MLP holding copies of a dense SwiGLU's weights (same dtype and device)."""
         if gate.bias is not None or up.bias is not None or down.bias is not None:
             raise ValueError("MoC needs a bias-free SwiGLU (LLaMA's MLP has no biases)")
-        mlp = cls(gate.in_features, gate.out_features, k).to(device=gate.weight.device, dtype=gate.weight.dtype)
+        mlp = cls(gate.in_features, gate.out_features, k, decode_kernel=decode_kernel)
+        mlp = mlp.to(device=gate.weight.device, dtype=gate.weight.dtype)
         with torch.no_grad():
             mlp.gate_proj.weight.copy_(gate.weight)
             mlp.up_proj.weight.copy_(up.weight)
             mlp.down_proj_t.copy_(down.weight.T)
         return mlp
 
+    def uses_decode_kernel(self, h: torch.Tensor) -> bool:
+        """Whether `forward` sends ``h`` through `kernels.moc.moc_decode` (see the class docstring for the rule)."""
+        weights = (self.gate_proj.weight, self.up_proj.weight, self.down_proj_t)
+        if not self.decode_kernel:
+            return False
+        if torch.is_grad_enabled() and (h.requires_grad or any(w.requires_grad for w in weights)):
+            return False  # a gradient is needed: the memory-lean training path, unchanged
+        if h.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(h.device.type):
+            return False
+        rows = h.numel() // max(h.shape[-1], 1)
+        return rows * self.k < self.down_proj_t.shape[0]  # fewer gathered rows than the dense path reads
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return moc_swiglu(h, self.gate_proj.weight, self.up_proj.weight, self.down_proj_t, self.k, impl=self.impl)
+        w_gate, w_up, w_down_t = self.gate_proj.weight, self.up_proj.weight, self.down_proj_t
+        # no gradient needed and few tokens (a decode step): read only the K chosen rows of W_up / W_down^T
+        if self.uses_decode_kernel(h):
+            return moc_decode(h, w_gate, w_up, w_down_t, self.k, impl=self.impl)
+        return moc_swiglu(h, w_gate, w_up, w_down_t, self.k, impl=self.impl)
 
 
 class Block(nn.Module):
