@@ -98,6 +98,8 @@ def run_list(args: argparse.Namespace) -> int:
     if root.exists() and not root.is_dir():
         raise HarnessError(f"--out {root}: is a file, not a timings folder")
     if not root.is_dir():
+        if args.out is not None:  # a folder named on purpose that is not there: most likely a typo
+            raise HarnessError(f"--out {root}: no such timings folder")
         print(f"no timings folder at {root}")
         return 0
     failed = False

@@ -233,6 +233,12 @@ def test_timings_list_with_out_a_file(capsys, tmp_path):
     assert one_line(err) == f"error: --out {tmp_path / 'f'}: is a file, not a timings folder"
 
 
+def test_timings_list_with_out_a_missing_folder(capsys, tmp_path):
+    code, out, err = cli(capsys, "timings", "list", "--out", tmp_path / "typo")
+    assert code == 2 and out == ""
+    assert one_line(err) == f"error: --out {tmp_path / 'typo'}: no such timings folder"
+
+
 # ---------------------------------------------------------------------------------- fidelity-compute --recompute
 
 
