@@ -90,6 +90,19 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _how_measured(meta: dict) -> str:
+    """``imported`` or ``measured <date>[, N thread(s)][, M MiB flush]`` from a set's meta.json."""
+    if "provenance" in meta:
+        return "imported"
+    from harness.timing.drift import profiled_threads
+
+    threads = profiled_threads(meta)
+    flush = meta.get("cpu_flush_bytes")
+    return ", ".join([f"measured {str(meta.get('date', ''))[:10]}".rstrip(),
+                      *([f"{threads} thread(s)"] if threads else []),
+                      *([f"{flush / (1 << 20):g} MiB flush"] if flush is not None else [])])
+
+
 def run_list(args: argparse.Namespace) -> int:
     from harness.timing.collective_tables import FOLDER, load_collective_meta
     from harness.timing.table import load_meta
@@ -108,9 +121,8 @@ def run_list(args: argparse.Namespace) -> int:
         try:
             if (folder / "meta.json").is_file():
                 data = load_meta(folder)
-                kind = "imported" if "provenance" in data else "measured"
-                parts.append(f"kernels ({kind}): " + ", ".join(f"{op} {e.get('rows')}"
-                                                               for op, e in data["ops"].items()))
+                parts.append(f"kernels ({_how_measured(data)}): " + ", ".join(f"{op} {e.get('rows')}"
+                                                                          for op, e in data["ops"].items()))
             if (folder / FOLDER / "meta.json").is_file():
                 data = load_collective_meta(folder / FOLDER)
                 parts.append("collectives: " + ", ".join(

@@ -114,3 +114,9 @@ def test_cli_bad_input_is_one_line_exit_2(args, message, capsys):
     assert main(["timings", "drift", "--out", str(FIXTURES), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_timings_list_says_when_and_how_a_set_was_measured(capsys):
+    assert main(["timings", "list", "--out", str(FIXTURES)]) == 0
+    lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["cpu-f4"].startswith("cpu-f4: kernels (measured 2025-01-01, 4 MiB flush): copy ")
