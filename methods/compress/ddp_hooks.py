@@ -41,7 +41,8 @@ Example::
                                  start_iter=10, seed=1234, named_parameters=model.named_parameters(),
                                  dense_parameters=["embed_tokens*", "lm_head*"])   # optional: kept dense
     ddp.register_comm_hook(state, compression_hook)
-    # ... train as usual; state.state_dict() goes into your checkpoint.
+    # ... train as usual; state.state_dict() goes into your checkpoint, and a state built the same way
+    # resumes from it with state.load_state_dict(...) (bit for bit, with named_parameters).
 """
 
 from collections.abc import Iterable, Mapping
@@ -184,11 +185,47 @@ class CompressionHookState:
 
     # ---- checkpointing (the process group is not picklable, so it is left out)
     def state_dict(self) -> dict[str, Any]:
-        return {"iteration": self.iteration, "pipeline": self.pipeline.state_dict()}
+        """The iteration counter, the pipeline's state (compressor and error-feedback tensors, seed, start_iter),
+        how the state is keyed and the communication statistics; tensors and plain values only, so ``torch.load``
+        reads it with ``weights_only=True``. Save it with the model and optimizer on every rank."""
+        return {
+            "iteration": self.iteration,
+            "pipeline": self.pipeline.state_dict(),
+            "keyed_by_name": self._names is not None,
+            "stats": {"total_payload_bytes": self.total_payload_bytes,
+                      "total_ring_sent_bytes": self.total_ring_sent_bytes, "n_collectives": self.n_collectives},
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.iteration = int(state["iteration"])
-        self.pipeline.load_state_dict(state["pipeline"])
+        """Restore a `state_dict` into a state built the same way (compressor, error feedback, seed, start_iter,
+        ``named_parameters`` given or not); the DDP training it hooks then continues exactly as the saved run
+        would have. Everything is checked before anything changes.
+
+        Resuming past ``start_iter`` needs ``named_parameters``: state keyed by bucket position would meet a fresh
+        DDP model's first-iteration buckets, which differ from the rebuilt ones the saved run keyed it by."""
+        pipeline, iteration = state["pipeline"], int(state["iteration"])
+        for what, mine in (("compressor", self.pipeline.compressor.name),
+                           ("error_feedback", self.pipeline.error_feedback.name)):
+            if pipeline[what].get("name") != mine:
+                raise ValueError(f"the checkpoint's {what} is {pipeline[what].get('name')!r}, this state's {mine!r}")
+        for what, mine in (("seed", self.seed), ("start_iter", self.start_iter)):
+            if int(pipeline[what]) != mine:
+                raise ValueError(f"the checkpoint's {what} is {int(pipeline[what])}, this state's {mine}: build the "
+                                 "CompressionHookState with the run's seed and start_iter")
+        keyed, how = self._names is not None, {True: "parameter name", False: "bucket position"}
+        if "keyed_by_name" in state and bool(state["keyed_by_name"]) != keyed:
+            raise ValueError(f"the checkpoint's state is keyed by {how[not keyed]}, this state's by {how[keyed]}: "
+                             "pass named_parameters in both runs or in neither")
+        if self._names is None and iteration >= self.start_iter:
+            raise ValueError(f"resuming at iteration {iteration} >= start_iter {self.start_iter} needs "
+                             "named_parameters: without them state is keyed by bucket position, and a fresh DDP "
+                             "model's first buckets differ from the rebuilt ones of the saved run")
+        self.pipeline.load_state_dict(pipeline)
+        self.iteration = iteration
+        stats = state.get("stats", {})  # checkpoints from before the statistics were saved have none
+        self.total_payload_bytes = int(stats.get("total_payload_bytes", self.total_payload_bytes))
+        self.total_ring_sent_bytes = float(stats.get("total_ring_sent_bytes", self.total_ring_sent_bytes))
+        self.n_collectives = int(stats.get("n_collectives", self.n_collectives))
 
     def __getstate__(self) -> dict[str, Any]:
         return {s: getattr(self, s) for s in self.__slots__ if s not in ("process_group", "_collective")}

@@ -142,7 +142,92 @@ def embedding_and_head(model: nn.Module) -> list[nn.Parameter]:
     return [p for n, p in model.named_parameters() if LAYER.search(n) is None]
 
 
-class Misa(torch.optim.Optimizer):
+class ActiveSetOptimizer(torch.optim.Optimizer):
+    """The ``torch.optim.Optimizer`` face `Misa` and `methods.misa.lisa.Lisa` share.
+
+    ``param_groups`` is one group: every parameter the method may train, with the inner `ActiveSetAdamW`'s
+    hyperparameters; `step` copies them into the inner AdamW's group before it steps, so a scheduler that sets
+    ``param_groups[0]["lr"]`` drives whichever blocks are active. ``state`` *is* the inner AdamW's state dict, so
+    torch's ``state_dict`` packs it (active blocks only). A subclass keeps its sampler's state under
+    ``state_dict()[KEY]``, checks a checkpoint with `_saved_entry` and restores torch's part with
+    `_load_optimizer_state`. The sampler's RNG is ``self.rng`` (a numpy Generator)."""
+
+    KEY = ""  # the state_dict entry holding the subclass's sampler state
+    cfg: Any  # the subclass's frozen config dataclass
+    rng: np.random.Generator
+
+    def __init__(self, params: list[nn.Parameter], inner: ActiveSetAdamW):
+        self.opt = inner
+        group = inner.base.param_groups[0]
+        super().__init__(params, {k: v for k, v in group.items() if k != "params"})
+        self.state = inner.base.state  # one dict, so torch's state_dict packs the inner AdamW's state
+
+    def _sync_hyperparameters(self) -> None:
+        """Copy ``param_groups[0]``'s hyperparameters (lr, betas, ...) into the inner AdamW's group."""
+        inner = self.opt.base.param_groups[0]
+        for key, value in self.param_groups[0].items():
+            if key != "params" and key in inner:
+                inner[key] = value
+
+    @staticmethod
+    def _evaluate(closure: Callable[[], float] | None) -> float | None:
+        if closure is None:
+            return None
+        with torch.enable_grad():
+            return closure()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.opt.zero_grad(set_to_none)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if self.param_groups:
+            raise NotImplementedError(
+                f"{type(self).__name__} has one parameter group, the parameters of the model it was built on")
+        super().add_param_group(param_group)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # torch's keeps only defaults/state/param_groups; copy and pickle need all
+
+    def state_bytes(self) -> int:
+        """Bytes of the AdamW state tensors held right now (measured, not counted from the active set)."""
+        return self.opt.state_bytes()
+
+    # -- checkpoint helpers --------------------------------------------------------------------------------------
+    def _saved_entry(self, state_dict: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``state_dict[KEY]``, after checking it exists, was saved with the same config (the seed may differ:
+        the RNG state is restored) and one parameter group as long as this optimizer's."""
+        saved = state_dict.get(self.KEY) if isinstance(state_dict, Mapping) else None
+        if not isinstance(saved, Mapping):
+            raise ValueError(f"not a {type(self).__name__} state_dict: it has no {self.KEY!r} entry")
+        current, saved_cfg = asdict(self.cfg), dict(saved["config"])
+        differ = sorted(k for k in set(current) | set(saved_cfg)
+                        if k != "seed" and (k not in current or k not in saved_cfg or saved_cfg[k] != current[k]))
+        if differ:
+            raise ValueError(f"the checkpoint's {type(self.cfg).__name__} differs in {', '.join(differ)}: build "
+                             f"{type(self).__name__} with the same config (the seed may differ; the sampling RNG "
+                             "state is restored)")
+        groups = state_dict["param_groups"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(self.param_groups[0]["params"]):
+            raise ValueError(f"the checkpoint's parameter group does not match this {type(self).__name__}'s "
+                             "parameters")
+        return saved
+
+    def _rng_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of a saved ``rng.bit_generator.state``; raises on a different or malformed generator state."""
+        rng_state = copy.deepcopy(dict(state))
+        type(self.rng.bit_generator)().state = rng_state
+        return rng_state
+
+    def _load_optimizer_state(self, state_dict: Mapping[str, Any], active: list[nn.Parameter]) -> None:
+        """Activate ``active`` (dropping state the way a redraw would), then torch's loader sets the AdamW state
+        and the hyperparameters."""
+        self.opt.activate(active)
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != self.KEY})
+        self.opt.base.state = self.state  # torch's loader made a new dict; the inner AdamW must step with it
+        self._sync_hyperparameters()
+
+
+class Misa(ActiveSetOptimizer):
     """A ``torch.optim.Optimizer``: ``loss.backward(); opt.step(); opt.zero_grad()``, LR schedulers, checkpoints.
 
     ``param_groups`` is one group: every parameter MISA may train (the modules in order, then the embeddings and
@@ -151,6 +236,8 @@ class Misa(torch.optim.Optimizer):
     ``param_groups[0]["lr"]`` drives whichever modules are active, and the momentum flush. ``state`` is the inner
     AdamW's per-parameter state (active modules only). `state_dict` / `load_state_dict` round-trip everything an
     exact resume needs."""
+
+    KEY = "misa"
 
     def __init__(self, model: nn.Module, config: MisaConfig = MisaConfig(), **adamw_kwargs: object):
         if not isinstance(model, nn.Module):
@@ -165,10 +252,8 @@ class Misa(torch.optim.Optimizer):
         self.total_params = sum(p.numel() for p in model.parameters())
         self.sizes = np.array([sum(p.numel() for _, p in block) for block in self.modules], dtype=np.int64)
         self.fits = self.sizes <= config.delta * self.total_params  # modules the budget can ever hold
-        self.opt = ActiveSetAdamW(params, retain_states=config.retain_states, amsgrad=config.amsgrad, **adamw_kwargs)
-        inner = self.opt.base.param_groups[0]
-        super().__init__(params, {k: v for k, v in inner.items() if k != "params"})
-        self.state = self.opt.base.state  # one dict, so torch's state_dict packs the inner AdamW's state
+        super().__init__(params, ActiveSetAdamW(params, retain_states=config.retain_states, amsgrad=config.amsgrad,
+                                                **adamw_kwargs))
         self.rng = np.random.default_rng(config.seed)
         b = len(self.modules)
         self.importance = np.zeros(b)  # G (stored EMA)
@@ -249,18 +334,8 @@ class Misa(torch.optim.Optimizer):
                     p.add_(m_hat / (v_hat.sqrt() + group["eps"]), alpha=-group["lr"] * beta1 / (1 - beta1))
 
     # -- optimizer interface -----------------------------------------------------------------------------------
-    def _sync_hyperparameters(self) -> None:
-        """Copy ``param_groups[0]``'s hyperparameters (lr, betas, ...) into the inner AdamW's group."""
-        inner = self.opt.base.param_groups[0]
-        for key, value in self.param_groups[0].items():
-            if key != "params" and key in inner:
-                inner[key] = value
-
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         self._sync_hyperparameters()
         for b in self.chosen:
             self.period_sum[b] += self._block_norm(b)
@@ -271,17 +346,6 @@ class Misa(torch.optim.Optimizer):
         if warming or self.steps % self.cfg.interval == 0:
             self._redraw()
         return loss
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.opt.zero_grad(set_to_none)
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        if self.param_groups:
-            raise NotImplementedError("Misa has one parameter group, the parameters of the model it was built on")
-        super().add_param_group(param_group)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # torch's keeps only defaults/state/param_groups; copy and pickle need all
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -316,21 +380,10 @@ class Misa(torch.optim.Optimizer):
         """Restore a `state_dict` into a Misa built the same way (same config, seed aside, and model layout): the
         next steps then compute exactly what the saved run computed. Load it after creating an LR scheduler
         (as with any torch optimizer), or the scheduler's first step overwrites the loaded lr."""
-        saved = state_dict.get("misa") if isinstance(state_dict, Mapping) else None
-        if not isinstance(saved, Mapping):
-            raise ValueError("not a Misa state_dict: it has no 'misa' entry")
-        current, saved_cfg = asdict(self.cfg), dict(saved["config"])
-        differ = sorted(k for k in set(current) | set(saved_cfg)
-                        if k != "seed" and (k not in current or k not in saved_cfg or saved_cfg[k] != current[k]))
-        if differ:
-            raise ValueError(f"the checkpoint's MisaConfig differs in {', '.join(differ)}: build Misa with the same "
-                             "config (the seed may differ; the sampling RNG state is restored)")
+        saved = self._saved_entry(state_dict)
         names = [[name for name, _ in block] for block in self.modules]
         if [list(block) for block in saved["modules"]] != names or list(saved["sizes"]) != self.sizes.tolist():
             raise ValueError("the checkpoint's modules (names or sizes) differ from this model's")
-        groups = state_dict["param_groups"]
-        if len(groups) != 1 or len(groups[0]["params"]) != len(self.param_groups[0]["params"]):
-            raise ValueError("the checkpoint's parameter group does not match this Misa's parameters")
         b = len(self.modules)
         chosen = [int(i) for i in saved["chosen"]]
         if not chosen or not all(0 <= i < b for i in chosen):
@@ -341,14 +394,9 @@ class Misa(torch.optim.Optimizer):
             arrays[key] = np.array(torch.as_tensor(saved[key]).numpy(), dtype=dtype)  # a copy
             if arrays[key].shape != (b,):
                 raise ValueError(f"the checkpoint's {key} has shape {arrays[key].shape}, expected ({b},)")
-        rng_state = copy.deepcopy(dict(saved["rng"]))
-        type(self.rng.bit_generator)().state = rng_state  # raises on a different or malformed generator state
+        rng_state = self._rng_state(saved["rng"])
 
-        # the active set first (it drops state the way a redraw would), then torch's loader sets the AdamW state
-        self.opt.activate([p for i in chosen for _, p in self.modules[i]] + self.always)
-        super().load_state_dict({k: v for k, v in state_dict.items() if k != "misa"})
-        self.opt.base.state = self.state  # torch's loader made a new dict; the inner AdamW must step with it
-        self._sync_hyperparameters()
+        self._load_optimizer_state(state_dict, [p for i in chosen for _, p in self.modules[i]] + self.always)
         self.chosen = chosen
         self.steps = int(saved["steps"])
         self.period_steps = int(saved["period_steps"])
@@ -356,10 +404,6 @@ class Misa(torch.optim.Optimizer):
             setattr(self, key, value)
         self.rng.bit_generator.state = rng_state
         self.opt.peak_state_bytes = int(saved["peak_state_bytes"])
-
-    def state_bytes(self) -> int:
-        """Bytes of the AdamW state tensors held right now (measured, not counted from the active set)."""
-        return self.opt.state_bytes()
 
     def active_fraction(self) -> float:
         """Trainable share of all parameters in the current period (embeddings and head excluded)."""

@@ -16,6 +16,10 @@ ones (each sub-batch one tensor; the delta codec's per-channel scales span it, a
 Both sides know which samples are cached, so the split needs no header; the delta codec must have a
 shape-determined length (``fixed_size``).
 
+Checkpoints: both sides save `AQSGDEndpoint.state_dict` (the cache, and the codecs and cache dtype it was built
+with) and restore it with `AQSGDEndpoint.load_state_dict` into an endpoint built the same way; the caches then stay
+bit-identical to each other and to an uninterrupted run's.
+
 Example::
 
     >>> import torch
@@ -30,8 +34,10 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -63,6 +69,37 @@ class AQSGDEndpoint:
         self.cache_dtype = CACHE_DTYPES[cache_dtype]
         self.cache: dict[int, torch.Tensor] = {}
 
+    def _layout(self) -> dict[str, Any]:
+        def describe(codec: ActivationCodec) -> Any:
+            return dataclasses.asdict(codec) if dataclasses.is_dataclass(codec) else {"name": codec.name}
+
+        dtype = next(k for k, v in CACHE_DTYPES.items() if v == self.cache_dtype)
+        return {"delta_codec": describe(self.delta_codec), "warmup_codec": describe(self.warmup_codec),
+                "cache_dtype": dtype}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The cache (sample id -> a copy of its tensor) and the codecs and cache dtype it was built with; tensors
+        and plain values only, so ``torch.load`` reads it with ``weights_only=True``."""
+        return {**self._layout(), "cache": {k: t.clone() for k, t in self.cache.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Replace the cache with a `state_dict`'s, saved by an endpoint built the same way (codecs, cache dtype);
+        anything else is refused before the cache changes."""
+        if not isinstance(state, Mapping) or not isinstance(state.get("cache"), Mapping):
+            raise ValueError("not an AQSGDEndpoint state_dict: it has no 'cache' mapping")
+        mine = self._layout()
+        differ = [k for k in mine if state.get(k) != mine[k]]
+        if differ:
+            details = "; ".join(f"{k} {state.get(k)!r} vs {mine[k]!r}" for k in differ)
+            raise ValueError(f"the checkpoint's {', '.join(differ)} {'differs' if len(differ) == 1 else 'differ'} "
+                             f"from this endpoint's ({details}): build it with the same codecs and cache dtype")
+        cache = {}
+        for key, t in state["cache"].items():
+            if not torch.is_tensor(t) or t.dtype != self.cache_dtype:
+                raise ValueError(f"the checkpoint's cache entry {key!r} is not a {mine['cache_dtype']} tensor")
+            cache[int(key)] = t.clone()
+        self.cache = cache
+
     @property
     def memory_bytes(self) -> int:
         """Bytes the cache holds now."""
@@ -80,7 +117,9 @@ class AQSGDEndpoint:
 
     def _store(self, sample_ids: Sequence[int], rows: list[int], values: torch.Tensor) -> None:
         for j, i in enumerate(rows):
-            self.cache[int(sample_ids[i])] = values[j].to(self.cache_dtype)
+            # a copy: a view would keep the whole micro-batch's storage alive (a float32 cache), which
+            # `memory_bytes` would not count
+            self.cache[int(sample_ids[i])] = values[j].to(self.cache_dtype, copy=True)
 
     def send(self, sample_ids: Sequence[int], a: torch.Tensor) -> bytes:
         """Encode micro-batch ``a`` (dim 0: one row per id in ``sample_ids``) and update this side's cache."""

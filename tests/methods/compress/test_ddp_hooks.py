@@ -8,6 +8,7 @@ mean loss differs by rounding (fp32 all-reduce of the losses on the DDP side), s
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import tempfile
@@ -146,3 +147,110 @@ def test_bad_configuration_is_explained():
         CompressionHookState("arc_topk", start_iter=-1, named_parameters=[])
     with pytest.raises(ValueError, match="unknown compressor"):
         CompressionHookState("arcc", start_iter=2)
+
+
+# ------------------------------------------------------------------------------------------ checkpoint resume
+RESUME_CONFIGS = {
+    "topk-ef14": ("topk", "ef14", {"ratio": 0.2}),
+    "powersgd-ef14": ("powersgd", "ef14", {"rank": 2}),
+    "arc_topk-ef21m": ("arc_topk", "ef21m", {"ratio": 0.25, "rank": 3}),
+    "greedylore": ("greedylore", None, {"rank": 2, "refresh_period": 2}),
+}
+
+
+def _ddp_run(name: str, init_seed: int, *, named: bool = True, **overrides):
+    """A 3-layer MLP in DDP (several gradient buckets) with the hook of ``RESUME_CONFIGS[name]``, SGD momentum."""
+    from torch import nn
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    compressor, ef, params = RESUME_CONFIGS[name]
+    torch.manual_seed(init_seed)
+    model = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 5))
+    ddp = DDP(model, bucket_cap_mb=0.002)
+    kwargs = {"start_iter": 2, "seed": 3, **overrides}
+    state = CompressionHookState(compressor, ef, compressor_params=params,
+                                 named_parameters=model.named_parameters() if named else None, **kwargs)
+    ddp.register_comm_hook(state, compression_hook)
+    return model, ddp, state, torch.optim.SGD(ddp.parameters(), lr=0.05, momentum=0.9)
+
+
+def _ddp_train(ddp, opt, steps) -> None:
+    for step in steps:
+        gen = torch.Generator().manual_seed(step)
+        x, y = torch.randn(16, 12, generator=gen), torch.randint(0, 5, (16,), generator=gen)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(ddp(x), y).backward()
+        opt.step()
+
+
+def _same_tree(a, b) -> bool:
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("name", list(RESUME_CONFIGS))
+def test_resuming_ddp_training_from_a_checkpoint_matches_uninterrupted_training(one_rank_group, name):
+    """Train 6 steps (2 dense, 4 compressed), checkpoint model + SGD + hook state through torch.save (read back with
+    weights_only), go on 7 steps; a fresh model (other init), DDP and hook state loaded from the checkpoint go on
+    the same 7 steps: parameters, error-feedback and compressor state, iteration and bytes sent, bit for bit. The
+    same fresh run without the hook state (warm-up again, no error-feedback memory) diverges."""
+    model, ddp, state, opt = _ddp_run(name, 0)
+    _ddp_train(ddp, opt, range(6))
+    assert state.iteration == 6 and state.pipeline.error_feedback.state_dict()["memory"]
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "hook": state.state_dict()}, buf)
+    collectives_at_checkpoint = state.n_collectives
+    _ddp_train(ddp, opt, range(6, 13))
+
+    def resumed(with_hook_state: bool):
+        buf.seek(0)
+        ckpt = torch.load(buf, weights_only=True)
+        model2, ddp2, state2, opt2 = _ddp_run(name, 1)
+        model2.load_state_dict(ckpt["model"])
+        opt2.load_state_dict(ckpt["opt"])
+        if with_hook_state:
+            state2.load_state_dict(ckpt["hook"])
+        _ddp_train(ddp2, opt2, range(6, 13))
+        return model2, state2
+
+    model2, state2 = resumed(True)
+    for (n, a), b in zip(model.named_parameters(), model2.parameters()):
+        assert torch.equal(a, b), n
+    saved, saved2 = state.state_dict(), state2.state_dict()
+    stats, stats2 = saved.pop("stats"), saved2.pop("stats")
+    assert _same_tree(saved, saved2) and state2.iteration == 13
+    # the statistics carry on; only the collective count may differ: a fresh DDP's first iteration runs before
+    # its bucket rebuild, and batches the same tensors into other buckets
+    assert stats2["total_payload_bytes"] == stats["total_payload_bytes"]
+    assert stats2["n_collectives"] > collectives_at_checkpoint
+    cold, _ = resumed(False)  # no hook state: warm-up again, no error feedback
+    assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), cold.parameters()))
+
+
+def test_a_checkpoint_of_another_hook_configuration_is_refused(one_rank_group):
+    model, ddp, state, opt = _ddp_run("topk-ef14", 0)
+    _ddp_train(ddp, opt, range(4))
+    saved = state.state_dict()
+    refusals = {
+        "compressor is 'topk'": _ddp_run("powersgd-ef14", 0)[2],
+        "seed is 3": _ddp_run("topk-ef14", 0, seed=4)[2],
+        "start_iter is 2": _ddp_run("topk-ef14", 0, start_iter=3)[2],
+        "keyed by parameter name": _ddp_run("topk-ef14", 0, named=False)[2],
+    }
+    for message, other in refusals.items():
+        before = other.state_dict()
+        with pytest.raises(ValueError, match=message):
+            other.load_state_dict(saved)
+        assert _same_tree(other.state_dict(), before)  # a refused checkpoint changes nothing
+    # without names, state is keyed by bucket position: fine inside the warm-up, refused after it
+    model, ddp, unnamed, opt = _ddp_run("topk-ef14", 0, named=False)
+    _ddp_train(ddp, opt, range(1))
+    _ddp_run("topk-ef14", 0, named=False)[2].load_state_dict(unnamed.state_dict())
+    _ddp_train(ddp, opt, range(1, 3))
+    with pytest.raises(ValueError, match="needs named_parameters"):
+        _ddp_run("topk-ef14", 0, named=False)[2].load_state_dict(unnamed.state_dict())

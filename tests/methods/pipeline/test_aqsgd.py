@@ -3,6 +3,8 @@ deltas shrink as activations stop changing, and the cache's memory is what `cach
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -92,3 +94,72 @@ def test_refuses_data_dependent_delta_codecs_and_repeated_samples():
     send, _ = _pair()
     with pytest.raises(ValueError, match="same sample twice"):
         send.send([1, 1], torch.randn(2, *SHAPE))
+
+
+def _exchange(send, recv, steps, n_samples: int = 8):
+    """Micro-batches of 3 of ``n_samples`` drifting samples per step (step-seeded); the messages and outputs."""
+    out = []
+    for step in steps:
+        gen = torch.Generator().manual_seed(step)
+        ids = torch.randperm(n_samples, generator=gen)[:3].tolist()
+        a = torch.stack([torch.sin(torch.arange(SHAPE[0] * SHAPE[1]).float() * (i + 1) / 7 + 0.05 * step)
+                         .reshape(SHAPE) for i in ids]) + 0.01 * torch.randn(3, *SHAPE, generator=gen)
+        message = send.send(ids, a)
+        out.append((message, recv.receive(ids, message, a.shape)))
+    return out
+
+
+def _same_cache(a, b):
+    return sorted(a.cache) == sorted(b.cache) and all(
+        a.cache[k].dtype == b.cache[k].dtype and torch.equal(a.cache[k].view(torch.uint8), b.cache[k].view(torch.uint8))
+        for k in a.cache)
+
+
+@pytest.mark.parametrize("cache_dtype", ["float16", "float32"])
+def test_both_sides_resume_from_a_checkpoint_bit_for_bit(cache_dtype):
+    """Exchange 5 steps (some samples still unseen), checkpoint both endpoints through torch.save (read back with
+    weights_only), go on 8 steps; a fresh pair loaded from the checkpoint sends the same bytes, receives the same
+    activations and ends with the same caches, bit for bit."""
+    send, recv = _pair(bits=3, cache_dtype=cache_dtype)
+    _exchange(send, recv, range(5), n_samples=4)
+    assert len(send.cache) == 4
+    buf = io.BytesIO()
+    torch.save({"send": send.state_dict(), "recv": recv.state_dict()}, buf)
+    before = _exchange(send, recv, range(5, 13))
+    assert len(send.cache) > 4  # warm-up messages after the checkpoint too
+
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=True)
+    send2, recv2 = _pair(bits=3, cache_dtype=cache_dtype)
+    send2.load_state_dict(ckpt["send"])
+    recv2.load_state_dict(ckpt["recv"])
+    after = _exchange(send2, recv2, range(5, 13))
+    for (m, o), (m2, o2) in zip(before, after):
+        assert m == m2 and torch.equal(o, o2)
+    assert _same_cache(send, send2) and _same_cache(recv, recv2) and _same_cache(send2, recv2)
+    assert send2.memory_bytes == send.memory_bytes
+
+
+def test_a_state_dict_is_a_copy_and_the_cache_holds_only_what_memory_bytes_counts():
+    send, recv = _pair(cache_dtype="float32")
+    _exchange(send, recv, range(3))
+    saved = send.state_dict()
+    kept = {k: t.clone() for k, t in saved["cache"].items()}
+    _exchange(send, recv, range(3, 6))
+    assert all(torch.equal(t, kept[k]) for k, t in saved["cache"].items())  # later steps did not leak in
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in send.cache.values()}
+    assert sum(storages.values()) == send.memory_bytes  # no cached row keeps its micro-batch alive
+
+
+def test_a_checkpoint_of_another_endpoint_configuration_is_refused():
+    send, recv = _pair(bits=4, cache_dtype="float16")
+    _exchange(send, recv, range(2))
+    saved = send.state_dict()
+    fp16_warmup = AQSGDEndpoint(make_codec("fixpoint", bits=4), warmup_codec=make_codec("none", dtype="float16"))
+    for other, field in ((_pair(bits=5)[0], "delta_codec"), (_pair(cache_dtype="bfloat16")[0], "cache_dtype"),
+                         (_pair(delta="uniform_tile")[0], "delta_codec"), (fp16_warmup, "warmup_codec")):
+        with pytest.raises(ValueError, match=f"checkpoint's {field}"):
+            other.load_state_dict(saved)
+        assert other.cache == {}  # refused before anything changed
+    with pytest.raises(ValueError, match="no 'cache' mapping"):
+        send.load_state_dict({"iteration": 3})

@@ -1,0 +1,155 @@
+"""Lisa as a torch optimizer: one parameter group an LR scheduler drives, and an exact checkpoint resume."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+
+from methods.misa.lisa import Lisa, LisaConfig
+from methods.misa.misa import Misa, MisaConfig
+from methods.models.llama_family import LlamaFamily, LlamaFamilyConfig
+from tests.methods.misa.test_misa_optimizer_api import CFG, _batch, _train
+
+
+def test_lisa_is_a_torch_optimizer_with_one_group_of_its_parameters():
+    model = LlamaFamily(CFG, seed=0)
+    opt = Lisa(model, LisaConfig(n_layers=2, interval=5), lr=3e-3, weight_decay=0.0)
+    assert isinstance(opt, torch.optim.Optimizer)
+    (group,) = opt.param_groups
+    assert group["params"] == [p for layer in opt.layers for p in layer] + opt.always
+    assert len(group["params"]) == len(list(model.parameters()))
+    assert (group["lr"], group["weight_decay"]) == (3e-3, 0.0)
+    assert opt.state is opt.opt.base.state
+    x, y = _batch(0)
+    loss = opt.step(lambda: model.loss(x, y).backward() or 1.5)  # closure form
+    assert loss == 1.5 and len(opt.state) > 0
+    with pytest.raises(NotImplementedError, match="Lisa has one parameter group"):
+        opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)]})
+
+
+@pytest.mark.filterwarnings("error")  # no "scheduler stepped before optimizer" or other warnings
+def test_a_scheduler_sets_the_step_size_of_the_active_layers_across_redraws():
+    """lr 1 x for 6 steps, then 0: the parameters move, then stay bit-identical through 14 more steps and several
+    re-draws of the active layers (weight decay scales with lr too)."""
+    model = LlamaFamily(CFG, seed=0)
+    opt = Lisa(model, LisaConfig(n_layers=1, interval=2, seed=1), lr=1e-2, weight_decay=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < 6 else 0.0)
+    start = [p.detach().clone() for p in model.parameters()]
+    _train(model, opt, range(6), sched)
+    assert opt.param_groups[0]["lr"] == 0.0
+    moved = [p.detach().clone() for p in model.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(start, moved))
+    sets = _train(model, opt, range(6, 20), sched)
+    assert len(set(sets)) > 2, "the active layers were redrawn while lr was 0"
+    assert opt.opt.base.param_groups[0]["lr"] == 0.0
+    for p, m in zip(model.parameters(), moved):
+        assert torch.equal(p, m)
+
+
+def test_a_step_lr_schedule_matches_adamw_under_the_same_schedule():
+    """Every layer active and no re-draw in the run: Lisa + StepLR is bit-identical to torch's AdamW + StepLR on
+    all parameters, so the scheduled lr is the one each update used."""
+    ref_model = LlamaFamily(CFG, seed=0)
+    ref = torch.optim.AdamW(ref_model.parameters(), lr=1e-2)
+    ref_sched = torch.optim.lr_scheduler.StepLR(ref, step_size=2, gamma=0.3)
+    model = LlamaFamily(CFG, seed=0)
+    opt = Lisa(model, LisaConfig(n_layers=CFG.n_layers, interval=100), lr=1e-2)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.3)
+    _train(ref_model, ref, range(9), ref_sched)
+    _train(model, opt, range(9), sched)
+    assert sched.get_last_lr() == ref_sched.get_last_lr() and sched.get_last_lr()[0] < 1e-3
+    for (n, a), b in zip(model.named_parameters(), ref_model.parameters()):
+        assert torch.equal(a, b), n
+
+
+CONFIGS = {"one-layer": LisaConfig(n_layers=1, interval=4, seed=1), "two-layers": LisaConfig(n_layers=2, interval=3,
+                                                                                               seed=2)}
+
+
+@pytest.mark.parametrize("saved_at", [7, 12], ids=["mid-period", "right-after-a-redraw"])
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_a_checkpoint_resumes_bit_for_bit(name, saved_at):
+    """Train N steps, checkpoint model + Lisa + scheduler through torch.save (read back with weights_only), go on
+    M steps; a fresh model (other init) and Lisa (other seed) loaded from the checkpoint go on the same M steps:
+    the same active layers, parameters and AdamW state, bit for bit."""
+    cfg, resume = CONFIGS[name], range(saved_at, 25)  # ends mid-period
+
+    def schedule(s: int) -> float:
+        return 0.93**s
+
+    model = LlamaFamily(CFG, seed=0)
+    opt = Lisa(model, cfg, lr=1e-2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    _train(model, opt, range(saved_at), sched)
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
+    sets = _train(model, opt, resume, sched)
+
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=True)
+    assert bool(ckpt["opt"]["state"]) == (saved_at % cfg.interval != 0)  # a re-draw frees every AdamW state
+    model2 = LlamaFamily(CFG, seed=5)
+    opt2 = Lisa(model2, LisaConfig(**{**vars(cfg), "seed": 9}), lr=1.0)
+    sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, schedule)
+    model2.load_state_dict(ckpt["model"])
+    sched2.load_state_dict(ckpt["sched"])
+    opt2.load_state_dict(ckpt["opt"])  # after the scheduler, as with any torch optimizer
+    assert opt2.steps == saved_at and opt2.state is opt2.opt.base.state
+    sets2 = _train(model2, opt2, resume, sched2)
+
+    assert sets2 == sets and opt2.chosen == opt.chosen
+    assert len(set(sets)) > 1, "the active layers changed after the checkpoint"
+    for (n, a), b in zip(model.named_parameters(), model2.parameters()):
+        assert torch.equal(a, b), n
+        assert a.requires_grad == b.requires_grad, n
+    assert opt.steps == opt2.steps and opt.opt.peak_state_bytes == opt2.opt.peak_state_bytes
+    assert opt.rng.bit_generator.state == opt2.rng.bit_generator.state
+    state = {i: opt.state[p] for i, p in enumerate(opt.param_groups[0]["params"]) if p in opt.state}
+    state2 = {i: opt2.state[p] for i, p in enumerate(opt2.param_groups[0]["params"]) if p in opt2.state}
+    assert state.keys() == state2.keys() and state
+    for i, s in state.items():
+        assert s.keys() == state2[i].keys() and all(torch.equal(v, state2[i][k]) for k, v in s.items()), i
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+
+
+def test_a_checkpoint_of_another_config_or_optimizer_is_refused():
+    model = LlamaFamily(CFG, seed=0)
+    opt = Lisa(model, LisaConfig(n_layers=1, interval=5), lr=1e-2)
+    _train(model, opt, range(3))
+    saved = opt.state_dict()
+    for other_cfg, field in ((LisaConfig(n_layers=1, interval=7), "interval"), (LisaConfig(n_layers=2, interval=5),
+                                                                                  "n_layers")):
+        other = Lisa(LlamaFamily(CFG, seed=0), other_cfg, lr=1e-2)
+        with pytest.raises(ValueError, match=f"LisaConfig differs in {field}"):
+            other.load_state_dict(saved)
+    with pytest.raises(ValueError, match="no 'lisa' entry"):
+        opt.load_state_dict(Misa(LlamaFamily(CFG, seed=0), MisaConfig(delta=0.1)).state_dict())
+    with pytest.raises(ValueError, match="no 'lisa' entry"):
+        opt.load_state_dict(torch.optim.AdamW(model.parameters()).state_dict())
+    wider = Lisa(LlamaFamily(LlamaFamilyConfig(**{**vars(CFG), "d_ff": 128}), seed=0), LisaConfig(n_layers=1,
+                 interval=5), lr=1e-2)
+    with pytest.raises(ValueError, match="layers"):
+        wider.load_state_dict(saved)
+    deeper = Lisa(LlamaFamily(LlamaFamilyConfig(**{**vars(CFG), "n_layers": 5}), seed=0), LisaConfig(n_layers=1,
+                  interval=5), lr=1e-2)
+    with pytest.raises(ValueError, match="parameter group"):
+        deeper.load_state_dict(saved)
+    before = opt.state_dict()["lisa"]
+    with pytest.raises(ValueError, match="active layers"):
+        opt.load_state_dict({**saved, "lisa": {**saved["lisa"], "chosen": [4]}})
+    assert opt.state_dict()["lisa"] == before  # a refused checkpoint changes nothing
+
+
+def test_a_deep_copy_carries_the_whole_sampler():
+    """torch's Optimizer pickles only defaults/state/param_groups; a copy of Lisa must keep LISA's bookkeeping."""
+    model = LlamaFamily(CFG, seed=0)
+    opt = Lisa(model, LisaConfig(n_layers=1, interval=3, seed=1), lr=1e-2)
+    _train(model, opt, range(4))
+    model2, opt2 = copy.deepcopy((model, opt))
+    assert opt2.state is opt2.opt.base.state and opt2.param_groups[0]["params"][0] is opt2.layers[0][0]
+    assert _train(model, opt, range(4, 16)) == _train(model2, opt2, range(4, 16))
+    for a, b in zip(model.parameters(), model2.parameters()):
+        assert torch.equal(a, b)
