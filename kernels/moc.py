@@ -23,7 +23,11 @@ Our choices where the paper is silent:
 - training: h is recomputed in backward from the compact (g_I, u_I), indices are stored as int16 when
   E <= 32768 (else int32);
 - the decode down projection is split over (column block, channel range) and reduced by a second small kernel
-  instead of atomics, so results are deterministic.
+  instead of atomics, so results are deterministic;
+- decode without Triton (a CPU; `moc_decode_torch`, ``impl="torch"``) ranks with one ``torch.topk`` plus a fix-up
+  of ties at the cut (same set as the sort in `row_topk_ref`) and reads the chosen rows with ``index_select`` /
+  ``embedding_bag`` in blocks (bf16 / fp16 rows widened to fp32 one block at a time); `moc_decode_ref`, which
+  copies every chosen row to ``[T, K, d]``, stays the plain oracle the tests compare against.
 """
 
 from __future__ import annotations
@@ -95,9 +99,10 @@ def dense_swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_do
 
 
 def moc_decode_ref(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor, k: int) -> torch.Tensor:
-    """Torch reference of `moc_decode`: the gate is ranked in x's dtype (the same values training ranks), the rest
-    runs in fp32 (fp64 for fp64 inputs). Bytes it must touch: all of W_g, K rows of W_u and of W_d^T per token,
-    x and y."""
+    """Torch reference of `moc_decode`, the oracle tests compare the implementations against (`moc_decode`'s
+    ``impl="torch"`` runs the faster `moc_decode_torch`): the gate is ranked in x's dtype (the same values training
+    ranks) by a full stable sort, the rest runs in fp32 (fp64 for fp64 inputs) on ``[T, K, d]`` copies of the
+    chosen rows. Bytes a decode must touch: all of W_g, K rows of W_u and of W_d^T per token, x and y."""
     _check_weights(x, w_gate, w_up, w_down_t, k)
     wide = torch.promote_types(x.dtype, torch.float32)
     g = F.linear(_as_rows(x), w_gate)  # [T, E] in the compute dtype, exactly as `MoCSwiGLUFunction` ranks it
@@ -211,6 +216,89 @@ def decode_down(w_down_t: torch.Tensor, idx: torch.Tensor, h: torch.Tensor, out_
     return y
 
 
+def topk_lowest_ties(g: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The set `row_topk_ref` picks, the k largest values of each row of ``g`` ``[T, E]`` with ties going to the
+    lowest index, from one ``torch.topk`` instead of a full sort: ``(g_I, I)``, ``[T, k]``, I int64 (the order
+    within a row is unspecified; sort both to compare with `row_topk_ref`).
+
+    ``torch.topk`` finds each row's k-th largest value (the cut) but may break a tie at the cut either way, so
+    where more than k values reach the cut the row keeps every value above it and then the lowest-index values
+    equal to it. Ties at the cut are rare in fp32 (topk's set is checked and used) and common in bf16 / fp16 (the
+    tie-aware selection runs directly). NaN raises ValueError (`kernels.row_topk` does not support it either).
+    """
+    T, E = g.shape
+    if k == E:
+        return g, torch.arange(E, device=g.device).expand(T, E)
+    vals, idx = torch.topk(g, k, dim=-1, sorted=False)
+    cut = vals.amin(dim=-1, keepdim=True)
+    if g.element_size() > 2 and int(torch.count_nonzero(g >= cut)) == T * k:  # no tie straddles any row's cut
+        return vals, idx
+    above, tied = g > cut, g == cut
+    keep = above | (tied & (tied.cumsum(dim=-1) <= k - above.sum(dim=-1, keepdim=True)))
+    idx = keep.nonzero()[:, 1]
+    if idx.numel() != T * k:  # a NaN compares false with everything
+        raise ValueError("the gate holds NaN: MoC's Top-K is not defined for NaN values")
+    idx = idx.view(T, k)
+    return g.gather(-1, idx), idx
+
+
+#: the torch decode path handles the chosen rows in blocks of at most this many bytes of fp32: bf16 / fp16 rows are
+#: widened one block at a time, so the widened copy is used while it is still in cache, and many tokens never
+#: gather all their rows at once. Dev VM, 1 thread, d 4096, K 1376: at one token 1-8 MiB blocks were within noise
+#: of each other; at 4 bf16 tokens 2-4 MiB blocks took 50 ms, 8 MiB 61 ms, one block of every row 166 ms.
+BLOCK_BYTES = 1 << 21
+
+
+def _decode_rows_torch(w_up, w_down_t, x_wide, act, idx):
+    """y ``[t, d]`` in act's dtype for t tokens' chosen channels ``idx`` ``[t, s]``: sum_c act_c (W_u[c] x) W_dT[c]."""
+    wide = act.dtype
+    shape = (*idx.shape, x_wide.shape[1])
+    up = w_up.index_select(0, idx.reshape(-1)).view(shape).to(wide)
+    h = act * torch.bmm(up, x_wide.unsqueeze(-1)).squeeze(-1)
+    if w_down_t.dtype == wide:  # the h-weighted sum of the chosen rows of W_d^T, read in place
+        return F.embedding_bag(idx.contiguous(), w_down_t, per_sample_weights=h, mode="sum")
+    down = w_down_t.index_select(0, idx.reshape(-1)).view(shape).to(wide)
+    return torch.bmm(h.unsqueeze(1), down).squeeze(1)
+
+
+def _moc_decode_torch(x, w_gate, w_up, w_down_t, k):
+    rows = _as_rows(x)
+    T, d = rows.shape
+    wide = torch.promote_types(x.dtype, torch.float32)
+    g_sel, idx = topk_lowest_ties(F.linear(rows, w_gate), k)  # g in x's dtype, ranked as `moc_decode_ref` ranks it
+    act = F.silu(g_sel.to(wide))
+    x_wide = rows.to(wide)
+    block_rows = max(1, BLOCK_BYTES // (d * wide.itemsize))
+    if T * k <= block_rows:  # one block
+        y = _decode_rows_torch(w_up, w_down_t, x_wide, act, idx)
+    else:  # blocks of whole tokens, or of part of one token's channels (their partials added in fp32)
+        y = torch.zeros((T, d), dtype=wide, device=x.device)
+        tokens, slots = max(1, block_rows // k), min(k, block_rows)
+        for t0 in range(0, T, tokens):
+            t = slice(t0, min(T, t0 + tokens))
+            for s0 in range(0, k, slots):
+                s = slice(s0, min(k, s0 + slots))
+                y[t] += _decode_rows_torch(w_up, w_down_t, x_wide[t], act[t, s], idx[t, s])
+    return y.to(x.dtype).reshape(x.shape)
+
+
+def moc_decode_torch(
+    x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor, k: int
+) -> torch.Tensor:
+    """`moc_decode` in torch ops (its ``impl="torch"``, the path on a CPU): what `moc_decode_ref` computes, without
+    the reference's ``[T, K, d]`` copies of the chosen rows and its full sort of the gate.
+
+    The gate is ranked in x's dtype (`topk_lowest_ties`: the set `row_topk_ref` picks); SiLU(g_I), u_I and the
+    down projection then run in fp32 (fp64 for fp64 inputs), as in the reference. Per block of chosen rows
+    (`BLOCK_BYTES`): an ``index_select`` of the rows of W_u and a batched GEMV, then for fp32 / fp64 an
+    ``embedding_bag`` (the h-weighted sum of the rows of W_d^T, read in place), for bf16 / fp16 the rows of W_d^T
+    gathered, widened and summed by a batched GEMV; block partials of y are added in fp32. Only the accumulation
+    order differs from `moc_decode_ref`. Takes ``x`` ``[..., d]``; y has x's shape and dtype.
+    """
+    _check_weights(x, w_gate, w_up, w_down_t, k)
+    return _moc_decode_torch(x, w_gate, w_up, w_down_t, k)
+
+
 def _moc_decode_triton(x, w_gate, w_up, w_down_t, k):
     rows = _as_rows(x)
     g, hist = decode_gate(rows, w_gate)
@@ -225,13 +313,16 @@ def moc_decode(
     """MoC FFN for decoding: full gate GEMV, exact Top-K of the gate, gathered GEMVs over the K chosen channels.
 
     Args:
-        x: ``[d]`` or ``[T, d]`` tokens (T small: each token reads its own K rows).
+        x: ``[..., d]`` tokens, any leading dimensions (``[d]``, ``[T, d]``, ``[B, S, d]``, ...): they are
+            flattened to rows and y is reshaped back. Meant for few tokens: each token reads its own K rows.
         w_gate, w_up: ``[E, d]``; w_down_t: ``[E, d]`` (W_down transposed); all in x's dtype, rows contiguous.
         k: channels kept per token, ``1 <= k <= E``.
-        impl: ``None`` (auto), ``"triton"`` or ``"torch"`` (`moc_decode_ref`).
+        impl: ``None`` (auto: Triton when every tensor is on CUDA and the kernels support the call, else torch),
+            ``"triton"`` or ``"torch"`` (`moc_decode_torch`; `moc_decode_ref` is the plain oracle tests compare
+            both against).
 
     Returns:
-        ``y`` with x's shape and dtype; accumulation in fp32.
+        ``y`` with x's shape and dtype; accumulation in fp32 (fp64 for fp64 inputs on the torch path).
 
     Example::
 
@@ -241,7 +332,7 @@ def moc_decode(
     unsupported = _triton_unsupported(x, w_gate)
     if choose_impl(impl, x, w_gate, w_up, w_down_t, unsupported=unsupported) == "triton":
         return _moc_decode_triton(x, w_gate, w_up, w_down_t, k)
-    return moc_decode_ref(x, w_gate, w_up, w_down_t, k)
+    return _moc_decode_torch(x, w_gate, w_up, w_down_t, k)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -5,10 +5,12 @@ the gate GEMV runs in full (the gate ranks the channels), then only the K chosen
 ``y = W_d[:, I] (SiLU(g_I) * (W_u[I] x))``. FFN weight bytes fall from 3 d E to d E + 2 d K (ratio
 1/3 + 2K/(3E)), an upper bound on the FFN speedup of a memory-bound decode.
 
-CPU implementation (torch ops, no custom kernel): ``torch.topk`` of the gate, ``index_select`` of the K rows of
-W_u followed by a GEMV, and ``embedding_bag`` (a weighted sum of the K rows of W_d^T, no copy) for the down
-projection. It computes what `kernels.moc.moc_decode_ref` computes (tested). The attention half of the block
-(q, k, v, o projections and attention over a KV cache) is timed too, so a block-level speedup can be formed.
+CPU implementation: `kernels.moc.moc_decode_torch`, the torch path `kernels.moc.moc_decode` (and so `MoCMLP`'s
+decode) takes on a CPU (torch ops, no custom kernel): ``torch.topk`` of the gate (ties at the cut to the lowest
+channel index), ``index_select`` of the K rows of W_u followed by a GEMV, and ``embedding_bag`` (a weighted sum of
+the K rows of W_d^T, no copy) for the down projection; bf16 rows are widened to fp32 in blocks, as the kernels
+accumulate in fp32. It computes what `kernels.moc.moc_decode_ref` computes (tested). The attention half of the
+block (q, k, v, o projections and attention over a KV cache) is timed too, so a block-level speedup can be formed.
 
 Timing (`methods.moc.timing`): every implementation is called once per round, in the same order, ``repeats``
 rounds after ``warmup`` rounds, each round on another token (so the chosen channels change); the per-call times'
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from kernels.moc import moc_decode_torch
 from methods.moc.timing import summary, time_interleaved
 
 
@@ -87,12 +90,9 @@ def dense_decode(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_do
 
 def moc_decode_cpu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down_t: torch.Tensor,
                    k: int) -> torch.Tensor:
-    """MoC SwiGLU of one token: full gate GEMV, Top-K of the raw gate, gather-GEMVs over the K chosen channels."""
-    if not 1 <= k <= w_gate.shape[0]:
-        raise ValueError(f"k must be in 1..d_ff={w_gate.shape[0]}, got {k}")
-    g_sel, idx = torch.topk(w_gate @ x, k, sorted=False)
-    h = F.silu(g_sel) * (w_up.index_select(0, idx) @ x)
-    return F.embedding_bag(idx.unsqueeze(0), w_down_t, per_sample_weights=h.unsqueeze(0), mode="sum")[0]
+    """MoC SwiGLU of one token: full gate GEMV, Top-K of the raw gate, gather-GEMVs over the K chosen channels
+    (`kernels.moc.moc_decode_torch`, the code `moc_decode` runs on a CPU)."""
+    return moc_decode_torch(x, w_gate, w_up, w_down_t, k)
 
 
 def attention_decode(x: torch.Tensor, layer: DecodeLayer) -> torch.Tensor:

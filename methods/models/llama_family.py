@@ -242,8 +242,8 @@ class MoCMLP(nn.Module):
       that keeps x, the indices and the selected gate/up values for backward. Always taken when a gradient is
       needed (grad mode on and the input or a weight requires grad).
     - decode path, `kernels.moc.moc_decode`: full gate GEMV, Top-K, then only the K chosen rows of W_up and
-      W_down^T per token (Triton on CUDA, its torch reference elsewhere; accumulation in fp32). Taken when no
-      gradient is needed (``torch.no_grad``, ``inference_mode``, ``generate``), ``decode_kernel`` is true, no
+      W_down^T per token (Triton on CUDA, `kernels.moc.moc_decode_torch` elsewhere; accumulation in fp32). Taken
+      when no gradient is needed (``torch.no_grad``, ``inference_mode``, ``generate``), ``decode_kernel`` is true, no
       autocast is active on the input's device (the kernel would not follow the autocast dtype, so the gate
       could rank differently) and the call's rows T (batch x sequence) satisfy ``T * k < d_ff``. The kernel
       accepts any T, but it reads K rows of W_up and W_down^T per token with no sharing between tokens, so its
