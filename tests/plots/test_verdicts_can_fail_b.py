@@ -96,6 +96,17 @@ def both(*modifies: Modify) -> Modify:
 
 # ------------------------------------------------------------------------------------------------ modifications
 
+
+def _ractd_tab4_speedups(teacher: float, diffuser: float) -> Modify:
+    """The teacher's and Diffuser's time per action set to the given multiples of RACTD's (the run's timings aside)."""
+    def modify(data: pd.DataFrame) -> pd.DataFrame:
+        data = data.copy()
+        student = data.loc[where(data, method="ractd"), "action_ms"].mean()
+        data.loc[where(data, method="edm_teacher"), "action_ms"] = teacher * student
+        data.loc[where(data, method="diffuser"), "action_ms"] = diffuser * student
+        return data
+    return modify
+
 def _ractd_fig3_ractd_high(data: pd.DataFrame) -> pd.DataFrame:
     top = data.loc[data["method"] == "dataset", "normalized_score"].max()
     return put("normalized_score", top + 1.0, method="ractd")(data)
@@ -322,10 +333,10 @@ CASES: dict[str, list[tuple[Modify, str, tuple[str, ...]]]] = {
         (both(add("normalized_score", -40.0, method="ractd"), put("nfe", 2, method="ractd")), "not_reproduced",
          ("Diffuser-style", "network evaluations")),
     ],
-    "ractd.tab4": [
-        (scale("action_ms", 3.5, method="diffuser"), "reproduced", ("Diffuser-style",)),
-        (both(scale("action_ms", 1 / 10, method="edm_teacher"), add("normalized_score", -100.0, method="ractd")),
-         "not_reproduced", ("teacher / RACTD", "teacher score")),
+    "ractd.tab4": [  # which speedup misses its band in the committed run depends on that run's timings
+        (_ractd_tab4_speedups(teacher=142.0, diffuser=43.0), "reproduced", ()),
+        (both(_ractd_tab4_speedups(teacher=142.0 / 10, diffuser=43.0 / 10),
+              add("normalized_score", -100.0, method="ractd")), "not_reproduced", ("teacher score",)),
     ],
     "ractd.fig3": [
         (_ractd_fig3_ractd_high, "reproduced", ("teacher's", "CTD's", "RACTD high-mode share")),

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from methods.misa.lisa import Lisa, LisaConfig
 from methods.misa.misa import Misa, MisaConfig
 from methods.models.llama_family import LlamaFamily, LlamaFamilyConfig
 
@@ -48,14 +49,22 @@ def test_misa_is_a_torch_optimizer_with_one_group_of_its_parameters():
         opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)]})
 
 
+#: the active-set optimizers a scheduler must drive: MISA with and without its momentum flush, and LISA
+ACTIVE_SET_OPTIMIZERS = {
+    "misa": lambda model: Misa(model, MisaConfig(delta=0.1, interval=3, seed=1, retain_states=True), lr=1e-2),
+    "misa-flush": lambda model: Misa(model, MisaConfig(delta=0.1, interval=3, seed=1, flush_momentum=True,
+                                                        retain_states=False), lr=1e-2),
+    "lisa": lambda model: Lisa(model, LisaConfig(n_layers=1, interval=2, seed=1), lr=1e-2, weight_decay=0.1),
+}
+
+
 @pytest.mark.filterwarnings("error")  # no "scheduler stepped before optimizer" or other warnings
-@pytest.mark.parametrize("flush", [False, True])
-def test_a_scheduler_sets_the_step_size_of_the_active_modules_across_redraws(flush):
+@pytest.mark.parametrize("name", list(ACTIVE_SET_OPTIMIZERS))
+def test_a_scheduler_sets_the_step_size_of_the_active_modules_across_redraws(name):
     """lr 1 x for 6 steps, then 0: the parameters move, then stay bit-identical through 14 more steps and several
     redraws (weight decay and the momentum flush scale with lr too)."""
     model = LlamaFamily(CFG, seed=0)
-    cfg = MisaConfig(delta=0.1, interval=3, seed=1, flush_momentum=flush, retain_states=not flush)
-    opt = Misa(model, cfg, lr=1e-2)
+    opt = ACTIVE_SET_OPTIMIZERS[name](model)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < 6 else 0.0)
     start = [p.detach().clone() for p in model.parameters()]
     _train(model, opt, range(6), sched)
