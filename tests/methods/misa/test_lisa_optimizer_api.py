@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-import io
 
 import pytest
 import torch
@@ -12,7 +11,8 @@ import torch
 from methods.misa.lisa import Lisa, LisaConfig
 from methods.misa.misa import Misa, MisaConfig
 from methods.models.llama_family import LlamaFamily, LlamaFamilyConfig
-from tests.methods.misa.test_misa_optimizer_api import CFG, _batch, _train
+from tests.methods.misa.test_misa_optimizer_api import (CFG, _batch, _train, assert_resumed_alike,
+                                                       resume_from_checkpoint)
 
 
 def test_lisa_is_a_torch_optimizer_with_one_group_of_its_parameters():
@@ -57,44 +57,14 @@ def test_a_checkpoint_resumes_bit_for_bit(name, saved_at):
     """Train N steps, checkpoint model + Lisa + scheduler through torch.save (read back with weights_only), go on
     M steps; a fresh model (other init) and Lisa (other seed) loaded from the checkpoint go on the same M steps:
     the same active layers, parameters and AdamW state, bit for bit."""
-    cfg, resume = CONFIGS[name], range(saved_at, 25)  # ends mid-period
-
-    def schedule(s: int) -> float:
-        return 0.93**s
-
-    model = LlamaFamily(CFG, seed=0)
-    opt = Lisa(model, cfg, lr=1e-2)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    _train(model, opt, range(saved_at), sched)
-    buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
-    sets = _train(model, opt, resume, sched)
-
-    buf.seek(0)
-    ckpt = torch.load(buf, weights_only=True)
+    cfg = CONFIGS[name]
+    first, second, ckpt = resume_from_checkpoint(lambda m: Lisa(m, cfg, lr=1e-2),
+                                                 lambda m: Lisa(m, LisaConfig(**{**vars(cfg), "seed": 9}), lr=1.0),
+                                                 saved_at, range(saved_at, 25))  # ends mid-period
     assert bool(ckpt["opt"]["state"]) == (saved_at % cfg.interval != 0)  # a re-draw frees every AdamW state
-    model2 = LlamaFamily(CFG, seed=5)
-    opt2 = Lisa(model2, LisaConfig(**{**vars(cfg), "seed": 9}), lr=1.0)
-    sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, schedule)
-    model2.load_state_dict(ckpt["model"])
-    sched2.load_state_dict(ckpt["sched"])
-    opt2.load_state_dict(ckpt["opt"])  # after the scheduler, as with any torch optimizer
-    assert opt2.steps == saved_at and opt2.state is opt2.opt.base.state
-    sets2 = _train(model2, opt2, resume, sched2)
-
-    assert sets2 == sets and opt2.chosen == opt.chosen
-    assert len(set(sets)) > 1, "the active layers changed after the checkpoint"
-    for (n, a), b in zip(model.named_parameters(), model2.parameters()):
-        assert torch.equal(a, b), n
-        assert a.requires_grad == b.requires_grad, n
-    assert opt.steps == opt2.steps and opt.opt.peak_state_bytes == opt2.opt.peak_state_bytes
-    assert opt.rng.bit_generator.state == opt2.rng.bit_generator.state
-    state = {i: opt.state[p] for i, p in enumerate(opt.param_groups[0]["params"]) if p in opt.state}
-    state2 = {i: opt2.state[p] for i, p in enumerate(opt2.param_groups[0]["params"]) if p in opt2.state}
-    assert state.keys() == state2.keys() and state
-    for i, s in state.items():
-        assert s.keys() == state2[i].keys() and all(torch.equal(v, state2[i][k]) for k, v in s.items()), i
-    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    assert_resumed_alike(first, second)
+    opt, opt2 = first[1], second[1]
+    assert opt.state and opt.rng.bit_generator.state == opt2.rng.bit_generator.state
 
 
 def test_a_checkpoint_of_another_config_or_optimizer_is_refused():

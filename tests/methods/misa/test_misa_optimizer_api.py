@@ -34,6 +34,53 @@ def _train(model: nn.Module, opt: torch.optim.Optimizer, steps: range, sched=Non
     return sets
 
 
+def resume_from_checkpoint(build, rebuild, saved_at: int, resume: range):
+    """Train ``saved_at`` steps with ``build(model)`` under a LambdaLR, checkpoint model + optimizer + scheduler
+    through torch.save (read back with weights_only), go on over ``resume``; a fresh model (other init) with
+    ``rebuild(model)`` (other seed, other lr) loaded from the checkpoint goes on over the same steps.
+    Returns ``(model, opt, sets), (model2, opt2, sets2)`` and the checkpoint."""
+
+    def schedule(s: int) -> float:
+        return 0.93**s
+
+    model = LlamaFamily(CFG, seed=0)
+    opt = build(model)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    _train(model, opt, range(saved_at), sched)
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
+    sets = _train(model, opt, resume, sched)
+
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=True)
+    model2 = LlamaFamily(CFG, seed=5)
+    opt2 = rebuild(model2)
+    sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, schedule)
+    model2.load_state_dict(ckpt["model"])
+    sched2.load_state_dict(ckpt["sched"])
+    opt2.load_state_dict(ckpt["opt"])  # after the scheduler, as with any torch optimizer
+    assert opt2.steps == saved_at and opt2.state is opt2.opt.base.state
+    sets2 = _train(model2, opt2, resume, sched2)
+    return (model, opt, sets), (model2, opt2, sets2), ckpt
+
+
+def assert_resumed_alike(first, second) -> None:
+    """The same active sets, parameters (and their requires_grad), AdamW state and lr, bit for bit."""
+    (model, opt, sets), (model2, opt2, sets2) = first, second
+    assert sets2 == sets and opt2.chosen == opt.chosen
+    assert len(set(sets)) > 1, "the active set changed after the checkpoint"
+    for (n, a), b in zip(model.named_parameters(), model2.parameters()):
+        assert torch.equal(a, b), n
+        assert a.requires_grad == b.requires_grad, n
+    assert opt.steps == opt2.steps and opt.opt.peak_state_bytes == opt2.opt.peak_state_bytes
+    state = {i: opt.state[p] for i, p in enumerate(opt.param_groups[0]["params"]) if p in opt.state}
+    state2 = {i: opt2.state[p] for i, p in enumerate(opt2.param_groups[0]["params"]) if p in opt2.state}
+    assert state.keys() == state2.keys()
+    for i, s in state.items():
+        assert s.keys() == state2[i].keys() and all(torch.equal(v, state2[i][k]) for k, v in s.items()), i
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+
+
 def test_misa_is_a_torch_optimizer_with_one_group_of_its_parameters():
     model = LlamaFamily(CFG, seed=0)
     opt = Misa(model, MisaConfig(delta=0.1, interval=5, train_embedding_and_head=True), lr=3e-3, weight_decay=0.0)
@@ -112,45 +159,16 @@ def test_a_checkpoint_resumes_bit_for_bit(name, saved_at):
     """Train N steps, checkpoint model + Misa + scheduler through torch.save (read back with weights_only), go on
     M steps; a fresh model (other init) and Misa (other seed) loaded from the checkpoint go on the same M steps:
     the same active sets, parameters, importance and AdamW state, bit for bit."""
-    cfg, resume = CONFIGS[name], range(saved_at, saved_at + 15)
-
-    def schedule(s: int) -> float:
-        return 0.93**s
-
-    model = LlamaFamily(CFG, seed=0)
-    opt = Misa(model, cfg, lr=1e-2)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    _train(model, opt, range(saved_at), sched)
-    buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
-    sets = _train(model, opt, resume, sched)
-
-    buf.seek(0)
-    ckpt = torch.load(buf, weights_only=True)
-    model2 = LlamaFamily(CFG, seed=5)
-    opt2 = Misa(model2, MisaConfig(**{**vars(cfg), "seed": 9}), lr=1.0)
-    sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, schedule)
-    model2.load_state_dict(ckpt["model"])
-    sched2.load_state_dict(ckpt["sched"])
-    opt2.load_state_dict(ckpt["opt"])  # after the scheduler, as with any torch optimizer
-    assert opt2.steps == saved_at and opt2.state is opt2.opt.base.state
-    sets2 = _train(model2, opt2, resume, sched2)
-
-    assert sets2 == sets and opt2.chosen == opt.chosen
-    assert len(set(sets)) > 1, "the active set changed after the checkpoint"
-    for (n, a), b in zip(model.named_parameters(), model2.parameters()):
-        assert torch.equal(a, b), n
-        assert a.requires_grad == b.requires_grad, n
+    cfg = CONFIGS[name]
+    first, second, _ = resume_from_checkpoint(lambda m: Misa(m, cfg, lr=1e-2),
+                                              lambda m: Misa(m, MisaConfig(**{**vars(cfg), "seed": 9}), lr=1.0),
+                                              saved_at, range(saved_at, saved_at + 15))
+    assert_resumed_alike(first, second)
+    opt, opt2 = first[1], second[1]
     for key in ("importance", "counts", "period_sum", "last_used", "probabilities"):
         assert (getattr(opt, key) == getattr(opt2, key)).all(), key
-    assert opt.period_steps == opt2.period_steps and opt.steps == opt2.steps
-    assert opt.opt.peak_state_bytes == opt2.opt.peak_state_bytes
-    state = {i: opt.state[p] for i, p in enumerate(opt.param_groups[0]["params"]) if p in opt.state}
-    state2 = {i: opt2.state[p] for i, p in enumerate(opt2.param_groups[0]["params"]) if p in opt2.state}
-    assert state.keys() == state2.keys() and (state or not cfg.retain_states)
-    for i, s in state.items():
-        assert s.keys() == state2[i].keys() and all(torch.equal(v, state2[i][k]) for k, v in s.items()), i
-    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    assert opt.period_steps == opt2.period_steps
+    assert opt.state or not cfg.retain_states
 
 
 def test_a_checkpoint_of_another_config_or_optimizer_is_refused():
