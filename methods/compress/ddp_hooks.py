@@ -185,9 +185,10 @@ class CompressionHookState:
 
     # ---- checkpointing (the process group is not picklable, so it is left out)
     def state_dict(self) -> dict[str, Any]:
-        """The iteration counter, the pipeline's state (compressor and error-feedback tensors, seed, start_iter),
-        how the state is keyed and the communication statistics; tensors and plain values only, so ``torch.load``
-        reads it with ``weights_only=True``. Save it with the model and optimizer on every rank."""
+        """The iteration counter, the pipeline's state (compressor and error-feedback tensors and construction
+        parameters, seed, start_iter), how the state is keyed and the communication statistics; tensors and plain
+        values only, so ``torch.load`` reads it with ``weights_only=True``. Save it with the model and optimizer on
+        every rank."""
         return {
             "iteration": self.iteration,
             "pipeline": self.pipeline.state_dict(),
@@ -197,21 +198,15 @@ class CompressionHookState:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a `state_dict` into a state built the same way (compressor, error feedback, seed, start_iter,
-        ``named_parameters`` given or not); the DDP training it hooks then continues exactly as the saved run
-        would have. Everything is checked before anything changes.
+        """Restore a `state_dict` into a state built the same way (compressor and error feedback with the same
+        parameters, seed, start_iter, ``named_parameters`` given or not; `CompressionPipeline.check_state_dict`);
+        the DDP training it hooks then continues exactly as the saved run would have. Everything is checked before
+        anything changes.
 
         Resuming past ``start_iter`` needs ``named_parameters``: state keyed by bucket position would meet a fresh
         DDP model's first-iteration buckets, which differ from the rebuilt ones the saved run keyed it by."""
         pipeline, iteration = state["pipeline"], int(state["iteration"])
-        for what, mine in (("compressor", self.pipeline.compressor.name),
-                           ("error_feedback", self.pipeline.error_feedback.name)):
-            if pipeline[what].get("name") != mine:
-                raise ValueError(f"the checkpoint's {what} is {pipeline[what].get('name')!r}, this state's {mine!r}")
-        for what, mine in (("seed", self.seed), ("start_iter", self.start_iter)):
-            if int(pipeline[what]) != mine:
-                raise ValueError(f"the checkpoint's {what} is {int(pipeline[what])}, this state's {mine}: build the "
-                                 "CompressionHookState with the run's seed and start_iter")
+        self.pipeline.check_state_dict(pipeline, owner="CompressionHookState")
         keyed, how = self._names is not None, {True: "parameter name", False: "bucket position"}
         if "keyed_by_name" in state and bool(state["keyed_by_name"]) != keyed:
             raise ValueError(f"the checkpoint's state is keyed by {how[not keyed]}, this state's by {how[keyed]}: "

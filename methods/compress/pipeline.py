@@ -30,11 +30,14 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from methods.arguments import check_integer
@@ -83,6 +86,28 @@ def unmatched_patterns(patterns: Iterable[str], names: Iterable[str]) -> list[st
     """The ``patterns`` that match none of ``names`` (a typo in a dense-parameter list would silently do nothing)."""
     names = list(names)
     return [p for p in patterns if not any(matches_pattern(n, (p,)) for n in names)]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as a plain Python value (``torch.load(weights_only=True)`` reads it; numpy scalars become numbers)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return repr(value)
+
+
+def construction_params(part: Compressor | ErrorFeedback) -> dict[str, Any]:
+    """The keyword arguments a compressor or error feedback was built with (its dataclass fields), as plain values:
+    ``construction_params(make_compressor("powersgd", rank=2))["rank"] == 2``. What `CompressionPipeline.state_dict`
+    records to refuse a checkpoint of another configuration."""
+    if not dataclasses.is_dataclass(part):
+        return {}
+    return {f.name: _plain(getattr(part, f.name)) for f in dataclasses.fields(part) if f.init}
 
 
 @dataclass
@@ -168,18 +193,49 @@ class CompressionPipeline:
         return plan_phases(phases, n_workers)
 
     def state_dict(self) -> dict[str, Any]:
+        """Compressor and error-feedback state, their construction parameters (`construction_params`), seed and
+        start_iter; tensors and plain values only, so ``torch.load`` reads it with ``weights_only=True``."""
         return {
             "compressor": self.compressor.state_dict(),
             "error_feedback": self.error_feedback.state_dict(),
+            "compressor_params": construction_params(self.compressor),
+            "error_feedback_params": construction_params(self.error_feedback),
             "seed": self.seed,
             "start_iter": self.start_iter,
         }
 
+    def check_state_dict(self, state: Mapping[str, Any], *, owner: str = "CompressionPipeline") -> None:
+        """Raise ValueError, naming the key and both values, unless ``state`` (a `state_dict`) was saved by a
+        pipeline built the same way: compressor and error feedback (names and construction parameters), seed and
+        start_iter. A checkpoint saved before the parameters were recorded has none, and only they go unchecked.
+        ``owner`` names what the user built, in the message. Changes nothing."""
+        parts = (("compressor", self.compressor), ("error_feedback", self.error_feedback))
+        for what, part in parts:
+            theirs = state[what].get("name")
+            if theirs != part.name:
+                raise ValueError(f"the checkpoint's {what} is {theirs!r}, this {owner}'s {part.name!r}")
+        for what, mine in (("seed", self.seed), ("start_iter", self.start_iter)):
+            if int(state[what]) != mine:
+                raise ValueError(f"the checkpoint's {what} is {int(state[what])}, this {owner}'s {mine}: build the "
+                                 f"{owner} with the run's seed and start_iter")
+        for what, part in parts:
+            saved = state.get(f"{what}_params")
+            if saved is None:
+                continue
+            mine = construction_params(part)
+            differ = [k for k in saved if k not in mine or saved[k] != mine[k]]
+            if differ:
+                details = "; ".join(f"{part.name}.{k} is {saved[k]!r}, this {owner}'s {mine[k]!r}" if k in mine
+                                    else f"{part.name}.{k} is {saved[k]!r}, this {owner} has no such parameter"
+                                    for k in differ)
+                raise ValueError(f"the checkpoint's {details}: build the {owner} with the run's {what}_params")
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a `state_dict` into a pipeline built the same way (`check_state_dict` refuses anything else
+        before anything changes); the next steps then compute what the saved pipeline's would have."""
+        self.check_state_dict(state)
         self.compressor.load_state_dict(state["compressor"])
         self.error_feedback.load_state_dict(state["error_feedback"])
-        self.seed = int(state["seed"])
-        self.start_iter = int(state["start_iter"])
 
 
 def aggregate(

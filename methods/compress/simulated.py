@@ -127,6 +127,8 @@ class SimulatedWorkers:
         if len(state["pipelines"]) != self.n_workers:
             raise ValueError(f"state has {len(state['pipelines'])} workers, this simulation has {self.n_workers}")
         for p, s in zip(self.pipelines, state["pipelines"]):
+            p.check_state_dict(s)  # every worker's part first: a refused checkpoint loads into none of them
+        for p, s in zip(self.pipelines, state["pipelines"]):
             p.load_state_dict(s)
 
 

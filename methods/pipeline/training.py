@@ -11,7 +11,8 @@ Links (``transfer(x, sample_ids) -> received tensor``, counting bytes):
 
 - `CodecLink`: a stateless `methods.pipeline.codecs` codec; the receiver decodes the payload bytes.
 - `AQSGDLink`: AQ-SGD (arXiv 2206.01299): a sender and a receiver `methods.pipeline.aqsgd.AQSGDEndpoint`, one
-  per side, each with its own per-sample cache; the receiver's view is its cache.
+  per side, each with its own per-sample cache; the receiver's view is its cache. `AQSGDLink.state_dict` holds
+  both caches and the link's statistics, and `AQSGDLink.load_state_dict` resumes a link built the same way.
 
 The received activation replaces the sent one; the gradient passes straight through the quantizer (the
 receiver's gradient w.r.t. what it received is what the sender gets, after the backward codec).
@@ -32,8 +33,10 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -93,6 +96,33 @@ class AQSGDLink:
     def memory_bytes(self) -> int:
         """Bytes both caches hold now (sender + receiver)."""
         return self.sender.memory_bytes + self.receiver.memory_bytes
+
+    def state_dict(self) -> dict[str, Any]:
+        """Both endpoints' `AQSGDEndpoint.state_dict` (caches, codecs, cache dtype) and the link's statistics;
+        tensors and plain values only, so ``torch.load`` reads it with ``weights_only=True``."""
+        return {"sender": self.sender.state_dict(), "receiver": self.receiver.state_dict(),
+                "stats": dataclasses.asdict(self.stats)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a `state_dict` into a link built the same way (delta codec, cache dtype): both caches and the
+        statistics, so the link goes on sending the bytes and receiving the activations the saved one would have.
+        A checkpoint of another configuration is refused (`AQSGDEndpoint.load_state_dict`), and the link is left
+        as it was."""
+        missing = [k for k in ("sender", "receiver", "stats") if not isinstance(state, Mapping) or k not in state]
+        if missing:
+            raise ValueError(f"not an AQSGDLink state_dict: it has no {', '.join(map(repr, missing))}")
+        kinds = {f.name: type(f.default) for f in dataclasses.fields(LinkStats)}  # int bytes, float errors
+        if not isinstance(state["stats"], Mapping) or set(state["stats"]) != set(kinds):
+            raise ValueError(f"the checkpoint's stats must hold exactly {', '.join(kinds)}")
+        stats = LinkStats(**{k: kind(state["stats"][k]) for k, kind in kinds.items()})
+        sender_cache = self.sender.cache
+        self.sender.load_state_dict(state["sender"])
+        try:
+            self.receiver.load_state_dict(state["receiver"])
+        except Exception:
+            self.sender.cache = sender_cache  # the receiver's state was refused: leave the link as it was
+            raise
+        self.stats = stats
 
     def transfer(self, x: torch.Tensor, sample_ids: Sequence[int]) -> torch.Tensor:
         payload = self.sender.send(sample_ids, x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -60,3 +61,68 @@ def test_state_dict_round_trip_continues_identically():
         oa = aggregate(a, _grads(step, 2), step, SimulatedCollective(2))
         ob = aggregate(b, _grads(step, 2), step, SimulatedCollective(2))
         assert torch.equal(oa[0]["w"], ob[0]["w"])
+
+
+def _trained(**build):
+    """Two pipelines built with ``build`` after 3 steps (the last two compressed), and worker 0's state_dict."""
+    pipes = [CompressionPipeline.build(**build) for _ in range(2)]
+    for step in range(3):
+        aggregate(pipes, _grads(step, 2), step, SimulatedCollective(2))
+    return pipes, pipes[0].state_dict()
+
+
+def _same(a, b) -> bool:
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def test_a_checkpoint_of_another_seed_or_start_iter_is_refused():
+    """Loading used to adopt the checkpoint's seed and start_iter silently; it is refused like the DDP hook does."""
+    run = {"compressor": "randk", "error_feedback": "ef14", "seed": 4, "start_iter": 1}
+    _, saved = _trained(**run)
+    for key, value, message in (("seed", 5, "seed is 4, this CompressionPipeline's 5"),
+                                ("start_iter", 0, "start_iter is 1, this CompressionPipeline's 0")):
+        other = CompressionPipeline.build(**{**run, key: value})
+        before = other.state_dict()
+        with pytest.raises(ValueError, match=message):
+            other.load_state_dict(saved)
+        assert _same(other.state_dict(), before) and getattr(other, key) == value  # nothing changed
+
+
+def test_a_checkpoint_of_other_compressor_or_error_feedback_parameters_is_refused():
+    """PowerSGD of rank 2 loaded into a rank-3 pipeline used to load (a shape error or a silent fresh Q later);
+    every construction parameter is now in the checkpoint and a mismatch is refused, naming it and both values."""
+    run = {"compressor": "powersgd", "error_feedback": "ef21m", "compressor_params": {"rank": 2},
+           "error_feedback_params": {"eta": 0.5}, "seed": 1}
+    pipes, saved = _trained(**run)
+    assert saved["compressor_params"] == {"rank": 2, "warm_start": True, "error_reference": "aggregate",
+                                          "min_compression_rate": 0.0}
+    assert saved["error_feedback_params"] == {"dense_init": True, "eta": 0.5, "zero_init": False,
+                                              "authors_first_step": False}
+    refusals = {
+        r"powersgd\.rank is 2, this CompressionPipeline's 3": {"compressor_params": {"rank": 3}},
+        r"powersgd\.warm_start is True, this CompressionPipeline's False":
+            {"compressor_params": {"rank": 2, "warm_start": False}},
+        r"ef21m\.eta is 0\.5, this CompressionPipeline's 0\.25.*error_feedback_params":
+            {"error_feedback_params": {"eta": 0.25}},
+    }
+    for message, change in refusals.items():
+        other = CompressionPipeline.build(**{**run, **change})
+        before = other.state_dict()
+        with pytest.raises(ValueError, match=message):
+            other.load_state_dict(saved)
+        assert _same(other.state_dict(), before)
+    # a checkpoint saved before the parameters were recorded still loads, and resumes exactly
+    old = {k: v for k, v in saved.items() if not k.endswith("_params")}
+    resumed = [CompressionPipeline.build(**run) for _ in range(2)]
+    resumed[0].load_state_dict(old)
+    resumed[1].load_state_dict(pipes[1].state_dict())
+    a = aggregate(pipes, _grads(3, 2), 3, SimulatedCollective(2))
+    b = aggregate(resumed, _grads(3, 2), 3, SimulatedCollective(2))
+    assert torch.equal(a[0]["w"], b[0]["w"])
+    # numpy scalars given as parameters are saved as plain numbers (torch.load weights_only reads them)
+    np_pipe = CompressionPipeline.build("topk", compressor_params={"ratio": np.float64(0.25)})
+    assert type(np_pipe.state_dict()["compressor_params"]["ratio"]) is float

@@ -72,3 +72,19 @@ def test_bad_construction_is_rejected():
         SimulatedWorkers([CompressionPipeline(shared), CompressionPipeline(shared)])
     with pytest.raises(ValueError, match="2 compressors but 1 tensors"):
         compress_once([make_compressor("none")] * 2, [torch.zeros(2)])
+
+
+def test_a_checkpoint_one_worker_refuses_loads_into_no_worker():
+    """Every worker's part is checked before any is loaded: a refusal leaves all of them as they were."""
+    workers = SimulatedWorkers.build(2, "topk", "ef14", compressor_params={"ratio": 0.25}, seed=3)
+    grads = [{"w": torch.randn(8, 8, generator=torch.Generator().manual_seed(i))} for i in range(2)]
+    workers.step(grads, 0)
+    before = workers.state_dict()
+    fresh = SimulatedWorkers.build(2, "topk", "ef14", compressor_params={"ratio": 0.25}, seed=3)
+    saved = fresh.state_dict()
+    saved["pipelines"][1] = {**saved["pipelines"][1], "seed": 4}
+    with pytest.raises(ValueError, match="seed"):
+        workers.load_state_dict(saved)
+    after = workers.state_dict()
+    for p_before, p_after in zip(before["pipelines"], after["pipelines"]):
+        assert repr(p_before) == repr(p_after)

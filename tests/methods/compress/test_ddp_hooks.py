@@ -254,3 +254,34 @@ def test_a_checkpoint_of_another_hook_configuration_is_refused(one_rank_group):
     _ddp_train(ddp, opt, range(1, 3))
     with pytest.raises(ValueError, match="needs named_parameters"):
         _ddp_run("topk-ef14", 0, named=False)[2].load_state_dict(unnamed.state_dict())
+
+
+def test_a_checkpoint_of_other_compressor_parameters_is_refused(one_rank_group):
+    """A PowerSGD rank-2 checkpoint loaded into a rank-3 state (or ARC of another ratio, EF21M of another eta) is
+    refused up front, naming the parameter and both values, and changes nothing; the same state loads it."""
+    params = _params()
+
+    def state(compressor, ef, compressor_params, ef_params=None):
+        return CompressionHookState(compressor, ef, compressor_params=compressor_params,
+                                    error_feedback_params=ef_params, start_iter=0, seed=3,
+                                    named_parameters=params.items())
+
+    g = torch.randn(6, 8, generator=torch.Generator().manual_seed(1))
+    for compressor, ef, saved_params, ef_params, other_params, other_ef, message in (
+        ("powersgd", "ef14", {"rank": 2}, None, {"rank": 3}, None,
+         r"powersgd\.rank is 2, this CompressionHookState's 3: build the CompressionHookState with the run's"),
+        ("arc_topk", "ef21m", {"ratio": 0.5}, {"eta": 0.5}, {"ratio": 0.25}, {"eta": 0.5}, r"arc_topk\.ratio is 0\.5"),
+        ("arc_topk", "ef21m", {"ratio": 0.5}, {"eta": 0.5}, {"ratio": 0.5}, {"eta": 0.9}, r"ef21m\.eta is 0\.5"),
+    ):
+        saving = state(compressor, ef, saved_params, ef_params)
+        for _ in range(3):
+            compression_hook(saving, FakeBucket(0, [params["w"]], [g.clone()], last=True)).wait()
+        saved = saving.state_dict()
+        other = state(compressor, ef, other_params, other_ef)
+        before = other.state_dict()
+        with pytest.raises(ValueError, match=message):
+            other.load_state_dict(saved)
+        assert _same_tree(other.state_dict(), before)
+        same = state(compressor, ef, saved_params, ef_params)
+        same.load_state_dict(saved)
+        assert _same_tree(same.state_dict(), saved)

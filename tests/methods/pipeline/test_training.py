@@ -4,6 +4,8 @@ caches equal and send deltas after the first visit."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 
@@ -81,3 +83,59 @@ def test_compressed_pipeline_trains():
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
     assert 0 < pipe.totals()["forward_sq_error"]
+
+
+def _link_exchange(link, steps, n_samples: int = 8):
+    """Micro-batches of 3 of ``n_samples`` drifting activations per step (step-seeded) through ``link``."""
+    out = []
+    for step in steps:
+        gen = torch.Generator().manual_seed(step)
+        ids = torch.randperm(n_samples, generator=gen)[:3].tolist()
+        a = torch.stack([torch.sin(torch.arange(4 * 16).float() * (i + 1) / 7 + 0.05 * step).reshape(4, 16)
+                         for i in ids]) + 0.01 * torch.randn(3, 4, 16, generator=gen)
+        out.append(link.transfer(a, ids))
+    return out
+
+
+def _same_caches(a, b):
+    return sorted(a.cache) == sorted(b.cache) and all(
+        a.cache[k].dtype == b.cache[k].dtype and torch.equal(a.cache[k].view(torch.uint8), b.cache[k].view(torch.uint8))
+        for k in a.cache)
+
+
+@pytest.mark.parametrize("cache_dtype", ["float16", "float32"])
+def test_aqsgd_link_resumes_from_a_checkpoint_bit_for_bit(cache_dtype):
+    """Exchange 5 steps (some samples still unseen), checkpoint the link through torch.save (read back with
+    weights_only), go on 8 steps; a fresh link loaded from the checkpoint receives the same activations and ends
+    with the same caches and statistics (bytes, elements, squared error and norm), bit for bit."""
+    link = AQSGDLink(make_codec("fixpoint", bits=3), cache_dtype=cache_dtype)
+    _link_exchange(link, range(5), n_samples=4)
+    buf = io.BytesIO()
+    torch.save({"link": link.state_dict()}, buf)
+    before = _link_exchange(link, range(5, 13))
+    assert len(link.sender.cache) > 4  # warm-up messages after the checkpoint too
+
+    buf.seek(0)
+    link2 = AQSGDLink(make_codec("fixpoint", bits=3), cache_dtype=cache_dtype)
+    link2.load_state_dict(torch.load(buf, weights_only=True)["link"])
+    after = _link_exchange(link2, range(5, 13))
+    assert all(torch.equal(o, o2) for o, o2 in zip(before, after))
+    assert _same_caches(link.sender, link2.sender) and _same_caches(link.receiver, link2.receiver)
+    assert link2.stats == link.stats and link2.bytes == link.bytes and link2.memory_bytes == link.memory_bytes
+
+
+def test_an_aqsgd_link_checkpoint_of_another_configuration_is_refused_and_changes_nothing():
+    link = AQSGDLink(make_codec("fixpoint", bits=4))
+    _link_exchange(link, range(3))
+    saved = link.state_dict()
+    fresh = AQSGDLink(make_codec("fixpoint", bits=4))
+    with pytest.raises(ValueError, match="checkpoint's delta_codec"):
+        AQSGDLink(make_codec("fixpoint", bits=5)).load_state_dict(saved)
+    # the sender's part would load, the receiver's is another configuration's: the sender is left as it was
+    other_dtype = AQSGDLink(make_codec("fixpoint", bits=4), cache_dtype="float32")
+    mixed = {**saved, "receiver": other_dtype.state_dict()["receiver"]}
+    with pytest.raises(ValueError, match="checkpoint's cache_dtype"):
+        fresh.load_state_dict(mixed)
+    assert fresh.sender.cache == {} and fresh.receiver.cache == {} and fresh.stats.bytes == 0
+    with pytest.raises(ValueError, match="no 'stats'"):
+        fresh.load_state_dict({"sender": saved["sender"], "receiver": saved["receiver"]})
