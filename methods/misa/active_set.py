@@ -56,16 +56,18 @@ class ActiveSetAdamW:
         for p in self.params:
             p.requires_grad_(False)
 
-    def activate(self, active: Iterable[nn.Parameter]) -> None:
+    def activate(self, active: Iterable[nn.Parameter], *, keep_state: Iterable[nn.Parameter] = ()) -> None:
         """Make exactly ``active`` trainable; drop the state of parameters that leave (or of all, unless
-        ``retain_states``: MISA's code keeps the state of a module drawn again, the paper clears every state)."""
+        ``retain_states``: MISA's code keeps the state of a module drawn again, the paper clears every state).
+        Parameters in ``keep_state`` that stay active keep their state in any case (LISA's always-on ones)."""
         new = list(active)
         keep = {id(p) for p in new}
+        kept = {id(p) for p in keep_state} & keep
         for p in self.params:
             if id(p) not in keep:
                 p.requires_grad_(False)
                 p.grad = None
-            if p in self.base.state and (id(p) not in keep or not self.retain_states):
+            if p in self.base.state and (id(p) not in keep or not (self.retain_states or id(p) in kept)):
                 del self.base.state[p]
         for p in new:
             p.requires_grad_(True)

@@ -2,8 +2,11 @@
 
 Every ``interval`` steps, ``n_layers`` transformer layers are drawn uniformly without replacement and made
 trainable with the embeddings, the final norm and the LM head, which stay trainable all the time; every other
-parameter is frozen and holds no AdamW state. Defaults are LMFlow's script (``lisa_activated_layers=1``,
-``lisa_interval_steps=20``). Written here: no maintained package ships LISA on its own.
+parameter is frozen and holds no AdamW state. At a re-draw the layers' AdamW state starts afresh (a layer drawn
+again too) and the always-trainable parameters keep theirs, as LMFlow's ``LISATrainer`` does (it rebuilds the
+optimizer at every switch and carries over the state of the parameter groups outside the layers). Defaults are
+LMFlow's script (``lisa_activated_layers=1``, ``lisa_interval_steps=20``). Written here: no maintained package
+ships LISA on its own.
 
 `Lisa` is a ``torch.optim.Optimizer`` with one parameter group (every layer's parameters, then the embeddings,
 final norm and head) and AdamW's hyperparameters, copied into the inner AdamW before each step, so LR schedulers
@@ -55,7 +58,7 @@ class Lisa(ActiveSetOptimizer):
 
     ``param_groups`` is one group of every parameter LISA may train; a scheduler that sets its ``lr`` drives the
     active layers and the embeddings and head. ``state`` is the inner AdamW's per-parameter state (active
-    parameters only; a re-draw frees all of it, the embeddings' and head's too). `state_dict` /
+    parameters only; a re-draw frees the layers', the embeddings' and head's carry on). `state_dict` /
     `load_state_dict` round-trip everything an exact resume needs."""
 
     KEY = "lisa"
@@ -81,7 +84,9 @@ class Lisa(ActiveSetOptimizer):
 
     def _redraw(self) -> None:
         self.chosen = sorted(int(i) for i in self.rng.choice(len(self.layers), self.cfg.n_layers, replace=False))
-        self.opt.activate([p for i in self.chosen for p in self.layers[i]] + self.always)
+        # LMFlow's LISATrainer rebuilds its optimizer at every switch and carries over the state of the groups
+        # outside the layers (embeddings, final norm, head): only the layers' AdamW state starts afresh
+        self.opt.activate([p for i in self.chosen for p in self.layers[i]] + self.always, keep_state=self.always)
 
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
         loss = self._evaluate(closure)

@@ -61,9 +61,13 @@ def test_a_checkpoint_resumes_bit_for_bit(name, saved_at):
     first, second, ckpt = resume_from_checkpoint(lambda m: Lisa(m, cfg, lr=1e-2),
                                                  lambda m: Lisa(m, LisaConfig(**{**vars(cfg), "seed": 9}), lr=1.0),
                                                  saved_at, range(saved_at, 25))  # ends mid-period
-    assert bool(ckpt["opt"]["state"]) == (saved_at % cfg.interval != 0)  # a re-draw frees every AdamW state
     assert_resumed_alike(first, second)
     opt, opt2 = first[1], second[1]
+    # a re-draw frees the layers' AdamW state; the embeddings', final norm's and head's carry on
+    n_layer_params = sum(len(layer) for layer in opt.layers)
+    saved_layer_state = [i for i in ckpt["opt"]["state"] if i < n_layer_params]
+    assert bool(saved_layer_state) == (saved_at % cfg.interval != 0)
+    assert sum(i >= n_layer_params for i in ckpt["opt"]["state"]) == len(opt.always)
     assert opt.state and opt.rng.bit_generator.state == opt2.rng.bit_generator.state
 
 
@@ -105,3 +109,15 @@ def test_a_deep_copy_carries_the_whole_sampler():
     assert _train(model, opt, range(4, 16)) == _train(model2, opt2, range(4, 16))
     for a, b in zip(model.parameters(), model2.parameters()):
         assert torch.equal(a, b)
+
+
+def test_a_redraw_keeps_the_always_on_state_and_starts_the_layers_afresh():
+    """As LMFlow's LISATrainer: the embeddings', final norm's and head's AdamW state runs on across re-draws; a
+    layer's starts afresh, also when the same layer is drawn again."""
+    model = LlamaFamily(CFG, seed=0)
+    opt = Lisa(model, LisaConfig(n_layers=CFG.n_layers, interval=3, seed=0), lr=1e-2)  # every layer, every time
+    _train(model, opt, range(7))
+    for p in opt.always:
+        assert int(opt.state[p]["step"]) == 7
+    for layer in opt.layers:
+        assert all(int(opt.state[p]["step"]) == 1 for p in layer)  # redrawn after step 6
