@@ -600,7 +600,7 @@ def draw_tab1(ctx: FigureContext) -> FigureOutput:
         heavy = aggregate_error_ratio(name, params, inputs["heavy_tailed"], draws=TAB1_DRAWS)
         rows.append({
             "compressor": label,
-            "collectives": " + ".join(ops),
+            "collectives": " + ".join(op.replace("_", "-") for op in ops),
             "All-Reduce compatible": "yes" if ops == ["all_reduce"] else "no",
             "bytes/worker N=4 -> N=16": f"{sent4 / 1024:.0f} -> {sent16 / 1024:.0f} KiB",
             "aggregate error / ||mean||^2, counterexample": f"{counter:.3g}",

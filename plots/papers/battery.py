@@ -312,7 +312,7 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
         ax_soc.plot([i0, i1], [soc[i0], soc[i1]], color=PALETTE[2] if c == 1 else PALETTE[3], lw=2, alpha=0.6)
     ax_soc.set(xlabel="step", ylabel="SoC", title="rainflow cycles (green full, orange half)")
     fade = sum(c * float(curve.phi(d)) for d, c, _, _ in found)
-    ours = f"{len(found)} cycles ({sum(c for _, c, _, _ in found):.1f} equivalent), total fade {fade:.2e}"
+    ours = f"{len(found)} cycles ({sum(c for _, c, _, _ in found):.1f} equivalent), total fade {fade:.2e} of capacity"
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig3(data))
 
 
@@ -700,6 +700,8 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
     table = data.round({"loss_cost_usd": 4, "aging_cost_usd": 4, "loss_reduction_pct": 1, "aging_reduction_pct": 1,
                         "final_soc_spread": 3, "mean_soc_std": 3, "tracking_rmse_kw": 4, "solve_ms_median": 1,
                         "solve_ms_p99": 1}).rename(columns=TAB3_HEADERS)
+    table["method"] = table["method"].map(METHOD_NAMES).fillna(table["method"])
+    table["scheduler"] = table["scheduler"].map(mode_name)
     return FigureOutput(data=data, table=table, ours=reductions_text(data), verdict=verdict_tab3(data))
 
 

@@ -267,6 +267,7 @@ def draw_fidelity_errors(ctx: FigureContext) -> FigureOutput:
     summary = error_summary(points)
     numbers = [column for column in summary.columns if column.endswith("%") or "%," in column]
     table = summary.round(dict.fromkeys(numbers, 1))
+    table["op"] = table["op"].replace({"all_reduce": "all-reduce", "dp_step": "DP step"})
     return FigureOutput(data=summary, table=table, ours=ours_text(points), verdict=verdict_fidelity_errors(summary))
 
 

@@ -475,7 +475,8 @@ def _draw_error(ctx: FigureContext, width: int, form: str) -> FigureOutput:
         _error_histogram(axes[0], data)
     else:
         _error_curve(axes[0], data, color_for("error"))
-    ours = (f"{len(data)} measurements over {n_seeds(data)} seeds: median {data['grad_rel_error'].median():.3f}, "
+    ours = (f"relative gradient error, {len(data)} measurements over {n_seeds(data)} seeds: "
+            f"median {data['grad_rel_error'].median():.3f}, "
             f"max {data['grad_rel_error'].max():.3f}")
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_error(data))
 

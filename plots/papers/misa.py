@@ -420,7 +420,7 @@ def verdict_ablation(data: pd.DataFrame) -> Verdict:
     checks.append(at_most("final eval loss, module minus layer granularity", ours=float(means[default] -
                           means["layer granularity"]), high=tol,
                           paper="module granularity helps (tolerance: pooled seed std)"))
-    return judge(checks, explanation=" ".join([f"No number is known for this figure; these are the paper's two "
+    return judge(checks, explanation=" ".join([f"No number is known for these ablations; these are the paper's two "
                  "design claims (module granularity and importance sampling help). "
                  f"{seed_counts(data, 'variant').capitalize()}; pooled seed std {tol:.3f}.", *notes]))
 

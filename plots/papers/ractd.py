@@ -232,7 +232,8 @@ def draw_tab1(ctx: FigureContext) -> FigureOutput:
                                       "episode_length", "nfe"]]  # no action_ms: these runs share the cores
     avg = averages(data)
     return FigureOutput(data=data, table=score_table(data), verdict=verdict_tab1(data),
-                        ours=", ".join(f"{LABELS.get(m, m)} {avg[m]:.1f}" for m in _method_order(data)))
+                        ours="average normalised score: " + ", ".join(f"{LABELS.get(m, m)} {avg[m]:.1f}"
+                                                                      for m in _method_order(data)))
 
 
 def verdict_tab1(data: pd.DataFrame) -> Verdict:
@@ -468,7 +469,7 @@ def _sweep_means(data: pd.DataFrame, axis: str) -> pd.Series:
 
 def _sweep_ours(data: pd.DataFrame, axis: str) -> str:
     means = _sweep_means(data, axis)
-    return f"best {axis} = {means.idxmax():g} ({means.max():.1f})"
+    return f"best {axis} = {means.idxmax():g} (normalised score {means.max():.1f})"
 
 
 def verdict_tab15(data: pd.DataFrame) -> Verdict:
@@ -522,7 +523,7 @@ def verdict_tab14(data: pd.DataFrame) -> Verdict:
     caption=(f"{DATA_NOTE} hopper-medium-replay (local): the same student sampled with 1, 2 and 4 network "
              "evaluations (chaining: re-noise the one-step output to a grid level and jump back), normalised score "
              "(mean ± std over seeds) and time per action."),
-    claim="109.5 / 109.8 / 107.9 (more steps do not help)",
+    claim="1 / 2 / 4 NFE: 109.5 / 109.8 / 107.9 (more steps do not help)",
     scale_note=QUICK_SCALE + "; quick: 1 seed", scenarios=(STUDENT_NFE,), quick_overrides=QUICK + ONE_SEED,
 )
 def draw_tab16(ctx: FigureContext) -> FigureOutput:
@@ -531,7 +532,8 @@ def draw_tab16(ctx: FigureContext) -> FigureOutput:
                            "ms per action": f"{g['action_ms'].median():.2f}"} for n, g in data.groupby("nfe")])
     means = data.groupby("nfe")["normalized_score"].mean()
     return FigureOutput(data=data, table=table, verdict=verdict_tab16(data),
-                        ours=" / ".join(f"{v:.1f}" for v in means))
+                        ours=" / ".join(str(int(n)) for n in means.index) + " NFE: normalised score "
+                        + " / ".join(f"{v:.1f}" for v in means))
 
 
 def verdict_tab16(data: pd.DataFrame) -> Verdict:
@@ -572,7 +574,8 @@ def draw_tab17(ctx: FigureContext) -> FigureOutput:
                           for (h, c), g in per.groupby(["h", "c"])])
     means = per.groupby(["h", "c"])["normalized_score"].mean()
     return FigureOutput(data=data, table=table, verdict=verdict_tab17(data),
-                        ours="best: h = {}, c = {} ({:.1f})".format(*map(int, means.idxmax()), means.max()))
+                        ours="best: h = {}, c = {} (normalised score {:.1f})".format(*map(int, means.idxmax()),
+                                                                                    means.max()))
 
 
 def verdict_tab17(data: pd.DataFrame) -> Verdict:
@@ -591,6 +594,8 @@ STAGE_ROWS = {(False, False): "unconditional teacher + unconditional student (CT
               (True, False): "reward teacher + unconditional student",
               (True, True): "reward teacher + reward student",
               (False, True): "unconditional teacher + reward student (RACTD)"}
+STAGE_SHORT = {(False, False): "neither (CTD)", (True, False): "teacher stage", (True, True): "both stages",
+               (False, True): "student stage (RACTD)"}
 
 
 def stage_means(data: pd.DataFrame) -> dict[tuple[bool, bool], pd.Series]:
@@ -621,7 +626,8 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
     table = pd.DataFrame([{"reward at": label, "score": mean_std(means[key])} for key, label in STAGE_ROWS.items()
                           if key in means])
     return FigureOutput(data=data, table=table, verdict=verdict_tab5(data),
-                        ours=" / ".join(f"{means[k].mean():.1f}" for k in STAGE_ROWS if k in means))
+                        ours="normalised score, reward at: " + ", ".join(
+                            f"{STAGE_SHORT[k]} {means[k].mean():.1f}" for k in STAGE_ROWS if k in means))
 
 
 def verdict_tab5(data: pd.DataFrame) -> Verdict:
@@ -656,7 +662,8 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
                                       "nfe"]]
     avg = averages(data)
     return FigureOutput(data=data, table=score_table(data), verdict=verdict_tab3(data),
-                        ours=", ".join(f"{LABELS.get(m, m)} {avg[m]:.1f}" for m in _method_order(data)))
+                        ours="average normalised score: " + ", ".join(f"{LABELS.get(m, m)} {avg[m]:.1f}"
+                                                                      for m in _method_order(data)))
 
 
 def verdict_tab3(data: pd.DataFrame) -> Verdict:
@@ -671,6 +678,11 @@ def verdict_tab3(data: pd.DataFrame) -> Verdict:
 
 
 # ---------------------------------------------------------------------------------------------- tab9
+
+def _weights(value: object) -> str:
+    """A loss weight, or a swept list of them, as text: "0.5", or "0 / 0.1 / 0.3" in the order swept."""
+    return " / ".join(f"{float(v):g}" for v in (value if isinstance(value, list) else [value]))
+
 
 def loss_weight_table(root: Path | None = None) -> pd.DataFrame:
     """alpha, beta, sigma and the training sizes of every RACTD scenario file (full profile values)."""
@@ -688,7 +700,7 @@ def loss_weight_table(root: Path | None = None) -> pd.DataFrame:
         beta = axes.get("workload.train.beta", train.get("beta", 1.0))
         datasets = axes.get("workload.dataset", [doc["workload"]["dataset"]])
         rows.append({"scenario": Path(path).stem, "datasets": ", ".join(dataset_label(d) for d in datasets),
-                     "alpha": train.get("alpha", 1.0), "beta": str(beta), "sigma": str(sigma),
+                     "alpha": train.get("alpha", 1.0), "beta": _weights(beta), "sigma": _weights(sigma),
                      "student steps": train.get("student_steps"), "teacher steps": train.get("teacher_steps")})
     return pd.DataFrame(rows)
 

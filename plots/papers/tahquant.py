@@ -218,7 +218,7 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
                           "forward bits per element": data["fwd_bits_per_element"].round(3)})
     aq = data.set_index("series").loc["AQ-SGD 4-bit", "extra_bytes_per_boundary"]
     return FigureOutput(data=data, table=table, verdict=verdict_tab3(data),
-                        ours=f"AQ-SGD cache {aq / 1e9:.1f} GB per boundary; TAH-Quant 0")
+                        ours=f"extra memory per boundary: AQ-SGD cache {aq / 1e9:.1f} GB, TAH-Quant 0 GB")
 
 
 def verdict_tab3(data: pd.DataFrame) -> Verdict:
