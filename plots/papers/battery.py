@@ -56,8 +56,6 @@ def mode_name(mode: str) -> str:
     """``miqcp (native)`` -> ``MIQCP (native)``, ``priority`` -> ``activation priority``."""
     return "activation priority" if mode == "priority" else mode.replace("miqcp", "MIQCP")
 
-NOTE = "The paper's text could not be read; this is a reconstruction."
-STATIC_NOTE = "The paper's text could not be read; this is a reconstruction (static diagram: no experiment)."
 SCHEDULER_NOTE = ("Quick profile: activation-priority scheduler (binaries by the priority rule, convex QCP); full "
                   "profile: the full MIQCP, one native SCIP model updated in place each step.")
 LOSS_BAND, AGING_BAND = (28.0, 57.0), (4.0, 15.0)
@@ -145,7 +143,7 @@ ARCHITECTURE_ROWS = [
 @register_figure(
     id="battery.fig1", paper="battery", kind="figure",
     title="Architecture: battery modules behind converters on a common bus, aggregator following RegD",
-    caption=(f"{STATIC_NOTE} N battery packs, each behind its own bidirectional converter, share a DC bus; the "
+    caption=("N battery packs, each behind its own bidirectional converter, share a DC bus; the "
              "aggregator receives the RegD signal from the system operator every 2 s, measures every module's "
              "SoC, and sends each converter an on/off command and a power set-point. This is the system the "
              "battery figures simulate."),
@@ -188,7 +186,7 @@ FLOW_ROWS = [
 @register_figure(
     id="battery.fig4", paper="battery", kind="figure",
     title="Real-time MPC with activation priority (offline table + online evaluation)",
-    caption=(f"{STATIC_NOTE} The control loop as implemented in this project: an offline part (per-module loss "
+    caption=("The control loop as implemented in this project: an offline part (per-module loss "
              "coefficients and priority order) and an online part every 2 s (rainflow state and aging slopes, "
              "priority ranking fixing the binaries, the convex QCP or the full MIQCP, fallback to a baseline "
              "when the solver fails)."),
@@ -216,7 +214,7 @@ def verdict_fig4(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.fig2", paper="battery", kind="figure",
     title="Module loss and efficiency vs module power",
-    caption=(f"{NOTE} Loss L = rho Pb^2 + (a/V)|Pb| + b (pack + converter conduction, converter switching, "
+    caption=("Loss L = rho Pb^2 + (a/V)|Pb| + b (pack + converter conduction, converter switching, "
              "standby while on) and efficiency (delivered / battery-side power when discharging) of the six Case I "
              "stand-in modules at SoC 0.5, over their ratings. Efficiency is lowest at light load (standby and "
              "switching dominate) and peaks at partial load, which is why idle modules are better switched off."),
@@ -280,7 +278,7 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.fig3", paper="battery", kind="figure",
     title="Cycle-aging model: stress function with a tangent, and rainflow cycles of an SoC trace",
-    caption=(f"{NOTE} Left: Phi(d) = 5.24e-4 d^2.03 (the Li-ion fit of Xu et al. 2018), with its tangent at d = "
+    caption=("Left: Phi(d) = 5.24e-4 d^2.03 (the Li-ion fit of Xu et al. 2018), with its tangent at d = "
              "0.5 (the subgradient linearization used in the scheduler; a tangent of a convex curve never lies "
              "above it). Right: a synthetic SoC trace (seeded random walk with reversals) with the rainflow "
              "cycles found by the rainflow package (ASTM E1049) marked from start to end."),
@@ -334,7 +332,7 @@ def verdict_fig3(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.fig5", paper="battery", kind="figure",
     title="RegD-like request and aggregate tracking (Case I)",
-    caption=(f"{NOTE} One hour of a synthetic RegD-like signal (OU, high-passed, scaled, clipped to [-1, 1], "
+    caption=(f"One hour of a synthetic RegD-like signal (OU, high-passed, scaled, clipped to [-1, 1], "
              "ramp-limited, each 15-minute block steered to mean ~0; PJM's RegD is not available offline) times "
              "C_reg = 60 kW, and the power the six Case I modules deliver under the proposed scheduler. "
              f"{SCHEDULER_NOTE}"),
@@ -380,7 +378,7 @@ def verdict_fig5(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.fig6", paper="battery", kind="figure",
     title="Per-module power dispatch over time, per method (Case I)",
-    caption=(f"{NOTE} Bus power of each Case I module over the first 10 minutes of the hour, one panel per "
+    caption=(f"Bus power of each Case I module over the first 10 minutes of the hour, one panel per "
              "method: the proposed scheduler (loss + linearized aging), loss-only optimization, capacity-"
              "proportional sharing and SoC-based sharing (the conventional rules keep every converter on). "
              f"{SCHEDULER_NOTE}"),
@@ -430,7 +428,7 @@ def verdict_fig6(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.fig7", paper="battery", kind="figure",
     title="SoC trajectories of all modules per method, with the final max - min spread",
-    caption=(f"{NOTE} SoC of every module over the hour, one panel per method and case, annotated with the final "
+    caption=(f"SoC of every module over the hour, one panel per method and case, annotated with the final "
              "spread (max - min across modules). The paper claims better SoC balance than conventional methods; "
              "the check compares the proposed scheduler's final spread and its time-averaged SoC standard "
              f"deviation with capacity-proportional and SoC-based sharing. {SCHEDULER_NOTE}"),
@@ -490,7 +488,7 @@ def verdict_fig7(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.fig8", paper="battery", kind="figure",
     title="Power-loss cost and aging cost per method, Cases I and II",
-    caption=(f"{NOTE} Loss cost (energy price 0.10 $/kWh times the energy lost in packs and converters) and aging "
+    caption=(f"Loss cost (energy price 0.10 $/kWh times the energy lost in packs and converters) and aging "
              "cost (exact rainflow on each module's realized SoC trace, Phi(d) = 5.24e-4 d^2.03, replacement 150 "
              "$/kWh, end of life at 80%), over one hour of the same RegD-like request, per method. Bar labels: the "
              "proposed method's cost relative to that bar (-20% = proposed 20% cheaper). Case I: the six heterogeneous stand-in modules at "
@@ -530,7 +528,7 @@ def verdict_fig8(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.fig9", paper="battery", kind="figure",
     title="Number of active modules over time (Case I, proposed)",
-    caption=(f"{NOTE} Converters on (sum of u_i) per 2 s step under the proposed scheduler over the hour, with "
+    caption=(f"Converters on (sum of u_i) per 2 s step under the proposed scheduler over the hour, with "
              "|request| for reference: at light load modules are switched off (standby and switching losses), "
              f"more are switched on as the request grows. The conventional rules keep all six on. {SCHEDULER_NOTE}"),
     claim="—", scale_note="six stand-in modules, 1 h", scenarios=(CASE1,), quick_overrides=QUICK_CASE,
@@ -574,7 +572,7 @@ def verdict_fig9(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.fig10", paper="battery", kind="figure",
     title="Solve time per control step vs module count: full MIQCP vs activation priority",
-    caption=(f"{NOTE} Per-step solve time (data loading + solve, wall clock) of the proposed scheduler in closed "
+    caption=("Per-step solve time (data loading + solve, wall clock) of the proposed scheduler in closed "
              "loop on a RegD-like request, N = 4-20 modules (Case I modules cycled with a 10% resistance jitter): "
              "the full MIQCP as one native SCIP model built once and updated in place each step (warm-started "
              "by a Lagrangian decomposition; a step whose warm start the Lagrangian dual bound proves optimal "
@@ -624,7 +622,7 @@ def verdict_fig10(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.tab1", paper="battery", kind="table",
     title="Battery module parameters (stand-in set)",
-    caption=(f"{NOTE} The paper takes its modules from real-world battery data that we could not see; these are "
+    caption=("The paper takes its modules from real-world battery data that we could not see; these are "
              "the stand-in Case I modules (our assumed values) and the Case II variant (pack resistance "
              "pulled halfway to the mean). Usable energy = capacity x SoH."),
     claim="taken from \"real-world battery data\" (values unknown)", scale_note="six modules per case",
@@ -651,7 +649,7 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.tab2", paper="battery", kind="table",
     title="Converter, loss and cost parameters",
-    caption=(f"{NOTE} The loss and cost parameters the scenarios use (the battery simulation's defaults), with "
+    caption=("The loss and cost parameters the scenarios use (the battery simulation's defaults), with "
              "where each comes from."),
     claim="—", scale_note="configuration, no experiment", computed=False,
 )
@@ -689,7 +687,7 @@ def verdict_tab2(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="battery.tab3", paper="battery", kind="table",
     title="Results per case and method: loss cost, aging cost, reductions, SoC spread, solve time",
-    caption=(f"{NOTE} The numbers behind battery.fig7-fig8: one hour per case, reductions are the proposed "
+    caption=(f"The numbers behind battery.fig7-fig8: one hour per case, reductions are the proposed "
              "method's against the row's method (positive = proposed cheaper). Aging by exact rainflow after the "
              f"run. {SCHEDULER_NOTE}"),
     claim="loss −28% to −57%, aging −4% to −15%", scale_note="six stand-in modules, 1 h per case",

@@ -52,11 +52,10 @@ SEEDS_NOTE = ("Every arm runs 3 seeds (initialisation, data and compression rand
               "by a tuning sweep declared in the scenario (the same candidates and budget for each, one tuning seed "
               "no reported run uses).")
 
-PAPER_TEXT_NOTE = "The paper's text could not be read; this is a reconstruction at reduced scale."
-EXACT_NOTE = "The paper's text could not be read; this is a reconstruction, computed at the paper's shapes."
-SIMULATED_NOTE = ("The paper's text could not be read; this is a reconstruction, simulated at the paper's model "
-                  "sizes (not measured).")
-STATIC_NOTE = "The paper's text could not be read; this is a reconstruction (static: no experiment)."
+#: how each reconstruction was computed (the registry's caption note already says the text could not be read)
+PAPER_TEXT_NOTE = "At reduced scale."
+EXACT_NOTE = "Computed at the paper's shapes."
+SIMULATED_NOTE = "Simulated at the paper's model sizes (not measured)."
 
 METHOD_NAMES = {"none": "dense", "powersgd": "PowerSGD", "greedylore": "GreedyLore"}
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from plots.papers.greedylore_runs import (
-    EXACT_NOTE, GPT_COST, PAPER_TEXT_NOTE, QUICK_GPT, QUICK_TEXT, SIMULATED_NOTE, STATIC_NOTE, TAU_BASE, TEXT,
+    EXACT_NOTE, GPT_COST, PAPER_TEXT_NOTE, QUICK_GPT, QUICK_TEXT, SIMULATED_NOTE, TAU_BASE, TEXT,
     TEXT_COST, TIME_500, TINY_GPT, arm_share, dense, equal_bytes_powersgd, gpt_sizes, greedy, powersgd, rank_high,
     rank_low, training_runs, variant_label,
 )
@@ -53,7 +53,7 @@ TAB1_ROWS = [
     kind="table",
     title="Low-rank gradient compressors compared",
     caption=(
-        f"{STATIC_NOTE} The slot is inferred: a positioning table against prior low-rank compressors is "
+        "The slot is inferred: a positioning table against prior low-rank compressors is "
         "typical, and the abstract states GreedyLore's properties (greedy selection, error feedback, semi-lazy "
         "subspace update, O(sigma/sqrt(NT) + 1/T) under MSGD and Adam, the first linear-speedup rate for low-rank "
         "compression). The other rows are our reading of each method's mechanism, not "
@@ -507,7 +507,7 @@ def tab7_ours(profile: str) -> dict[str, str]:
     kind="table",
     title="Hyper-parameters of the pre-training runs: the paper's C4 settings beside our tiny-GPT settings",
     caption=(
-        f"{STATIC_NOTE} The paper's appendix table of C4 hyper-parameters, as quoted by a third-party "
+        "The paper's appendix table of C4 hyper-parameters, as quoted by a third-party "
         "reproduction, beside the settings of our reduced-scale substitute, read from "
         "scenarios/greedylore/tiny_gpt.yaml with the current profile's overrides (the runs behind greedylore.fig1, "
         "fig4, fig5 and tab4). Rendered from configuration, no computation."

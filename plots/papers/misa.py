@@ -36,7 +36,6 @@ FINETUNE = "scenarios/misa/finetune.yaml"
 ABLATION = "scenarios/misa/ablation.yaml"
 PRETRAIN = "scenarios/misa/pretrain.yaml"
 MEMORY = "scenarios/misa/memory.yaml"
-NOTE = "The paper's text could not be read; this is a reconstruction by content."
 TINY = ("A tiny character-level LLaMA (4 layers, d 32, about 53k parameters) pre-trained on a generated corpus "
         "stands in for LLaMA3-8B; synthetic tasks stand in for the benchmarks.")
 GB = 2**30
@@ -121,7 +120,7 @@ def seed_counts(data: pd.DataFrame, by: str) -> str:
     paper="misa",
     kind="figure",
     title="Gradient norms of the modules inside each transformer layer",
-    caption=(f"{NOTE} {TINY} Mean Frobenius norm of each weight matrix's gradient over full fine-tuning (AdamW) on "
+    caption=(f"{TINY} Mean Frobenius norm of each weight matrix's gradient over full fine-tuning (AdamW) on "
              "the synthetic task mixture, per layer and module (bars: seed mean; ticks: min-max over seeds)."),
     claim="module gradient norms are very unequal, which motivates module granularity",
     scale_note=f"4-layer, d 32 character-level model; {FT_SCALE}",
@@ -194,7 +193,7 @@ def series_label(method: str, delta: float | None) -> str:
     paper="misa",
     kind="figure",
     title="Peak memory vs sequence length on LLaMA3-8B shapes",
-    caption=(f"{NOTE} Modelled peak memory of fine-tuning LLaMA3-8B (micro-batch 1, bf16 weights, fp32 masters "
+    caption=("Modelled peak memory of fine-tuning LLaMA3-8B (micro-batch 1, bf16 weights, fp32 masters "
              "and AdamW moments of the trainable parameters) vs sequence length: full fine-tuning, LoRA r = 8 on all "
              "projections (dropout 0.05), LISA (one layer + embeddings + head), BAdam (one layer), MISA at "
              "δ = 1%, 3%, 10%. Activations are what backward keeps (FlashAttention-style attention); for the "
@@ -258,7 +257,7 @@ FIG3_METHODS = ("adamw", "misa", "lisa", "badam")
     paper="misa",
     kind="figure",
     title="Evaluation loss vs wall-clock time and vs step: MISA, LISA, BAdam, full fine-tuning",
-    caption=(f"{NOTE} {TINY} Held-out loss on the answer characters of the task mixture vs training wall-clock "
+    caption=(f"{TINY} Held-out loss on the answer characters of the task mixture vs training wall-clock "
              "(evaluation excluded, one CPU thread on a shared machine) and vs step; MISA at δ = 3%, T = 50, "
              "η = 1; LISA and BAdam one layer per 50 steps; seed mean with min-max band; learning rate "
              f"per method from a tuning sweep (full profile) or {QUICK_LR:g} for every method (quick profile)."),
@@ -357,7 +356,7 @@ def ablation_summary(last: pd.DataFrame) -> pd.DataFrame:
     return out.fillna(0.0).reset_index()
 
 
-ABLATION_CAPTION = (f"{NOTE} {TINY} MISA alone, one knob changed at a time from the authors' fine-tuning defaults "
+ABLATION_CAPTION = (f"{TINY} MISA alone, one knob changed at a time from the authors' fine-tuning defaults "
                     "(η = 1, δ = 3%, T = 50, module granularity, importance sampling): final held-out loss and mean "
                     "exact match over the six tasks. Full profile: η in {0, 10, 100, 500}, δ in {1%, 10%, 25%}, "
                     f"T in {{10, 200}}, layer granularity, uniform sampling, {FULL_STEPS} steps of {FULL_BATCH} "
@@ -452,7 +451,7 @@ def draw_tab_ablation(ctx: FigureContext) -> FigureOutput:
 @register_figure(
     id="misa.tab_memory", paper="misa", kind="table",
     title="Memory per method: weights, gradients, optimizer states, activations",
-    caption=(f"{NOTE} Modelled memory of fine-tuning LLaMA3-8B (GiB; bf16 weights and gradients, fp32 masters and "
+    caption=("Modelled memory of fine-tuning LLaMA3-8B (GiB; bf16 weights and gradients, fp32 masters and "
              "AdamW moments of the trainable parameters; activations at 2,048 tokens, micro-batch 1, worst active "
              "set), and the optimizer state measured (in the optimizer's own state tensors) on a small LLaMA "
              "(8 layers, d 64, 0.43M parameters) after real steps."),
@@ -542,7 +541,7 @@ def _accuracy_checks(data: pd.DataFrame, rivals: tuple[str, ...], label: str) ->
     return checks, tol, means
 
 
-TABLE_CAPTION = (f"{NOTE} {TINY} Exact match (%, mean ± std over the seeds counted in the table) of the generated "
+TABLE_CAPTION = (f"{TINY} Exact match (%, mean ± std over the seeds counted in the table) of the generated "
                  "answer on held-out examples after fine-tuning on the six-task mixture, per method; learning rate "
                  f"per method from a tuning sweep (full profile; quick profile: {QUICK_LR:g} for every method). MISA "
                  "at δ = 3% holds one attention matrix (1,024 parameters) at a time: each FFN matrix (2,752) is "
@@ -619,7 +618,7 @@ def verdict_tab_math(data: pd.DataFrame) -> Verdict:
 @register_figure(
     id="misa.tab_pretrain", paper="misa", kind="table",
     title="Pre-training perplexity: Adam vs GaLore vs MISA",
-    caption=(f"{NOTE} A tiny character-level LLaMA (4 layers, d 32) trained from scratch on the generated corpus "
+    caption=("A tiny character-level LLaMA (4 layers, d 32) trained from scratch on the generated corpus "
              "(grammar sentences and counting lines) stands in for LLaMA 130M / 350M on C4: held-out character "
              "perplexity (mean ± std over the seeds counted in the table). MISA with the authors' "
              "pre-training settings (δ = 25%, "

