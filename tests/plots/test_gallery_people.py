@@ -89,7 +89,7 @@ def test_fake_gallery_has_no_reprs_paths_or_markers(fake_page, forbidden):
 def test_verdict_counts_at_the_top_and_per_paper(fake_page):
     top = fake_page[: fake_page.index("<h2>By paper</h2>")]
     assert "<b>5 of the 118 figures and tables</b>" not in top  # one of the five paper figures failed
-    assert "<b>4 of the 118 figures and tables</b>" in top and "(5 registered); 1 are not reconstructable" in top
+    assert "<b>4 of the 118 figures and tables</b>" in top and "(5 registered); 1 is not reconstructable" in top
     counts = dict(re.findall(r'class="badge v-(\w+)">[^<]+</span> (\d+)', top))
     assert counts == {"reproduced": "1", "partly": "1", "not_reproduced": "1", "not_checkable": "1", "none": "2"}
 
