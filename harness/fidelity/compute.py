@@ -135,7 +135,10 @@ class ComputePlan:
     threads: tuple[int, ...] = (1, 2)
     allocators: tuple[str, ...] = ("default", "keep")  # keys of `ALLOCATORS`
     warmup_steps: int = 3  # per round
-    measured_steps: int = 15  # per round
+    measured_steps: int = 15  # per round, at least ...
+    #: ... and as many more as fill this many seconds of steps (the median of a few ~10 ms steps follows where
+    #: those few milliseconds fell; a step of 100 ms or more reaches it with ``measured_steps``)
+    min_measured_s: float = 0.0
     #: measurement rounds, interleaved over the whole study (see `measure_points`); a point's median pools them
     rounds: int = 1
     seed: int = 0
@@ -150,13 +153,14 @@ class ComputePlan:
                 for b in self.micro_batches for s in self.seq_lens]
 
 
-# head_dim 32; d_ff = 3 d_model; 2 blocks; vocabulary 1024 (every shape inside the quick grids); 3 rounds of 5
-# measured steps per point (15 in all)
+# head_dim 32; d_ff = 3 d_model; 2 blocks; vocabulary 1024 (every shape inside the quick grids); 3 rounds of at
+# least 5 measured steps and 0.5 s of steps per point (5 steps a round for the largest points, ~60 for the smallest)
 FULL_PLAN = ComputePlan(
     sizes=tuple(ModelSize(f"d{d}", d, 2, d // 32, 3 * d) for d in (64, 128, 256, 512)),
     micro_batches=(2, 4),
     seq_lens=(64, 128),
     measured_steps=5,
+    min_measured_s=0.5,
     rounds=3,
 )
 QUICK_PLAN = ComputePlan(
@@ -170,12 +174,12 @@ QUICK_PLAN = ComputePlan(
 
 
 def measure_step(size: ModelSize, micro_batch: int, seq_len: int, *, warmup_steps: int, measured_steps: int,
-                 seed: int = 0) -> dict[str, float]:
+                 seed: int = 0, min_measured_s: float = 0.0) -> dict[str, float]:
     """Median (p10, p90) wall time of a real TinyLlama + AdamW training step at torch's current thread count, and
     the minor page faults per measured step (memory the allocator returned to the OS and maps again each step:
     work a real step does that isolated op timings, which reuse the same buffers, never see)."""
     times, faults = step_times(size, micro_batch, seq_len, warmup_steps=warmup_steps, measured_steps=measured_steps,
-                               seed=seed)
+                               seed=seed, min_measured_s=min_measured_s)
     return _step_summary(times, faults)
 
 
@@ -186,9 +190,9 @@ def _step_summary(times: list[float], faults: float) -> dict[str, float]:
 
 
 def step_times(size: ModelSize, micro_batch: int, seq_len: int, *, warmup_steps: int, measured_steps: int,
-               seed: int = 0) -> tuple[list[float], float]:
-    """Wall times (ms) of ``measured_steps`` real training steps after ``warmup_steps``, and minor faults per
-    measured step (see `measure_step`)."""
+               seed: int = 0, min_measured_s: float = 0.0) -> tuple[list[float], float]:
+    """Wall times (ms) of real training steps after ``warmup_steps``: ``measured_steps`` of them, or more until
+    their times add up to ``min_measured_s``; and minor faults per measured step (see `measure_step`)."""
     import torch
 
     from methods.models.gpt import TinyLlama
@@ -208,11 +212,11 @@ def step_times(size: ModelSize, micro_batch: int, seq_len: int, *, warmup_steps:
         step()
     times = []
     faults_before = _minor_faults()
-    for _ in range(measured_steps):
+    while len(times) < measured_steps or sum(times) < 1e3 * min_measured_s:
         start = time.perf_counter_ns()
         step()
         times.append((time.perf_counter_ns() - start) / 1e6)
-    return times, (_minor_faults() - faults_before) / measured_steps
+    return times, (_minor_faults() - faults_before) / len(times)
 
 
 def _minor_faults() -> float:
@@ -224,17 +228,17 @@ def _minor_faults() -> float:
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
 
-StepTimer = Callable[[int, ModelSize, int, int, int, int, int], tuple[list[float], float]]
+StepTimer = Callable[[int, ModelSize, int, int, int, int, int, float], tuple[list[float], float]]
 
 
 def timed_steps(threads: int, size: ModelSize, micro_batch: int, seq_len: int, warmup_steps: int,
-                measured_steps: int, seed: int) -> tuple[list[float], float]:
+                measured_steps: int, seed: int, min_measured_s: float = 0.0) -> tuple[list[float], float]:
     """`step_times` at ``threads`` torch threads (in this process or in an allocator's worker)."""
     import torch
 
     torch.set_num_threads(threads)
     return step_times(size, micro_batch, seq_len, warmup_steps=warmup_steps, measured_steps=measured_steps,
-                      seed=seed)
+                      seed=seed, min_measured_s=min_measured_s)
 
 
 def _allocator_environment() -> dict[str, str | None]:
@@ -331,7 +335,8 @@ def measure_points(plan: ComputePlan, progress: Progress = print,
                     for threads in order(plan.threads):
                         key = (allocator, threads, size.name, micro_batch, seq_len)
                         step_ms, step_faults = timers[allocator](threads, size, micro_batch, seq_len,
-                                                                 plan.warmup_steps, plan.measured_steps, plan.seed)
+                                                                 plan.warmup_steps, plan.measured_steps, plan.seed,
+                                                                 plan.min_measured_s)
                         times.setdefault(key, []).extend(step_ms)
                         faults.setdefault(key, []).append(step_faults)
                         if busy is not None:

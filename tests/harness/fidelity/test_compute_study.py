@@ -150,7 +150,7 @@ def test_points_are_measured_in_interleaved_rounds(monkeypatch):
     events = []  # steps and op-profile passes, in the order they ran
 
     def timer(allocator):
-        def fake(threads, size, micro_batch, seq_len, warmup_steps, measured_steps, seed):
+        def fake(threads, size, micro_batch, seq_len, warmup_steps, measured_steps, seed, min_measured_s):
             order.append((allocator, threads, size.name, micro_batch, seq_len))
             events.append(("step",))
             return [10.0 * len(order)] * measured_steps, 0.0
@@ -188,6 +188,34 @@ def test_points_are_measured_in_interleaved_rounds(monkeypatch):
     first = measured.iloc[0]  # measured at positions 1, 12, 17 of the schedule: 10, 120, 170 ms
     assert first["n_steps"] == 6 and first["measured_ms"] == 120.0
     assert first["measured_ms_p10"] == 10.0 and first["measured_ms_p90"] == 170.0
+
+
+def test_short_steps_are_measured_until_they_fill_the_minimum_time(monkeypatch):
+    # a round measures at least measured_steps steps and, for short steps, as many more as fill min_measured_s
+    import harness.fidelity.compute as compute
+
+    clock = {"ns": 0}
+    monkeypatch.setattr(compute.time, "perf_counter_ns", lambda: clock["ns"])
+
+    class Step:  # every step "takes" 10 ms of the fake clock
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def parameters(self):
+            return [torch.nn.Parameter(torch.zeros(1))]
+
+        def loss(self, tokens, targets):
+            clock["ns"] += 10_000_000
+            return (self.parameters()[0] * 0).sum()
+
+    monkeypatch.setattr("methods.models.gpt.TinyLlama", Step)
+    size = compute.ModelSize("t", 32, 1, 2, 64, vocab=64)
+    times, _ = compute.step_times(size, 1, 8, warmup_steps=0, measured_steps=3)
+    assert times == [10.0] * 3
+    times, _ = compute.step_times(size, 1, 8, warmup_steps=0, measured_steps=3, min_measured_s=0.095)
+    assert times == [10.0] * 10  # 10 steps reach 95 ms; 9 would not
+    times, _ = compute.step_times(size, 1, 8, warmup_steps=0, measured_steps=12, min_measured_s=0.05)
+    assert len(times) == 12
 
 
 def test_the_keep_allocator_runs_in_a_worker_started_with_its_variables():
