@@ -93,8 +93,25 @@ def explanation(points: pd.DataFrame) -> str:
                  f"{points['error_pct'].abs().median():.1f}%, mean signed error "
                  f"{points['error_op_profile_pct'].mean():+.1f}% against {points['error_pct'].mean():+.1f}%): how "
                  "much the moment the ops are timed moves the prediction.")
-    return text + (" Cores waking for two-thread work are not modelled, and this machine's speed drifts by tens of "
-                   "percent between periods, so single points can land in a slow or a fast one.")
+    return text + _allocator_pairs_text(points) + (
+        " Cores waking for two-thread work are not modelled, and this machine's speed drifts by tens of percent "
+        "between periods, so single points can land in a slow or a fast one.")
+
+
+def _allocator_pairs_text(points: pd.DataFrame) -> str:
+    """The same step under the 'keep' and the default allocator, measured back to back: how much faster keeping
+    freed memory makes it (geometric mean of the ratios) and how far one pair can lie apart (this machine's noise
+    on a single point, the same computation measured twice). Empty without both configurations."""
+    keys = ["threads", "size", "micro_batch", "seq_len"]
+    pairs = points[points["allocator"] == "keep"].merge(points[points["allocator"] == "default"], on=keys,
+                                                        suffixes=("_keep", "_default"))
+    if pairs.empty:
+        return ""
+    ratio = pairs["measured_ms_keep"] / pairs["measured_ms_default"]
+    return (f" The same step with freed memory kept and with glibc's default, measured back to back: "
+            f"{np.exp(np.log(ratio).mean()):.2f}x the time on average over {len(pairs)} pairs (geometric mean; the "
+            f"tables were profiled under the default allocator), {ratio.min():.2f}x to {ratio.max():.2f}x for "
+            f"single pairs.")
 
 
 def _worst(errors: pd.Series) -> float:

@@ -110,3 +110,12 @@ def test_the_explanation_reports_the_error_per_size_and_the_op_profile_diagnosti
         figure_module.explanation(fixed))
     out = figure_module.draw_fidelity_compute(_Ctx(profiled))
     assert "error_op_profile_pct" in out.data and "diagnostic" in out.ours
+    assert "measured back to back" not in text  # one allocator configuration: no pairs
+
+
+def test_the_explanation_compares_the_two_allocators_shape_by_shape():
+    keep = _points([0.0, 0.0, 0.0])
+    default = keep.assign(allocator="default", measured_ms=keep["measured_ms"] * [2.0, 0.5, 1.0])
+    text = figure_module.explanation(pd.concat([keep, default], ignore_index=True))
+    # keep / default per pair: 0.5, 2, 1 -> geometric mean 1
+    assert "1.00x the time on average over 3 pairs" in text and "0.50x to 2.00x for single pairs" in text
