@@ -193,8 +193,9 @@ class CompressionPipeline:
         return plan_phases(phases, n_workers)
 
     def state_dict(self) -> dict[str, Any]:
-        """Compressor and error-feedback state, their construction parameters (`construction_params`), seed and
-        start_iter; tensors and plain values only, so ``torch.load`` reads it with ``weights_only=True``."""
+        """Compressor and error-feedback state, their construction parameters (`construction_params`), seed,
+        start_iter and ``dense_parameters``; tensors and plain values only, so ``torch.load`` reads it with
+        ``weights_only=True``."""
         return {
             "compressor": self.compressor.state_dict(),
             "error_feedback": self.error_feedback.state_dict(),
@@ -202,12 +203,14 @@ class CompressionPipeline:
             "error_feedback_params": construction_params(self.error_feedback),
             "seed": self.seed,
             "start_iter": self.start_iter,
+            "dense_parameters": list(self.dense_parameters),
         }
 
     def check_state_dict(self, state: Mapping[str, Any], *, owner: str = "CompressionPipeline") -> None:
         """Raise ValueError, naming the key and both values, unless ``state`` (a `state_dict`) was saved by a
-        pipeline built the same way: compressor and error feedback (names and construction parameters), seed and
-        start_iter. A checkpoint saved before the parameters were recorded has none, and only they go unchecked.
+        pipeline built the same way: compressor and error feedback (names and construction parameters), seed,
+        start_iter and ``dense_parameters`` (which tensors hold compression state). A checkpoint saved before the
+        parameters or patterns were recorded has none, and only they go unchecked.
         ``owner`` names what the user built, in the message. Changes nothing."""
         parts = (("compressor", self.compressor), ("error_feedback", self.error_feedback))
         for what, part in parts:
@@ -218,6 +221,10 @@ class CompressionPipeline:
             if int(state[what]) != mine:
                 raise ValueError(f"the checkpoint's {what} is {int(state[what])}, this {owner}'s {mine}: build the "
                                  f"{owner} with the run's seed and start_iter")
+        saved_dense = state.get("dense_parameters")
+        if saved_dense is not None and tuple(saved_dense) != self.dense_parameters:
+            raise ValueError(f"the checkpoint's dense_parameters are {list(saved_dense)}, this {owner}'s "
+                             f"{list(self.dense_parameters)}: build the {owner} with the run's dense_parameters")
         for what, part in parts:
             saved = state.get(f"{what}_params")
             if saved is None:

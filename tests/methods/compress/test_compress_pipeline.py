@@ -79,17 +79,24 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def test_a_checkpoint_of_another_seed_or_start_iter_is_refused():
-    """Loading used to adopt the checkpoint's seed and start_iter silently; it is refused like the DDP hook does."""
-    run = {"compressor": "randk", "error_feedback": "ef14", "seed": 4, "start_iter": 1}
+def test_a_checkpoint_of_another_seed_start_iter_or_dense_set_is_refused():
+    """Loading used to adopt the checkpoint's seed and start_iter silently; it is refused like the DDP hook does.
+    So is a checkpoint whose dense_parameters differ (its tensors' error-feedback state would be orphaned or
+    missing)."""
+    run = {"compressor": "randk", "error_feedback": "ef14", "seed": 4, "start_iter": 1, "dense_parameters": ["b*"]}
     _, saved = _trained(**run)
+    assert saved["dense_parameters"] == ["b*"]
     for key, value, message in (("seed", 5, "seed is 4, this CompressionPipeline's 5"),
-                                ("start_iter", 0, "start_iter is 1, this CompressionPipeline's 0")):
+                                ("start_iter", 0, "start_iter is 1, this CompressionPipeline's 0"),
+                                ("dense_parameters", ["w"], r"dense_parameters are \['b\*'\], this "
+                                                             r"CompressionPipeline's \['w'\]")):
         other = CompressionPipeline.build(**{**run, key: value})
         before = other.state_dict()
         with pytest.raises(ValueError, match=message):
             other.load_state_dict(saved)
-        assert _same(other.state_dict(), before) and getattr(other, key) == value  # nothing changed
+        assert _same(other.state_dict(), before)  # nothing changed
+    without = {k: v for k, v in saved.items() if k != "dense_parameters"}  # saved before the patterns were
+    CompressionPipeline.build(**run).load_state_dict(without)                # recorded: loads
 
 
 def test_a_checkpoint_of_other_compressor_or_error_feedback_parameters_is_refused():
