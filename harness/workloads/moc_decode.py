@@ -74,5 +74,5 @@ def run(scenario: MoCDecodeScenario, ctx: RunContext) -> RunOutput:
     rows["ffn_speedup"] = dense["time_ms_median"] / rows["time_ms_median"]
     rows["block_speedup"] = (attention + dense["time_ms_median"]) / (attention + rows["time_ms_median"])
     rows.loc[~ffn, ["bytes_ratio", "ffn_speedup", "block_speedup"]] = float("nan")
-    info = {"device": "this CPU", "threads": w.threads, "dtype": w.dtype, "ks": ks, "seed": seed}
+    info = {"threads": w.threads, "dtype": w.dtype, "ks": ks, "seed": seed}
     return RunOutput(metrics=rows, info=info)

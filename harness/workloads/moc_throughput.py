@@ -61,4 +61,4 @@ def run(scenario: MoCThroughputScenario, ctx: RunContext) -> RunOutput:
                                                checkpointing=w.checkpointing))
     rows["relative_throughput"] = rows["tokens_per_s"] / float(rows.loc[rows["variant"] == "dense",
                                                                          "tokens_per_s"].iloc[0])
-    return RunOutput(metrics=rows, info={"device": "this CPU", "threads": w.threads, "k": k, "seed": seed})
+    return RunOutput(metrics=rows, info={"threads": w.threads, "k": k, "seed": seed})
