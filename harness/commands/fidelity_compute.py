@@ -14,8 +14,8 @@ periods::
 
 Every point is measured under two glibc allocator configurations (``default``, and ``keep``: freed memory kept in
 the process as a caching allocator does, so steps pay no page faults for it; see
-`harness.fidelity.compute.ALLOCATORS`). The measurement takes about 6.5 min on a quiet 2-core machine (the op
-profile flushes up to 164 MiB before every call): 3 interleaved rounds of every point, each shape's ops timed alone
+`harness.fidelity.compute.ALLOCATORS`). The measurement takes about 7 min on a quiet 2-core machine (the op
+profile flushes up to 164 MiB before every call): 3 interleaved rounds of every point (each at least 5 steps and 0.5 s of steps), each shape's ops timed alone
 right before its steps (plus up to 30 s of waiting for quiet CPUs per shape and round on a busy one; the busiest
 fraction seen is recorded per point). ``--recompute`` predicts again from the saved measurements (e.g. after
 re-profiling). Every measuring run also keeps its points in ``runs/<date>.csv``; ``run_spread.csv`` gives, per
@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "sequence lengths x 1 and 2 threads x 2 allocator configurations, fp32) and predict each from the CPU "
         "timing tables at the step's cache state (cpu-f<MiB> for 1 thread, cpu-2t-f<MiB> for 2; beside it the "
         "same tables at one default flush; nothing fitted); write the signed % errors under "
-        "results/fidelity_compute/. About 6.5 min on a quiet machine, after the profiles that make the tables "
+        "results/fidelity_compute/. About 7 min on a quiet machine, after the profiles that make the tables "
         "(scripts/profile_cpu_cache_state.sh).",
     )
     parser.add_argument("--quick", action="store_true", help="one tiny point, 1 thread, few steps (a CI-size check)")
