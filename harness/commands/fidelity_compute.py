@@ -17,9 +17,10 @@ the process as a caching allocator does, so steps pay no page faults for it; see
 `harness.fidelity.compute.ALLOCATORS`). The measurement takes about 7 min on a quiet 2-core machine (the op
 profile flushes up to 164 MiB before every call): 3 interleaved rounds of every point, each of at least 5 steps and
 0.5 s of steps, each shape's ops timed alone right before its steps (plus up to 30 s of waiting for quiet CPUs per
-shape and round on a busy one; the busiest fraction seen is recorded per point). ``--recompute`` predicts again from the saved measurements (e.g. after
-re-profiling). Every measuring run also keeps its points in ``runs/<date>.csv``; ``run_spread.csv`` gives, per
-point, how far the runs' measured medians lie apart (this VM's speed changes between runs).
+shape and round on a busy one; the busiest fraction seen is recorded per point). ``--recompute`` predicts again
+from the saved measurements (e.g. after re-profiling). Every measuring run also keeps its points in
+``runs/<date>.csv``; ``run_spread.csv`` gives, per point, how far the runs' measured medians lie apart (this VM's
+speed changes between runs).
 """
 
 from __future__ import annotations
