@@ -497,12 +497,13 @@ CASES: dict[str, list[tuple[Modify, str, tuple[str, ...]]]] = {
         (put("largest over-prediction %", 150.0, setting="loopback", op="all"), "partly", ("over-prediction",)),
     ],
     "harness.fidelity_compute": [
-        (put("error_pct", 0.0), "reproduced", ("keep allocator, 1 thread: worst",)),
+        (put("error_pct", 0.0), "reproduced", ("keep allocator, 1 thread: worst", "keep allocator, 2 threads: median")),
         (lambda d: d.assign(error_pct=d["error_pct"].where((d["allocator"] != "default") | (d["threads"] != 1), 30.0)),
          "partly", ("default allocator, 1 thread: median", "default allocator, 1 thread: worst")),
         (put("error_pct", 30.0), "not_reproduced",
          tuple(f"{a} allocator, {t}: {w}" for a in ("default", "keep") for t in ("1 thread", "2 threads")
-               for w in ("median", "worst") if (a, t, w) != ("keep", "1 thread", "worst"))),
+               for w in ("median", "worst")
+               if (a, t, w) not in {("keep", "1 thread", "worst"), ("keep", "2 threads", "median")})),
     ],
     "harness.pipeline_fidelity": [
         (scale("error_pct", 0.5), "reproduced", ("median |signed error|",)),
