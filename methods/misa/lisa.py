@@ -28,9 +28,8 @@ Example::
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -106,15 +105,7 @@ class Lisa(ActiveSetOptimizer):
         reads it with ``weights_only=True``): the config, layer parameter names and sizes (checked on load), the
         step counter, the active layers, the sampling RNG's state and the measured state peak."""
         out = super().state_dict()
-        out["lisa"] = {
-            "config": asdict(self.cfg),
-            "layers": [list(names) for names in self.layer_names],
-            "sizes": self._sizes(),
-            "steps": self.steps,
-            "chosen": [int(i) for i in self.chosen],
-            "rng": copy.deepcopy(self.rng.bit_generator.state),
-            "peak_state_bytes": self.opt.peak_state_bytes,
-        }
+        out["lisa"] = self._sampler_entry(layers=[list(names) for names in self.layer_names], sizes=self._sizes())
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -131,8 +122,4 @@ class Lisa(ActiveSetOptimizer):
                              f"layer indices below {n}")
         rng_state = self._rng_state(saved["rng"])
 
-        self._load_optimizer_state(state_dict, [p for i in chosen for p in self.layers[i]] + self.always)
-        self.chosen = chosen
-        self.steps = int(saved["steps"])
-        self.rng.bit_generator.state = rng_state
-        self.opt.peak_state_bytes = int(saved["peak_state_bytes"])
+        self._restore(state_dict, saved, [p for i in chosen for p in self.layers[i]] + self.always, chosen, rng_state)

@@ -149,8 +149,8 @@ class ActiveSetOptimizer(torch.optim.Optimizer):
     hyperparameters; `step` copies them into the inner AdamW's group before it steps, so a scheduler that sets
     ``param_groups[0]["lr"]`` drives whichever blocks are active. ``state`` *is* the inner AdamW's state dict, so
     torch's ``state_dict`` packs it (active blocks only). A subclass keeps its sampler's state under
-    ``state_dict()[KEY]``, checks a checkpoint with `_saved_entry` and restores torch's part with
-    `_load_optimizer_state`. The sampler's RNG is ``self.rng`` (a numpy Generator)."""
+    ``state_dict()[KEY]`` (`_sampler_entry` plus its own), checks a checkpoint with `_saved_entry` and restores
+    torch's part and the common sampler state with `_restore`. The sampler's RNG is ``self.rng`` (a numpy Generator)."""
 
     KEY = ""  # the state_dict entry holding the subclass's sampler state
     cfg: Any  # the subclass's frozen config dataclass
@@ -218,11 +218,24 @@ class ActiveSetOptimizer(torch.optim.Optimizer):
         type(self.rng.bit_generator)().state = rng_state
         return rng_state
 
-    def _load_optimizer_state(self, state_dict: Mapping[str, Any], active: list[nn.Parameter]) -> None:
-        """Activate ``active`` (dropping state the way a redraw would), then torch's loader sets the AdamW state
-        and the hyperparameters."""
+    def _sampler_entry(self, **layout: Any) -> dict[str, Any]:
+        """The ``state_dict()[KEY]`` entry both samplers write: the config, ``layout`` (names and sizes, checked on
+        load), the step counter, the active set, a copy of the sampling RNG's state and the measured state peak;
+        a subclass adds its own sampler state."""
+        return {"config": asdict(self.cfg), **layout, "steps": self.steps, "chosen": [int(i) for i in self.chosen],
+                "rng": copy.deepcopy(self.rng.bit_generator.state), "peak_state_bytes": self.opt.peak_state_bytes}
+
+    def _restore(self, state_dict: Mapping[str, Any], saved: Mapping[str, Any], active: list[nn.Parameter],
+                 chosen: list[int], rng_state: dict[str, Any]) -> None:
+        """Once every part of a checkpoint is checked: activate ``active`` (dropping state the way a redraw would),
+        let torch's loader set the AdamW state and the hyperparameters, then the active set ``chosen``, the step
+        counter, the sampling RNG and the measured state peak."""
         self.opt.activate(active)
         super().load_state_dict({k: v for k, v in state_dict.items() if k != self.KEY})
+        self.chosen = chosen
+        self.steps = int(saved["steps"])
+        self.rng.bit_generator.state = rng_state
+        self.opt.peak_state_bytes = int(saved["peak_state_bytes"])
         self.opt.base.state = self.state  # torch's loader made a new dict; the inner AdamW must step with it
         self._sync_hyperparameters()
 
@@ -360,19 +373,14 @@ class Misa(ActiveSetOptimizer):
         tensors, as every torch optimizer's does."""
         out = super().state_dict()
         out["misa"] = {
-            "config": asdict(self.cfg),
-            "modules": [[name for name, _ in block] for block in self.modules],
-            "sizes": [int(n) for n in self.sizes],
-            "steps": self.steps,
-            "chosen": [int(b) for b in self.chosen],
+            **self._sampler_entry(modules=[[name for name, _ in block] for block in self.modules],
+                                  sizes=[int(n) for n in self.sizes]),
             "importance": torch.tensor(self.importance),
             "counts": torch.tensor(self.counts),
             "period_sum": torch.tensor(self.period_sum),
             "period_steps": self.period_steps,
             "last_used": torch.tensor(self.last_used),
             "probabilities": torch.tensor(self.probabilities),
-            "rng": copy.deepcopy(self.rng.bit_generator.state),
-            "peak_state_bytes": self.opt.peak_state_bytes,
         }
         return out
 
@@ -396,14 +404,11 @@ class Misa(ActiveSetOptimizer):
                 raise ValueError(f"the checkpoint's {key} has shape {arrays[key].shape}, expected ({b},)")
         rng_state = self._rng_state(saved["rng"])
 
-        self._load_optimizer_state(state_dict, [p for i in chosen for _, p in self.modules[i]] + self.always)
-        self.chosen = chosen
-        self.steps = int(saved["steps"])
+        self._restore(state_dict, saved, [p for i in chosen for _, p in self.modules[i]] + self.always, chosen,
+                      rng_state)
         self.period_steps = int(saved["period_steps"])
         for key, value in arrays.items():
             setattr(self, key, value)
-        self.rng.bit_generator.state = rng_state
-        self.opt.peak_state_bytes = int(saved["peak_state_bytes"])
 
     def active_fraction(self) -> float:
         """Trainable share of all parameters in the current period (embeddings and head excluded)."""

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from methods.pipeline.aqsgd import AQSGDEndpoint, cache_bytes
 from methods.pipeline.codecs import make_codec
+from tests.methods.pipeline.aqsgd_exchange import drifting_batch, same_cache
 
 SHAPE = (6, 16)  # one sample's activation: S x C
 
@@ -100,19 +101,10 @@ def _exchange(send, recv, steps, n_samples: int = 8):
     """Micro-batches of 3 of ``n_samples`` drifting samples per step (step-seeded); the messages and outputs."""
     out = []
     for step in steps:
-        gen = torch.Generator().manual_seed(step)
-        ids = torch.randperm(n_samples, generator=gen)[:3].tolist()
-        a = torch.stack([torch.sin(torch.arange(SHAPE[0] * SHAPE[1]).float() * (i + 1) / 7 + 0.05 * step)
-                         .reshape(SHAPE) for i in ids]) + 0.01 * torch.randn(3, *SHAPE, generator=gen)
+        ids, a = drifting_batch(step, n_samples, SHAPE)
         message = send.send(ids, a)
         out.append((message, recv.receive(ids, message, a.shape)))
     return out
-
-
-def _same_cache(a, b):
-    return sorted(a.cache) == sorted(b.cache) and all(
-        a.cache[k].dtype == b.cache[k].dtype and torch.equal(a.cache[k].view(torch.uint8), b.cache[k].view(torch.uint8))
-        for k in a.cache)
 
 
 @pytest.mark.parametrize("cache_dtype", ["float16", "float32"])
@@ -136,7 +128,7 @@ def test_both_sides_resume_from_a_checkpoint_bit_for_bit(cache_dtype):
     after = _exchange(send2, recv2, range(5, 13))
     for (m, o), (m2, o2) in zip(before, after):
         assert m == m2 and torch.equal(o, o2)
-    assert _same_cache(send, send2) and _same_cache(recv, recv2) and _same_cache(send2, recv2)
+    assert same_cache(send, send2) and same_cache(recv, recv2) and same_cache(send2, recv2)
     assert send2.memory_bytes == send.memory_bytes
 
 

@@ -12,6 +12,7 @@ import torch
 from methods.models.gpt import TinyLlama
 from methods.pipeline.codecs import make_codec
 from methods.pipeline.training import AQSGDLink, Boundary, CodecLink, PipelinedLM, split_blocks
+from tests.methods.pipeline.aqsgd_exchange import drifting_batch, same_cache
 
 
 def _model(seed: int = 0) -> TinyLlama:
@@ -89,18 +90,9 @@ def _link_exchange(link, steps, n_samples: int = 8):
     """Micro-batches of 3 of ``n_samples`` drifting activations per step (step-seeded) through ``link``."""
     out = []
     for step in steps:
-        gen = torch.Generator().manual_seed(step)
-        ids = torch.randperm(n_samples, generator=gen)[:3].tolist()
-        a = torch.stack([torch.sin(torch.arange(4 * 16).float() * (i + 1) / 7 + 0.05 * step).reshape(4, 16)
-                         for i in ids]) + 0.01 * torch.randn(3, 4, 16, generator=gen)
+        ids, a = drifting_batch(step, n_samples, (4, 16))
         out.append(link.transfer(a, ids))
     return out
-
-
-def _same_caches(a, b):
-    return sorted(a.cache) == sorted(b.cache) and all(
-        a.cache[k].dtype == b.cache[k].dtype and torch.equal(a.cache[k].view(torch.uint8), b.cache[k].view(torch.uint8))
-        for k in a.cache)
 
 
 @pytest.mark.parametrize("cache_dtype", ["float16", "float32"])
@@ -120,7 +112,7 @@ def test_aqsgd_link_resumes_from_a_checkpoint_bit_for_bit(cache_dtype):
     link2.load_state_dict(torch.load(buf, weights_only=True)["link"])
     after = _link_exchange(link2, range(5, 13))
     assert all(torch.equal(o, o2) for o, o2 in zip(before, after))
-    assert _same_caches(link.sender, link2.sender) and _same_caches(link.receiver, link2.receiver)
+    assert same_cache(link.sender, link2.sender) and same_cache(link.receiver, link2.receiver)
     assert link2.stats == link.stats and link2.bytes == link.bytes and link2.memory_bytes == link.memory_bytes
 
 
