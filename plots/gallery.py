@@ -457,8 +457,8 @@ def gallery_html(registry: FigureRegistry, out_dir: Path) -> str:
             f"<style>{_CSS}</style></head><body>",
             "<h1>Figure gallery</h1>",
             f'<p class="lede"><b>{n_drawn} of the {len(checklist)} figures and tables</b> in the checklist of the '
-            f"papers' figures are drawn here ({len(paper_specs)} registered); {n_missing} {'is' if n_missing == 1 else 'are'} not reconstructable "
-            f"(the reason is listed under each paper) and {n_unregistered} are not drawn yet. "
+            f"papers' figures are drawn here ({len(paper_specs)} registered); {n_missing} "
+            f"{'is' if n_missing == 1 else 'are'} not reconstructable (the reason is listed under each paper) and {n_unregistered} are not drawn yet. "
             f"{len(harness_specs)} more figures check the simulator itself. None of the papers' full texts could "
             "be read: their figures are reconstructions, at the reduced scale each caption states.</p>",
             f"<p>Verdicts over all {len(specs)} registered figures: {_counts_text(counts)}</p>",

@@ -186,9 +186,9 @@ class CompressionHookState:
     # ---- checkpointing (the process group is not picklable, so it is left out)
     def state_dict(self) -> dict[str, Any]:
         """The iteration counter, the pipeline's state (compressor and error-feedback tensors and construction
-        parameters, seed, start_iter, dense_parameters), how the state is keyed and the communication statistics; tensors and plain
-        values only, so ``torch.load`` reads it with ``weights_only=True``. Save it with the model and optimizer on
-        every rank."""
+        parameters, seed, start_iter, dense_parameters), how the state is keyed and the communication statistics;
+        tensors and plain values only, so ``torch.load`` reads it with ``weights_only=True``. Save it with the model
+        and optimizer on every rank."""
         return {
             "iteration": self.iteration,
             "pipeline": self.pipeline.state_dict(),
@@ -199,9 +199,9 @@ class CompressionHookState:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a `state_dict` into a state built the same way (compressor and error feedback with the same
-        parameters, seed, start_iter, dense_parameters, ``named_parameters`` given or not; `CompressionPipeline.check_state_dict`);
-        the DDP training it hooks then continues exactly as the saved run would have. Everything is checked before
-        anything changes.
+        parameters, seed, start_iter, dense_parameters, ``named_parameters`` given or not;
+        `CompressionPipeline.check_state_dict`); the DDP training it hooks then continues exactly as the saved run
+        would have. Everything is checked before anything changes.
 
         Resuming past ``start_iter`` needs ``named_parameters``: state keyed by bucket position would meet a fresh
         DDP model's first-iteration buckets, which differ from the rebuilt ones the saved run keyed it by."""
