@@ -116,7 +116,9 @@ def _moc_decode_f64(x, wg, wu, wdt, k):
     F = torch.nn.functional
     xd = x.double()
     g = xd @ wg.double().T
-    _, idx = torch.sort(g, dim=-1, descending=True, stable=True)
+    # ranked as the kernels and training rank it: rounded to x's dtype, ties to the lowest index (ranking the
+    # float64 values instead swaps a channel at the cut whenever two of them round to one bf16 value)
+    _, idx = torch.sort(g.to(x.dtype), dim=-1, descending=True, stable=True)
     idx = idx[:, :k]
     g_sel = g.gather(1, idx)
     u = torch.einsum("tkd,td->tk", wu.double()[idx], xd)
@@ -136,6 +138,28 @@ def check_moc(c: Checks, device: str, gen, dry: bool) -> None:
         with poisoned_allocations():
             y = moc_decode(x, wg, wu, wdt, k, impl="triton")
         c.close(f"moc_decode T={T} d={d} E={E} k={k} {dt}", rel_err(y, _moc_decode_f64(x, wg, wu, wdt, k)), REL_BOUND[dt])
+    # bf16 decode: the fused selection picks exactly the set the stable sort picks from the same gate values, ties
+    # included (integer weights: many equal values at the cut), and the set the 12-bit selection picks
+    from kernels.moc import decode_gate, decode_select, decode_select_up
+    from kernels.row_topk import row_topk_ref
+
+    selection_shapes = [(1, 64, 96, 12, True)] if dry else [
+        (1, 4096, 11008, 1376, False), (1, 4096, 11008, 1376, True), (4, 512, 5632, 704, True),
+        (2, 1000, 2752, 300, False),
+    ]
+    for T, d, E, k, ties in selection_shapes:
+        x, wg, wu, _ = _moc_weights(T, d, E, torch.bfloat16, device, gen)
+        if ties:
+            x, wg = x.sign().to(torch.bfloat16), (wg * d**0.5).round().clamp(-1, 1).to(torch.bfloat16)
+        g, hist = decode_gate(x, wg)
+        idx, h = decode_select_up(x, wu, g, hist, k)
+        _, ref = row_topk_ref(g.to(torch.bfloat16), k)
+        g12, hist12 = decode_gate(x, wg, bf16_bins=False)
+        _, idx12 = decode_select(g12, hist12, k)
+        same = torch.equal(idx.long(), ref) and torch.equal(idx, idx12)
+        c.record(f"moc bf16 selection T={T} E={E} k={k}{' ties' if ties else ''}", same,
+                 "identical to the stable sort and to the 12-bit selection" if same else
+                 f"{int((idx.long() != ref).sum())} / {int((idx != idx12).sum())} index mismatches (sort / 12-bit)")
     # K = E equals dense SwiGLU
     x, wg, wu, wdt = _moc_weights(2, 64 if dry else 256, 96 if dry else 704, torch.float32, device, gen)
     with poisoned_allocations():
@@ -363,7 +387,10 @@ def _time(fn, device: str, graph: bool = False) -> float:
 def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Path | None) -> int:
     torch = _torch()
     from kernels import arc_select as arc
-    from kernels.moc import decode_down, decode_gate, decode_select, decode_up, dense_swiglu, moc_decode
+    from kernels.moc import (
+        _moc_decode_triton, decode_down, decode_gate, decode_select, decode_select_up, decode_up, dense_swiglu,
+        moc_decode,
+    )
     from kernels.profiler import measure_roofline, TimerSettings
     from kernels.tah_quant import tah_quantize, tile_hadamard_quant_torch
 
@@ -411,19 +438,29 @@ def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Pa
             ours_g = _time(lambda: moc_decode(x, wg, wu, wdt, k, impl=impl), device, graph=True)
             dense_g = _time(lambda: dense_swiglu(x, wg, wu, wd), device, graph=True)
             target("moc_graph", "MoC decode, both in CUDA graphs", ours_g, dense_g, 2.0)
+        # side by side: the 12-bit histogram + single-program selection (run 1's path; fp16 / fp32 still use it)
+        old = {"eager": _time(lambda: _moc_decode_triton(x, wg, wu, wdt, k, bf16_bins=False), device)}
+        if device != "cpu":
+            old["graph"] = _time(lambda: _moc_decode_triton(x, wg, wu, wdt, k, bf16_bins=False), device, graph=True)
+        results["moc_12bit_selection_ms"] = old
+        print("  MoC decode with the 12-bit selection (ms): " + ", ".join(f"{n} {t:.4f}" for n, t in old.items()),
+              flush=True)
         rows = x.reshape(-1, d)
         g, hist = decode_gate(rows, wg)
-        g_sel, idx = decode_select(g, hist, k)
-        h = decode_up(rows, wu, g_sel, idx)
+        idx, h = decode_select_up(rows, wu, g, hist, k)
+        g12, hist12 = decode_gate(rows, wg, bf16_bins=False)
+        g_sel, idx12 = decode_select(g12, hist12, k)
         parts = {
-            "gate GEMV + histogram": _time(lambda: decode_gate(rows, wg), device),
-            "Top-K from histogram": _time(lambda: decode_select(g, hist, k), device),
-            "up gather-GEMV": _time(lambda: decode_up(rows, wu, g_sel, idx), device),
+            "gate GEMV + bf16 histograms": _time(lambda: decode_gate(rows, wg), device),
+            "Top-K + up gather-GEMV (bf16)": _time(lambda: decode_select_up(rows, wu, g, hist, k), device),
             "down gather-GEMV + sum": _time(lambda: decode_down(wdt, idx, h, x.dtype), device),
+            "12-bit: gate GEMV + histogram": _time(lambda: decode_gate(rows, wg, bf16_bins=False), device),
+            "12-bit: Top-K from histogram": _time(lambda: decode_select(g12, hist12, k), device),
+            "12-bit: up gather-GEMV": _time(lambda: decode_up(rows, wu, g_sel, idx12), device),
         }
         results["moc_stages_ms"] = parts
         print("  MoC decode stages (ms): " + ", ".join(f"{n} {t:.4f}" for n, t in parts.items()), flush=True)
-        del x, wg, wu, wdt, wd, g, h
+        del x, wg, wu, wdt, wd, g, h, g12
     except Exception:  # noqa: BLE001
         traceback.print_exc()
         lines.append("MoC decode: FAILED (see bench.log)")
@@ -501,8 +538,14 @@ def _compile_variants():
         gate = {"x_ptr": f"*{dt}", "w_ptr": f"*{dt}", "out_ptr": "*fp32", "hist_ptr": "*i32", "E": "i32", "D": "i32",
                 "stride_x": "i32", "stride_w": "i32", "stride_out": "i32"}
         for cfg in moc.gate_gemv_tuned.configs:
-            out.append((f"gate_gemv {dt} {cfg.kwargs}", moc.gate_gemv_kernel, gate, {**cfg.kwargs, "HIST": True},
-                        cfg.num_warps))
+            out.append((f"gate_gemv {dt} {cfg.kwargs}", moc.gate_gemv_kernel, gate,
+                        {**cfg.kwargs, "BF16_BINS": dt == "bf16"}, cfg.num_warps))
+        if dt == "bf16":
+            select_up = {"x_ptr": "*bf16", "w_ptr": "*bf16", "g_ptr": "*fp32", "hist_ptr": "*i32", "idx_ptr": "*i32",
+                         "h_ptr": "*fp32", "E": "i32", "K": "i32", "D": "i32", "stride_x": "i32", "stride_w": "i32"}
+            for cfg in moc.select_up_tuned.configs:
+                out.append((f"select_up bf16 {cfg.kwargs}", moc.select_up_kernel, select_up,
+                            {**cfg.kwargs, "PREFIX": 2048}, cfg.num_warps))
         up = {"x_ptr": f"*{dt}", "w_ptr": f"*{dt}", "gsel_ptr": "*fp32", "idx_ptr": "*i32", "h_ptr": "*fp32",
               "K": "i32", "D": "i32", "stride_x": "i32", "stride_w": "i32"}
         for cfg in moc.up_gather_tuned.configs:

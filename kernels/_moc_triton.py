@@ -3,8 +3,12 @@
 Decode (per token, memory-bound GEMVs; weights streamed once with evict-first so x, g and h stay in L2):
   `gate_gemv_kernel`      g = W_g x accumulated in fp32 and rounded to x's dtype (all E rows: the gate ranks every
                           channel, in the compute dtype as training does), kept in an fp32 buffer, and in its
-                          epilogue the 4096-bin histogram of g's order keys that the selection starts from
-  (exact row Top-K of g: `kernels._row_topk_triton.select_from_histogram_kernel`)
+                          epilogue the histogram of g's order keys that the selection starts from (bf16: the two
+                          exact bf16 histograms; fp16 / fp32: 4096 bins over the keys' top 12 bits)
+  bf16: `select_up_kernel` many programs per token, each deriving the exact Top-K threshold from the histograms,
+                          compacting the chosen channels of its own range of E and running their up GEMVs:
+                          h_c = SiLU(g_c) * (W_u[I_c] . x) (no single-program selection on the critical path)
+  fp16 / fp32: exact row Top-K of g (`kernels._row_topk_triton.select_from_histogram_kernel`), then
   `up_gather_kernel`      h_c = SiLU(g_c) * (W_u[I_c] . x) for the K selected rows, split over selected channels
   `down_partial_kernel`   partial y = sum_c h_c W_dT[I_c, cols], split over (column block, channel range)
   `finalize_kernel`       y = sum of the partials, cast to the output dtype (no atomics: deterministic)
@@ -21,7 +25,16 @@ import triton
 import triton.language as tl
 import triton.testing
 
-from kernels._row_topk_triton import NBINS, add_to_histogram, kth_largest_key, order_key
+from kernels._row_topk_triton import (
+    BF16_HIST_BINS,
+    NBINS,
+    add_to_bf16_histograms,
+    add_to_histogram,
+    bf16_key,
+    bf16_threshold,
+    kth_largest_key,
+    order_key,
+)
 
 
 @triton.jit
@@ -42,7 +55,7 @@ def round_to_dtype(v, DTYPE: tl.constexpr):
 
 @triton.jit
 def gate_gemv_kernel(x_ptr, w_ptr, out_ptr, hist_ptr, E, D, stride_x, stride_w, stride_out,
-                     BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr, HIST: tl.constexpr):
+                     BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr, BF16_BINS: tl.constexpr):
     t = tl.program_id(0).to(tl.int64)
     rows = tl.program_id(1) * BLOCK_E + tl.arange(0, BLOCK_E)
     row_ok = rows < E
@@ -57,8 +70,26 @@ def gate_gemv_kernel(x_ptr, w_ptr, out_ptr, hist_ptr, E, D, stride_x, stride_w, 
         acc += w.to(tl.float32) * xv.to(tl.float32)[None, :]
     g = round_to_dtype(tl.sum(acc, axis=1), x_ptr.dtype.element_ty)  # the values training's gate GEMM returns
     tl.store(out_ptr + t * stride_out + rows, g, mask=row_ok)
-    if HIST:  # epilogue: count the gate values into the row's key histogram (the Top-K selection reads it)
+    # epilogue: count the gate values into the row's key histograms (the Top-K selection reads them)
+    if BF16_BINS:
+        add_to_bf16_histograms(hist_ptr + t * BF16_HIST_BINS, g, row_ok)
+    else:
         add_to_histogram(hist_ptr + t * NBINS, g, row_ok)
+
+
+@triton.jit
+def gathered_rows_dot(w_ptr, idx, slot_ok, x_row, D, stride_w, CH: tl.constexpr, BLOCK_D: tl.constexpr):
+    """fp32 dot products of the CH rows ``idx`` of W (where ``slot_ok``) with the token ``x_row``, ``[CH]``."""
+    w_rows = w_ptr + idx.to(tl.int64)[:, None] * stride_w
+    acc = tl.zeros((CH, BLOCK_D), dtype=tl.float32)
+    for d0 in range(0, D, BLOCK_D):
+        cols = d0 + tl.arange(0, BLOCK_D)
+        col_ok = cols < D
+        w = tl.load(w_rows + cols[None, :], mask=slot_ok[:, None] & col_ok[None, :], other=0.0,
+                    eviction_policy="evict_first")
+        xv = tl.load(x_row + cols, mask=col_ok, other=0.0)
+        acc += w.to(tl.float32) * xv.to(tl.float32)[None, :]
+    return tl.sum(acc, axis=1)
 
 
 @triton.jit
@@ -67,19 +98,50 @@ def up_gather_kernel(x_ptr, w_ptr, gsel_ptr, idx_ptr, h_ptr, K, D, stride_x, str
     t = tl.program_id(0).to(tl.int64)
     slots = tl.program_id(1) * CH + tl.arange(0, CH)
     slot_ok = slots < K
-    idx = tl.load(idx_ptr + t * K + slots, mask=slot_ok, other=0).to(tl.int64)
-    w_rows = w_ptr + idx[:, None] * stride_w
-    acc = tl.zeros((CH, BLOCK_D), dtype=tl.float32)
-    for d0 in range(0, D, BLOCK_D):
-        cols = d0 + tl.arange(0, BLOCK_D)
-        col_ok = cols < D
-        w = tl.load(w_rows + cols[None, :], mask=slot_ok[:, None] & col_ok[None, :], other=0.0,
-                    eviction_policy="evict_first")
-        xv = tl.load(x_ptr + t * stride_x + cols, mask=col_ok, other=0.0)
-        acc += w.to(tl.float32) * xv.to(tl.float32)[None, :]
-    u = tl.sum(acc, axis=1)
+    idx = tl.load(idx_ptr + t * K + slots, mask=slot_ok, other=0)
+    u = gathered_rows_dot(w_ptr, idx, slot_ok, x_ptr + t * stride_x, D, stride_w, CH, BLOCK_D)
     g = tl.load(gsel_ptr + t * K + slots, mask=slot_ok, other=0.0).to(tl.float32)
     tl.store(h_ptr + t * K + slots, g * tl.sigmoid(g) * u, mask=slot_ok)
+
+
+@triton.jit
+def select_up_kernel(x_ptr, w_ptr, g_ptr, hist_ptr, idx_ptr, h_ptr, E, K, D, stride_x, stride_w,
+                     CH_E: tl.constexpr, PREFIX: tl.constexpr, CH: tl.constexpr, BLOCK_D: tl.constexpr):
+    # bf16 gate: every program derives the exact threshold from the histograms, counts the chosen channels
+    # before its own CH_E (for its output offset: the chosen indices come out ascending, as from one program),
+    # compacts its chosen channels and runs their up GEMVs
+    t = tl.program_id(0).to(tl.int64)
+    start = tl.program_id(1) * CH_E
+    g_row = g_ptr + t * E
+    thr, n_above, n_equal = bf16_threshold(hist_ptr + t * BF16_HIST_BINS, K)
+    ties_kept = K - n_above  # ties go to the lowest indices
+    above_before = 0
+    ties_before = 0
+    for p0 in range(0, start, PREFIX):
+        c = p0 + tl.arange(0, PREFIX)
+        ok = c < start
+        key = bf16_key(tl.load(g_row + c, mask=ok, other=0.0))
+        above_before += tl.sum(((key > thr) & ok).to(tl.int32), axis=0)
+        ties_before += tl.sum(((key == thr) & ok).to(tl.int32), axis=0)
+    ch = start + tl.arange(0, CH_E)
+    ok = ch < E
+    key = bf16_key(tl.load(g_row + ch, mask=ok, other=0.0))
+    tie = (key == thr) & ok
+    if ties_kept == n_equal:  # usual case: every value equal to the threshold is kept
+        sel = ((key > thr) & ok) | tie
+    else:
+        sel = ((key > thr) & ok) | (tie & (ties_before + tl.cumsum(tie.to(tl.int32), axis=0) <= ties_kept))
+    base = t * K + above_before + tl.minimum(ties_before, ties_kept)
+    tl.store(idx_ptr + base + tl.cumsum(sel.to(tl.int32), axis=0) - 1, ch.to(idx_ptr.dtype.element_ty), mask=sel)
+    n_sel = tl.sum(sel.to(tl.int32), axis=0)
+    tl.debug_barrier()  # the indices stored above are read back by other threads of this program
+    for s0 in range(0, n_sel, CH):
+        slots = s0 + tl.arange(0, CH)
+        slot_ok = slots < n_sel
+        idx = tl.load(idx_ptr + base + slots, mask=slot_ok, other=0, cache_modifier=".cg")
+        u = gathered_rows_dot(w_ptr, idx, slot_ok, x_ptr + t * stride_x, D, stride_w, CH, BLOCK_D)
+        g = tl.load(g_row + idx, mask=slot_ok, other=0.0)
+        tl.store(h_ptr + base + slots, g * tl.sigmoid(g) * u, mask=slot_ok)
 
 
 @triton.jit
@@ -195,6 +257,16 @@ up_gather_tuned = triton.autotune(
     key=["K", "D"],
     do_bench=_quick_bench,
 )(up_gather_kernel)
+
+select_up_tuned = triton.autotune(
+    # (CH_E channels ranked per program: about K / 8 of them chosen, CH rows per up-GEMV step, BLOCK_D, warps)
+    configs=_configs(
+        ("CH_E", "CH", "BLOCK_D"),
+        [(64, 4, 1024, 4), (64, 8, 512, 4), (128, 8, 1024, 8), (32, 4, 1024, 4), (64, 2, 4096, 8), (128, 16, 512, 8)],
+    ),
+    key=["E", "K", "D"],
+    do_bench=_quick_bench,
+)(select_up_kernel)
 
 down_partial_tuned = triton.autotune(
     # (32, 256, 8): a 48-slot channel range in two loads instead of three to six

@@ -13,6 +13,11 @@ indices come out ascending. Two ways to find the K-th largest key:
   (three counts packed in one int32 reduction). A single program's 32 full-row steps cost ~11 us on an H100
   (issue slots plus one cross-warp barrier per step); this path does ~1 full-row pass and 10 short steps.
   If the bin holds more than CAP - 1 keys (massive ties), the search runs over the full row instead.
+
+For bf16 values (held as fp32) a third way needs no candidate search at all: a bf16 value's key is its top 16
+bits (the low 16 are constant), so two histograms, 256 bins over the key's top 8 bits and 65536 over its top 16,
+give the k-th largest value exactly from two 256-bin scans (`add_to_bf16_histograms`, `bf16_threshold`; the MoC
+bf16 decode uses them, and any number of programs can derive the threshold in parallel).
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ LOW_BITS = tl.constexpr(20)
 LOW_MASK = tl.constexpr((1 << 20) - 1)
 #: scratch lanes for the candidates of one bin (bins holding more fall back to a full-row search)
 CAP = 1024
+#: bf16 histograms of one row: 256 coarse bins (key bits 31-24), then 65536 fine bins (key bits 31-16)
+BF16_COARSE = tl.constexpr(256)
+BF16_HIST_BINS = tl.constexpr(256 + 65536)
 
 
 @triton.jit
@@ -173,3 +181,35 @@ def _kth_largest_small_wide(v, k, BITS: tl.constexpr):
         c = thr | (1 << b)
         thr = tl.where(tl.sum((v >= c).to(tl.int32), axis=0) >= k, c, thr)
     return thr
+
+
+@triton.jit
+def bf16_key(g):
+    """int32 in [0, 65536): the order of bf16 values held as fp32 ``g`` (their order keys' top 16 bits)."""
+    return (order_key(g) >> 16).to(tl.int32)
+
+
+@triton.jit
+def add_to_bf16_histograms(hist_row, g, mask):
+    """Count the bf16 values ``g`` (held as fp32; where ``mask``) into the row's coarse and fine histograms."""
+    key = bf16_key(g)
+    tl.atomic_add(hist_row + (key >> 8), 1, mask=mask, sem="relaxed")
+    tl.atomic_add(hist_row + BF16_COARSE + key, 1, mask=mask, sem="relaxed")
+
+
+@triton.jit
+def bf16_threshold(hist_row, k):
+    """(key, above, equal) of the k-th largest bf16 value of a row, from its `add_to_bf16_histograms` counts:
+    its `bf16_key`, how many values are larger and how many equal it. Two 256-bin scans: the coarse bin holding
+    the k-th largest, then that bin's 256 fine bins."""
+    bins = tl.arange(0, BF16_COARSE)
+    coarse = tl.load(hist_row + bins)
+    at_or_above = tl.sum(coarse, axis=0) - tl.cumsum(coarse, axis=0) + coarse
+    top = tl.max(tl.where(at_or_above >= k, bins, -1), axis=0)
+    above = tl.sum(tl.where(bins > top, coarse, 0), axis=0)
+    fine = tl.load(hist_row + BF16_COARSE + top * BF16_COARSE + bins)
+    at_or_above = above + tl.sum(fine, axis=0) - tl.cumsum(fine, axis=0) + fine
+    low = tl.max(tl.where(at_or_above >= k, bins, -1), axis=0)
+    above += tl.sum(tl.where(bins > low, fine, 0), axis=0)
+    equal = tl.sum(tl.where(bins == low, fine, 0), axis=0)
+    return top * BF16_COARSE + low, above, equal

@@ -22,6 +22,10 @@ Our choices where the paper is silent:
   across implementations. After the ranking, decode keeps fp32 for SiLU(g_I), u_I and the down projection;
 - training: h is recomputed in backward from the compact (g_I, u_I), indices are stored as int16 when
   E <= 32768 (else int32);
+- the Triton decode of bf16 tokens ranks the gate exactly from two histograms its gate GEMV counts (a bf16 value's
+  order key has 16 significant bits), so the selection and the up GEMVs run in one launch over many programs
+  (the H100 run of the single-program selection measured it as the slowest decode stage); fp16 / fp32 tokens keep
+  the 12-bit histogram and a single-program selection per token;
 - the decode down projection is split over (column block, channel range) and reduced by a second small kernel
   instead of atomics, so results are deterministic;
 - decode without Triton (a CPU; `moc_decode_torch`, ``impl="torch"``) ranks with one ``torch.topk`` plus a fix-up
@@ -153,32 +157,73 @@ def _use_tuned(x: torch.Tensor, w_gate: torch.Tensor) -> bool:
     return x.device.type == "cuda" and w_gate.numel() >= AUTOTUNE_MIN_WEIGHTS
 
 
-def decode_gate(rows: torch.Tensor, w_gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_gate(
+    rows: torch.Tensor, w_gate: torch.Tensor, bf16_bins: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode stage 1 (Triton): g = rows @ W_g^T ``[T, E]`` (fp32 sum rounded to rows' dtype, stored as fp32) and
-    its key histogram ``[T, 4096]``."""
+    its key histograms: with ``bf16_bins`` (default: for bf16 rows) the exact bf16 ones, ``[T, 256 + 65536]``
+    (`_row_topk_triton.add_to_bf16_histograms`), else 4096 bins over the keys' top 12 bits, ``[T, 4096]``."""
     from kernels import _moc_triton as kern
+    from kernels._row_topk_triton import BF16_HIST_BINS
     from kernels.row_topk import HIST_BINS
 
     T, d = rows.shape
     E = w_gate.shape[0]
+    bf16_bins = rows.dtype == torch.bfloat16 if bf16_bins is None else bf16_bins
+    if bf16_bins and rows.dtype != torch.bfloat16:
+        raise ValueError(f"the exact bf16 histograms need bf16 rows, got {rows.dtype}")
     g = torch.empty((T, E), dtype=torch.float32, device=rows.device)
-    hist = torch.zeros((T, HIST_BINS), dtype=torch.int32, device=rows.device)
+    hist = torch.zeros((T, BF16_HIST_BINS.value if bf16_bins else HIST_BINS), dtype=torch.int32, device=rows.device)
     args = (rows, w_gate, g, hist, E, d, rows.stride(0), w_gate.stride(0), E)
     if _use_tuned(rows, w_gate):
-        kern.gate_gemv_tuned[lambda meta: (T, _cdiv(E, meta["BLOCK_E"]))](*args, HIST=True)
+        kern.gate_gemv_tuned[lambda meta: (T, _cdiv(E, meta["BLOCK_E"]))](*args, BF16_BINS=bf16_bins)
     else:
         block_d = min(next_power_of_2(d), 512)
-        kern.gate_gemv_kernel[(T, _cdiv(E, 8))](*args, BLOCK_E=8, BLOCK_D=block_d, HIST=True, num_warps=4)
+        kern.gate_gemv_kernel[(T, _cdiv(E, 8))](*args, BLOCK_E=8, BLOCK_D=block_d, BF16_BINS=bf16_bins, num_warps=4)
     return g, hist
 
 
 def decode_select(g: torch.Tensor, hist: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode stage 2 (Triton): exact top-k of each row of g from its histogram -> (g_I fp32, I int32)."""
+    """Decode stage 2 for fp16 / fp32 (Triton): exact top-k of each row of g from its 12-bit histogram ->
+    (g_I fp32, I int32)."""
+    from kernels.row_topk import HIST_BINS
+
+    if hist.shape != (g.shape[0], HIST_BINS):
+        raise ValueError(f"decode_select needs the 12-bit histograms [T, {HIST_BINS}], got {tuple(hist.shape)}")
     return row_topk_from_histogram(g, hist, k, torch.int32)
 
 
+#: channels of the gate before a program's own range are counted this many at a time (`select_up_kernel`)
+PREFIX_BLOCK = 2048
+
+
+def decode_select_up(
+    rows: torch.Tensor, w_up: torch.Tensor, g: torch.Tensor, hist: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode stages 2-3 for bf16 (Triton, one launch): the exact top-k of each row of g from its bf16
+    histograms and h = SiLU(g_I) * (W_u[I] x) -> (I int32 ascending, h fp32), both ``[T, K]``."""
+    from kernels import _moc_triton as kern
+    from kernels._row_topk_triton import BF16_HIST_BINS
+
+    T, d = rows.shape
+    E = g.shape[1]
+    bins = BF16_HIST_BINS.value
+    if hist.shape != (T, bins):
+        raise ValueError(f"decode_select_up needs the bf16 histograms [T, {bins}], got {tuple(hist.shape)}")
+    idx = torch.empty((T, k), dtype=torch.int32, device=rows.device)
+    h = torch.empty((T, k), dtype=torch.float32, device=rows.device)
+    args = (rows, w_up, g, hist, idx, h, E, k, d, rows.stride(0), w_up.stride(0))
+    if _use_tuned(rows, w_up):
+        kern.select_up_tuned[lambda meta: (T, _cdiv(E, meta["CH_E"]))](*args, PREFIX=PREFIX_BLOCK)
+    else:
+        kern.select_up_kernel[(T, _cdiv(E, 64))](
+            *args, CH_E=64, PREFIX=PREFIX_BLOCK, CH=4, BLOCK_D=min(next_power_of_2(d), 512), num_warps=4
+        )
+    return idx, h
+
+
 def decode_up(rows: torch.Tensor, w_up: torch.Tensor, g_sel: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Decode stage 3 (Triton): h = SiLU(g_I) * (W_u[I] x) in fp32, ``[T, K]``."""
+    """Decode stage 3 for fp16 / fp32 (Triton): h = SiLU(g_I) * (W_u[I] x) in fp32, ``[T, K]``."""
     from kernels import _moc_triton as kern
 
     T, d = rows.shape
@@ -299,11 +344,17 @@ def moc_decode_torch(
     return _moc_decode_torch(x, w_gate, w_up, w_down_t, k)
 
 
-def _moc_decode_triton(x, w_gate, w_up, w_down_t, k):
+def _moc_decode_triton(x, w_gate, w_up, w_down_t, k, bf16_bins: bool | None = None):
+    """The Triton decode; bf16 inputs rank the gate with the exact bf16 histograms unless ``bf16_bins=False``
+    (the 12-bit histogram and the single-program selection of fp16 / fp32, kept for side-by-side benchmarks)."""
     rows = _as_rows(x)
-    g, hist = decode_gate(rows, w_gate)
-    g_sel, idx = decode_select(g, hist, k)
-    h = decode_up(rows, w_up, g_sel, idx)
+    bf16_bins = rows.dtype == torch.bfloat16 if bf16_bins is None else bf16_bins
+    g, hist = decode_gate(rows, w_gate, bf16_bins)
+    if bf16_bins:
+        idx, h = decode_select_up(rows, w_up, g, hist, k)
+    else:
+        g_sel, idx = decode_select(g, hist, k)
+        h = decode_up(rows, w_up, g_sel, idx)
     return decode_down(w_down_t, idx, h, x.dtype).reshape(x.shape)
 
 

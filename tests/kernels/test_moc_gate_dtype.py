@@ -13,7 +13,7 @@ import triton.language as tl  # noqa: E402
 
 from kernels._moc_triton import round_to_dtype  # noqa: E402
 from kernels.dispatch import choose_impl  # noqa: E402
-from kernels.moc import decode_gate, decode_select, moc_decode, moc_swiglu  # noqa: E402
+from kernels.moc import decode_gate, decode_select, decode_select_up, moc_decode, moc_swiglu  # noqa: E402
 from kernels.row_topk import row_topk_ref  # noqa: E402
 
 
@@ -45,10 +45,12 @@ def training_sets(x, wg, wu, wdt, k, impl):
     return sets(idx)
 
 
-def decode_sets_triton(x, wg, k):
+def decode_sets_triton(x, wg, wu, k):
+    """The sets the Triton decode picks: with the exact bf16 histograms (its bf16 path) and with the 12-bit one."""
     choose_impl("triton", x, wg)  # what `moc_decode` does first (readies the CPU interpreter)
     g, hist = decode_gate(x, wg)
-    return sets(decode_select(g, hist, k)[1])
+    g12, hist12 = decode_gate(x, wg, bf16_bins=False)
+    return sets(decode_select_up(x, wu, g, hist, k)[0]), sets(decode_select(g12, hist12, k)[1])
 
 
 @pytest.mark.parametrize("T,d,E,k", [(512, 64, 256, 32), (256, 96, 384, 48), (256, 40, 200, 25)])
@@ -67,7 +69,8 @@ def test_triton_decode_and_training_pick_the_same_channels_in_bf16(T, d, E, k):
     x, wg, wu, wdt = bf16_layer(T, d, E, seed=T + d + E)
     train_torch = training_sets(x, wg, wu, wdt, k, "torch")
     assert torch.equal(training_sets(x, wg, wu, wdt, k, "triton"), train_torch)
-    assert torch.equal(decode_sets_triton(x, wg, k), train_torch)
+    bf16_path, histogram_12_bit = decode_sets_triton(x, wg, wu, k)
+    assert torch.equal(bf16_path, train_torch) and torch.equal(histogram_12_bit, train_torch)
     # these inputs tell the rules apart: an unrounded fp32 gate would rank some token differently
     assert bool((sets(row_topk_ref(x.float() @ wg.float().T, k)[1]) != train_torch).any())
 
