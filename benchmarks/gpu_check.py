@@ -467,6 +467,8 @@ def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Pa
             "12-bit: Top-K from histogram": _time(lambda: decode_select(g12, hist12, k), device),
             "12-bit: up gather-GEMV": _time(lambda: decode_up(rows, wu, g_sel, idx12), device),
         }
+        for per_sm in (1, 4):  # the down projection split coarser / finer than the default (2 per multiprocessor)
+            parts[f"down, {per_sm} programs per SM"] = _time(lambda: decode_down(wdt, idx, h, x.dtype, per_sm), device)
         results["moc_stages_ms"] = parts
         print("  MoC decode stages (ms): " + ", ".join(f"{n} {t:.4f}" for n, t in parts.items()), flush=True)
         del x, wg, wu, wdt, wd, g, h, g12

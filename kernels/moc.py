@@ -142,12 +142,16 @@ AUTOTUNE_MIN_WEIGHTS = 1 << 22
 MAX_SPLITS = 64
 
 
-def _decode_splits(d: int, k: int, tokens: int, device: torch.device) -> tuple[int, int]:
-    """(slots per split, splits) for the down projection: about two programs per multiprocessor, assuming
+#: programs of the decode down projection per multiprocessor (the GPU check times 2, 4 and 8 side by side)
+DOWN_PROGRAMS_PER_SM = 2
+
+
+def _decode_splits(d: int, k: int, tokens: int, device: torch.device, per_sm: int) -> tuple[int, int]:
+    """(slots per split, splits) for the down projection: about ``per_sm`` programs per multiprocessor, assuming
     512-column blocks, at most `MAX_SPLITS`; each split's channel range is a multiple of 16 (any CH the tuner
     tries divides it)."""
     col_blocks = -(-d // 512)
-    target = 2 * multiprocessor_count(device)
+    target = per_sm * multiprocessor_count(device)
     splits = max(1, min(-(-k // 16), -(-target // (tokens * col_blocks)), MAX_SPLITS))
     per_split = -(-(-(-k // splits)) // 16) * 16
     return per_split, -(-k // per_split)
@@ -237,14 +241,17 @@ def decode_up(rows: torch.Tensor, w_up: torch.Tensor, g_sel: torch.Tensor, idx: 
     return h
 
 
-def decode_down(w_down_t: torch.Tensor, idx: torch.Tensor, h: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
-    """Decode stages 4-5 (Triton): y = sum_c h_c W_dT[I_c] as split partials, then their sum in ``out_dtype``."""
+def decode_down(
+    w_down_t: torch.Tensor, idx: torch.Tensor, h: torch.Tensor, out_dtype: torch.dtype, per_sm: int | None = None
+) -> torch.Tensor:
+    """Decode stages 4-5 (Triton): y = sum_c h_c W_dT[I_c] as split partials, then their sum in ``out_dtype``;
+    about ``per_sm`` programs per multiprocessor (default `DOWN_PROGRAMS_PER_SM`)."""
     from kernels import _moc_triton as kern
 
     T, k = idx.shape
     d = w_down_t.shape[1]
     dev = h.device
-    per_split, splits = _decode_splits(d, k, T, dev)
+    per_split, splits = _decode_splits(d, k, T, dev, per_sm or DOWN_PROGRAMS_PER_SM)
     partials = torch.empty((splits, T, d), dtype=torch.float32, device=dev)
     args = (w_down_t, idx, h, partials, T, k, d, w_down_t.stride(0), per_split)
     if _use_tuned(h, w_down_t):
