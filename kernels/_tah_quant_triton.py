@@ -16,8 +16,9 @@ import triton.language as tl
 
 @triton.jit
 def hadamard_rows(t, h_ptr, G: tl.constexpr, SPLITS: tl.constexpr, SCALE: tl.constexpr, F32_DOT: tl.constexpr):
-    """``t @ H_G * SCALE`` for fp32 rows ``t`` [R, G]; ``h_ptr`` holds H_G's +-1 entries as bf16 [G, G] (loaded
-    from cache: building the signs in registers cost as many instructions as the whole tile).
+    """``t @ H_G * SCALE`` (fp32) for rows ``t`` [R, G] of fp32, bf16 or fp16; ``h_ptr`` holds H_G's +-1 entries
+    as bf16 [G, G] (loaded from cache: building the signs in registers cost as many instructions as the whole
+    tile).
 
     The +-1 matrix is exact in bf16, so splitting t into SPLITS bf16 pieces (8 significant bits each) gives
     exact products and an fp32-accurate result on the tensor cores: 1 piece suffices for bf16 inputs, 2 for
@@ -26,12 +27,12 @@ def hadamard_rows(t, h_ptr, G: tl.constexpr, SPLITS: tl.constexpr, SCALE: tl.con
     i = tl.arange(0, G)
     h = tl.load(h_ptr + i[:, None] * G + i[None, :])
     if F32_DOT:
-        y = tl.dot(t, h.to(tl.float32), input_precision="ieee")
+        y = tl.dot(t.to(tl.float32), h.to(tl.float32), input_precision="ieee")
     else:
-        hi = t.to(tl.bfloat16)
+        hi = t.to(tl.bfloat16)  # no-op for bf16 rows
         y = tl.dot(hi, h, out_dtype=tl.float32)
         if SPLITS > 1:
-            rest = t - hi.to(tl.float32)
+            rest = t.to(tl.float32) - hi.to(tl.float32)
             mid = rest.to(tl.bfloat16)
             y += tl.dot(mid, h, out_dtype=tl.float32)
             if SPLITS > 2:
@@ -61,15 +62,12 @@ def _store_codes(codes_ptr, base, q, row_mask, ROWS: tl.constexpr, G: tl.constex
                  WORDS: tl.constexpr):
     """Pack codes q [ROWS, G] (int32 in [0, 2^B)) and store them at byte offsets ``base`` [ROWS] (int64)."""
     grp = tl.arange(0, G // 8)
-    shifts = tl.arange(0, 8) * B
-    q3 = tl.reshape(q, (ROWS, G // 8, 8))
-    if B > 4:  # 8 codes of B bits need a 64-bit word
-        q3 = q3.to(tl.uint64)
-        shifts = shifts.to(tl.uint64)
-    else:
-        q3 = q3.to(tl.uint32)
-        shifts = shifts.to(tl.uint32)
-    v = tl.sum(q3 << shifts[None, None, :], axis=2)  # bit fields do not overlap: sum == or
+    shifts = tl.arange(0, 4) * (2 * B)
+    word: tl.constexpr = tl.uint64 if B > 4 else tl.uint32  # 8 codes of B > 4 bits need a 64-bit word
+    # adjacent codes first (a constant shift; they sit in one thread after the product), then the 4 pairs
+    even, odd = tl.split(tl.reshape(q.to(word), (ROWS, G // 8, 4, 2)))
+    pairs = even + (odd << B)
+    v = tl.sum(pairs << shifts.to(word)[None, None, :], axis=2)  # bit fields do not overlap: sum == or
     if WORDS:  # B == 4 and 4-byte aligned rows: one 32-bit word per 8 codes
         wptr = (codes_ptr + base[:, None]).to(tl.pointer_type(tl.uint32))
         tl.store(wptr + grp[None, :], v, mask=row_mask[:, None])
@@ -107,18 +105,33 @@ def quantize_kernel(x_ptr, h_ptr, codes_ptr, zero_ptr, scale_ptr, flag_ptr, pivo
     row_ok = rows < n_tiles
     c = tl.arange(0, G)
     tile_ptr = x_ptr + rows * G
-    x = tl.load(tile_ptr[:, None] + c[None, :], mask=row_ok[:, None], other=0.0).to(tl.float32)
-    # outlier test: m1 >= 2 * m2  <=>  at most one element (the maximum) has 2|x| > m1 (exact; ties at the
-    # maximum are not flagged, an all-zero tile is); pivot = first index of the largest |x|
-    ax = tl.abs(x)
-    m1 = tl.max(ax, axis=1)
-    flag = tl.sum(((ax + ax) > m1[:, None]).to(tl.int32), axis=1) <= 1
-    pivot = tl.min(tl.where(ax == m1[:, None], c[None, :], G), axis=1)
+    x = tl.load(tile_ptr[:, None] + c[None, :], mask=row_ok[:, None], other=0.0)  # input dtype
+    # outlier test and pivot on the magnitude bits (unsigned integers order finite floats of one sign exactly),
+    # one max reduction for both: key = the bits shifted left until the sign falls out, | (G - 1 - c), so the
+    # largest key holds m1 and the first index of it
+    if x.dtype == tl.float32:
+        key = x.to(tl.uint32, bitcast=True).to(tl.uint64) << 33
+        MANT: tl.constexpr = 23
+        SHIFT: tl.constexpr = 33
+    else:
+        key = x.to(tl.uint16, bitcast=True).to(tl.uint32) << 17
+        MANT: tl.constexpr = 7 if x.dtype == tl.bfloat16 else 10
+        SHIFT: tl.constexpr = 17
+    key = key | (G - 1 - c[None, :])
+    top = tl.max(key, axis=1)
+    m1 = top >> SHIFT
+    pivot = (G - 1 - (top & (G - 1))).to(tl.int32)
+    # m1 >= 2 * m2  <=>  no other magnitude exceeds half, the bits of the largest float <= m1 / 2 (bits grow
+    # linearly through the subnormals up to the first exponent, by one exponent step above it); m2's key is
+    # top - 1 - min(top - 1 - key), where the maximum's own key wraps to the largest unsigned value.
+    # Exact; ties at the maximum are not flagged, an all-zero tile is
+    half = tl.where(m1 >= (2 << MANT), m1 - (1 << MANT), m1 >> 1)
+    flag = top - 1 - tl.min(top[:, None] - 1 - key, axis=1) <= ((half << SHIFT) | (G - 1))
     # the two swapped values come straight from memory (cache hits) instead of two masked row sums
-    x0 = tl.load(tile_ptr, mask=row_ok, other=0.0).to(tl.float32)
-    xp = tl.load(tile_ptr + pivot, mask=row_ok, other=0.0).to(tl.float32)
+    x0 = tl.load(tile_ptr, mask=row_ok, other=0.0)
+    xp = tl.load(tile_ptr + pivot, mask=row_ok, other=0.0)
     swapped = tl.where(c[None, :] == 0, xp[:, None], tl.where(c[None, :] == pivot[:, None], x0[:, None], x))
-    t = tl.where(flag[:, None], hadamard_rows(swapped, h_ptr, G, SPLITS, SCALE, F32_DOT), x)
+    t = tl.where(flag[:, None], hadamard_rows(swapped, h_ptr, G, SPLITS, SCALE, F32_DOT), x.to(tl.float32))
     # per-tile asymmetric quantization with directed fp16 rounding of zero and scale
     if MIXED:
         low = tl.load(low_ptr + rows, mask=row_ok, other=0) != 0
