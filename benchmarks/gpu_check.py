@@ -393,6 +393,17 @@ def _time(fn, device: str, graph: bool = False) -> float:
     return time_call(fn, device).time_ms_median
 
 
+def _tuner_choices(module: str) -> dict[str, str]:
+    """The configuration each autotuned kernel of ``kernels.<module>`` chose, per tuning key (shape)."""
+    import importlib
+
+    import triton
+
+    kernels = importlib.import_module(f"kernels.{module}")
+    return {f"{name} {key}": str(config) for name, tuner in vars(kernels).items()
+            if isinstance(tuner, triton.runtime.Autotuner) for key, config in tuner.cache.items()}
+
+
 def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Path | None) -> int:
     torch = _torch()
     from kernels import arc_select as arc
@@ -471,6 +482,8 @@ def stage_bench(dry: bool, device: str, json_path: Path | None, summary_path: Pa
             parts[f"down, {per_sm} programs per SM"] = _time(lambda: decode_down(wdt, idx, h, x.dtype, per_sm), device)
         results["moc_stages_ms"] = parts
         print("  MoC decode stages (ms): " + ", ".join(f"{n} {t:.4f}" for n, t in parts.items()), flush=True)
+        results["moc_tuned_configs"] = tuned = _tuner_choices("_moc_triton")
+        print("  MoC tuner choices: " + "; ".join(f"{n} {c}" for n, c in tuned.items()), flush=True)
         del x, wg, wu, wdt, wd, g, h, g12
     except Exception:  # noqa: BLE001
         traceback.print_exc()

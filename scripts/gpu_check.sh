@@ -62,7 +62,7 @@ echo "== phase 2: bench (limit ${L2} s)"
 T3=$(date +%s)
 timeout -k 5 $L2 $CHECK bench --json "$OUT/bench.json" --summary "$OUT/summary.txt" $DRY >"$OUT/bench.log" 2>&1
 echo "   bench: exit $? after $(( $(date +%s) - T3 ))s"
-grep -E 'MoC decode stages|12-bit selection|TAH v1|Traceback|Error' "$OUT/bench.log" | tail -n 10
+grep -E 'MoC decode stages|12-bit selection|tuner choices|TAH v1|Traceback|Error' "$OUT/bench.log" | tail -n 10
 
 echo "== phase 3: profile into $OUT/timings (limits 50-75 s per group, 380 s in all)"
 T2=$(date +%s)
