@@ -4,10 +4,10 @@ the pipeline simulator's prediction for each configuration (`harness.pipeline_st
 Reads a plan (default ``harness/pipeline_study/plans/pipeline_fidelity.yaml``; ``--quick``: the CI-size
 ``pipeline_fidelity_quick.yaml``), times the codecs alone, runs every configuration as one gloo process per stage
 (network namespaces behind a tc-tbf bridge for the ``<rate>mbit`` networks: needs root; without it those networks
-are skipped with the reason printed), predicts each from the CPU timing tables, the codec timing table and the
-fidelity study's link latency, and writes ``runs.csv``, ``summary.csv``, ``codec_times.csv``, ``raw/steps.csv``,
-``meta.json`` and ``README.md`` under ``results/pipeline/`` (``--quick``: ``results/pipeline/quick``).
-``--recompute`` predicts again from the written measurements.
+are skipped with the reason printed), predicts each from the CPU timing tables at each stage's cache state, the
+codec timing table and the fidelity study's link latency, and writes ``runs.csv``, ``summary.csv``,
+``codec_times.csv``, ``raw/steps.csv``, ``meta.json`` and ``README.md`` under ``results/pipeline/`` (``--quick``:
+``results/pipeline/quick``). ``--recompute`` predicts again from the written measurements.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="output folder (default results/pipeline, with --quick results/pipeline/quick)")
     parser.add_argument("--timings", type=Path, default=None, metavar="DIR",
-                        help="timing tables root (default results/timings; the 1-thread CPU set `cpu` is used)")
+                        help="timing tables root (default results/timings; the 1-thread CPU sets are used: the "
+                        "cache-state family cpu-f<MiB> for the prediction, the single-flush set cpu beside it)")
     parser.add_argument("--fidelity", type=Path, default=None, metavar="DIR",
                         help="the fidelity study's results, for the link latency (default results/fidelity)")
     parser.add_argument("--max-wait-s", type=float, default=20.0, metavar="S",

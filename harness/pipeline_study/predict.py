@@ -9,12 +9,16 @@ Nothing here is fitted to the pipelined steps it predicts. The pieces:
   (read from gloo's ``transport/tcp/pair.cc``), so a message starts when the receiving stage reaches that event,
   after its ready notice crossed the link. The kind's default, eager transfers, is reported beside (``eager``).
 - **compute** (``tables``, the prediction the study is judged on): every layer's forward and backward priced op
-  by op from the 1-thread CPU timing tables (`harness.workloads.pipeline_step.layer_costs`, the kind's own
-  pricing), the AdamW step of the whole model split by parameter share. When stages outnumber the machine's
-  cores, the stages' compute and codecs share the cores as the scheduler shares them (processor sharing in the
-  engine, `harness.sim.shared_cores`: a stage waiting for a message leaves its share to the others), and the
-  optimizer steps, which every stage runs at once after its last backward, are stretched by ``stages / cores``
-  (`harness.fidelity.predict.cpu_share_factor`).
+  by op (`harness.workloads.pipeline_step.layer_costs`, the kind's own pricing) from the 1-thread CPU tables at
+  the cache state the stage leaves (`harness.timing.cache_state`: the compute model the compute study validates
+  on real training steps; `stage_touched_bytes`: a stage's weights, gradients and one micro-batch's saved
+  activations for its forward and backward, everything it holds for its optimizer step), the AdamW step of the
+  whole model split by parameter share. ``single_flush`` beside it: the same from the single-flush CPU set
+  (``cpu``, what the study priced from before the compute study's cache-state tables). When stages outnumber the
+  machine's cores, the stages' compute and codecs share the cores as the scheduler shares them (processor
+  sharing in the engine, `harness.sim.shared_cores`: a stage waiting for a message leaves its share to the
+  others), and the optimizer steps, which every stage runs at once after its last backward, are stretched by
+  ``stages / cores`` (`harness.fidelity.predict.cpu_share_factor`).
 - **codecs**: the codec timing table `measure_codec_times` makes before the runs: each codec's encode and decode
   (the whole `methods.pipeline` call, serialization included) timed alone on this machine at the boundary's
   shape. The kind's own codec pricing (``tah_quantize``/``tah_dequantize`` kernel tables, other codecs as
@@ -46,8 +50,10 @@ import numpy as np
 import pandas as pd
 
 from harness.config.blocks import LinkSpec
+from harness.cost.training_step import layer_ops
 from harness.errors import HarnessError
 from harness.fidelity.predict import cpu_share_factor, tcp_payload_efficiency
+from harness.models.llama import resolve_model
 from harness.pipeline_study.plan import RunSpec, StudyPlan, network_rate_mbit
 from harness.workloads.base import torch_threads
 from harness.workloads.pipeline_step import (
@@ -180,16 +186,59 @@ class StageTimes:
 
 
 def table_stage_times(w: PipelineWorkload, replay, n_cores: int) -> StageTimes:
-    """Compute from the CPU timing tables (the kind's `layer_costs`) on a dedicated core; the optimizer steps,
+    """Compute from one set of timing tables (the kind's `layer_costs`) on a dedicated core; the optimizer steps,
     which all stages run at once, stretched when stages outnumber cores."""
-    times = layer_costs(w, replay)
+    return _stage_times(w, [(replay, replay)] * w.n_stages, n_cores)
+
+
+def cache_state_stage_times(w: PipelineWorkload, family, n_cores: int) -> StageTimes:
+    """As `table_stage_times`, from the CPU tables at each stage's cache state (``family``: a
+    `harness.timing.cache_state.CacheStateReplay`, the compute model the compute study validates): a stage's
+    forward and backward at its per-micro-batch state, its optimizer share at its per-step state
+    (`stage_touched_bytes`)."""
+    return _stage_times(w, [(family.at(mb), family.at(step)) for mb, step in stage_touched_bytes(w)], n_cores)
+
+
+def _stage_times(w: PipelineWorkload, replays: list, n_cores: int) -> StageTimes:
+    """Stage times with stage s's layers priced from ``replays[s][0]`` and its optimizer share from
+    ``replays[s][1]``."""
     groups = stage_layers(w.model.n_layers, w.n_stages)
     share = cpu_share_factor(w.n_stages, n_cores)
-    fwd = [sum(times.forward_ns[i] for i in g) for g in groups]
-    bwd = [sum(times.backward_ns[i] for i in g) for g in groups]
-    params = [sum(times.n_params[i] for i in g) for g in groups]
-    optimizer = max(round(share * times.optimizer_ns * n / sum(params)) for n in params)
-    return StageTimes(fwd, bwd, optimizer)
+    fwd, bwd, optimizer = [], [], []
+    for group, (layers_replay, optimizer_replay) in zip(groups, replays):
+        times = layer_costs(w, layers_replay)
+        optimizer_ns = (times if optimizer_replay is layers_replay else layer_costs(w, optimizer_replay)).optimizer_ns
+        fwd.append(sum(times.forward_ns[i] for i in group))
+        bwd.append(sum(times.backward_ns[i] for i in group))
+        params = sum(times.n_params[i] for i in group)
+        optimizer.append(round(share * optimizer_ns * params / sum(times.n_params)))
+    return StageTimes(fwd, bwd, max(optimizer))
+
+
+def stage_touched_bytes(w: PipelineWorkload) -> list[tuple[int, int]]:
+    """Per stage (layers split as `stage_layers`), the bytes its ops cycle through between two uses of the same
+    data, our model of the cache state they see (as `harness.cost.training_step.step_touched_bytes` is for a whole
+    step): ``(per micro-batch, per step)``. A stage uses its weights once per micro-batch, and between two uses its
+    forward and backward read the weights, add into the gradients and write / read one micro-batch's saved
+    activations of its layers: weights + gradients + those activations. The optimizer touches each of its tensors
+    once per step: parameters, gradients and AdamW states, with every micro-batch's saved activations between."""
+    from methods.memory.analytic import DTYPE_BYTES, Shape, Technique, activation_bytes_per_token
+
+    dims = resolve_model(w.model)
+    shape = Shape(d_model=dims.d_model, d_ff=dims.d_ff, n_heads=dims.n_heads, n_layers=dims.n_layers,
+                  vocab_size=dims.vocab_size)
+    per_token = activation_bytes_per_token(shape, Technique(), w.dtype)
+    saved = [per_token["embed_tokens"]]  # per layer of `layer_ops`: embed, block.0 .. block.L-1, head
+    saved += [sum(v for k, v in per_token.items() if k == f"layers.{i}" or k.startswith(f"layers.{i}."))
+              for i in range(dims.n_layers)]
+    saved.append(per_token["norm"] + per_token["lm_head"] + per_token["loss_fn"])
+    params = [layer.n_params for layer in layer_ops(dims, w.micro_batch, w.seq_len, "cpu")]
+    b, tokens = DTYPE_BYTES[w.dtype], w.micro_batch * w.seq_len
+    out = []
+    for group in stage_layers(dims.n_layers, w.n_stages):
+        n, act = sum(params[i] for i in group), sum(saved[i] for i in group) * tokens
+        out.append((2 * b * n + act, 4 * b * n + w.n_micro_batches * act))
+    return out
 
 
 def codec_boundaries(w: PipelineWorkload, link: LinkModel, codec_times: pd.DataFrame) -> list[BoundaryCost]:
@@ -237,18 +286,21 @@ def measured_boundaries(row: pd.Series, n_stages: int, m: int, link: LinkModel) 
                          link.payload_gbps, link.link.latency_us) for s in range(n_stages - 1)]
 
 
-def predict_run(plan: StudyPlan, run: RunSpec, row: pd.Series, link: LinkModel, replay, codec_times: pd.DataFrame,
-                n_cores: int | None = None, op_replay=None) -> dict:
+def predict_run(plan: StudyPlan, run: RunSpec, row: pd.Series, link: LinkModel, family, replay,
+                codec_times: pd.DataFrame, n_cores: int | None = None, op_replay=None) -> dict:
     """Every prediction of one measured configuration (``row``: its measured columns); see the module docstring.
 
-    ``replay`` (the committed tables) prices the compute; ``op_replay``, when given (the study's op profile,
-    `harness.timing.op_profile.StudyOpReplay`), the ``op_profile`` diagnostic (NaN without it)."""
+    ``family`` (the cache-state CPU tables, `harness.timing.cache_state.CacheStateReplay`) prices the compute the
+    study is judged on; ``replay`` (the single-flush CPU set) the ``single_flush`` diagnostic and the kernel tables'
+    codec pricing; ``op_replay``, when given (the study's op profile, `harness.timing.op_profile.StudyOpReplay`),
+    the ``op_profile`` diagnostic (NaN without it)."""
     n_cores = n_cores or os.cpu_count() or 1
     w = workload(plan, run, link)
     share = cpu_share_factor(run.stages, n_cores)
-    table = table_stage_times(w, replay, n_cores)
+    table = cache_state_stage_times(w, family, n_cores)
     bounds = codec_boundaries(w, link, codec_times)
     main = predict_step_ms(w, table, bounds, cores=n_cores)
+    single_flush = predict_step_ms(w, table_stage_times(w, replay, n_cores), bounds, cores=n_cores)
     eager = predict_step_ms(w, table, bounds, rendezvous=False, cores=n_cores)
     nan = {"step_ms": float("nan"), "stage_compute_ms": float("nan")}
     ops = nan if op_replay is None else predict_step_ms(w, table_stage_times(w, op_replay, n_cores), bounds,
@@ -263,6 +315,8 @@ def predict_run(plan: StudyPlan, run: RunSpec, row: pd.Series, link: LinkModel, 
         "predicted_stage_compute_ms": main["stage_compute_ms"], "predicted_codec_ms": main["codec_ms"],
         "predicted_ms_kernel_codec": kernel["step_ms"], "predicted_ms_measured_compute": diag["step_ms"],
         "predicted_ms_eager": eager["step_ms"], "predicted_ms_op_profile": ops["step_ms"],
+        "predicted_ms_single_flush": single_flush["step_ms"],
+        "predicted_stage_compute_ms_single_flush": single_flush["stage_compute_ms"],
         "predicted_stage_compute_ms_op_profile": ops["stage_compute_ms"],
         "link_payload_gbps": link.payload_gbps, "link_latency_us": link.link.latency_us,
         "cpu_share_factor": share, "codec_sources": ";".join(f"{k}:{v}" for c in pricer.sources.values()

@@ -77,6 +77,16 @@ def _reading(runs: pd.DataFrame, summary: pd.DataFrame, op_profile: bool = False
         "and the eager numbers stay beside it.",
         _compute_line(runs, overall, op_profile),
     ]
+    if "median_abs_error_pct_single_flush" in overall:
+        lines.append(
+            "- Compute source: the stages' ops are priced from the CPU tables at the cache state each stage leaves "
+            "(the compute study's model, validated on real training steps; a stage's forward and backward at its "
+            "weights + gradients + one micro-batch's saved activations, its optimizer at everything it holds). The "
+            "study priced from the single-flush tables before; that source was replaced after these measurements "
+            "were taken, by the model the compute study had set, not by a fit to them, and its numbers stay beside "
+            f"(columns `*_single_flush`): median |error| {overall['median_abs_error_pct_single_flush']:.1f}%, "
+            "measured / predicted stage compute "
+            f"{_ratio(runs, 'predicted_stage_compute_ms_single_flush').median():.2f}x.")
     if not shared.empty:
         lines.append(
             f"- {len(shared)} configuration(s) run more stage processes than the machine has cores; the prediction "
@@ -131,10 +141,14 @@ def readme_text(study, quick: bool = False) -> str:
         "",
         "## Result",
         "",
-        f"Median |error| of the prediction (compute from the CPU timing tables): "
+        f"Median |error| of the prediction (compute from the CPU timing tables at each stage's cache state): "
         f"{overall['median_abs_error_pct']:.1f}% over {int(overall['n_points'])} configurations "
         f"(target <= {meta['target_median_abs_error_pct']:g}%: {'met' if overall['meets_target'] else 'missed'}); "
-        f"worst {overall['worst_error_pct']:+.1f}%. With the run's own per-stage compute and codec times "
+        f"worst {overall['worst_error_pct']:+.1f}%. "
+        + (f"From the single-flush CPU tables instead (the study's compute source before the cache-state tables): "
+           f"{overall['median_abs_error_pct_single_flush']:.1f}%. " if "median_abs_error_pct_single_flush" in overall
+           else "")
+        + f"With the run's own per-stage compute and codec times "
         f"(schedule and link model alone): {overall['median_abs_error_pct_measured_compute']:.1f}%. With the "
         f"kernel tables' codec pricing (no serialization): {overall['median_abs_error_pct_kernel_codec']:.1f}%. "
         + (f"With the model's ops timed alone around the runs instead of the tables: "

@@ -49,7 +49,8 @@ CLOCKS = ("forward", "backward", "encode_fwd", "decode_fwd", "encode_bwd", "deco
           "optimizer")
 #: prediction name -> column; ``tables`` (error column ``error_pct``) is the one the study is judged on; ``op_profile``
 #: (compute from the study's own op profile, ``op_times.csv``) is NaN for studies written before it existed
-PREDICTIONS = {"tables": "predicted_ms", "op_profile": "predicted_ms_op_profile",
+PREDICTIONS = {"tables": "predicted_ms", "single_flush": "predicted_ms_single_flush",
+               "op_profile": "predicted_ms_op_profile",
                "kernel_codec": "predicted_ms_kernel_codec", "measured_compute": "predicted_ms_measured_compute",
                "eager": "predicted_ms_eager"}
 
@@ -165,15 +166,16 @@ def predict_table(plan: StudyPlan, measured: pd.DataFrame, codec_times: pd.DataF
                   fidelity_dir: Path | str, op_times: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Add every prediction and signed error to the measured rows; returns the table and the links used. With
     ``op_times`` (the study's op profile) the ``op_profile`` diagnostic is priced from it."""
-    from harness.fidelity.compute import open_cpu_replay
+    from harness.fidelity.compute import open_cache_state_replay, open_cpu_replay
 
+    family = open_cache_state_replay(1, timings_root)
     replay = open_cpu_replay(1, timings_root)
     ops = None if op_times is None else StudyOpReplay(op_times, open_cpu_replay(1, timings_root))
     links = {n: link_model(n, fidelity_dir, plan.mtu_bytes) for n in sorted(set(measured["network"]))}
     rows = []
     for _, row in measured.iterrows():
         run: RunSpec = plan.runs[int(row["run_index"])]
-        rows.append(predict_run(plan, run, row, links[row["network"]], replay, codec_times,
+        rows.append(predict_run(plan, run, row, links[row["network"]], family, replay, codec_times,
                                 op_replay=ops))
     table = pd.concat([measured.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
     for name, column in PREDICTIONS.items():
@@ -183,15 +185,16 @@ def predict_table(plan: StudyPlan, measured: pd.DataFrame, codec_times: pd.DataF
     used = {n: {"payload_gbps": l.payload_gbps, "configured_gbps": l.link.bandwidth_gbps,
                 "protocol_efficiency": l.link.protocol_efficiency, "latency_us": l.link.latency_us,
                 "source": l.source} for n, l in links.items()}
-    provenance = {"table_set": "cpu", "table_hashes": replay.table_hashes(), "timing_sources": replay.summary()}
+    provenance = {"table_set": "cpu", "table_hashes": replay.table_hashes(), "timing_sources": replay.summary(),
+                  "cache_state_family": family.provenance()}
     extra = {} if ops is None else {"op_profile_sources": ops.summary()}
     return table, {"links": used, "compute_tables": provenance, **extra}
 
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """Median |error| per network and overall for every prediction, the worst signed error, the target check."""
-    columns = ["error_pct", "error_pct_op_profile", "error_pct_kernel_codec", "error_pct_measured_compute",
-               "error_pct_eager"]
+    columns = ["error_pct", "error_pct_single_flush", "error_pct_op_profile", "error_pct_kernel_codec",
+               "error_pct_measured_compute", "error_pct_eager"]
     columns = [c for c in columns if table[c].notna().all()]  # op_profile: absent from studies without op_times.csv
     out = summarize(table, columns, ["network"])
     worst = []
@@ -231,7 +234,9 @@ PROTOCOL = (
     "Sender/receiver agreement: sha1 of every message's sender view and received tensor in the warm-up steps. "
     "Networks: loopback (processes on this machine), and network namespaces behind a bridge with tc tbf on every "
     "veth at the configured rate (harness.fidelity.netns). Prediction: the pipeline_step kind's engine with "
-    "compute from the 1-thread CPU timing tables, codec times from codec_times.csv (timed alone before the runs), "
+    "compute from the 1-thread CPU timing tables at each stage's cache state (the compute model of the compute "
+    "study: tables profiled after flushes of 4-128 MiB, blended at the bytes a stage cycles through between two "
+    "uses of its data), codec times from codec_times.csv (timed alone before the runs), "
     "link = configured rate x TCP payload efficiency and the fidelity study's ping-pong latency, a message moving "
     "only once its receiver has posted the receive (gloo's rendezvous); nothing fitted to the pipelined steps.")
 

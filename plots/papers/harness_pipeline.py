@@ -4,9 +4,10 @@ Reads the committed study of `harness pipeline-fidelity` (``results/pipeline/run
 `harness.pipeline_study`): a tiny LLaMA split into 2-4 stages, one gloo process per stage, GPipe and 1F1B, with
 uncompressed, TAH-Quant (4/3-bit forward, 6-bit fixpoint backward) and AQ-SGD boundaries, over loopback and over
 network-namespace links rate-limited with tc tbf. Each configuration's measured step time is set beside the
-``pipeline_step`` kind's prediction (compute from the CPU timing tables, codec times timed alone, configured rate x
-TCP payload efficiency, the fidelity study's ping-pong latency; nothing fitted to the pipelined steps); where the
-study timed the model's own ops alone around the runs, that prediction is drawn beside. The verdict checks the
+``pipeline_step`` kind's prediction (compute from the CPU timing tables at each stage's cache state, codec times
+timed alone, configured rate x TCP payload efficiency, the fidelity study's ping-pong latency; nothing fitted to the
+pipelined steps); the same from the single-flush CPU tables (the study's earlier compute source) and, where the
+study timed the model's own ops alone around the runs, from those are drawn beside. The verdict checks the
 project's target: median |signed error| <= 15%, and that sender and receiver agreed bit for bit on every checked
 message.
 """
@@ -36,6 +37,9 @@ COLUMNS = ["network", "stages", "schedule", "method", "fwd_wire_bytes", "bwd_wir
            "cpu_busy_before", "sender_receiver_agree", "messages_checked", "loss_first", "loss_last"]
 #: compute from the study's own op profile (op_times.csv), in studies that timed the model's ops themselves
 OP_PROFILE_COLUMNS = ["predicted_ms_op_profile", "error_pct_op_profile", "predicted_stage_compute_ms_op_profile"]
+#: compute from the single-flush CPU tables (the study's compute source before the cache-state tables)
+SINGLE_FLUSH_COLUMNS = ["predicted_ms_single_flush", "error_pct_single_flush",
+                        "predicted_stage_compute_ms_single_flush"]
 
 
 def load(ctx: FigureContext) -> pd.DataFrame:
@@ -50,7 +54,10 @@ def verdict_of(data: pd.DataFrame) -> Verdict:
     diagnostic = np.abs(data["error_pct_measured_compute"].to_numpy(dtype=float))
     compute_ratio = float(np.median(data["measured_stage_compute_ms"] / data["predicted_stage_compute_ms"]))
     busy = data["cpu_busy_before"].astype(float)
-    compute = f"{compute_ratio:.2f}x what the CPU timing tables predict (median)"
+    compute = f"{compute_ratio:.2f}x what the CPU timing tables at each stage's cache state predict (median)"
+    if "error_pct_single_flush" in data and data["error_pct_single_flush"].notna().all():
+        compute += (f" (from the single-flush tables instead, the study's earlier compute source: median |error| "
+                    f"{np.median(np.abs(data['error_pct_single_flush'].to_numpy(float))):.1f}%)")
     if "error_pct_op_profile" in data and data["error_pct_op_profile"].notna().all():
         ops_ratio = float(np.median(data["measured_stage_compute_ms"] / data["predicted_stage_compute_ms_op_profile"]))
         compute += (f" and {ops_ratio:.2f}x what the model's own ops timed alone around the runs add up to (from "
@@ -82,13 +89,14 @@ def verdict_of(data: pd.DataFrame) -> Verdict:
         "fp32, TAH-Quant (4/3-bit activations, 6-bit fixpoint gradients) and AQ-SGD boundaries (the exact wire "
         "bytes of each codec sent between the processes), over loopback and over network-namespace links "
         "rate-limited with tc tbf. Left: measured step time (median over the timed steps, p10-p90 bars) against "
-        "the pipeline simulator's prediction (compute from the CPU timing tables, codec times timed alone, the "
+        "the pipeline simulator's prediction (compute from the CPU timing tables at each stage's cache state, the "
+        "compute study's model; codec times timed alone, the "
         "configured rate x TCP payload efficiency, the latency fitted in the all-reduce fidelity study, a message "
         "moving once its receiver has posted the receive as gloo's send/recv does; nothing fitted to these "
         "steps); dashed: ±15%. Right: signed error per configuration (filled: that prediction; "
-        "hollow: the same engine with the run's own per-stage compute and codec times; diamonds, where the study has "
-        "them: compute from the model's own ops timed alone around the runs; crosses: eager transfers, the "
-        "simulator's default); band ±15%."
+        "hollow: the same engine with the run's own per-stage compute and codec times; pluses: compute from the "
+        "single-flush CPU tables; diamonds, where the study has them: compute from the model's own ops timed alone "
+        "around the runs; crosses: eager transfers, the simulator's default); band ±15%."
     ),
     claim=CLAIM,
     scale_note="TinyLlama d_model 256, 4 blocks, 4 micro-batches of 2 x 64 tokens; CPU processes on a shared "
@@ -123,7 +131,10 @@ def draw_pipeline_fidelity(ctx: FigureContext) -> FigureOutput:
     right.axvspan(-TARGET_MEDIAN_PCT, TARGET_MEDIAN_PCT, color="#e8e8e8", zorder=0)
     right.axvline(0.0, color="black", linewidth=0.8)
     colors = [color_for(n, networks.index(n)) for n in data["network"]]
-    right.scatter(data["error_pct"], y, c=colors, marker="o", s=22, label="CPU timing tables", zorder=3)
+    right.scatter(data["error_pct"], y, c=colors, marker="o", s=22, label="CPU tables at the cache state", zorder=3)
+    if "error_pct_single_flush" in data and data["error_pct_single_flush"].notna().any():
+        right.scatter(data["error_pct_single_flush"], y, c=colors, marker="+", s=22, linewidths=0.8,
+                      label="single-flush CPU tables", zorder=3)
     if "error_pct_op_profile" in data and data["error_pct_op_profile"].notna().any():
         right.scatter(data["error_pct_op_profile"], y, c=colors, marker="d", s=16, alpha=0.6,
                       label="ops timed alone around the runs", zorder=3)
@@ -135,7 +146,7 @@ def draw_pipeline_fidelity(ctx: FigureContext) -> FigureOutput:
     right.invert_yaxis()
     right.set_xlabel("signed error (%)")
     right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
-    table = data[COLUMNS + [c for c in OP_PROFILE_COLUMNS if c in data]]
+    table = data[COLUMNS + [c for c in OP_PROFILE_COLUMNS + SINGLE_FLUSH_COLUMNS if c in data]]
     ours = (f"median |error| {np.median(np.abs(table['error_pct'])):.1f}% over {len(table)} configurations "
             f"(with the runs' own stage times: {np.median(np.abs(table['error_pct_measured_compute'])):.1f}%)")
     return FigureOutput(data=table, figure=fig, ours=ours, verdict=verdict_of(table),
