@@ -7,7 +7,9 @@ Reads a plan (default ``harness/pipeline_study/plans/pipeline_fidelity.yaml``; `
 are skipped with the reason printed), predicts each from the CPU timing tables at each stage's cache state, the
 codec timing table and the fidelity study's link latency, and writes ``runs.csv``, ``summary.csv``,
 ``codec_times.csv``, ``raw/steps.csv``, ``meta.json`` and ``README.md`` under ``results/pipeline/`` (``--quick``:
-``results/pipeline/quick``). ``--recompute`` predicts again from the written measurements.
+``results/pipeline/quick``). Every measuring run is also kept whole in ``history/<date>/``, and ``history.csv``
+holds each kept run predicted again with the current model. ``--recompute`` predicts again from the written
+measurements.
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ def main(args: argparse.Namespace) -> int:
     from harness.errors import HarnessError
     from harness.pipeline_study.plan import load_plan
     from harness.pipeline_study.readme import readme_text
-    from harness.pipeline_study.study import recompute, run_study, write_study
+    from harness.pipeline_study.study import (
+        HISTORY_DIR, history_table, keep_in_history, recompute, run_study, write_study,
+    )
     from harness.provenance import project_root
 
     root = project_root()
@@ -142,7 +146,11 @@ def main(args: argparse.Namespace) -> int:
         study.meta["plan_file"] = str(Path(plan_path).resolve().relative_to(root)) if Path(
             plan_path).resolve().is_relative_to(root) else Path(plan_path).name
     write_study(study, out)
-    write_text_atomic(out / "README.md", readme_text(study, quick=args.quick))
+    if not args.recompute:
+        keep_in_history(study, out)
+    history = history_table(out, timings, fidelity)
+    write_text_atomic(out / f"{HISTORY_DIR}.csv", history.to_csv(index=False, float_format="%.6g"))
+    write_text_atomic(out / "README.md", readme_text(study, quick=args.quick, history=history))
     print(study.runs[SHOWN].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(study.summary.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"wrote results under {out}/ in {time.time() - started:.0f} s")

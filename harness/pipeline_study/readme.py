@@ -60,8 +60,12 @@ def _compute_line(runs: pd.DataFrame, overall: pd.Series, op_profile: bool) -> s
         f"to; predicted from the op profile, the median |error| is {overall['median_abs_error_pct_op_profile']:.1f}%.")
 
 
-def _reading(runs: pd.DataFrame, summary: pd.DataFrame, op_profile: bool = False) -> list[str]:
-    """What the numbers say about the model, computed from the tables."""
+#: the study's prediction has priced compute from the cache-state CPU tables since this moment (UTC)
+CACHE_STATE_SINCE = "2026-12-06T15:51:37Z"
+
+
+def _reading(runs: pd.DataFrame, summary: pd.DataFrame, op_profile: bool = False, measured_on: str = "") -> list[str]:
+    """What the numbers say about the model, computed from the tables (``measured_on``: the study's date)."""
     overall = summary[summary["network"] == "all"].iloc[0]
     shared = runs[runs["cpu_share_factor"] > 1]
     lines = [
@@ -78,13 +82,15 @@ def _reading(runs: pd.DataFrame, summary: pd.DataFrame, op_profile: bool = False
         _compute_line(runs, overall, op_profile),
     ]
     if "median_abs_error_pct_single_flush" in overall:
+        when = ("after these measurements were taken, by the model the compute study had set, not by a fit to them"
+                if measured_on < CACHE_STATE_SINCE else "before these measurements were taken")
         lines.append(
             "- Compute source: the stages' ops are priced from the CPU tables at the cache state each stage leaves "
             "(the compute study's model, validated on real training steps; a stage's forward and backward at its "
             "weights + gradients + one micro-batch's saved activations, its optimizer at everything it holds). The "
-            "study priced from the single-flush tables before; that source was replaced after these measurements "
-            "were taken, by the model the compute study had set, not by a fit to them, and its numbers stay beside "
-            f"(columns `*_single_flush`): median |error| {overall['median_abs_error_pct_single_flush']:.1f}%, "
+            f"study priced from the single-flush tables before; that source was replaced {when}, and its numbers "
+            "stay beside (columns `*_single_flush`): median |error| "
+            f"{overall['median_abs_error_pct_single_flush']:.1f}%, "
             "measured / predicted stage compute "
             f"{_ratio(runs, 'predicted_stage_compute_ms_single_flush').median():.2f}x.")
     if not shared.empty:
@@ -104,7 +110,32 @@ def _reading(runs: pd.DataFrame, summary: pd.DataFrame, op_profile: bool = False
     return lines
 
 
-def readme_text(study, quick: bool = False) -> str:
+def _history(history: pd.DataFrame | None) -> list[str]:
+    """The runs of this plan kept in ``history/``, each predicted again with the current model."""
+    if history is None or history.empty:
+        return []
+    lines = ["", "## Runs of this plan", "",
+             f"Every measuring run is kept in `history/<date>/`; each is predicted again here with the current model "
+             f"(`history.csv`). Over {len(history)} run(s) the median |error| ranges "
+             f"{history['median_abs_error_pct'].min():.1f}-{history['median_abs_error_pct'].max():.1f}% (single-flush "
+             f"tables: {history['median_abs_error_pct_single_flush'].min():.1f}-"
+             f"{history['median_abs_error_pct_single_flush'].max():.1f}%); the runs' own stage times give "
+             f"{history['median_abs_error_pct_measured_compute'].min():.1f}-"
+             f"{history['median_abs_error_pct_measured_compute'].max():.1f}%, and measured / predicted stage compute "
+             f"ranges {history['stage_compute_measured_over_tables'].min():.2f}-"
+             f"{history['stage_compute_measured_over_tables'].max():.2f}x.", "",
+             "| run (UTC) | configurations | median \\|error\\| % | single-flush tables % | ops timed alone % | "
+             "run's own stage times % | measured / predicted stage compute | load average before |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in history.itertuples():
+        lines.append(f"| {r.date} | {r.n_configurations} | {r.median_abs_error_pct:.1f} | "
+                     f"{r.median_abs_error_pct_single_flush:.1f} | {_ms(r.median_abs_error_pct_op_profile)} | "
+                     f"{r.median_abs_error_pct_measured_compute:.1f} | {r.stage_compute_measured_over_tables:.2f}x | "
+                     f"{r.load_average_before:.2f} |")
+    return lines
+
+
+def readme_text(study, quick: bool = False, history: pd.DataFrame | None = None) -> str:
     runs, summary, meta = study.runs, study.summary, study.meta
     overall = summary[summary["network"] == "all"].iloc[0]
     plan = meta["plan"]
@@ -157,7 +188,8 @@ def readme_text(study, quick: bool = False) -> str:
         "",
         *_table(runs),
         "",
-        *_reading(runs, summary, op_profile),
+        *_reading(runs, summary, op_profile, str(meta.get("date", ""))),
+        *_history(history),
         "",
         "Every message's sender view and received tensor agreed bit for bit in every configuration: "
         + ("yes" if bool(runs["sender_receiver_agree"].all()) else "NO (see `sender_receiver_agree`)")
@@ -166,7 +198,9 @@ def readme_text(study, quick: bool = False) -> str:
         "Files: `runs.csv` (one row per configuration; per-stage clocks `measured_<clock>_ms_s<stage>` per step), "
         "`summary.csv`, " + ("`op_times.csv` (the study's op profile), " if op_profile else "")
         + "`codec_times.csv` (the codec timing table), `raw/steps.csv` (every stage's every step), "
-        "`meta.json` (plan, versions, protocol, links, timing-table hashes).",
+        "`meta.json` (plan, versions, protocol, links, timing-table hashes)"
+        + (", `history/<date>/` (every measuring run, whole) and `history.csv` (each predicted again)."
+           if history is not None and not history.empty else "."),
         "",
     ]
     return "\n".join(lines)

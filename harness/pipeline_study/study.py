@@ -300,6 +300,36 @@ def recompute(out_dir: Path | str, *, timings_root: Path | str, fidelity_dir: Pa
     return StudyTables(table, summary_table(table), codec_times, steps, meta, op_times)
 
 
+#: every measuring run of the study is also kept whole in ``history/<date>/`` (`keep_in_history`), so that
+#: `history_table` can predict each of them again with the current model
+HISTORY_DIR = "history"
+HISTORY_COLUMNS = ["date", "n_configurations", "median_abs_error_pct", "median_abs_error_pct_single_flush",
+                   "median_abs_error_pct_op_profile", "median_abs_error_pct_measured_compute",
+                   "stage_compute_measured_over_tables", "load_average_before"]
+
+
+def keep_in_history(study: StudyTables, out_dir: Path | str) -> Path:
+    """Write a measuring run's study again under ``history/<date>/`` beside the study (what `recompute` reads)."""
+    folder = Path(out_dir) / HISTORY_DIR / study.meta["date"].replace(":", "")
+    write_study(study, folder)
+    return folder
+
+
+def history_table(out_dir: Path | str, timings_root: Path | str, fidelity_dir: Path | str) -> pd.DataFrame:
+    """One row per kept run (`keep_in_history`), oldest first, each predicted again from its own measurements with
+    the current model: its median |error| per prediction and its measured / predicted stage compute."""
+    rows = []
+    for folder in sorted(p for p in (Path(out_dir) / HISTORY_DIR).glob("*") if p.is_dir()):
+        study = recompute(folder, timings_root=timings_root, fidelity_dir=fidelity_dir)
+        overall = study.summary[study.summary["network"] == "all"].iloc[0]
+        ratio = (study.runs["measured_stage_compute_ms"] / study.runs["predicted_stage_compute_ms"]).median()
+        rows.append({"date": study.meta["date"], "n_configurations": int(overall["n_points"]),
+                     **{c: overall.get(c, float("nan")) for c in HISTORY_COLUMNS[2:6]},
+                     "stage_compute_measured_over_tables": float(ratio),
+                     "load_average_before": (study.meta.get("load_average_before") or [float("nan")])[0]})
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
 def write_study(study: StudyTables, out_dir: Path | str) -> list[Path]:
     out = Path(out_dir)
     files = {"runs.csv": study.runs.to_csv(index=False, float_format="%.6g"),

@@ -92,3 +92,27 @@ def test_recompute_keeps_the_tables_judged_and_adds_the_op_profile_beside(tmp_pa
     assert new.summary["median_abs_error_pct"].tolist() == pytest.approx(old.summary["median_abs_error_pct"].tolist())
     assert new.summary["median_abs_error_pct_op_profile"].notna().all()
     assert "op_times.csv" in readme_text(new)
+
+
+def test_measuring_runs_are_kept_and_each_predicted_again(tmp_path):
+    from harness.pipeline_study.study import HISTORY_COLUMNS, history_table, keep_in_history, recompute
+
+    committed = ROOT / "results" / "pipeline"
+    if not (committed / "runs.csv").is_file():
+        pytest.skip("no committed pipeline study")
+    out = tmp_path / "study"
+    shutil.copytree(committed, out)
+    shutil.rmtree(out / "history", ignore_errors=True)
+    assert history_table(out, TIMINGS, ROOT / "results" / "fidelity").empty
+    study = recompute(out, timings_root=TIMINGS, fidelity_dir=ROOT / "results" / "fidelity")
+    kept = keep_in_history(study, out)
+    assert kept.parent == out / "history" and (kept / "raw" / "steps.csv").is_file()
+    later = dict(study.meta, date="2099-01-01T00:00:00Z")
+    keep_in_history(type(study)(study.runs.assign(measured_ms=2 * study.runs["measured_ms"]), study.summary,
+                                study.codec_times, study.steps, later, study.op_times), out)
+    history = history_table(out, TIMINGS, ROOT / "results" / "fidelity")
+    assert list(history.columns) == HISTORY_COLUMNS
+    assert list(history["date"]) == [study.meta["date"], "2099-01-01T00:00:00Z"]  # oldest first
+    overall = study.summary[study.summary["network"] == "all"].iloc[0]
+    assert history["median_abs_error_pct"].iloc[0] == pytest.approx(overall["median_abs_error_pct"])
+    assert history["median_abs_error_pct"].iloc[1] != pytest.approx(overall["median_abs_error_pct"])
