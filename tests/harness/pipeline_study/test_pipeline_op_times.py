@@ -67,15 +67,20 @@ def test_measure_op_times_times_every_distinct_call():
         measure_op_times(plan, passes=0)
 
 
-def test_recompute_keeps_the_tables_judged_and_adds_the_op_profile_beside(tmp_path):
-    from harness.pipeline_study.readme import readme_text
-    from harness.pipeline_study.study import recompute
-
+def _copy_of_committed_study(tmp_path):
     committed = ROOT / "results" / "pipeline"
     if not (committed / "runs.csv").is_file():
         pytest.skip("no committed pipeline study")
     out = tmp_path / "study"
     shutil.copytree(committed, out)
+    return out
+
+
+def test_recompute_keeps_the_tables_judged_and_adds_the_op_profile_beside(tmp_path):
+    from harness.pipeline_study.readme import readme_text
+    from harness.pipeline_study.study import recompute
+
+    out = _copy_of_committed_study(tmp_path)
     (out / "op_times.csv").unlink(missing_ok=True)
     old = recompute(out, timings_root=TIMINGS, fidelity_dir=ROOT / "results" / "fidelity")
     assert old.op_times is None and old.runs["predicted_ms_op_profile"].isna().all()
@@ -97,11 +102,7 @@ def test_recompute_keeps_the_tables_judged_and_adds_the_op_profile_beside(tmp_pa
 def test_measuring_runs_are_kept_and_each_predicted_again(tmp_path):
     from harness.pipeline_study.study import HISTORY_COLUMNS, history_table, keep_in_history, recompute
 
-    committed = ROOT / "results" / "pipeline"
-    if not (committed / "runs.csv").is_file():
-        pytest.skip("no committed pipeline study")
-    out = tmp_path / "study"
-    shutil.copytree(committed, out)
+    out = _copy_of_committed_study(tmp_path)
     shutil.rmtree(out / "history", ignore_errors=True)
     assert history_table(out, TIMINGS, ROOT / "results" / "fidelity").empty
     study = recompute(out, timings_root=TIMINGS, fidelity_dir=ROOT / "results" / "fidelity")
