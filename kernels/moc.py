@@ -161,6 +161,15 @@ def _use_tuned(x: torch.Tensor, w_gate: torch.Tensor) -> bool:
     return x.device.type == "cuda" and w_gate.numel() >= AUTOTUNE_MIN_WEIGHTS
 
 
+def _bf16_bins(rows: torch.Tensor, bf16_bins: bool | None) -> bool:
+    """Whether decode ranks the gate with the exact bf16 histograms: ``None`` means for bf16 rows."""
+    if bf16_bins is None:
+        return rows.dtype == torch.bfloat16
+    if bf16_bins and rows.dtype != torch.bfloat16:
+        raise ValueError(f"the exact bf16 histograms need bf16 rows, got {rows.dtype}")
+    return bf16_bins
+
+
 def decode_gate(
     rows: torch.Tensor, w_gate: torch.Tensor, bf16_bins: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,9 +182,7 @@ def decode_gate(
 
     T, d = rows.shape
     E = w_gate.shape[0]
-    bf16_bins = rows.dtype == torch.bfloat16 if bf16_bins is None else bf16_bins
-    if bf16_bins and rows.dtype != torch.bfloat16:
-        raise ValueError(f"the exact bf16 histograms need bf16 rows, got {rows.dtype}")
+    bf16_bins = _bf16_bins(rows, bf16_bins)
     g = torch.empty((T, E), dtype=torch.float32, device=rows.device)
     hist = torch.zeros((T, BF16_HIST_BINS.value if bf16_bins else HIST_BINS), dtype=torch.int32, device=rows.device)
     args = (rows, w_gate, g, hist, E, d, rows.stride(0), w_gate.stride(0), E)
@@ -355,7 +362,7 @@ def _moc_decode_triton(x, w_gate, w_up, w_down_t, k, bf16_bins: bool | None = No
     """The Triton decode; bf16 inputs rank the gate with the exact bf16 histograms unless ``bf16_bins=False``
     (the 12-bit histogram and the single-program selection of fp16 / fp32, kept for side-by-side benchmarks)."""
     rows = _as_rows(x)
-    bf16_bins = rows.dtype == torch.bfloat16 if bf16_bins is None else bf16_bins
+    bf16_bins = _bf16_bins(rows, bf16_bins)
     g, hist = decode_gate(rows, w_gate, bf16_bins)
     if bf16_bins:
         idx, h = decode_select_up(rows, w_up, g, hist, k)

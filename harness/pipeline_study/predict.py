@@ -61,6 +61,7 @@ from harness.workloads.pipeline_step import (
     BoundaryLink,
     CodecPricer,
     CodecSpec,
+    LayerCosts,
     PipelineWorkload,
     _boundaries,
     layer_costs,
@@ -204,10 +205,17 @@ def _stage_times(w: PipelineWorkload, replays: list, n_cores: int) -> StageTimes
     ``replays[s][1]``."""
     groups = stage_layers(w.model.n_layers, w.n_stages)
     share = cpu_share_factor(w.n_stages, n_cores)
+    priced: dict[int, LayerCosts] = {}  # each replay priced once
+
+    def costs(replay) -> LayerCosts:
+        if id(replay) not in priced:
+            priced[id(replay)] = layer_costs(w, replay)
+        return priced[id(replay)]
+
     fwd, bwd, optimizer = [], [], []
     for group, (layers_replay, optimizer_replay) in zip(groups, replays):
-        times = layer_costs(w, layers_replay)
-        optimizer_ns = (times if optimizer_replay is layers_replay else layer_costs(w, optimizer_replay)).optimizer_ns
+        times = costs(layers_replay)
+        optimizer_ns = costs(optimizer_replay).optimizer_ns
         fwd.append(sum(times.forward_ns[i] for i in group))
         bwd.append(sum(times.backward_ns[i] for i in group))
         params = sum(times.n_params[i] for i in group)
