@@ -7,11 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.cost.training_step import step_touched_bytes
+from harness.cost.training_step import OpCall, price, step_touched_bytes
 from harness.errors import HarnessError
 from harness.models.llama import LlamaDims
 from harness.timing.cache_state import CacheStateReplay, blend_weights, find_family
@@ -98,3 +99,59 @@ def test_a_step_touches_its_parameters_gradients_optimizer_states_and_saved_acti
     sgd = step_touched_bytes(dims, 2, 64, optimizer="sgd_momentum")
     assert sgd == step_touched_bytes(dims, 2, 64) - static.optimizer_states + static_bytes(
         shape, dtype="float32", optimizer="sgd_momentum").optimizer_states
+
+
+def _family_with(tmp_path: Path, *, bf16_scale: float, gap_us: float) -> CacheStateReplay:
+    """The fixture family copied, with bfloat16 copy rows at ``bf16_scale`` x the float32 ones and a measured
+    dispatch gap of ``gap_us`` in every set."""
+    for name in ("cpu-f4", "cpu-f64"):
+        folder = tmp_path / name
+        shutil.copytree(TIMINGS / name, folder)
+        frame = pd.read_csv(folder / "copy.csv")
+        bf16 = frame.assign(dtype="bfloat16", **{c: frame[c] * bf16_scale for c in
+                                                 ("time_ms_median", "time_ms_p10", "time_ms_p90")})
+        pd.concat([frame, bf16]).to_csv(folder / "copy.csv", index=False)
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["ops"]["copy"]["rows"] = 2 * len(frame)
+        meta["roofline"].update(kernel_floor_us=0.0, dispatch_gap_us=gap_us)
+        (folder / "meta.json").write_text(json.dumps(meta))
+    return CacheStateReplay(tmp_path, "cpu")
+
+
+def test_a_view_passes_dtype_and_impl_through_and_prices_the_dispatch_gap(tmp_path):
+    family = _family_with(tmp_path, bf16_scale=0.25, gap_us=7.0)
+    view = family.at(16 * MIB)
+    fp32 = view.predict("copy", numel=65536).time_ms
+    assert view.predict("copy", dtype="bfloat16", numel=65536).time_ms == pytest.approx(0.25 * fp32)
+    assert view.predict("copy", impl="torch", numel=65536).time_ms == pytest.approx(fp32)
+    missing = view.predict("copy", impl="triton", numel=65536)  # an impl the tables lack: not another's rows
+    assert missing.source == "roofline" and "impl=triton" in missing.detail
+    assert view.device.dispatch_gap_us == 7.0  # what a step model adds per launch
+    calls = [OpCall("copy", {"numel": 65536}, "copy", count=3, launches=2)]
+    priced = price(calls, view, "float32")
+    assert priced.n_launches == 6
+    assert priced.time_ms == pytest.approx(3 * fp32 + 6 * 7.0e-3)
+
+
+def test_a_blend_reports_its_least_exact_part_and_counts_every_call(tmp_path):
+    family = _family_with(tmp_path, bf16_scale=1.0, gap_us=0.0)
+    on_grid, off_grid = family.at(16 * MIB), family.at(4 * MIB)
+    assert off_grid.predict("copy", numel=65536).source == "exact"
+    assert off_grid.predict("copy", numel=100000).source == "interpolated"  # between two measured sizes
+    assert on_grid.predict("copy", numel=65536).source == "interpolated"  # two sets blended
+    for _ in range(2):
+        on_grid.predict("rmsnorm_fwd", rows=64, dim=64)
+    assert on_grid.summary() == {"copy": {"interpolated": 1}, "rmsnorm_fwd": {"roofline": 2}}
+    assert off_grid.summary() == {"copy": {"exact": 1, "interpolated": 1}}
+
+
+def test_find_family_skips_files_and_other_names_beside_its_sets(tmp_path):
+    _copy_set(tmp_path, "cpu-f4", 4 * MIB)
+    (tmp_path / "cpu-f16").write_text("not a table set")  # a file with a member's name
+    (tmp_path / "cpu-fast").mkdir()  # a folder whose name only starts like one
+    _copy_set(tmp_path, "cpu-f64", 64 * MIB)
+    assert [(flush, f.name) for flush, f in find_family(tmp_path, "cpu")] == [(4 * MIB, "cpu-f4"),
+                                                                              (64 * MIB, "cpu-f64")]
+    provenance = CacheStateReplay(tmp_path, "cpu").provenance()["cpu-f64"]
+    assert provenance["folder"].endswith("cpu-f64") and provenance["table_hashes"]
+    assert {"device_name", "date", "timing_sources"} <= set(provenance)

@@ -246,3 +246,30 @@ def test_records_name_the_projects_tables_without_the_checkout_path():
     assert info["tables_folder"] == "tests/data/timings/cpu"
     missing = open_replay(_scenario(device="h100"), timings_root=TIMINGS).info()["tables_missing"]
     assert missing == "folder tests/data/timings/h100 does not exist"
+
+
+def test_a_query_in_a_hole_of_a_sparse_grid_takes_the_efficiency_of_the_nearest_row_in_log_shape(tmp_path):
+    """Two measured GEMMs far apart at different efficiencies: a shape between them that the sparse grid cannot
+    interpolate runs at the efficiency of the one nearer in log shape, whichever row comes first in the file."""
+    import json
+    import shutil
+
+    shutil.copytree(TIMINGS / "cpu", tmp_path / "cpu")
+    rows = {(512, 512, 512): 20.0, (64, 64, 64): 0.5}  # the far row first
+    header = "m,n,k,impl,dtype,time_ms_median,time_ms_p10,time_ms_p90,n_reps\n"
+    (tmp_path / "cpu" / "matmul.csv").write_text(header + "".join(
+        f"{m},{n},{k},torch,float32,{t},{t},{t},5\n" for (m, n, k), t in rows.items()))
+    meta = json.loads((tmp_path / "cpu" / "meta.json").read_text())
+    meta["ops"]["matmul"]["rows"] = len(rows)
+    (tmp_path / "cpu" / "meta.json").write_text(json.dumps(meta))
+    replay = open_replay(_scenario(), timings_root=tmp_path)
+    device = get_device("cpu", timings_root=tmp_path)
+
+    def roofline(m, n, k):
+        flops, bytes_moved = 2 * m * n * k, 4 * (m * k + k * n + m * n)
+        return 1e3 * max(flops / (device.peak_tflops["float32"] * 1e12), bytes_moved / 20e9)
+
+    for query, nearest in (((480, 512, 512), (512, 512, 512)), ((72, 64, 64), (64, 64, 64))):
+        p = replay.predict("matmul", **dict(zip("mnk", query)))
+        assert p.source == "roofline" and "nearest measured row" in p.detail
+        assert p.time_ms == pytest.approx(rows[nearest] * roofline(*query) / roofline(*nearest))

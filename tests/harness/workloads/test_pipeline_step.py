@@ -1,5 +1,7 @@
-"""Scenario kind ``pipeline_step``: the schedule simulator matches the closed forms for uniform stages, the
-kind's bytes are the codecs' payloads, speedups are relative to its own uncompressed runs, bad input is one line."""
+"""Scenario kind ``pipeline_step``: the schedule simulator matches the closed forms for uniform stages and per
+boundary links, codec times are compute on the stages either side of their boundary, the codec pricing asks the
+tables for the activation's shape and dtype, the kind's bytes are the codecs' payloads, speedups are relative to its
+own uncompressed runs, bad input is one line."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from harness.models.llama import LlamaDims
 from harness.timing.replay import open_replay
 from harness.workloads.base import RunContext
 from harness.workloads.pipeline_step import (
-    BoundaryCost, BoundaryLink, CodecSpec, PipelineScenario, PipelineWorkload, run, simulate_pipeline, stage_layers,
+    CODEC_PASSES, BoundaryCost, BoundaryLink, CodecPricer, CodecSpec, PipelineScenario, PipelineWorkload, build_codec,
+    run, simulate_pipeline, stage_layers,
 )
 from methods.pipeline.codecs import make_codec
 from methods.pipeline.schedule import make_schedule
@@ -43,18 +46,48 @@ def test_uniform_stages_without_communication_take_m_plus_p_minus_1_stage_times(
 
 @settings(max_examples=40, deadline=None)
 @given(p=st.integers(2, 8), m=st.integers(1, 24), f=st.integers(1000, 10**6), b=st.integers(1000, 10**6),
-       size=st.integers(0, 10**5), latency_us=st.floats(0, 50))
-def test_gpipe_with_links_faster_than_compute_adds_two_hops_per_boundary(p, m, f, b, size, latency_us):
-    # 1 Gbit/s = 0.125 B/ns: serialising `size` bytes takes 8 * size ns; links are never the bottleneck when
-    # that is at most the faster of forward and backward
-    serial = 8 * size
-    if serial > min(f, b):
-        size = min(f, b) // 8
-        serial = 8 * size
-    hop = serial + round(latency_us * 1000)
-    times = simulate_pipeline(make_schedule("gpipe", p, m), [f] * p, [b] * p,
-                              _free_boundaries(p, size, size, 1.0, latency_us))
-    assert times.pipeline_ns == (m + p - 1) * (f + b) + 2 * (p - 1) * hop
+       data=st.data())
+def test_gpipe_with_links_faster_than_compute_adds_each_boundarys_hop_once_each_way(p, m, f, b, data):
+    # G Gbit/s = G / 8 B/ns: serialising `size` bytes takes 8 * size / G ns; links are never the bottleneck when
+    # that is at most the faster of forward and backward (each boundary its own rate, so a boundary's bytes
+    # cannot be sent at another's rate unnoticed)
+    sizes = st.integers(0, min(f, b) // 8)
+    bounds = [BoundaryCost(data.draw(sizes), data.draw(sizes), 0, 0, 0, 0, data.draw(st.sampled_from([1.0, 2.0, 4.0])),
+                           data.draw(st.floats(0, 50))) for _ in range(p - 1)]
+    hops = sum(round(8 * (c.fwd_bytes + c.bwd_bytes) / c.bandwidth_gbps) + 2 * round(c.latency_us * 1000)
+               for c in bounds)
+    times = simulate_pipeline(make_schedule("gpipe", p, m), [f] * p, [b] * p, bounds)
+    assert times.pipeline_ns == (m + p - 1) * (f + b) + hops
+
+
+boundary_costs = st.tuples(st.integers(0, 10**5), st.integers(0, 10**5), st.integers(0, 10**5),
+                           st.integers(0, 10**5), st.integers(0, 10**5), st.integers(0, 10**5),
+                           st.floats(0.01, 10.0), st.floats(0.0, 50.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(p=st.integers(1, 5), m=st.integers(1, 8), data=st.data(), name=st.sampled_from(["gpipe", "1f1b"]),
+       rendezvous=st.booleans())
+def test_codec_times_run_on_the_stages_compute_stream_encode_on_the_sender_decode_on_the_receiver(
+        p, m, data, name, rendezvous):
+    """A boundary's codec times are compute of the stages on its two sides: the same pipeline with them folded
+    into those stages' forward / backward times and free codecs takes exactly as long."""
+    fwd = data.draw(st.lists(st.integers(1, 10**6), min_size=p, max_size=p))
+    bwd = data.draw(st.lists(st.integers(1, 10**6), min_size=p, max_size=p))
+    bounds = [BoundaryCost(*c) for c in data.draw(st.lists(boundary_costs, min_size=p - 1, max_size=p - 1))]
+    schedule = make_schedule(name, p, m)
+    with_codecs = simulate_pipeline(schedule, fwd, bwd, bounds, rendezvous=rendezvous)
+    codec_fwd = [(bounds[s - 1].fwd_decode_ns if s > 0 else 0) + (bounds[s].fwd_encode_ns if s < p - 1 else 0)
+                 for s in range(p)]
+    codec_bwd = [(bounds[s].bwd_decode_ns if s < p - 1 else 0) + (bounds[s - 1].bwd_encode_ns if s > 0 else 0)
+                 for s in range(p)]
+    free = [BoundaryCost(b.fwd_bytes, b.bwd_bytes, 0, 0, 0, 0, b.bandwidth_gbps, b.latency_us) for b in bounds]
+    folded = simulate_pipeline(schedule, [f + c for f, c in zip(fwd, codec_fwd)],
+                               [b + c for b, c in zip(bwd, codec_bwd)], free, rendezvous=rendezvous)
+    assert with_codecs.pipeline_ns == folded.pipeline_ns
+    assert with_codecs.busy_ns == folded.busy_ns
+    assert with_codecs.codec_ns == tuple(m * (cf + cb) for cf, cb in zip(codec_fwd, codec_bwd))
+    assert folded.codec_ns == (0,) * p
 
 
 def test_a_transfer_bound_pipeline_is_paced_by_its_link():
@@ -63,6 +96,42 @@ def test_a_transfer_bound_pipeline_is_paced_by_its_link():
     p, m, f, b = 2, 10, 1000, 1000
     times = simulate_pipeline(make_schedule("gpipe", p, m), [f] * p, [b] * p, _free_boundaries(p, 125_000, 0))
     assert times.pipeline_ns == f + m * 1_000_000 + f + m * b + b
+
+
+class _RecordingReplay:
+    """Answers every op with 1 ms per million elements of its call (copy) or 2 ms (TAH-Quant) and records the calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, op, *, impl=None, dtype="float32", **shape):
+        from harness.timing.replay import Prediction
+
+        self.calls.append((op, dtype, shape))
+        numel = shape["numel"] if op == "copy" else shape["tokens"] * shape["channels"]
+        return Prediction((1.0 if op == "copy" else 2.0) * numel / 1e6, "exact", "")
+
+
+def test_the_kinds_codec_pricing_asks_the_tables_for_the_activations_shape_and_the_runs_dtype():
+    shape, numel = (2, 64, 256), 2 * 64 * 256
+    replay = _RecordingReplay()
+    pricer = CodecPricer(replay, "bfloat16", {})
+    tah = CodecSpec(name="tahquant", params={"tile_size": 32, "allocation": "tile", "bits_low": 2})
+    assert pricer.times_ns(tah, build_codec(tah), shape) == (round(2e6 * numel / 1e6),) * 2
+    columns = {"tokens": 128, "channels": 256, "tile": 32, "bits": 4, "bits_low": 2, "per_tile": 1}
+    assert replay.calls == [("tah_quantize", "bfloat16", columns), ("tah_dequantize", "bfloat16", columns)]
+    replay.calls.clear()
+    fixpoint = CodecSpec(name="fixpoint", params={"bits": 6})
+    enc_passes, dec_passes = CODEC_PASSES["fixpoint"]  # passes over the activation, a copy reads + writes one each
+    assert pricer.times_ns(fixpoint, build_codec(fixpoint), shape) == (
+        round(1e6 * enc_passes * numel / 2 / 1e6), round(1e6 * dec_passes * numel / 2 / 1e6))
+    assert [c[2]["numel"] for c in replay.calls] == [enc_passes * numel // 2, dec_passes * numel // 2]
+    replay.calls.clear()
+    same, cast = CodecSpec(name="none", params={"dtype": "bfloat16"}), CodecSpec(name="none")
+    assert pricer.times_ns(same, build_codec(same), shape) == (0, 0) and replay.calls == []  # nothing to do
+    assert pricer.times_ns(cast, build_codec(cast), shape) == (round(1e6 * numel / 1e6),) * 2  # a cast each side
+    assert pricer.sources == {"tahquant": {"tah_quantize:exact": 1, "tah_dequantize:exact": 1},
+                              "fixpoint": {"copy:exact": 2}, "none": {"copy:exact": 2}}
 
 
 def test_stage_layers_split_blocks_evenly_with_embedding_and_head_at_the_ends():

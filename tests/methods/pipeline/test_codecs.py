@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -42,9 +43,10 @@ def activations(draw) -> torch.Tensor:
     return x
 
 
-@SETTINGS
-@given(x=activations(), config=st.sampled_from(CONFIGS))
-def test_wire_bytes_are_what_is_packed_and_receiver_agrees_bit_for_bit(x, config):
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c[0]}{c[1]}")  # every codec drawn, every run
+@settings(max_examples=12, deadline=None)
+@given(x=activations())
+def test_wire_bytes_are_what_is_packed_and_receiver_agrees_bit_for_bit(config, x):
     name, params = config
     codec = make_codec(name, **params)
     enc = codec.encode(x)
@@ -60,6 +62,16 @@ def test_wire_bytes_are_what_is_packed_and_receiver_agrees_bit_for_bit(x, config
     received = codec.decode(enc.payload, x.shape)
     assert received.shape == x.shape and received.dtype == torch.float32
     assert torch.equal(received.view(torch.int32), enc.sender_view.view(torch.int32))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c[0]}{c[1]}")
+def test_an_empty_activation_round_trips_with_its_shape(config):
+    codec = make_codec(config[0], **config[1])
+    x = torch.zeros(0, 4, 16)
+    enc = codec.encode(x)
+    assert len(enc.payload) == enc.wire_bytes == (codec.payload_bytes(x.shape) if codec.fixed_size else 0)
+    received = codec.decode(enc.payload, x.shape)
+    assert received.shape == x.shape and received.dtype == torch.float32
 
 
 def _tah_bits_exact(codec: TAHQuantCodec, shape, n_flagged: int) -> int:
@@ -117,6 +129,16 @@ def test_uniform_tile_error_is_within_half_a_step_of_its_fp16_scale(x, bits):
     assert (err <= (scale / 2 + slack)[:, None] * 1.001 + 1e-6).all()
 
 
+@SETTINGS
+@given(x=activations(), bits=st.integers(2, 8))
+def test_uniform_tensor_error_is_within_half_a_step_and_the_extremes_are_codes_0_and_top(x, bits):
+    enc = make_codec("uniform_tensor", bits=bits).encode(x)
+    step = max((float(x.max()) - float(x.min())) / (2**bits - 1), 2.0**-126)
+    err = (enc.sender_view - x).abs()
+    assert float(err.max()) <= step / 2 * (1 + 1e-5) + 1e-6 * float(x.abs().max())
+    assert float(enc.sender_view.min()) == float(x.min())  # code 0 is the tensor's minimum exactly
+
+
 def test_more_bits_never_hurt_on_a_heavy_tailed_tensor():
     x = torch.randn(2, 16, 64, generator=torch.Generator().manual_seed(0)) ** 3
     for name, extra in (("uniform_tensor", {}), ("uniform_tile", {"tile_size": 16}), ("fixpoint", {})):
@@ -141,6 +163,36 @@ def test_bit_stream_round_trips_and_rejects_values_too_wide():
     assert reader.read(37, 1).tolist() == (values % 2).tolist()
     with pytest.raises(ValueError, match="does not fit"):
         pack_fields([(values, 3)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(fields=st.lists(st.tuples(st.integers(1, 64), st.integers(0, 9), st.integers(0, 2**32)), max_size=5),
+       skip=st.integers(0, 4))
+def test_fields_of_any_width_round_trip_in_order_and_skips_move_from_the_current_position(fields, skip):
+    rng = np.random.default_rng(fields[0][2] if fields else 0)
+    drawn = [(rng.integers(0, 2**63, count, dtype=np.uint64) * 2 + rng.integers(0, 2, count, dtype=np.uint64))
+             >> np.uint64(64 - width) for width, count, _ in fields]  # the full range of each width
+    payload = pack_fields([(values, width) for values, (width, _, _) in zip(drawn, fields)])
+    assert len(payload) == packed_length([(width, count) for width, count, _ in fields])
+    reader = BitReader(payload)
+    for values, (width, count, _) in zip(drawn, fields):
+        assert reader.read(count, width).tolist() == values.tolist()
+    assert 0 <= reader.remaining_bits < 8
+    if fields and fields[0][1] > skip + 1:  # one value read, ``skip`` skipped: the next is value 1 + skip
+        width = fields[0][0]
+        reader = BitReader(payload)
+        reader.read(1, width)
+        assert reader.skip(skip * width).read(1, width).tolist() == drawn[0][1 + skip:2 + skip].tolist()
+
+
+def test_field_widths_outside_1_to_64_and_short_payloads_are_refused():
+    assert pack_fields([]) == b""
+    assert BitReader(b"").remaining_bits == 0
+    for width in (0, 65):
+        with pytest.raises(ValueError, match="field width must be in 1..64"):
+            pack_fields([(np.array([1]), width)])
+    with pytest.raises(ValueError, match="payload too short: need 24 bits, have 16"):
+        BitReader(pack_fields([(np.array([1, 2]), 8)])).skip(8).read(2, 8)
 
 
 def test_unknown_codec_or_parameter_is_one_clear_error():

@@ -23,6 +23,7 @@ shapes = st.tuples(st.integers(1, 9), st.integers(1, 40))
 def test_every_event_once_forward_before_backward(shape, name):
     p, m = shape
     schedule = make_schedule(name, p, m)
+    assert (schedule.name, schedule.n_stages, schedule.n_micro_batches, len(schedule.per_stage)) == (name, p, m, p)
     for s in range(p):
         events = schedule.stage_events(s)
         assert sorted((e.micro_batch, e.phase) for e in events) == sorted(
