@@ -3,6 +3,7 @@ launch counts, parameter tensors), FLOPs equal torch's flop counter, and pricing
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from types import SimpleNamespace
 
@@ -45,8 +46,9 @@ class _Record(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.__name__.split(".")[0]
-        if name not in NOT_KERNELS:
-            self.calls.append((name, [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]))
+        if name not in NOT_KERNELS:  # tensors passed in a list (cat, stack) count as arguments too
+            flat = [t for a in args for t in (a if isinstance(a, list | tuple) else [a])]
+            self.calls.append((name, [tuple(t.shape) for t in flat if isinstance(t, torch.Tensor)]))
         return func(*args, **(kwargs or {}))
 
 
@@ -92,6 +94,8 @@ def test_attention_embedding_loss_and_norm_calls_are_the_real_steps():
     # rotary stacks its halves (forward), the fused q/k/v gradient is one concatenation (backward)
     assert real["stack"] == ours["rotary_fwd"] and real["cat"] == sum(
         c.count for c in calls if c.label == "qkv.grad_concat")
+    concatenated = sum(math.prod(shape) for name, shapes in record.calls if name == "cat" for shape in shapes)
+    assert concatenated == sum(c.count * c.shape["numel"] for c in calls if c.label == "qkv.grad_concat")
 
 
 def test_kernel_count_is_the_real_steps():
