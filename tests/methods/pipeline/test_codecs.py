@@ -185,7 +185,9 @@ def test_fields_of_any_width_round_trip_in_order_and_skips_move_from_the_current
         assert reader.skip(skip * width).read(1, width).tolist() == drawn[0][1 + skip:2 + skip].tolist()
 
 
-def test_field_widths_outside_1_to_64_and_short_payloads_are_refused():
+def test_width_64_holds_any_uint64_and_widths_outside_1_to_64_and_short_payloads_are_refused():
+    widest = np.array([2**64 - 1, 0, 2**63], dtype=np.uint64)
+    assert BitReader(pack_fields([(widest, 64)])).read(3, 64).tolist() == widest.tolist()
     assert pack_fields([]) == b""
     assert BitReader(b"").remaining_bits == 0
     for width in (0, 65):
