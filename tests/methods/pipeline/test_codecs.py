@@ -131,7 +131,7 @@ def test_uniform_tile_error_is_within_half_a_step_of_its_fp16_scale(x, bits):
 
 @SETTINGS
 @given(x=activations(), bits=st.integers(2, 8))
-def test_uniform_tensor_error_is_within_half_a_step_and_the_extremes_are_codes_0_and_top(x, bits):
+def test_uniform_tensor_error_is_within_half_a_step_and_code_0_is_the_minimum(x, bits):
     enc = make_codec("uniform_tensor", bits=bits).encode(x)
     step = max((float(x.max()) - float(x.min())) / (2**bits - 1), 2.0**-126)
     err = (enc.sender_view - x).abs()
