@@ -148,7 +148,7 @@ def main(args: argparse.Namespace) -> int:
     write_study(study, out)
     if not args.recompute:
         keep_in_history(study, out)
-    history = history_table(out, timings, fidelity)
+    history = history_table(out, timings, fidelity, current=study)
     write_text_atomic(out / f"{HISTORY_DIR}.csv", history.to_csv(index=False, float_format="%.6g"))
     write_text_atomic(out / "README.md", readme_text(study, quick=args.quick, history=history))
     print(study.runs[SHOWN].to_string(index=False, float_format=lambda v: f"{v:.3g}"))

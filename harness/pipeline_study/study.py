@@ -308,19 +308,26 @@ HISTORY_COLUMNS = ["date", "n_configurations", "median_abs_error_pct", "median_a
                    "stage_compute_measured_over_tables", "load_average_before"]
 
 
+def _history_folder(out_dir: Path | str, study: StudyTables) -> Path:
+    return Path(out_dir) / HISTORY_DIR / study.meta["date"].replace(":", "")
+
+
 def keep_in_history(study: StudyTables, out_dir: Path | str) -> Path:
     """Write a measuring run's study again under ``history/<date>/`` beside the study (what `recompute` reads)."""
-    folder = Path(out_dir) / HISTORY_DIR / study.meta["date"].replace(":", "")
+    folder = _history_folder(out_dir, study)
     write_study(study, folder)
     return folder
 
 
-def history_table(out_dir: Path | str, timings_root: Path | str, fidelity_dir: Path | str) -> pd.DataFrame:
+def history_table(out_dir: Path | str, timings_root: Path | str, fidelity_dir: Path | str,
+                  current: StudyTables | None = None) -> pd.DataFrame:
     """One row per kept run (`keep_in_history`), oldest first, each predicted again from its own measurements with
-    the current model: its median |error| per prediction and its measured / predicted stage compute."""
+    the current model: its median |error| per prediction and its measured / predicted stage compute. ``current``,
+    a study just predicted with the current model, stands for its own kept run instead of predicting it again."""
     rows = []
+    own = None if current is None else _history_folder(out_dir, current)
     for folder in sorted(p for p in (Path(out_dir) / HISTORY_DIR).glob("*") if p.is_dir()):
-        study = recompute(folder, timings_root=timings_root, fidelity_dir=fidelity_dir)
+        study = current if folder == own else recompute(folder, timings_root=timings_root, fidelity_dir=fidelity_dir)
         overall = study.summary[study.summary["network"] == "all"].iloc[0]
         ratio = (study.runs["measured_stage_compute_ms"] / study.runs["predicted_stage_compute_ms"]).median()
         rows.append({"date": study.meta["date"], "n_configurations": int(overall["n_points"]),

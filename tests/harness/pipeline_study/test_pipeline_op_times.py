@@ -117,3 +117,6 @@ def test_measuring_runs_are_kept_and_each_predicted_again(tmp_path):
     overall = study.summary[study.summary["network"] == "all"].iloc[0]
     assert history["median_abs_error_pct"].iloc[0] == pytest.approx(overall["median_abs_error_pct"])
     assert history["median_abs_error_pct"].iloc[1] != pytest.approx(overall["median_abs_error_pct"])
+    # the study just predicted stands for its own kept run: the same row as predicting that run again
+    reused = history_table(out, TIMINGS, ROOT / "results" / "fidelity", current=study)
+    pd.testing.assert_frame_equal(reused, history)
