@@ -7,7 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +16,7 @@ from harness.errors import HarnessError
 from harness.models.llama import LlamaDims
 from harness.timing.cache_state import CacheStateReplay, blend_weights, find_family
 from methods.memory.analytic import Shape, Technique, activation_bytes_per_token, static_bytes
+from tests.harness.timing.table_edits import add_bf16_rows, update_roofline
 
 # cpu-f4: the cpu fixture's times; cpu-f64: twice them
 TIMINGS = Path(__file__).parents[2] / "data" / "timings"
@@ -105,16 +105,9 @@ def _family_with(tmp_path: Path, *, bf16_scale: float, gap_us: float) -> CacheSt
     """The fixture family copied, with bfloat16 copy rows at ``bf16_scale`` x the float32 ones and a measured
     dispatch gap of ``gap_us`` in every set."""
     for name in ("cpu-f4", "cpu-f64"):
-        folder = tmp_path / name
-        shutil.copytree(TIMINGS / name, folder)
-        frame = pd.read_csv(folder / "copy.csv")
-        bf16 = frame.assign(dtype="bfloat16", **{c: frame[c] * bf16_scale for c in
-                                                 ("time_ms_median", "time_ms_p10", "time_ms_p90")})
-        pd.concat([frame, bf16]).to_csv(folder / "copy.csv", index=False)
-        meta = json.loads((folder / "meta.json").read_text())
-        meta["ops"]["copy"]["rows"] = 2 * len(frame)
-        meta["roofline"].update(kernel_floor_us=0.0, dispatch_gap_us=gap_us)
-        (folder / "meta.json").write_text(json.dumps(meta))
+        shutil.copytree(TIMINGS / name, tmp_path / name)
+        add_bf16_rows(tmp_path / name, ("copy",), bf16_scale)
+        update_roofline(tmp_path / name, kernel_floor_us=0.0, dispatch_gap_us=gap_us)
     return CacheStateReplay(tmp_path, "cpu")
 
 

@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from pydantic import ValidationError
 
@@ -21,6 +20,7 @@ from harness.errors import HarnessError, TimingTableError
 from harness.timing.replay import TimingReplay, interpolate_ms, open_replay, roofline_note
 from harness.timing.table import load_table_set
 from kernels.profiler import TimerSettings, fold_best_matmul_rates, measure_kernel_model
+from tests.harness.timing.table_edits import add_bf16_rows, update_roofline
 
 TIMINGS = Path(__file__).parents[2] / "data" / "timings"
 
@@ -37,17 +37,9 @@ def _table_set(tmp_path: Path, *, roofline: dict | None = None, bf16_scale: floa
     (the float32 rows' times times the scale) to matmul.csv and copy.csv."""
     folder = tmp_path / "cpu"
     shutil.copytree(TIMINGS / "cpu", folder)
-    meta = json.loads((folder / "meta.json").read_text())
-    meta["roofline"].update(roofline or {})
+    update_roofline(folder, **(roofline or {}))
     if bf16_scale is not None:
-        for op in ("matmul", "copy"):
-            frame = pd.read_csv(folder / f"{op}.csv")
-            bf16 = frame.assign(dtype="bfloat16", **{c: frame[c] * bf16_scale for c in
-                                                     ("time_ms_median", "time_ms_p10", "time_ms_p90")})
-            both = pd.concat([frame, bf16])
-            both.to_csv(folder / f"{op}.csv", index=False)
-            meta["ops"][op]["rows"] = len(both)
-    (folder / "meta.json").write_text(json.dumps(meta))
+        add_bf16_rows(folder, ("matmul", "copy"), bf16_scale)
     return tmp_path
 
 

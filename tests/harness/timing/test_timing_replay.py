@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +17,7 @@ from harness.devices import get_device
 from harness.errors import HarnessError
 from harness.timing.replay import TimingReplay, interpolate_ms, leave_one_out_error, open_replay
 from harness.timing.table import load_table_set
+from tests.harness.timing.table_edits import set_rows
 
 TIMINGS = Path(__file__).parents[2] / "data" / "timings"
 
@@ -51,18 +54,21 @@ def test_interpolation_reproduces_a_multilinear_table(replay):
         assert p.time_ms == pytest.approx(0.01 + 2 * m * n * k / 50e9 * 1e3, abs=2e-6)
 
 
+def _gemm_roofline_ms(device, m: int, n: int, k: int) -> float:
+    """The fp32 GEMM's roofline time on the fixture device (20 GB/s of memory)."""
+    flops, bytes_moved = 2 * m * n * k, 4 * (m * k + k * n + m * n)
+    return 1e3 * max(flops / (device.peak_tflops["float32"] * 1e12), bytes_moved / 20e9)
+
+
 def test_roofline_outside_the_grid_is_recorded(replay):
     p = replay.predict("matmul", m=1024, n=256, k=256)
     assert p.source == "roofline"
     assert "outside the measured grid" in p.detail
     device = get_device("cpu", timings_root=TIMINGS)
 
-    def roofline(m, n, k):
-        flops, bytes_moved = 2 * m * n * k, 4 * (m * k + k * n + m * n)
-        return 1e3 * max(flops / (device.peak_tflops["float32"] * 1e12), bytes_moved / 20e9)
-
     # roofline x the efficiency of the nearest point of the measured hull, (256, 256, 256) measured in 0.681089 ms
-    assert p.time_ms == pytest.approx(roofline(1024, 256, 256) / (roofline(256, 256, 256) / 0.681089))
+    efficiency = _gemm_roofline_ms(device, 256, 256, 256) / 0.681089
+    assert p.time_ms == pytest.approx(_gemm_roofline_ms(device, 1024, 256, 256) / efficiency)
     assert "efficiency" in p.detail and "m=256, n=256, k=256" in p.detail
     replay.predict("copy", numel=1 << 16)
     assert replay.summary() == {
@@ -79,14 +85,8 @@ def test_dtype_without_rows_uses_roofline(replay):
 
 
 def test_empty_table_falls_back_to_roofline(tmp_path):
-    import json
-    import shutil
-
     shutil.copytree(TIMINGS / "cpu", tmp_path / "cpu")
-    (tmp_path / "cpu" / "copy.csv").write_text("numel,impl,dtype,time_ms_median,time_ms_p10,time_ms_p90,n_reps\n")
-    meta = json.loads((tmp_path / "cpu" / "meta.json").read_text())
-    meta["ops"]["copy"]["rows"] = 0
-    (tmp_path / "cpu" / "meta.json").write_text(json.dumps(meta))
+    set_rows(tmp_path / "cpu", "copy", pd.read_csv(TIMINGS / "cpu" / "copy.csv").iloc[:0])
     p = open_replay(_scenario(), timings_root=tmp_path).predict("copy", numel=1 << 20)
     assert p.source == "roofline" and "no rows" in p.detail
 
@@ -251,25 +251,16 @@ def test_records_name_the_projects_tables_without_the_checkout_path():
 def test_a_query_in_a_hole_of_a_sparse_grid_takes_the_efficiency_of_the_nearest_row_in_log_shape(tmp_path):
     """Two measured GEMMs far apart at different efficiencies: a shape between them that the sparse grid cannot
     interpolate runs at the efficiency of the one nearer in log shape, whichever row comes first in the file."""
-    import json
-    import shutil
-
     shutil.copytree(TIMINGS / "cpu", tmp_path / "cpu")
     rows = {(512, 512, 512): 20.0, (64, 64, 64): 0.5}  # the far row first
-    header = "m,n,k,impl,dtype,time_ms_median,time_ms_p10,time_ms_p90,n_reps\n"
-    (tmp_path / "cpu" / "matmul.csv").write_text(header + "".join(
-        f"{m},{n},{k},torch,float32,{t},{t},{t},5\n" for (m, n, k), t in rows.items()))
-    meta = json.loads((tmp_path / "cpu" / "meta.json").read_text())
-    meta["ops"]["matmul"]["rows"] = len(rows)
-    (tmp_path / "cpu" / "meta.json").write_text(json.dumps(meta))
+    set_rows(tmp_path / "cpu", "matmul", pd.DataFrame(
+        [{"m": m, "n": n, "k": k, "impl": "torch", "dtype": "float32", "time_ms_median": t, "time_ms_p10": t,
+          "time_ms_p90": t, "n_reps": 5} for (m, n, k), t in rows.items()]))
     replay = open_replay(_scenario(), timings_root=tmp_path)
     device = get_device("cpu", timings_root=tmp_path)
-
-    def roofline(m, n, k):
-        flops, bytes_moved = 2 * m * n * k, 4 * (m * k + k * n + m * n)
-        return 1e3 * max(flops / (device.peak_tflops["float32"] * 1e12), bytes_moved / 20e9)
 
     for query, nearest in (((480, 512, 512), (512, 512, 512)), ((72, 64, 64), (64, 64, 64))):
         p = replay.predict("matmul", **dict(zip("mnk", query)))
         assert p.source == "roofline" and "nearest measured row" in p.detail
-        assert p.time_ms == pytest.approx(rows[nearest] * roofline(*query) / roofline(*nearest))
+        ratio = _gemm_roofline_ms(device, *query) / _gemm_roofline_ms(device, *nearest)
+        assert p.time_ms == pytest.approx(rows[nearest] * ratio)
