@@ -17,7 +17,7 @@ from harness.config.blocks import ClusterSpec
 from harness.config.loader import load_scenario
 from harness.errors import ScenarioError
 from harness.models.llama import LlamaDims
-from harness.timing.replay import open_replay
+from harness.timing.replay import Prediction, open_replay
 from harness.workloads.base import RunContext
 from harness.workloads.pipeline_step import (
     CODEC_PASSES, BoundaryCost, BoundaryLink, CodecPricer, CodecSpec, PipelineScenario, PipelineWorkload, build_codec,
@@ -105,8 +105,6 @@ class _RecordingReplay:
         self.calls = []
 
     def predict(self, op, *, impl=None, dtype="float32", **shape):
-        from harness.timing.replay import Prediction
-
         self.calls.append((op, dtype, shape))
         numel = shape["numel"] if op == "copy" else shape["tokens"] * shape["channels"]
         return Prediction((1.0 if op == "copy" else 2.0) * numel / 1e6, "exact", "")
