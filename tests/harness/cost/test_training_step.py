@@ -1,5 +1,6 @@
 """harness/cost/training_step.py: the op list is the op list a real TinyLlama step runs (GEMM shapes, attention,
-launch counts, parameter tensors), FLOPs equal torch's flop counter, and pricing adds the dispatch gap."""
+launch counts, parameter tensors), its separate-q/k/v variant's GEMMs and gradient sums are a real step's of a
+model with separate projections, FLOPs equal torch's flop counter, and pricing adds the dispatch gap."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from harness.models.llama import LLAMA_PRESETS, LlamaDims, parameter_count
 from harness.timing.replay import Prediction
 from kernels.ops import load_all_ops
 from methods.models.gpt import TinyLlama
+from methods.models.llama_family import LlamaFamily, LlamaFamilyConfig
 
 DIMS = LlamaDims(d_model=32, d_ff=48, n_heads=4, n_layers=2, vocab_size=50, fused_qkv=True)
 B, S = 2, 12
@@ -43,6 +45,7 @@ class _Record(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.calls: list[tuple[str, list]] = []
+        self.backward_from: int | None = None  # index of the first backward call, where marked
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.__name__.split(".")[0]
@@ -56,26 +59,54 @@ def _tiny_llama() -> TinyLlama:
     return TinyLlama(DIMS.vocab_size, DIMS.d_model, DIMS.n_layers, DIMS.n_heads, DIMS.d_ff, max_seq_len=S, seed=0)
 
 
-def _real_step(record: TorchDispatchMode | None = None):
-    model = _tiny_llama()
+def _real_step(record: TorchDispatchMode | None = None, model: torch.nn.Module | None = None):
+    model = model or _tiny_llama()
     tokens = torch.randint(0, DIMS.vocab_size, (B, S), generator=torch.Generator().manual_seed(0))
     with record or FlopCounterMode(display=False) as mode:
-        model.loss(tokens, tokens).backward()
+        loss = model.loss(tokens, tokens)
+        if isinstance(mode, _Record):
+            mode.backward_from = len(mode.calls)
+        loss.backward()
     return model, mode
 
 
-def test_gemm_shapes_are_the_real_steps():
-    _, record = _real_step(_Record())
+def _real_gemms(record: _Record) -> Counter:
     real = Counter()
     for name, shapes in record.calls:
         if name == "mm":
             (m, k), (_, n) = shapes
             real[(m, n, k)] += 1
+    return real
+
+
+def _our_gemms(dims: LlamaDims) -> Counter:
     ours = Counter()
-    for call in step_ops(DIMS, B, S, optimizer="none").calls():
+    for call in step_ops(dims, B, S, optimizer="none").calls():
         if call.op in ("matmul", "linear_fwd"):
             ours[(call.shape["m"], call.shape["n"], call.shape["k"])] += call.count
-    assert ours == real
+    return ours
+
+
+def test_gemm_shapes_are_the_real_steps():
+    _, record = _real_step(_Record())
+    assert _our_gemms(DIMS) == _real_gemms(record)
+
+
+def test_separate_qkv_gemms_and_gradient_sums_are_a_real_step_with_separate_projections():
+    """`methods.models.llama_family.LlamaFamily` (dense) projects q, k and v separately, as the LLaMA presets
+    do: its step runs our GEMMs, and its backward sums token-sized gradients exactly where ours does (the
+    attention input's three gradients: two adds per block)."""
+    separate = DIMS.model_copy(update={"fused_qkv": False})
+    model = LlamaFamily(LlamaFamilyConfig(d_model=DIMS.d_model, d_ff=DIMS.d_ff, n_heads=DIMS.n_heads,
+                                          n_layers=DIMS.n_layers, vocab_size=DIMS.vocab_size, max_seq_len=S))
+    _, record = _real_step(_Record(), model)
+    assert _our_gemms(separate) == _real_gemms(record)
+    token_sized = [(B, S, DIMS.d_model)] * 2
+    backward = record.calls[record.backward_from:]
+    real_sums = sum(1 for name, shapes in backward if name == "add" and shapes == token_sized)
+    ours = [c for c in step_ops(separate, B, S, optimizer="none").calls() if c.label.endswith("grad_accumulate")]
+    assert {c.shape["numel"] for c in ours} == {B * S * DIMS.d_model}
+    assert real_sums == sum(c.count for c in ours) == 5 * DIMS.n_layers
 
 
 def test_attention_embedding_loss_and_norm_calls_are_the_real_steps():
