@@ -150,6 +150,10 @@ def run_drift(args: argparse.Namespace) -> int:
         raise HarnessError(f"--csv {args.csv}: not a file in an existing folder")
     ops = [name.strip() for name in args.ops.split(",") if name.strip()] if args.ops else None
     folder = _root(args) / args.table_set
+    if not (folder / "meta.json").is_file():
+        known = sorted(p.parent.name for p in folder.parent.glob("*/meta.json"))
+        raise HarnessError(f"{args.table_set!r}: no such kernel table set in {folder.parent}; "
+                           f"known: {', '.join(known) or 'none'}")
     print(f"timing {folder.name} again ({args.rows} row(s) per op)")
     report = check_drift(folder, rows_per_op=args.rows, ops=ops)
     for line in report.skipped:
