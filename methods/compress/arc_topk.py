@@ -138,11 +138,6 @@ class ARCTopK(Compressor):
             return 1
         return view_shape[1] if self.exact_sketch else self.rank
 
-    def _compressed_numel(self, view_shape: tuple[int, ...]) -> int:
-        n = view_shape[0]
-        m = view_shape[1] if len(view_shape) == 2 else 1
-        return n * self._sketch_width(view_shape) + self._k(n) * m
-
     def _sketch_generator(self, ctx: CompressContext, device: torch.device) -> torch.Generator:
         if self.fixed_sketch:  # the same V at every step: the iteration does not enter the seed
             return CompressContext(ctx.name, 0, ctx.seed, ctx.n_workers).generator("arc-sketch-fixed", device)

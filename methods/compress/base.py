@@ -250,9 +250,10 @@ class Compressor(ABC):
     def _payload_rounds(self, view_shape: tuple[int, ...], call_index: int, dtype: torch.dtype) -> list[PayloadSpec]:
         """The payloads `_compress` yields, one per phase, in order (``call_index`` counts earlier calls)."""
 
-    def _compressed_numel(self, view_shape: tuple[int, ...]) -> int | None:
-        """Elements sent per worker when compressing (for ``min_compression_rate``); None = always compress."""
-        return None
+    def _compressed_numel(self, view_shape: tuple[int, ...]) -> int:
+        """Elements sent per worker at a steady-state compressed call, every phase (for ``min_compression_rate``;
+        GreedyLore's refresh calls excepted unless every call refreshes)."""
+        return sum(p.numel for p in self._payload_rounds(view_shape, 1, torch.float32))
 
     def _sends_vectors_dense(self) -> bool:
         """True when 1-D (and 0-D) tensors go dense; matrix compressors that compress vectors override it."""
@@ -272,8 +273,7 @@ class Compressor(ABC):
             return "vector"
         rate = float(getattr(self, "min_compression_rate", 0.0))
         if rate > 0:
-            compressed = self._compressed_numel(self._view_shape(shape))
-            if compressed is not None and compressed * rate >= numel:
+            if self._compressed_numel(self._view_shape(shape)) * rate >= numel:
                 return "unprofitable"
         return None
 

@@ -90,10 +90,6 @@ class PowerSGD(Compressor):
     def _r(self, n: int, m: int) -> int:
         return min(self.rank, n, m)
 
-    def _compressed_numel(self, view_shape: tuple[int, ...]) -> int:
-        n, m = view_shape
-        return self._r(n, m) * (n + m)
-
     def _compress(self, x: torch.Tensor, ctx: CompressContext) -> CompressGen:
         n, m = x.shape
         r = self._r(n, m)

@@ -140,3 +140,31 @@ def test_exact_sketch_is_compressed_and_costs_more_than_dense():
     torch.testing.assert_close(res[0].aggregate, expected, rtol=1e-12, atol=1e-12)
     assert [c.size_bytes for c in coll.calls] == [8 * n * m, 8 * K * m]
     assert comps[0].dense_fallbacks() == {"x": {"calls": 1, "dense": 0, "reason": None}}
+
+
+@pytest.mark.parametrize(("name", "params", "shape"), [
+    ("arc_topk", {"ratio": 0.25, "rank": 2}, (12, 20)),
+    ("arc_topk", {"ratio": 0.25, "rank": 2}, (6, 2, 3, 3)),
+    ("arc_topk", {"ratio": 0.25, "exact_sketch": True}, (20, 12)),
+    ("arc_topk", {"ratio": 0.25, "vectors": "topk_of_mean"}, (30,)),
+    ("powersgd", {"rank": 2}, (12, 20)),
+    ("powersgd", {"rank": 3}, (20, 5)),
+    ("greedylore", {"rank": 2, "refresh_period": 4}, (12, 20)),
+    ("greedylore", {"rank": 2, "refresh_period": 4}, (20, 12)),
+    ("greedylore", {"rank": 2, "refresh_period": 4, "selection": "random"}, (12, 20)),
+    ("greedylore", {"rank": 2, "refresh_period": 4, "selection": "lazy"}, (12, 20)),
+    ("greedylore", {"rank": 2, "refresh_period": 4, "exact_scores": True}, (12, 20)),
+])
+def test_unprofitable_means_what_a_steady_call_puts_on_the_wire_times_the_rate_reaches_the_dense_size(
+        name, params, shape):
+    """The fallback's break-even rate is the dense size over the elements a compressed call really sends (every
+    phase, counted on the collective; GreedyLore's second call, after its refresh)."""
+    xs = [torch.randn(shape, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    comps = [make_compressor(name, **params) for _ in xs]
+    compress_once(comps, xs, step=0)
+    _, coll = compress_once(comps, xs, step=1)
+    sent = sum(c.size_bytes for c in coll.calls) // 4  # float32 gradients and sketches
+    break_even = torch.tensor(shape).prod().item() / sent
+    assert make_compressor(name, **params, min_compression_rate=break_even * (1 + 1e-9)).dense_reason(shape) == \
+        "unprofitable"
+    assert make_compressor(name, **params, min_compression_rate=break_even * (1 - 1e-9)).dense_reason(shape) is None
