@@ -88,3 +88,6 @@ def test_a_checkpoint_one_worker_refuses_loads_into_no_worker():
     after = workers.state_dict()
     for p_before, p_after in zip(before["pipelines"], after["pipelines"]):
         assert repr(p_before) == repr(p_after)
+    three = SimulatedWorkers.build(3, "topk", "ef14", compressor_params={"ratio": 0.25}, seed=3).state_dict()
+    with pytest.raises(ValueError, match="state has 3 workers, this simulation has 2"):
+        workers.load_state_dict(three)
