@@ -120,6 +120,8 @@ def test_dense_warm_up_returns_the_average_and_the_counter_moves_only_on_the_las
     assert int((out.abs().sum(1) > 0).sum()) == 3  # ARC kept K = 3 of 6 rows
     assert "error" in state.pipeline.error_feedback.memory("w")
     assert state.total_payload_bytes == 2 * 4 * (48 + 6) + 4 * (6 * 2 + 3 * 8)
+    assert state.n_collectives == 2 * 2 + 2  # two dense warm-up steps of two buckets, then ARC's two phases
+    assert state.total_ring_sent_bytes == 0.0  # one rank sends nothing
 
 
 def test_zero_size_bucket_and_state_checkpointing(one_rank_group):
@@ -252,8 +254,8 @@ def test_a_checkpoint_of_another_hook_configuration_is_refused(one_rank_group):
     model, ddp, unnamed, opt = _ddp_run("topk-ef14", 0, named=False)
     _ddp_train(ddp, opt, range(1))
     _ddp_run("topk-ef14", 0, named=False)[2].load_state_dict(unnamed.state_dict())
-    _ddp_train(ddp, opt, range(1, 3))
-    with pytest.raises(ValueError, match="needs named_parameters"):
+    _ddp_train(ddp, opt, range(1, 2))  # at start_iter itself the resumed run's first compressed step would key
+    with pytest.raises(ValueError, match="needs named_parameters"):  # state by a fresh DDP's first buckets
         _ddp_run("topk-ef14", 0, named=False)[2].load_state_dict(unnamed.state_dict())
 
 
@@ -286,3 +288,39 @@ def test_a_checkpoint_of_other_compressor_parameters_is_refused(one_rank_group):
         same = state(compressor, ef, saved_params, ef_params)
         same.load_state_dict(saved)
         assert _same_tree(same.state_dict(), saved)
+
+
+def test_a_state_built_from_instances_is_the_state_built_from_names(one_rank_group):
+    """A `Compressor` instance (with an error-feedback name and its parameters) gives the same pipeline as the
+    registry names: seed, start_iter, dense parameters and feedback parameters all reach it."""
+    from methods.compress import make_compressor
+
+    params = _params()
+    common = {"error_feedback_params": {"eta": 0.5}, "start_iter": 3, "seed": 7,
+              "named_parameters": params.items(), "dense_parameters": ["b"]}
+    by_name = CompressionHookState("arc_topk", "ef21m", compressor_params={"ratio": 0.5, "rank": 2}, **common)
+    by_instance = CompressionHookState(make_compressor("arc_topk", ratio=0.5, rank=2), "ef21m", **common)
+    g = [torch.randn(6, 8, generator=torch.Generator().manual_seed(1)), torch.randn(6)]
+    for state in (by_name, by_instance):
+        for _ in range(5):
+            compression_hook(state, FakeBucket(0, [params["w"], params["b"]], [x.clone() for x in g], last=True)).wait()
+    assert by_instance.seed == by_name.seed == 7
+    assert _same_tree(by_instance.state_dict(), by_name.state_dict())
+    # iterations 3 and 4 after the warm-up: EF21M's dense first step, then one compressed call; b always dense
+    assert by_instance.pipeline.compressor.calls_made("w") == 1 and "b" not in by_instance.dense_fallbacks()
+
+
+def test_communication_statistics_add_up_and_survive_a_checkpoint_with_or_without_them():
+    from methods.compress.base import CollectiveCall
+
+    state = CompressionHookState("topk", "ef14", start_iter=0, named_parameters=[])
+    for _ in range(2):
+        state._record([CollectiveCall("all_reduce", 1000, 4), CollectiveCall("all_gather", 10, 4)])
+    assert (state.total_payload_bytes, state.total_ring_sent_bytes, state.n_collectives) == (2020, 2 * (1500 + 30), 4)
+    saved = state.state_dict()
+    restored = CompressionHookState("topk", "ef14", start_iter=0, named_parameters=[])
+    restored.load_state_dict(saved)
+    assert restored.state_dict()["stats"] == saved["stats"]
+    older = {k: v for k, v in saved.items() if k != "stats"}  # checkpoints from before the statistics were kept
+    restored.load_state_dict(older)
+    assert restored.state_dict()["stats"] == saved["stats"]
