@@ -31,6 +31,7 @@ def test_exact_sketch_is_row_topk_of_the_mean_and_contracts_with_alpha_k_over_n(
     gbar = torch.stack(xs).mean(0)
     K = keep_count(ratio, n)
     rows = comps[0].last_rows("x")
+    assert comps[0].last_rows("never compressed") is None
     # oracle (research card sec. 6.1): rows of the K largest energies of the mean
     energies = (gbar**2).sum(1)
     assert rows.numel() == K and torch.all(energies[rows].min() >= np.delete(energies.numpy(), rows.numpy()).max(initial=-1))

@@ -122,6 +122,13 @@ def test_a_checkpoint_of_other_compressor_or_error_feedback_parameters_is_refuse
         with pytest.raises(ValueError, match=message):
             other.load_state_dict(saved)
         assert _same(other.state_dict(), before)
+    # a parameter this pipeline does not have; the error feedback's still checked when the compressor's are absent
+    extra = {**saved, "compressor_params": {**saved["compressor_params"], "gamma": 2}}
+    with pytest.raises(ValueError, match=r"powersgd\.gamma is 2, this CompressionPipeline has no such parameter"):
+        CompressionPipeline.build(**run).load_state_dict(extra)
+    only_feedback = {k: v for k, v in saved.items() if k != "compressor_params"}
+    with pytest.raises(ValueError, match=r"ef21m\.eta is 0\.5"):
+        CompressionPipeline.build(**{**run, "error_feedback_params": {"eta": 0.25}}).load_state_dict(only_feedback)
     # a checkpoint saved before the parameters were recorded still loads, and resumes exactly
     old = {k: v for k, v in saved.items() if not k.endswith("_params")}
     resumed = [CompressionPipeline.build(**run) for _ in range(2)]

@@ -37,6 +37,7 @@ def test_semi_lazy_greedy_keeps_r_over_p_of_the_energy_every_step(seed, n, m, ra
         assert residual <= (1 - r / p) * total + 1e-9 * total
         assert torch.linalg.matrix_rank(res[0].aggregate) <= r
         assert all(torch.equal(c.last_directions("x"), comps[0].last_directions("x")) for c in comps)
+        assert comps[0].last_directions("never compressed") is None
 
 
 def test_lazy_top_r_projector_can_capture_nothing_where_greedy_captures_r_over_p():

@@ -62,3 +62,14 @@ def test_allgather_bytes_grow_with_workers_while_dense_allreduce_does_not():
     crossing = next(n for n in range(2, 64) if topk.comm_plan(shape, n)[0].ring_sent_bytes_per_worker
                     > dense.comm_plan(shape, n)[0].ring_sent_bytes_per_worker)
     assert crossing == 6
+
+
+def test_ties_go_to_the_lowest_index():
+    """Entries of equal magnitude, rows of equal energy: the lowest indices win, however long the tensor (an
+    unstable sort scatters them)."""
+    from methods.compress.topk import top_rows, topk_select
+
+    x = torch.tensor([1.0, -1.0, 0.5] * 2000)
+    assert torch.equal(topk_select(x, 6), torch.tensor([0, 1, 3, 4, 6, 7]))
+    assert torch.equal(top_rows(torch.tensor([1.0, 0.0] * 3000), 10), torch.arange(0, 20, 2))
+    assert torch.equal(top_rows(torch.zeros(50), 7), torch.arange(7))
