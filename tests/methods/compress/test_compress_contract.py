@@ -72,25 +72,26 @@ def test_shapes_agreement_linearity_and_zero_input(name, params, shape):
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=IDS)
 def test_comm_plan_equals_what_goes_on_the_wire(name, params):
-    """Per tensor and for a bucket of tensors batched per phase, over steps incl. refreshes and EF21 init."""
-    n_workers = 2
-    shapes = {"a": (12, 20), "b": (7,), "c": (20, 12), "d": (4, 2, 3, 3)}
-    for ef in ("ef14", "ef21"):
-        pipes = [
-            CompressionPipeline(make_compressor(name, **params), None, seed=3, start_iter=2) for _ in range(n_workers)
-        ]
-        for p in pipes:
-            from methods.compress import make_error_feedback
+    """Per tensor and for a bucket of tensors batched per phase (an empty tensor among them, or alone), over steps
+    incl. refreshes and EF21 init, in single and double precision."""
+    from methods.compress import make_error_feedback
 
-            p.error_feedback = make_error_feedback(ef)
-        coll = SimulatedCollective(n_workers)
-        gen = torch.Generator().manual_seed(0)
-        for step in range(8):
-            plan = pipes[0].comm_plan(shapes, n_workers, step)
-            before = len(coll.calls)
-            grads = [{k: torch.randn(s, generator=gen) for k, s in shapes.items()} for _ in range(n_workers)]
-            aggregate(pipes, grads, step, coll)
-            assert coll.calls[before:] == plan, (ef, step)
+    n_workers = 2
+    buckets = ({"a": (12, 20), "b": (7,), "c": (20, 12), "d": (4, 2, 3, 3), "e": (0, 5)}, {"e": (0, 5)}, {})
+    for ef, dtype in (("ef14", torch.float32), ("ef21", torch.float64)):
+        for shapes in buckets:
+            pipes = [CompressionPipeline(make_compressor(name, **params), make_error_feedback(ef), seed=3,
+                                         start_iter=2) for _ in range(n_workers)]
+            coll = SimulatedCollective(n_workers)
+            gen = torch.Generator().manual_seed(0)
+            for step in range(8):
+                plan = pipes[0].comm_plan(shapes, n_workers, step, dtype)
+                before = len(coll.calls)
+                grads = [{k: torch.randn(s, generator=gen, dtype=dtype) for k, s in shapes.items()}
+                         for _ in range(n_workers)]
+                aggregate(pipes, grads, step, coll)
+                assert coll.calls[before:] == plan, (ef, step, shapes)
+                assert plan or not any(math.prod(s) for s in shapes.values())  # nothing to send: no collective
     # per-tensor plan: size_bytes sums the request sizes of a single-tensor session
     comps = [make_compressor(name, **params) for _ in range(n_workers)]
     x = [torch.randn(12, 20) for _ in range(n_workers)]
@@ -116,6 +117,9 @@ def test_state_dict_round_trip_reproduces_the_next_call(name, params):
     got = [compress_once(restored, xs[s], step=s)[0][0].aggregate for s in (2, 3)]
     for e, g in zip(expected, got):
         assert torch.equal(e, g)
+    other = "topk" if name != "topk" else "randk"
+    with pytest.raises(ValueError, match=f"state_dict is for compressor '{name}', not '{other}'"):
+        make_compressor(other).load_state_dict(saved[0])
 
 
 @settings(max_examples=30, deadline=None)

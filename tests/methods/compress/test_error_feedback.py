@@ -104,8 +104,9 @@ def test_ef21m_with_identity_compressor_is_dense_momentum_sgd(eta):
     """x_{t+1} = x_t - lr * mean_i v_i with v_i = (1-eta) v_i + eta g_i == torch SGD(momentum=dampening=1-eta)."""
     targets = [torch.randn(6, 5, generator=torch.Generator().manual_seed(i), dtype=torch.float64) for i in range(3)]
 
-    def grad(i, x, t):  # f_i = 0.5 ||x - A_i||^2 + a little curvature coupling
-        return (x - targets[i]) + 0.1 * torch.sin(x)
+    def grad(i, x, t):  # f_i = 0.5 ||x - A_i||^2 + a little curvature coupling, plus noise seeded by worker and step
+        noise = torch.randn(6, 5, generator=torch.Generator().manual_seed(100 * t + i), dtype=torch.float64)
+        return (x - targets[i]) + 0.1 * torch.sin(x) + 0.01 * noise
 
     workers = SimulatedWorkers.build(3, "none", "ef21m", error_feedback_params={"eta": eta})
     rows = optimize_objective(torch.zeros(6, 5, dtype=torch.float64), grad, workers,
@@ -117,6 +118,7 @@ def test_ef21m_with_identity_compressor_is_dense_momentum_sgd(eta):
         x.grad = torch.stack([grad(i, x.detach(), t) for i in range(3)]).mean(0)
         opt.step()
         torch.testing.assert_close(rows[t]["x"], x.detach(), rtol=1e-12, atol=1e-12)
+        assert rows[t]["step"] == t
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
@@ -154,7 +156,7 @@ def test_state_dict_round_trip():
     fresh.load_state_dict(efs[0].state_dict())
     for k, v in efs[0].memory("w").items():
         assert torch.equal(fresh.memory("w")[k], v)
-    with pytest.raises(ValueError, match="not 'ef14'"):
+    with pytest.raises(ValueError, match="state_dict is for error feedback 'ef21m', not 'ef14'"):
         make_error_feedback("ef14").load_state_dict(efs[0].state_dict())
 
 
