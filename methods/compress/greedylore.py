@@ -97,7 +97,8 @@ class GreedyLore(Compressor):
             leading singular directions of the last refresh, frozen until the next one: GaLore-style).
         exact_scores: greedy scores from an All-Reduce of B^T A_i (p q values; exact energies, for tests).
         min_compression_rate: > 0 sends a matrix dense when its steady-state compressed size (p + r q; r q
-            without greedy scores, p q + r q with exact ones) * rate >= its size; 0 (default) always compresses. (The authors: 2, counting r max(n, m) only.)
+            without greedy scores, p q + r q with exact ones) * rate >= its size; 0 (default) always compresses.
+            (The authors: 2, counting r max(n, m) only.)
         refresh_error: what EF14's memory does at a refresh step, applied by the wrapper through `error_rule`:
             ``"send"`` (default) g + e is all-reduced densely, then e = 0; ``"zero"`` (the authors' default) e is
             dropped and the raw g sent; ``"inherit"`` (the authors' ``error_inherit=1``) the raw g is sent and e
