@@ -50,3 +50,37 @@ def test_small_or_1d_tensors_go_dense():
     assert c.dense_reason((8, 8)) == "unprofitable" and c.dense_reason((7,)) == "vector"
     default = make_compressor("powersgd", rank=4)  # default min_compression_rate 0: every matrix compressed
     assert default.uses_dense((7,)) and not default.uses_dense((8, 8))
+
+
+def test_warm_start_runs_the_power_iteration_across_steps_and_a_fresh_q_does_not():
+    """The same mean at every step: warm-started Q converges to the best rank-r approximation (subspace
+    iteration, error ~ (s3/s2)^steps); a fresh random Q at every step stays a single power step away from it."""
+    gen = torch.Generator().manual_seed(4)
+    u, _ = torch.linalg.qr(torch.randn(12, 12, generator=gen, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(9, 9, generator=gen, dtype=torch.float64))
+    spectrum = torch.tensor([8.0, 6.0, 3.0, 1.0, 0.5, 0.3, 0.2, 0.1, 0.05], dtype=torch.float64)
+    mean = u[:, :9] @ torch.diag(spectrum) @ v.T
+    best = u[:, :2] @ torch.diag(spectrum[:2]) @ v[:, :2].T
+    spread = torch.randn(12, 9, generator=gen, dtype=torch.float64)
+    xs = [mean + spread, mean - spread]
+    gap = {}
+    for warm in (True, False):
+        comps = [make_compressor("powersgd", rank=2, warm_start=warm) for _ in xs]
+        for step in range(40):
+            res, _ = compress_once(comps, xs, step=step)
+        gap[warm] = float((res[0].aggregate - best).norm() / best.norm())
+    assert gap[True] < 1e-9 and gap[False] > 1e-3
+
+
+def test_local_error_reference_is_each_workers_own_projection():
+    """``error_reference="local"``: worker i's local is P Q_i^T (its own gradient on the shared P), so the locals
+    differ between workers and average to the aggregate; ``"aggregate"`` (torch's hook) uses P Q^T everywhere."""
+    gen = torch.Generator().manual_seed(5)
+    xs = [torch.randn(10, 8, generator=gen, dtype=torch.float64) for _ in range(3)]
+    for reference in ("local", "aggregate"):
+        comps = [make_compressor("powersgd", rank=2, error_reference=reference) for _ in xs]
+        res, _ = compress_once(comps, xs)
+        agg = res[0].aggregate
+        torch.testing.assert_close(torch.stack([r.local for r in res]).mean(0), agg, rtol=1e-12, atol=1e-12)
+        differ = [not torch.equal(r.local, agg) for r in res]
+        assert all(differ) if reference == "local" else not any(differ)
