@@ -64,6 +64,29 @@ def test_records_are_deterministic_for_a_seed(digits):
                           "n_collectives", "cum_payload_bytes_per_worker", "cum_ring_sent_bytes_per_worker"}
 
 
+def test_records_evaluate_on_schedule_average_the_workers_losses_and_accumulate_bytes(digits):
+    model = MLP(64, 24, 10, seed=0)
+    shards = DigitsShards(digits, n_workers=3, batch_size=32, seed=0)
+    workers = SimulatedWorkers.build(3, "topk", "ef14", compressor_params={"ratio": 0.2}, start_iter=2)
+
+    def loss(m, b):
+        return nn.functional.cross_entropy(m(b[0]), b[1])
+
+    with torch.no_grad():
+        first_loss = sum(float(loss(model, shards.batch(w, 0))) for w in range(3)) / 3
+    seen = []
+    rows = train_simulated(model, loss, shards.batch, workers, torch.optim.SGD(model.parameters(), lr=0.1), 7,
+                           eval_fn=lambda m: {"accuracy": 0.5}, eval_every=3, on_step=lambda t, m: seen.append((t, m)))
+    assert [r["step"] for r in rows] == list(range(7)) and seen == [(t, model) for t in range(7)]
+    assert [t for t, r in enumerate(rows) if "accuracy" in r] == [2, 5, 6]  # every 3 steps and the last
+    assert rows[0]["loss"] == pytest.approx(first_loss, rel=1e-6)
+    for key in ("payload_bytes_per_worker", "ring_sent_bytes_per_worker"):
+        assert rows[-1][f"cum_{key}"] == pytest.approx(sum(r[key] for r in rows)) and rows[-1][key] > 0
+    assert train_simulated(model, loss, shards.batch, workers, torch.optim.SGD(model.parameters()), 0) == []
+    with pytest.raises(ValueError, match="steps: expected >= 0, got -1"):
+        train_simulated(model, loss, shards.batch, workers, torch.optim.SGD(model.parameters()), -1)
+
+
 def test_bad_construction_is_rejected():
     with pytest.raises(ValueError, match="n_workers"):
         SimulatedWorkers.build(0, "none")
