@@ -142,6 +142,14 @@ def _itemsize(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
+def bytes_as(raw: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A ``[N, nbytes]`` uint8 tensor (any strides, any offset into a gathered buffer) as ``[N, nbytes /
+    itemsize]`` of ``dtype``, copied into fresh memory of that dtype (so alignment holds and empty parts work)."""
+    out = torch.empty((raw.shape[0], raw.shape[1] // _itemsize(dtype)), dtype=dtype, device=raw.device)
+    out.view(torch.uint8).copy_(raw)
+    return out
+
+
 # ------------------------------------------------------------------------------------------ shared randomness
 @dataclass(frozen=True)
 class CompressContext:

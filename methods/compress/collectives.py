@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from methods.compress.base import CollectiveCall, PayloadSpec, Request
+from methods.compress.base import CollectiveCall, PayloadSpec, Request, bytes_as
 
 
 # ------------------------------------------------------------------------------------------- collectives
@@ -243,6 +243,5 @@ def _gather_group(tensors: list[int], pending, replies, collective) -> None:
         for t, nb in zip(tensors, nbytes):
             x = pending[w][t].tensor
             raw = gathered[:, offset : offset + nb]
-            part = torch.empty(raw.shape, dtype=torch.uint8, device=raw.device).copy_(raw).view(x.dtype)
-            replies[w][t] = part.reshape((n_workers, *x.shape))
+            replies[w][t] = bytes_as(raw, x.dtype).reshape((n_workers, *x.shape))
             offset += nb

@@ -34,6 +34,7 @@ from methods.compress.base import (
     Compressor,
     PayloadSpec,
     Request,
+    bytes_as,
     check_ratio,
     keep_count,
     register_compressor,
@@ -131,7 +132,6 @@ def unpack_bytes(gathered: torch.Tensor, layout: list[tuple[int, torch.dtype]]) 
     out, offset = [], 0
     for numel, dtype in layout:
         nbytes = numel * torch.empty((), dtype=dtype).element_size()
-        part = rows[:, offset : offset + nbytes]
-        out.append(torch.empty(part.shape, dtype=torch.uint8, device=part.device).copy_(part).view(dtype))
+        out.append(bytes_as(rows[:, offset : offset + nbytes], dtype))
         offset += nbytes
     return out

@@ -49,10 +49,36 @@ def test_plan_phases_matches_the_driver():
     assert [g[0] for g in batch_phase([s[0] for s in specs])] == ["all_reduce", "all_reduce"]
 
 
+def _gather(x):
+    return (yield Request("all_gather", x))
+
+
+def _no_phase(x):
+    return 2 * x
+    yield  # a session that finishes without communicating
+
+
 def test_zero_size_requests_are_answered_without_a_collective():
     coll = SimulatedCollective(3)
     out = run_lockstep([[_one_phase(torch.zeros(0))] for _ in range(3)], coll)
     assert coll.calls == [] and out[0][0].shape == (0,)
+    out = run_lockstep([[_gather(torch.zeros(0, 2, dtype=torch.int32))] for _ in range(3)], coll)
+    assert coll.calls == [] and out[1][0].shape == (3, 0, 2) and out[1][0].dtype == torch.int32
+    # an empty part gathered beside a non-empty one takes its slot and no bytes
+    out = run_lockstep([[_gather(torch.zeros(0, dtype=torch.int32)), _gather(torch.arange(3, dtype=torch.int32) + w)]
+                        for w in range(3)], coll)
+    assert coll.calls == [CollectiveCall("all_gather", 12, 3)] and out[0][0].shape == (3, 0)
+    assert out[2][1].tolist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4]]
+
+
+def test_sessions_that_do_not_communicate_keep_their_place():
+    coll = SimulatedCollective(2)
+    xs = [torch.tensor([1.0, 3.0]), torch.tensor([3.0, 5.0])]
+    out = run_lockstep([[_no_phase(x), _one_phase(x), _no_phase(-x)] for x in xs], coll)
+    assert [o.tolist() for o in out[1]] == [[6.0, 10.0], [2.0, 4.0], [-6.0, -10.0]]
+    assert coll.calls == [CollectiveCall("all_reduce", 16, 2)]
+    with pytest.raises(ValueError, match="every local worker must hold the same number of sessions"):
+        run_lockstep([[_no_phase(xs[0])], []], coll)
 
 
 def test_ring_bytes_per_worker():

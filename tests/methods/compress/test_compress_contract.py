@@ -152,3 +152,17 @@ def test_keep_count_rule():
     assert keep_count(0.2, 0) == 0
     assert matrix_shape((8, 3, 3, 3)) == (8, 27) and matrix_shape((5,)) == (5, 1)
     assert math.prod(matrix_shape((2, 3, 4))) == 24
+
+
+def test_shared_random_streams_are_one_per_seed_step_tensor_and_purpose():
+    """Every worker draws the same numbers from the same (seed, step, name, purpose) and different ones when any of
+    them differs, 64-bit seeds included (their high and low words both count)."""
+    from methods.compress import CompressContext
+
+    def draw(name="w", step=3, seed=7, purpose="p"):
+        return torch.randint(0, 2**62, (4,), generator=CompressContext(name, step, seed, 2).generator(purpose)).tolist()
+
+    variants = [draw(), draw(name="v"), draw(step=4), draw(seed=8), draw(purpose="q"), draw(seed=7 + 2**28),
+                draw(seed=7 + 2**32), draw(seed=2**40), draw(seed=2**41), draw(seed=2**63 - 1)]
+    assert draw() == variants[0]
+    assert len({tuple(v) for v in variants}) == len(variants)

@@ -73,3 +73,25 @@ def test_ties_go_to_the_lowest_index():
     assert torch.equal(topk_select(x, 6), torch.tensor([0, 1, 3, 4, 6, 7]))
     assert torch.equal(top_rows(torch.tensor([1.0, 0.0] * 3000), 10), torch.arange(0, 20, 2))
     assert torch.equal(top_rows(torch.zeros(50), 7), torch.arange(7))
+
+
+def test_row_mode_ranks_rows_by_energy_not_by_their_entry_count():
+    x = torch.tensor([[0.1, 0.1], [3.0, 0.5], [0.2, -2.0], [1.0, 1.0]])  # energies 0.02, 9.25, 4.04, 2
+    (res,), _ = compress_once([make_compressor("topk", ratio=0.5, rows=True)], [x])
+    assert (res.local.abs().sum(1) > 0).tolist() == [False, True, True, False]
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(0, 5), min_size=1, max_size=4),
+       dtypes=st.lists(st.sampled_from([torch.float32, torch.float64, torch.int32, torch.bfloat16]), min_size=4,
+                       max_size=4),
+       n_workers=st.integers(1, 3))
+def test_parts_of_mixed_dtypes_packed_as_bytes_unpack_to_themselves(sizes, dtypes, n_workers):
+    from methods.compress.topk import pack_bytes, unpack_bytes
+
+    gen = torch.Generator().manual_seed(0)
+    parts = [[(100 * torch.randn(n, generator=gen)).to(dt) for n, dt in zip(sizes, dtypes)] for _ in range(n_workers)]
+    gathered = torch.stack([pack_bytes(*worker) for worker in parts])
+    unpacked = unpack_bytes(gathered, [(n, dt) for n, dt in zip(sizes, dtypes)])
+    for i, got in enumerate(unpacked):
+        assert got.dtype == dtypes[i] and torch.equal(got, torch.stack([worker[i] for worker in parts]))
