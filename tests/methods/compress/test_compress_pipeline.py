@@ -29,6 +29,22 @@ def test_warm_up_steps_are_exact_dense_averages_and_touch_no_state():
     assert pipes[0].compressor.calls_made("w") == 1 and pipes[0].compressor.calls_made("b") == 0  # 1-D: dense
 
 
+def test_shared_randomness_follows_the_step_and_the_seed():
+    """Rand-K through the pipeline: the entries kept are a new set at every step, the same again in a rerun of the
+    same seed, and another set under another seed."""
+    def supports(seed):
+        pipes = [CompressionPipeline.build("randk", compressor_params={"ratio": 0.2}, seed=seed, start_iter=0)
+                 for _ in range(2)]
+        out = []
+        for step in range(3):
+            results = aggregate(pipes, _grads(step, 2), step, SimulatedCollective(2))
+            out.append(tuple(torch.nonzero(results[0]["w"].flatten()).flatten().tolist()))
+        return out
+
+    steps = supports(0)
+    assert len(set(steps)) == 3 and supports(0) == steps and supports(1) != steps
+
+
 def test_default_error_feedback_pairings_and_bad_input():
     assert type(CompressionPipeline.build("greedylore").error_feedback).__name__ == "EF14"
     assert type(CompressionPipeline.build("none").error_feedback).__name__ == "NoErrorFeedback"

@@ -145,8 +145,10 @@ def test_arc_with_ef21m_converges_on_quadratics(optimizer):
 def test_unknown_error_feedback_and_bad_eta_are_clear_errors():
     with pytest.raises(ValueError, match="unknown error feedback 'ef99'; known: ef14, ef21"):
         make_error_feedback("ef99")
-    with pytest.raises(ValueError, match="eta: expected a momentum weight in"):
-        make_error_feedback("ef21m", eta=0.0)
+    for eta in (0.0, 1.5):
+        with pytest.raises(ValueError, match="ef21m.eta: expected a momentum weight in"):
+            make_error_feedback("ef21m", eta=eta)
+    assert make_error_feedback("ef21m", eta=1.0).eta == 1.0
 
 
 def test_state_dict_round_trip():

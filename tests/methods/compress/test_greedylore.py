@@ -94,3 +94,4 @@ def test_probe_scores_are_unbiased_independent_energy_estimates():
     off = moments - torch.diag(moments.diagonal())
     assert torch.all(off.abs() <= 5 * (torch.outer(exact, exact) / draws) ** 0.5)
     assert top_directions(torch.tensor([1.0, 2.0, 2.0]), 1).tolist() == [1]
+    assert top_directions(torch.tensor([1.0, 0.0] * 3000), 4).tolist() == [0, 2, 4, 6]  # ties: lowest index

@@ -56,3 +56,8 @@ def test_all_workers_use_the_same_indices_and_send_no_indices():
     torch.testing.assert_close(results[0].aggregate, torch.stack([r.local for r in results]).mean(0))
     other_step, _ = compress_once([make_compressor("randk", ratio=0.2) for _ in xs], xs, step=5)
     assert tuple(torch.nonzero(other_step[0].local).flatten().tolist()) != supports[0]
+    # scaled: the kept entries times d / k (unbiased); unscaled: the kept entries as they are
+    kept = torch.tensor(supports[0])
+    torch.testing.assert_close(results[0].local[kept], xs[0][kept] * 5.0, rtol=0, atol=0)
+    unscaled, _ = compress_once([make_compressor("randk", ratio=0.2) for _ in xs], xs, step=4)
+    torch.testing.assert_close(unscaled[0].local, torch.zeros(50).index_copy(0, kept, xs[0][kept]), rtol=0, atol=0)
