@@ -81,6 +81,8 @@ def test_reasons_vector_empty_and_a_compressed_tensor():
         "empty": {"calls": 2, "dense": 2, "reason": "empty"},
         "small": {"calls": 2, "dense": 2, "reason": "unprofitable"},  # 2 * 2 * (4 + 4) >= 16
     }
+    # break-even counts as unprofitable, as in torch's PowerSGD hook: 2 * (4 + 4) * 1.0 == 16
+    assert make_compressor("powersgd", rank=2, min_compression_rate=1.0).dense_reason((4, 4)) == "unprofitable"
     # element-wise compressors compress vectors; every worker counts the same
     topk = SimulatedWorkers.build(3, "topk", "ef14", compressor_params={"ratio": 0.5})
     _run(topk, {"bias": (12,)}, range(2))

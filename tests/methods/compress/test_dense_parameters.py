@@ -72,6 +72,11 @@ def test_hook_state_checks_its_patterns():
         CompressionHookState("topk", start_iter=2, dense_parameters=["0.*"])
     with pytest.raises(ValueError, match="expected a list of patterns"):
         CompressionHookState("topk", start_iter=0, named_parameters=model.named_parameters(), dense_parameters="0.*")
+    for bad in ([""], ["0.*", 3]):
+        with pytest.raises(TypeError, match="every pattern must be a non-empty string"):
+            CompressionHookState("topk", start_iter=0, named_parameters=model.named_parameters(), dense_parameters=bad)
+    with pytest.raises(TypeError, match="expected a list of name patterns, got 3"):
+        CompressionHookState("topk", start_iter=0, named_parameters=model.named_parameters(), dense_parameters=3)
 
 
 # ------------------------------------------------------------------------------------ 2-process gloo hook
