@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.failures.macro import simulate
-from harness.failures.policies import POLICIES, CheckpointRestart, PolicyCosts, neighbour_load
+from harness.failures.policies import POLICIES, CheckpointRestart, Interruption, Policy, PolicyCosts, neighbour_load
 from harness.failures.processes import Event
 
 N, HORIZON_H = 8, 50.0
@@ -90,3 +90,43 @@ def test_longer_outages_never_raise_mecefo_throughput(events, scale, pricer):
     policy = POLICIES["mecefo"](pricer, PolicyCosts(detect_s=30.0, network_bytes_per_s=math.inf))
     base = simulate(fails, policy, N, HORIZON_H).tokens_per_s
     assert simulate(longer, policy, N, HORIZON_H).tokens_per_s <= base * (1 + 1e-12)
+
+
+class _Scripted(Policy):  # the base policy runs at 1000 tokens/s with every device up (FixedPricer)
+    """Speed in proportion to the devices up; a failure pauses 100 s and throws away 5000 tokens, a repair pauses
+    50 s."""
+
+    name = "scripted"
+
+    def rate(self, state):
+        return self.reference_rate() * state.n_up / state.n
+
+    def on_failure(self, state, new_down):
+        return Interruption(pause_s=100.0, lost_tokens=5000.0)
+
+    def on_repair(self, state, back_up):
+        return Interruption(pause_s=50.0)
+
+
+def test_event_accounting_by_hand(pricer):
+    """A 10 h run on 8 devices, worked out by hand (seconds): device 2 down 3600-7200; device 5 twice as slow
+    10800-14400; device 1 down 18000-19800 and device 3 down 18060-21660 (its failure lands inside the first one's
+    pause, which it extends to 18160)."""
+    events = [Event(1.0, "device:2", "fail", 1.0, (2,)), Event(3.0, "device:5", "straggle", 1.0, (5,), 2.0),
+              Event(5.0, "device:1", "fail", 0.5, (1,)), Event(5.0 + 60 / 3600, "device:3", "fail", 1.0, (3,))]
+    result = simulate(events, _Scripted(pricer, COSTS), N, 10.0, target_tokens=10e6)
+    running = [(3600, 1000), (3500, 875), (3550, 1000), (3600, 500), (3600, 1000), (1640, 750), (1810, 875),
+               (14290, 1000)]  # (seconds running, tokens/s) between events, pauses taken out
+    assert result.tokens == pytest.approx(sum(s * r for s, r in running) - 3 * 5000)
+    assert result.paused_s == pytest.approx(100 + 50 + 60 + 100 + 50 + 50)
+    assert result.degraded_s == pytest.approx(3500 + 3600 + 1640 + 1810)
+    assert (result.lost_tokens, result.n_failures, result.n_repairs) == (15000, 3, 3)
+    assert result.lost_per_failure_s == pytest.approx([105.0] * 3)  # 100 s paused + 5000 tokens at 1000 tokens/s
+    # 10e6 tokens: 6,657,500 by 7200 s, then 1000 tokens/s from the end of the repair pause at 7250 s
+    assert result.time_to_target_s == pytest.approx(7250 + (10e6 - 6_657_500) / 1000)
+    assert [(row["event"], row["devices_down"], row["tokens_per_s"]) for row in result.timeline] == [
+        ("start_fail", 1, 875), ("end_fail", 0, 1000), ("start_straggle", 0, 500), ("end_straggle", 0, 1000),
+        ("start_fail", 1, 875), ("start_fail", 2, 750), ("end_fail", 1, 875), ("end_fail", 0, 1000)]
+    # a straggler starting and ending inside a failure's pause leaves the pause as it was
+    blip = [events[0], Event(1.0 + 10 / 3600, "device:5", "straggle", 10 / 3600, (5,), 1.5)]
+    assert simulate(blip, _Scripted(pricer, COSTS), N, 10.0).paused_s == pytest.approx(100 + 50)
