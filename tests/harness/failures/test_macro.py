@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.failures.macro import simulate
-from harness.failures.policies import POLICIES, CheckpointRestart, Interruption, Policy, PolicyCosts, neighbour_load
+from harness.failures.policies import (
+    POLICIES,
+    CheckpointRestart,
+    ClusterState,
+    Interruption,
+    Policy,
+    PolicyCosts,
+    neighbour_load,
+)
 from harness.failures.processes import Event
 
 N, HORIZON_H = 8, 50.0
@@ -130,3 +138,20 @@ def test_event_accounting_by_hand(pricer):
     # a straggler starting and ending inside a failure's pause leaves the pause as it was
     blip = [events[0], Event(1.0 + 10 / 3600, "device:5", "straggle", 10 / 3600, (5,), 1.5)]
     assert simulate(blip, _Scripted(pricer, COSTS), N, 10.0).paused_s == pytest.approx(100 + 50)
+
+
+def test_checkpoint_restart_computes_writes_and_loses_the_unsaved_work_by_hand(pricer):
+    """Interval 100 s, a 10 s write (1 GB at 100 MB/s), 2 tokens/s: work counts as saved once the write after it
+    finishes; a failure throws away what is not and restarts the cycle."""
+    policy = CheckpointRestart(pricer, PolicyCosts(detect_s=30.0, restart_s=600.0, storage_bytes_per_s=1e8,
+                                                   interval_s=100.0))
+    assert policy.produce(250.0, 2.0) == 460.0  # 100 s computed, write, 100 s, write, 30 s
+    assert (policy.phase_s, policy.unsaved_tokens) == (30.0, 60.0)
+    assert policy.produce(75.0, 2.0) == 140.0  # 70 s to the end of the interval, then 5 s into the write
+    assert (policy.phase_s, policy.unsaved_tokens) == (105.0, 200.0)
+    lost = policy.on_failure(ClusterState(N), (0,))
+    assert (lost.pause_s, lost.lost_tokens) == (30.0 + 600.0 + 10.0, 200.0)  # detect, restart, reload the checkpoint
+    assert (policy.phase_s, policy.unsaved_tokens) == (0.0, 0.0)
+    assert policy.produce(105.0, 2.0) == 200.0 and policy.unsaved_tokens == 200.0
+    assert policy.produce(5.0, 2.0) == 0.0 and (policy.phase_s, policy.unsaved_tokens) == (0.0, 0.0)  # write done
+    assert policy.produce(0.5, 2.0) == 1.0  # less than a second counts too
