@@ -50,6 +50,8 @@ def test_replayed_trace_gives_exactly_its_failures(tmp_path, pricer):
     ("1.0,device:1,explode,1\n", 2, "unknown kind"),
     ("abc,device:1,fail,1\n", 2, "expected a number"),
     ("1.0,device:1,straggle,1\n", 2, "slowdown"),
+    ("20.0,device:1,fail,1\n", 2, "time_h: 20.0 is not before the horizon (20.0 h)"),
+    ("1.0,device:1,fail,-0.5\n", 2, "duration_h: expected a duration >= 0"),
 ])
 def test_bad_trace_names_file_and_line(tmp_path, body, line, needle):
     path = tmp_path / "bad.csv"
@@ -59,11 +61,25 @@ def test_bad_trace_names_file_and_line(tmp_path, body, line, needle):
     assert f"{path}:{line}:" in str(err.value) and needle in str(err.value)
 
 
+def test_edges_of_the_allowed_values_are_read_and_durations_clipped_to_the_horizon(tmp_path):
+    path = tmp_path / "edges.csv"
+    path.write_text("time_h,component,kind,duration_h,slowdown\n0.0,device:1,fail,0,\n0.0,device:2,fail,20,\n"
+                    "19.0,device:4,fail,5,\n19.0,device:5,straggle,0.5,1.01\n")
+    events = read_trace(path, SHAPE, 20.0)
+    assert [(e.time_h, e.duration_h, e.slowdown) for e in events] == [
+        (0.0, 0.0, 1.0), (0.0, 20.0, 1.0), (19.0, 1.0, 1.0), (19.0, 0.5, 1.01)]
+    path.write_text("time_h,component,kind,duration_h,slowdown\n1.0,device:5,straggle,0.5,1.0\n")
+    with pytest.raises(ScenarioError, match=r"edges.csv:2: slowdown: a straggler needs a slowdown > 1, got 1.0"):
+        read_trace(path, SHAPE, 20.0)
+
+
 def test_bad_header_and_missing_file(tmp_path):
     path = tmp_path / "bad.csv"
-    path.write_text("when,what\n1,device:0\n")
-    with pytest.raises(ScenarioError, match=r"bad.csv:1: expected the columns"):
-        read_trace(path, SHAPE, 20.0)
+    for header in ("when,what", "time_h,component,kind,duration_h,speed", "component,time_h,kind,duration_h"):
+        path.write_text(f"{header}\n1,device:0\n")
+        with pytest.raises(ScenarioError, match=rf"bad.csv:1: expected the columns time_h,component,kind,"
+                                                rf"duration_h\[,slowdown\], got {header}$"):
+            read_trace(path, SHAPE, 20.0)
     with pytest.raises(ScenarioError, match="cannot read failure trace"):
         read_trace(tmp_path / "none.csv", SHAPE, 20.0)
 
