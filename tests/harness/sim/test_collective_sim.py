@@ -139,6 +139,32 @@ def test_replaying_isolated_collectives_changes_nothing_but_the_event_count():
     assert events < plain_events
 
 
+@settings(max_examples=20, deadline=None)
+@given(topo=topologies, streams=st.lists(st.lists(
+    st.tuples(st.integers(0, 200_000), st.sampled_from(OP_ALGORITHMS), st.sampled_from([1_000, 250_000])),
+    min_size=1, max_size=5), min_size=1, max_size=3))
+def test_replay_never_changes_what_engines_sharing_a_network_measure(topo, streams):
+    """Engines on one network each run a stream of (repeated) collectives: allowing replay changes no result,
+    since an engine replays only when it is alone on the network with nothing queued."""
+    outcomes = []
+    for reuse in (False, True):
+        env = GuardedEnvironment()
+        network = NetworkLinks(env, topo)
+        engines = [CollectiveEngine(env, topo, network, reuse_isolated=reuse) for _ in streams]
+        results: list[list] = [[] for _ in streams]
+
+        def issue(engine, stream, out):
+            for gap_ns, (op, alg), size in stream * 2:  # each stream twice: the repeats are replay candidates
+                yield env.timeout(gap_ns)
+                out.append((yield engine.start(op, alg, size)))
+
+        for engine, stream, out in zip(engines, streams, results):
+            env.process(issue(engine, stream, out))
+        env.run()
+        outcomes.append((results, env.now))
+    assert outcomes[0] == outcomes[1]
+
+
 @settings(max_examples=25, deadline=None)
 @given(topo=topologies, reuse=st.booleans(), requests=st.lists(
     st.tuples(st.integers(0, 3_000_000), st.sampled_from(OP_ALGORITHMS), st.sampled_from([0, 1_000, 250_000])),
