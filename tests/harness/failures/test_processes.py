@@ -106,3 +106,16 @@ def test_cluster_process_hits_only_up_devices_and_counts_are_poisson():
     assert poisson_count_test(len(events), 2000.0 / 0.5, FALSE_ALARM)[0]
     subset = ClusterProcess(32, InterArrival(0.5), Repair(2.0), subset=(0, 1, 2, 3, 4, 5, 6, 7))
     assert {e.devices[0] for e in cluster_events(subset, 200.0, np.random.default_rng(8))} <= set(range(8))
+
+
+def test_a_seed_fixes_every_draw_stragglers_keep_their_slowdown_and_bad_rates_are_refused():
+    classes = [ComponentClass("device", 8, 1, InterArrival(5.0, "weibull", 0.7), Repair(1.0, "lognormal", 0.5)),
+               ComponentClass("device", 8, 1, InterArrival(3.0), Repair(0.5, "lognormal", 0.8), "straggle", 1.7)]
+    first = generate_events(classes, 200.0, np.random.SeedSequence(4))
+    assert generate_events(classes, 200.0, np.random.SeedSequence(4)) == first
+    assert generate_events(classes, 200.0, np.random.SeedSequence(5)) != first
+    assert {e.slowdown for e in first if e.kind == "straggle"} == {1.7}
+    assert {e.slowdown for e in first if e.kind == "fail"} == {1.0}
+    for bad in ({"mean_h": 0.0}, {"mean_h": math.inf}, {"mean_h": 1.0, "shape": 0.0}):
+        with pytest.raises(ValueError, match="must be > 0"):
+            InterArrival(**{"distribution": "weibull", **bad})
