@@ -155,3 +155,33 @@ def test_checkpoint_restart_computes_writes_and_loses_the_unsaved_work_by_hand(p
     assert policy.produce(105.0, 2.0) == 200.0 and policy.unsaved_tokens == 200.0
     assert policy.produce(5.0, 2.0) == 0.0 and (policy.phase_s, policy.unsaved_tokens) == (0.0, 0.0)  # write done
     assert policy.produce(0.5, 2.0) == 1.0  # less than a second counts too
+
+
+def test_policy_rates_and_costs_by_hand(pricer):
+    """The FixedPricer's step times (1 s; Bamboo 1.3 s, 1.8 s in fallback; pipelines (8 / p + s - 1) / s with at
+    most 4 stages) and COSTS (30 s detection, 1 GB of state at 100 MB/s)."""
+    state = ClusterState(N)
+    bamboo, oobleck = POLICIES["bamboo"](pricer, COSTS), POLICIES["oobleck"](pricer, COSTS)
+    assert bamboo.reference_rate() == pytest.approx(1000 / 1.3) and bamboo.rate(state) == bamboo.reference_rate()
+    assert oobleck.reference_rate() == pytest.approx(1000 / ((8 / 2 + 4 - 1) / 4))  # 2 pipelines of 4 stages
+    state.down[3] = 1
+    assert bamboo.rate(state) == pytest.approx(1000 / 1.8)
+    assert bamboo.on_failure(state, (3,)).pause_s == 30.0  # its neighbours hold its layers
+    state.down[4] = 1
+    assert bamboo.on_failure(state, (4,)).pause_s == 30.0 + COSTS.bamboo_fatal_s  # two neighbours down: fatal
+    assert bamboo.on_repair(state, (4,)).pause_s == COSTS.bamboo_rejoin_s
+    assert oobleck.rate(state) == pytest.approx(1000 / ((8 / 2 + 3 - 1) / 3))  # 6 devices: 2 pipelines of 3
+    copy_s = 1e9 / 4 / COSTS.network_bytes_per_s  # one stage of the state
+    lost = oobleck.on_failure(state, (4,))
+    assert (lost.pause_s, lost.lost_tokens) == (30.0 + copy_s, 500.0)  # half a step of work on average
+    state.down[:] = 1
+    assert oobleck.rate(state) == 0.0  # too few devices for a pipeline
+    # stragglers: the slowest up device sets the pace; a straggler that is down does not
+    stragglers = ClusterState(N)
+    stragglers.slow = {1: [1.5], 2: [2.0, 1.2]}
+    assert stragglers.slowdown() == 2.0
+    stragglers.down[2] = 1
+    assert stragglers.slowdown() == 1.5
+    # Daly's interval for a write of at least twice the MTBF is the MTBF
+    assert CheckpointRestart.optimal_interval(30.0, 10.0, "daly") == 10.0
+    assert CheckpointRestart.optimal_interval(30.0, 15.0, "daly") == 15.0
