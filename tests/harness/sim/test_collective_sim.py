@@ -224,3 +224,17 @@ def test_bad_requests():
         engine.submit("all_reduce", "ring", -10)
     with pytest.raises(ValueError, match="another topology"):
         CollectiveEngine(GuardedEnvironment(), topo, NetworkLinks(GuardedEnvironment(), topo))
+
+
+def test_each_link_shares_by_its_own_class_discipline():
+    """Two messages at once on one link: FIFO finishes them one after the other, fair sharing both together; intra-
+    node links take the topology's intra discipline, inter-node links the inter one."""
+    topo = Topology(2, 2, LinkCost(0, 1.0), LinkCost(0, 1.0), intra_sharing="fifo", inter_sharing="fair")
+    env = GuardedEnvironment()
+    network = NetworkLinks(env, topo)
+    finished = {}
+    for name, link in (("intra", network.link(0, 1)), ("inter", network.link(0, 2))):
+        for i in range(2):
+            link.transfer(1000).callbacks.append(lambda _e, key=(name, i): finished.__setitem__(key, env.now))
+    env.run()
+    assert finished == {("intra", 0): 1000, ("intra", 1): 2000, ("inter", 0): 2000, ("inter", 1): 2000}
