@@ -4,6 +4,7 @@ are priced by a registered timed op when one fits, else by the replayed matmul/c
 from __future__ import annotations
 
 import pytest
+import torch
 
 from harness.compression_cost import (
     COST_MODELS,
@@ -57,6 +58,9 @@ def test_payloads_are_the_compressors_and_slots_fit_the_phases(name, params, sha
     comp = make_compressor(name, **params)
     work = tensor_work(comp, shape, 4, call_index=call_index, error_feedback="ef14")
     assert list(work.payloads) == comp.payloads(shape, call_index=call_index)
+    assert work.dense == comp.uses_dense(shape)
+    half = tensor_work(comp, shape, 4, call_index=call_index, dtype="bfloat16", error_feedback="ef14")
+    assert list(half.payloads) == comp.payloads(shape, call_index=call_index, dtype=torch.bfloat16)
     assert len(work.slots) == len(work.payloads) + 1
     if name == "none":
         assert all(not slot for slot in work.slots)  # dense all-reduce needs no compute
@@ -66,10 +70,11 @@ def test_payloads_are_the_compressors_and_slots_fit_the_phases(name, params, sha
 
 def test_error_feedback_adds_elementwise_passes_only():
     comp = make_compressor("arc_topk")
-    plain = tensor_work(comp, (64, 32), 2, error_feedback="none")
-    ef21m = tensor_work(comp, (64, 32), 2, error_feedback="ef21m")
-    extra = sum(op.bytes_moved for s in ef21m.slots for op in s) - sum(op.bytes_moved for s in plain.slots for op in s)
-    assert extra == pytest.approx(12 * 64 * 32 * 4)
+    for dtype, itemsize in (("float32", 4), ("bfloat16", 2)):
+        plain = tensor_work(comp, (64, 32), 2, dtype=dtype, error_feedback="none")
+        ef21m = tensor_work(comp, (64, 32), 2, dtype=dtype, error_feedback="ef21m")
+        moved = [sum(op.bytes_moved for s in w.slots for op in s) for w in (plain, ef21m)]
+        assert moved[1] - moved[0] == pytest.approx(12 * 64 * 32 * itemsize)
     with pytest.raises(ValueError, match="error_feedback"):
         tensor_work(comp, (64, 32), 2, error_feedback="ef99")
     with pytest.raises(ValueError, match="dtype"):
