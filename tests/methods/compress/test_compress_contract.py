@@ -9,7 +9,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from methods.compress import COMPRESSORS, CompressionPipeline, SimulatedCollective, aggregate, make_compressor
+from methods.compress import (
+    COMPRESSORS,
+    CompressContext,
+    CompressionPipeline,
+    SimulatedCollective,
+    aggregate,
+    make_compressor,
+    make_error_feedback,
+)
 from methods.compress.simulated import compress_once
 
 # name, params, is mean_i(local_i) == aggregate (PowerSGD's local is the aggregate itself)
@@ -74,8 +82,6 @@ def test_shapes_agreement_linearity_and_zero_input(name, params, shape):
 def test_comm_plan_equals_what_goes_on_the_wire(name, params):
     """Per tensor and for a bucket of tensors batched per phase (an empty tensor among them, or alone), over steps
     incl. refreshes and EF21 init, in single and double precision."""
-    from methods.compress import make_error_feedback
-
     n_workers = 2
     buckets = ({"a": (12, 20), "b": (7,), "c": (20, 12), "d": (4, 2, 3, 3), "e": (0, 5)}, {"e": (0, 5)}, {})
     for ef, dtype in (("ef14", torch.float32), ("ef21", torch.float64)):
@@ -157,8 +163,6 @@ def test_keep_count_rule():
 def test_shared_random_streams_are_one_per_seed_step_tensor_and_purpose():
     """Every worker draws the same numbers from the same (seed, step, name, purpose) and different ones when any of
     them differs, 64-bit seeds included (their high and low words both count)."""
-    from methods.compress import CompressContext
-
     def draw(name="w", step=3, seed=7, purpose="p"):
         return torch.randint(0, 2**62, (4,), generator=CompressContext(name, step, seed, 2).generator(purpose)).tolist()
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from methods.compress import CollectiveCall, make_compressor
 from methods.compress.ddp_hooks import CompressionHookState, compression_hook
 from methods.compress.ddp_run import DigitsRunConfig, run_ddp_digits, run_simulated_digits
 
@@ -293,8 +294,6 @@ def test_a_checkpoint_of_other_compressor_parameters_is_refused(one_rank_group):
 def test_a_state_built_from_instances_is_the_state_built_from_names(one_rank_group):
     """A `Compressor` instance (with an error-feedback name and its parameters) gives the same pipeline as the
     registry names: seed, start_iter, dense parameters and feedback parameters all reach it."""
-    from methods.compress import make_compressor
-
     params = _params()
     common = {"error_feedback_params": {"eta": 0.5}, "start_iter": 3, "seed": 7,
               "named_parameters": params.items(), "dense_parameters": ["b"]}
@@ -311,8 +310,6 @@ def test_a_state_built_from_instances_is_the_state_built_from_names(one_rank_gro
 
 
 def test_communication_statistics_add_up_and_survive_a_checkpoint_with_or_without_them():
-    from methods.compress.base import CollectiveCall
-
     state = CompressionHookState("topk", "ef14", start_iter=0, named_parameters=[])
     for _ in range(2):
         state._record([CollectiveCall("all_reduce", 1000, 4), CollectiveCall("all_gather", 10, 4)])

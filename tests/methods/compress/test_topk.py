@@ -11,6 +11,7 @@ from hypothesis.extra.numpy import arrays
 from methods.compress import make_compressor
 from methods.compress.base import keep_count
 from methods.compress.simulated import compress_once
+from methods.compress.topk import pack_bytes, top_rows, topk_select, unpack_bytes
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=64)
 
@@ -67,8 +68,6 @@ def test_allgather_bytes_grow_with_workers_while_dense_allreduce_does_not():
 def test_ties_go_to_the_lowest_index():
     """Entries of equal magnitude, rows of equal energy: the lowest indices win, however long the tensor (an
     unstable sort scatters them)."""
-    from methods.compress.topk import top_rows, topk_select
-
     x = torch.tensor([1.0, -1.0, 0.5] * 2000)
     assert torch.equal(topk_select(x, 6), torch.tensor([0, 1, 3, 4, 6, 7]))
     assert torch.equal(top_rows(torch.tensor([1.0, 0.0] * 3000), 10), torch.arange(0, 20, 2))
@@ -87,8 +86,6 @@ def test_row_mode_ranks_rows_by_energy_not_by_their_entry_count():
                        max_size=4),
        n_workers=st.integers(1, 3))
 def test_parts_of_mixed_dtypes_packed_as_bytes_unpack_to_themselves(sizes, dtypes, n_workers):
-    from methods.compress.topk import pack_bytes, unpack_bytes
-
     gen = torch.Generator().manual_seed(0)
     parts = [[(100 * torch.randn(n, generator=gen)).to(dt) for n, dt in zip(sizes, dtypes)] for _ in range(n_workers)]
     gathered = torch.stack([pack_bytes(*worker) for worker in parts])
