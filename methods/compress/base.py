@@ -91,7 +91,7 @@ class PayloadSpec:
 
     @property
     def size_bytes(self) -> int:
-        return self.numel * _itemsize(self.dtype)
+        return self.numel * self.dtype.itemsize
 
 
 @dataclass(frozen=True)
@@ -138,14 +138,10 @@ class CompressResult:
 CompressGen = Generator[Request, torch.Tensor, CompressResult]
 
 
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
-
-
 def bytes_as(raw: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """A ``[N, nbytes]`` uint8 tensor (any strides, any offset into a gathered buffer) as ``[N, nbytes /
     itemsize]`` of ``dtype``, copied into fresh memory of that dtype (so alignment holds and empty parts work)."""
-    out = torch.empty((raw.shape[0], raw.shape[1] // _itemsize(dtype)), dtype=dtype, device=raw.device)
+    out = torch.empty((raw.shape[0], raw.shape[1] // dtype.itemsize), dtype=dtype, device=raw.device)
     out.view(torch.uint8).copy_(raw)
     return out
 

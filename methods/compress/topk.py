@@ -112,7 +112,7 @@ class TopK(Compressor):
         return CompressResult(aggregate=aggregate, local=local)
 
     def _payload_rounds(self, view_shape: tuple[int, ...], call_index: int, dtype: torch.dtype) -> list[PayloadSpec]:
-        itemsize = torch.empty((), dtype=dtype).element_size()
+        itemsize = dtype.itemsize
         if self.rows:
             n, m = view_shape
             k = keep_count(self.ratio, n)
@@ -131,7 +131,7 @@ def unpack_bytes(gathered: torch.Tensor, layout: list[tuple[int, torch.dtype]]) 
     rows = gathered.reshape(gathered.shape[0], -1)
     out, offset = [], 0
     for numel, dtype in layout:
-        nbytes = numel * torch.empty((), dtype=dtype).element_size()
+        nbytes = numel * dtype.itemsize
         out.append(bytes_as(rows[:, offset : offset + nbytes], dtype))
         offset += nbytes
     return out
