@@ -156,6 +156,11 @@ def _simulate(cfg: DigitsRunConfig, n_workers: int) -> RunTrace:
     return RunTrace(torch.stack(snaps), [r["loss"] for r in rows], [int(r["payload_bytes_per_worker"]) for r in rows])
 
 
+def largest_difference_from_first(tensors: list[torch.Tensor]) -> float:
+    """The largest absolute element-wise difference between any of ``tensors`` and the first (0.0: all equal)."""
+    return max(float((t - tensors[0]).abs().max()) for t in tensors)
+
+
 def _ddp_main(rank: int, world_size: int, init_file: str, configs: list[DigitsRunConfig], data: list[Any], out_dir: str) -> None:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
@@ -195,7 +200,7 @@ def _ddp_main(rank: int, world_size: int, init_file: str, configs: list[DigitsRu
                 flat = _flat(model)
                 gathered = [torch.empty_like(flat) for _ in range(world_size)]
                 dist.all_gather(gathered, flat)
-                diffs.append(max(float((g - gathered[0]).abs().max()) for g in gathered))
+                diffs.append(largest_difference_from_first(gathered))
                 mean_loss = loss.detach().clone()
                 dist.all_reduce(mean_loss)
                 losses.append(float(mean_loss) / world_size)

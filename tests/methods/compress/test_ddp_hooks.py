@@ -19,7 +19,12 @@ import torch.distributed as dist
 
 from methods.compress import CollectiveCall, make_compressor
 from methods.compress.ddp_hooks import CompressionHookState, compression_hook
-from methods.compress.ddp_run import DigitsRunConfig, run_ddp_digits, run_simulated_digits
+from methods.compress.ddp_run import (
+    DigitsRunConfig,
+    largest_difference_from_first,
+    run_ddp_digits,
+    run_simulated_digits,
+)
 
 CONFIGS = [
     DigitsRunConfig(compressor="none", error_feedback="none", steps=4),
@@ -45,6 +50,13 @@ def test_ranks_hold_bit_identical_parameters_after_every_step(ddp_traces):
     for cfg, trace in zip(CONFIGS, ddp_traces):
         assert len(trace.max_rank_diff) == cfg.steps
         assert trace.max_rank_diff == [0.0] * cfg.steps, cfg.compressor
+
+
+def test_the_rank_difference_measure_sees_any_rank_that_differs_from_rank_0():
+    rank0 = torch.tensor([1.0, -2.0, 3.0])
+    assert largest_difference_from_first([rank0, rank0.clone(), rank0.clone()]) == 0.0
+    assert largest_difference_from_first([rank0, rank0.clone(), torch.tensor([1.0, -2.5, 3.0])]) == 0.5
+    assert largest_difference_from_first([rank0, torch.tensor([0.0, -2.0, 3.0]), rank0.clone()]) == 1.0
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)), ids=[f"{c.compressor}-{c.error_feedback}" for c in CONFIGS])
