@@ -3,6 +3,8 @@ exact bytes and agrees on both sides; a failing worker leaves no process and no 
 
 from __future__ import annotations
 
+import copy
+
 import psutil
 import pytest
 import torch
@@ -62,13 +64,19 @@ def test_uncompressed_two_stage_run_trains_like_one_process():
 def test_tahquant_run_sends_the_codecs_exact_bytes_and_agrees():
     plan = _plan(CodecSpec(name="tahquant"), CodecSpec(name="fixpoint", params={"bits": 6}))
     config = run_config(plan, plan.runs[0], "loopback")
-    row, steps = reduce_records(run_stages(config), config, 0)
+    records = run_stages(config)
+    row, steps = reduce_records(records, config, 0)
     shape = (2, 16, 64)
     assert row["fwd_wire_bytes"] == build_codec(plan.runs[0].forward).payload_bytes(shape)
     assert row["bwd_wire_bytes"] == build_codec(plan.runs[0].backward).payload_bytes(shape)
     assert row["fwd_payload_bytes"] <= row["fwd_wire_bytes"]
     assert row["sender_receiver_agree"]
     assert row["measured_ms"] > 0 and row["n_steps"] == plan.measured_steps
+    for rank, digests in ((0, "sent_fwd"), (1, "received_fwd"), (1, "sent_bwd"), (0, "received_bwd")):
+        tampered = copy.deepcopy(records)
+        mine = next(r for r in tampered if r["rank"] == rank)
+        mine["digests"][digests][-1] = "0" * 40  # one message seen differently on one side
+        assert not reduce_records(tampered, config, 0)[0]["sender_receiver_agree"], (rank, digests)
 
 
 def _children() -> list[psutil.Process]:
