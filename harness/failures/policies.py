@@ -16,9 +16,9 @@ time turns into tokens (`produce`; checkpoint-restart loses time to checkpoint w
   job restarts at full size. Lost time per failure <= tau + delta + restart cost (a tested bound).
 * ``bamboo`` (Thorpe et al., NSDI 2023): redundant computation always (the step of `StepPricer.bamboo_step_s`); a
   failed rank's predecessor takes over after detection and the job runs in fallback (its priced step) while any
-  rank is down; when a rank and its predecessor are down together the job is lost and restarts: global rendezvous
-  timeout 30 s + new instance boot 45 s (constants of Bamboo's own simulator, ``project_pactum``); a recovered
-  rank rejoins through a local rendezvous of 20 s (same source).
+  rank is down; a failure that leaves a rank and its predecessor down together loses the job, which restarts:
+  global rendezvous timeout 30 s + new instance boot 45 s (constants of Bamboo's own simulator,
+  ``project_pactum``); a recovered rank rejoins through a local rendezvous of 20 s (same source).
 * ``oobleck`` (Jang et al., SOSP 2023): at a failure, after detection, pipelines are re-instantiated from
   templates on the surviving devices and the missing layers' states are copied from another replica (state of one
   stage over the inter-node link); the iteration in flight is redone (half a step of tokens lost on average, taken
@@ -183,8 +183,11 @@ class Bamboo(Policy):
     def reference_rate(self) -> float:
         return self.tokens_per_step / self.pricer.bamboo_step_s(fallback=False)
 
-    def _fatal(self, state: ClusterState) -> bool:
-        return any(state.down[(d - 1) % state.n] for d in state.down_set())
+    @staticmethod
+    def _fatal(state: ClusterState, new_down: tuple[int, ...]) -> bool:
+        """This failure leaves a rank and its predecessor down together (one of the two newly down); a pair that
+        is still down from an earlier failure has already cost its restart."""
+        return any(state.down[(d - 1) % state.n] or state.down[(d + 1) % state.n] for d in new_down)
 
     def rate(self, state: ClusterState) -> float:
         if state.n_up == state.n:
@@ -192,7 +195,7 @@ class Bamboo(Policy):
         return self.tokens_per_step / self.pricer.bamboo_step_s(fallback=True)
 
     def on_failure(self, state: ClusterState, new_down: tuple[int, ...]) -> Interruption:
-        if self._fatal(state):
+        if self._fatal(state, new_down):
             return Interruption(self.costs.detect_s + self.costs.bamboo_fatal_s)
         return Interruption(self.costs.detect_s)
 

@@ -21,11 +21,14 @@ backward, then the optimizer), so no policy uses a guessed slowdown factor:
   (Bamboo packs part of the eager forward into pipeline bubbles; a pure data-parallel step has none, so none is
   hidden here.)
 * **Oobleck** (Jang et al., SOSP 2023): the surviving devices are split into pipelines from templates of
-  ``stages_min .. stages_max`` stages; the global batch (one micro-batch per device, as in DP) is spread over the
-  pipelines in proportion to their size; a pipeline of ``s`` stages and ``m`` micro-batches takes
-  ``(m + s - 1) x c / s`` (1F1B schedule with its bubble; ``c`` = one micro-batch's forward + backward of the
-  whole model on one device), plus the optimizer step over its ``1/s`` of the parameters. Pipeline activations
-  sent between stages and the gradient all-reduce across pipelines are not priced.
+  ``stages_min .. stages_max`` stages: the fewest pipelines that hold them, ``ceil(devices / stages_max)``, of
+  balanced sizes; when the templates cannot cover every device count (``stages_max < 2 stages_min - 1``), as many
+  pipelines as ``stages_min`` allows, each of at most ``stages_max`` stages, and the devices left over idle. The
+  global batch (one micro-batch per device, as in DP) is spread over the pipelines in proportion to their size; a
+  pipeline of ``s`` stages and ``m`` micro-batches takes ``(m + s - 1) x c / s`` (1F1B schedule with its bubble;
+  ``c`` = one micro-batch's forward + backward of the whole model on one device), plus the optimizer step over
+  its ``1/s`` of the parameters. Pipeline activations sent between stages and the gradient all-reduce across
+  pipelines are not priced.
 
 With ``activation_checkpointing`` every normal step (plain DP, Bamboo, Oobleck) re-runs each block's forward in
 backward (full recomputation, as large-model recipes often do); MeCeFO's neighbour keeps its own scheme.
@@ -187,11 +190,10 @@ class StepPricer:
         s = self.setup
         if devices < s.stages_min:
             return math.inf
-        n_pipes = math.ceil(devices / s.stages_max)
-        base, extra = divmod(devices, n_pipes)
+        n_pipes = min(math.ceil(devices / s.stages_max), devices // s.stages_min)
+        used = min(devices, n_pipes * s.stages_max)
+        base, extra = divmod(used, n_pipes)
         sizes = [base + (i < extra) for i in range(n_pipes)]
-        sizes = [size for size in sizes if size >= s.stages_min]
-        used = sum(sizes)
         global_micro_batches = self.topology.n_ranks
         c = self.compute_per_micro_batch_s
         return max((global_micro_batches * size / used + size - 1) * c / size + self.optimizer_s / size

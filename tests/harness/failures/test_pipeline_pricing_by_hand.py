@@ -1,0 +1,145 @@
+"""Oobleck's pipeline step and reconfiguration costs, Bamboo's fatal pairs and MeCeFO with no rank up, worked out
+by hand from the rules in the docstrings of `harness.failures.step_costs` and `harness.failures.policies`.
+
+Pipeline steps are priced on a replay where every op call takes 1 ms, so ``c`` (one micro-batch's forward +
+backward of the whole model) and the optimizer step are call counts. The global batch is one micro-batch per rank
+(8 ranks: 8 micro-batches), spread over the pipelines in proportion to their size; the slowest pipeline sets the
+step. The policies run on the conftest's FixedPricer (8 devices, 1000 tokens a step, 1 GB of state, templates of
+2..4 stages) with 30 s detection and the default 25 GB/s inter-node link.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from harness.cost.training_step import layer_ops, optimizer_ops
+from harness.failures.macro import simulate
+from harness.failures.policies import POLICIES, ClusterState, PolicyCosts
+from harness.failures.processes import Event
+from harness.failures.step_costs import StepPricer, StepSetup
+from harness.models.llama import resolve_model
+from harness.sim.collectives import LinkCost
+from harness.sim.topology import Topology
+from harness.timing.replay import Prediction
+
+RANKS = 8
+DIMS = resolve_model("llama-60m")
+MICRO_BATCH, SEQ_LEN = 2, 64
+COSTS = PolicyCosts(detect_s=30.0)
+COPY_S = 1e9 / 4 / 25e9  # one stage of the 1 GB state (4 stages at most) over the 25 GB/s link: 0.01 s
+FATAL_S = 30.0 + 45.0  # Bamboo's global rendezvous timeout + new instance boot
+
+
+class _OneMsPerCall:
+    """Every op call takes 1 ms (no dispatch gap), so a step's time counts its calls."""
+
+    device = SimpleNamespace(name="cpu")
+
+    def predict(self, op, *, impl=None, dtype="float32", **shape):
+        return Prediction(1.0, "exact", "")
+
+
+def _calls(calls) -> int:
+    return sum(c.count for c in calls)
+
+
+C_S = sum(_calls(l.forward) + _calls(l.backward) for l in layer_ops(DIMS, MICRO_BATCH, SEQ_LEN)) / 1e3
+OPTIMIZER_S = _calls(optimizer_ops(DIMS, "adamw", "cpu")) / 1e3
+
+
+def _pricer(stages_min: int, stages_max: int) -> StepPricer:
+    setup = StepSetup(DIMS, MICRO_BATCH, SEQ_LEN, "float32", "adamw", 25.0, True, lowrank_rank=8, refresh_every=4,
+                      power_iterations=3, stages_min=stages_min, stages_max=stages_max)
+    link = LinkCost(1_000, 10.0)
+    return StepPricer(setup, _OneMsPerCall(), Topology(1, RANKS, link, link))
+
+
+def _one_pipeline_s(micro_batches: float, stages: int) -> float:
+    """1F1B over ``stages`` stages: (m + s - 1) c / s, plus the optimizer over the pipeline's 1/s of the weights."""
+    return (micro_batches + stages - 1) * C_S / stages + OPTIMIZER_S / stages
+
+
+@pytest.mark.parametrize(("devices", "templates", "pipelines"), [
+    # every device up: ceil(8 / 4) = 2 pipelines of 4 stages, 8 * 4/8 = 4 micro-batches each
+    pytest.param(8, (2, 4), [(4, 4), (4, 4)], id="8-up-templates-2..4"),
+    # one failure: ceil(7 / 4) = 2 pipelines of 4 and 3 stages, 8 * 4/7 and 8 * 3/7 micro-batches
+    pytest.param(7, (2, 4), [(32 / 7, 4), (24 / 7, 3)], id="7-up-templates-2..4"),
+    # two failures: 2 pipelines of 3, 4 micro-batches each
+    pytest.param(6, (2, 4), [(4, 3), (4, 3)], id="6-up-templates-2..4"),
+    # three failures: 2 pipelines of 3 and 2 stages, 8 * 3/5 and 8 * 2/5 micro-batches
+    pytest.param(5, (2, 4), [(24 / 5, 3), (16 / 5, 2)], id="5-up-templates-2..4"),
+    # one pipeline of the largest template takes the whole batch
+    pytest.param(4, (2, 4), [(8, 4)], id="4-up-templates-2..4"),
+    # the smallest template still runs: one pipeline of 2 stages with all 8 micro-batches
+    pytest.param(2, (2, 4), [(8, 2)], id="2-up-templates-2..4"),
+    # templates of 3..4 cannot cover 5 devices: at most 5 // 3 = 1 pipeline, of 4 stages; one device idles
+    pytest.param(5, (3, 4), [(8, 4)], id="5-up-templates-3..4"),
+    # templates of 4..5 on 6 devices: 6 // 4 = 1 pipeline of 5 stages, one device idle
+    pytest.param(6, (4, 5), [(8, 5)], id="6-up-templates-4..5"),
+    # on 7 devices the same single pipeline of 5, two devices idle (no slower than on 5 devices)
+    pytest.param(7, (4, 5), [(8, 5)], id="7-up-templates-4..5"),
+    # 8 devices, templates of 3 stages only: 8 // 3 = 2 pipelines of 3, 8 * 3/6 = 4 micro-batches each, 2 idle
+    pytest.param(8, (3, 3), [(4, 3), (4, 3)], id="8-up-templates-3..3"),
+])
+def test_oobleck_step_on_surviving_devices_by_hand(devices, templates, pipelines):
+    expected = max(_one_pipeline_s(m, s) for m, s in pipelines)
+    assert _pricer(*templates).pipeline_step_s(devices) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(("devices", "templates"), [(1, (2, 4)), (3, (4, 5)), (0, (1, 1))])
+def test_oobleck_step_is_infinite_below_the_smallest_template(devices, templates):
+    assert _pricer(*templates).pipeline_step_s(devices) == math.inf
+
+
+def test_oobleck_one_failure_and_its_repair_by_hand(pricer):
+    """8 devices, device 2 down from 1 h to 2 h of a 10 h run. All up: 2 pipelines of 4, a step of
+    (8/2 + 4 - 1) / 4 = 1.75 s; on 7 devices the FixedPricer's 2 pipelines of 3.5 take (8/2 + 2.5) / 3.5 s. The
+    failure pauses detection + one stage's copy and redoes half a step (500 tokens); the repair pauses one copy."""
+    full, seven = 1000 / 1.75, 1000 * 3.5 / 6.5
+    result = simulate([Event(1.0, "device:2", "fail", 1.0, (2,))], POLICIES["oobleck"](pricer, COSTS), 8, 10.0)
+    assert result.tokens == pytest.approx(3600 * full + (3600 - 30 - COPY_S) * seven
+                                          + (8 * 3600 - COPY_S) * full - 500)
+    assert result.paused_s == pytest.approx(30 + COPY_S + COPY_S)
+    assert result.degraded_s == pytest.approx(3600 - 30 - COPY_S)
+    assert (result.lost_tokens, result.n_failures, result.n_repairs) == (500, 1, 1)
+    assert result.lost_per_failure_s == pytest.approx([30 + COPY_S + 500 / full])
+
+
+def test_oobleck_copies_one_stage_per_reconfiguration_however_many_devices_go(pricer):
+    oobleck = POLICIES["oobleck"](pricer, COSTS)
+    state = ClusterState(8)
+    state.down[[2, 3]] = 1  # a node of two devices
+    lost = oobleck.on_failure(state, (2, 3))
+    assert (lost.pause_s, lost.lost_tokens) == pytest.approx((30 + COPY_S, 500))
+    assert oobleck.on_repair(state, (2, 3)).pause_s == pytest.approx(COPY_S)
+
+
+def test_oobleck_bound_is_detection_copy_and_half_a_failure_free_step(pricer):
+    assert POLICIES["oobleck"](pricer, COSTS).bound_s() == pytest.approx(30 + COPY_S + 0.5 * 1.75)
+
+
+def test_bamboo_is_fatal_only_when_the_failure_pairs_a_rank_with_its_predecessor(pricer):
+    """Rank 4 down at 1 h (its predecessor 3 takes over); rank 3 at 1.5 h: rank 4's layers are lost with it, fatal;
+    rank 7 at 2 h, while 3 and 4 are still down: its neighbours 6 and 0 are up, so only detection."""
+    events = [Event(1.0, "device:4", "fail", 2.0, (4,)), Event(1.5, "device:3", "fail", 2.0, (3,)),
+              Event(2.0, "device:7", "fail", 0.5, (7,))]
+    result = simulate(events, POLICIES["bamboo"](pricer, COSTS), 8, 10.0)
+    assert result.lost_per_failure_s == pytest.approx([30, 30 + FATAL_S, 30])
+
+
+def test_bamboo_node_failure_of_two_neighbouring_ranks_is_fatal(pricer):
+    state = ClusterState(8)
+    state.down[[5, 6]] = 1
+    assert POLICIES["bamboo"](pricer, COSTS).on_failure(state, (5, 6)).pause_s == 30 + FATAL_S
+
+
+def test_mecefo_rate_with_one_rank_up_and_with_none(pricer):
+    mecefo = POLICIES["mecefo"](pricer, COSTS)
+    state = ClusterState(8)
+    state.down[1:] = 1
+    assert mecefo.rate(state) == pytest.approx(1000 / (1 + 0.4 * 7))  # rank 0 runs all 8 micro-batches
+    state.down[0] = 1
+    assert mecefo.rate(state) == 0.0
