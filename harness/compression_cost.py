@@ -26,7 +26,8 @@ Pricing (`OpPricer.time_ms`): a primitive is timed, in this order, by
    formula, labelled ``estimate`` in the run's info (Top-K selection, randperm, QR, SVD, random draws).
 
 Our choices where the papers are silent (all labelled as estimates, optimistic by construction):
-``torch.topk`` over d values is a radix select of 4 passes over 32-bit keys (8-bit digits) plus the k outputs;
+``torch.topk`` over d values is a radix select of 4 passes over 32-bit keys (8-bit digits), each reading the d
+values in their own dtype (bf16/fp16 values too), plus the k outputs;
 ``randperm(d)`` (Rand-K's shared index draw) is a radix sort of (4-byte key, 8-byte index) pairs, 4 passes
 read+write; reduced QR of n x r costs 4 n r^2 FLOPs; the thin SVD of p x q (p <= q) costs 4 p^2 q + 22 p^3
 FLOPs (Golub & Van Loan's R-SVD count). Real SVD/QR/selection kernels run far below peak, so where no table
@@ -239,7 +240,7 @@ def _randk_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
     total = view[0]
     width = view[1] if comp.rows else 1
     k = _keep(comp.ratio, total)
-    scale = [elementwise(k * width, 2, b)] if comp.scaled else []
+    scale = [elementwise(k * width, 2, b)] * 2 if comp.scaled else []  # d/k times the aggregate and the local copy
     if comp.rows:
         return [[randperm(total), pack_rows(total, width, k, b)], [unpack_rows(total, width, k, b)] * 2 + scale]
     draw = [randperm(total), traffic(2 * k * b + 8 * k)]
@@ -249,13 +250,16 @@ def _randk_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
 
 @_cost_model("arc_topk")
 def _arc_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
+    from methods.compress.arc_topk import SKETCH_DTYPE
+
     n, m = view if len(view) == 2 else (view[0], 1)  # vectors="topk_of_mean": a vector is [d, 1], sketched exactly
     k = comp._k(n)  # the compressor's own K rule
+    fp32 = SKETCH_DTYPE.itemsize  # V, the Gaussian sketch and the row scores are fp32 whatever the gradient dtype
     if comp.exact_sketch or len(view) == 1:
-        sketch, width = [elementwise(n * m, 2, b)], m
+        sketch, width, sketch_b = [elementwise(n * m, 2, b)], m, b  # the sketch is the gradient itself
     else:
-        sketch, width = [randn(m * comp.rank, b), gemm(n, comp.rank, m, b)], comp.rank
-    select = [elementwise(n * width, 1, b), topk_select(n, k, b), pack_rows(n, m, k, b)]  # scores, rows, pack
+        sketch, width, sketch_b = [randn(m * comp.rank, fp32), gemm(n, comp.rank, m, b)], comp.rank, fp32
+    select = [elementwise(n * width, 1, sketch_b), topk_select(n, k, fp32), pack_rows(n, m, k, b)]  # scores, rows, pack
     unpack = [unpack_rows(n, m, k, b), unpack_rows(n, m, k, b)]  # aggregate and local
     return [sketch, select, unpack]
 
@@ -264,7 +268,9 @@ def _arc_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
 def _powersgd_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
     n, m = view
     r = min(comp.rank, n, m)
-    return [[gemm(n, r, m, b)], [qr(n, r, b), gemm(m, r, n, b)], [gemm(n, m, r, b)]]
+    fresh_q = [] if comp.warm_start else [randn(m * r, b), qr(m, r, b)]  # no warm start: a new orthonormal Q
+    decode = [gemm(n, m, r, b)] * (1 if comp.error_reference == "aggregate" else 2)  # P Q^T; "local": P Q_i^T too
+    return [fresh_q + [gemm(n, r, m, b)], [qr(n, r, b), gemm(m, r, n, b)], decode]
 
 
 @_cost_model("greedylore")
