@@ -115,20 +115,30 @@ class OpWork:
         shape: the primitive's sizes by name (``m, n, k`` for a GEMM; ``numel`` and ``k`` for a selection ...).
         flops: floating-point operations.
         bytes_moved: bytes read + written (minimal, each operand once).
+        dtype: the dtype it runs in when that is not the gradient's (None): factorisations of bf16/fp16 gradients
+            run in float32 (`methods.compress.base.factor_dtype`).
     """
 
     primitive: str
     shape: tuple[tuple[str, int], ...]
     flops: float
     bytes_moved: float
+    dtype: str | None = None
 
     @property
     def sizes(self) -> dict[str, int]:
         return dict(self.shape)
 
 
-def _op(primitive: str, flops: float, bytes_moved: float, **sizes: int) -> OpWork:
-    return OpWork(primitive, tuple(sorted((k, int(v)) for k, v in sizes.items())), float(flops), float(bytes_moved))
+def _op(primitive: str, flops: float, bytes_moved: float, dtype: str | None = None, **sizes: int) -> OpWork:
+    shape = tuple(sorted((k, int(v)) for k, v in sizes.items()))
+    return OpWork(primitive, shape, float(flops), float(bytes_moved), dtype)
+
+
+def _factor_dtype(b: int) -> tuple[int, str | None]:
+    """(itemsize, dtype) a matrix factorisation of a ``b``-byte gradient runs in: float32 for 2-byte gradients
+    (`methods.compress.base.factor_dtype`), else the gradient's own (None)."""
+    return (4, "float32") if b < 4 else (b, None)
 
 
 def gemm(m: int, n: int, k: int, b: int) -> OpWork:
@@ -172,13 +182,16 @@ def randn(numel: int, b: int) -> OpWork:
 
 
 def qr(n: int, r: int, b: int) -> OpWork:
-    """Reduced QR of n x r with the Q factor formed: ~4 n r^2 FLOPs."""
-    return _op("qr", 4.0 * n * r * r, 2 * n * r * b, n=n, r=r)
+    """Reduced QR of n x r with the Q factor formed: ~4 n r^2 FLOPs (in float32 for a 2-byte gradient)."""
+    b, dtype = _factor_dtype(b)
+    return _op("qr", 4.0 * n * r * r, 2 * n * r * b, dtype, n=n, r=r)
 
 
 def svd(p: int, q: int, b: int) -> OpWork:
-    """Thin SVD of p x q (p <= q) with the p x p left factor: 4 p^2 q + 22 p^3 FLOPs."""
-    return _op("svd", 4.0 * p * p * q + 22.0 * p**3, (p * q + p * p + p) * b, p=p, q=q)
+    """Thin SVD of p x q (p <= q) with the p x p left factor: 4 p^2 q + 22 p^3 FLOPs (in float32 for a 2-byte
+    gradient)."""
+    b, dtype = _factor_dtype(b)
+    return _op("svd", 4.0 * p * p * q + 22.0 * p**3, (p * q + p * p + p) * b, dtype, p=p, q=q)
 
 
 # ------------------------------------------------------------------------------------- per-compressor work
@@ -410,4 +423,5 @@ class OpPricer:
             copy_numel = max(1, math.ceil(op.bytes_moved / (2 * b)))
             pred = self.replay.predict("copy", dtype=self.dtype, numel=copy_numel)
             return pred.time_ms, f"copy:{pred.source}"
-        return self.replay.device.roofline_time_ms(op.flops, op.bytes_moved, self.dtype), "estimate:roofline"
+        dtype = op.dtype or self.dtype
+        return self.replay.device.roofline_time_ms(op.flops, op.bytes_moved, dtype), "estimate:roofline"

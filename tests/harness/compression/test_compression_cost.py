@@ -131,6 +131,17 @@ def test_without_a_timed_op_gemm_uses_matmul_and_selection_is_a_flagged_estimate
     assert pricer.sources["svd"] == {"estimate:roofline": 1}
 
 
+def test_factorisations_of_half_precision_gradients_are_priced_in_float32():
+    # PowerSGD's QR and GreedyLore's SVD run in float32 for bf16/fp16 gradients (methods.compress.base.factor_dtype)
+    h100 = get_device("h100")
+    pricer = _pricer_with(Registry("timed op"), dtype="bfloat16")
+    n, r, p, q = 4096, 4, 256, 1024
+    assert pricer.time_ms(qr(n, r, 2)) == pytest.approx(h100.roofline_time_ms(4 * n * r * r, 2 * n * r * 4, "float32"))
+    svd_flops, svd_bytes = 4 * p * p * q + 22 * p**3, (p * q + p * p + p) * 4
+    assert pricer.time_ms(svd(p, q, 2)) == pytest.approx(h100.roofline_time_ms(svd_flops, svd_bytes, "float32"))
+    assert pricer.time_ms(randn(n * r, 2)) == pytest.approx(h100.roofline_time_ms(n * r, n * r * 2, "bfloat16"))
+
+
 def test_columns_that_do_not_fit_fall_back_to_the_estimate():
     registry = Registry("timed op")
     registry.add("topk_flat", TimedOp(name="topk_flat", shape_columns=("rows", "cols", "k_frac"), flops=lambda s: 0.0,
