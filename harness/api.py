@@ -189,6 +189,8 @@ def run_scenario_file(
     Raises:
         ScenarioError: the file or an override is invalid (one line per problem).
     """
-    scenario = load_scenario(path, overrides, seed=seed)
+    # without the sweep only the base point runs (as `harness run`): its points are not built, and an override of a
+    # swept key is taken for the base point
+    scenario = load_scenario(path, overrides, seed=seed, check_points=sweep)
     return run_scenario(scenario, sweep=sweep, workers=workers, executor=executor, results_root=results_root,
                         progress=progress)

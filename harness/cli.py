@@ -28,6 +28,18 @@ class Parser(argparse.ArgumentParser):
         raise HarnessError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
+class SubcommandParser(Parser):
+    """A subcommand's parser (nested ones too): arguments it does not know are refused by it, so the line names the
+    subcommand and its help (``harness sweep: unrecognized arguments: --x (see 'harness sweep --help')``) rather
+    than the top-level parser that argparse would otherwise leave them to."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     import harness.commands as commands
 
@@ -36,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulation and benchmarking harness for efficient-ML and energy techniques.",
     )
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SubcommandParser)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
             importlib.import_module(f"harness.commands.{info.name}").add_parser(sub)

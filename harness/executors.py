@@ -1,8 +1,9 @@
 """Run sweep points: in this process, on a local process pool (default) or on Ray (``--executor ray``).
 
-Every point is planned in the parent (its run-id from the resolved scenario, the code version and the
-timing-table hashes, computed once), finished points are reused without running, and each remaining point
-is run by a worker that writes its own result through the atomic run store. So an interrupted sweep (Ctrl-C,
+Every point is planned in the parent (its run-id from the resolved scenario, the code version, the
+timing-table hashes and its data files' contents, computed once), finished points are reused without running, and
+each remaining point is run by a worker that writes its own result through the atomic run store (run.json lists the
+data files read: key, path, sha256). So an interrupted sweep (Ctrl-C,
 or ``kill -9`` of the whole process group) loses only the points in flight, and a rerun redoes only those.
 
 Ray is the engine for sweeps that outgrow one machine: if no Ray instance is running, a local one is started
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from harness import __version__
+from harness.config.datafiles import data_file_records
 from harness.errors import HarnessError
 from harness.provenance import kind_code_version, timing_table_hashes
 from harness.store import RunRecord, RunStore, compute_run_id, metrics_csv_text, resolved_scenario
@@ -138,6 +140,13 @@ def execute_task(task: PointTask) -> RunRecord:
     if not isinstance(output, RunOutput):
         raise TypeError(f"the run function of kind {scenario.kind!r} returned {type(output).__name__}, not RunOutput")
     csv_text = metrics_csv_text(output.metrics)
+    # the data files as the run read them; if one changed since the run-id was computed, the result belongs to
+    # neither identity
+    data_files = data_file_records(scenario)
+    if data_files and compute_run_id(scenario, task.code_version, task.table_hashes, data_files) != task.run_id:
+        keys = ", ".join(record["key"] for record in data_files)
+        raise HarnessError(f"{keys}: a data file changed while the run was planned or running; nothing was stored, "
+                           "run it again")
     info = {**ctx.info, **output.info, **(collectives.info() if collectives is not None else {}), **task.point.info}
     run_info = {
         "name": scenario.name,
@@ -148,6 +157,7 @@ def execute_task(task: PointTask) -> RunRecord:
         "code_version": task.code_version,
         "code_modules": list(task.code_modules),
         "timing_tables": task.table_hashes,
+        "data_files": data_files,
         "harness_version": __version__,
         "started_at": started_at,
         "finished_at": _now(),

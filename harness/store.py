@@ -1,9 +1,15 @@
 """The run store: ``<root>/<scenario-name>/<run-id>/{metrics.csv, run.json}`` (DESIGN.md "Run output").
 
 The run-id is a short sha256 of the canonical JSON of the resolved scenario, the code version of its kind (the
-project modules the kind imports) and the timing-table hashes (`harness.provenance`), so the same experiment on
-the same code and tables is found again and reused, and a changed one gets a new folder: a finished run is never
-overwritten.
+project modules the kind imports), the timing-table hashes (`harness.provenance`) and the content of every data
+file the scenario names (its `DataFile` keys, `harness.config.datafiles`: each such key enters the identity as
+the file's sha256, not its path), so the same experiment on the same code, tables and input files is found again
+and reused, and a changed one (an edited trace CSV too) gets a new folder: a finished run is never overwritten.
+
+A finished run is served only while its ``metrics.csv`` is what was written: run.json keeps the file's sha256
+(``metrics_sha256``; runs stored before it: the row count ``metrics_rows``). A folder whose metrics.csv does not
+match is not a finished run: `RunStore.find` removes it and says so in one warning line (logger ``harness.store``),
+and the run is computed again.
 
 Writes are atomic: a run is written into a temp folder ``.tmp-<run-id>-<host>-<pid>-<token>`` beside its final
 folder, every file and the folder are fsynced, and the folder is renamed into place. ``run.json`` carries
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -31,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from harness.config.blocks import ScenarioBase
+from harness.config.datafiles import data_file_paths, data_file_records, dotted_key
 
 DEFAULT_RESULTS_ROOT = Path("results") / "runs"
 RUN_ID_HEX_CHARS = 16
@@ -40,6 +48,8 @@ TEMP_PREFIX = ".tmp-"
 ASIDE_PREFIX = ".aside-"
 SWEEP_TABLE_PREFIX = "sweep-"
 FOREIGN_TEMP_MAX_AGE_S = 24 * 3600
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,10 +91,39 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_json_default)
 
 
-def compute_run_id(scenario: ScenarioBase, code_version: str, table_hashes: dict[str, str]) -> str:
-    """Short sha256 of (resolved scenario, code version, timing-table hashes)."""
-    identity = {"scenario": resolved_scenario(scenario), "code_version": code_version, "tables": table_hashes}
+def compute_run_id(
+    scenario: ScenarioBase,
+    code_version: str,
+    table_hashes: dict[str, str],
+    data_files: list[dict[str, str]] | None = None,
+) -> str:
+    """Short sha256 of (resolved scenario, code version, timing-table hashes, data files' contents).
+
+    Every `DataFile` key of the scenario enters the identity as ``"sha256:<hex>"`` of the file's bytes instead of
+    its path: an edited file is a new run, and the same file content at another path (a moved checkout) is the same
+    run. A scenario that names no data file has the identity it always had.
+
+    Args:
+        data_files: `harness.config.datafiles.data_file_records` of ``scenario`` when the caller has them already;
+            by default they are read now.
+
+    Raises:
+        ScenarioError: a data file cannot be read (one line naming its key and the file).
+    """
+    records = data_file_records(scenario) if data_files is None else data_files
+    scenario_identity = resolved_scenario(scenario)
+    if records:
+        digests = {record["key"]: record["sha256"] for record in records}
+        for path, _ in data_file_paths(scenario):
+            _set_in(scenario_identity, path, f"sha256:{digests[dotted_key(path)]}")
+    identity = {"scenario": scenario_identity, "code_version": code_version, "tables": table_hashes}
     return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:RUN_ID_HEX_CHARS]
+
+
+def _set_in(data: Any, path: tuple[str | int, ...], value: Any) -> None:
+    for key in path[:-1]:
+        data = data[key]
+    data[path[-1]] = value
 
 
 def _json_default(value: Any) -> Any:
@@ -126,6 +165,32 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def metrics_mismatch(run_dir: Path, record: dict[str, Any]) -> str | None:
+    """Why ``run_dir``'s metrics.csv is not the table its run.json ``record`` describes, or None if it is.
+
+    Compares the file's sha256 with ``metrics_sha256``; for a run stored before that key, its row count with
+    ``metrics_rows``. A record with neither is taken as it is.
+    """
+    path = run_dir / METRICS_FILE
+    expected_sha = record.get("metrics_sha256")
+    if isinstance(expected_sha, str):
+        try:
+            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as err:
+            return f"metrics.csv cannot be read ({err.strerror or err})"
+        return None if actual == expected_sha else "metrics.csv is not the file that was written (its sha256 differs)"
+    expected_rows = record.get("metrics_rows")
+    if not isinstance(expected_rows, int) or isinstance(expected_rows, bool):
+        return None
+    try:
+        rows = len(pd.read_csv(path, skip_blank_lines=False))
+    except pd.errors.EmptyDataError:
+        rows = 0
+    except (OSError, ValueError) as err:  # pandas' ParserError and a UnicodeDecodeError are ValueErrors
+        return f"metrics.csv cannot be read as a table ({str(err).strip().splitlines()[0] if str(err) else err})"
+    return None if rows == expected_rows else f"metrics.csv has {rows} rows, run.json records {expected_rows}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -178,7 +243,15 @@ class RunStore:
         return self.root / name / run_id
 
     def read_run(self, run_dir: Path) -> dict[str, Any] | None:
-        """run.json of a finished run, or None if the folder is absent, unfinished or unreadable."""
+        """run.json of a finished run, or None if the folder is absent, unfinished, unreadable or its metrics.csv
+        does not match run.json (`metrics_mismatch`)."""
+        record = self._read_record(run_dir)
+        if record is None or metrics_mismatch(run_dir, record) is not None:
+            return None
+        return record
+
+    def _read_record(self, run_dir: Path) -> dict[str, Any] | None:
+        """run.json of a folder that claims to be a finished run (metrics.csv not checked), else None."""
         if run_dir.name.startswith((TEMP_PREFIX, ASIDE_PREFIX)) or not (run_dir / METRICS_FILE).is_file():
             return None
         try:
@@ -191,13 +264,31 @@ class RunStore:
         return record
 
     def find(self, name: str, run_id: str, values: dict[str, Any] | None = None) -> RunRecord | None:
-        """The finished run ``name/run_id`` as a reused `RunRecord`, or None (stale temp folders are removed)."""
+        """The finished run ``name/run_id`` as a reused `RunRecord`, or None (stale temp folders are removed).
+
+        A run whose metrics.csv does not match its run.json (`metrics_mismatch`) is removed, with one warning
+        line, so that it is computed again; nothing else is touched.
+        """
         self.clean_stale(name)
         run_dir = self.run_dir(name, run_id)
-        record = self.read_run(run_dir)
+        record = self._read_record(run_dir)
         if record is None:
             return None
+        problem = metrics_mismatch(run_dir, record)
+        if problem is not None:
+            self._discard(run_dir)
+            _log.warning("note: %s: %s; computing the run again", run_dir, problem)
+            return None
         return RunRecord(run_dir, run_id, True, record.get("info") or {}, dict(values or {}))
+
+    def _discard(self, run_dir: Path) -> None:
+        """Move a damaged run folder aside and delete it (a second reader finds it gone, not half deleted)."""
+        aside = run_dir.parent / f"{ASIDE_PREFIX}{run_dir.name}-{secrets.token_hex(4)}"
+        try:
+            os.rename(run_dir, aside)
+        except OSError:  # another reader moved it first, or it cannot be moved: a new run replaces it on write
+            return
+        shutil.rmtree(aside, ignore_errors=True)
 
     def runs(self, name: str) -> list[RunRecord]:
         """Every finished run of scenario ``name`` (sorted by run-id)."""
@@ -239,7 +330,8 @@ class RunStore:
         temp.mkdir()
         try:
             _write_synced(temp / METRICS_FILE, metrics_csv)
-            payload = {**run_info, "run_id": run_id, "complete": True}
+            payload = {**run_info, "run_id": run_id, "complete": True,
+                       "metrics_sha256": hashlib.sha256(metrics_csv.encode("utf-8")).hexdigest()}
             _write_synced(temp / RUN_FILE, json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
             _fsync_dir(temp)
             already_there = not self._move_into_place(temp, final)

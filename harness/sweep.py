@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from harness.config.blocks import ScenarioBase, SweepSpec
 from harness.config.overrides import get_path, set_path
 from harness.config.problems import NOT_FOUND, allowed_keys, annotation_at, dotted, show_value, validation_problems
-from harness.errors import ScenarioError
+from harness.errors import HarnessError, ScenarioError
 
 UNSWEEPABLE_KEYS = ("kind", "sweep", "tune")
 DEFAULT_MAX_POINTS = 10_000
@@ -42,16 +42,22 @@ MAX_POINTS_ENV = "HARNESS_MAX_SWEEP_POINTS"
 
 
 def max_points(explicit: int | None = None) -> int:
-    """The sweep-size limit: ``explicit`` (``--max-points``), else ``$HARNESS_MAX_SWEEP_POINTS``, else 10,000."""
+    """The sweep-size limit: ``explicit`` (``--max-points``), else ``$HARNESS_MAX_SWEEP_POINTS``, else 10,000.
+
+    A bad value is `HarnessError`, not `ScenarioError`: it is no scenario file's problem, so the loader does not put
+    a file in front of it, and a command checking several files stops at once with one line naming the flag or
+    the variable.
+    """
     if explicit is not None:
         if isinstance(explicit, bool) or not isinstance(explicit, int) or explicit < 1:
-            raise ScenarioError([f"--max-points: expected an integer >= 1, got {show_value(explicit)}"])
+            raise HarnessError(f"--max-points: expected an integer >= 1, got {show_value(explicit)}")
         return explicit
     text = os.environ.get(MAX_POINTS_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_POINTS
-    if not text.isdigit() or int(text) < 1:
-        raise ScenarioError([f"{MAX_POINTS_ENV}: expected an integer >= 1, got {text!r}"])
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise HarnessError(f"{MAX_POINTS_ENV}: expected an integer >= 1, got {show_value(text)} (unset it for the "
+                           f"default, {DEFAULT_MAX_POINTS:,})")
     return int(text)
 
 

@@ -15,7 +15,9 @@ Main points are grouped by the values of ``per`` (no ``per``: one group). For ea
 with ``axis`` set to each candidate and ``overrides`` applied is a tuning point; a ``seed`` in ``overrides`` makes
 every main seed share one tuning (without it the group's first point's seed is used). Tuning points run through
 the same run store as any run (finished ones are reused), the best candidate per group is chosen (NaN/inf or a
-missing metric is worst; ties go to the earlier candidate), and each main point runs with its group's choice.
+metric without a value is worst; ties go to the earlier candidate), and each main point runs with its group's
+choice. Kinds do not declare their metric columns, so a ``metric`` that is no column is found once the tuning runs
+have finished, before any main point runs: one line naming the file (`ScenarioBase.source_file`).
 
 Run identity: ``ScenarioBase.tune`` is excluded from every dump of a scenario (``Field(exclude=True)``), so it
 is absent from the run-id, from run.json's ``scenario`` and from every expanded point: a main run whose
@@ -230,10 +232,17 @@ def tune_points(
             tuning.append(SweepPoint(len(tuning), {**group_values, spec.axis: _resolved(resolved, spec.axis, value)},
                                      resolved))
     records = run(tuning)
+    frames = [record.read_metrics() for record in records]
+    try:
+        for frame in frames:
+            last_metric(frame, spec.metric)
+    except HarnessError as err:  # the first place the columns are known: no kind declares its columns beforehand
+        where = f"{scenario.source_file}: " if scenario.source_file else ""
+        raise ScenarioError([f"{where}{err}; the {len(records)} tuning runs are kept and will be reused"]) from None
     rows, chosen, candidates = [], {}, {}
     for position, key in enumerate(groups):
         block = list(range(position * len(spec.values), (position + 1) * len(spec.values)))
-        scores = [last_metric(records[i].read_metrics(), spec.metric) for i in block]
+        scores = [last_metric(frames[i], spec.metric) for i in block]
         best = min(range(len(block)), key=lambda j: _score(scores[j], spec.goal))
         chosen[key] = tuning[block[best]].values[spec.axis]
         candidates[key] = {str(tuning[i].values[spec.axis]): scores[j] for j, i in enumerate(block)}

@@ -4,6 +4,8 @@ Per op and shape: our implementation's time (Triton on a GPU; the torch referenc
 (the op's ``baseline`` impl, e.g. dense SwiGLU, the torch tile-Hadamard quantizer, flat ``torch.topk``; else the
 torch reference), the speedup (baseline / ours), and our achieved bandwidth (the op's minimal bytes / our time)
 against the device's copy bandwidth measured at the start of the same run. Timers: `kernels.profiler.time_call`.
+Ops (`bench_ops`): every registered op with a torch or Triton implementation except the two roofline ceilings
+(``matmul``, ``copy``); the rest (`why_not_benched`) have their tables from `harness profile` only.
 """
 
 from __future__ import annotations
@@ -33,6 +35,27 @@ class BenchRow:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: ops a bench run does not compare: the two roofline ceilings, measured at its start for the GB/s columns
+CEILING_OPS: tuple[str, ...] = ("matmul", "copy")
+
+
+def why_not_benched(op: TimedOp) -> str | None:
+    """Why ``op`` has no bench row (None: it has one): a roofline ceiling, or no torch/Triton implementation to
+    time (the optimizer steps' impls are torch's own loop variants, which `harness profile` times)."""
+    if op.name in CEILING_OPS:
+        return "a roofline ceiling; timed by 'harness profile'"
+    if not {"torch", "triton"} & set(op.impls or {}):
+        return f"impls {', '.join(op.impls or {}) or 'none'}, no torch or triton one; timed by 'harness profile'"
+    return None
+
+
+def bench_ops() -> list[str]:
+    """The registered ops a bench run compares (every op `why_not_benched` lets through), sorted."""
+    from kernels.ops import load_all_ops
+
+    return [name for name, op in load_all_ops().items() if why_not_benched(op) is None]
 
 
 def ours_impl(op: TimedOp, device: str, allow_interpreted_triton: bool = False) -> str | None:
@@ -74,7 +97,7 @@ def bench_op(
                         continue
                     fn = op.impls[impl]
                     fn(*args)  # compile / autotune first
-                    times[impl] = time_call(lambda: fn(*args), device, settings).time_ms_median
+                    times[impl] = time_call(lambda fn=fn, args=args: fn(*args), device, settings).time_ms_median
             except Exception as err:  # noqa: BLE001 - one failing shape must not end the benchmark
                 log(f"  {op.name} {dict(shape)} {dtype}: failed: {type(err).__name__}: {err}")
                 continue
@@ -102,13 +125,19 @@ def run_bench(
     allow_interpreted_triton: bool = False,
     log: Callable[[str], None] = print,
 ) -> tuple[list[BenchRow], dict[str, Any]]:
-    """Benchmark ``ops`` (all with a torch or triton impl) over the grid; returns (rows, measured roofline)."""
+    """Benchmark ``ops`` (default: every op of `bench_ops`) over the grid; returns (rows, measured roofline).
+
+    Raises:
+        ValueError: an op named in ``ops`` that bench does not compare (`why_not_benched`).
+    """
+    chosen = select_ops(ops or bench_ops())
+    refused = [f"{op.name} ({why})" for op in chosen if (why := why_not_benched(op))]
+    if refused:
+        raise ValueError(f"bench does not run {'; '.join(refused)}")
     roofline = measure_roofline(device, settings)
     gen = torch.Generator().manual_seed(seed)
     rows: list[BenchRow] = []
-    for op in select_ops(ops):
-        if op.name in ("matmul", "copy"):
-            continue  # the roofline ceilings themselves
+    for op in chosen:
         shapes = op.quick_grid if grid == "quick" else op.grid
         rows += bench_op(
             op, device, shapes, gen, roofline["copy_gbytes_per_s"], settings,

@@ -1,5 +1,6 @@
 """Output paths checked before a long command starts, so that a path it cannot write is one line, exit 2, before
-any measurement is made (not a traceback after it, with the measurements lost). Nothing is created here."""
+any measurement is made (not a traceback after it, with the measurements lost). Nothing is created here. Also
+`shown_path`: how the CLI prints a path it wrote."""
 
 from __future__ import annotations
 
@@ -35,3 +36,11 @@ def check_out_file(flag: str, path: Path) -> None:
     if path.is_dir():
         raise HarnessError(f"{flag} {path}: is a folder, expected a file")
     check_out_folder(flag, path.parent, shown=path)
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the current directory when it lies below it, else as given (what the CLI prints)."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -10,7 +10,7 @@ from pathlib import Path
 from harness.config.loader import load_scenario
 from harness.errors import HarnessError
 from harness.provenance import project_root
-from harness.sweep import point_count
+from harness.sweep import max_points, point_count
 
 SKIPPED_FOLDERS = ("broken",)
 
@@ -56,6 +56,7 @@ def scenario_folder(explicit: Path | None) -> Path:
 
 
 def scenario_lines(folder: Path) -> list[str]:
+    max_points()  # a bad $HARNESS_MAX_SWEEP_POINTS is this command's problem, not every file's: one line, exit 2
     files = sorted(p for p in folder.rglob("*.y*ml") if not set(p.relative_to(folder).parts) & set(SKIPPED_FOLDERS))
     lines = []
     for file in files:

@@ -1,7 +1,9 @@
 """`harness profile`: time the registered kernel ops on this machine and write timing tables.
 
 The work lives in `kernels.profiler`; this module parses flags, checks them and prints progress per op.
-Writes ``<out>/<device>/<op>.csv`` + ``meta.json`` (device ``cpu``, or the GPU family such as ``h100``).
+Writes ``<out>/<device>/<op>.csv`` + ``meta.json`` (device ``cpu``, or the GPU family such as ``h100``); ``<out>``
+defaults to the project's ``results/timings`` (`harness.provenance.default_timings_root`, where `harness run`, the
+figures and `harness timings` read tables), whatever the current directory.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_kernel_arguments(parser)
     parser.add_argument(
-        "--out", type=Path, default=Path("results/timings"), metavar="DIR", help="tables folder (default %(default)s)"
+        "--out", type=Path, default=None, metavar="DIR",
+        help="tables folder (default: the project's results/timings, which scenarios and 'harness timings' read, "
+        "whatever the current directory)",
     )
     parser.add_argument(
         "--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's choice)"
@@ -58,8 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.commands._paths import check_out_folder
+    from harness.commands._paths import check_out_folder, shown_path
     from harness.errors import HarnessError
+    from harness.provenance import default_timings_root
     from kernels.profiler import TimerSettings, device_folder, run_profile
 
     check_kernel_arguments(args)
@@ -75,11 +80,13 @@ def run(args: argparse.Namespace) -> int:
     flush_bytes = None if args.cpu_flush_mib is None else int(args.cpu_flush_mib * (1 << 20))
     if args.table_set is not None and (not args.table_set or "/" in args.table_set or args.table_set.startswith(".")):
         raise HarnessError(f"--table-set: expected a plain folder name, got {args.table_set!r}")
-    check_out_folder("--out", args.out / (args.table_set or device_folder(args.device)))
+    out = args.out if args.out is not None else default_timings_root()
+    check_out_folder("--out" if args.out is not None else "timings folder",
+                     out / (args.table_set or device_folder(args.device)))
     folder = run_profile(
-        device=args.device, ops=args.ops, grid=args.grid, out=args.out, seed=args.seed, threads=args.threads,
+        device=args.device, ops=args.ops, grid=args.grid, out=out, seed=args.seed, threads=args.threads,
         settings=TimerSettings(cpu_budget_s=args.budget_s, cpu_flush_bytes=flush_bytes), dtypes=args.dtypes,
         folder_name=args.table_set, passes=args.passes,
     )
-    print(f"tables: {folder}")
+    print(f"tables: {shown_path(folder)}")
     return 0

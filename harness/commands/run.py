@@ -8,12 +8,14 @@ import tempfile
 from pathlib import Path
 
 from harness.api import run_scenario
-from harness.commands.validate import add_max_points
+from harness.commands._paths import shown_path
+from harness.commands.validate import add_max_points, check_table_sets
 from harness.config.blocks import ScenarioBase
 from harness.config.loader import load_scenario
 from harness.errors import HarnessError
 from harness.store import RunStore
 from harness.sweep import point_count
+from harness.timing.notes import timing_notes
 
 PREVIEW_ROWS = 10
 
@@ -34,14 +36,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="override a key (value parsed as YAML, e.g. --set cluster.nodes=8; repeatable)")
     add_max_points(parser)
     parser.set_defaults(func=main)
-
-
-def shown_path(path: Path) -> str:
-    """``path`` relative to the current directory when it lies below it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def check_results_root(root: Path | None, flag: str = "--out") -> None:
@@ -69,6 +63,7 @@ def device_line(scenario: ScenarioBase) -> str:
 def main(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file, args.overrides, seed=args.seed, max_points=args.max_points,
                              check_points=False)  # only the base point runs: the sweep is counted, not built
+    check_table_sets(scenario, args.file)
     check_results_root(args.out)
     if scenario.sweep is not None:
         print(f"note: {args.file} has a sweep block ({point_count(scenario.sweep)} points); running its base point "
@@ -80,10 +75,7 @@ def main(args: argparse.Namespace) -> int:
     how = "reused (finished earlier)" if record.reused else "computed"
     print(f"{scenario.name}: {how}; results in {shown_path(record.run_dir)}/")
     print(device_line(scenario))
-    from harness.timing.replay import roofline_note  # imported here: it loads the op registry (torch)
-
-    note = roofline_note(record.info)
-    if note:
+    for note in timing_notes(record.info):  # roofline share of compute; collectives from measured tables
         print(note, file=sys.stderr)
     metrics = result.metrics
     print(f"metrics.csv: {len(metrics)} rows x {len(metrics.columns)} columns"

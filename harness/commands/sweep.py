@@ -10,8 +10,9 @@ import argparse
 from pathlib import Path
 
 from harness.api import point_table, run_scenario, write_sweep_table
-from harness.commands.run import check_results_root, shown_path
-from harness.commands.validate import add_max_points
+from harness.commands._paths import shown_path
+from harness.commands.run import check_results_root
+from harness.commands.validate import add_max_points, check_table_sets
 from harness.config.loader import load_scenario
 from harness.executors import EXECUTORS, default_workers
 
@@ -40,6 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file, args.overrides, seed=args.seed, max_points=args.max_points)
+    check_table_sets(scenario, args.file)
     check_results_root(args.out)
     result = run_scenario(scenario, workers=args.workers, executor=args.executor, results_root=args.out,
                           progress=True, max_points=args.max_points)

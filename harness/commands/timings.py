@@ -17,6 +17,10 @@ from pathlib import Path
 from harness.errors import HarnessError
 
 
+#: where the tables go and come from unless --out says otherwise (`harness.provenance.default_timings_root`)
+ROOT_HELP = "timings root (default: the project's results/timings, whatever the current directory)"
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("timings", help="import measured profiles; list table sets; check a set for drift",
                                    description="Import published or user-measured profiles into timing tables, "
@@ -33,18 +37,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("format", metavar="FORMAT", help=f"one of: {', '.join(FORMATS)}")
     imp.add_argument("file", type=Path, metavar="FILE")
     imp.add_argument("--device", required=True, metavar="NAME", help="table-set name (folder under --out)")
-    imp.add_argument("--out", type=Path, default=None, metavar="DIR", help="timings root (default results/timings)")
+    imp.add_argument("--out", type=Path, default=None, metavar="DIR", help=ROOT_HELP)
     imp.add_argument("--op", default="all_reduce", help="nccl-tests: which collective the file measured "
                      "(all_reduce, reduce_scatter, all_gather, broadcast, p2p; default %(default)s)")
     imp.add_argument("--place", choices=("out", "in"), default="out", help="nccl-tests: out- or in-place time")
-    imp.add_argument("--dtype", default=None, help="override the dtype recorded (Vidur: float16 by default)")
+    imp.add_argument("--dtype", default=None, help="override the dtype recorded: float32, bfloat16 or float16 "
+                     "(nccl-tests: the file's type column by default; Vidur: float16)")
     imp.add_argument("--source", default=None, help="provenance: where the file comes from (URL, repository)")
     imp.add_argument("--version", dest="source_version", default=None, help="provenance: commit or version")
     imp.add_argument("--licence", default=None, help="provenance: the data's licence")
     imp.add_argument("--measured", default=None, help="provenance: what was measured (hardware, software)")
     imp.set_defaults(func=run_import)
     lst = sub.add_parser("list", help="table sets under the timings root, with their ops and sources")
-    lst.add_argument("--out", type=Path, default=None, metavar="DIR", help="timings root (default results/timings)")
+    lst.add_argument("--out", type=Path, default=None, metavar="DIR", help=ROOT_HELP)
     lst.set_defaults(func=run_list)
     drift = sub.add_parser("drift", help="time a sample of a measured set's rows again: does it still describe "
                            "this machine?",
@@ -52,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                            "set's cache state and thread count, and print now / table per op and over the set. "
                            "Writes nothing into the set.")
     drift.add_argument("table_set", metavar="SET", help="table-set name (folder under --out)")
-    drift.add_argument("--out", type=Path, default=None, metavar="DIR", help="timings root (default results/timings)")
+    drift.add_argument("--out", type=Path, default=None, metavar="DIR", help=ROOT_HELP)
     drift.add_argument("--rows", type=int, default=5, metavar="N",
                        help="rows per op, from the fastest to the slowest (default %(default)s)")
     drift.add_argument("--ops", default=None, metavar="OP[,OP...]", help="only these ops (default: every table)")
@@ -154,7 +159,6 @@ def run_drift(args: argparse.Namespace) -> int:
         known = sorted(p.parent.name for p in folder.parent.glob("*/meta.json"))
         raise HarnessError(f"{args.table_set!r}: no such kernel table set in {folder.parent}; "
                            f"known: {', '.join(known) or 'none'}")
-    print(f"timing {folder.name} again ({args.rows} row(s) per op)")
     report = check_drift(folder, rows_per_op=args.rows, ops=ops)
     for line in report.skipped:
         print(f"  skipped {line}")

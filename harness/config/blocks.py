@@ -1,4 +1,9 @@
-"""The top-level blocks every scenario file shares (DESIGN.md "Scenario file").
+"""The top-level blocks of a scenario file (DESIGN.md "Scenario file").
+
+`ScenarioBase` holds the blocks every kind accepts (``seed``, ``cluster``, ``network``, ``timings``, ``sweep``,
+``tune``). A block only some kinds read is declared by those kinds' scenario models, so every other kind refuses
+it like any unknown key: ``technique`` (`TechniqueSpec`; the compressed kinds), ``outputs`` (`OutputsSpec`;
+``fault_tolerant_training``), ``failures`` (its own model in ``fault_tolerant_training``).
 
 Units live in key names: ``bandwidth_gbps`` is gigabits per second (1e9 bit/s), ``latency_us`` microseconds,
 ``mtbf_h`` hours. Unknown keys are errors (``extra="forbid"``); config objects never touch disk or the clock.
@@ -7,9 +12,9 @@ A scenario kind subclasses `ScenarioBase`, narrows ``kind`` to a ``Literal`` and
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, NonNegativeFloat, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.numbers import plain_numbers
 
@@ -87,22 +92,16 @@ class TimingsSpec(Strict):
     )
 
 
-class FailuresSpec(Strict):
-    enabled: bool = False
-    mtbf_h: PositiveFloat | None = Field(None, description="mean time between failures per device, hours")
-    restart_min: NonNegativeFloat = Field(20.0, description="time to restart after a failure, minutes")
-
-
-class GridSpec(Strict):
-    enabled: bool = False
-    signal: str | None = Field(None, description="path of a grid-frequency trace CSV")
-
-
 class OutputsSpec(Strict):
-    traces: bool = Field(False, description="write per-event traces beside metrics.csv")
+    """Optional outputs of a run."""
+
+    traces: bool = Field(False, description="put the first replicate's per-failure timeline (one row per failure "
+                         "and policy) into run.json as info.timeline; no file is written beside metrics.csv")
 
 
 class TechniqueSpec(Strict):
+    """The technique a run applies: its registry key and parameters."""
+
     name: str = Field("none", description="technique registry key")
     params: dict[str, Any] = Field(default_factory=dict, description="technique parameters")
 
@@ -129,7 +128,8 @@ class TuneSpec(Strict):
     metric: str = Field(description="column of the runs' metrics; its last non-NaN value is compared")
     goal: Literal["min", "max"] = Field("min", description="min or max of the metric is best")
     per: list[str] = Field(default_factory=list,
-                           description="dotted keys; one choice per distinct value of them (e.g. technique.name)")
+                           description="dotted keys; one choice per distinct value of them (e.g. workload.model, "
+                           "or technique.name in a compressed kind)")
     overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="the tuning runs' budget as dotted keys like --set (e.g. {workload.steps: 300, seed: 1000}); "
@@ -138,7 +138,8 @@ class TuneSpec(Strict):
 
 
 class ScenarioBase(Strict):
-    """Fields common to every scenario kind. Subclasses set ``kind: Literal[...]`` and ``workload``."""
+    """Fields common to every scenario kind. Subclasses set ``kind: Literal[...]`` and ``workload``, and declare
+    the blocks only they read (``technique``, ``failures``, ``outputs``), which every other kind then refuses."""
 
     name: str = Field(pattern=NAME_PATTERN, max_length=100,
                       description="folder name under results/runs/ (at most 100 characters)")
@@ -148,11 +149,7 @@ class ScenarioBase(Strict):
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     workload: Strict
-    technique: TechniqueSpec = Field(default_factory=TechniqueSpec)
     timings: TimingsSpec = Field(default_factory=TimingsSpec)
-    failures: FailuresSpec = Field(default_factory=FailuresSpec)
-    grid: GridSpec = Field(default_factory=GridSpec)
-    outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     sweep: SweepSpec | None = None
     # Not part of the run identity (excluded from every dump, hence from the run-id and from sweep points): a
     # tuned run is identified by the value the stage chose, like a run with that value set by hand.
@@ -162,3 +159,19 @@ class ScenarioBase(Strict):
     @property
     def table_set(self) -> str:
         return self.timings.table_set or self.cluster.device
+
+    @property
+    def source_file(self) -> str | None:
+        """The file this scenario was loaded from (`with_source`), or None. Problems found after loading (the tune
+        stage's metric) name it, like the loader's lines."""
+        return self.__dict__.get(_SOURCE_KEY)
+
+    def with_source(self, source: str) -> Self:
+        """A copy that remembers the file it came from (the loader calls it). The file is not a field: it is in no
+        dump and no run-id, and not a private attribute either, which pydantic would compare in ``==``."""
+        copy = self.model_copy()
+        object.__setattr__(copy, _SOURCE_KEY, source)
+        return copy
+
+
+_SOURCE_KEY = "_scenario_source"

@@ -9,11 +9,23 @@ unit-in-name keys, in the file and in every override (`harness.config.units`). A
 ``validate_file`` returns those lines instead of raising. A user's mistake never ends in a traceback: missing
 or unreadable files, pipes and devices (refused before reading), files over 1 MiB, non-UTF-8 bytes, YAML syntax
 errors and duplicate keys (with line and column), a top level that is not a mapping, an unknown kind, a sweep
-above the size limit and malformed overrides all become one line each.
+above the size limit and malformed overrides all become one line each, and so does an override that changes
+nothing because a sweep axis or the tune stage sets that key at every point (`axis_override_problems`; with
+``check_points=False``, the base point only, as ``harness run`` builds it, a swept key is taken). The scenario
+remembers the file it came from (`ScenarioBase.with_source`), outside its identity.
+
+Data files (keys a kind declares `DataFile`, `harness.config.datafiles`: a failure trace, a repair or signal CSV)
+are resolved here, so a scenario means the same files whatever the current directory: a relative path written in
+the scenario file (its keys, sweep axes and tune block) is read from the scenario file's folder; one given with
+``--set`` (on the key, a block holding it, or a sweep / tune entry) from the current directory, where the shell
+completed it; ``~`` is expanded. The validated scenario holds absolute paths. A data file that does not exist or
+cannot be read is one line naming the key and the file (the base point's, and with ``check_points`` every sweep
+point's).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import stat
 from collections.abc import Iterable, Sequence
@@ -25,17 +37,28 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
 from harness.config.blocks import ScenarioBase
+from harness.config.datafiles import (
+    data_file_paths,
+    data_files,
+    declares_data_files,
+    dotted_key,
+    marks_data_file,
+    resolve_path,
+    unreadable_reason,
+)
 from harness.config.overrides import (
     DuplicateKeyError,
     Override,
     OverrideError,
     ValueBuildError,
     apply_overrides,
+    axis_override_problems,
     parse_override,
     parse_yaml_text,
+    set_path,
     shown_override,
 )
-from harness.config.problems import dotted, show_value, validation_problems
+from harness.config.problems import annotation_at, dotted, show_value, validation_problems
 from harness.errors import ScenarioError
 
 
@@ -201,13 +224,15 @@ def validate_data(
     *,
     max_points: int | None = None,
     check_points: bool = True,
+    base_dir: str | Path | None = None,
 ) -> ScenarioBase:
     """Validate raw scenario data (after applying ``overrides`` and ``seed``) against its kind's model.
 
     The sweep block is checked too: its paths must exist, zip lists must have equal lengths, its point count
     must not exceed ``max_points`` (`harness.sweep.max_points`) and, with ``check_points``, every expanded point
-    must validate (without, no point is built: ``harness run`` needs only the base point). Raises `ScenarioError`
-    with one ``<source>: ...`` line per problem.
+    must validate (without, no point is built: ``harness run`` needs only the base point). Data files are resolved
+    (relative paths in ``data`` against ``base_dir``, default the current directory; in ``overrides`` against the
+    current directory) and must be readable. Raises `ScenarioError` with one ``<source>: ...`` line per problem.
     """
     from harness.sweep import check_sweep, expand
 
@@ -217,21 +242,153 @@ def validate_data(
         data = apply_overrides(data, parsed)
     except OverrideError as err:
         raise ScenarioError([f"{source}: {err}"]) from None
+    # an override that a sweep axis (where the sweep is built) or the tune stage replaces would change nothing
+    axis_problems = axis_override_problems(data, parsed, sweep_axes=check_points)
+    if axis_problems:
+        raise ScenarioError([f"{source}: {line}" for line in axis_problems])
     if seed is not None:
         data["seed"] = seed
     model = _kind_model(source, data)
-    try:
-        scenario = model.model_validate(data)
-    except ValidationError as err:
-        lines = validation_problems(err, model, data)
-        raise ScenarioError([f"{source}: {_blame_overrides(line, parsed)}" for line in lines]) from None
+    scenario = _validated(model, data, source, parsed)
+    written: dict[str, tuple[str, str]] = {}
+    with_files = declares_data_files(model)
+    if with_files:
+        folder = Path(base_dir) if base_dir is not None else Path.cwd()
+        data, written = _resolve_data_files(scenario, data, parsed, folder)
+        scenario = _validated(model, data, source, parsed)
     _check_storable(scenario, source)
     _check_devices(scenario, source)
     try:
-        expand(scenario, max_points) if check_points else check_sweep(scenario, max_points)
+        points = expand(scenario, max_points) if check_points else None
+        if points is None:
+            check_sweep(scenario, max_points)
     except ScenarioError as err:
         raise ScenarioError([f"{source}: {line}" for line in err.problems]) from None
+    if with_files:
+        _check_data_files(scenario, points or [], source, written, from_file=base_dir is not None)
     return scenario
+
+
+def _validated(model: type[ScenarioBase], data: dict[str, Any], source: str, parsed: list[Override]) -> ScenarioBase:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        lines = validation_problems(err, model, data)
+        raise ScenarioError([f"{source}: {_blame_overrides(line, parsed)}" for line in lines]) from None
+
+
+# ----------------------------------------------------------------------------------------- data files
+
+
+def _set_by_override(path: Sequence[str | int], parsed: Sequence[Override]) -> bool:
+    """True if an override wrote the raw key at ``path`` (the key itself or a mapping holding it)."""
+    keys = tuple(str(part) for part in path)
+    return any(keys[: len(override.path)] == override.path for override in parsed)
+
+
+def _set_in(data: Any, path: Sequence[str | int], value: Any) -> bool:
+    """``data[path[0]]...[path[-1]] = value`` through existing mappings and lists; False if the path is not there."""
+    node = data
+    for key in path[:-1]:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if not isinstance(node, (dict, list)) or (isinstance(node, list) and not isinstance(path[-1], int)):
+        return False
+    node[path[-1]] = value
+    return True
+
+
+def _resolve_data_files(
+    scenario: ScenarioBase, data: dict[str, Any], parsed: list[Override], folder: Path
+) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+    """``data`` with every data-file path made absolute (the rule in the module docstring), and for each base-point
+    key the path as written and where a relative one was read from (``"folder"`` or ``"cwd"``)."""
+    data = copy.deepcopy(data)
+    cwd = Path.cwd()
+    written: dict[str, tuple[str, str]] = {}
+    for path, value in data_file_paths(scenario):
+        by_override = _set_by_override(path, parsed)
+        _set_in(data, path, resolve_path(value, cwd if by_override else folder))
+        written[dotted_key(path)] = (value, "cwd" if by_override else "folder")
+    model = type(scenario)
+    base = scenario.model_dump(mode="json", exclude={"sweep"})
+    sweep = data.get("sweep")
+    for block in ("product", "zip") if isinstance(sweep, dict) else ():
+        axes = sweep.get(block)
+        for axis, values in axes.items() if isinstance(axes, dict) else ():
+            if isinstance(axis, str) and isinstance(values, list):
+                origin = cwd if _set_by_override(("sweep", block, axis), parsed) else folder
+                axes[axis] = [_resolve_in_value(model, base, axis, value, origin) for value in values]
+    tune = data.get("tune")
+    if isinstance(tune, dict):
+        if isinstance(tune.get("axis"), str) and isinstance(tune.get("values"), list):
+            origin = cwd if _set_by_override(("tune", "values"), parsed) else folder
+            tune["values"] = [_resolve_in_value(model, base, tune["axis"], value, origin) for value in tune["values"]]
+        if isinstance(tune.get("overrides"), dict):
+            for key, value in tune["overrides"].items():
+                if isinstance(key, str):
+                    origin = cwd if _set_by_override(("tune", "overrides", key), parsed) else folder
+                    tune["overrides"][key] = _resolve_in_value(model, base, key, value, origin)
+    return data, written
+
+
+def _resolve_in_value(model: type[ScenarioBase], base: dict[str, Any], axis: str, value: Any, origin: Path) -> Any:
+    """A value that a sweep axis / the tune stage sets at ``axis``, with the data-file paths in it made absolute.
+
+    The value is placed into the base point and validated to find its data-file keys (it may be a whole block
+    holding one); a value that does not validate alone is left as it is, unless it is a path set directly on a
+    data-file key (the sweep's own check reports the rest).
+    """
+    parts = tuple(axis.split("."))
+    point = copy.deepcopy(base)
+    try:
+        set_path(point, parts, copy.deepcopy(value))
+        found = data_file_paths(model.model_validate(point))
+    except (OverrideError, ValidationError):
+        if isinstance(value, str) and marks_data_file(annotation_at(model, parts)):
+            return resolve_path(value, origin)
+        return value
+    result = copy.deepcopy(value)
+    for path, file in found:
+        keys = tuple(str(part) for part in path)
+        if keys == parts:
+            result = resolve_path(file, origin)
+        elif keys[: len(parts)] == parts:
+            _set_in(result, path[len(parts):], resolve_path(file, origin))
+    return result
+
+
+def _check_data_files(scenario: ScenarioBase, points: list[Any], source: str, written: dict[str, tuple[str, str]],
+                      *, from_file: bool) -> None:
+    """Every data file of the base point and of ``points`` must be readable; one line per file that is not."""
+    problems, seen = [], set()
+
+    def where(key: str) -> str:
+        value, origin = written.get(key, ("", ""))
+        if not value or Path(value).expanduser().is_absolute():
+            return ""
+        if origin == "cwd":
+            return f" (the relative path {value!r} is read from the current directory, as given with --set)"
+        folder = "the scenario file's folder" if from_file else "the current directory"
+        return f" (the relative path {value!r} is read from {folder})"
+
+    for key, path in data_files(scenario):
+        seen.add(path)
+        reason = unreadable_reason(path)
+        if reason:
+            problems.append(f"{source}: {key}: {path}: {reason}{where(key)}")
+    for point in points:
+        for key, path in data_files(point.scenario):
+            if path not in seen:
+                seen.add(path)
+                reason = unreadable_reason(path)
+                if reason:
+                    problems.append(f"{source}: sweep point {point.index + 1} of {len(points)}: {key}: {path}: "
+                                    f"{reason}")
+    if problems:
+        raise ScenarioError(problems)
 
 
 def _check_storable(scenario: ScenarioBase, source: str) -> None:
@@ -299,10 +456,13 @@ def load_scenario(
             model decides whether they are allowed.
         seed: if given, replaces the file's ``seed``.
         max_points: the sweep-size limit (default `harness.sweep.max_points()`).
-        check_points: validate every sweep point (False: count them only, build none).
+        check_points: validate every sweep point (False: count them only, build none, and take an override of a
+            swept key for the base point, as ``harness run`` does; otherwise an override of a key that a sweep axis
+            sets at every point is refused; one of ``tune.axis`` always is).
 
     Returns:
-        The validated scenario (an instance of its kind's model), its sweep block still attached.
+        The validated scenario (an instance of its kind's model), its sweep block still attached, remembering
+        ``path`` (`ScenarioBase.source_file`); data-file keys hold absolute paths.
 
     Raises:
         ScenarioError: one line per problem, each naming the file.
@@ -311,8 +471,9 @@ def load_scenario(
 
         scenario = load_scenario("scenarios/toy_sweep.yaml", ["workload.n_messages=4"], seed=1)
     """
-    return validate_data(read_scenario_data(path), str(path), overrides, seed, max_points=max_points,
-                         check_points=check_points)
+    scenario = validate_data(read_scenario_data(path), str(path), overrides, seed, max_points=max_points,
+                             check_points=check_points, base_dir=Path(path).parent)
+    return scenario.with_source(str(path))
 
 
 def validate_file(path: str | Path, overrides: Iterable[str | Override] = ()) -> list[str]:

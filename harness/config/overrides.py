@@ -3,7 +3,8 @@
 The value is parsed as YAML, so ``8``, ``1e9``, ``true``, ``[1, 2]`` and ``{a: 1}`` mean what they mean in the
 file. A missing key is created (the scenario model then decides whether it is allowed). Under
 ``sweep.product`` and ``sweep.zip`` the rest of the path is one key, because sweep axes are themselves dotted
-paths: ``sweep.product.network.inter_node.bandwidth_gbps=[10, 100]``.
+paths: ``sweep.product.network.inter_node.bandwidth_gbps=[10, 100]``. An override of a key that a sweep axis or the
+tune stage sets at every point would change nothing, so the loader refuses it (`axis_override_problems`).
 """
 
 from __future__ import annotations
@@ -165,3 +166,78 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str | Override]
         except OverrideError as err:
             raise OverrideError(f"bad override {_shown(override.text)}: {err}") from None
     return result
+
+
+def axis_override_problems(
+    data: Mapping[str, Any], overrides: Iterable[str | Override], *, sweep_axes: bool = True
+) -> list[str]:
+    """One ``bad override ...`` line per override that would change nothing: a key that the tune stage or (with
+    ``sweep_axes``) a sweep axis sets at every point (`overridden_by_an_axis`).
+
+    ``data`` is the scenario with every override applied (`apply_overrides`). ``sweep_axes=False`` is for a
+    caller that runs only the base point (``harness run``: the file without its sweep block), where an override
+    of a swept key does take effect.
+    """
+    problems = []
+    for item in overrides:
+        override = item if isinstance(item, Override) else parse_override(item)
+        problem = overridden_by_an_axis(data, override, sweep_axes=sweep_axes)
+        if problem:
+            problems.append(f"bad override {_shown(override.text)}: {problem}")
+    return problems
+
+
+def _axes_of(data: Mapping[str, Any], sweep_axes: bool = True) -> list[tuple[str, str]]:
+    """``(axis, where)`` for every sweep axis (with ``sweep_axes``) and the tune axis of raw scenario data
+    (malformed blocks skipped: the model reports them)."""
+    axes: list[tuple[str, str]] = []
+    sweep = data.get("sweep")
+    for block in ("product", "zip") if sweep_axes else ():
+        keys = sweep.get(block) if isinstance(sweep, Mapping) else None
+        if isinstance(keys, Mapping):
+            axes += [(axis, f"sweep.{block}") for axis in keys if isinstance(axis, str)]
+    tune = data.get("tune")
+    if isinstance(tune, Mapping) and isinstance(tune.get("axis"), str):
+        axes.append((tune["axis"], "tune"))
+    return axes
+
+
+def overridden_by_an_axis(data: Mapping[str, Any], override: Override, *, sweep_axes: bool = True) -> str | None:
+    """Why ``override`` would change nothing in ``data`` (the scenario with every override applied), or None.
+
+    A sweep axis (``sweep.product`` / ``sweep.zip``) sets its key at every point and the tune stage sets
+    ``tune.axis``, so an override of that key, of a key inside it, or of a mapping that gives it a value is
+    replaced before anything runs. Overrides of the blocks themselves (``sweep.*``, ``tune.*``) are never refused.
+    """
+    path = override.path
+    if path[0] in ("sweep", "tune"):
+        return None
+    for axis, where in _axes_of(data, sweep_axes):
+        parts = tuple(axis.split("."))
+        if path[: len(parts)] == parts:
+            key = ".".join(path)
+        elif parts[: len(path)] == path and _has_path(override.value, parts[len(path):]):
+            key = axis
+        else:
+            continue
+        inside = "" if key == axis else f" (inside the axis {axis})"
+        if where == "tune":
+            return (f"{key}{inside} is tune.axis, which the tune stage sets at every point; change the candidates "
+                    f"instead (--set 'tune.values=[...]') or drop the stage (--set tune=null)")
+        example = f"[{override.value}]" if key == axis and _is_scalar(override.value) else "[...]"
+        return (f"{key}{inside} is a sweep axis ({where}), which sets it at every point; change the axis instead "
+                f"(--set '{where}.{axis}={example}') or drop the sweep (--set sweep=null)")
+    return None
+
+
+def _has_path(value: Any, path: tuple[str, ...]) -> bool:
+    try:
+        get_path(value, path)
+    except KeyError:
+        return False
+    return True
+
+
+def _is_scalar(value: Any) -> bool:
+    """A value short and plain enough to show inside ``--set '...=[value]'``."""
+    return isinstance(value, (int, float, str, bool)) and len(str(value)) <= 40 and not set(str(value)) & set("'[]{},")

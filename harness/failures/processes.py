@@ -104,9 +104,14 @@ def read_repair_csv(path: str | Path) -> tuple[float, ...]:
     """Repair durations (hours) from a CSV with one column ``duration_h``; errors name the file and line."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        raw = path.read_bytes()
     except OSError as err:
         raise ScenarioError([f"{path}: cannot read repair CSV ({err.strerror or err})"]) from None
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ScenarioError([f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x})"]) from None
     if not lines or lines[0].strip() != "duration_h":
         raise ScenarioError([f"{path}:1: expected the header 'duration_h'"])
     values = []

@@ -66,9 +66,14 @@ def read_trace(path: str | Path, cluster: ClusterShape, horizon_h: float) -> lis
     """The events of the trace at ``path``, validated against ``cluster`` and ``horizon_h``."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as err:
         raise ScenarioError([f"{path}: cannot read failure trace ({err.strerror or err})"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ScenarioError([f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x})"]) from None
     reader = csv.DictReader(text.splitlines())
     header = tuple(reader.fieldnames or ())
     if header[: len(COLUMNS)] != COLUMNS or not set(header) <= {*COLUMNS, "slowdown"}:

@@ -101,7 +101,9 @@ def _time_median(fn: Callable[[], Any], device: str, settings: Any) -> float:
 def check_drift(folder: Path | str, *, rows_per_op: int = 5, ops: Sequence[str] | None = None, seed: int = 0,
                 timer: Timer = _time_median, log: Callable[[str], None] = print) -> DriftReport:
     """Re-time up to ``rows_per_op`` rows of every table of the set in ``folder`` (only ``ops``, when given) on
-    this machine, at the set's cache state and thread count; ``timer`` times one call (default: the profiler's)."""
+    this machine, at the set's cache state and thread count; ``timer`` times one call (default: the profiler's).
+    The set, its kind (measured here, not imported) and ``ops`` are checked before anything is logged or timed;
+    then ``log`` gets a first line saying what is timed, and one line per op."""
     import torch
 
     from harness.workloads.base import torch_threads
@@ -117,6 +119,7 @@ def check_drift(folder: Path | str, *, rows_per_op: int = 5, ops: Sequence[str] 
                            f"{', '.join(sorted(table_set.tables))}")
     from kernels.ops import load_all_ops
 
+    log(f"timing {folder.name} again ({rows_per_op} row(s) per op)")
     registry = load_all_ops()
     settings = TimerSettings(cpu_flush_bytes=meta.get("cpu_flush_bytes"))
     threads = profiled_threads(meta) if device == "cpu" else None

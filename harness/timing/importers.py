@@ -275,6 +275,11 @@ def read(fmt: str, path: Path, *, op: str = "all_reduce", place: str = "out", dt
     """Parse ``path`` in format ``fmt`` (one of `FORMATS`)."""
     if fmt not in FORMATS:
         raise HarnessError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    if dtype is not None:
+        from kernels.basic_ops import FLOAT_DTYPES  # the dtypes tables hold and scenarios select (imports torch)
+
+        if dtype not in FLOAT_DTYPES:
+            raise HarnessError(f"--dtype: unknown dtype {dtype!r}; known: {', '.join(FLOAT_DTYPES)}")
     if path.is_dir():
         raise HarnessError(f"{path}: is a folder, not a file")
     if not path.is_file():

@@ -35,8 +35,8 @@ a measured median below it is raised to it). The device's dispatch gap is not ad
 
 `TimingsSpec.outside_grid` picks the policy: ``interpolate`` (all three), ``roofline`` (exact, else roofline),
 ``error`` (exact only; anything else raises `HarnessError` naming the op and shape). `TimingReplay.info` records
-counts and summed predicted time per op and source; `roofline_note` turns them into the one line ``harness run``
-prints when any time came from the roofline.
+counts and summed predicted time per op and source; `harness.timing.notes.roofline_note` turns them into the
+short line ``harness run`` prints when any time came from the roofline.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ import pandas as pd
 from harness.devices import DeviceRoofline, get_device
 from harness.errors import HarnessError
 from harness.provenance import default_timings_root, shown_project_path
-from harness.timing.table import TimingTable, TimingTableSet, load_table_set
+from harness.timing.collective_tables import FOLDER as COLLECTIVES_FOLDER
+from harness.timing.table import META_FILE, TimingTable, TimingTableSet, load_table_set
 from kernels.ops import TimedOp, load_all_ops
 
 Source = Literal["exact", "interpolated", "roofline"]
@@ -356,32 +357,6 @@ class TimingReplay:
         return Prediction(bare, "roofline", f"{reason}; roofline of device {self.device.name!r}"), short
 
 
-def roofline_note(info: Mapping[str, Any]) -> str | None:
-    """The one line ``harness run`` prints when part of a run's predicted compute time came from the roofline
-    model: the share of the time summed over predictions, and per op how many predictions and why. None when no
-    prediction did (or the run recorded no replay provenance). ``info`` is a run's info; the replay's
-    `TimingReplay.info` is found under ``info["timings"]`` or at the top level."""
-    replay_info = info.get("timings") if isinstance(info.get("timings"), Mapping) else info
-    by_time = replay_info.get("time_by_source_ms") if isinstance(replay_info, Mapping) else None
-    counts = replay_info.get("timing_sources") if isinstance(replay_info, Mapping) else None
-    if not isinstance(by_time, Mapping) or not isinstance(counts, Mapping):
-        return None
-    roofline_ops = [op for op in counts if counts[op].get("roofline", 0) > 0]
-    if not roofline_ops:
-        return None
-    total = sum(sum(times.values()) for times in by_time.values())
-    from_roofline = sum(times.get("roofline", 0.0) for times in by_time.values())
-    share = 100.0 * from_roofline / total if total > 0 else 100.0
-    shown = f"{share:.0f}%" if share >= 1 or share == 0 else "<1%"
-    reasons = replay_info.get("roofline_reasons", {})
-    parts = []
-    for op in sorted(roofline_ops, key=lambda o: (-by_time.get(o, {}).get("roofline", 0.0), o)):
-        n, of = counts[op]["roofline"], sum(counts[op].values())
-        why = Counter(reasons.get(op, {})).most_common(1)
-        parts.append(f"{op}: {n} of {of} predictions" + (f", {why[0][0]}" if why else ""))
-    return f"note: {shown} of predicted compute time came from the roofline model ({'; '.join(parts)})"
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # construction and validation
 
@@ -390,16 +365,27 @@ def open_replay(scenario: Any, *, timings_root: Path | str | None = None) -> Tim
     """The replay for a scenario: table set ``scenario.table_set`` under ``timings_root`` (default
     ``results/timings``), roofline numbers of ``scenario.cluster.device``, policy ``scenario.timings.outside_grid``.
 
-    A missing table-set folder means roofline only; the reason is recorded in `TimingReplay.info`.
+    The set named like the device (no ``timings.table_set``) may be missing: then every op comes from the
+    roofline, and the reason is recorded in `TimingReplay.info`; so for a set holding only collective tables
+    (an nccl-tests import). A set named in ``timings.table_set`` must exist (`HarnessError` naming the key and
+    the sets there, `harness.timing.sets`): a typo is not a request for the roofline.
     """
     root = Path(timings_root) if timings_root is not None else default_timings_root()
-    device = get_device(scenario.cluster.device, timings_root=root)
     folder = root / scenario.table_set
+    if scenario.timings.table_set is not None and not folder.is_dir():
+        from harness.timing.sets import KEY, missing_set_message
+
+        raise HarnessError(f"{KEY}: {missing_set_message(scenario.table_set, root)}")
+    device = get_device(scenario.cluster.device, timings_root=root)
     tables, missing = None, None
-    if folder.is_dir():
-        tables = load_table_set(folder)
-    else:
+    if not folder.is_dir():
         missing = f"folder {shown_project_path(folder)} does not exist"
+    elif not (folder / META_FILE).is_file() and (folder / COLLECTIVES_FOLDER).is_dir():
+        # an imported collective set (`harness timings import nccl-tests`): collectives from it, compute from the
+        # roofline
+        missing = f"set {shown_project_path(folder)} holds collective tables only"
+    else:
+        tables = load_table_set(folder)
     return TimingReplay(
         device, tables, outside_grid=scenario.timings.outside_grid, table_set=scenario.table_set, missing_reason=missing
     )

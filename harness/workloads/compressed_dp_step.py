@@ -55,7 +55,7 @@ import simpy
 from pydantic import Field, NonNegativeFloat, PositiveInt, field_validator, model_validator
 
 from harness.compression_cost import EF_PASSES, OpPricer, ParamTensor, TensorWork, llama_param_tensors, tensor_work
-from harness.config.blocks import ScenarioBase
+from harness.config.blocks import ScenarioBase, TechniqueSpec
 from harness.config.plugins import compressor_problem
 from harness.errors import HarnessError
 from harness.models.llama import resolve_model
@@ -115,6 +115,8 @@ class CompressedDPScenario(ScenarioBase):
 
     kind: Literal["compressed_dp_step"] = "compressed_dp_step"
     workload: CompressedDPWorkload = Field(default_factory=CompressedDPWorkload)
+    technique: TechniqueSpec = Field(default_factory=TechniqueSpec,
+                                     description="the compressor: a methods.compress registry key and its parameters")
 
     @model_validator(mode="after")
     def _technique_is_a_compressor(self) -> CompressedDPScenario:

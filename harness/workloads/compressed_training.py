@@ -57,7 +57,7 @@ import pandas as pd
 import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
-from harness.config.blocks import ScenarioBase, Strict
+from harness.config.blocks import ScenarioBase, Strict, TechniqueSpec
 from harness.config.plugins import compressor_problem, error_feedback_problem
 from harness.errors import ScenarioError
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
@@ -175,6 +175,8 @@ class CompressedTrainingScenario(ScenarioBase):
 
     kind: Literal["compressed_training"] = "compressed_training"
     workload: CompressedTrainingWorkload = Field(default_factory=CompressedTrainingWorkload)
+    technique: TechniqueSpec = Field(default_factory=TechniqueSpec,
+                                     description="the compressor: a methods.compress registry key and its parameters")
 
     @model_validator(mode="after")
     def _check(self) -> CompressedTrainingScenario:

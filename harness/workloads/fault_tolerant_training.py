@@ -4,7 +4,9 @@ policy, over a long horizon (MeCeFO, Hu et al., arXiv 2510.16415, and its baseli
 The ``failures:`` block draws failures anywhere in the cluster (one process, a uniformly drawn up device per
 failure), per device, per node and optionally per rack (exponential or mean-matched
 Weibull inter-arrivals, fixed / lognormal / empirical repairs, stragglers; `harness.failures.processes`) or replays
-a CSV trace (`harness.failures.traces`). Every replicate (``failures.replicates``, one child seed each) draws one
+a CSV trace (`harness.failures.traces`). The trace and empirical repair CSVs are `DataFile` keys
+(`harness.config.datafiles`): relative to the scenario file's folder, checked at validation, their contents part of
+the run-id. Every replicate (``failures.replicates``, one child seed each) draws one
 event list and runs every policy of ``workload.policies`` through it (`harness.failures.macro`), so the policies
 meet the same failures. Step times per configuration are priced op by op from the timing replay
 (`harness.failures.step_costs`), each once.
@@ -26,7 +28,8 @@ from typing import Literal
 import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from harness.config.blocks import ScenarioBase, Strict
+from harness.config.blocks import OutputsSpec, ScenarioBase, Strict
+from harness.config.datafiles import DataFile
 from harness.errors import ScenarioError
 from harness.failures.macro import simulate
 from harness.failures.policies import POLICIES, PolicyCosts
@@ -46,7 +49,9 @@ class RepairSpec(Strict):
     kind: Literal["fixed", "lognormal", "empirical"] = Field("fixed", description="repair-time distribution")
     mean_h: NonNegativeFloat = Field(2.0, description="mean repair time, hours (fixed: the time)")
     sigma: PositiveFloat = Field(1.0, le=10, description="lognormal: standard deviation of the log")
-    csv: str | None = Field(None, description="empirical: CSV with one column duration_h")
+    csv: DataFile | None = Field(None, description=(
+        "empirical: CSV with one column duration_h (a relative path is read from the scenario file's folder; "
+        "given with --set, from the current directory)"))
 
     @model_validator(mode="after")
     def _csv_for_empirical(self) -> RepairSpec:
@@ -56,8 +61,14 @@ class RepairSpec(Strict):
             raise ValueError("a lognormal repair needs mean_h > 0")
         return self
 
-    def build(self) -> Repair:
-        samples = read_repair_csv(self.csv) if self.kind == "empirical" and self.csv else ()
+    def build(self, key: str = "repair") -> Repair:
+        """The repair distribution; an empirical CSV's problems are raised naming ``key.csv`` and the file."""
+        samples = ()
+        if self.kind == "empirical" and self.csv:
+            try:
+                samples = read_repair_csv(self.csv)
+            except ScenarioError as err:
+                raise ScenarioError([f"{key}.csv: {line}" for line in err.problems]) from None
         return Repair(self.mean_h, self.kind, self.sigma, samples)
 
 
@@ -94,8 +105,9 @@ class FaultFailures(Strict):
     stragglers: StragglerSpec | None = None
     failing_fraction: float = Field(1.0, gt=0.0, le=1.0, description=(
         "asymmetric failures: only the first ceil(fraction x count) devices / nodes can fail, each at mtbf_h"))
-    trace: str | None = Field(None, description="CSV trace time_h,component,kind,duration_h[,slowdown] instead "
-                                                  "of the processes")
+    trace: DataFile | None = Field(None, description=(
+        "CSV trace time_h,component,kind,duration_h[,slowdown] instead of the processes (a relative path is read "
+        "from the scenario file's folder; given with --set, from the current directory)"))
 
 
 class MeCeFOSpec(Strict):
@@ -146,7 +158,8 @@ class FaultTolerantScenario(ScenarioBase):
 
     kind: Literal["fault_tolerant_training"] = "fault_tolerant_training"
     workload: FaultTolerantWorkload = Field(default_factory=FaultTolerantWorkload)
-    failures: FaultFailures = Field(default_factory=FaultFailures)  # type: ignore[assignment]
+    failures: FaultFailures = Field(default_factory=FaultFailures)
+    outputs: OutputsSpec = Field(default_factory=OutputsSpec)
 
 
 def component_classes(failures: FaultFailures, shape: ClusterShape) -> list[ComponentClass]:
@@ -154,23 +167,26 @@ def component_classes(failures: FaultFailures, shape: ClusterShape) -> list[Comp
     def subset(count: int) -> tuple[int, ...] | None:
         return None if failures.failing_fraction >= 1.0 else tuple(range(math.ceil(failures.failing_fraction * count)))
 
+    def repair(block: str) -> Repair:
+        return getattr(failures, block).repair.build(f"failures.{block}.repair")
+
     classes: list[ComponentClass | ClusterProcess] = []
     if failures.cluster:
         f = failures.cluster
-        classes.append(ClusterProcess(shape.n_devices, f.interarrival(), f.repair.build(), subset(shape.n_devices)))
+        classes.append(ClusterProcess(shape.n_devices, f.interarrival(), repair("cluster"), subset(shape.n_devices)))
     if failures.device:
         f = failures.device
-        classes.append(ComponentClass("device", shape.n_devices, 1, f.interarrival(), f.repair.build(),
+        classes.append(ComponentClass("device", shape.n_devices, 1, f.interarrival(), repair("device"),
                                       subset=subset(shape.n_devices)))
     if failures.node:
         f = failures.node
         classes.append(ComponentClass("node", shape.nodes, shape.devices_per_node, f.interarrival(),
-                                      f.repair.build(), subset=subset(shape.nodes)))
+                                      repair("node"), subset=subset(shape.nodes)))
     if failures.rack:
         f = failures.rack
         n_racks = math.ceil(shape.nodes / f.nodes_per_rack)
         classes.append(ComponentClass("rack", n_racks, f.nodes_per_rack * shape.devices_per_node, f.interarrival(),
-                                      f.repair.build()))
+                                      repair("rack")))
     if failures.stragglers:
         s = failures.stragglers
         classes.append(ComponentClass("device", shape.n_devices, 1, InterArrival(s.mtbf_h), Repair(s.duration_h),
@@ -196,7 +212,10 @@ def run(scenario: FaultTolerantScenario, ctx: RunContext) -> RunOutput:
     cluster = scenario.cluster
     shape = ClusterShape(cluster.nodes, cluster.devices_per_node, f.rack.nodes_per_rack if f.rack else None)
     classes = component_classes(f, shape)
-    trace = read_trace(f.trace, shape, f.horizon_h) if f.trace else None
+    try:
+        trace = read_trace(f.trace, shape, f.horizon_h) if f.trace else None
+    except ScenarioError as err:
+        raise ScenarioError([f"failures.trace: {line}" for line in err.problems]) from None
     if trace is None and not classes:
         raise ScenarioError(["failures: give at least one of cluster, device, node, rack, stragglers, or a trace"])
     n_trace_failures = sum(e.kind == "fail" for e in trace or [])

@@ -2,10 +2,11 @@
 
 The request is P_req = P_base + r_k C_reg with r_k in [-1, 1] from ``workload.signal``: a RegD-like signal, the
 droop response to an Ornstein-Uhlenbeck grid-frequency deviation or to a generation-loss event, or a user's CSV
-(`methods.grid.signals`). Each method of ``workload.methods`` runs the same request in closed loop
-(`methods.battery.simulate.run_loop`): ``proposed`` (the MIQCP with aging, or its activation-priority
-acceleration, per ``workload.scheduler.mode``; the MIQCP as a native SCIP model or through cvxpy, per
-``workload.scheduler.backend``), ``loss_only``, ``capacity``, ``soc``.
+(`methods.grid.signals`; ``workload.signal.path`` is a `DataFile` key, `harness.config.datafiles`: relative to the
+scenario file's folder, checked at validation, its content part of the run-id). Each method of
+``workload.methods`` runs the same request in closed loop (`methods.battery.simulate.run_loop`): ``proposed``
+(the MIQCP with aging, or its activation-priority acceleration, per ``workload.scheduler.mode``; the MIQCP as a
+native SCIP model or through cvxpy, per ``workload.scheduler.backend``), ``loss_only``, ``capacity``, ``soc``.
 
 Metrics, one row per (method, step): ``method``, ``step``, ``time_s``, ``request_kw``, ``delivered_kw``,
 ``shortfall_kw``, ``loss_kw``, ``loss_cost_usd``, ``active_modules``, ``switches``, ``soc_min``, ``soc_max``,
@@ -30,6 +31,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.config.datafiles import DataFile
 from harness.errors import ScenarioError
 from harness.workloads.base import RunContext, RunOutput, register_workload
 
@@ -48,8 +50,9 @@ class SignalSpec(Strict):
     full_response_hz: PositiveFloat = Field(0.2, description="deviation of full response (droop)")
     loss_pu: NonNegativeFloat = Field(0.02, lt=1, description="generation lost, per unit of system load (event)")
     inertia_s: PositiveFloat = Field(5.0, description="system inertia constant H, seconds (event)")
-    path: str | None = Field(None, description="CSV with time_s and one of frequency_hz, deviation_hz, "
-                                                "deviation_mhz, regulation_pu (type csv)")
+    path: DataFile | None = Field(None, description=(
+        "CSV with time_s and one of frequency_hz, deviation_hz, deviation_mhz, regulation_pu (type csv; a relative "
+        "path is read from the scenario file's folder; given with --set, from the current directory)"))
 
     @model_validator(mode="after")
     def _check(self) -> SignalSpec:
@@ -167,6 +170,12 @@ def build_signal(spec: SignalSpec, rng: np.random.Generator) -> tuple[np.ndarray
             trace = signals.read_signal_csv(spec.path or "")
         except signals.SignalFileError as error:
             raise ScenarioError([f"workload.signal.path: {error}"]) from None
+        except UnicodeDecodeError as error:
+            raise ScenarioError([f"workload.signal.path: {spec.path}: not UTF-8 text ({error.reason} at byte "
+                                 f"{error.start})"]) from None
+        except OSError as error:
+            raise ScenarioError([f"workload.signal.path: {spec.path}: cannot read the file "
+                                 f"({error.strerror or error})"]) from None
         values = trace.resample(spec.dt_s, spec.duration_s)
         info["quantity"] = trace.quantity
         if trace.quantity == "regulation_pu":

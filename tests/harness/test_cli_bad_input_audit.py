@@ -182,6 +182,16 @@ def test_a_duplicate_timing_table_row_is_named_without_a_python_dict(tmp_path):
     assert "{" not in str(caught.value) and "numel=" in str(caught.value)
 
 
+@pytest.mark.parametrize("fmt, text", [("nccl-tests", NCCL), ("vidur-network", VIDUR_NET)])
+def test_import_with_a_dtype_no_table_uses_writes_nothing(capsys, tmp_path, fmt, text):
+    code, out, err, _ = _import(capsys, tmp_path, fmt, text, "--dtype", "banana")
+    assert code == 2 and out == ""
+    assert one_line(err) == "error: --dtype: unknown dtype 'banana'; known: float32, bfloat16, float16"
+    assert not (tmp_path / "t").exists()
+    code, _, _, _ = _import(capsys, tmp_path, fmt, text, "--dtype", "bfloat16")
+    assert code == 0 and "bfloat16" in next((tmp_path / "t" / "imp" / "collectives").glob("*.csv")).read_text()
+
+
 def test_import_with_out_a_file_is_one_line(capsys, tmp_path):
     (tmp_path / "t").write_text("not a folder\n")
     code, _, err, _ = _import(capsys, tmp_path, "nccl-tests", NCCL)
@@ -312,6 +322,10 @@ def test_rl_data_verify_and_list_name_a_damaged_local_manifest(capsys, tmp_path,
      "error: harness timings import: the following arguments are required: --device"),
     (["profile", "--grid", "huge"], "error: harness profile: argument --grid: invalid choice: 'huge'"),
     (["nosuchcommand"], "error: harness: argument COMMAND: invalid choice: 'nosuchcommand'"),
+    # a flag the subcommand does not know: the line names the subcommand and its help, not the top-level parser
+    (["sweep", "x.yaml", "--no-progress"], "error: harness sweep: unrecognized arguments: --no-progress"),
+    (["timings", "list", "--bogus", "1"], "error: harness timings list: unrecognized arguments: --bogus 1"),
+    (["--bogus", "list"], "error: harness: unrecognized arguments: --bogus"),
 ])
 def test_a_flag_argparse_refuses_is_one_line_without_the_usage_block(capsys, argv, line):
     code, out, err = cli(capsys, *argv)
@@ -347,7 +361,7 @@ def test_profile_with_a_file_in_place_of_the_table_set_is_refused_before_timing(
 def test_bench_json_that_cannot_be_written_is_refused_before_timing(capsys, tmp_path, where, message):
     (tmp_path / "f").write_text("x")
     (tmp_path / "folder").mkdir()
-    code, out, err = cli(capsys, "bench", "--ops", "copy", "--json", tmp_path / where)
+    code, out, err = cli(capsys, "bench", "--ops", "topk_flat", "--json", tmp_path / where)
     assert code == 2 and out == ""  # nothing timed, no table printed
     assert one_line(err).startswith(f"error: --json {tmp_path / where}: {message.format(f=tmp_path / 'f')}")
 

@@ -125,7 +125,6 @@ HUMAN = """\
     kind: collective
     network:
       inter_node: {bandwidth: 400Gbit/s, latency_us: 5us}
-    failures: {mtbf: 54d}
     workload: {op: all_reduce, size: 1GiB}
 """
 
@@ -134,6 +133,8 @@ def test_schema_accepts_human_units_and_rejects_both_forms(schemas):
     combined, kind = _validator(schemas[COMBINED]), _validator(schemas["collective.schema.json"])
     data = parse_yaml_text(textwrap.dedent(HUMAN))
     assert not list(combined.iter_errors(data)) and not list(kind.iter_errors(data))
+    hours = {"name": "h", "kind": "fault_tolerant_training", "failures": {"horizon": "54d", "device": {"mtbf": "2d"}}}
+    assert not list(_validator(schemas["fault_tolerant_training.schema.json"]).iter_errors(hours))
     data["workload"]["size_bytes"] = 8
     assert list(kind.iter_errors(data))
     del data["workload"]["size"], data["workload"]["size_bytes"]

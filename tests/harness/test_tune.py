@@ -146,7 +146,7 @@ def test_set_overrides_reach_the_tune_block(tmp_path):
     ("tune.axis=workload.n_mesages", "tune.axis: no such key 'n_mesages' in a 'toy' scenario"),
     ("tune.axis=workload.n_messages", "tune.axis: workload.n_messages is also swept (sweep.product."),
     ("tune.values=[]", "tune.values: expected a non-empty list of candidates, got []"),
-    ("tune.per=[technique.nme]", "tune.per: technique.nme: no such key 'nme'"),
+    ("tune.per=[workload.n_mesages]", "tune.per: workload.n_mesages: no such key 'n_mesages'"),
     ("tune.overrides={workload.size: 1}", "tune.overrides.workload.size: no such key 'size'"),
     ("tune.values=[-1]", "tune.values[0] (-1): seed: expected"),
     ("tune.goal=median", "tune.goal: expected"),
@@ -158,6 +158,17 @@ def test_validation_names_the_tune_key_and_exits_2(capsys, tmp_path, override, l
     assert line in err, err
     code, _, err = cli(capsys, "sweep", _write(tmp_path, TOY), "--out", tmp_path / "runs", "--set", override)
     assert code == 2 and line in err
+
+
+def test_a_metric_that_is_no_column_names_the_file_before_any_main_point_runs(capsys, tmp_path):
+    # kinds do not declare their metric columns, so the typo is found once the tuning runs have finished
+    path = _write(tmp_path, {**TOY, "tune": {**TOY["tune"], "metric": "transfer_us"}})
+    code, out, err = cli(capsys, "sweep", path, "--out", tmp_path / "runs", "--workers", "1")
+    assert code == 2
+    line = err.splitlines()[-1].removeprefix("error: ")
+    assert line == (f"{path}: tune.metric: 'transfer_us' is not a column of the tuning runs' metrics (columns: "
+                    "message, size_bytes, transfer_time_us); the 12 tuning runs are kept and will be reused")
+    assert len(_run_dirs(tmp_path / "runs")) == 12  # 2 groups x 6 candidates, no main point
 
 
 def test_cli_prints_one_line_per_group(capsys, tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.config.overrides import parse_yaml_text
 from tests.harness.cli_run import cli
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
@@ -122,10 +123,20 @@ COMMAND_CASES = [pytest.param(command, *case[1:], id=f"{case[0]}-{command}") for
                  if (command == "sweep") == case[2].startswith("sweep.") or command == "validate"]
 
 
+def _swept(file: Path, key: str) -> bool:
+    """Whether a sweep axis of ``file`` sets ``key`` (or a mapping holding it) at every point."""
+    sweep = parse_yaml_text(file.read_text()).get("sweep") or {}
+    return any(key == axis or key.startswith(axis + ".") for block in sweep.values() for axis in block)
+
+
 @pytest.mark.parametrize(("command", "file", "override", "expected"), COMMAND_CASES)
 def test_bad_value_is_one_line_naming_the_key(capsys, tmp_path, command, file, override, expected):
     argv = [command, file, "--set", override] + (["--out", tmp_path / "runs"] if command != "validate" else [])
     line = one_error_line(capsys, *argv)
+    key = override.split("=", 1)[0]
+    if command == "validate" and _swept(file, key):  # every point replaces it: refused before its value is checked
+        expected = f"bad override {override!r}: {key}"
+        assert "is a sweep axis" in line, line
     assert line.startswith(f"{file}: {expected}"), line
     assert len(line) < 400 and '{"' not in line  # never the whole scenario as JSON
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("metrics.csv"))
@@ -153,11 +164,13 @@ def test_bad_file_is_one_line_naming_the_key_or_line(capsys, tmp_path, command, 
     assert one_error_line(capsys, *argv).startswith(f"{path}: {expected}")
 
 
-@pytest.mark.parametrize("override", ["outputs.traces=true", "workload.sleep_ms=0", "seed=3", "cluster.nodes=2.0",
-                                      "workload.mean_size_bytes=1e6", "cluster.device=a100_pcie"])
-def test_booleans_and_ordinary_numbers_still_validate(capsys, override):
-    code, out, err = cli(capsys, "validate", TOY, "--set", override)
-    assert code == 0 and err == "" and out == f"{TOY}: ok (kind toy, 1 point)\n"
+@pytest.mark.parametrize(("file", "override"), [
+    (TOY, "workload.sleep_ms=0"), (TOY, "seed=3"), (TOY, "cluster.nodes=2.0"), (TOY, "workload.mean_size_bytes=1e6"),
+    (TOY, "cluster.device=a100_pcie"), (DP, "workload.overlap=true"),
+])
+def test_booleans_and_ordinary_numbers_still_validate(capsys, file, override):
+    code, out, err = cli(capsys, "validate", file, "--set", override)
+    assert code == 0 and err == "" and out.startswith(f"{file}: ok (kind ")
 
 
 def test_merge_keys_are_not_duplicates(capsys, tmp_path):
@@ -201,10 +214,28 @@ def test_the_sweep_limit_is_configurable(capsys, tmp_path, monkeypatch):
     assert "more than the limit of 3 " in one_error_line(capsys, "run", sweep, "--out", tmp_path)
     assert "more than the limit of 3 " in one_error_line(capsys, "sweep", sweep, "--out", tmp_path, "--workers", "1")
     monkeypatch.setenv("HARNESS_MAX_SWEEP_POINTS", "many")
-    assert one_error_line(capsys, "validate", sweep).endswith("HARNESS_MAX_SWEEP_POINTS: expected an integer >= 1, "
-                                                              "got 'many'")
-    assert one_error_line(capsys, "validate", sweep, "--max-points", "0").endswith(
+    assert one_error_line(capsys, "validate", sweep) == ("HARNESS_MAX_SWEEP_POINTS: expected an integer >= 1, got "
+                                                         "'many' (unset it for the default, 10,000)")
+    assert one_error_line(capsys, "validate", sweep, "--max-points", "0") == (
         "--max-points: expected an integer >= 1, got 0")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5", "\u00b2"])
+def test_a_bad_max_points_variable_is_one_line_naming_it(capsys, tmp_path, monkeypatch, value):
+    monkeypatch.setenv("HARNESS_MAX_SWEEP_POINTS", value)
+    expected = (f"HARNESS_MAX_SWEEP_POINTS: expected an integer >= 1, got {value!r} (unset it for the default, "
+                "10,000)")
+    sweep = SCENARIOS / "toy_sweep.yaml"
+    assert one_error_line(capsys, "validate", TOY, sweep) == expected  # once, not once per file
+    assert one_error_line(capsys, "run", sweep, "--out", tmp_path) == expected
+    assert one_error_line(capsys, "sweep", sweep, "--out", tmp_path) == expected
+    assert not any(tmp_path.iterdir())
+
+
+def test_list_with_a_bad_max_points_variable_is_one_line_naming_it(capsys, monkeypatch):
+    monkeypatch.setenv("HARNESS_MAX_SWEEP_POINTS", "abc")
+    assert one_error_line(capsys, "list") == ("HARNESS_MAX_SWEEP_POINTS: expected an integer >= 1, got 'abc' (unset "
+                                              "it for the default, 10,000)")
 
 
 def test_run_counts_a_big_sweep_but_builds_only_its_base_point(capsys, tmp_path):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from harness.config.loader import load_scenario, validate_file
-from harness.config.overrides import OverrideError, apply_overrides, parse_override, split_path
+from harness.config.overrides import OverrideError, apply_overrides, axis_override_problems, parse_override, split_path
 from harness.errors import ScenarioError
+from tests.harness.cli_run import cli
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "scenarios" / "toy_example.yaml"
 
@@ -47,8 +49,9 @@ def test_later_overrides_win():
 
 
 def test_nested_keys_are_created_and_the_model_decides():
-    scenario = load_scenario(EXAMPLE, ["technique.params.schedule.warmup_steps=10", "timings.table_set=h100"])
-    assert scenario.technique.params == {"schedule": {"warmup_steps": 10}}
+    assert "cluster" not in EXAMPLE.read_text()
+    scenario = load_scenario(EXAMPLE, ["cluster.devices_per_node=4", "timings.table_set=h100"])
+    assert scenario.cluster.devices_per_node == 4
     assert scenario.table_set == "h100"
     problems = validate_file(EXAMPLE, ["cluster.accelerators.count=8"])
     assert problems == [f"{EXAMPLE}: cluster.accelerators: no such key (allowed: device, devices_per_node, nodes) "
@@ -74,3 +77,73 @@ def test_an_override_can_add_a_sweep():
     assert scenario.sweep.product == {"workload.n_messages": [1, 2, 3]}
     with pytest.raises(ScenarioError, match=r"sweep point 1 of 2 \(workload.n_messages=0\)"):
         load_scenario(EXAMPLE, ["sweep.product.workload.n_messages=[0, 2]"])
+
+
+# ------------------------------------------------------------ --set on a key that a sweep axis or the tune stage sets
+RING = EXAMPLE.parent / "collective_ring.yaml"  # sweeps cluster.nodes and workload.size_bytes
+TOY_SWEEP = EXAMPLE.parent / "toy_sweep.yaml"  # sweeps network.inter_node.bandwidth_gbps (product), zips workload.*
+
+
+@pytest.mark.parametrize("command", ["validate", "sweep"])
+def test_set_on_a_sweep_axis_is_refused_naming_the_key_and_the_axis(capsys, tmp_path, command):
+    argv = [command, RING, "--set", "cluster.nodes=3"] + (["--out", tmp_path / "runs"] if command == "sweep" else [])
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.removeprefix("error: ").rstrip("\n") == (
+        f"{RING}: bad override 'cluster.nodes=3': cluster.nodes is a sweep axis (sweep.product), which sets it at "
+        "every point; change the axis instead (--set 'sweep.product.cluster.nodes=[3]') or drop the sweep "
+        "(--set sweep=null)")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_changing_the_axis_or_dropping_the_sweep_is_accepted(capsys):
+    code, out, _ = cli(capsys, "validate", RING, "--set", "sweep.product.cluster.nodes=[3]")
+    assert code == 0 and "(kind collective, 5 points)" in out
+    code, out, _ = cli(capsys, "validate", RING, "--set", "sweep=null", "--set", "cluster.nodes=3")
+    assert code == 0 and "(kind collective, 1 point)" in out
+
+
+def test_run_takes_a_set_on_a_swept_key_for_its_base_point(capsys, tmp_path):
+    code, out, err = cli(capsys, "run", TOY_SWEEP, "--set", "network.inter_node.bandwidth_gbps=5", "--out", tmp_path)
+    assert code == 0, err
+    (run_json,) = (tmp_path / "toy_sweep").glob("*/run.json")
+    assert json.loads(run_json.read_text())["scenario"]["network"]["inter_node"]["bandwidth_gbps"] == 5
+
+
+@pytest.mark.parametrize(("override", "words"), [
+    ("workload.n_messages=4", "workload.n_messages is a sweep axis (sweep.zip), which sets it at every point; change "
+                              "the axis instead (--set 'sweep.zip.workload.n_messages=[4]')"),
+    ("network.inter_node={bandwidth_gbps: 5, latency_us: 1}",
+     "network.inter_node.bandwidth_gbps is a sweep axis (sweep.product), which sets it at every point; change the "
+     "axis instead (--set 'sweep.product.network.inter_node.bandwidth_gbps=[...]')"),
+])
+def test_a_set_that_reaches_an_axis_is_one_problem_line(override, words):
+    assert validate_file(TOY_SWEEP, [override]) == [f"{TOY_SWEEP}: bad override {override!r}: {words} or drop the "
+                                                    "sweep (--set sweep=null)"]
+
+
+def test_axis_override_problems():
+    data = {"seed": 3, "technique": {"name": "topk", "params": {"ratio": 0.1}}, "cluster": {"nodes": 2},
+            "sweep": {"zip": {"technique.params": [{}, {"ratio": 0.2}]}, "product": {"cluster.nodes": [1, 2]}},
+            "tune": {"axis": "seed"}}
+    inside = axis_override_problems(data, ["technique.params.ratio=0.1"])
+    assert inside == ["bad override 'technique.params.ratio=0.1': technique.params.ratio (inside the axis "
+                      "technique.params) is a sweep axis (sweep.zip), which sets it at every point; change the axis "
+                      "instead (--set 'sweep.zip.technique.params=[...]') or drop the sweep (--set sweep=null)"]
+    assert axis_override_problems(data, ["technique.name=topk", "cluster={devices_per_node: 4}",
+                                         "sweep.product.cluster.nodes=[1]", "tune.values=[1, 2]"]) == []
+    assert axis_override_problems(data, ["cluster.nodes=2"], sweep_axes=False) == []
+    assert axis_override_problems(data, ["seed=3"], sweep_axes=False) == [
+        "bad override 'seed=3': seed is tune.axis, which the tune stage sets at every point; change the candidates "
+        "instead (--set 'tune.values=[...]') or drop the stage (--set tune=null)"]
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "sweep"])
+def test_set_on_the_tune_axis_is_refused_by_every_command(capsys, tmp_path, command):
+    path = tmp_path / "t.yaml"
+    path.write_text("name: t\nkind: toy\ntune: {axis: seed, values: [1, 2], metric: size_bytes}\n")
+    argv = [command, path, "--set", "seed=5"] + (["--out", tmp_path / "runs"] if command != "validate" else [])
+    code, _, err = cli(capsys, *argv)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.removeprefix("error: ").startswith(f"{path}: bad override 'seed=5': seed is tune.axis, ")
+    assert not (tmp_path / "runs").exists()

@@ -13,7 +13,7 @@ from harness.errors import ScenarioError
 from harness.sweep import expand, point_count
 from harness.workloads.toy import ToyScenario
 
-PRODUCT_AXES = ("seed", "cluster.nodes", "network.inter_node.latency_us", "technique.params.k")
+PRODUCT_AXES = ("seed", "cluster.nodes", "network.inter_node.latency_us", "network.intra_node.latency_us")
 
 
 def toy(**sweep) -> ToyScenario:

@@ -72,7 +72,6 @@ LONG = """\
     kind: collective
     network:
       inter_node: {bandwidth_gbps: 400, latency_us: 5}
-    failures: {mtbf_h: 1296}
     workload: {op: all_reduce, size_bytes: 1073741824}
 """
 SHORT = """\
@@ -80,7 +79,6 @@ SHORT = """\
     kind: collective
     network:
       inter_node: {bandwidth: 50GB/s, latency: 5us}
-    failures: {mtbf: 54d}
     workload: {op: all_reduce, size: 1GiB}
 """
 IN_NAME = """\
@@ -88,7 +86,6 @@ IN_NAME = """\
     kind: collective
     network:
       inter_node: {bandwidth_gbps: 400Gbit/s, latency_us: 0.005ms}
-    failures: {mtbf_h: 54d}
     workload: {op: all_reduce, size_bytes: 1GiB}
 """
 
@@ -97,6 +94,16 @@ def test_short_names_and_unit_strings_resolve_to_the_same_scenario(tmp_path):
     long = resolved_scenario(load_scenario(_write(tmp_path, LONG, "long.yaml")))
     assert resolved_scenario(load_scenario(_write(tmp_path, SHORT, "short.yaml"))) == long
     assert resolved_scenario(load_scenario(_write(tmp_path, IN_NAME, "in_name.yaml"))) == long
+
+
+def test_hours_in_a_failures_block(tmp_path):
+    head = "name: units\nkind: fault_tolerant_training\n"
+    long = load_scenario(_write(tmp_path, head + "failures: {horizon_h: 1296, device: {mtbf_h: 48}}\n", "long.yaml"))
+    for text in ("failures: {horizon: 54d, device: {mtbf: 2d}}",
+                 "failures: {horizon_h: 54d, device: {mtbf_h: 2880min}}"):
+        short = load_scenario(_write(tmp_path, head + text + "\n", "short.yaml"))
+        assert resolved_scenario(short) == resolved_scenario(long)
+    assert long.failures.horizon_h == 1296 and long.failures.device.mtbf_h == 48
 
 
 def test_set_overrides_go_through_the_same_pass(tmp_path):
@@ -150,7 +157,7 @@ VALUES = st.one_of(st.text(max_size=12), st.integers(), st.floats(allow_nan=True
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.sampled_from(["network.inter_node.bandwidth", "network.inter_node.bandwidth_gbps", "workload.size",
-                            "workload.size_bytes", "failures.mtbf", "sweep.product.workload.size"]),
+                            "workload.size_bytes", "network.inter_node.latency", "sweep.product.workload.size"]),
        value=VALUES)
 def test_any_value_under_a_unit_key_is_a_result_or_problem_lines(tmp_path, key, value):
     path = tmp_path / "long.yaml"

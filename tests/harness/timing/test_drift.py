@@ -109,6 +109,7 @@ def test_cli_reports_and_fails_above_a_threshold(tmp_path, capsys):
     (["no-such-set"], "no such kernel table set"),
     (["cpu-f4", "--rows", "0"], "--rows"),
     (["cpu-f4", "--fail-above", "-5"], "--fail-above"),
+    (["cpu-f4", "--ops", "nosuch"], "no table for op(s) nosuch; it has copy"),  # before anything is printed
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, message, capsys):
     assert main(["timings", "drift", "--out", str(FIXTURES), *args]) == 2

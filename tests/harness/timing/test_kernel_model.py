@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from harness.cli import main
 from harness.config.blocks import ClusterSpec, ScenarioBase, Strict, TimingsSpec
 from harness.devices import NOT_MEASURED, _CatalogEntry, get_device, load_catalog
 from harness.errors import HarnessError, TimingTableError
-from harness.timing.replay import TimingReplay, interpolate_ms, open_replay, roofline_note
+from harness.provenance import default_timings_root
+from harness.timing.notes import roofline_note
+from harness.timing.replay import TimingReplay, interpolate_ms, open_replay
 from harness.timing.table import load_table_set
 from kernels.profiler import TimerSettings, fold_best_matmul_rates, measure_kernel_model
 from tests.harness.timing.table_edits import add_bf16_rows, update_roofline
@@ -194,13 +197,13 @@ def test_roofline_note_names_ops_share_and_reason(tmp_path):
     roof = replay.predict("matmul", m=64, n=256, k=256, dtype="bfloat16")
     share = 100 * roof.time_ms / (roof.time_ms + 0.177772)
     note = roofline_note({"timings": replay.info()})
-    assert note == (f"note: {share:.0f}% of predicted compute time came from the roofline model (matmul: 1 of 2 "
-                    "predictions, no bfloat16 rows in cpu/matmul.csv)")
-    missing = open_replay(_scenario(device="h100", table_set="nowhere"), timings_root=tmp_path)
+    assert note == (f"note: {share:.0f}% of predicted compute time came from the roofline model (1 op(s): matmul; "
+                    "why per op: run.json info.timings.roofline_reasons)")
+    assert replay.info()["roofline_reasons"] == {"matmul": {"no bfloat16 rows in cpu/matmul.csv": 1}}
+    missing = open_replay(_scenario(device="h100"), timings_root=tmp_path)  # the device's own set: not there
     missing.predict("copy", numel=10)
     note = roofline_note({"timings": missing.info()})
-    assert note.startswith("note: 100% of predicted") and "no copy table in set 'nowhere'" in note
-    assert str(tmp_path) not in note
+    assert note.startswith("note: 100% of predicted") and f"no kernel tables: folder {tmp_path / 'h100'}" in note
     assert roofline_note({"timing_sources": {}}) is None  # a kind without a replay
 
 
@@ -237,17 +240,19 @@ def test_harness_run_prints_one_roofline_line(capsys, tmp_path):
     scenario = tmp_path / "dp.yaml"
     scenario.write_text(
         "name: dp_roof\nkind: data_parallel_step\n"
-        "cluster: {nodes: 1, devices_per_node: 2, device: h100}\n"
-        "timings: {table_set: no_such_set}\n"
+        "cluster: {nodes: 1, devices_per_node: 2, device: a100}\n"  # a catalogue device nobody profiled
         "workload: {model: llama-60m, micro_batch: 1, seq_len: 64, dtype: bfloat16, n_steps: 1}\n"
     )
+    assert not (default_timings_root() / "a100").exists()
     code = main(["run", str(scenario), "--out", str(tmp_path / "runs")])
     out, err = capsys.readouterr()
     assert code == 0 and "Traceback" not in out + err
     lines = [line for line in err.splitlines() if "roofline model" in line]
     assert len(lines) == 1
     assert lines[0].startswith("note: 100% of predicted compute time came from the roofline model (")
-    assert "matmul: " in lines[0] and "no matmul table in set 'no_such_set'" in lines[0]
-    assert str(tmp_path) not in lines[0]
+    # short: the share, the ops (the first few by roofline time), why in one phrase; per-op reasons stay in run.json
+    assert re.search(r"\(\d+ op\(s\): \w+, \w+, \w+ and \d+ more; no kernel tables: folder results/timings/a100 "
+                     r"does not exist\)$", lines[0]), lines[0]
+    assert len(lines[0]) < 250 and str(tmp_path) not in lines[0]
     run_json = json.loads(next((tmp_path / "runs" / "dp_roof").glob("*/run.json")).read_text())
     assert run_json["info"]["timings"]["timing_sources"]["matmul"]["roofline"] > 0
