@@ -11,7 +11,6 @@ step. The policies run on the conftest's FixedPricer (8 devices, 1000 tokens a s
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 
@@ -23,7 +22,7 @@ from harness.failures.step_costs import StepPricer, StepSetup
 from harness.models.llama import resolve_model
 from harness.sim.collectives import LinkCost
 from harness.sim.topology import Topology
-from harness.timing.replay import Prediction
+from tests.harness.failures.one_ms_per_call import OneMsPerCall, count_calls
 
 RANKS = 8
 DIMS = resolve_model("llama-60m")
@@ -33,28 +32,17 @@ COPY_S = 1e9 / 4 / 25e9  # one stage of the 1 GB state (4 stages at most) over t
 FATAL_S = 30.0 + 45.0  # Bamboo's global rendezvous timeout + new instance boot
 
 
-class _OneMsPerCall:
-    """Every op call takes 1 ms (no dispatch gap), so a step's time counts its calls."""
-
-    device = SimpleNamespace(name="cpu")
-
-    def predict(self, op, *, impl=None, dtype="float32", **shape):
-        return Prediction(1.0, "exact", "")
 
 
-def _calls(calls) -> int:
-    return sum(c.count for c in calls)
-
-
-C_S = sum(_calls(l.forward) + _calls(l.backward) for l in layer_ops(DIMS, MICRO_BATCH, SEQ_LEN)) / 1e3
-OPTIMIZER_S = _calls(optimizer_ops(DIMS, "adamw", "cpu")) / 1e3
+C_S = sum(count_calls(l.forward) + count_calls(l.backward) for l in layer_ops(DIMS, MICRO_BATCH, SEQ_LEN)) / 1e3
+OPTIMIZER_S = count_calls(optimizer_ops(DIMS, "adamw", "cpu")) / 1e3
 
 
 def _pricer(stages_min: int, stages_max: int) -> StepPricer:
     setup = StepSetup(DIMS, MICRO_BATCH, SEQ_LEN, "float32", "adamw", 25.0, True, lowrank_rank=8, refresh_every=4,
                       power_iterations=3, stages_min=stages_min, stages_max=stages_max)
     link = LinkCost(1_000, 10.0)
-    return StepPricer(setup, _OneMsPerCall(), Topology(1, RANKS, link, link))
+    return StepPricer(setup, OneMsPerCall(), Topology(1, RANKS, link, link))
 
 
 def _one_pipeline_s(micro_batches: float, stages: int) -> float:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from harness.api import run_scenario_file
@@ -19,7 +17,8 @@ from harness.failures.step_costs import (
 from harness.models.llama import resolve_model
 from harness.sim.collectives import LinkCost
 from harness.sim.topology import Topology
-from harness.timing.replay import Prediction, open_replay
+from harness.timing.replay import open_replay
+from tests.harness.failures.one_ms_per_call import OneMsPerCall, count_calls
 
 SCENARIO = "scenarios/mecefo/throughput.yaml"
 SMALL = ("workload.model=llama-60m", "workload.micro_batch=2", "workload.seq_len=64", "cluster.device=cpu",
@@ -92,17 +91,6 @@ def test_trace_replay_through_the_kind_with_timeline(tmp_path):
         (1.0, "start_fail", 1), (3.0, "end_fail", 0), (5.0, "start_fail", 8), (6.0, "end_fail", 0)]
 
 
-class _OneMsPerCall:
-    """Every op call takes 1 ms (no dispatch gap), so a step's time counts its calls."""
-
-    device = SimpleNamespace(name="cpu")
-
-    def predict(self, op, *, impl=None, dtype="float32", **shape):
-        return Prediction(1.0, "exact", "")
-
-
-def _count(calls) -> int:
-    return sum(c.count for c in calls)
 
 
 @pytest.mark.parametrize("checkpointing", [False, True])
@@ -114,17 +102,17 @@ def test_step_times_count_the_calls_of_each_configuration_by_hand(checkpointing)
     dims = resolve_model("llama-60m")
     setup = StepSetup(dims, 2, 64, "float32", "adamw", 25.0, True, lowrank_rank=8, refresh_every=4,
                       power_iterations=3, stages_min=2, stages_max=4, activation_checkpointing=checkpointing)
-    pricer = StepPricer(setup, _OneMsPerCall(), Topology(1, 1, LinkCost(1_000, 10.0), LinkCost(1_000, 10.0)))
+    pricer = StepPricer(setup, OneMsPerCall(), Topology(1, 1, LinkCost(1_000, 10.0), LinkCost(1_000, 10.0)))
     layers = layer_ops(dims, 2, 64)
-    forward = sum(_count(l.forward) for l in layers)
-    backward = sum(_count(l.backward) for l in layers)
-    recomputed = sum(_count(l.forward) for l in layers if l.name.startswith("block.")) if checkpointing else 0
-    optimizer = _count(optimizer_ops(dims, "adamw", "cpu"))
+    forward = sum(count_calls(l.forward) for l in layers)
+    backward = sum(count_calls(l.backward) for l in layers)
+    recomputed = sum(count_calls(l.forward) for l in layers if l.name.startswith("block.")) if checkpointing else 0
+    optimizer = count_calls(optimizer_ops(dims, "adamw", "cpu"))
     exact = {"rel": 1e-12}  # integer milliseconds through nanoseconds and back
     assert pricer.normal_step_s() == pytest.approx((forward + backward + recomputed + optimizer) / 1e3, **exact)
-    neighbour_backward = sum(_count(neighbour_block_backward(l.forward, l.backward, 8)) if l.name.startswith("block.")
-                             else _count(l.backward) for l in layers)
-    refresh = _count(svd_refresh_ops(dims, 8, 3))
+    neighbour_backward = sum(count_calls(neighbour_block_backward(l.forward, l.backward, 8)) if l.name.startswith("block.")
+                             else count_calls(l.backward) for l in layers)
+    refresh = count_calls(svd_refresh_ops(dims, 8, 3))
     assert refresh == 3 * 2 * dims.n_layers * 3  # three FFN matrices, two GEMMs per round, three rounds
     assert pricer.neighbour_step_s(2) == pytest.approx(
         max(2 * forward + 2 * neighbour_backward + refresh / 4, forward + backward + recomputed) / 1e3
