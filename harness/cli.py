@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import signal
 import sys
@@ -82,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'terminated' if terminated else 'interrupted'}; finished runs are kept and will be reused",
               file=sys.stderr)
         return 128 + signal.SIGTERM.value if terminated else 130
+    except BrokenPipeError:
+        # the reader of stdout went away (`harness list | head`): stop quietly, as a shell tool does; further
+        # writes at exit go to /dev/null instead of raising again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE.value
     finally:
         if catch_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous_sigterm is None else previous_sigterm)

@@ -84,6 +84,17 @@ def test_sigterm_ends_a_command_like_ctrl_c(monkeypatch, capsys):
     assert seen_by_callers_handler == [] and handler_after is callers_handler
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly(monkeypatch, capsys):
+    # `harness list | head -1`: stdout is a pipe whose reader has closed, so every write raises BrokenPipeError
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "w", buffering=1) as closed_pipe:
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        assert harness.cli.main(["list"]) == 128 + signal.SIGPIPE.value
+        print("a later write goes nowhere")  # what the interpreter's exit flush does; it raises nothing
+    assert capsys.readouterr().err == ""
+
+
 def test_ctrl_c_while_the_cli_starts_prints_one_line(monkeypatch, capsys):
     """Ctrl-C in the first second (building the parser imports every command module) printed a traceback."""
     def interrupted_startup():
