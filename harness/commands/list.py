@@ -56,7 +56,6 @@ def scenario_folder(explicit: Path | None) -> Path:
 
 
 def scenario_lines(folder: Path) -> list[str]:
-    max_points()  # a bad $HARNESS_MAX_SWEEP_POINTS is this command's problem, not every file's: one line, exit 2
     files = sorted(p for p in folder.rglob("*.y*ml") if not set(p.relative_to(folder).parts) & set(SKIPPED_FOLDERS))
     lines = []
     for file in files:
@@ -95,6 +94,7 @@ def figure_lines() -> list[str] | None:
 
 def main(args: argparse.Namespace) -> int:
     folder = scenario_folder(args.scenarios)
+    max_points()  # a bad $HARNESS_MAX_SWEEP_POINTS is this command's problem, not every file's: one line, exit 2
     print("Scenario kinds:")
     print("\n".join(kind_lines()) or "  (none)")
     print(f"\nScenario files ({folder}):")
