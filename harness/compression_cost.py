@@ -55,6 +55,7 @@ from harness.models.llama import LlamaDims, layer_work
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 INDEX_BYTES = 4  # int32 indices on the wire (Top-K)
+PERM_INDEX_BYTES = 8  # torch.randperm's int64 indices (Rand-K's shared draw, never sent)
 SORT_PASSES = 4  # radix passes over 32-bit keys with 8-bit digits
 EF_PASSES: dict[str, tuple[int, int]] = {  # element-wise tensor passes (before, after) the compressor
     "none": (0, 0),
@@ -256,8 +257,9 @@ def _randk_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
     scale = [elementwise(k * width, 2, b)] * 2 if comp.scaled else []  # d/k times the aggregate and the local copy
     if comp.rows:
         return [[randperm(total), pack_rows(total, width, k, b)], [unpack_rows(total, width, k, b)] * 2 + scale]
-    draw = [randperm(total), traffic(2 * k * b + 8 * k)]
-    unpack = [traffic(total * b + 2 * k * b), traffic(total * b + 2 * k * b)]
+    # the first k of the shared permutation (int64) pick the values; the same indices place them back
+    draw = [randperm(total), traffic(2 * k * b + PERM_INDEX_BYTES * k)]
+    unpack = [traffic(total * b + 2 * k * b + PERM_INDEX_BYTES * k)] * 2
     return [draw, unpack + scale]
 
 

@@ -13,7 +13,6 @@ with ``num_cpus=workers`` and shut down afterwards; an instance that is already 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import multiprocessing
 import os
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from harness import __version__
+from harness.config.blocks import table_set_of
 from harness.config.datafiles import data_file_records
 from harness.errors import HarnessError
 from harness.provenance import kind_code_version, timing_table_hashes
@@ -89,14 +89,12 @@ class LazyReplay:
 
 
 def timings_for(scenario: Any) -> LazyReplay | None:
-    """A lazy replay if `harness.timing.replay` exists, else None (the replay module is not written yet)."""
-    try:
-        module = importlib.import_module("harness.timing.replay")
-    except ModuleNotFoundError as err:
-        if err.name == "harness.timing.replay":
-            return None
-        raise
-    return LazyReplay(module.open_replay, scenario)
+    """A lazy replay of the scenario's table set, or None for a kind that reads no timing tables."""
+    if table_set_of(scenario) is None:
+        return None
+    from harness.timing.replay import open_replay
+
+    return LazyReplay(open_replay, scenario)
 
 
 def plan(points: list[SweepPoint], results_root: str | Path | None = None) -> list[PointTask]:
@@ -105,9 +103,9 @@ def plan(points: list[SweepPoint], results_root: str | Path | None = None) -> li
     hashes_by_set: dict[str, dict[str, str]] = {}
     tasks = []
     for point in points:
-        table_set = point.scenario.table_set
+        table_set = table_set_of(point.scenario)
         if table_set not in hashes_by_set:
-            hashes_by_set[table_set] = timing_table_hashes(table_set)
+            hashes_by_set[table_set] = timing_table_hashes(table_set) if table_set is not None else {}
         hashes = hashes_by_set[table_set]
         code = kind_code_version(point.scenario.kind)
         run_id = compute_run_id(point.scenario, code.digest, hashes)

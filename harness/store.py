@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.config.blocks import ScenarioBase
+from harness.config.blocks import ScenarioBase, in_file_order
 from harness.config.datafiles import data_file_paths, data_file_records, dotted_key
 
 DEFAULT_RESULTS_ROOT = Path("results") / "runs"
@@ -83,7 +83,7 @@ class RunRecord:
 
 def resolved_scenario(scenario: ScenarioBase) -> dict[str, Any]:
     """The scenario as stored in run.json and hashed: every default filled in, the sweep block dropped."""
-    return scenario.model_dump(mode="json", exclude={"sweep"})
+    return in_file_order(scenario.model_dump(mode="json", exclude={"sweep"}))
 
 
 def canonical_json(value: Any) -> str:

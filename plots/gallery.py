@@ -283,8 +283,10 @@ def _provenance(spec: FigureSpec, record: Mapping[str, Any] | None) -> str:
         items.append(("source", "static: no computation"))
     if _drawn(record) == "ok":
         total, reused = provenance.get("runs_total", 0), provenance.get("runs_reused", 0)
-        if total or provenance.get("devices"):
-            items.append(("device", ", ".join(map(clean_text, provenance.get("devices") or [])) or "not recorded"))
+        if provenance.get("devices"):
+            items.append(("device", ", ".join(map(clean_text, provenance["devices"]))))
+        elif total:  # kinds that simulate no device: real training, signal and scheduling studies
+            items.append(("device", "none simulated (the runs computed on this machine)"))
         items.extend(_timing_items(provenance))
         items.append(("runs", f"{total} ({reused} reused from the run store)" if total else "none"))
         items.append(("profile", clean_text(record.get("profile", "—"))))

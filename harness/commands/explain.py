@@ -106,6 +106,8 @@ def _type_text(schema: dict[str, Any], defs: dict[str, Any]) -> str:
             text = f"mapping of {_type_text(values, defs)}" if isinstance(values, dict) and values else "mapping"
         elif kind is None:
             text = "any"
+        elif kind == "string" and member.get("format") == "path":  # `DataFile`
+            text = "file path"
         else:
             text = {"integer": "integer", "number": "number", "string": "string", "boolean": "bool",
                     "null": "null"}.get(kind, str(kind))

@@ -10,7 +10,7 @@ from pathlib import Path
 from harness.api import run_scenario
 from harness.commands._paths import shown_path
 from harness.commands.validate import add_max_points, check_table_sets
-from harness.config.blocks import ScenarioBase
+from harness.config.blocks import ClusterSpec, DeviceScenario, ScenarioBase
 from harness.config.loader import load_scenario
 from harness.errors import HarnessError
 from harness.store import RunStore
@@ -52,12 +52,15 @@ def check_results_root(root: Path | None, flag: str = "--out") -> None:
         raise HarnessError(f"{what}: cannot write there ({err.strerror or err})") from None
 
 
-def device_line(scenario: ScenarioBase) -> str:
-    """Which device the run simulated, and whether the file chose it."""
+def device_line(scenario: ScenarioBase) -> str | None:
+    """Which device (and cluster) the run simulated, and whether the file chose it; None for a kind without one."""
+    if not isinstance(scenario, DeviceScenario):
+        return None
     cluster = scenario.cluster
     chosen = "" if "device" in cluster.model_fields_set else " (cluster.device not set: the default)"
-    return (f"device: {cluster.device}{chosen}; {cluster.nodes} node(s) x {cluster.devices_per_node} device(s); "
-            f"timing tables: {scenario.table_set}")
+    size = (f"; {cluster.nodes} node(s) x {cluster.devices_per_node} device(s)"
+            if isinstance(cluster, ClusterSpec) else "")
+    return f"device: {cluster.device}{chosen}{size}; timing tables: {scenario.table_set}"
 
 
 def main(args: argparse.Namespace) -> int:
@@ -74,7 +77,8 @@ def main(args: argparse.Namespace) -> int:
         print(line)
     how = "reused (finished earlier)" if record.reused else "computed"
     print(f"{scenario.name}: {how}; results in {shown_path(record.run_dir)}/")
-    print(device_line(scenario))
+    if (line := device_line(scenario)) is not None:
+        print(line)
     for note in timing_notes(record.info):  # roofline share of compute; collectives from measured tables
         print(note, file=sys.stderr)
     metrics = result.metrics

@@ -1,9 +1,12 @@
 """The top-level blocks of a scenario file (DESIGN.md "Scenario file").
 
-`ScenarioBase` holds the blocks every kind accepts (``seed``, ``cluster``, ``network``, ``timings``, ``sweep``,
-``tune``). A block only some kinds read is declared by those kinds' scenario models, so every other kind refuses
-it like any unknown key: ``technique`` (`TechniqueSpec`; the compressed kinds), ``outputs`` (`OutputsSpec`;
-``fault_tolerant_training``), ``failures`` (its own model in ``fault_tolerant_training``).
+`ScenarioBase` holds the blocks every kind accepts (``seed``, ``workload``, ``sweep``, ``tune``). A block only some
+kinds read is declared by those kinds' scenario models, so every other kind refuses it like any unknown key:
+``cluster`` and ``timings`` (`DeviceScenario`: kinds that price compute on a device through the timing replay;
+``cluster`` holds only ``device`` there), a whole ``cluster`` and ``network`` (`ClusterScenario`: kinds that place
+ranks on machines joined by links), ``network`` alone (`NetworkBlock`), ``technique`` (`TechniqueSpec`; the
+compressed kinds), ``outputs`` (`OutputsSpec`; ``fault_tolerant_training``), ``failures`` (its own model in
+``fault_tolerant_training``).
 
 Units live in key names: ``bandwidth_gbps`` is gigabits per second (1e9 bit/s), ``latency_us`` microseconds,
 ``mtbf_h`` hours. Unknown keys are errors (``extra="forbid"``); config objects never touch disk or the clock.
@@ -12,7 +15,7 @@ A scenario kind subclasses `ScenarioBase`, narrows ``kind`` to a ``Literal`` and
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -35,14 +38,21 @@ class Strict(BaseModel):
         return plain_numbers(cls, data)
 
 
-class ClusterSpec(Strict):
-    nodes: PositiveInt = Field(1, le=100_000, description="number of machines (at most 100,000)")
-    devices_per_node: PositiveInt = Field(
-        1, le=1024, description="accelerators (or CPU sockets) per machine (at most 1,024)"
-    )
+class DeviceSpec(Strict):
+    """The device whose roofline numbers (and, by default, timing tables) price the compute."""
+
     device: str = Field(
         "cpu", pattern=NAME_PATTERN, max_length=64,
         description="device name; selects timing tables results/timings/<device>/ and its roofline numbers",
+    )
+
+
+class ClusterSpec(DeviceSpec):
+    """The machines the ranks run on: nodes x devices_per_node devices of one type."""
+
+    nodes: PositiveInt = Field(1, le=100_000, description="number of machines (at most 100,000)")
+    devices_per_node: PositiveInt = Field(
+        1, le=1024, description="accelerators (or CPU sockets) per machine (at most 1,024)"
     )
 
     @property
@@ -137,28 +147,46 @@ class TuneSpec(Strict):
     )
 
 
+#: The order of a scenario's top-level keys in `harness explain`, the JSON Schema and run.json (DESIGN.md's list).
+TOP_LEVEL_ORDER = ("name", "kind", "description", "seed", "cluster", "network", "workload", "technique", "timings",
+                   "failures", "outputs", "sweep", "tune")
+
+
+def in_file_order(mapping: dict[str, Any]) -> dict[str, Any]:
+    """``mapping`` with the keys of `TOP_LEVEL_ORDER` first, in that order, then any others as they came."""
+    rank = {key: i for i, key in enumerate(TOP_LEVEL_ORDER)}
+    return dict(sorted(mapping.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
 class ScenarioBase(Strict):
     """Fields common to every scenario kind. Subclasses set ``kind: Literal[...]`` and ``workload``, and declare
-    the blocks only they read (``technique``, ``failures``, ``outputs``), which every other kind then refuses."""
+    the blocks only they read (``cluster``, ``network``, ``timings``, ``technique``, ``failures``, ``outputs``:
+    `DeviceScenario`, `ClusterScenario`, `NetworkBlock` or their own fields), which every other kind then refuses."""
+
+    #: the order of the top-level keys in explain, the schema, run.json and validation problems
+    key_order: ClassVar[tuple[str, ...]] = TOP_LEVEL_ORDER
 
     name: str = Field(pattern=NAME_PATTERN, max_length=100,
                       description="folder name under results/runs/ (at most 100 characters)")
     kind: str
     description: str = Field("", max_length=2000)
     seed: int = Field(0, ge=0)
-    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
-    network: NetworkSpec = Field(default_factory=NetworkSpec)
     workload: Strict
-    timings: TimingsSpec = Field(default_factory=TimingsSpec)
     sweep: SweepSpec | None = None
     # Not part of the run identity (excluded from every dump, hence from the run-id and from sweep points): a
     # tuned run is identified by the value the stage chose, like a run with that value set by hand.
     tune: TuneSpec | None = Field(None, exclude=True, description="choose one key per group by a small tuning "
                                   "sweep before the main points (harness.tune)")
 
-    @property
-    def table_set(self) -> str:
-        return self.timings.table_set or self.cluster.device
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        """The kind's schema with its top-level keys in `TOP_LEVEL_ORDER` (fields come in base-class order, which
+        would put a mixin's ``network`` first), so `harness explain` and `harness schema` read like a file."""
+        schema = handler(core_schema)
+        resolved = handler.resolve_ref_schema(schema)
+        if "properties" in resolved:
+            resolved["properties"] = in_file_order(resolved["properties"])
+        return schema
 
     @property
     def source_file(self) -> str | None:
@@ -175,3 +203,32 @@ class ScenarioBase(Strict):
 
 
 _SOURCE_KEY = "_scenario_source"
+
+
+class NetworkBlock(Strict):
+    """Mixin of the kinds that time messages on links: the ``network`` block."""
+
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+
+
+class DeviceScenario(ScenarioBase):
+    """A kind that prices compute on one device type through the timing replay (`harness.timing.replay`):
+    ``cluster.device`` (its roofline numbers) and ``timings`` (which table set, what to do outside its grid)."""
+
+    cluster: DeviceSpec = Field(default_factory=DeviceSpec)
+    timings: TimingsSpec = Field(default_factory=TimingsSpec)
+
+    @property
+    def table_set(self) -> str:
+        return self.timings.table_set or self.cluster.device
+
+
+class ClusterScenario(DeviceScenario, NetworkBlock):
+    """A kind that places ranks on ``cluster.nodes`` x ``cluster.devices_per_node`` devices joined by ``network``."""
+
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+
+
+def table_set_of(scenario: ScenarioBase) -> str | None:
+    """The timing-table set a scenario's runs read (part of their identity), or None for a kind that reads none."""
+    return scenario.table_set if isinstance(scenario, DeviceScenario) else None

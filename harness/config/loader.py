@@ -36,7 +36,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from harness.config.blocks import ScenarioBase
+from harness.config.blocks import DeviceScenario, ScenarioBase
 from harness.config.datafiles import (
     data_file_paths,
     data_files,
@@ -53,6 +53,7 @@ from harness.config.overrides import (
     ValueBuildError,
     apply_overrides,
     axis_override_problems,
+    overridden_by_an_axis,
     parse_override,
     parse_yaml_text,
     set_path,
@@ -248,6 +249,9 @@ def validate_data(
         raise ScenarioError([f"{source}: {line}" for line in axis_problems])
     if seed is not None:
         data["seed"] = seed
+        problem = overridden_by_an_axis(data, Override(f"seed={seed}", ("seed",), seed), sweep_axes=check_points)
+        if problem:
+            raise ScenarioError([f"{source}: the seed given ({seed}) would change nothing: {problem}"])
     model = _kind_model(source, data)
     scenario = _validated(model, data, source, parsed)
     written: dict[str, tuple[str, str]] = {}
@@ -410,6 +414,8 @@ def _check_devices(scenario: ScenarioBase, source: str) -> None:
     from harness.devices import catalog_names
     from harness.provenance import default_timings_root
 
+    if not isinstance(scenario, DeviceScenario):
+        return
     named = [("cluster.device", scenario.cluster.device)]
     for block in ("product", "zip") if scenario.sweep else ():
         values = getattr(scenario.sweep, block).get("cluster.device", [])

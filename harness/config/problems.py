@@ -291,7 +291,8 @@ def _expected(error: Mapping[str, Any], model: type[BaseModel], path: tuple[Any,
 
 
 def validation_problems(err: ValidationError, model: type[BaseModel], data: Any) -> list[str]:
-    """One ``<key.path>: ...`` line per problem in ``err``, in pydantic's order.
+    """One ``<key.path>: ...`` line per problem in ``err``, in pydantic's order (a scenario's top-level keys in
+    file order).
 
     Errors that pydantic reports once per member of a union (``int | str``) become one line
     (``expected an integer or a string, got [1]``).
@@ -332,6 +333,9 @@ def validation_problems(err: ValidationError, model: type[BaseModel], data: Any)
             if expected not in bucket:
                 bucket.append(expected)
             values.setdefault(path, error.get("input"))
+    # a scenario's problems in file order (`ScenarioBase.key_order`), not in the order its base classes declare keys
+    rank = {key: i for i, key in enumerate(getattr(model, "key_order", ()))}
+    order.sort(key=lambda path: rank.get(path[0], len(rank)) if path else -1)
     lines = []
     for path in order:
         if path not in fixed_text and isinstance(values.get(path), Mapping) and any(

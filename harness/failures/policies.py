@@ -20,9 +20,11 @@ time turns into tokens (`produce`; checkpoint-restart loses time to checkpoint w
   global rendezvous timeout 30 s + new instance boot 45 s (constants of Bamboo's own simulator,
   ``project_pactum``); a recovered rank rejoins through a local rendezvous of 20 s (same source).
 * ``oobleck`` (Jang et al., SOSP 2023): at a failure, after detection, pipelines are re-instantiated from
-  templates on the surviving devices and the missing layers' states are copied from another replica (state of one
-  stage over the inter-node link); the iteration in flight is redone (half a step of tokens lost on average, taken
-  as exactly half). A recovered device is re-admitted with another reconfiguration (same copy cost).
+  templates on the surviving devices and the missing layers' states are copied from another replica (every device
+  loads its new stage in parallel over the inter-node link, so one stage of the shortest new pipeline, 1/s of the
+  state, sets the time; the bound takes s = ``stages_min``); the iteration in flight is redone (half a step of
+  tokens lost on average, taken as exactly half). A recovered device is re-admitted with another reconfiguration
+  (the same copy, for the pipelines the devices then form).
 * ``mecefo`` (Hu et al., arXiv 2510.16415): after detection the failed rank's healthy ring neighbour runs both
   micro-batches in neighbour mode (`StepPricer.neighbour_step_s`; a neighbour serving several failed ranks runs
   them all); no data and no finished work is lost. A recovered rank copies weights and optimizer state from a
@@ -216,19 +218,24 @@ class Oobleck(Policy):
         step = self.pricer.pipeline_step_s(state.n_up)
         return 0.0 if not math.isfinite(step) else self.tokens_per_step / step
 
-    def _copy_s(self) -> float:
-        stage_bytes = self.pricer.state_bytes / self.pricer.setup.stages_max
-        return stage_bytes / self.costs.network_bytes_per_s
+    def _copy_s(self, stages: int) -> float:
+        """Copying one stage's share (1/``stages``) of the training state from a replica at the network rate."""
+        return self.pricer.state_bytes / stages / self.costs.network_bytes_per_s
+
+    def _reconfigure_s(self, devices: int) -> float:
+        """Re-forming the pipelines on ``devices``: every device loads its new stage in parallel, so the shortest
+        pipeline (the largest stages) sets the time."""
+        return self._copy_s(min(self.pricer.pipeline_sizes(devices), default=self.pricer.setup.stages_min))
 
     def on_failure(self, state: ClusterState, new_down: tuple[int, ...]) -> Interruption:
-        return Interruption(self.costs.detect_s + self._copy_s(), 0.5 * self.tokens_per_step)
+        return Interruption(self.costs.detect_s + self._reconfigure_s(state.n_up), 0.5 * self.tokens_per_step)
 
     def on_repair(self, state: ClusterState, back_up: tuple[int, ...]) -> Interruption:
-        return Interruption(self._copy_s())
+        return Interruption(self._reconfigure_s(state.n_up))
 
     def bound_s(self) -> float:
         step_s = self.pricer.pipeline_step_s(self.pricer.topology.n_ranks)
-        return self.costs.detect_s + self._copy_s() + 0.5 * step_s
+        return self.costs.detect_s + self._copy_s(self.pricer.setup.stages_min) + 0.5 * step_s
 
 
 def neighbour_load(down: np.ndarray) -> int:

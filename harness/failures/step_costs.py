@@ -185,15 +185,22 @@ class StepPricer:
         """Bamboo's iteration: eager redundant forward always; the failed successor's backward too in fallback."""
         return self._dp_step_s([2 * f for f in self._fwd], [(2 if fallback else 1) * b for b in self._bwd])
 
-    def _pipeline_step_s(self, devices: int) -> float:
-        """Oobleck's iteration on ``devices`` surviving devices (inf when not even one pipeline fits)."""
+    def pipeline_sizes(self, devices: int) -> list[int]:
+        """Stages of each pipeline Oobleck forms on ``devices`` surviving devices (none when not even one fits)."""
         s = self.setup
         if devices < s.stages_min:
-            return math.inf
+            return []
         n_pipes = min(math.ceil(devices / s.stages_max), devices // s.stages_min)
         used = min(devices, n_pipes * s.stages_max)
         base, extra = divmod(used, n_pipes)
-        sizes = [base + (i < extra) for i in range(n_pipes)]
+        return [base + (i < extra) for i in range(n_pipes)]
+
+    def _pipeline_step_s(self, devices: int) -> float:
+        """Oobleck's iteration on ``devices`` surviving devices (inf when not even one pipeline fits)."""
+        sizes = self.pipeline_sizes(devices)
+        if not sizes:
+            return math.inf
+        used = sum(sizes)
         global_micro_batches = self.topology.n_ranks
         c = self.compute_per_micro_batch_s
         return max((global_micro_batches * size / used + size - 1) * c / size + self.optimizer_s / size

@@ -403,10 +403,17 @@ class TablePricer:
 
 def open_table_pricer(scenario: Any, timings_root: Path | str | None = None) -> TablePricer | None:
     """The pricer of ``scenario``'s table set under ``timings_root`` (default ``results/timings``), or None
-    when the set has no ``collectives/`` folder. A broken folder raises `TimingTableError` (file and line)."""
+    when the set has no ``collectives/`` folder or the kind reads no table set. A broken folder raises
+    `TimingTableError` (file and line); a set named in ``timings.table_set`` that does not exist, `HarnessError`."""
+    from harness.config.blocks import table_set_of
     from harness.provenance import default_timings_root
+    from harness.timing.sets import check_named_set
 
-    folder = (Path(timings_root) if timings_root is not None else default_timings_root()) / scenario.table_set
+    if table_set_of(scenario) is None:
+        return None
+    root = Path(timings_root) if timings_root is not None else default_timings_root()
+    check_named_set(scenario, root)
+    folder = root / scenario.table_set
     if not (folder / FOLDER).is_dir():
         return None
     workload = getattr(scenario, "workload", None)

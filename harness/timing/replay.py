@@ -54,6 +54,7 @@ from harness.devices import DeviceRoofline, get_device
 from harness.errors import HarnessError
 from harness.provenance import default_timings_root, shown_project_path
 from harness.timing.collective_tables import FOLDER as COLLECTIVES_FOLDER
+from harness.timing.sets import check_named_set
 from harness.timing.table import META_FILE, TimingTable, TimingTableSet, load_table_set
 from kernels.ops import TimedOp, load_all_ops
 
@@ -371,11 +372,8 @@ def open_replay(scenario: Any, *, timings_root: Path | str | None = None) -> Tim
     the sets there, `harness.timing.sets`): a typo is not a request for the roofline.
     """
     root = Path(timings_root) if timings_root is not None else default_timings_root()
+    check_named_set(scenario, root)
     folder = root / scenario.table_set
-    if scenario.timings.table_set is not None and not folder.is_dir():
-        from harness.timing.sets import KEY, missing_set_message
-
-        raise HarnessError(f"{KEY}: {missing_set_message(scenario.table_set, root)}")
     device = get_device(scenario.cluster.device, timings_root=root)
     tables, missing = None, None
     if not folder.is_dir():

@@ -4,7 +4,8 @@ A scenario that does not name a set reads the set named like its device (``clust
 does not exist (a catalogue device such as ``a100`` that nobody profiled) the replay prices every op from the
 roofline, and says so (`harness.timing.replay.open_replay`). A set named on purpose in ``timings.table_set`` that
 does not exist is a typo, not a request for the roofline: `table_set_problems` refuses it, naming the key and the
-sets that exist (`harness validate`, `harness run`, `harness sweep`, and `open_replay` for library callers).
+sets that exist (`harness validate`, `harness run`, `harness sweep`; `check_named_set` in `open_replay` and the
+collective-table pricer for library callers).
 """
 
 from __future__ import annotations
@@ -60,3 +61,13 @@ def table_set_problems(scenario: Any, source: str, root: Path | str | None = Non
     return [f"{source}: {where}: {missing_set_message(name, root)}"
             for where, name in _named_sets(scenario)
             if isinstance(name, str) and not (root / name).is_dir()]
+
+
+def check_named_set(scenario: Any, root: Path | str) -> None:
+    """Raise `HarnessError` (naming the key and the sets under ``root``) when ``timings.table_set`` names a set with
+    no folder there; a set only defaulted from ``cluster.device`` may be missing."""
+    from harness.errors import HarnessError
+
+    name = scenario.timings.table_set
+    if name is not None and not (Path(root) / name).is_dir():
+        raise HarnessError(f"{KEY}: {missing_set_message(name, root)}")

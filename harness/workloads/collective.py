@@ -28,7 +28,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import Field, PositiveInt, model_validator
 
-from harness.config.blocks import ScenarioBase, Strict
+from harness.config.blocks import ClusterScenario, Strict
 from harness.sim.collective_sim import simulate_collective_ns
 from harness.sim.collectives import check_op_algorithm
 from harness.sim.topology import Topology, topology_collective_ns
@@ -54,7 +54,7 @@ class CollectiveWorkload(Strict):
         return self
 
 
-class CollectiveScenario(ScenarioBase):
+class CollectiveScenario(ClusterScenario):
     """One collective over every rank: time, algbw and busbw (alpha-beta closed form or link-level SimPy)."""
 
     kind: Literal["collective"] = "collective"

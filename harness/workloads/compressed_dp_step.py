@@ -55,7 +55,7 @@ import simpy
 from pydantic import Field, NonNegativeFloat, PositiveInt, field_validator, model_validator
 
 from harness.compression_cost import EF_PASSES, OpPricer, ParamTensor, TensorWork, llama_param_tensors, tensor_work
-from harness.config.blocks import ScenarioBase, TechniqueSpec
+from harness.config.blocks import ClusterScenario, TechniqueSpec
 from harness.config.plugins import compressor_problem
 from harness.errors import HarnessError
 from harness.models.llama import resolve_model
@@ -110,7 +110,7 @@ class CompressedDPWorkload(DataParallelWorkload):
                                     optimizer=self.optimizer)
 
 
-class CompressedDPScenario(ScenarioBase):
+class CompressedDPScenario(ClusterScenario):
     """Compressed data-parallel steps; ``technique`` is the compressor (name + parameters of `make_compressor`)."""
 
     kind: Literal["compressed_dp_step"] = "compressed_dp_step"

@@ -29,7 +29,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from harness.config.blocks import ScenarioBase, Strict
+from harness.config.blocks import ClusterScenario, Strict
 from harness.cost.training_step import LayerOps, layer_ops, optimizer_ops, price
 from harness.errors import HarnessError
 from harness.models.llama import LLAMA_PRESETS, LlamaModel, resolve_model
@@ -62,7 +62,7 @@ class DataParallelWorkload(Strict):
     )
 
 
-class DataParallelScenario(ScenarioBase):
+class DataParallelScenario(ClusterScenario):
     """Data-parallel LLaMA-shaped training steps: replayed compute plus bucketed gradient all-reduce."""
 
     kind: Literal["data_parallel_step"] = "data_parallel_step"

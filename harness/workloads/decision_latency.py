@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from harness.config.blocks import NAME_PATTERN, ScenarioBase, Strict
+from harness.config.blocks import NAME_PATTERN, DeviceScenario, Strict
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
 
 NS_PER_MS = 1_000_000
@@ -118,7 +118,7 @@ class DecisionLatencyWorkload(Strict):
         return self
 
 
-class DecisionLatencyScenario(ScenarioBase):
+class DecisionLatencyScenario(DeviceScenario):
     """Diffusion-planner decision latency: evaluations per action x per-call time, and control deadline misses."""
 
     kind: Literal["decision_latency"] = "decision_latency"

@@ -28,7 +28,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from harness.config.blocks import OutputsSpec, ScenarioBase, Strict
+from harness.config.blocks import ClusterScenario, OutputsSpec, Strict
 from harness.config.datafiles import DataFile
 from harness.errors import ScenarioError
 from harness.failures.macro import simulate
@@ -153,7 +153,7 @@ class FaultTolerantWorkload(Strict):
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
 
 
-class FaultTolerantScenario(ScenarioBase):
+class FaultTolerantScenario(ClusterScenario):
     """LLaMA data-parallel training under failures: throughput of each fault-tolerance policy."""
 
     kind: Literal["fault_tolerant_training"] = "fault_tolerant_training"

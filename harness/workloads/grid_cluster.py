@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
 
-from harness.config.blocks import ScenarioBase, Strict
+from harness.config.blocks import ClusterScenario, Strict
 from harness.workloads.base import RunContext, RunOutput, register_workload
 from harness.workloads.data_parallel_step import DataParallelScenario, DataParallelWorkload
 from harness.workloads.data_parallel_step import run as run_dp_step
@@ -76,7 +76,7 @@ class GridClusterWorkload(Strict):
         return self
 
 
-class GridClusterScenario(ScenarioBase):
+class GridClusterScenario(ClusterScenario):
     """A training cluster (power from its step phases) plus a modular battery following a regulation request."""
 
     kind: Literal["grid_cluster"] = "grid_cluster"

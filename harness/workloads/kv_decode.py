@@ -37,7 +37,7 @@ import pandas as pd
 import simpy
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
-from harness.config.blocks import ScenarioBase, Strict
+from harness.config.blocks import DeviceScenario, Strict
 from harness.workloads.base import RunContext, RunOutput, register_workload
 from methods.kvcache.chelsea import ChelseaParams, budget_tokens, edges_available
 
@@ -111,7 +111,7 @@ class KVDecodeWorkload(Strict):
         return self
 
 
-class KVDecodeScenario(ScenarioBase):
+class KVDecodeScenario(DeviceScenario):
     """Decode latency, memory and serving of an 8B-shaped model, full vs Chelsea-compressed KV cache."""
 
     kind: Literal["kv_decode"] = "kv_decode"

@@ -52,7 +52,7 @@ import pandas as pd
 import simpy
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from harness.config.blocks import ScenarioBase, Strict
+from harness.config.blocks import DeviceScenario, Strict
 from harness.errors import HarnessError
 from harness.models.llama import LLAMA_PRESETS, LlamaModel, resolve_model
 from harness.sim.clock import GuardedEnvironment
@@ -121,7 +121,7 @@ class PipelineWorkload(Strict):
         return list(self.boundary_links) if self.boundary_links is not None else [self.link] * (self.n_stages - 1)
 
 
-class PipelineScenario(ScenarioBase):
+class PipelineScenario(DeviceScenario):
     """A pipeline-parallel step with compressed stage boundaries (``workload.forward`` / ``workload.backward``)."""
 
     kind: Literal["pipeline_step"] = "pipeline_step"

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
-from harness.config.blocks import ScenarioBase, Strict
+from harness.config.blocks import NetworkBlock, ScenarioBase, Strict
 from harness.workloads.base import RunContext, RunOutput, register_workload
 
 BITS_PER_BYTE = 8
@@ -38,7 +38,7 @@ class ToyWorkload(Strict):
     )
 
 
-class ToyScenario(ScenarioBase):
+class ToyScenario(ScenarioBase, NetworkBlock):
     """Template kind: random message sizes over one link, alpha-beta transfer times."""
 
     kind: Literal["toy"] = "toy"

@@ -51,8 +51,13 @@ def random_subset(total: int, k: int, generator: torch.Generator, device: torch.
 
 def randk_apply(x: torch.Tensor, indices: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """The Rand-K operator for a fixed index set: ``scale * x`` on ``indices`` of the first dim, zero elsewhere."""
-    out = torch.zeros_like(x)
-    out[indices] = x[indices] * scale
+    return _placed(x, indices, x[indices], scale)
+
+
+def _placed(like: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, scale: float) -> torch.Tensor:
+    """Zeros shaped like ``like`` with ``scale * values`` at ``indices`` of the first dim (no multiply at scale 1)."""
+    out = torch.zeros_like(like)
+    out[indices] = values * scale if scale != 1.0 else values
     return out
 
 
@@ -86,10 +91,10 @@ class RandK(Compressor):
         k = keep_count(self.ratio, total)
         idx = random_subset(total, k, ctx.generator("randk"), x.device)
         scale = total / k if self.scaled else 1.0
-        mean = yield Request("all_reduce", x[idx].reshape(-1))
-        aggregate = torch.zeros_like(x)
-        aggregate[idx] = mean.reshape(x[idx].shape) * scale
-        return CompressResult(aggregate=aggregate, local=randk_apply(x, idx, scale))
+        picked = x[idx]  # gathered once: the payload, and the local copy's values
+        mean = yield Request("all_reduce", picked.reshape(-1))
+        return CompressResult(aggregate=_placed(x, idx, mean.reshape(picked.shape), scale),
+                              local=_placed(x, idx, picked, scale))
 
     def _payload_rounds(self, view_shape: tuple[int, ...], call_index: int, dtype: torch.dtype) -> list[PayloadSpec]:
         k = keep_count(self.ratio, view_shape[0])

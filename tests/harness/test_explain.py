@@ -72,6 +72,17 @@ def test_explain_row_has_type_unit_default_allowed_and_description():
     assert "(name: logistic)" in task and "(name: digits)" in task
 
 
+def test_explain_calls_a_data_file_key_a_file_path():
+    rows = {line.split()[0]: line for line in explain("fault_tolerant_training.failures").splitlines()
+            if line.startswith("  ") and line.split()}
+    assert rows["trace"].split()[1:4] == ["file", "path", "|"] and "file path | null" in rows["trace"]
+    assert "string" not in rows["trace"].split("null")[0]
+    assert rows["failing_fraction"].split()[1] == "number"  # an ordinary key keeps its type
+    csv = next(line for line in explain("fault_tolerant_training.failures.cluster.repair").splitlines()
+               if line.split()[:1] == ["csv"])
+    assert csv.split()[1:5] == ["file", "path", "|", "null"]
+
+
 @pytest.mark.parametrize(
     ("target", "words"),
     [("no_such_kind", "unknown scenario kind 'no_such_kind'; known: collective"),

@@ -65,3 +65,25 @@ def test_any_text_is_escaped(tmp_path, claim, ours, caption, explanation):
     assert any(caption.strip() in cell for cell in parser.cells)
     assert any(explanation in cell for cell in parser.cells)
     assert 'src="harness/harness.test_text.png"' in page and 'href="harness/harness.test_text.csv"' in page
+
+
+def _page_with_provenance(tmp_path, provenance):
+    registry = FigureRegistry()
+    register_figure(id="harness.test_device", paper="harness", kind="figure", title="t", caption="c", claim="x",
+                    scale_note="s", registry=registry)(_draw)
+    record = {"record_version": RECORD_VERSION, "id": "harness.test_device", "status": "ok", "ours": "-",
+              "profile": "quick", "files": {"png": "harness.test_device.png", "csv": "harness.test_device.csv"},
+              "verdict": {"status": "not_checkable", "label": "not checkable", "explanation": "e", "checks": []},
+              "provenance": {"timing_sources": {}, "runs_reused": 0, **provenance}}
+    (tmp_path / "harness").mkdir(exist_ok=True)
+    (tmp_path / "harness" / "harness.test_device.json").write_text(json.dumps(record))
+    return gallery_html(registry, tmp_path)
+
+
+def test_the_device_line_names_simulated_devices_or_says_none_was_simulated(tmp_path):
+    assert "<b>device</b>: h100, cpu" in _page_with_provenance(tmp_path, {"devices": ["h100", "cpu"], "runs_total": 2})
+    # runs of kinds without a device (real training on this machine) are not a missing record
+    page = _page_with_provenance(tmp_path, {"devices": [], "runs_total": 3})
+    assert "<b>device</b>: none simulated (the runs computed on this machine)" in page
+    assert "not recorded" not in page
+    assert "<b>device</b>" not in _page_with_provenance(tmp_path, {"devices": [], "runs_total": 0})

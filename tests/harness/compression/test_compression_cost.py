@@ -275,8 +275,19 @@ def test_scaled_randk_draws_shared_indices_and_scales_both_outputs():
     assert k == 10
     assert _layout(tensor_work(comp, (8, 5), 4)) == [
         [("randperm", {"numel": d}), ("elementwise", 2 * k * B + 8 * k)],  # gather k values by k int64 indices
-        [("elementwise", d * B + 2 * k * B)] * 2  # aggregate and local copy: zeros + scatter of the k values
+        # aggregate and local copy: zeros + scatter of the k values, placed by the same k int64 indices
+        [("elementwise", d * B + 2 * k * B + 8 * k)] * 2
         + [("elementwise", 2 * k * B)] * 2,  # the real compressor scales both by d/k (read + write of k values)
+    ]
+
+
+def test_randk_reads_its_int64_indices_to_gather_and_to_scatter_back():
+    comp, d = make_compressor("randk", ratio=0.1), 200
+    k = comp.payloads((d,), dtype=torch.bfloat16)[0].numel  # the real all-reduce: the k drawn values
+    assert k == 20
+    assert _layout(tensor_work(comp, (d,), 4, dtype="bfloat16")) == [
+        [("randperm", {"numel": d}), ("elementwise", 2 * k * 2 + 8 * k)],  # bf16 values, int64 indices
+        [("elementwise", d * 2 + 2 * k * 2 + 8 * k)] * 2,  # unscaled: no d/k passes
     ]
 
 

@@ -21,7 +21,8 @@ from tests.harness.cli_run import cli
 SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
 BROKEN = SCENARIOS / "broken"
 TOY = SCENARIOS / "toy_example.yaml"
-RING = SCENARIOS / "collective_ring.yaml"
+RING = SCENARIOS / "collective_ring.yaml"  # sweeps cluster.nodes
+OPS = SCENARIOS / "collective_ops.yaml"  # a cluster kind that sweeps only workload.op
 DIGITS = SCENARIOS / "compression" / "training_digits.yaml"
 DP = SCENARIOS / "compression" / "dp_compressed.yaml"
 CONTRACTION = SCENARIOS / "greedylore" / "contraction.yaml"
@@ -46,7 +47,8 @@ def write(folder: Path, text: str, name: str = "s.yaml") -> Path:
 def sweep_file(folder: Path, n_axes: int) -> Path:
     """A toy scenario whose product sweep has 10**n_axes points (ten values per axis)."""
     axes = ["workload.n_messages", "workload.mean_size_bytes", "workload.sleep_ms", "seed",
-            "network.inter_node.latency_us", "network.inter_node.bandwidth_gbps", "cluster.nodes"][:n_axes]
+            "network.inter_node.latency_us", "network.inter_node.bandwidth_gbps",
+            "network.intra_node.latency_us"][:n_axes]
     lines = [f"    {axis}: [{', '.join(str(v) for v in range(1, 11))}]" for axis in axes]
     return write(folder, "name: big\nkind: toy\nsweep:\n  product:\n" + "\n".join(lines) + "\n")
 
@@ -72,7 +74,7 @@ OVERRIDE_CASES = [
     ("inf_in_a_sweep", RING, "sweep.product.workload.size_bytes=[1024, .inf]",
      "sweep point 2 of 10 (cluster.nodes=1, workload.size_bytes=inf): workload.size_bytes: expected a finite number"),
     # booleans where numbers are expected (`nodes: true` meant 1)
-    ("bool_nodes", TOY, "cluster.nodes=true", "cluster.nodes: expected an integer > 0 and <= 100000, got true"),
+    ("bool_nodes", OPS, "cluster.nodes=true", "cluster.nodes: expected an integer > 0 and <= 100000, got true"),
     ("bool_count", TOY, "workload.n_messages=true", "workload.n_messages: expected an integer > 0"),
     ("bool_seed", TOY, "seed=false", "seed: expected an integer >= 0, got false"),
     ("bool_in_a_tuple", DIGITS, "workload.task.channels=[16, true]",
@@ -81,7 +83,7 @@ OVERRIDE_CASES = [
     ("bool_optional_number", DIGITS, "workload.task.dirichlet_alpha=true",
      "workload.task.dirichlet_alpha: expected a number > 0, got true"),
     # names that become folders: a device name is a path component
-    ("device_path", TOY, "cluster.device=../../etc", "cluster.device: expected a string matching "),
+    ("device_path", RING, "cluster.device=../../etc", "cluster.device: expected a string matching "),
     ("device_too_long", RING, "cluster.device=" + "x" * 300, "cluster.device: expected a string of at most 64 "),
     # a typo in a device name (neither catalogue nor table set) used to run with no device numbers at all
     ("device_unknown", RING, "cluster.device=h1OO", "cluster.device: unknown device 'h1OO': not in the device "
@@ -146,7 +148,8 @@ FILE_CASES = [
     ("duplicate_top_level_key", "name: a\nkind: toy\nname: b\n", "line 3, column 1: duplicate key 'name' (first at line 1)"),
     ("duplicate_nested_key", "name: a\nkind: toy\nworkload:\n  n_messages: 3\n  sleep_ms: 0\n  n_messages: 4\n",
      "line 6, column 3: duplicate key 'n_messages' (first at line 4)"),
-    ("bool_in_file", "name: a\nkind: toy\ncluster: {nodes: true}\n", "cluster.nodes: expected an integer > 0"),
+    ("bool_in_file", "name: a\nkind: collective\ncluster: {nodes: true}\nworkload: {size_bytes: 1024}\n",
+     "cluster.nodes: expected an integer > 0"),
     ("inf_in_file", "name: a\nkind: toy\nworkload: {mean_size_bytes: .inf}\n",
      "workload.mean_size_bytes: expected a finite number, got inf"),
     ("unknown_task_in_file", "name: a\nkind: compressed_training\nworkload: {task: {name: imagenet}}\n",
@@ -165,8 +168,8 @@ def test_bad_file_is_one_line_naming_the_key_or_line(capsys, tmp_path, command, 
 
 
 @pytest.mark.parametrize(("file", "override"), [
-    (TOY, "workload.sleep_ms=0"), (TOY, "seed=3"), (TOY, "cluster.nodes=2.0"), (TOY, "workload.mean_size_bytes=1e6"),
-    (TOY, "cluster.device=a100_pcie"), (DP, "workload.overlap=true"),
+    (TOY, "workload.sleep_ms=0"), (TOY, "seed=3"), (OPS, "cluster.nodes=2.0"), (TOY, "workload.mean_size_bytes=1e6"),
+    (OPS, "cluster.device=a100_pcie"), (DP, "workload.overlap=true"),
 ])
 def test_booleans_and_ordinary_numbers_still_validate(capsys, file, override):
     code, out, err = cli(capsys, "validate", file, "--set", override)
@@ -331,7 +334,23 @@ def test_one_rank_collective_costs_zero_and_reports_no_nan(capsys, tmp_path, op,
 
 
 def test_the_run_summary_names_the_device_it_used(capsys, tmp_path):
-    code, out, _ = cli(capsys, "run", TOY, "--out", tmp_path)  # toy_example.yaml leaves out cluster.device
-    assert code == 0 and "device: cpu (cluster.device not set: the default); " in out
+    path = write(tmp_path, "name: a\nkind: collective\nworkload: {size_bytes: 1024}\n")  # leaves out cluster.device
+    code, out, _ = cli(capsys, "run", path, "--out", tmp_path)
+    assert code == 0
+    assert "device: cpu (cluster.device not set: the default); 1 node(s) x 1 device(s); timing tables: cpu" in \
+        out.splitlines()
     code, out, _ = cli(capsys, "run", RING, "--out", tmp_path)
     assert code == 0 and "device: h100; 2 node(s) x 8 device(s); timing tables: h100" in out.splitlines()
+
+
+def test_the_run_summary_names_a_device_only_where_the_kind_has_one(capsys, tmp_path):
+    from harness.commands.run import device_line
+    from harness.config.loader import load_scenario
+
+    code, out, _ = cli(capsys, "run", TOY, "--out", tmp_path)  # toy times messages on a link: no device
+    assert code == 0 and "device:" not in out and "node(s)" not in out
+    # a kind that runs on one device type: the device and its tables, no node count
+    assert device_line(load_scenario(SCENARIOS / "chelsea" / "decode_cpu.yaml")) == "device: cpu; timing tables: cpu"
+    assert device_line(load_scenario(SCENARIOS / "tahquant" / "speed_vs_bandwidth.yaml",
+                                     ["timings.table_set=cpu"])) == "device: h100; timing tables: cpu"
+    assert device_line(load_scenario(SCENARIOS / "moc" / "training.yaml")) is None

@@ -13,6 +13,7 @@ from harness.errors import ScenarioError
 from tests.harness.cli_run import cli
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "scenarios" / "toy_example.yaml"
+OPS = EXAMPLE.parent / "collective_ops.yaml"  # a cluster kind; sweeps workload.op only
 
 
 @pytest.mark.parametrize(
@@ -41,21 +42,28 @@ def test_override_changes_the_value_and_leaves_the_input_alone():
     data = {"workload": {"n_messages": 3}}
     assert apply_overrides(data, ["workload.n_messages=5"]) == {"workload": {"n_messages": 5}}
     assert data == {"workload": {"n_messages": 3}}
-    assert load_scenario(EXAMPLE, ["workload.n_messages=5", "cluster.nodes=4"]).workload.n_messages == 5
+    assert load_scenario(EXAMPLE, ["workload.n_messages=5", "network.model=link_level"]).workload.n_messages == 5
+    scenario = load_scenario(OPS, ["workload.size_bytes=5", "cluster.nodes=2"])
+    assert (scenario.workload.size_bytes, scenario.cluster.nodes) == (5, 2)
 
 
 def test_later_overrides_win():
     assert load_scenario(EXAMPLE, ["seed=1", "seed=2"]).seed == 2
 
 
-def test_nested_keys_are_created_and_the_model_decides():
-    assert "cluster" not in EXAMPLE.read_text()
-    scenario = load_scenario(EXAMPLE, ["cluster.devices_per_node=4", "timings.table_set=h100"])
+def test_nested_keys_are_created_and_the_model_decides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\nkind: collective\nworkload: {size_bytes: 1024}\n")  # no cluster, no timings
+    scenario = load_scenario(path, ["cluster.devices_per_node=4", "timings.table_set=h100"])
     assert scenario.cluster.devices_per_node == 4
     assert scenario.table_set == "h100"
-    problems = validate_file(EXAMPLE, ["cluster.accelerators.count=8"])
-    assert problems == [f"{EXAMPLE}: cluster.accelerators: no such key (allowed: device, devices_per_node, nodes) "
+    problems = validate_file(path, ["cluster.accelerators.count=8"])
+    assert problems == [f"{path}: cluster.accelerators: no such key (allowed: device, devices_per_node, nodes) "
                         f"(set by --set cluster.accelerators.count=8)"]
+    # a kind without the block refuses it whole, naming the override that made it
+    assert validate_file(EXAMPLE, ["cluster.devices_per_node=4"]) == [
+        f"{EXAMPLE}: cluster: no such key (allowed: description, kind, name, network, seed, sweep, tune, workload) "
+        f"(set by --set cluster.devices_per_node=4)"]
 
 
 def test_override_values_are_validated_and_blamed():

@@ -13,7 +13,8 @@ from harness.errors import ScenarioError
 from harness.sweep import expand, point_count
 from harness.workloads.toy import ToyScenario
 
-PRODUCT_AXES = ("seed", "cluster.nodes", "network.inter_node.latency_us", "network.intra_node.latency_us")
+PRODUCT_AXES = ("seed", "network.inter_node.bandwidth_gbps", "network.inter_node.latency_us",
+                "network.intra_node.latency_us")
 
 
 def toy(**sweep) -> ToyScenario:
@@ -77,7 +78,9 @@ def test_no_sweep_is_one_point_without_values():
     ("sweep", "message"),
     [
         ({"zip": {"workload.n_messages": [1, 2], "seed": [1]}}, "sweep.zip: expected lists of equal length"),
-        ({"product": {"cluster.gpus": [1]}}, "sweep.product.cluster.gpus: no such key 'gpus'"),
+        ({"product": {"network.inter_node.gbps": [1]}}, "sweep.product.network.inter_node.gbps: no such key 'gbps'"),
+        ({"product": {"cluster.nodes": [1]}}, "sweep.product.cluster.nodes: no such key 'cluster' in a 'toy' scenario"),
+        ({"zip": {"timings.table_set": ["cpu"]}}, "sweep.zip.timings.table_set: no such key 'timings' in a 'toy' "),
         ({"product": {"kind": ["toy"]}}, "sweep.product.kind: 'kind' cannot be swept"),
         ({"product": {"seed": []}}, "sweep.product.seed: expected a non-empty list of values, got []"),
         ({"product": {"seed": [1]}, "zip": {"seed": [2]}}, "sweep.zip.seed: also an axis of sweep.product"),

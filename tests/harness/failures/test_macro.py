@@ -171,7 +171,7 @@ def test_policy_rates_and_costs_by_hand(pricer):
     assert bamboo.on_failure(state, (4,)).pause_s == 30.0 + COSTS.bamboo_fatal_s  # two neighbours down: fatal
     assert bamboo.on_repair(state, (4,)).pause_s == COSTS.bamboo_rejoin_s
     assert oobleck.rate(state) == pytest.approx(1000 / ((8 / 2 + 3 - 1) / 3))  # 6 devices: 2 pipelines of 3
-    copy_s = 1e9 / 4 / COSTS.network_bytes_per_s  # one stage of the state
+    copy_s = 1e9 / 3 / COSTS.network_bytes_per_s  # one stage of the state: a third (6 devices: pipelines of 3)
     lost = oobleck.on_failure(state, (4,))
     assert (lost.pause_s, lost.lost_tokens) == (30.0 + copy_s, 500.0)  # half a step of work on average
     state.down[:] = 1

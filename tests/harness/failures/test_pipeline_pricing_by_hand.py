@@ -28,7 +28,9 @@ RANKS = 8
 DIMS = resolve_model("llama-60m")
 MICRO_BATCH, SEQ_LEN = 2, 64
 COSTS = PolicyCosts(detect_s=30.0)
-COPY_S = 1e9 / 4 / 25e9  # one stage of the 1 GB state (4 stages at most) over the 25 GB/s link: 0.01 s
+COPY_S = 1e9 / 4 / 25e9  # one stage of the 1 GB state in pipelines of 4 (8 devices) over the 25 GB/s link: 0.01 s
+COPY_3_S = 1e9 / 3 / 25e9  # the same with a pipeline of 3 among the surviving ones (6 or 7 devices up)
+COPY_BOUND_S = 1e9 / 2 / 25e9  # a stage of the smallest template (2 stages): the most a reconfiguration copies
 FATAL_S = 30.0 + 45.0  # Bamboo's global rendezvous timeout + new instance boot
 
 
@@ -75,38 +77,69 @@ def _one_pipeline_s(micro_batches: float, stages: int) -> float:
 def test_oobleck_step_on_surviving_devices_by_hand(devices, templates, pipelines):
     expected = max(_one_pipeline_s(m, s) for m, s in pipelines)
     assert _pricer(*templates).pipeline_step_s(devices) == pytest.approx(expected, rel=1e-12)
+    assert _pricer(*templates).pipeline_sizes(devices) == [s for _, s in pipelines]
 
 
 @pytest.mark.parametrize(("devices", "templates"), [(1, (2, 4)), (3, (4, 5)), (0, (1, 1))])
 def test_oobleck_step_is_infinite_below_the_smallest_template(devices, templates):
     assert _pricer(*templates).pipeline_step_s(devices) == math.inf
+    assert _pricer(*templates).pipeline_sizes(devices) == []
+
+
+@pytest.mark.parametrize(("templates", "copy_stages"), [
+    # every device loads its new stage at once, so the shortest new pipeline (its largest stages) sets the time
+    pytest.param((2, 4), {8: 4, 7: 3, 6: 3, 5: 2, 4: 4, 3: 3, 2: 2, 1: 2}, id="templates-2..4"),
+    pytest.param((3, 4), {8: 4, 7: 3, 6: 3, 5: 4, 4: 4, 3: 3, 2: 3}, id="templates-3..4"),  # 5 up: one pipeline of 4
+    pytest.param((4, 5), {8: 4, 7: 5, 6: 5, 5: 5, 4: 4, 3: 4}, id="templates-4..5"),
+])
+def test_oobleck_reconfiguration_copies_a_stage_of_the_shortest_new_pipeline(templates, copy_stages):
+    """The failure's pause is detection + state_bytes / min(pipeline_sizes(n_up)) at the network rate (the smallest
+    template's share when no pipeline fits), and the time it loses never exceeds the bound (the bound copies a stage
+    of ``stages_min``)."""
+    pricer = _pricer(*templates)
+    oobleck = POLICIES["oobleck"](pricer, COSTS)
+    bound = oobleck.bound_s()
+    full_step = pricer.pipeline_step_s(RANKS)
+    assert bound == pytest.approx(30 + pricer.state_bytes / templates[0] / 25e9 + 0.5 * full_step, rel=1e-12)
+    for n_up, stages in copy_stages.items():
+        state = ClusterState(RANKS)
+        state.down[n_up:] = 1
+        copy_s = pricer.state_bytes / stages / COSTS.network_bytes_per_s
+        assert min(pricer.pipeline_sizes(n_up), default=templates[0]) == stages
+        failure = oobleck.on_failure(state, (RANKS - 1,))
+        assert failure.pause_s == pytest.approx(30 + copy_s, rel=1e-12), n_up
+        assert oobleck.on_repair(state, (RANKS - 1,)).pause_s == pytest.approx(copy_s, rel=1e-12), n_up
+        lost = failure.pause_s + failure.lost_tokens / oobleck.reference_rate()
+        assert lost <= bound * (1 + 1e-12), (n_up, lost, bound)
 
 
 def test_oobleck_one_failure_and_its_repair_by_hand(pricer):
     """8 devices, device 2 down from 1 h to 2 h of a 10 h run. All up: 2 pipelines of 4, a step of
     (8/2 + 4 - 1) / 4 = 1.75 s; on 7 devices the FixedPricer's 2 pipelines of 3.5 take (8/2 + 2.5) / 3.5 s. The
-    failure pauses detection + one stage's copy and redoes half a step (500 tokens); the repair pauses one copy."""
+    failure pauses detection + one stage's copy (a third of the state: the 7 devices form pipelines of 4 and 3)
+    and redoes half a step (500 tokens); the repair pauses one copy (a quarter: pipelines of 4 again)."""
     full, seven = 1000 / 1.75, 1000 * 3.5 / 6.5
     result = simulate([Event(1.0, "device:2", "fail", 1.0, (2,))], POLICIES["oobleck"](pricer, COSTS), 8, 10.0)
-    assert result.tokens == pytest.approx(3600 * full + (3600 - 30 - COPY_S) * seven
+    assert result.tokens == pytest.approx(3600 * full + (3600 - 30 - COPY_3_S) * seven
                                           + (8 * 3600 - COPY_S) * full - 500)
-    assert result.paused_s == pytest.approx(30 + COPY_S + COPY_S)
-    assert result.degraded_s == pytest.approx(3600 - 30 - COPY_S)
+    assert result.paused_s == pytest.approx(30 + COPY_3_S + COPY_S)
+    assert result.degraded_s == pytest.approx(3600 - 30 - COPY_3_S)
     assert (result.lost_tokens, result.n_failures, result.n_repairs) == (500, 1, 1)
-    assert result.lost_per_failure_s == pytest.approx([30 + COPY_S + 500 / full])
+    assert result.lost_per_failure_s == pytest.approx([30 + COPY_3_S + 500 / full])
 
 
 def test_oobleck_copies_one_stage_per_reconfiguration_however_many_devices_go(pricer):
     oobleck = POLICIES["oobleck"](pricer, COSTS)
     state = ClusterState(8)
-    state.down[[2, 3]] = 1  # a node of two devices
+    state.down[[2, 3]] = 1  # a node of two devices: 6 up, pipelines of 3
     lost = oobleck.on_failure(state, (2, 3))
-    assert (lost.pause_s, lost.lost_tokens) == pytest.approx((30 + COPY_S, 500))
+    assert (lost.pause_s, lost.lost_tokens) == pytest.approx((30 + COPY_3_S, 500))
+    state.down[[2, 3]] = 0  # back up (the macro simulation calls on_repair on the state after the repair)
     assert oobleck.on_repair(state, (2, 3)).pause_s == pytest.approx(COPY_S)
 
 
 def test_oobleck_bound_is_detection_copy_and_half_a_failure_free_step(pricer):
-    assert POLICIES["oobleck"](pricer, COSTS).bound_s() == pytest.approx(30 + COPY_S + 0.5 * 1.75)
+    assert POLICIES["oobleck"](pricer, COSTS).bound_s() == pytest.approx(30 + COPY_BOUND_S + 0.5 * 1.75)
 
 
 def test_bamboo_is_fatal_only_when_the_failure_pairs_a_rank_with_its_predecessor(pricer):

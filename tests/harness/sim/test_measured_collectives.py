@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from harness.config.blocks import ClusterSpec, LinkSpec, NetworkSpec, TechniqueSpec, TimingsSpec
+from harness.errors import HarnessError
 from harness.models.llama import LlamaDims
 from harness.sim.collective_sim import simulate_collective_ns
 from harness.sim.dp_step import assign_buckets
@@ -28,6 +29,7 @@ from harness.timing.replay import open_replay
 from harness.workloads import collective, compressed_dp_step
 from harness.workloads import data_parallel_step as dp
 from harness.workloads.base import RunContext
+from harness.workloads.toy import ToyScenario
 
 ROOT = Path(__file__).parents[3]
 TIMINGS = ROOT / "tests" / "data" / "timings"  # compute tables for the step kinds
@@ -101,14 +103,35 @@ def test_uncovered_rank_count_or_op_keeps_the_alpha_beta_closed_form(root):
         assert pricer.summary() == {scenario.workload.op: {"closed_form": 1}}
 
 
-def test_without_a_collectives_folder_nothing_changes(root):
-    scenario = _collective(4 * MIB, table_set="no_such_set")
+@pytest.mark.parametrize("table_set", ["kernels_only", None])
+def test_without_a_collectives_folder_nothing_changes(root, table_set):
+    (root / "kernels_only").mkdir()  # a set with kernel tables only: no collectives/ folder
+    scenario = _collective(4 * MIB, table_set=table_set)  # None: the device's own set h100, which has no folder
     assert open_table_pricer(scenario, timings_root=root) is None
     time_ns, pricer = _time_ns(scenario, root)
     topology = Topology.from_config(scenario.cluster, scenario.network)
     assert pricer is None and time_ns == alpha_beta_collective_ns("all_reduce", "ring", 4 * MIB, topology)
     # outside a run no pricer is installed, even for a scenario with tables
     assert topology_collective_ns("all_reduce", "ring", 4 * MIB, topology) == time_ns
+
+
+def test_a_named_set_with_no_folder_is_refused_naming_the_key(root):
+    with pytest.raises(HarnessError) as raised:
+        open_table_pricer(_collective(4 * MIB, table_set="no_such_set"), timings_root=root)
+    assert str(raised.value) == (f"timings.table_set: unknown table set 'no_such_set' (no folder "
+                                 f"{root / 'no_such_set'}/); known: meas")
+    with pytest.raises(HarnessError, match=r"^timings\.table_set: unknown table set 'no_such_set'"):
+        with measured_collectives(_collective(4 * MIB, table_set="no_such_set"), timings_root=root):
+            pass
+
+
+def test_a_kind_without_timings_gets_no_pricer(root):
+    _write(root, "cpu", [(1, 1, size, ms) for size, ms in MEASURED.items()])  # the default device's set has tables
+    scenario = ToyScenario(name="t")  # no cluster.device and no timings: it reads no table set
+    assert not hasattr(scenario, "timings")
+    assert open_table_pricer(scenario, timings_root=root) is None
+    with measured_collectives(scenario, timings_root=root) as pricer:
+        assert pricer is None
 
 
 def test_the_link_level_model_still_simulates_links(root):

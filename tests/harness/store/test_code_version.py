@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.api import run_scenario_file
+from harness.config.blocks import table_set_of
 from harness.config.loader import load_scenario
 from harness.provenance import (
     CODE_PACKAGES,
@@ -54,6 +55,12 @@ def _points(paths: list[str]) -> dict[str, tuple[str, list]]:
     return loaded
 
 
+def _table_hashes(scenario) -> dict[str, str]:
+    """The timing-table hashes `harness.executors.plan` gives a point: none for a kind that reads no table set."""
+    table_set = table_set_of(scenario)
+    return timing_table_hashes(table_set) if table_set is not None else {}
+
+
 def _run_ids(points: dict[str, tuple[str, list]], root: Path) -> dict[str, list[str]]:
     """Run ids of every point, with the code versions of the tree under ``root``."""
     ids, versions = {}, {}
@@ -61,7 +68,7 @@ def _run_ids(points: dict[str, tuple[str, list]], root: Path) -> dict[str, list[
         if module not in versions:
             versions[module] = hash_modules(module_closure((module, *RUN_MACHINERY), root), root)
         version = versions[module]
-        ids[path] = [compute_run_id(s, version, timing_table_hashes(s.table_set)) for s in scenarios]
+        ids[path] = [compute_run_id(s, version, _table_hashes(s)) for s in scenarios]
     return ids
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from harness.config.loader import load_scenario
 from harness.errors import HarnessError
-from harness.executors import LazyReplay, run_points, timings_for
+from harness.executors import LazyReplay, plan, run_points, timings_for
 from harness.sweep import expand
 from harness.workloads.toy import ToyScenario
 from harness.config.blocks import SweepSpec
 
+SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
 SWEEP = SweepSpec(product={"seed": [1, 2]}, zip={"workload.n_messages": [3, 30]})
 
 
@@ -63,14 +67,51 @@ def test_timing_replay_is_opened_only_when_used():
     assert opened == ["scenario"]
 
 
-def test_timings_for_uses_the_replay_module_when_present():
-    timings = timings_for(points()[0].scenario)
-    try:
-        import harness.timing.replay  # noqa: F401
-    except ModuleNotFoundError:
-        assert timings is None
-    else:
-        assert isinstance(timings, LazyReplay)
+def test_timings_for_is_a_lazy_replay_only_for_kinds_that_read_timing_tables(monkeypatch):
+    import harness.timing.replay
+
+    assert timings_for(points()[0].scenario) is None  # toy prices nothing on a device
+    opened = []
+
+    class Replay:
+        def summary(self):
+            return {}
+
+    monkeypatch.setattr(harness.timing.replay, "open_replay", lambda scenario: opened.append(scenario) or Replay())
+    decode = load_scenario(SCENARIOS / "chelsea" / "decode_cpu.yaml")  # kv_decode: a device, no cluster
+    for scenario in (decode, expand(load_scenario(SCENARIOS / "collective_ops.yaml"))[0].scenario):
+        timings = timings_for(scenario)
+        assert isinstance(timings, LazyReplay) and opened == []
+        assert timings.summary() == {} and opened == [scenario]
+        opened.clear()
+
+
+def _table_set_states(folder: Path):
+    """The set ``folder`` absent, then holding one table, then with that table edited (yields between)."""
+    yield
+    folder.mkdir(parents=True)
+    (folder / "copy.csv").write_text("numel,time_ms_median\n1,0.5\n")
+    yield
+    (folder / "copy.csv").write_text("numel,time_ms_median\n1,0.25\n")
+    yield
+
+
+def test_run_ids_change_with_the_timing_tables_only_for_kinds_that_read_them(tmp_path, monkeypatch):
+    import harness.provenance
+
+    monkeypatch.setattr(harness.provenance, "default_timings_root", lambda: tmp_path / "timings")
+    toy = points()[0]
+    decode = expand(load_scenario(SCENARIOS / "chelsea" / "decode_cpu.yaml"))[0]  # reads the cpu set
+    assert decode.scenario.table_set == "cpu"
+    toy_ids, decode_ids = [], []
+    for _ in _table_set_states(tmp_path / "timings" / "cpu"):
+        toy_task, decode_task = plan([toy, decode], tmp_path / "runs")
+        assert toy_task.table_hashes == {}
+        assert set(decode_task.table_hashes) == {"cpu"}
+        toy_ids.append(toy_task.run_id)
+        decode_ids.append(decode_task.run_id)
+    assert len(set(toy_ids)) == 1  # no table set in the identity of a kind that reads none
+    assert len(set(decode_ids)) == 3
 
 
 @pytest.mark.slow

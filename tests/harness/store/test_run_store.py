@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 
 import harness.store as store_module
-from harness.config.blocks import LinkSpec, NetworkSpec
+from harness.config.blocks import ClusterSpec, LinkSpec, NetworkSpec
 from harness.executors import execute_task, plan
+from harness.provenance import table_set_hash
 from harness.store import RunStore, compute_run_id, metrics_csv_text
 from harness.sweep import expand
+from harness.workloads.collective import CollectiveScenario, CollectiveWorkload
 from harness.workloads.toy import ToyScenario, ToyWorkload
 
 CODE = "c" * 64
@@ -75,10 +77,19 @@ def test_run_json_records_provenance(tmp_path):
     assert stored["scenario"]["workload"]["n_messages"] == 4 and "sweep" not in stored["scenario"]
     assert stored["seed"] == 3 and stored["kind"] == "toy" and stored["name"] == "toy_store"
     assert len(stored["code_version"]) == 64
-    assert stored["timing_tables"] == {"cpu": stored["timing_tables"]["cpu"]}
+    assert stored["timing_tables"] == {}  # toy prices nothing on a device: it reads no timing tables
     assert stored["wall_time_s"] >= 0 and stored["started_at"] <= stored["finished_at"]
     assert stored["info"] == {"total_bytes": int(record.read_metrics()["size_bytes"].sum())}
     assert stored["sweep_point"] == {} and stored["metrics_rows"] == 4 and stored["harness_version"]
+
+
+def test_run_json_records_the_timing_tables_of_a_kind_that_reads_them(tmp_path):
+    scenario = CollectiveScenario(name="c", cluster=ClusterSpec(device="cpu"),
+                                  workload=CollectiveWorkload(size_bytes=1024))
+    record = run_once(scenario, tmp_path)
+    stored = json.loads((record.run_dir / "run.json").read_text())
+    assert stored["timing_tables"] == {"cpu": table_set_hash("cpu")}
+    assert stored["timing_tables"]["cpu"] != "absent"  # the project's cpu set exists
 
 
 def test_folder_without_complete_flag_is_absent_and_replaced(tmp_path):

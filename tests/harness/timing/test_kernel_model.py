@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from harness.cli import main
-from harness.config.blocks import ClusterSpec, ScenarioBase, Strict, TimingsSpec
+from harness.config.blocks import ClusterSpec, DeviceScenario, DeviceSpec, Strict, TimingsSpec
 from harness.devices import NOT_MEASURED, _CatalogEntry, get_device, load_catalog
 from harness.errors import HarnessError, TimingTableError
 from harness.provenance import default_timings_root
@@ -28,9 +28,9 @@ from tests.harness.timing.table_edits import add_bf16_rows, update_roofline
 TIMINGS = Path(__file__).parents[2] / "data" / "timings"
 
 
-def _scenario(device="cpu", outside_grid="interpolate", table_set=None) -> ScenarioBase:
-    return ScenarioBase(
-        name="t", kind="test", workload=Strict(), cluster=ClusterSpec(device=device),
+def _scenario(device="cpu", outside_grid="interpolate", table_set=None) -> DeviceScenario:
+    return DeviceScenario(
+        name="t", kind="test", workload=Strict(), cluster=DeviceSpec(device=device),
         timings=TimingsSpec(outside_grid=outside_grid, table_set=table_set),
     )
 

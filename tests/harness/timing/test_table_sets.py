@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.blocks import ClusterSpec, ScenarioBase, Strict, TimingsSpec
+from harness.config.blocks import DeviceScenario, DeviceSpec, Strict, TimingsSpec
 from harness.errors import HarnessError
 from harness.provenance import default_timings_root
 from harness.timing.notes import collective_note, roofline_note, timing_notes
@@ -30,9 +30,9 @@ NCCL = """# nThread 1 nGpus 1 minBytes 1024 maxBytes 2048 step: 2(factor) warmup
 """
 
 
-def _scenario(device="cpu", table_set=None) -> ScenarioBase:
-    return ScenarioBase(name="t", kind="test", workload=Strict(), cluster=ClusterSpec(device=device),
-                        timings=TimingsSpec(table_set=table_set))
+def _scenario(device="cpu", table_set=None) -> DeviceScenario:
+    return DeviceScenario(name="t", kind="test", workload=Strict(), cluster=DeviceSpec(device=device),
+                          timings=TimingsSpec(table_set=table_set))
 
 
 def _one_line(err: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.config.blocks import ClusterSpec, ScenarioBase, Strict, TimingsSpec
+from harness.config.blocks import DeviceScenario, DeviceSpec, Strict, TimingsSpec
 from harness.devices import get_device
 from harness.errors import HarnessError
 from harness.timing.replay import TimingReplay, interpolate_ms, leave_one_out_error, open_replay
@@ -22,12 +22,12 @@ from tests.harness.timing.table_edits import set_rows
 TIMINGS = Path(__file__).parents[2] / "data" / "timings"
 
 
-def _scenario(device="cpu", outside_grid="interpolate", table_set=None) -> ScenarioBase:
-    return ScenarioBase(
+def _scenario(device="cpu", outside_grid="interpolate", table_set=None) -> DeviceScenario:
+    return DeviceScenario(
         name="t",
         kind="test",
         workload=Strict(),
-        cluster=ClusterSpec(device=device),
+        cluster=DeviceSpec(device=device),
         timings=TimingsSpec(outside_grid=outside_grid, table_set=table_set),
     )
 
