@@ -321,7 +321,9 @@ def validation_problems(err: ValidationError, model: type[BaseModel], data: Any)
         if kind == "extra_forbidden":
             allowed = allowed_keys(model, path[:-1], tag)
             listing = ", ".join(allowed) if allowed else "none"
-            fixed_text.setdefault(path, f"no such key (allowed: {listing})")
+            hint = (" (YAML reads a colon without a space after it as part of the key: write 'key: value')"
+                    if path and isinstance(path[-1], str) and ":" in path[-1] else "")
+            fixed_text.setdefault(path, f"no such key (allowed: {listing}){hint}")
         elif kind == "missing":
             wanted = describe_field(model, path)
             fixed_text.setdefault(path, "missing required key" + (f" (expected {wanted})" if wanted else ""))
@@ -350,7 +352,8 @@ def validation_problems(err: ValidationError, model: type[BaseModel], data: Any)
     return lines
 
 
-_KEY_PREFIX = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*): (.+)$", re.DOTALL)
+# a key path; a key may hold a colon (``ratio:0``: YAML's ``{ratio:0}`` is one key) but not a colon and a space
+_KEY_PREFIX = re.compile(r"^([A-Za-z_][\w:-]*(?:\.[\w:-]+)*): (.+)$", re.DOTALL)
 
 
 def value_at(data: Any, path: Sequence[Any]) -> Any:
