@@ -10,6 +10,13 @@ trainable budget delta). Two sources, one row per method and model:
   for trainable parameters bf16 gradients + fp32 masters + fp32 AdamW moments), and per sequence length in
   ``seq_lens`` (micro-batch ``micro_batch``) the activations kept for backward and the peak (static + activations)
   by its activation model; MISA once per ``deltas`` value (the budget ``delta`` included).
+
+The two measured activation columns count on different bases. ``saved_activation_bytes`` is every storage autograd
+keeps for backward, once each, except the model's parameters and buffers: the batch's token ids included (the
+embedding and the loss keep them), which exist before the step. ``step_peak_bytes`` is the allocator's peak above
+what was resident before the step, so it leaves those ids out. At tiny widths, where the ids weigh as much as the
+activations, the peak can therefore lie below the saved bytes; what holds is ``step_peak_bytes >=
+saved_activation_bytes - batch x seq_len x 8`` (int64 ids; `tests/harness/workloads/test_finetune_memory.py`).
 """
 
 from __future__ import annotations

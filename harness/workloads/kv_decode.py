@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -39,12 +39,20 @@ from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import DeviceScenario, Strict
 from harness.workloads.base import RunContext, RunOutput, register_workload
-from methods.kvcache.chelsea import ChelseaParams, budget_tokens, edges_available
+from methods.kvcache.chelsea import ChelseaParams, budget_tokens, edges_available, windows_problem
 
 GIB = 1 << 30
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 COUNT_BYTES = 4
+DEFAULT_SINK, DEFAULT_RECENT = 16, 64  # Chelsea's protected windows (paper defaults)
 Method = Literal["full", "chelsea"]
+#: longest prompt: 2**22 = 4,194,304 tokens, 32x Llama-3.1-8B's 128k window (the cost model is closed form and
+#: would price any length, but nothing this shape describes runs longer prompts)
+MAX_PROMPT_TOKENS = 1 << 22
+PROMPT_BOUND = "at most 2**22 = 4,194,304 tokens, 32x Llama-3.1-8B's 128k window"
+#: decoded tokens one serving run may simulate (requests x decode_tokens): the engine steps through every decode
+#: iteration, 5-45 us of host time per request and token here (45 at max_batch 1), so 2**24 stays under ~15 min
+MAX_SERVING_TOKENS = 1 << 24
 
 
 class DecodeModel(Strict):
@@ -78,7 +86,8 @@ class DecodeModel(Strict):
 class ServingSpec(Strict):
     arrival_rate_per_s: PositiveFloat = Field(0.5, le=1e6, description="Poisson arrival rate of requests")
     requests: PositiveInt = Field(100, le=1_000_000, description="requests in the stream")
-    prompt_tokens: PositiveInt = Field(32768, le=1 << 22, description="prompt length of every request")
+    prompt_tokens: PositiveInt = Field(32768, le=MAX_PROMPT_TOKENS,
+                                       description=f"prompt length of every request ({PROMPT_BOUND})")
     kv_memory_gib: PositiveFloat = Field(40.0, le=1 << 20, description="device memory left for KV caches (GiB)")
     max_batch: PositiveInt = Field(64, le=1 << 16, description="most requests decoded together")
     max_queue: PositiveInt = Field(1000, le=1 << 24, description="queue length beyond which arrivals are rejected")
@@ -87,27 +96,43 @@ class ServingSpec(Strict):
 class KVDecodeWorkload(Strict):
     model: DecodeModel = Field(default_factory=DecodeModel)
     dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="weights and KV cache dtype")
-    context_tokens: list[PositiveInt] = Field(
-        [4096, 8192, 16384, 32768, 65536, 131072], min_length=1, description="prompt lengths (decode output rows)"
+    context_tokens: list[Annotated[int, Field(gt=0, le=MAX_PROMPT_TOKENS)]] = Field(
+        [4096, 8192, 16384, 32768, 65536, 131072], min_length=1,
+        description=f"prompt lengths (decode output rows), each {PROMPT_BOUND}"
     )
-    decode_tokens: PositiveInt = Field(256, le=1 << 20, description="generated tokens per request (Gamma)")
+    decode_tokens: PositiveInt = Field(256, le=1 << 20, description="generated tokens per request (Gamma; at most "
+                                       "2**20, a quarter of the longest prompt)")
     methods: list[Method] = Field(["full", "chelsea"], min_length=1, description="full cache and/or Chelsea")
     budget: float = Field(0.2, gt=0, le=1, description="Chelsea's cache ratio R in (0, 1]")
-    sink_tokens: int = Field(16, ge=0, le=1 << 20, description="protected first tokens (paper: 16)")
-    recent_tokens: int = Field(64, ge=0, le=1 << 20, description="protected last tokens (paper: 64)")
-    chunk_size: PositiveInt = Field(256, le=1 << 20, description="Chunked Soft Matching chunk (paper: 256)")
-    buffer_tokens: PositiveInt = Field(32, le=1 << 20, description="online trigger g: compress at B + g (ours)")
+    sink_tokens: int = Field(DEFAULT_SINK, ge=0, le=1 << 20, description="protected first tokens (paper: 16; at "
+                             "most 2**20, a quarter of the longest prompt)")
+    recent_tokens: int = Field(DEFAULT_RECENT, ge=0, le=1 << 20, description="protected last tokens (paper: 64; "
+                               "at most 2**20, a quarter of the longest prompt)")
+    chunk_size: PositiveInt = Field(256, le=MAX_PROMPT_TOKENS, description="Chunked Soft Matching chunk (paper: "
+                                    "256; at most the longest prompt: one chunk over the whole middle)")
+    buffer_tokens: PositiveInt = Field(32, le=1 << 20, description="online trigger g: compress at B + g (ours; at "
+                                       "most 2**20, a quarter of the longest prompt)")
     capacity_gib: PositiveFloat = Field(80.0, le=1 << 20, description="device memory for the fits / OOM column")
     output: Literal["decode", "serving"] = Field("decode", description="latency/memory rows or a serving run")
     serving: ServingSpec = Field(default_factory=ServingSpec)
 
     @model_validator(mode="after")
     def _windows_fit(self) -> KVDecodeWorkload:
-        shortest = min(self.context_tokens + ([self.serving.prompt_tokens] if self.output == "serving" else []))
-        if self.sink_tokens + self.recent_tokens > shortest:
+        serving = self.output == "serving"  # serving reads serving.prompt_tokens, decode rows context_tokens
+        context_key = "serving.prompt_tokens" if serving else "context_tokens"
+        shortest = self.serving.prompt_tokens if serving else min(self.context_tokens)
+        problem = windows_problem(self.sink_tokens, self.recent_tokens, shortest, context_key,
+                                  defaults=(DEFAULT_SINK, DEFAULT_RECENT))
+        if problem:
+            raise ValueError(problem)
+        if serving and self.serving.requests * self.decode_tokens > MAX_SERVING_TOKENS:
+            # blame the factor raised further above its default (100 requests, 256 tokens)
+            key = "serving.requests" if self.serving.requests / 100 >= self.decode_tokens / 256 else "decode_tokens"
             raise ValueError(
-                f"recent_tokens: sink_tokens + recent_tokens = {self.sink_tokens + self.recent_tokens} is larger "
-                f"than the shortest context ({shortest} tokens)")
+                f"{key}: serving.requests x decode_tokens = {self.serving.requests} x {self.decode_tokens} = "
+                f"{self.serving.requests * self.decode_tokens:,} decoded tokens to simulate, more than "
+                f"{MAX_SERVING_TOKENS:,} (the engine steps through every decode iteration: about 15 minutes at "
+                f"max_batch 1); lower serving.requests or decode_tokens")
         return self
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,8 +30,13 @@ from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
+from methods.kvcache.chelsea import windows_problem
 
 Method = Literal["full", "streaming_llm", "snapkv", "h2o", "merging", "cam", "chelsea"]
+#: longest prompt: the tiny model declares 8192 positions (`methods.kvcache.tasks.build_model`) and attends
+#: eagerly, heads x n^2 fp32 weights per layer (1 GiB at 4 heads and 8192 tokens)
+MAX_CONTEXT_TOKENS = 8192
+DEFAULT_SINK, DEFAULT_RECENT = 4, 16  # Chelsea's windows scaled down to the tiny model's contexts
 
 
 class TinyModel(Strict):
@@ -63,16 +68,25 @@ class KVQualityWorkload(Strict):
     output: Literal["accuracy", "needle", "key_similarity", "head_sensitivity"] = Field("accuracy")
     methods: list[Method] = Field(["full", "streaming_llm", "snapkv", "h2o", "cam", "chelsea"], min_length=1)
     budgets: list[float] = Field([0.1, 0.2, 0.3, 0.5], min_length=1, description="cache ratios, each in (0, 1]")
-    context_tokens: list[PositiveInt] = Field([256, 512], min_length=1, description="prompt lengths")
+    context_tokens: list[Annotated[int, Field(gt=0, le=MAX_CONTEXT_TOKENS)]] = Field(
+        [256, 512], min_length=1, description="prompt lengths, each at most 8192 tokens: the tiny model's "
+        "position table, and eager attention holds heads x n^2 weights per layer")
     tasks: list[Literal["recall", "copy", "variables"]] = Field(["recall", "copy", "variables"], min_length=1)
     samples: PositiveInt = Field(16, le=100_000, description="samples per cell")
     depths: list[float] = Field([0.0, 0.25, 0.5, 0.75, 1.0], min_length=1, description="needle depths in [0, 1]")
-    sink_tokens: int = Field(4, ge=0, le=1 << 16, description="Chelsea's protected first tokens (scaled down)")
-    recent_tokens: int = Field(16, ge=0, le=1 << 16, description="Chelsea's protected last tokens (scaled down)")
-    chunk_size: PositiveInt = Field(32, le=1 << 16, description="Chelsea's chunk (scaled down from 256)")
-    buffer_tokens: int = Field(8, ge=0, le=1 << 16, description="Chelsea's online trigger g")
+    sink_tokens: int = Field(DEFAULT_SINK, ge=0, le=1 << 16,
+                             description="Chelsea's protected first tokens (scaled down; at most 2**16, 8x the "
+                             "longest context)")
+    recent_tokens: int = Field(DEFAULT_RECENT, ge=0, le=1 << 16,
+                               description="Chelsea's protected last tokens (scaled down; at most 2**16, 8x the "
+                               "longest context)")
+    chunk_size: PositiveInt = Field(32, le=1 << 16, description="Chelsea's chunk (scaled down from 256; at most "
+                                    "2**16, 8x the longest context)")
+    buffer_tokens: int = Field(8, ge=0, le=1 << 16, description="Chelsea's online trigger g (at most 2**16, 8x the "
+                               "longest context)")
     outlier_fraction: float = Field(0.0, ge=0, lt=1, description="share of KV heads kept whole by Chelsea")
-    snapkv_window: PositiveInt = Field(16, le=1 << 16, description="SnapKV observation window (tokens)")
+    snapkv_window: PositiveInt = Field(16, le=1 << 16, description="SnapKV observation window (tokens; shorter "
+                                       "than every context where snapkv or merging runs)")
     max_distance: PositiveInt = Field(64, le=4096, description="key_similarity: largest token distance")
 
     @field_validator("budgets")
@@ -93,11 +107,27 @@ class KVQualityWorkload(Strict):
     @model_validator(mode="after")
     def _windows_fit(self) -> KVQualityWorkload:
         shortest = min(self.context_tokens)
-        if self.sink_tokens + self.recent_tokens > shortest:
-            raise ValueError(f"recent_tokens: sink_tokens + recent_tokens = {self.sink_tokens + self.recent_tokens}"
-                             f" is larger than the shortest context ({shortest} tokens)")
+        problem = windows_problem(self.sink_tokens, self.recent_tokens, shortest, "context_tokens",
+                                  defaults=(DEFAULT_SINK, DEFAULT_RECENT))
+        if problem:
+            raise ValueError(problem)
+        windowed = sorted({"snapkv", "merging"} & set(self.methods))
+        if windowed and self.output in ("accuracy", "needle") and self.snapkv_window >= shortest:
+            # kvpress's SnapKV (merging's scorer too) needs a prefill longer than its observation window
+            key = ("context_tokens" if shortest <= KVQualityWorkload.model_fields["snapkv_window"].default
+                   else "snapkv_window")
+            verb = "observes" if len(windowed) == 1 else "observe"
+            raise ValueError(f"{key}: {' and '.join(windowed)} {verb} the last snapkv_window = "
+                             f"{self.snapkv_window} tokens of a longer prefill, but the shortest context is "
+                             f"{shortest} tokens; lower snapkv_window or lengthen context_tokens")
         if self.output == "key_similarity" and self.max_distance >= shortest:
-            raise ValueError(f"max_distance: {self.max_distance} must be below the shortest context ({shortest})")
+            # a context too short for even the default distance is the culprit, else the distance was raised
+            if shortest < KVQualityWorkload.model_fields["max_distance"].default:
+                raise ValueError(f"context_tokens: the shortest context ({shortest} tokens) must be longer than "
+                                 f"max_distance ({self.max_distance}); lengthen context_tokens or lower "
+                                 f"max_distance")
+            raise ValueError(f"max_distance: {self.max_distance} must be below the shortest context "
+                             f"(context_tokens: {shortest} tokens); lower max_distance or lengthen context_tokens")
         return self
 
 

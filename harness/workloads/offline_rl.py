@@ -33,6 +33,7 @@ from harness.workloads.base import RunContext, RunOutput, register_workload, tor
 
 MethodName = Literal["teacher", "ddim", "ddpm", "student", "ctd", "diffuser", "bc", "iql", "td3bc"]
 LOSS_EVERY = 10
+SAMPLED = ("teacher", "ddim", "ddpm", "diffuser")  # methods that sample on a grid of ``steps`` bins
 
 
 class MethodEntry(Strict):
@@ -46,8 +47,9 @@ class MethodEntry(Strict):
 
     @model_validator(mode="after")
     def _fits(self) -> MethodEntry:
-        if self.method == "teacher" and self.steps < 2:
-            raise ValueError(f"steps: Heun needs at least 2 bins, got {self.steps}")
+        if self.method in SAMPLED and self.steps < 2:
+            raise ValueError(f"steps: the {self.method} sampler needs at least 2 bins (its Karras grid runs from "
+                             f"sigma_max to sigma_min), got {self.steps}")
         if self.nfe != 1 and self.method not in ("student", "ctd"):
             raise ValueError(f"nfe: only a student makes several jumps; {self.method} has steps instead")
         return self

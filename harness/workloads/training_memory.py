@@ -20,14 +20,15 @@ Example scenario: ``scenarios/moc/memory_techniques.yaml``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Literal
 
 import pandas as pd
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.models.llama import LLAMA_PRESETS, LlamaDims, LlamaModel, resolve_model
+from harness.models.llama import LLAMA_PRESETS, LlamaDims, LlamaModel, check_rotary_heads, resolve_model
 from harness.workloads.base import RunContext, RunOutput, register_workload
 from methods.memory.analytic import (
     DTYPE_BYTES,
@@ -45,6 +46,10 @@ from methods.memory.analytic import (
 )
 
 GIB = 1 << 30
+#: the measured block is built in fp32 on this CPU: 2**30 parameters (4 GiB) is 5x LLaMA-7B's 202M-parameter block
+MAX_MEASURED_BLOCK_PARAMS = 1 << 30
+#: and its forward's saved tensors under 4 GiB (LLaMA-7B's block keeps 150 kB a token in bf16: 27,900 tokens)
+MAX_MEASURED_ACTIVATION_BYTES = 4 * GIB
 
 
 class TrainingMemoryWorkload(Strict):
@@ -71,6 +76,30 @@ class TrainingMemoryWorkload(Strict):
     capacity_gib: PositiveFloat = Field(80.0, le=1 << 20, description="device memory in GiB")
     measure: bool = Field(False, description="also measure one block at these widths with the profiler (CPU)")
     measure_tokens: PositiveInt = Field(64, le=8192, description="tokens of the measured block's input")
+
+    @model_validator(mode="after")
+    def _measurable(self) -> TrainingMemoryWorkload:
+        if self.measure:  # the measured block is real: its rotary embedding needs heads of even size
+            try:
+                dims = resolve_model(self.model)
+                check_rotary_heads(dims.d_model, dims.n_heads)
+            except ValueError as err:
+                raise ValueError(f"model: {err}; measure: true builds one real block") from None
+            block = 4 * dims.d_model**2 + 3 * dims.d_model * dims.d_ff + 2 * dims.d_model
+            if block > MAX_MEASURED_BLOCK_PARAMS:
+                raise ValueError(f"model: one block holds {block:,} parameters, more than measure: true builds "
+                                 f"({MAX_MEASURED_BLOCK_PARAMS:,}: 4 GiB in fp32 on this CPU, 5x LLaMA-7B's block); "
+                                 "set measure: false or use smaller widths")
+            # what its forward keeps (without checkpointing: a checkpointed forward still makes these tensors)
+            dense = dataclasses.replace(technique_of(self, dims.d_ff), checkpointing="none")
+            per_token = sum(block_bytes_per_token(_shape(dims), dense, DTYPE_BYTES[self.dtype]).values())
+            if self.measure_tokens * per_token > MAX_MEASURED_ACTIVATION_BYTES:
+                key = "measure_tokens" if self.measure_tokens > 64 else "model"
+                raise ValueError(f"{key}: the measured block's forward keeps measure_tokens x {per_token:,} bytes = "
+                                 f"{self.measure_tokens * per_token / GIB:.1f} GiB, more than "
+                                 f"{MAX_MEASURED_ACTIVATION_BYTES // GIB} GiB on this CPU; lower measure_tokens or "
+                                 "the widths, or set measure: false")
+        return self
 
 
 class TrainingMemoryScenario(ScenarioBase):

@@ -72,6 +72,25 @@ class ChelseaParams:
             )
 
 
+def windows_problem(sink: int, recent: int, shortest: int, context_key: str,
+                    defaults: tuple[int, int] = (16, 64)) -> str | None:
+    """A configuration's message for protected windows longer than its shortest context, or None when they fit.
+
+    The message starts with the key to blame (``<key>: ...``): the context's ``context_key`` when it cannot hold
+    even the default windows (``defaults``: sink, recent), else the window raised further above its default
+    (recent on a tie): a short context is the usual culprit, a long one means the windows were raised.
+    """
+    if sink + recent <= shortest:
+        return None
+    windows = f"sink_tokens + recent_tokens = {sink} + {recent} = {sink + recent}"
+    if shortest < sum(defaults):
+        return (f"{context_key}: the shortest context ({shortest} tokens) is shorter than {windows} protected "
+                f"tokens; lengthen {context_key} or lower sink_tokens / recent_tokens")
+    key = "sink_tokens" if sink - defaults[0] > recent - defaults[1] else "recent_tokens"
+    return (f"{key}: {windows} protected tokens is larger than the shortest context ({context_key}: {shortest} "
+            f"tokens); lower recent_tokens or sink_tokens, or lengthen {context_key}")
+
+
 def check_budget(budget: float) -> float:
     """The cache ratio R must lie in (0, 1]."""
     if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not 0.0 < float(budget) <= 1.0:
@@ -97,9 +116,17 @@ def _chunk_bounds(middle: int, chunk_size: int) -> list[tuple[int, int]]:
 
 
 def edges_available(length: int, params: ChelseaParams) -> int:
-    """How many entries one pass can remove: the A entries of every chunk that has at least one B entry."""
+    """How many entries one pass can remove: the A entries of every chunk that has at least one B entry.
+
+    A closed form over the chunks (``middle // c`` full ones of ceil(c / 2) A entries each, then the remainder), so
+    a simulated cost model may ask about any length without building a list of its chunks."""
     middle = max(0, length - params.protected)
-    return sum((e - s + 1) // 2 for s, e in _chunk_bounds(middle, params.chunk_size) if e - s >= 2)
+    full, rest = divmod(middle, params.chunk_size)
+
+    def a_entries(size: int) -> int:
+        return (size + 1) // 2 if size >= 2 else 0
+
+    return full * a_entries(params.chunk_size) + a_entries(rest)
 
 
 def match_edges(keys: Tensor, r: int, params: ChelseaParams) -> tuple[Tensor, Tensor, Tensor]:

@@ -10,7 +10,10 @@ inside ``torch.utils.checkpoint``'s own hooks, so only their inputs are counted,
 
 The peak is the allocator's: on CUDA ``torch.cuda.max_memory_allocated`` above the allocation before the step; on
 CPU the running maximum of the ``torch.profiler`` allocation record (``profile_memory=True``: each op's own net
-allocation at its start, frees outside ops as they happen) over forward and backward.
+allocation at its start, frees outside ops as they happen) over forward and backward. The two differ in base: a
+saved storage that existed before the step (an input such as a language model's token ids, kept by the embedding
+and the loss) is in ``saved_bytes`` but not in the peak, so ``peak_bytes >= saved_bytes - (saved inputs' bytes)``
+is what holds, and with tiny activations the peak can be the smaller number.
 
 Example::
 

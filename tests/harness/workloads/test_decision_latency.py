@@ -98,3 +98,49 @@ def test_cli_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert "workload.per_call.source" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("sampler", ["heun", "ddim", "ddpm"])
+def test_a_teacher_sampler_needs_two_bins_at_validation(sampler):
+    from harness.config.loader import validate_data
+    from harness.errors import ScenarioError
+
+    override = f"workload.methods=[{{name: a, sampler: {sampler}, steps: 1}}]"
+    with pytest.raises(ScenarioError, match=r"workload\.methods\.0\.steps: .*at least 2 bins") as err:
+        validate_data({"name": "t", "kind": "decision_latency"}, "s.yaml", [override])
+    assert len(err.value.problems) == 1
+    two = _scenario(methods=[{"name": "a", "sampler": sampler, "steps": 2}], control={"ticks": 5})
+    assert _run(two).metrics["nfe"].iloc[0] == (3 if sampler == "heun" else 2)
+
+
+def test_the_batch_bound_is_in_the_schema():
+    props = DecisionLatencyScenario.model_json_schema()["$defs"]["DecisionLatencyWorkload"]["properties"]
+    assert props["batch_sizes"]["items"]["maximum"] == 65_536
+    with pytest.raises(ValidationError, match="less than or equal to 65536"):
+        _scenario(batch_sizes=[65_537])
+    with pytest.raises(ValidationError, match="distinct"):
+        _scenario(batch_sizes=[4, 4])
+
+
+def test_evaluations_are_counted_on_a_stand_in_of_one_step_and_action(monkeypatch):
+    """The count depends on the sampler and its bins only: the planner samples a 1 x 1 x 1 plan whatever the model's
+    sizes (at a 4096 x 1024 plan 10,000 bins took minutes), and counts every evaluation it makes."""
+    import methods.offline_rl.planner as planner
+    from methods.offline_rl.edm import sampler_evaluations
+
+    shapes = []
+    real = planner.sample
+
+    def spy(denoiser, shape, *args, **kwargs):
+        shapes.append(tuple(shape))
+        return real(denoiser, shape, *args, **kwargs)
+
+    monkeypatch.setattr(planner, "sample", spy)
+    methods = [{"name": "h", "sampler": "heun", "steps": 7}, {"name": "p", "sampler": "ddpm", "steps": 5},
+               {"name": "i", "sampler": "ddim", "steps": 5}, {"name": "s", "sampler": "student", "steps": 1},
+               {"name": "h2", "sampler": "heun", "steps": 7}]
+    scenario = _scenario(methods=methods, model={"preset": "toy_mlp", "horizon": 4096, "obs_dim": 4096,
+                                                 "act_dim": 1024}, control={"ticks": 5})
+    out = _run(scenario)
+    assert shapes == [(1, 1, 1)] * 3  # one count per sampler and bins: the second heun 7 reuses the first
+    assert out.info["nfe_counted"] == {"h": sampler_evaluations("heun", 7), "p": 5, "i": 5, "s": 1, "h2": 13}

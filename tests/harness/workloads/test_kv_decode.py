@@ -79,3 +79,52 @@ def test_cli_exits_2_on_a_bad_budget(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(path), "--out", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "workload.budget" in proc.stderr
+
+
+def test_context_tokens_are_bounded_like_the_serving_prompt():
+    data = {"name": "t", "kind": "kv_decode", "workload": {"context_tokens": [10**12], "decode_tokens": 16}}
+    with pytest.raises(ScenarioError, match=r"workload\.context_tokens\.0: expected an integer <= 4194304"):
+        validate_data(data, "s.yaml")
+    schema = KVDecodeScenario.model_json_schema()["$defs"]["KVDecodeWorkload"]["properties"]["context_tokens"]
+    assert schema["items"]["maximum"] == 1 << 22
+
+
+def test_the_longest_context_runs_in_closed_form():
+    # chunks of 2: the most soft-matching passes and chunks a prompt of 2**22 tokens can have
+    out = run(_scenario(context_tokens=[1 << 22], decode_tokens=16, chunk_size=2),
+              RunContext(seed_seq=np.random.SeedSequence(0))).metrics
+    numbers = out.select_dtypes("number").to_numpy(dtype=float)
+    assert np.isfinite(numbers).all() and (out["tpot_ms"] > 0).all()
+    assert out.set_index("method").loc["chelsea", "prefill_compress_ms"] > 0
+
+
+@pytest.mark.parametrize(("workload", "override", "key"), [
+    ({"output": "serving", "serving": {"max_batch": 1}}, "workload.serving.prompt_tokens=1",
+     "workload.serving.prompt_tokens"),
+    ({"context_tokens": [4096]}, "workload.context_tokens=[50]", "workload.context_tokens"),
+    ({"context_tokens": [4096]}, "workload.recent_tokens=5000", "workload.recent_tokens"),
+    ({"context_tokens": [4096]}, "workload.sink_tokens=5000", "workload.sink_tokens"),
+])
+def test_windows_longer_than_the_context_blame_the_key_set(workload, override, key):
+    data = {"name": "t", "kind": "kv_decode", "workload": workload}
+    with pytest.raises(ScenarioError) as err:
+        validate_data(data, "s.yaml", [override])
+    line = str(err.value)
+    assert f"{key}: " in line and f"(set by --set {override})" in line
+    assert "sink_tokens" in line and "recent_tokens" in line
+
+
+def test_serving_reads_only_its_prompt_length():
+    # decode rows' context_tokens are not read by a serving run: too short for the windows there is no problem
+    validate_data({"name": "t", "kind": "kv_decode", "workload": {"output": "serving", "context_tokens": [8]}},
+                  "s.yaml")
+
+
+def test_a_serving_run_simulates_a_bounded_number_of_decoded_tokens():
+    data = {"name": "t", "kind": "kv_decode", "workload": {"output": "serving"}}
+    with pytest.raises(ScenarioError, match=r"workload\.serving\.requests: .*16,777,216") as err:
+        validate_data(data, "s.yaml", ["workload.serving.requests=1000000"])
+    assert "(set by --set workload.serving.requests=1000000)" in str(err.value)
+    with pytest.raises(ScenarioError, match=r"workload\.decode_tokens: "):
+        validate_data(data, "s.yaml", ["workload.decode_tokens=1048576"])
+    validate_data(data, "s.yaml", ["workload.serving.requests=65536"])  # 65536 x 256 = 2**24: the bound itself

@@ -54,3 +54,43 @@ def test_head_sensitivity_has_one_row_per_kv_head_and_outliers_follow_it():
 def test_bad_input_names_the_key(workload, message):
     with pytest.raises(ScenarioError, match=message):
         validate_data({"name": "t", "kind": "kv_quality", "workload": workload}, "s.yaml")
+
+
+def test_context_tokens_are_bounded_by_the_tiny_models_positions():
+    with pytest.raises(ScenarioError, match=r"workload\.context_tokens\.0: expected an integer <= 8192"):
+        validate_data({"name": "t", "kind": "kv_quality", "workload": {"context_tokens": [10**12]}}, "s.yaml")
+
+
+KEY_SIMILARITY = {"name": "t", "kind": "kv_quality",
+                  "workload": {"output": "key_similarity", "context_tokens": [96], "max_distance": 48}}
+QUALITY = {"name": "t", "kind": "kv_quality",
+           "workload": {"methods": ["full", "snapkv", "chelsea"], "context_tokens": [96, 192], "sink_tokens": 2,
+                        "recent_tokens": 8}}
+
+
+@pytest.mark.parametrize(("data", "overrides", "key"), [
+    (KEY_SIMILARITY, ["workload.context_tokens=[1]", "workload.max_distance=1"], "workload.context_tokens"),
+    (KEY_SIMILARITY, ["workload.recent_tokens=500"], "workload.recent_tokens"),
+    (KEY_SIMILARITY, ["workload.context_tokens=[40]"], "workload.context_tokens"),
+    (KEY_SIMILARITY, ["workload.max_distance=200"], "workload.max_distance"),
+    (QUALITY, ["workload.context_tokens=[5]"], "workload.context_tokens"),
+    (QUALITY, ["workload.recent_tokens=500"], "workload.recent_tokens"),
+    (QUALITY, ["workload.snapkv_window=96"], "workload.snapkv_window"),
+    (QUALITY, ["workload.context_tokens=[12]"], "workload.context_tokens"),
+])
+def test_a_context_too_short_blames_the_key_set(data, overrides, key):
+    with pytest.raises(ScenarioError) as err:
+        validate_data(data, "s.yaml", overrides)
+    line = str(err.value)
+    assert f"{key}: " in line and f"(set by --set {overrides[0]})" in line
+
+
+def test_snapkv_needs_a_prefill_longer_than_its_window():
+    """kvpress's SnapKV (and merging, which scores with it) asserts a prefill longer than the window: refused at
+    validation, and a window one token shorter than the context runs."""
+    with pytest.raises(ScenarioError, match=r"workload\.snapkv_window: merging observes"):
+        validate_data({"name": "t", "kind": "kv_quality",
+                       "workload": {"methods": ["merging"], "context_tokens": [64], "snapkv_window": 64}}, "s.yaml")
+    out = _run(methods=["snapkv"], budgets=[0.5], context_tokens=[64], tasks=["recall"], samples=1, max_distance=8,
+               snapkv_window=63)
+    assert len(out.metrics) == 1

@@ -75,6 +75,9 @@ def test_every_method_trains_from_the_minari_dataset_and_rolls_out(patched):
     ({"train": {"network": "cpu_small", "horizon": 6}}, "horizon"),
     ({"dataset": "walker-medium"}, "unknown dataset"),
     ({"rollout": {"episodes": 0}}, "episodes"),
+    # every sampler runs a Karras grid of `steps` bins, not only the teacher's Heun
+    *[({"methods": [{"name": "a", "method": m, "steps": 1}]}, f"the {m} sampler needs at least 2 bins")
+      for m in ("teacher", "ddim", "ddpm", "diffuser")],
 ])
 def test_bad_input_is_named(patched, workload, key):
     with pytest.raises(ValidationError, match=key):

@@ -68,3 +68,26 @@ def test_bad_keys_are_one_line(tmp_path):
     path.write_text("name: x\nkind: training_memory\nworkload:\n  moc_k_fraction: 1.5\n")
     with pytest.raises(ScenarioError, match="workload.moc_k_fraction"):
         load_scenario(path)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["workload.model={d_model: 2, d_ff: 2, n_heads: 2, n_layers: 1}"], "heads of even size"),
+    (["workload.model={d_model: 65536, d_ff: 2, n_heads: 2, n_layers: 1}"], "parameters, more than"),
+])
+def test_measure_refuses_a_block_it_cannot_build_naming_the_model(tmp_path, overrides, message):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nkind: training_memory\nworkload:\n  measure: true\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path, overrides)
+    line = str(err.value)
+    assert "workload.model: " in line and message in line and f"(set by --set {overrides[0]})" in line
+    load_scenario(path, [*overrides, "workload.measure=false"])  # only the measured block needs them
+
+
+def test_measure_refuses_activations_beyond_its_bound(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nkind: training_memory\nworkload:\n  measure: true\n"
+                    "  model: {d_model: 2048, d_ff: 100000, n_heads: 16, n_layers: 1}\n")
+    with pytest.raises(ScenarioError, match=r"workload\.measure_tokens: .*more than 4 GiB"):
+        load_scenario(path, ["workload.measure_tokens=8192"])
+    load_scenario(path, ["workload.measure_tokens=1024"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -199,3 +200,26 @@ def test_outlier_heads_stay_full_and_padding_is_ignored(case, data):
         return
     plain = counted_attention(query, *alone, torch.zeros(1, 1, 2, s, dtype=torch.float64))
     torch.testing.assert_close(padded, plain)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 16, 256])
+@pytest.mark.parametrize(("sink", "recent"), [(0, 0), (3, 5), (16, 64)])
+def test_edges_available_equals_the_count_over_chunks(chunk, sink, recent):
+    params = ChelseaParams(sink, recent, chunk)
+    for length in range(0, 700):
+        middle = max(0, length - params.protected)
+        bounds = [(s, min(s + chunk, middle)) for s in range(0, middle, chunk)]
+        assert edges_available(length, params) == sum((e - s + 1) // 2 for s, e in bounds if e - s >= 2)
+
+
+def test_edges_available_builds_nothing_that_grows_with_the_length():
+    """A simulated cost model asks about prompts of millions of tokens; the count is a closed form."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        assert edges_available(10**8 + 80, ChelseaParams()) == 10**8 // 2
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
