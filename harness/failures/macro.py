@@ -4,7 +4,8 @@ Between two events the cluster state does not change, so the policy's tokens/s f
 priced once per configuration and cached, `harness.failures.step_costs`) turns the interval into tokens in one
 step; no per-iteration loop and no per-device process (the approach of AIReSim's coordinator and Bamboo's
 simulator: an event heap, step times per configuration). At each failure/repair the policy returns a pause (no
-progress; a new failure during a pause restarts it from that moment if longer) and the finished work it throws away.
+progress; a new failure during a pause restarts it from that moment if longer) and the finished work it throws away
+(at most the tokens produced so far: work never done cannot be lost, so tokens/s >= 0 and the drop <= 100 %).
 
 Per failure (an event that takes at least one new device down) a timeline row records what it cost; a repair
 that brings devices back is a row too. `simulate` returns totals: tokens, tokens/s, time paused and in degraded
@@ -50,8 +51,9 @@ class MacroResult:
     @property
     def drop_pct(self) -> float:
         """Throughput lost vs the reference, percent: the shortfall over the reference's tokens, not the difference
-        of two separately summed totals (whose rounding gave the failure-free policy -2e-14 % instead of 0)."""
-        return 100.0 * self.shortfall_tokens / (self.reference_tokens_per_s * self.horizon_s)
+        of two separately summed totals (whose rounding gave the failure-free policy -2e-14 % instead of 0). At most
+        100 (no tokens left); the cap only absorbs the rounding of the summed pauses of a run paused throughout."""
+        return min(100.0, 100.0 * self.shortfall_tokens / (self.reference_tokens_per_s * self.horizon_s))
 
 
 def transitions(events: list[Event], horizon_s: float) -> list[tuple[float, int, Event]]:
@@ -90,6 +92,10 @@ def simulate(events: list[Event], policy: Policy, n_devices: int, horizon_h: flo
     state = ClusterState(n_devices)
     policy.reset()
     reference = policy.reference_rate()
+    if not (0.0 < reference < math.inf):
+        # every loss is also reported in seconds at this speed, and the drop is relative to it
+        raise ValueError(f"policy {policy.name} has no positive failure-free speed on {n_devices} devices "
+                         f"({reference} tokens/s)")
     tokens = paused = degraded = lost_total = shortfall = 0.0
     busy_until, now = 0.0, 0.0
     rate = policy.rate(state) / state.slowdown()
@@ -123,13 +129,18 @@ def simulate(events: list[Event], policy: Policy, n_devices: int, horizon_h: flo
         if changed and sign > 0:
             n_failures += 1
             cost = policy.on_failure(state, changed)
-            lost_per_failure.append(cost.pause_s + cost.lost_tokens / reference)
+            lost_per_failure.append(cost.pause_s + min(cost.lost_tokens, tokens) / reference)
         elif changed:
             n_repairs += 1
             cost = policy.on_repair(state, changed)
-        tokens -= cost.lost_tokens
-        lost_total += cost.lost_tokens
-        shortfall += cost.lost_tokens
+        # work never done cannot be lost: the policies lose only what they produced, and this keeps tokens >= 0
+        # whatever a policy claims (and through rounding)
+        lost = min(cost.lost_tokens, tokens)
+        if lost != cost.lost_tokens:
+            cost = Interruption(cost.pause_s, lost)
+        tokens -= lost
+        lost_total += lost
+        shortfall += lost
         busy_until = max(busy_until, time_s + cost.pause_s)
         rate = policy.rate(state) / state.slowdown()
         if timeline and (changed or event.kind == "straggle"):

@@ -30,8 +30,10 @@ import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.errors import ScenarioError
 from harness.models.llama import check_rotary_heads
 from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
+from methods.mecefo.failures import MIN_INTERVAL_STEPS
 
 
 class ModelSpec(Strict):
@@ -93,7 +95,9 @@ class OutageSpec(Strict):
 
 class FailuresSpec(Strict):
     outages: list[OutageSpec] = Field(default_factory=list, description="explicit outages (steps)")
-    interval_steps: PositiveFloat | None = Field(None, description="mean steps between failures anywhere")
+    interval_steps: float | None = Field(None, ge=MIN_INTERVAL_STEPS, description=(
+        f"mean steps between failures anywhere; at least {MIN_INTERVAL_STEPS}: 100 arrivals per step on average "
+        "already leave only one rank up at almost every step (n_ranks <= 64), and every arrival is one draw"))
     repair_steps: PositiveInt | None = Field(None, le=1_000_000, description="steps a failed rank stays down")
 
     @model_validator(mode="after")
@@ -152,8 +156,8 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
     train_text, eval_text = make_corpus(w.corpus.n_sentences, seeds["data"]), make_corpus(
         w.corpus.eval_sentences, seeds["data"] + 1)
     tokenizer = CharTokenizer.from_text(train_text + eval_text)
-    shards = CorpusShards(tokenizer.encode(train_text), w.n_ranks, w.model.seq_len, w.batch_size, seeds["batches"])
-    held_out = CorpusShards(tokenizer.encode(eval_text), 1, w.model.seq_len, w.batch_size, seeds["batches"] + 1)
+    shards = _shards(CorpusShards, tokenizer.encode(train_text), w.n_ranks, w, "n_sentences", seeds["batches"])
+    held_out = _shards(CorpusShards, tokenizer.encode(eval_text), 1, w, "eval_sentences", seeds["batches"] + 1)
     eval_set = [held_out.batch(0, i) for i in range(w.corpus.eval_batches)]
     model = _model(w.model, tokenizer.vocab_size, seeds["model"])
 
@@ -182,6 +186,17 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
     if w.probes.zero_shot_items or w.probes.finetune_steps:
         info["probes"] = _probes(model, tokenizer, w.probes, seeds["probes"])
     return RunOutput(metrics=pd.DataFrame(result.rows), info=info)
+
+
+def _shards(cls, tokens: torch.Tensor, n_ranks: int, w: MeCeFOTrainingWorkload, key: str, seed: int):
+    """The corpus cut into ``n_ranks`` slices; a corpus too short for one sequence per slice is refused naming its
+    size key (how many tokens the generated sentences hold is known only once they are drawn)."""
+    try:
+        return cls(tokens, n_ranks, w.model.seq_len, w.batch_size, seed)
+    except ValueError:
+        raise ScenarioError([f"workload.corpus.{key}: {getattr(w.corpus, key)} sentences give {len(tokens)} "
+                             f"characters, too few for {n_ranks} slice(s) of more than seq_len + 1 = "
+                             f"{w.model.seq_len + 1}"]) from None
 
 
 def _model(spec: ModelSpec, vocab_size: int, seed: int) -> torch.nn.Module:

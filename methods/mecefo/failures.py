@@ -4,7 +4,8 @@
 The paper injects failures per iteration; its Table 1 sets a cluster-wide failure interval and a fixed recovery
 time. `poisson_schedule` compresses that to steps: exponential gaps of mean ``interval_steps`` between failures,
 each hitting a uniformly drawn working rank, down for ``repair_steps`` (Little's law: repair / interval ranks down
-on average).
+on average). Drawing costs one pass over the ranks per arrival, i.e. about ``steps / interval_steps`` of them, so
+the interval has a floor (`MIN_INTERVAL_STEPS`); `failed_per_step` lists the failed ranks of every step in one pass.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+#: smallest mean gap between failures, steps: 100 arrivals per step on average, when a step almost surely holds
+#: more arrivals than the 63 it takes to leave one rank of 64 up (repairs last >= 1 step), so a shorter gap adds
+#: only skipped arrivals, one draw each (10^9 draws at 1e-9 over 4 steps: the schedule never finished)
+MIN_INTERVAL_STEPS = 0.01
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,29 @@ class Outage:
 
 def failed_at(outages: tuple[Outage, ...], step: int) -> frozenset[int]:
     return frozenset(o.rank for o in outages if o.start <= step < o.end)
+
+
+def failed_per_step(outages: tuple[Outage, ...], steps: int) -> list[frozenset[int]]:
+    """``failed_at(outages, step)`` for every step in ``range(steps)``, in one pass over the outages and steps
+    (not one pass over the outages per step)."""
+    changes: dict[int, list[tuple[int, int]]] = {}
+    for o in outages:
+        if o.start < steps:
+            changes.setdefault(o.start, []).append((o.rank, 1))
+            if o.end < steps:
+                changes.setdefault(o.end, []).append((o.rank, -1))
+    active: dict[int, int] = {}  # rank -> outages covering the current step
+    current: frozenset[int] = frozenset()
+    per_step = []
+    for step in range(steps):
+        if step in changes:
+            for rank, delta in changes[step]:
+                active[rank] = active.get(rank, 0) + delta
+                if not active[rank]:
+                    del active[rank]
+            current = frozenset(active)
+        per_step.append(current)
+    return per_step
 
 
 def assign_neighbours(n_ranks: int, failed: frozenset[int]) -> tuple[dict[int, int], list[int]]:
@@ -52,17 +81,27 @@ def assign_neighbours(n_ranks: int, failed: frozenset[int]) -> tuple[dict[int, i
 
 def poisson_schedule(n_ranks: int, steps: int, interval_steps: float, repair_steps: int,
                      seed: int) -> tuple[Outage, ...]:
-    """Failures over ``steps``: exponential gaps (mean ``interval_steps``), a uniformly drawn up rank each time,
-    down for ``repair_steps``; at least one rank stays up (an arrival with one rank left up is skipped)."""
-    if interval_steps <= 0 or repair_steps < 1:
-        raise ValueError(f"interval_steps must be > 0 and repair_steps >= 1, got {interval_steps}, {repair_steps}")
+    """Failures over ``steps``: exponential gaps (mean ``interval_steps`` >= `MIN_INTERVAL_STEPS`), a uniformly drawn
+    up rank each time, down for ``repair_steps``; at least one rank stays up (an arrival with one rank left up is
+    skipped)."""
+    if not interval_steps >= MIN_INTERVAL_STEPS or repair_steps < 1:
+        raise ValueError(f"interval_steps must be >= {MIN_INTERVAL_STEPS} and repair_steps >= 1, got {interval_steps}, "
+                         f"{repair_steps}")
     rng = np.random.default_rng([int(seed), 0xFA11])
     outages: list[Outage] = []
+    # arrivals come in step order and hit only up ranks, so a rank's last outage tells whether it is down; the up
+    # ranks are listed once per step with an arrival and the ones hit are taken out (repairs last >= 1 step)
+    up_from = [0] * n_ranks  # first step each rank is up again
     t = float(rng.exponential(interval_steps))
     while t < steps:
         step = int(t)
-        up = [r for r in range(n_ranks) if r not in failed_at(tuple(outages), step)]
-        if len(up) > 1:
-            outages.append(Outage(int(up[int(rng.integers(len(up)))]), step, step + int(repair_steps)))
-        t += float(rng.exponential(interval_steps))
+        up = [r for r in range(n_ranks) if up_from[r] <= step]
+        while True:
+            if len(up) > 1:
+                rank = up.pop(int(rng.integers(len(up))))
+                outages.append(Outage(rank, step, step + int(repair_steps)))
+                up_from[rank] = step + int(repair_steps)
+            t += float(rng.exponential(interval_steps))
+            if not step <= t < step + 1:
+                break
     return tuple(outages)

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from methods.mecefo.failures import Outage, assign_neighbours, failed_at
+from methods.mecefo.failures import Outage, assign_neighbours, failed_per_step
 from methods.mecefo.lowrank import LowRankBases
 from methods.mecefo.neighbour import EXACT, Techniques, neighbour_loss
 from methods.models.gpt import TinyLlama
@@ -109,8 +109,9 @@ def train(model: TinyLlama, batch: Callable[[int, int], Batch], settings: TrainS
     rows: list[dict[str, Any]] = []
     dropped = failure_steps = measured = 0
     params = dict(model.named_parameters())
+    failed_sets = failed_per_step(s.outages, s.steps)
     for step in range(s.steps):
-        failed = failed_at(s.outages, step)
+        failed = failed_sets[step]
         neighbours, orphans = assign_neighbours(s.n_ranks, failed) if failed else ({}, [])
         carried = {r: [r] for r in range(s.n_ranks) if r not in failed}
         for lost, nb in neighbours.items():

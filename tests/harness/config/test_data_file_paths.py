@@ -120,8 +120,9 @@ def test_a_missing_file_of_a_sweep_point_is_refused_at_validation(tmp_path, caps
 
 def test_a_kind_declares_its_data_files_by_type_and_they_are_found_at_any_depth():
     repair = {"kind": "empirical", "csv": "r.csv"}
-    scenario = FaultTolerantScenario.model_validate({"name": "t", "failures": {
-        "trace": "t.csv", "node": {"mtbf_h": 1, "repair": repair}, "rack": {"mtbf_h": 1, "nodes_per_rack": 1}}})
+    failures = {"trace": "t.csv", "node": {"mtbf_h": 1, "repair": repair}, "rack": {"mtbf_h": 1, "nodes_per_rack": 1}}
+    scenario = FaultTolerantScenario.model_validate(
+        {"name": "t", "cluster": {"nodes": 1, "devices_per_node": 2}, "failures": failures})
     assert data_files(scenario) == [("failures.node.repair.csv", "r.csv"), ("failures.trace", "t.csv")]
     assert declares_data_files(FaultTolerantScenario) and not declares_data_files(ToyScenario)
 

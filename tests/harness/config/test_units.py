@@ -97,7 +97,7 @@ def test_short_names_and_unit_strings_resolve_to_the_same_scenario(tmp_path):
 
 
 def test_hours_in_a_failures_block(tmp_path):
-    head = "name: units\nkind: fault_tolerant_training\n"
+    head = "name: units\nkind: fault_tolerant_training\ncluster: {nodes: 1, devices_per_node: 2}\n"
     long = load_scenario(_write(tmp_path, head + "failures: {horizon_h: 1296, device: {mtbf_h: 48}}\n", "long.yaml"))
     for text in ("failures: {horizon: 54d, device: {mtbf: 2d}}",
                  "failures: {horizon_h: 54d, device: {mtbf_h: 2880min}}"):

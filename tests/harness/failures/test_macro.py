@@ -172,8 +172,12 @@ def test_policy_rates_and_costs_by_hand(pricer):
     assert bamboo.on_repair(state, (4,)).pause_s == COSTS.bamboo_rejoin_s
     assert oobleck.rate(state) == pytest.approx(1000 / ((8 / 2 + 3 - 1) / 3))  # 6 devices: 2 pipelines of 3
     copy_s = 1e9 / 3 / COSTS.network_bytes_per_s  # one stage of the state: a third (6 devices: pipelines of 3)
+    oobleck.produce(60.0, oobleck.rate(state))  # a minute of running since the last reconfiguration
     lost = oobleck.on_failure(state, (4,))
     assert (lost.pause_s, lost.lost_tokens) == (30.0 + copy_s, 500.0)  # half a step of work on average
+    assert oobleck.on_failure(state, (4,)).lost_tokens == 0.0  # nothing produced since: nothing in flight
+    oobleck.produce(0.2, 1000.0)
+    assert oobleck.on_failure(state, (4,)).lost_tokens == pytest.approx(200.0)  # less than half a step done
     state.down[:] = 1
     assert oobleck.rate(state) == 0.0  # too few devices for a pipeline
     # stragglers: the slowest up device sets the pace; a straggler that is down does not

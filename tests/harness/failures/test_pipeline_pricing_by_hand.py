@@ -131,6 +131,7 @@ def test_oobleck_one_failure_and_its_repair_by_hand(pricer):
 def test_oobleck_copies_one_stage_per_reconfiguration_however_many_devices_go(pricer):
     oobleck = POLICIES["oobleck"](pricer, COSTS)
     state = ClusterState(8)
+    oobleck.produce(60.0, oobleck.reference_rate())  # running a minute before the node fails
     state.down[[2, 3]] = 1  # a node of two devices: 6 up, pipelines of 3
     lost = oobleck.on_failure(state, (2, 3))
     assert (lost.pause_s, lost.lost_tokens) == pytest.approx((30 + COPY_3_S, 500))

@@ -110,8 +110,8 @@ def test_step_times_count_the_calls_of_each_configuration_by_hand(checkpointing)
     optimizer = count_calls(optimizer_ops(dims, "adamw", "cpu"))
     exact = {"rel": 1e-12}  # integer milliseconds through nanoseconds and back
     assert pricer.normal_step_s() == pytest.approx((forward + backward + recomputed + optimizer) / 1e3, **exact)
-    neighbour_backward = sum(count_calls(neighbour_block_backward(l.forward, l.backward, 8)) if l.name.startswith("block.")
-                             else count_calls(l.backward) for l in layers)
+    neighbour_backward = sum(count_calls(neighbour_block_backward(l.forward, l.backward, 8))
+                             if l.name.startswith("block.") else count_calls(l.backward) for l in layers)
     refresh = count_calls(svd_refresh_ops(dims, 8, 3))
     assert refresh == 3 * 2 * dims.n_layers * 3  # three FFN matrices, two GEMMs per round, three rounds
     assert pricer.neighbour_step_s(2) == pytest.approx(

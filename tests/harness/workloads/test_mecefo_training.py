@@ -49,6 +49,26 @@ def test_bad_input_names_the_key(override, key):
         load_scenario(ROOT / "scenarios/mecefo/training_skip.yaml", [override], check_points=False)  # base point
 
 
+def test_an_interval_below_the_floor_names_the_key_and_the_floor():
+    """1e-9 steps between failures drew ~10^9 arrivals for 4 steps (minutes, unbounded); refused at validation."""
+    with pytest.raises(ScenarioError, match=r"workload\.failures\.interval_steps: .*0\.01") as err:
+        load_scenario(ROOT / "scenarios/mecefo/training_error.yaml", ["workload.failures.interval_steps=1e-9"],
+                      check_points=False)
+    assert len(err.value.problems) == 1
+    load_scenario(ROOT / "scenarios/mecefo/training_error.yaml", ["workload.failures.interval_steps=0.01"],
+                  check_points=False)
+
+
+@pytest.mark.parametrize(("corpus", "seq_len", "key"), [({"n_sentences": 1}, 16, "workload.corpus.n_sentences"),
+                                                       ({"eval_sentences": 1}, 64, "workload.corpus.eval_sentences")])
+def test_a_corpus_too_short_for_a_sequence_names_its_key(corpus, seq_len, key):
+    """Schema-valid but the drawn sentences hold fewer characters than one sequence per rank: one line naming the
+    size key (it was a ValueError traceback from the corpus slicer)."""
+    with pytest.raises(ScenarioError, match=key.replace(".", r"\.") + ": 1 sentences give") as err:
+        _run(corpus={**TINY["corpus"], **corpus}, model={**TINY["model"], "seq_len": seq_len})
+    assert len(err.value.problems) == 1
+
+
 def test_cli_exits_2_with_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "scenarios/mecefo/training_skip.yaml",
                              "--set", "workload.n_ranks=1", "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
