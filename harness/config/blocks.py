@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator,
+                      model_validator)
 
 from harness.config.numbers import plain_numbers
 
@@ -60,17 +61,56 @@ class ClusterSpec(DeviceSpec):
         return self.nodes * self.devices_per_node
 
 
+#: slowest link a scenario may model, Gbit/s: 1 kbit/s (a 1970s telephone modem; no training traffic crosses slower
+#: links). With `MIN_PROTOCOL_EFFICIENCY` the payload rate is at least 10 bit/s, so the largest sizes the kinds
+#: allow take a finite time: whole ns far below float's range (`harness.sim.units.MAX_TIME_NS`)
+MIN_BANDWIDTH_GBPS = 1e-6
+#: least payload per wire byte: one payload byte in a minimum Ethernet frame (64 bytes + 8 preamble + 12 gap) is
+#: 1 / 84 = 0.012, the worst framing of a real protocol
+MIN_PROTOCOL_EFFICIENCY = 0.01
+#: largest one-way latency, microseconds (10 s): above any path a message takes (through a geostationary
+#: satellite ~0.25 s, Earth-Moon 1.3 s)
+MAX_LATENCY_US = 1e7
+
+
+def check_min_bandwidth(value: float) -> float:
+    """``value`` (Gbit/s, already > 0) unless below `MIN_BANDWIDTH_GBPS`: ValueError("expected ...")."""
+    if value < MIN_BANDWIDTH_GBPS:
+        raise ValueError(f"expected a number >= {MIN_BANDWIDTH_GBPS:g} (1 kbit/s, the slowest link modelled)")
+    return value
+
+
 class LinkSpec(Strict):
-    bandwidth_gbps: PositiveFloat = Field(description="per-direction bandwidth in gigabits per second")
-    latency_us: NonNegativeFloat = Field(description="one-way latency per message, microseconds")
+    bandwidth_gbps: PositiveFloat = Field(
+        description=f"per-direction bandwidth in gigabits per second (at least {MIN_BANDWIDTH_GBPS:g} = 1 kbit/s, "
+        "a 1970s telephone modem)",
+    )
+    latency_us: NonNegativeFloat = Field(
+        le=MAX_LATENCY_US, description="one-way latency per message, microseconds (at most 10 s, above any real "
+        "path: through a geostationary satellite ~0.25 s, Earth-Moon 1.3 s)",
+    )
     sharing: Literal["fifo", "fair"] = Field("fair", description="how concurrent transfers share one direction")
     protocol_efficiency: float = Field(
         1.0, gt=0.0, le=1.0,
         description="payload bytes per wire byte, so bandwidth_gbps can be entered as configured (the line or "
         "shaper rate): the links carry bandwidth_gbps * protocol_efficiency of payload. E.g. TCP over Ethernet "
         "at MTU 1500: 1448 / 1514 = 0.956 (1448 payload bytes per 1514-byte frame: 1500 MTU + 14 Ethernet header; "
-        "52 bytes of IPv4, TCP and timestamp headers inside the MTU)",
+        "52 bytes of IPv4, TCP and timestamp headers inside the MTU). At least 0.01: one payload byte in a "
+        "minimum Ethernet frame (64 bytes + 8 preamble + 12 gap) is 1/84 = 0.012, the worst real framing",
     )
+
+    @field_validator("bandwidth_gbps")
+    @classmethod
+    def _not_below_a_kbit(cls, value: float) -> float:
+        return check_min_bandwidth(value)
+
+    @field_validator("protocol_efficiency")
+    @classmethod
+    def _not_below_worst_framing(cls, value: float) -> float:
+        if value < MIN_PROTOCOL_EFFICIENCY:
+            raise ValueError(f"expected a number >= {MIN_PROTOCOL_EFFICIENCY:g} (one payload byte in a minimum "
+                             "Ethernet frame is 1/84 = 0.012, the worst real framing)")
+        return value
 
     @property
     def payload_gbps(self) -> float:

@@ -26,16 +26,35 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 
+#: Upper bounds of explicit dims: a few times the largest published LLMs, so any real model fits, and a typo
+#: (``n_layers: 1000000``) is refused instead of simulated for hours (pricing costs time per layer)
+MAX_D_MODEL = 65_536  # 2.6x Megatron-LM's 1T configuration's 25,600 (MT-NLG 530B 20,480, Llama 3.1 405B 16,384)
+MAX_D_FF = 262_144  # 3.6x PaLM 540B's 73,728; Llama 3.1 405B 53,248
+MAX_N_LAYERS = 512  # 4x Llama 3.1 405B's 126 blocks (PaLM 540B 118, Megatron-LM 1T 128, GPT-3 96)
+MAX_VOCAB_SIZE = 1 << 20  # 4x the largest vocabularies in use (Gemma, PaLM: 256,000)
+
+
 class LlamaDims(BaseModel):
     """Dimensions of a LLaMA-shaped model (explicit dims in a scenario's ``workload.model``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    d_model: PositiveInt = Field(description="hidden size")
-    d_ff: PositiveInt = Field(description="SwiGLU intermediate size")
-    n_heads: PositiveInt = Field(description="attention heads")
-    n_layers: PositiveInt = Field(description="transformer blocks")
-    vocab_size: PositiveInt = Field(32000, description="vocabulary size")
+    d_model: PositiveInt = Field(
+        le=MAX_D_MODEL, description="hidden size (at most 65,536: 2.6x the widest published LLM configuration, 25,600)"
+    )
+    d_ff: PositiveInt = Field(
+        le=MAX_D_FF, description="SwiGLU intermediate size (at most 262,144: 3.6x PaLM 540B's 73,728)"
+    )
+    n_heads: PositiveInt = Field(
+        le=MAX_D_MODEL, description="attention heads (they divide d_model, so at most d_model's bound)"
+    )
+    n_layers: PositiveInt = Field(
+        le=MAX_N_LAYERS, description="transformer blocks (at most 512: 4x the deepest published LLaMA-shaped LLM, "
+        "Llama 3.1 405B's 126)"
+    )
+    vocab_size: PositiveInt = Field(
+        32000, le=MAX_VOCAB_SIZE, description="vocabulary size (at most 2**20: 4x the largest in use, 256,000)"
+    )
     fused_qkv: bool = Field(
         False, description="q, k and v as one (d_model -> 3 d_model) projection, as methods.models.gpt.TinyLlama; "
         "LLaMA (and Hugging Face's implementation) uses three"
@@ -189,5 +208,6 @@ def layer_work(dims: LlamaDims, micro_batch: int, seq_len: int) -> list[LayerWor
         )
         for i in range(dims.n_layers)
     ]
-    layers.append(LayerWork("head", v * d + d, head_gemms, _with_backward(head_gemms), head_elementwise, 2 * head_elementwise))
+    layers.append(LayerWork("head", v * d + d, head_gemms, _with_backward(head_gemms), head_elementwise,
+                            2 * head_elementwise))
     return layers

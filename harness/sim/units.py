@@ -4,15 +4,26 @@ Bandwidths arrive as ``bandwidth_gbps`` (gigabits per second, 1 Gbit/s = 0.125 b
 ``latency_us``. `transfer_ns` is the ONE rounding rule of the project: the time to push ``size_bytes`` through a
 link is ``ceil(size_bytes / bytes_per_ns)`` nanoseconds. The closed forms (`harness.sim.collectives`) and the
 link-level SimPy model (`harness.sim.links`) both call it, which is what lets them agree exactly.
+
+Range: simulated times are Python ints, so the clock itself never overflows; what holds them afterwards does.
+Converted to ms / us they are floats (finite below ~1.8e308 ns, which the config bounds keep them far under: at
+the slowest link allowed, `harness.config.blocks.MIN_BANDWIDTH_GBPS` x `MIN_PROTOCOL_EFFICIENCY` = 10 bit/s, the
+largest sizes take ~1e24 ns); kept as whole ns in a metrics column (``time_ns``) they must fit numpy's int64,
+`MAX_TIME_NS` (~292 years), and `check_time_ns` refuses more with one line.
 """
 
 from __future__ import annotations
 
 import math
 
+from harness.errors import HarnessError
+
 BYTES_PER_NS_PER_GBPS = 0.125  # 1e9 bit/s = 1.25e8 byte/s = 0.125 byte/ns (a power of two: conversions are exact)
 NS_PER_US = 1_000
 NS_PER_MS = 1_000_000
+NS_PER_YEAR = 365.25 * 24 * 3600 * 1e9
+#: the longest time a whole-ns metrics column holds: int64, what numpy / pandas store integers as (~292 years)
+MAX_TIME_NS = 2**63 - 1
 
 
 def _check_finite(name: str, value: float, *, positive: bool) -> float:
@@ -59,3 +70,13 @@ def transfer_ns(size_bytes: float, bytes_per_ns: float) -> int:
     if not bytes_per_ns > 0:
         raise ValueError(f"bytes_per_ns: expected a number > 0, got {bytes_per_ns!r}")
     return math.ceil(size_bytes / bytes_per_ns)
+
+
+def check_time_ns(time_ns: int, what: str, fix: str) -> int:
+    """``time_ns`` unless it exceeds `MAX_TIME_NS`: then `HarnessError` (one line: ``what`` takes how long, ``fix``)."""
+    if time_ns > MAX_TIME_NS:
+        raise HarnessError(
+            f"{what} takes {time_ns:.3g} ns ({time_ns / NS_PER_YEAR:.3g} years), more than the {MAX_TIME_NS} ns "
+            f"(~292 years, int64) a time_ns metric holds; {fix}"
+        )
+    return time_ns

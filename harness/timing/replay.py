@@ -176,6 +176,7 @@ class TimingReplay:
         self.missing_reason = missing_reason
         self._ops = load_all_ops()
         self._slices: dict[tuple[str, str, str], _Slice] = {}
+        self._impls: dict[tuple[str, str | None, str], str | None] = {}  # (op, impl asked, dtype) -> impl chosen
         self._counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SOURCES, 0))
         self._time_ms: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(SOURCES, 0.0))
         self._roofline_reasons: dict[str, Counter[str]] = defaultdict(Counter)
@@ -272,7 +273,11 @@ class TimingReplay:
     def _rows(self, op: str, impl: str | None, dtype: str) -> tuple[TimingTable | None, str | None, _Slice | None]:
         """The op's table, the impl chosen for ``dtype`` and its rows (None where absent)."""
         table = self.tables.tables.get(op) if self.tables else None
-        chosen = self._pick_impl(table, impl, dtype) if table is not None else None
+        chosen = None
+        if table is not None:  # chosen once per (op, impl, dtype): a pandas filter costs more than a prediction
+            if (op, impl, dtype) not in self._impls:
+                self._impls[(op, impl, dtype)] = self._pick_impl(table, impl, dtype)
+            chosen = self._impls[(op, impl, dtype)]
         if chosen is None:
             return table, None, None
         cached = self._slices.get((op, chosen, dtype))

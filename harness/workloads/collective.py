@@ -32,6 +32,7 @@ from harness.config.blocks import ClusterScenario, Strict
 from harness.sim.collective_sim import simulate_collective_ns
 from harness.sim.collectives import check_op_algorithm
 from harness.sim.topology import Topology, topology_collective_ns
+from harness.sim.units import check_time_ns
 from harness.workloads.base import RunContext, RunOutput, register_workload
 
 CollectiveOp = Literal["all_reduce", "reduce_scatter", "all_gather", "broadcast", "p2p"]
@@ -77,7 +78,12 @@ def collective_time_ns(scenario: CollectiveScenario) -> tuple[int, int]:
     topology = Topology.from_config(scenario.cluster, scenario.network)
     w = scenario.workload
     timer = simulate_collective_ns if scenario.network.model == "link_level" else topology_collective_ns
-    return int(timer(w.op, w.algorithm, w.size_bytes, topology)), topology.n_ranks
+    time_ns = check_time_ns(
+        int(timer(w.op, w.algorithm, w.size_bytes, topology)),
+        f"workload.size_bytes: the {w.op} of {w.size_bytes} bytes over {topology.n_ranks} ranks",
+        "raise network.*.bandwidth_gbps or lower workload.size_bytes",
+    )
+    return time_ns, topology.n_ranks
 
 
 @register_workload("collective", CollectiveScenario)

@@ -66,7 +66,7 @@ from harness.sim.dp_step import assign_buckets
 from harness.sim.topology import Topology, topology_collective_ns
 from harness.sim.units import ms_to_ns
 from harness.workloads.base import RunContext, RunOutput, register_workload
-from harness.workloads.data_parallel_step import DTYPE_BYTES, MIB, DataParallelWorkload, layer_times
+from harness.workloads.data_parallel_step import DTYPE_BYTES, MAX_MICRO_BATCH, MIB, DataParallelWorkload, layer_times
 
 ErrorFeedbackName = Literal["none", "ef14", "ef21", "ef21m", "ef21_sgd2m"]
 
@@ -75,14 +75,15 @@ class CompressedDPWorkload(DataParallelWorkload):
     """The `data_parallel_step` workload with the paper's defaults (ARC Table V) plus the compression knobs."""
 
     micro_batch: PositiveInt = Field(
-        1, le=100_000, description="sequences per rank per step (ARC Table V: 1)"
+        1, le=MAX_MICRO_BATCH, description="sequences per rank per step (ARC Table V: 1)"
     )
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         "float32", description="compute, gradient and payload dtype (indices are always int32)"
     )
     overlap: bool = Field(False, description="start a bucket's compression and collectives as soon as it is ready")
     error_feedback: ErrorFeedbackName | None = Field(
-        None, description="error-feedback wrapper whose element-wise passes are costed; None: the compressor's usual one"
+        None,
+        description="error-feedback wrapper whose element-wise passes are costed; None: the compressor's usual one",
     )
     uncompressed: list[str] = Field(
         default_factory=list, description="layers sent dense (all-reduce, no compression), e.g. [embed, head]"
@@ -92,7 +93,8 @@ class CompressedDPWorkload(DataParallelWorkload):
         "microseconds (at most 1 s); small torch ops took 30-50 us each on an H100 in H8's device check"
     )
     first_call_index: int = Field(
-        1, ge=0, description="compressed calls before the first reported step (GreedyLore refreshes at multiples of tau)"
+        1, ge=0,
+        description="compressed calls before the first reported step (GreedyLore refreshes at multiples of tau)",
     )
 
     @field_validator("uncompressed")
@@ -104,7 +106,9 @@ class CompressedDPWorkload(DataParallelWorkload):
         return layers
 
     def compute_workload(self) -> DataParallelWorkload:
-        """The same model, batch and dtype as a ``data_parallel_step`` workload (for its compute helpers)."""
+        """The same model, batch and dtype as a ``data_parallel_step`` workload (for its compute helpers); every
+        field copied has the same bounds here (inherited, or ``micro_batch``'s `MAX_MICRO_BATCH`), so a workload
+        that validated builds (a test checks the fields agree)."""
         return DataParallelWorkload(model=self.model, micro_batch=self.micro_batch, seq_len=self.seq_len,
                                     dtype=self.dtype, bucket_mb=self.bucket_mb, overlap=self.overlap,
                                     optimizer=self.optimizer)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from harness.config.blocks import ClusterScenario, Strict
 from harness.cost.training_step import LayerOps, layer_ops, optimizer_ops, price
@@ -40,18 +40,34 @@ from harness.workloads.base import RunContext, RunOutput, register_workload
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 MIB = 1 << 20
+#: sequences per rank per step (2**16: far above any real micro-batch; the kinds built on this workload share it)
+MAX_MICRO_BATCH = 65536
+#: the smallest bucket cap, MiB: one byte. The cap is whole bytes (``int(bucket_mb * 2**20)``, as DDP's
+#: ``bucket_cap_mb``); any cap below the smallest layer's gradient already gives one bucket per layer
+MIN_BUCKET_MB = 1 / MIB
+
+
+def check_bucket_mb(value: float) -> float:
+    """A ``bucket_mb`` of at least one byte (`MIN_BUCKET_MB`); every kind with a bucket cap validates it so."""
+    if value < MIN_BUCKET_MB:
+        raise ValueError("expected a number >= 2**-20 (9.54e-07 MiB = 1 byte: the cap is whole bytes)")
+    return value
 
 
 class DataParallelWorkload(Strict):
     model: LlamaModel = Field(
         "llama-130m", description=f"preset ({', '.join(LLAMA_PRESETS)}) or explicit dims {{d_model, d_ff, ...}}"
     )
-    micro_batch: PositiveInt = Field(4, le=65536, description="sequences per rank per step")
+    micro_batch: PositiveInt = Field(4, le=MAX_MICRO_BATCH, description="sequences per rank per step")
     seq_len: PositiveInt = Field(256, le=1 << 20, description="tokens per sequence")
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         "bfloat16", description="compute and gradient dtype (gradients are all-reduced in this dtype)"
     )
-    bucket_mb: PositiveFloat = Field(25.0, le=1e6, description="gradient bucket cap in MiB (DDP bucket_cap_mb)")
+    bucket_mb: PositiveFloat = Field(
+        25.0, le=1e6,
+        description="gradient bucket cap in MiB (DDP bucket_cap_mb); at least 2**-20 MiB = 1 byte, the cap being "
+        "whole bytes (a cap below the smallest layer's gradient already gives one bucket per layer)",
+    )
     overlap: bool = Field(True, description="start each bucket's all-reduce as soon as backward has produced it")
     n_steps: PositiveInt = Field(1, le=1_000_000, description="training steps to simulate (one metrics row each)")
     algorithm: Literal["ring", "tree"] = Field("ring", description="all-reduce algorithm")
@@ -60,6 +76,11 @@ class DataParallelWorkload(Strict):
         "runs it by default: for-loop on CPU, foreach on GPUs), adamw_fused (fused=True), sgd_momentum "
         "(torch.optim.SGD, momentum 0.9, default implementation) or none"
     )
+
+    @field_validator("bucket_mb")
+    @classmethod
+    def _at_least_a_byte(cls, value: float) -> float:
+        return check_bucket_mb(value)
 
 
 class DataParallelScenario(ClusterScenario):

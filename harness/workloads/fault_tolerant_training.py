@@ -30,7 +30,7 @@ import math
 from typing import Literal
 
 import pandas as pd
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from harness.config.blocks import ClusterScenario, OutputsSpec, Strict
 from harness.config.datafiles import DataFile
@@ -45,6 +45,7 @@ from harness.models.llama import LLAMA_PRESETS, LlamaModel, resolve_model
 from harness.sim.topology import Topology
 from harness.sim.units import gbps_to_bytes_per_ns
 from harness.workloads.base import RunContext, RunOutput, register_workload
+from harness.workloads.data_parallel_step import check_bucket_mb
 
 PolicyName = Literal["failure_free", "checkpoint_restart", "bamboo", "oobleck", "mecefo"]
 
@@ -147,7 +148,7 @@ class FaultTolerantWorkload(Strict):
     seq_len: PositiveInt = Field(256, le=1 << 20, description="tokens per sequence")
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
     optimizer: Literal["adamw", "adamw_fused", "sgd_momentum", "none"] = "adamw"
-    bucket_mb: PositiveFloat = Field(25.0, le=1e6, description="gradient bucket cap, MiB")
+    bucket_mb: PositiveFloat = Field(25.0, le=1e6, description="gradient bucket cap, MiB (at least 2**-20 = 1 byte)")
     overlap: bool = True
     activation_checkpointing: bool = Field(False, description=(
         "normal steps recompute every block's forward in backward (MeCeFO's neighbour keeps its own recomputation)"))
@@ -158,6 +159,11 @@ class FaultTolerantWorkload(Strict):
     mecefo: MeCeFOSpec = Field(default_factory=MeCeFOSpec)
     oobleck: OobleckSpec = Field(default_factory=OobleckSpec)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+
+    @field_validator("bucket_mb")
+    @classmethod
+    def _at_least_a_byte(cls, value: float) -> float:
+        return check_bucket_mb(value)
 
 
 #: failure / straggler arrivals expected per replicate, at most: ~2,400 times the Llama 3 405B record (419 in 54 days

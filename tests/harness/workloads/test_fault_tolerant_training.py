@@ -34,6 +34,8 @@ def test_shipped_scenarios_load_at_every_point(path):
     (["failures.cluster=null", "failures.device={mtbf_h: 0.0001}"], "failures.device.mtbf_h", "3.2e+06"),
     (["failures.stragglers={mtbf_h: 0.0001}"], "failures.stragglers.mtbf_h", "3.2e+06"),
     (["failures.cluster.distribution=weibull", "failures.cluster.shape=0.01"], "failures.cluster.shape", "0.1"),
+    # the step pricer makes whole-byte buckets, as the data-parallel kinds do
+    (["workload.bucket_mb=1e-9"], "workload.bucket_mb", "1 byte"),
 ])
 def test_input_that_cannot_run_names_the_key(overrides, key, detail):
     with pytest.raises(ScenarioError, match=key.replace(".", r"\.")) as err:
