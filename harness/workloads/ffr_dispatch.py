@@ -34,28 +34,52 @@ from harness.config.blocks import ScenarioBase, Strict
 from harness.config.datafiles import DataFile
 from harness.errors import ScenarioError
 from harness.workloads.base import RunContext, RunOutput, register_workload
+from methods.grid.signals import MIN_INERTIA_S
 
 Method = Literal["proposed", "loss_only", "capacity", "soc"]
+
+
+#: Most control steps (duration_s / dt_s) of one signal: a week of RegD's 2 s updates, the longest signal the
+#: schema allowed at the RegD rate. Every step is one scheduler call per method in the closed loop (~0.5 ms for the
+#: sharing rules, ~5 ms for the priority QCP on the 2-core dev machine, up to time_limit_s for the MIQCP) and one
+#: metrics row per method with two columns per module, so this is already hours of loop and GiB of rows.
+MAX_CONTROL_STEPS = 302_400
+#: Most (control step, module, method) cells of one run: the closed loop keeps ~120 bytes of metrics per module
+#: and step for every method (per-module power and SoC columns, row dicts, the CSV text; measured), so ~2.4 GB.
+#: Six modules and four methods never reach it within `MAX_CONTROL_STEPS`; 1000 scaled modules do after 20,000.
+MAX_MODULE_STEPS = 20_000_000
 
 
 class SignalSpec(Strict):
     """Where the normalized request r in [-1, 1] comes from."""
 
     type: Literal["regd", "frequency", "event", "csv"] = Field("regd", description="signal generator")
-    duration_s: PositiveFloat = Field(3600.0, le=7 * 86400, description="simulated time, seconds")
-    dt_s: PositiveFloat = Field(2.0, le=60, description="control step, seconds (RegD: 2 s)")
+    duration_s: PositiveFloat = Field(3600.0, le=7 * 86400, description=(
+        "simulated time, seconds: at least dt_s (one control step), at most MAX_CONTROL_STEPS x dt_s"))
+    dt_s: PositiveFloat = Field(2.0, le=60, description=(
+        "control step, seconds (RegD: 2 s); duration_s / dt_s is capped at 302,400 steps (a week at 2 s)"))
     grid: Literal["continental_europe", "great_britain", "nordic"] = Field(
         "continental_europe", description="frequency statistics preset (type frequency)")
     deadband_hz: NonNegativeFloat = Field(0.015, description="droop deadband (types frequency, event, csv in Hz)")
     full_response_hz: PositiveFloat = Field(0.2, description="deviation of full response (droop)")
     loss_pu: NonNegativeFloat = Field(0.02, lt=1, description="generation lost, per unit of system load (event)")
-    inertia_s: PositiveFloat = Field(5.0, description="system inertia constant H, seconds (event)")
+    inertia_s: float = Field(5.0, ge=MIN_INERTIA_S, description=(
+        "system inertia constant H, seconds of rated energy (event): 2-9 s in large grids (Kundur 1994), ~1 s in "
+        "low-inertia and island grids; at least 0.1 s, ten times below those (the nadir grid resolves the "
+        "fastest mode, ~1/(2H), so its cost grows as 1/H)"))
     path: DataFile | None = Field(None, description=(
         "CSV with time_s and one of frequency_hz, deviation_hz, deviation_mhz, regulation_pu (type csv; a relative "
         "path is read from the scenario file's folder; given with --set, from the current directory)"))
 
     @model_validator(mode="after")
     def _check(self) -> SignalSpec:
+        if self.duration_s < self.dt_s:
+            raise ValueError(f"duration_s: must be at least dt_s = {self.dt_s:g} s (one control step), got "
+                             f"{self.duration_s:g}")
+        if self.duration_s / self.dt_s > MAX_CONTROL_STEPS:
+            raise ValueError(f"dt_s: duration_s / dt_s = {self.duration_s:g} / {self.dt_s:g} = "
+                             f"{self.duration_s / self.dt_s:.3g} control steps, more than {MAX_CONTROL_STEPS:,} "
+                             f"(a week of RegD's 2 s updates); raise dt_s or shorten duration_s")
         if (self.type == "csv") != (self.path is not None):
             raise ValueError("path: give a CSV path exactly when type is csv")
         if self.deadband_hz >= self.full_response_hz:
@@ -69,7 +93,9 @@ class ModuleSpec(Strict):
     name: str = Field(max_length=20, pattern=r"^[A-Za-z0-9_]+$")
     capacity_kwh: PositiveFloat
     power_kw: PositiveFloat
-    v_nom: PositiveFloat
+    v_nom: float = Field(ge=1, description=(
+        "pack voltage at SoC 0.5, volts: at least 1 V (one cell is ~3.7 V; packs run 48-1500 V), which keeps "
+        "the loss coefficient R / V^2 finite"))
     r_pack_ohm: NonNegativeFloat
     r_conv_ohm: NonNegativeFloat
     switch_v: NonNegativeFloat = 0.6
@@ -78,6 +104,30 @@ class ModuleSpec(Strict):
     soh: float = Field(1.0, gt=0, le=1)
     soc_min: float = Field(0.1, ge=0, le=1)
     soc_max: float = Field(0.9, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> ModuleSpec:
+        from methods.battery.modules import ModuleParams
+
+        if not (self.soc_min <= self.soc0 <= self.soc_max):
+            raise ValueError(f"soc0: expected soc_min <= soc0 <= soc_max, got {self.soc_min}, {self.soc0}, "
+                             f"{self.soc_max}")
+        # The plant solves Pb = P + rho Pb^2 + (a/V) Pb + b for the rated discharge P at every SoC in the window;
+        # that has a root only up to the maximum power transfer (1 - a/V)^2 / (4 rho) - b, lowest at the lowest
+        # voltage (OCV at soc_min). A module whose rating is beyond it cannot deliver its rating.
+        module = ModuleParams(**self.model_dump())
+        rho, a_over_v, b_kw = module.loss_coefficients(self.soc_min)
+        volts = module.ocv(self.soc_min)
+        if a_over_v >= 1.0:
+            raise ValueError(f"switch_v: the switching loss a |I| must stay below the power V |I|: a = "
+                             f"{self.switch_v:g} V >= the pack's OCV at soc_min, {volts:.4g} V")
+        reach = (1.0 - a_over_v) ** 2 / (4.0 * rho) - b_kw if rho > 0 else float("inf")
+        if self.power_kw > reach:
+            raise ValueError(f"power_kw: {self.power_kw:g} kW is beyond the module's maximum power transfer at its "
+                             f"lowest voltage ({volts:.4g} V at soc_min = {self.soc_min:g}): {reach:.4g} kW with "
+                             f"r_pack_ohm + r_conv_ohm = {self.r_pack_ohm + self.r_conv_ohm:g}, switch_v = "
+                             f"{self.switch_v:g}, standby_w = {self.standby_w:g}")
+        return self
 
 
 class SchedulerSpec(Strict):
@@ -120,7 +170,25 @@ class FfrWorkload(Strict):
             raise ValueError("modules: list modules exactly when case is custom")
         if len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods: listed twice: {self.methods}")
+        steps = round(self.signal.duration_s / self.signal.dt_s)
+        cells = steps * self.module_count * len(self.methods)
+        if cells > MAX_MODULE_STEPS:
+            key = "n_modules" if self.case == "scaled" else "modules" if self.case == "custom" else "methods"
+            raise ValueError(f"{key}: control steps x modules x methods = {steps} x {self.module_count} x "
+                             f"{len(self.methods)} = {cells:.3g}, more than "
+                             f"{MAX_MODULE_STEPS:.3g} (~120 bytes of per-module metrics each); shorten "
+                             f"signal.duration_s, raise signal.dt_s, or use fewer modules or methods")
         return self
+
+    @property
+    def module_count(self) -> int:
+        if self.case == "custom":
+            return len(self.modules)
+        if self.case == "scaled":
+            return self.n_modules
+        from methods.battery.presets import CASES
+
+        return len(CASES[self.case][0])
 
 
 class FfrScenario(ScenarioBase):

@@ -35,6 +35,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.errors import ScenarioError
 from harness.workloads.base import RunContext, RunOutput, register_workload
 
 if TYPE_CHECKING:  # the physics (scipy's solvers) is imported when a run starts, not when the kind is listed
@@ -44,20 +45,40 @@ if TYPE_CHECKING:  # the physics (scipy's solvers) is imported when a run starts
 
 Spectrum = Literal["hxmt", "konus", "integral"]
 
+#: Smallest radius of the FRB front [cm]: the neutron-star surface (`methods.astro.truncation.NS_RADIUS_CM`).
+MIN_RADIUS_CM = 1e6
+#: Most rate-table builds of a truncation run, counted at 48 bins (more bins count (bins / 48)^2 each): every
+#: (draw, radius) builds its own tables, ~40 ms at 48 bins and ~2 s at 512 on the 2-core dev machine, so this is
+#: ~15 minutes; the shipped scans need 490 (49 draws x 10 radii).
+MAX_TABLE_BUILDS = 20_000
+
 
 class FrbCascadeWorkload(Strict):
     output: Literal["dynamics", "truncation"] = Field("truncation", description="what to compute (module docstring)")
-    radius_cm: float = Field(1e9, gt=0, le=1e14, description="radius of the FRB front from the magnetar [cm]")
-    radii_cm: list[Annotated[float, Field(gt=0, le=1e14)]] | None = Field(
-        None, min_length=1, max_length=1000, description="truncation: radii to scan [cm] (default: [radius_cm])")
+    radius_cm: float = Field(1e9, ge=MIN_RADIUS_CM, le=1e14, description=(
+        "radius of the FRB front from the magnetar [cm]: from the neutron-star surface (10 km, the radius the "
+        "Goldreich-Julian seeds assume) out to 1e14 cm, beyond the light cylinder (1.6e10 cm for SGR 1935+2154) "
+        "where synchrotron-maser shock models place FRBs (1e12-1e14 cm)"))
+    radii_cm: list[Annotated[float, Field(ge=MIN_RADIUS_CM, le=1e14)]] | None = Field(
+        None, min_length=1, max_length=1000,
+        description="truncation: radii to scan [cm] (default: [radius_cm]; bounds as radius_cm)")
     spectrum: Spectrum = Field("konus", description="counterpart spectrum fit (methods.astro.counterpart.FITS)")
     luminosity_erg_s: float | None = Field(
-        None, gt=0, le=1e50,
-        description="counterpart luminosity in 20-200 keV [erg/s]; default: 4 pi d^2 x the observed peak flux")
-    e_min_kev: float = Field(1.0, gt=0, le=1e6, description="lowest counterpart photon energy [keV]")
+        None, ge=1e30, le=1e50, description=(
+            "counterpart luminosity in 20-200 keV [erg/s]; default: 4 pi d^2 x the observed peak flux (~1e40 for "
+            "FRB 200428's burst). Magnetar bursts span ~1e36 (short bursts) to ~2e47 (SGR 1806-20's giant flare); "
+            "bounds 1e30-1e50 keep decades of margin on both sides"))
+    e_min_kev: float = Field(1.0, ge=1e-3, le=1e6, description=(
+        "lowest counterpart photon energy [keV]: at least 1 eV (optical); the spectral fits were measured in "
+        "X-rays (from ~1 keV, HXMT's low band), so lower is an extrapolation without support"))
     e_max_kev: float = Field(1000.0, gt=0, le=1e6, description="highest counterpart photon energy [keV]")
-    frb_luminosity_erg_s: float = Field(4e38, gt=0, le=1e50, description="FRB isotropic luminosity [erg/s]")
-    frequency_hz: float = Field(1.4e9, gt=0, le=1e12, description="FRB frequency [Hz]")
+    frb_luminosity_erg_s: float = Field(4e38, ge=1e30, le=1e50, description=(
+        "FRB isotropic luminosity [erg/s]: observed from ~1e33 (the faintest radio bursts of SGR 1935+2154, "
+        "Kirsten et al. 2021) through ~1e38 (FRB 200428) to ~1e46 (the most luminous cosmological FRBs); bounds "
+        "1e30-1e50 keep decades of margin"))
+    frequency_hz: float = Field(1.4e9, ge=1e7, le=1e12, description=(
+        "FRB frequency [Hz]: FRBs are seen from 110 MHz (LOFAR, Pleunis et al. 2021) to 8 GHz (Gajjar et al. "
+        "2018); bounds 10 MHz (the ionosphere's cut-off: no ground-based radio burst below it) to 1 THz"))
     geometry: Literal["isotropic", "radial"] = Field("isotropic", description="counterpart photon directions")
     seed_multiplicity: float = Field(1.0, gt=0, le=1e12,
                                      description="seed leptons per Goldreich-Julian density (pair-loaded wind)")
@@ -82,12 +103,16 @@ class FrbCascadeWorkload(Strict):
             raise ValueError("samples: only output 'truncation' samples the observational ranges")
         if self.output == "dynamics" and self.radii_cm is not None:
             raise ValueError("radii_cm: only output 'truncation' scans radii; dynamics uses radius_cm")
+        builds = (self.samples + 1) * len(self.radii) * max(1.0, self.bins / 48) ** 2
+        if self.output == "truncation" and builds > MAX_TABLE_BUILDS:
+            raise ValueError(f"samples: (samples + 1) x len(radii_cm) x (bins / 48)^2 = ({self.samples} + 1) x "
+                             f"{len(self.radii)} x {max(1.0, self.bins / 48) ** 2:.3g} = {builds:.3g} rate-table "
+                             f"builds, more than {MAX_TABLE_BUILDS:,}; lower samples, the radii or bins")
         return self
 
     @property
     def radii(self) -> list[float]:
         return list(self.radii_cm) if self.radii_cm is not None else [self.radius_cm]
-        return self
 
 
 class FrbCascadeScenario(ScenarioBase):
@@ -172,8 +197,16 @@ def _dynamics_rows(solver: str, time_s: np.ndarray, multiplicity: np.ndarray, st
     })
 
 
+def _inputs(w: FrbCascadeWorkload) -> str:
+    """The physical inputs of a dynamics run, for an error message."""
+    counterpart = "the observed one" if w.luminosity_erg_s is None else f"{w.luminosity_erg_s:g} erg/s"
+    return (f"radius_cm = {w.radius_cm:g}, frequency_hz = {w.frequency_hz:g}, frb_luminosity_erg_s = "
+            f"{w.frb_luminosity_erg_s:g}, luminosity_erg_s = {counterpart} ({w.spectrum}, {w.e_min_kev:g}-"
+            f"{w.e_max_kev:g} keV)")
+
+
 def run_dynamics(w: FrbCascadeWorkload, rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, object]]:
-    from methods.astro.cascade_mc import simulate
+    from methods.astro.cascade_mc import PhotonBudgetError, simulate
     from methods.astro.cascade_rate import growth_rate_per_s, solve
     from methods.astro.truncation import CRITERIA
 
@@ -186,7 +219,12 @@ def run_dynamics(w: FrbCascadeWorkload, rng: np.random.Generator) -> tuple[pd.Da
     plasma = truncations["plasma_cutoff"]
     horizon = w.horizon_factor * plasma.time_s if plasma.truncated and plasma.time_s > 0 else long
     time_s = np.linspace(0.0, horizon, w.time_points)
-    rate = solve(tables, time_s)
+    try:
+        rate = solve(tables, time_s)
+    except RuntimeError as error:  # solve_ivp gave up (not seen within the bounds; reported, not a traceback)
+        raise ScenarioError([f"workload: the rate equations cannot be integrated to {horizon:.3g} s at "
+                             f"{_inputs(w)} ({error}); the closed-form truncation times (output: truncation) "
+                             f"still apply"]) from None
     frames = [_dynamics_rows("rate", time_s, rate.multiplicity, np.zeros_like(time_s), rate.energy_drawn_erg, w,
                              setting)]
     info: dict[str, object] = {"growth_rate_per_s": growth, "a0": setting.a0, "gamma_lepton": setting.gamma,
@@ -194,8 +232,13 @@ def run_dynamics(w: FrbCascadeWorkload, rng: np.random.Generator) -> tuple[pd.Da
     if w.mc_replicas:
         mc_horizon = min(horizon, w.mc_efolds / growth) if growth > 0 else horizon
         mc_time = time_s[time_s <= mc_horizon * (1 + 1e-12)]
-        mc = simulate(tables, mc_time, seeds=w.mc_seeds, replicas=w.mc_replicas,
-                      max_per_generation=w.mc_max_per_generation, backend=w.mc_backend, rng=rng)
+        try:
+            mc = simulate(tables, mc_time, seeds=w.mc_seeds, replicas=w.mc_replicas,
+                          max_per_generation=w.mc_max_per_generation, backend=w.mc_backend, rng=rng)
+        except PhotonBudgetError as error:
+            key = "mc_seeds" if error.first_generation else "mc_max_per_generation"
+            raise ScenarioError([f"workload.{key}: {error} at {_inputs(w)}; lower {key} or mc_efolds, or set "
+                                 f"mc_replicas: 0"]) from None
         frames.append(_dynamics_rows("monte_carlo", mc_time, mc.multiplicity_mean, mc.multiplicity_stderr,
                                      mc.energy_drawn_erg, w, setting))
         info.update(mc_particles=mc.particles, mc_generations=mc.generations, mc_horizon_s=float(mc_time[-1]))

@@ -41,7 +41,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
@@ -74,7 +74,11 @@ class ContractionWorkload(Strict):
     )
     trials: PositiveInt = Field(10, le=10_000, description="independent gradient sequences (Monte-Carlo repetitions)")
     energy_speed: NonNegativeFloat = Field(0.1, description="basis directions the energy centre moves per step")
-    energy_width: PositiveFloat = Field(1.5, description="width of the energy bump, in basis directions")
+    energy_width: float = Field(1.5, ge=0.1, description=(
+        "width w of the energy bump, in basis directions (the spacing between directions is 1): at least 0.1. "
+        "Narrower, the bump fits between two directions: with the centre half-way, every direction gets "
+        "exp(-1/(8 w^2)) of the peak, which underflows to 0 below w ~ 0.013 (an all-zero gradient with "
+        "energy_floor 0: a 0/0 ratio), and w^2 itself underflows to 0 below ~1e-162 (0/0 at the centre)"))
     energy_floor: NonNegativeFloat = Field(0.01, description="singular value every direction keeps")
     rotation_per_step: NonNegativeFloat = Field(0.01, description="rotation angle of the left basis per step, radians")
     noise_std: NonNegativeFloat = Field(0.1, description="worker heterogeneity, relative to the rms of Gbar")

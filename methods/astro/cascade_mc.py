@@ -44,6 +44,22 @@ class McResult:
 
 Generation = tuple[FloatArray, FloatArray, int]
 
+#: Most γ-rays one generation may be expected to emit. The numpy step peaks at ~40 bytes per γ-ray (parent index,
+#: emission and pair times, bins, random draws; measured), so this is ~0.8 GB and a few seconds; the shipped
+#: scenarios emit ~3 x 10^5 per generation (20,000 leptons x ~15 γ-rays each), while a lepton barely above
+#: γ = 1 in a soft field can emit 10^3-10^7 γ-rays before the horizon, which would take tens of GB.
+MAX_PHOTONS_PER_GENERATION = 20_000_000
+
+
+class PhotonBudgetError(ValueError):
+    """A generation would emit more γ-rays than ``max_photons`` (the message says how many, per lepton)."""
+
+    def __init__(self, message: str, *, expected: float, leptons: int, first_generation: bool):
+        super().__init__(message)
+        self.expected = expected
+        self.leptons = leptons
+        self.first_generation = first_generation
+
 
 def _generation_numpy(births: FloatArray, weights: FloatArray, rate: float, cumulative: FloatArray,
                       kappa: FloatArray, horizon: float, rng: np.random.Generator) -> Generation:
@@ -102,8 +118,14 @@ def _generation_numba(births: FloatArray, weights: FloatArray, rate: float, cumu
 
 def simulate(tables: CascadeTables, time_s: FloatArray, *, seeds: int = 1000, replicas: int = 8,
              max_per_generation: int = 200_000, max_generations: int = 10_000, backend: Backend = "numpy",
-             rng: np.random.Generator | None = None) -> McResult:
-    """Run ``replicas`` independent cascades of ``seeds`` leptons up to ``time_s[-1]``; N(t)/N(0) at ``time_s``."""
+             rng: np.random.Generator | None = None, max_photons: float | None = None) -> McResult:
+    """Run ``replicas`` independent cascades of ``seeds`` leptons up to ``time_s[-1]``; N(t)/N(0) at ``time_s``.
+
+    Raises `PhotonBudgetError` before a generation whose expected γ-ray count, rate x Σ (horizon − birth), exceeds
+    ``max_photons`` (default `MAX_PHOTONS_PER_GENERATION`; checked before any random draw, so runs within the
+    budget are unchanged by the check).
+    """
+    max_photons = MAX_PHOTONS_PER_GENERATION if max_photons is None else max_photons
     time_s = np.asarray(time_s, dtype=np.float64)
     if time_s.size == 0 or np.any(np.diff(time_s) < 0) or time_s[0] < 0 or not np.all(np.isfinite(time_s)):
         raise ValueError("time_s: need finite, ascending times >= 0")
@@ -133,6 +155,13 @@ def simulate(tables: CascadeTables, time_s: FloatArray, *, seeds: int = 1000, re
         all_t, all_w = [births], [weights]
         generations = 0
         while births.size and generations < max_generations:
+            expected = rate * float(np.sum(horizon - births))
+            if expected > max_photons:
+                raise PhotonBudgetError(
+                    f"a Monte Carlo generation of {births.size} leptons would emit ~{expected:.3g} γ-rays "
+                    f"(~{expected / births.size:.3g} per lepton before the {horizon:.3g} s horizon), more than "
+                    f"{max_photons:.3g}", expected=expected, leptons=int(births.size),
+                    first_generation=generations == 0)
             births, weights, emitted = generation(births, weights, rate, cumulative, kappa, horizon, rng)
             particles += emitted + births.size
             generations += 1

@@ -130,11 +130,15 @@ def build_tables(counterpart: Counterpart, radius_cm: float, gamma_lepton: float
         e, w = nodes[sl], spectrum[sl]
         emission[k] = np.trapezoid(w, e)
         absorption[k] = np.trapezoid(w * kappa[sl], e) / emission[k] if emission[k] > 0 else float(kappa[sl].mean())
-    keep = emission > 0
+    # a bin whose absorption underflows to 0 makes no pairs (its photons escape): drop it, like a bin with no
+    # emission. This happens when e_max_kev reaches far into the counterpart's exponential tail: the lowest
+    # thresholds then need soft photons that have a density of 0 in float64 (and a 0 rate would make the
+    # symmetrising scale of `cascade_rate.ModalSolution` singular)
+    keep = (emission > 0) & (absorption > 0)
     if not keep.any():
         return CascadeTables(gamma_lepton, empty, empty, empty, power, soft_total,
                              no_cascade="no photons above threshold: the emitted spectrum vanishes above the pair "
-                                        "threshold")
+                                        "threshold, or no photon there finds a soft partner to make a pair")
     centres = np.sqrt(edges[:-1] * edges[1:])
     return CascadeTables(gamma_lepton, centres[keep], emission[keep], absorption[keep], power, soft_total,
                          info={"threshold_low_kev": e_low * ME_C2_KEV, "max_photon_kev": e_high * ME_C2_KEV})

@@ -238,11 +238,13 @@ def priority_activation(modules: Sequence[ModuleParams], soc: np.ndarray, reques
     order = [i for i in np.argsort(score, kind="stable") if cap[i] > 1e-9]
     need = abs(request_kw)
     best, best_loss = len(order), np.inf
+    with np.errstate(divide="ignore"):  # a lossless module (R = 0): 1/rho = inf, its conduction loss 0
+        conductance = 1.0 / rho
     for m in range(1, len(order) + 1):
         chosen = order[:m]
         if cap[chosen].sum() < need and m < len(order):
             continue
-        estimate = need**2 / np.sum(1.0 / rho[chosen]) + standby[chosen].sum()
+        estimate = need**2 / np.sum(conductance[chosen]) + standby[chosen].sum()
         if estimate < best_loss:
             best, best_loss = m, estimate
     on = np.zeros(n)
