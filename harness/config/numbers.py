@@ -4,13 +4,15 @@ pydantic's lax mode reads ``nodes: true`` as 1 and keeps ``mean_size_bytes: 1e30
 int64. `plain_numbers` is the before-validator every config model (`harness.config.blocks.Strict`) runs on its
 input: a boolean where a field wants a number (and not a boolean) is refused, and a number whose magnitude is above
 `MAX_MAGNITUDE` (2**53, the largest integer a float64 holds exactly) is refused unless the field declares its own
-upper bound (``le``/``lt``), which pydantic then checks. Infinity and NaN are refused by the models' config
-(``allow_inf_nan=False``). Lists and tuples of numbers (``channels: [16, 32]``) are checked element by element.
+upper bound (``le``/``lt``), which pydantic then checks (an integer beyond a float's range is refused either way).
+Infinity and NaN are refused by the models' config (``allow_inf_nan=False``). Lists and tuples of numbers
+(``channels: [16, 32]``) are checked element by element.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -56,7 +58,9 @@ def number_problem(value: Any, annotation: Any, metadata: tuple[Any, ...] = ()) 
         return "a number, not true/false" if numbers and not booleans else None
     if isinstance(value, (int, float)):
         finite = isinstance(value, int) or math.isfinite(value)  # an int can be too large for math.isfinite
-        if numbers and not _bounded(annotation, metadata) and finite and abs(value) > MAX_MAGNITUDE:
+        # a field's own bound is checked by pydantic, but only on a value a float can hold
+        beyond_float = isinstance(value, int) and abs(value) > sys.float_info.max
+        if numbers and finite and abs(value) > MAX_MAGNITUDE and (beyond_float or not _bounded(annotation, metadata)):
             return f"a number of magnitude at most 2**53 ({MAX_MAGNITUDE:.2e})"
         return None
     if isinstance(value, (list, tuple)):
