@@ -45,7 +45,7 @@ from harness.models.llama import LLAMA_PRESETS, LlamaModel, resolve_model
 from harness.sim.topology import Topology
 from harness.sim.units import gbps_to_bytes_per_ns
 from harness.workloads.base import RunContext, RunOutput, register_workload
-from harness.workloads.data_parallel_step import check_bucket_mb
+from harness.workloads.data_parallel_step import MAX_MICRO_BATCH, check_bucket_mb
 
 PolicyName = Literal["failure_free", "checkpoint_restart", "bamboo", "oobleck", "mecefo"]
 
@@ -144,7 +144,7 @@ class CheckpointSpec(Strict):
 
 class FaultTolerantWorkload(Strict):
     model: LlamaModel = Field("llama-350m", description=f"preset ({', '.join(LLAMA_PRESETS)}) or dims")
-    micro_batch: PositiveInt = Field(8, le=65536, description="sequences per rank per step")
+    micro_batch: PositiveInt = Field(8, le=MAX_MICRO_BATCH, description="sequences per rank per step")
     seq_len: PositiveInt = Field(256, le=1 << 20, description="tokens per sequence")
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
     optimizer: Literal["adamw", "adamw_fused", "sgd_momentum", "none"] = "adamw"

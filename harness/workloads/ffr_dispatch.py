@@ -55,7 +55,7 @@ class SignalSpec(Strict):
 
     type: Literal["regd", "frequency", "event", "csv"] = Field("regd", description="signal generator")
     duration_s: PositiveFloat = Field(3600.0, le=7 * 86400, description=(
-        "simulated time, seconds: at least dt_s (one control step), at most MAX_CONTROL_STEPS x dt_s"))
+        "simulated time, seconds: at least dt_s (one control step), at most 302,400 x dt_s"))
     dt_s: PositiveFloat = Field(2.0, le=60, description=(
         "control step, seconds (RegD: 2 s); duration_s / dt_s is capped at 302,400 steps (a week at 2 s)"))
     grid: Literal["continental_europe", "great_britain", "nordic"] = Field(
