@@ -116,8 +116,9 @@ def test_windows_longer_than_the_context_blame_the_key_set(workload, override, k
 
 def test_serving_reads_only_its_prompt_length():
     # decode rows' context_tokens are not read by a serving run: too short for the windows there is no problem
-    validate_data({"name": "t", "kind": "kv_decode", "workload": {"output": "serving", "context_tokens": [8]}},
-                  "s.yaml")
+    scenario = validate_data({"name": "t", "kind": "kv_decode",
+                              "workload": {"output": "serving", "context_tokens": [8]}}, "s.yaml")
+    assert scenario.workload.output == "serving" and list(scenario.workload.context_tokens) == [8]
 
 
 def test_a_serving_run_simulates_a_bounded_number_of_decoded_tokens():
