@@ -76,8 +76,8 @@ def verdict_of(data: pd.DataFrame) -> Verdict:
         f"before a run: {np.nanmedian(busy):.0%}). Measured per-micro-batch stage compute was "
         f"{compute}; with the runs' own per-stage compute "
         f"and codec times the same engine's median |error| is {np.median(diagnostic):.1f}%, which isolates the "
-        "schedule-and-link model from the compute model. Not modelled: stage processes sharing cores with each "
-        "other and with other jobs (time slices stall a stage that the simulator keeps running), gloo's and "
+        "schedule-and-link model from the compute model. Not modelled: other jobs sharing the cores (time slices "
+        "stall a stage that the simulator keeps running; stages sharing cores with each other are), gloo's and "
         "Python's per-message work, and the barrier that starts each measured step."))
 
 
