@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import ScalarFormatter
 
 from plots.registry import FigureOutput, register_figure
 from plots.style import color_for, new_figure
@@ -126,6 +127,9 @@ def draw_pipeline_fidelity(ctx: FigureContext) -> FigureOutput:
         left.plot(line, line * factor, color="grey", linewidth=0.6, linestyle="--")
     left.set_xscale("log")
     left.set_yscale("log")
+    for axis in (left.xaxis, left.yaxis):  # a narrow range: plain millisecond labels, not powers of ten
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(ScalarFormatter())
     left.set_xlabel("predicted step time (ms)")
     left.set_ylabel("measured step time (ms)")
     left.legend(fontsize=7)
