@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -160,7 +160,7 @@ def _with_point_info(record: RunRecord, point: SweepPoint) -> RunRecord:
     """The record with its point's extra info (``tuned``) merged in, as run.json holds it for a run computed now."""
     if not point.info:
         return record
-    return RunRecord(record.run_dir, record.run_id, record.reused, {**record.info, **point.info}, record.values)
+    return replace(record, info={**record.info, **point.info})
 
 
 def run_scenario_file(

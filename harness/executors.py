@@ -3,8 +3,9 @@
 Every point is planned in the parent (its run-id from the resolved scenario, the code version, the
 timing-table hashes and its data files' contents, computed once), finished points are reused without running, and
 each remaining point is run by a worker that writes its own result through the atomic run store (run.json lists the
-data files read: key, path, sha256). So an interrupted sweep (Ctrl-C,
-or ``kill -9`` of the whole process group) loses only the points in flight, and a rerun redoes only those.
+data files read: key, path, sha256; and under ``non_finite`` the metrics columns holding NaN or +-inf,
+`harness.non_finite`). So an interrupted sweep (Ctrl-C, or ``kill -9`` of the whole process group) loses only the
+points in flight, and a rerun redoes only those.
 
 Ray is the engine for sweeps that outgrow one machine: if no Ray instance is running, a local one is started
 with ``num_cpus=workers`` and shut down afterwards; an instance that is already running is used as it is.
@@ -21,7 +22,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from harness import __version__
 from harness.config.blocks import table_set_of
 from harness.config.datafiles import data_file_records
 from harness.errors import HarnessError
+from harness.non_finite import NOT_APPLICABLE_KEY, non_finite_columns
 from harness.provenance import kind_code_version, timing_table_hashes
 from harness.store import RunRecord, RunStore, compute_run_id, metrics_csv_text, resolved_scenario
 from harness.sweep import SweepPoint
@@ -161,13 +163,13 @@ def execute_task(task: PointTask) -> RunRecord:
         "finished_at": _now(),
         "wall_time_s": wall_time_s,
         "metrics_rows": len(output.metrics),
+        "non_finite": non_finite_columns(output.metrics, info.get(NOT_APPLICABLE_KEY, ())),
         "info": info,
     }
     run_dir, already_there = store.write(scenario.name, task.run_id, csv_text, run_info)
     # the info as stored, also for a fresh run: a figure drawn now and one drawn later from the reused run get
     # the same record (key order, JSON types)
-    stored = store.read_run(run_dir) or {}
-    return RunRecord(run_dir, task.run_id, already_there, stored.get("info") or {}, dict(values))
+    return RunRecord.stored(run_dir, store.read_run(run_dir) or {}, already_there, values)
 
 
 def _execute_safely(task: PointTask) -> RunRecord | _PointFailure:
@@ -284,8 +286,7 @@ def run_points(
     def finish(record: RunRecord) -> None:
         nonlocal reused
         for position in by_run_id[record.run_id]:
-            records[position] = RunRecord(record.run_dir, record.run_id, record.reused, record.info,
-                                          dict(tasks[position].point.values))
+            records[position] = replace(record, values=dict(tasks[position].point.values))
         reused += len(by_run_id[record.run_id]) if record.reused else 0
         bar.set_postfix(reused=reused, refresh=False)
         bar.update(len(by_run_id[record.run_id]))

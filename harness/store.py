@@ -62,6 +62,8 @@ class RunRecord:
         reused: True if it was found finished instead of computed now.
         info: the run's ``RunOutput.info`` (plus what it added to ``RunContext.info``).
         values: the sweep-axis values of its point (empty outside a sweep).
+        non_finite: run.json's ``non_finite``: the metrics columns holding NaN or +-inf, where they start and how
+            many rows (`harness.non_finite`); empty when every number is finite (and for runs stored before it).
     """
 
     run_dir: Path
@@ -69,6 +71,13 @@ class RunRecord:
     reused: bool
     info: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    non_finite: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def stored(cls, run_dir: Path, record: dict[str, Any], reused: bool, values: dict[str, Any]) -> RunRecord:
+        """The record of the finished run in ``run_dir`` from its run.json ``record``."""
+        return cls(run_dir, run_dir.name, reused, record.get("info") or {}, dict(values),
+                   record.get("non_finite") or {})
 
     @property
     def metrics_path(self) -> Path:
@@ -279,7 +288,7 @@ class RunStore:
             self._discard(run_dir)
             _log.warning("note: %s: %s; computing the run again", run_dir, problem)
             return None
-        return RunRecord(run_dir, run_id, True, record.get("info") or {}, dict(values or {}))
+        return RunRecord.stored(run_dir, record, True, values or {})
 
     def _discard(self, run_dir: Path) -> None:
         """Move a damaged run folder aside and delete it (a second reader finds it gone, not half deleted)."""
@@ -297,8 +306,7 @@ class RunStore:
         for run_dir in sorted(folder.iterdir()) if folder.is_dir() else []:
             record = self.read_run(run_dir)
             if record is not None:
-                records.append(RunRecord(run_dir, run_dir.name, True, record.get("info") or {},
-                                         record.get("sweep_point") or {}))
+                records.append(RunRecord.stored(run_dir, record, True, record.get("sweep_point") or {}))
         return records
 
     def clean_stale(self, name: str) -> list[Path]:

@@ -14,9 +14,9 @@ per method. A scenario declares the stage once and the harness runs it before th
 Main points are grouped by the values of ``per`` (no ``per``: one group). For each group, its first main point
 with ``axis`` set to each candidate and ``overrides`` applied is a tuning point; a ``seed`` in ``overrides`` makes
 every main seed share one tuning (without it the group's first point's seed is used). Tuning points run through
-the same run store as any run (finished ones are reused), the best candidate per group is chosen (NaN/inf or a
-metric without a value is worst; ties go to the earlier candidate), and each main point runs with its group's
-choice. Kinds do not declare their metric columns, so a ``metric`` that is no column is found once the tuning runs
+the same run store as any run (finished ones are reused), the best candidate per group is chosen (NaN/inf, a
+metric without a value, or a run that may have diverged, `harness.non_finite`, is worst; ties go to the earlier
+candidate), and each main point runs with its group's choice. Kinds do not declare their metric columns, so a ``metric`` that is no column is found once the tuning runs
 have finished, before any main point runs: one line naming the file (`ScenarioBase.source_file`).
 
 Run identity: ``ScenarioBase.tune`` is excluded from every dump of a scenario (``Field(exclude=True)``), so it
@@ -44,6 +44,7 @@ from harness.config.blocks import ScenarioBase, TuneSpec
 from harness.config.overrides import OverrideError, get_path, set_path
 from harness.config.problems import NOT_FOUND, annotation_at, show_value, validation_problems
 from harness.errors import HarnessError, ScenarioError
+from harness.non_finite import may_have_diverged
 from harness.store import RunRecord, canonical_json
 from harness.sweep import SweepPoint, max_points, missing_path_problem
 
@@ -242,7 +243,9 @@ def tune_points(
     rows, chosen, candidates = [], {}, {}
     for position, key in enumerate(groups):
         block = list(range(position * len(spec.values), (position + 1) * len(spec.values)))
-        scores = [last_metric(frames[i], spec.metric) for i in block]
+        # a candidate whose run may have diverged is never chosen, whatever its metric's last finite value
+        scores = [math.nan if may_have_diverged(records[i].non_finite) else last_metric(frames[i], spec.metric)
+                  for i in block]
         best = min(range(len(block)), key=lambda j: _score(scores[j], spec.goal))
         chosen[key] = tuning[block[best]].values[spec.axis]
         candidates[key] = {str(tuning[i].values[spec.axis]): scores[j] for j, i in enumerate(block)}

@@ -1,4 +1,8 @@
-"""`harness run FILE`: run one scenario (the base point of a sweep file) and show where its results are."""
+"""`harness run FILE`: run one scenario (the base point of a sweep file) and show where its results are.
+
+A run whose metrics hold NaN or +-inf (a diverged run) is stored as it is and exits 0, with one line on stderr
+(`harness.non_finite.run_line`, from run.json, so a reused run shows it again).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from harness.commands.validate import add_max_points, check_table_sets
 from harness.config.blocks import ClusterSpec, DeviceScenario, ScenarioBase
 from harness.config.loader import load_scenario
 from harness.errors import HarnessError
+from harness.non_finite import run_line
 from harness.store import RunStore
 from harness.sweep import point_count
 from harness.timing.notes import timing_notes
@@ -81,6 +86,8 @@ def main(args: argparse.Namespace) -> int:
         print(line)
     for note in timing_notes(record.info):  # roofline share of compute; collectives from measured tables
         print(note, file=sys.stderr)
+    if (line := run_line(record.non_finite)) is not None:  # NaN / inf metrics: stored as they are, exit 0
+        print(line, file=sys.stderr)
     metrics = result.metrics
     print(f"metrics.csv: {len(metrics)} rows x {len(metrics.columns)} columns"
           + (f"; first {PREVIEW_ROWS}:" if len(metrics) > PREVIEW_ROWS else ":"))

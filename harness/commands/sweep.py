@@ -1,12 +1,14 @@
 """`harness sweep FILE`: run every point of a scenario's sweep block, reusing finished points.
 
 Prints one line per point (axis values, computed or reused, run id) and writes all points' metrics, with one
-column per sweep axis, into one tidy CSV beside the runs: ``<out>/<name>/sweep-<hash>.csv``.
+column per sweep axis, into one tidy CSV beside the runs: ``<out>/<name>/sweep-<hash>.csv``. Points whose metrics
+hold NaN or +-inf are named in one line on stderr (`harness.non_finite.sweep_line`); the exit code stays 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from harness.api import point_table, run_scenario, write_sweep_table
@@ -15,6 +17,7 @@ from harness.commands.run import check_results_root
 from harness.commands.validate import add_max_points, check_table_sets
 from harness.config.loader import load_scenario
 from harness.executors import EXECUTORS, default_workers
+from harness.non_finite import sweep_line
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -49,9 +52,11 @@ def main(args: argparse.Namespace) -> int:
         print(line)
     n_points, n_reused = len(result.runs), result.n_reused
     folder = result.runs[0].run_dir.parent if result.runs else None
-    print(f"{scenario.name}: {n_points} point{'' if n_points == 1 else 's'}, {n_points - n_reused} computed, {n_reused} reused; "
-          f"results under {shown_path(folder)}/")
+    print(f"{scenario.name}: {n_points} point{'' if n_points == 1 else 's'}, {n_points - n_reused} computed, "
+          f"{n_reused} reused; results under {shown_path(folder)}/")
     print(point_table(result).to_string(index=False))
+    if (line := sweep_line([record.non_finite for record in result.runs])) is not None:
+        print(line, file=sys.stderr)
     table = write_sweep_table(result, args.out)
     if table is not None:
         print(f"all points in one table (metrics, one column per sweep axis, run_id): {shown_path(table)}")

@@ -3,6 +3,7 @@ chosen value only, the choice exposed (table, info, metrics column), clear valid
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -127,6 +128,27 @@ def test_nan_and_inf_are_worst_whatever_the_goal(tmp_path, goal, expected):
     assert points[0].scenario.workload.n_messages == expected
     assert tuning.table.loc[tuning.table["chosen"], "value"].item() == expected
     assert tuning.lines()[0].startswith(f"tuned workload.n_messages per all points: {expected} (loss ")
+
+
+def test_a_candidate_whose_run_may_have_diverged_is_never_chosen(tmp_path):
+    """Its metric's last finite value (from before the divergence) is not what it is scored by."""
+    data = {"name": "t", "kind": "toy",
+            "tune": {"axis": "workload.n_messages", "values": [2, 3], "metric": "loss", "goal": "min"}}
+    scenario = load_scenario(_write(tmp_path, data))
+    from harness.sweep import expand
+
+    store = tmp_path / "fake"
+    store.mkdir()
+    fake = _fake_run(store, {2: 0.1, 3: 5.0})  # 2 looks best: its loss was 0.1 before it became NaN
+
+    def run(points: list[SweepPoint]) -> list[RunRecord]:
+        diverged = {"loss": {"rows": 2, "count": 1, "first_row": 1, "first_step": 1, "values": ["nan"]}}
+        return [dataclasses.replace(record, non_finite=diverged if record.values["workload.n_messages"] == 2 else {})
+                for record in fake(points)]
+
+    points, tuning = tune_points(scenario, expand(scenario), run)
+    assert points[0].scenario.workload.n_messages == 3
+    assert math.isnan(tuning.table.loc[tuning.table["value"] == 2, "metric"].item())
 
 
 def test_last_metric_skips_trailing_nans_and_names_a_missing_column():
