@@ -37,21 +37,27 @@ from harness.workloads.base import RunContext, RunOutput, register_workload
 
 CollectiveOp = Literal["all_reduce", "reduce_scatter", "all_gather", "broadcast", "p2p"]
 BITS_PER_BYTE = 8
+ELEMENT_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 class CollectiveWorkload(Strict):
     op: CollectiveOp = Field("all_reduce", description="which collective")
     algorithm: Literal["ring", "tree"] = Field("ring", description="collective algorithm")
     size_bytes: PositiveInt = Field(
-        le=2**50, description="buffer size of one rank in bytes (sweep it to vary the size; at most 1 PiB)"
+        le=2**50, description="buffer size of one rank in bytes, at least one element of dtype (sweep it to vary "
+        "the size; at most 1 PiB)"
     )
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
-        "float32", description="element type (recorded; the time depends on bytes only)"
+        "float32", description="element type (the time depends on bytes only; size_bytes holds at least one)"
     )
 
     @model_validator(mode="after")
     def _supported(self) -> CollectiveWorkload:
         check_op_algorithm(self.op, self.algorithm)  # e.g. reduce_scatter has no tree form: ValueError
+        element = ELEMENT_BYTES[self.dtype]
+        if self.size_bytes < element:
+            raise ValueError(f"size_bytes: expected at least {element} bytes (one {self.dtype} element), "
+                             f"got {self.size_bytes}")
         return self
 
 

@@ -37,9 +37,12 @@ by concurrent communication; the first (dense) warm-up steps of a compressed run
 Metrics, one row per step: ``step``, ``method``, ``call_index``, ``refresh``, ``step_time_ms``,
 ``amortized_step_time_ms``, ``compute_ms``, ``compression_ms``, ``comm_ms``, ``exposed_ms`` (step time minus
 compute and compression), ``bytes_sent_per_worker`` (bytes one rank transmits in the step's collectives,
-`harness.sim.collectives.bytes_on_wire_per_rank`), ``payload_bytes_per_worker`` (bytes each rank contributes,
-the sum of the compressor's `comm_plan` sizes), ``dense_bytes_per_worker`` (what dense ring all-reduce
-transmits), ``n_collectives``, ``n_buckets``.
+`harness.sim.collectives.bytes_on_wire_per_rank`), ``payload_bytes_per_worker`` (bytes each rank contributes to
+the step's collectives, the sum of the compressor's `comm_plan` sizes), ``compressor_payload_bytes_per_worker``
+(that sum even where nothing is sent, see below), ``dense_bytes_per_worker`` (what dense ring all-reduce transmits),
+``n_collectives``, ``n_buckets``. One rank exchanges nothing: no collective is issued, so ``comm_ms``, the bytes
+columns and ``n_collectives`` are 0 while ``compressor_payload_bytes_per_worker`` keeps the compressor's plan (its
+primitives still run, as a DDP hook does at world size 1).
 
 Example scenario: ``scenarios/compression/dp_compressed.yaml``.
 """
@@ -170,6 +173,7 @@ class StepPlan:
     payload_bytes: int
     sent_bytes: float
     n_collectives: int
+    compressor_payload_bytes: int
 
 
 @dataclass(frozen=True)
@@ -214,11 +218,12 @@ def plan_step(
     layer_names: Sequence[str],
     pricer: OpPricer,
 ) -> StepPlan:
-    """Turn one step of one method into buckets of compute slots and collectives (see `BucketPlan`)."""
+    """Turn one step of one method into buckets of compute slots and collectives (see `BucketPlan`); one rank
+    issues no collective (its phases stay, empty), only the compressor's planned payload is counted."""
     from methods.compress import make_compressor
 
     dense = make_compressor("none")
-    buckets, payload, sent, n_calls = [], 0, 0.0, 0
+    buckets, payload, sent, n_calls, planned = [], 0, 0.0, 0, 0
     for layers, seg_ns in zip(layer_buckets, segment_ns):
         members = [t for t in tensors if t.layer in layers]
         works = [
@@ -232,6 +237,9 @@ def plan_step(
         for calls in calls_by_phase:
             phase = []
             for call in calls:
+                planned += call.size_bytes
+                if n_workers == 1:  # nothing to exchange: no collective, no bytes, no time
+                    continue
                 size = call.size_bytes * (n_workers if call.op == "all_gather" else 1)
                 algo = algorithm if call.op == "all_reduce" else "ring"
                 phase.append((call.op, float(size)))
@@ -240,7 +248,7 @@ def plan_step(
                 n_calls += 1
             phases.append(tuple(phase))
         buckets.append(BucketPlan(seg_ns, tuple(ms_to_ns(t) for t in slots_ms), tuple(phases)))
-    return StepPlan(forward_ns, tail_ns, tuple(buckets), payload, sent, n_calls)
+    return StepPlan(forward_ns, tail_ns, tuple(buckets), payload, sent, n_calls, planned)
 
 
 # ------------------------------------------------------------------------------------------------ the engine
@@ -398,6 +406,7 @@ def run(scenario: CompressedDPScenario, ctx: RunContext) -> RunOutput:
             "exposed_ms": (t.step_time_ns - t.compute_ns - t.compression_ns) / 1e6,
             "bytes_sent_per_worker": plan.sent_bytes,
             "payload_bytes_per_worker": plan.payload_bytes,
+            "compressor_payload_bytes_per_worker": plan.compressor_payload_bytes,
             "dense_bytes_per_worker": dense_bytes,
             "n_collectives": plan.n_collectives,
             "n_buckets": len(plan.buckets),

@@ -13,6 +13,9 @@ the selected rows can be All-Reduced in place, without indices. Per tensor viewe
 Because every worker uses the same S, mean_i C_S(G_i) = C_S(Gbar): the aggregate is a row Top-K of the mean
 gradient computed from a sketch. With ``exact_sketch=True`` (V = I) it is exactly the row Top-K of Gbar, hence
 contractive with alpha = K/n; with the Gaussian sketch it is contractive in expectation.
+A rank r >= m keeps the Gaussian V, as the authors run it (their logistic setting: 10 x 4 with r = 4): its rows
+are then ranked by a random distortion of their energy while n r >= n m sketch values travel; ``exact_sketch=True``
+is the exact selection there.
 
 Wire bytes per worker and call: b (n r + K m) in two All-Reduces, b = 4 for fp32 gradients (the sketch always
 travels in fp32). ``exact_sketch``: b (n m + K m) in the gradient dtype, *more than dense* (b n m): it is a

@@ -27,10 +27,10 @@ Tensor views (documented once here, used by every compressor):
 - 1-D tensors (biases, norms) and empty tensors are sent dense by the matrix compressors (one all-reduce of
   the tensor; ARC-Top-K can instead keep the top-k entries of the mean, its ``vectors`` option).
 
-Dense fallbacks: a compressor does not stop compressing behind the user's back. ``min_compression_rate`` of
-ARC-Top-K, PowerSGD and GreedyLore defaults to 0 = always compress a matrix, even where compressed >= dense (the
-ARC authors always compress); r > 0 sends a matrix dense when its compressed size * r >= its size (torch's
-PowerSGD hook uses 2). Every dense fallback is counted per tensor with its reason
+Dense fallbacks: a compressor never goes dense unseen. ``min_compression_rate`` r of ARC-Top-K and GreedyLore
+defaults to 0 = always compress a matrix, even where compressed >= dense (the ARC authors always compress); r > 0
+sends a matrix dense when its compressed size * r >= its size (torch's PowerSGD hook uses 2; our PowerSGD defaults
+to 1, so its P and Q never exceed the matrix). Every dense fallback is counted per tensor with its reason
 (``"empty"``, ``"vector"``, ``"unprofitable"``) in the per-tensor state, so it survives `state_dict`, and
 `Compressor.dense_fallbacks()` reports it (dense warm-up steps and an EF21 dense initialisation are schedule,
 not fallbacks: not counted).
@@ -268,7 +268,8 @@ class Compressor(ABC):
         """Why a tensor of this shape is sent dense (one of `DENSE_REASONS`), or None when it is compressed.
 
         ``"empty"``: no elements; ``"vector"``: a 1-D/0-D tensor for a matrix compressor; ``"unprofitable"``:
-        compressed size * ``min_compression_rate`` >= dense size (only when that rate is > 0; default 0).
+        compressed size * ``min_compression_rate`` >= dense size (only when that rate is > 0: ARC-Top-K and
+        GreedyLore default to 0, PowerSGD to 1).
         """
         numel = math.prod(shape) if shape else 1
         if numel == 0:

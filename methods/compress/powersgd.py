@@ -18,15 +18,19 @@ and are cast back to the gradient dtype, so P, Q, the payloads and the output ke
 float32/float64 gradients are factorised in their own dtype (unchanged).
 
 Wire bytes per worker and call: b r' (n + m) in two All-Reduces. 1-D tensors are All-Reduced dense, as in the
-torch hook. Every matrix is compressed by default (``min_compression_rate=0``), even where r'(n + m) >= n m;
-``min_compression_rate=2`` gives torch's hook (dense where 2 r'(n + m) >= n m), and every such fallback is
-counted (`Compressor.dense_fallbacks`).
+torch hook. Dense fallback, the rule of torch's hook (its ``min_compression_rate`` c, ``_should_compress``): a
+matrix is compressed only when r'(n + m) c < n m, else All-Reduced dense (b n m in one All-Reduce: the exact mean)
+and counted as an ``"unprofitable"`` fallback (`Compressor.dense_fallbacks`). Default c = 1 (torch: 2): P and Q go
+only when smaller than the matrix, elsewhere dense costs no more and is exact. c = 0 compresses every matrix (a
+reference: P and Q may exceed it); 0 < c < 1 is refused.
 
 Example::
 
     >>> from methods.compress import make_compressor
     >>> [c.size_bytes for c in make_compressor("powersgd", rank=2).comm_plan((64, 32), n_workers=4)]
     [512, 256]
+    >>> [c.size_bytes for c in make_compressor("powersgd", rank=2).comm_plan((4, 4), n_workers=4)]  # 2 (4 + 4) >= 16
+    [64]
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import ClassVar, Literal
 
 import torch
 
+from methods.arguments import check_number
 from methods.compress.base import (
     CompressContext,
     CompressGen,
@@ -43,7 +48,6 @@ from methods.compress.base import (
     Compressor,
     PayloadSpec,
     Request,
-    check_min_compression_rate,
     check_positive_int,
     factor_dtype,
     register_compressor,
@@ -68,8 +72,8 @@ class PowerSGD(Compressor):
         rank: approximation rank r (start at 1-4 and double while accuracy suffers, torch's advice).
         warm_start: reuse last step's Q (the torch default) instead of drawing a fresh one.
         error_reference: ``"aggregate"`` (torch hook) or ``"local"`` (P Q_i^T); see module docstring.
-        min_compression_rate: 0 (default) always compresses a matrix; r > 0 sends it dense when compressed
-            size * r >= dense size (torch's hook uses 2).
+        min_compression_rate: c >= 1 (default 1) sends a matrix dense when r'(n + m) c >= n m (torch's hook:
+            2); 0 always compresses. See the module docstring.
     """
 
     name: ClassVar[str] = "powersgd"
@@ -79,11 +83,14 @@ class PowerSGD(Compressor):
     rank: int = 1
     warm_start: bool = True
     error_reference: Literal["aggregate", "local"] = "aggregate"
-    min_compression_rate: float = 0.0
+    min_compression_rate: float = 1.0
 
     def __post_init__(self) -> None:
         check_positive_int("powersgd.rank", self.rank)
-        check_min_compression_rate("powersgd.min_compression_rate", self.min_compression_rate)
+        rate = check_number("powersgd.min_compression_rate", self.min_compression_rate)
+        if not (rate == 0 or rate >= 1):  # 0 < c < 1 would send P and Q up to 1 / c times the matrix
+            raise ValueError(f"powersgd.min_compression_rate: expected 0 (always compress) or a number >= 1, "
+                             f"got {self.min_compression_rate}")
         if self.error_reference not in ("aggregate", "local"):
             raise ValueError(f"powersgd.error_reference: expected 'aggregate' or 'local', got {self.error_reference!r}")
 
@@ -97,7 +104,8 @@ class PowerSGD(Compressor):
         Q = st.get("Q")
         if Q is None or not self.warm_start or Q.shape != (m, r):
             gen = ctx.generator("powersgd-q", x.device)
-            Q = orthonormalize(torch.randn(m, r, generator=gen, device=x.device, dtype=factor_dtype(x.dtype))).to(x.dtype)
+            draw = torch.randn(m, r, generator=gen, device=x.device, dtype=factor_dtype(x.dtype))
+            Q = orthonormalize(draw).to(x.dtype)
         P = yield Request("all_reduce", x @ Q)
         P = orthonormalize(P)
         local_Q = x.T @ P

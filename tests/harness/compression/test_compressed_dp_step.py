@@ -108,8 +108,9 @@ def test_topk_bytes_grow_linearly_in_n_while_arc_stays_flat(per_node, nodes):
     assert topk["bytes_sent_per_worker"] == pytest.approx((n - 1) * topk["payload_bytes_per_worker"], rel=1e-12)
     # index-free all-reduce: 2 (N-1)/N of a payload that does not depend on N, so at most twice the payload
     assert arc["bytes_sent_per_worker"] == pytest.approx(2 * (n - 1) / n * arc["payload_bytes_per_worker"], rel=1e-12)
-    arc_one = _run(_scenario("arc_topk", nodes=1, per_node=2, n_steps=1)).metrics.iloc[0]
-    assert arc["payload_bytes_per_worker"] == arc_one["payload_bytes_per_worker"]
+    arc_two = _run(_scenario("arc_topk", nodes=1, per_node=2, n_steps=1)).metrics.iloc[0]
+    assert arc["compressor_payload_bytes_per_worker"] == arc_two["payload_bytes_per_worker"]
+    assert arc["payload_bytes_per_worker"] == (arc_two["payload_bytes_per_worker"] if n > 1 else 0)  # one rank: none
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -163,6 +164,37 @@ def test_bad_technique_is_a_validation_error_naming_it():
         _scenario("arc_topk", params={"ratio": 1.5})
     with pytest.raises(ValidationError, match="uncompressed"):
         _scenario("arc_topk", uncompressed=["attention"])
+
+
+@pytest.mark.parametrize(("value", "shown"), [(0.5, "0.5"), (-1, "-1")])
+def test_a_powersgd_rate_below_one_is_one_line_naming_the_key(value, shown):
+    from harness.config.plugins import compressor_problem
+
+    line = f"technique.params.min_compression_rate: expected 0 (always compress) or a number >= 1, got {shown}"
+    assert compressor_problem("powersgd", {"rank": 2, "min_compression_rate": value}) == line
+    with pytest.raises(ValidationError) as err:
+        _scenario("powersgd", params={"rank": 2, "min_compression_rate": value})
+    assert line in str(err.value)
+    for fine in (0, 1, 2.5):  # 0: always compress; >= 1: dense where compressed * rate >= dense
+        assert compressor_problem("powersgd", {"rank": 2, "min_compression_rate": fine}) is None
+
+
+@pytest.mark.parametrize("network_model", ["closed_form", "link_level"])
+@pytest.mark.parametrize("method", ["none", "topk", "arc_topk", "powersgd"])
+def test_one_rank_sends_nothing_and_spends_no_time_communicating(method, network_model):
+    """One rank: no collective, 0 bytes on the wire and in payloads, no communication time; the compressor's own
+    payload (what it would contribute) stays in its own column and its primitives still run."""
+    one = _run(_scenario(method, nodes=1, per_node=1, network_model=network_model)).metrics
+    two = _run(_scenario(method, nodes=1, per_node=2, network_model=network_model)).metrics
+    assert (one[["bytes_sent_per_worker", "payload_bytes_per_worker", "dense_bytes_per_worker", "n_collectives",
+                 "comm_ms", "exposed_ms"]] == 0).all().all()
+    assert list(one["step_time_ms"]) == pytest.approx(list(one["compute_ms"] + one["compression_ms"]), rel=1e-12)
+    if method != "topk":  # Top-K's merge scatters N gathered sets: its compute depends on N
+        assert (one["compression_ms"] == two["compression_ms"]).all()  # same primitives, same shapes
+    assert (one["compression_ms"] > 0).all() == (method != "none")
+    assert (one["compressor_payload_bytes_per_worker"] == two["payload_bytes_per_worker"]).all()
+    assert (two["compressor_payload_bytes_per_worker"] == two["payload_bytes_per_worker"]).all()
+    assert (two["n_collectives"] > 0).all() and (two["comm_ms"] > 0).all()
 
 
 def test_op_overhead_adds_a_fixed_cost_per_primitive():

@@ -347,7 +347,7 @@ def test_arc_topk_bf16_work_reads_the_sketch_in_the_dtype_the_compressor_all_red
 
 @pytest.mark.parametrize("rank", [2, 8])
 def test_powersgd_runs_two_projections_an_orthonormalisation_and_one_decode(rank):
-    comp, (n, m) = make_compressor("powersgd", rank=rank), (12, 5)
+    comp, (n, m) = make_compressor("powersgd", rank=rank, min_compression_rate=0), (12, 5)  # 0: rank 8 compresses too
     r = comp.payloads((n, m))[0].numel // n  # the real first all-reduce: P = M Q, n x r'
     assert r == min(rank, n, m)
     assert _layout(tensor_work(comp, (n, m), 4)) == [
@@ -355,6 +355,13 @@ def test_powersgd_runs_two_projections_an_orthonormalisation_and_one_decode(rank
         [("qr", {"n": n, "r": r}), _gemm(m, r, n)],  # orthonormalise P; M^T P
         [_gemm(n, m, r)],  # P Q^T
     ]
+
+
+def test_powersgd_where_p_and_q_are_not_smaller_sends_dense_with_no_compression_work():
+    comp, (n, m) = make_compressor("powersgd", rank=8), (12, 5)  # r' = 5: 5 (12 + 5) = 85 >= 60 values
+    work = tensor_work(comp, (n, m), 4, error_feedback="ef14")
+    assert work.dense and [(p.op, p.size_bytes) for p in work.payloads] == [("all_reduce", n * m * B)]
+    assert _layout(work) == [[("elementwise", 3 * n * m * B)], [("elementwise", 3 * n * m * B)]]  # EF14 only
 
 
 def test_powersgd_without_warm_start_draws_and_orthonormalises_a_fresh_q_every_call():

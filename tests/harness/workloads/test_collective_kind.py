@@ -41,7 +41,7 @@ def _run(scenario):
 @settings(max_examples=40, deadline=None)
 @given(
     st.sampled_from(PAIRS),
-    st.integers(1, 1 << 30),
+    st.integers(4, 1 << 30),  # at least one float32 element
     st.integers(1, 8),
     st.integers(1, 8),
     st.floats(1.0, 3200.0),
@@ -58,7 +58,7 @@ def test_closed_form_model_equals_the_topology_closed_form(pair, size_bytes, nod
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.sampled_from(PAIRS), st.integers(1, 1 << 30), st.integers(1, 16))
+@given(st.sampled_from(PAIRS), st.integers(4, 1 << 30), st.integers(1, 16))
 def test_one_node_equals_the_flat_alpha_beta_form(pair, size_bytes, per_node):
     op, algorithm = pair
     scenario = _scenario(op, algorithm, size_bytes, nodes=1, per_node=per_node)
@@ -101,6 +101,44 @@ def test_unsupported_algorithm_is_a_validation_error():
         CollectiveWorkload(op="all_to_all", size_bytes=8)
     with pytest.raises(ValidationError):
         CollectiveWorkload(op="all_reduce", size_bytes=0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([("float32", 4), ("bfloat16", 2), ("float16", 2)]), st.integers(1, 8))
+def test_a_buffer_smaller_than_one_element_is_refused_naming_the_key(dtype_bytes, size_bytes):
+    dtype, element = dtype_bytes
+    if size_bytes >= element:
+        assert CollectiveWorkload(size_bytes=size_bytes, dtype=dtype).size_bytes == size_bytes
+        return
+    with pytest.raises(ValidationError, match=rf"size_bytes: expected at least {element} bytes \(one {dtype} "
+                                              rf"element\), got {size_bytes}"):
+        CollectiveWorkload(size_bytes=size_bytes, dtype=dtype)
+
+
+def _cli_errors(tmp_path, capsys, command: str, text: str) -> list[str]:
+    """``harness <command>`` on a scenario file holding ``text``: exit 2 asserted, stderr's lines returned."""
+    from harness.cli import main
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text("name: tiny\nkind: collective\ncluster: {nodes: 1, devices_per_node: 2, device: h100}\n" + text)
+    out = [] if command == "validate" else ["--out", str(tmp_path / "out")]
+    assert main([command, str(path), *out]) == 2
+    return capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "sweep"])
+def test_too_small_a_buffer_is_one_line_and_exit_2_in_the_cli(tmp_path, capsys, command):
+    err = _cli_errors(tmp_path, capsys, command, "workload: {op: all_reduce, size: 2B, dtype: float32}\n")
+    assert len(err) == 1 and err[0].endswith(
+        "workload.size_bytes: expected at least 4 bytes (one float32 element), got 2"), err
+
+
+@pytest.mark.parametrize("command", ["validate", "sweep"])  # `harness run` runs the base point only
+def test_a_sweep_point_with_too_small_a_buffer_is_refused_the_same_way(tmp_path, capsys, command):
+    err = _cli_errors(tmp_path, capsys, command, "workload: {op: all_reduce, size_bytes: 1024, dtype: bfloat16}\n"
+                      "sweep: {product: {workload.size_bytes: [1024, 1]}}\n")
+    assert len(err) == 1 and err[0].endswith("sweep point 2 of 2 (workload.size_bytes=1): workload.size_bytes: "
+                                             "expected at least 2 bytes (one bfloat16 element), got 1"), err
 
 
 def test_example_files_validate_and_run_through_the_loader():

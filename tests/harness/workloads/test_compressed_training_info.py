@@ -18,10 +18,10 @@ LOGISTIC = dict(name="logistic", n_samples=2000, batch_size=50)
 ARC = {"ratio": 0.2, "rank": 2}
 
 
-def _scenario(task, params=ARC, **workload):
+def _scenario(task, params=ARC, method="arc_topk", **workload):
     defaults = dict(n_workers=2, steps=4, eval_every=2, optimizer=dict(name="adamw", lr=1e-3))
     return CompressedTrainingScenario.model_validate(
-        dict(name="ct", technique=dict(name="arc_topk", params=params),
+        dict(name="ct", technique=dict(name=method, params=params),
              workload={**defaults, "task": task, **workload}))
 
 
@@ -84,3 +84,16 @@ def test_dense_fallbacks_count_every_unprofitable_call():
     assert whole.info["dense_parameters"] == ["x"] and whole.info["compressed_parameter_share"] == 0.0
     assert whole.info["dense_fallbacks"] == {}
     assert (whole.metrics["payload_bytes_per_worker"] == 40 * 8).all()  # x is float64
+
+
+def test_powersgd_counts_the_matrices_its_default_sends_dense():
+    """x is viewed as 10 x 4: PowerSGD at rank 3 would send 3 (10 + 4) = 42 >= 40 values, so by default (rate 1) x
+    goes dense at every call, run.json counts it and each step sends x's 40 float64 values once; at rank 2
+    (28 values) it is compressed."""
+    dense = _run(_scenario(LOGISTIC, params={"rank": 3}, method="powersgd"))
+    assert dense.info["dense_fallbacks"] == {"x": {"calls": 4, "dense": 4, "reason": "unprofitable"}}
+    assert dense.info["dense_fallback_calls"] == 4 and dense.info["compressed_parameter_share"] == 0.0
+    assert (dense.metrics["payload_bytes_per_worker"] == 40 * 8).all() and (dense.metrics["n_collectives"] == 1).all()
+    low = _run(_scenario(LOGISTIC, params={"rank": 2}, method="powersgd"))
+    assert low.info["dense_fallback_calls"] == 0 and low.info["compressed_parameter_share"] == 1.0
+    assert (low.metrics["payload_bytes_per_worker"] == 2 * (10 + 4) * 8).all()

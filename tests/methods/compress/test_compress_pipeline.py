@@ -122,7 +122,7 @@ def test_a_checkpoint_of_other_compressor_or_error_feedback_parameters_is_refuse
            "error_feedback_params": {"eta": 0.5}, "seed": 1}
     pipes, saved = _trained(**run)
     assert saved["compressor_params"] == {"rank": 2, "warm_start": True, "error_reference": "aggregate",
-                                          "min_compression_rate": 0.0}
+                                          "min_compression_rate": 1.0}
     assert saved["error_feedback_params"] == {"dense_init": True, "eta": 0.5, "zero_init": False,
                                               "authors_first_step": False}
     refusals = {

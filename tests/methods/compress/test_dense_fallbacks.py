@@ -25,14 +25,13 @@ def _run(workers: SimulatedWorkers, shapes: dict[str, tuple[int, ...]], steps: r
     return [workers.step(_grads(t, workers.n_workers, shapes), t)[1] for t in steps]
 
 
-def test_min_compression_rate_defaults_to_always_compress():
-    having = []
+def test_min_compression_rate_defaults_to_always_compress_but_powersgd_never_exceeds_dense():
+    having = {}
     for name in COMPRESSORS:
         fields = {f.name: f.default for f in dataclasses.fields(COMPRESSORS.get(name))}
         if "min_compression_rate" in fields:
-            having.append(name)
-            assert fields["min_compression_rate"] == 0.0, name
-    assert {"arc_topk", "powersgd"} <= set(having)
+            having[name] = fields["min_compression_rate"]
+    assert having == {"arc_topk": 0.0, "greedylore": 0.0, "powersgd": 1.0}
     with pytest.raises(ValueError, match="arc_topk.min_compression_rate"):
         make_compressor("arc_topk", min_compression_rate=-1)
     with pytest.raises(ValueError, match="powersgd.min_compression_rate"):
