@@ -194,6 +194,9 @@ class CheckpointRestart(Policy):
         return Interruption(self.costs.detect_s + self.costs.restart_s + reload_s, lost)
 
     def bound_s(self) -> float:
+        """NaN when no checkpoint is ever written (an infinite job MTBF: nothing fails, nothing to bound)."""
+        if not math.isfinite(self.interval_s):
+            return math.nan
         return self.interval_s + self.write_s + self.costs.detect_s + self.costs.restart_s + self.write_s
 
 

@@ -60,6 +60,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 from harness.config.blocks import ScenarioBase, Strict, TechniqueSpec
 from harness.config.plugins import compressor_problem, error_feedback_problem
 from harness.errors import ScenarioError
+from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
 
 
@@ -391,6 +392,8 @@ def _text_task(task: TextClassificationTask, n_workers: int, seeds: Seeds) -> Ne
 
 
 NETWORK_TASKS = {"digits": _digits_task, "tiny_gpt": _gpt_task, "text_classification": _text_task}
+#: the network tasks' evaluation columns: NaN on the rows between evaluations (`harness.non_finite`)
+NAN_MEANS_NOT_APPLICABLE = ("eval_loss", "accuracy", "f1", "mcc")
 
 
 def _objective(task: LogisticTask | RobustShiftedTask, n_workers: int, seeds: Seeds):
@@ -507,6 +510,7 @@ def run(scenario: CompressedTrainingScenario, ctx: RunContext) -> RunOutput:
         "seeds": {"data": seeds.data, "model": seeds.model, "compression": seeds.compression, "batches": seeds.batches},
         **dense,
         **fallback_info(workers),
+        NOT_APPLICABLE_KEY: [name for name in NAN_MEANS_NOT_APPLICABLE if name in frame.columns],
     }
     return RunOutput(metrics=frame, info=info)
 

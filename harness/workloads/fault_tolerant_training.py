@@ -42,12 +42,17 @@ from harness.failures.processes import (ClusterProcess, ComponentClass, InterArr
 from harness.failures.step_costs import StepPricer, StepSetup
 from harness.failures.traces import ClusterShape, read_trace
 from harness.models.llama import LLAMA_PRESETS, LlamaModel, resolve_model
+from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.sim.topology import Topology
 from harness.sim.units import gbps_to_bytes_per_ns
 from harness.workloads.base import RunContext, RunOutput, register_workload
 from harness.workloads.data_parallel_step import MAX_MICRO_BATCH, check_bucket_mb
 
 PolicyName = Literal["failure_free", "checkpoint_restart", "bamboo", "oobleck", "mecefo"]
+#: ``time_to_target_h`` is NaN without ``workload.target_tokens`` or when the horizon ends before the target
+#: (`harness.failures.macro.simulate`), ``bound_s`` for checkpoint-restart when nothing can fail (no checkpoint is
+#: ever written) (`harness.non_finite`)
+NAN_MEANS_NOT_APPLICABLE = ("time_to_target_h", "bound_s")
 
 
 class RepairSpec(Strict):
@@ -311,6 +316,7 @@ def run(scenario: FaultTolerantScenario, ctx: RunContext) -> RunOutput:
         "checkpoint": {"state_bytes": pricer.state_bytes,
                        "interval_s": next((p.interval_s for p in policies if hasattr(p, "interval_s")), None)},
         "trace": f.trace,
+        NOT_APPLICABLE_KEY: list(NAN_MEANS_NOT_APPLICABLE),
     }
     if timeline:
         info["timeline"] = timeline

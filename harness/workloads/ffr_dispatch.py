@@ -33,10 +33,15 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_
 from harness.config.blocks import ScenarioBase, Strict
 from harness.config.datafiles import DataFile
 from harness.errors import ScenarioError
+from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, register_workload
 from methods.grid.signals import MIN_INERTIA_S
 
 Method = Literal["proposed", "loss_only", "capacity", "soc"]
+#: the scheduler's columns (`methods.battery.simulate.run_loop`): NaN on the rows of the rule-based methods, and
+#: the solver's nodes and model loss excess also where the backend does not report them (cvxpy) or the step fell
+#: back (`harness.non_finite`)
+NAN_MEANS_NOT_APPLICABLE = ("solve_ms", "solve_cpu_ms", "solver_nodes", "model_loss_excess_kw")
 
 
 #: Most control steps (duration_s / dt_s) of one signal: a week of RegD's 2 s updates, the longest signal the
@@ -297,5 +302,6 @@ def run(scenario: FfrScenario, ctx: RunContext) -> RunOutput:
         "regulation_kw": regulation_kw,
         "signal": signal_info,
         "scheduler": w.scheduler.model_dump(),
+        NOT_APPLICABLE_KEY: list(NAN_MEANS_NOT_APPLICABLE),
     }
     return RunOutput(metrics=metrics, info=info)

@@ -34,10 +34,15 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_va
 
 from harness.config.blocks import ScenarioBase, Strict
 from harness.models.llama import check_rotary_heads
+from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
 
 Method = Literal["adamw", "misa", "lisa", "badam", "lora", "dora", "galore"]
 Task = Literal["add", "mod", "category", "larger", "even", "next"]
+#: ``mode: finetune``'s first row (step 0) scores the base model before any step (`methods.misa.train.finetune`):
+#: no training loss yet, so ``train_loss`` is NaN there; a divergence still shows in ``eval_loss``, evaluated on
+#: every row (`harness.non_finite`)
+NAN_MEANS_NOT_APPLICABLE = ("train_loss",)
 
 
 class ModelSpec(Strict):
@@ -149,6 +154,7 @@ def _run(w: FinetuneTrainingWorkload, seed: int) -> RunOutput:
         model, base = train.pretrained_base(cfg, train.PretrainSettings(p.steps, p.batch_size, p.lr, p.n_items,
                                                                          p.seed))
         info.update(base_held_out_loss=base["held_out_loss"], base_source=base["source"])
+        info[NOT_APPLICABLE_KEY] = list(NAN_MEANS_NOT_APPLICABLE)
     else:
         model = LlamaFamily(cfg, seed=seed)
     ft, rank = _finetuner(w, model, seed)

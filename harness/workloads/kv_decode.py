@@ -38,6 +38,7 @@ import simpy
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import DeviceScenario, Strict
+from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, register_workload
 from methods.kvcache.chelsea import ChelseaParams, budget_tokens, edges_available, windows_problem
 
@@ -53,6 +54,8 @@ PROMPT_BOUND = "at most 2**22 = 4,194,304 tokens, 32x Llama-3.1-8B's 128k window
 #: decoded tokens one serving run may simulate (requests x decode_tokens): the engine steps through every decode
 #: iteration, 5-45 us of host time per request and token here (45 at max_batch 1), so 2**24 stays under ~15 min
 MAX_SERVING_TOKENS = 1 << 24
+#: ``output: serving``'s latencies: NaN for a method that served no request (all rejected; `harness.non_finite`)
+NAN_MEANS_NOT_APPLICABLE = ("latency_mean_s", "latency_p99_s")
 
 
 class DecodeModel(Strict):
@@ -329,5 +332,7 @@ def run(scenario: KVDecodeScenario, ctx: RunContext) -> RunOutput:
                          "prompt_tokens": w.serving.prompt_tokens, "arrival_rate_per_s": w.serving.arrival_rate_per_s,
                          **serve(w, cost, method, rng)})
         metrics = pd.DataFrame(rows)
-    return RunOutput(metrics=metrics, info={"model": w.model.model_dump(), "timing": replay.info(),
-                                            "model_source": "meta-llama/Llama-3.1-8B config.json"})
+    info = {"model": w.model.model_dump(), "timing": replay.info(),
+            "model_source": "meta-llama/Llama-3.1-8B config.json",
+            NOT_APPLICABLE_KEY: [name for name in NAN_MEANS_NOT_APPLICABLE if name in metrics.columns]}
+    return RunOutput(metrics=metrics, info=info)

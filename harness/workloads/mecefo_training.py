@@ -32,8 +32,13 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 from harness.config.blocks import ScenarioBase, Strict
 from harness.errors import ScenarioError
 from harness.models.llama import check_rotary_heads
+from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
 from methods.mecefo.failures import MIN_INTERVAL_STEPS
+
+#: NaN by design (`methods.mecefo.training.train`): ``eval_loss`` between evaluation steps, ``grad_rel_error`` on
+#: the steps where it is not measured (no rank down, or between every ``error_every``-th failure step)
+NAN_MEANS_NOT_APPLICABLE = ("eval_loss", "grad_rel_error")
 
 
 class ModelSpec(Strict):
@@ -174,7 +179,8 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
                                     seeds["failures"])
     info: dict = {"seeds": seeds, "vocab_size": tokenizer.vocab_size,
                   "parameters": sum(p.numel() for p in model.parameters()),
-                  "outages": [[o.rank, o.start, o.end] for o in outages]}
+                  "outages": [[o.rank, o.start, o.end] for o in outages],
+                  NOT_APPLICABLE_KEY: list(NAN_MEANS_NOT_APPLICABLE)}
     if w.cost_repeats:
         info["neighbour_cost"] = neighbour_cost(model, shards.batch(0, 0), shards.batch(1, 0), tech, w.cost_repeats)
         info["neighbour_cost"]["device"] = "this CPU, 1 thread"

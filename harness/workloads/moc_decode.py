@@ -24,7 +24,11 @@ import torch
 from pydantic import Field, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
+
+#: the FFN-only columns: NaN on the attention row (`harness.non_finite`)
+NAN_MEANS_NOT_APPLICABLE = ("bytes_ratio", "ffn_speedup", "block_speedup")
 
 
 class MoCDecodeWorkload(Strict):
@@ -73,6 +77,7 @@ def run(scenario: MoCDecodeScenario, ctx: RunContext) -> RunOutput:
     rows["bytes_ratio"] = rows["weight_bytes"] / dense["weight_bytes"]
     rows["ffn_speedup"] = dense["time_ms_median"] / rows["time_ms_median"]
     rows["block_speedup"] = (attention + dense["time_ms_median"]) / (attention + rows["time_ms_median"])
-    rows.loc[~ffn, ["bytes_ratio", "ffn_speedup", "block_speedup"]] = float("nan")
-    info = {"threads": w.threads, "dtype": w.dtype, "ks": ks, "seed": seed}
+    rows.loc[~ffn, list(NAN_MEANS_NOT_APPLICABLE)] = float("nan")
+    info = {"threads": w.threads, "dtype": w.dtype, "ks": ks, "seed": seed,
+            NOT_APPLICABLE_KEY: list(NAN_MEANS_NOT_APPLICABLE)}
     return RunOutput(metrics=rows, info=info)

@@ -26,7 +26,6 @@ Example scenario: ``scenarios/moc/training.yaml``.
 
 from __future__ import annotations
 
-import math
 import statistics
 from typing import Literal
 
@@ -36,7 +35,12 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_
 
 from harness.config.blocks import ScenarioBase, Strict
 from harness.models.llama import check_rotary_heads
+from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
+from methods.perplexity import perplexity
+
+#: ``eval_loss`` is NaN on the recorded steps between evaluations (`harness.non_finite`)
+NAN_MEANS_NOT_APPLICABLE = ("eval_loss",)
 
 
 class MoCModelSpec(Strict):
@@ -145,7 +149,8 @@ def _run(w: MoCTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
     info: dict = {"seeds": seeds, "ffn": w.ffn, "selection": w.selection if w.ffn == "moc" else "none",
                   "checkpointing": w.checkpointing, "k": w.k, "k_fraction": w.k_fraction if w.ffn == "moc" else 1.0,
                   "d_model": m.d_model, "n_layers": m.n_layers, "d_ff": m.d_ff, "vocab_size": tokenizer.vocab_size,
-                  "parameters": sum(p.numel() for p in model.parameters()), "threads": 1}
+                  "parameters": sum(p.numel() for p in model.parameters()), "threads": 1,
+                  NOT_APPLICABLE_KEY: list(NAN_MEANS_NOT_APPLICABLE)}
     if w.measure_memory:
         memory = measure_activations(model, *shards.batch(0, 0), peak=False)
         memory["analytic_saved_bytes_per_token"] = _analytic_bytes_per_token(w, tokenizer.vocab_size)
@@ -158,7 +163,7 @@ def _run(w: MoCTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
     p10, p90 = np.percentile(step_ms, [10, 90])
     median = statistics.median(step_ms)
     final = result.rows[-1]["eval_loss"]
-    info.update({"final_eval_loss": final, "final_eval_ppl": math.exp(final),
+    info.update({"final_eval_loss": final, "final_eval_ppl": perplexity(final),
                  "tokens_per_step": w.batch_size * w.model.seq_len,
                  "tokens_per_s": w.batch_size * w.model.seq_len / (median / 1000),
                  "step_ms_median": median, "step_ms_p10": float(p10), "step_ms_p90": float(p90)})

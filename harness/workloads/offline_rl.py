@@ -29,11 +29,14 @@ import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import NAME_PATTERN, ScenarioBase, Strict
+from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
 
 MethodName = Literal["teacher", "ddim", "ddpm", "student", "ctd", "diffuser", "bc", "iql", "td3bc"]
 LOSS_EVERY = 10
 SAMPLED = ("teacher", "ddim", "ddpm", "diffuser")  # methods that sample on a grid of ``steps`` bins
+#: ``reward_weight`` is NaN on the rows of methods without one (all but student and ctd; `harness.non_finite`)
+NAN_MEANS_NOT_APPLICABLE = ("reward_weight",)
 
 
 class MethodEntry(Strict):
@@ -185,6 +188,7 @@ def evaluate_methods(dataset, w: OfflineRLWorkload, seed: int) -> tuple[pd.DataF
         "losses": {part: _thin(losses) for part, losses in trainer.losses.items()},
         "cached_parts": dict(trainer.cached),
         "torch_threads": 1,
+        NOT_APPLICABLE_KEY: list(NAN_MEANS_NOT_APPLICABLE),
     }
     return pd.DataFrame(rows), info
 

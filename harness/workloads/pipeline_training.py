@@ -39,6 +39,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
 from harness.models.llama import check_rotary_heads
+from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
 from harness.workloads.compressed_training import OptimizerSpec, Seeds, make_optimizer, make_schedule
 from harness.workloads.pipeline_step import CodecSpec, build_codec, method_label
@@ -134,6 +135,10 @@ def _recorded(step: int, every: int, steps: int) -> bool:
     return (step + 1) % every == 0 or step == steps - 1 or step == 0
 
 
+#: ``eval_loss`` is NaN on the recorded steps between evaluations (`harness.non_finite`)
+NAN_MEANS_NOT_APPLICABLE = ("eval_loss",)
+
+
 def _train(w: PipelineTrainingWorkload, seeds: Seeds) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from methods.models.gpt import TinyLlama
     from methods.pipeline.training import Boundary, PipelinedLM
@@ -202,4 +207,5 @@ def run(scenario: PipelineTrainingScenario, ctx: RunContext) -> RunOutput:
     info.update(method=method_label(w.forward, w.backward), forward=w.forward.model_dump(),
                 backward=w.backward.model_dump(),
                 seeds={"model": seeds.model, "batches": seeds.batches})
+    info[NOT_APPLICABLE_KEY] = list(NAN_MEANS_NOT_APPLICABLE)
     return RunOutput(metrics=frame, info=info)

@@ -38,6 +38,7 @@ from methods.data import tasks_finetune as tf
 from methods.misa.baselines import Finetuner
 from methods.misa.misa import LAYER
 from methods.models.llama_family import LlamaFamily, LlamaFamilyConfig
+from methods.perplexity import perplexity
 
 CACHE_VERSION = 1  # bump when the pre-training loop changes what it produces
 
@@ -237,7 +238,7 @@ def pretrain(ft: Finetuner, batch: Callable[[int], tuple[torch.Tensor, torch.Ten
         if step % eval_every == 0 or step == steps:
             ev = corpus_eval_loss(model, held_out)
             rows.append({"step": step, "wall_s": wall, "train_loss": float(np.mean(losses)), "eval_loss": ev,
-                         "perplexity": math.exp(ev), "optimizer_state_bytes": ft.state_bytes()})
+                         "perplexity": perplexity(ev), "optimizer_state_bytes": ft.state_bytes()})
             losses = []
     return FinetuneResult(rows, {"peak_optimizer_state_bytes": peak_state,
                                  "parameters": sum(p.numel() for p in model.parameters())})

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from methods.perplexity import perplexity
 from plots.papers.greedylore_runs import (
     EXACT_NOTE, GPT_COST, PAPER_TEXT_NOTE, QUICK_GPT, QUICK_TEXT, SIMULATED_NOTE, TAU_BASE, TEXT,
     TEXT_COST, TIME_500, TINY_GPT, arm_share, dense, equal_bytes_powersgd, gpt_sizes, greedy, powersgd, rank_high,
@@ -534,7 +535,7 @@ def verdict_tab7(data: pd.DataFrame) -> Verdict:
 
 
 def _ppl(loss: float) -> float:
-    return float(math.exp(loss))
+    return perplexity(loss)
 
 
 VERDICTS = {

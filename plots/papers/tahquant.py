@@ -21,12 +21,12 @@ on synthetic activations at the paper's width (1 x 256 x 1600, tiles of 64). Fig
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from methods.perplexity import perplexity
 from plots.diagram import arrow, box, diagram_axes
 from plots.registry import FigureOutput, register_figure
 from plots.spread import draw_band, n_seeds, over_seeds, pm
@@ -305,7 +305,7 @@ def final_losses(data: pd.DataFrame) -> pd.DataFrame:
         run = run.sort_values("step")
         held = run.dropna(subset=["eval_loss"])["eval_loss"].iloc[-1]
         later = run[run["epoch"] > 0] if (run["epoch"] > 0).any() else run
-        rows.append({"series": series, "seed": int(seed), "eval_loss": float(held), "perplexity": math.exp(held),
+        rows.append({"series": series, "seed": int(seed), "eval_loss": float(held), "perplexity": perplexity(float(held)),
                      "train_loss": float(run["loss"].tail(last_steps).mean()),
                      "fwd_bits_per_element": float(later["fwd_bits_per_element"].mean()),
                      "bwd_bits_per_element": float(later["bwd_bits_per_element"].mean()),
