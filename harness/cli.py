@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulation and benchmarking harness for efficient-ML and energy techniques.",
     )
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SubcommandParser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SubcommandParser, required=True)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
             importlib.import_module(f"harness.commands.{info.name}").add_parser(sub)
@@ -70,10 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated) if catch_sigterm else None
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            parser.print_help()
-            return 2
+        args = parser.parse_args(argv)  # a missing command or action is one line, exit 2 (subparsers required)
         return int(args.func(args) or 0)
     except (HarnessError, FolderBusy) as err:
         print(f"error: {err}", file=sys.stderr)

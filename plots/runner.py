@@ -539,7 +539,8 @@ def select_figures(
         unknown = [figure_id for figure_id in only if figure_id not in registry]
         if unknown:
             hint = _known_ids_hint(registry, unknown)
-            raise HarnessError(f"--only: unknown figure id(s) {', '.join(unknown)}; {hint}")
+            shown = ", ".join(name or "''" for name in unknown)  # an empty id shown as ''
+            raise HarnessError(f"--only: unknown figure id(s) {shown}; {hint}")
         wanted = set(only)
         specs = [spec for spec in specs if spec.id in wanted]
         if not specs:

@@ -1,18 +1,30 @@
 """Output paths checked before a long command starts, so that a path it cannot write is one line, exit 2, before
 any measurement is made (not a traceback after it, with the measurements lost). Nothing is created here. Also
+`path_arg`, the argparse type of every path flag (an empty one is refused, not read as the current directory), and
 `shown_path`: how the CLI prints a path it wrote."""
 
 from __future__ import annotations
 
+import argparse
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError
 
 
-def check_out_folder(flag: str, path: Path, *, writable: bool = True, shown: Path | None = None) -> None:
+def path_arg(text: str) -> Path:
+    """argparse ``type`` of a path flag: ``--out ''`` would otherwise be ``Path('.')``, the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    return Path(text)
+
+
+def check_out_folder(flag: str, path: Path, *, writable: bool = True, shown: Path | None = None,
+                     inside: Sequence[str] = ()) -> None:
     """Refuse (`HarnessError`) a folder to write into that is a file, lies under a file, or (``writable``) cannot be
-    written. The message names ``flag`` and ``shown`` (default: ``path``)."""
+    written, or whose sub-folders ``inside`` (where the command writes too) are files. The message names ``flag``
+    and ``shown`` (default: ``path``)."""
     path = Path(path).expanduser()
     shown = path if shown is None else shown
     existing = path
@@ -21,6 +33,9 @@ def check_out_folder(flag: str, path: Path, *, writable: bool = True, shown: Pat
     if not existing.is_dir():
         where = "" if existing == shown else f" ({existing} is a file)"
         raise HarnessError(f"{flag} {shown}: a file is in the way{where}; expected a folder (or a path to create one)")
+    for name in inside:
+        if (path / name).exists() and not (path / name).is_dir():
+            raise HarnessError(f"{flag} {shown}: {path / name} is a file; expected a folder there (or nothing)")
     if not writable:
         return
     try:  # os.access is not enough: root passes it, a read-only file system does not

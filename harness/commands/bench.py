@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from harness.commands._kernel_args import add_kernel_arguments, check_kernel_arguments
-from harness.commands._paths import check_out_file
+from harness.commands._paths import check_out_file, path_arg
 from harness.files import write_text_atomic
 
 
@@ -27,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "measured in the same run.",
     )
     add_kernel_arguments(parser, all_ops="every op bench runs")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON here")
+    parser.add_argument("--json", type=path_arg, metavar="FILE", help="also write the rows as JSON here")
     parser.set_defaults(func=run)
 
 

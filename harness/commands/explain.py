@@ -211,7 +211,11 @@ def explain(target: str) -> str:
         properties = {k: v for block in blocks for k, v in block.schema["properties"].items()}
         if part not in properties:
             known = sorted({k for k, v in properties.items() if _blocks_in("", v, defs)})
-            raise HarnessError(f"{where} has no block {part!r}; its blocks: {', '.join(known) or '(none)'}")
+            blocks_text = f"its blocks: {', '.join(known) or '(none)'}"
+            if depth < len(parts) - 1:
+                raise HarnessError(f"{where} has no block {part!r}; {blocks_text}")
+            keys = ", ".join(k for k in properties if k not in known) or "(none)"  # the last part may be a key
+            raise HarnessError(f"{where} has no key or block {part!r}; {blocks_text}; its keys: {keys}")
         children = _blocks_in(f"{where}.{part}", properties[part], defs)
         if not children:
             if depth == len(parts) - 1:  # a plain key: show its row

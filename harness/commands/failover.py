@@ -14,9 +14,8 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-from harness.commands._paths import check_out_folder
+from harness.commands._paths import check_out_folder, path_arg
 from harness.files import write_text_atomic
 
 SHOWN = ["mode", "steps", "detect_s_max", "normal_step_s", "before_step_s", "degraded_step_s", "after_step_s",
@@ -35,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "samples per worker and the simulator's predicted throughput drop under results/failover/.",
     )
     parser.add_argument("--quick", action="store_true", help="shorter runs (a CI-size check)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--out", type=path_arg, default=None, metavar="DIR",
                         help="output folder (default results/failover, with --quick results/failover/quick)")
     parser.set_defaults(func=main)
 
@@ -85,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
     from harness.provenance import project_root
 
     out = args.out or project_root() / "results" / "failover" / ("quick" if args.quick else "")
-    check_out_folder("--out", out)
+    check_out_folder("--out", out, inside=["raw"])  # before the runs: each one's record is written to raw/
     out.mkdir(parents=True, exist_ok=True)
     load = _load()
     started = time.time()

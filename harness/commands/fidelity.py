@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.commands._paths import check_out_folder
+from harness.commands._paths import check_out_folder, path_arg
 from harness.errors import HarnessError
 from harness.files import write_text_atomic
 
@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="few sizes and repeats (a CI-size check)")
     parser.add_argument("--recompute", action="store_true",
                         help="do not measure: rebuild the tables from <out>/raw/<setting>.json")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--out", type=path_arg, default=None, metavar="DIR",
                         help="output folder (default: results/fidelity under the project root; with --quick "
                         "results/fidelity/quick, so a CI-size check never overwrites the committed study)")
     parser.set_defaults(func=main)
@@ -52,20 +52,42 @@ def _format(table: pd.DataFrame) -> str:
     return shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
+#: what a saved raw part holds (`harness.fidelity.study.split_raw`): the machine's meta and lists of row objects,
+#: each row with at least these fields (those the fits and comparisons read)
+_LINK = ("setting", "rate_mbit", "n_ranks")
+RAW_FIELDS = {"pingpong": (*_LINK, "size_bytes", "time_ms_median"),
+              "allreduce": (*_LINK, "size_bytes", "time_ms_median"),
+              "dp_step": (*_LINK, "width", "depth", "batch", "grad_bytes", "time_ms_median"),
+              "compute": ("width", "depth", "batch", "time_ms_median")}
+
+
+def _read_raw(path: Path) -> dict:
+    """A saved raw part (``raw/<setting>.json``), its shape checked; `HarnessError` naming the file otherwise."""
+    if path.is_dir() or not path.exists():
+        why = "is a folder, not a saved measurement" if path.is_dir() else "does not exist"
+        raise HarnessError(f"--recompute: {path} {why}; run `harness fidelity` to measure first")
+    try:
+        part = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise HarnessError(f"--recompute: {path} is not valid JSON ({err})") from None
+    if not isinstance(part, dict) or not isinstance(part.get("meta"), dict) or not all(
+            isinstance(part.get(kind, []), list) and all(isinstance(row, dict) for row in part.get(kind, []))
+            for kind in RAW_FIELDS):
+        raise HarnessError(f"--recompute: {path}: expected a JSON object with 'meta' (an object) and lists of row "
+                           f"objects under {', '.join(RAW_FIELDS)}, as `harness fidelity` saves")
+    for kind, fields in RAW_FIELDS.items():
+        for number, row in enumerate(part.get(kind, []), start=1):
+            missing = [name for name in fields if name not in row]
+            if missing:
+                raise HarnessError(f"--recompute: {path}: {kind} row {number}: missing {', '.join(missing)}")
+    return part
+
+
 def _raw_parts(args: argparse.Namespace, settings: list[str], out_dir: Path) -> dict[str, dict]:
     from harness.fidelity.study import FULL_PLAN, QUICK_PLAN, measure_study, split_raw
 
     if args.recompute:
-        parts = {}
-        for setting in settings:
-            path = out_dir / "raw" / f"{setting}.json"
-            if not path.is_file():
-                raise HarnessError(f"--recompute: {path} does not exist; run `harness fidelity` to measure first")
-            try:
-                parts[setting] = json.loads(path.read_text())
-            except json.JSONDecodeError as err:
-                raise HarnessError(f"--recompute: {path} is not valid JSON ({err})") from None
-        return parts
+        return {setting: _read_raw(out_dir / "raw" / f"{setting}.json") for setting in settings}
     plan = QUICK_PLAN if args.quick else FULL_PLAN
     raw = measure_study(plan, loopback="loopback" in settings, netns="netns" in settings,
                         progress=lambda message: print(f"[fidelity] {message}", file=sys.stderr, flush=True))
@@ -89,13 +111,16 @@ def main(args: argparse.Namespace) -> int:
             print(f"note: skipping the netns setting: {reason}", file=sys.stderr)
             settings.remove("netns")
     out_dir = args.out or project_root() / "results" / "fidelity" / ("quick" if args.quick else "")
-    check_out_folder("--out", out_dir)  # before measuring: the measurements are written there
+    check_out_folder("--out", out_dir, inside=["raw"])  # before measuring: the measurements are written there
     n_written = 0
+    # a saved part edited by hand can lack any field; a fresh measurement lacking one is a bug (traceback)
+    refused = (ValueError, KeyError, TypeError) if args.recompute else ValueError
     for setting, part in _raw_parts(args, settings, out_dir).items():
         try:
             result = result_from_raw(part)
-        except ValueError as err:
-            raise HarnessError(f"{setting}: cannot fit or compare the measurements ({err}); the raw "
+        except refused as err:
+            why = f"no field {err.args[0]}" if isinstance(err, KeyError) else err
+            raise HarnessError(f"{setting}: cannot fit or compare the measurements ({why}); the raw "
                                f"measurements are in {out_dir / 'raw' / (setting + '.json')}") from None
         n_written += len(write_tables(result, out_dir))
         table = result.loopback if setting == "loopback" else result.netns

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from harness.commands._paths import path_arg
 
 SHOWN = ["allocator", "threads", "size", "micro_batch", "seq_len", "touched_mib", "measured_ms", "predicted_ms",
          "error_pct", "error_fixed_flush_pct", "error_op_profile_pct", "roofline_fraction", "cpu_busy_before"]
@@ -47,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="one tiny point, 1 thread, few steps (a CI-size check)")
     parser.add_argument("--recompute", action="store_true",
                         help="do not measure: predict again from <out>/steps.csv")
-    parser.add_argument("--timings", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--timings", type=path_arg, default=None, metavar="DIR",
                         help="timing-table root holding the cache-state families cpu-f<MiB>/ and cpu-2t-f<MiB>/ "
                         "(default: results/timings)")
     parser.add_argument("--threads", type=int, nargs="+", choices=(1, 2), default=None, metavar="N",
@@ -57,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "--quick: 'default')")
     parser.add_argument("--max-wait-s", type=float, default=None, metavar="S",
                         help="longest wait for quiet CPUs before each point (default 30; --quick 0)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--out", type=path_arg, default=None, metavar="DIR",
                         help="output folder (default results/fidelity_compute, with --quick "
                         "results/fidelity_compute/quick)")
     parser.set_defaults(func=main)
@@ -69,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
 
     from harness.commands._paths import check_out_folder
     from harness.errors import HarnessError
-    from harness.fidelity.compute import FULL_PLAN, QUICK_PLAN, read_measured, run_study, write_study
+    from harness.fidelity.compute import FULL_PLAN, QUICK_PLAN, RUNS_DIR, read_measured, run_study, write_study
     from harness.provenance import default_timings_root, project_root
 
     plan = QUICK_PLAN if args.quick else FULL_PLAN
@@ -83,10 +84,8 @@ def main(args: argparse.Namespace) -> int:
         plan = replace(plan, allocators=tuple(dict.fromkeys(args.allocators)))
     out_dir = args.out or project_root() / "results" / "fidelity_compute" / ("quick" if args.quick else "")
     timings = args.timings or default_timings_root()
-    check_out_folder("--out", out_dir)  # before measuring: the study is written there
+    check_out_folder("--out", out_dir, inside=[RUNS_DIR])  # before measuring: the study is written there
     measured, op_times = read_measured(out_dir) if args.recompute else (None, None)
-    if measured is None:
-        print(f"[fidelity-compute] measuring {len(plan.points())} points", file=sys.stderr, flush=True)
     study = run_study(plan, timings, measured=measured, op_times=op_times,
                       progress=lambda m: print(f"[fidelity-compute] {m}", file=sys.stderr, flush=True))
     files = write_study(study, out_dir, measured_now=measured is None)

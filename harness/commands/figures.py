@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 
-from harness.commands._paths import check_out_folder
+from harness.commands._paths import check_out_file, check_out_folder, path_arg
 from harness.errors import HarnessError
 from harness.provenance import project_root
 
@@ -47,33 +45,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--executor", choices=("local", "ray"), default="local", help="sweep executor (default local)"
     )
     parser.add_argument(
-        "--out", type=Path, default=None, metavar="DIR",
+        "--out", type=path_arg, default=None, metavar="DIR",
         help="output folder for the figures and index.html (default: results/figures of the checkout)",
     )
     parser.add_argument(
-        "--results-root", type=Path, default=None, metavar="DIR",
+        "--results-root", type=path_arg, default=None, metavar="DIR",
         help="run store to read finished runs from and write new ones to (default: results/runs of the checkout)",
     )
     parser.add_argument("--force", action="store_true", help="redraw even figures whose inputs and code are unchanged")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
     parser.set_defaults(func=run)
-
-
-def _writable_folder(flag: str, path: Path) -> Path:
-    """``path`` as a folder we can write into (created if absent); `HarnessError` (one line) otherwise."""
-    path = path.expanduser()
-    if path.exists() and not path.is_dir():
-        raise HarnessError(f"{flag} {path}: is a file, expected a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise HarnessError(f"{flag} {path}: cannot create the folder ({err.strerror or err})") from None
-    try:  # os.access is not enough: root passes it, a read-only file system does not
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        raise HarnessError(f"{flag} {path}: folder is not writable ({err.strerror or err})") from None
-    return path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,15 +63,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise HarnessError(f"--workers: expected an integer >= 1, got {args.workers}")
-    out_dir = _writable_folder("--out", args.out if args.out is not None else project_root() / "results" / "figures")
+    out_dir = (args.out if args.out is not None else project_root() / "results" / "figures").expanduser()
     results_root = args.results_root if args.results_root is not None else project_root() / "results" / "runs"
-    if results_root.exists() and not results_root.is_dir():
-        raise HarnessError(f"--results-root {results_root}: is a file, expected a folder")
-    check_out_folder("--results-root", results_root, writable=False)  # not under a file either
+    check_out_folder("--results-root", results_root, writable=False)  # not a file, nor under one
     registry, import_errors = load_all(keep_going=True)
     for module, error in import_errors.items():
         print(f"error: figure module plots/papers/{module}.py failed to import: {error}", file=sys.stderr)
     specs = select_figures(registry, paper=args.paper, only=args.only)
+    # every folder and file a figure or the gallery is written to, before any figure runs (nothing made yet)
+    check_out_folder("--out", out_dir, inside=sorted({spec.paper for spec in specs}))
+    check_out_file("--out", out_dir / "index.html")
+    out_dir.mkdir(parents=True, exist_ok=True)
     settings = RunSettings(
         profile=args.profile,
         out_dir=out_dir,

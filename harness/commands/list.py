@@ -7,6 +7,7 @@ import importlib
 import inspect
 from pathlib import Path
 
+from harness.commands._paths import path_arg
 from harness.config.loader import load_scenario
 from harness.errors import HarnessError
 from harness.provenance import project_root
@@ -23,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(their kind and number of sweep points), and the registered figures when the figure registry "
         "(plots.registry) is available.",
     )
-    parser.add_argument("--scenarios", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--scenarios", type=path_arg, default=None, metavar="DIR",
                         help="folder of scenario files (default: scenarios/ here, else the project's)")
     parser.set_defaults(func=main)
 

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.commands._paths import path_arg
 from harness.files import write_text_atomic
 
 SHOWN = ["network", "stages", "schedule", "method", "measured_ms", "predicted_ms", "error_pct",
@@ -36,22 +37,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "configuration with the pipeline_step kind's engine (nothing fitted to the pipelined steps) and write the "
         "signed % errors under results/pipeline/.",
     )
-    parser.add_argument("--plan", type=Path, default=None, metavar="FILE",
+    parser.add_argument("--plan", type=path_arg, default=None, metavar="FILE",
                         help="plan file (default harness/pipeline_study/plans/pipeline_fidelity.yaml)")
     parser.add_argument("--quick", action="store_true", help="the CI-size plan (pipeline_fidelity_quick.yaml)")
     parser.add_argument("--recompute", action="store_true", help="predict again from the written measurements")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--out", type=path_arg, default=None, metavar="DIR",
                         help="output folder (default results/pipeline, with --quick results/pipeline/quick)")
-    parser.add_argument("--timings", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--timings", type=path_arg, default=None, metavar="DIR",
                         help="timing tables root (default results/timings; the 1-thread CPU sets are used: the "
                         "cache-state family cpu-f<MiB> for the prediction, the single-flush set cpu beside it)")
-    parser.add_argument("--fidelity", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--fidelity", type=path_arg, default=None, metavar="DIR",
                         help="the fidelity study's results, for the link latency (default results/fidelity)")
     parser.add_argument("--max-wait-s", type=float, default=20.0, metavar="S",
                         help="longest wait for quiet CPUs before each configuration (default 20)")
     parser.add_argument("--nice", type=int, default=0, metavar="N",
-                        help="scheduling niceness of the study and its stage processes, -20..19 (default 0; also set on the "
-                        "session's scheduler autogroup where the kernel groups by session, restored at the end; "
+                        help="scheduling niceness of the study and its stage processes, -20..19 (default 0; also set "
+                        "on the session's scheduler autogroup where the kernel groups by session, restored at the end; "
                         "below 0 needs root and takes CPU time from other work on a shared machine)")
     parser.set_defaults(func=main)
 
@@ -123,7 +124,7 @@ def main(args: argparse.Namespace) -> int:
     out = args.out or root / "results" / "pipeline" / ("quick" if args.quick else "")
     timings = args.timings or root / "results" / "timings"
     fidelity = args.fidelity or root / "results" / "fidelity"
-    check_out_folder("--out", out)  # before measuring: the study is written there
+    check_out_folder("--out", out, inside=["raw", HISTORY_DIR])  # before measuring: the study is written there
 
     def progress(message: str) -> None:
         print(f"[pipeline-fidelity] {message}", file=sys.stderr, flush=True)

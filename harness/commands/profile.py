@@ -9,9 +9,10 @@ figures and `harness timings` read tables), whatever the current directory.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import math
 
 from harness.commands._kernel_args import add_kernel_arguments, check_kernel_arguments
+from harness.commands._paths import path_arg
 
 #: the largest cache flush a profile may write before every call (a flush is a buffer of that size)
 MAX_FLUSH_MIB = 16384
@@ -27,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_kernel_arguments(parser)
     parser.add_argument(
-        "--out", type=Path, default=None, metavar="DIR",
+        "--out", type=path_arg, default=None, metavar="DIR",
         help="tables folder (default: the project's results/timings, which scenarios and 'harness timings' read, "
         "whatever the current directory)",
     )
@@ -65,21 +66,22 @@ def run(args: argparse.Namespace) -> int:
     from harness.commands._paths import check_out_folder, shown_path
     from harness.errors import HarnessError
     from harness.provenance import default_timings_root
+    from harness.timing.sets import check_set_name
     from kernels.profiler import TimerSettings, device_folder, run_profile
 
     check_kernel_arguments(args)
     if args.threads is not None and args.threads < 1:
         raise HarnessError(f"--threads: expected an integer >= 1, got {args.threads}")
-    if not args.budget_s > 0:
-        raise HarnessError(f"--budget-s: expected a number > 0, got {args.budget_s}")
+    if not (args.budget_s > 0 and math.isfinite(args.budget_s)):
+        raise HarnessError(f"--budget-s: expected a finite number > 0, got {args.budget_s}")
     if args.passes < 1:
         raise HarnessError(f"--passes: expected an integer >= 1, got {args.passes}")
     if args.cpu_flush_mib is not None and (args.device != "cpu" or not 0 <= args.cpu_flush_mib <= MAX_FLUSH_MIB):
         raise HarnessError(f"--cpu-flush-mib: expected a number from 0 to {MAX_FLUSH_MIB} with --device cpu, got "
                            f"{args.cpu_flush_mib:g}")
     flush_bytes = None if args.cpu_flush_mib is None else int(args.cpu_flush_mib * (1 << 20))
-    if args.table_set is not None and (not args.table_set or "/" in args.table_set or args.table_set.startswith(".")):
-        raise HarnessError(f"--table-set: expected a plain folder name, got {args.table_set!r}")
+    if args.table_set is not None:
+        check_set_name("--table-set", args.table_set)
     out = args.out if args.out is not None else default_timings_root()
     check_out_folder("--out" if args.out is not None else "timings folder",
                      out / (args.table_set or device_folder(args.device)))

@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "medium-replay, medium-expert, expert on Hopper, Walker2d and HalfCheetah; a scripted maze2d analogue on "
         "PointMaze), written as Minari "
         "datasets (ids effml/<name>-<size>-v0 under $MINARI_DATASETS_PATH, default ~/.cache/effml_harness/minari).")
-    sub = parser.add_subparsers(dest="rl_data_command", metavar="ACTION")
+    sub = parser.add_subparsers(dest="rl_data_command", metavar="ACTION", required=True)
     lst = sub.add_parser("list", help="datasets, behaviours, transitions per size, local and committed state")
     lst.set_defaults(func=run_list)
     for action, helptext, func in (
@@ -42,7 +42,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                          "results/offline_rl/references.json.")
     ref.add_argument("families", nargs="*", metavar="FAMILY", help="families (default: all)")
     ref.set_defaults(func=run_references)
-    parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
 def _names(args: argparse.Namespace) -> list[str]:
@@ -57,9 +56,14 @@ def _names(args: argparse.Namespace) -> list[str]:
 
 
 def _datasets_root() -> None:
-    """Refuse a ``$MINARI_DATASETS_PATH`` that cannot be the dataset folder (a file, say): one line, exit 2."""
+    """Refuse a ``$MINARI_DATASETS_PATH`` that cannot be the dataset folder (a file, say; empty: the current
+    directory): one line, exit 2."""
     from methods.offline_rl.datasets.store import datasets_root
 
+    value = os.environ.get("MINARI_DATASETS_PATH")
+    if value is not None and not value.strip():
+        raise HarnessError("MINARI_DATASETS_PATH is set but empty; unset it for the default "
+                           "(~/.cache/effml_harness/minari) or name the dataset folder")
     try:
         datasets_root()
     except (FileExistsError, NotADirectoryError):

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from harness.api import run_scenario
-from harness.commands._paths import shown_path
+from harness.commands._paths import path_arg, shown_path
 from harness.commands.validate import add_max_points, check_table_sets
 from harness.config.blocks import ClusterSpec, DeviceScenario, ScenarioBase
 from harness.config.loader import load_scenario
@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("file", metavar="FILE", help="scenario YAML file")
     parser.add_argument("--seed", type=int, default=None, help="replace the file's seed")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--out", type=path_arg, default=None, metavar="DIR",
                         help="results root (default: results/runs under the current directory)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a key (value parsed as YAML, e.g. --set cluster.nodes=8; repeatable)")

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
+from harness.commands._paths import path_arg
 from harness.config.units import UNIT_STRING_PATTERN, suffix_of
 from harness.errors import HarnessError
 from harness.files import write_text_atomic
@@ -36,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "'# yaml-language-server: $schema=<path>' in a scenario file, the path relative to that file or absolute "
         "(for scenarios/x.yaml and the default --out: ../schemas/scenario.schema.json).",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+    parser.add_argument("--out", type=path_arg, default=DEFAULT_OUT, metavar="DIR",
                         help=f"folder to write into (default: {DEFAULT_OUT}/ under the current directory)")
     parser.set_defaults(func=main)
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from harness.api import point_table, run_scenario, write_sweep_table
-from harness.commands._paths import shown_path
+from harness.commands._paths import path_arg, shown_path
 from harness.commands.run import check_results_root
 from harness.commands.validate import add_max_points, check_table_sets
 from harness.config.loader import load_scenario
@@ -34,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--executor", choices=EXECUTORS, default="local",
                         help="local process pool (default) or Ray (starts a local Ray instance if none runs)")
     parser.add_argument("--seed", type=int, default=None, help="replace the file's seed")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--out", type=path_arg, default=None, metavar="DIR",
                         help="results root (default: results/runs under the current directory)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a key (value parsed as YAML; repeatable)")

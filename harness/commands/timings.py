@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from harness.commands._paths import check_out_file, path_arg
 from harness.errors import HarnessError
 
 
@@ -26,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                    description="Import published or user-measured profiles into timing tables, "
                                    "list the table sets present, or time a sample of a measured set's rows again "
                                    "to see whether it still describes this machine.")
-    sub = parser.add_subparsers(dest="timings_command", metavar="ACTION")
+    sub = parser.add_subparsers(dest="timings_command", metavar="ACTION", required=True)
     imp = sub.add_parser("import", help="convert a profile file into timing tables",
                          description="Convert FILE (nccl-tests output, Vidur network CSV, Vidur compute mlp.csv) "
                          "into timing tables with provenance. Collective formats write "
@@ -35,12 +36,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from harness.timing.importers import FORMATS
 
     imp.add_argument("format", metavar="FORMAT", help=f"one of: {', '.join(FORMATS)}")
-    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument("file", type=path_arg, metavar="FILE")
     imp.add_argument("--device", required=True, metavar="NAME", help="table-set name (folder under --out)")
-    imp.add_argument("--out", type=Path, default=None, metavar="DIR", help=ROOT_HELP)
-    imp.add_argument("--op", default="all_reduce", help="nccl-tests: which collective the file measured "
-                     "(all_reduce, reduce_scatter, all_gather, broadcast, p2p; default %(default)s)")
-    imp.add_argument("--place", choices=("out", "in"), default="out", help="nccl-tests: out- or in-place time")
+    imp.add_argument("--out", type=path_arg, default=None, metavar="DIR", help=ROOT_HELP)
+    imp.add_argument("--op", default=None, help="nccl-tests only: which collective the file measured "
+                     "(all_reduce, reduce_scatter, all_gather, broadcast, p2p; default all_reduce)")
+    imp.add_argument("--place", choices=("out", "in"), default=None,
+                     help="nccl-tests only: out- or in-place time (default out)")
     imp.add_argument("--dtype", default=None, help="override the dtype recorded: float32, bfloat16 or float16 "
                      "(nccl-tests: the file's type column by default; Vidur: float16)")
     imp.add_argument("--source", default=None, help="provenance: where the file comes from (URL, repository)")
@@ -49,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--measured", default=None, help="provenance: what was measured (hardware, software)")
     imp.set_defaults(func=run_import)
     lst = sub.add_parser("list", help="table sets under the timings root, with their ops and sources")
-    lst.add_argument("--out", type=Path, default=None, metavar="DIR", help=ROOT_HELP)
+    lst.add_argument("--out", type=path_arg, default=None, metavar="DIR", help=ROOT_HELP)
     lst.set_defaults(func=run_list)
     drift = sub.add_parser("drift", help="time a sample of a measured set's rows again: does it still describe "
                            "this machine?",
@@ -57,15 +59,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                            "set's cache state and thread count, and print now / table per op and over the set. "
                            "Writes nothing into the set.")
     drift.add_argument("table_set", metavar="SET", help="table-set name (folder under --out)")
-    drift.add_argument("--out", type=Path, default=None, metavar="DIR", help=ROOT_HELP)
+    drift.add_argument("--out", type=path_arg, default=None, metavar="DIR", help=ROOT_HELP)
     drift.add_argument("--rows", type=int, default=5, metavar="N",
                        help="rows per op, from the fastest to the slowest (default %(default)s)")
     drift.add_argument("--ops", default=None, metavar="OP[,OP...]", help="only these ops (default: every table)")
-    drift.add_argument("--csv", type=Path, default=None, metavar="FILE", help="also write every row re-timed here")
+    drift.add_argument("--csv", type=path_arg, default=None, metavar="FILE", help="also write every row re-timed here")
     drift.add_argument("--fail-above", type=float, default=None, metavar="PCT",
                        help="exit 1 when the median now / table is more than PCT percent away from 1")
     drift.set_defaults(func=run_drift)
-    parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -75,12 +76,15 @@ def _root(args: argparse.Namespace) -> Path:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from harness.timing.importers import import_file
+    from harness.timing.importers import FORMATS, import_file
 
+    given = [flag for flag, value in (("--op", args.op), ("--place", args.place)) if value is not None]
+    if given and args.format in FORMATS and args.format != "nccl-tests":  # Vidur: collectives named, one time each
+        raise HarnessError(f"{given[0]}: only for nccl-tests files, not {args.format}")
     root = _root(args)
     try:
-        imported, written = import_file(args.format, args.file, args.device, root, op=args.op,
-                                        place=args.place, dtype=args.dtype, source=args.source,
+        imported, written = import_file(args.format, args.file, args.device, root, op=args.op or "all_reduce",
+                                        place=args.place or "out", dtype=args.dtype, source=args.source,
                                         version=args.source_version, licence=args.licence, measured=args.measured)
     except OSError as err:
         where = f"--out {root}" if args.out is not None else str(root)
@@ -146,13 +150,15 @@ def run_drift(args: argparse.Namespace) -> int:
 
     from harness.files import write_text_atomic
     from harness.timing.drift import check_drift
+    from harness.timing.sets import check_set_name
 
     if args.rows < 1:
         raise HarnessError(f"--rows must be >= 1, got {args.rows}")
     if args.fail_above is not None and not (math.isfinite(args.fail_above) and args.fail_above >= 0):
         raise HarnessError(f"--fail-above must be a percentage >= 0, got {args.fail_above}")
-    if args.csv is not None and (args.csv.is_dir() or not args.csv.parent.is_dir()):
-        raise HarnessError(f"--csv {args.csv}: not a file in an existing folder")
+    check_set_name("SET", args.table_set)
+    if args.csv is not None:
+        check_out_file("--csv", args.csv)  # before timing: the rows would be lost
     ops = [name.strip() for name in args.ops.split(",") if name.strip()] if args.ops else None
     folder = _root(args) / args.table_set
     if not (folder / "meta.json").is_file():

@@ -107,14 +107,16 @@ def _parse_yaml(text: str) -> Any:
         raise _ParseFailure(f"YAML error: cannot build a value ({err})") from None
 
 
-def read_scenario_data(path: str | Path) -> dict[str, Any]:
-    """The raw mapping of a scenario file; raises `ScenarioError` (one line) if it cannot be read as one."""
+def read_yaml_file(path: str | Path, what: str = "scenario file", *, large_hint: str = "") -> Any:
+    """The parsed YAML of a regular, readable, UTF-8 file of at most `MAX_SCENARIO_BYTES` (None when empty); raises
+    `ScenarioError` (one line naming the file, and the line and column for a YAML error) otherwise. ``what`` names
+    the kind of file, ``large_hint`` ends the line refusing a file that is too large."""
     source = str(path)
     file = Path(path)
     try:
         mode = file.stat().st_mode
         if stat.S_ISDIR(mode):
-            raise ScenarioError([f"{source}: is a folder, not a scenario file"])
+            raise ScenarioError([f"{source}: is a folder, not a {what}"])
         if not stat.S_ISREG(mode):  # a FIFO, a device (/dev/zero), a socket: reading could block or never end
             raise ScenarioError([f"{source}: not a regular file (a pipe, device or socket); expected a YAML file"])
         with file.open("rb") as handle:
@@ -122,20 +124,26 @@ def read_scenario_data(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ScenarioError([f"{source}: no such file"]) from None
     except IsADirectoryError:
-        raise ScenarioError([f"{source}: is a folder, not a scenario file"]) from None
+        raise ScenarioError([f"{source}: is a folder, not a {what}"]) from None
     except OSError as err:
         raise ScenarioError([f"{source}: cannot read the file ({err.strerror or err})"]) from None
     if len(raw) > MAX_SCENARIO_BYTES:
-        raise ScenarioError([f"{source}: larger than {MAX_SCENARIO_BYTES / 2**20:g} MiB; a scenario file is a short "
-                             "YAML text (sweep axes are lists, not generated points)"])
+        raise ScenarioError([f"{source}: larger than {MAX_SCENARIO_BYTES / 2**20:g} MiB; a {what} is a short "
+                             f"YAML text{large_hint}"])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ScenarioError([f"{source}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})"]) from None
     try:
-        data = _parse_yaml(text)
+        return _parse_yaml(text)
     except _ParseFailure as err:
         raise ScenarioError([f"{source}: {err}"]) from None
+
+
+def read_scenario_data(path: str | Path) -> dict[str, Any]:
+    """The raw mapping of a scenario file; raises `ScenarioError` (one line) if it cannot be read as one."""
+    source = str(path)
+    data = read_yaml_file(path, large_hint=" (sweep axes are lists, not generated points)")
     if data is None:
         raise ScenarioError([f"{source}: the file is empty; expected a mapping with at least 'name' and 'kind'"])
     if not isinstance(data, dict):

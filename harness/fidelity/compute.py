@@ -513,6 +513,7 @@ def run_study(plan: ComputePlan, timings_root: Path | str, *, measured: pd.DataF
         open_cache_state_replay(int(threads), timings_root)  # fail before measuring when tables are missing
     started = time.time()
     if measured is None:
+        progress(f"measuring {len(plan.points())} points")
         measured, op_times = measure_points(plan, progress)
     table, by_op, tables = predict_points(measured, timings_root, op_times)
     meta = {"plan": asdict(plan), "machine": machine_meta(), "timing_tables": tables,

@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 
 from harness.config.blocks import Strict
@@ -155,22 +154,13 @@ def run_config(plan: StudyPlan, run: RunSpec, network: str, **extra) -> RunConfi
 
 def load_plan(path: Path | str) -> StudyPlan:
     """Read and validate a plan file; every problem is one line naming the file and the key."""
+    from harness.config.loader import read_yaml_file  # the scenario files' reader: duplicate keys, dates, ...
     from harness.config.problems import validation_problems
 
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError([f"{path}: {'is a folder, not a plan file' if path.is_dir() else 'no such file'}"])
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise ScenarioError([f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start})"]) \
-            from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ScenarioError([f"{path}{where}: not valid YAML ({getattr(err, 'problem', err)})"]) from None
+    data = read_yaml_file(path, "plan file")
     if not isinstance(data, dict):
-        raise ScenarioError([f"{path}: expected a mapping of plan keys, got {type(data).__name__}"])
+        what = "the file is empty" if data is None else f"got a {'list' if isinstance(data, list) else 'value'}"
+        raise ScenarioError([f"{path}: {what}; expected a mapping of plan keys (runs, model, ...)"])
     try:
         return StudyPlan.model_validate(data)
     except ValidationError as err:

@@ -244,8 +244,12 @@ PROTOCOL = (
 def run_study(plan: StudyPlan, *, timings_root: Path | str, fidelity_dir: Path | str, progress: Progress = print,
               quiet_wait_s: float = 20.0) -> StudyTables:
     """Time the codecs, measure every configuration, predict, compare."""
+    from harness.fidelity.compute import open_cache_state_replay, open_cpu_replay
+
     started = time.time()
     link_model(plan.networks()[-1], fidelity_dir, plan.mtu_bytes)  # fail before measuring if a fit is missing
+    open_cache_state_replay(1, timings_root)  # and if the tables `predict_table` prices from are missing
+    open_cpu_replay(1, timings_root)
     progress("timing the model's ops alone (the study's op profile; one more pass before every configuration)")
     profile = plan_profile(plan)
     for _ in range(2):

@@ -38,9 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.config.numbers import MAX_MAGNITUDE
 from harness.files import write_text_atomic
 from harness.errors import HarnessError
 from harness.timing import collective_tables as ct
+from harness.timing.sets import check_set_name
 from kernels.files import exclusive_writer
 from kernels.interrupts import interrupts_deferred
 
@@ -97,8 +99,10 @@ def read_nccl_tests(path: Path, op: str, place: str = "out", dtype: str | None =
                 header = tokens
             continue
         tokens = stripped.split()
-        if header is None or not tokens[0].isdigit():
-            continue  # NCCL INFO lines and other log text
+        # a result row starts with its size; log text (NCCL INFO lines) does not, nor has it the header's columns
+        # with a count second (a row whose size is not a whole number is refused below, not skipped)
+        if header is None or not (tokens[0].isdigit() or (len(tokens) == len(header) and tokens[1].isdigit())):
+            continue
         if len(tokens) != len(header):
             raise _error(path, number, f"expected {len(header)} columns as in the header ({' '.join(header)}), "
                                        f"got {len(tokens)}")
@@ -110,6 +114,8 @@ def read_nccl_tests(path: Path, op: str, place: str = "out", dtype: str | None =
                                        f"{tokens[time_index]!r}") from None
         if time_us < 0 or size < 0:
             raise _error(path, number, f"negative size or time ({tokens[0]}, {tokens[time_index]} us)")
+        if not (size.is_integer() and size <= MAX_MAGNITUDE):
+            raise _error(path, number, f"column size: expected a whole number of bytes up to 2**53, got {tokens[0]}")
         rows.append({"size_bytes": int(size), "time_ms": time_us / 1e3, "type": tokens[header.index("type")]})
         row_lines.append(number)
     if header is None:
@@ -161,14 +167,15 @@ def _require(path: Path, frame: pd.DataFrame, columns: list[str]) -> None:
 
 
 def _numbers(path: Path, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Columns as floats; a non-number, a non-finite or a negative value names its line."""
+    """Columns as floats; a non-number, a non-finite, a negative value or one above 2**53 names its line."""
     out = {}
     for column in columns:
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+        bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > MAX_MAGNITUDE))
         if bad.size:
             i = int(bad[0])
-            what = "negative" if np.isfinite(values[i]) else "not a finite number"
+            what = ("not a finite number" if not np.isfinite(values[i]) else "negative" if values[i] < 0
+                    else "above 2**53")
             raise _error(path, i + 2, f"column {column}: {what}: {frame[column].iloc[i]!r}")
         out[column] = values
     return pd.DataFrame(out)
@@ -244,14 +251,23 @@ def read_vidur_compute(path: Path, dtype: str = "float16", impl: str = "torch") 
         if zero.size:
             raise _error(path, int(zero[0]) + 2, f"column {column}: expected a number > 0, got "
                                                  f"{frame[column].iloc[int(zero[0])]!r}")
-    gated = frame["use_gated_mlp"].str.strip().str.lower().isin(["true", "1"]).to_numpy()
+    flags = frame["use_gated_mlp"].str.strip().str.lower()
+    unknown = np.flatnonzero(~flags.isin(["true", "false", "1", "0"]).to_numpy())
+    if unknown.size:
+        raise _error(path, int(unknown[0]) + 2, f"column use_gated_mlp: expected True or False, got "
+                                                f"{frame['use_gated_mlp'].iloc[int(unknown[0])]!r}")
+    gated = flags.isin(["true", "1"]).to_numpy()
     records = []
     for i, row in values.iterrows():
         for name in present:
+            low, high, median = (row[f"time_stats.{name}.{s}"] for s in ("min", "max", "median"))
+            if not low <= median <= high:
+                raise _error(path, i + 2, f"{name}: expected min <= median <= max, got {low:g}, {median:g}, "
+                                          f"{high:g} ms")
             m, n, k = _gemm_shape(name, row, bool(gated[i]))
-            if min(m, n, k) <= 0 or not all(float(v).is_integer() for v in (m, n, k)):
-                raise _error(path, i + 2, f"{name}: the model dimensions give a non-integer GEMM shape "
-                                          f"m={m:g}, n={n:g}, k={k:g}")
+            if not all(float(v).is_integer() and 0 < v <= MAX_MAGNITUDE for v in (m, n, k)):
+                raise _error(path, i + 2, f"{name}: the model dimensions give the GEMM shape m={m:g}, n={n:g}, "
+                                          f"k={k:g}; expected whole numbers from 1 to 2**53")
             records.append({"m": int(m), "n": int(n), "k": int(k), "median": row[f"time_stats.{name}.median"],
                             "p10": row[f"time_stats.{name}.min"], "p90": row[f"time_stats.{name}.max"]})
     gemms = pd.DataFrame(records)
@@ -283,7 +299,8 @@ def read(fmt: str, path: Path, *, op: str = "all_reduce", place: str = "out", dt
     if path.is_dir():
         raise HarnessError(f"{path}: is a folder, not a file")
     if not path.is_file():
-        raise HarnessError(f"{path}: no such file")
+        raise HarnessError(f"{path}: " + ("not a regular file (a pipe, device or socket)" if path.exists()
+                                          else "no such file"))
     if fmt == "nccl-tests":
         return read_nccl_tests(path, op, place, dtype)
     if fmt == "vidur-network":
@@ -347,8 +364,7 @@ def import_file(fmt: str, path: Path, device: str, root: Path, *, op: str = "all
     Ctrl-C and SIGTERM wait until the tables and their meta.json are all written (`kernels.interrupts`), so an
     interrupted import leaves the folder as it was or fully imported, never a table its meta.json disagrees with.
     """
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", device):
-        raise HarnessError(f"--device: expected a folder name (letters, digits, _ . -), got {device!r}")
+    check_set_name("--device", device)
     imported = read(fmt, path, op=op, place=place, dtype=dtype)
     provenance = provenance_for(fmt, path, imported, source=source, version=version, licence=licence,
                                 measured=measured)

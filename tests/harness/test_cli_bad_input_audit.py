@@ -443,3 +443,129 @@ def test_vidur_import_of_a_ragged_file_is_one_line(capsys, tmp_path):
     assert one_line(err) == (f"error: {path}: not a readable CSV (Error tokenizing data. C error: Expected 2 fields "
                              "in line 3, saw 4)")
     assert not (tmp_path / "t").exists()
+
+
+# ------------------------------------------------------------------------- a second audit: every subcommand
+
+
+def _must_not_run(monkeypatch, *targets: str) -> None:
+    """Make each dotted function fail the test if called: a refusal must come before any measurement."""
+    def measured(*_args, **_kwargs):
+        raise AssertionError("measured before the input was checked")
+
+    for target in targets:
+        monkeypatch.setattr(target, measured)
+
+
+@pytest.mark.parametrize("argv, what", [([], "COMMAND"), (["timings"], "ACTION"), (["rl-data"], "ACTION")])
+def test_a_missing_command_or_action_is_one_line_not_the_help_page(capsys, argv, what):
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and out == ""  # the whole help page went to stdout
+    prog = " ".join(["harness", *argv])
+    assert one_line(err) == f"error: {prog}: the following arguments are required: {what} (see '{prog} --help')"
+
+
+@pytest.mark.parametrize("argv", [["schema", "--out"], ["list", "--scenarios"], ["timings", "list", "--out"],
+                                  ["figures", "--only", "harness.fidelity", "--out"], ["bench", "--json"]])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(capsys, tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    _must_not_run(monkeypatch, "kernels.benchmark.run_bench", "plots.runner.render_figures")
+    code, out, err = cli(capsys, *argv, "")
+    assert code == 2 and out == ""
+    flag = argv[-1]
+    assert one_line(err).startswith(f"error: harness {argv[0]}") and f"argument {flag}: expected a path, got ''" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, sub, measure", [
+    (["fidelity", "--loopback", "--quick"], "raw", "harness.fidelity.study.measure_study"),
+    (["fidelity-compute", "--quick"], "runs", "harness.fidelity.compute.measure_points"),
+    (["failover", "--quick"], "raw", "harness.failover.study.run_study"),
+    (["pipeline-fidelity", "--quick"], "raw", "harness.pipeline_study.study.run_study"),
+    (["pipeline-fidelity", "--quick"], "history", "harness.pipeline_study.study.run_study"),
+])
+def test_a_file_where_a_study_writes_a_folder_is_refused_before_measuring(capsys, tmp_path, monkeypatch, argv, sub,
+                                                                          measure):
+    # the measurements were lost: written into <out>/<sub>/ only after minutes of measuring
+    _must_not_run(monkeypatch, measure)
+    (tmp_path / sub).write_text("x")
+    code, out, err = cli(capsys, *argv, "--out", tmp_path)
+    assert code == 2 and out == ""
+    assert one_line(err) == f"error: --out {tmp_path}: {tmp_path / sub} is a file; expected a folder there (or nothing)"
+    assert (tmp_path / sub).read_text() == "x"
+
+
+def test_pipeline_fidelity_checks_the_timing_tables_before_measuring(capsys, tmp_path, monkeypatch):
+    _must_not_run(monkeypatch, "harness.pipeline_study.study.plan_profile")  # the study's first measurement
+    code, out, err = cli(capsys, "pipeline-fidelity", "--quick", "--timings", tmp_path / "none", "--out",
+                         tmp_path / "o")
+    assert code == 2 and out == ""
+    assert one_line(err).startswith(f"error: cache-state tables cpu-f<MiB> under {tmp_path / 'none'}: found 0 set(s)")
+
+
+def test_fidelity_compute_says_measuring_only_once_the_tables_are_there(capsys, tmp_path):
+    code, out, err = cli(capsys, "fidelity-compute", "--quick", "--timings", tmp_path / "none", "--out", tmp_path)
+    assert code == 2 and out == ""
+    assert one_line(err).startswith("error: cache-state tables cpu-f<MiB> under")  # no "measuring 1 points" first
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{}", "expected a JSON object with 'meta' (an object) and lists of row objects under pingpong, "),
+    ("[1, 2]", "expected a JSON object with 'meta' (an object)"),
+    ('{"meta": {}, "pingpong": [{"setting": "loopback", "rate_mbit": null, "n_ranks": 2}]}',
+     "pingpong row 1: missing size_bytes, time_ms_median"),
+    (b"\xff\xfe", "is not valid JSON ('utf-8' codec can't decode byte 0xff"),
+    (None, "is a folder, not a saved measurement; run `harness fidelity` to measure first"),  # was "does not exist"
+])
+def test_fidelity_recompute_from_a_damaged_raw_file(capsys, tmp_path, content, message):
+    raw = tmp_path / "raw" / "loopback.json"
+    raw.parent.mkdir()
+    if content is None:
+        raw.mkdir()
+    elif isinstance(content, bytes):
+        raw.write_bytes(content)
+    else:
+        raw.write_text(content)
+    code, out, err = cli(capsys, "fidelity", "--recompute", "--loopback", "--out", tmp_path)
+    assert code == 2 and out == ""
+    line = one_line(err)
+    assert line.startswith(f"error: --recompute: {raw}") and message in line, line
+    assert "{'" not in line
+
+
+@pytest.mark.parametrize("argv, line, measure", [
+    (["profile", "--budget-s", "inf"], "error: --budget-s: expected a finite number > 0, got inf",
+     "kernels.profiler.run_profile"),  # 200 repeats of every row, "until inf s" in meta.json
+    (["profile", "--seed", str(2**64)], f"error: --seed: expected an integer from 0 to 2**64 - 1, got {2**64}",
+     "kernels.profiler.run_profile"),  # torch's overflow, a traceback after the roofline was measured
+    (["bench", "--seed", "-1"], "error: --seed: expected an integer from 0 to 2**64 - 1, got -1",
+     "kernels.benchmark.run_bench"),
+    (["profile", "--table-set", "a b"], "error: --table-set: expected a table-set name (letters, digits, _ . -",
+     "kernels.profiler.run_profile"),  # a set no scenario's timings.table_set can select
+])
+def test_kernel_flags_are_refused_before_timing(capsys, tmp_path, monkeypatch, argv, line, measure):
+    _must_not_run(monkeypatch, measure)
+    code, out, err = cli(capsys, *argv, *(["--out", tmp_path] if argv[0] == "profile" else []))
+    assert code == 2 and out == ""
+    assert one_line(err).startswith(line)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_profile_times_an_op_named_twice_once(capsys, tmp_path, monkeypatch):
+    seen = {}
+
+    def profiled(**kwargs):
+        seen.update(kwargs)
+        return tmp_path / "cpu"
+
+    monkeypatch.setattr("kernels.profiler.run_profile", profiled)
+    code, _, _ = cli(capsys, "profile", "--ops", "copy", "copy", "--out", tmp_path)
+    assert code == 0 and seen["ops"] == ["copy"]  # twice was merged as two "passes" of one op
+
+
+def test_rl_data_with_an_empty_dataset_path(capsys, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", "")  # was the current directory
+    code, out, err = cli(capsys, "rl-data", "list")
+    assert code == 2 and out == ""
+    assert one_line(err) == ("error: MINARI_DATASETS_PATH is set but empty; unset it for the default "
+                             "(~/.cache/effml_harness/minari) or name the dataset folder")

@@ -86,7 +86,11 @@ def test_explain_calls_a_data_file_key_a_file_path():
 @pytest.mark.parametrize(
     ("target", "words"),
     [("no_such_kind", "unknown scenario kind 'no_such_kind'; known: collective"),
-     ("collective.netwrk", "collective has no block 'netwrk'; its blocks: cluster"),
+     ("collective.netwrk", "collective has no key or block 'netwrk'; its blocks: cluster"),
+     ("collective.netwrk.x", "collective has no block 'netwrk'; its blocks: cluster"),
+     # a key's short unit name: its keys are listed (the line said only "its blocks: (none)")
+     ("collective.network.inter_node.bandwidth", "inter_node has no key or block 'bandwidth'; its blocks: (none); "
+                                                 "its keys: bandwidth_gbps, latency_us"),
      ("collective.network.inter_node.bandwidth_gbps.x", "is a key, not a block")],
 )
 def test_explain_unknown_target_exits_2_listing_known(capsys, target, words):

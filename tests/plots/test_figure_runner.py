@@ -379,13 +379,45 @@ def test_cli_out_and_results_root(tmp_path, monkeypatch, capsys):
 
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
-    for bad, message in ((a_file, "is a file, expected a folder"), (a_file / "sub", "cannot create the folder"),
-                         (Path("/proc/no_figures_here"), "cannot create the folder")):
+    for bad, message in ((a_file, "a file is in the way; expected"), (a_file / "sub", "a file is in the way ("),
+                         (Path("/proc/no_figures_here"), "cannot write there")):
         assert cli_main(["figures", "--out", str(bad), "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert cli_main(["figures", "--out", str(out), "--results-root", str(a_file), "--no-progress"]) == 2
     assert "--results-root" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, make, line", [
+    # a file where the paper's folder goes, a folder where the gallery goes: a traceback after the figures ran
+    (["--only", "harness.test_tiny"], lambda out: (out / "harness").write_text("x"),
+     "error: --out {out}: {out}/harness is a file; expected a folder there (or nothing)"),
+    (["--only", "harness.test_tiny"], lambda out: (out / "index.html").mkdir(),
+     "error: --out {out}/index.html: is a folder, expected a file"),
+    # an unknown id: refused before the --out folder is made (it was created empty first)
+    (["--only", "harness.nope"], None, "error: --only: unknown figure id(s) harness.nope; "),
+    (["--only", ""], None, "error: --only: unknown figure id(s) ''; "),
+])
+def test_cli_refuses_before_any_figure_runs(tmp_path, monkeypatch, capsys, argv, make, line):
+    registry = FigureRegistry()
+    _line_figure(registry)
+    monkeypatch.setattr("plots.papers.load_all", lambda keep_going=False: (registry, {}))
+
+    def no_runs():
+        raise AssertionError("a figure ran before the flags were checked")
+
+    monkeypatch.setattr("plots.runner.default_scenario_runner", no_runs)
+    out = tmp_path / "figs"
+    if make is not None:
+        out.mkdir()
+        make(out)
+    before = sorted(tmp_path.rglob("*"))
+    assert cli_main(["figures", *argv, "--out", str(out), "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    (printed,) = captured.err.strip().splitlines()
+    assert printed.startswith(line.format(out=out)), printed
+    assert sorted(tmp_path.rglob("*")) == before  # nothing made, nothing removed
 
 
 def test_summarize_sweeps_keeps_per_op_sources_time_and_missing_table_sets():

@@ -39,6 +39,12 @@ def test_network_names():
         ("model: {d_model: 32, n_heads: 2}\nruns: [{stages: 2, networks: [loopback], forward: {name: tahquant}}]",
          "runs.0.forward: channels (32) must be a multiple of tile_size (64)"),
         ("micro_batch: 0\nruns: [{stages: 2, networks: [loopback]}]", "micro_batch: expected an integer > 0, got 0"),
+        # the scenario files' YAML reader: a date that cannot be built was a traceback, a second key won silently
+        ("seed: 2020-13-45\nruns: [{stages: 2, networks: [loopback]}]",
+         "line 1, column 7: cannot build a value from '2020-13-45' (month must be in 1..12)"),
+        ("seed: 1\nseed: 2\nruns: [{stages: 2, networks: [loopback]}]", "line 2, column 1: duplicate key 'seed'"),
+        ("", "the file is empty; expected a mapping of plan keys"),  # was "got NoneType"
+        ("- runs", "got a list; expected a mapping of plan keys"),
     ],
 )
 def test_bad_plan_is_one_line_and_exit_2(tmp_path, capsys, text, line):

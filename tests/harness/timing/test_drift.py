@@ -121,3 +121,20 @@ def test_timings_list_says_when_and_how_a_set_was_measured(capsys):
     assert main(["timings", "list", "--out", str(FIXTURES)]) == 0
     lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
     assert lines["cpu-f4"].startswith("cpu-f4: kernels (measured 2025-01-01, 4 MiB flush): copy ")
+
+
+@pytest.mark.parametrize("args, line", [
+    # a --csv that cannot be written was found only after every row was timed again: a traceback, the rows lost
+    (["cpu-f4", "--csv", "/proc/drift_rows.csv"], "error: --csv /proc/drift_rows.csv: cannot write there ("),
+    (["../cpu-f4"], "error: SET: expected a table-set name (letters, digits"),  # a path, not a set's name
+])
+def test_cli_refuses_before_timing(args, line, capsys, monkeypatch):
+    def timed(*_args, **_kwargs):
+        raise AssertionError("timed before the flags were checked")
+
+    monkeypatch.setattr("harness.timing.drift.check_drift", timed)
+    assert main(["timings", "drift", "--out", str(FIXTURES), *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    (printed,) = err.strip().splitlines()
+    assert printed.startswith(line), printed

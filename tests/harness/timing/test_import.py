@@ -135,3 +135,58 @@ def test_an_import_is_refused_while_another_process_writes_the_set(tmp_path, cap
         assert "another process is writing here (an import needs it alone" in capsys.readouterr().err
     assert not (tmp_path / "t" / "imported" / "collectives").exists()
     assert _import(tmp_path, "nccl-tests", NCCL_TEXT) == 0
+
+
+VIDUR_MLP_ROW = VIDUR_MLP.splitlines()[0] + "\n" + VIDUR_MLP.splitlines()[1] + "\n"  # header + line 2
+
+
+@pytest.mark.parametrize("fmt, text, line", [
+    # a row whose size is not a whole number was skipped as log text, and the import went on without it
+    ("nccl-tests", NCCL_TEXT.replace("        1024 ", "      1024.5 "),
+     "line 10: column size: expected a whole number of bytes up to 2**53, got 1024.5"),
+    ("nccl-tests", NCCL_TEXT.replace("        1024 ", "        1e30 "),
+     "line 10: column size: expected a whole number of bytes up to 2**53, got 1e30"),
+    ("nccl-tests", NCCL_TEXT.replace("        1024 ", "       -1024 "), "line 10: negative size or time (-1024, "),
+    # a size beyond 2**53 was stored rounded (99999999999999999999999999 as 100000000000000004764729344)
+    ("nccl-tests", NCCL_TEXT.replace("        1024 ", " 99999999999999999999999999 "),
+     "line 10: column size: expected a whole number of bytes up to 2**53, got 99999999999999999999999999"),
+    ("vidur-network", VIDUR_NET.replace(",2048,", ",1e30,"), "line 2: column size: above 2**53: '1e30'"),
+    ("vidur-compute", VIDUR_MLP_ROW.replace(",True,", ",maybe,"),  # was read as False
+     "line 2: column use_gated_mlp: expected True or False, got 'maybe'"),
+    ("vidur-compute", VIDUR_MLP_ROW.replace("1.7,1.9,1.85,", "1.9,1.7,1.85,"),  # a table the loader then refused
+     "line 2: attn_pre_proj: expected min <= median <= max, got 1.9, 1.85, 1.7 ms"),
+    ("vidur-compute", VIDUR_MLP_ROW.replace(",True,4096,", ",True,1e30,"), "line 2: column num_tokens: above 2**53"),
+    ("vidur-compute", VIDUR_MLP_ROW.replace(",True,4096,", ",True,0,"),  # was called a non-integer shape
+     "line 2: attn_pre_proj: the model dimensions give the GEMM shape m=0, n=3072, k=4096; expected whole numbers"),
+])
+def test_a_bad_row_is_one_line_naming_its_line_and_nothing_is_written(tmp_path, capsys, fmt, text, line):
+    assert _import(tmp_path, fmt, text) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    (printed,) = err.strip().splitlines()
+    assert printed.startswith(f"error: {tmp_path / f'input_{fmt}.txt'}: {line}"), printed
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("fmt, text, extra, line", [
+    # --op and --place were ignored for Vidur files, even a collective that does not exist
+    ("vidur-network", VIDUR_NET, ["--op", "nope"], "error: --op: only for nccl-tests files, not vidur-network"),
+    ("vidur-compute", VIDUR_MLP, ["--place", "in"], "error: --place: only for nccl-tests files, not vidur-compute"),
+    # a set no scenario's timings.table_set could select
+    ("nccl-tests", NCCL_TEXT, ["--device", "a b"], "error: --device: expected a table-set name (letters, digits"),
+    ("nccl-tests", NCCL_TEXT, ["--device", "x" * 65], "error: --device: expected a table-set name (letters, digits"),
+    ("nccl-tests", NCCL_TEXT, ["--out", ""], "error: harness timings import: argument --out: expected a path, got ''"),
+])
+def test_import_flags_refused_before_reading(tmp_path, capsys, fmt, text, extra, line):
+    assert _import(tmp_path, fmt, text, *extra) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    (printed,) = err.strip().splitlines()
+    assert printed.startswith(line), printed
+    assert not (tmp_path / "t").exists() and not (tmp_path / "imported").exists()
+
+
+def test_a_device_file_to_import_is_not_called_missing(tmp_path, capsys):
+    code = main(["timings", "import", "nccl-tests", "/dev/null", "--device", "imported", "--out", str(tmp_path)])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "error: /dev/null: not a regular file (a pipe, device or socket)"
