@@ -23,16 +23,23 @@ holding only zero-byte gradients is not all-reduced.
 
 Per step it records ``step_time_ns``, ``compute_ns`` (forward + backward), ``comm_ns`` (total time the stream
 was busy), ``exposed_comm_ns = step_time - compute`` (communication not hidden behind compute), ``n_buckets`` and
-``events_processed``. Nothing is carried from one step to the next, and no step is skipped or extrapolated: with
-``n_steps`` identical steps every step is simulated, with one event per bucket becoming ready (buckets are queued
-with `CollectiveEngine.enqueue`, so an all-reduce nobody waits for by itself costs no completion event; the step
-waits for the drained stream). Same inputs give identical outputs.
+``events_processed``. Nothing is carried from one step to the next: by default every step is simulated, with one
+event per bucket becoming ready (buckets are queued with `CollectiveEngine.enqueue`, so an all-reduce nobody waits
+for by itself costs no completion event; the step waits for the drained stream). Same inputs give identical outputs.
+
+``repeat_steady=True`` stops simulating once the steps cannot change: a step starts on a drained stream and idle
+links, so it is a function of the engine's inputs and of which collectives the link-level engine has recorded. Once
+two steps in a row simulated no collective at link level (the closed form never does; with ``reuse_isolated``
+every distinct all-reduce has been recorded after the first step), the first of them has left no event behind and
+the second ran from the state every later step starts from (up to a time shift): every later record equals the
+second's but for ``step``, so it is copied, and the clock is moved to the end of the last step. Exact, not an
+extrapolation (tested against simulating every step); the stream's and links' counters cover the simulated steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import simpy
 
@@ -158,20 +165,33 @@ class DataParallelEngine:
         else:
             self.stream = _ClosedFormStream(self.env, topology)
 
-    def run(self, n_steps: int) -> list[StepRecord]:
-        """Simulate ``n_steps`` consecutive steps; one record each."""
+    def run(self, n_steps: int, repeat_steady: bool = False) -> list[StepRecord]:
+        """``n_steps`` consecutive steps, one record each; ``repeat_steady``: copy the steady step's record instead
+        of simulating it again (module docstring)."""
         if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
             raise ValueError(f"n_steps: expected an integer >= 1, got {n_steps!r}")
         records: list[StepRecord] = []
-        self.env.run(self.env.process(self._train(int(n_steps), records)))
+        self.env.run(self.env.process(self._train(int(n_steps), records, bool(repeat_steady))))
         if isinstance(self.stream, CollectiveEngine):
             self.stream.sync_link_counters()
         return records
 
-    def _train(self, n_steps: int, records: list[StepRecord]) -> simpy.events.ProcessGenerator:
+    def _simulated(self) -> int:
+        """Collectives simulated at link level so far (the closed form: none)."""
+        return getattr(self.stream, "collectives_simulated", 0)
+
+    def _train(self, n_steps: int, records: list[StepRecord], repeat_steady: bool) -> simpy.events.ProcessGenerator:
         env, stream, timeout = self.env, self.stream, self.env.timeout
         compute_ns = self.forward_total_ns + self.backward_total_ns
+        quiet_steps = 0  # steps in a row that simulated no collective at link level
         for step in range(n_steps):
+            if repeat_steady and quiet_steps == 2:  # records[-1] is the steady step (module docstring)
+                steady = records[-1]
+                rest = [getattr(steady, f.name) for f in fields(StepRecord)[1:]]  # all but `step`
+                records.extend(StepRecord(later, *rest) for later in range(step, n_steps))
+                yield timeout((n_steps - step) * steady.step_time_ns)
+                return
+            simulated_before = self._simulated()
             start_ns, busy_before_ns, events_before = env.now, stream.busy_ns, env.events_processed
             if self.overlap:
                 pending_ns = self.forward_total_ns
@@ -199,12 +219,15 @@ class DataParallelEngine:
                 n_buckets=len(self.buckets),
                 events_processed=env.events_processed - events_before,
             ))
+            quiet_steps = quiet_steps + 1 if self._simulated() == simulated_before else 0
 
 
 def simulate_dp_steps(forward_ns: Sequence[int], backward_ns: Sequence[int], grad_bytes: Sequence[int],
                       bucket_cap_bytes: int, topology: Topology, algorithm: str = "ring", overlap: bool = True,
-                      model: str = "closed_form", n_steps: int = 1, reuse_isolated: bool = True) -> list[StepRecord]:
-    """Simulate ``n_steps`` data-parallel training steps; returns one `StepRecord` per step.
+                      model: str = "closed_form", n_steps: int = 1, reuse_isolated: bool = True,
+                      repeat_steady: bool = False) -> list[StepRecord]:
+    """Simulate ``n_steps`` data-parallel training steps; returns one `StepRecord` per step (``repeat_steady``:
+    `DataParallelEngine.run`).
 
     Example::
 
@@ -214,4 +237,4 @@ def simulate_dp_steps(forward_ns: Sequence[int], backward_ns: Sequence[int], gra
     """
     engine = DataParallelEngine(forward_ns, backward_ns, grad_bytes, bucket_cap_bytes, topology,
                                 algorithm=algorithm, overlap=overlap, model=model, reuse_isolated=reuse_isolated)
-    return engine.run(n_steps)
+    return engine.run(n_steps, repeat_steady=repeat_steady)

@@ -12,7 +12,9 @@ Per method (sampler and bins) and batch size (environments served by one batched
   layers, convolutions as im2col GEMMs, transposed convolutions as col2im GEMMs; shapes traced on the meta device)
   through the timing replay (``linear_fwd`` on a CPU, ``matmul`` on a GPU) plus the device's dispatch gap per
   module call, so norms and activations pay launches only; ``measured`` times the real network on this machine
-  (median of ``repeats`` calls after warm-up, ``threads`` torch threads);
+  (median of ``repeats`` calls after warm-up, ``threads`` torch threads), refused at validation when the two
+  networks and the largest batch's forward would take more than `MAX_MEASURED_BYTES` (traced on the meta device,
+  `measured_bytes`);
 * action latency = evaluations x per-call time; actions per second = batch / latency;
 * a control loop in SimPy at ``control.rate_hz``: an observation arrives at each tick (plus a uniform delay up to
   ``arrival_jitter_ms``); one planner, whenever free, decides on the newest observation waiting and skips older
@@ -28,6 +30,7 @@ source and, for the compute model, the timing replay's sources; ``nfe_counted`` 
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Literal
 
 import numpy as np
@@ -39,6 +42,15 @@ from harness.workloads.base import RunContext, RunOutput, register_workload, tor
 
 NS_PER_MS = 1_000_000
 MAX_BATCH = 65_536
+GIB = 1 << 30
+#: what ``per_call.source: measured`` may take (`measured_bytes` x `MEASURED_SLACK`): a third of the 23 GiB dev
+#: machine, room left for the process and a parallel sweep point. The paper U-Net (2 x 0.93 GiB of fp32
+#: parameters) fits up to batch ~20,000 at horizon 16; past the bound the run is refused at validation, before
+#: anything is built
+MAX_MEASURED_BYTES = 8 * GIB
+#: the process grew 15-19% above the traced bytes (allocator slack, convolution workspaces): cpu_small at batch
+#: 16,384 x horizon 64 and 65,536 x 16, the paper U-Net at 512 x 16
+MEASURED_SLACK = 1.2
 PRESET_NAMES = Literal["cpu_small", "paper", "toy_mlp"]
 
 
@@ -122,6 +134,22 @@ class DecisionLatencyWorkload(Strict):
             raise ValueError(f"methods: {', '.join(twice)} listed twice")
         if len(set(self.batch_sizes)) != len(self.batch_sizes):
             raise ValueError(f"batch_sizes: expected distinct sizes, got {self.batch_sizes}")
+        return self
+
+    @model_validator(mode="after")
+    def _measured_fits(self) -> "DecisionLatencyWorkload":
+        if self.per_call.source != "measured":
+            return self
+        m, batch = self.model, max(self.batch_sizes)
+        params, forward = measured_bytes(m.preset, m.obs_dim, m.act_dim, m.horizon, batch)
+        need = MEASURED_SLACK * (params + forward)
+        if need > MAX_MEASURED_BYTES:
+            raise ValueError(
+                f"per_call.source: measured would build the {m.preset} teacher and student on this CPU and run batch "
+                f"{batch} at horizon {m.horizon}: about {need / GIB:,.1f} GiB ({params / GIB:,.1f} GiB of parameters "
+                f"and {forward / GIB:,.1f} GiB of inputs and live activations, plus {MEASURED_SLACK - 1:.0%} "
+                f"allocator slack), more than the {MAX_MEASURED_BYTES // GIB} GiB it may take; lower batch_sizes, "
+                "model.horizon, model.act_dim, model.obs_dim or model.preset, or use source: compute_model")
         return self
 
 
@@ -218,6 +246,76 @@ def _inputs(net: PlannerNetworkSpec, batch: int, role: str):
     t = torch.full((batch,), 1000.0)
     obs = torch.randn(batch, net.obs_dim)
     return (x, t, obs, t if role == "student" else None)
+
+
+@functools.lru_cache(maxsize=64)
+def measured_bytes(preset: str, obs_dim: int, act_dim: int, horizon: int, batch: int) -> tuple[int, int]:
+    """What the measured source holds at ``batch``, traced on the meta device (nothing is allocated): the bytes of
+    the teacher's and the student's parameters (both built at once, fp32), and the peak of one forward call, the
+    larger network's: its inputs plus the tensors alive at once under inference mode (each op's new outputs
+    counted until freed, views sharing their base). Allocator slack and kernel workspaces are not seen
+    (`MEASURED_SLACK`)."""
+    import itertools
+    import weakref
+
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    class LiveBytes(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.live = self.peak = 0
+            self.storage: dict[int, int] = {}  # id(tensor) -> its storage's key
+            self.storages: dict[int, list[int]] = {}  # key -> [bytes, tensors alive on it]
+            self.keys = itertools.count()
+
+        def _drop(self, tensor_id: int, key: int) -> None:
+            del self.storage[tensor_id]
+            entry = self.storages[key]
+            entry[1] -= 1
+            if not entry[1]:
+                self.live -= entry[0]
+                del self.storages[key]
+
+        def _track(self, tensor: torch.Tensor, key: int) -> None:
+            self.storages[key][1] += 1
+            self.storage[id(tensor)] = key
+            weakref.finalize(tensor, self._drop, id(tensor), key)
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            given = [a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+            base = self.storage.get(id(args[0])) if func.is_view and args else None
+            for tensor in tree_leaves(out):
+                if (not isinstance(tensor, torch.Tensor) or id(tensor) in self.storage
+                        or any(tensor is a for a in given)):
+                    continue  # in place, or already counted: no new storage
+                if func.is_view:
+                    if base is not None:  # a view of an input or a parameter adds nothing
+                        self._track(tensor, base)
+                    continue
+                key = next(self.keys)
+                self.storages[key] = [tensor.untyped_storage().nbytes(), 0]
+                self.live += self.storages[key][0]
+                self.peak = max(self.peak, self.live)
+                self._track(tensor, key)
+            return out
+
+    net = PlannerNetworkSpec(preset=preset, obs_dim=obs_dim, act_dim=act_dim, horizon=horizon)
+    with torch.device("meta"):
+        nets = _networks(net)
+    params = sum(p.numel() * p.element_size() for n in nets.values() for p in n.parameters())
+    forward = 0
+    for role, module in nets.items():
+        with torch.device("meta"):
+            inputs = _inputs(net, batch, role)
+        tracer = LiveBytes()
+        with torch.inference_mode(), tracer:
+            module(*inputs)
+        given = sum(x.numel() * x.element_size() for x in {id(x): x for x in inputs if x is not None}.values())
+        forward = max(forward, given + tracer.peak)
+    return params, forward
 
 
 def traced_gemms(module, inputs, device: str) -> tuple[list, int]:

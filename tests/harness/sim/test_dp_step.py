@@ -1,4 +1,7 @@
-"""harness/sim/dp_step.py: DDP bucketing, overlap bounds, closed-form vs link-level agreement, determinism."""
+"""harness/sim/dp_step.py: DDP bucketing, overlap bounds, closed-form vs link-level agreement, determinism, the
+steady step repeated exactly."""
+
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -76,6 +79,31 @@ def test_link_level_replay_gives_the_same_steps_as_full_simulation():
     assert strip(plain_records) == strip(fast_records)
     assert fast.stream.collectives_replayed > 0 and plain.stream.collectives_replayed == 0
     assert fast.env.events_processed < plain.env.events_processed
+
+
+@settings(max_examples=60, deadline=None)
+@given(topo=topologies, layers=layer_lists, cap=st.integers(1, 128 << 20), alg=st.sampled_from(["ring", "tree"]),
+       overlap=st.booleans(), model=st.sampled_from(["closed_form", "link_level"]), reuse=st.booleans(),
+       n_steps=st.integers(1, 7))
+def test_repeating_the_steady_step_gives_the_records_of_simulating_every_step(topo, layers, cap, alg, overlap, model,
+                                                                             reuse, n_steps):
+    engines = [DataParallelEngine(*layers, cap, topo, algorithm=alg, overlap=overlap, model=model,
+                                  reuse_isolated=reuse) for _ in range(2)]
+    every, repeated = engines[0].run(n_steps), engines[1].run(n_steps, repeat_steady=True)
+    assert repeated == every  # events_processed included
+    assert engines[1].env.now == engines[0].env.now
+
+
+def test_the_steady_step_is_simulated_once():
+    topo = Topology(4, 4, NVLINK, NIC, "fair", "fifo")
+    args = ([300_000] * 6, [600_000] * 6, [9 << 20, 30 << 20, 1 << 20, 9 << 20, 9 << 20, 0], 16 << 20, topo)
+    for model, simulated in (("closed_form", 2), ("link_level", 3)):  # link level: the first step records
+        engine = DataParallelEngine(*args, model=model)
+        records = engine.run(1000, repeat_steady=True)
+        assert [r.step for r in records] == list(range(1000))
+        assert len({replace(r, step=0) for r in records[2:]}) == 1
+        assert engine.env.now == sum(r.step_time_ns for r in records)
+        assert engine.stream.busy_ns == sum(r.comm_ns for r in records[:simulated])
 
 
 def test_same_inputs_same_outputs():

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from harness.timing.replay import open_replay
 from harness.workloads.base import RunContext
-from harness.workloads.decision_latency import (ControlSpec, DecisionLatencyScenario, run, simulate_control_loop,
+from harness.workloads.decision_latency import (MAX_MEASURED_BYTES, MEASURED_SLACK, ControlSpec,
+                                                DecisionLatencyScenario, measured_bytes, run, simulate_control_loop,
                                                 traced_gemms)
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -144,3 +145,33 @@ def test_evaluations_are_counted_on_a_stand_in_of_one_step_and_action(monkeypatc
     out = _run(scenario)
     assert shapes == [(1, 1, 1)] * 3  # one count per sampler and bins: the second heun 7 reuses the first
     assert out.info["nfe_counted"] == {"h": sampler_evaluations("heun", 7), "p": 5, "i": 5, "s": 1, "h2": 13}
+
+
+HUGE = ["workload.model={preset: paper, horizon: 4096, act_dim: 1024, obs_dim: 4096}", "workload.batch_sizes=[65536]"]
+
+
+def test_a_measured_source_too_big_for_this_machine_is_refused_at_validation_in_one_line():
+    import resource
+
+    from harness.config.loader import validate_data
+    from harness.errors import ScenarioError
+
+    grown_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ScenarioError) as err:
+        validate_data({"name": "t", "kind": "decision_latency"}, "s.yaml", [*HUGE, "workload.per_call.source=measured"])
+    (line,) = err.value.problems
+    assert "\n" not in line and line.startswith("s.yaml: workload.per_call.source: measured would build the paper")
+    assert "about 5,5" in line and "more than the 8 GiB" in line and "batch_sizes" in line and "compute_model" in line
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - grown_before < 2**20  # KiB: traced, not built
+    validate_data({"name": "t", "kind": "decision_latency"}, "s.yaml", HUGE)  # the compute model prices it
+
+
+def test_the_measured_bound_applies_to_the_largest_batch():
+    params, forward = measured_bytes("paper", 11, 3, 16, 1)
+    assert params > 2 * 0.9 * 2**30  # two copies of the 247M-parameter U-Net in fp32
+    assert measured_bytes("paper", 11, 3, 16, 2)[1] == pytest.approx(2 * forward, rel=0.01)
+    assert MEASURED_SLACK * (params + 8192 * forward) < MAX_MEASURED_BYTES < MEASURED_SLACK * (params + 32768 * forward)
+    measured = {"source": "measured"}
+    _scenario(model={"preset": "paper"}, batch_sizes=[1, 8192], per_call=measured)
+    with pytest.raises(ValidationError, match="run batch 32768 at horizon 16"):
+        _scenario(model={"preset": "paper"}, batch_sizes=[32768, 1], per_call=measured)

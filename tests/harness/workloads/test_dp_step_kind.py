@@ -1,12 +1,14 @@
 """Scenario kind ``data_parallel_step``: compute op by op from the replay, step = compute + comm without overlap,
-the optimizer after the all-reduce, determinism."""
+the optimizer after the all-reduce, determinism, the same rows as simulating every step."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from pandas.testing import assert_frame_equal
 from pydantic import ValidationError
 
 from harness.config.blocks import ClusterSpec, LinkSpec, NetworkSpec, TimingsSpec
@@ -106,6 +108,34 @@ def test_same_seed_gives_identical_metrics():
     first = _run(_scenario(), seed=7).metrics
     assert list(first["step"]) == [0, 1, 2] and (first["step_time_ms"] > 0).all()  # three real steps
     assert _run(_scenario(), seed=7).metrics.to_csv(index=False) == first.to_csv(index=False)
+
+
+def _every_step_simulated(scenario: DataParallelScenario):
+    """The kind's former metrics: every step simulated (no `repeat_steady`), rows built one dict at a time."""
+    from harness.sim.dp_step import simulate_dp_steps
+    from harness.sim.topology import Topology
+
+    w = scenario.workload
+    times = layer_times(w, open_replay(scenario, timings_root=TIMINGS))
+    records = simulate_dp_steps(list(times.forward_ns), list(times.backward_ns), list(times.grad_bytes),
+                                int(w.bucket_mb * 2**20), Topology.from_config(scenario.cluster, scenario.network),
+                                algorithm=w.algorithm, overlap=w.overlap, model=scenario.network.model,
+                                n_steps=w.n_steps)
+    opt = times.optimizer_ns
+    return pd.DataFrame([{"step": i, "step_time_ms": (r.step_time_ns + opt) / 1e6,
+                          "compute_ms": (r.compute_ns + opt) / 1e6, "comm_ms": r.comm_ns / 1e6,
+                          "exposed_comm_ms": r.exposed_comm_ns / 1e6, "optimizer_ms": opt / 1e6,
+                          "n_buckets": r.n_buckets} for i, r in enumerate(records)])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_metrics_equal_those_of_simulating_every_step(seed):
+    rng = np.random.default_rng(seed)
+    scenario = _scenario(network_model=["closed_form", "link_level"][seed % 2], overlap=bool(rng.integers(2)),
+                         nodes=int(rng.integers(1, 4)), per_node=int(rng.integers(1, 4)),
+                         inter_gbps=float(rng.uniform(1, 100)), bucket_mb=float(rng.uniform(0.01, 2)),
+                         algorithm=["ring", "tree"][int(rng.integers(2))], n_steps=int(rng.integers(1, 40)))
+    assert_frame_equal(_run(scenario).metrics, _every_step_simulated(scenario), check_exact=True)
 
 
 def test_link_level_equals_closed_form():
