@@ -53,6 +53,7 @@ from harness.files import write_text_atomic
 from harness.errors import HarnessError, TimingTableError
 from harness.sim.collectives import OPS, StartupBandwidth, fit_startup_bandwidth, startup_bandwidth_ns
 from harness.sim.topology import alpha_beta_collective_ns, collective_pricing
+from harness.timing.table import MAX_SHAPE_VALUE
 
 SCHEMA_VERSION = 1
 FOLDER = "collectives"
@@ -112,6 +113,9 @@ def check_rows(path: Path, frame: pd.DataFrame, lines: list[int] | None = None) 
     for line, row in zip(lines, frame[list(COLUMNS)].itertuples(index=False)):
         values = dict(zip(COLUMNS, row))
         shape = {c: _number(path, line, c, str(values[c])) for c in SHAPE_COLUMNS}
+        for column, value in shape.items():
+            if value > MAX_SHAPE_VALUE:
+                raise _fail(path, line, f"column {column}: expected at most 2**53, got {values[column]}")
         for column in ("n_ranks", "devices_per_node"):
             if shape[column] < 1 or not shape[column].is_integer():
                 raise _fail(path, line, f"column {column}: expected a whole number >= 1, got {values[column]}")

@@ -27,6 +27,8 @@ from kernels.timing_schema import MEASUREMENT_COLUMNS, META_KEYS, OPTIONAL_META_
 META_FILE = "meta.json"
 TIME_COLUMNS: tuple[str, ...] = ("time_ms_p10", "time_ms_median", "time_ms_p90")
 TEXT_COLUMNS: tuple[str, ...] = ("impl", "dtype")
+#: the largest shape value a table may hold: every whole number up to it is exact in a float64
+MAX_SHAPE_VALUE = 2**53
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,9 @@ def _parse_rows(path: Path, raw: pd.DataFrame, op: TimedOp) -> pd.DataFrame:
         shape = []
         for column in op.shape_columns:
             value = _number(path, line, column, values[column])
-            if value < 0:
-                raise TimingTableError(f"{path}: line {line}: column {column}: shape value must be >= 0, got {value}")
+            if not 0 <= value <= MAX_SHAPE_VALUE:
+                raise TimingTableError(f"{path}: line {line}: column {column}: shape value must be from 0 to 2**53, "
+                                       f"got {values[column]}")
             shape.append(int(value) if value.is_integer() else value)
         for column in TEXT_COLUMNS:
             if not values[column].strip():

@@ -69,7 +69,8 @@ def test_hash_changes_with_content(table_dir):
         (7, "time_ms_p90", "0.0001", r"matmul.csv: line 7: column time_ms_p90: 0.0001 is below time_ms_median"),
         (8, "n_reps", "0", r"matmul.csv: line 8: column n_reps: expected a whole number >= 1"),
         (9, "impl", " ", r"matmul.csv: line 9: column impl: empty"),
-        (2, "n", "-256", r"matmul.csv: line 2: column n: shape value must be >= 0"),
+        (2, "n", "-256", r"matmul.csv: line 2: column n: shape value must be from 0 to 2\*\*53, got -256"),
+        (3, "k", "1e30", r"matmul.csv: line 3: column k: shape value must be from 0 to 2\*\*53, got 1e30"),
     ],
 )
 def test_bad_cell_is_named(table_dir, line, column, value, message):
