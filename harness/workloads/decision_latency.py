@@ -253,54 +253,11 @@ def measured_bytes(preset: str, obs_dim: int, act_dim: int, horizon: int, batch:
     """What the measured source holds at ``batch``, traced on the meta device (nothing is allocated): the bytes of
     the teacher's and the student's parameters (both built at once, fp32), and the peak of one forward call, the
     larger network's: its inputs plus the tensors alive at once under inference mode (each op's new outputs
-    counted until freed, views sharing their base). Allocator slack and kernel workspaces are not seen
-    (`MEASURED_SLACK`)."""
-    import itertools
-    import weakref
-
+    counted until freed, views sharing their base: `harness.cost.live_bytes`). Allocator slack and kernel
+    workspaces are not seen (`MEASURED_SLACK`)."""
     import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_leaves
 
-    class LiveBytes(TorchDispatchMode):
-        def __init__(self) -> None:
-            super().__init__()
-            self.live = self.peak = 0
-            self.storage: dict[int, int] = {}  # id(tensor) -> its storage's key
-            self.storages: dict[int, list[int]] = {}  # key -> [bytes, tensors alive on it]
-            self.keys = itertools.count()
-
-        def _drop(self, tensor_id: int, key: int) -> None:
-            del self.storage[tensor_id]
-            entry = self.storages[key]
-            entry[1] -= 1
-            if not entry[1]:
-                self.live -= entry[0]
-                del self.storages[key]
-
-        def _track(self, tensor: torch.Tensor, key: int) -> None:
-            self.storages[key][1] += 1
-            self.storage[id(tensor)] = key
-            weakref.finalize(tensor, self._drop, id(tensor), key)
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            given = [a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
-            base = self.storage.get(id(args[0])) if func.is_view and args else None
-            for tensor in tree_leaves(out):
-                if (not isinstance(tensor, torch.Tensor) or id(tensor) in self.storage
-                        or any(tensor is a for a in given)):
-                    continue  # in place, or already counted: no new storage
-                if func.is_view:
-                    if base is not None:  # a view of an input or a parameter adds nothing
-                        self._track(tensor, base)
-                    continue
-                key = next(self.keys)
-                self.storages[key] = [tensor.untyped_storage().nbytes(), 0]
-                self.live += self.storages[key][0]
-                self.peak = max(self.peak, self.live)
-                self._track(tensor, key)
-            return out
+    from harness.cost.live_bytes import LiveBytes
 
     net = PlannerNetworkSpec(preset=preset, obs_dim=obs_dim, act_dim=act_dim, horizon=horizon)
     with torch.device("meta"):
