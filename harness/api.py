@@ -136,10 +136,12 @@ def run_scenario(
     results_root: str | Path | None = None,
     progress: bool = True,
     max_points: int | None = None,
+    points_bar: bool = True,
 ) -> SweepResult:
     """Run every point of a validated scenario (only its base point if ``sweep`` is False); a sweep of more than
     ``max_points`` points (default `harness.sweep.max_points()`) is refused before any point is built. A ``tune``
-    block runs its tuning points first (same store, same options) and sets each main point's chosen value."""
+    block runs its tuning points first (same store, same options) and sets each main point's chosen value.
+    ``progress`` and ``points_bar`` as `harness.executors.run_points` takes them."""
     from harness.tune import tune_points
 
     if not sweep:
@@ -147,7 +149,8 @@ def run_scenario(
     points = expand(scenario, max_points)
 
     def run(todo: list[SweepPoint]) -> list[RunRecord]:
-        return run_points(todo, workers=workers, executor=executor, results_root=results_root, progress=progress)
+        return run_points(todo, workers=workers, executor=executor, results_root=results_root, progress=progress,
+                          points_bar=points_bar)
 
     points, tuning = tune_points(scenario, points, run, max_points)
     records = [_with_point_info(record, point) for record, point in zip(run(points), points)]
@@ -182,7 +185,7 @@ def run_scenario_file(
         workers: worker processes (None: all CPUs); 1 runs in this process.
         executor: ``"local"`` or ``"ray"``.
         results_root: run-store root (default ``results/runs`` under the current directory).
-        progress: show a progress bar on stderr.
+        progress: show progress bars on stderr (`harness.executors.run_points`).
         seed: replaces the file's seed.
         sweep: False runs only the base point (the file without its sweep block).
 

@@ -7,6 +7,9 @@ data files read: key, path, sha256; and under ``non_finite`` the metrics columns
 `harness.non_finite`). So an interrupted sweep (Ctrl-C, or ``kill -9`` of the whole process group) loses only the
 points in flight, and a rerun redoes only those.
 
+A point run in this process (``harness run``, a sweep with one worker) shows a bar over the units its kind reports
+through `RunContext.progress` (`RunBar`: on a terminal only); pool and Ray workers report nothing.
+
 Ray is the engine for sweeps that outgrow one machine: if no Ray instance is running, a local one is started
 with ``num_cpus=workers`` and shut down afterwards; an instance that is already running is used as it is.
 """
@@ -37,7 +40,7 @@ from harness.provenance import kind_code_version, timing_table_hashes
 from harness.store import RunRecord, RunStore, compute_run_id, metrics_csv_text, resolved_scenario
 from harness.sweep import SweepPoint
 from harness.timing.collective_tables import measured_collectives
-from harness.workloads.base import RunContext, RunOutput, seeded_global_rngs
+from harness.workloads.base import RunContext, RunOutput, no_progress, seeded_global_rngs
 
 EXECUTORS = ("local", "ray")
 
@@ -119,8 +122,9 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
-def execute_task(task: PointTask) -> RunRecord:
-    """Reuse the point's finished run, or run it and store the result atomically."""
+def execute_task(task: PointTask, progress: Callable[[int, int], None] | None = None) -> RunRecord:
+    """Reuse the point's finished run, or run it and store the result atomically; ``progress`` becomes the run's
+    `RunContext.progress` (default: shows nothing)."""
     from harness.workloads import WORKLOADS, load_all
 
     scenario, values = task.point.scenario, task.point.values
@@ -131,7 +135,8 @@ def execute_task(task: PointTask) -> RunRecord:
     if scenario.kind not in WORKLOADS:  # unpickling the scenario usually imported (and registered) its kind
         load_all()
     kind = WORKLOADS.get(scenario.kind)
-    ctx = RunContext(seed_seq=np.random.SeedSequence(scenario.seed), timings=timings_for(scenario))
+    ctx = RunContext(seed_seq=np.random.SeedSequence(scenario.seed), timings=timings_for(scenario),
+                     progress=progress or no_progress)
     started_at, start = _now(), time.perf_counter()
     # global generators seeded per point; closed-form collectives from measured tables, if any
     with seeded_global_rngs(scenario.seed), measured_collectives(scenario) as collectives:
@@ -197,9 +202,39 @@ def _raise_failure(failure: _PointFailure, tasks: list[PointTask]) -> None:
 # ----------------------------------------------------------------------------------------- executors
 
 
-def _run_in_process(tasks: list[PointTask], on_done: Callable[[RunRecord], None]) -> None:
+class RunBar:
+    """`RunContext.progress` of a point run in this process: a tqdm bar on stderr named after the scenario, made at
+    the first call, shown only when stderr is a terminal and cleared when closed; a new total (or fewer units done)
+    restarts it."""
+
+    def __init__(self, desc: str):
+        self.desc = desc
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, file=sys.stderr, leave=False, disable=None, mininterval=0.5,
+                            dynamic_ncols=True)
+        elif total != self.bar.total or done < self.bar.n:  # a new phase
+            self.bar.reset(total=total)
+        self.bar.update(done - self.bar.n)  # tqdm redraws at most every mininterval
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_in_process(tasks: list[PointTask], on_done: Callable[[RunRecord], None], run_bars: bool = False) -> None:
     for task in tasks:
-        on_done(execute_task(task))
+        bar = RunBar(task.point.scenario.name) if run_bars else None
+        try:
+            record = execute_task(task, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        on_done(record)
 
 
 def _run_on_pool(tasks: list[PointTask], workers: int, on_done: Callable[[RunRecord], None]) -> None:
@@ -254,6 +289,7 @@ def run_points(
     executor: str = "local",
     results_root: str | Path | None = None,
     progress: bool = True,
+    points_bar: bool = True,
 ) -> list[RunRecord]:
     """Run (or reuse) every point; returns one `RunRecord` per point, in point order.
 
@@ -262,7 +298,10 @@ def run_points(
         workers: parallel worker processes (default: the CPUs available); 1 with ``local`` runs in-process.
         executor: ``"local"`` (process pool) or ``"ray"``.
         results_root: the run store's root (default ``results/runs`` under the current directory).
-        progress: show a tqdm bar on stderr (with the count of reused points).
+        progress: show tqdm bars on stderr: one over the points (with the count of reused points) and, while a
+            point runs in this process, one over the units its kind reports (`RunBar`; only on a terminal). Pool
+            and Ray workers report nothing: their output would interleave with the points bar.
+        points_bar: False leaves out the bar over the points (``harness run``: one point).
     """
     from tqdm import tqdm
 
@@ -279,8 +318,8 @@ def run_points(
         by_run_id.setdefault(task.run_id, []).append(position)
     records: dict[int, RunRecord] = {}
     name = points[0].scenario.name if points else ""
-    bar = tqdm(total=len(tasks), desc=name or "points", unit="point", file=sys.stderr, disable=not progress,
-               leave=True, dynamic_ncols=True)
+    bar = tqdm(total=len(tasks), desc=name or "points", unit="point", file=sys.stderr,
+               disable=not (progress and points_bar), leave=True, dynamic_ncols=True)
     reused = 0
 
     def finish(record: RunRecord) -> None:
@@ -303,7 +342,7 @@ def run_points(
         if todo and executor == "ray":
             _run_on_ray(todo, workers, finish)
         elif workers == 1 or len(todo) == 1:
-            _run_in_process(todo, finish)
+            _run_in_process(todo, finish, run_bars=progress)
         elif todo:
             _run_on_pool(todo, workers, finish)
     finally:

@@ -1,7 +1,8 @@
 """`harness run FILE`: run one scenario (the base point of a sweep file) and show where its results are.
 
-A run whose metrics hold NaN or +-inf (a diverged run) is stored as it is and exits 0, with one line on stderr
-(`harness.non_finite.run_line`, from run.json, so a reused run shows it again).
+While the run computes, a kind that reports progress (`RunContext.progress`) shows a bar on stderr when stderr is a
+terminal (``--no-progress``: none). A run whose metrics hold NaN or +-inf (a diverged run) is stored as it is and
+exits 0, with one line on stderr (`harness.non_finite.run_line`, from run.json, so a reused run shows it again).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a key (value parsed as YAML, e.g. --set cluster.nodes=8; repeatable)")
     add_max_points(parser)
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bar (it shows only on a terminal, for kinds that report progress)")
     parser.set_defaults(func=main)
 
 
@@ -76,7 +79,9 @@ def main(args: argparse.Namespace) -> int:
     if scenario.sweep is not None:
         print(f"note: {args.file} has a sweep block ({point_count(scenario.sweep)} points); running its base point "
               f"only. 'harness sweep {args.file}' runs the grid.", file=sys.stderr)
-    result = run_scenario(scenario, sweep=False, workers=1, results_root=args.out, progress=False)
+    # a bar over the units the kind reports while it runs (on a terminal); none over its one point
+    result = run_scenario(scenario, sweep=False, workers=1, results_root=args.out, progress=args.progress,
+                          points_bar=False)
     record = result.runs[0]
     for line in result.tuning_lines:
         print(line)

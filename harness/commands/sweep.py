@@ -37,6 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="results root (default: results/runs under the current directory)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a key (value parsed as YAML; repeatable)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bars (over the points, and inside a point run in this process)")
     add_max_points(parser)
     parser.set_defaults(func=main)
 
@@ -46,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     check_table_sets(scenario, args.file)
     check_results_root(args.out)
     result = run_scenario(scenario, workers=args.workers, executor=args.executor, results_root=args.out,
-                          progress=True, max_points=args.max_points)
+                          progress=args.progress, max_points=args.max_points)
     for line in result.tuning_lines:
         print(line)
     n_points, n_reused = len(result.runs), result.n_reused

@@ -2,7 +2,8 @@
 
 A kind is one module that defines a pydantic model (a `ScenarioBase` subclass with ``kind: Literal["..."]``) and
 a run function ``run(scenario, ctx) -> RunOutput``, tied together by ``@register_workload("...", Model)``.
-The run store decides where results go; a run function never writes files or prints.
+The run store decides where results go; a run function never writes files or prints (it may report progress
+through ``ctx.progress``, which the executor shows).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from harness.config.blocks import ScenarioBase
 from harness.registry import Registry
 
 
+def no_progress(done: int, total: int) -> None:
+    """The default `RunContext.progress`: shows nothing."""
+
+
 @dataclass
 class RunContext:
     """What a run function may use besides its scenario.
@@ -27,11 +32,15 @@ class RunContext:
         seed_seq: the run's one SeedSequence; spawn children per stochastic component.
         timings: the timing replay for the scenario's table set (``harness.timing``), or None if not needed.
         info: free-form provenance the run adds (event counts, timing sources); saved in run.json.
+        progress: ``progress(done, total)``: a kind may call it from its main loop with the units done so far and
+            their total (steps, replicates, control steps...); a kind must not depend on it (no effect on results,
+            never part of the run identity). `no_progress` unless the executor shows a bar.
     """
 
     seed_seq: np.random.SeedSequence
     timings: Any = None
     info: dict[str, Any] = field(default_factory=dict)
+    progress: Callable[[int, int], None] = field(default=no_progress, repr=False, compare=False)
 
 
 @dataclass

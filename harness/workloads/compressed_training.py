@@ -431,7 +431,8 @@ def _dense_info(w: CompressedTrainingWorkload, workers: Any, tensors: dict[str, 
     return {"dense_parameters": chosen, "compressed_parameter_share": compressed / total if total else 0.0}
 
 
-def _run_objective(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds) -> tuple[list[dict[str, Any]], dict]:
+def _run_objective(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds,
+                   progress: Callable[[int, int], None]) -> tuple[list[dict[str, Any]], dict]:
     from methods.compress.simulated import optimize_objective
 
     x0, grad_fn, metrics = _objective(w.task, w.n_workers, seeds)
@@ -450,6 +451,7 @@ def _run_objective(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds) ->
         step = calls["n"]
         calls["n"] += 1
         schedule[0](step)
+        progress(step + 1, steps)
         if _recorded(step, w.record_every, steps):
             return metrics(x)
         return {}
@@ -462,7 +464,8 @@ def _recorded(step: int, every: int, steps: int) -> bool:
     return (step + 1) % every == 0 or step == steps - 1 or step == 0
 
 
-def _run_network(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds) -> tuple[list[dict[str, Any]], dict]:
+def _run_network(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds,
+                 progress: Callable[[int, int], None]) -> tuple[list[dict[str, Any]], dict]:
     from methods.compress.simulated import train_simulated
 
     task = NETWORK_TASKS[w.task.name](w.task, w.n_workers, seeds)
@@ -471,8 +474,13 @@ def _run_network(w: CompressedTrainingWorkload, workers: Any, seeds: Seeds) -> t
     params = [p for p in task.model.parameters() if p.requires_grad]
     optimizer = make_optimizer(w.optimizer, params)
     schedule = make_schedule(w.optimizer, optimizer, w.steps)
+
+    def on_step(step: int, _model: torch.nn.Module) -> None:
+        schedule(step)
+        progress(step + 1, w.steps)
+
     rows = train_simulated(task.model, task.loss_fn, task.worker_batch, workers, optimizer, w.steps,
-                           eval_fn=task.eval_fn, eval_every=w.eval_every, on_step=lambda step, _m: schedule(step))
+                           eval_fn=task.eval_fn, eval_every=w.eval_every, on_step=on_step)
     return rows, dense
 
 
@@ -495,9 +503,9 @@ def run(scenario: CompressedTrainingScenario, ctx: RunContext) -> RunOutput:
     with torch_sandbox(threads=w.torch_threads):  # nothing here may touch the caller's global RNG state
         torch.manual_seed(seeds.model)
         if w.task.name in NETWORK_TASKS:
-            rows, dense = _run_network(w, workers, seeds)
+            rows, dense = _run_network(w, workers, seeds, ctx.progress)
         else:
-            rows, dense = _run_objective(w, workers, seeds)
+            rows, dense = _run_objective(w, workers, seeds, ctx.progress)
     frame = pd.DataFrame(rows)
     frame["dense"] = frame["step"] < w.warmup_steps
     keep = [_recorded(int(s), w.record_every, w.steps) for s in frame["step"]]

@@ -290,6 +290,7 @@ def run(scenario: FaultTolerantScenario, ctx: RunContext) -> RunOutput:
         job_mtbf_s=mtbf_h * 3600.0)
     policies = [POLICIES[name](pricer, costs) for name in w.policies]
     rows, timeline = [], []
+    total = f.replicates * len(policies)  # progress: one unit per replicate and policy
     for replicate, child in enumerate(ctx.seed_seq.spawn(f.replicates)):
         events = trace if trace is not None else generate_events(classes, f.horizon_h, child)
         for policy in policies:
@@ -305,6 +306,7 @@ def run(scenario: FaultTolerantScenario, ctx: RunContext) -> RunOutput:
                 "lost_per_failure_max_s": max(result.lost_per_failure_s, default=0.0), "bound_s": policy.bound_s(),
                 "time_to_target_h": result.time_to_target_s / 3600,
             })
+            ctx.progress(len(rows), total)
     info = {
         "timing_sources": ctx.timings.summary(),
         "n_devices": shape.n_devices,

@@ -289,8 +289,10 @@ def run(scenario: FfrScenario, ctx: RunContext) -> RunOutput:
     request = w.base_kw + regulation_kw * r
     settings = loop_settings(w)
     frames, totals, per_module = [], {}, {}
-    for method in w.methods:
-        result = run_loop(modules, request, method, settings)
+    total = len(w.methods) * len(request)  # control steps of every method
+    for i, method in enumerate(w.methods):
+        result = run_loop(modules, request, method, settings,
+                          on_step=lambda done, _steps, before=i * len(request): ctx.progress(before + done, total))
         frames.append(result.steps.assign(method=method, regulation=r))
         totals[method] = result.totals
         per_module[method] = result.per_module.to_dict(orient="list")

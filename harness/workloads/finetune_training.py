@@ -25,6 +25,7 @@ Example scenario: ``scenarios/misa/finetune.yaml``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -138,10 +139,10 @@ def run(scenario: FinetuneTrainingScenario, ctx: RunContext) -> RunOutput:
     with torch_sandbox(threads=1):  # tiny tensors: one thread avoids OpenMP barriers on a shared CPU
         seed = int(ctx.seed_seq.generate_state(1)[0])
         torch.manual_seed(seed)  # LoRA's init and dropout draw from torch's generator
-        return _run(scenario.workload, seed)
+        return _run(scenario.workload, seed, ctx.progress)
 
 
-def _run(w: FinetuneTrainingWorkload, seed: int) -> RunOutput:
+def _run(w: FinetuneTrainingWorkload, seed: int, progress: Callable[[int, int], None]) -> RunOutput:
     from methods.data import tasks_finetune as tf
     from methods.misa import train
     from methods.models.llama_family import LlamaFamily
@@ -152,7 +153,7 @@ def _run(w: FinetuneTrainingWorkload, seed: int) -> RunOutput:
     if w.mode == "finetune":
         p = w.pretrain
         model, base = train.pretrained_base(cfg, train.PretrainSettings(p.steps, p.batch_size, p.lr, p.n_items,
-                                                                         p.seed))
+                                                                         p.seed), on_step=progress)
         info.update(base_held_out_loss=base["held_out_loss"], base_source=base["source"])
         info[NOT_APPLICABLE_KEY] = list(NAN_MEANS_NOT_APPLICABLE)
     else:
@@ -163,7 +164,7 @@ def _run(w: FinetuneTrainingWorkload, seed: int) -> RunOutput:
         settings = train.FinetuneSettings(tasks=tuple(w.tasks), steps=w.steps, batch_size=w.batch_size,
                                           seq_len=s.seq_len, digits=w.digits, eval_every=w.eval_every,
                                           eval_examples=w.eval_examples, seed=seed, grad_norms=w.grad_norms)
-        result = train.finetune(ft, settings)
+        result = train.finetune(ft, settings, on_step=progress)
         probe = tf.sample_batch(tuple(w.tasks), w.batch_size, s.seq_len, np.random.default_rng(seed), w.digits)
 
         def loss_fn() -> torch.Tensor:
@@ -171,7 +172,7 @@ def _run(w: FinetuneTrainingWorkload, seed: int) -> RunOutput:
     else:
         batch = train.corpus_batches(w.pretrain.n_items, seed, s.seq_len, w.batch_size)
         held = train.corpus_batches(w.pretrain.n_items // 4, 10_007, s.seq_len, w.batch_size)
-        result = train.pretrain(ft, batch, [held(i) for i in range(8)], w.steps, w.eval_every)
+        result = train.pretrain(ft, batch, [held(i) for i in range(8)], w.steps, w.eval_every, on_step=progress)
 
         def loss_fn() -> torch.Tensor:
             return model.loss(*batch(0))

@@ -23,6 +23,7 @@ Example scenario: ``scenarios/mecefo/training_skip.yaml``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import pandas as pd
@@ -148,10 +149,11 @@ class MeCeFOTrainingScenario(ScenarioBase):
 @register_workload("mecefo_training", MeCeFOTrainingScenario)
 def run(scenario: MeCeFOTrainingScenario, ctx: RunContext) -> RunOutput:
     with torch_sandbox(threads=1):
-        return _run(scenario.workload, named_seeds(ctx.seed_seq, ("data", "model", "batches", "failures", "probes")))
+        return _run(scenario.workload, named_seeds(ctx.seed_seq, ("data", "model", "batches", "failures", "probes")),
+                    ctx.progress)
 
 
-def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
+def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int], progress: Callable[[int, int], None]) -> RunOutput:
     from methods.data.corpus import CharTokenizer, CorpusShards, make_corpus
     from methods.mecefo.cost import neighbour_cost
     from methods.mecefo.failures import Outage, poisson_schedule
@@ -187,7 +189,7 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
     settings = TrainSettings(n_ranks=w.n_ranks, steps=w.steps, techniques=tech, everywhere=everywhere,
                              outages=outages, lr=w.lr, weight_decay=w.weight_decay, error_every=w.error_every,
                              eval_every=w.eval_every, record_every=w.record_every)
-    result = train(model, shards.batch, settings, evaluate)
+    result = train(model, shards.batch, settings, evaluate, on_step=progress)
     info.update(result.info)
     if w.probes.zero_shot_items or w.probes.finetune_steps:
         info["probes"] = _probes(model, tokenizer, w.probes, seeds["probes"])

@@ -27,6 +27,7 @@ Example scenario: ``scenarios/moc/training.yaml``.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -104,7 +105,8 @@ class MoCTrainingScenario(ScenarioBase):
 @register_workload("moc_training", MoCTrainingScenario)
 def run(scenario: MoCTrainingScenario, ctx: RunContext) -> RunOutput:
     with torch_sandbox(threads=1):
-        return _run(scenario.workload, named_seeds(ctx.seed_seq, ("data", "model", "batches", "selection")))
+        return _run(scenario.workload, named_seeds(ctx.seed_seq, ("data", "model", "batches", "selection")),
+                    ctx.progress)
 
 
 def _build_model(w: MoCTrainingWorkload, vocab_size: int, seeds: dict[str, int]):
@@ -133,7 +135,7 @@ def _analytic_bytes_per_token(w: MoCTrainingWorkload, vocab_size: int) -> float 
     return float(sum(activation_bytes_per_token(shape, technique, "float32").values()))
 
 
-def _run(w: MoCTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
+def _run(w: MoCTrainingWorkload, seeds: dict[str, int], progress: Callable[[int, int], None]) -> RunOutput:
     from methods.data.corpus import CharTokenizer, CorpusShards, make_corpus
     from methods.moc.training import TrainSettings, held_out_loss, measure_activations, train
 
@@ -158,7 +160,8 @@ def _run(w: MoCTrainingWorkload, seeds: dict[str, int]) -> RunOutput:
     settings = TrainSettings(steps=w.steps, lr=w.lr, warmup_steps=w.warmup_steps, min_lr_ratio=w.min_lr_ratio,
                              weight_decay=w.weight_decay, grad_clip=w.grad_clip, eval_every=w.eval_every,
                              record_every=w.record_every)
-    result = train(model, lambda step: shards.batch(0, step), lambda m: held_out_loss(m, eval_set), settings)
+    result = train(model, lambda step: shards.batch(0, step), lambda m: held_out_loss(m, eval_set), settings,
+                   on_step=progress)
     step_ms = [1000 * s for s in result.step_seconds]
     p10, p90 = np.percentile(step_ms, [10, 90])
     median = statistics.median(step_ms)

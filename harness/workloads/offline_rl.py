@@ -22,6 +22,7 @@ parts came from the cache, the settings.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -152,8 +153,10 @@ def settings_of(block: TrainBlock):
     return TrainSettings(**{**block.model_dump(), "baseline_hidden": tuple(block.baseline_hidden)})
 
 
-def evaluate_methods(dataset, w: OfflineRLWorkload, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Train (or load) and roll out every method of ``w`` on ``dataset``; the metrics rows and run.json info."""
+def evaluate_methods(dataset, w: OfflineRLWorkload, seed: int,
+                     progress: Callable[[int, int], None]) -> tuple[pd.DataFrame, dict]:
+    """Train (or load) and roll out every method of ``w`` on ``dataset``; the metrics rows and run.json info.
+    ``progress(methods_done, methods)`` after each method."""
     from methods.offline_rl.episodes import Episodes
     from methods.offline_rl.rollout import rollout, time_per_action
     from methods.offline_rl.training import PolicySpec, Trainer, build_policy
@@ -162,7 +165,7 @@ def evaluate_methods(dataset, w: OfflineRLWorkload, seed: int) -> tuple[pd.DataF
     trainer = Trainer(episodes, settings_of(w.train), seed=seed)
     probe = episodes.observations[0][0]
     rows = []
-    for entry in w.methods:
+    for done, entry in enumerate(w.methods, start=1):
         spec = PolicySpec(entry.method, steps=entry.steps, nfe=entry.nfe, reward_weight=entry.reward_weight)
         policy = build_policy(spec, trainer, seed=seed * 100_000 + zlib.crc32(entry.name.encode()) % 100_000)
         result = rollout(policy, lambda: dataset.recover_environment(eval_env=True), episodes=w.rollout.episodes,
@@ -178,6 +181,7 @@ def evaluate_methods(dataset, w: OfflineRLWorkload, seed: int) -> tuple[pd.DataF
                          "normalized_score": normalized_score(w.dataset, float(ret)), "episode_length": int(length),
                          "nfe": result.evaluations_per_action, "action_ms": action_ms, "step_ms": result.step_ms,
                          "reward_weight": weight})
+        progress(done, len(w.methods))
     cap = w.rollout.max_steps
     dataset_returns = np.array([float(r[:cap].sum()) for r in episodes.rewards])  # cut like the rollouts
     info = {
@@ -203,5 +207,5 @@ def run(scenario: OfflineRLScenario, ctx: RunContext) -> RunOutput:
     w = scenario.workload
     dataset = load_dataset(w.dataset, w.dataset_size)
     with torch_threads(1):
-        metrics, info = evaluate_methods(dataset, w, scenario.seed)
+        metrics, info = evaluate_methods(dataset, w, scenario.seed, ctx.progress)
     return RunOutput(metrics=metrics, info=info)

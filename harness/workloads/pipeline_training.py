@@ -30,6 +30,7 @@ Example scenario: ``scenarios/tahquant/convergence.yaml``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -139,7 +140,8 @@ def _recorded(step: int, every: int, steps: int) -> bool:
 NAN_MEANS_NOT_APPLICABLE = ("eval_loss",)
 
 
-def _train(w: PipelineTrainingWorkload, seeds: Seeds) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _train(w: PipelineTrainingWorkload, seeds: Seeds,
+           progress: Callable[[int, int], None]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from methods.models.gpt import TinyLlama
     from methods.pipeline.training import Boundary, PipelinedLM
 
@@ -169,6 +171,7 @@ def _train(w: PipelineTrainingWorkload, seeds: Seeds) -> tuple[list[dict[str, An
         totals = pipe.totals()
         d = {k: totals[k] - previous[k] for k in totals}
         previous = totals
+        progress(step + 1, w.steps)
         if not _recorded(step, w.record_every, w.steps):
             continue
         row = {"step": step, "epoch": epoch, "loss": float(np.mean(losses)), "eval_loss": math.nan,
@@ -201,7 +204,7 @@ def run(scenario: PipelineTrainingScenario, ctx: RunContext) -> RunOutput:
     seeds = Seeds.from_sequence(ctx.seed_seq)
     with torch_sandbox(threads=w.torch_threads):  # nothing here may touch the caller's global RNG state
         torch.manual_seed(seeds.model)
-        rows, info = _train(w, seeds)
+        rows, info = _train(w, seeds, ctx.progress)
     frame = pd.DataFrame(rows)
     frame["method"] = method_label(w.forward, w.backward)
     info.update(method=method_label(w.forward, w.backward), forward=w.forward.model_dump(),

@@ -16,7 +16,7 @@ the same way for every method.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,8 +97,9 @@ def make_scheduler(modules: Sequence[ModuleParams], settings: LoopSettings) -> S
 
 
 def run_loop(modules: Sequence[ModuleParams], request_kw: np.ndarray, method: str,
-             settings: LoopSettings | None = None) -> LoopResult:
-    """Simulate ``method`` following ``request_kw`` (one value per step, + = discharge to the grid)."""
+             settings: LoopSettings | None = None, on_step: Callable[[int, int], None] | None = None) -> LoopResult:
+    """Simulate ``method`` following ``request_kw`` (one value per step, + = discharge to the grid);
+    ``on_step(steps_done, steps)`` is called after each control step (progress)."""
     settings = settings or LoopSettings()
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
@@ -159,6 +160,8 @@ def run_loop(modules: Sequence[ModuleParams], request_kw: np.ndarray, method: st
             "model_loss_excess_kw": loss_excess,
         })
         power_rows.append(power.copy())
+        if on_step is not None:
+            on_step(k + 1, len(request_kw))
     powers = np.array(power_rows).reshape(len(rows), n)
     socs = np.array(soc_trace)
     per_module_columns = {}

@@ -98,8 +98,10 @@ def relative_error(approx: Grads, exact: Grads) -> float:
 
 
 def train(model: TinyLlama, batch: Callable[[int, int], Batch], settings: TrainSettings,
-          evaluate: Callable[[TinyLlama], float] | None = None) -> TrainResult:
-    """Run the loop; ``batch(rank, step)`` gives a rank's micro-batch, ``evaluate(model)`` the held-out loss."""
+          evaluate: Callable[[TinyLlama], float] | None = None,
+          on_step: Callable[[int, int], None] | None = None) -> TrainResult:
+    """Run the loop; ``batch(rank, step)`` gives a rank's micro-batch, ``evaluate(model)`` the held-out loss,
+    ``on_step(steps_done, steps)`` is called after each step (progress)."""
     s = settings
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     tech = s.techniques
@@ -146,6 +148,8 @@ def train(model: TinyLlama, batch: Callable[[int, int], Batch], settings: TrainS
             rows.append({"step": step, "loss": sum(losses) / len(losses), "eval_loss": eval_loss,
                          "n_failed": len(failed), "n_neighbours": len(neighbours), "n_dropped": len(orphans),
                          "grad_rel_error": error})
+        if on_step is not None:
+            on_step(step + 1, s.steps)
     info = {"failure_steps": failure_steps, "dropped_micro_batches": dropped, "error_measurements": measured,
             "svd_refreshes": (bases.refreshes if bases else 0) + (every_bases.refreshes if every_bases else 0)}
     return TrainResult(rows=rows, info=info)

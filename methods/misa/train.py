@@ -82,11 +82,13 @@ def corpus_eval_loss(model: nn.Module, batches: list[tuple[torch.Tensor, torch.T
 
 
 def pretrained_base(cfg: LlamaFamilyConfig, settings: PretrainSettings, cache_dir: Path | None = None,
-                    store: Path | None = None) -> tuple[LlamaFamily, dict[str, Any]]:
+                    store: Path | None = None,
+                    on_step: Callable[[int, int], None] | None = None) -> tuple[LlamaFamily, dict[str, Any]]:
     """The pre-trained base model (AdamW on corpus A) and its info (``held_out_loss``, ``cached``, ``source``).
 
     Taken from the committed weights in ``store`` (``results/misa_base/``, `methods.misa.base_store`) when their
-    key and sha256 match, else from the cache, else trained here and cached."""
+    key and sha256 match, else from the cache, else trained here and cached (``on_step(steps_done, steps)`` after
+    each training step: progress)."""
     from methods.misa import base_store
 
     key = base_store.base_key(cfg, settings, CACHE_VERSION)
@@ -108,6 +110,8 @@ def pretrained_base(cfg: LlamaFamilyConfig, settings: PretrainSettings, cache_di
         model.loss(x, y).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
+        if on_step is not None:
+            on_step(step + 1, settings.steps)
     held_out = corpus_batches(settings.n_items // 4, settings.seed + 1, cfg.max_seq_len, settings.batch_size)
     info = {"held_out_loss": corpus_eval_loss(model, [held_out(i) for i in range(4)]), "steps": settings.steps,
             "train_seconds": time.perf_counter() - start}
@@ -172,8 +176,10 @@ def evaluate(model: nn.Module, sets: dict[str, tf.TaskBatch]) -> dict[str, float
     return out
 
 
-def finetune(ft: Finetuner, settings: FinetuneSettings) -> FinetuneResult:
-    """Fine-tune ``ft.model`` for ``settings.steps`` steps on a uniform mixture of ``settings.tasks``."""
+def finetune(ft: Finetuner, settings: FinetuneSettings,
+             on_step: Callable[[int, int], None] | None = None) -> FinetuneResult:
+    """Fine-tune ``ft.model`` for ``settings.steps`` steps on a uniform mixture of ``settings.tasks``;
+    ``on_step(step, steps)`` is called after each step (progress)."""
     model = ft.model
     rng = np.random.default_rng([settings.seed, 0xF17E])
     sets = eval_sets(settings.tasks, settings.eval_examples, settings.seq_len, settings.digits, settings.seed)
@@ -203,6 +209,8 @@ def finetune(ft: Finetuner, settings: FinetuneSettings) -> FinetuneResult:
             rows.append({"step": step, "wall_s": wall, "train_loss": float(np.mean(losses)), **evaluate(model, sets),
                          "optimizer_state_bytes": ft.state_bytes(), "trainable_params": trainable})
             losses = []
+        if on_step is not None:
+            on_step(step, settings.steps)
     info: dict[str, Any] = {"peak_optimizer_state_bytes": peak_state, "peak_master_bytes": peak_master,
                             "parameters": sum(p.numel() for p in model.parameters())}
     if settings.grad_norms:
@@ -221,8 +229,10 @@ def step_peak_bytes(ft: Finetuner, loss_fn: Callable[[], torch.Tensor]) -> dict[
 
 
 def pretrain(ft: Finetuner, batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
-             held_out: list[tuple[torch.Tensor, torch.Tensor]], steps: int, eval_every: int) -> FinetuneResult:
-    """Train ``ft.model`` from scratch on corpus A; rows with ``eval_loss`` and ``perplexity`` = exp(eval loss)."""
+             held_out: list[tuple[torch.Tensor, torch.Tensor]], steps: int, eval_every: int,
+             on_step: Callable[[int, int], None] | None = None) -> FinetuneResult:
+    """Train ``ft.model`` from scratch on corpus A; rows with ``eval_loss`` and ``perplexity`` = exp(eval loss);
+    ``on_step(step, steps)`` is called after each step (progress)."""
     model = ft.model
     rows, wall, losses, peak_state = [], 0.0, [], 0
     for step in range(1, steps + 1):
@@ -240,5 +250,7 @@ def pretrain(ft: Finetuner, batch: Callable[[int], tuple[torch.Tensor, torch.Ten
             rows.append({"step": step, "wall_s": wall, "train_loss": float(np.mean(losses)), "eval_loss": ev,
                          "perplexity": perplexity(ev), "optimizer_state_bytes": ft.state_bytes()})
             losses = []
+        if on_step is not None:
+            on_step(step, steps)
     return FinetuneResult(rows, {"peak_optimizer_state_bytes": peak_state,
                                  "parameters": sum(p.numel() for p in model.parameters())})

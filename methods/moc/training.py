@@ -78,8 +78,9 @@ class TrainResult:
 
 
 def train(model: nn.Module, batch: Callable[[int], Batch], evaluate: Callable[[nn.Module], float],
-          settings: TrainSettings) -> TrainResult:
-    """Train ``model`` (with a ``loss(tokens, targets)`` method) on ``batch(step)`` for ``settings.steps`` steps.
+          settings: TrainSettings, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
+    """Train ``model`` (with a ``loss(tokens, targets)`` method) on ``batch(step)`` for ``settings.steps`` steps;
+    ``on_step(step, steps)`` is called after each step (progress).
 
     The timed part of a step is forward, backward, clipping and the optimizer update (not data or evaluation).
     """
@@ -105,6 +106,8 @@ def train(model: nn.Module, batch: Callable[[int], Batch], evaluate: Callable[[n
             eval_loss = evaluate(model) if evaluating else math.nan
             result.rows.append({"step": step, "tokens": tokens, "lr": lr_at(step, settings),
                                 "loss": float(loss.detach()), "eval_loss": eval_loss})
+        if on_step is not None:
+            on_step(step, settings.steps)
     return result
 
 

@@ -323,7 +323,7 @@ def test_rl_data_verify_and_list_name_a_damaged_local_manifest(capsys, tmp_path,
     (["profile", "--grid", "huge"], "error: harness profile: argument --grid: invalid choice: 'huge'"),
     (["nosuchcommand"], "error: harness: argument COMMAND: invalid choice: 'nosuchcommand'"),
     # a flag the subcommand does not know: the line names the subcommand and its help, not the top-level parser
-    (["sweep", "x.yaml", "--no-progress"], "error: harness sweep: unrecognized arguments: --no-progress"),
+    (["sweep", "x.yaml", "--no-such-flag"], "error: harness sweep: unrecognized arguments: --no-such-flag"),
     (["timings", "list", "--bogus", "1"], "error: harness timings list: unrecognized arguments: --bogus 1"),
     (["--bogus", "list"], "error: harness: unrecognized arguments: --bogus"),
 ])
