@@ -16,8 +16,9 @@ with ``axis`` set to each candidate and ``overrides`` applied is a tuning point;
 every main seed share one tuning (without it the group's first point's seed is used). Tuning points run through
 the same run store as any run (finished ones are reused), the best candidate per group is chosen (NaN/inf, a
 metric without a value, or a run that may have diverged, `harness.non_finite`, is worst; ties go to the earlier
-candidate), and each main point runs with its group's choice. Kinds do not declare their metric columns, so a ``metric`` that is no column is found once the tuning runs
-have finished, before any main point runs: one line naming the file (`ScenarioBase.source_file`).
+candidate), and each main point runs with its group's choice. Kinds do not declare their metric columns, so a
+``metric`` that is no column is found once the tuning runs have finished, before any main point runs: one line
+naming the file (`ScenarioBase.source_file`).
 
 Run identity: ``ScenarioBase.tune`` is excluded from every dump of a scenario (``Field(exclude=True)``), so it
 is absent from the run-id, from run.json's ``scenario`` and from every expanded point: a main run whose

@@ -305,7 +305,8 @@ def final_losses(data: pd.DataFrame) -> pd.DataFrame:
         run = run.sort_values("step")
         held = run.dropna(subset=["eval_loss"])["eval_loss"].iloc[-1]
         later = run[run["epoch"] > 0] if (run["epoch"] > 0).any() else run
-        rows.append({"series": series, "seed": int(seed), "eval_loss": float(held), "perplexity": perplexity(float(held)),
+        rows.append({"series": series, "seed": int(seed), "eval_loss": float(held),
+                     "perplexity": perplexity(float(held)),
                      "train_loss": float(run["loss"].tail(last_steps).mean()),
                      "fwd_bits_per_element": float(later["fwd_bits_per_element"].mean()),
                      "bwd_bits_per_element": float(later["bwd_bits_per_element"].mean()),
