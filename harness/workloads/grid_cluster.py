@@ -187,7 +187,8 @@ def run(scenario: GridClusterScenario, ctx: RunContext) -> RunOutput:
     battery_info: dict[str, float] = {}
     if w.battery_kw > 0:
         modules = scaled_battery(w.battery_kw, w.battery_hours)
-        result = run_loop(modules, residual, w.battery_method, LoopSettings(dt_s=dt, mode=w.battery_scheduler))
+        result = run_loop(modules, residual, w.battery_method, LoopSettings(dt_s=dt, mode=w.battery_scheduler),
+                          on_step=ctx.progress)  # control steps
         battery = result.steps["delivered_kw"].to_numpy()
         battery_info = {k: v for k, v in result.totals.items() if not k.startswith("status_")}
     else:

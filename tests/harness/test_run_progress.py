@@ -54,7 +54,8 @@ class Terminal(io.StringIO):
                                           "workload.warmup_steps=1", "workload.eval_every=3"], 6),
     ("battery/case1.yaml", FFR, 2 * 20),  # control steps of both methods
     ("mecefo/throughput.yaml", ["failures.replicates=2", "failures.horizon_h=10"], 2 * 5),  # replicates x policies
-], ids=["compressed_training", "ffr_dispatch", "fault_tolerant_training"])
+    ("battery/grid_cluster.yaml", ["workload.signal.duration_s=60"], 30),  # the battery's control steps (dt 2 s)
+], ids=["compressed_training", "ffr_dispatch", "fault_tolerant_training", "grid_cluster"])
 def test_kinds_report_monotonic_progress_up_to_the_total(recorder, tmp_path, path, overrides, total):
     scenario = load_scenario(ROOT / "scenarios" / path, overrides, check_points=False)
     result = run_scenario(scenario, sweep=False, workers=1, results_root=tmp_path, progress=True, points_bar=False)
