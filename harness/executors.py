@@ -43,6 +43,8 @@ from harness.timing.collective_tables import measured_collectives
 from harness.workloads.base import RunContext, RunOutput, no_progress, seeded_global_rngs
 
 EXECUTORS = ("local", "ray")
+#: local workers allowed per CPU: more only wait for a core, and each holds its own process memory
+MAX_WORKERS_PER_CPU = 4
 
 
 def default_workers() -> int:
@@ -282,6 +284,17 @@ def _run_on_ray(tasks: list[PointTask], workers: int, on_done: Callable[[RunReco
             ray.shutdown()
 
 
+def check_workers(workers: int, executor: str = "local") -> None:
+    """Refuse (`HarnessError`) fewer than 1 worker, or more local workers than `MAX_WORKERS_PER_CPU` per CPU."""
+    if workers < 1:
+        raise HarnessError(f"--workers must be at least 1, got {workers}")
+    cap = MAX_WORKERS_PER_CPU * default_workers()
+    if executor == "local" and workers > cap:
+        raise HarnessError(f"--workers {workers}: more than {MAX_WORKERS_PER_CPU}x the {default_workers()} CPUs this "
+                           f"process may use; each worker is a Python process (about 0.3 GB with torch loaded): give "
+                           f"at most {cap}, or --executor ray for more machines")
+
+
 def run_points(
     points: list[SweepPoint],
     *,
@@ -308,8 +321,7 @@ def run_points(
     if executor not in EXECUTORS:
         raise HarnessError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     workers = default_workers() if workers is None else workers
-    if workers < 1:
-        raise HarnessError(f"--workers must be at least 1, got {workers}")
+    check_workers(workers, executor)
     tasks = plan(points, results_root)
     store = RunStore(results_root)
 

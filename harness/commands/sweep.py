@@ -15,7 +15,7 @@ from harness.commands._paths import path_arg, shown_path
 from harness.commands.run import check_results_root
 from harness.commands.validate import add_max_points, check_table_sets
 from harness.config.loader import load_scenario
-from harness.executors import EXECUTORS, default_workers
+from harness.executors import EXECUTORS, check_workers, default_workers
 from harness.non_finite import sweep_line
 
 
@@ -46,6 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file, args.overrides, seed=args.seed, max_points=args.max_points)
     check_table_sets(scenario, args.file)
+    if args.workers is not None:
+        check_workers(args.workers, args.executor)  # before the run store's folder is made
     check_results_root(args.out)
     result = run_scenario(scenario, workers=args.workers, executor=args.executor, results_root=args.out,
                           progress=args.progress, max_points=args.max_points)

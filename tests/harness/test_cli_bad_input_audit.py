@@ -569,3 +569,14 @@ def test_rl_data_with_an_empty_dataset_path(capsys, monkeypatch):
     assert code == 2 and out == ""
     assert one_line(err) == ("error: MINARI_DATASETS_PATH is set but empty; unset it for the default "
                              "(~/.cache/effml_harness/minari) or name the dataset folder")
+
+
+@pytest.mark.parametrize("command", [["figures"], ["sweep", "scenarios/collective_ring.yaml"]])
+def test_more_local_workers_than_four_per_cpu_is_one_line_before_anything_runs(capsys, tmp_path, monkeypatch,
+                                                                                command):
+    monkeypatch.setattr("harness.executors.default_workers", lambda: 2)
+    root = Path(__file__).resolve().parents[2]
+    argv = [str(root / a) if a.endswith(".yaml") else a for a in command]
+    code, out, err = cli(capsys, *argv, "--workers", "9", "--out", tmp_path / "out")
+    assert code == 2 and err.startswith("error: --workers 9: more than 4x the 2 CPUs") and "at most 8" in err
+    assert not (tmp_path / "out").exists()

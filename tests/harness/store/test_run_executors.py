@@ -8,7 +8,7 @@ import pytest
 
 from harness.config.loader import load_scenario
 from harness.errors import HarnessError
-from harness.executors import LazyReplay, plan, run_points, timings_for
+from harness.executors import LazyReplay, default_workers, plan, run_points, timings_for
 from harness.sweep import expand
 from harness.workloads.toy import ToyScenario
 from harness.config.blocks import SweepSpec
@@ -48,6 +48,11 @@ def test_bad_executor_arguments_are_user_errors(tmp_path):
         run_points(points(), executor="dask", results_root=tmp_path)
     with pytest.raises(HarnessError, match="--workers must be at least 1, got 0"):
         run_points(points(), workers=0, results_root=tmp_path)
+    cpus = default_workers()
+    with pytest.raises(HarnessError, match=rf"--workers {4 * cpus + 1}: more than 4x the {cpus} CPUs .* at most "
+                                           rf"{4 * cpus}, or --executor ray"):
+        run_points(points(), workers=4 * cpus + 1, results_root=tmp_path)
+    assert not (tmp_path / "toy_exec").exists()  # refused before anything ran
 
 
 def test_timing_replay_is_opened_only_when_used():
