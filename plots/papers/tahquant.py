@@ -47,6 +47,8 @@ PROHIBITIVE = 10.0  # AQ-SGD's cache taken as prohibitive when >= 10x the bounda
 METHODS = {"tahquant": "TAH-Quant", "aqsgd": "AQ-SGD 4-bit", "fixpoint": "direct 4-bit"}
 COLORS = {"TAH-Quant": PALETTE[0], "AQ-SGD 4-bit": PALETTE[1], "direct 4-bit": PALETTE[2], "FP32": "#000000",
           "BF16": PALETTE[4]}
+MARKERS = {"AQ-SGD 4-bit": "s", "direct 4-bit": "^"}
+LINESTYLES = {"AQ-SGD 4-bit": "--", "direct 4-bit": ":"}
 SIM_NOTE = ("Simulated with the project's pipeline simulator at the paper's setting: a GPT2-XL-sized model (d 1600, "
             "48 blocks, LLaMA-shaped) as 8 GPipe stages of 6 blocks, 32 micro-batches of one 1024-token sequence, "
             "FP32 compute priced op by op on the H100 (measured tables where they exist, the roofline elsewhere), "
@@ -113,7 +115,9 @@ def draw_fig5(ctx: FigureContext) -> FigureOutput:
     fig, (left, right) = new_figure(1, 2, width_in=10, height_in=3.8)
     for name in ("FP32", "BF16", "direct 4-bit", "AQ-SGD 4-bit", "TAH-Quant"):
         rows = data[data["series"] == name].sort_values("bandwidth_gbps")
-        style = {"color": COLORS[name], "marker": "o", "label": name}
+        style = {"color": COLORS[name], "marker": MARKERS.get(name, "o"), "linestyle": LINESTYLES.get(name, "-"),
+                 "zorder": 3 if name == "direct 4-bit" else 2, "label": name}  # the 4-bit series nearly coincide:
+        # markers, dashes and the dotted one on top keep each visible
         left.plot(rows["bandwidth_gbps"], rows["throughput_seq_per_s"], **style)
         right.plot(rows["bandwidth_gbps"], rows["speedup_vs_fp32"], **style)
     for ax in (left, right):
