@@ -25,6 +25,8 @@ from harness.config.numbers import plain_numbers
 
 #: Names that become folder names (scenario, device, table set): no path separators, no leading dot.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+#: the longest device or table-set name (a folder under results/timings/)
+SET_NAME_MAX_CHARS = 64
 
 
 class Strict(BaseModel):
@@ -43,7 +45,7 @@ class DeviceSpec(Strict):
     """The device whose roofline numbers (and, by default, timing tables) price the compute."""
 
     device: str = Field(
-        "cpu", pattern=NAME_PATTERN, max_length=64,
+        "cpu", pattern=NAME_PATTERN, max_length=SET_NAME_MAX_CHARS,
         description="device name; selects timing tables results/timings/<device>/ and its roofline numbers",
     )
 
@@ -133,7 +135,7 @@ class NetworkSpec(Strict):
 
 
 class TimingsSpec(Strict):
-    table_set: str | None = Field(None, pattern=NAME_PATTERN, max_length=64,
+    table_set: str | None = Field(None, pattern=NAME_PATTERN, max_length=SET_NAME_MAX_CHARS,
                                   description="results/timings/<table_set>/; defaults to cluster.device")
     outside_grid: Literal["interpolate", "roofline", "error"] = Field(
         "interpolate",

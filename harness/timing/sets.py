@@ -15,22 +15,20 @@ from pathlib import Path
 from typing import Any
 
 KEY = "timings.table_set"
-#: the longest table-set name ``timings.table_set`` takes (its pattern is `harness.config.blocks.NAME_PATTERN`)
-MAX_NAME_CHARS = 64
 
 
 def check_set_name(flag: str, name: str) -> None:
     """Refuse (`HarnessError` naming ``flag``) a table-set name that ``timings.table_set`` could not select: a path
-    (``../x``), an empty or hidden name, spaces, more than `MAX_NAME_CHARS` characters."""
+    (``../x``), an empty or hidden name, spaces, more than `harness.config.blocks.SET_NAME_MAX_CHARS` characters."""
     import re
 
-    from harness.config.blocks import NAME_PATTERN
+    from harness.config.blocks import NAME_PATTERN, SET_NAME_MAX_CHARS
     from harness.errors import HarnessError
 
-    if len(name) > MAX_NAME_CHARS or not re.fullmatch(NAME_PATTERN, name):
-        shown = name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS] + "..."
+    if len(name) > SET_NAME_MAX_CHARS or not re.fullmatch(NAME_PATTERN, name):
+        shown = name if len(name) <= SET_NAME_MAX_CHARS else name[:SET_NAME_MAX_CHARS] + "..."
         raise HarnessError(f"{flag}: expected a table-set name (letters, digits, _ . -, not starting with . _ or -; "
-                           f"at most {MAX_NAME_CHARS} characters), got {shown!r}")
+                           f"at most {SET_NAME_MAX_CHARS} characters), got {shown!r}")
 
 
 def known_table_sets(root: Path | str) -> list[str]:
