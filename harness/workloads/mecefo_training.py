@@ -36,6 +36,7 @@ from harness.models.llama import check_rotary_heads
 from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
 from methods.mecefo.failures import MIN_INTERVAL_STEPS
+from methods.mecefo.probes import FinetuneSettings, evaluate_probes, probe_units
 
 #: NaN by design (`methods.mecefo.training.train`): ``eval_loss`` between evaluation steps, ``grad_rel_error`` on
 #: the steps where it is not measured (no rank down, or between every ``error_every``-th failure step)
@@ -189,10 +190,15 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int], progress: Callable[[i
     settings = TrainSettings(n_ranks=w.n_ranks, steps=w.steps, techniques=tech, everywhere=everywhere,
                              outages=outages, lr=w.lr, weight_decay=w.weight_decay, error_every=w.error_every,
                              eval_every=w.eval_every, record_every=w.record_every)
-    result = train(model, shards.batch, settings, evaluate, on_step=progress)
+    finetune = _finetune_settings(w.probes)
+    probe_steps = probe_units(w.probes.zero_shot_items, finetune)
+    result = train(model, shards.batch, settings, evaluate,
+                   on_step=lambda done, steps: progress(done, steps + probe_steps))
     info.update(result.info)
-    if w.probes.zero_shot_items or w.probes.finetune_steps:
-        info["probes"] = _probes(model, tokenizer, w.probes, seeds["probes"])
+    if probe_steps:
+        info["probes"] = evaluate_probes(
+            model, tokenizer, zero_shot_items_per_task=w.probes.zero_shot_items, finetune=finetune,
+            seed=seeds["probes"], on_step=lambda done, units: progress(w.steps + done, w.steps + units))
     return RunOutput(metrics=pd.DataFrame(result.rows), info=info)
 
 
@@ -219,11 +225,7 @@ def _model(spec: ModelSpec, vocab_size: int, seed: int) -> torch.nn.Module:
     return TinyLlama(vocab_size, spec.d_model, spec.n_layers, spec.n_heads, spec.d_ff, spec.seq_len, seed=seed)
 
 
-def _probes(model: torch.nn.Module, tokenizer, spec: ProbesSpec, seed: int) -> dict:
-    from methods.mecefo.probes import FinetuneSettings, evaluate_probes
-
-    finetune = (FinetuneSettings(train_items=spec.finetune_train_items, test_items=spec.finetune_test_items,
-                                 steps=spec.finetune_steps, batch_size=spec.finetune_batch, lr=spec.finetune_lr)
-                if spec.finetune_steps else None)
-    return evaluate_probes(model, tokenizer, zero_shot_items_per_task=spec.zero_shot_items, finetune=finetune,
-                           seed=seed)
+def _finetune_settings(spec: ProbesSpec) -> FinetuneSettings | None:
+    return (FinetuneSettings(train_items=spec.finetune_train_items, test_items=spec.finetune_test_items,
+                             steps=spec.finetune_steps, batch_size=spec.finetune_batch, lr=spec.finetune_lr)
+            if spec.finetune_steps else None)

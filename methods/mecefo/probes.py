@@ -203,8 +203,9 @@ class FinetuneSettings:
 
 
 def finetune_accuracy(model: nn.Module, tokenizer: CharTokenizer, task: str, settings: FinetuneSettings,
-                      max_chars: int, seed: int) -> tuple[float, float]:
-    """(test accuracy, majority-class share of the test items) after fine-tuning a copy of ``model`` on ``task``."""
+                      max_chars: int, seed: int, on_step: Callable[[], None] | None = None) -> tuple[float, float]:
+    """(test accuracy, majority-class share of the test items) after fine-tuning a copy of ``model`` on ``task``;
+    ``on_step()`` is called after each fine-tuning step."""
     rng = np.random.default_rng([int(seed), 0xF17E])
     train_x, train_y = classification_items(task, settings.train_items, max_chars, rng)
     test_x, test_y = classification_items(task, settings.test_items, max_chars, rng)
@@ -225,6 +226,8 @@ def finetune_accuracy(model: nn.Module, tokenizer: CharTokenizer, task: str, set
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if on_step is not None:
+            on_step()
     with torch.no_grad():
         tokens, lengths = _padded(tokenizer, test_x)
         predicted = logits_of(tokens, lengths).argmax(dim=-1)
@@ -233,20 +236,40 @@ def finetune_accuracy(model: nn.Module, tokenizer: CharTokenizer, task: str, set
     return float((predicted == truth).float().mean()), majority
 
 
+def probe_units(zero_shot_items_per_task: int, finetune: FinetuneSettings | None) -> int:
+    """Progress units of `evaluate_probes`: one per zero-shot task, one per fine-tuning step of each task."""
+    return (len(ZERO_SHOT_TASKS) if zero_shot_items_per_task else 0) + (
+        len(FINETUNE_TASKS) * finetune.steps if finetune is not None else 0)
+
+
 def evaluate_probes(model: nn.Module, tokenizer: CharTokenizer, *, zero_shot_items_per_task: int,
-                    finetune: FinetuneSettings | None, seed: int) -> dict[str, dict[str, float]]:
+                    finetune: FinetuneSettings | None, seed: int,
+                    on_step: Callable[[int, int], None] | None = None) -> dict[str, dict[str, float]]:
     """Every probe on ``model``: {"zero_shot": {task: accuracy}, "finetune": {task: accuracy},
-    "finetune_chance": {task: majority share}} (a part with 0 items / no settings is left out)."""
+    "finetune_chance": {task: majority share}} (a part with 0 items / no settings is left out).
+    ``on_step(done, total)`` reports progress in `probe_units`."""
+    total = probe_units(zero_shot_items_per_task, finetune)
+    done = 0
+
+    def advance(units: int = 1) -> None:
+        nonlocal done
+        done += units
+        if on_step is not None:
+            on_step(done, total)
+
     max_chars = int(model.max_seq_len) + 1  # inputs are the text minus its last character
     out: dict[str, dict[str, float]] = {}
     was_training = model.training
     model.eval()
     if zero_shot_items_per_task:
         rng = np.random.default_rng([int(seed), 0x2E50])
-        out["zero_shot"] = {t: zero_shot_accuracy(model, tokenizer, zero_shot_items(
-            t, zero_shot_items_per_task, max_chars, rng)) for t in ZERO_SHOT_TASKS}
+        out["zero_shot"] = {}
+        for t in ZERO_SHOT_TASKS:
+            out["zero_shot"][t] = zero_shot_accuracy(model, tokenizer, zero_shot_items(
+                t, zero_shot_items_per_task, max_chars, rng))
+            advance()
     if finetune is not None:
-        results = {t: finetune_accuracy(model, tokenizer, t, finetune, max_chars - 1, seed + i)
+        results = {t: finetune_accuracy(model, tokenizer, t, finetune, max_chars - 1, seed + i, on_step=advance)
                    for i, t in enumerate(FINETUNE_TASKS)}
         out["finetune"] = {t: acc for t, (acc, _) in results.items()}
         out["finetune_chance"] = {t: chance for t, (_, chance) in results.items()}

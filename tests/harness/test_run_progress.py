@@ -19,6 +19,10 @@ from harness.workloads.base import RunContext, no_progress
 
 ROOT = Path(__file__).resolve().parents[2]
 FFR = ["workload.signal.duration_s=40", "workload.methods=[capacity, soc]"]  # 20 control steps per method
+MECEFO_PROBES = ["workload.steps=3", "workload.eval_every=3", "workload.corpus.n_sentences=200",
+                 "workload.corpus.eval_sentences=40", "workload.corpus.eval_batches=1",
+                 "workload.probes={zero_shot_items: 2, finetune_steps: 2, finetune_train_items: 8, "
+                 "finetune_test_items: 4}"]
 
 
 class Recorder:
@@ -55,7 +59,8 @@ class Terminal(io.StringIO):
     ("battery/case1.yaml", FFR, 2 * 20),  # control steps of both methods
     ("mecefo/throughput.yaml", ["failures.replicates=2", "failures.horizon_h=10"], 2 * 5),  # replicates x policies
     ("battery/grid_cluster.yaml", ["workload.signal.duration_s=60"], 30),  # the battery's control steps (dt 2 s)
-], ids=["compressed_training", "ffr_dispatch", "fault_tolerant_training", "grid_cluster"])
+    ("mecefo/training_frequency.yaml", MECEFO_PROBES, 3 + 4 + 4 * 2),  # steps, zero-shot tasks, 4 tasks x 2 steps
+], ids=["compressed_training", "ffr_dispatch", "fault_tolerant_training", "grid_cluster", "mecefo_training_probes"])
 def test_kinds_report_monotonic_progress_up_to_the_total(recorder, tmp_path, path, overrides, total):
     scenario = load_scenario(ROOT / "scenarios" / path, overrides, check_points=False)
     result = run_scenario(scenario, sweep=False, workers=1, results_root=tmp_path, progress=True, points_bar=False)
