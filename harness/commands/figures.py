@@ -15,7 +15,6 @@ import argparse
 import sys
 
 from harness.commands._paths import check_out_file, check_out_folder, path_arg
-from harness.errors import HarnessError
 from harness.executors import check_workers
 from harness.provenance import project_root
 
@@ -62,10 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from plots.papers import load_all
     from plots.runner import RunSettings, render_figures, select_figures
 
-    if args.workers is not None and args.workers < 1:
-        raise HarnessError(f"--workers: expected an integer >= 1, got {args.workers}")
     if args.workers is not None:
-        check_workers(args.workers, args.executor)  # at most 4 local workers per CPU, before any figure runs
+        check_workers(args.workers, args.executor)  # 1 to 4 local workers per CPU, before any figure runs
     out_dir = (args.out if args.out is not None else project_root() / "results" / "figures").expanduser()
     results_root = args.results_root if args.results_root is not None else project_root() / "results" / "runs"
     check_out_folder("--results-root", results_root, writable=False)  # not a file, nor under one

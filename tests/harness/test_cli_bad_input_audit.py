@@ -580,3 +580,12 @@ def test_more_local_workers_than_four_per_cpu_is_one_line_before_anything_runs(c
     code, out, err = cli(capsys, *argv, "--workers", "9", "--out", tmp_path / "out")
     assert code == 2 and err.startswith("error: --workers 9: more than 4x the 2 CPUs") and "at most 8" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [["figures"], ["sweep", "scenarios/collective_ring.yaml"]])
+def test_no_workers_is_one_line_before_anything_runs(capsys, tmp_path, command):
+    root = Path(__file__).resolve().parents[2]
+    argv = [str(root / a) if a.endswith(".yaml") else a for a in command]
+    code, out, err = cli(capsys, *argv, "--workers", "0", "--out", tmp_path / "out")
+    assert code == 2 and one_line(err) == "error: --workers must be at least 1, got 0"
+    assert not (tmp_path / "out").exists()
