@@ -124,6 +124,14 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
+def _load_average() -> list[float] | None:
+    """The machine's 1-, 5- and 15-minute load averages (None where the system does not tell)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        return None
+
+
 def execute_task(task: PointTask, progress: Callable[[int, int], None] | None = None) -> RunRecord:
     """Reuse the point's finished run, or run it and store the result atomically; ``progress`` becomes the run's
     `RunContext.progress` (default: shows nothing)."""
@@ -139,6 +147,7 @@ def execute_task(task: PointTask, progress: Callable[[int, int], None] | None = 
     kind = WORKLOADS.get(scenario.kind)
     ctx = RunContext(seed_seq=np.random.SeedSequence(scenario.seed), timings=timings_for(scenario),
                      progress=progress or no_progress)
+    load_before = _load_average()
     started_at, start = _now(), time.perf_counter()
     # global generators seeded per point; closed-form collectives from measured tables, if any
     with seeded_global_rngs(scenario.seed), measured_collectives(scenario) as collectives:
@@ -169,6 +178,9 @@ def execute_task(task: PointTask, progress: Callable[[int, int], None] | None = 
         "started_at": started_at,
         "finished_at": _now(),
         "wall_time_s": wall_time_s,
+        # how busy the machine was: a time measured in the run is slower when other work shares the CPUs
+        "host_load": {"cpus": default_workers(), "load_average_before": load_before,
+                      "load_average_after": _load_average()},
         "metrics_rows": len(output.metrics),
         "non_finite": non_finite_columns(output.metrics, info.get(NOT_APPLICABLE_KEY, ())),
         "info": info,

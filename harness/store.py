@@ -64,6 +64,8 @@ class RunRecord:
         values: the sweep-axis values of its point (empty outside a sweep).
         non_finite: run.json's ``non_finite``: the metrics columns holding NaN or +-inf, where they start and how
             many rows (`harness.non_finite`); empty when every number is finite (and for runs stored before it).
+        host_load: run.json's ``host_load``: the CPUs the run could use and the machine's load averages (1, 5,
+            15 minutes) before and after it; empty for runs stored before it.
     """
 
     run_dir: Path
@@ -72,12 +74,13 @@ class RunRecord:
     info: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     non_finite: dict[str, dict[str, Any]] = field(default_factory=dict)
+    host_load: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def stored(cls, run_dir: Path, record: dict[str, Any], reused: bool, values: dict[str, Any]) -> RunRecord:
         """The record of the finished run in ``run_dir`` from its run.json ``record``."""
         return cls(run_dir, run_dir.name, reused, record.get("info") or {}, dict(values),
-                   record.get("non_finite") or {})
+                   record.get("non_finite") or {}, record.get("host_load") or {})
 
     @property
     def metrics_path(self) -> Path:

@@ -263,6 +263,14 @@ def _timing_items(provenance: Mapping[str, Any]) -> list[tuple[str, str]]:
     return items
 
 
+def _machine_load(load: Mapping[str, Any]) -> str:
+    """"1-minute load average up to 2.31 on 2 CPUs around its runs (busier than its CPUs)": a time measured in
+    a run is slower when other work shares the CPUs."""
+    peak, cpus = load["load_average_1m_max"], load["cpus"]
+    busy = " (busier than its CPUs)" if peak > cpus else ""
+    return f"1-minute load average up to {peak:.2f} on {cpus} CPU{'s' * (cpus != 1)} around its runs{busy}"
+
+
 def _warnings(provenance: Mapping[str, Any]) -> list[str]:
     lines = []
     for table_set, ops in (provenance.get("missing_table_sets") or {}).items():
@@ -289,6 +297,8 @@ def _provenance(spec: FigureSpec, record: Mapping[str, Any] | None) -> str:
             items.append(("device", "none simulated (the runs computed on this machine)"))
         items.extend(_timing_items(provenance))
         items.append(("runs", f"{total} ({reused} reused from the run store)" if total else "none"))
+        if load := provenance.get("host_load"):
+            items.append(("machine load", _machine_load(load)))
         items.append(("profile", clean_text(record.get("profile", "—"))))
         items.append(("drawn", clean_text(record.get("drawn_at", "—"))))
         for name, value in sorted((provenance.get("extra") or {}).items()):

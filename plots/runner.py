@@ -24,6 +24,7 @@ import functools
 import hashlib
 import inspect
 import json
+import math
 import sys
 import time
 import traceback
@@ -158,7 +159,10 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
     * ``missing_table_sets``: ``{table set: [ops priced by the roofline]}`` for runs whose timing-table folder
       did not exist (the set's name only: the reason text names machine paths);
     * ``collective_sources``: ``{op: {source: n}}`` of collectives priced from measured collective tables
-      (``info["collective_sources"]``: exact, interpolated, closed_form_fit, closed_form), where runs had them.
+      (``info["collective_sources"]``: exact, interpolated, closed_form_fit, closed_form), where runs had them;
+    * ``host_load``: ``{"cpus", "load_average_1m_max", "runs"}``: the highest 1-minute load average seen just
+      before or after a run, over the ``runs`` that recorded it (run.json ``host_load``), and the most CPUs a run
+      could use; empty when none recorded it.
     """
     devices: set[str] = set()
     sources: Counter[str] = Counter()
@@ -167,6 +171,8 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
     missing_sets: dict[str, set[str]] = {}
     collectives: dict[str, Counter[str]] = {}
     n_runs = n_reused = n_recorded = 0
+    loads: list[float] = []
+    cpus: list[int] = []
     for sweep in sweeps:
         for point in getattr(sweep, "points", None) or []:
             if (device := _device_of_point(point)) is not None:
@@ -175,6 +181,7 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
             n_runs += 1
             n_reused += bool(getattr(record, "reused", False))
             info = getattr(record, "info", None) or {}
+            _add_host_load(getattr(record, "host_load", None) or {}, loads, cpus)
             if (device := _device_of_info(info)) is not None:
                 devices.add(device)
             counts = _nested_get(info, "timing_sources")
@@ -202,7 +209,21 @@ def summarize_sweeps(sweeps: Iterable[Any]) -> dict[str, Any]:
         "collective_sources": {op: {s: int(n) for s, n in sorted(c.items())} for op, c in sorted(collectives.items())},
         "runs_total": n_runs,
         "runs_reused": n_reused,
+        "host_load": ({"cpus": max(cpus), "load_average_1m_max": max(loads), "runs": len(cpus)} if cpus and loads
+                      else {}),
     }
+
+
+def _add_host_load(host_load: Mapping[str, Any], loads: list[float], cpus: list[int]) -> None:
+    """Collect one run's CPU count and its 1-minute load averages before and after (where recorded)."""
+    n_cpus = host_load.get("cpus")
+    if not isinstance(n_cpus, int) or isinstance(n_cpus, bool):
+        return
+    cpus.append(n_cpus)
+    for key in ("load_average_before", "load_average_after"):
+        value = host_load.get(key)
+        if isinstance(value, list) and value and isinstance(value[0], int | float) and math.isfinite(value[0]):
+            loads.append(float(value[0]))
 
 
 def _per_op_mapping(value: Any) -> dict[str, dict[str, float]]:

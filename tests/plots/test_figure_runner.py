@@ -491,3 +491,25 @@ def test_code_version_covers_the_helpers_a_figure_module_imports(tmp_path, monke
     (tmp_path / "plots" / "helpers.py").write_text("threshold = 0.2\n")  # a verdict threshold in a helper module
     assert version() != before
     runner_module._figure_module_version.cache_clear()
+
+
+def test_machine_load_is_the_highest_around_any_run_and_is_shown_with_the_cpus(tmp_path):
+    from types import SimpleNamespace
+
+    from plots.gallery import _machine_load
+    from plots.runner import summarize_sweeps
+
+    runs = [
+        SimpleNamespace(reused=False, info={}, host_load={"cpus": 2, "load_average_before": [0.4, 0.3, 0.2],
+                                                           "load_average_after": [2.6, 1.0, 0.5]}),
+        SimpleNamespace(reused=True, info={}, host_load={"cpus": 2, "load_average_before": [1.9, 1.0, 0.5],
+                                                          "load_average_after": None}),
+        SimpleNamespace(reused=True, info={}, host_load={}),  # stored before runs recorded it
+    ]
+    summary = summarize_sweeps([SimpleNamespace(runs=runs, points=[])])
+    assert summary["host_load"] == {"cpus": 2, "load_average_1m_max": 2.6, "runs": 2}
+    assert _machine_load(summary["host_load"]) == (
+        "1-minute load average up to 2.60 on 2 CPUs around its runs (busier than its CPUs)")
+    assert _machine_load({"cpus": 1, "load_average_1m_max": 0.5, "runs": 1}) == (
+        "1-minute load average up to 0.50 on 1 CPU around its runs")
+    assert summarize_sweeps([SimpleNamespace(runs=runs[2:], points=[])])["host_load"] == {}

@@ -87,3 +87,11 @@ def test_the_device_line_names_simulated_devices_or_says_none_was_simulated(tmp_
     assert "<b>device</b>: none simulated (the runs computed on this machine)" in page
     assert "not recorded" not in page
     assert "<b>device</b>" not in _page_with_provenance(tmp_path, {"devices": [], "runs_total": 0})
+
+
+def test_the_machine_load_around_the_runs_is_listed_only_where_recorded(tmp_path):
+    page = _page_with_provenance(tmp_path, {"runs_total": 3, "host_load": {"cpus": 2, "load_average_1m_max": 3.29,
+                                                                            "runs": 3}})
+    assert "<b>machine load</b>: 1-minute load average up to 3.29 on 2 CPUs around its runs (busier than its CPUs)" \
+        in page
+    assert "<b>machine load</b>" not in _page_with_provenance(tmp_path, {"runs_total": 3, "host_load": {}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,18 @@ def test_process_pool_matches_in_process_and_then_reuses(tmp_path):
     assert not any(r.reused for r in pooled)
     again = run_points(points(), workers=2, results_root=tmp_path / "b", progress=False)
     assert all(r.reused for r in again) and [r.run_dir for r in again] == [r.run_dir for r in pooled]
+
+
+def test_a_run_records_the_cpus_and_the_machine_load_around_it_and_a_reused_one_keeps_them(tmp_path, monkeypatch):
+    loads = iter([(0.5, 0.25, 0.125), (1.5, 0.75, 0.375)])
+    monkeypatch.setattr("harness.executors.os.getloadavg", lambda: next(loads))
+    (record,) = run_points(points()[:1], workers=1, results_root=tmp_path, progress=False)
+    expected = {"cpus": default_workers(), "load_average_before": [0.5, 0.25, 0.12],
+                "load_average_after": [1.5, 0.75, 0.38]}
+    assert json.loads((record.run_dir / "run.json").read_text())["host_load"] == expected
+    assert record.host_load == expected
+    (again,) = run_points(points()[:1], workers=1, results_root=tmp_path, progress=False)
+    assert again.reused and again.host_load == expected
 
 
 def test_duplicate_points_run_once(tmp_path):
