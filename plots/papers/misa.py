@@ -249,6 +249,10 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
 
 
 # ------------------------------------------------------------------------------------------------------- fig3
+#: what MISA's default budget means on the tiny model (figure and table captions)
+MISA_BUDGET = ("MISA at δ = 3% holds one attention matrix (1,024 parameters) at a time: each FFN matrix (2,752) is "
+               "larger than the budget (at LLaMA3-8B, 3% holds about four FFN matrices or fourteen 4,096 × 4,096 "
+               "ones)")
 FIG3_METHODS = ("adamw", "misa", "lisa", "badam")
 
 
@@ -259,7 +263,8 @@ FIG3_METHODS = ("adamw", "misa", "lisa", "badam")
     title="Evaluation loss vs wall-clock time and vs step: MISA, LISA, BAdam, full fine-tuning",
     caption=(f"{TINY} Held-out loss on the answer characters of the task mixture vs training wall-clock "
              "(evaluation excluded, one CPU thread on a shared machine) and vs step; MISA at δ = 3%, T = 50, "
-             "η = 1; LISA and BAdam one layer per 50 steps; seed mean with min-max band; learning rate "
+             "η = 1; LISA and BAdam one layer per 50 steps (about a quarter of this model; LISA also the "
+             f"embeddings and head). {MISA_BUDGET}. Seed mean with min-max band; learning rate "
              f"per method from a tuning sweep (full profile) or {QUICK_LR:g} for every method (quick profile)."),
     claim="MISA reaches a lower loss faster",
     scale_note=f"tiny model on a shared CPU; {FT_SCALE}",
@@ -543,10 +548,8 @@ def _accuracy_checks(data: pd.DataFrame, rivals: tuple[str, ...], label: str) ->
 
 TABLE_CAPTION = (f"{TINY} Exact match (%, mean ± std over the seeds counted in the table) of the generated "
                  "answer on held-out examples after fine-tuning on the six-task mixture, per method; learning rate "
-                 f"per method from a tuning sweep (full profile; quick profile: {QUICK_LR:g} for every method). MISA "
-                 "at δ = 3% holds one attention matrix (1,024 parameters) at a time: each FFN matrix (2,752) is "
-                 "larger than the budget (at LLaMA3-8B, 3% holds about four FFN matrices or fourteen 4,096 × "
-                 "4,096 ones), and the embeddings and head stay frozen as in the authors' fine-tuning scripts. "
+                 f"per method from a tuning sweep (full profile; quick profile: {QUICK_LR:g} for every method). "
+                 f"{MISA_BUDGET}, and the embeddings and head stay frozen as in the authors' fine-tuning scripts. "
                  "LoRA, DoRA and GaLore at the largest rank whose adapters fit in 3% of the parameters, at least 1 "
                  "(rank 1 here: about 4.6%); LISA and BAdam train a whole layer (LISA also the embeddings and "
                  "head), about a quarter of this model, as their authors' settings do. Memory: optimizer state "

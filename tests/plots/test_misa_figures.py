@@ -138,3 +138,26 @@ def test_quick_profile_compares_methods_over_three_seeds(scenario, overrides, by
         seeds.setdefault(key, set()).add(point.values["seed"])
     assert len(seeds) >= 3 and {len(s) for s in seeds.values()} == {misa.SEEDS}, seeds
     assert any(by in point.values for point in points)
+
+
+def test_the_budget_note_in_the_captions_holds_for_the_scenario_model_and_for_llama3_8b():
+    import yaml
+
+    from methods.misa.memory import LLAMA3_8B, Dims, parameter_count, projections
+    from methods.misa.misa import MisaConfig
+
+    workload = yaml.safe_load((Path(__file__).resolve().parents[2] / "scenarios/misa/finetune.yaml").read_text())[
+        "workload"]
+    model, delta = workload["model"], MisaConfig().delta
+    assert workload["method"]["delta"] == delta == 0.03
+    # the fine-tuning tokenizer's 46 characters (run.json info vocab_size); no grouped-query attention
+    tiny = Dims(d_model=model["d_model"], d_ff=model["d_ff"], n_layers=model["n_layers"], vocab_size=46,
+                kv_dim=model["d_model"])
+    sizes = [i * o for i, o in projections(tiny)]
+    budget = delta * parameter_count(tiny)
+    assert sizes[0] == 1024 and set(sizes[4:]) == {2752}
+    assert 1024 <= budget < 2 * 1024 and budget < 2752  # one attention matrix at a time, never an FFN matrix
+    budget_8b = delta * parameter_count(LLAMA3_8B)
+    assert int(budget_8b // (4096 * 14336)) == 4 and int(budget_8b // 4096**2) == 14
+    assert "holds one attention matrix (1,024 parameters) at a time" in misa.MISA_BUDGET
+    assert "(2,752)" in misa.MISA_BUDGET and "four FFN matrices or fourteen 4,096 × 4,096" in misa.MISA_BUDGET
