@@ -4,9 +4,9 @@ Follows the cycle-aging model that arXiv 2504.03150 builds on (Shi, Xu, Tan, Zha
 "Factoring the cycle aging cost of batteries participating in electricity markets", IEEE Trans. Power Syst. 33(2),
 2018). Each rainflow cycle of depth d (ASTM E1049, counted with the `rainflow` package; half cycles weigh 1/2)
 fades the capacity by Phi(d) = k_p d^k_e. The default coefficients are the Li-ion fit used by Xu et al. 2018
-(k_p = 5.24e-4, k_e = 2.03, i.e. about 1,900 cycles to end of life at 100% DoD), quoted from our research notes
-and not re-checked against the paper's text. A module reaches end of life when its fade reaches 1 - EoL, so one
-cycle costs C_rep E Phi(d) / (1 - EoL).
+(k_p = 5.24e-4, k_e = 2.03: 1/k_p, about 1,900 cycles of 100% DoD per unit of fade, so about 380 of them to end of
+life at EoL = 0.8), quoted from our research notes and not re-checked against the paper's text. A module reaches
+end of life when its fade reaches 1 - EoL, so one cycle costs C_rep E Phi(d) / (1 - EoL).
 
 Subgradients: offline, a counted cycle with its maximum at index a and its minimum at index b contributes
 +w Phi'(d) to dC/dS_a and -w Phi'(d) to dC/dS_b (`rainflow_subgradient`). Online (inside the MPC), `OnlineAging`
@@ -56,6 +56,8 @@ def cycles(soc: np.ndarray) -> list[tuple[float, float, int, int]]:
     soc = np.asarray(soc, dtype=float)
     if soc.size < 2:
         return []
+    if soc.size == 2:  # rainflow 3.2 finds no reversal in two samples (its last point needs a successor)
+        return [(float(abs(soc[1] - soc[0])), 0.5, 0, 1)] if soc[1] != soc[0] else []
     return [(float(rng), float(count), int(i0), int(i1))
             for rng, _mean, count, i0, i1 in rainflow.extract_cycles(soc)]
 
