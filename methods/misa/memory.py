@@ -11,8 +11,9 @@ copies ``4 P_t`` and fp32 AdamW moments ``8 P_t``. ``P_t`` per method: AdamW ``P
 budget; the greedy fill lands within one module of it); LISA one layer + embeddings + final norm + head; BAdam one
 layer; LoRA r = 8 on the 7 projections of every layer ``r (d_in + d_out)`` each.
 
-Activations (`activation_bytes_per_token`, `peak_bytes`; our model, bf16, FlashAttention-style attention): a frozen
-linear keeps no input, every layer the gradient passes through keeps its norms', attention's and SwiGLU's tensors;
+Activations (`activation_bytes_per_token`, `peak_bytes`; our model, bf16, FlashAttention-style attention, peft's
+fp32 LoRA adapters; exact against the saved-tensor profiler for full training, LISA and LoRA): a frozen linear keeps
+no input, every layer the gradient passes through keeps its norms', attention's and SwiGLU's tensors;
 per method the worst active set over a run (see the function's docstring).
 
 Example::
@@ -136,6 +137,12 @@ def measure_finetuner(ft: Finetuner, loss_fn: Callable[[], torch.Tensor], steps:
 # style attention; the per-module counts of `methods.memory.analytic`). A frozen linear needs no input for its weight
 # gradient; the norms, attention and SwiGLU keep their tensors in every layer the gradient passes through.
 BF16 = 2
+#: peft keeps LoRA adapters in fp32 on a bf16 model (``LoraConfig.autocast_adapter_dtype``, default True) and casts
+#: each adapter's input to fp32
+ADAPTER = 4
+#: bytes per value a training-mode dropout keeps for backward: CUDA's fused dropout a bool mask; on a CPU torch's
+#: composite dropout keeps the scaled noise in the input's dtype (fp32 in peft's adapters: pass 4)
+DROPOUT_MASK = 1
 
 
 def _layer_nonlinear(dims: Dims, heads: int) -> int:
@@ -167,15 +174,18 @@ def _misa_inputs_upper_bound(dims: Dims, delta: float) -> int:
 
 
 def activation_bytes_per_token(method: str, dims: Dims, delta: float = 0.03, lora_rank: int = 8,
-                               heads: int = 32, lora_dropout: bool = True) -> int:
+                               heads: int = 32, lora_dropout: bool = True, dropout_mask_bytes: int = DROPOUT_MASK
+                               ) -> int:
     """Bytes kept for backward per token at the step's peak (the worst active set for MISA, LISA and BAdam).
 
-    Full AdamW: every layer's tensors and linear inputs, the head's input. LoRA on all 7 projections: the same
-    inputs (the adapters need them) plus per adapter its rank-r activation and, with dropout (peft's default in the
-    MISA scripts, 0.05), the dropped-out input and its mask. LISA: gradient reaches layer 0 (embeddings train), one
-    layer's inputs, the head's input. BAdam: the active layer can be layer 0, one layer's inputs. MISA: layer 0 can
-    hold an active module, the inputs of the worst active set (`_misa_inputs_upper_bound`). All: the final norm,
-    the logits and their fp32 log-sum-exp and the int64 targets.
+    Full AdamW: every layer's tensors and linear inputs, the head's input. LoRA through peft on all 7 projections
+    (every base weight, norm and the embedding frozen): per adapter the fp32 copy of its input and its fp32 rank-r
+    activation and, with dropout (peft's default in the MISA scripts, 0.05), the dropout's mask
+    (``dropout_mask_bytes`` per value); in layer 0 the attention norm keeps nothing and the q/k/v dropouts no mask
+    (no gradient is needed below them), and no token ids are kept. LISA: gradient reaches layer 0 (embeddings
+    train), one layer's inputs, the head's input. BAdam: the active layer can be layer 0, one layer's inputs. MISA:
+    layer 0 can hold an active module, the inputs of the worst active set (`_misa_inputs_upper_bound`). All: the
+    final norm, the logits and their fp32 log-sum-exp and the int64 targets.
     """
     d, e, v, n = dims.d_model, dims.d_ff, dims.vocab_size, dims.n_layers
     nonlin, inputs = _layer_nonlinear(dims, heads), _layer_inputs(dims)
@@ -185,8 +195,10 @@ def activation_bytes_per_token(method: str, dims: Dims, delta: float = 0.03, lor
         return n * (nonlin + inputs) + head_input + tail
     if method == "lora":
         adapter_in = 6 * d + e  # q, k, v, o, gate, up read d values, down reads d_ff
-        extra = 7 * lora_rank * BF16 + (adapter_in * (BF16 + 1) if lora_dropout else 0)
-        return n * (nonlin + inputs + extra) + tail
+        mask = dropout_mask_bytes if lora_dropout else 0
+        per_layer = nonlin + adapter_in * (ADAPTER + mask) + 7 * lora_rank * ADAPTER
+        layer0 = (d * BF16 + 4) + 3 * d * mask  # its attention norm's input and rstd, its q/k/v dropout masks
+        return n * per_layer - layer0 + tail - 8
     if method == "lisa":
         return n * nonlin + inputs + head_input + tail
     if method == "badam":

@@ -195,7 +195,8 @@ def series_label(method: str, delta: float | None) -> str:
     title="Peak memory vs sequence length on LLaMA3-8B shapes",
     caption=("Modelled peak memory of fine-tuning LLaMA3-8B (micro-batch 1, bf16 weights, fp32 masters "
              "and AdamW moments of the trainable parameters) vs sequence length: full fine-tuning, LoRA r = 8 on all "
-             "projections (dropout 0.05), LISA (one layer + embeddings + head), BAdam (one layer), MISA at "
+             "projections through peft (its default fp32 adapters, each keeping an fp32 copy of its input; "
+             "dropout 0.05), LISA (one layer + embeddings + head), BAdam (one layer), MISA at "
              "δ = 1%, 3%, 10%. Activations are what backward keeps (FlashAttention-style attention); for the "
              "layer-wise methods and MISA the worst active set (lowest layer active; for MISA an upper bound)."),
     claim="MISA's memory grows more slowly than LoRA's",
@@ -244,8 +245,9 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
         at_most(f"MISA (δ=3%) minus LoRA peak at {longest} tokens (GiB)", ours=misa - lora, high=0.0,
                 paper="MISA below LoRA for long sequences"),
     ]
-    return judge(checks, explanation="Analytic peak of LLaMA3-8B: LoRA keeps every projection's input (and, with "
-                 "dropout, a dropped copy per adapter) in every layer; MISA only those of its active modules.")
+    return judge(checks, explanation="Analytic peak of LLaMA3-8B: LoRA keeps, in every layer, an fp32 copy of each of "
+                 "its seven adapters' inputs (peft's fp32 adapters) and, with dropout, each one's mask; MISA only "
+                 "the inputs of its active modules.")
 
 
 # ------------------------------------------------------------------------------------------------------- fig3

@@ -80,3 +80,23 @@ def test_badam_masters_are_an_fp32_copy_of_the_active_layer():
     assert measured.master_bytes == 4 * 560
     assert measured.gradient_bytes == 4 * 560
     assert measured.state_bytes == 2 * 4 * 560 + 9 * 4
+
+
+@pytest.mark.parametrize(("d", "e", "h", "n", "rank", "dropout"), [
+    (8, 12, 2, 3, 8, 0.0), (8, 12, 2, 3, 2, 0.05), (16, 20, 4, 2, 4, 0.05), (12, 40, 3, 4, 1, 0.0),
+])
+def test_lora_activations_equal_the_profiler_with_peft_fp32_adapters(d, e, h, n, rank, dropout):
+    """peft keeps fp32 adapters on a bf16 model and casts their inputs; on a CPU a dropout keeps its fp32 noise."""
+    pytest.importorskip("peft")
+    from methods.misa.baselines import _peft
+
+    cfg = LlamaFamilyConfig(d_model=d, d_ff=e, n_heads=h, n_layers=n, vocab_size=V, max_seq_len=8)
+    model = LlamaFamily(cfg, seed=0).to(torch.bfloat16)
+    _peft(model, dora=False, r=rank, dropout=dropout, lr=1e-3)
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
+    gen = torch.Generator().manual_seed(0)
+    tokens, targets = (torch.randint(0, V, (2, 4), generator=gen) for _ in range(2))
+    measured = profile_step(model, lambda: model.loss(tokens, targets), peak=False).saved_bytes / TOKENS
+    dims = Dims(d_model=d, d_ff=e, n_layers=n, vocab_size=V, kv_dim=d)
+    assert measured == activation_bytes_per_token("lora", dims, lora_rank=rank, heads=h, lora_dropout=dropout > 0,
+                                                  dropout_mask_bytes=4)
