@@ -12,7 +12,7 @@ budget; the greedy fill lands within one module of it); LISA one layer + embeddi
 layer; LoRA r = 8 on the 7 projections of every layer ``r (d_in + d_out)`` each.
 
 Activations (`activation_bytes_per_token`, `peak_bytes`; our model, bf16, FlashAttention-style attention, peft's
-fp32 LoRA adapters; exact against the saved-tensor profiler for full training, LISA and LoRA): a frozen linear keeps
+fp32 LoRA adapters; exact against the saved-tensor profiler for full training, LISA, BAdam and LoRA): a frozen linear keeps
 no input, every layer the gradient passes through keeps its norms', attention's and SwiGLU's tensors;
 per method the worst active set over a run (see the function's docstring).
 
@@ -183,7 +183,8 @@ def activation_bytes_per_token(method: str, dims: Dims, delta: float = 0.03, lor
     activation and, with dropout (peft's default in the MISA scripts, 0.05), the dropout's mask
     (``dropout_mask_bytes`` per value); in layer 0 the attention norm keeps nothing and the q/k/v dropouts no mask
     (no gradient is needed below them), and no token ids are kept. LISA: gradient reaches layer 0 (embeddings
-    train), one layer's inputs, the head's input. BAdam: the active layer can be layer 0, one layer's inputs. MISA:
+    train), one layer's inputs, the head's input. BAdam (blocks: the layers): the active layer can be layer 0, one
+    layer's inputs, no token ids. MISA:
     layer 0 can hold an active module, the inputs of the worst active set (`_misa_inputs_upper_bound`). All: the
     final norm, the logits and their fp32 log-sum-exp and the int64 targets.
     """
@@ -202,7 +203,7 @@ def activation_bytes_per_token(method: str, dims: Dims, delta: float = 0.03, lor
     if method == "lisa":
         return n * nonlin + inputs + head_input + tail
     if method == "badam":
-        return n * nonlin + inputs + tail
+        return n * nonlin + inputs + tail - 8  # its blocks are the layers: the frozen embedding keeps no token ids
     if method == "misa":
         return n * nonlin + _misa_inputs_upper_bound(dims, delta) + tail
     raise ValueError(f"no activation model for {method!r}; known: adamw, lora, lisa, badam, misa")
