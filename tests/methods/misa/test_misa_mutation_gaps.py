@@ -57,12 +57,9 @@ def test_importance_is_the_ema_of_period_mean_norms_with_its_bias_correction(bia
         assert np.all(scores[visits == 0] == 0)
 
 
-def test_sample_last_tries_the_least_recently_used_module_first():
-    """One module fits at a time and ``sample_last=1``: the least recently used module is forced into every period,
-    so after the warm-up sweep the modules take turns (round robin) however strongly importance favours one."""
-    model = Scaled([0.02, 0.02, 0.02, 1.0])
-    opt = Misa(model, MisaConfig(delta=0.02, interval=2, eta=50.0, sample_last=1, seed=0), lr=1e-3)
-    order = [opt.chosen[0]]  # the module of each period
+def _module_per_period(model, opt: Misa, steps: int) -> list[int]:
+    """The first chosen module of the current period and of every period drawn during ``steps`` steps."""
+    order = [opt.chosen[0]]
     redraw = opt._redraw
 
     def recorded() -> None:
@@ -70,10 +67,19 @@ def test_sample_last_tries_the_least_recently_used_module_first():
         order.append(opt.chosen[0])
 
     opt._redraw = recorded
-    for _ in range(3 + 2 * 16):  # 3 more one-step warm-up periods, then 16 periods of T = 2
+    for _ in range(steps):
         model.loss().backward()
         opt.step()
         opt.zero_grad()
+    return order
+
+
+def test_sample_last_tries_the_least_recently_used_module_first():
+    """One module fits at a time and ``sample_last=1``: the least recently used module is forced into every period,
+    so after the warm-up sweep the modules take turns (round robin) however strongly importance favours one."""
+    model = Scaled([0.02, 0.02, 0.02, 1.0])
+    opt = Misa(model, MisaConfig(delta=0.02, interval=2, eta=50.0, sample_last=1, seed=0), lr=1e-3)
+    order = _module_per_period(model, opt, 3 + 2 * 16)  # 3 more one-step warm-up periods, then 16 of T = 2
     assert len(order) == 4 + 16
     assert sorted(order[:4]) == [0, 1, 2, 3]  # the sweep visits each module once
     assert all(len(set(order[i:i + 4])) == 4 for i in range(len(order) - 3)), order
@@ -259,17 +265,6 @@ def test_a_module_that_never_fits_takes_no_least_recently_used_slot():
     model = Sized([4, 4, 4, 10], [0.02, 0.02, 1.0, 1.0])
     opt = Misa(model, MisaConfig(delta=0.02, interval=2, eta=50.0, sample_last=1, seed=0), lr=1e-3)
     assert opt.fits.tolist() == [True, True, True, False]
-    order = [opt.chosen[0]]
-    redraw = opt._redraw
-
-    def recorded() -> None:
-        redraw()
-        order.append(opt.chosen[0])
-
-    opt._redraw = recorded
-    for _ in range(2 + 2 * 12):  # 2 more one-step warm-up periods, then 12 periods of T = 2
-        model.loss().backward()
-        opt.step()
-        opt.zero_grad()
+    order = _module_per_period(model, opt, 2 + 2 * 12)  # 2 more one-step warm-up periods, then 12 of T = 2
     assert len(order) == 3 + 12 and 3 not in order
     assert all(len(set(order[i:i + 3])) == 3 for i in range(len(order) - 2)), order
