@@ -212,7 +212,10 @@ def compress_to_budget(keys: Tensor, values: Tensor, counts: Tensor, target: int
         r = min(k.shape[1] - target, edges_available(k.shape[1], params))
         if r == 0:
             break
+        before = k.shape[1]
         k, v, n = soft_matching_pass(k, v, n, r, params)
+        if k.shape[1] != before - r:  # a pass must remove the r entries it merged, or this loop would never end
+            raise RuntimeError(f"a matching pass of {before} entries removed {before - k.shape[1]}, not {r}")
     s = k.shape[1]
     return k.view(*lead, s, dim), v.view(*lead, s, dim), n.view(*lead, s)
 
