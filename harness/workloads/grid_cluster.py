@@ -19,7 +19,9 @@ Split of the request: the cluster follows the slow part (an exponential moving a
 (Case I modules scaled to ``battery_kw`` of converter rating, dispatched by `methods.battery.simulate.run_loop`
 with ``battery_method``) covers the rest. Outputs: PJM-style performance score (Manual 12: accuracy = max
 correlation of signal and response over delays 0-5 min, delay score = 1 - delay/5 min, precision = 1 -
-mean|response - signal| / mean|signal|, composite = their mean), tracking RMSE, battery loss and aging cost, and
+mean|response - signal| / mean|signal|, composite = their mean; delays are searched up to half the run at most, so
+each correlation spans at least half of the samples, and a response with no positive correlation at any delay gets
+no delay score), tracking RMSE, battery loss and aging cost, and
 the training-throughput cost (steps completed vs the uncapped cluster).
 
 Metrics, one row per control step: ``time_s``, ``regulation``, ``target_kw``, ``cluster_kw``, ``battery_kw``,
@@ -126,16 +128,19 @@ def cluster_power(scenario: GridClusterScenario, ctx: RunContext) -> ClusterPowe
 
 def performance_score(signal: np.ndarray, response: np.ndarray, dt_s: float) -> dict[str, float]:
     """PJM-style accuracy, delay, precision and composite score (module docstring), all in [0, 1]."""
-    max_lag = int(300 / dt_s)
+    # delays up to 5 minutes, and at most half the run: every correlation spans at least half of the samples (over
+    # a few samples any two series correlate near +-1, which would credit an unrelated response in a short run)
+    max_lag = min(int(300 / dt_s), len(signal) // 2)
     best, best_lag = -1.0, 0
-    for lag in range(0, min(max_lag, len(signal) - 2) + 1):
+    for lag in range(0, max_lag + 1):
         a, b = signal[: len(signal) - lag], response[lag:]
         if np.std(a) > 0 and np.std(b) > 0:
             c = float(np.corrcoef(a, b)[0, 1])
             if c > best:
                 best, best_lag = c, lag
     accuracy = max(best, 0.0)
-    delay = max(0.0, 1.0 - best_lag * dt_s / 300.0)
+    # no positive correlation at any delay: the response does not follow the signal, so no delay is credited
+    delay = max(0.0, 1.0 - best_lag * dt_s / 300.0) if best > 0 else 0.0
     precision = max(0.0, 1.0 - float(np.mean(np.abs(response - signal))) / max(float(np.mean(np.abs(signal))), 1e-12))
     return {"accuracy": accuracy, "delay": delay, "precision": precision,
             "composite": (accuracy + delay + precision) / 3.0}
