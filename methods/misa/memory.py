@@ -12,8 +12,8 @@ budget; the greedy fill lands within one module of it); LISA one layer + embeddi
 layer; LoRA r = 8 on the 7 projections of every layer ``r (d_in + d_out)`` each.
 
 Activations (`activation_bytes_per_token`, `peak_bytes`; our model, bf16, FlashAttention-style attention, peft's
-fp32 LoRA adapters; exact against the saved-tensor profiler for full training, LISA, BAdam and LoRA): a frozen linear keeps
-no input, every layer the gradient passes through keeps its norms', attention's and SwiGLU's tensors;
+fp32 LoRA adapters; exact against the saved-tensor profiler for full training, LISA, BAdam and LoRA): a frozen
+linear keeps no input, every layer the gradient passes through keeps its norms', attention's and SwiGLU's tensors;
 per method the worst active set over a run (see the function's docstring).
 
 Example::
