@@ -55,9 +55,12 @@ def test_sampler_evaluations_are_counted(sampler, steps):
 
 
 def test_teacher_samplers_reach_a_known_2d_mixture():
-    """After ~10 s of CPU training, 1000 samples are within energy distance 0.03 of the mixture (a moment-matched
-    single Gaussian, the null, is at >= 0.05: the test can tell them apart), every mode's weight is within 0.06
-    of its true weight, and the mean is within 0.06 per coordinate."""
+    """After a few seconds of CPU training, 1000 samples are within energy distance 0.03 of the mixture (a
+    moment-matched single Gaussian, the null, is at >= 0.05: the test can tell them apart), every mode's weight is
+    within 0.1 of its true weight, and the mean is within 0.1 per coordinate. The tiny denoiser's own error sets
+    the last two bounds: over training seeds 0-3 on one CPU the weights were 0.025-0.083 off and the mean
+    0.033-0.095 (0.06, the earlier bound, failed on a host with other float kernels); a sampler that drops a mode
+    (0.2-0.5 off) or shifts the samples still fails."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     data = torch.tensor(_mixture(20_000, rng), dtype=torch.float32)[:, None, :]
@@ -74,5 +77,5 @@ def test_teacher_samplers_reach_a_known_2d_mixture():
         x = x[:, 0].numpy()
         assert energy_distance(x, reference) < 0.03, sampler
         modes = np.bincount(np.argmin(((x[:, None] - MEANS[None]) ** 2).sum(-1), axis=1), minlength=3) / len(x)
-        assert np.abs(modes - WEIGHTS).max() < 0.06, (sampler, modes)
-        assert np.abs(x.mean(0) - WEIGHTS @ MEANS).max() < 0.06, sampler
+        assert np.abs(modes - WEIGHTS).max() < 0.1, (sampler, modes)
+        assert np.abs(x.mean(0) - WEIGHTS @ MEANS).max() < 0.1, sampler
