@@ -251,9 +251,9 @@ def evaluate_probes(model: nn.Module, tokenizer: CharTokenizer, *, zero_shot_ite
     total = probe_units(zero_shot_items_per_task, finetune)
     done = 0
 
-    def advance(units: int = 1) -> None:
+    def advance() -> None:
         nonlocal done
-        done += units
+        done += 1
         if on_step is not None:
             on_step(done, total)
 

@@ -184,28 +184,29 @@ def activation_bytes_per_token(method: str, dims: Dims, delta: float = 0.03, lor
     (``dropout_mask_bytes`` per value); in layer 0 the attention norm keeps nothing and the q/k/v dropouts no mask
     (no gradient is needed below them), and no token ids are kept. LISA: gradient reaches layer 0 (embeddings
     train), one layer's inputs, the head's input. BAdam (blocks: the layers): the active layer can be layer 0, one
-    layer's inputs, no token ids. MISA:
-    layer 0 can hold an active module, the inputs of the worst active set (`_misa_inputs_upper_bound`). All: the
-    final norm, the logits and their fp32 log-sum-exp and the int64 targets.
+    layer's inputs, no token ids. MISA: layer 0 can hold an active module, the inputs of the worst active set
+    (`_misa_inputs_upper_bound`). All: the final norm, the logits and their fp32 log-sum-exp and the int64
+    targets; full training and LISA also the int64 token ids (MISA's bound counts them too).
     """
     d, e, v, n = dims.d_model, dims.d_ff, dims.vocab_size, dims.n_layers
     nonlin, inputs = _layer_nonlinear(dims, heads), _layer_inputs(dims)
-    tail = d * BF16 + 4 + v * BF16 + 4 + 8 + 8  # final norm, logits + lse, targets, token ids
+    tail = d * BF16 + 4 + v * BF16 + 4 + 8  # final norm, logits + lse, int64 targets
+    token_ids = 8  # int64, kept by the embedding when it trains (full, LISA); counted in MISA's upper bound
     head_input = d * BF16
     if method == "adamw":
-        return n * (nonlin + inputs) + head_input + tail
+        return n * (nonlin + inputs) + head_input + tail + token_ids
     if method == "lora":
         adapter_in = 6 * d + e  # q, k, v, o, gate, up read d values, down reads d_ff
         mask = dropout_mask_bytes if lora_dropout else 0
         per_layer = nonlin + adapter_in * (ADAPTER + mask) + 7 * lora_rank * ADAPTER
         layer0 = (d * BF16 + 4) + 3 * d * mask  # its attention norm's input and rstd, its q/k/v dropout masks
-        return n * per_layer - layer0 + tail - 8
+        return n * per_layer - layer0 + tail
     if method == "lisa":
-        return n * nonlin + inputs + head_input + tail
+        return n * nonlin + inputs + head_input + tail + token_ids
     if method == "badam":
-        return n * nonlin + inputs + tail - 8  # its blocks are the layers: the frozen embedding keeps no token ids
+        return n * nonlin + inputs + tail  # its blocks are the layers: the frozen embedding keeps no token ids
     if method == "misa":
-        return n * nonlin + _misa_inputs_upper_bound(dims, delta) + tail
+        return n * nonlin + _misa_inputs_upper_bound(dims, delta) + tail + token_ids  # an upper bound
     raise ValueError(f"no activation model for {method!r}; known: adamw, lora, lisa, badam, misa")
 
 
