@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from plots.registry import PAPERS, ChecklistEntry, FigureRegistry, FigureSpec, load_checklist
 from harness.files import write_text_atomic
-from plots.runner import PROJECT_ROOT, figure_dir, read_record
+from plots.runner import PROJECT_ROOT, figure_dir, read_record, timed_under_load
 from plots.verdict import STATUS_LABELS, STATUSES, digits_to_tell_apart
 
 _CSS = """
@@ -271,8 +271,15 @@ def _machine_load(load: Mapping[str, Any]) -> str:
     return f"1-minute load average up to {peak:.2f} on {cpus} CPU{'s' * (cpus != 1)} around its runs{busy}"
 
 
-def _warnings(provenance: Mapping[str, Any]) -> list[str]:
+def _warnings(spec: FigureSpec, provenance: Mapping[str, Any]) -> list[str]:
     lines = []
+    if timed_under_load(spec, provenance):
+        load = provenance["host_load"]
+        lines.append(
+            f"This verdict rests on times measured in its runs, and other work shared the CPUs around them "
+            f"(1-minute load average up to {load['load_average_1m_max']:.2f} on {load['cpus']} CPUs): the times may "
+            "be slower than on a quiet machine. Rerun it on a quiet machine before relying on it."
+        )
     for table_set, ops in (provenance.get("missing_table_sets") or {}).items():
         affected = (f"the predicted times of {', '.join(map(clean_text, ops))}" if ops
                     else "every predicted compute time")
@@ -304,7 +311,7 @@ def _provenance(spec: FigureSpec, record: Mapping[str, Any] | None) -> str:
         for name, value in sorted((provenance.get("extra") or {}).items()):
             items.append((clean_text(name).replace("_", " "), human(value)))
     listed = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in items)
-    warnings = "".join(f'<p class="warning">{_e(line)}</p>' for line in _warnings(provenance))
+    warnings = "".join(f'<p class="warning">{_e(line)}</p>' for line in _warnings(spec, provenance))
     return f'{warnings}<ul class="prov">{listed}</ul>'
 
 

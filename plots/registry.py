@@ -140,6 +140,9 @@ class FigureSpec:
             them is a measured wall time: `harness figures` then runs them on every available CPU unless
             ``--workers`` says otherwise (figures that time code keep one run at a time, so runs do not share
             the cores they are timed on).
+        measures_time: True when the verdict or the headline number rests on a wall time measured in the
+            figure's own runs on this machine (a decode step, a solve, an action). Its runs always go one at a
+            time, whatever ``--workers`` says, and the gallery warns when other work shared the CPUs around them.
     """
 
     id: str
@@ -157,6 +160,7 @@ class FigureSpec:
     computed: bool = True
     paper_text_read: bool = False
     parallel_runs: bool = False
+    measures_time: bool = False
 
     def __post_init__(self) -> None:
         # tuples, so a list passed by a caller cannot change a frozen spec later
@@ -207,6 +211,8 @@ def _spec_problems(spec: FigureSpec) -> Iterator[str]:
     for name in ("title", "caption", "claim", "scale_note"):
         if not isinstance(getattr(spec, name), str) or not getattr(spec, name).strip():
             yield f"{name} must be a non-empty string (use '—' for a claim the paper does not make)"
+    if spec.measures_time and spec.parallel_runs:
+        yield "a figure that measures time cannot have parallel_runs: its runs would share the cores they are timed on"
     if not callable(spec.draw):
         yield "draw must be a function draw(ctx) -> FigureOutput"
     for name in ("scenarios", "inputs", "quick_overrides", "full_overrides"):
@@ -332,6 +338,7 @@ def register_figure(
     computed: bool = True,
     paper_text_read: bool = False,
     parallel_runs: bool = False,
+    measures_time: bool = False,
     registry: FigureRegistry | None = None,
 ) -> Callable[[DrawFunction], DrawFunction]:
     """Decorator: register the decorated ``draw(ctx) -> FigureOutput`` as figure ``id``.
@@ -358,6 +365,7 @@ def register_figure(
             computed=computed,
             paper_text_read=paper_text_read,
             parallel_runs=parallel_runs,
+            measures_time=measures_time,
         )
         (FIGURES if registry is None else registry).add(spec)
         return draw

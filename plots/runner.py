@@ -345,6 +345,13 @@ class FigureResult:
     wall_s: float
     error: str | None = None
     verdict: str | None = None
+    timed_under_load: bool = False  # its verdict rests on times measured while other work shared the CPUs
+
+
+def timed_under_load(spec: FigureSpec, provenance: Mapping[str, Any] | None) -> bool:
+    """Whether ``spec`` measures time and its runs' 1-minute load average exceeded the CPUs they could use."""
+    load = (provenance or {}).get("host_load") or {}
+    return spec.measures_time and bool(load) and load["load_average_1m_max"] > load["cpus"]
 
 
 @dataclass(frozen=True)
@@ -361,7 +368,7 @@ class FiguresReport:
 class RunSettings:
     profile: str = "quick"
     out_dir: Path = Path("results/figures")
-    workers: int | None = None  # None: all CPUs for a figure with parallel_runs, else 1
+    workers: int | None = None  # None: all CPUs for a figure with parallel_runs, else 1; always 1 if it measures time
     executor: str = "local"
     results_root: Path | None = None
     force: bool = False
@@ -376,7 +383,9 @@ def _prepare_context(spec: FigureSpec, settings: RunSettings, run_scenario: Scen
             raise FileNotFoundError(f"input {input_path!r} of figure {spec.id!r} not found at {resolved}")
         ctx._inputs[input_path] = resolved
     workers = settings.workers
-    if workers is None:
+    if spec.measures_time:
+        workers = 1  # runs timed side by side would share the cores they are timed on
+    elif workers is None:
         from harness.executors import default_workers
 
         workers = default_workers() if spec.parallel_runs else 1
@@ -489,7 +498,8 @@ def render_figure(spec: FigureSpec, settings: RunSettings, run_scenario: Scenari
         key = cache_key(spec, settings.profile, run_ids, inputs)
         if not settings.force and _is_fresh(previous, key, paper_dir):
             verdict = _nested_get(previous, "verdict", "status")
-            return FigureResult(spec.id, spec.paper, "cached", time.perf_counter() - start, verdict=verdict)
+            return FigureResult(spec.id, spec.paper, "cached", time.perf_counter() - start, verdict=verdict,
+                                timed_under_load=timed_under_load(spec, previous.get("provenance")))
         drawn = _draw_and_write(spec, ctx)
         record.update(
             status="ok",
@@ -522,7 +532,8 @@ def render_figure(spec: FigureSpec, settings: RunSettings, run_scenario: Scenari
     wall_s = time.perf_counter() - start
     record.update(wall_s=round(wall_s, 3), drawn_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     write_text_atomic(record_path(settings.out_dir, spec), json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return FigureResult(spec.id, spec.paper, status, wall_s, error, _nested_get(record, "verdict", "status"))
+    return FigureResult(spec.id, spec.paper, status, wall_s, error, _nested_get(record, "verdict", "status"),
+                        timed_under_load(spec, record["provenance"]))
 
 
 # --------------------------------------------------------------------------------------------------------------

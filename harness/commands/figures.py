@@ -39,7 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(profile="quick")
     parser.add_argument(
         "--workers", type=int, default=None, metavar="N",
-        help="sweep workers per scenario (default: every CPU for figures whose runs time nothing, else 1)",
+        help=("sweep workers per scenario (default: every CPU for figures whose runs are independent and time "
+              "nothing, else 1); figures whose verdict rests on a measured time always run one point at a time"),
     )
     parser.add_argument(
         "--executor", choices=("local", "ray"), default="local", help="sweep executor (default local)"
@@ -95,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
         f"{len(report.results)} figure(s): {counts['ok']} drawn, {counts['cached']} unchanged, "
         f"{counts['failed']} failed" + (f" ({verdicts})" if verdicts else "") + f"; gallery: {report.gallery_path}"
     )
+    if loaded := [r.id for r in report.results if r.timed_under_load]:
+        print(f"warning: the verdicts of {', '.join(loaded)} rest on times measured while other work shared the "
+              "CPUs; rerun them on a quiet machine (--only ID --force) before relying on them", file=sys.stderr)
     for failed in report.failed:
         print(f"FAILED {failed.id}: {failed.error}", file=sys.stderr)
     return 1 if report.failed or import_errors else 0

@@ -584,6 +584,7 @@ def verdict_fig9(data: pd.DataFrame) -> Verdict:
     claim="decisions within seconds",
     scale_note="2 min of signal per point (quick profile: 20 s, so p99 is about the maximum); one CPU core",
     scenarios=(SOLVE_TIME,), quick_overrides=QUICK_SOLVE,
+    measures_time=True,
 )
 def draw_fig10(ctx: FigureContext) -> FigureOutput:
     metrics = ctx.run(SOLVE_TIME).metrics

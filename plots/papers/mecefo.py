@@ -585,6 +585,7 @@ def verdict_tab3(data: pd.DataFrame) -> Verdict:
     scale_note="tiny LLaMA (2 layers, d 64, d_ff 172), 4 sequences of 64 per micro-batch, on a CPU; the paper "
     "measures 350M-7B on A100s; 15 timed passes (quick profile: 7), 3 seeds (initial weights and batches)",
     scenarios=(ABLATION,), quick_overrides=ABLATION_QUICK,
+    measures_time=True,
 )
 def draw_tab6(ctx: FigureContext) -> FigureOutput:
     sweep = ctx.run(ABLATION)

@@ -273,6 +273,7 @@ FIG3_METHODS = ("adamw", "misa", "lisa", "badam")
     scenarios=(FINETUNE,),
     quick_overrides=FT_QUICK,
     full_overrides=FT_FULL,
+    measures_time=True,
 )
 def draw_fig3(ctx: FigureContext) -> FigureOutput:
     frame = sweep_frame(ctx.run(FINETUNE))

@@ -579,6 +579,7 @@ def verdict_tab_ablation_k(data: pd.DataFrame) -> Verdict:
     scale_note="tiny models on one CPU thread; the paper's throughput is measured on GPUs with its kernels",
     scenarios=(THROUGHPUT,),
     quick_overrides=THROUGHPUT_QUICK,
+    measures_time=True,
 )
 def draw_tab_throughput(ctx: FigureContext) -> FigureOutput:
     metrics = ctx.run(THROUGHPUT).metrics
@@ -639,6 +640,7 @@ def verdict_tab_throughput(data: pd.DataFrame) -> Verdict:
     scale_note="one layer on one CPU thread in fp32; the paper's kernels run on GPUs (the 1.13x is not checked)",
     scenarios=(DECODE,),
     quick_overrides=DECODE_QUICK,
+    measures_time=True,
 )
 def draw_fig_decode(ctx: FigureContext) -> FigureOutput:
     data = ctx.run(DECODE).metrics[["part", "impl", "k", "k_fraction", "time_ms_median", "time_ms_p10",

@@ -288,6 +288,7 @@ def _score(data: pd.DataFrame, method: str) -> float:
     claim="RACTD 142× faster than the EDM teacher and 43× faster than Diffuser per action (V100); scores: Diffuser "
           "93.6, teacher 114.2, RACTD 109.5",
     scale_note=QUICK_SCALE + "; quick: 1 seed", scenarios=(SAMPLERS,), quick_overrides=QUICK + ONE_SEED,
+    measures_time=True,
 )
 def draw_tab4(ctx: FigureContext) -> FigureOutput:
     data = episodes_frame(ctx, SAMPLERS)[["seed", "method", "episode", "normalized_score", "nfe", "action_ms",
@@ -525,6 +526,7 @@ def verdict_tab14(data: pd.DataFrame) -> Verdict:
              "(mean ± std over seeds) and time per action."),
     claim="1 / 2 / 4 NFE: 109.5 / 109.8 / 107.9 (more steps do not help)",
     scale_note=QUICK_SCALE + "; quick: 1 seed", scenarios=(STUDENT_NFE,), quick_overrides=QUICK + ONE_SEED,
+    measures_time=True,
 )
 def draw_tab16(ctx: FigureContext) -> FigureOutput:
     data = episodes_frame(ctx, STUDENT_NFE)[["method", "nfe", "seed", "episode", "normalized_score", "action_ms"]]

@@ -135,6 +135,17 @@ def test_parallel_runs_figures_get_every_cpu_unless_workers_is_given(tmp_path, m
     assert [call[2] for call in runner.calls] == [1, 1]
 
 
+def test_a_figure_that_measures_time_runs_one_point_at_a_time_whatever_workers_says(tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.executors.default_workers", lambda: 2)
+    registry, runner = FigureRegistry(), FakeScenarioRunner()
+    _line_figure(registry, "harness.test_other")
+    _line_figure(registry, "harness.test_timed", measures_time=True)
+    render_figures(list(registry), _settings(tmp_path, workers=3), registry=registry, run_scenario=runner)
+    assert [call[2] for call in runner.calls] == [3, 1]  # id order: other, timed
+    with pytest.raises(ValueError, match="measures time cannot have parallel_runs"):
+        _line_figure(registry, "harness.test_both", measures_time=True, parallel_runs=True)
+
+
 def test_failing_figure_is_reported_and_others_still_render(tmp_path):
     registry, runner = FigureRegistry(), FakeScenarioRunner()
     _line_figure(registry, "harness.test_good")
@@ -292,6 +303,29 @@ def test_cli_only_writes_outputs_and_exit_codes(tmp_path, monkeypatch, capsys):
 
     assert cli_main(["figures", "--only", "harness.nope", "--out", str(out)]) == 2
     assert "unknown figure id" in capsys.readouterr().err
+
+
+def test_cli_warns_when_a_timed_verdict_ran_beside_other_work(tmp_path, monkeypatch, capsys):
+    registry, load = FigureRegistry(), {"cpus": 2, "load_average_before": [3.1, 2.0, 1.0], "load_average_after": None}
+
+    def loaded_runner(*args, **kw):
+        sweep = FakeScenarioRunner()(*args, **kw)
+        sweep.runs[0].host_load = load
+        return sweep
+
+    _line_figure(registry, "harness.test_timed", measures_time=True)
+    _line_figure(registry, "harness.test_untimed")
+    monkeypatch.setattr("plots.papers.load_all", lambda keep_going=False: (registry, {}))
+    monkeypatch.setattr("plots.runner.default_scenario_runner", lambda: loaded_runner)
+    out = tmp_path / "figs"
+    warning = "warning: the verdicts of harness.test_timed rest on times measured while other work shared the CPUs"
+    for drawn in ("2 drawn", "2 unchanged"):  # the record keeps the load: a cached figure still warns
+        assert cli_main(["figures", "--out", str(out), "--no-progress"]) == 0
+        captured = capsys.readouterr()
+        assert drawn in captured.out and warning in captured.err
+    load["load_average_before"] = [2.0, 2.0, 2.0]  # exactly as busy as its CPUs
+    assert cli_main(["figures", "--out", str(out), "--no-progress", "--force"]) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_summarize_sweeps_sums_per_op_timing_sources():

@@ -6,6 +6,7 @@ import json
 from html.parser import HTMLParser
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,10 +68,10 @@ def test_any_text_is_escaped(tmp_path, claim, ours, caption, explanation):
     assert 'src="harness/harness.test_text.png"' in page and 'href="harness/harness.test_text.csv"' in page
 
 
-def _page_with_provenance(tmp_path, provenance):
+def _page_with_provenance(tmp_path, provenance, **spec):
     registry = FigureRegistry()
     register_figure(id="harness.test_device", paper="harness", kind="figure", title="t", caption="c", claim="x",
-                    scale_note="s", registry=registry)(_draw)
+                    scale_note="s", registry=registry, **spec)(_draw)
     record = {"record_version": RECORD_VERSION, "id": "harness.test_device", "status": "ok", "ours": "-",
               "profile": "quick", "files": {"png": "harness.test_device.png", "csv": "harness.test_device.csv"},
               "verdict": {"status": "not_checkable", "label": "not checkable", "explanation": "e", "checks": []},
@@ -95,3 +96,15 @@ def test_the_machine_load_around_the_runs_is_listed_only_where_recorded(tmp_path
     assert "<b>machine load</b>: 1-minute load average up to 3.29 on 2 CPUs around its runs (busier than its CPUs)" \
         in page
     assert "<b>machine load</b>" not in _page_with_provenance(tmp_path, {"runs_total": 3, "host_load": {}})
+
+
+@pytest.mark.parametrize(("measures_time", "load", "warned"), [
+    (True, 2.01, True), (True, 2.0, False), (False, 3.5, False)])
+def test_a_timed_verdict_is_flagged_when_other_work_shared_the_cpus(tmp_path, measures_time, load, warned):
+    page = _page_with_provenance(tmp_path, {"runs_total": 1, "host_load": {"cpus": 2, "load_average_1m_max": load,
+                                                                            "runs": 1}},
+                                 measures_time=measures_time)
+    warning = ("This verdict rests on times measured in its runs, and other work shared the CPUs around them "
+               f"(1-minute load average up to {load:.2f} on 2 CPUs)")
+    assert (warning in page) is warned
+    assert ('class="warning"' in page) is warned
