@@ -291,3 +291,28 @@ def test_a_response_that_never_moves_scores_zero():
     """No correlation is defined at any delay, so no delay is credited (it scored 1/3 from the delay alone)."""
     score = performance_score(_noise(600), np.zeros(600), 2.0)
     assert score == {"accuracy": 0.0, "delay": 0.0, "precision": 0.0, "composite": 0.0}
+
+
+@pytest.mark.parametrize("scheduler", ["priority", "miqcp"])
+def test_the_scheduler_and_the_control_step_reach_the_loop_and_the_score(tmp_path, monkeypatch, scheduler):
+    """A 4 s control step and the chosen scheduler go to the battery loop; the score prices lags at 4 s."""
+    import harness.workloads.grid_cluster as grid_cluster
+    import methods.battery.simulate as simulate
+
+    seen = {}
+    real_loop, real_score = simulate.run_loop, grid_cluster.performance_score
+
+    def loop(modules, residual, method, settings, **kw):
+        seen["mode"], seen["loop_dt"], seen["steps"] = settings.mode, settings.dt_s, len(residual)
+        return real_loop(modules, residual, method, settings, **kw)
+
+    def score(signal, response, dt_s):
+        seen["score_dt"] = dt_s
+        return real_score(signal, response, dt_s)
+
+    monkeypatch.setattr(simulate, "run_loop", loop)
+    monkeypatch.setattr(grid_cluster, "performance_score", score)
+    m, _ = _run(tmp_path, [0.5, 0.1, -0.3, 0.2], duration_s=16.0, battery_kw=20.0, battery_scheduler=scheduler,
+                signal={"type": "csv", "path": str(tmp_path / "r.csv"), "duration_s": 16.0, "dt_s": 4.0})
+    assert seen == {"mode": scheduler, "loop_dt": 4.0, "steps": 4, "score_dt": 4.0}
+    assert list(m["time_s"]) == [0.0, 4.0, 8.0, 12.0]
