@@ -142,7 +142,8 @@ class SchedulerSpec(Strict):
                               "cvxpy Parameters and its SCIP interface (cvxpy); same problem, same gap")
     horizon: PositiveInt = Field(1, le=150, description="receding-horizon steps H")
     forecast: Literal["persistence", "perfect"] = Field("persistence", description="request over the horizon")
-    time_limit_s: PositiveFloat = Field(1.0, description="solver time limit per step, seconds")
+    time_limit_s: PositiveFloat = Field(1.0, description=(
+        "solver time limit per step, seconds of SCIP's CPU time (other work on the machine does not count)"))
     mip_gap: NonNegativeFloat = Field(1e-4, description="relative MIP gap at which SCIP stops")
     fallback: Literal["capacity", "soc"] = Field("soc", description="baseline used for a failed step")
 

@@ -58,7 +58,14 @@ import numpy as np
 from methods.battery.baselines import limits, water_fill
 from methods.battery import lagrangian as decomposition
 from methods.battery.modules import ModuleParams, battery_power, loss_kw
-from methods.battery.scheduler import OBJECTIVE_SCALE, SCIP_FEASTOL, Decision, Prices, priority_activation
+from methods.battery.scheduler import (
+    CPU_CLOCK,
+    OBJECTIVE_SCALE,
+    SCIP_FEASTOL,
+    Decision,
+    Prices,
+    priority_activation,
+)
 
 #: Relative MIP gap at which SCIP stops: 1e-4 is the default relative gap of Gurobi (parameter MIPGap) and CPLEX
 #: (parameter mip tolerances mipgap); SCIP's own default, 0, proves optimality to the last node. With costs of
@@ -116,6 +123,7 @@ class NativeScheduler:
         model = Model("battery_miqcp")
         model.hideOutput()
         model.setParam("limits/time", self.time_limit_s)
+        model.setParam("timing/clocktype", CPU_CLOCK)
         model.setParam("limits/gap", self.mip_gap)
         model.setParam("numerics/feastol", SCIP_FEASTOL)  # same as the cvxpy model (see scheduler.SCIP_FEASTOL)
         # Speed settings (they change how fast SCIP proves the optimum, not which problem it solves), chosen by

@@ -50,6 +50,20 @@ def test_the_problem_is_built_once_and_parametrized():
     assert any(v.attributes["boolean"] for v in miqcp.problem.variables())
 
 
+def test_the_cvxpy_route_limits_scips_cpu_time(monkeypatch):
+    """As the native model (test_scip_native): SCIP's clock type 1 counts CPU time, not wall time."""
+    miqcp, seen = exact("cvxpy"), {}
+    solve = miqcp.problem.solve
+
+    def recording_solve(*args, **kw):
+        seen.update(kw.get("scip_params", {}))
+        return solve(*args, **kw)
+
+    monkeypatch.setattr(miqcp.problem, "solve", recording_solve)
+    assert miqcp.solve(np.full(N, 0.5), [0.3 * TOTAL_KW], np.zeros(N), np.zeros(N), np.ones(N)).ok
+    assert seen["timing/clocktype"] == 1 and seen["limits/time"] == 5.0
+
+
 @settings(max_examples=12, deadline=None)
 @given(share=st.floats(-0.95, 0.95), socs=st.lists(st.floats(0.15, 0.85), min_size=N, max_size=N),
        seed=st.integers(0, 1000))
@@ -130,9 +144,10 @@ def test_soc_limits_hold_when_the_request_drains_the_modules():
 @pytest.mark.parametrize(("backend", "lagrangian"), [("native", False), ("cvxpy", False), ("native", True)])
 def test_forced_time_limit_falls_back_and_finishes(backend, lagrangian):
     """Every step that runs SCIP hits the time limit and falls back; with the Lagrangian bound (native backend),
-    the steps whose warm start the bound proves optimal never reach SCIP and do not fall back."""
+    the steps whose warm start the bound proves optimal never reach SCIP and do not fall back. The limit is 0:
+    SCIP's CPU clock ticks in steps of about 10 ms, so a fast step finishes before a tiny positive limit."""
     request = 0.4 * TOTAL_KW * regd_like(40, np.random.default_rng(0))
-    settings = LoopSettings(backend=backend, time_limit_s=1e-4, fallback="capacity", lagrangian=lagrangian)
+    settings = LoopSettings(backend=backend, time_limit_s=0.0, fallback="capacity", lagrangian=lagrangian)
     result = run_loop(CASE1, request, "proposed", settings)
     proven = int(result.totals.get(f"status_{PROVEN}", 0))
     assert result.totals["fallback_steps"] == len(request) - proven

@@ -124,3 +124,4 @@ def test_the_gap_tolerance_is_the_one_stated():
     native = NativeScheduler(scaled_modules(3))
     assert native.model.getParam("limits/gap") == MIP_GAP == 1e-4
     assert native.model.getParam("limits/time") == 1.0
+    assert native.model.getParam("timing/clocktype") == 1  # CPU time: other work on the machine does not count
