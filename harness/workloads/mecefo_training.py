@@ -35,7 +35,7 @@ from harness.errors import ScenarioError
 from harness.models.llama import check_rotary_heads
 from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
-from methods.mecefo.failures import MIN_INTERVAL_STEPS
+from methods.mecefo.failures import MIN_INTERVAL_STEPS, Outage, steps_with_every_rank_down
 from methods.mecefo.probes import FinetuneSettings, evaluate_probes, probe_units
 
 #: NaN by design (`methods.mecefo.training.train`): ``eval_loss`` between evaluation steps, ``grad_rel_error`` on
@@ -137,6 +137,10 @@ class MeCeFOTrainingWorkload(Strict):
         for i, outage in enumerate(self.failures.outages):
             if outage.rank >= self.n_ranks:
                 raise ValueError(f"failures.outages.{i}.rank: {outage.rank} is not one of the {self.n_ranks} ranks")
+        outages = tuple(Outage(o.rank, o.start, o.end) for o in self.failures.outages)
+        if all_down := steps_with_every_rank_down(outages, self.n_ranks, self.steps):
+            raise ValueError(f"failures.outages: all {self.n_ranks} ranks are down at step {all_down[0]}, so no rank "
+                             "is left to take over their micro-batches")
         return self
 
 
@@ -157,7 +161,7 @@ def run(scenario: MeCeFOTrainingScenario, ctx: RunContext) -> RunOutput:
 def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int], progress: Callable[[int, int], None]) -> RunOutput:
     from methods.data.corpus import CharTokenizer, CorpusShards, make_corpus
     from methods.mecefo.cost import neighbour_cost
-    from methods.mecefo.failures import Outage, poisson_schedule
+    from methods.mecefo.failures import poisson_schedule
     from methods.mecefo.neighbour import Techniques
     from methods.mecefo.training import TrainSettings, train
 
@@ -179,7 +183,7 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int], progress: Callable[[i
     outages = tuple(Outage(o.rank, o.start, o.end) for o in w.failures.outages)
     if w.failures.interval_steps is not None:
         outages += poisson_schedule(w.n_ranks, w.steps, w.failures.interval_steps, int(w.failures.repair_steps),
-                                    seeds["failures"])
+                                    seeds["failures"], explicit=outages)
     info: dict = {"seeds": seeds, "vocab_size": tokenizer.vocab_size,
                   "parameters": sum(p.numel() for p in model.parameters()),
                   "outages": [[o.rank, o.start, o.end] for o in outages],

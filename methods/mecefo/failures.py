@@ -80,13 +80,19 @@ def assign_neighbours(n_ranks: int, failed: frozenset[int]) -> tuple[dict[int, i
 
 
 def poisson_schedule(n_ranks: int, steps: int, interval_steps: float, repair_steps: int,
-                     seed: int) -> tuple[Outage, ...]:
+                     seed: int, explicit: tuple[Outage, ...] = ()) -> tuple[Outage, ...]:
     """Failures over ``steps``: exponential gaps (mean ``interval_steps`` >= `MIN_INTERVAL_STEPS`), a uniformly drawn
     up rank each time, down for ``repair_steps``; at least one rank stays up (an arrival with one rank left up is
-    skipped)."""
+    skipped). With ``explicit`` outages (which must leave a rank up at every step), an arrival also skips the ranks
+    they hold down at its step, and is skipped if, with the explicit and earlier drawn outages, it could leave no
+    rank up at some step of its repair (ranks are counted once per outage, so this errs towards skipping)."""
     if not interval_steps >= MIN_INTERVAL_STEPS or repair_steps < 1:
         raise ValueError(f"interval_steps must be >= {MIN_INTERVAL_STEPS} and repair_steps >= 1, got {interval_steps}, "
                          f"{repair_steps}")
+    if all_down := steps_with_every_rank_down(explicit, n_ranks, steps):
+        raise ValueError(f"the explicit outages take all {n_ranks} ranks down at step {all_down[0]}")
+    explicit_down = failed_per_step(explicit, steps) if explicit else None
+    down = np.array([len(d) for d in explicit_down], dtype=np.int64) if explicit_down else None
     rng = np.random.default_rng([int(seed), 0xFA11])
     outages: list[Outage] = []
     # arrivals come in step order and hit only up ranks, so a rank's last outage tells whether it is down; the up
@@ -96,12 +102,23 @@ def poisson_schedule(n_ranks: int, steps: int, interval_steps: float, repair_ste
     while t < steps:
         step = int(t)
         up = [r for r in range(n_ranks) if up_from[r] <= step]
+        if explicit_down is not None:
+            up = [r for r in up if r not in explicit_down[step]]
         while True:
-            if len(up) > 1:
+            window = slice(step, step + int(repair_steps))
+            if len(up) > 1 and (down is None or int(down[window].max()) <= n_ranks - 2):
                 rank = up.pop(int(rng.integers(len(up))))
                 outages.append(Outage(rank, step, step + int(repair_steps)))
                 up_from[rank] = step + int(repair_steps)
+                if down is not None:
+                    down[window] += 1
             t += float(rng.exponential(interval_steps))
             if not step <= t < step + 1:
                 break
     return tuple(outages)
+
+
+def steps_with_every_rank_down(outages: tuple[Outage, ...], n_ranks: int, steps: int) -> list[int]:
+    """The steps below ``steps`` at which ``outages`` hold all ``n_ranks`` ranks down (nobody can take over)."""
+    return [step for step, failed in enumerate(failed_per_step(outages, steps))
+            if all(rank in failed for rank in range(n_ranks))]

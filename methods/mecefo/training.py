@@ -7,6 +7,7 @@ micro-batches in neighbour mode (`methods.mecefo.neighbour.Techniques`). Aggrega
 parameter's gradient is the mean over the micro-batches that produced one, so attention weights (skipped on the
 neighbour) are averaged over the ranks that computed them exactly and everything else over all micro-batches
 processed. A failed rank nobody can take over loses its micro-batch for that step (counted). AdamW then steps.
+Outages that take every rank down at one step leave nobody to carry a micro-batch: refused before training.
 
 With no failures this is plain data-parallel training: gradients summed in rank order and divided by the number
 of ranks. At measured steps the exact data-parallel gradient (every rank's micro-batch, exact) is computed too and
@@ -21,7 +22,7 @@ from typing import Any
 
 import torch
 
-from methods.mecefo.failures import Outage, assign_neighbours, failed_per_step
+from methods.mecefo.failures import Outage, assign_neighbours, failed_per_step, steps_with_every_rank_down
 from methods.mecefo.lowrank import LowRankBases
 from methods.mecefo.neighbour import EXACT, Techniques, neighbour_loss
 from methods.models.gpt import TinyLlama
@@ -101,7 +102,8 @@ def train(model: TinyLlama, batch: Callable[[int, int], Batch], settings: TrainS
           evaluate: Callable[[TinyLlama], float] | None = None,
           on_step: Callable[[int, int], None] | None = None) -> TrainResult:
     """Run the loop; ``batch(rank, step)`` gives a rank's micro-batch, ``evaluate(model)`` the held-out loss,
-    ``on_step(steps_done, steps)`` is called after each step (progress)."""
+    ``on_step(steps_done, steps)`` is called after each step (progress). Raises ValueError, before the first
+    step, if the outages take every rank down at some step."""
     s = settings
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     tech = s.techniques
@@ -111,6 +113,9 @@ def train(model: TinyLlama, batch: Callable[[int, int], Batch], settings: TrainS
     rows: list[dict[str, Any]] = []
     dropped = failure_steps = measured = 0
     params = dict(model.named_parameters())
+    if all_down := steps_with_every_rank_down(s.outages, s.n_ranks, s.steps):
+        raise ValueError(f"the outages take all {s.n_ranks} ranks down at step {all_down[0]}: no rank is left to "
+                         "carry the micro-batches")
     failed_sets = failed_per_step(s.outages, s.steps)
     for step in range(s.steps):
         failed = failed_sets[step]

@@ -41,6 +41,9 @@ def test_scenario_files_load(path):
     ("workload.failures.repair_steps=4", "workload.failures"),
     ('workload.failures.outages=[{rank: 9, start: 0, end: 3}]', "failures.outages.0.rank"),
     ('workload.failures.outages=[{rank: 0, start: 3, end: 3}]', "workload.failures.outages.0"),
+    ("workload.failures.outages=[{rank: 0, start: 0, end: 5}, {rank: 1, start: 4, end: 6}, "
+     "{rank: 2, start: 0, end: 9}, {rank: 3, start: 4, end: 5}]",
+     "workload.failures.outages: all 4 ranks are down at step 4"),
     ("workload.everywhere=skip_mlp", "workload.everywhere"),
     ("workload.model.n_heads=3", "workload.model"),
 ])

@@ -9,7 +9,14 @@ import time
 import numpy as np
 import pytest
 
-from methods.mecefo.failures import MIN_INTERVAL_STEPS, Outage, failed_at, failed_per_step, poisson_schedule
+from methods.mecefo.failures import (
+    MIN_INTERVAL_STEPS,
+    Outage,
+    failed_at,
+    failed_per_step,
+    poisson_schedule,
+    steps_with_every_rank_down,
+)
 
 
 def _reference_schedule(n_ranks: int, steps: int, interval_steps: float, repair_steps: int,
@@ -70,3 +77,30 @@ def test_failed_per_step_matches_failed_at():
     assert failed_per_step((), 3) == [frozenset()] * 3
     scheduled = poisson_schedule(6, 500, 3.0, 7, 4)
     assert failed_per_step(scheduled, 500) == [failed_at(scheduled, s) for s in range(500)]
+
+
+@pytest.mark.parametrize(("n_ranks", "interval", "repair"), [(2, 1.0, 5), (3, 0.5, 3), (4, 2.0, 10)])
+def test_a_schedule_drawn_around_explicit_outages_always_leaves_a_rank_up(n_ranks, interval, repair):
+    """Explicit outages hold all but one rank down for a stretch: the drawn failures may not take the last one, in
+    the stretch or in any repair overlapping it, and never hit a rank that an explicit outage holds down."""
+    steps = 200
+    explicit = tuple(Outage(r, 50, 80) for r in range(n_ranks - 1)) + (Outage(n_ranks - 1, 120, 125),)
+    for seed in range(10):
+        drawn = poisson_schedule(n_ranks, steps, interval, repair, seed, explicit=explicit)
+        assert drawn  # dense arrivals: failures are still drawn outside the stretch
+        both = explicit + drawn
+        for step in range(steps):
+            assert len(failed_at(both, step)) < n_ranks, (seed, step)
+        for o in drawn:
+            assert o.rank not in failed_at(explicit, o.start)
+
+
+def test_without_explicit_outages_the_schedule_is_unchanged():
+    assert poisson_schedule(4, 300, 2.0, 5, 7, explicit=()) == _reference_schedule(4, 300, 2.0, 5, 7)
+
+
+def test_explicit_outages_that_take_every_rank_down_are_refused():
+    with pytest.raises(ValueError, match="all 2 ranks down at step 3"):
+        poisson_schedule(2, 10, 5.0, 2, 0, explicit=(Outage(0, 0, 5), Outage(1, 3, 4)))
+    assert steps_with_every_rank_down((Outage(0, 0, 5), Outage(1, 3, 6), Outage(2, 9, 10)), 2, 8) == [3, 4]
+    assert steps_with_every_rank_down((Outage(0, 0, 5), Outage(5, 0, 5)), 2, 8) == []  # rank 5 is not one of 2
