@@ -103,7 +103,8 @@ def number(value: Any, digits: int = 3) -> str:
         return "n/a"
     if abs(value) >= 1e4 and abs(value) < 1e15:
         return f"{value:,.0f}"
-    return f"{value:.{digits}g}"
+    text = f"{value:.{digits}g}"
+    return f"{value:.0f}" if "e+" in text and abs(value) < 1e4 else text  # 1234.5 as "1234", not "1.23e+03"
 
 
 def human(value: Any) -> str:
@@ -477,7 +478,8 @@ def gallery_html(registry: FigureRegistry, out_dir: Path) -> str:
             "<h1>Figure gallery</h1>",
             f'<p class="lede"><b>{n_drawn} of the {len(checklist)} figures and tables</b> in the checklist of the '
             f"papers' figures are drawn here ({len(paper_specs)} registered); {n_missing} "
-            f"{'is' if n_missing == 1 else 'are'} not reconstructable (the reason is listed under each paper) and {n_unregistered} are not drawn yet. "
+            f"{'is' if n_missing == 1 else 'are'} not reconstructable (the reason is listed under each paper) and "
+            f"{n_unregistered} are not drawn yet. "
             f"{len(harness_specs)} more figures check the simulator itself. None of the papers' full texts could "
             "be read: their figures are reconstructions, at the reduced scale each caption states.</p>",
             f"<p>Verdicts over all {len(specs)} registered figures: {_counts_text(counts)}</p>",

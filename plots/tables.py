@@ -34,7 +34,8 @@ def cell_text(value: object) -> str:
             return "∞" if value > 0 else "−∞"
         if abs(value) >= 1e4 and abs(value) < 1e15:
             return f"{value:,.0f}"
-        return f"{value:.4g}"
+        text = f"{value:.4g}"
+        return f"{value:,.0f}" if "e+" in text and abs(value) < 1e4 else text  # 9999.5 as "10,000", not "1e+04"
     return str(value)
 
 
