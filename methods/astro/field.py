@@ -35,7 +35,8 @@ Geometry = Literal["isotropic", "radial"]
 GEOMETRIES: tuple[str, ...] = ("isotropic", "radial")
 
 SOFT_POINTS = 160  # nodes of the soft-photon (counterpart) grid
-SUB_POINTS = 6  # nodes per γ-ray bin for the bin averages
+SUB_POINTS = 6  # nodes per γ-ray bin for the bin averages, log-spaced in E
+DELTA_POINTS_PER_DECADE = 8  # more nodes per bin, log-spaced in γ_e − E (`_bin_nodes`)
 
 
 @lru_cache(maxsize=1)
@@ -118,15 +119,15 @@ def build_tables(counterpart: Counterpart, radius_cm: float, gamma_lepton: float
                                         f"to at most {gamma_lepton * ME_C2_KEV:.3g} keV, below the lowest pair "
                                         f"threshold on this field, {e_low * ME_C2_KEV:.3g} keV")
     edges = np.geomspace(e_low, e_high, bins + 1)
-    # SUB_POINTS log nodes per bin (shared edges), for the bin integrals
-    nodes = np.concatenate([np.geomspace(a, b, SUB_POINTS)[:-1] for a, b in zip(edges[:-1], edges[1:], strict=True)]
-                           + [edges[-1:]])
+    bin_nodes = [_bin_nodes(a, b, e_high) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    nodes = np.concatenate(bin_nodes)
     spectrum = np.trapezoid(jones_kernel(nodes[:, None], gamma_lepton, eps[None, :]) * density[None, :], eps, axis=1)
     kappa = bw_absorption_per_s(nodes, eps, density)
+    bounds = np.cumsum([0] + [n.size for n in bin_nodes])
     emission = np.empty(bins)
     absorption = np.empty(bins)
     for k in range(bins):
-        sl = slice(k * (SUB_POINTS - 1), (k + 1) * (SUB_POINTS - 1) + 1)
+        sl = slice(bounds[k], bounds[k + 1])
         e, w = nodes[sl], spectrum[sl]
         emission[k] = np.trapezoid(w, e)
         absorption[k] = np.trapezoid(w * kappa[sl], e) / emission[k] if emission[k] > 0 else float(kappa[sl].mean())
@@ -144,8 +145,21 @@ def build_tables(counterpart: Counterpart, radius_cm: float, gamma_lepton: float
                          info={"threshold_low_kev": e_low * ME_C2_KEV, "max_photon_kev": e_high * ME_C2_KEV})
 
 
+def _bin_nodes(low: float, high: float, top: float) -> FloatArray:
+    """Integration nodes of the γ-ray bin [low, high] <= ``top`` = γ_e: SUB_POINTS log-spaced in E, and log-spaced
+    in γ_e − E (DELTA_POINTS_PER_DECADE a decade of γ_e − E, down to 1e-12 γ_e in the top bin; none in bins far
+    below the top). In the Klein–Nishina regime the scattered spectrum piles up within ~γ_e / (4γ_e ε) below
+    E = γ_e, far thinner than the top bin: log nodes in E alone missed ~half of that bin's emission at
+    γ_e ~ 2 × 10⁴ (r = 10⁷ cm)."""
+    near, far = max(top - high, 1e-12 * top), top - low
+    count = 1 + math.ceil(DELTA_POINTS_PER_DECADE * math.log10(far / near))  # 2 (the edges) far below the top
+    return np.union1d(np.geomspace(low, high, SUB_POINTS), np.clip(top - np.geomspace(far, near, count), low, high))
+
+
 def _ic_power(gamma: float, eps: FloatArray, density: FloatArray, points: int = 200) -> float:
-    """Total inverse-Compton power of one lepton [erg s⁻¹] (all scattered energies)."""
-    e1 = np.geomspace(eps[0] * 1e-2, gamma, points)
+    """Total inverse-Compton power of one lepton [erg s⁻¹] (all scattered energies; nodes log-spaced in E₁ and in
+    γ − E₁, for the Klein–Nishina pile-up below E₁ = γ: see `_bin_nodes`)."""
+    e1 = np.union1d(np.geomspace(eps[0] * 1e-2, gamma, points),
+                    gamma - np.geomspace(0.5 * gamma, 1e-12 * gamma, points))
     spectrum = np.trapezoid(jones_kernel(e1[:, None], gamma, eps[None, :]) * density[None, :], eps, axis=1)
     return float(np.trapezoid(spectrum * e1, e1) * ME_C2_ERG)
