@@ -52,8 +52,8 @@ class Check:
     Attributes:
         name: what is compared, for people ("ARC / Top-K wall-clock ratio at 8 nodes").
         kind: ``within`` (low <= ours <= high), ``at_most`` (ours <= high), ``at_least`` (ours >= low),
-            ``above`` (ours > low: a claimed improvement, which a tie does not show), ``ordered`` (``values`` non-decreasing in the ``order`` given, non-increasing when
-            ``descending``).
+            ``above`` (ours > low: a claimed improvement, which a tie does not show), ``ordered`` (``values``
+            non-decreasing in the ``order`` given, non-increasing when ``descending``).
         ours: our number (``within`` / ``at_most`` / ``at_least``).
         low / high: the band's edges.
         values / order / descending: for ``ordered``.
