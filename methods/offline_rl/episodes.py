@@ -38,7 +38,8 @@ def flatten_obs(obs) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RangeScaler:
-    """Per-dimension affine map of the data's [low, high] onto [-1, 1] (constant dimensions map to 0)."""
+    """Per-dimension affine map of the data's [low, high] onto [-1, 1] (a constant dimension gets span 1: it maps to
+    -1 and back to its value)."""
 
     low: np.ndarray
     high: np.ndarray
