@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from harness.workloads import offline_rl
 from harness.workloads.base import RunContext
 from harness.workloads.offline_rl import OfflineRLScenario, run
-from tests.methods.offline_rl.minari_fixture import make_tiny_hopper
+from tests.methods.offline_rl.minari_fixture import make_tiny_hopper, serve_from_the_kind
 
 ROOT = Path(__file__).resolve().parents[3]
 TRAIN = {"horizon": 4, "batch": 32, "teacher_steps": 4, "reward_epochs": 1, "student_steps": 2,
@@ -34,10 +33,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture
 def patched(tiny, monkeypatch, tmp_path):
-    monkeypatch.setattr(offline_rl, "known_datasets", lambda: ["tiny-hopper"])
-    monkeypatch.setattr(offline_rl, "load_dataset", lambda name, size: tiny)
-    monkeypatch.setattr(offline_rl, "normalized_score", lambda name, ret: 100.0 * ret / 50.0)
-    monkeypatch.setenv("HARNESS_OFFLINE_RL_MODELS", str(tmp_path / "models"))
+    serve_from_the_kind(monkeypatch, tiny, tmp_path / "models")
 
 
 def _scenario(**workload) -> OfflineRLScenario:

@@ -21,7 +21,7 @@ from harness.workloads import offline_rl
 from harness.workloads.base import RunContext
 from harness.workloads.decision_latency import (ControlSpec, DecisionLatencyScenario, run, simulate_control_loop,
                                                 traced_gemms)
-from tests.methods.offline_rl.minari_fixture import make_tiny_hopper
+from tests.methods.offline_rl.minari_fixture import make_tiny_hopper, serve_from_the_kind
 
 
 def _loop(latency_ms: float, ticks: int, **control) -> dict[str, float]:
@@ -148,10 +148,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture
 def patched(tiny, monkeypatch, tmp_path):
-    monkeypatch.setattr(offline_rl, "known_datasets", lambda: ["tiny-hopper"])
-    monkeypatch.setattr(offline_rl, "load_dataset", lambda name, size: tiny)
-    monkeypatch.setattr(offline_rl, "normalized_score", lambda name, ret: 100.0 * ret / 50.0)
-    monkeypatch.setenv("HARNESS_OFFLINE_RL_MODELS", str(tmp_path / "models"))
+    serve_from_the_kind(monkeypatch, tiny, tmp_path / "models")
     return tmp_path / "models"
 
 

@@ -39,3 +39,14 @@ def make_tiny_hopper(root, episodes: int = 6, max_steps: int = 40, dataset_id: s
                                        description="tiny random Hopper dataset for tests")
     env.close()
     return minari.load_dataset(dataset_id)
+
+
+def serve_from_the_kind(monkeypatch, dataset, models_dir) -> None:
+    """Make the offline_rl kind load ``dataset`` as "tiny-hopper" (normalized score: 2 x return) and keep its trained
+    models under ``models_dir``."""
+    from harness.workloads import offline_rl
+
+    monkeypatch.setattr(offline_rl, "known_datasets", lambda: ["tiny-hopper"])
+    monkeypatch.setattr(offline_rl, "load_dataset", lambda name, size: dataset)
+    monkeypatch.setattr(offline_rl, "normalized_score", lambda name, ret: 100.0 * ret / 50.0)
+    monkeypatch.setenv("HARNESS_OFFLINE_RL_MODELS", str(models_dir))
