@@ -18,7 +18,6 @@ from methods.kvcache.tasks import (  # noqa: E402
     TEXT_WEIGHT,
     Sample,
     TinyModelConfig,
-    Vocab,
     _loss,
     _successors,
     build_model,
@@ -26,9 +25,7 @@ from methods.kvcache.tasks import (  # noqa: E402
     make_sample,
     text_loss,
 )
-
-VOCAB = Vocab()
-TINY = TinyModelConfig(layers=2, train_steps=3, batch_size=2, train_context=48)
+from tests.methods.kvcache.test_tasks import TINY, VOCAB  # noqa: E402  (the same tiny model and vocabulary)
 
 
 @pytest.fixture(scope="module")
