@@ -25,6 +25,7 @@ from urllib.parse import quote
 from plots.registry import PAPERS, ChecklistEntry, FigureRegistry, FigureSpec, load_checklist
 from harness.files import write_text_atomic
 from plots.runner import PROJECT_ROOT, figure_dir, read_record, timed_under_load
+from plots.tables import significant
 from plots.verdict import STATUS_LABELS, STATUSES, digits_to_tell_apart
 
 _CSS = """
@@ -103,8 +104,7 @@ def number(value: Any, digits: int = 3) -> str:
         return "n/a"
     if abs(value) >= 1e4 and abs(value) < 1e15:
         return f"{value:,.0f}"
-    text = f"{value:.{digits}g}"
-    return f"{value:.0f}" if "e+" in text and abs(value) < 1e4 else text  # 1234.5 as "1234", not "1.23e+03"
+    return significant(value, digits)  # 1234.5 as "1234", not "1.23e+03"
 
 
 def human(value: Any) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from plots.tables import significant
+
 SEED_COLUMN = "seed"
 
 
@@ -23,7 +25,8 @@ def n_seeds(frame: pd.DataFrame) -> int:
 
 def over_seeds(frame: pd.DataFrame, by: Sequence[str], x: str, y: str | Sequence[str]) -> pd.DataFrame:
     """Per group of ``by`` and value of ``x``: ``<y>_mean``, ``<y>_std``, ``<y>_min``, ``<y>_max`` over seeds,
-    plus ``n_seeds``. Rows where ``y`` is missing (steps without an evaluation) are left out per column."""
+    plus ``n_seeds`` (the seeds with a value of some ``y`` there). Rows where ``y`` is missing (steps without an
+    evaluation) are left out per column."""
     ys = [y] if isinstance(y, str) else list(y)
     keys = [*by, x]
     parts = []
@@ -31,7 +34,8 @@ def over_seeds(frame: pd.DataFrame, by: Sequence[str], x: str, y: str | Sequence
         stats = frame.dropna(subset=[column]).groupby(keys, sort=False)[column].agg(["mean", "std", "min", "max"])
         stats.columns = [f"{column}_{name}" for name in stats.columns]
         parts.append(stats)
-    seeds = frame.groupby(keys, sort=False)[SEED_COLUMN].nunique() if SEED_COLUMN in frame.columns else None
+    present = frame.dropna(subset=ys, how="all")
+    seeds = present.groupby(keys, sort=False)[SEED_COLUMN].nunique() if SEED_COLUMN in frame.columns else None
     out = pd.concat(parts, axis=1)
     out["n_seeds"] = seeds if seeds is not None else 1
     out = out.reset_index()
@@ -58,7 +62,7 @@ def draw_band(ax: Any, summary: pd.DataFrame, x: str, y: str, *, color: str, lab
 
 
 def pm(mean: float, std: float, digits: int = 3) -> str:
-    """A table cell "mean ± std" (``digits`` significant digits); NaN shows as "n/a"."""
+    """A table cell "mean ± std" (``digits`` significant digits, one fewer for the std); NaN shows as "n/a"."""
     if not np.isfinite(mean):
         return "n/a"
-    return f"{mean:.{digits}g} ± {std:.{max(1, digits - 1)}g}"
+    return f"{significant(mean, digits)} ± {significant(std, max(1, digits - 1))}"

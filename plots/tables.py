@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 MAX_CELL_CHARS = 40  # PNG only
 
 
+def significant(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits, with whole numbers below 10,000 written out: 250 as "250", not
+    "2.5e+02"."""
+    text = f"{value:.{digits}g}"
+    return f"{value:.0f}" if "e+" in text and abs(value) < 1e4 else text
+
+
 def cell_text(value: object) -> str:
     """A cell for people: floats to 4 significant digits (thousands as whole numbers), missing as "—"."""
     if isinstance(value, np.generic):

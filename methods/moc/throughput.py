@@ -50,7 +50,7 @@ def measure_throughput(cfg: LlamaFamilyConfig, k: int, batch_size: int, seq_len:
     (from the median), ``n_reps`` and the measured activation bytes per token (`measure_activations`)."""
     gen = torch.Generator().manual_seed(int(seed))
     data = torch.randint(0, cfg.vocab_size, (batch_size, seq_len + 1), generator=gen)
-    x, y = data[:, :-1], data[:, 1:]
+    x, y = data[:, :-1].contiguous(), data[:, 1:].contiguous()  # own storage: the saved ids are x's, not data's
     models, calls = {}, {}
     for name, ffn, ckpt in VARIANTS:
         ckpt = checkpointing if ckpt != "none" else "none"

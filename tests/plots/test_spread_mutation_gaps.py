@@ -45,6 +45,7 @@ def test_over_seeds_leaves_out_steps_without_an_evaluation():
     out = over_seeds(_runs(), by=["method"], x="step", y="eval_loss").sort_values("step").reset_index(drop=True)
     assert list(out["step"]) == [0, 10]  # nobody evaluated at step 5
     assert list(out["eval_loss_mean"]) == [4.5, 2.0] and list(out["eval_loss_min"]) == [3.5, 1.5]
+    assert list(out["n_seeds"]) == [3, 2]  # seed 3 did not evaluate at step 10
 
 
 def test_one_seed_has_no_spread_and_no_seed_column_counts_as_one_seed():
@@ -94,6 +95,9 @@ def test_draw_band_draws_the_mean_in_step_order_and_a_band_only_where_seeds_diff
     ((1.23456, 0.0123456), "1.23 ± 0.012"),
     ((1.23456, 0.0123456, 4), "1.235 ± 0.0123"),
     ((2.0, 0.123, 1), "2 ± 0.1"),
+    ((123.4, 198.0), "123 ± 198"),  # not "123 ± 2e+02"
+    ((123.4, 198.0, 2), "123 ± 198"),  # whole numbers below 10,000 written out, not "1.2e+02 ± 2e+02"
+    ((2.5e5, 1.2e4), "2.5e+05 ± 1.2e+04"),
     ((NAN, 0.5), "n/a"),
     ((math.inf, 0.5), "n/a"),
 ])

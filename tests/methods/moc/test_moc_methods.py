@@ -160,6 +160,17 @@ def test_throughput_variants_share_weights_and_checkpointing_keeps_less():
     assert all(r["tokens_per_s"] > 0 and r["n_reps"] == 2 for r in rows)
 
 
+def test_throughput_activation_bytes_equal_the_analytic_model():
+    """The measured token ids are the input's own: slices of one (batch, seq_len + 1) tensor would count its
+    extra column, 8 / seq_len bytes per token more than the model (1 byte at seq_len 8)."""
+    cfg = LlamaFamilyConfig(d_model=16, d_ff=32, n_heads=2, n_layers=2, vocab_size=11)
+    rows = measure_throughput(cfg, k=4, batch_size=2, seq_len=8, rounds=1, warmup=0, seed=3)
+    for row in rows:
+        technique = Technique(row["ffn"], row["k"] if row["ffn"] == "moc" else None, row["checkpointing"])
+        analytic = activation_bytes_per_token(Shape(16, 32, 2, 2, 11), technique, "float32")
+        assert row["saved_bytes_per_token"] == sum(analytic.values()), row["variant"]
+
+
 @pytest.mark.parametrize("name", ["methods.moc.decode", "methods.moc.selection", "methods.moc.training",
                                   "methods.moc.throughput", "methods.moc.timing"])
 def test_docstring_examples(name):
