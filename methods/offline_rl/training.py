@@ -6,7 +6,8 @@ unless ``teacher_reward_weight`` adds the reward term to its own loss (the teach
 (2) the reward model on the discounted return-to-go; (3) the student, warm-started from the teacher, with
 alpha L_CTM + beta L_DSM + sigma L_Reward (``reward_weight`` 0 is CTD, the student without reward). Baselines:
 `methods.offline_rl.baselines`. Each trained part is cached as ``<cache>/<kind>-<hash>.pt`` (d3rlpy: ``.d3``),
-the hash over the dataset's content, the part's settings and the seed (`TrainSettings`), written atomically;
+the hash over the dataset's content, the part's settings, the seed (`TrainSettings`) and the source of the modules
+that train it (`code_fingerprint`: a change to them trains afresh), written atomically;
 ``$HARNESS_OFFLINE_RL_MODELS`` moves the cache (default ``~/.cache/effml_harness/offline_rl``).
 
 `build_policy(method, ...)` returns a `methods.offline_rl.policies` policy for one of `METHODS`:
@@ -15,6 +16,7 @@ teacher (Heun), ddim, ddpm (the teacher's weights, other samplers), student (RAC
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,6 +32,9 @@ from methods.offline_rl.episodes import Episodes
 
 METHODS: tuple[str, ...] = ("teacher", "ddim", "ddpm", "student", "ctd", "diffuser", "bc", "iql", "td3bc")
 CACHE_VERSION = 1
+#: the modules whose source decides what a trained part holds (the datasets are keyed by content instead)
+TRAINING_MODULES: tuple[str, ...] = ("baselines", "edm", "episodes", "networks", "planner", "reward", "student",
+                                     "training")
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,18 @@ def fingerprint(episodes: Episodes) -> str:
     return h.hexdigest()[:16]
 
 
+@functools.cache
+def code_fingerprint() -> str:
+    """sha256 over the source of `TRAINING_MODULES`, so that cached models trained by older code are not reused."""
+    h = hashlib.sha256()
+    for name in TRAINING_MODULES:
+        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _key(kind: str, payload: dict[str, Any]) -> str:
-    text = json.dumps({"v": CACHE_VERSION, "kind": kind, **payload}, sort_keys=True, default=str)
+    text = json.dumps({"v": CACHE_VERSION, "code": code_fingerprint(), "kind": kind, **payload}, sort_keys=True,
+                      default=str)
     return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
 
 

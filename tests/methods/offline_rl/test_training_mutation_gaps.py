@@ -9,6 +9,7 @@ baselines get their algorithm, encoder widths and (TD3+BC) state standardisation
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,6 +69,30 @@ def test_cache_keys_follow_the_seed_the_data_and_the_reward_weight(tmp_path):
     for other in (Trainer(_episodes(), SETTINGS, seed=1, cache_dir=tmp_path),
                   Trainer(_episodes(reward=4.0), SETTINGS, cache_dir=tmp_path)):  # one reward differs
         assert all(a != b for a, b in zip(_keys(base).values(), _keys(other).values()))
+
+
+def test_cache_keys_follow_the_training_code(tmp_path, monkeypatch):
+    """Models cached by older training code are not reused: an edit to any training module moves every key."""
+    import methods.offline_rl.training as training
+
+    base = _keys(Trainer(_episodes(), SETTINGS, cache_dir=tmp_path))
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in training.TRAINING_MODULES:
+        (source / f"{name}.py").write_bytes((Path(training.__file__).parent / f"{name}.py").read_bytes())
+    monkeypatch.setattr(training, "__file__", str(source / "training.py"))
+    training.code_fingerprint.cache_clear()
+    try:
+        assert _keys(Trainer(_episodes(), SETTINGS, cache_dir=tmp_path)) == base  # same source, same keys
+        for name in training.TRAINING_MODULES:
+            training.code_fingerprint.cache_clear()
+            with open(source / f"{name}.py", "a") as f:
+                f.write("\n# edited\n")
+            edited = _keys(Trainer(_episodes(), SETTINGS, cache_dir=tmp_path))
+            assert all(edited[part] != base[part] for part in base), name
+            base = edited
+    finally:
+        training.code_fingerprint.cache_clear()
 
 
 def test_baseline_keys_follow_their_steps(tmp_path, monkeypatch):
