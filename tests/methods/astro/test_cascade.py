@@ -54,6 +54,8 @@ def test_monte_carlo_agrees_with_rate_equations(tables):
     deviation = np.abs(mc.multiplicity_mean - rate.multiplicity) / stderr
     assert deviation.max() < MC_SIGMA, deviation
     assert np.all(mc.multiplicity_stderr[1:] > 0)
+    # at t = 0 nothing is random: both start from the same multiplicity exactly
+    assert mc.multiplicity_stderr[0] == 0 and mc.multiplicity_mean[0] == pytest.approx(rate.multiplicity[0], rel=1e-9)
     # the energy drawn from the wave, too
     np.testing.assert_allclose(mc.energy_drawn_erg[-1], rate.energy_drawn_erg[-1],
                                rtol=5 * mc.multiplicity_stderr[-1] / mc.multiplicity_mean[-1])
