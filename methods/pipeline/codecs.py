@@ -97,6 +97,13 @@ def _check_input(x: torch.Tensor, *, quantized: bool = True) -> None:
         raise ValueError("cannot quantize non-finite activations (NaN or inf); the `none` codec sends them as they are")
 
 
+def _check_fp16_metadata(name: str, *metadata: torch.Tensor) -> None:
+    """fp16 zeros / scales beyond +-65504 overflow to inf, and the codes then decode to NaN or do not fit: refuse
+    such activations as clearly as non-finite ones."""
+    if not all(bool(torch.isfinite(m).all()) for m in metadata):
+        raise ValueError(f"{name}: activations too large for the codec's fp16 zeros / scales (beyond +-65504)")
+
+
 # ----------------------------------------------------------------------------------------------------- none
 @dataclass(frozen=True)
 class NoneCodec:
@@ -192,6 +199,7 @@ class UniformTileCodec:
         levels = 2**self.bits - 1
         zero = t.amin(dim=1).to(torch.float16).float()
         scale = torch.clamp((t.amax(dim=1) - zero) / levels, min=2.0**-24).to(torch.float16).float()
+        _check_fp16_metadata(self.name, zero, scale)
         q = torch.clamp(torch.floor((t - zero[:, None]) / scale[:, None] + 0.5), 0, levels).to(torch.int64)
         payload = pack_fields([(_fp16_bits(zero), 16), (_fp16_bits(scale), 16), (q.numpy(), self.bits)])
         return Encoded(payload, self._view(q, zero, scale).reshape(x.shape))
@@ -240,6 +248,7 @@ class FixpointCodec:
         scale16 = torch.where(scale16.float() < rows.abs().amax(dim=0), torch.nextafter(
             scale16, torch.tensor(float("inf"), dtype=torch.float16)), scale16)
         scale = scale16.float()
+        _check_fp16_metadata(self.name, scale)
         half = 2 ** (self.bits - 1)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))
         q = torch.clamp(torch.round(rows / safe * half), -half, half - 1).to(torch.int64)
