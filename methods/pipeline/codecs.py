@@ -18,8 +18,8 @@ on the wire and ``sender_view`` what the sender reconstructs from its in-memory 
 cache with it); ``decode(payload, shape) -> tensor`` is the receiver's side, from the bytes alone, and must equal
 ``sender_view`` bit for bit. ``payload_bytes(shape)`` is the message size for a tensor of that shape: exact for
 every codec but ``tahquant``, where it is the authors' fixed send buffer, sized for every tile flagged (card B2,
-step 8); the real payload is never larger. Both sides know the codec's settings; only data goes on the wire. Tensors are encoded on the CPU (the torch
-reference of the TAH-Quant kernel, so both sides run the same arithmetic).
+step 8); the real payload is never larger. Both sides know the codec's settings; only data goes on the wire.
+Tensors are encoded on the CPU (the torch reference of the TAH-Quant kernel, so both sides run the same arithmetic).
 
 Example::
 
@@ -27,7 +27,8 @@ Example::
     >>> codec = make_codec("fixpoint", bits=6)
     >>> x = torch.randn(2, 8, 16)
     >>> enc = codec.encode(x)
-    >>> len(enc.payload) == codec.payload_bytes(x.shape), torch.equal(codec.decode(enc.payload, x.shape), enc.sender_view)
+    >>> received = codec.decode(enc.payload, x.shape)
+    >>> len(enc.payload) == codec.payload_bytes(x.shape), torch.equal(received, enc.sender_view)
     (True, True)
 """
 
