@@ -49,7 +49,10 @@ def load_digits_split(test_fraction: float = 0.25, seed: int = 0) -> DigitsSplit
     x = bunch.data.astype(np.float32)
     y = bunch.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
-    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0) + 1e-6
+    # a pixel constant in the train split (std 0) is only centred: dividing by the 1e-6 guard would turn its value
+    # in a test image that has it lit into ~10^6 (sklearn's StandardScaler also leaves such a feature unscaled)
+    std = x_tr.std(axis=0)
+    mean, std = x_tr.mean(axis=0), np.where(std > 0, std + 1e-6, 1.0).astype(np.float32)
     return DigitsSplit(
         torch.from_numpy((x_tr - mean) / std),
         torch.from_numpy(y_tr),
@@ -69,7 +72,8 @@ class DigitsShards:
         dirichlet_alpha: None for i.i.d. shards, else label-skewed (see `shard_indices`).
     """
 
-    def __init__(self, data: DigitsSplit, n_workers: int, batch_size: int, seed: int, dirichlet_alpha: float | None = None):
+    def __init__(self, data: DigitsSplit, n_workers: int, batch_size: int, seed: int,
+                 dirichlet_alpha: float | None = None):
         self.data = data
         self.batch_size = int(batch_size)
         self.seed = int(seed)
