@@ -333,3 +333,20 @@ def test_communication_statistics_add_up_and_survive_a_checkpoint_with_or_withou
     older = {k: v for k, v in saved.items() if k != "stats"}  # checkpoints from before the statistics were kept
     restored.load_state_dict(older)
     assert restored.state_dict()["stats"] == saved["stats"]
+
+
+def test_tensors_at_the_same_position_of_two_buckets_keep_their_own_memory(one_rank_group):
+    """Without ``named_parameters`` the state is keyed by bucket index and position: tensors at the same
+    position of two buckets keep separate error-feedback memories (a mutation audit found this unchecked)."""
+    state = CompressionHookState("topk", "ef14", compressor_params={"ratio": 0.25}, start_iter=2)
+    w, b = torch.nn.Parameter(torch.zeros(8)), torch.nn.Parameter(torch.zeros(4))
+    gw, gb = torch.arange(1.0, 9.0), torch.tensor([4.0, 3.0, 2.0, 1.0])
+    for _ in range(3):
+        outs = [compression_hook(state, FakeBucket(0, [w], [gw.clone()], last=False)).wait().clone(),
+                compression_hook(state, FakeBucket(1, [b], [gb.clone()], last=True)).wait().clone()]
+    memory = state.pipeline.error_feedback
+    # iteration 2, the first compressed one: one rank keeps its 2 of 8 and 1 of 4 largest entries
+    assert memory.memory("bucket0.0")["error"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0, 0.0]
+    assert memory.memory("bucket1.0")["error"].tolist() == [0.0, 3.0, 2.0, 1.0]
+    assert outs[0].tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 7.0, 8.0]
+    assert outs[1].tolist() == [4.0, 0.0, 0.0, 0.0]
