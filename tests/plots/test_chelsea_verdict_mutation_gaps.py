@@ -116,6 +116,15 @@ def test_tab4_spread_over_chunk_sizes_at_5_points(low, status):
     assert chelsea.verdict_tab4(data).status == status
 
 
+def test_tab4_leaves_out_exactly_the_chunks_shown_as_whole_middle():
+    """Contexts of 96 tokens: 128 and 1024 both span the whole middle; without a whole-middle chunk, every size
+    counts."""
+    data = _ablation("chunk_size", {16: 0.5, 64: 0.48, 128: 0.0, 1024: 0.0})
+    assert chelsea.verdict_tab4(data).checks[0].ours == pytest.approx(2.0)
+    chunked_only = _ablation("chunk_size", {16: 0.5, 32: 0.48, 64: 0.3})
+    assert chelsea.verdict_tab4(chunked_only).checks[0].ours == pytest.approx(20.0)
+
+
 def test_tab4_spread_is_max_minus_min():
     data = _ablation("chunk_size", {16: 0.25, 64: 0.75, 256: 0.5, 1024: 0.5})
     verdict = chelsea.verdict_tab4(data)
