@@ -13,8 +13,8 @@ endpoint caches one tensor per sample, so `cache_bytes` gives half of that, 65.5
 
 A micro-batch message is the warm-up payload of its samples not cached yet, then the delta payload of the cached
 ones (each sub-batch one tensor; the delta codec's per-channel scales span it, as AQ-SGD's code does over (B, S)).
-Both sides know which samples are cached, so the split needs no header; the delta codec must have a
-shape-determined length (``fixed_size``).
+Both sides know which samples are cached, so the split needs no header; both codecs must have a shape-determined
+length (``fixed_size``), and a message of any other length is refused before it touches the cache.
 
 Checkpoints: both sides save `AQSGDEndpoint.state_dict` (the cache, and the codecs and cache dtype it was built
 with) and restore it with `AQSGDEndpoint.load_state_dict` into an endpoint built the same way; the caches then stay
@@ -60,8 +60,9 @@ class AQSGDEndpoint:
             if codec is not None and (isinstance(codec, str) or not all(
                     callable(getattr(codec, m, None)) for m in ("encode", "decode", "payload_bytes"))):
                 raise TypeError(f"{name}: expected a codec (methods.pipeline.codecs.make_codec), got {codec!r}")
-        if not getattr(delta_codec, "fixed_size", False):
-            raise ValueError(f"AQ-SGD needs a delta codec with a shape-determined payload; {delta_codec.name} is not")
+        for name, codec in (("delta", delta_codec), ("warm-up", warmup_codec)):
+            if codec is not None and not getattr(codec, "fixed_size", False):
+                raise ValueError(f"AQ-SGD needs a {name} codec with a shape-determined payload; {codec.name} is not")
         if cache_dtype not in CACHE_DTYPES:
             raise ValueError(f"cache_dtype must be one of {', '.join(CACHE_DTYPES)}, got {cache_dtype!r}")
         self.delta_codec = delta_codec
@@ -140,6 +141,9 @@ class AQSGDEndpoint:
 
     def receive(self, sample_ids: Sequence[int], payload: bytes, shape: Sequence[int]) -> torch.Tensor:
         """Decode a `send` message for a micro-batch of ``shape``; returns the cached activations (float32)."""
+        expected = self.message_bytes(sample_ids, shape)
+        if len(payload) != expected:  # refused before any of it reaches the cache
+            raise ValueError(f"message of {len(payload)} B, expected {expected} B")
         warm, delta = self._split(sample_ids)
         row_shape = tuple(int(s) for s in shape[1:])
         offset = 0
@@ -152,9 +156,6 @@ class AQSGDEndpoint:
             size = self.delta_codec.payload_bytes((len(delta), *row_shape))
             got = self.delta_codec.decode(payload[offset:offset + size], (len(delta), *row_shape))
             self._store(sample_ids, delta, base + got)
-            offset += size
-        if offset != len(payload):
-            raise ValueError(f"message of {len(payload)} B, expected {offset} B")
         if not len(sample_ids):  # an empty micro-batch: nothing sent, nothing cached
             return torch.zeros((0, *row_shape))
         return self._cached(sample_ids, list(range(len(sample_ids))))

@@ -48,6 +48,24 @@ def test_a_message_of_the_wrong_length_is_refused():
     assert recv.receive([0], message, (1, 1, 2)).tolist() == [[[1.0, 1.0]]]
 
 
+def test_a_truncated_warm_up_message_is_refused_before_anything_is_cached():
+    """Cut inside its warm-up part (2 rows of 2 fp32 values: 16 B), a message used to fail in torch's `view` after
+    the cache had been written to; now it is refused by length and the receiver's cache stays empty."""
+    send, recv = (AQSGDEndpoint(make_codec("fixpoint", bits=3)) for _ in range(2))
+    message = send.send([0, 1], torch.ones(2, 1, 2))
+    assert len(message) == 16
+    with pytest.raises(ValueError, match="message of 10 B, expected 16 B"):
+        recv.receive([0, 1], message[:10], (2, 1, 2))
+    assert recv.cache == {}
+
+
+def test_a_warm_up_codec_without_a_shape_determined_payload_is_refused():
+    """TAH-Quant's real payload can be shorter than its fixed send buffer, so the receiver could not tell where
+    the warm-up part ends: a 2 x 64 x 64 warm-up sent 4449 B and the receiver expected 4544 B."""
+    with pytest.raises(ValueError, match="warm-up codec with a shape-determined payload; tahquant"):
+        AQSGDEndpoint(make_codec("fixpoint", bits=4), warmup_codec=make_codec("tahquant"))
+
+
 def test_a_checkpoint_cache_entry_of_another_dtype_is_refused():
     send, recv = (AQSGDEndpoint(make_codec("fixpoint", bits=3)) for _ in range(2))
     recv.receive([4], send.send([4], torch.ones(1, 2, 2)), (1, 2, 2))
