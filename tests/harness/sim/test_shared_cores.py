@@ -7,12 +7,13 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.sim.clock import GuardedEnvironment
 from harness.sim.shared_cores import SharedCores
 
 
 def _finish_times(cores: int, jobs: list[tuple[int, int]]) -> list[float]:
     """Finish time of each (start ns, work ns) job on ``cores`` shared cores."""
-    env = simpy.Environment()
+    env = GuardedEnvironment(max_events_same_time=10_000)  # a stuck clock raises instead of hanging
     shared = SharedCores(env, cores)
     finished = [float("nan")] * len(jobs)
 
