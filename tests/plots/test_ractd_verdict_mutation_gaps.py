@@ -60,7 +60,7 @@ def test_tab4_speedups_within_a_factor_two(teacher, diffuser, holds):
     assert holding(ractd.verdict_tab4(_timing(teacher, diffuser))) == holds
 
 
-@pytest.mark.parametrize("student, holds", [(90.5, True), (89.5, False)])  # 90% of the teacher's 100
+@pytest.mark.parametrize("student, holds", [(90.5, True), (90.0, True), (89.5, False)])  # 90% of the teacher's 100
 def test_tab4_score_close_to_the_teacher(student, holds):
     data = _timing(142.0, 43.0, {"edm_teacher": 100.0, ractd.STUDENT: student})
     assert holding(ractd.verdict_tab4(data))[2] is holds
