@@ -154,6 +154,8 @@ class UniformTensorCodec:
         levels = 2**self.bits - 1
         zero = x.min() if x.numel() else torch.tensor(0.0)
         top = x.max() if x.numel() else torch.tensor(0.0)
+        if not torch.isfinite(top - zero):
+            raise ValueError(f"{self.name}: activations span more than the float32 range (max - min overflows)")
         scale = torch.clamp((top - zero) / levels, min=torch.finfo(torch.float32).tiny)
         q = torch.clamp(torch.floor((x - zero) / scale + 0.5), 0, levels).to(torch.int64)
         header = np.array([zero.view(torch.int32).item() & 0xFFFFFFFF, scale.view(torch.int32).item() & 0xFFFFFFFF])

@@ -1,7 +1,8 @@
 """Gaps a mutation audit found in methods/pipeline/bits.py and codecs.py: the value-fits check of a 63-bit field,
 the 16-bit ceiling of the uniform codecs, the input checks (integer tensors, NaN / inf, an unknown raw dtype),
 hand-computed payloads and views of each codec on tiny tensors, TAH-Quant's send buffer and settings, and (a fault
-the audit found, fixed) activations beyond the fp16 range of the zeros / scales, refused instead of decoded as NaN."""
+the audit found, fixed) activations beyond the fp16 range of the zeros / scales, refused instead of decoded as NaN,
+and activations whose max - min overflows float32 (the per-tensor codec)."""
 
 from __future__ import annotations
 
@@ -171,3 +172,11 @@ def test_activations_beyond_the_fp16_metadata_range_are_refused_not_sent_as_nan(
 def test_the_largest_fp16_scale_still_quantizes():
     enc = make_codec("fixpoint", bits=4).encode(torch.tensor([[65504.0, -65504.0]]))
     assert enc.sender_view.tolist() == [[65504.0 * 7 / 8, -65504.0]]  # codes 7 (clipped) and -8
+
+
+def test_uniform_tensor_refuses_activations_whose_range_overflows_float32():
+    # max - min = 6e38 is inf in float32: the scale would be inf and every code garbage
+    with pytest.raises(ValueError, match="span more than the float32 range"):
+        make_codec("uniform_tensor", bits=4).encode(torch.tensor([[3e38, -3e38]]))
+    enc = make_codec("uniform_tensor", bits=1).encode(torch.tensor([[3e38, 0.0]]))  # range 3e38 still fits
+    assert enc.sender_view.tolist() == [[pytest.approx(3e38), 0.0]]
