@@ -2,12 +2,13 @@
 mutation audit, closed here.
 
 Survivors the existing tests let through: as many workers as samples refused, i.i.d. shards unsorted, a zero
-Dirichlet alpha accepted or alpha ignored, batches drawn with replacement when they fit or not seeded by the
-worker; digits not standardised per feature with train statistics, the test set left raw, a split that is not
-stratified, an image view transposed; the grammar's probabilities (names, adjectives, the three verb phrases),
-sentence ends and separators, every word reachable, the vocabulary order, a batch start past the end of a slice,
-the corpus-size edge, batches not seeded by the worker; the synthetic objectives' group signs, worker slices and
-batch sampling. Expected values are worked out by hand or tested statistically with stated seeds and tolerances.
+Dirichlet alpha accepted or alpha ignored, a class cut at the wrong cumulative proportions, batches drawn with
+replacement when they fit or not seeded by the worker; digits not standardised per feature with train statistics,
+the test set left raw, a split that is not stratified, an image view transposed; the grammar's probabilities
+(names, adjectives, the three verb phrases), sentence ends and separators, every word reachable, the vocabulary
+order, a batch start past the end of a slice, the corpus-size edge, batches not seeded by the worker; the
+synthetic objectives' group signs, worker slices and batch sampling. Expected values are worked out by hand or
+tested statistically with stated seeds and tolerances.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ def test_dirichlet_alpha_sets_the_label_skew():
     labels = np.repeat(np.arange(10), 100)
     assert _spread(labels, shard_indices(labels, 4, 0, dirichlet_alpha=100.0)) < 0.1
     assert _spread(labels, shard_indices(labels, 4, 0, dirichlet_alpha=0.01)) > 0.5
+
+
+def test_a_huge_alpha_splits_every_class_evenly_among_the_workers():
+    """Dirichlet(1e6) proportions are 1/4 each to within about 0.001, so each worker holds 25 +- 1 of every class's
+    100 samples (a split at the wrong cumulative proportions gives one worker 50 and another none)."""
+    labels = np.repeat(np.arange(10), 100)
+    shards = shard_indices(labels, 4, seed=2, dirichlet_alpha=1e6)
+    counts = np.array([np.bincount(labels[s], minlength=10) for s in shards])
+    assert counts.min() >= 24 and counts.max() <= 26
+    assert sorted(np.concatenate(shards).tolist()) == list(range(1000))
 
 
 def test_a_batch_as_large_as_the_shard_is_a_permutation_and_workers_draw_differently():
