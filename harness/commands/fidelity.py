@@ -135,13 +135,14 @@ def main(args: argparse.Namespace) -> int:
 
     overall = write_overall_summary(out_dir)
     if overall is not None:
-        summary = pd.read_csv(overall).set_index("op")
-        print(f"all settings: median |error| {summary.loc['all', 'median_abs_error_pct_startup_bw']:.1f}% over "
-              f"{int(summary.loc['all', 'n_points'])} points, worst "
-              f"{summary.loc['all', 'max_error_pct_startup_bw']:+.1f}% "
-              f"(collective model startup_bw; ping-pong alpha-beta link level: "
-              f"{summary.loc['all', 'median_abs_error_pct_link_level']:.1f}%, "
-              f"worst {summary.loc['all', 'max_error_pct_link_level']:+.1f}%)")
+        summary = pd.read_csv(overall).set_index("op").loc["all"]
+
+        def worst(model: str) -> str:
+            return f"worst {summary[f'max_error_pct_{model}']:+.1f}% / {summary[f'min_error_pct_{model}']:+.1f}%"
+
+        print(f"all settings: median |error| {summary['median_abs_error_pct_startup_bw']:.1f}% over "
+              f"{int(summary['n_points'])} points, {worst('startup_bw')} (collective model startup_bw; ping-pong "
+              f"alpha-beta link level: {summary['median_abs_error_pct_link_level']:.1f}%, {worst('link_level')})")
         n_written += 1
     print(f"wrote {n_written} table files under {out_dir}/")
     return 0

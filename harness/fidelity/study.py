@@ -332,18 +332,19 @@ def write_tables(result: StudyResult, out_dir: Path) -> list[Path]:
 
 
 def write_overall_summary(out_dir: Path) -> Path | None:
-    """``summary_all.csv``: median |error| and the worst signed errors over every point of every setting written
-    under ``out_dir`` (per op and overall), for each error column; None when no setting table exists."""
+    """``summary_all.csv``: median |error| and the worst over- and under-prediction (largest and smallest signed
+    error) over every point of every setting written under ``out_dir`` (per op and overall), for each error column;
+    None when no setting table exists."""
     tables = [pd.read_csv(out_dir / f"{s}.csv") for s in ("loopback", "netns") if (out_dir / f"{s}.csv").is_file()]
     if not tables:
         return None
     table = pd.concat(tables, ignore_index=True)
     errors = [c for c in table.columns if c.startswith("error_pct") and table[c].notna().all()]
     summary = summarize(table, errors, ["op"], overall=True)
-    for column in errors:
-        worst = [table[column].max() if op == "all" else table.loc[table["op"] == op, column].max()
-                 for op in summary["op"]]
-        summary[f"max_{column}"] = worst
+    points = [slice(None) if op == "all" else table["op"] == op for op in summary["op"]]
+    for worst in ("max", "min"):
+        for column in errors:
+            summary[f"{worst}_{column}"] = [getattr(table.loc[rows, column], worst)() for rows in points]
     path = out_dir / "summary_all.csv"
     write_text_atomic(path, summary.to_csv(index=False, float_format="%.6g"))
     return path
