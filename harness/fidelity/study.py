@@ -175,6 +175,8 @@ def compare_group(
     for _, m in measured["dp_step"].iterrows():
         shape = (int(m["width"]), int(m["depth"]), int(m["batch"]))
         c = compute[(compute["width"] == shape[0]) & (compute["depth"] == shape[1]) & (compute["batch"] == shape[2])]
+        if c.empty:
+            raise ValueError("no one-process compute time measured for the DP step of mlp w{} d{} b{}".format(*shape))
         compute_ns = int(round(float(c["time_ms_median"].iloc[0]) * 1e6 * share))
         size = int(m["grad_bytes"])
         rows.append({**base, "op": "dp_step", "size_bytes": size, "model_shape": "mlp w{} d{} b{}".format(*shape),

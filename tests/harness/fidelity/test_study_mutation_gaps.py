@@ -5,7 +5,7 @@ Closed here:
   committed table column by column: the fits (units, the hop used, each group's MTU), both comparisons
   (every variant's prediction and error, p10/p90, the compute scaled for shared cores), the summaries and
   ``summary_all.csv`` (its worst over- and under-predictions); before, only the new model's median error was checked;
-- a DP step is matched to its compute row on all three of width, depth and batch;
+- a DP step is matched to its compute row on all three of width, depth and batch (none: refused by shape);
 - `write_tables` writes each setting's own fits, summary and raw rows, and only the compute rows it used;
 - the per-setting summary leaves out an empty table, and ``summary_all.csv`` leaves out an error column with a
   missing value.
@@ -111,6 +111,12 @@ def test_write_tables_keeps_to_its_setting(tmp_path):
     assert pd.read_csv(tmp_path / "raw" / "loopback_compute.csv")["width"].tolist() == [64]
     meta = json.loads((tmp_path / "meta_loopback.json").read_text())
     assert "qdisc_stats" not in meta and meta["setting"] == "loopback"
+
+
+def test_a_step_without_its_compute_row_is_refused_by_shape():
+    compute = pd.DataFrame([{"width": 64, "depth": 2, "batch": 8, "time_ms_median": 10.0}])
+    with pytest.raises(ValueError, match="no one-process compute time measured for the DP step of mlp w64 d4 b8"):
+        compare_group("loopback", 2, _loopback_group([MlpShape(64, 4, 8)]), compute, n_cores=2)
 
 
 def test_summarize_tables_skips_an_empty_table():
