@@ -117,7 +117,7 @@ class OpWork:
         flops: floating-point operations.
         bytes_moved: bytes read + written (minimal, each operand once).
         dtype: the dtype it runs in when that is not the gradient's (None): factorisations of bf16/fp16 gradients
-            run in float32 (`methods.compress.base.factor_dtype`).
+            run in float32 (`methods.compress.base.factor_dtype`), ARC-Top-K selects rows by float32 scores.
     """
 
     primitive: str
@@ -167,9 +167,10 @@ def unpack_rows(rows: int, cols: int, k: int, b: int) -> OpWork:
     return _op("unpack_rows", 0.0, (rows * cols + k * cols) * b + 8 * k, rows=rows, cols=cols, k=k)
 
 
-def topk_select(numel: int, k: int, b: int) -> OpWork:
-    """``torch.topk`` of ``numel`` values: radix select (SORT_PASSES reads) + k values and int64 indices out."""
-    return _op("topk_select", 0.0, SORT_PASSES * numel * b + k * (b + 8), numel=numel, k=k)
+def topk_select(numel: int, k: int, b: int, dtype: str | None = None) -> OpWork:
+    """``torch.topk`` of ``numel`` values: radix select (SORT_PASSES reads) + k values and int64 indices out
+    (``dtype``: the values' when it is not the gradient's, e.g. ARC-Top-K's float32 row scores)."""
+    return _op("topk_select", 0.0, SORT_PASSES * numel * b + k * (b + 8), dtype, numel=numel, k=k)
 
 
 def randperm(numel: int) -> OpWork:
@@ -274,7 +275,8 @@ def _arc_ops(comp, view, n_workers, call_index, b) -> list[list[OpWork]]:
         sketch, width, sketch_b = [elementwise(n * m, 2, b)], m, b  # the sketch is the gradient itself
     else:
         sketch, width, sketch_b = [randn(m * comp.rank, fp32), gemm(n, comp.rank, m, b)], comp.rank, fp32
-    select = [elementwise(n * width, 1, sketch_b), topk_select(n, k, fp32), pack_rows(n, m, k, b)]  # scores, rows, pack
+    scores = topk_select(n, k, fp32, "float32")
+    select = [elementwise(n * width, 1, sketch_b), scores, pack_rows(n, m, k, b)]  # scores, rows, pack
     unpack = [unpack_rows(n, m, k, b), unpack_rows(n, m, k, b)]  # aggregate and local
     return [sketch, select, unpack]
 
@@ -415,7 +417,7 @@ class OpPricer:
         for name in CANDIDATE_OPS.get(op.primitive, ()):
             if name in registry and set(registry.get(name).shape_columns) <= set(sizes):
                 shape = {c: sizes[c] for c in registry.get(name).shape_columns}
-                pred = self.replay.predict(name, dtype=self.dtype, **shape)
+                pred = self.replay.predict(name, dtype=op.dtype or self.dtype, **shape)
                 return pred.time_ms, f"{name}:{pred.source}"
         b = DTYPES[self.dtype].itemsize
         if op.primitive == "gemm":
