@@ -417,17 +417,24 @@ def _check_storable(scenario: ScenarioBase, source: str) -> None:
 
 
 def _check_devices(scenario: ScenarioBase, source: str) -> None:
-    """``cluster.device`` (and its sweep values) must name a catalogue device or a table set under
-    ``results/timings/``: a typo would otherwise run with another device's numbers or none."""
+    """``cluster.device`` (and its values in sweep axes and tune candidates, over the key or the whole ``cluster``
+    block) must name a catalogue device or a table set under ``results/timings/``: a typo would otherwise run with
+    another device's numbers or none."""
     from harness.devices import catalog_names
     from harness.provenance import default_timings_root
 
     if not isinstance(scenario, DeviceScenario):
         return
     named = [("cluster.device", scenario.cluster.device)]
-    for block in ("product", "zip") if scenario.sweep else ():
-        values = getattr(scenario.sweep, block).get("cluster.device", [])
-        named += [(f"sweep.{block}.cluster.device (value {i + 1} of {len(values)})", v) for i, v in enumerate(values)]
+    axes = [(f"sweep.{block}.{{axis}} (value {{i}} of {{n}})", getattr(scenario.sweep, block))
+            for block in ("product", "zip") if scenario.sweep]
+    if scenario.tune:
+        axes.append(("tune.values (value {i} of {n}, axis {axis})", {scenario.tune.axis: scenario.tune.values}))
+    for where, block in axes:  # an axis over the device, or over the whole cluster block
+        for axis, values in block.items():
+            if axis in ("cluster.device", "cluster"):
+                named += [(where.format(axis=axis, i=i + 1, n=len(values)), _device_of(axis, v))
+                          for i, v in enumerate(values)]
     known = catalog_names()
     problems = [f"{source}: {where}: unknown device {show_value(name)}: not in the device catalogue "
                 f"({', '.join(known)}) and no table set results/timings/{name}/ (`harness profile` or `harness "
@@ -436,6 +443,13 @@ def _check_devices(scenario: ScenarioBase, source: str) -> None:
                 if isinstance(name, str) and name not in known and not (default_timings_root() / name).is_dir()]
     if problems:
         raise ScenarioError(problems)
+
+
+def _device_of(axis: str, value: Any) -> Any:
+    """The device a value of sweep / tune axis ``axis`` (``cluster.device`` or ``cluster``) sets, if any."""
+    if axis == "cluster.device":
+        return value
+    return value.get("device") if isinstance(value, dict) else None
 
 
 def _exotic_values(value: Any, path: tuple[Any, ...] = (), seen: set[int] | None = None) -> list[tuple[Any, str]]:

@@ -90,6 +90,10 @@ OVERRIDE_CASES = [
      "catalogue (a100, a100_pcie, cpu, h100, rtx4090) and no table set results/timings/h1OO/"),
     ("device_unknown_in_sweep", RING, "sweep.product={cluster.device: [h100, h1OO]}",
      "sweep.product.cluster.device (value 2 of 2): unknown device 'h1OO'"),
+    ("device_unknown_in_cluster_sweep", OPS, "sweep.product.cluster=[{device: h1OO, nodes: 4}]",
+     "sweep.product.cluster (value 1 of 1): unknown device 'h1OO'"),
+    ("device_unknown_in_tune", OPS, "tune={axis: cluster.device, values: [h100, h1OO], metric: time_s}",
+     "tune.values (value 2 of 2, axis cluster.device): unknown device 'h1OO'"),
     # a 5,000-character name
     ("long_name", TOY, "name=" + "a" * 5000, "name: expected a string of at most 100 character(s), got 'aaaa"),
     # n_workers = 100,000 on a training task
