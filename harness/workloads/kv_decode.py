@@ -20,10 +20,11 @@ replay (`harness.timing`: measured table -> interpolation -> roofline, source co
 Memory: weights (parameters x dtype bytes) + K and V entries x bytes (+ one fp32 count per entry for Chelsea);
 Chelsea holds at most B + g entries per request with B = budget x (prompt + decode).
 
-``output: serving`` runs a SimPy engine: requests arrive as a Poisson process; a request is rejected for memory
-when its KV reservation alone exceeds the KV memory limit, or when the queue is full; otherwise it waits in a FIFO
-queue until its reservation fits (queued) and then joins the running batch (continuous batching: its prefill runs
-in the next iteration, then every iteration decodes one token of every running request).
+``output: serving`` runs a SimPy engine: requests arrive as a Poisson process (one draw, the same for every
+method); a request is rejected for memory when its KV reservation alone exceeds the KV memory limit, or when the
+queue is full; otherwise it waits in a FIFO queue until its reservation fits (queued) and then joins the running
+batch (continuous batching: its prefill runs in the next iteration, then every iteration decodes one token of every
+running request).
 """
 
 from __future__ import annotations
@@ -326,8 +327,9 @@ def run(scenario: KVDecodeScenario, ctx: RunContext) -> RunOutput:
         metrics = decode_rows(w, cost)
     else:
         rows = []
-        for i, method in enumerate(w.methods):
-            rng = np.random.default_rng(ctx.seed_seq.spawn(len(w.methods))[i])
+        arrivals = ctx.seed_seq.spawn(1)[0]  # every method serves the same arrival sequence (common random numbers)
+        for method in w.methods:
+            rng = np.random.default_rng(arrivals)
             rows.append({"method": method, "budget": w.budget if method == "chelsea" else 1.0,
                          "prompt_tokens": w.serving.prompt_tokens, "arrival_rate_per_s": w.serving.arrival_rate_per_s,
                          **serve(w, cost, method, rng)})
