@@ -3,7 +3,8 @@
 Closed:
 - the preview: 10 rows are shown whole (no "first 10"), 11 rows show exactly the first 10 and say so;
 - an ``--out`` under a file is one "a file is in the way" line, exit 2, nothing run;
-- the result line names the run folder relative to the current directory when it lies below it.
+- the result line names the run folder relative to the current directory when it lies below it;
+- the device line says when the file left ``cluster.device`` to the default (cpu).
 """
 
 from __future__ import annotations
@@ -46,3 +47,16 @@ def test_the_run_folder_is_shown_relative_to_the_current_directory(capsys, tmp_p
     (run_dir,) = (tmp_path / "runs" / "toy_example").iterdir()
     assert code == 0
     assert out.splitlines()[0] == f"toy_example: computed; results in runs/toy_example/{run_dir.name}/"
+
+
+def test_the_device_line_says_when_the_file_left_the_device_to_the_default(tmp_path):
+    from harness.commands.run import device_line
+    from harness.config.loader import load_scenario
+
+    ops = TOY.parent / "collective_ops.yaml"  # cluster: {nodes: 4, devices_per_node: 8, device: h100}
+    assert device_line(load_scenario(ops, [])) == "device: h100; 4 node(s) x 8 device(s); timing tables: h100"
+    unset = tmp_path / "unset.yaml"
+    unset.write_text(ops.read_text().replace(", device: h100}", "}"))
+    assert device_line(load_scenario(unset, [])) == ("device: cpu (cluster.device not set: the default); 4 node(s) x "
+                                                     "8 device(s); timing tables: cpu")
+    assert device_line(load_scenario(TOY, [])) is None  # the toy kind simulates no device
