@@ -43,8 +43,10 @@ def test_config_refuses_inconsistent_shapes_and_a_too_short_context(kwargs, matc
 
 
 def test_config_accepts_the_limits():
-    TinyModelConfig(train_context=32, curriculum=0.0)
-    TinyModelConfig(curriculum=1.0, heads=4, kv_heads=4)
+    low = TinyModelConfig(train_context=32, curriculum=0.0)  # constructing raises if a limit were exclusive
+    high = TinyModelConfig(curriculum=1.0, heads=4, kv_heads=4)
+    assert (low.train_context, low.curriculum) == (32, 0.0)
+    assert (high.curriculum, high.heads, high.kv_heads) == (1.0, 4, 4)
 
 
 def test_curriculum_rounds_to_the_nearest_length():
