@@ -9,6 +9,7 @@ in a seeded random order (every episode when the size asks for all). Smaller siz
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,16 @@ def make_env(env_id: str, kwargs: dict | None = None) -> gym.Env:
         import gymnasium_robotics
 
         gym.register_envs(gymnasium_robotics)
-    return gym.make(env_id, **(kwargs or {}))
+    return without_model_file(gym.make(env_id, **(kwargs or {})))
+
+
+def without_model_file(env: gym.Env) -> gym.Env:
+    """``env``, after deleting the MuJoCo model file a gymnasium-robotics maze writes into the temp folder when it
+    is built and never removes (MuJoCo has read it by then); without this each maze leaves a file behind."""
+    path = getattr(env.unwrapped, "tmp_xml_file_path", None)
+    if path and Path(path).parent == Path(tempfile.gettempdir()):
+        Path(path).unlink(missing_ok=True)
+    return env
 
 
 def _stack(items: list) -> np.ndarray | dict:

@@ -5,6 +5,8 @@ references, the replay stream's episode split, checkpoint picking and the maze c
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import minari
 import numpy as np
@@ -158,6 +160,26 @@ def test_maze_planner_reaches_the_goal_from_seeded_starts():
         assert reached
         assert np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"]) < 0.45
     env.close()
+
+
+def test_maze_environments_leave_no_model_file_in_the_temp_folder():
+    """gymnasium-robotics writes each maze's MuJoCo model into the temp folder and never removes it."""
+    import gymnasium as gym
+
+    from methods.offline_rl.datasets.collect import make_env, without_model_file
+
+    env = make_env("PointMaze_UMaze-v3")
+    model_file = Path(env.unwrapped.tmp_xml_file_path)
+    assert model_file.parent == Path(tempfile.gettempdir()) and not model_file.exists()
+    env.reset(seed=0)
+    env.step(env.action_space.sample())  # the simulation does not need the file once built
+    env.close()
+
+    raw = gym.make("PointMaze_UMaze-v3")  # registered by make_env above
+    leaked = Path(raw.unwrapped.tmp_xml_file_path)
+    assert leaked.exists()
+    assert without_model_file(raw) is raw and not leaked.exists()
+    raw.close()
 
 
 def test_default_root_is_the_harness_cache_not_minaris_own(tmp_path, monkeypatch):
