@@ -11,7 +11,9 @@ This module is the kernel layer only (one worker's arithmetic); the collective s
 
 Our choices: the sketch accumulates in fp32 whatever G's dtype; `select_rows` is exact with ties to the lowest
 row index (`kernels.row_topk`), so identical scores give identical rows on every rank; rows come back sorted.
-The Triton selection holds all scores in one program (n <= 32768 rows); larger n uses torch.
+The Triton selection holds all scores in one program (n <= 32768 rows); larger n uses torch. Row indices given
+to `pack_rows` / `unpack_rows` are range-checked on the CPU only (on a GPU the check would cost a device sync per
+call and the Triton pack would read out of bounds): pass the rows `select_rows` returns.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ def _check_matrix(G: torch.Tensor, name: str = "G") -> None:
 def _check_rows(rows: torch.Tensor, n: int) -> None:
     if rows.dim() != 1 or rows.dtype not in (torch.int32, torch.int64):
         raise ValueError(f"rows must be a 1-D int32/int64 tensor, got {rows.dtype} {tuple(rows.shape)}")
+    if not rows.is_cuda and rows.numel():  # on a GPU this check would cost a device sync per call
+        low, high = int(rows.min()), int(rows.max())
+        if low < 0 or high >= n:
+            raise ValueError(f"rows must lie in 0..{n - 1} (the matrix's rows), got indices from {low} to {high}")
 
 
 def sketch_matrix(

@@ -51,8 +51,9 @@ DUPLEX: tuple[str, ...] = ("half", "full")
 
 def gloo_segments_per_rank(size_bytes: int, n_ranks: int, element_bytes: int = 4) -> int:
     """Segments per ring chunk in gloo's ring all-reduce (``k`` in the module docstring)."""
-    if n_ranks < 1 or size_bytes < 0:
-        raise ValueError(f"expected n_ranks >= 1 and size_bytes >= 0, got {n_ranks}, {size_bytes}")
+    if n_ranks < 1 or size_bytes < 0 or element_bytes < 1:
+        raise ValueError(f"expected n_ranks >= 1, size_bytes >= 0 and element_bytes >= 1, got {n_ranks}, {size_bytes},"
+                         f" {element_bytes}")
     max_segment = element_bytes * max(1, GLOO_MAX_SEGMENT_BYTES // element_bytes)
     wanted = max(math.ceil(size_bytes / max_segment), 2 * n_ranks)
     n_segments = math.ceil(wanted / n_ranks) * n_ranks

@@ -106,6 +106,9 @@ class CorpusShards:
         seq_len: context length.
         batch_size: sequences per worker batch.
         seed: batch seed (a batch depends only on (seed, worker, step)).
+
+    A batch's windows start uniformly in ``[0, len(slice) - seq_len - 1)``: the slice's very last window is never
+    drawn (a one-window bias, kept so that every committed training run keeps drawing the same batches).
     """
 
     def __init__(self, tokens: torch.Tensor, n_workers: int, seq_len: int, batch_size: int, seed: int):

@@ -75,6 +75,18 @@ def test_unpack_rejects_mismatched_buffers_and_outputs():
         arc.select_rows(torch.zeros(3), 4)
 
 
+@pytest.mark.parametrize("impl", ["torch", "triton"])
+@pytest.mark.parametrize("rows,shown", [([0, 4], "from 0 to 4"), ([-1, 2], "from -1 to 2")])
+def test_rows_outside_the_matrix_are_refused_before_any_copy(impl, rows, shown):
+    """The Triton pack would read past the matrix (and torch's negative index would wrap) without the check."""
+    G, rows = torch.ones(4, 3), torch.tensor(rows)
+    with pytest.raises(ValueError, match=f"rows must lie in 0..3 .*{shown}"):
+        arc.pack_rows(G, rows, impl=impl)
+    with pytest.raises(ValueError, match=f"rows must lie in 0..3 .*{shown}"):
+        arc.unpack_rows(torch.zeros(6), rows, 4, 3, impl=impl)
+    assert arc.pack_rows(G, torch.tensor([0, 3]), impl=impl).tolist() == [1.0] * 6  # both ends are rows
+
+
 def test_flat_topk_baseline_picks_the_largest_entries():
     g = torch.tensor([[0.5, 4.0], [3.0, -9.0]])
     assert sorted(arc.flat_topk(g, 2).tolist()) == [1, 2]

@@ -30,6 +30,13 @@ def test_gloo_segments_follow_gloos_rule(size_bytes, n_ranks, segments):
     assert gloo_segments_per_rank(size_bytes, n_ranks) == segments
 
 
+@pytest.mark.parametrize("element_bytes", [0, -4])
+def test_gloo_segments_need_a_positive_element_size(element_bytes):
+    with pytest.raises(ValueError, match=f"element_bytes >= 1, got 2, 1024, {element_bytes}"):
+        gloo_segments_per_rank(1024, 2, element_bytes=element_bytes)  # 0 divided by zero, -4 gave a segment count
+    assert gloo_segments_per_rank(1024, 2, element_bytes=1) == 2
+
+
 def test_tcp_payload_efficiency_for_ethernet_mtu():
     assert tcp_payload_efficiency(1500) == pytest.approx(1448 / 1514)
     with pytest.raises(ValueError, match="mtu_bytes"):
