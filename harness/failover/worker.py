@@ -70,6 +70,13 @@ class JobConfig:
             raise ValueError(f"victim: expected 0..{self.n_workers - 1} with n_workers >= 2, got {self.victim}")
         if self.kill_step is not None and not 0 <= self.kill_step < self.steps:
             raise ValueError(f"kill_step: expected 0..{self.steps - 1} or None, got {self.kill_step}")
+        if self.ckpt_every < 1:
+            raise ValueError(f"ckpt_every: expected >= 1 step, got {self.ckpt_every}")
+        if not 0 < self.heartbeat_s < self.timeout_s:
+            raise ValueError(f"heartbeat_s and timeout_s: expected 0 < heartbeat_s < timeout_s, got {self.heartbeat_s}"
+                             f" and {self.timeout_s}")
+        if self.recovery_s < 0:
+            raise ValueError(f"recovery_s: expected >= 0 s, got {self.recovery_s}")
 
     @property
     def tokens_per_step(self) -> int:
@@ -196,7 +203,8 @@ def run(cfg: JobConfig, worker: int, generation: int, join: bool, host: str, por
             t_start, wall_start = time.perf_counter(), time.time()
             shards = shards_of(worker, group.members, n)
             pending = [w for w in range(n) if w not in group.members]
-            wants_join = float(bool(pending) and group.store.check([f"join/{w}" for w in pending]))
+            # any down worker asking to join (`check` of several keys is true only when all of them exist)
+            wants_join = float(any(group.store.check([f"join/{w}"]) for w in pending))
             flat, loss_sum = trainer.gradients(shards)
             ledger = torch.zeros(2 * n + 2)
             for shard in shards:
