@@ -6,8 +6,9 @@ Methods (MISA paper, arXiv 2511.00056, compares against all of them; defaults ar
 - ``misa``: `methods.misa.misa.Misa` (``delta``, ``interval``, ``eta``, ... of `MisaConfig`).
 - ``lisa``: `methods.misa.lisa.Lisa` (``n_layers``, ``interval``).
 - ``badam``: BAdam (Luo, Yu, Li, arXiv 2404.02827) through the ``badam`` package's ``BlockOptimizer``: one
-  transformer layer at a time, switched every ``interval`` steps in ``ascending`` order (the MISA repo's setting);
-  it keeps fp32 master copies of the active block (``master_bytes``).
+  transformer layer at a time, switched every ``interval`` steps in ``ascending`` order (the MISA repo's setting;
+  the package's counter gives the very first layer ``interval - 1`` steps); it keeps fp32 master copies of the
+  active block (``master_bytes``).
 - ``lora`` / ``dora``: LoRA (Hu et al., arXiv 2106.09685) / DoRA (Liu et al., arXiv 2402.09353) through ``peft``
   on every linear layer inside the transformer layers, r = 8, alpha = 16, dropout 0.05; the adapters are injected
   into ``model`` in place, so ``model``'s own forward and loss still work.
