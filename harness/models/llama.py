@@ -179,10 +179,10 @@ def layer_work(dims: LlamaDims, micro_batch: int, seq_len: int) -> list[LayerWor
         raise ValueError(f"micro_batch and seq_len must be >= 1, got {micro_batch} and {seq_len}")
     d, f, v, h = dims.d_model, dims.d_ff, dims.vocab_size, dims.n_heads
     tokens = micro_batch * seq_len
+    qkv = ((Gemm(tokens, 3 * d, d, name="qkv_proj"),) if dims.fused_qkv
+           else tuple(Gemm(tokens, d, d, name=f"{x}_proj") for x in "qkv"))
     block_gemms = (
-        Gemm(tokens, d, d, name="q_proj"),
-        Gemm(tokens, d, d, name="k_proj"),
-        Gemm(tokens, d, d, name="v_proj"),
+        *qkv,
         Gemm(seq_len, seq_len, dims.head_dim, micro_batch * h, name="attn_scores"),
         Gemm(seq_len, dims.head_dim, seq_len, micro_batch * h, name="attn_values"),
         Gemm(tokens, d, d, name="o_proj"),

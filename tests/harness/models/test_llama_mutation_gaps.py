@@ -6,7 +6,8 @@
 - ``check_rotary_heads`` refuses heads that do not divide ``d_model`` as well as odd head sizes;
 - ``n_heads`` has its own bound, a zero ``seq_len`` is refused;
 - every GEMM of a block and of the head by hand (shapes, batch counts, order), the backward's dgrad / wgrad shapes
-  of a non-square GEMM, the elementwise element counts of each layer and ``grad_bytes``.
+  of a non-square GEMM, the elementwise element counts of each layer and ``grad_bytes``;
+- a ``fused_qkv`` model lists one (d -> 3d) projection (it listed three, as if unfused).
 """
 
 from __future__ import annotations
@@ -108,6 +109,14 @@ def test_every_gemm_by_hand():
     assert backward[6:8] == [("attn_scores.dgrad", 3, 4, 3, 4), ("attn_scores.wgrad", 4, 3, 3, 4)]
     assert backward[12:14] == [("gate_proj.dgrad", 6, 8, 12, 1), ("gate_proj.wgrad", 8, 12, 6, 1)]
     assert [name for name, *_ in backward[::2]] == [f"{g.name}.dgrad" for g in blocks[0].forward_gemms]
+
+
+def test_a_fused_qkv_model_lists_one_projection_of_three_times_the_width():
+    fused = TINY.model_copy(update={"fused_qkv": True})
+    plain_block, fused_block = layer_work(TINY, 2, 3)[1], layer_work(fused, 2, 3)[1]
+    assert _shapes(fused_block.forward_gemms)[:2] == [("qkv_proj", 6, 24, 8, 1), ("attn_scores", 3, 3, 4, 4)]
+    assert _shapes(fused_block.forward_gemms)[1:] == _shapes(plain_block.forward_gemms)[3:]
+    assert fused_block.n_params == plain_block.n_params
 
 
 def test_flops_of_a_batched_gemm_by_hand():
