@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness.config.blocks import ScenarioBase
+from harness.errors import ScenarioError
 from harness.registry import Registry
 
 
@@ -78,6 +79,20 @@ def named_seeds(seed_seq: np.random.SeedSequence, names: Sequence[str]) -> dict[
     """One independent 32-bit seed per name, spawned from the run's seed sequence (in the order of ``names``)."""
     children = seed_seq.spawn(len(names))
     return {name: int(child.generate_state(1, dtype=np.uint32)[0]) for name, child in zip(names, children, strict=True)}
+
+
+def corpus_shards(tokens: Any, n_slices: int, w: Any, key: str, seed: int) -> Any:
+    """`methods.data.corpus.CorpusShards` of a training kind's corpus (``w.corpus.<key>`` generated sentences) cut
+    into ``n_slices`` slices of ``w.model.seq_len`` windows; a corpus too short for one sequence per slice is
+    refused as one line naming the key (how many tokens the drawn sentences hold is known only once drawn)."""
+    from methods.data.corpus import CorpusShards
+
+    try:
+        return CorpusShards(tokens, n_slices, w.model.seq_len, w.batch_size, seed)
+    except ValueError:
+        raise ScenarioError([f"workload.corpus.{key}: {getattr(w.corpus, key)} sentences give {len(tokens)} "
+                             f"characters, too few for {n_slices} slice(s) of more than seq_len + 1 = "
+                             f"{w.model.seq_len + 1}"]) from None
 
 
 @contextmanager

@@ -34,6 +34,7 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
+from harness.errors import ScenarioError
 from harness.models.llama import check_rotary_heads
 from harness.non_finite import NOT_APPLICABLE_KEY
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
@@ -139,7 +140,24 @@ def run(scenario: FinetuneTrainingScenario, ctx: RunContext) -> RunOutput:
     with torch_sandbox(threads=1):  # tiny tensors: one thread avoids OpenMP barriers on a shared CPU
         seed = int(ctx.seed_seq.generate_state(1)[0])
         torch.manual_seed(seed)  # LoRA's init and dropout draw from torch's generator
-        return _run(scenario.workload, seed, ctx.progress)
+        try:
+            return _run(scenario.workload, seed, ctx.progress)
+        except ValueError as err:
+            problem = _input_problem(scenario.workload, err)
+            if problem is None:
+                raise
+            raise ScenarioError([problem]) from None
+
+
+def _input_problem(w: FinetuneTrainingWorkload, err: ValueError) -> str | None:
+    """A corpus A too short for one sequence or a task example too long for one (known only once the text is
+    drawn, `methods.misa.train`, `methods.data.tasks_finetune`) as one line naming its key; else None."""
+    message = str(err)
+    if message.startswith("corpus A of"):
+        return f"workload.pretrain.n_items: {w.pretrain.n_items} items are too few ({message})"
+    if " is longer than seq_len + 1" in message:
+        return f"workload.model.seq_len: {w.model.seq_len} is too short for the tasks' examples ({message})"
+    return None
 
 
 def _run(w: FinetuneTrainingWorkload, seed: int, progress: Callable[[int, int], None]) -> RunOutput:

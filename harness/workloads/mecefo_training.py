@@ -31,10 +31,10 @@ import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from harness.config.blocks import ScenarioBase, Strict
-from harness.errors import ScenarioError
 from harness.models.llama import check_rotary_heads
 from harness.non_finite import NOT_APPLICABLE_KEY
-from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
+from harness.workloads.base import (RunContext, RunOutput, corpus_shards, named_seeds, register_workload,
+                                    torch_sandbox)
 from methods.mecefo.failures import MIN_INTERVAL_STEPS, Outage, steps_with_every_rank_down
 from methods.mecefo.probes import FinetuneSettings, evaluate_probes, probe_units
 
@@ -159,7 +159,7 @@ def run(scenario: MeCeFOTrainingScenario, ctx: RunContext) -> RunOutput:
 
 
 def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int], progress: Callable[[int, int], None]) -> RunOutput:
-    from methods.data.corpus import CharTokenizer, CorpusShards, make_corpus
+    from methods.data.corpus import CharTokenizer, make_corpus
     from methods.mecefo.cost import neighbour_cost
     from methods.mecefo.failures import poisson_schedule
     from methods.mecefo.neighbour import Techniques
@@ -168,8 +168,8 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int], progress: Callable[[i
     train_text, eval_text = make_corpus(w.corpus.n_sentences, seeds["data"]), make_corpus(
         w.corpus.eval_sentences, seeds["data"] + 1)
     tokenizer = CharTokenizer.from_text(train_text + eval_text)
-    shards = _shards(CorpusShards, tokenizer.encode(train_text), w.n_ranks, w, "n_sentences", seeds["batches"])
-    held_out = _shards(CorpusShards, tokenizer.encode(eval_text), 1, w, "eval_sentences", seeds["batches"] + 1)
+    shards = corpus_shards(tokenizer.encode(train_text), w.n_ranks, w, "n_sentences", seeds["batches"])
+    held_out = corpus_shards(tokenizer.encode(eval_text), 1, w, "eval_sentences", seeds["batches"] + 1)
     eval_set = [held_out.batch(0, i) for i in range(w.corpus.eval_batches)]
     model = _model(w.model, tokenizer.vocab_size, seeds["model"])
 
@@ -204,17 +204,6 @@ def _run(w: MeCeFOTrainingWorkload, seeds: dict[str, int], progress: Callable[[i
             model, tokenizer, zero_shot_items_per_task=w.probes.zero_shot_items, finetune=finetune,
             seed=seeds["probes"], on_step=lambda done, units: progress(w.steps + done, w.steps + units))
     return RunOutput(metrics=pd.DataFrame(result.rows), info=info)
-
-
-def _shards(cls, tokens: torch.Tensor, n_ranks: int, w: MeCeFOTrainingWorkload, key: str, seed: int):
-    """The corpus cut into ``n_ranks`` slices; a corpus too short for one sequence per slice is refused naming its
-    size key (how many tokens the generated sentences hold is known only once they are drawn)."""
-    try:
-        return cls(tokens, n_ranks, w.model.seq_len, w.batch_size, seed)
-    except ValueError:
-        raise ScenarioError([f"workload.corpus.{key}: {getattr(w.corpus, key)} sentences give {len(tokens)} "
-                             f"characters, too few for {n_ranks} slice(s) of more than seq_len + 1 = "
-                             f"{w.model.seq_len + 1}"]) from None
 
 
 def _model(spec: ModelSpec, vocab_size: int, seed: int) -> torch.nn.Module:

@@ -37,7 +37,8 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_
 from harness.config.blocks import ScenarioBase, Strict
 from harness.models.llama import check_rotary_heads
 from harness.non_finite import NOT_APPLICABLE_KEY
-from harness.workloads.base import RunContext, RunOutput, named_seeds, register_workload, torch_sandbox
+from harness.workloads.base import (RunContext, RunOutput, corpus_shards, named_seeds, register_workload,
+                                    torch_sandbox)
 from methods.perplexity import perplexity
 
 #: ``eval_loss`` is NaN on the recorded steps between evaluations (`harness.non_finite`)
@@ -96,7 +97,8 @@ class MoCTrainingWorkload(Strict):
 
 
 class MoCTrainingScenario(ScenarioBase):
-    """MoC: tiny-LLaMA pre-training with a dense SwiGLU or a Mixture-of-Channels FFN (loss, tokens/s, activation bytes)."""
+    """MoC: tiny-LLaMA pre-training with a dense SwiGLU or a Mixture-of-Channels FFN (loss, tokens/s, activation
+    bytes)."""
 
     kind: Literal["moc_training"] = "moc_training"
     workload: MoCTrainingWorkload = Field(default_factory=MoCTrainingWorkload)
@@ -136,14 +138,14 @@ def _analytic_bytes_per_token(w: MoCTrainingWorkload, vocab_size: int) -> float 
 
 
 def _run(w: MoCTrainingWorkload, seeds: dict[str, int], progress: Callable[[int, int], None]) -> RunOutput:
-    from methods.data.corpus import CharTokenizer, CorpusShards, make_corpus
+    from methods.data.corpus import CharTokenizer, make_corpus
     from methods.moc.training import TrainSettings, held_out_loss, measure_activations, train
 
     train_text = make_corpus(w.corpus.n_sentences, seeds["data"])
     eval_text = make_corpus(w.corpus.eval_sentences, seeds["data"] + 1)
     tokenizer = CharTokenizer.from_text(train_text + eval_text)
-    shards = CorpusShards(tokenizer.encode(train_text), 1, w.model.seq_len, w.batch_size, seeds["batches"])
-    held_out = CorpusShards(tokenizer.encode(eval_text), 1, w.model.seq_len, w.batch_size, seeds["batches"] + 1)
+    shards = corpus_shards(tokenizer.encode(train_text), 1, w, "n_sentences", seeds["batches"])
+    held_out = corpus_shards(tokenizer.encode(eval_text), 1, w, "eval_sentences", seeds["batches"] + 1)
     eval_set = [held_out.batch(0, i) for i in range(w.corpus.eval_batches)]
     model, _ = _build_model(w, tokenizer.vocab_size, seeds)
 
@@ -171,3 +173,4 @@ def _run(w: MoCTrainingWorkload, seeds: dict[str, int], progress: Callable[[int,
                  "tokens_per_s": w.batch_size * w.model.seq_len / (median / 1000),
                  "step_ms_median": median, "step_ms_p10": float(p10), "step_ms_p90": float(p90)})
     return RunOutput(metrics=pd.DataFrame(result.rows), info=info)
+

@@ -50,7 +50,9 @@ def test_scenario_files_load(path):
     ("workload.method.delta=0", "workload.method.delta"),
     ("workload.tasks=[add, poetry]", "workload.tasks.1"),
     ("workload.model.n_heads=3", "workload.model"),
-    ("workload.method.name=lisa", "workload"),  # pre-training compares adamw, galore and misa only
+    # pre-training compares adamw, galore and misa only (the file sweeps the method, so the sweep axis is set)
+    ("sweep.product.workload.method.name=[adamw, lisa]",
+     "workload.method.name: pre-training compares adamw, galore and misa, got 'lisa'"),
 ])
 def test_bad_input_names_the_key(override, key):
     with pytest.raises(ScenarioError, match=key.replace(".", r"\.")):
