@@ -81,18 +81,18 @@ def named_seeds(seed_seq: np.random.SeedSequence, names: Sequence[str]) -> dict[
     return {name: int(child.generate_state(1, dtype=np.uint32)[0]) for name, child in zip(names, children, strict=True)}
 
 
-def corpus_shards(tokens: Any, n_slices: int, w: Any, key: str, seed: int) -> Any:
-    """`methods.data.corpus.CorpusShards` of a training kind's corpus (``w.corpus.<key>`` generated sentences) cut
-    into ``n_slices`` slices of ``w.model.seq_len`` windows; a corpus too short for one sequence per slice is
-    refused as one line naming the key (how many tokens the drawn sentences hold is known only once drawn)."""
+def corpus_shards(tokens: Any, n_slices: int, seq_len: int, batch_size: int, seed: int, key: str,
+                  sentences: int) -> Any:
+    """`methods.data.corpus.CorpusShards` of a training kind's generated corpus (``sentences`` sentences, set by the
+    scenario's ``key``) in ``n_slices`` slices; a corpus too short for one sequence per slice is refused as one line
+    naming the key (how many tokens the drawn sentences hold is known only once they are drawn)."""
     from methods.data.corpus import CorpusShards
 
     try:
-        return CorpusShards(tokens, n_slices, w.model.seq_len, w.batch_size, seed)
+        return CorpusShards(tokens, n_slices, seq_len, batch_size, seed)
     except ValueError:
-        raise ScenarioError([f"workload.corpus.{key}: {getattr(w.corpus, key)} sentences give {len(tokens)} "
-                             f"characters, too few for {n_slices} slice(s) of more than seq_len + 1 = "
-                             f"{w.model.seq_len + 1}"]) from None
+        raise ScenarioError([f"{key}: {sentences} sentences give {len(tokens)} tokens, too few for {n_slices} "
+                             f"slice(s) of more than seq_len + 1 = {seq_len + 1}"]) from None
 
 
 @contextmanager

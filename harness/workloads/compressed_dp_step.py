@@ -108,6 +108,17 @@ class CompressedDPWorkload(DataParallelWorkload):
                 raise ValueError(f"uncompressed: unknown layer {name!r}; expected embed, head or block.<i>")
         return layers
 
+    @model_validator(mode="after")
+    def _blocks_exist(self) -> CompressedDPWorkload:
+        """A block the model does not have (or ``block.01``) would match no layer and be silently compressed."""
+        n_layers = resolve_model(self.model).n_layers
+        known = {"embed", "head", *(f"block.{i}" for i in range(n_layers))}
+        for name in self.uncompressed:
+            if name not in known:
+                raise ValueError(f"uncompressed: no layer {name!r} in a model of {n_layers} blocks "
+                                 f"(block.0 .. block.{n_layers - 1})")
+        return self
+
     def compute_workload(self) -> DataParallelWorkload:
         """The same model, batch and dtype as a ``data_parallel_step`` workload (for its compute helpers); every
         field copied has the same bounds here (inherited, or ``micro_batch``'s `MAX_MICRO_BATCH`), so a workload

@@ -61,7 +61,7 @@ from harness.config.blocks import ScenarioBase, Strict, TechniqueSpec
 from harness.config.plugins import compressor_problem, error_feedback_problem
 from harness.errors import ScenarioError
 from harness.non_finite import NOT_APPLICABLE_KEY
-from harness.workloads.base import RunContext, RunOutput, register_workload, torch_sandbox
+from harness.workloads.base import RunContext, RunOutput, corpus_shards, register_workload, torch_sandbox
 
 
 # ------------------------------------------------------------------------------------------------------ config
@@ -128,14 +128,24 @@ Task = Annotated[
 ]
 
 
+#: An Adam beta: torch's Adam / AdamW refuse one outside [0, 1) only when the optimizer is built.
+Beta = Annotated[float, Field(ge=0, lt=1)]
+
+
 class OptimizerSpec(Strict):
     name: Literal["sgd", "momentum", "adam", "adamw"] = "sgd"
     lr: PositiveFloat = 0.1
     momentum: float = Field(0.9, ge=0, lt=1, description="heavy-ball momentum (optimizer momentum)")
     nesterov: bool = False
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas")
+    betas: tuple[Beta, Beta] = Field((0.9, 0.999), description="Adam betas, each in [0, 1)")
     weight_decay: NonNegativeFloat = 0.0
     schedule: Literal["constant", "cosine"] = Field("constant", description="cosine: lr decays to 0 at the last step")
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> OptimizerSpec:
+        if self.name == "momentum" and self.nesterov and self.momentum == 0:  # torch's SGD refuses it when built
+            raise ValueError("nesterov: Nesterov momentum needs momentum > 0, got momentum 0")
+        return self
 
 
 class ErrorFeedbackSpec(Strict):
@@ -195,14 +205,39 @@ class CompressedTrainingScenario(ScenarioBase):
                 raise ValueError(f"workload.task.rows: must divide dim={task.dim}, got {task.rows}")
             if task.n_samples % self.workload.n_workers:
                 raise ValueError(f"workload.task.n_samples: must be divisible by n_workers={self.workload.n_workers}")
+        if isinstance(task, DigitsTask):
+            problem = _digits_split_problem(task.test_fraction, self.workload.n_workers)
+            if problem:
+                raise ValueError(problem)
+        if isinstance(task, TextClassificationTask) and task.n_train < self.workload.n_workers:
+            raise ValueError(f"workload.n_workers: {self.workload.n_workers} workers for n_train={task.n_train} "
+                             f"training sequences; every worker needs at least one")
         if isinstance(task, TinyGPTTask | TextClassificationTask):
             if task.d_model % task.n_heads or (task.d_model // task.n_heads) % 2:
-                raise ValueError(f"workload.task: d_model={task.d_model} must split into n_heads={task.n_heads} even heads")
+                raise ValueError(f"workload.task: d_model={task.d_model} must split into n_heads={task.n_heads} "
+                                 "even heads")
         if isinstance(task, LogisticTask | RobustShiftedTask):  # one tensor, known before any run
             problem = _unmatched_problem(self.workload, ["x"])
             if problem:
                 raise ValueError(problem)
         return self
+
+
+#: Samples of scikit-learn's digits data set (`methods.data.digits.load_digits_split`), 10 classes.
+DIGITS_SAMPLES, DIGITS_CLASSES = 1797, 10
+
+
+def _digits_split_problem(test_fraction: float, n_workers: int) -> str | None:
+    """The line for a digits split that scikit-learn's stratified split or the sharding would refuse, or None."""
+    n_test = math.ceil(test_fraction * DIGITS_SAMPLES)  # scikit-learn's train_test_split rounds the test side up
+    n_train = DIGITS_SAMPLES - n_test
+    if min(n_test, n_train) < DIGITS_CLASSES:
+        return (f"workload.task.test_fraction: {test_fraction:g} of the {DIGITS_SAMPLES} digits gives {n_train} "
+                f"training and {n_test} test samples; each side needs at least one per class ({DIGITS_CLASSES})")
+    if n_train < n_workers:
+        return (f"workload.n_workers: {n_workers} workers for {n_train} digits training samples (test_fraction "
+                f"{test_fraction:g}); every worker needs at least one")
+    return None
 
 
 def _unmatched_problem(w: CompressedTrainingWorkload, names: list[str]) -> str | None:
@@ -323,7 +358,8 @@ class NetworkTask:
 def _classification_eval(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, binary: bool) -> dict[str, float]:
     logits = model(x)
     pred = logits.argmax(dim=1)
-    out = {"eval_loss": float(torch.nn.functional.cross_entropy(logits, y)), "accuracy": float((pred == y).double().mean())}
+    out = {"eval_loss": float(torch.nn.functional.cross_entropy(logits, y)),
+           "accuracy": float((pred == y).double().mean())}
     if binary:
         from sklearn.metrics import f1_score, matthews_corrcoef
 
@@ -355,17 +391,19 @@ def _digits_task(task: DigitsTask, n_workers: int, seeds: Seeds) -> NetworkTask:
 
 
 def _gpt_task(task: TinyGPTTask, n_workers: int, seeds: Seeds) -> NetworkTask:
-    from methods.data.corpus import CharTokenizer, CorpusShards, make_corpus
+    from methods.data.corpus import CharTokenizer, make_corpus
     from methods.models.gpt import TinyLlama
 
     train_text = make_corpus(task.n_sentences, seeds.data)
     eval_text = make_corpus(task.eval_sentences, seeds.data + 1)
     tokenizer = CharTokenizer.from_text(train_text + eval_text)
-    shards = CorpusShards(tokenizer.encode(train_text), n_workers, task.seq_len, task.batch_size, seeds.batches)
+    shards = corpus_shards(tokenizer.encode(train_text), n_workers, task.seq_len, task.batch_size, seeds.batches,
+                           "workload.task.n_sentences", task.n_sentences)
     eval_tokens = tokenizer.encode(eval_text)
     n_windows = min(task.eval_batches * task.batch_size, (len(eval_tokens) - 1) // task.seq_len)
     if n_windows < 1:
-        raise ValueError(f"workload.task.eval_sentences: {task.eval_sentences} sentences give no eval window of {task.seq_len}")
+        raise ScenarioError([f"workload.task.eval_sentences: {task.eval_sentences} sentences give "
+                             f"{len(eval_tokens)} tokens, no eval window of seq_len {task.seq_len}"])
     starts = torch.arange(n_windows) * task.seq_len
     eval_x = torch.stack([eval_tokens[s : s + task.seq_len] for s in starts])
     eval_y = torch.stack([eval_tokens[s + 1 : s + 1 + task.seq_len] for s in starts])

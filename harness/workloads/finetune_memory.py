@@ -68,6 +68,9 @@ class FinetuneMemoryWorkload(Strict):
         for i, d in enumerate(self.deltas):
             if not 0 < d <= 1:
                 raise ValueError(f"deltas.{i}: expected a share in (0, 1], got {d}")
+        if not self.measure and not self.modelled:
+            raise ValueError("modelled: no large shape and measure: false leave no row to compute; list a shape "
+                             "in modelled or set measure: true")
         return self
 
 

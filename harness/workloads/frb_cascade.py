@@ -220,7 +220,8 @@ def run_dynamics(w: FrbCascadeWorkload, rng: np.random.Generator) -> tuple[pd.Da
     horizon = w.horizon_factor * plasma.time_s if plasma.truncated and plasma.time_s > 0 else long
     time_s = np.linspace(0.0, horizon, w.time_points)
     try:
-        rate = solve(tables, time_s)
+        with np.errstate(all="ignore"):  # a failing solve's overflow warnings would come before its one line
+            rate = solve(tables, time_s)
     except RuntimeError as error:  # solve_ivp gave up (not seen within the bounds; reported, not a traceback)
         raise ScenarioError([f"workload: the rate equations cannot be integrated to {horizon:.3g} s at "
                              f"{_inputs(w)} ({error}); the closed-form truncation times (output: truncation) "

@@ -95,6 +95,9 @@ class KVQualityWorkload(Strict):
         for b in budgets:
             if not 0 < b <= 1:
                 raise ValueError(f"every budget must lie in (0, 1], got {b}")
+            if b < 2.0**-53:  # else kvpress's compression_ratio = 1 - budget can round to 1.0, which it refuses
+                raise ValueError(f"every budget must be at least 2**-53 (1.1e-16; below it the baselines' "
+                                 f"compression ratio 1 - budget rounds to 1), got {b:g}")
         return budgets
 
     @field_validator("depths")

@@ -144,8 +144,10 @@ def _run(w: MoCTrainingWorkload, seeds: dict[str, int], progress: Callable[[int,
     train_text = make_corpus(w.corpus.n_sentences, seeds["data"])
     eval_text = make_corpus(w.corpus.eval_sentences, seeds["data"] + 1)
     tokenizer = CharTokenizer.from_text(train_text + eval_text)
-    shards = corpus_shards(tokenizer.encode(train_text), 1, w, "n_sentences", seeds["batches"])
-    held_out = corpus_shards(tokenizer.encode(eval_text), 1, w, "eval_sentences", seeds["batches"] + 1)
+    shards = corpus_shards(tokenizer.encode(train_text), 1, w.model.seq_len, w.batch_size, seeds["batches"],
+                           "workload.corpus.n_sentences", w.corpus.n_sentences)
+    held_out = corpus_shards(tokenizer.encode(eval_text), 1, w.model.seq_len, w.batch_size, seeds["batches"] + 1,
+                             "workload.corpus.eval_sentences", w.corpus.eval_sentences)
     eval_set = [held_out.batch(0, i) for i in range(w.corpus.eval_batches)]
     model, _ = _build_model(w, tokenizer.vocab_size, seeds)
 

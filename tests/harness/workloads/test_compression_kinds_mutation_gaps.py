@@ -224,7 +224,7 @@ def test_the_requested_error_feedback_is_the_one_costed():
 def test_only_embed_head_and_numbered_blocks_can_be_left_uncompressed():
     from pydantic import ValidationError
 
-    CompressedDPWorkload(uncompressed=["embed", "head", "block.0", "block.12"])
+    CompressedDPWorkload(uncompressed=["embed", "head", "block.0", "block.11"])  # llama-130m: blocks 0 .. 11
     for bad in ("norm", "block.", "block.x", "blocks.1"):
         with pytest.raises(ValidationError, match="uncompressed"):
             CompressedDPWorkload(uncompressed=[bad])
