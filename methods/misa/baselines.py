@@ -86,10 +86,11 @@ def _layer_linears(model: nn.Module) -> list[str]:
 
 @contextlib.contextmanager
 def _quiet_bitsandbytes_import() -> Iterator[None]:
-    """Around importing peft or galore-torch, which import bitsandbytes: its CPU backend tries the Hugging Face
-    hub's ``kernels`` package for a 4-bit GEMM nothing here uses, finds this project's ``kernels`` instead and logs
-    a warning naming its path, and under torch 2.13 its import raises 14 deprecation warnings about
-    ``torch.jit.script_method``; dependency noise, kept out of our output."""
+    """Around using peft or galore-torch, which import bitsandbytes (peft >= 0.22 only when it injects adapters):
+    its CPU backend tries the Hugging Face hub's ``kernels`` package for a 4-bit GEMM nothing here uses, finds this
+    project's ``kernels`` instead and logs a warning naming its path, and under torch 2.13 its import raises 14
+    deprecation warnings about ``torch.jit.script_method``; peft >= 0.22 warns that it will drop the Transformers 4
+    the ``kv`` extra pins. Dependency noise, kept out of our output."""
     log = logging.getLogger("bitsandbytes")
     level = log.level
     log.setLevel(logging.ERROR)
@@ -97,6 +98,8 @@ def _quiet_bitsandbytes_import() -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*torch\.jit\.script_method.* is deprecated",
                                     category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=r"Support for Transformers < .* is deprecated in PEFT",
+                                    category=FutureWarning)
             yield
     finally:
         log.setLevel(level)
@@ -106,9 +109,9 @@ def _peft(model: nn.Module, dora: bool, r: int = 8, alpha: int = 16, dropout: fl
     with _quiet_bitsandbytes_import():
         import peft
 
-    config = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=_layer_linears(model),
-                             use_dora=dora)
-    peft.get_peft_model(model, config)  # injects the adapters into ``model`` and freezes the rest
+        config = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=_layer_linears(model),
+                                 use_dora=dora)
+        peft.get_peft_model(model, config)  # injects the adapters into ``model`` and freezes the rest
     return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], **adamw)
 
 

@@ -51,3 +51,23 @@ def test_no_learning_rate_no_progress():
     """The check above can fail: with lr = 0 the loss does not move."""
     losses = _losses("misa", scale_lr=0.0)
     assert abs(losses[-1] - losses[0]) < 1e-6
+
+
+def test_the_package_baselines_print_nothing_in_a_fresh_process():
+    """peft (>= 0.22 only once it injects adapters) and galore-torch import bitsandbytes, which logs a warning naming
+    this project's `kernels` folder; peft also warns about Transformers 4. A fresh interpreter, as every import is
+    cached per process; every warning shown."""
+    import subprocess
+    import sys
+
+    code = ("from methods.misa.baselines import make_finetuner\n"
+            "from methods.models.llama_family import LlamaFamily, LlamaFamilyConfig\n"
+            "cfg = LlamaFamilyConfig(d_model=8, d_ff=16, n_heads=2, n_layers=2, vocab_size=16)\n"
+            "for name in ('lora', 'dora', 'galore'):\n"
+            "    make_finetuner(name, LlamaFamily(cfg, seed=0), lr=1e-3)\n"
+            "print('built')\n")
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout == "built\n", done.stderr
+    noise = [line for line in done.stderr.splitlines() if "peft" in line or "bitsandbytes" in line
+             or "kernels" in line or "Warning" in line]
+    assert noise == []
