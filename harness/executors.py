@@ -205,9 +205,13 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _where(task: PointTask) -> str:
+    return f"sweep point {task.point.index + 1} ({', '.join(f'{k}={v!r}' for k, v in task.point.values.items())})"
+
+
 def _raise_failure(failure: _PointFailure, tasks: list[PointTask]) -> None:
     task = next(t for t in tasks if t.point.index == failure.index)
-    where = f"sweep point {failure.index + 1} ({', '.join(f'{k}={v!r}' for k, v in task.point.values.items())})"
+    where = _where(task)
     if failure.user_error:
         raise HarnessError(f"{where}: {failure.message}")
     raise RuntimeError(f"{where} failed in a worker:\n{failure.message}")
@@ -245,6 +249,10 @@ def _run_in_process(tasks: list[PointTask], on_done: Callable[[RunRecord], None]
         bar = RunBar(task.point.scenario.name) if run_bars else None
         try:
             record = execute_task(task, bar)
+        except HarnessError as err:  # name the point, as `_raise_failure` does for a pool's (not `harness run`'s)
+            if not task.point.values:
+                raise
+            raise HarnessError(f"{_where(task)}: {err}") from None
         finally:
             if bar is not None:
                 bar.close()

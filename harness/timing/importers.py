@@ -176,7 +176,7 @@ def _numbers(path: Path, frame: pd.DataFrame, columns: list[str]) -> pd.DataFram
             i = int(bad[0])
             what = ("not a finite number" if not np.isfinite(values[i]) else "negative" if values[i] < 0
                     else "above 2**53")
-            raise _error(path, i + 2, f"column {column}: {what}: {frame[column].iloc[i]!r}")
+            raise _error(path, int(frame.index[i]) + 2, f"column {column}: {what}: {frame[column].iloc[i]!r}")
         out[column] = values
     return pd.DataFrame(out)
 
@@ -199,6 +199,11 @@ def read_vidur_network(path: Path, dtype: str = "float16", impl: str = "nccl") -
         values = _numbers(path, rows, ["num_workers", "size", "devices_per_node", *stats])
         op = VIDUR_OPS[collective]
         n = values["num_workers"]
+        bad = np.flatnonzero((n < 1) | (n % 1 != 0))
+        if bad.size:  # checked here, not as check_rows's n_ranks: a column this file does not have
+            i = int(bad[0])
+            raise _error(path, int(rows.index[i]) + 2,
+                         f"column num_workers: expected a whole number >= 1, got {rows['num_workers'].iloc[i]!r}")
         size = values["size"] * (n if op in ("all_gather", "reduce_scatter") else 1)
         table = pd.DataFrame({
             "n_ranks": n.to_numpy(), "devices_per_node": np.minimum(values["devices_per_node"], n).to_numpy(),

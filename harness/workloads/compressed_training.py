@@ -197,6 +197,10 @@ class CompressedTrainingScenario(ScenarioBase):
             problem = error_feedback_problem(ef.name, ef.params, "workload.error_feedback")
         if problem:
             raise ValueError(problem)
+        if self.technique.name != "none" and self.workload.warmup_steps >= self.workload.steps:
+            raise ValueError(f"workload.warmup_steps: {self.workload.warmup_steps} dense warm-up steps of "
+                             f"{self.workload.steps} leave no step compressed by '{self.technique.name}'; use "
+                             "fewer than workload.steps (or technique.name: none for a dense run)")
         task = self.workload.task
         if isinstance(task, RobustShiftedTask) and self.workload.n_workers < 2:
             raise ValueError("workload.n_workers: the robust shifted objective needs >= 2 workers (two groups)")

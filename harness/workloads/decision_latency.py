@@ -35,7 +35,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 
 from harness.config.blocks import NAME_PATTERN, DeviceScenario, Strict
 from harness.workloads.base import RunContext, RunOutput, register_workload, torch_threads
@@ -107,7 +107,8 @@ class PerCallSpec(Strict):
 
 
 class ControlSpec(Strict):
-    rate_hz: PositiveFloat = Field(125.0, le=1e6, description="control rate; Hopper-v5 steps every 0.008 s = 125 Hz")
+    rate_hz: float = Field(125.0, ge=1e-3, le=1e6, description="control rate (at least 1e-3: ticks of at most "
+                           "1,000 s keep the nanosecond clock in range); Hopper-v5 steps every 0.008 s = 125 Hz")
     ticks: PositiveInt = Field(500, le=1_000_000, description="control ticks simulated per method and batch")
     arrival_jitter_ms: NonNegativeFloat = Field(0.0, le=1e6, description="uniform delay of each observation, "
                                                 "0 to this many ms")

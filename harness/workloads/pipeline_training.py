@@ -79,6 +79,11 @@ class PipelineTrainingWorkload(Strict):
             raise ValueError(f"model: {err}") from None
         if self.n_stages > m.n_layers:
             raise ValueError(f"n_stages: {self.n_stages} stages for {m.n_layers} blocks")
+        coded = [side for side in ("forward", "backward") if getattr(self, side).name != "none"]
+        if self.n_stages == 1 and coded:
+            raise ValueError(f"n_stages: one stage sends nothing between stages, so {coded[0]}: "
+                             f"{getattr(self, coded[0]).name} would compress nothing; use n_stages >= 2 (or "
+                             "codec none)")
         if self.batch_size % self.n_micro_batches:
             raise ValueError(f"n_micro_batches: must divide batch_size={self.batch_size}, got {self.n_micro_batches}")
         if self.batch_size > self.n_train:
