@@ -157,7 +157,7 @@ def evaluate_methods(dataset, w: OfflineRLWorkload, seed: int,
                      progress: Callable[[int, int], None]) -> tuple[pd.DataFrame, dict]:
     """Train (or load) and roll out every method of ``w`` on ``dataset``; the metrics rows and run.json info.
     ``progress(methods_done, methods)`` after each method."""
-    from methods.offline_rl.datasets.collect import without_model_file
+    from methods.offline_rl.datasets.collect import evaluation_env
     from methods.offline_rl.episodes import Episodes
     from methods.offline_rl.rollout import rollout, time_per_action
     from methods.offline_rl.training import PolicySpec, Trainer, build_policy
@@ -169,8 +169,8 @@ def evaluate_methods(dataset, w: OfflineRLWorkload, seed: int,
     for done, entry in enumerate(w.methods, start=1):
         spec = PolicySpec(entry.method, steps=entry.steps, nfe=entry.nfe, reward_weight=entry.reward_weight)
         policy = build_policy(spec, trainer, seed=seed * 100_000 + zlib.crc32(entry.name.encode()) % 100_000)
-        result = rollout(policy, lambda: without_model_file(dataset.recover_environment(eval_env=True)),
-                         episodes=w.rollout.episodes, seed=seed, max_steps=w.rollout.max_steps)
+        result = rollout(policy, lambda: evaluation_env(dataset), episodes=w.rollout.episodes, seed=seed,
+                         max_steps=w.rollout.max_steps)
         action_ms = time_per_action(policy, probe, w.rollout.timing_repeats)
         weight = np.nan
         if entry.method in ("student", "ctd"):

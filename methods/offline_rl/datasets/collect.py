@@ -9,10 +9,13 @@ in a seeded random order (every episode when the size asks for all). Smaller siz
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import gymnasium as gym
 import numpy as np
@@ -53,10 +56,23 @@ class Episode:
 def make_env(env_id: str, kwargs: dict | None = None) -> gym.Env:
     """``gym.make`` with the gymnasium-robotics environments registered for PointMaze ids."""
     if env_id.startswith("PointMaze"):
-        import gymnasium_robotics
-
-        gym.register_envs(gymnasium_robotics)
+        gym.register_envs(import_gymnasium_robotics())
     return without_model_file(gym.make(env_id, **(kwargs or {})))
+
+
+def evaluation_env(dataset) -> gym.Env:
+    """A Minari ``dataset``'s evaluation environment (``recover_environment(eval_env=True)``), with gymnasium-robotics
+    imported quietly first (a maze's entry point imports it) and a maze's model file removed."""
+    import_gymnasium_robotics()
+    return without_model_file(dataset.recover_environment(eval_env=True))
+
+
+def import_gymnasium_robotics() -> ModuleType:
+    """The ``gymnasium_robotics`` package, imported without the notice its first import prints to stderr (its
+    Adroit hand environments' rewards changed in 1.2.1; none of them is used here)."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        import gymnasium_robotics
+    return gymnasium_robotics
 
 
 def without_model_file(env: gym.Env) -> gym.Env:

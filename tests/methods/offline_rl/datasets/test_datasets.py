@@ -182,6 +182,26 @@ def test_maze_environments_leave_no_model_file_in_the_temp_folder():
     raw.close()
 
 
+def test_maze_environments_print_nothing_in_a_fresh_process():
+    """gymnasium-robotics' first import prints a notice about its Adroit environments to stderr (a fresh
+    interpreter, as the import is cached per process): through `make_env` and `evaluation_env` it prints nothing."""
+    import subprocess
+    import sys
+
+    code = ("import gymnasium as gym\n"
+            "from methods.offline_rl.datasets.collect import evaluation_env, make_env\n"
+            "class Dataset:  # Minari's recover_environment: gym.make through the entry point's package\n"
+            "    def recover_environment(self, eval_env):\n"
+            "        import gymnasium_robotics\n"
+            "        gym.register_envs(gymnasium_robotics)\n"
+            "        return gym.make('PointMaze_UMaze-v3')\n"
+            "evaluation_env(Dataset()).close()\n"
+            "make_env('PointMaze_UMaze-v3').close()\n"
+            "print('made')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "made\n", "")
+
+
 def test_default_root_is_the_harness_cache_not_minaris_own(tmp_path, monkeypatch):
     from methods.offline_rl.datasets.store import dataset_dir
 
