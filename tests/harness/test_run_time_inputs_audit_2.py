@@ -14,29 +14,10 @@ naming the key (or the file's line and column), before anything runs where the m
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.harness.cli_run import cli
-
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-
-
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def run(capsys, tmp_path, scenario: str, *sets: str) -> tuple[int, str]:
-    """``harness run`` of a shipped scenario's base point (no sweep, no tune stage) with ``--set`` overrides."""
-    argv = ["run", SCENARIOS / scenario, "--out", tmp_path / "runs", "--no-progress",
-            "--set", "sweep=null", "--set", "tune=null"]
-    for item in sets:
-        argv += ["--set", item]
-    code, _, err = cli(capsys, *argv)
-    return code, err
+from tests.harness.test_run_time_inputs_audit import SCENARIOS, one_line, run
 
 
 @pytest.mark.parametrize("warmup", [2, 3])
