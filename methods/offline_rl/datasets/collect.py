@@ -84,6 +84,20 @@ def without_model_file(env: gym.Env) -> gym.Env:
     return env
 
 
+@contextlib.contextmanager
+def temp_files_kept_apart() -> Iterator[None]:
+    """Inside, the process's temp files go to a private folder deleted on exit: for code that builds maze
+    environments we cannot clean (Minari's dataset creation makes its own), whose model files would otherwise stay
+    in the temp folder. Sets the documented ``tempfile.tempdir`` meanwhile."""
+    previous = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="effml-temp-") as private:
+        tempfile.tempdir = private
+        try:
+            yield
+        finally:
+            tempfile.tempdir = previous
+
+
 def _stack(items: list) -> np.ndarray | dict:
     if isinstance(items[0], dict):
         return {k: np.stack([np.asarray(it[k]) for it in items]) for k in items[0]}

@@ -148,7 +148,7 @@ def write(name: str, size: str) -> dict:
     import minari
     from minari.data_collector import EpisodeBuffer
 
-    from methods.offline_rl.datasets.collect import collect
+    from methods.offline_rl.datasets.collect import collect, temp_files_kept_apart
 
     spec, rec = spec_of(name), recipe(name, size)
     folder = dataset_dir(name, size)
@@ -166,7 +166,8 @@ def write(name: str, size: str) -> dict:
     requirements = ["mujoco>=3.1,<3.2"] if not spec.env_id.startswith("PointMaze") else [
         f"gymnasium-robotics=={importlib.metadata.version('gymnasium-robotics')}"]
     try:
-        with warnings.catch_warnings():  # minari asks for a code link and an author e-mail; we have neither
+        # minari asks for a code link and an author e-mail (we have neither) and builds environments of its own
+        with warnings.catch_warnings(), temp_files_kept_apart():
             warnings.filterwarnings("ignore", message=".*(code_permalink|author_email).*", category=UserWarning)
             dataset = minari.create_dataset_from_buffers(
                 dataset_id(name, size), buffers, env=env_spec, eval_env=eval_spec,

@@ -182,6 +182,22 @@ def test_maze_environments_leave_no_model_file_in_the_temp_folder():
     raw.close()
 
 
+def test_environments_built_by_others_leave_their_model_file_in_a_private_folder_deleted_after():
+    import gymnasium as gym
+
+    from methods.offline_rl.datasets.collect import make_env, temp_files_kept_apart
+
+    make_env("PointMaze_UMaze-v3").close()  # registers the maze environments
+    before = tempfile.tempdir
+    with temp_files_kept_apart():
+        private = Path(tempfile.gettempdir())
+        env = gym.make("PointMaze_UMaze-v3")  # as Minari's dataset creation makes its own
+        model_file = Path(env.unwrapped.tmp_xml_file_path)
+        assert private.name.startswith("effml-temp-") and model_file.parent == private and model_file.exists()
+        env.close()
+    assert tempfile.tempdir == before and not private.exists()
+
+
 def test_maze_environments_print_nothing_in_a_fresh_process():
     """gymnasium-robotics' first import prints a notice about its Adroit environments to stderr (a fresh
     interpreter, as the import is cached per process): through `make_env` and `evaluation_env` it prints nothing."""
