@@ -103,6 +103,14 @@ class FinetuneTrainingWorkload(Strict):
         if self.method.lisa_layers > self.model.n_layers:
             raise ValueError(f"method.lisa_layers: {self.method.lisa_layers} exceeds model.n_layers "
                              f"{self.model.n_layers}")
+        if self.mode == "finetune":
+            from methods.data.tasks_finetune import longest_example
+
+            need, task = max((longest_example(task, self.digits), task) for task in self.tasks)
+            if need > self.model.seq_len + 1:
+                raise ValueError(f"model.seq_len: {self.model.seq_len} is too short for the tasks' examples (task "
+                                 f"{task} with digits {self.digits} draws up to {need} characters: seq_len >= "
+                                 f"{need - 1})")
         return self
 
 
@@ -140,24 +148,13 @@ def run(scenario: FinetuneTrainingScenario, ctx: RunContext) -> RunOutput:
     with torch_sandbox(threads=1):  # tiny tensors: one thread avoids OpenMP barriers on a shared CPU
         seed = int(ctx.seed_seq.generate_state(1)[0])
         torch.manual_seed(seed)  # LoRA's init and dropout draw from torch's generator
+        from methods.misa.train import CorpusTooShort
+
         try:
             return _run(scenario.workload, seed, ctx.progress)
-        except ValueError as err:
-            problem = _input_problem(scenario.workload, err)
-            if problem is None:
-                raise
-            raise ScenarioError([problem]) from None
-
-
-def _input_problem(w: FinetuneTrainingWorkload, err: ValueError) -> str | None:
-    """A corpus A too short for one sequence or a task example too long for one (known only once the text is
-    drawn, `methods.misa.train`, `methods.data.tasks_finetune`) as one line naming its key; else None."""
-    message = str(err)
-    if message.startswith("corpus A of"):
-        return f"workload.pretrain.n_items: {w.pretrain.n_items} items are too few ({message})"
-    if " is longer than seq_len + 1" in message:
-        return f"workload.model.seq_len: {w.model.seq_len} is too short for the tasks' examples ({message})"
-    return None
+        except CorpusTooShort as err:  # its length is known once the text is drawn
+            raise ScenarioError([f"workload.pretrain.n_items: {scenario.workload.pretrain.n_items} items are too "
+                                 f"few ({err})"]) from None
 
 
 def _run(w: FinetuneTrainingWorkload, seed: int, progress: Callable[[int, int], None]) -> RunOutput:

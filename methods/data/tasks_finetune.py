@@ -107,6 +107,27 @@ def make_example(task: str, rng: np.random.Generator, digits: int = 2) -> Exampl
     raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
 
+def longest_example(task: str, digits: int = 2) -> int:
+    """Characters in the longest ``prompt + answer`` that `make_example` can draw for ``task`` (what
+    ``seq_len + 1`` must hold for `encode_examples`)."""
+    big = 10 ** int(digits) - 1
+    if task == "add":
+        return len(f"{big}+{big}=" f"{2 * big}.")
+    if task == "mod":
+        return len(f"({big}+{big})%9=" "8.")
+    if task == "category":
+        longest = {role: max(map(len, WORDS[key])) for role, key in _ROLES.items()}
+        return max(len(f"{role}? :.") + 2 * longest[role] + len("  ")
+                   + sum(sorted(n for other, n in longest.items() if other != role)[-2:]) for role in longest)
+    if task == "larger":
+        return len("larger? 98 99:" "99.")
+    if task == "even":
+        return len("is 98 even? yes no:" "yes.")
+    if task == "next":
+        return len("after 97? 98 96 99:" "98.")
+    raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+
+
 @dataclass(frozen=True)
 class TaskBatch:
     """Inputs ``tokens`` [B, T], next-character ``targets`` and the ``mask`` of answer positions (float)."""

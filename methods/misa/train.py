@@ -62,11 +62,19 @@ def model_config(d_model: int, d_ff: int, n_heads: int, n_layers: int, seq_len: 
                              vocab_size=len(tf.VOCAB), max_seq_len=seq_len)
 
 
+class CorpusTooShort(ValueError):
+    """Corpus A of ``n_items`` items holds no sequence of ``seq_len + 1`` characters."""
+
+    def __init__(self, n_items: int, seq_len: int):
+        super().__init__(f"corpus A of {n_items} items is shorter than seq_len + 1 = {seq_len + 1}")
+        self.n_items = n_items
+
+
 def corpus_batches(n_items: int, seed: int, seq_len: int, batch_size: int) -> Callable[[int], tuple[torch.Tensor, ...]]:
     """``batch(step) -> (inputs, targets)``: random windows of corpus A (seeded per step)."""
     ids = torch.tensor(tf.encode(tf.pretraining_text(n_items, seed)), dtype=torch.int64)
     if len(ids) <= seq_len + 1:
-        raise ValueError(f"corpus A of {n_items} items is shorter than seq_len + 1 = {seq_len + 1}")
+        raise CorpusTooShort(n_items, seq_len)
 
     def batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         starts = np.random.default_rng([seed, step, 0xB47]).integers(0, len(ids) - seq_len - 1, size=batch_size)
@@ -104,6 +112,7 @@ def pretrained_base(cfg: LlamaFamilyConfig, settings: PretrainSettings, cache_di
         return model, {**saved["info"], "cached": True, "source": "cache"}
     start = time.perf_counter()
     batch = corpus_batches(settings.n_items, settings.seed, cfg.max_seq_len, settings.batch_size)
+    held_out = corpus_batches(settings.n_items // 4, settings.seed + 1, cfg.max_seq_len, settings.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)
     for step in range(settings.steps):
         x, y = batch(step)
@@ -112,7 +121,6 @@ def pretrained_base(cfg: LlamaFamilyConfig, settings: PretrainSettings, cache_di
         opt.zero_grad(set_to_none=True)
         if on_step is not None:
             on_step(step + 1, settings.steps)
-    held_out = corpus_batches(settings.n_items // 4, settings.seed + 1, cfg.max_seq_len, settings.batch_size)
     info = {"held_out_loss": corpus_eval_loss(model, [held_out(i) for i in range(4)]), "steps": settings.steps,
             "train_seconds": time.perf_counter() - start}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,9 @@ Closed here:
   (fixed seed), starting from a model seeded by the run; a LoRA run seeds torch's global generator itself;
 - run.json's info: vocabulary size, the base's held-out loss, trainable parameters at the start, and no measured
   step when ``measure_step`` is off;
-- a corpus A too short for a sequence, or a task example too long for one, is one line naming its key (it was a
-  ValueError traceback).
+- a corpus A too short for a sequence is one line naming its key (it was a ValueError traceback), the base model's
+  held-out corpus included, before any pre-training step; a ``seq_len`` shorter than the tasks' longest example is
+  refused when the scenario is validated (it was found only after pre-training).
 """
 
 from __future__ import annotations
@@ -152,15 +153,41 @@ def test_no_measured_step_when_it_is_off():
     ({"mode": "pretrain", "method": {"name": "adamw"}, "pretrain": {**TINY["pretrain"], "n_items": 1}},
      "workload.pretrain.n_items: 1 items are too few"),
     ({"pretrain": {**TINY["pretrain"], "n_items": 1}}, "workload.pretrain.n_items: 1 items are too few"),
-    ({"model": {**TINY["model"], "seq_len": 8}, "digits": 4, "tasks": ["add"], "method": {"name": "adamw"}},
-     "workload.model.seq_len: 8 is too short"),
 ])
-def test_a_corpus_or_example_that_does_not_fit_names_its_key(changes, key):
-    """Schema-valid sizes whose drawn text does not fit a sequence: one line naming the key (it was a ValueError
-    traceback from the corpus or example encoder)."""
+def test_a_corpus_too_short_for_a_sequence_names_its_key(changes, key):
+    """Schema-valid sizes whose drawn corpus does not fit a sequence: one line naming the key (it was a ValueError
+    traceback from the corpus encoder)."""
     with pytest.raises(ScenarioError, match=key.replace(".", r"\.")) as err:
         _run(**changes)
     assert len(err.value.problems) == 1
+
+
+def test_the_base_models_held_out_corpus_is_checked_before_pre_training(monkeypatch, tmp_path):
+    """A corpus whose quarter (the held-out text) is too short is refused before any pre-training step."""
+    steps: list[int] = []
+    settings = train.PretrainSettings(steps=2, batch_size=2, n_items=8, seed=1)
+    cfg = train.model_config(16, 32, 2, 1, seq_len=64)
+    assert len(tf.pretraining_text(8, 1)) > 65 and len(tf.pretraining_text(2, 2)) <= 65
+    with pytest.raises(train.CorpusTooShort, match="corpus A of 2 items"):
+        train.pretrained_base(cfg, settings, cache_dir=tmp_path, store=tmp_path,
+                              on_step=lambda done, total: steps.append(done))
+    assert steps == []
+
+
+@pytest.mark.parametrize(("seq_len", "digits", "tasks", "fits"), [
+    (9, 2, ["add"], True), (8, 2, ["add"], False),  # "99+99=198." has 10 characters
+    (15, 4, ["add", "mod"], True), (14, 4, ["add", "mod"], False),  # "9999+9999=19998." has 16
+    (22, 4, ["add", "even"], True), (21, 1, ["even"], False),  # "is 98 even? yes no:yes." has 23
+])
+def test_fine_tuning_refuses_a_sequence_shorter_than_the_longest_task_example(seq_len, digits, tasks, fits):
+    """Checked when the scenario is validated (it was found only after the base model's pre-training)."""
+    changes = {"model": {**TINY["model"], "seq_len": seq_len}, "digits": digits, "tasks": tasks}
+    if fits:
+        assert _workload(**changes).model.seq_len == seq_len
+        return
+    with pytest.raises(ValueError, match=rf"model\.seq_len: {seq_len} is too short for the tasks' examples"):
+        _workload(**changes)
+    assert _workload(**changes, mode="pretrain", method={"name": "adamw"}).mode == "pretrain"
 
 
 def test_lora_runs_do_not_depend_on_the_callers_torch_generator():
