@@ -18,6 +18,7 @@ and overall, per prediction), ``op_times.csv`` (the study's op profile, `harness
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -258,7 +259,8 @@ def run_study(plan: StudyPlan, *, timings_root: Path | str, fidelity_dir: Path |
     codec_times = measure_codec_times(plan)
     load_before = os.getloadavg()
     measured, steps, notes = measure_runs(plan, progress, quiet_wait_s, before_each=profile.run_pass)
-    op_times = profile.frame()
+    # predicted from the values as written, so that `recompute` of the written study gives the same tables
+    measured, codec_times, op_times = as_written(measured), as_written(codec_times), as_written(profile.frame())
     table, provenance = predict_table(plan, measured, codec_times, timings_root, fidelity_dir, op_times)
     meta = {"plan": plan.model_dump(mode="json"), "machine": machine_meta(), "protocol": protocol(True),
             "target_median_abs_error_pct": TARGET_MEDIAN_PCT, "networks": notes, **provenance,
@@ -298,9 +300,8 @@ def recompute(out_dir: Path | str, *, timings_root: Path | str, fidelity_dir: Pa
     keep = [c for c in runs.columns if not c.startswith(("predicted_", "error_pct", "link_", "cpu_share_factor",
                                                          "codec_sources"))]
     table, provenance = predict_table(plan, runs[keep], codec_times, timings_root, fidelity_dir, op_times)
-    meta.pop("op_profile_sources", None)
-    meta.pop("compute_source", None)
-    meta.update(provenance, protocol=protocol(op_times is not None))
+    stale = {"op_profile_sources", "compute_source"} - provenance.keys()
+    meta = {k: v for k, v in meta.items() if k not in stale} | provenance | {"protocol": protocol(op_times is not None)}
     return StudyTables(table, summary_table(table), codec_times, steps, meta, op_times)
 
 
@@ -341,15 +342,24 @@ def history_table(out_dir: Path | str, timings_root: Path | str, fidelity_dir: P
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
 
+#: every table of the study is written with six significant digits (`write_study`)
+FLOAT_FORMAT = "%.6g"
+
+
+def as_written(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as `recompute` reads it back from its CSV file."""
+    return pd.read_csv(io.StringIO(frame.to_csv(index=False, float_format=FLOAT_FORMAT)))
+
+
 def write_study(study: StudyTables, out_dir: Path | str) -> list[Path]:
     out = Path(out_dir)
-    files = {"runs.csv": study.runs.to_csv(index=False, float_format="%.6g"),
-             "summary.csv": study.summary.to_csv(index=False, float_format="%.6g"),
-             "codec_times.csv": study.codec_times.to_csv(index=False, float_format="%.6g"),
-             "raw/steps.csv": study.steps.to_csv(index=False, float_format="%.6g"),
+    files = {"runs.csv": study.runs.to_csv(index=False, float_format=FLOAT_FORMAT),
+             "summary.csv": study.summary.to_csv(index=False, float_format=FLOAT_FORMAT),
+             "codec_times.csv": study.codec_times.to_csv(index=False, float_format=FLOAT_FORMAT),
+             "raw/steps.csv": study.steps.to_csv(index=False, float_format=FLOAT_FORMAT),
              "meta.json": json.dumps(study.meta, indent=1, default=str) + "\n"}
     if study.op_times is not None:
-        files["op_times.csv"] = study.op_times.to_csv(index=False, float_format="%.6g")
+        files["op_times.csv"] = study.op_times.to_csv(index=False, float_format=FLOAT_FORMAT)
     for name, text in files.items():
         write_text_atomic(out / name, text)
     return [out / name for name in files]

@@ -100,12 +100,16 @@ def test_recompute_keeps_the_tables_judged_and_adds_the_op_profile_beside(tmp_pa
 
 
 def test_measuring_runs_are_kept_and_each_predicted_again(tmp_path):
-    from harness.pipeline_study.study import HISTORY_COLUMNS, history_table, keep_in_history, recompute
+    from harness.pipeline_study.study import HISTORY_COLUMNS, history_table, keep_in_history, recompute, write_study
 
     out = _copy_of_committed_study(tmp_path)
     shutil.rmtree(out / "history", ignore_errors=True)
     assert history_table(out, TIMINGS, ROOT / "results" / "fidelity").empty
     study = recompute(out, timings_root=TIMINGS, fidelity_dir=ROOT / "results" / "fidelity")
+    # the committed tables are what predicting their own written measurements gives, to the written digit
+    write_study(study, tmp_path / "again")
+    for name in ("runs.csv", "summary.csv", "meta.json"):
+        assert (tmp_path / "again" / name).read_text() == (out / name).read_text(), name
     kept = keep_in_history(study, out)
     assert kept.parent == out / "history" and (kept / "raw" / "steps.csv").is_file()
     later = dict(study.meta, date="2099-01-01T00:00:00Z")
