@@ -153,12 +153,12 @@ def _wait_all(procs: list[subprocess.Popen], logs: list, timeout_s: float) -> No
     deadline = time.monotonic() + timeout_s
     while True:
         codes = [proc.poll() for proc in procs]
+        if all(code == 0 for code in codes):  # before the deadline: ranks done between two polls count as done
+            return
         failed = [r for r, code in enumerate(codes) if code not in (None, 0)]
         if failed or time.monotonic() > deadline:
             reason = f"rank(s) {failed} failed" if failed else f"timed out after {timeout_s:.0f} s"
             raise MeasurementError(f"{reason}:\n" + "\n".join(_tail(logs[r], r) for r in (failed or range(len(procs)))))
-        if all(code == 0 for code in codes):
-            return
         time.sleep(0.05)
 
 

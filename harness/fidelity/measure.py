@@ -215,6 +215,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    if args.repeats < 1 or args.warmup < 0:
+        raise SystemExit(f"--repeats / --warmup: expected at least 1 / 0, got {args.repeats} / {args.warmup}")
     for size_bytes in args.sizes_bytes:
         if size_bytes <= 0 or size_bytes % FLOAT32_BYTES:
             raise SystemExit(f"--sizes-bytes: expected positive multiples of {FLOAT32_BYTES}, got {size_bytes}")
