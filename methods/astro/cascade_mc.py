@@ -147,7 +147,7 @@ def simulate(tables: CascadeTables, time_s: FloatArray, *, seeds: int = 1000, re
     curves = np.empty((replicas, time_s.size))
     energies = np.empty((replicas, time_s.size))
     gamma_mc2 = tables.gamma_lepton * ME_C2_ERG
-    particles = 0
+    particles = seeds * replicas  # the seeds, as without a cascade; the loop adds γ-rays and leptons born
     most_generations = 0
     for r in range(replicas):
         births = np.zeros(seeds)

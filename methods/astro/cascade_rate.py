@@ -124,8 +124,13 @@ def solve(tables: CascadeTables, time_s: FloatArray, *, rtol: float = 1e-8) -> R
     full[k + 1, :] += mc2_gamma * np.concatenate([a[0], [0.0]])
     y0 = np.zeros(k + 2)
     y0[0], y0[-1] = 1.0, mc2_gamma
-    sol = solve_ivp(lambda _t, y: full @ y, (0.0, float(time_s[-1])), y0, method="Radau", t_eval=time_s,
-                    jac=full, rtol=rtol, atol=1e-12)
-    if not sol.success:
-        raise RuntimeError(f"rate equations: solve_ivp failed: {sol.message}")
-    return RateSolution(time_s, sol.y[0], sol.y[1 : k + 1].sum(axis=0), sol.y[-1], growth_rate_per_s(tables))
+    times, where = np.unique(time_s, return_inverse=True)  # solve_ivp needs strictly increasing times after 0
+    if times[-1] == 0.0:
+        y = np.repeat(y0[:, None], time_s.size, axis=1)
+    else:
+        sol = solve_ivp(lambda _t, y: full @ y, (0.0, float(times[-1])), y0, method="Radau", t_eval=times,
+                        jac=full, rtol=rtol, atol=1e-12)
+        if not sol.success:
+            raise RuntimeError(f"rate equations: solve_ivp failed: {sol.message}")
+        y = sol.y[:, where]
+    return RateSolution(time_s, y[0], y[1 : k + 1].sum(axis=0), y[-1], growth_rate_per_s(tables))
