@@ -124,8 +124,9 @@ class StepData:
         """Each module's minimizer of its Lagrangian term at ``lam`` (> -energy_price), clipped to its bounds."""
         kappa = self.energy_price + lam  # lam: a number, or a K x 1 column (K multipliers at once)
         scale = 2.0 * kappa * np.maximum(self.rho, 1e-300)
-        up = np.maximum(lam - kappa * self.av - self.c_dis, 0.0) / scale
-        down = np.maximum(-lam - kappa * self.av - self.c_ch, 0.0) / scale
+        with np.errstate(over="ignore"):  # a lossless module (rho = 0): a linear term, at a bound (inf clipped)
+            up = np.maximum(lam - kappa * self.av - self.c_dis, 0.0) / scale
+            down = np.maximum(-lam - kappa * self.av - self.c_ch, 0.0) / scale
         return np.minimum(np.maximum(up - down, self.pb_lo), self.pb_hi)
 
     def terms(self, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

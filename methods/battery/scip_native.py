@@ -242,7 +242,11 @@ class NativeScheduler:
         dis, ch = limits(self.modules, soc, self.dt_h)
         rho = np.array([m.loss_coefficients(float(s))[0] for m, s in zip(self.modules, soc, strict=True)])
         caps = (dis if request >= 0 else ch) * on
-        share = water_fill(abs(request), on / rho, np.maximum(caps, 0.0))
+        with np.errstate(divide="ignore"):  # a lossless module (R = 0): 1/rho = inf
+            weights = np.where(on > 0.5, 1.0 / rho, 0.0)
+        if np.isinf(weights).any():  # lossless modules take the request first, in equal shares
+            weights = np.isinf(weights).astype(float)
+        share = water_fill(abs(request), weights, np.maximum(caps, 0.0))
         return (share if request >= 0 else -share), on
 
     def _incumbent(self, soc: np.ndarray, request: float, aging_ch: np.ndarray, aging_dis: np.ndarray,
