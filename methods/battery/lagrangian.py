@@ -136,10 +136,6 @@ class StepData:
                    + self.c_ch * np.maximum(-pb, 0.0) - lam * pb + self.switch_usd / self.dt_h * (1.0 - self.u_prev))
         return pb, on_cost, self.switch_usd / self.dt_h * self.u_prev
 
-    def lagrangian_on(self, lam: float) -> np.ndarray:
-        _, on_cost, off_cost = self.terms(lam)
-        return (on_cost < off_cost).astype(float)
-
     def battery_power(self, power_kw: np.ndarray, on: np.ndarray) -> np.ndarray:
         """Pb from bus power (off modules carry nothing)."""
         return np.where(on > 0.5, _battery_power(np.asarray(power_kw, float), self.rho, self.av, self.b), 0.0)
@@ -188,26 +184,20 @@ def split(data: StepData, sets: np.ndarray, request_kw: float) -> np.ndarray:
     return np.where(on, power, 0.0)
 
 
-def _choice(on_cost: np.ndarray, off_cost: np.ndarray, fixed: np.ndarray | None) -> np.ndarray:
-    """On (True) / off per module: the cheaper term, or the state ``fixed`` (0/1; -1 = free) prescribes."""
-    on = on_cost < off_cost
-    return on if fixed is None else np.where(fixed < 0, on, fixed > 0)
-
-
-def _dual(data: StepData, request_kw: float, lam: float, fixed: np.ndarray | None = None) -> float:
-    """The Lagrangian dual function ($) at ``lam``, modules in ``fixed`` held in their state."""
+def _dual(data: StepData, request_kw: float, lam: float) -> float:
+    """The Lagrangian dual function ($) at ``lam``: every module in the cheaper of its two states."""
     _, on_cost, off_cost = data.terms(lam)
-    return data.dt_h * (lam * request_kw + float(np.where(_choice(on_cost, off_cost, fixed), on_cost, off_cost).sum()))
+    return data.dt_h * (lam * request_kw + float(np.minimum(on_cost, off_cost).sum()))
 
 
-def _bracket(data: StepData, request_kw: float, fixed: np.ndarray | None = None) -> tuple[float, float]:
+def _bracket(data: StepData, request_kw: float) -> tuple[float, float]:
     """Multipliers on both sides of where the Lagrangian choice delivers ``request_kw`` (the dual's maximizer:
     the delivered power is a supergradient's complement, non-decreasing in lambda)."""
     low, high = data.lambda_range()
     for _ in range(_BISECTIONS):
         middle = 0.5 * (low + high)
         pb, on_cost, off_cost = data.terms(middle)
-        on = _choice(on_cost, off_cost, fixed)
+        on = on_cost < off_cost
         if float(np.where(on, pb - data.loss(pb), 0.0).sum()) < request_kw:
             low = middle
         else:
@@ -226,7 +216,6 @@ def sets_and_bound(data: StepData, request_kw: float) -> tuple[list[np.ndarray],
         if not any(np.array_equal(on, other) for other in found):
             found.append(on)
     return found, bound
-
 
 
 def held_states(data: StepData, request_kw: float, target: float) -> np.ndarray:
