@@ -43,9 +43,11 @@ def test_make_then_verify_then_list(capsys, minari_root):
 ])
 def test_a_recipe_whose_run_is_not_exported_is_one_line_and_exit_2(argv, first, capsys, minari_root, monkeypatch,
                                                                      tmp_path):
-    from methods.offline_rl.datasets import specs
+    from methods.offline_rl.datasets import references, specs
 
     monkeypatch.setattr(specs, "ROOT", tmp_path / "checkout")  # no SAC run exported there
+    # were the refusal to go, the command would measure and overwrite the committed references.json
+    monkeypatch.setattr(references, "write_references", lambda *a, **k: pytest.fail("measured despite no run"))
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {first}: results/offline_rl/policies/") and "--export" in err and "\n" not in err
