@@ -65,6 +65,8 @@ class DigitsRunConfig:
     def __post_init__(self) -> None:
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype: expected 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
+        if self.optimizer not in ("sgd", "momentum", "adam"):
+            raise ValueError(f"optimizer: expected 'sgd', 'momentum' or 'adam', got {self.optimizer!r}")
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -93,9 +95,7 @@ def _optimizer(cfg: DigitsRunConfig, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=cfg.lr)
     if cfg.optimizer == "momentum":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr)
-    raise ValueError(f"optimizer: expected 'sgd', 'momentum' or 'adam', got {cfg.optimizer!r}")
+    return torch.optim.Adam(params, lr=cfg.lr)  # "adam": the only other name the config accepts
 
 
 def _shards(cfg: DigitsRunConfig, n_workers: int, data: Any = None):
