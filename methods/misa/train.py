@@ -67,7 +67,6 @@ class CorpusTooShort(ValueError):
 
     def __init__(self, n_items: int, seq_len: int):
         super().__init__(f"corpus A of {n_items} items is shorter than seq_len + 1 = {seq_len + 1}")
-        self.n_items = n_items
 
 
 def corpus_batches(n_items: int, seed: int, seq_len: int, batch_size: int) -> Callable[[int], tuple[torch.Tensor, ...]]:
