@@ -166,6 +166,8 @@ def load_stream(path: Path) -> list[Episode]:
 
 def _budgeted(source: Iterator[Episode], budget: int | None) -> list[Episode]:
     out, total = [], 0
+    if budget is not None and budget <= 0:  # a component whose share rounds to no transition takes none
+        return out
     for episode in source:
         if budget is not None and total + len(episode) >= budget:
             out.append(episode.truncated_to(budget - total))
