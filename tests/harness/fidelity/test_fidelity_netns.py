@@ -23,15 +23,6 @@ REASON = netns_unavailable_reason()
 needs_netns = pytest.mark.skipif(REASON is not None, reason=f"network namespaces unavailable: {REASON}")
 
 
-@pytest.fixture
-def no_leftovers():
-    yield
-    leftovers = list_namespaces(PREFIX)
-    for name in leftovers:  # clean even when the assertion below fails
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    assert leftovers == [], f"namespaces left behind: {leftovers}"
-
-
 def test_bad_parameters_are_clear_errors():
     with pytest.raises(ValueError, match="n_ranks"):
         StarNetwork(n_ranks=1, rate_mbit=100)

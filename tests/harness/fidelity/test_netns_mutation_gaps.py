@@ -173,15 +173,6 @@ def test_qdisc_stats_leaves_out_a_port_that_shows_no_counters(monkeypatch):
 # ------------------------------------------------------------------------------------------ real namespaces
 
 
-@pytest.fixture
-def no_leftovers():
-    yield
-    leftovers = list_namespaces(PREFIX)
-    for name in leftovers:  # clean even when the assertion below fails
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    assert leftovers == [], f"namespaces left behind: {leftovers}"
-
-
 def _run(cmd: list[str]) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 

@@ -21,8 +21,6 @@ on the same one-bin cascade (dN/dt = 2κ N₁, dN₁/dt = Ṅ N − κ N₁, clo
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from scipy.linalg import expm
@@ -30,31 +28,16 @@ from scipy.linalg import expm
 from methods.astro.cascade_mc import PhotonBudgetError, simulate
 from methods.astro.constants import ME_C2_ERG
 from methods.astro.field import CascadeTables
-
-EMISSION, KAPPA, POWER, GAMMA = 3.0e3, 2.0e3, 1e-6, 50.0  # s⁻¹, s⁻¹, erg s⁻¹, Lorentz factor
-ROOT = math.sqrt(KAPPA**2 + 8 * EMISSION * KAPPA)
-LAM_P, LAM_M = (-KAPPA + ROOT) / 2, (-KAPPA - ROOT) / 2
-A, B = -LAM_M / (LAM_P - LAM_M), LAM_P / (LAM_P - LAM_M)
-
-
-def _n(t):
-    return A * np.exp(LAM_P * t) + B * np.exp(LAM_M * t)
-
-
-def _integral_n(t):
-    return A * np.expm1(LAM_P * t) / LAM_P + B * np.expm1(LAM_M * t) / LAM_M
-
-
-def _tables():
-    return CascadeTables(GAMMA, np.array([10.0]), np.array([EMISSION]), np.array([KAPPA]), POWER, 1e17)
+from tests.methods.astro.one_bin_cascade import (EMISSION, GAMMA, KAPPA, POWER, integral_multiplicity,
+                                                 multiplicity, tables)
 
 
 @pytest.mark.parametrize(("horizon", "seeds", "replicas", "rel"), [(2e-4, 1000, 4, 0.1), (2e-3, 400, 8, None)])
 def test_particle_count_is_gamma_rays_plus_leptons_born(horizon, seeds, replicas, rel):
     # per seed: 0.644 γ-rays + 1.219 leptons at 0.2 ms, ≈ 170 + 148 at 2 ms
-    mc = simulate(_tables(), np.array([0.0, horizon]), seeds=seeds, replicas=replicas, rng=np.random.default_rng(3))
-    gamma_rays = EMISSION * _integral_n(horizon)
-    leptons = _n(horizon)
+    mc = simulate(tables(), np.array([0.0, horizon]), seeds=seeds, replicas=replicas, rng=np.random.default_rng(3))
+    gamma_rays = EMISSION * integral_multiplicity(horizon)
+    leptons = multiplicity(horizon)
     if rel is None:  # the count follows the multiplicity, which dominates its spread at 2 ms
         rel = 4 * mc.multiplicity_stderr[-1] / mc.multiplicity_mean[-1]
     assert rel < 0.2  # a count without the leptons (−65 % at 0.2 ms) or without the seeds (−54 %) fails
@@ -73,7 +56,7 @@ def test_default_budget_refuses_before_drawing():
 def test_budget_error_after_the_first_generation_names_that_generation():
     # 41 seeds x 3000 s⁻¹ x 2 ms = 246 γ-rays expected in generation 1 (within 250); generation 2 exceeds it
     with pytest.raises(PhotonBudgetError) as caught:
-        simulate(_tables(), np.array([0.0, 2e-3]), seeds=41, replicas=1, max_photons=250,
+        simulate(tables(), np.array([0.0, 2e-3]), seeds=41, replicas=1, max_photons=250,
                  rng=np.random.default_rng(4))
     error = caught.value
     assert not error.first_generation
@@ -85,16 +68,16 @@ def test_generations_is_the_most_over_replicas():
     """Replicas draw one after another from the generator, so single-replica runs on one generator are the
     replicas of a multi-replica run."""
     time_s = np.array([0.0, 2e-3])
-    run = simulate(_tables(), time_s, seeds=2, replicas=6, rng=np.random.default_rng(4))
+    run = simulate(tables(), time_s, seeds=2, replicas=6, rng=np.random.default_rng(4))
     rng = np.random.default_rng(4)
-    single = [simulate(_tables(), time_s, seeds=2, replicas=1, rng=rng).generations for _ in range(6)]
+    single = [simulate(tables(), time_s, seeds=2, replicas=1, rng=rng).generations for _ in range(6)]
     assert single[-1] < max(single)  # the last replica is not the longest one
     assert run.generations == max(single)
 
 
 def test_energy_drawn_is_the_leptons_energy_plus_the_resupplied_power():
     time_s = np.linspace(0.0, 2e-3, 5)
-    mc = simulate(_tables(), time_s, seeds=50, replicas=3, rng=np.random.default_rng(6))
+    mc = simulate(tables(), time_s, seeds=50, replicas=3, rng=np.random.default_rng(6))
     assert mc.energy_drawn_erg[0] == pytest.approx(GAMMA * ME_C2_ERG, rel=1e-12)
     silent = CascadeTables(GAMMA, np.array([10.0]), np.array([EMISSION]), np.array([KAPPA]), 0.0, 1e17)
     mc = simulate(silent, time_s, seeds=50, replicas=3, rng=np.random.default_rng(6))
@@ -105,17 +88,17 @@ def test_energy_drawn_is_the_leptons_energy_plus_the_resupplied_power():
 def test_numba_replicas_differ_and_pairs_keep_their_parent_weight():
     pytest.importorskip("numba", reason="numba (extra 'astro') is not installed")
     time_s = np.linspace(0.0, 2e-3, 6)  # ~5 e-folds
-    mc = simulate(_tables(), time_s, seeds=100, replicas=8, max_per_generation=300, backend="numba",
+    mc = simulate(tables(), time_s, seeds=100, replicas=8, max_per_generation=300, backend="numba",
                   rng=np.random.default_rng(12))
     assert np.all(mc.multiplicity_stderr[1:] > 0)
     # without thinning (which draws from the generator) only the per-generation seeds make replicas differ
-    unthinned = simulate(_tables(), time_s[:2], seeds=50, replicas=4, backend="numba", rng=np.random.default_rng(1))
+    unthinned = simulate(tables(), time_s[:2], seeds=50, replicas=4, backend="numba", rng=np.random.default_rng(1))
     assert unthinned.multiplicity_stderr[-1] > 0
     # the numba step draws one seed per generation from the generator, the numpy step all its numbers: a run that
     # silently fell back to numpy would repeat the numpy run of the same generator
-    numpy_run = simulate(_tables(), time_s[:2], seeds=50, replicas=4, backend="numpy", rng=np.random.default_rng(1))
+    numpy_run = simulate(tables(), time_s[:2], seeds=50, replicas=4, backend="numpy", rng=np.random.default_rng(1))
     assert unthinned.multiplicity_mean[-1] != numpy_run.multiplicity_mean[-1]
-    deviation = np.abs(mc.multiplicity_mean[1:] - _n(time_s[1:])) / mc.multiplicity_stderr[1:]
+    deviation = np.abs(mc.multiplicity_mean[1:] - multiplicity(time_s[1:])) / mc.multiplicity_stderr[1:]
     assert deviation.max() < 4.0, deviation
 
 

@@ -9,9 +9,7 @@ mean loss differs by rounding (fp32 all-reduce of the losses on the DDP side), s
 from __future__ import annotations
 
 import io
-import os
 import pickle
-import tempfile
 
 import pytest
 import torch
@@ -97,18 +95,6 @@ class FakeBucket:
 
     def is_last(self):
         return self._last
-
-
-@pytest.fixture(scope="module")
-def one_rank_group():
-    if dist.is_initialized():
-        pytest.skip("a default process group already exists in this process")
-    with tempfile.TemporaryDirectory() as tmp:
-        dist.init_process_group("gloo", init_method=f"file://{os.path.join(tmp, 'rdv')}", rank=0, world_size=1)
-        try:
-            yield
-        finally:
-            dist.destroy_process_group()
 
 
 def _params():

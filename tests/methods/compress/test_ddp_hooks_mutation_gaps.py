@@ -11,12 +11,9 @@ Closes:
 
 from __future__ import annotations
 
-import os
-import tempfile
 
 import pytest
 import torch
-import torch.distributed as dist
 
 from methods.compress import make_compressor
 from methods.compress.ddp_hooks import CompressionHookState, compression_hook
@@ -64,18 +61,6 @@ class EmptyBucket:
 
     def is_last(self):
         return True
-
-
-@pytest.fixture(scope="module")
-def one_rank_group():
-    if dist.is_initialized():
-        pytest.skip("a default process group already exists in this process")
-    with tempfile.TemporaryDirectory() as tmp:
-        dist.init_process_group("gloo", init_method=f"file://{os.path.join(tmp, 'rdv')}", rank=0, world_size=1)
-        try:
-            yield
-        finally:
-            dist.destroy_process_group()
 
 
 def test_an_empty_bucket_in_the_warm_up_sends_nothing(one_rank_group):
