@@ -31,6 +31,7 @@ from methods.mecefo import training as loop
 from methods.mecefo.failures import Outage
 from methods.mecefo.neighbour import Techniques
 from methods.mecefo.probes import FinetuneSettings
+from tests.harness.workloads.held_out_corpus import assert_held_out_corpus_apart
 
 TINY = {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 24, "seq_len": 16},
         "corpus": {"n_sentences": 200, "eval_sentences": 40, "eval_batches": 1}, "n_ranks": 3, "batch_size": 2,
@@ -113,13 +114,7 @@ def test_the_corpus_is_cut_into_one_slice_per_rank(monkeypatch):
 
 
 def test_held_out_text_is_its_own_corpus_of_eval_sentences(monkeypatch):
-    calls = []
-    real = corpus.make_corpus
-    monkeypatch.setattr(corpus, "make_corpus", lambda n, seed: calls.append((n, real(n, seed))) or calls[-1][1])
-    _run()
-    (n_train, train_text), (n_eval, eval_text) = calls
-    assert (n_train, n_eval) == (200, 40)
-    assert eval_text[:200] not in train_text
+    assert_held_out_corpus_apart(monkeypatch, _run, n_train=200, n_eval=40)
 
 
 def test_held_out_loss_is_the_mean_over_held_out_batches():

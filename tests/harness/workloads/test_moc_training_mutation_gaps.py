@@ -27,6 +27,7 @@ from harness.workloads import moc_training
 from harness.workloads.base import RunContext
 from methods.data import corpus
 from methods.moc import training as moc_loop
+from tests.harness.workloads.held_out_corpus import assert_held_out_corpus_apart
 
 TINY = {"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 24, "seq_len": 16},
         "corpus": {"n_sentences": 200, "eval_sentences": 40, "eval_batches": 1}, "batch_size": 2, "steps": 4,
@@ -114,13 +115,7 @@ def test_dense_info_has_no_selection_full_width_and_the_counted_parameters(monke
 
 
 def test_held_out_text_is_its_own_corpus_of_eval_sentences(monkeypatch):
-    calls = []
-    real = corpus.make_corpus
-    monkeypatch.setattr(corpus, "make_corpus", lambda n, seed: calls.append((n, real(n, seed))) or calls[-1][1])
-    _run()
-    (n_train, train_text), (n_eval, eval_text) = calls
-    assert (n_train, n_eval) == (200, 40)
-    assert eval_text[:200] not in train_text
+    assert_held_out_corpus_apart(monkeypatch, _run, n_train=200, n_eval=40)
 
 
 def test_more_held_out_batches_change_only_the_held_out_loss():
