@@ -226,6 +226,19 @@ def test_stage_compute_adds_up_to_the_whole_models():
             assert sum(info[key]) == pytest.approx(whole[key][0], rel=1e-12), (p, key)
 
 
+def test_stage_compute_is_the_slowest_stages_forward_plus_backward(monkeypatch):
+    """Stage 0 (embed + 2 blocks) is slowest forward (30 ns vs 10), stage 1 (2 blocks + head) slowest backward
+    (40 vs 10): the slowest stage takes 10 + 40 = 50 ns per micro-batch, not 30 + 40."""
+    from harness.workloads import pipeline_step
+    costs = pipeline_step.LayerCosts(names=("embed", "block.0", "block.1", "block.2", "block.3", "head"),
+                                     forward_ns=(10, 10, 10, 5, 5, 0), backward_ns=(0, 5, 5, 10, 10, 20),
+                                     n_params=(1, 1, 1, 1, 1, 1), optimizer_ns=0)
+    monkeypatch.setattr(pipeline_step, "layer_costs", lambda w, replay: costs)
+    row, info = _row(n_stages=2)
+    assert info["stage_forward_ms"] == [30e-6, 10e-6] and info["stage_backward_ms"] == [10e-6, 40e-6]
+    assert row["stage_compute_ms"] == pytest.approx(50e-6, rel=1e-12)
+
+
 def test_each_directions_relative_error_is_its_own():
     """Forward 2-bit fixpoint, backward uncompressed: the activations arrive with an error, the gradients without;
     the forward error is at most one 2-bit step relative to the max-abs scale (under 1), above 0."""
