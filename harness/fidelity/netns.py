@@ -116,6 +116,8 @@ class StarNetwork:
     rate_mbit: float
     mtu_bytes: int = 1500
     prefix: str = DEFAULT_PREFIX
+    # names are <prefix><tag>-*; a numeric tag is read as the owning process's pid, and `clean_stale` reclaims the
+    # namespaces of a pid that is gone: keep the default (this process) unless another live process owns them
     tag: str = field(default_factory=lambda: str(os.getpid()))
     _created: list[str] = field(default_factory=list, init=False, repr=False)
 
