@@ -9,7 +9,9 @@ Closed here (on hand-written fidelity fits and measured rows):
 - the codec timing table: one boundary per pair of stages, times in ns, a missing codec row is a clear error;
 - a stage's optimizer share: the whole model's AdamW time times the stage's share of the parameters (counted
   on the real stage modules), the busiest stage's share reported, stretched by stages / cores;
-- a stage's per-step cache state exceeds its per-micro-batch one by the AdamW moments of its parameters.
+- a stage's per-step cache state exceeds its per-micro-batch one by the AdamW moments of its parameters;
+- a predicted step by hand: the pipeline plus the optimizer, the bubble, and the slowest stage's forward plus
+  backward (told apart from the slowest forward plus the slowest backward).
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ from harness.pipeline_study.predict import (
     codec_boundaries,
     link_model,
     measured_boundaries,
+    StageTimes,
     measured_stage_times,
+    predict_step_ms,
     stage_touched_bytes,
     table_stage_times,
     workload,
 )
 from harness.pipeline_study.stages import build_stage
-from harness.workloads.pipeline_step import CodecSpec, layer_costs
+from harness.workloads.pipeline_step import BoundaryCost, CodecSpec, layer_costs
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -150,3 +154,17 @@ def test_a_stage_touches_its_gradients_and_two_adamw_states_more_per_step_than_p
               for s in range(run.stages)]
     touched = stage_touched_bytes(w)
     assert [step - mb for mb, step in touched] == [8 * n for n in counts]
+
+
+def test_a_predicted_step_by_hand_on_two_stages_slow_in_different_directions(tmp_path):
+    """One micro-batch, free boundaries: F0 0-30, F1 30-40, B1 40-80, B0 80-90 ns, then the 5 ns optimizer. Busy
+    40 + 50 of 2 x 90 ns: bubble 1/2. Stage 0 is slowest forward, stage 1 backward: the slowest stage takes 50 ns."""
+    plan = load_plan(ROOT / "harness" / "pipeline_study" / "plans" / "pipeline_fidelity_quick.yaml")
+    run = next(r for r in plan.runs if r.stages == 2)
+    w = workload(plan, run, link_model("loopback", _fidelity(tmp_path), plan.mtu_bytes)).model_copy(
+        update={"n_micro_batches": 1, "schedule": "gpipe"})
+    free = BoundaryCost(0, 0, 0, 0, 0, 0, 1.0, 0.0)
+    out = predict_step_ms(w, StageTimes([30, 10], [10, 40], 5), [free])
+    assert out["step_ms"] == pytest.approx(95e-6, rel=1e-12)
+    assert out["bubble_fraction"] == pytest.approx(0.5, rel=1e-12)
+    assert out["stage_compute_ms"] == pytest.approx(50e-6, rel=1e-12) and out["codec_ms"] == 0.0
