@@ -20,7 +20,9 @@ Our choices where the paper is silent:
   sequence (the second-to-last dimension of x), ties to the lowest index; the low-precision count is the
   authors' ``int(n * (1 - r))`` for both (`low_count`: one fewer than floor(n (1 - r)) when r = 0.8 and n is a
   multiple of 5);
-- values must lie inside the fp16 range (|x| < 65504), as the fp16 zero/scale format requires.
+- values must lie inside the fp16 range (|x| < 65504), as the fp16 zero/scale format requires, and so must each
+  tile's scale: its range (after the Hadamard, which can widen it up to about sqrt(G) times) over 2^b - 1 levels.
+  Here an overflowing scale is inf and the tile decodes to NaN; `methods.pipeline.codecs` refuses such inputs.
 """
 
 from __future__ import annotations

@@ -328,6 +328,7 @@ class TAHQuantCodec:
             return Encoded(b"", x.clone())
         p = tah_quantize(x, bits=self.bits, bits_low=self.bits_low, tile_size=self.tile_size,
                          allocation=self.allocation, high_fraction=self.high_fraction, impl="torch")
+        _check_fp16_metadata(self.name, p.zero, p.scale)
         if self.allocation == "token":
             maps = p.token_low.reshape(-1)
         elif self.allocation == "tile":

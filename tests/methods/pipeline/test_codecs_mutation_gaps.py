@@ -1,8 +1,8 @@
 """Gaps a mutation audit found in methods/pipeline/bits.py and codecs.py: the value-fits check of a 63-bit field,
 the 16-bit ceiling of the uniform codecs, the input checks (integer tensors, NaN / inf, an unknown raw dtype),
 hand-computed payloads and views of each codec on tiny tensors, TAH-Quant's send buffer and settings, and (a fault
-the audit found, fixed) activations beyond the fp16 range of the zeros / scales, refused instead of decoded as NaN,
-and activations whose max - min overflows float32 (the per-tensor codec)."""
+the audit found, fixed) activations beyond the fp16 range of the zeros / scales (TAH-Quant's too), refused instead
+of decoded as NaN, and activations whose max - min overflows float32 (the per-tensor codec)."""
 
 from __future__ import annotations
 
@@ -167,6 +167,14 @@ def test_activations_beyond_the_fp16_metadata_range_are_refused_not_sent_as_nan(
     codec = make_codec(name, bits=4, **({"tile_size": 4} if name == "uniform_tile" else {}))
     with pytest.raises(ValueError, match="too large for the codec's fp16 zeros / scales"):
         codec.encode(x)
+
+
+def test_tahquant_refuses_a_tile_whose_fp16_scale_overflows():
+    """One-bit codes of [-4e4, 4e4] x 4: a step of 8e4 is beyond fp16 (it was sent, and decoded as NaN)."""
+    codec = make_codec("tahquant", bits=1, bits_low=1, tile_size=8, allocation="uniform")
+    with pytest.raises(ValueError, match="tahquant: activations too large for the codec's fp16 zeros / scales"):
+        codec.encode(torch.tensor([[-4e4, 4e4] * 4]))
+    assert codec.encode(torch.tensor([[-3e4, 3e4] * 4])).sender_view.tolist() == [[-3e4, 3e4] * 4]
 
 
 def test_the_largest_fp16_scale_still_quantizes():
