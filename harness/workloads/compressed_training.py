@@ -204,6 +204,9 @@ class CompressedTrainingScenario(ScenarioBase):
         task = self.workload.task
         if isinstance(task, RobustShiftedTask) and self.workload.n_workers < 2:
             raise ValueError("workload.n_workers: the robust shifted objective needs >= 2 workers (two groups)")
+        if isinstance(task, RobustShiftedTask) and task.noise_blocks >= task.blocks:
+            raise ValueError(f"workload.task.noise_blocks: expected fewer than blocks={task.blocks} (one more block "
+                             f"holds the signal), got {task.noise_blocks}")
         if isinstance(task, LogisticTask):
             if task.dim % task.rows:
                 raise ValueError(f"workload.task.rows: must divide dim={task.dim}, got {task.rows}")

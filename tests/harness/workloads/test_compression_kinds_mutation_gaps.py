@@ -281,9 +281,9 @@ def test_training_scenario_bounds():
     scenario(gpt)
     with pytest.raises(ValidationError, match="d_model"):
         scenario({**gpt, "d_model": 18, "n_heads": 6})  # heads of 3: rotary embeddings need an even head size
-    scenario(dict(name="robust_shifted", blocks=4), n_workers=2)
+    scenario(dict(name="robust_shifted", blocks=4, noise_blocks=3), n_workers=2)
     with pytest.raises(ValidationError, match="n_workers"):
-        scenario(dict(name="robust_shifted", blocks=4), n_workers=1)
+        scenario(dict(name="robust_shifted", blocks=4, noise_blocks=3), n_workers=1)
 
 
 def test_tiny_gpt_evaluates_every_whole_window_with_targets_shifted_by_one():
