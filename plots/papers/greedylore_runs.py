@@ -122,9 +122,11 @@ def training_runs(sweep: Any) -> pd.DataFrame:
 def compressed_bytes_share(rows: pd.DataFrame) -> float:
     """Bytes one worker sends per step after the dense warm-up, relative to a dense step of the same model.
 
-    From one run's recorded rows: the cumulative payload between the last warm-up row and the last row, per step,
+    From one run's recorded rows: the cumulative payload between the last warm-up step and the last row, per step,
     over the payload of a warm-up (dense all-reduce) step. GreedyLore's refresh steps (dense) are included, so this
-    is its amortised cost. A run without compressed steps gives 1.0.
+    is its amortised cost. A run without compressed steps gives 1.0. The last warm-up step (``warmup_steps`` - 1,
+    from that column when the rows have it, else the last warm-up row) need not be recorded: the warm-up steps
+    after the last recorded one each send the dense payload, which is added to that row's cumulative count.
     """
     rows = rows.sort_values("step")
     warm = rows[rows["dense"].astype(bool)]
@@ -134,8 +136,10 @@ def compressed_bytes_share(rows: pd.DataFrame) -> float:
     if compressed.empty:
         return 1.0
     first, last = warm.iloc[-1], compressed.iloc[-1]
-    per_step = (last["cum_payload_bytes_per_worker"] - first["cum_payload_bytes_per_worker"]) / (
-        last["step"] - first["step"])
+    # rows kept every k steps can miss the last warm-up step: then count from it, not from the last warm-up row
+    warm_end = int(rows["warmup_steps"].iloc[0]) - 1 if "warmup_steps" in rows.columns else first["step"]
+    origin = first["cum_payload_bytes_per_worker"] + (warm_end - first["step"]) * first["payload_bytes_per_worker"]
+    per_step = (last["cum_payload_bytes_per_worker"] - origin) / (last["step"] - warm_end)
     return float(per_step / first["payload_bytes_per_worker"])
 
 
