@@ -383,6 +383,8 @@ def run(scenario: CompressedDPScenario, ctx: RunContext) -> RunOutput:
             algorithm=w.algorithm, uncompressed=w.uncompressed, layer_names=times.names, pricer=pricer,
         )
 
+    # a step's payloads and costs depend on its call index only through a refresh (GreedyLore's, the one compressor
+    # whose step varies): a compressor with other index-dependent steps needs its own key here
     cache: dict[bool, tuple[StepPlan, StepTimes]] = {}
 
     def step_kind(call_index: int) -> tuple[StepPlan, StepTimes]:
