@@ -247,11 +247,6 @@ def verdict_fig5(data: pd.DataFrame) -> Verdict:
 
 # -- quality -------------------------------------------------------------------------------------------------------
 
-def quality_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean accuracy per (model seed, method, budget) over tasks and contexts."""
-    return (metrics.groupby(["model_seed", "method", "budget"], as_index=False)["accuracy"].mean())
-
-
 @register_figure(
     id="chelsea.tab1", paper="chelsea", kind="table",
     title="Quality at a 20% KV budget (synthetic long-context suite)",
