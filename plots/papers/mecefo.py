@@ -528,7 +528,7 @@ _error_spec("mecefo.fig7", 64, "curve", "The same measurements as Figure 6 over 
 )
 def draw_tab3(ctx: FigureContext) -> FigureOutput:
     sweep = ctx.run(FREQUENCY)
-    data = tab3_data(sweep.metrics)
+    data = tab3_data(sweep.metrics, failed_steps=failure_steps(sweep))
     stats = data.groupby("frequency", sort=False).agg(
         ppl_mean=("perplexity", "mean"), ppl_std=("perplexity", "std"), increase_mean=("increase_pct", "mean"),
         increase_std=("increase_pct", "std"), n_failures=("n_failures", "mean")).reindex([NONE, *FREQUENCIES])
@@ -541,14 +541,29 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
     return FigureOutput(data=data, table=table, ours=ours, verdict=verdict_tab3(data))
 
 
-def tab3_data(metrics: pd.DataFrame, labels: dict[float, str] | None = None) -> pd.DataFrame:
+def failure_steps(sweep, labels: dict[float, str] | None = None) -> pd.Series:
+    """Per (frequency, seed): the steps with a failed rank, from each run's info (``failure_steps``). The metrics
+    keep a row only every ``record_every`` steps (and at evaluations), so counting their rows undercounts.
+    ``labels`` as in `tab3_data`."""
+    intervals = [p.scenario.workload.failures.interval_steps for p in sweep.points]
+    labels = labels or frequency_labels(pd.Series([v for v in intervals if v is not None]))
+    keys = [(frequency_of(v, labels), p.scenario.seed) for v, p in zip(intervals, sweep.points, strict=True)]
+    return pd.Series([int(r.info["failure_steps"]) for r in sweep.runs],
+                     index=pd.MultiIndex.from_tuples(keys, names=["frequency", "seed"]))
+
+
+def tab3_data(metrics: pd.DataFrame, labels: dict[float, str] | None = None,
+              failed_steps: pd.Series | None = None) -> pd.DataFrame:
     """Per seed and frequency: final perplexity, its paired increase over no failures, failure steps seen.
-    ``labels`` (failure interval in steps -> frequency) defaults to the longest interval = low, and so on."""
+    ``labels`` (failure interval in steps -> frequency) defaults to the longest interval = low, and so on.
+    ``failed_steps`` (per frequency and seed, from `failure_steps`) gives the failure steps; without it they are
+    counted on the recorded rows, which undercounts when not every step was recorded."""
     interval = "workload.failures.interval_steps"
     labels = labels or frequency_labels(metrics[interval].dropna())
     metrics = metrics.assign(frequency=metrics[interval].map(lambda v: NONE if pd.isna(v) else labels[float(v)]))
     final = metrics.dropna(subset=["eval_loss"]).sort_values("step").groupby(["frequency", "seed"]).last()
-    failures = metrics.groupby(["frequency", "seed"])["n_failed"].apply(lambda s: int((s > 0).sum()))
+    failures = failed_steps if failed_steps is not None else metrics.groupby(["frequency", "seed"])[
+        "n_failed"].apply(lambda s: int((s > 0).sum()))
     data = final[["eval_loss"]].assign(perplexity=np.exp(final["eval_loss"]), n_failures=failures).reset_index()
     base = data[data["frequency"] == NONE].set_index("seed")["perplexity"]
     data["increase_pct"] = 100 * (data["perplexity"] / data["seed"].map(base) - 1)
@@ -917,7 +932,8 @@ MOE_NAME = "MLA + MoE (tiny)"
     scenarios=(MOE,), quick_overrides=MOE_QUICK,
 )
 def draw_tab10(ctx: FigureContext) -> FigureOutput:
-    data = tab10_rows(ctx.run(MOE).metrics, MOE_NAME)
+    sweep = ctx.run(MOE)
+    data = tab10_rows(sweep.metrics, MOE_NAME, failure_steps(sweep, STEP_FREQUENCIES))
     stats = data.groupby("frequency").agg(ppl=("perplexity", "mean"), ppl_std=("perplexity", "std"),
                                           inc=("increase_pct", "mean"), inc_std=("increase_pct", "std"),
                                           err=("max_grad_error", "max"), med=("median_grad_error", "mean"),
@@ -932,10 +948,10 @@ def draw_tab10(ctx: FigureContext) -> FigureOutput:
     return FigureOutput(data=data, table=table, ours=ours, verdict=verdict_tab10(data))
 
 
-def tab10_rows(metrics: pd.DataFrame, model: str) -> pd.DataFrame:
+def tab10_rows(metrics: pd.DataFrame, model: str, failed_steps: pd.Series | None = None) -> pd.DataFrame:
     """Table 3's per-seed rows plus each run's largest and median gradient error, labelled with the model."""
     labels = STEP_FREQUENCIES
-    data = tab3_data(metrics, labels)
+    data = tab3_data(metrics, labels, failed_steps)
     interval = "workload.failures.interval_steps"
     frequency = metrics[interval].map(lambda v: frequency_of(v, labels))
     errors = metrics.assign(frequency=frequency).groupby(["frequency", "seed"])["grad_rel_error"]
