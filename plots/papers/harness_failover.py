@@ -37,7 +37,8 @@ def load(ctx: FigureContext) -> pd.DataFrame:
     runs = ctx.read_csv(RUNS_CSV)
     ranks = ctx.read_csv(RANKS_CSV)
     counted = ranks.groupby("mode")["shards"].sum().rename("shards_counted")
-    return runs.merge(counted, left_on="mode", right_index=True)
+    # a run whose workers logged no shard keeps its row (NaN counted): its shard check fails rather than vanish
+    return runs.merge(counted, left_on="mode", right_index=True, how="left")
 
 
 def verdict_of(data: pd.DataFrame) -> Verdict:
