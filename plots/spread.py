@@ -62,7 +62,9 @@ def draw_band(ax: Any, summary: pd.DataFrame, x: str, y: str, *, color: str, lab
 
 
 def pm(mean: float, std: float, digits: int = 3) -> str:
-    """A table cell "mean ± std" (``digits`` significant digits, one fewer for the std); NaN shows as "n/a"."""
+    """A table cell "mean ± std" (``digits`` significant digits, one fewer for the std); NaN shows as "n/a" (a
+    std is NaN for one seed)."""
     if not np.isfinite(mean):
         return "n/a"
-    return f"{significant(mean, digits)} ± {significant(std, max(1, digits - 1))}"
+    spread = significant(std, max(1, digits - 1)) if np.isfinite(std) else "n/a"
+    return f"{significant(mean, digits)} ± {spread}"

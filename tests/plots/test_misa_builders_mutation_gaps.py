@@ -331,7 +331,7 @@ def test_math_table_cells_are_percent_means_and_sample_stds_of_the_final_rows(tm
     assert misa_row["lr"] == "0.003" and misa_row["seeds"] == 2
     assert table.loc["full FT (AdamW)", "lr"] == "0.001/0.003"
     assert table.loc["full FT (AdamW)", "average"] == "90 ± 0"
-    assert table.loc["DoRA", "add"] == "20 ± nan"  # one seed: no sample std
+    assert table.loc["DoRA", "add"] == "20 ± n/a"  # one seed: no sample std
     assert math.isnan(table.loc["DoRA", "8B peak (GiB, modelled)"])
     expected = peak_bytes("misa", LLAMA3_8B, 2048, delta=0.03) / GIB
     assert misa_row["8B peak (GiB, modelled)"] == pytest.approx(round(expected, 1))
@@ -370,7 +370,7 @@ def test_pretrain_table_cells_and_sentence(tmp_path):
     table = out.table.set_index("method")
     assert list(table.index) == ["Adam", "GaLore", "MISA"]
     # MISA 2.5, 2.6, 3.0: mean 2.7 (median 2.6), sample std 0.265
-    assert table["perplexity"].to_dict() == {"Adam": "3.1 ± 0.14", "GaLore": "4 ± nan", "MISA": "2.7 ± 0.26"}
+    assert table["perplexity"].to_dict() == {"Adam": "3.1 ± 0.14", "GaLore": "4 ± n/a", "MISA": "2.7 ± 0.26"}
     assert table["optimizer state (KiB)"].to_dict() == {"Adam": 3.0, "GaLore": 1.0, "MISA": 0.5}
     assert table["seeds"].to_dict() == {"Adam": 2, "GaLore": 1, "MISA": 3}
     assert out.ours == "Adam 3.100, GaLore 4.000, MISA 2.700 perplexity"

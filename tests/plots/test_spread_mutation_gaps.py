@@ -100,6 +100,7 @@ def test_draw_band_draws_the_mean_in_step_order_and_a_band_only_where_seeds_diff
     ((2.5e5, 1.2e4), "2.5e+05 ± 1.2e+04"),
     ((NAN, 0.5), "n/a"),
     ((math.inf, 0.5), "n/a"),
+    ((2.5, NAN), "2.5 ± n/a"),  # one seed: no sample std
 ])
 def test_pm_cells(args, text):
     assert pm(*args) == text
