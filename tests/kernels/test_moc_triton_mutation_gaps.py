@@ -21,20 +21,12 @@ import kernels.moc as moc
 from kernels._moc_triton import round_to_dtype
 from kernels.dispatch import fix_interpreter_for_numpy_2_4
 from kernels.testing import poisoned_allocations, rel_err
+from tests.kernels.test_moc import weights
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _interpreter():
     fix_interpreter_for_numpy_2_4()  # some stage functions are called directly, not through choose_impl
-
-
-def layer(T, d, E, dtype, seed):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(T, d, generator=gen)
-    wg = torch.randn(E, d, generator=gen) / d**0.5
-    wu = torch.randn(E, d, generator=gen) / d**0.5
-    wdt = torch.randn(E, d, generator=gen) / E**0.5
-    return [t.to(dtype) for t in (x, wg, wu, wdt)]
 
 
 def fp64_over_reference_set(x, wg, wu, wdt, k):
@@ -51,7 +43,7 @@ def test_decode_with_d_model_over_512_adds_every_column_block(dtype):
     """d = 700: the GEMVs' column loops run a full 512 block and a ragged 188 block, and the down projection writes
     two column blocks; y equals the fp64 evaluation over the reference set (fp32: 1e-5; bf16: output rounding)."""
     T, d, E, k = 2, 700, 24, 5
-    x, wg, wu, wdt = layer(T, d, E, dtype, seed=700)
+    x, wg, wu, wdt = weights(T, d, E, dtype, seed=700)
     with poisoned_allocations():
         y = moc.moc_decode(x, wg, wu, wdt, k, impl="triton")
     truth = fp64_over_reference_set(x, wg, wu, wdt, k)
