@@ -552,19 +552,16 @@ def failure_steps(sweep, labels: dict[float, str] | None = None) -> pd.Series:
                      index=pd.MultiIndex.from_tuples(keys, names=["frequency", "seed"]))
 
 
-def tab3_data(metrics: pd.DataFrame, labels: dict[float, str] | None = None,
-              failed_steps: pd.Series | None = None) -> pd.DataFrame:
+def tab3_data(metrics: pd.DataFrame, labels: dict[float, str] | None = None, *,
+              failed_steps: pd.Series) -> pd.DataFrame:
     """Per seed and frequency: final perplexity, its paired increase over no failures, failure steps seen.
     ``labels`` (failure interval in steps -> frequency) defaults to the longest interval = low, and so on.
-    ``failed_steps`` (per frequency and seed, from `failure_steps`) gives the failure steps; without it they are
-    counted on the recorded rows, which undercounts when not every step was recorded."""
+    ``failed_steps``: the failure steps per frequency and seed (`failure_steps`)."""
     interval = "workload.failures.interval_steps"
     labels = labels or frequency_labels(metrics[interval].dropna())
     metrics = metrics.assign(frequency=metrics[interval].map(lambda v: NONE if pd.isna(v) else labels[float(v)]))
     final = metrics.dropna(subset=["eval_loss"]).sort_values("step").groupby(["frequency", "seed"]).last()
-    failures = failed_steps if failed_steps is not None else metrics.groupby(["frequency", "seed"])[
-        "n_failed"].apply(lambda s: int((s > 0).sum()))
-    data = final[["eval_loss"]].assign(perplexity=np.exp(final["eval_loss"]), n_failures=failures).reset_index()
+    data = final[["eval_loss"]].assign(perplexity=np.exp(final["eval_loss"]), n_failures=failed_steps).reset_index()
     base = data[data["frequency"] == NONE].set_index("seed")["perplexity"]
     data["increase_pct"] = 100 * (data["perplexity"] / data["seed"].map(base) - 1)
     return data
@@ -948,10 +945,10 @@ def draw_tab10(ctx: FigureContext) -> FigureOutput:
     return FigureOutput(data=data, table=table, ours=ours, verdict=verdict_tab10(data))
 
 
-def tab10_rows(metrics: pd.DataFrame, model: str, failed_steps: pd.Series | None = None) -> pd.DataFrame:
+def tab10_rows(metrics: pd.DataFrame, model: str, failed_steps: pd.Series) -> pd.DataFrame:
     """Table 3's per-seed rows plus each run's largest and median gradient error, labelled with the model."""
     labels = STEP_FREQUENCIES
-    data = tab3_data(metrics, labels, failed_steps)
+    data = tab3_data(metrics, labels, failed_steps=failed_steps)
     interval = "workload.failures.interval_steps"
     frequency = metrics[interval].map(lambda v: frequency_of(v, labels))
     errors = metrics.assign(frequency=frequency).groupby(["frequency", "seed"])["grad_rel_error"]

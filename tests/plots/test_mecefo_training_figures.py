@@ -64,7 +64,8 @@ def test_tab3_data_pairs_seeds_against_no_failure():
         {"workload.failures.interval_steps": interval, "seed": seed, "step": step, "n_failed": int(step == 5 and
          interval is not None), "eval_loss": np.log(8.0 + (0.0 if interval is None else 16 / interval)) + 0.1 * seed}
         for interval in (None, 32.0, 16.0, 8.0) for seed in range(3) for step in (0, 5, 9)])
-    data = m.tab3_data(metrics).set_index(["frequency", "seed"])
+    failed = pd.Series({(f, seed): int(f != m.NONE) for f in (m.NONE, "low", "medium", "high") for seed in range(3)})
+    data = m.tab3_data(metrics, failed_steps=failed).set_index(["frequency", "seed"])
     assert set(data.index.get_level_values(0)) == {m.NONE, "low", "medium", "high"}
     assert data.loc[(m.NONE, 1), "increase_pct"] == 0.0
     assert np.isclose(data.loc[("high", 0), "increase_pct"], 100 * (10.0 / 8.0 - 1))
@@ -143,7 +144,8 @@ def test_tab10_rows_take_the_largest_error_per_run():
         {"workload.failures.interval_steps": interval, "seed": seed, "step": step, "n_failed": int(step == 5),
          "eval_loss": 2.0, "grad_rel_error": (0.1 * step if interval is not None and step else np.nan)}
         for interval in (None, 32.0, 16.0, 8.0) for seed in range(3) for step in (0, 5, 9)])
-    rows = m.tab10_rows(metrics, m.MOE_NAME).set_index(["frequency", "seed"])
+    failed = pd.Series({(f, seed): 1 for f in (m.NONE, "low", "medium", "high") for seed in range(3)})
+    rows = m.tab10_rows(metrics, m.MOE_NAME, failed).set_index(["frequency", "seed"])
     assert np.isclose(rows.loc[("high", 1), "max_grad_error"], 0.9)
     assert np.isclose(rows.loc[("high", 1), "median_grad_error"], 0.7)
     assert np.isnan(rows.loc[(m.NONE, 0), "max_grad_error"]) and (rows["model"] == m.MOE_NAME).all()
