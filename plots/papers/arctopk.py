@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from plots.arms import require_arms
 from plots.papers.compression_time import (
     GPT_FULL,
     GPT_METHODS,
@@ -393,6 +394,7 @@ def draw_fig_scaling(ctx: FigureContext) -> FigureOutput:
     data = run_frame(ctx.run(SCALING))
     data["n_workers"] = data["workload.n_workers"].astype(int)
     data = data[["n_workers", *RUN_COLUMNS, "grad_norm", "payload_bytes_per_worker"]]
+    require_arms(data["method"], ["ARC-Top-K", "Top-K", "dense"], "arctopk.fig_scaling")
     labels = _legend_entries(data)
     finals = tail_over_seeds(data, ["method", "n_workers"], "grad_norm")
     sent = data[~data["dense"].astype(bool)].groupby(["method", "n_workers"])["ring_sent_bytes_per_worker"].mean()

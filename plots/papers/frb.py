@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from plots.arms import require_arms
 from plots.registry import FigureOutput, register_figure
 from plots.style import PALETTE, new_figure
 from plots.verdict import Verdict, above, at_least, at_most, judge, not_checkable
@@ -56,9 +57,11 @@ SPECTRUM_SAMPLES = 300
 _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def sci(value: float) -> str:
-    """A power-of-ten quantity as the captions write it, one significant digit: 10⁸, 2×10⁹ (not 1e+08)."""
-    mantissa, exponent = f"{float(value):.0e}".split("e")
+def sci(value: float, digits: int = 1) -> str:
+    """A power-of-ten quantity as the captions write it, one significant digit by default: 10⁸, 2×10⁹ (not
+    1e+08); 1.2×10⁴⁰ with ``digits=2``."""
+    mantissa, exponent = f"{float(value):.{digits - 1}e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
     power = "10" + str(int(exponent)).translate(_SUPERSCRIPTS)
     return power if mantissa == "1" else f"{mantissa}×{power}"
 
@@ -152,13 +155,23 @@ def verdict_fig1(data: pd.DataFrame) -> Verdict:
 
 
 # ------------------------------------------------------------------------------------------------- fig2
+def config_labels(radii: pd.Series, luminosities: pd.Series) -> list[str]:
+    """"r = 10⁸ cm, L_X = 10⁴⁰ erg/s" per row, with as few significant digits as keep distinct configurations
+    apart (L_X = 10⁴⁰ and 1.2×10⁴⁰ are not both "10⁴⁰")."""
+    pairs = list(zip(radii, luminosities, strict=True))
+    for digits in range(1, 17):
+        labels = [f"r = {sci(r, digits)} cm, L_X = {sci(lx, digits)} erg/s" for r, lx in pairs]
+        if len(set(labels)) == len(set(pairs)):
+            break
+    return labels
+
+
 def dynamics_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """The dynamics runs with a config label, the transmitted FRB flux under the plasma cut-off and opacity
     criteria, and for Monte Carlo rows the deviation from the rate equations at the same time, in standard
     errors (``mc_deviation_sigma``; 0 for the rate rows and where the standard error is 0)."""
     data = metrics.copy()
-    data["config"] = [f"r = {sci(r)} cm, L_X = {sci(lx)} erg/s" for r, lx in
-                      zip(data["radius_cm"], data["luminosity_x_erg_s"], strict=True)]
+    data["config"] = config_labels(data["radius_cm"], data["luminosity_x_erg_s"])
     data["transmitted_plasma_cutoff"] = (data["plasma_ratio"] < 1.0).astype(float)
     data["transmitted_opacity"] = np.exp(-data["opacity_tau"])
     rate = data[data["solver"] == "rate"].set_index(["config", "time_s"])["multiplicity"]
@@ -299,7 +312,10 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
     for criterion, frame in konus.groupby("criterion", sort=False):
         right.plot(frame["radius_cm"], frame["median_ms"], color=FIT_COLORS["konus"],
                    linestyle=CRITERION_STYLES[str(criterion)], label=CRITERION_LABELS[str(criterion)])
-    low_freq = fixed[(fixed["criterion"] == "plasma_cutoff") & (fixed["frequency_hz"] == 6e8)]
+    cutoff = fixed[fixed["criterion"] == "plasma_cutoff"]
+    require_arms((f"{hz / 1e6:g} MHz" for hz in cutoff["frequency_hz"]), ["600 MHz"],
+                 f"frb.fig3's plasma cut-off curve vs luminosity ({VS_LUMINOSITY})")
+    low_freq = cutoff[cutoff["frequency_hz"] == 6e8]
     right.plot(low_freq["radius_cm"], low_freq["t_trunc_ms"], color=PALETTE[4], linewidth=1.0,
                label=f"plasma cut-off, 600 MHz, L_X = {sci(low_freq['luminosity_x_erg_s'].iloc[0])}")
     left.set_ylabel("truncation time (ms)")

@@ -24,6 +24,7 @@ from plots.papers.greedylore_runs import (
     TEXT_COST, TIME_500, TINY_GPT, arm_share, dense, equal_bytes_powersgd, gpt_sizes, greedy, powersgd, rank_high,
     rank_low, training_runs, variant_label,
 )
+from plots.arms import arm_starting, require_arms
 from plots.registry import FigureOutput, register_figure, register_missing
 from plots.spread import n_seeds, pm
 from plots.verdict import Verdict, not_checkable
@@ -417,8 +418,10 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
         for method in at_bw.index:
             rows.append({"row": f"{method}, {bandwidth:g} Gbit/s", **{f"d_model {int(d)} (s)": at_bw.loc[method, d]
                                                                       for d in at_bw.columns}})
-        greedy_label = next(m for m in at_bw.index if m.startswith("GreedyLore"))
-        for baseline in ("dense", next(m for m in at_bw.index if m.startswith("PowerSGD"))):
+        where = f"greedylore.tab5 at {bandwidth:g} Gbit/s"
+        require_arms(at_bw.index, ["dense"], where)
+        greedy_label = arm_starting(at_bw.index, "GreedyLore", where)
+        for baseline in ("dense", arm_starting(at_bw.index, "PowerSGD", where)):
             rows.append({"row": f"GreedyLore speed-up vs {baseline.split(' ')[0]}, {bandwidth:g} Gbit/s",
                          **{f"d_model {int(d)} (s)": at_bw.loc[baseline, d] / at_bw.loc[greedy_label, d]
                             for d in at_bw.columns}})

@@ -256,10 +256,10 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
 
 def sampler_table(data: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    student_ms = float(data.loc[data["method"] == STUDENT, "action_ms"].median())
+    student_ms = _ms(data, STUDENT)
     for method in _method_order(data):
         m = data[data["method"] == method]
-        ms = float(m.groupby("seed")["action_ms"].first().median())
+        ms = _ms(data, method)
         rows.append({"method": LABELS.get(method, method), "NFE": int(m["nfe"].max()), "ms per action": f"{ms:.2f}",
                      "slower than RACTD": f"{ms / student_ms:.0f}×",
                      "score": mean_std(m.groupby("seed")["normalized_score"].mean())})

@@ -304,9 +304,9 @@ def final_losses(data: pd.DataFrame) -> pd.DataFrame:
     """Per (series, seed): the last held-out loss, its perplexity, and the mean training loss over the last 10% of
     steps; plus the forward/backward bits per element, forward relative error (after the first epoch) and cache."""
     rows = []
-    last_steps = max(1, int(data["step"].max() + 1) // 10)
     for (series, seed), run in data.groupby(["series", "seed"], sort=False):
         run = run.sort_values("step")
+        last_steps = max(1, int(run["step"].max() + 1) // 10)
         held = run.dropna(subset=["eval_loss"])["eval_loss"].iloc[-1]
         later = run[run["epoch"] > 0] if (run["epoch"] > 0).any() else run
         rows.append({"series": series, "seed": int(seed), "eval_loss": float(held),
