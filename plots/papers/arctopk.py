@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from plots.arms import require_arms
+from plots.arms import missing_arms, missing_in_groups, raise_missing
 from plots.papers.compression_time import (
     GPT_FULL,
     GPT_METHODS,
@@ -90,6 +90,16 @@ def spread_note(label: str, gap: float, spread: float) -> str:
     """Whether a gap between two seed means lies inside the larger of their seed standard deviations."""
     where = "inside" if abs(gap) <= spread else "outside"
     return f" {label}: gap {gap:+.3g}, {where} the seed spread (largest std {spread:.3g})."
+
+
+def lacking(data: pd.DataFrame, needed: list[str], where: str, by: tuple[str, ...] = ()) -> str | None:
+    """`plots.arms.missing_arms`'s line for the runs' methods, per group of ``by`` when given (``where`` is the
+    figure id and the words before the group's values: "arctopk.fig2 under" -> "arctopk.fig2 under EF21-MSGD");
+    None when nothing is missing. The draw function raises it, the verdict returns it as not checkable."""
+    if not by:
+        return missing_arms(data["method"], needed, where)
+    figure, group = where.split(" ", 1)
+    return missing_in_groups(data, "method", needed, figure, by, group)
 
 
 def fallback_check(data: pd.DataFrame, method: str = "ARC-Top-K") -> Check:
@@ -228,6 +238,7 @@ def draw_fig2(ctx: FigureContext) -> FigureOutput:
         frame["optimizer"] = EF_TITLES[ef]
         frames.append(frame)
     data = pd.concat(frames, ignore_index=True)[["optimizer", *RUN_COLUMNS, "dist", "loss"]]
+    raise_missing(lacking(data, FIG2_ARMS, "arctopk.fig2 under", by=("optimizer",)))
     optimizers = list(dict.fromkeys(data["optimizer"]))
     fig, axes = new_figure(2, 2, sharex=True)
     summary = []
@@ -255,6 +266,7 @@ def draw_fig2(ctx: FigureContext) -> FigureOutput:
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig2(data))
 
 
+FIG2_ARMS = ["dense", "Local Top-K", "ARC-Top-K", "ARC-Top-K (exact)"]  # what fig2 and its verdict compare
 FIG2_STALL = {"EF21-MSGD": 6e-2, "EF21 double momentum": 1.3e-1}  # Local Top-K's final distance, authors' plot
 FIG2_REACH = {"ARC-Top-K": (1e-3, 3e-3), "ARC-Top-K (exact)": (1e-3, 3e-3), "dense": (5e-4, 2e-3)}
 
@@ -262,6 +274,8 @@ FIG2_REACH = {"ARC-Top-K": (1e-3, 3e-3), "ARC-Top-K (exact)": (1e-3, 3e-3), "den
 def verdict_fig2(data: pd.DataFrame) -> Verdict:
     """Seed-mean final distances (mean of the last 10% of records) in the bands read off the authors' plot; ARC
     (sketch) compresses; both ARC series ran compressed (no dense fallback)."""
+    if reason := lacking(data, FIG2_ARMS, "arctopk.fig2 under", by=("optimizer",)):
+        return not_checkable(reason)
     checks = []
     for optimizer, sub in data.groupby("optimizer", sort=False):
         final = tail_over_seeds(sub, ["method"], "dist").set_index("method")["mean"]
@@ -312,6 +326,7 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
 )
 def draw_fig3(ctx: FigureContext) -> FigureOutput:
     data = run_frame(ctx.run(FIG3))[[EF_COLUMN, *RUN_COLUMNS, "grad_norm", "loss"]]
+    raise_missing(lacking(data, FIG3_ARMS, "arctopk.fig3 under", by=(EF_COLUMN,)))
     efs = list(dict.fromkeys(data[EF_COLUMN]))
     fig, axes = new_figure(2, len(efs), sharex=True)
     summary = []
@@ -339,12 +354,15 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig3(data))
 
 
+FIG3_ARMS = ["dense", "Top-K", "Rand-K", "ARC-Top-K"]  # dense for the bytes, the rest for the verdict
 FIG3_EXPECTED = "expected from secondary sources; no paper value recovered"
 
 
 def verdict_fig3(data: pd.DataFrame) -> Verdict:
     """ARC ≈ Top-K (factor 2) and ARC <= Rand-K in seed-mean final gradient norm, per optimizer; ARC ran
     compressed (no dense fallback)."""
+    if reason := lacking(data, FIG3_ARMS, "arctopk.fig3 under", by=(EF_COLUMN,)):
+        return not_checkable(reason)
     checks, notes = [], ""
     for ef, sub in data.groupby(EF_COLUMN, sort=False):
         stats = tail_over_seeds(sub, ["method"], "grad_norm").set_index("method")
@@ -394,7 +412,7 @@ def draw_fig_scaling(ctx: FigureContext) -> FigureOutput:
     data = run_frame(ctx.run(SCALING))
     data["n_workers"] = data["workload.n_workers"].astype(int)
     data = data[["n_workers", *RUN_COLUMNS, "grad_norm", "payload_bytes_per_worker"]]
-    require_arms(data["method"], ["ARC-Top-K", "Top-K", "dense"], "arctopk.fig_scaling")
+    raise_missing(lacking(data, ["ARC-Top-K", "Top-K", "dense"], "arctopk.fig_scaling at N =", by=("n_workers",)))
     labels = _legend_entries(data)
     finals = tail_over_seeds(data, ["method", "n_workers"], "grad_norm")
     sent = data[~data["dense"].astype(bool)].groupby(["method", "n_workers"])["ring_sent_bytes_per_worker"].mean()
@@ -438,6 +456,8 @@ def draw_fig_scaling(ctx: FigureContext) -> FigureOutput:
 
 def verdict_fig_scaling(data: pd.DataFrame) -> Verdict:
     """ARC ≈ dense (factor 2) in seed-mean final gradient norm at every N; ARC ran compressed at every N."""
+    if reason := lacking(data, ["ARC-Top-K", "dense"], "arctopk.fig_scaling at N =", by=("n_workers",)):
+        return not_checkable(reason)
     finals = tail_over_seeds(data, ["method", "n_workers"], "grad_norm")
     wide = finals.pivot_table(index="n_workers", columns="method", values="mean")
     std = finals.pivot_table(index="n_workers", columns="method", values="std")
@@ -476,6 +496,7 @@ def verdict_fig_scaling(data: pd.DataFrame) -> Verdict:
 def draw_fig4(ctx: FigureContext) -> FigureOutput:
     data = run_frame(ctx.run(GPT_METHODS))
     data = data[data["method"].isin(["dense", "Top-K", "Rand-K", "ARC-Top-K"])]
+    raise_missing(lacking(data, ["dense", "Top-K", "ARC-Top-K"], "arctopk.fig4"))
     labels = _legend_entries(data)
     evals = data.dropna(subset=["eval_loss"])[[*RUN_COLUMNS, "eval_loss", "cum_ring_sent_bytes_per_worker"]]
     stats = over_seeds(evals, by=["method"], x="step", y=["eval_loss", "cum_ring_sent_bytes_per_worker"])
@@ -499,6 +520,8 @@ def draw_fig4(ctx: FigureContext) -> FigureOutput:
 
 def verdict_fig4(data: pd.DataFrame) -> Verdict:
     """ARC's seed-mean final held-out loss within 2% of Top-K's, with fewer cumulative bytes."""
+    if reason := lacking(data, ["Top-K", "ARC-Top-K"], "arctopk.fig4"):
+        return not_checkable(reason)
     finals = final_over_seeds(data, ["method"], "eval_loss").set_index("method")
     sent = final_over_seeds(data, ["method"], "cum_ring_sent_bytes_per_worker").set_index("method")["mean"]
     paper = "ARC matches Top-K accuracy with less communication"
@@ -694,6 +717,8 @@ def draw_tab2(ctx: FigureContext) -> FigureOutput:
         frame["error feedback"] = [EF_TITLES.get(ef, ef) for ef in frame[EF_COLUMN]]
         frames.append(frame)
     runs = pd.concat(frames, ignore_index=True)
+    raise_missing(lacking(runs, ["dense"], "arctopk.tab2 for", by=("model",)))
+    raise_missing(lacking(runs, ["Top-K", "ARC-Top-K"], "arctopk.tab2 for", by=("model", "error feedback")))
     share = bytes_vs_dense(runs, by=["model"])
     rows = []
     for (model, method, ef, seed), group in runs.groupby(["model", "method", "error feedback", "seed"]):
@@ -739,6 +764,8 @@ def _cell_checks(data: pd.DataFrame, keys: list[str], value: str, make: Any) -> 
 def verdict_tab2(data: pd.DataFrame) -> Verdict:
     """ARC's seed-mean test accuracy at most 2 points below Top-K's, per model and error feedback; ARC ran
     compressed."""
+    if reason := lacking(data, ["Top-K", "ARC-Top-K"], "arctopk.tab2 for", by=("model", "error feedback")):
+        return not_checkable(reason)
     checks, notes = _cell_checks(data, ["model", "error feedback"], "accuracy",
                                  lambda name, arc, topk: accuracy_matches(name, arc, topk, "Top-K", ABSTRACT))
     checks.append(fallback_check(data))
@@ -776,6 +803,8 @@ def verdict_tab2(data: pd.DataFrame) -> Verdict:
 def draw_tab3(ctx: FigureContext) -> FigureOutput:
     runs = run_frame(ctx.run(TAB3))
     runs["task"] = [t["rule"] for t in runs["workload.task"]]
+    raise_missing(lacking(runs, ["dense"], "arctopk.tab3"))
+    raise_missing(lacking(runs, ["Top-K", "ARC-Top-K"], "arctopk.tab3 on task", by=("task",)))
     share = bytes_vs_dense(runs)
     rows = []
     for (method, task, seed), group in runs.groupby(["method", "task", "seed"]):
@@ -805,6 +834,8 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
 
 def verdict_tab3(data: pd.DataFrame) -> Verdict:
     """ARC's seed-mean test accuracy at most 2 points below Top-K's, per task; ARC ran compressed."""
+    if reason := lacking(data, ["Top-K", "ARC-Top-K"], "arctopk.tab3 on task", by=("task",)):
+        return not_checkable(reason)
     checks, notes = _cell_checks(data, ["task"], "accuracy",
                                  lambda name, arc, topk: accuracy_matches(name, arc, topk, "Top-K", ABSTRACT))
     checks.append(fallback_check(data))
@@ -839,6 +870,7 @@ def draw_tab4(ctx: FigureContext) -> FigureOutput:
         width = f"d_model {sweep.points[0].scenario.workload.task.d_model}"
         data = run_frame(sweep)
         data = data[data["method"].isin(["dense", "Top-K", "Rand-K", "ARC-Top-K"])]
+        raise_missing(lacking(data, ["dense", "Top-K", "ARC-Top-K"], f"arctopk.tab4 at {width}"))
         share = bytes_vs_dense(data)
         for (method, seed), group in data.groupby(["method", "seed"]):
             loss = _final(group, "eval_loss")
@@ -871,6 +903,8 @@ def draw_tab4(ctx: FigureContext) -> FigureOutput:
 def verdict_tab4(data: pd.DataFrame) -> Verdict:
     """ARC's seed-mean final held-out loss within 2% of Top-K's, per model width; ARC ran compressed."""
     paper = "ARC-Top-K matches Top-K accuracy (abstract; the paper's cells not recovered)"
+    if reason := lacking(data, ["Top-K", "ARC-Top-K"], "arctopk.tab4 at", by=("size",)):
+        return not_checkable(reason)
     checks, notes = _cell_checks(data, ["size"], "eval_loss",
                                  lambda name, arc, topk: loss_matches(name, arc, topk, "Top-K", paper))
     checks.append(fallback_check(data))
@@ -917,6 +951,7 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
     keep = ["method", "model", "bandwidth_gbps", "step_time_ms", "compute_ms", "compression_ms", "comm_ms",
             "bytes_sent_per_worker"]
     data = data[keep]
+    raise_missing(lacking(data, TAB5_ARMS, "arctopk.tab5 for", by=("model", "bandwidth_gbps")))
     models = [m for m in MODELS if m in set(data["model"])]
     seconds = data.pivot_table(index=["method", "bandwidth_gbps"], columns="model", values="step_time_ms") / 1e3
     low, high = min(data["bandwidth_gbps"]), max(data["bandwidth_gbps"])
@@ -948,11 +983,14 @@ def _tab5_saving(data: pd.DataFrame, baseline: str = "Top-K") -> pd.Series:
     return 100.0 * (1.0 - per["ARC-Top-K"] / per[baseline])
 
 
+TAB5_ARMS = ["dense", "Top-K", "ARC-Top-K"]  # at every model and bandwidth
 TAB5_SAVING_PCT, TAB5_SAVING_BAND = 60.7, 10.0  # "up to 60.7%"; ≈: ±10 points, the paper's cell is unknown
 
 
 def verdict_tab5(data: pd.DataFrame) -> Verdict:
     """Across the interconnect band: ARC faster than Top-K everywhere, largest saving ≈ 60.7% (±10 points)."""
+    if reason := lacking(data, ["Top-K", "ARC-Top-K"], "arctopk.tab5 for", by=("model", "bandwidth_gbps")):
+        return not_checkable(reason)
     saved = _tab5_saving(data)
     band = f"{min(data['bandwidth_gbps']):g}-{max(data['bandwidth_gbps']):g} Gbit/s"
     paper = "ARC-Top-K: up to 60.7% less wall-clock time than Top-K (which cell is unknown)"

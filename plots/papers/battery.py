@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from plots.arms import require_arms
 from plots.diagram import arrow, box, diagram_axes
 from plots.registry import FigureOutput, register_figure
 from plots.style import PALETTE, new_figure
@@ -66,6 +67,8 @@ CONTROL_STEP_MS = 2000.0
 def case_run(ctx: FigureContext, case: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """(metrics, info) of one case file's single run."""
     sweep = ctx.run(CASE_FILES[case])
+    if not sweep.runs:
+        raise ValueError(f"battery needs the run of {CASE_FILES[case]}; the sweep has none")
     record = sweep.runs[0]
     return record.read_metrics(), record.info
 
@@ -84,12 +87,14 @@ def scheduler_name(spec: dict[str, Any]) -> str:
     return spec["mode"] if spec["mode"] == "priority" else f"miqcp ({spec.get('backend', 'cvxpy')})"
 
 
-def results_table(ctx: FigureContext) -> pd.DataFrame:
-    """One row per (case, method): costs, reductions of the proposed method against it, SoC spread, solve time."""
+def results_table(ctx: FigureContext, where: str) -> pd.DataFrame:
+    """One row per (case, method): costs, reductions of the proposed method against it, SoC spread, solve time.
+    ``where`` (the figure id) names the figure in the error when a case lacks the proposed or a conventional run."""
     rows = []
     for case in CASE_FILES:
         _, info = case_run(ctx, case)
         totals = info["totals"]
+        require_arms(totals, ("proposed", *CONVENTIONAL), f"{where} ({case})")
         ours = totals["proposed"]
         for method, t in totals.items():
             rows.append({
@@ -108,6 +113,7 @@ def cost_checks(data: pd.DataFrame) -> list[Check]:
     """Proposed vs each conventional rule per case: loss reduction in 28-57 %, aging reduction in 4-15 %."""
     checks = []
     for case, rows in data.groupby("case", sort=True):
+        require_arms(rows["method"], CONVENTIONAL, f"the cost check ({case})")
         for method in CONVENTIONAL:
             row = rows[rows["method"] == method].iloc[0]
             checks.append(within(f"{case}: loss-cost reduction vs {METHOD_LABELS[method]} (%)",
@@ -341,6 +347,7 @@ def verdict_fig3(data: pd.DataFrame) -> Verdict:
 )
 def draw_fig5(ctx: FigureContext) -> FigureOutput:
     metrics, info = case_run(ctx, "Case I")
+    require_arms(metrics["method"], ["proposed"], "battery.fig5")
     rows = metrics[metrics["method"] == "proposed"]
     data = rows[["time_s", "regulation", "request_kw", "delivered_kw"]].assign(
         regulation_kw=info["regulation_kw"], scheduler=info["scheduler"]["mode"])
@@ -443,6 +450,7 @@ def draw_fig7(ctx: FigureContext) -> FigureOutput:
         long = metrics.melt(id_vars=["method", "time_s"], value_vars=[f"soc_{n}" for n in names],
                             var_name="module", value_name="soc")
         long["module"] = long["module"].str.removeprefix("soc_")
+        require_arms(metrics["method"], ("proposed", *CONVENTIONAL), f"battery.fig7 ({case})")
         frames.append(long.assign(case=case))
     data = pd.concat(frames, ignore_index=True)
     methods = list(dict.fromkeys(data["method"]))
@@ -475,6 +483,11 @@ def verdict_fig7(data: pd.DataFrame) -> Verdict:
     stats = soc_balance(data)
     checks = []
     for case in sorted(set(data["case"])):
+        try:
+            require_arms(data.loc[data["case"] == case, "method"], ("proposed", *CONVENTIONAL),
+                         f"the SoC balance check ({case})")
+        except ValueError as missing:
+            return not_checkable(str(missing))
         for method in CONVENTIONAL:
             checks.append(above(
                 f"{case}: final SoC spread, {METHOD_LABELS[method]} - proposed",
@@ -499,7 +512,7 @@ def verdict_fig7(data: pd.DataFrame) -> Verdict:
     quick_overrides=QUICK_CASE,
 )
 def draw_fig8(ctx: FigureContext) -> FigureOutput:
-    data = results_table(ctx)
+    data = results_table(ctx, "battery.fig8")
     fig, axes = new_figure(1, 2, width_in=10.0, height_in=3.8)
     methods = list(dict.fromkeys(data["method"]))
     width = 0.8 / len(methods)
@@ -521,7 +534,11 @@ def draw_fig8(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_fig8(data: pd.DataFrame) -> Verdict:
-    return judge(cost_checks(data), explanation="Proposed against each conventional sharing rule, per case; the "
+    try:
+        checks = cost_checks(data)
+    except ValueError as missing:
+        return not_checkable(str(missing))
+    return judge(checks, explanation="Proposed against each conventional sharing rule, per case; the "
                  "module data, loss parameters and cases are stand-ins, so the bands are compared, not tuned to.")
 
 
@@ -535,6 +552,7 @@ def verdict_fig8(data: pd.DataFrame) -> Verdict:
 )
 def draw_fig9(ctx: FigureContext) -> FigureOutput:
     metrics, info = case_run(ctx, "Case I")
+    require_arms(metrics["method"], ["proposed"], "battery.fig9")
     rows = metrics[metrics["method"] == "proposed"]
     data = rows[["time_s", "request_kw", "active_modules"]].assign(n_modules=len(info["modules"]))
     fig, (ax,) = new_figure(width_in=9.0, height_in=3.2)
@@ -612,6 +630,8 @@ def solve_summary(data: pd.DataFrame) -> pd.DataFrame:
 
 def verdict_fig10(data: pd.DataFrame) -> Verdict:
     summary = solve_summary(data)
+    if summary.empty:
+        return not_checkable("No solve-time runs: nothing to compare with the 2 s control step.")
     checks = [at_most(f"{mode_name(r.mode)}: p99 solve time at N = {r.n_modules} (ms)", ours=float(r.p99_ms),
                       high=CONTROL_STEP_MS, paper="decisions within seconds (2 s RegD step)")
               for r in summary[summary["n_modules"] == summary["n_modules"].max()].itertuples()]
@@ -695,7 +715,7 @@ def verdict_tab2(data: pd.DataFrame) -> Verdict:
     scenarios=(CASE1, CASE2), quick_overrides=QUICK_CASE,
 )
 def draw_tab3(ctx: FigureContext) -> FigureOutput:
-    data = results_table(ctx)
+    data = results_table(ctx, "battery.tab3")
     table = data.round({"loss_cost_usd": 4, "aging_cost_usd": 4, "loss_reduction_pct": 1, "aging_reduction_pct": 1,
                         "final_soc_spread": 3, "mean_soc_std": 3, "tracking_rmse_kw": 4, "solve_ms_median": 1,
                         "solve_ms_p99": 1}).rename(columns=TAB3_HEADERS)
@@ -713,7 +733,11 @@ TAB3_HEADERS = {"loss_cost_usd": "loss cost ($)", "aging_cost_usd": "aging cost 
 
 
 def verdict_tab3(data: pd.DataFrame) -> Verdict:
-    return judge(cost_checks(data), explanation="Same comparison as battery.fig8, from the table's own rows.")
+    try:
+        checks = cost_checks(data)
+    except ValueError as missing:
+        return not_checkable(str(missing))
+    return judge(checks, explanation="Same comparison as battery.fig8, from the table's own rows.")
 
 
 VERDICTS = {

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from plots.arms import listed, require_arms
 from plots.registry import FigureOutput, register_figure
 from plots.style import PALETTE, new_figure
 from plots.verdict import Verdict, above, at_least, at_most, judge, not_checkable, within
@@ -49,6 +50,22 @@ METHOD_LABELS = {"full": "Full", "streaming_llm": "StreamingLLM", "snapkv": "Sna
                  "merging": "Merging", "cam": "CaM", "chelsea": "Chelsea"}
 #: the paper's main comparison budget (cache ratio R = 0.2, "80% reduction")
 MAIN_BUDGET = 0.2
+BASELINES = ("streaming_llm", "snapkv", "h2o", "cam")
+EVICTORS = ("streaming_llm", "snapkv", "h2o")
+
+
+def runs_of(ctx: FigureContext, path: str, where: str) -> pd.DataFrame:
+    """The metrics of ``path``'s runs; a ValueError naming ``where`` when the sweep has none."""
+    metrics = ctx.run(path).metrics
+    if metrics.empty:
+        raise ValueError(f"{where} needs the runs of {path}; the sweep has none")
+    return metrics
+
+
+def require_one_of(present: pd.Series, options: tuple[str, ...], where: str) -> None:
+    """A ValueError naming ``where`` unless one of ``options`` (methods) is among ``present``."""
+    if not set(options) & set(present):
+        raise ValueError(f"{where} needs a run of one of {', '.join(options)}; the runs have {listed(present)}")
 
 
 def _diagram(ax, rows: pd.DataFrame) -> None:
@@ -139,7 +156,7 @@ def verdict_fig4(data: pd.DataFrame) -> Verdict:
     full_overrides=(TRAIN_FULL,),
 )
 def draw_fig2(ctx: FigureContext) -> FigureOutput:
-    data = ctx.run(KEYS).metrics[["layer", "distance", "cosine"]].reset_index(drop=True)
+    data = runs_of(ctx, KEYS, "chelsea.fig2")[["layer", "distance", "cosine"]].reset_index(drop=True)
     layers = sorted(data["layer"].unique())
     fig, axes = new_figure(1, len(layers), width_in=3.6 * len(layers), height_in=3.4)
     for ax, layer in zip(np.atleast_1d(axes), layers):
@@ -177,7 +194,7 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
     full_overrides=(TRAIN_FULL,),
 )
 def draw_fig3(ctx: FigureContext) -> FigureOutput:
-    data = ctx.run(KEYS).metrics[["layer", "distance", "cosine"]].reset_index(drop=True)
+    data = runs_of(ctx, KEYS, "chelsea.fig3")[["layer", "distance", "cosine"]].reset_index(drop=True)
     fig, (ax,) = new_figure(1, 1, width_in=6, height_in=3.8)
     for i, (layer, g) in enumerate(data.groupby("layer")):
         ax.plot(g["distance"], g["cosine"], color=PALETTE[i % len(PALETTE)], label=f"layer {layer}")
@@ -225,7 +242,7 @@ def verdict_fig3(data: pd.DataFrame) -> Verdict:
     scale_note="4 KV heads; one calibration set", scenarios=(HEADS,), full_overrides=(TRAIN_FULL,),
 )
 def draw_fig5(ctx: FigureContext) -> FigureOutput:
-    data = ctx.run(HEADS).metrics[["layer", "kv_head", "relative_error"]].reset_index(drop=True)
+    data = runs_of(ctx, HEADS, "chelsea.fig5")[["layer", "kv_head", "relative_error"]].reset_index(drop=True)
     grid = data.pivot(index="layer", columns="kv_head", values="relative_error")
     fig, (ax,) = new_figure(1, 1, width_in=4.5, height_in=3.5)
     image = ax.imshow(grid.to_numpy(), cmap="magma")
@@ -265,9 +282,10 @@ def verdict_fig5(data: pd.DataFrame) -> Verdict:
     quick_overrides=QUICK_QUALITY, full_overrides=FULL_QUALITY,
 )
 def draw_tab1(ctx: FigureContext) -> FigureOutput:
-    metrics = ctx.run(QUALITY).metrics
+    metrics = runs_of(ctx, QUALITY, "chelsea.tab1")
     data = metrics[["model_seed", "method", "budget", "context_tokens", "task", "accuracy", "samples",
                     "cache_tokens"]].reset_index(drop=True)
+    tab1_needs(data, "chelsea.tab1")
     table = _table_at(data, MAIN_BUDGET)
     return FigureOutput(data=data, table=table, ours=_tab1_ours(data), verdict=verdict_tab1(data))
 
@@ -284,11 +302,16 @@ def _table_at(data: pd.DataFrame, budget: float) -> pd.DataFrame:
         row = {"method": METHOD_LABELS[method]}
         m = per_seed[per_seed["method"] == method]
         for task, g in m.groupby("task"):
-            row[task] = f"{100 * g['accuracy'].mean():.1f} ± {100 * g['accuracy'].std(ddof=0):.1f}"
+            row[task] = f"{100 * g['accuracy'].mean():.1f} ± {_seed_spread(g['accuracy'])}"
         avg = m.groupby("model_seed")["accuracy"].mean()
-        row["average"] = f"{100 * avg.mean():.1f} ± {100 * avg.std(ddof=0):.1f}"
+        row["average"] = f"{100 * avg.mean():.1f} ± {_seed_spread(avg)}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _seed_spread(per_seed: pd.Series) -> str:
+    """The population std over seeds in points, "n/a" for one seed (no spread to show)."""
+    return f"{100 * per_seed.std(ddof=0):.1f}" if len(per_seed) > 1 else "n/a"
 
 
 def _averages(data: pd.DataFrame, budget: float) -> dict[str, float]:
@@ -302,7 +325,19 @@ def _tab1_ours(data: pd.DataFrame) -> str:
                                             if m in avg)
 
 
+def tab1_needs(data: pd.DataFrame, where: str) -> None:
+    """Full, Chelsea and a baseline at the 20% budget (Full at its 100%), or a ValueError naming ``where``."""
+    methods = _at_budget(data, MAIN_BUDGET)["method"]
+    where = f"{where} at a {MAIN_BUDGET:.0%} cache ratio"
+    require_arms(methods, ["full", "chelsea"], where)
+    require_one_of(methods, BASELINES, where)
+
+
 def verdict_tab1(data: pd.DataFrame) -> Verdict:
+    try:
+        tab1_needs(data, "the quality check")
+    except ValueError as missing:
+        return not_checkable(str(missing))
     avg = _averages(data, MAIN_BUDGET)
     baselines = [m for m in avg if m not in ("full", "chelsea")]
     best = max(baselines, key=avg.get)
@@ -329,8 +364,9 @@ def verdict_tab1(data: pd.DataFrame) -> Verdict:
     full_overrides=("workload.samples=32", "workload.context_tokens=[64, 96, 192, 384]", TRAIN_FULL),
 )
 def draw_fig6(ctx: FigureContext) -> FigureOutput:
-    data = ctx.run(NEEDLE).metrics[["method", "budget", "context_tokens", "depth", "accuracy", "samples"]]
+    data = runs_of(ctx, NEEDLE, "chelsea.fig6")[["method", "budget", "context_tokens", "depth", "accuracy", "samples"]]
     data = data.reset_index(drop=True)
+    fig6_needs(data, "chelsea.fig6")
     methods = [m for m in METHOD_LABELS if m in set(data["method"])]
     fig, axes = new_figure(1, len(methods), width_in=2.3 * len(methods), height_in=2.8)
     for ax, method in zip(np.atleast_1d(axes), methods):
@@ -346,7 +382,17 @@ def draw_fig6(ctx: FigureContext) -> FigureOutput:
                         ours="needles retrieved: " + ", ".join(f"{METHOD_LABELS[m]} {means[m]:.0%}" for m in methods))
 
 
+def fig6_needs(data: pd.DataFrame, where: str) -> None:
+    """Full, Chelsea and an eviction baseline, or a ValueError naming ``where``."""
+    require_arms(data["method"], ["full", "chelsea"], where)
+    require_one_of(data["method"], EVICTORS, where)
+
+
 def verdict_fig6(data: pd.DataFrame) -> Verdict:
+    try:
+        fig6_needs(data, "the needle check")
+    except ValueError as missing:
+        return not_checkable(str(missing))
     means = data.groupby("method")["accuracy"].mean()
     evictors = [m for m in ("streaming_llm", "snapkv", "h2o") if m in means]
     return judge([
@@ -377,7 +423,7 @@ def chunk_label(chunk: int, longest_context: int) -> str:
     quick_overrides=QUICK_QUALITY, full_overrides=("workload.samples=64", TRAIN_FULL),
 )
 def draw_tab4(ctx: FigureContext) -> FigureOutput:
-    data = ctx.run(CHUNK).metrics[["chunk_size", "context_tokens", "task", "accuracy", "samples"]]
+    data = runs_of(ctx, CHUNK, "chelsea.tab4")[["chunk_size", "context_tokens", "task", "accuracy", "samples"]]
     data = data.reset_index(drop=True)
     means = _ablation(data, "chunk_size")
     longest = int(data["context_tokens"].max())
@@ -392,6 +438,10 @@ def draw_tab4(ctx: FigureContext) -> FigureOutput:
 def verdict_tab4(data: pd.DataFrame) -> Verdict:
     means = _ablation(data, "chunk_size")
     chunked = means[means.index < int(data["context_tokens"].max())]  # the chunk sizes not shown as "whole middle"
+    if len(chunked) < 2:
+        return not_checkable("the chunk-size check needs two chunk sizes below the longest context "
+                             f"({int(data['context_tokens'].max())} tokens); the runs have "
+                             + (", ".join(str(c) for c in means.index) or "none"))
     return judge([at_most("spread of the average over chunk sizes (max - min, points)",
                           ours=100 * float(chunked.max() - chunked.min()), high=5.0,
                           paper="0.85 points between 16, 64 and 256")],
@@ -409,8 +459,9 @@ def verdict_tab4(data: pd.DataFrame) -> Verdict:
     quick_overrides=QUICK_QUALITY, full_overrides=("workload.samples=64", TRAIN_FULL),
 )
 def draw_tab5(ctx: FigureContext) -> FigureOutput:
-    data = ctx.run(OUTLIERS).metrics[["outlier_fraction", "context_tokens", "task", "accuracy", "samples"]]
+    data = runs_of(ctx, OUTLIERS, "chelsea.tab5")[["outlier_fraction", "context_tokens", "task", "accuracy", "samples"]]
     data = data.reset_index(drop=True)
+    tab5_needs(data, "chelsea.tab5")
     means = _ablation(data, "outlier_fraction")
     table = pd.DataFrame({"outlier heads": [f"{f:.0%}" for f in means.index],
                           "average (%)": (100 * means).round(1).to_numpy()})
@@ -419,7 +470,19 @@ def draw_tab5(ctx: FigureContext) -> FigureOutput:
                         + " of KV heads kept whole: " + " → ".join(f"{100 * v:.1f}%" for v in means))
 
 
+def tab5_needs(data: pd.DataFrame, where: str) -> None:
+    """Runs without outlier heads (fraction 0) and with some, or a ValueError naming ``where``."""
+    fractions = [f"{f:.0%} outlier heads" for f in sorted(set(data["outlier_fraction"]))]
+    require_arms(fractions, ["0% outlier heads"], where)
+    if fractions[-1] == "0% outlier heads":
+        raise ValueError(f"{where} needs runs with outlier heads kept whole; the runs have {', '.join(fractions)}")
+
+
 def verdict_tab5(data: pd.DataFrame) -> Verdict:
+    try:
+        tab5_needs(data, "the protection check")
+    except ValueError as missing:
+        return not_checkable(str(missing))
     means = _ablation(data, "outlier_fraction")
     return judge([above("average with outlier heads - without (points)",
                            ours=100 * float(means.iloc[-1] - means.iloc[0]), low=0.0, paper="+2.51 points")],
@@ -443,12 +506,16 @@ PAPER_SPEEDUP = {16384: 1.23, 32768: 1.97, 65536: 3.19}
     scale_note="simulated from timing tables, not measured on a GPU", scenarios=(DECODE,),
 )
 def draw_tab2(ctx: FigureContext) -> FigureOutput:
-    data = ctx.run(DECODE).metrics[["method", "context_tokens", "tpot_ms", "weights_ms", "attention_ms", "merge_ms",
-                                    "kv_bytes", "peak_gib", "decode_speedup", "memory_reduction"]]
+    data = runs_of(ctx, DECODE, "chelsea.tab2")[["method", "context_tokens", "tpot_ms", "weights_ms", "attention_ms",
+                                                 "merge_ms", "kv_bytes", "peak_gib", "decode_speedup",
+                                                 "memory_reduction"]]
     data = data.reset_index(drop=True)
+    require_arms(data["method"], ["chelsea"], "chelsea.tab2")
     rows = []
     for method, g in data.groupby("method", sort=False):
         g = g.set_index("context_tokens")
+        require_arms([f"{c} tokens" for c in g.index], [f"{c} tokens" for c in PAPER_SPEEDUP],
+                     f"chelsea.tab2 ({METHOD_LABELS.get(method, method)})")
         row = {"method": METHOD_LABELS[method]}
         for c in PAPER_SPEEDUP:
             row[f"TPOT {c // 1024}k (ms)"] = f"{g.loc[c, 'tpot_ms']:.2f} ({g.loc[c, 'decode_speedup']:.2f}x)"
@@ -465,6 +532,11 @@ def _speedups(data: pd.DataFrame) -> str:
 
 def verdict_tab2(data: pd.DataFrame) -> Verdict:
     ch = data[data["method"] == "chelsea"].set_index("context_tokens")
+    try:
+        require_arms([f"{c} tokens" for c in ch.index], [f"{c} tokens" for c in PAPER_SPEEDUP],
+                     "the speedup check (Chelsea)")
+    except ValueError as missing:
+        return not_checkable(str(missing))
     checks = [within(f"decode speedup at {c // 1024}k", ours=float(ch.loc[c, "decode_speedup"]), low=0.8 * s,
                      high=1.2 * s, paper=f"{s}x") for c, s in PAPER_SPEEDUP.items()]
     checks.append(at_least("KV memory reduction at a 20% budget, 64k", ours=float(ch.loc[65536, "memory_reduction"]),
@@ -482,8 +554,10 @@ def verdict_tab2(data: pd.DataFrame) -> Verdict:
     claim="end-to-end latency up to 2.72× lower", scale_note="simulated from timing tables", scenarios=(DECODE,),
 )
 def draw_fig7(ctx: FigureContext) -> FigureOutput:
-    data = ctx.run(DECODE).metrics[["method", "context_tokens", "prefill_ms", "prefill_compress_ms", "tpot_ms",
-                                    "end_to_end_ms", "end_to_end_speedup"]].reset_index(drop=True)
+    data = runs_of(ctx, DECODE, "chelsea.fig7")[["method", "context_tokens", "prefill_ms", "prefill_compress_ms",
+                                                 "tpot_ms", "end_to_end_ms", "end_to_end_speedup"]]
+    data = data.reset_index(drop=True)
+    require_arms(data["method"], ["chelsea"], "chelsea.fig7")
     fig, (left, right) = new_figure(1, 2, width_in=10, height_in=3.8)
     for i, (method, g) in enumerate(data.groupby("method", sort=False)):
         left.plot(g["context_tokens"], g["end_to_end_ms"] / 1e3, "o-", color=PALETTE[i], label=METHOD_LABELS[method])
@@ -504,6 +578,8 @@ def draw_fig7(ctx: FigureContext) -> FigureOutput:
 
 def verdict_fig7(data: pd.DataFrame) -> Verdict:
     ch = data[data["method"] == "chelsea"]
+    if ch.empty:
+        return not_checkable(f"the latency check needs runs of chelsea; the runs have {listed(data['method'])}")
     overhead = float((ch["prefill_compress_ms"] / ch["prefill_ms"]).max())
     return judge([
         within("largest end-to-end speedup", ours=float(ch["end_to_end_speedup"].max()), low=0.8 * 2.72,
@@ -521,9 +597,10 @@ def verdict_fig7(data: pd.DataFrame) -> Verdict:
     scenarios=(CHUNK_TIME,),
 )
 def draw_tab3(ctx: FigureContext) -> FigureOutput:
-    m = ctx.run(CHUNK_TIME).metrics
+    m = runs_of(ctx, CHUNK_TIME, "chelsea.tab3")
     data = m[["workload.chunk_size", "context_tokens", "prefill_compress_ms"]].rename(
         columns={"workload.chunk_size": "chunk_size"}).reset_index(drop=True)
+    tab3_needs(data, "chelsea.tab3")
     table = data.pivot(index="chunk_size", columns="context_tokens", values="prefill_compress_ms").round(2)
     table.columns = [f"{c // 1024}k (ms)" for c in table.columns]
     table = table.reset_index()
@@ -531,6 +608,19 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
     table["chunk_size"] = [chunk_label(c, longest) for c in table["chunk_size"]]
     table = table.rename(columns={"chunk_size": "chunk size"})
     return FigureOutput(data=data, table=table, verdict=verdict_tab3(data), ours=_tab3_ours(data))
+
+
+def tab3_needs(data: pd.DataFrame, where: str) -> None:
+    """At the longest context, chunks of 256 and one chunk over the whole context, or a ValueError naming
+    ``where``."""
+    context = int(data["context_tokens"].max())
+    chunks = sorted(set(data.loc[data["context_tokens"] == context, "chunk_size"]))
+    where = f"{where} at {context} tokens"
+    labels = [f"chunks of {c}" for c in chunks]
+    require_arms(labels, ["chunks of 256"], where)
+    if chunks[-1] < context:
+        raise ValueError(f"{where} needs a run without chunking (a chunk of {context}); the runs have "
+                         + ", ".join(labels))
 
 
 def _chunking_gain(data: pd.DataFrame) -> float:
@@ -544,6 +634,10 @@ def _tab3_ours(data: pd.DataFrame) -> str:
 
 
 def verdict_tab3(data: pd.DataFrame) -> Verdict:
+    try:
+        tab3_needs(data, "the chunking check")
+    except ValueError as missing:
+        return not_checkable(str(missing))
     return judge([at_least("clustering time without chunking / with chunks of 256, longest context",
                            ours=_chunking_gain(data), low=2.0, paper="large speedup")],
                  explanation="'Large' is taken as at least 2x (our threshold).")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from plots.arms import require_arms
 from plots.registry import FigureOutput, register_figure
 from plots.spread import draw_band, n_seeds, over_seeds
 from plots.style import PALETTE, new_figure
@@ -168,10 +169,11 @@ def run_frame(sweep: Any) -> pd.DataFrame:
 
 def bytes_vs_dense(data: pd.DataFrame, by: Sequence[str] = ()) -> pd.Series:
     """Per (``by``, method): mean ring bytes per worker over the method's compressed steps (dense warm-up steps
-    left out) / dense's mean over all its steps."""
+    left out) / dense's mean over all its steps; a ValueError when the runs have no dense arm."""
     keys = [*by, "method"]
     rows = data[~data["dense"].astype(bool) | (data["method"] == "dense")] if "dense" in data.columns else data
     sent = rows.groupby(keys)["ring_sent_bytes_per_worker"].mean().rename("sent").reset_index()
+    require_arms(sent["method"], ["dense"], "bytes relative to dense")
     dense = sent[sent["method"] == "dense"].drop(columns="method").rename(columns={"sent": "dense_sent"})
     if by:
         sent = sent.merge(dense, on=list(by))
@@ -419,7 +421,9 @@ def draw_bytes_vs_nodes(ctx: FigureContext) -> FigureOutput:
     at = [n for n in (4, 8, 64) if n in wide.index]
     ratios = ", ".join(f"N={n}: {wide.loc[n, 'Top-K'] / wide.loc[n, 'dense']:.2f}" for n in at)
     arc = wide["ARC-Top-K"] / wide["dense"]
-    ours = (f"Top-K sends more bytes than dense from N = {crossover} on (Top-K/dense bytes {ratios}); "
+    lead = (f"Top-K sends more bytes than dense from N = {crossover} on" if crossover is not None
+            else f"Top-K sends no more bytes than dense at N = {wide.index.min()}-{wide.index.max()}")
+    ours = (f"{lead} (Top-K/dense bytes {ratios}); "
             + (f"ARC-Top-K/dense bytes {arc.min():.3f} at every N" if f"{arc.min():.3f}" == f"{arc.max():.3f}"
                else f"ARC-Top-K/dense bytes {arc.min():.3f}-{arc.max():.3f} across N"))
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_bytes_vs_nodes(data))

@@ -166,6 +166,10 @@ def config_labels(radii: pd.Series, luminosities: pd.Series) -> list[str]:
     return labels
 
 
+#: the two solvers fig2 compares
+SOLVERS = ("rate", "monte_carlo")
+
+
 def dynamics_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """The dynamics runs with a config label, the transmitted FRB flux under the plasma cut-off and opacity
     criteria, and for Monte Carlo rows the deviation from the rate equations at the same time, in standard
@@ -204,6 +208,9 @@ def dynamics_table(metrics: pd.DataFrame) -> pd.DataFrame:
 )
 def draw_fig2(ctx: FigureContext) -> FigureOutput:
     data = dynamics_table(ctx.run(DYNAMICS).metrics)
+    require_arms(data["solver"], SOLVERS, f"frb.fig2 ({DYNAMICS})")
+    for config, both in data.groupby("config", sort=False):
+        require_arms(both["solver"], SOLVERS, f"frb.fig2 at {config}")
     fig, (top, bottom) = new_figure(2, 1, width_in=7.5, height_in=7.0)
     for index, (config, both) in enumerate(data.groupby("config", sort=False)):
         color = PALETTE[index % len(PALETTE)]
@@ -289,7 +296,11 @@ def luminosity_table(metrics: pd.DataFrame) -> pd.DataFrame:
     quick_overrides=QUICK_VS_RADIUS,
 )
 def draw_fig3(ctx: FigureContext) -> FigureOutput:
-    radius = radius_table(ctx.run(VS_RADIUS).metrics)
+    metrics = ctx.run(VS_RADIUS).metrics
+    if "sample" not in metrics or not (metrics["sample"] > 0).any():
+        raise ValueError(f"frb.fig3 needs drawn samples (sample > 0) of {VS_RADIUS}; the runs have none")
+    radius = radius_table(metrics)
+    require_arms(radius["fit"], ["konus"], f"frb.fig3's criteria panel ({VS_RADIUS})")
     fixed = luminosity_table(ctx.run(VS_LUMINOSITY).metrics)
     fig, (left, right) = new_figure(1, 2, width_in=10.5, height_in=4.4, sharey=True)
     for ax in (left, right):
@@ -337,7 +348,9 @@ def verdict_fig3(data: pd.DataFrame) -> Verdict:
     checks = []
     for fit in ("hxmt", "konus", "integral"):
         frame = radius[radius["fit"] == fit]
-        count = int(((frame["median_ms"] >= MS_BAND[0]) & (frame["median_ms"] <= MS_BAND[1])).sum())
+        # a fit without runs is n/a, not "no radius in the band"
+        in_ms = (frame["median_ms"] >= MS_BAND[0]) & (frame["median_ms"] <= MS_BAND[1])
+        count = int(in_ms.sum()) if len(frame) else float("nan")
         checks.append(at_least(f"{FIT_LABELS[fit]}: radii with median t_trunc (plasma cut-off) in 0.1–10 ms",
                                ours=count, low=1, paper="ms-scale upper bound on the duration"))
     fixed = data[(data["series"] == "fixed_luminosity") & (data["criterion"] == "plasma_cutoff")

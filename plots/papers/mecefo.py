@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from plots.arms import missing_arms, raise_missing
 from plots.registry import FigureOutput, register_figure, register_missing
 from plots.spread import draw_band, final_over_seeds, n_seeds, over_seeds, pm
 from plots.style import color_for, new_figure
@@ -83,9 +84,14 @@ def horizon_h(sweep) -> float:
     return float(sweep.points[0].scenario.failures.horizon_h)
 
 
-def frequency_labels(intervals: pd.Series) -> dict[float, str]:
-    """Longest failure interval = low frequency, then medium, then high."""
+def frequency_labels(intervals: pd.Series, where: str = "mecefo") -> dict[float, str]:
+    """Longest failure interval = low frequency, then medium, then high; a ValueError naming ``where`` unless
+    there are exactly three (with fewer, labels by rank would call the shortest interval there "low")."""
     ordered = sorted(set(float(v) for v in intervals), reverse=True)
+    if len(ordered) != len(FREQUENCIES):
+        raise ValueError(f"{where} needs {len(FREQUENCIES)} failure intervals ({', '.join(FREQUENCIES)} frequency); "
+                         f"the runs have {len(ordered)}" + (f" ({', '.join(f'{v:g}' for v in ordered)})"
+                                                             if ordered else ""))
     return {value: label for value, label in zip(ordered, FREQUENCIES)}
 
 
@@ -102,8 +108,9 @@ def frequency_labels(intervals: pd.Series) -> dict[float, str]:
 def draw_tab1(ctx: FigureContext) -> FigureOutput:
     sweep = ctx.run(THROUGHPUT)
     interval_col, recovery_col = "failures.cluster.mtbf_h", "failures.cluster.repair.mean_h"
+    raise_missing(missing_arms(sweep.metrics["policy"], ["failure_free"], "mecefo.tab1"))
     rows = sweep.metrics[sweep.metrics["policy"] == "failure_free"]
-    labels = frequency_labels(rows[interval_col])
+    labels = frequency_labels(rows[interval_col], "mecefo.tab1")
     data = []
     for (interval, recovery), group in rows.groupby([interval_col, recovery_col], sort=False):
         label = labels[float(interval)]
@@ -165,10 +172,11 @@ def draw_tab2(ctx: FigureContext) -> FigureOutput:
     sweep = ctx.run(THROUGHPUT)
     interval_col = "failures.cluster.mtbf_h"
     data = summary(sweep, ["workload.model", interval_col])
-    labels = frequency_labels(data[interval_col])
+    labels = frequency_labels(data[interval_col], "mecefo.tab2")
     data["frequency"] = data[interval_col].map(lambda v: labels[float(v)])
     data = data.rename(columns={"workload.model": "model"}).drop(columns=[interval_col])
     data = data[data["policy"] != "failure_free"].reset_index(drop=True)
+    raise_missing(tab2_lacking(data))
     ratios = {}
     for point, record in zip(sweep.points, sweep.runs, strict=True):
         steps = record.info["step_s"]
@@ -180,6 +188,14 @@ def draw_tab2(ctx: FigureContext) -> FigureOutput:
     ours = (f"7B high frequency: MeCeFO drop {high['mecefo']:.2f}%, resilience vs Bamboo "
             f"{high['bamboo'] / high['mecefo']:.2f}x, vs Oobleck {high['oobleck'] / high['mecefo']:.2f}x")
     return FigureOutput(data=data, table=table, verdict=verdict, ours=ours)
+
+
+def tab2_lacking(data: pd.DataFrame) -> str | None:
+    """`missing_arms`'s line when a paper model, or MeCeFO, Bamboo or Oobleck at one of them, has no run."""
+    reasons = [missing_arms(data["model"], list(PAPER_MECEFO_DROP), "mecefo.tab2")]
+    reasons += [missing_arms(group["policy"], ["bamboo", "oobleck", "mecefo"], f"mecefo.tab2 for {model}")
+                for model, group in data.groupby("model", sort=False)]
+    return next((r for r in reasons if r), None)
 
 
 def tab2_table(data: pd.DataFrame) -> pd.DataFrame:
@@ -210,6 +226,8 @@ def paper_drop(model: str, policy: str) -> str:
 
 
 def verdict_tab2(data: pd.DataFrame) -> Verdict:
+    if reason := tab2_lacking(data):
+        return not_checkable(reason)
     high = data[data["frequency"] == "high"]
     drops = {(r.model, r.policy): r.drop_pct for r in high.itertuples()}
     checks: list[Check] = []
@@ -252,6 +270,8 @@ def draw_tab8(ctx: FigureContext) -> FigureOutput:
     table = data.assign(scenario=lambda d: d["failure_interval_h"].map(lambda v: f"every {v:g} h") + " / "
                         + d["recovery_h"].map(lambda v: f"{v:g} h down"),
                         policy=lambda d: d["policy"].map(POLICY_NAMES))
+    raise_missing(_robust_lacking(data, "failure_interval_h", float(data["failure_interval_h"].max()),
+                          _ROBUST_LABELS["failure_interval_h"], "mecefo.tab8"))
     table = table.pivot(index="policy", columns="scenario", values="drop_pct").round(2).reset_index()
     return FigureOutput(data=data, table=table, verdict=verdict_tab8(data),
                         ours=_robust_ours(data, "failure_interval_h"))
@@ -264,6 +284,21 @@ _ROBUST_LABELS = {"failure_interval_h": lambda v: f"a failure every {v:g} h",
 def _robust_ours(data: pd.DataFrame, axis: str) -> str:
     mecefo = data[data["policy"] == "mecefo"].set_index(axis)["drop_pct"]
     return "MeCeFO drop: " + ", ".join(f"{_ROBUST_LABELS[axis](k)}: {v:.1f}%" for k, v in mecefo.items())
+
+
+def _robust_lacking(data: pd.DataFrame, axis: str, base: float, label, where: str) -> str | None:
+    """What `_robust_checks` and the policy x scenario table need: the base scenario, a baseline, and every
+    policy of the runs (MeCeFO among them) at every scenario; the line saying what is missing, or None."""
+    scenarios = list(dict.fromkeys(data[axis]))
+    if base not in scenarios:
+        return (f"{where} needs runs at {label(base)}; the runs have "
+                + (", ".join(label(v) for v in scenarios) or "none"))
+    policies = list(dict.fromkeys(["mecefo", *data["policy"]]))
+    if not any(p in policies for p in BASELINES):
+        return missing_arms(data["policy"], BASELINES, where)
+    reasons = (missing_arms(group["policy"], policies, f"{where} at {label(value)}")
+               for value, group in data.groupby(axis, sort=False))
+    return next((r for r in reasons if r), None)
 
 
 def _robust_checks(data: pd.DataFrame, axis: str, base: float, label) -> list[Check]:
@@ -282,6 +317,9 @@ def _robust_checks(data: pd.DataFrame, axis: str, base: float, label) -> list[Ch
 
 def verdict_tab8(data: pd.DataFrame) -> Verdict:
     base = float(data["failure_interval_h"].max())
+    if reason := _robust_lacking(data, "failure_interval_h", base, _ROBUST_LABELS["failure_interval_h"],
+                                 "mecefo.tab8"):
+        return not_checkable(reason)
     checks = _robust_checks(data, "failure_interval_h", base, lambda v: f"every {v:g} h")
     return judge(checks, explanation=(
         "With the same downtime/interval ratio the mean number of GPUs down is unchanged, so MeCeFO's drop moves "
@@ -305,11 +343,14 @@ def draw_tab7(ctx: FigureContext) -> FigureOutput:
         columns={"failures.failing_fraction": "failing_fraction"})
     table = data.assign(failing=lambda d: d["failing_fraction"].map(lambda v: f"{100 * v:g}% of GPUs fail"),
                         policy=lambda d: d["policy"].map(POLICY_NAMES))
+    raise_missing(_robust_lacking(data, "failing_fraction", 1.0, _ROBUST_LABELS["failing_fraction"], "mecefo.tab7"))
     table = table.pivot(index="policy", columns="failing", values="drop_pct").round(2).reset_index()
     return FigureOutput(data=data, table=table, verdict=verdict_tab7(data), ours=_robust_ours(data, "failing_fraction"))
 
 
 def verdict_tab7(data: pd.DataFrame) -> Verdict:
+    if reason := _robust_lacking(data, "failing_fraction", 1.0, _ROBUST_LABELS["failing_fraction"], "mecefo.tab7"):
+        return not_checkable(reason)
     checks = _robust_checks(data, "failing_fraction", 1.0, lambda v: f"{100 * v:g}% failing")
     return judge(checks, explanation=(
         "Failures on a fixed quarter of the GPUs put failed ranks next to each other in the ring, so one neighbour "
@@ -377,6 +418,7 @@ SIM_NEIGHBOUR_RATIO = "1.41x-1.48x"
 )
 def draw_fig3(ctx: FigureContext) -> FigureOutput:
     data = fig3_data(ctx.run(SKIP))
+    raise_missing(fig3_lacking(data))
     fig, axes = new_figure(1, 2, sharey=True)
     for ax, setting in zip(axes, SKIP_SETTINGS, strict=True):
         for index, mode in enumerate(SKIP_NAMES.values()):
@@ -412,6 +454,14 @@ def fig3_data(sweep) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[["setting", "mode", "seed", "step", "loss", "eval_loss"]]
 
 
+def fig3_lacking(data: pd.DataFrame) -> str | None:
+    """`missing_arms`'s line when no-skip training or skip-MHA / skip-FFN under a setting has no run."""
+    present = [mode if setting == BASELINE else f"{mode} ({setting})"
+               for setting, mode in zip(data["setting"], data["mode"])]
+    needed = [BASELINE, *(f"{mode} ({setting})" for setting in SKIP_SETTINGS for mode in ("skip-MHA", "skip-FFN"))]
+    return missing_arms(present, needed, "mecefo.fig3")
+
+
 def fig3_gaps(data: pd.DataFrame) -> dict[tuple[str, str], float]:
     """(setting, mode) -> seed-mean final held-out loss relative to no skip, minus 1."""
     final = final_over_seeds(data, ["setting", "mode"], "eval_loss").set_index(["setting", "mode"])["mean"]
@@ -420,6 +470,8 @@ def fig3_gaps(data: pd.DataFrame) -> dict[tuple[str, str], float]:
 
 
 def verdict_fig3(data: pd.DataFrame) -> Verdict:
+    if reason := fig3_lacking(data):
+        return not_checkable(reason)
     gaps = fig3_gaps(data)
     checks: list[Check] = []
     for setting in SKIP_SETTINGS:
@@ -469,6 +521,9 @@ def _error_histogram(ax, data: pd.DataFrame) -> None:
 
 def _draw_error(ctx: FigureContext, width: int, form: str) -> FigureOutput:
     data = error_data(ctx.run(ERROR))
+    widths = ctx.run(ERROR).metrics["workload.model.d_model"]
+    raise_missing(missing_arms([f"d_model {int(d)}" for d in widths], [f"d_model {width}"],
+                  f"the stand-in for LLaMA-{WIDTHS[width]}"))
     data = data[data["d_model"] == width].reset_index(drop=True)
     fig, axes = new_figure(1, 1)
     if form == "histogram":
@@ -529,6 +584,7 @@ _error_spec("mecefo.fig7", 64, "curve", "The same measurements as Figure 6 over 
 def draw_tab3(ctx: FigureContext) -> FigureOutput:
     sweep = ctx.run(FREQUENCY)
     data = tab3_data(sweep.metrics, failed_steps=failure_steps(sweep))
+    raise_missing(missing_arms(data["frequency"], FREQUENCY_ORDER, "mecefo.tab3"))
     stats = data.groupby("frequency", sort=False).agg(
         ppl_mean=("perplexity", "mean"), ppl_std=("perplexity", "std"), increase_mean=("increase_pct", "mean"),
         increase_std=("increase_pct", "std"), n_failures=("n_failures", "mean")).reindex([NONE, *FREQUENCIES])
@@ -546,7 +602,7 @@ def failure_steps(sweep, labels: dict[float, str] | None = None) -> pd.Series:
     keep a row only every ``record_every`` steps (and at evaluations), so counting their rows undercounts.
     ``labels`` as in `tab3_data`."""
     intervals = [p.scenario.workload.failures.interval_steps for p in sweep.points]
-    labels = labels or frequency_labels(pd.Series([v for v in intervals if v is not None]))
+    labels = labels or frequency_labels(pd.Series([v for v in intervals if v is not None]), "mecefo.tab3")
     keys = [(frequency_of(v, labels), p.scenario.seed) for v, p in zip(intervals, sweep.points, strict=True)]
     return pd.Series([int(r.info["failure_steps"]) for r in sweep.runs],
                      index=pd.MultiIndex.from_tuples(keys, names=["frequency", "seed"]))
@@ -558,7 +614,7 @@ def tab3_data(metrics: pd.DataFrame, labels: dict[float, str] | None = None, *,
     ``labels`` (failure interval in steps -> frequency) defaults to the longest interval = low, and so on.
     ``failed_steps``: the failure steps per frequency and seed (`failure_steps`)."""
     interval = "workload.failures.interval_steps"
-    labels = labels or frequency_labels(metrics[interval].dropna())
+    labels = labels or frequency_labels(metrics[interval].dropna(), "mecefo.tab3")
     metrics = metrics.assign(frequency=metrics[interval].map(lambda v: NONE if pd.isna(v) else labels[float(v)]))
     final = metrics.dropna(subset=["eval_loss"]).sort_values("step").groupby(["frequency", "seed"]).last()
     data = final[["eval_loss"]].assign(perplexity=np.exp(final["eval_loss"]), n_failures=failed_steps).reset_index()
@@ -568,6 +624,8 @@ def tab3_data(metrics: pd.DataFrame, labels: dict[float, str] | None = None, *,
 
 
 def verdict_tab3(data: pd.DataFrame) -> Verdict:
+    if reason := missing_arms(data["frequency"], FREQUENCIES, "mecefo.tab3"):
+        return not_checkable(reason)
     mean = data.groupby("frequency")["increase_pct"].mean()
     paper_max = {f: max(100 * (v[i + 1] / v[0] - 1) for v in PAPER_TAB3.values()) for i, f in enumerate(FREQUENCIES)}
     checks: list[Check] = [
@@ -602,6 +660,7 @@ def verdict_tab3(data: pd.DataFrame) -> Verdict:
 def draw_tab6(ctx: FigureContext) -> FigureOutput:
     sweep = ctx.run(ABLATION)
     data = tab6_data(sweep)
+    raise_missing(missing_arms(data["config"], ABLATION_ROWS, "mecefo.tab6"))
     stats = data.groupby("config", sort=False).agg(
         activations=("activation_mb", "mean"), memory=("memory_mb", "mean"), memory_ratio=("memory_ratio", "mean"),
         step_ms=("step_ms", "mean"), step_std=("step_ms", "std"), time_ratio=("time_ratio", "mean"),
@@ -636,10 +695,13 @@ def tab6_data(sweep) -> pd.DataFrame:
         rows.append({"config": config, **common, "activation_mb": cost["neighbour_activation_bytes"] / 1e6,
                      "memory_mb": cost["neighbour_memory_bytes"] / 1e6, "memory_ratio": cost["memory_ratio"],
                      "step_ms": 1e3 * cost["neighbour_step_s"], "time_ratio": cost["time_ratio"]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["config", "seed", "budget_mb", "activation_mb", "memory_mb", "memory_ratio",
+                                       "step_ms", "time_ratio"])
 
 
 def verdict_tab6(data: pd.DataFrame) -> Verdict:
+    if reason := missing_arms(data["config"], ABLATION_ROWS, "mecefo.tab6"):
+        return not_checkable(reason)
     mean = data.groupby("config").mean(numeric_only=True)
     budget = 1 / DEVICE_FILL
     checks: list[Check] = [
@@ -797,7 +859,8 @@ def frequency_of(interval: float | None, labels: dict[float, str]) -> str:
 def probe_data(sweep, part: str) -> pd.DataFrame:
     """One row per seed, frequency and probe: accuracy and the probe's chance level (run.json ``probes``)."""
     intervals = [p.scenario.workload.failures.interval_steps for p in sweep.points]
-    labels = frequency_labels(pd.Series([v for v in intervals if v is not None]))
+    where = "mecefo.tab4" if part == "zero_shot" else "mecefo.tab5"
+    labels = frequency_labels(pd.Series([v for v in intervals if v is not None]), where)
     rows = []
     for point, record in zip(sweep.points, sweep.runs, strict=True):
         probes = record.info["probes"]
@@ -835,6 +898,8 @@ def flat_tolerance(average: pd.DataFrame) -> float:
 def verdict_flat(data: pd.DataFrame, what: str) -> Verdict:
     if data.empty or n_seeds(data) < MIN_SEEDS:
         return not_checkable(f"fewer than {MIN_SEEDS} seeds: no seed spread to set the flatness tolerance from")
+    if reason := missing_arms(data["frequency"], FREQUENCY_ORDER, f"the {what} probes"):
+        return not_checkable(reason)
     average = data.groupby(["frequency", "seed"], as_index=False)[["accuracy", "chance"]].mean()
     tol = flat_tolerance(average)
     mean = average.groupby("frequency")["accuracy"].mean()
@@ -862,6 +927,8 @@ def verdict_tab5(data: pd.DataFrame) -> Verdict:
 
 def _draw_probes(ctx: FigureContext, part: str, paper: dict, scale: float, what: str) -> FigureOutput:
     data = probe_data(ctx.run(FREQUENCY), part)
+    figure = "mecefo.tab4" if part == "zero_shot" else "mecefo.tab5"
+    raise_missing(missing_arms(data["frequency"], FREQUENCY_ORDER, figure))
     table = probe_table(data, paper, scale)
     average = data.groupby(["frequency", "seed"])["accuracy"].mean().groupby("frequency").mean()
     ours = f"{what} accuracy averaged over the probes: " + ", ".join(
@@ -930,7 +997,13 @@ MOE_NAME = "MLA + MoE (tiny)"
 )
 def draw_tab10(ctx: FigureContext) -> FigureOutput:
     sweep = ctx.run(MOE)
+    intervals = sweep.metrics["workload.failures.interval_steps"].dropna()
+    unknown = sorted(set(float(v) for v in intervals) - set(STEP_FREQUENCIES))
+    if unknown:
+        raise ValueError(f"mecefo.tab10 knows failure intervals of {', '.join(f'{v:g}' for v in STEP_FREQUENCIES)} "
+                         f"steps (Table 3's); the runs have {', '.join(f'{v:g}' for v in unknown)}")
     data = tab10_rows(sweep.metrics, MOE_NAME, failure_steps(sweep, STEP_FREQUENCIES))
+    raise_missing(missing_arms(data["frequency"], [NONE, "high"], "mecefo.tab10"))
     stats = data.groupby("frequency").agg(ppl=("perplexity", "mean"), ppl_std=("perplexity", "std"),
                                           inc=("increase_pct", "mean"), inc_std=("increase_pct", "std"),
                                           err=("max_grad_error", "max"), med=("median_grad_error", "mean"),

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from plots.arms import arm_starting, missing_arms, raise_missing
 from plots.registry import FigureOutput, register_figure, register_missing
 from plots.spread import draw_band, over_seeds, pm
 from plots.style import PALETTE, new_figure
-from plots.verdict import Verdict, at_least, at_most, judge, within
+from plots.verdict import Verdict, at_least, at_most, judge, not_checkable, within
 
 if TYPE_CHECKING:
     from plots.runner import FigureContext
@@ -129,17 +130,22 @@ def seed_counts(data: pd.DataFrame, by: str) -> str:
     full_overrides=FT_FULL,
 )
 def draw_fig1(ctx: FigureContext) -> FigureOutput:
-    rows = []
+    rows, methods = [], []
     for record in ctx.run(FINETUNE).runs:
         meta = json.loads((Path(record.run_dir) / "run.json").read_text())
-        if meta["scenario"]["workload"]["method"]["name"] != "adamw":
+        methods.append(meta["scenario"]["workload"]["method"]["name"])
+        if methods[-1] != "adamw":
             continue
         for entry in meta["info"].get("grad_norms", []):
             match = re.search(r"layers\.(\d+)\..*?(\w+_proj)\.weight$", entry["module"])
             if match:
                 rows.append({"seed": meta["seed"], "layer": int(match.group(1)), "module": match.group(2),
                              "numel": entry["numel"], "grad_norm": entry["grad_norm"]})
-    data = pd.DataFrame(rows)
+    raise_missing(missing_arms(methods, ["adamw"], "misa.fig1"))
+    data = pd.DataFrame(rows, columns=["seed", "layer", "module", "numel", "grad_norm"])
+    if data.empty:
+        raise ValueError("misa.fig1 needs the gradient norms of the adamw runs (run.json info grad_norms); they "
+                         "recorded none")
     stats = data.groupby(["layer", "module"])["grad_norm"].agg(["mean", "min", "max"]).reset_index()
     fig, (ax,) = new_figure(1, 1, width_in=8.0, height_in=4.2)
     layers = sorted(stats["layer"].unique())
@@ -170,6 +176,8 @@ UNEQUAL = 2.0
 
 
 def verdict_fig1(data: pd.DataFrame) -> Verdict:
+    if data.empty:
+        return not_checkable("misa.fig1 needs the gradient norms of the adamw runs; the data has none")
     ratio = within_layer_ratio(data)
     per_seed = ratio.groupby(level="seed").median()
     checks = [at_least("largest / smallest module gradient norm within a layer, median over layers, worst seed",
@@ -209,6 +217,7 @@ def draw_fig2(ctx: FigureContext) -> FigureOutput:
     data = m[["method", "delta", "seq_len", "step_peak_bytes", "saved_activation_bytes"]].copy()
     data["delta"] = np.where(data["method"] == "misa", data["delta"], np.nan)
     data["peak_gib"] = data["step_peak_bytes"] / GB
+    raise_missing(missing_arms(fig2_series(data), [series_label(m_, d) for m_, d in FIG2_SERIES], "misa.fig2"))
     fig, (ax,) = new_figure(1, 1, width_in=7.0, height_in=4.4)
     for i, (method, delta) in enumerate(FIG2_SERIES):
         s = _series(data, method, delta).sort_values("seq_len")
@@ -223,6 +232,11 @@ def draw_fig2(ctx: FigureContext) -> FigureOutput:
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict_fig2(data))
 
 
+def fig2_series(data: pd.DataFrame) -> list[str]:
+    """The series label of every row (`series_label`; a method without one keeps its name)."""
+    return [series_label(m, d) if m == "misa" or m in LABELS else m for m, d in zip(data["method"], data["delta"])]
+
+
 def _series(data: pd.DataFrame, method: str, delta: float | None) -> pd.DataFrame:
     s = data[data["method"] == method]
     return s[np.isclose(s["delta"], delta)] if delta is not None else s
@@ -234,6 +248,8 @@ def _slope(data: pd.DataFrame, method: str, delta: float | None) -> float:
 
 
 def verdict_fig2(data: pd.DataFrame) -> Verdict:
+    if reason := missing_arms(fig2_series(data), ["MISA δ=3%", "LoRA"], "misa.fig2's verdict"):
+        return not_checkable(reason)
     longest = data["seq_len"].max()
     at = data[data["seq_len"] == longest]
     misa = float(_series(at, "misa", 0.03)["peak_gib"].iloc[0])
@@ -278,6 +294,7 @@ FIG3_METHODS = ("adamw", "misa", "lisa", "badam")
 def draw_fig3(ctx: FigureContext) -> FigureOutput:
     frame = sweep_frame(ctx.run(FINETUNE))
     data = frame[frame["method"].isin(FIG3_METHODS)][["method", "seed", "step", "wall_s", "eval_loss", "lr"]]
+    raise_missing(missing_arms(data["method"], FIG3_METHODS, "misa.fig3"))
     fig, (left, right) = new_figure(1, 2, width_in=11.0, height_in=4.2)
     for i, method in enumerate(FIG3_METHODS):
         rows = data[data["method"] == method]
@@ -312,6 +329,8 @@ def time_to_target(data: pd.DataFrame, target: float) -> pd.Series:
 
 
 def verdict_fig3(data: pd.DataFrame) -> Verdict:
+    if reason := missing_arms(data["method"], FIG3_METHODS, "misa.fig3"):
+        return not_checkable(reason)
     last = final_rows(data)
     means = last.groupby("method")["eval_loss"].mean()
     tol = pooled_std(last, "method", "eval_loss")
@@ -414,7 +433,12 @@ def verdict_ablation(data: pd.DataFrame) -> Verdict:
     """The design choices the paper argues for: importance over uniform sampling, modules over layers."""
     means = data.groupby("variant")["eval_loss"].mean()
     tol = pooled_std(data, "variant", "eval_loss")
-    default = [v for v in means.index if v.startswith("default")][0]
+    try:
+        default = arm_starting(means.index, "default", "misa's ablation verdict")
+    except ValueError as err:
+        return not_checkable(str(err))
+    if reason := missing_arms(means.index, ["uniform sampling", "layer granularity"], "misa's ablation verdict"):
+        return not_checkable(reason)
     checks, notes = [], []
     if same_runs(data, default, "uniform sampling"):
         notes.append("Importance and uniform sampling ended with the same loss on every seed: the forced "
@@ -495,6 +519,8 @@ def draw_tab_memory(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_tab_memory(data: pd.DataFrame) -> Verdict:
+    if reason := missing_arms(data["method"], ["adamw", "lora", "lisa", "badam", "misa"], "misa.tab_memory's verdict"):
+        return not_checkable(reason)
     total = data.set_index("method")["total_gib"]
     state = data.set_index("method")["small_measured_state_kib"]
     checks = [at_most(f"MISA total minus {LABELS[k]} total at 8B (GiB)", ours=float(total["misa"] - total[k]),
@@ -571,6 +597,7 @@ TABLE_CAPTION = (f"{TINY} Exact match (%, mean ± std over the seeds counted in 
 )
 def draw_tab_commonsense(ctx: FigureContext) -> FigureOutput:
     data = accuracy_table_data(ctx, CHOICE)
+    raise_missing(missing_arms(data["method"], ["misa", "adamw"], "misa.tab_commonsense"))
     table = accuracy_table(data, CHOICE)
     means = data.groupby("method")["average"].mean()
     return FigureOutput(data=data, table=table, verdict=verdict_tab_commonsense(data),
@@ -583,6 +610,8 @@ SLIGHTLY_BELOW = 0.05
 
 
 def verdict_tab_commonsense(data: pd.DataFrame) -> Verdict:
+    if reason := missing_arms(data["method"], ["misa", "adamw"], "misa.tab_commonsense"):
+        return not_checkable(reason)
     checks, tol, means = _accuracy_checks(data, ("lora", "dora", "lisa", "badam"), "commonsense-style")
     checks.append(within("MISA minus full FT average exact match", ours=float(means["misa"] - means["adamw"]),
                          low=-SLIGHTLY_BELOW, high=tol, paper=f"slightly below full FT (taken as at most "
@@ -601,6 +630,7 @@ def verdict_tab_commonsense(data: pd.DataFrame) -> Verdict:
 )
 def draw_tab_math(ctx: FigureContext) -> FigureOutput:
     data = accuracy_table_data(ctx, MATH)
+    raise_missing(missing_arms(data["method"], ["misa"], "misa.tab_math"))
     table = accuracy_table(data, MATH)
     means = data.groupby("method")["average"].mean()
     return FigureOutput(data=data, table=table, verdict=verdict_tab_math(data),
@@ -609,6 +639,8 @@ def draw_tab_math(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_tab_math(data: pd.DataFrame) -> Verdict:
+    if reason := missing_arms(data["method"], ["misa"], "misa.tab_math"):
+        return not_checkable(reason)
     rivals = ("lora", "dora", "galore", "lisa", "badam")
     checks, tol, means = _accuracy_checks(data, rivals, "arithmetic")
     similar = means[[k for k in ("misa", *rivals) if k in means]]
@@ -639,6 +671,7 @@ def verdict_tab_math(data: pd.DataFrame) -> Verdict:
 def draw_tab_pretrain(ctx: FigureContext) -> FigureOutput:
     frame = sweep_frame(ctx.run(PRETRAIN))
     data = final_rows(frame)[["method", "seed", "eval_loss", "perplexity", "info_peak_optimizer_state_bytes"]]
+    raise_missing(missing_arms(data["method"], ["adamw", "galore", "misa"], "misa.tab_pretrain"))
     g = data.groupby("method")
     table = pd.DataFrame([{"method": {"adamw": "Adam"}.get(k, LABELS[k]),
                            "perplexity": pm(g.get_group(k)["perplexity"].mean(), g.get_group(k)["perplexity"].std()),
@@ -653,6 +686,8 @@ def draw_tab_pretrain(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_tab_pretrain(data: pd.DataFrame) -> Verdict:
+    if reason := missing_arms(data["method"], ["adamw", "galore", "misa"], "misa.tab_pretrain"):
+        return not_checkable(reason)
     means = data.groupby("method")["perplexity"].mean()
     tol = pooled_std(data, "method", "perplexity")
     checks = [at_most(f"MISA minus {name} perplexity", ours=float(means["misa"] - means[k]), high=tol,

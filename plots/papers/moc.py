@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from plots.arms import missing_arms, raise_missing
 from plots.diagram import arrow, box, diagram_axes
 from plots.registry import FigureOutput, register_figure, register_missing
 from plots.spread import draw_band, over_seeds, pm
@@ -139,6 +140,7 @@ def draw_fig_memory(ctx: FigureContext) -> FigureOutput:
     bars = measured[["model", "ffn", "checkpointing", "measured_block_bytes_per_token",
                      "analytic_block_bytes_per_token"]].assign(panel="measured block")
     data = pd.concat([curves, bars], ignore_index=True)
+    raise_missing(fig_memory_lacking(data))
     fig, (left, right) = new_figure(1, 2, width_in=11.0, height_in=4.6)
     for i, ((ffn, ckpt), label) in enumerate(TECHNIQUE_LABELS.items()):
         series = curves[(curves["ffn"] == ffn) & (curves["checkpointing"] == ckpt)].sort_values("micro_batch")
@@ -172,8 +174,21 @@ def measured_savings(bars: pd.DataFrame) -> dict[str, float]:
     return {m: 1 - plain[(m, "moc")] / plain[(m, "dense")] for m in plain.index.get_level_values(0).unique()}
 
 
+def fig_memory_lacking(data: pd.DataFrame) -> str | None:
+    """Without checkpointing, dense and MoC in the modelled curves and in every measured block, or the line
+    saying which is missing."""
+    curves = data[(data["panel"] == "modelled LLaMA-1B") & (data["checkpointing"] == "none")]
+    bars = data[(data["panel"] == "measured block") & (data["checkpointing"] == "none")]
+    reasons = [missing_arms(curves["ffn"], ["dense", "moc"], "moc.fig_memory's modelled curves without checkpointing")]
+    reasons += [missing_arms(group["ffn"], ["dense", "moc"], f"moc.fig_memory's measured {model} block without "
+                        "checkpointing") for model, group in bars.groupby("model", sort=False)]
+    return next((reason for reason in reasons if reason), None)
+
+
 def verdict_fig_memory(data: pd.DataFrame) -> Verdict:
     """Measured equals analytic; MoC saves >= 10% of activations; MoC fits at least the micro-batch dense fits."""
+    if reason := fig_memory_lacking(data):
+        return not_checkable(reason)
     bars = data[data["panel"] == "measured block"]
     curves = data[data["panel"] == "modelled LLaMA-1B"]
     diff = (bars["measured_block_bytes_per_token"] - bars["analytic_block_bytes_per_token"]).abs().max()
@@ -314,6 +329,10 @@ def size_label(d_model: int, n_layers: int) -> str:
     return f"d_model {d_model}, {n_layers} blocks"
 
 
+#: the arms moc.fig_loss's verdict compares
+FIG_LOSS_ARMS = ["dense", *(arm_label("moc", "gate", f) for f in CHECKED_FRACTIONS)]
+
+
 def training_runs(*sweeps: Any) -> pd.DataFrame:
     """One row per training run: seed, arm, size, final held-out loss and perplexity, tokens/s and memory."""
     rows = []
@@ -333,6 +352,8 @@ def training_runs(*sweeps: Any) -> pd.DataFrame:
                 "saved_ffn_bytes_per_token": memory.get("saved_ffn_bytes_per_token", math.nan),
                 "analytic_saved_bytes_per_token": memory.get("analytic_saved_bytes_per_token") or math.nan,
             })
+    if not rows:
+        raise ValueError("moc's training figures need training runs; the sweep has none")
     return pd.DataFrame(rows)
 
 
@@ -395,6 +416,7 @@ def draw_fig_loss(ctx: FigureContext) -> FigureOutput:
     sweep = ctx.run(TRAINING)
     runs = training_runs(sweep)
     runs = runs[runs["selection"].isin(["gate", "none"]) & (runs["d_model"] == MAIN_D_MODEL)]
+    raise_missing(missing_arms(runs["arm"], FIG_LOSS_ARMS, f"moc.fig_loss at d_model {MAIN_D_MODEL}"))
     metrics = sweep.metrics
     frame = metrics[(metrics["workload.selection"] == "gate") & (metrics["workload.model.d_model"] == MAIN_D_MODEL)]
     frame = frame.copy()
@@ -425,6 +447,8 @@ def draw_fig_loss(ctx: FigureContext) -> FigureOutput:
 def verdict_fig_loss(data: pd.DataFrame) -> Verdict:
     """MoC at K = d_ff/8 and d_ff/4 within 2 pooled seed std of dense's final held-out loss."""
     finals = data[data["panel"] == "final"]
+    if reason := missing_arms(finals["arm"], FIG_LOSS_ARMS, f"moc.fig_loss at d_model {MAIN_D_MODEL}"):
+        return not_checkable(reason)
     checks = [competitive_check(finals, arm_label("moc", "gate", f), "d_model 64") for f in CHECKED_FRACTIONS]
     n = int(finals.groupby("arm")["seed"].nunique().min())
     return judge(checks, explanation=f"Final held-out loss of {n} seeds per arm at tiny scale. {COMPETITIVE}")
@@ -456,6 +480,7 @@ def draw_tab_ppl(ctx: FigureContext) -> FigureOutput:
     runs = runs[runs["arm"].isin(["dense", target])]
     data = runs[["size", "d_model", "n_layers", "d_ff", "parameters", "arm", "seed", "final_eval_loss",
                  "final_eval_ppl"]].sort_values(["d_model", "arm", "seed"]).reset_index(drop=True)
+    raise_missing(*tab_ppl_lacking(data))
     verdict = verdict_tab_ppl(data)
     rows = []
     for (d_model, size), group in data.groupby(["d_model", "size"]):
@@ -473,8 +498,18 @@ def draw_tab_ppl(ctx: FigureContext) -> FigureOutput:
     return FigureOutput(data=data, table=table, ours=ours, verdict=verdict)
 
 
+def tab_ppl_lacking(data: pd.DataFrame) -> list[str | None]:
+    """Per size, `missing_arms`'s line when dense or MoC K=d_ff/8 has no run there; one line when there is no run."""
+    needed = ["dense", arm_label("moc", "gate", 0.125)]
+    if data.empty:
+        return [missing_arms([], needed, "moc.tab_ppl")]
+    return [missing_arms(group["arm"], needed, f"moc.tab_ppl at {size}") for size, group in data.groupby("size")]
+
+
 def verdict_tab_ppl(data: pd.DataFrame) -> Verdict:
     """Competitive (`competitive_check`) at every size."""
+    if reason := next((r for r in tab_ppl_lacking(data) if r), None):
+        return not_checkable(reason)
     target = arm_label("moc", "gate", 0.125)
     checks = [competitive_check(group, target, size) for (_, size), group in data.groupby(["d_model", "size"])]
     n = int(data.groupby(["d_model", "arm"])["seed"].nunique().min())
@@ -510,6 +545,7 @@ def draw_tab_ablation_k(ctx: FigureContext) -> FigureOutput:
     data = runs[["arm", "ffn", "selection", "k_fraction", "k", "seed", "final_eval_loss", "final_eval_ppl",
                  "saved_bytes_per_token", "saved_ffn_bytes_per_token", "analytic_saved_bytes_per_token"]]
     data = data.sort_values(["selection", "k_fraction", "seed"]).reset_index(drop=True)
+    raise_missing(missing_arms(data["arm"], ABLATION_ARMS, f"moc.tab_ablation_k at d_model {MAIN_D_MODEL}"))
     dense_bytes = float(data.loc[data["arm"] == "dense", "saved_bytes_per_token"].mean())
     rows = []
     for arm, group in data.groupby("arm", sort=False):
@@ -531,8 +567,14 @@ def draw_tab_ablation_k(ctx: FigureContext) -> FigureOutput:
     return FigureOutput(data=data, table=table, ours=ours, verdict=verdict)
 
 
+#: the arms the ablation's verdict compares: dense, the gate and random channels at d_ff/8
+ABLATION_ARMS = ["dense", arm_label("moc", "gate", 0.125), arm_label("moc", "random", 0.125)]
+
+
 def verdict_tab_ablation_k(data: pd.DataFrame) -> Verdict:
     """Measured = analytic; memory non-decreasing in K; MoC d_ff/8 saves >= SUBSTANTIAL; gate <= random loss."""
+    if reason := missing_arms(data["arm"], ABLATION_ARMS, f"moc.tab_ablation_k at d_model {MAIN_D_MODEL}"):
+        return not_checkable(reason)
     gate = data[data["selection"] == "gate"].groupby("k_fraction")["saved_bytes_per_token"].mean().sort_index()
     lean = data[data["selection"].isin(["gate", "none"])]
     dense = float(data.loc[data["arm"] == "dense", "saved_bytes_per_token"].mean())
@@ -613,6 +655,9 @@ def model_name(model: str) -> str:
 
 
 def verdict_tab_throughput(data: pd.DataFrame) -> Verdict:
+    for d_model, group in data.groupby("d_model"):
+        if reason := missing_arms(group["variant"], ["moc"], f"moc.tab_throughput's verdict at d_model {d_model}"):
+            return not_checkable(reason)
     rel = data.groupby(["d_model", "variant"])["relative_throughput"].mean().unstack()
     moc = ", ".join(f"{v:.2f}x at d_model {d}" for d, v in rel["moc"].items())
     faster = bool((rel["moc"] > 1).all())
@@ -651,6 +696,7 @@ def verdict_tab_throughput(data: pd.DataFrame) -> Verdict:
 def draw_fig_decode(ctx: FigureContext) -> FigureOutput:
     data = ctx.run(DECODE).metrics[["part", "impl", "k", "k_fraction", "time_ms_median", "time_ms_p10",
                                     "time_ms_p90", "n_reps", "bytes_ratio", "ffn_speedup", "block_speedup"]]
+    raise_missing(decode_lacking(data))
     moc = data[data["impl"] == "moc"].sort_values("k_fraction")
     dense = data[(data["part"] == "ffn") & (data["impl"] == "dense")].iloc[0]
     attention = data[data["part"] == "attention"].iloc[0]
@@ -677,8 +723,17 @@ def draw_fig_decode(ctx: FigureContext) -> FigureOutput:
     return FigureOutput(data=data, figure=fig, ours=ours, verdict=verdict)
 
 
+def decode_lacking(data: pd.DataFrame, needed: tuple[str, ...] = ("dense FFN", "attention", "moc FFN")) -> str | None:
+    """`missing_arms`'s line when the decode runs lack a part of ``needed`` (the figure: dense FFN, attention half and
+    MoC FFN; the verdict reads the MoC rows only)."""
+    present = ["attention" if part == "attention" else f"{impl} FFN" for part, impl in zip(data["part"], data["impl"])]
+    return missing_arms(present, list(needed), "moc.fig_decode")
+
+
 def verdict_fig_decode(data: pd.DataFrame) -> Verdict:
     """Faster than dense at the K nearest d_ff/8; FFN speedup non-increasing in K within the timing spread."""
+    if reason := decode_lacking(data, ["moc FFN"]):
+        return not_checkable(reason)
     moc = data[data["impl"] == "moc"].sort_values("k_fraction")
     at = moc.iloc[int((moc["k_fraction"] - 0.125).abs().argmin())]
     # spread of a speedup: the relative half-width of the 10th-90th percentile band of the MoC time, the widest
@@ -700,7 +755,6 @@ def verdict_fig_decode(data: pd.DataFrame) -> Verdict:
 
 
 # ------------------------------------------------------------------------------------------------ static diagrams
-
 
 
 @register_figure(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from plots.arms import listed, require_arms
 from plots.diagram import arrow, box, diagram_axes
 from plots.registry import FigureOutput, register_figure, register_missing
 from plots.style import PALETTE, new_figure
@@ -86,6 +87,8 @@ def dataset_label(name: str) -> str:
 def episodes_frame(ctx: FigureContext, path: str) -> pd.DataFrame:
     """Every evaluation episode of a scenario's runs, with the point's dataset, seed and training settings."""
     result = ctx.run(path)
+    if not result.runs:
+        raise ValueError(f"ractd needs the runs of {path}; the sweep has none")
     frames = []
     for point, record in zip(result.points, result.runs, strict=True):
         w = point.scenario.workload
@@ -129,6 +132,15 @@ def score_table(data: pd.DataFrame) -> pd.DataFrame:
         row["NFE"] = int(data.loc[data["method"] == method, "nfe"].max())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def require_scores(data: pd.DataFrame, where: str, *, baseline: bool) -> None:
+    """RACTD's runs (and, with ``baseline``, one method other than RACTD and its teacher), or a ValueError naming
+    ``where``."""
+    require_arms(data["method"], [STUDENT], where)
+    if baseline and set(data["method"]) <= {STUDENT, "edm_teacher"}:
+        raise ValueError(f"{where} needs a baseline run (BC, IQL, TD3+BC or Diffuser-style); the runs have "
+                         + listed(data["method"]))
 
 
 def averages(data: pd.DataFrame) -> dict[str, float]:
@@ -230,6 +242,7 @@ def verdict_fig2(data: pd.DataFrame) -> Verdict:
 def draw_tab1(ctx: FigureContext) -> FigureOutput:
     data = episodes_frame(ctx, MAIN)[["dataset", "seed", "method", "episode", "episode_return", "normalized_score",
                                       "episode_length", "nfe"]]  # no action_ms: these runs share the cores
+    require_scores(data, "ractd.tab1", baseline=True)
     avg = averages(data)
     return FigureOutput(data=data, table=score_table(data), verdict=verdict_tab1(data),
                         ours="average normalised score: " + ", ".join(f"{LABELS.get(m, m)} {avg[m]:.1f}"
@@ -237,6 +250,10 @@ def draw_tab1(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_tab1(data: pd.DataFrame) -> Verdict:
+    try:
+        require_scores(data, "the score check", baseline=True)
+    except ValueError as missing:
+        return not_checkable(str(missing))
     avg = averages(data)
     baselines = [m for m in avg if m not in (STUDENT, "edm_teacher")]
     best = max(baselines, key=avg.get)
@@ -294,6 +311,7 @@ def _score(data: pd.DataFrame, method: str) -> float:
 def draw_tab4(ctx: FigureContext) -> FigureOutput:
     data = episodes_frame(ctx, SAMPLERS)[["seed", "method", "episode", "normalized_score", "nfe", "action_ms",
                                           "step_ms"]]
+    require_arms(data["method"], ["edm_teacher", STUDENT], "ractd.tab4")
     speed = _ms(data, "edm_teacher") / _ms(data, STUDENT)
     return FigureOutput(data=data, table=sampler_table(data), verdict=verdict_tab4(data),
                         ours=f"RACTD {speed:.0f}× faster than the teacher per action")
@@ -326,6 +344,10 @@ def modes_frame(ctx: FigureContext) -> pd.DataFrame:
     return pd.concat([dataset, data], ignore_index=True)
 
 
+#: the sources fig3 compares: the dataset, the teacher, the student without and with the reward
+FIG3_METHODS = ("dataset", "edm_teacher", "ctd", STUDENT)
+
+
 def high_mode_share(data: pd.DataFrame) -> dict[str, float]:
     """Per source: share of episodes above the dataset's median normalised score (the split between the
     medium and the expert halves of the mixture)."""
@@ -347,6 +369,7 @@ def high_mode_share(data: pd.DataFrame) -> dict[str, float]:
 )
 def draw_fig3(ctx: FigureContext) -> FigureOutput:
     data = modes_frame(ctx)
+    require_arms(data["method"], FIG3_METHODS, "ractd.fig3")
     fig, axes = new_figure(1, 4, width_in=12.0, height_in=3.0)
     split = float(data.loc[data["method"] == "dataset", "normalized_score"].median())
     bins = np.linspace(data["normalized_score"].min(), data["normalized_score"].max(), 25)
@@ -363,6 +386,10 @@ def draw_fig3(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_fig3(data: pd.DataFrame) -> Verdict:
+    try:
+        require_arms(data["method"], FIG3_METHODS, "the mode check")
+    except ValueError as missing:
+        return not_checkable(str(missing))
     share = high_mode_share(data)
     return judge([
         above("RACTD high-mode share - teacher's", ours=share[STUDENT] - share["edm_teacher"], low=0.0,
@@ -410,6 +437,8 @@ def sweep_scores(data: pd.DataFrame, axis: str) -> pd.DataFrame:
 )
 def draw_fig4(ctx: FigureContext) -> FigureOutput:
     data = loss_curves(ctx, REWARD_WEIGHT, "reward_weight")
+    if data.empty:
+        raise ValueError(f"ractd.fig4 needs the student's training losses of {REWARD_WEIGHT}; the runs have none")
     fig, (left, right) = new_figure(1, 2, width_in=10.0, height_in=3.6)
     mean = data.groupby(["reward_weight", "step"], as_index=False)[["dsm", "reward"]].mean()
     for (sigma, g), color in zip(mean.groupby("reward_weight"), PALETTE * 3, strict=False):
@@ -434,6 +463,9 @@ def _fig4_ours(data: pd.DataFrame) -> str:
 
 def verdict_fig4(data: pd.DataFrame) -> Verdict:
     final = _final_dsm(data)
+    if len(final) < 2:
+        return not_checkable("the stability check needs two reward weights; the runs have "
+                             + (", ".join(f"{s:g}" for s in final.index) or "none"))
     return judge([
         above("final DSM loss at the largest sigma / at the smallest", ours=float(final.iloc[-1] / final.iloc[0]),
               low=1.0, paper="a large reward weight pulls the student away from the data (unstable)"),
@@ -478,6 +510,9 @@ def verdict_tab15(data: pd.DataFrame) -> Verdict:
     means = _sweep_means(data, "sigma")
     best = float(means.idxmax())
     with_reward = means[means.index > 0]
+    if with_reward.empty:
+        return not_checkable("the sigma check needs runs with sigma > 0; the runs have "
+                             + ", ".join(f"{s:g}" for s in means.index))
     return judge([
         above("best score with sigma > 0 - score at sigma = 0 (CTD)",
                  ours=float(with_reward.max() - means.get(0.0, np.nan)), low=0.0,
@@ -531,6 +566,7 @@ def verdict_tab14(data: pd.DataFrame) -> Verdict:
 )
 def draw_tab16(ctx: FigureContext) -> FigureOutput:
     data = episodes_frame(ctx, STUDENT_NFE)[["method", "nfe", "seed", "episode", "normalized_score", "action_ms"]]
+    require_arms([f"{n} NFE" for n in data["nfe"]], ["1 NFE"], "ractd.tab16")
     table = pd.DataFrame([{"NFE": int(n), "score": mean_std(g.groupby("seed")["normalized_score"].mean()),
                            "ms per action": f"{g['action_ms'].median():.2f}"} for n, g in data.groupby("nfe")])
     means = data.groupby("nfe")["normalized_score"].mean()
@@ -540,6 +576,10 @@ def draw_tab16(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_tab16(data: pd.DataFrame) -> Verdict:
+    try:
+        require_arms([f"{n} NFE" for n in data["nfe"]], ["1 NFE"], "the evaluations check")
+    except ValueError as missing:
+        return not_checkable(str(missing))
     means = data.groupby("nfe")["normalized_score"].mean()
     spread = float(data[data["nfe"] == 1].groupby("seed")["normalized_score"].mean().std(ddof=0))
     ms = data.groupby("nfe")["action_ms"].median()
@@ -665,6 +705,7 @@ def verdict_tab5(data: pd.DataFrame) -> Verdict:
 def draw_tab3(ctx: FigureContext) -> FigureOutput:
     data = episodes_frame(ctx, MAZE)[["dataset", "seed", "method", "episode", "episode_return", "normalized_score",
                                       "nfe"]]
+    require_scores(data, "ractd.tab3", baseline=False)
     avg = averages(data)
     return FigureOutput(data=data, table=score_table(data), verdict=verdict_tab3(data),
                         ours="average normalised score: " + ", ".join(f"{LABELS.get(m, m)} {avg[m]:.1f}"
@@ -672,6 +713,10 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_tab3(data: pd.DataFrame) -> Verdict:
+    try:
+        require_scores(data, "the maze check", baseline=False)
+    except ValueError as missing:
+        return not_checkable(str(missing))
     avg = averages(data)
     return judge([
         above("RACTD average - Diffuser-style average", ours=avg[STUDENT] - avg.get("diffuser", np.nan), low=0.0,

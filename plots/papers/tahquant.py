@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from methods.perplexity import perplexity
+from plots.arms import require_arms
 from plots.diagram import arrow, box, diagram_axes
 from plots.registry import FigureOutput, register_figure
 from plots.spread import draw_band, n_seeds, over_seeds, pm
@@ -67,6 +68,8 @@ def method_of(label: str) -> str:
 def speed_rows(sweep) -> pd.DataFrame:
     """One row per (series, bandwidth): step time, throughput, speedups; FP32 and BF16 from the runs' baselines."""
     m = sweep.metrics
+    if m.empty:
+        raise ValueError(f"tahquant needs the runs of {SPEED}; the sweep has none")
     rows = []
     for r in m.itertuples():
         series = method_of(r.method)
@@ -88,6 +91,12 @@ def speed_rows(sweep) -> pd.DataFrame:
                              "n_micro_batches": r.n_micro_batches, "peak_in_flight": r.peak_in_flight,
                              "activation_bytes": r.activation_bytes})
     return pd.DataFrame(rows).sort_values(["series", "bandwidth_gbps"]).reset_index(drop=True)
+
+
+#: the series each speed item compares (FP32 and BF16 come with the TAH-Quant runs)
+FIG5_SERIES = ("TAH-Quant",)
+TAB2_SERIES = ("direct 4-bit", "AQ-SGD 4-bit", "TAH-Quant")
+TAB3_SERIES = TAB2_SERIES
 
 
 def _series(data: pd.DataFrame, name: str, column: str) -> pd.Series:
@@ -112,6 +121,7 @@ def _max_speedup_check(data: pd.DataFrame) -> Check:
 )
 def draw_fig5(ctx: FigureContext) -> FigureOutput:
     data = speed_rows(ctx.run(SPEED))
+    require_arms(data["series"], FIG5_SERIES, "tahquant.fig5")
     fig, (left, right) = new_figure(1, 2, width_in=10, height_in=3.8)
     for name in ("FP32", "BF16", "direct 4-bit", "AQ-SGD 4-bit", "TAH-Quant"):
         rows = data[data["series"] == name].sort_values("bandwidth_gbps")
@@ -133,6 +143,10 @@ def draw_fig5(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_fig5(data: pd.DataFrame) -> Verdict:
+    try:
+        require_arms(data["series"], FIG5_SERIES, "the speedup check")
+    except ValueError as missing:
+        return not_checkable(str(missing))
     tah = _series(data, "TAH-Quant", "speedup_vs_fp32")
     # "grows" is strict: an equal speedup at a slower link (a flat stretch) does not show it; the simulator is
     # deterministic, so there is no noise to allow for
@@ -163,6 +177,7 @@ def verdict_fig5(data: pd.DataFrame) -> Verdict:
 )
 def draw_tab2(ctx: FigureContext) -> FigureOutput:
     data = speed_rows(ctx.run(SPEED))
+    require_arms(data["series"], TAB2_SERIES, "tahquant.tab2")
     wide = data.pivot(index="bandwidth_gbps", columns="series", values="throughput_seq_per_s")
     table = pd.DataFrame({"bandwidth (Gbit/s)": wide.index})
     for name in ("FP32", "BF16", "direct 4-bit", "AQ-SGD 4-bit", "TAH-Quant"):
@@ -176,6 +191,10 @@ def draw_tab2(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_tab2(data: pd.DataFrame) -> Verdict:
+    try:
+        require_arms(data["series"], ("AQ-SGD 4-bit", "TAH-Quant"), "the throughput check")
+    except ValueError as missing:
+        return not_checkable(str(missing))
     tah = _series(data, "TAH-Quant", "throughput_seq_per_s")
     aq = _series(data, "AQ-SGD 4-bit", "throughput_seq_per_s")
     fp32 = _series(data, "FP32", "throughput_seq_per_s")
@@ -209,6 +228,7 @@ def verdict_tab2(data: pd.DataFrame) -> Verdict:
 )
 def draw_tab3(ctx: FigureContext) -> FigureOutput:
     speed = speed_rows(ctx.run(SPEED))
+    require_arms(speed["series"], TAB3_SERIES, "tahquant.tab3")
     rows = []
     for name in ("direct 4-bit", "AQ-SGD 4-bit", "TAH-Quant"):
         r = speed[speed["series"] == name].iloc[0]
@@ -226,6 +246,10 @@ def draw_tab3(ctx: FigureContext) -> FigureOutput:
 
 
 def verdict_tab3(data: pd.DataFrame) -> Verdict:
+    try:
+        require_arms(data["series"], ("AQ-SGD 4-bit", "TAH-Quant"), "the memory check")
+    except ValueError as missing:
+        return not_checkable(str(missing))
     by = data.set_index("series")
     aq = by.loc["AQ-SGD 4-bit"]
     checks = [
@@ -294,7 +318,7 @@ def training_rows(sweep: Any) -> pd.DataFrame:
         frame["loss_smooth"] = frame["loss"].rolling(window, min_periods=1).mean()
         frames.append(frame)
     if not frames:
-        raise ValueError("the sweep has no runs")
+        raise ValueError(f"tahquant needs the runs of {CONVERGENCE}; the sweep has no runs")
     keep = ["series", "seed", "step", "epoch", "loss", "loss_smooth", "eval_loss", "fwd_bits_per_element",
             "bwd_bits_per_element", "fwd_rel_error", "bwd_rel_error", "cache_bytes"]
     return pd.concat(frames, ignore_index=True)[keep]
@@ -359,7 +383,8 @@ def _too_few_seeds(finals: pd.DataFrame) -> str | None:
 def _tolerance_note(finals: pd.DataFrame) -> str:
     """The tolerance the checks use and TAH-Quant's signed gaps to FP32 (the explanation)."""
     _, tol, n = tolerance(finals, "eval_loss")
-    return f"Tolerance {tol:.4f} ({TOL_STDS:g} x the std of {n} FP32 seeds).{_signed_gaps(finals)}"
+    shown = f"{tol:.4f}" if np.isfinite(tol) else "n/a"  # the std of fewer than two FP32 seeds
+    return f"Tolerance {shown} ({TOL_STDS:g} x the std of {n} FP32 seeds).{_signed_gaps(finals)}"
 
 
 def _gap_note(finals: pd.DataFrame) -> str:

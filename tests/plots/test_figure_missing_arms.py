@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plots.arms import arm_starting, require_arms
+from plots.arms import arm_starting, listed, missing_arms, missing_in_groups, raise_missing, require_arms
 from plots.papers import arctopk, frb, greedylore_tables, moc, ractd, tahquant
 from tests.plots.test_arctopk_builders_mutation_gaps import Sweep, curve, tail
 from tests.plots.test_arctopk_builders_mutation_gaps import ctx as arctopk_ctx
@@ -35,6 +35,28 @@ def test_require_arms_names_what_is_missing_and_what_is_there():
     with pytest.raises(ValueError) as err:
         require_arms(["Top-K", "ARC-Top-K", "Top-K"], ["dense", "ARC-Top-K", "Rand-K"], "arctopk.fig9")
     assert str(err.value) == "arctopk.fig9 needs runs of dense, Rand-K; the runs have Top-K, ARC-Top-K"
+
+
+def test_missing_arms_is_none_when_all_are_there_and_raise_missing_raises_the_first_line():
+    assert missing_arms(["dense", "Top-K"], ["Top-K", "dense"], "fig") is None
+    assert missing_arms([], ["dense"], "fig") == "fig needs runs of dense; the runs have none"
+    assert listed([3, 1, 3]) == "3, 1" and listed([]) == "none"
+    raise_missing(None, None)
+    with pytest.raises(ValueError, match="^second$"):
+        raise_missing(None, "second", "third")
+
+
+def test_missing_in_groups_names_the_first_group_that_lacks_an_arm():
+    data = pd.DataFrame({"n": [8, 8, 16, 32, 32], "ef": ["a", "a", "b", "a", "a"],
+                         "method": ["dense", "Top-K", "dense", "dense", "ARC"]})
+    needed = ["dense", "Top-K"]
+    assert missing_in_groups(data, "method", needed, "fig9", ["n"], "at N =") == (
+        "fig9 at N = 16 needs runs of Top-K; the runs have dense")
+    assert missing_in_groups(data, "method", needed, "fig9", ["n", "ef"], "for") == (
+        "fig9 for 16, b needs runs of Top-K; the runs have dense")
+    assert missing_in_groups(data[data["n"] == 8], "method", needed, "fig9", ["n"], "at N =") is None
+    assert missing_in_groups(data.iloc[:0], "method", needed, "fig9", ["n"], "at N =") == (
+        "fig9 needs runs of dense, Top-K; the runs have none")
 
 
 def test_arm_starting_wants_exactly_one_match():
@@ -78,7 +100,7 @@ def test_fig_scaling_without_top_k_says_so(tmp_path):
                   **{"workload.n_workers": 8})
     with pytest.raises(ValueError) as err:
         arctopk.draw_fig_scaling(arctopk_ctx({arctopk.SCALING: sweep}))
-    assert str(err.value) == "arctopk.fig_scaling needs runs of Top-K; the runs have dense, ARC-Top-K"
+    assert str(err.value) == "arctopk.fig_scaling at N = 8 needs runs of Top-K; the runs have dense, ARC-Top-K"
 
 
 # ------------------------------------------------------------------------------------------------------ frb
