@@ -48,10 +48,11 @@ from plots.papers.greedylore_runs import (
     equal_bytes_powersgd, final_stats, gap_note, gpt_sizes, greedy, one_arm, per_seed_final, powersgd, rank_high,
     rank_low, training_runs,
 )
+from plots.arms import missing_arms
 from plots.registry import FigureOutput, register_figure
 from plots.spread import draw_band, final_over_seeds, n_seeds, over_seeds, pm
 from plots.style import PALETTE, new_figure
-from plots.verdict import Check, Verdict, at_least, at_most, judge
+from plots.verdict import Check, Verdict, at_least, at_most, judge, not_checkable
 from plots.verdict import ordered as ordered_check
 
 if TYPE_CHECKING:
@@ -305,6 +306,8 @@ LAZY_REACHES = 0.95  # "the lazy ratio can reach 1": ≈ 1 taken as >= 0.95
 def verdict_fig2(data: pd.DataFrame) -> Verdict:
     """Lazy's ratio reaches 1; semi-lazy (exact scores) never exceeds 1 - r/p; the one-probe default on average."""
     steps = data[~data["refresh"].astype(bool)]
+    if reason := missing_arms(steps["variant"], ["lazy", "semi_lazy_exact"], "the contraction check"):
+        return not_checkable(reason)
     bound = float(data["bound_ratio"].iloc[0])
     by_variant = steps.groupby("variant")
     checks = [

@@ -39,11 +39,16 @@ _BYTE_UNITS = ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB"))
 
 
 def format_bytes(size_bytes: float) -> str:
-    """``1048576`` -> ``"1 MiB"``, ``1536`` -> ``"1.5 KiB"``, ``100`` -> ``"100 B"``."""
+    """``1048576`` -> ``"1 MiB"``, ``1536`` -> ``"1.5 KiB"``, ``100`` -> ``"100 B"``: three significant digits,
+    whole numbers from 100 up (1023 KiB, not 1.02e+03 KiB)."""
     for factor, unit in _BYTE_UNITS:
         if size_bytes >= factor:
-            return f"{size_bytes / factor:.3g} {unit}"
-    return f"{size_bytes:.3g} B"
+            return f"{_three_digits(size_bytes / factor)} {unit}"
+    return f"{_three_digits(size_bytes)} B"
+
+
+def _three_digits(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def set_size_axis(ax: Axes, sizes_bytes: pd.Series | np.ndarray) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from plots.papers.harness_core import format_bytes
 from plots.registry import FigureOutput, register_figure
 from plots.style import color_for, new_figure
 from plots.verdict import Verdict, at_most, judge
@@ -54,15 +55,7 @@ SCALE_NOTE = (
     "per setting and rank count without the predicted size; medians over 7-30 repeats, slowest rank per repeat"
 )
 _MARKERS = {2: "o", 4: "s"}
-_SIZE_UNITS = ((1 << 20, "MiB"), (1 << 10, "KiB"))
 _ERROR_TICKS = (-100, -50, -10, 0, 10, 50, 100, 300)
-
-
-def _format_bytes(size_bytes: float) -> str:
-    for factor, unit in _SIZE_UNITS:
-        if size_bytes >= factor:
-            return f"{size_bytes / factor:.3g} {unit}"
-    return f"{size_bytes:.3g} B"
 
 
 def load_points(ctx: FigureContext) -> pd.DataFrame:
@@ -211,7 +204,7 @@ def draw_fidelity(ctx: FigureContext) -> FigureOutput:
         ticks = ticks[:: max(1, (len(ticks) + 3) // 4)]
         for ax in (top, bottom):
             ax.set_xscale("log", base=2)
-            ax.set_xticks(ticks, [_format_bytes(t) for t in ticks])
+            ax.set_xticks(ticks, [format_bytes(t) for t in ticks])
             ax.minorticks_off()
         top.set_yscale("log")
         top.set_title(panel, fontsize=10)

@@ -8,6 +8,7 @@
 - frb's configuration labels keep L_X = 10⁴⁰ and 1.2×10⁴⁰ apart (one significant digit merged them, and the Monte
   Carlo deviation looked up the wrong rate curve);
 - ractd.tab4's RACTD time is a median over seeds, as every other method's, not over pooled episodes;
+- greedylore.fig2's verdict without the exact semi-lazy variant is not checkable (it ended in a KeyError);
 - moc.tab_throughput shows the spread of one seed as n/a; tahquant's training-loss window is each run's own 10%.
 """
 
@@ -20,7 +21,7 @@ import pandas as pd
 import pytest
 
 from plots.arms import arm_starting, listed, missing_arms, missing_in_groups, raise_missing, require_arms
-from plots.papers import arctopk, frb, greedylore_tables, moc, ractd, tahquant
+from plots.papers import arctopk, frb, greedylore, greedylore_tables, moc, ractd, tahquant
 from tests.plots.test_arctopk_builders_mutation_gaps import Sweep, curve, tail
 from tests.plots.test_arctopk_builders_mutation_gaps import ctx as arctopk_ctx
 from tests.plots.test_frb_builders_mutation_gaps import _luminosity_metrics, _radius_metrics, draw, fake_ctx
@@ -90,6 +91,15 @@ def test_tab5_without_an_arm_says_which(method, message):
     with pytest.raises(ValueError) as err:
         greedylore_tables.draw_tab5(_ctx(_tab5_without(method, 25.0)))
     assert str(err.value) == message
+
+
+def test_greedylore_fig2_verdict_without_exact_semi_lazy_is_not_checkable():
+    data = pd.DataFrame({"variant": ["lazy", "lazy", "semi_lazy_probe"], "refresh": [True, False, False],
+                         "bound_ratio": 0.9, "max": [1.0, 1.0, 0.8], "mean": [0.9, 0.9, 0.7]})
+    verdict = greedylore.verdict_fig2(data)
+    assert verdict.status == "not_checkable"
+    assert verdict.explanation == ("the contraction check needs runs of semi_lazy_exact; the runs have lazy, "
+                                   "semi_lazy_probe")
 
 
 # -------------------------------------------------------------------------------------------------- arctopk

@@ -2,7 +2,7 @@
 mutation audit.
 
 Closed here on hand-built tables (the verdict functions were audited in test_harness_verdict_mutation_gaps.py):
-- fidelity: `_format_bytes` at the unit edges; `load_points`' panel labels (loopback, netns rate as ``%g``, the
+- fidelity: `format_bytes` (shared with harness_core) at the unit edges; `load_points`' panel labels (loopback, netns rate as ``%g``, the
   quiet host) and its fresh index; `_panel_order` (loopback, quiet host, netns by rate as a number, absent panels
   left out); `error_summary`'s worst signed error, signed largest over-prediction, the old model's worst, the
   row order and the string rank counts; `ours_text` per panel and over every point; the errors table rounded to
@@ -58,11 +58,12 @@ def _fidelity_tables() -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.parametrize(("size", "text"), [
-    (1 << 20, "1 MiB"), ((1 << 20) - 1024, "1.02e+03 KiB"), (1 << 10, "1 KiB"), (1023, "1.02e+03 B"),
+    (1 << 20, "1 MiB"), ((1 << 20) - 1024, "1023 KiB"), (1 << 10, "1 KiB"), (1023, "1023 B"), (100, "100 B"),
+    (99.5, "99.5 B"), (1 << 30, "1 GiB"),
     (3 << 20, "3 MiB"), (1234567, "1.18 MiB"), (1536, "1.5 KiB"),
 ])
 def test_format_bytes_picks_the_largest_unit_reached(size, text):
-    assert hf._format_bytes(size) == text
+    assert hf.format_bytes(size) == text
 
 
 def test_load_points_labels_each_setting_and_numbers_rows_afresh():
