@@ -37,6 +37,7 @@ import pandas as pd
 import pytest
 
 from plots.papers import compression_time as ct
+from tests.plots.test_arctopk_builders_mutation_gaps import ctx
 
 TECHNIQUES = {
     "dense": ("none", {}),
@@ -68,10 +69,6 @@ class Sweep:
     @property
     def points(self) -> list:
         return [NS(scenario=NS(workload=NS(warmup_steps=self.warmup_steps)))]
-
-
-def ctx(sweeps: dict) -> NS:
-    return NS(run=lambda path: sweeps[path], profile="quick")
 
 
 @pytest.fixture(autouse=True)
