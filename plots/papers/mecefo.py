@@ -271,7 +271,7 @@ def draw_tab8(ctx: FigureContext) -> FigureOutput:
                         + d["recovery_h"].map(lambda v: f"{v:g} h down"),
                         policy=lambda d: d["policy"].map(POLICY_NAMES))
     raise_missing(_robust_lacking(data, "failure_interval_h", float(data["failure_interval_h"].max()),
-                          _ROBUST_LABELS["failure_interval_h"], "mecefo.tab8"))
+                                  _ROBUST_LABELS["failure_interval_h"], "mecefo.tab8"))
     table = table.pivot(index="policy", columns="scenario", values="drop_pct").round(2).reset_index()
     return FigureOutput(data=data, table=table, verdict=verdict_tab8(data),
                         ours=_robust_ours(data, "failure_interval_h"))
@@ -523,7 +523,7 @@ def _draw_error(ctx: FigureContext, width: int, form: str) -> FigureOutput:
     data = error_data(ctx.run(ERROR))
     widths = ctx.run(ERROR).metrics["workload.model.d_model"]
     raise_missing(missing_arms([f"d_model {int(d)}" for d in widths], [f"d_model {width}"],
-                  f"the stand-in for LLaMA-{WIDTHS[width]}"))
+                               f"the stand-in for LLaMA-{WIDTHS[width]}"))
     data = data[data["d_model"] == width].reset_index(drop=True)
     fig, axes = new_figure(1, 1)
     if form == "histogram":
