@@ -304,6 +304,7 @@ def draw_time_to_accuracy(ctx: FigureContext) -> FigureOutput:
     warmup_steps = int(sweep.points[0].scenario.workload.warmup_steps)
     cluster = simulated_step_times(ctx)
     seconds = step_seconds(cluster.metrics)
+    require_arms(seconds, ["dense", *dict.fromkeys(runs["method"])], f"the simulated step times ({TTA_CLUSTER})")
     evals = runs.dropna(subset=["eval_loss"])[["method", "seed", "step", "lr", "eval_loss"]].copy()
     evals["seconds"] = np.nan
     for method, group in evals.groupby("method"):

@@ -4,7 +4,7 @@
   arms present;
 - greedylore.tab5 without a dense, PowerSGD or GreedyLore run at a bandwidth, arctopk.fig_scaling without one of
   its three methods, and frb.fig3 without a 600 MHz run fail with that line (they ended in a bare StopIteration,
-  KeyError or IndexError);
+  KeyError or IndexError), and so does the time-to-accuracy figure without a method's simulated step time;
 - frb's configuration labels keep L_X = 10⁴⁰ and 1.2×10⁴⁰ apart (one significant digit merged them, and the Monte
   Carlo deviation looked up the wrong rate curve);
 - ractd.tab4's RACTD time is a median over seeds, as every other method's, not over pooled episodes;
@@ -21,9 +21,10 @@ import pandas as pd
 import pytest
 
 from plots.arms import arm_starting, listed, missing_arms, missing_in_groups, raise_missing, require_arms
-from plots.papers import arctopk, frb, greedylore, greedylore_tables, moc, ractd, tahquant
+from plots.papers import arctopk, compression_time, frb, greedylore, greedylore_tables, moc, ractd, tahquant
 from tests.plots.test_arctopk_builders_mutation_gaps import Sweep, curve, tail
 from tests.plots.test_arctopk_builders_mutation_gaps import ctx as arctopk_ctx
+from tests.plots.test_compression_time_builders_mutation_gaps import TECHNIQUES, _tta_ctx
 from tests.plots.test_frb_builders_mutation_gaps import _luminosity_metrics, _radius_metrics, draw, fake_ctx
 from tests.plots.test_greedylore_tables_mutation_gaps import _ctx, _tab5_sweep
 from tests.plots.test_ractd_builders_mutation_gaps import FakeCtx, episodes, fake_point
@@ -111,6 +112,19 @@ def test_fig_scaling_without_top_k_says_so(tmp_path):
     with pytest.raises(ValueError) as err:
         arctopk.draw_fig_scaling(arctopk_ctx({arctopk.SCALING: sweep}))
     assert str(err.value) == "arctopk.fig_scaling at N = 8 needs runs of Top-K; the runs have dense, ARC-Top-K"
+
+
+def test_time_to_accuracy_without_a_methods_simulated_step_time_says_so(tmp_path, monkeypatch):
+    figure_ctx = _tta_ctx(tmp_path, monkeypatch)
+    names = ["dense", "ARC-Top-K"]  # the step-time sweep lacks Top-K, which the training runs have
+    cluster = NS(metrics=pd.DataFrame({"technique.name": [TECHNIQUES[m][0] for m in names],
+                                       "technique.params": [TECHNIQUES[m][1] for m in names],
+                                       "step_time_ms": 1.0, "amortized_step_time_ms": 1.0}), runs=[])
+    monkeypatch.setattr(compression_time, "simulated_step_times", lambda context: cluster)
+    with pytest.raises(ValueError) as err:
+        compression_time.draw_time_to_accuracy(figure_ctx)
+    assert str(err.value) == (f"the simulated step times ({compression_time.TTA_CLUSTER}) needs runs of Top-K; the "
+                              "runs have ARC-Top-K, dense")
 
 
 # ------------------------------------------------------------------------------------------------------ frb
