@@ -143,11 +143,15 @@ def test_fig5_without_its_width_says_so():
         "the stand-in for LLaMA-350M needs runs of d_model 32; the runs have d_model 48, d_model 64, d_model 99")
 
 
-def test_tab3_without_failure_free_training_says_so():
-    sweep = _points_where(_tab3_sweep(), lambda p: p.scenario.workload.failures.interval_steps is not None)
-    metrics = _tab3_sweep().metrics
+@pytest.mark.parametrize(("make_sweep", "draw", "message"), [
+    (_tab3_sweep, m.draw_tab3, "mecefo.tab3 needs runs of no failure; the runs have high, low, medium"),
+    (_moe_sweep, m.draw_tab10, "mecefo.tab10 needs runs of no failure; the runs have high"),
+])
+def test_training_tables_without_failure_free_training_say_so(make_sweep, draw, message):
+    sweep = _points_where(make_sweep(), lambda p: p.scenario.workload.failures.interval_steps is not None)
+    metrics = make_sweep().metrics
     sweep.metrics = metrics[metrics[INTERVAL].notna()]
-    assert _message(m.draw_tab3, sweep) == "mecefo.tab3 needs runs of no failure; the runs have high, low, medium"
+    assert _message(draw, sweep) == message
 
 
 def test_tab4_without_failure_free_training_says_so():
@@ -161,13 +165,6 @@ def test_tab6_without_one_ablation_row_says_so():
                                                         and not p.scenario.workload.techniques.low_rank))
     assert _message(m.draw_tab6, sweep) == (
         "mecefo.tab6 needs runs of +I+II; the runs have failure-free rank, naive NDB, +I, +I+II+III")
-
-
-def test_tab10_without_failure_free_training_says_so():
-    sweep = _points_where(_moe_sweep(), lambda p: p.scenario.workload.failures.interval_steps is not None)
-    metrics = _moe_sweep().metrics
-    sweep.metrics = metrics[metrics[INTERVAL].notna()]
-    assert _message(m.draw_tab10, sweep) == "mecefo.tab10 needs runs of no failure; the runs have high"
 
 
 def test_tab10_with_an_interval_table_3_does_not_use_says_so():
